@@ -1,0 +1,35 @@
+GO ?= go
+PKGS := ./...
+
+.PHONY: test vet unit itest bench fuzz dev build
+
+## test: vet, then every test (unit and end-to-end) under the race detector
+test: vet
+	$(GO) test -race -count=1 -timeout 14m $(PKGS)
+
+vet:
+	$(GO) vet $(PKGS)
+	@out=$$(gofmt -l . | grep -v '^vendor/' || true); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+## unit: tests without the end-to-end suite
+unit:
+	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v /itest)
+
+## itest: the end-to-end suite only
+itest:
+	$(GO) test -race -count=1 -timeout 14m -v ./itest/
+
+## bench: Go benchmarks
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+## fuzz: a short run of every fuzz target
+fuzz:
+	@for t in $$($(GO) test -list '^Fuzz' ./schema/ | grep ^Fuzz); do \
+		$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime 15s ./schema/ || exit 1; done
+
+build:
+	$(GO) build -o bin/mcpstream ./cmd/mcpstream
+
+dev:
+	$(GO) run ./cmd/mcpstream dev

@@ -1,0 +1,315 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/mcpstream/mcpstream/gateway"
+	"github.com/mcpstream/mcpstream/streams"
+	"github.com/mcpstream/mcpstream/workers"
+	"github.com/mcpstream/mcpstream/workers/examples"
+)
+
+// drainTimeout bounds how long a shutdown waits for in-flight work.
+const drainTimeout = 30 * time.Second
+
+func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var c common
+	c.register(fs)
+	addr := fs.String("addr", "127.0.0.1:8080", "HTTP listen address of the MCP endpoint")
+	data := fs.String("data", "", "JetStream store directory (default a new temp dir, removed on exit)")
+	natsListen := fs.String("nats-listen", "", "HOST:PORT to expose the embedded NATS server over TCP (port 0 picks one)")
+	list := fs.String("examples", "demo", "comma-separated example groups to run in-process (0 or empty for none); have: "+strings.Join(examples.Names(), ", "))
+	var gw gatewayFlags
+	gw.register(fs)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	log, err := c.logger(stderr)
+	if err != nil {
+		return err
+	}
+	groups, err := examples.Parse(*list)
+	if err != nil {
+		return err
+	}
+	dir := *data
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", "mcpstream-dev-"); err != nil {
+			return fmt.Errorf("creating store dir: %w", err)
+		}
+		defer os.RemoveAll(dir)
+	}
+	emb, err := streams.StartEmbedded(streams.EmbeddedOptions{Dir: dir, Listen: *natsListen})
+	if err != nil {
+		return err
+	}
+	defer emb.Shutdown()
+	if u := emb.ClientURL(); u != "" {
+		fmt.Fprintf(stdout, "mcpstream: NATS listening on %s\n", u)
+	}
+	conn := func(name string) (*nats.Conn, error) { return emb.Connect(nats.Name(name)) }
+	nc, err := conn("mcpstream-dev")
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("opening JetStream: %w", err)
+	}
+	if err := streams.Provision(ctx, js, c.topology()); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "mcpstream: JetStream store in %s\n", dir)
+
+	stopWorkers, err := startWorkers(ctx, groups, conn, workers.Options{Logger: log, Topology: c.topology()}, stdout)
+	if err != nil {
+		return err
+	}
+	defer stopWorkers()
+	gwc, err := conn("mcpstream-gateway")
+	if err != nil {
+		return err
+	}
+	defer gwc.Close()
+	return serveGateway(ctx, gwc, gw.config(log, c.topology()), *addr, stdout, stopWorkers)
+}
+
+func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var c common
+	c.register(fs)
+	url := fs.String("nats", nats.DefaultURL, "NATS server URL(s), comma-separated")
+	addr := fs.String("addr", "127.0.0.1:8080", "HTTP listen address of the MCP endpoint")
+	var gw gatewayFlags
+	gw.register(fs)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	log, err := c.logger(stderr)
+	if err != nil {
+		return err
+	}
+	nc, err := connect(*url, "mcpstream-gateway", log)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	return serveGateway(ctx, nc, gw.config(log, c.topology()), *addr, stdout, nil)
+}
+
+func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var c common
+	c.register(fs)
+	url := fs.String("nats", nats.DefaultURL, "NATS server URL(s), comma-separated")
+	list := fs.String("examples", "demo", "comma-separated example groups to serve; have: "+strings.Join(examples.Names(), ", "))
+	concurrency := fs.Int("concurrency", 0, "handlers running at once per group (default 64)")
+	batch := fs.Int("batch", 0, "envelopes buffered per partition pull (default 32)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	log, err := c.logger(stderr)
+	if err != nil {
+		return err
+	}
+	groups, err := examples.Parse(*list)
+	if err != nil {
+		return err
+	}
+	if len(groups) == 0 {
+		return errors.New("no worker groups: name at least one with --examples")
+	}
+	conn := func(name string) (*nats.Conn, error) { return connect(*url, name, log) }
+	opts := workers.Options{Logger: log, Topology: c.topology(), Concurrency: *concurrency, Batch: *batch}
+	stop, err := startWorkers(ctx, groups, conn, opts, stdout)
+	if err != nil {
+		return err
+	}
+	<-ctx.Done()
+	fmt.Fprintln(stdout, "mcpstream: draining workers")
+	stop()
+	return nil
+}
+
+func runProvision(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("provision", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var c common
+	c.register(fs)
+	url := fs.String("nats", nats.DefaultURL, "NATS server URL(s), comma-separated")
+	maxAge := fs.Duration("max-age", 0, "how long request streams keep messages for replay (default 1h)")
+	maxBytes := fs.Int64("max-bytes", 0, "bytes each request stream holds at most (default 256 MiB)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	log, err := c.logger(stderr)
+	if err != nil {
+		return err
+	}
+	nc, err := connect(*url, "mcpstream-provision", log)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("opening JetStream: %w", err)
+	}
+	t := c.topology()
+	t.MaxAge, t.MaxBytes = *maxAge, *maxBytes
+	t = t.WithDefaults()
+	if err := streams.Provision(ctx, js, t); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "mcpstream: provisioned %d request streams, %s, buckets %s, %s, %s on %s\n",
+		t.Partitions, streams.DLQStream, streams.RegistryBucket, streams.SessionBucket, streams.ResultBucket, nc.ConnectedUrl())
+	return nil
+}
+
+// gatewayFlags are the gateway's tuning flags, shared by dev and gateway.
+type gatewayFlags struct {
+	id          string
+	callTimeout time.Duration
+	maxBody     int64
+	origins     string
+}
+
+func (f *gatewayFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.id, "id", "", "gateway id; replies arrive on mcp.reply.<id> (default random)")
+	fs.DurationVar(&f.callTimeout, "call-timeout", 0, "deadline of a request routed to a worker (default 60s)")
+	fs.Int64Var(&f.maxBody, "max-body", 0, "largest request body in bytes (default 4 MiB)")
+	fs.StringVar(&f.origins, "allowed-origins", "", "comma-separated Origin values accepted besides loopback ones")
+}
+
+func (f *gatewayFlags) config(log *slog.Logger, t streams.Topology) gateway.Config {
+	cfg := gateway.Config{ID: f.id, Topology: t, CallTimeout: f.callTimeout, MaxBody: f.maxBody, Logger: log}
+	for _, o := range strings.Split(f.origins, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			cfg.AllowedOrigins = append(cfg.AllowedOrigins, o)
+		}
+	}
+	return cfg
+}
+
+// startWorkers runs each group on its own connection and waits until all are
+// serving. The returned function drains them: it stops pulling, waits for
+// running handlers and closes the connections.
+func startWorkers(ctx context.Context, groups []*workers.Group, conn func(string) (*nats.Conn, error), o workers.Options, stdout io.Writer) (func(), error) {
+	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	var conns []*nats.Conn
+	stop := sync.OnceFunc(func() {
+		cancel()
+		wg.Wait()
+		for _, nc := range conns {
+			_ = nc.Drain()
+		}
+	})
+	errs := make(chan error, len(groups))
+	for _, g := range groups {
+		nc, err := conn("mcpstream-worker-" + g.Name())
+		if err != nil {
+			stop()
+			return nil, err
+		}
+		conns = append(conns, nc)
+		ready := make(chan struct{})
+		gopts := o
+		gopts.Ready = ready
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := g.Run(wctx, nc, gopts); err != nil {
+				errs <- err
+			}
+		}()
+		select {
+		case <-ready:
+			fmt.Fprintf(stdout, "mcpstream: worker group %s serving %s\n", g.Name(), strings.Join(g.Tools(), ", "))
+		case err := <-errs:
+			stop()
+			return nil, err
+		case <-ctx.Done():
+			stop()
+			return nil, ctx.Err()
+		}
+	}
+	return stop, nil
+}
+
+// serveGateway serves the MCP endpoint until ctx ends, then drains: event
+// streams close, in-flight requests finish (up to drainTimeout), then
+// beforeClose runs (dev stops its workers there) and the gateway closes.
+func serveGateway(ctx context.Context, nc *nats.Conn, cfg gateway.Config, addr string, stdout io.Writer, beforeClose func()) error {
+	gctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	gw, err := gateway.New(gctx, nc, cfg)
+	cancel()
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/mcp", gw)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		if nc.Status() != nats.CONNECTED {
+			http.Error(w, "nats "+nc.Status().String(), http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	srv := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		gw.Close()
+		return fmt.Errorf("listening on %s: %w", addr, err)
+	}
+	fmt.Fprintf(stdout, "mcpstream: gateway %s: MCP endpoint http://%s/mcp\n", gw.ID(), ln.Addr())
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+
+	select {
+	case err := <-serveErr:
+		gw.Close()
+		return fmt.Errorf("serving HTTP: %w", err)
+	case <-ctx.Done():
+	}
+	fmt.Fprintf(stdout, "mcpstream: draining gateway %s (%d in flight)\n", gw.ID(), gw.InFlight())
+	gw.Drain()
+	sctx, scancel := context.WithTimeout(context.Background(), drainTimeout)
+	defer scancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		_ = srv.Close()
+	}
+	if beforeClose != nil {
+		beforeClose()
+	}
+	gw.Close()
+	if err := nc.Drain(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+		return fmt.Errorf("draining NATS connection: %w", err)
+	}
+	fmt.Fprintln(stdout, "mcpstream: stopped")
+	return nil
+}

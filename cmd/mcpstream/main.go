@@ -1,0 +1,128 @@
+// Command mcpstream serves the Model Context Protocol on NATS JetStream.
+//
+//	mcpstream dev        embedded JetStream + gateway + example workers, one process
+//	mcpstream gateway    an MCP gateway on an existing NATS cluster
+//	mcpstream worker     example worker groups on an existing NATS cluster
+//	mcpstream provision  create or update streams and buckets
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/mcpstream/mcpstream/streams"
+)
+
+const usage = `mcpstream serves the Model Context Protocol on NATS JetStream.
+
+Usage:
+  mcpstream dev        [flags]  embedded JetStream, a gateway and example workers in one process
+  mcpstream gateway    [flags]  an MCP gateway (Streamable HTTP on /mcp) on a NATS cluster
+  mcpstream worker     [flags]  example worker groups on a NATS cluster
+  mcpstream provision  [flags]  create or update the streams and buckets
+
+Run "mcpstream <command> -h" for a command's flags.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(stderr, usage)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	cmds := map[string]func(context.Context, []string, io.Writer, io.Writer) error{
+		"dev":       runDev,
+		"gateway":   runGateway,
+		"worker":    runWorker,
+		"provision": runProvision,
+	}
+	cmd, ok := cmds[args[0]]
+	if !ok {
+		fmt.Fprintf(stderr, "mcpstream: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := cmd(ctx, args[1:], stdout, stderr); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintf(stderr, "mcpstream %s: %v\n", args[0], err)
+		return 1
+	}
+	return 0
+}
+
+// common are the flags every command shares.
+type common struct {
+	logLevel   string
+	partitions int
+	replicas   int
+	ackWait    time.Duration
+}
+
+func (c *common) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.IntVar(&c.partitions, "partitions", 0, "request stream partitions when provisioning (default 4)")
+	fs.IntVar(&c.replicas, "replicas", 0, "stream and bucket replicas when provisioning (default 1)")
+	fs.DurationVar(&c.ackWait, "ack-wait", 0, "how long a worker holds an envelope before redelivery (default 30s)")
+}
+
+func (c *common) topology() streams.Topology {
+	return streams.Topology{Partitions: c.partitions, Replicas: c.replicas, AckWait: c.ackWait}
+}
+
+func (c *common) logger(stderr io.Writer) (*slog.Logger, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(c.logLevel)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	return slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl})), nil
+}
+
+func parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	return nil
+}
+
+// connect dials NATS with reconnects that never give up: a gateway or
+// worker outlives a broker restart.
+func connect(url, name string, log *slog.Logger) (*nats.Conn, error) {
+	nc, err := nats.Connect(url,
+		nats.Name(name),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(250*time.Millisecond),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				log.Warn("nats disconnected", "err", err)
+			}
+		}),
+		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("nats reconnected", "url", c.ConnectedUrl()) }),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to %s: %w", url, err)
+	}
+	return nc, nil
+}

@@ -1,0 +1,165 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/mcpstream/mcpstream/schema"
+	"github.com/mcpstream/mcpstream/streams"
+)
+
+// callTool routes a tools/call to the group serving the tool and waits for
+// the reply. It returns the JSON result, or a JSON-RPC error; a non-zero
+// HTTP status means the request was refused for lack of room (503).
+func (g *Gateway) callTool(ctx context.Context, sess *session, msg *schema.Message) ([]byte, *schema.Error, int) {
+	var p schema.CallToolParams
+	if len(msg.Params) == 0 || json.Unmarshal(msg.Params, &p) != nil || p.Name == "" {
+		return nil, schema.Errorf(schema.CodeInvalidParams, "tools/call needs params with a tool name"), 0
+	}
+	tool := g.reg.Load().Tool(p.Name)
+	if tool == nil {
+		return nil, schema.Errorf(schema.CodeInvalidParams, "Unknown tool: %s", p.Name), 0
+	}
+	if len(p.Arguments) > 0 && p.Arguments[0] != '{' && string(p.Arguments) != "null" {
+		return nil, schema.Errorf(schema.CodeInvalidParams, "tools/call arguments must be an object"), 0
+	}
+	var args []byte
+	if len(p.Arguments) > 0 && string(p.Arguments) != "null" {
+		var err error
+		if args, err = schema.JSONToMsgpack(nil, p.Arguments); err != nil {
+			return nil, schema.Errorf(schema.CodeInvalidParams, "tools/call arguments: %v", err), 0
+		}
+	}
+
+	// Admission: bounded in-flight per gateway and per session. Nothing
+	// waits for room: the answer is immediate.
+	if g.inflight.Add(1) > int64(g.cfg.MaxInFlight) {
+		g.inflight.Add(-1)
+		return nil, schema.OverloadedError("gateway in-flight limit reached", 1000), http.StatusServiceUnavailable
+	}
+	defer g.inflight.Add(-1)
+	if sess.inflight.Add(1) > int32(g.cfg.MaxSessionInFlight) {
+		sess.inflight.Add(-1)
+		return nil, schema.OverloadedError("session in-flight limit reached", 1000), http.StatusServiceUnavailable
+	}
+	defer sess.inflight.Add(-1)
+
+	deadline := time.Now().Add(g.cfg.CallTimeout)
+	ctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	env := &schema.Envelope{
+		Key:       g.nextKey(),
+		Method:    schema.MethodToolsCall,
+		Name:      p.Name,
+		Params:    args,
+		Session:   sess.id,
+		Principal: sess.Principal,
+		Revision:  sess.Revision,
+		Deadline:  deadline.UnixNano(),
+		Attempt:   1,
+		ReplyTo:   g.replyTo,
+	}
+	subject := streams.RequestSubject(tool.Group, streams.Partition(sess.id, g.topo.Partitions))
+	replies := g.router.register(env.Key)
+	defer g.router.unregister(env.Key)
+
+	rep, rpcErr, status := g.publishAndWait(ctx, subject, env, replies)
+	if rpcErr != nil {
+		return nil, rpcErr, status
+	}
+	if rep.Error != nil {
+		return nil, rep.Error, 0
+	}
+	result, err := schema.MsgpackToJSON(nil, rep.Result)
+	if err != nil {
+		g.log.Error("expanding reply", "key", env.Key, "err", err)
+		return nil, schema.Errorf(schema.CodeInternalError, "malformed reply from worker"), 0
+	}
+	return result, nil, 0
+}
+
+// publishAndWait puts env on the stream, retrying with backoff while no
+// stream leader answers (a leader election takes seconds), then waits for
+// the reply. The Nats-Msg-Id header makes a retried publish a duplicate the
+// stream drops, not a second request.
+func (g *Gateway) publishAndWait(ctx context.Context, subject string, env *schema.Envelope, replies <-chan *schema.Reply) (*schema.Reply, *schema.Error, int) {
+	backoff := 50 * time.Millisecond
+	for {
+		data, err := env.Marshal()
+		if err != nil {
+			return nil, schema.Errorf(schema.CodeInternalError, "encoding request"), 0
+		}
+		m := nats.NewMsg(subject)
+		m.Data = data
+		m.Header.Set(jetstream.MsgIDHeader, env.Key)
+		fut, err := g.js.PublishMsgAsync(m)
+		if err == nil {
+			select {
+			case <-fut.Ok():
+				return g.wait(ctx, env, replies)
+			case err = <-fut.Err():
+			case rep := <-replies: // the reply can overtake the PubAck
+				return rep, nil, 0
+			case <-ctx.Done():
+				return nil, g.ctxError(ctx, env), 0
+			}
+		}
+		if isStreamFull(err) {
+			return nil, schema.OverloadedError("request stream full", 1000), http.StatusServiceUnavailable
+		}
+		if !retryable(err) {
+			g.log.Error("publishing request", "key", env.Key, "subject", subject, "err", err)
+			return nil, schema.Errorf(schema.CodeInternalError, "could not queue the request"), 0
+		}
+		g.log.Warn("publish failed, retrying", "key", env.Key, "attempt", env.Attempt, "err", err)
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return nil, g.ctxError(ctx, env), 0
+		}
+		backoff = min(backoff*2, time.Second)
+		env.Attempt++
+	}
+}
+
+func (g *Gateway) wait(ctx context.Context, env *schema.Envelope, replies <-chan *schema.Reply) (*schema.Reply, *schema.Error, int) {
+	for {
+		select {
+		case rep := <-replies:
+			if rep.Kind != schema.ReplyResult {
+				continue
+			}
+			return rep, nil, 0
+		case <-ctx.Done():
+			return nil, g.ctxError(ctx, env), 0
+		}
+	}
+}
+
+func (g *Gateway) ctxError(ctx context.Context, env *schema.Envelope) *schema.Error {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return schema.Errorf(schema.CodeRequestTimeout, "Request timed out after %s", g.cfg.CallTimeout)
+	}
+	return schema.Errorf(schema.CodeRequestTimeout, "Request cancelled")
+}
+
+// isStreamFull reports a publish refused by a stream at its limits.
+func isStreamFull(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == 10077
+}
+
+// retryable reports a publish that may succeed if tried again: no stream
+// leader answered in time, or the connection is reconnecting.
+func retryable(err error) bool {
+	return errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse) ||
+		errors.Is(err, nats.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, jetstream.ErrAsyncPublishTimeout) || errors.Is(err, jetstream.ErrTooManyStalledMsgs) ||
+		errors.Is(err, nats.ErrConnectionReconnecting)
+}

@@ -1,0 +1,229 @@
+package gateway
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/mcpstream/mcpstream/schema"
+	"github.com/mcpstream/mcpstream/streams"
+)
+
+// Config configures a [Gateway]. The zero value is usable: every zero field
+// takes the default named on it.
+type Config struct {
+	// ID names the gateway; replies come to mcp.reply.<ID> (default random).
+	ID string
+	// Topology is used when none has been provisioned yet; a recorded
+	// topology always wins.
+	Topology streams.Topology
+	// MaxBody bounds a request body (default 4 MiB): beyond it, HTTP 413.
+	MaxBody int64
+	// MaxDepth bounds JSON nesting of a request (default 64).
+	MaxDepth int
+	// CallTimeout is how long a request routed to a worker may take
+	// (default 60s); the deadline travels in the envelope.
+	CallTimeout time.Duration
+	// MaxInFlight bounds requests waiting on workers in this gateway
+	// (default 10,000).
+	MaxInFlight int
+	// MaxSessionInFlight bounds one session's requests waiting on workers
+	// (default 64).
+	MaxSessionInFlight int
+	// SessionCache bounds the sessions cached in memory (default 100,000).
+	SessionCache int
+	// AllowedOrigins lists Origin values accepted besides loopback ones
+	// ("*" accepts any). A request with another Origin gets HTTP 403.
+	AllowedOrigins []string
+	// KeepAlive is the interval of SSE comments on idle GET streams
+	// (default 25s).
+	KeepAlive time.Duration
+	// Logger receives structured logs (default slog.Default()).
+	Logger *slog.Logger
+	// ServerInfo is what initialize reports (default mcpstream).
+	ServerInfo schema.Implementation
+}
+
+func (c Config) withDefaults() Config {
+	if c.ID == "" {
+		var b [6]byte
+		_, _ = rand.Read(b[:])
+		c.ID = "gw-" + hex.EncodeToString(b[:])
+	}
+	if c.MaxBody <= 0 {
+		c.MaxBody = 4 << 20
+	}
+	if c.MaxDepth <= 0 {
+		c.MaxDepth = schema.MaxDepth
+	}
+	if c.CallTimeout <= 0 {
+		c.CallTimeout = 60 * time.Second
+	}
+	if c.MaxInFlight <= 0 {
+		c.MaxInFlight = 10_000
+	}
+	if c.MaxSessionInFlight <= 0 {
+		c.MaxSessionInFlight = 64
+	}
+	if c.SessionCache <= 0 {
+		c.SessionCache = 100_000
+	}
+	if c.KeepAlive <= 0 {
+		c.KeepAlive = 25 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.ServerInfo.Name == "" {
+		c.ServerInfo = schema.Implementation{Name: "mcpstream", Version: Version}
+	}
+	return c
+}
+
+// Version is the mcpstream version reported in serverInfo.
+const Version = "0.1.0"
+
+// Gateway serves MCP over Streamable HTTP and routes requests through
+// JetStream to worker groups. It is an http.Handler for the MCP endpoint.
+type Gateway struct {
+	cfg      Config
+	nc       *nats.Conn
+	js       jetstream.JetStream
+	topo     streams.Topology
+	log      *slog.Logger
+	reg      *registry
+	router   *router
+	sessions *sessions
+	replyTo  string
+	sub      *nats.Subscription
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+
+	keySeq   atomic.Uint64
+	inflight atomic.Int64
+	// closing is closed by Drain: event streams end, new requests get 503.
+	closing   chan struct{}
+	closeOnce sync.Once
+}
+
+// New starts a gateway on nc: it provisions the topology if none exists,
+// subscribes to its reply subject, and waits (within ctx) until the registry
+// snapshot holds the bucket's current state. The caller owns nc. It returns
+// an error for an invalid ID or when JetStream cannot be reached.
+func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Gateway, error) {
+	cfg = cfg.withDefaults()
+	if err := streams.CheckName("gateway", cfg.ID); err != nil {
+		return nil, err
+	}
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(cfg.MaxInFlight+1024))
+	if err != nil {
+		return nil, fmt.Errorf("gateway: opening JetStream: %w", err)
+	}
+	topo, err := streams.Ensure(ctx, js, cfg.Topology)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	g := &Gateway{
+		cfg: cfg, nc: nc, js: js, topo: topo,
+		log:     cfg.Logger.With("gateway", cfg.ID),
+		replyTo: streams.ReplySubject(cfg.ID),
+		closing: make(chan struct{}),
+	}
+	g.reg = newRegistry(g.log)
+	g.router = newRouter(g.log)
+
+	regKV, err := js.KeyValue(ctx, streams.RegistryBucket)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: opening bucket %s: %w", streams.RegistryBucket, err)
+	}
+	sessKV, err := js.KeyValue(ctx, streams.SessionBucket)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: opening bucket %s: %w", streams.SessionBucket, err)
+	}
+	g.sessions = newSessions(sessKV, cfg.SessionCache, g.log)
+
+	wctx, cancel := context.WithCancel(context.Background())
+	g.cancel = cancel
+	regW, err := regKV.WatchAll(wctx)
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("gateway: watching registry: %w", err)
+	}
+	sessW, err := sessKV.WatchAll(wctx, jetstream.UpdatesOnly(), jetstream.MetaOnly())
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("gateway: watching sessions: %w", err)
+	}
+	g.wg.Add(2)
+	go func() { defer g.wg.Done(); g.reg.watch(wctx, regW) }()
+	go func() { defer g.wg.Done(); g.sessions.watchDeletes(wctx, sessW) }()
+
+	if g.sub, err = nc.Subscribe(g.replyTo, g.router.deliver); err != nil {
+		g.Close()
+		return nil, fmt.Errorf("gateway: subscribing to %s: %w", g.replyTo, err)
+	}
+	if err := g.sub.SetPendingLimits(-1, 256<<20); err != nil {
+		g.Close()
+		return nil, fmt.Errorf("gateway: reply subscription limits: %w", err)
+	}
+	if err := nc.FlushWithContext(ctx); err != nil {
+		g.Close()
+		return nil, fmt.Errorf("gateway: flushing subscription: %w", err)
+	}
+	select {
+	case <-g.reg.ready:
+	case <-ctx.Done():
+		g.Close()
+		return nil, fmt.Errorf("gateway: waiting for registry: %w", ctx.Err())
+	}
+	g.log.Info("gateway ready", "partitions", topo.Partitions, "tools", g.reg.Load().Len())
+	return g, nil
+}
+
+// ID returns the gateway's id.
+func (g *Gateway) ID() string { return g.cfg.ID }
+
+// Registry returns the current registry snapshot.
+func (g *Gateway) Registry() *Snapshot { return g.reg.Load() }
+
+// InFlight is the number of requests waiting on workers.
+func (g *Gateway) InFlight() int64 { return g.inflight.Load() }
+
+// Drain ends open event streams and refuses new requests with 503, so that
+// an http.Server's Shutdown only waits for requests already in flight.
+func (g *Gateway) Drain() { g.closeOnce.Do(func() { close(g.closing) }) }
+
+// Close stops the watchers and the reply subscription. Call it after the
+// HTTP server has shut down.
+func (g *Gateway) Close() {
+	g.Drain()
+	if g.sub != nil {
+		_ = g.sub.Unsubscribe()
+	}
+	g.cancel()
+	g.wg.Wait()
+}
+
+// nextKey returns a request key unique across gateways and restarts: the
+// gateway id is random and the counter is per process.
+func (g *Gateway) nextKey() string {
+	return g.cfg.ID + "-" + strconv.FormatUint(g.keySeq.Add(1), 36)
+}
+
+func (g *Gateway) draining() bool {
+	select {
+	case <-g.closing:
+		return true
+	default:
+		return false
+	}
+}

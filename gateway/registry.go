@@ -1,0 +1,192 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync/atomic"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/mcpstream/mcpstream/schema"
+	"github.com/mcpstream/mcpstream/streams"
+)
+
+// Snapshot is an immutable view of the registry: the tools of groups with at
+// least one live worker. Readers load it from an atomic pointer and take no
+// lock; the watcher replaces it whole.
+type Snapshot struct {
+	tools map[string]*schema.ToolEntry
+	// listResult is the precomputed JSON result of tools/list.
+	listResult []byte
+	// Seq counts snapshots built by this gateway, from 1.
+	Seq uint64
+}
+
+// Tool returns the live tool named name, or nil.
+func (s *Snapshot) Tool(name string) *schema.ToolEntry { return s.tools[name] }
+
+// Len is the number of live tools.
+func (s *Snapshot) Len() int { return len(s.tools) }
+
+// ToolsListResult is the JSON result of tools/list.
+func (s *Snapshot) ToolsListResult() []byte { return s.listResult }
+
+// registry keeps the snapshot current from a watch of the registry bucket.
+type registry struct {
+	snap  atomic.Pointer[Snapshot]
+	ready chan struct{}
+	log   *slog.Logger
+
+	// Owned by the watch goroutine.
+	tools map[string]*schema.ToolEntry   // by registry key
+	live  map[string]map[string]struct{} // group -> instances
+	seq   uint64
+}
+
+func newRegistry(log *slog.Logger) *registry {
+	r := &registry{
+		ready: make(chan struct{}),
+		log:   log,
+		tools: map[string]*schema.ToolEntry{},
+		live:  map[string]map[string]struct{}{},
+	}
+	r.snap.Store(&Snapshot{tools: map[string]*schema.ToolEntry{}, listResult: []byte(`{"tools":[]}`)})
+	return r
+}
+
+// Load returns the current snapshot.
+func (r *registry) Load() *Snapshot { return r.snap.Load() }
+
+// watch applies registry updates until ctx ends. A burst of updates is
+// applied together and produces one snapshot.
+func (r *registry) watch(ctx context.Context, w jetstream.KeyWatcher) {
+	defer w.Stop()
+	initial := true
+	dirty := false
+	for {
+		var e jetstream.KeyValueEntry
+		var ok bool
+		select {
+		case <-ctx.Done():
+			return
+		case e, ok = <-w.Updates():
+			if !ok {
+				return
+			}
+		}
+		for {
+			if e == nil { // end of the initial values
+				initial = false
+			} else if r.apply(e) {
+				dirty = true
+			}
+			// Take whatever else is already waiting before rebuilding.
+			select {
+			case e, ok = <-w.Updates():
+				if !ok {
+					return
+				}
+				continue
+			default:
+			}
+			break
+		}
+		if !initial && dirty {
+			r.rebuild()
+			dirty = false
+		}
+		if !initial {
+			select {
+			case <-r.ready:
+			default:
+				close(r.ready)
+			}
+		}
+	}
+}
+
+// apply records one entry and reports whether the live view changed.
+func (r *registry) apply(e jetstream.KeyValueEntry) bool {
+	key := e.Key()
+	put := e.Operation() == jetstream.KeyValuePut
+	switch {
+	case strings.HasPrefix(key, streams.ToolKeyPrefix):
+		if !put {
+			_, had := r.tools[key]
+			delete(r.tools, key)
+			return had
+		}
+		var t schema.ToolEntry
+		if err := json.Unmarshal(e.Value(), &t); err != nil || t.Name == "" || !streams.ValidName(t.Group) {
+			r.log.Warn("ignoring malformed tool entry", "key", key, "err", err)
+			return false
+		}
+		if old := r.tools[key]; old != nil && old.Version == t.Version && old.Group == t.Group {
+			return false
+		}
+		r.tools[key] = &t
+		return true
+	case strings.HasPrefix(key, streams.HeartbeatKeyPrefix):
+		group, instance, ok := strings.Cut(strings.TrimPrefix(key, streams.HeartbeatKeyPrefix), ".")
+		if !ok {
+			return false
+		}
+		inst := r.live[group]
+		if put {
+			if _, known := inst[instance]; known {
+				return false // a refresh
+			}
+			if inst == nil {
+				inst = map[string]struct{}{}
+				r.live[group] = inst
+			}
+			inst[instance] = struct{}{}
+			return len(inst) == 1 // the group came alive
+		}
+		if _, known := inst[instance]; !known {
+			return false
+		}
+		delete(inst, instance)
+		if len(inst) == 0 {
+			delete(r.live, group)
+			return true // the group died
+		}
+		return false
+	}
+	return false
+}
+
+func (r *registry) rebuild() {
+	r.seq++
+	s := &Snapshot{tools: make(map[string]*schema.ToolEntry, len(r.tools)), Seq: r.seq}
+	list := make([]*schema.Tool, 0, len(r.tools))
+	for _, t := range r.tools {
+		if len(r.live[t.Group]) == 0 {
+			continue
+		}
+		if prev := s.tools[t.Name]; prev != nil {
+			r.log.Warn("tool served by two groups; keeping one", "tool", t.Name, "groups", []string{prev.Group, t.Group})
+			if prev.Group < t.Group {
+				continue
+			}
+		}
+		s.tools[t.Name] = t
+	}
+	for _, t := range s.tools {
+		list = append(list, &t.Tool)
+	}
+	sort.Slice(list, func(i, j int) bool { return list[i].Name < list[j].Name })
+	b, err := json.Marshal(struct {
+		Tools []*schema.Tool `json:"tools"`
+	}{list})
+	if err != nil {
+		r.log.Error("encoding tools/list", "err", err)
+		return
+	}
+	s.listResult = b
+	r.snap.Store(s)
+	r.log.Debug("registry snapshot", "seq", s.Seq, "tools", len(s.tools), "groups", len(r.live))
+}

@@ -1,0 +1,48 @@
+package gateway
+
+import (
+	"net/http"
+	"sync"
+
+	"github.com/mcpstream/mcpstream/schema"
+)
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+// respond answers a request with its result or error: HTTP 200 with one JSON
+// object, or, for a client that accepts only event streams, one SSE event.
+func respond(w http.ResponseWriter, id schema.ID, result []byte, rpcErr *schema.Error, sse bool) {
+	bp := bufPool.Get().(*[]byte)
+	b := (*bp)[:0]
+	if sse {
+		b = append(b, "event: message\ndata: "...)
+	}
+	if rpcErr != nil {
+		b = schema.AppendError(b, id, rpcErr)
+	} else {
+		b = schema.AppendResult(b, id, result)
+	}
+	h := w.Header()
+	if sse {
+		b = append(b, "\n\n"...)
+		h.Set("Content-Type", "text/event-stream")
+		h.Set("Cache-Control", "no-cache")
+	} else {
+		h.Set("Content-Type", "application/json")
+	}
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(b)
+	if cap(b) <= 64<<10 {
+		*bp = b
+		bufPool.Put(bp)
+	}
+}
+
+// writeError answers with an HTTP error status and a JSON-RPC error body
+// (id null when the request's id is unknown).
+func writeError(w http.ResponseWriter, status int, id schema.ID, e *schema.Error) {
+	b := schema.AppendError(make([]byte, 0, 128), id, e)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}

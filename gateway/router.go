@@ -1,0 +1,86 @@
+package gateway
+
+import (
+	"hash/maphash"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/mcpstream/mcpstream/schema"
+)
+
+const routerShards = 64
+
+// router matches replies arriving on the gateway's reply subject to the
+// requests waiting for them. The map is sharded so that thousands of
+// concurrent waiters do not contend on one lock.
+type router struct {
+	seed   maphash.Seed
+	shards [routerShards]routerShard
+	log    *slog.Logger
+
+	// duplicates counts replies for requests no longer waiting (a
+	// redelivered envelope answered twice, or a reply after the deadline).
+	duplicates atomic.Int64
+}
+
+type routerShard struct {
+	mu sync.Mutex
+	m  map[string]chan *schema.Reply
+}
+
+func newRouter(log *slog.Logger) *router {
+	r := &router{seed: maphash.MakeSeed(), log: log}
+	for i := range r.shards {
+		r.shards[i].m = map[string]chan *schema.Reply{}
+	}
+	return r
+}
+
+func (r *router) shard(key string) *routerShard {
+	return &r.shards[maphash.String(r.seed, key)%routerShards]
+}
+
+// register returns the channel on which the reply for key arrives.
+func (r *router) register(key string) chan *schema.Reply {
+	ch := make(chan *schema.Reply, 1)
+	s := r.shard(key)
+	s.mu.Lock()
+	s.m[key] = ch
+	s.mu.Unlock()
+	return ch
+}
+
+// unregister stops waiting for key.
+func (r *router) unregister(key string) {
+	s := r.shard(key)
+	s.mu.Lock()
+	delete(s.m, key)
+	s.mu.Unlock()
+}
+
+// deliver is the reply subscription's handler.
+func (r *router) deliver(msg *nats.Msg) {
+	rep, err := schema.UnmarshalReply(msg.Data)
+	if err != nil {
+		r.log.Warn("dropping malformed reply", "err", err)
+		return
+	}
+	s := r.shard(rep.Key)
+	s.mu.Lock()
+	ch := s.m[rep.Key]
+	if ch != nil && rep.Kind == schema.ReplyResult {
+		delete(s.m, rep.Key) // a result ends the request: later copies are duplicates
+	}
+	s.mu.Unlock()
+	if ch == nil {
+		r.duplicates.Add(1)
+		return
+	}
+	select {
+	case ch <- rep:
+	default: // only non-final kinds can find it full; they are advisory
+	}
+}

@@ -1,0 +1,204 @@
+package gateway
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/mcpstream/mcpstream/schema"
+)
+
+// errNoSession is returned for a session id that does not exist (never did,
+// expired or was deleted): HTTP 404.
+var errNoSession = errors.New("session not found")
+
+// sessionRecord is a session as stored in the session bucket.
+type sessionRecord struct {
+	Revision     string                `json:"revision"`
+	Principal    string                `json:"principal,omitempty"`
+	ClientInfo   schema.Implementation `json:"clientInfo"`
+	Capabilities json.RawMessage       `json:"capabilities,omitempty"`
+	CreatedAt    time.Time             `json:"createdAt"`
+	Gateway      string                `json:"gateway"`
+}
+
+// session is a session cached in this gateway.
+type session struct {
+	id string
+	sessionRecord
+	// inflight counts this session's requests waiting on workers here.
+	inflight atomic.Int32
+	// streaming is set while a GET event stream is open here.
+	streaming atomic.Bool
+	// gone is closed when the session is deleted, to end its streams.
+	gone     chan struct{}
+	goneOnce sync.Once
+}
+
+func (s *session) end() { s.goneOnce.Do(func() { close(s.gone) }) }
+
+const sessionShards = 32
+
+// sessions is the session store: the session bucket, fronted by a bounded
+// cache. A watch of the bucket's deletes evicts sessions that another
+// gateway ended.
+type sessions struct {
+	kv     jetstream.KeyValue
+	seed   maphash.Seed
+	shards [sessionShards]sessionShard
+	max    int // per shard
+	log    *slog.Logger
+}
+
+type sessionShard struct {
+	mu sync.Mutex
+	m  map[string]*session
+}
+
+func newSessions(kv jetstream.KeyValue, maxCached int, log *slog.Logger) *sessions {
+	s := &sessions{kv: kv, seed: maphash.MakeSeed(), log: log, max: max(1, maxCached/sessionShards)}
+	for i := range s.shards {
+		s.shards[i].m = map[string]*session{}
+	}
+	return s
+}
+
+func (s *sessions) shard(id string) *sessionShard {
+	return &s.shards[maphash.String(s.seed, id)%sessionShards]
+}
+
+// validSessionID reports whether id has the form this gateway issues: 32
+// lowercase hex characters. Anything else cannot exist and is not looked up.
+func validSessionID(id string) bool {
+	if len(id) != 32 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// create stores a new session with a fresh id from crypto/rand.
+func (s *sessions) create(ctx context.Context, rec sessionRecord) (*session, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return nil, fmt.Errorf("generating session id: %w", err)
+	}
+	sess := &session{id: hex.EncodeToString(b[:]), sessionRecord: rec, gone: make(chan struct{})}
+	val, err := json.Marshal(rec)
+	if err != nil {
+		return nil, fmt.Errorf("encoding session: %w", err)
+	}
+	if _, err := s.kv.Create(ctx, sess.id, val); err != nil {
+		return nil, fmt.Errorf("storing session: %w", err)
+	}
+	s.cache(sess)
+	return sess, nil
+}
+
+func (s *sessions) cache(sess *session) {
+	sh := s.shard(sess.id)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if len(sh.m) >= s.max {
+		// Evict an arbitrary idle entry; it is reloaded from the bucket on
+		// its next use.
+		for id, old := range sh.m {
+			if old.inflight.Load() == 0 && !old.streaming.Load() {
+				delete(sh.m, id)
+				break
+			}
+		}
+	}
+	sh.m[sess.id] = sess
+}
+
+// get returns the session, from the cache or the bucket. It returns
+// errNoSession for an unknown id and a wrapped error when the bucket fails.
+func (s *sessions) get(ctx context.Context, id string) (*session, error) {
+	if !validSessionID(id) {
+		return nil, errNoSession
+	}
+	sh := s.shard(id)
+	sh.mu.Lock()
+	sess := sh.m[id]
+	sh.mu.Unlock()
+	if sess != nil {
+		return sess, nil
+	}
+	e, err := s.kv.Get(ctx, id)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil, errNoSession
+	}
+	if err != nil {
+		return nil, fmt.Errorf("loading session: %w", err)
+	}
+	sess = &session{id: id, gone: make(chan struct{})}
+	if err := json.Unmarshal(e.Value(), &sess.sessionRecord); err != nil {
+		return nil, fmt.Errorf("decoding session %s: %w", id, err)
+	}
+	sh.mu.Lock()
+	if cur := sh.m[id]; cur != nil { // another request loaded it meanwhile
+		sh.mu.Unlock()
+		return cur, nil
+	}
+	sh.mu.Unlock()
+	s.cache(sess)
+	return sess, nil
+}
+
+// remove ends a session everywhere. It returns errNoSession for an unknown id.
+func (s *sessions) remove(ctx context.Context, id string) error {
+	if _, err := s.get(ctx, id); err != nil {
+		return err
+	}
+	if err := s.kv.Purge(ctx, id, jetstream.PurgeTTL(time.Minute)); err != nil {
+		return fmt.Errorf("deleting session: %w", err)
+	}
+	s.evict(id)
+	return nil
+}
+
+func (s *sessions) evict(id string) {
+	sh := s.shard(id)
+	sh.mu.Lock()
+	sess := sh.m[id]
+	delete(sh.m, id)
+	sh.mu.Unlock()
+	if sess != nil {
+		sess.end()
+	}
+}
+
+// watchDeletes evicts sessions deleted or expired in the bucket, by any
+// gateway, until ctx ends.
+func (s *sessions) watchDeletes(ctx context.Context, w jetstream.KeyWatcher) {
+	defer w.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case e, ok := <-w.Updates():
+			if !ok {
+				return
+			}
+			if e != nil && e.Operation() != jetstream.KeyValuePut {
+				s.evict(e.Key())
+			}
+		}
+	}
+}

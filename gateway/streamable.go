@@ -1,0 +1,284 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/mcpstream/mcpstream/schema"
+)
+
+// ServeHTTP serves the MCP endpoint: POST carries one JSON-RPC message, GET
+// opens the session's event stream, DELETE ends the session.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !g.originAllowed(r.Header.Get("Origin")) {
+		writeError(w, http.StatusForbidden, nil, schema.Errorf(schema.CodeInvalidRequest, "origin not allowed"))
+		return
+	}
+	switch r.Method {
+	case http.MethodPost:
+		g.post(w, r)
+	case http.MethodGet:
+		g.get(w, r)
+	case http.MethodDelete:
+		g.delete(w, r)
+	default:
+		w.Header().Set("Allow", "GET, POST, DELETE")
+		writeError(w, http.StatusMethodNotAllowed, nil, schema.Errorf(schema.CodeInvalidRequest, "method %s not allowed", r.Method))
+	}
+}
+
+// originAllowed guards against DNS rebinding: no Origin (non-browser
+// clients), a loopback Origin, or one configured.
+func (g *Gateway) originAllowed(origin string) bool {
+	if origin == "" {
+		return true
+	}
+	for _, o := range g.cfg.AllowedOrigins {
+		if o == "*" || strings.EqualFold(o, origin) {
+			return true
+		}
+	}
+	u, err := url.Parse(origin)
+	if err != nil {
+		return false
+	}
+	host := u.Hostname()
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// accepts reports which response types the Accept header allows. A missing
+// Accept allows both.
+func accepts(r *http.Request) (jsonOK, sseOK bool) {
+	vals := r.Header.Values("Accept")
+	if len(vals) == 0 {
+		return true, true
+	}
+	for _, v := range vals {
+		for _, part := range strings.Split(v, ",") {
+			mt, _, err := mime.ParseMediaType(strings.TrimSpace(part))
+			if err != nil {
+				continue
+			}
+			switch mt {
+			case "application/json", "application/*":
+				jsonOK = true
+			case "text/event-stream", "text/*":
+				sseOK = true
+			case "*/*":
+				jsonOK, sseOK = true, true
+			}
+		}
+	}
+	return jsonOK, sseOK
+}
+
+func (g *Gateway) post(w http.ResponseWriter, r *http.Request) {
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+		writeError(w, http.StatusUnsupportedMediaType, nil, schema.Errorf(schema.CodeInvalidRequest, "Content-Type must be application/json"))
+		return
+	}
+	jsonOK, sseOK := accepts(r)
+	if !jsonOK && !sseOK {
+		writeError(w, http.StatusNotAcceptable, nil, schema.Errorf(schema.CodeInvalidRequest, "Accept must allow application/json or text/event-stream"))
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, g.cfg.MaxBody))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			writeError(w, http.StatusRequestEntityTooLarge, nil, schema.Errorf(schema.CodeInvalidRequest, "request body exceeds %d bytes", g.cfg.MaxBody))
+			return
+		}
+		writeError(w, http.StatusBadRequest, nil, schema.Errorf(schema.CodeParseError, "reading body: %v", err))
+		return
+	}
+	if err := schema.CheckDepth(body, g.cfg.MaxDepth); err != nil {
+		writeError(w, http.StatusBadRequest, nil, schema.Errorf(schema.CodeInvalidRequest, "JSON nested deeper than %d", g.cfg.MaxDepth))
+		return
+	}
+	msg, err := schema.DecodeMessage(body)
+	if err != nil {
+		var rpcErr *schema.Error
+		if !errors.As(err, &rpcErr) {
+			rpcErr = schema.Errorf(schema.CodeParseError, "%v", err)
+		}
+		writeError(w, http.StatusBadRequest, nil, rpcErr)
+		return
+	}
+	if v := r.Header.Get(schema.HeaderProtocolVersion); v != "" && !schema.Serves(v) {
+		writeError(w, http.StatusBadRequest, msg.ID, schema.Errorf(schema.CodeInvalidRequest,
+			"Unsupported protocol version: %s (supported: %s)", v, strings.Join(schema.ServedRevisions, ", ")))
+		return
+	}
+	if msg.Kind() == schema.KindRequest && msg.Method == schema.MethodInitialize {
+		g.initialize(w, r, msg, sseOK && !jsonOK)
+		return
+	}
+	sess, ok := g.requireSession(w, r, msg.ID)
+	if !ok {
+		return
+	}
+	if msg.Kind() != schema.KindRequest {
+		// Notifications and responses are accepted without a body. The
+		// spine needs none of them: notifications/initialized changes
+		// nothing here, and no server-to-client requests are outstanding.
+		w.WriteHeader(http.StatusAccepted)
+		return
+	}
+	if g.draining() {
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusServiceUnavailable, msg.ID, schema.OverloadedError("gateway shutting down", 1000))
+		return
+	}
+	var result []byte
+	var rpcErr *schema.Error
+	switch msg.Method {
+	case schema.MethodPing:
+		result = []byte("{}")
+	case schema.MethodToolsList:
+		result = g.reg.Load().ToolsListResult()
+	case schema.MethodToolsCall:
+		var status int
+		if result, rpcErr, status = g.callTool(r.Context(), sess, msg); status != 0 {
+			w.Header().Set("Retry-After", "1")
+			writeError(w, status, msg.ID, rpcErr)
+			return
+		}
+	default:
+		rpcErr = schema.Errorf(schema.CodeMethodNotFound, "Method not found: %s", msg.Method)
+	}
+	respond(w, msg.ID, result, rpcErr, sseOK && !jsonOK)
+}
+
+// requireSession finds the session named by the Mcp-Session-Id header:
+// missing, HTTP 400; unknown, ended or expired, HTTP 404.
+func (g *Gateway) requireSession(w http.ResponseWriter, r *http.Request, id schema.ID) (*session, bool) {
+	sid := r.Header.Get(schema.HeaderSessionID)
+	if sid == "" {
+		writeError(w, http.StatusBadRequest, id, schema.Errorf(schema.CodeInvalidRequest, "Mcp-Session-Id header is required"))
+		return nil, false
+	}
+	sess, err := g.sessions.get(r.Context(), sid)
+	if errors.Is(err, errNoSession) {
+		writeError(w, http.StatusNotFound, id, schema.Errorf(schema.CodeInvalidRequest, "session not found"))
+		return nil, false
+	}
+	if err != nil {
+		g.log.Error("loading session", "err", err)
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusServiceUnavailable, id, schema.Errorf(schema.CodeInternalError, "session store unavailable"))
+		return nil, false
+	}
+	return sess, true
+}
+
+func (g *Gateway) initialize(w http.ResponseWriter, r *http.Request, msg *schema.Message, sse bool) {
+	var p schema.InitializeParams
+	if len(msg.Params) == 0 || json.Unmarshal(msg.Params, &p) != nil || p.ProtocolVersion == "" {
+		respond(w, msg.ID, nil, schema.Errorf(schema.CodeInvalidParams, "initialize needs params with protocolVersion"), sse)
+		return
+	}
+	rev := schema.Negotiate(p.ProtocolVersion)
+	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+	defer cancel()
+	sess, err := g.sessions.create(ctx, sessionRecord{
+		Revision: rev, ClientInfo: p.ClientInfo, Capabilities: p.Capabilities,
+		CreatedAt: time.Now().UTC(), Gateway: g.cfg.ID,
+	})
+	if err != nil {
+		g.log.Error("creating session", "err", err)
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusServiceUnavailable, msg.ID, schema.Errorf(schema.CodeInternalError, "session store unavailable"))
+		return
+	}
+	res, err := json.Marshal(schema.InitializeResult{
+		ProtocolVersion: rev,
+		Capabilities:    map[string]any{"tools": map[string]any{}},
+		ServerInfo:      g.cfg.ServerInfo,
+	})
+	if err != nil {
+		respond(w, msg.ID, nil, schema.Errorf(schema.CodeInternalError, "encoding initialize result"), sse)
+		return
+	}
+	w.Header().Set(schema.HeaderSessionID, sess.id)
+	respond(w, msg.ID, res, nil, sse)
+}
+
+// get holds the session's event stream open. The spine sends only
+// keep-alive comments on it; it ends when the client goes, the session is
+// deleted or the gateway drains.
+func (g *Gateway) get(w http.ResponseWriter, r *http.Request) {
+	if _, sseOK := accepts(r); !sseOK || len(r.Header.Values("Accept")) == 0 {
+		writeError(w, http.StatusNotAcceptable, nil, schema.Errorf(schema.CodeInvalidRequest, "Accept must allow text/event-stream"))
+		return
+	}
+	sess, ok := g.requireSession(w, r, nil)
+	if !ok {
+		return
+	}
+	if !sess.streaming.CompareAndSwap(false, true) {
+		writeError(w, http.StatusConflict, nil, schema.Errorf(schema.CodeInvalidRequest, "an event stream is already open for this session"))
+		return
+	}
+	defer sess.streaming.Store(false)
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(w)
+	if err := rc.Flush(); err != nil {
+		return
+	}
+	t := time.NewTicker(g.cfg.KeepAlive)
+	defer t.Stop()
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-sess.gone:
+			return
+		case <-g.closing:
+			return
+		case <-t.C:
+			_ = rc.SetWriteDeadline(time.Now().Add(10 * time.Second))
+			if _, err := io.WriteString(w, ": keep-alive\n\n"); err != nil {
+				return
+			}
+			if err := rc.Flush(); err != nil {
+				return
+			}
+		}
+	}
+}
+
+func (g *Gateway) delete(w http.ResponseWriter, r *http.Request) {
+	sid := r.Header.Get(schema.HeaderSessionID)
+	if sid == "" {
+		writeError(w, http.StatusBadRequest, nil, schema.Errorf(schema.CodeInvalidRequest, "Mcp-Session-Id header is required"))
+		return
+	}
+	err := g.sessions.remove(r.Context(), sid)
+	switch {
+	case errors.Is(err, errNoSession):
+		writeError(w, http.StatusNotFound, nil, schema.Errorf(schema.CodeInvalidRequest, "session not found"))
+	case err != nil:
+		g.log.Error("deleting session", "err", err)
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusServiceUnavailable, nil, schema.Errorf(schema.CodeInternalError, "session store unavailable"))
+	default:
+		w.WriteHeader(http.StatusNoContent)
+	}
+}

@@ -1,0 +1,306 @@
+package itest
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/mcpstream/mcpstream/gateway"
+	"github.com/mcpstream/mcpstream/streams"
+	"github.com/mcpstream/mcpstream/workers"
+	"github.com/mcpstream/mcpstream/workers/examples"
+)
+
+// binary is the mcpstream command built once for the suite (with the race
+// detector when the tests have it, so races in subprocesses fail them too).
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "mcpstream-itest-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "mcpstream")
+	args := []string{"build", "-o", binary}
+	if raceEnabled {
+		args = append(args, "-race")
+	}
+	build := exec.Command("go", append(args, "github.com/mcpstream/mcpstream/cmd/mcpstream")...)
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building mcpstream:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// proc is a running mcpstream subprocess.
+type proc struct {
+	t    *testing.T
+	name string
+	cmd  *exec.Cmd
+	done chan struct{}
+
+	mu     sync.Mutex
+	lines  []string
+	notify chan struct{} // closed and replaced on every new stdout line
+	stderr bytes.Buffer
+}
+
+// start runs mcpstream with args; the process is killed at the end of the
+// test if still running, and its stderr is logged if the test failed.
+func start(t *testing.T, name string, args ...string) *proc {
+	t.Helper()
+	p := &proc{t: t, name: name, done: make(chan struct{}), notify: make(chan struct{})}
+	p.cmd = exec.Command(binary, args...)
+	p.cmd.Stderr = &lockedWriter{mu: &p.mu, w: &p.stderr}
+	out, err := p.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("starting %s: %v", name, err)
+	}
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			p.mu.Lock()
+			p.lines = append(p.lines, sc.Text())
+			close(p.notify)
+			p.notify = make(chan struct{})
+			p.mu.Unlock()
+		}
+		_ = p.cmd.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-p.done:
+		default:
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		}
+		if t.Failed() {
+			p.mu.Lock()
+			t.Logf("%s stdout:\n%s\n%s stderr (tail):\n%s", name, strings.Join(p.lines, "\n"), name, tail(p.stderr.String(), 4000))
+			p.mu.Unlock()
+		}
+	})
+	return p
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
+
+// waitLine waits for a stdout line matching re and returns its submatches.
+func (p *proc) waitLine(re *regexp.Regexp, timeout time.Duration) []string {
+	p.t.Helper()
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	seen := 0
+	for {
+		p.mu.Lock()
+		lines, notify := p.lines, p.notify
+		p.mu.Unlock()
+		for ; seen < len(lines); seen++ {
+			if m := re.FindStringSubmatch(lines[seen]); m != nil {
+				return m
+			}
+		}
+		select {
+		case <-notify:
+		case <-p.done:
+			p.t.Fatalf("%s exited before printing %q", p.name, re)
+		case <-deadline.C:
+			p.t.Fatalf("%s did not print %q within %s", p.name, re, timeout)
+		}
+	}
+}
+
+// signal sends sig and waits for the process to exit; it returns the exit code.
+func (p *proc) signal(sig os.Signal, timeout time.Duration) int {
+	p.t.Helper()
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		p.t.Fatalf("signalling %s: %v", p.name, err)
+	}
+	select {
+	case <-p.done:
+	case <-time.After(timeout):
+		p.t.Fatalf("%s did not exit within %s of %v", p.name, timeout, sig)
+	}
+	return p.cmd.ProcessState.ExitCode()
+}
+
+// stop interrupts the process and requires a clean exit (status 0).
+func (p *proc) stop() {
+	p.t.Helper()
+	if code := p.signal(syscall.SIGINT, 45*time.Second); code != 0 {
+		p.t.Errorf("%s exited with status %d after SIGINT, want 0", p.name, code)
+	}
+}
+
+var (
+	endpointRE = regexp.MustCompile(`MCP endpoint (http://\S+/mcp)`)
+	natsRE     = regexp.MustCompile(`NATS listening on (nats://\S+)`)
+	workerRE   = regexp.MustCompile(`worker group (\S+) serving`)
+)
+
+// startDev runs `mcpstream dev` on a free port and returns it with its MCP
+// endpoint URL and, when exposeNATS, its NATS URL.
+func startDev(t *testing.T, exposeNATS bool, extra ...string) (p *proc, endpoint, natsURL string) {
+	t.Helper()
+	args := []string{"dev", "--addr", "127.0.0.1:0", "--data", t.TempDir(), "--log-level", "warn"}
+	if exposeNATS {
+		args = append(args, "--nats-listen", "127.0.0.1:0")
+	}
+	p = start(t, "dev", append(args, extra...)...)
+	if exposeNATS {
+		natsURL = p.waitLine(natsRE, 30*time.Second)[1]
+	}
+	endpoint = p.waitLine(endpointRE, 60*time.Second)[1]
+	return p, endpoint, natsURL
+}
+
+// stack is an in-process deployment on real parts: an embedded nats-server
+// with JetStream on disk, the demo worker group, a gateway, and real HTTP on
+// loopback. Its code runs under the test's race detector.
+type stack struct {
+	emb *streams.Embedded
+	gw  *gateway.Gateway
+	url string
+}
+
+func newStack(t *testing.T, cfg gateway.Config) *stack {
+	t.Helper()
+	emb, err := streams.StartEmbedded(streams.EmbeddedOptions{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(emb.Shutdown)
+	ctx, cancel := context.WithCancel(context.Background())
+	workerNC := connectEmbedded(t, emb)
+	ready := make(chan struct{})
+	ran := make(chan error, 1)
+	go func() {
+		ran <- examples.Demo().Run(ctx, workerNC, workers.Options{Ready: ready, Heartbeat: time.Second})
+	}()
+	select {
+	case <-ready:
+	case err := <-ran:
+		t.Fatalf("demo group: %v", err)
+	}
+	gw, err := gateway.New(ctx, connectEmbedded(t, emb), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(gw)
+	t.Cleanup(func() {
+		gw.Drain()
+		srv.Close()
+		gw.Close()
+		cancel()
+		if err := <-ran; err != nil {
+			t.Errorf("demo group: %v", err)
+		}
+	})
+	return &stack{emb: emb, gw: gw, url: srv.URL}
+}
+
+func connectEmbedded(t *testing.T, emb *streams.Embedded) *nats.Conn {
+	t.Helper()
+	nc, err := emb.Connect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
+}
+
+// rawResponse is an HTTP response to a hand-made MCP request.
+type rawResponse struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+// post sends body to the MCP endpoint with the headers a conforming client
+// sends, then the extra ones ("" deletes a header).
+func post(t *testing.T, url, body string, headers ...string) rawResponse {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	return do(t, req, headers...)
+}
+
+func do(t *testing.T, req *http.Request, headers ...string) rawResponse {
+	t.Helper()
+	for i := 0; i+1 < len(headers); i += 2 {
+		if headers[i+1] == "" {
+			req.Header.Del(headers[i])
+		} else {
+			req.Header.Set(headers[i], headers[i+1])
+		}
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", req.Method, req.URL, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil && !errors.Is(err, io.EOF) {
+		t.Fatal(err)
+	}
+	return rawResponse{status: resp.StatusCode, header: resp.Header, body: b}
+}
+
+// initSession opens a session with a raw initialize and returns its id.
+func initSession(t *testing.T, url string) string {
+	t.Helper()
+	r := post(t, url, `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}`)
+	if r.status != http.StatusOK {
+		t.Fatalf("initialize: status %d: %s", r.status, r.body)
+	}
+	sid := r.header.Get("Mcp-Session-Id")
+	if sid == "" {
+		t.Fatal("initialize: no Mcp-Session-Id")
+	}
+	return sid
+}

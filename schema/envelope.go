@@ -1,0 +1,133 @@
+package schema
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// EnvelopeVersion is the version of the Envelope and Reply layout written by
+// this build. Decoders accept any version up to it and reject newer ones, so
+// a mixed fleet fails loudly instead of misreading fields.
+const EnvelopeVersion = 1
+
+// ErrEnvelopeVersion is returned when an envelope or reply comes from a newer
+// build than this one.
+var ErrEnvelopeVersion = errors.New("schema: envelope version not supported")
+
+// Envelope is one MCP request on its way from a gateway to a worker group, as
+// msgpack on a request stream. Field names are short on the wire.
+type Envelope struct {
+	V uint8 `msgpack:"v"`
+	// Key identifies the request end to end: it is the Nats-Msg-Id, the key of
+	// the stored result and the correlation id of the reply.
+	Key    string `msgpack:"k"`
+	Method string `msgpack:"m"`
+	// Name is the tool, resource URI or prompt the method addresses.
+	Name string `msgpack:"n,omitempty"`
+	// Params is the JSON params of the request (for tools/call, the
+	// arguments) compacted to msgpack by [JSONToMsgpack].
+	Params    msgpack.RawMessage `msgpack:"p,omitempty"`
+	Session   string             `msgpack:"s,omitempty"`
+	Principal string             `msgpack:"u,omitempty"`
+	// Revision is the MCP protocol revision the client speaks.
+	Revision string `msgpack:"r,omitempty"`
+	// Deadline is when the gateway stops waiting, in Unix nanoseconds.
+	Deadline int64 `msgpack:"d"`
+	// Attempt counts the gateway's publishes of this request, from 1.
+	Attempt uint16 `msgpack:"a,omitempty"`
+	// ReplyTo is the core NATS subject of the gateway waiting for the reply.
+	ReplyTo string `msgpack:"t"`
+}
+
+// DeadlineTime returns Deadline as a time.Time (zero when unset).
+func (e *Envelope) DeadlineTime() time.Time {
+	if e.Deadline == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, e.Deadline)
+}
+
+// Expired reports whether the deadline has passed at now.
+func (e *Envelope) Expired(now time.Time) bool {
+	return e.Deadline != 0 && now.UnixNano() >= e.Deadline
+}
+
+// Marshal encodes e as msgpack, stamping the current version.
+func (e *Envelope) Marshal() ([]byte, error) {
+	e.V = EnvelopeVersion
+	b, err := msgpack.Marshal(e)
+	if err != nil {
+		return nil, fmt.Errorf("encoding envelope %s: %w", e.Key, err)
+	}
+	return b, nil
+}
+
+// UnmarshalEnvelope decodes an envelope. It returns [ErrEnvelopeVersion] for
+// a newer layout and a wrapped msgpack error for malformed data; an envelope
+// without a key, method or reply subject is malformed too.
+func UnmarshalEnvelope(b []byte) (*Envelope, error) {
+	var e Envelope
+	if err := msgpack.Unmarshal(b, &e); err != nil {
+		return nil, fmt.Errorf("decoding envelope: %w", err)
+	}
+	if e.V == 0 || e.V > EnvelopeVersion {
+		return nil, fmt.Errorf("decoding envelope: version %d: %w", e.V, ErrEnvelopeVersion)
+	}
+	if e.Key == "" || e.Method == "" || e.ReplyTo == "" {
+		return nil, errors.New("decoding envelope: key, method and reply subject are required")
+	}
+	return &e, nil
+}
+
+// ReplyKind tells what a Reply carries.
+type ReplyKind uint8
+
+// Reply kinds. Only ReplyResult ends a request.
+const (
+	ReplyResult ReplyKind = iota
+	ReplyProgress
+)
+
+// Reply is a worker's answer to an envelope, sent as msgpack on core NATS to
+// the envelope's ReplyTo. Exactly one of Result and Error is set on a
+// ReplyResult.
+type Reply struct {
+	V    uint8     `msgpack:"v"`
+	Key  string    `msgpack:"k"`
+	Kind ReplyKind `msgpack:"i,omitempty"`
+	// Result is the JSON-RPC result compacted to msgpack.
+	Result msgpack.RawMessage `msgpack:"r,omitempty"`
+	Error  *Error             `msgpack:"e,omitempty"`
+	// Cached is set when the result came from the result store, not from a
+	// new run of the handler.
+	Cached bool `msgpack:"c,omitempty"`
+}
+
+// Marshal encodes r as msgpack, stamping the current version.
+func (r *Reply) Marshal() ([]byte, error) {
+	r.V = EnvelopeVersion
+	b, err := msgpack.Marshal(r)
+	if err != nil {
+		return nil, fmt.Errorf("encoding reply %s: %w", r.Key, err)
+	}
+	return b, nil
+}
+
+// UnmarshalReply decodes a reply. It returns [ErrEnvelopeVersion] for a newer
+// layout and a wrapped error for malformed data or a reply without a key.
+func UnmarshalReply(b []byte) (*Reply, error) {
+	var r Reply
+	if err := msgpack.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("decoding reply: %w", err)
+	}
+	if r.V == 0 || r.V > EnvelopeVersion {
+		return nil, fmt.Errorf("decoding reply: version %d: %w", r.V, ErrEnvelopeVersion)
+	}
+	if r.Key == "" {
+		return nil, errors.New("decoding reply: key is required")
+	}
+	return &r, nil
+}

@@ -1,0 +1,53 @@
+package schema
+
+import (
+	"encoding/json"
+	"fmt"
+)
+
+// JSON-RPC 2.0 error codes.
+const (
+	CodeParseError     = -32700
+	CodeInvalidRequest = -32600
+	CodeMethodNotFound = -32601
+	CodeInvalidParams  = -32602
+	CodeInternalError  = -32603
+)
+
+// MCP and mcpstream error codes in the implementation-defined range.
+const (
+	// CodeResourceNotFound is MCP's "resource not found" (2025 revisions).
+	CodeResourceNotFound = -32002
+	// CodeRequestTimeout answers a request whose deadline passed before a
+	// worker replied (the code MCP SDKs use for a request timeout).
+	CodeRequestTimeout = -32001
+	// CodeOverloaded answers a request refused by admission control or by a
+	// full stream. Its data carries retryAfterMs.
+	CodeOverloaded = -32000
+)
+
+// Error is a JSON-RPC error object. It is also a Go error.
+type Error struct {
+	Code    int             `json:"code" msgpack:"c"`
+	Message string          `json:"message" msgpack:"m"`
+	Data    json.RawMessage `json:"data,omitempty" msgpack:"d,omitempty"`
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("jsonrpc error %d: %s", e.Code, e.Message)
+}
+
+// Errorf builds an *Error with a formatted message.
+func Errorf(code int, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// OverloadedError is the JSON-RPC answer to work refused for lack of room;
+// retryAfterMs in its data tells the client when to try again.
+func OverloadedError(reason string, retryAfterMs int) *Error {
+	data, _ := json.Marshal(struct {
+		Reason       string `json:"reason"`
+		RetryAfterMs int    `json:"retryAfterMs"`
+	}{reason, retryAfterMs})
+	return &Error{Code: CodeOverloaded, Message: "server overloaded: " + reason, Data: data}
+}

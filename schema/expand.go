@@ -1,0 +1,282 @@
+package schema
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"strconv"
+	"unicode/utf8"
+)
+
+// MsgpackToJSON expands one msgpack value (as written by [JSONToMsgpack] or
+// any msgpack encoder using nil, bool, int, float, str, array and map with
+// string keys) to JSON text appended to dst. It returns an error for
+// truncated or trailing data, types JSON cannot hold (bin, ext, non-string
+// map keys, NaN and infinities) and nesting deeper than [MaxDepth].
+func MsgpackToJSON(dst, src []byte) ([]byte, error) {
+	m := mpReader{in: src, out: dst}
+	if err := m.value(0); err != nil {
+		return dst, err
+	}
+	if m.pos != len(m.in) {
+		return dst, m.errorf("trailing data")
+	}
+	return m.out, nil
+}
+
+type mpReader struct {
+	in  []byte
+	pos int
+	out []byte
+}
+
+func (m *mpReader) errorf(format string, args ...any) error {
+	return fmt.Errorf("schema: msgpack at offset %d: %s", m.pos, fmt.Sprintf(format, args...))
+}
+
+// take returns the next n bytes, or false if fewer remain.
+func (m *mpReader) take(n uint64) ([]byte, bool) {
+	if n > uint64(len(m.in)-m.pos) {
+		return nil, false
+	}
+	b := m.in[m.pos : m.pos+int(n)]
+	m.pos += int(n)
+	return b, true
+}
+
+func (m *mpReader) uintN(size int) (uint64, bool) {
+	b, ok := m.take(uint64(size))
+	if !ok {
+		return 0, false
+	}
+	switch size {
+	case 1:
+		return uint64(b[0]), true
+	case 2:
+		return uint64(binary.BigEndian.Uint16(b)), true
+	case 4:
+		return uint64(binary.BigEndian.Uint32(b)), true
+	default:
+		return binary.BigEndian.Uint64(b), true
+	}
+}
+
+func (m *mpReader) value(depth int) error {
+	b, ok := m.take(1)
+	if !ok {
+		return m.errorf("unexpected end of input")
+	}
+	c := b[0]
+	switch {
+	case c <= 0x7f:
+		m.out = strconv.AppendUint(m.out, uint64(c), 10)
+		return nil
+	case c >= 0xe0:
+		m.out = strconv.AppendInt(m.out, int64(int8(c)), 10)
+		return nil
+	case c >= 0xa0 && c <= 0xbf:
+		return m.str(uint64(c & 0x1f))
+	case c >= 0x90 && c <= 0x9f:
+		return m.array(uint64(c&0x0f), depth)
+	case c >= 0x80 && c <= 0x8f:
+		return m.object(uint64(c&0x0f), depth)
+	}
+	switch c {
+	case 0xc0:
+		m.out = append(m.out, "null"...)
+	case 0xc2:
+		m.out = append(m.out, "false"...)
+	case 0xc3:
+		m.out = append(m.out, "true"...)
+	case 0xcc, 0xcd, 0xce, 0xcf:
+		u, ok := m.uintN(1 << (c - 0xcc))
+		if !ok {
+			return m.errorf("truncated integer")
+		}
+		m.out = strconv.AppendUint(m.out, u, 10)
+	case 0xd0, 0xd1, 0xd2, 0xd3:
+		size := 1 << (c - 0xd0)
+		u, ok := m.uintN(size)
+		if !ok {
+			return m.errorf("truncated integer")
+		}
+		shift := 64 - 8*size
+		m.out = strconv.AppendInt(m.out, int64(u<<shift)>>shift, 10)
+	case 0xca:
+		u, ok := m.uintN(4)
+		if !ok {
+			return m.errorf("truncated float")
+		}
+		return m.float(float64(math.Float32frombits(uint32(u))), 32)
+	case 0xcb:
+		u, ok := m.uintN(8)
+		if !ok {
+			return m.errorf("truncated float")
+		}
+		return m.float(math.Float64frombits(u), 64)
+	case 0xd9, 0xda, 0xdb:
+		n, ok := m.uintN(1 << (c - 0xd9))
+		if !ok {
+			return m.errorf("truncated string header")
+		}
+		return m.str(n)
+	case 0xdc, 0xdd:
+		n, ok := m.uintN(2 << (c - 0xdc))
+		if !ok {
+			return m.errorf("truncated array header")
+		}
+		return m.array(n, depth)
+	case 0xde, 0xdf:
+		n, ok := m.uintN(2 << (c - 0xde))
+		if !ok {
+			return m.errorf("truncated map header")
+		}
+		return m.object(n, depth)
+	default:
+		return m.errorf("msgpack type 0x%02x has no JSON form", c)
+	}
+	return nil
+}
+
+// float writes f as encoding/json does.
+func (m *mpReader) float(f float64, bits int) error {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return m.errorf("%v has no JSON form", f)
+	}
+	format := byte('f')
+	if abs := math.Abs(f); abs != 0 {
+		if bits == 64 && (abs < 1e-6 || abs >= 1e21) || bits == 32 && (float32(abs) < 1e-6 || float32(abs) >= 1e21) {
+			format = 'e'
+		}
+	}
+	m.out = strconv.AppendFloat(m.out, f, format, -1, bits)
+	if format == 'e' {
+		// clean up e-09 to e-9
+		n := len(m.out)
+		if n >= 4 && m.out[n-4] == 'e' && m.out[n-3] == '-' && m.out[n-2] == '0' {
+			m.out[n-2] = m.out[n-1]
+			m.out = m.out[:n-1]
+		}
+	}
+	return nil
+}
+
+func (m *mpReader) str(n uint64) error {
+	s, ok := m.take(n)
+	if !ok {
+		return m.errorf("truncated string")
+	}
+	m.out = appendJSONString(m.out, string(s))
+	return nil
+}
+
+func (m *mpReader) array(n uint64, depth int) error {
+	if depth >= MaxDepth {
+		return ErrTooDeep
+	}
+	if n > uint64(len(m.in)-m.pos) { // every element takes at least one byte
+		return m.errorf("array length %d exceeds input", n)
+	}
+	m.out = append(m.out, '[')
+	for i := uint64(0); i < n; i++ {
+		if i > 0 {
+			m.out = append(m.out, ',')
+		}
+		if err := m.value(depth + 1); err != nil {
+			return err
+		}
+	}
+	m.out = append(m.out, ']')
+	return nil
+}
+
+func (m *mpReader) object(n uint64, depth int) error {
+	if depth >= MaxDepth {
+		return ErrTooDeep
+	}
+	if n > uint64(len(m.in)-m.pos)/2 { // every entry takes at least two bytes
+		return m.errorf("map length %d exceeds input", n)
+	}
+	m.out = append(m.out, '{')
+	for i := uint64(0); i < n; i++ {
+		if i > 0 {
+			m.out = append(m.out, ',')
+		}
+		b, ok := m.take(1)
+		if !ok {
+			return m.errorf("truncated map key")
+		}
+		var klen uint64
+		switch c := b[0]; {
+		case c >= 0xa0 && c <= 0xbf:
+			klen = uint64(c & 0x1f)
+		case c == 0xd9 || c == 0xda || c == 0xdb:
+			if klen, ok = m.uintN(1 << (c - 0xd9)); !ok {
+				return m.errorf("truncated map key")
+			}
+		default:
+			return m.errorf("map key of type 0x%02x is not a string", c)
+		}
+		if err := m.str(klen); err != nil {
+			return err
+		}
+		m.out = append(m.out, ':')
+		if err := m.value(depth + 1); err != nil {
+			return err
+		}
+	}
+	m.out = append(m.out, '}')
+	return nil
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendJSONString appends s as a JSON string. Invalid UTF-8 becomes
+// U+FFFD; U+2028 and U+2029 are escaped so the text is safe in JavaScript.
+func appendJSONString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				dst = append(dst, '\\', c)
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			i++
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}

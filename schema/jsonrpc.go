@@ -1,0 +1,226 @@
+package schema
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+)
+
+// Version is the only JSON-RPC version MCP speaks.
+const Version = "2.0"
+
+// ID is a JSON-RPC request id exactly as the client sent it: the raw bytes of
+// a JSON string or number. Keeping the bytes means a reply carries the id back
+// byte for byte (1.0 stays 1.0, "007" stays "007"). The zero ID means "no id".
+type ID []byte
+
+// Valid reports whether id is a JSON string or a JSON number, the two forms
+// MCP allows (null is not a valid request id).
+func (id ID) Valid() bool {
+	if len(id) == 0 {
+		return false
+	}
+	switch c := id[0]; {
+	case c == '"':
+		var s string
+		return json.Unmarshal(id, &s) == nil
+	case c == '-' || (c >= '0' && c <= '9'):
+		var n json.Number
+		return json.Unmarshal(id, &n) == nil
+	}
+	return false
+}
+
+// String returns the id's JSON text.
+func (id ID) String() string { return string(id) }
+
+// MarshalJSON writes the id's bytes unchanged, or null for the zero ID.
+func (id ID) MarshalJSON() ([]byte, error) {
+	if len(id) == 0 {
+		return []byte("null"), nil
+	}
+	return id, nil
+}
+
+// UnmarshalJSON keeps the raw bytes; a JSON null becomes the zero ID.
+func (id *ID) UnmarshalJSON(b []byte) error {
+	if bytes.Equal(b, []byte("null")) {
+		*id = nil
+		return nil
+	}
+	*id = append((*id)[:0], b...)
+	return nil
+}
+
+// Message is one JSON-RPC 2.0 message: a request (Method and ID), a
+// notification (Method, no ID) or a response (Result or Error, with ID).
+type Message struct {
+	JSONRPC string          `json:"jsonrpc"`
+	ID      ID              `json:"id,omitempty"`
+	Method  string          `json:"method,omitempty"`
+	Params  json.RawMessage `json:"params,omitempty"`
+	Result  json.RawMessage `json:"result,omitempty"`
+	Error   *Error          `json:"error,omitempty"`
+
+	hasID bool
+}
+
+// Kind tells what a Message is.
+type Kind uint8
+
+// The kinds of JSON-RPC message.
+const (
+	KindInvalid Kind = iota
+	KindRequest
+	KindNotification
+	KindResponse
+)
+
+// Kind classifies m. It assumes m passed [DecodeMessage].
+func (m *Message) Kind() Kind {
+	switch {
+	case m.Method != "" && m.hasID:
+		return KindRequest
+	case m.Method != "":
+		return KindNotification
+	case m.hasID && (m.Result != nil || m.Error != nil):
+		return KindResponse
+	}
+	return KindInvalid
+}
+
+// ErrBatch is returned by [DecodeMessage] when the body is a JSON array: a
+// JSON-RPC batch, which revisions from 2025-06-18 on do not allow.
+var ErrBatch = errors.New("jsonrpc: batch requests are not supported")
+
+// DecodeMessage parses one JSON-RPC message. It returns a *Error with
+// [CodeParseError] when data is not JSON, [ErrBatch] (wrapped in a *Error with
+// [CodeInvalidRequest]) for an array, and a *Error with [CodeInvalidRequest]
+// when the JSON is not a valid JSON-RPC 2.0 message.
+func DecodeMessage(data []byte) (*Message, error) {
+	data = bytes.TrimSpace(data)
+	if len(data) == 0 {
+		return nil, &Error{Code: CodeParseError, Message: "parse error: empty body"}
+	}
+	if data[0] == '[' {
+		if !json.Valid(data) {
+			return nil, &Error{Code: CodeParseError, Message: "parse error: invalid JSON"}
+		}
+		return nil, &Error{Code: CodeInvalidRequest, Message: ErrBatch.Error()}
+	}
+	if data[0] != '{' {
+		if !json.Valid(data) {
+			return nil, &Error{Code: CodeParseError, Message: "parse error: invalid JSON"}
+		}
+		return nil, &Error{Code: CodeInvalidRequest, Message: "invalid request: not a JSON object"}
+	}
+	var raw struct {
+		JSONRPC *string         `json:"jsonrpc"`
+		ID      json.RawMessage `json:"id"`
+		Method  *string         `json:"method"`
+		Params  json.RawMessage `json:"params"`
+		Result  json.RawMessage `json:"result"`
+		Error   json.RawMessage `json:"error"`
+	}
+	if err := json.Unmarshal(data, &raw); err != nil {
+		var syn *json.SyntaxError
+		if errors.As(err, &syn) || !json.Valid(data) {
+			return nil, &Error{Code: CodeParseError, Message: "parse error: " + err.Error()}
+		}
+		return nil, invalidRequest("wrong field type: %v", err)
+	}
+	if raw.JSONRPC == nil || *raw.JSONRPC != Version {
+		return nil, invalidRequest(`"jsonrpc" must be "2.0"`)
+	}
+	m := &Message{JSONRPC: Version}
+	if raw.ID != nil && !bytes.Equal(raw.ID, []byte("null")) {
+		m.ID = ID(raw.ID)
+		if !m.ID.Valid() {
+			return nil, invalidRequest(`"id" must be a string or a number`)
+		}
+		m.hasID = true
+	}
+	if raw.Method != nil {
+		if *raw.Method == "" {
+			return nil, invalidRequest(`"method" must not be empty`)
+		}
+		if raw.Result != nil || raw.Error != nil {
+			return nil, invalidRequest("a request must not carry result or error")
+		}
+		m.Method = *raw.Method
+		if raw.Params != nil && !bytes.Equal(raw.Params, []byte("null")) {
+			if c := raw.Params[0]; c != '{' && c != '[' {
+				return nil, invalidRequest(`"params" must be an object or an array`)
+			}
+			m.Params = raw.Params
+		}
+		return m, nil
+	}
+	// A response.
+	if !m.hasID {
+		return nil, invalidRequest(`a message needs "method" or an "id" with "result" or "error"`)
+	}
+	switch {
+	case raw.Result != nil && raw.Error != nil:
+		return nil, invalidRequest("a response must not carry both result and error")
+	case raw.Result != nil:
+		m.Result = raw.Result
+	case raw.Error != nil:
+		var e Error
+		if err := json.Unmarshal(raw.Error, &e); err != nil {
+			return nil, invalidRequest("malformed error object: %v", err)
+		}
+		m.Error = &e
+	default:
+		return nil, invalidRequest("a response needs result or error")
+	}
+	return m, nil
+}
+
+func invalidRequest(format string, args ...any) *Error {
+	return &Error{Code: CodeInvalidRequest, Message: "invalid request: " + fmt.Sprintf(format, args...)}
+}
+
+// AppendResult appends the JSON text of a success response for id to dst.
+// result must be valid JSON.
+func AppendResult(dst []byte, id ID, result []byte) []byte {
+	dst = append(dst, `{"jsonrpc":"2.0","id":`...)
+	dst = appendID(dst, id)
+	dst = append(dst, `,"result":`...)
+	dst = append(dst, result...)
+	return append(dst, '}')
+}
+
+// AppendError appends the JSON text of an error response for id to dst. A
+// zero id is written as null, as JSON-RPC requires when the id is unknown.
+func AppendError(dst []byte, id ID, e *Error) []byte {
+	dst = append(dst, `{"jsonrpc":"2.0","id":`...)
+	dst = appendID(dst, id)
+	dst = append(dst, `,"error":`...)
+	b, err := json.Marshal(e)
+	if err != nil { // only a Data that is not valid JSON gets here
+		b, _ = json.Marshal(&Error{Code: e.Code, Message: e.Message})
+	}
+	dst = append(dst, b...)
+	return append(dst, '}')
+}
+
+// AppendNotification appends a notification with the given method and params
+// (valid JSON or nil) to dst.
+func AppendNotification(dst []byte, method string, params []byte) []byte {
+	dst = append(dst, `{"jsonrpc":"2.0","method":`...)
+	dst = appendJSONString(dst, method)
+	if len(params) > 0 {
+		dst = append(dst, `,"params":`...)
+		dst = append(dst, params...)
+	}
+	return append(dst, '}')
+}
+
+func appendID(dst []byte, id ID) []byte {
+	if len(id) == 0 {
+		return append(dst, "null"...)
+	}
+	return append(dst, id...)
+}

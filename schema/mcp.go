@@ -1,0 +1,121 @@
+package schema
+
+import (
+	"encoding/json"
+	"slices"
+)
+
+// MCP protocol revisions.
+const (
+	Revision20241105 = "2024-11-05"
+	Revision20250326 = "2025-03-26"
+	Revision20250618 = "2025-06-18"
+	Revision20251125 = "2025-11-25"
+	Revision20260728 = "2026-07-28"
+)
+
+// ServedRevisions are the revisions the gateway negotiates, newest first.
+var ServedRevisions = []string{Revision20251125, Revision20250618}
+
+// LatestRevision is the newest revision the gateway negotiates.
+const LatestRevision = Revision20251125
+
+// Serves reports whether rev is one of [ServedRevisions].
+func Serves(rev string) bool { return slices.Contains(ServedRevisions, rev) }
+
+// Negotiate picks the revision to answer an initialize that asked for
+// requested: the same one when it is served, otherwise the latest (the
+// client then decides whether it can continue).
+func Negotiate(requested string) string {
+	if Serves(requested) {
+		return requested
+	}
+	return LatestRevision
+}
+
+// MCP method names.
+const (
+	MethodInitialize    = "initialize"
+	MethodPing          = "ping"
+	MethodToolsList     = "tools/list"
+	MethodToolsCall     = "tools/call"
+	MethodResourcesList = "resources/list"
+	MethodResourcesRead = "resources/read"
+	MethodPromptsList   = "prompts/list"
+	MethodPromptsGet    = "prompts/get"
+
+	NotificationInitialized     = "notifications/initialized"
+	NotificationCancelled       = "notifications/cancelled"
+	NotificationProgress        = "notifications/progress"
+	NotificationToolListChanged = "notifications/tools/list_changed"
+)
+
+// HTTP headers of the Streamable HTTP transport.
+const (
+	HeaderSessionID       = "Mcp-Session-Id"
+	HeaderProtocolVersion = "Mcp-Protocol-Version"
+)
+
+// Tool is an MCP tool definition as listed by tools/list.
+type Tool struct {
+	Name         string          `json:"name"`
+	Title        string          `json:"title,omitempty"`
+	Description  string          `json:"description,omitempty"`
+	InputSchema  json.RawMessage `json:"inputSchema"`
+	OutputSchema json.RawMessage `json:"outputSchema,omitempty"`
+	Annotations  json.RawMessage `json:"annotations,omitempty"`
+}
+
+// ToolEntry is a tool's record in the registry KV: the definition and the
+// worker group that serves it.
+type ToolEntry struct {
+	Tool
+	Group string `json:"group"`
+	// Version changes whenever the definition changes.
+	Version string `json:"version"`
+}
+
+// CallToolParams are the params of tools/call.
+type CallToolParams struct {
+	Name      string          `json:"name"`
+	Arguments json.RawMessage `json:"arguments,omitempty"`
+	Meta      json.RawMessage `json:"_meta,omitempty"`
+}
+
+// Content is one item of a tool result's content. Only the fields of its
+// Type are set.
+type Content struct {
+	Type     string `json:"type"`
+	Text     string `json:"text,omitempty"`
+	Data     string `json:"data,omitempty"`
+	MimeType string `json:"mimeType,omitempty"`
+}
+
+// ToolResult is the result of tools/call.
+type ToolResult struct {
+	Content           []Content `json:"content"`
+	StructuredContent any       `json:"structuredContent,omitempty"`
+	IsError           bool      `json:"isError,omitempty"`
+}
+
+// Implementation names a client or server.
+type Implementation struct {
+	Name    string `json:"name"`
+	Title   string `json:"title,omitempty"`
+	Version string `json:"version"`
+}
+
+// InitializeParams are the params of initialize.
+type InitializeParams struct {
+	ProtocolVersion string          `json:"protocolVersion"`
+	Capabilities    json.RawMessage `json:"capabilities,omitempty"`
+	ClientInfo      Implementation  `json:"clientInfo"`
+}
+
+// InitializeResult is the result of initialize.
+type InitializeResult struct {
+	ProtocolVersion string         `json:"protocolVersion"`
+	Capabilities    map[string]any `json:"capabilities"`
+	ServerInfo      Implementation `json:"serverInfo"`
+	Instructions    string         `json:"instructions,omitempty"`
+}

@@ -1,0 +1,96 @@
+package streams
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// TopologyKey is the registry key under which [Provision] records the
+// topology, so that gateways and workers agree on the partition count.
+const TopologyKey = "config.topology"
+
+// Provision creates or updates every stream and bucket of t: the partition
+// request streams, the dead-letter stream and the registry, session and
+// result buckets, and records t under [TopologyKey]. It is idempotent; run it
+// again with a changed t to update limits. It returns the first JetStream
+// error, wrapped with the stream or bucket being provisioned.
+func Provision(ctx context.Context, js jetstream.JetStream, t Topology) error {
+	t = t.WithDefaults()
+	for p := 0; p < t.Partitions; p++ {
+		if _, err := js.CreateOrUpdateStream(ctx, t.StreamConfig(p)); err != nil {
+			return fmt.Errorf("provisioning stream %s: %w", StreamName(p), err)
+		}
+	}
+	if _, err := js.CreateOrUpdateStream(ctx, t.DLQConfig()); err != nil {
+		return fmt.Errorf("provisioning stream %s: %w", DLQStream, err)
+	}
+	var reg jetstream.KeyValue
+	for _, cfg := range []jetstream.KeyValueConfig{t.RegistryConfig(), t.SessionConfig(), t.ResultConfig()} {
+		kv, err := js.CreateOrUpdateKeyValue(ctx, cfg)
+		if err != nil {
+			return fmt.Errorf("provisioning bucket %s: %w", cfg.Bucket, err)
+		}
+		if cfg.Bucket == RegistryBucket {
+			reg = kv
+		}
+	}
+	b, err := json.Marshal(t)
+	if err != nil {
+		return fmt.Errorf("encoding topology: %w", err)
+	}
+	if _, err := reg.Put(ctx, TopologyKey, b); err != nil {
+		return fmt.Errorf("recording topology: %w", err)
+	}
+	return nil
+}
+
+// Ensure provisions t only if the topology has never been provisioned, and
+// returns the topology in force: the recorded one when there is one, so that
+// a process started with other flags cannot split partitions. It returns the
+// error of [Provision] or of reading the registry.
+func Ensure(ctx context.Context, js jetstream.JetStream, t Topology) (Topology, error) {
+	kv, err := js.KeyValue(ctx, RegistryBucket)
+	if err == nil {
+		e, err := kv.Get(ctx, TopologyKey)
+		if err == nil {
+			var rec Topology
+			if err := json.Unmarshal(e.Value(), &rec); err != nil {
+				return Topology{}, fmt.Errorf("decoding recorded topology: %w", err)
+			}
+			return rec.WithDefaults(), nil
+		}
+		if !errors.Is(err, jetstream.ErrKeyNotFound) {
+			return Topology{}, fmt.Errorf("reading recorded topology: %w", err)
+		}
+	} else if !errors.Is(err, jetstream.ErrBucketNotFound) {
+		return Topology{}, fmt.Errorf("opening bucket %s: %w", RegistryBucket, err)
+	}
+	t = t.WithDefaults()
+	return t, Provision(ctx, js, t)
+}
+
+// EnsureGroup creates or updates group's durable consumer on every partition
+// stream and returns them in partition order. It returns an error for an
+// invalid group name or the first JetStream error.
+func EnsureGroup(ctx context.Context, js jetstream.JetStream, t Topology, group string) ([]jetstream.Consumer, error) {
+	if err := CheckName("group", group); err != nil {
+		return nil, err
+	}
+	t = t.WithDefaults()
+	out := make([]jetstream.Consumer, t.Partitions)
+	for p := range out {
+		c, err := js.CreateOrUpdateConsumer(ctx, StreamName(p), t.ConsumerConfig(group, p))
+		if err != nil {
+			return nil, fmt.Errorf("provisioning consumer %s on %s: %w", ConsumerName(group), StreamName(p), err)
+		}
+		out[p] = c
+	}
+	return out, nil
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }

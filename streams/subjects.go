@@ -1,0 +1,96 @@
+package streams
+
+import (
+	"encoding/base64"
+	"fmt"
+	"hash/fnv"
+	"regexp"
+	"strconv"
+)
+
+// Subject and name prefixes of the topology.
+const (
+	requestPrefix = "mcp.req."
+	replyPrefix   = "mcp.reply."
+	dlqPrefix     = "mcp.dlq."
+	streamPrefix  = "MCP_REQ_"
+	consumerPfx   = "grp-"
+
+	// DLQStream holds envelopes that could not be processed.
+	DLQStream = "MCP_DLQ"
+
+	// RegistryBucket holds tool definitions and worker heartbeats.
+	RegistryBucket = "mcp_registry"
+	// SessionBucket holds session state for session-based revisions.
+	SessionBucket = "mcp_sessions"
+	// ResultBucket holds recent results by request key, so a redelivered
+	// envelope is answered from the store instead of run again.
+	ResultBucket = "mcp_results"
+)
+
+// Registry KV key prefixes.
+const (
+	ToolKeyPrefix      = "tool."
+	HeartbeatKeyPrefix = "hb."
+)
+
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// ValidName reports whether s can name a worker group or a gateway: 1 to 64
+// letters, digits, '-' or '_' (it becomes one subject token and part of
+// consumer and key names).
+func ValidName(s string) bool { return nameRE.MatchString(s) }
+
+// CheckName returns an error naming what is wrong with a group or gateway
+// name, or nil.
+func CheckName(kind, s string) error {
+	if !ValidName(s) {
+		return fmt.Errorf("invalid %s name %q: want 1-64 of [A-Za-z0-9_-]", kind, s)
+	}
+	return nil
+}
+
+// Partition maps a routing key to a partition in [0, n) with 32-bit FNV-1a.
+// It is stable across processes and releases: changing it would split a
+// session's requests over two partitions.
+func Partition(key string, n int) int {
+	if n <= 1 {
+		return 0
+	}
+	h := fnv.New32a()
+	h.Write([]byte(key))
+	return int(h.Sum32() % uint32(n))
+}
+
+// RequestSubject is the subject of a request for group in partition p:
+// mcp.req.<group>.<p>.
+func RequestSubject(group string, p int) string {
+	return requestPrefix + group + "." + strconv.Itoa(p)
+}
+
+// StreamName is the name of the request stream of partition p: MCP_REQ_<p>.
+func StreamName(p int) string { return streamPrefix + strconv.Itoa(p) }
+
+// streamSubjects are the subjects partition p's stream captures.
+func streamSubjects(p int) []string { return []string{requestPrefix + "*." + strconv.Itoa(p)} }
+
+// ConsumerName is the durable pull consumer shared by every replica of group
+// on each partition stream.
+func ConsumerName(group string) string { return consumerPfx + group }
+
+// ReplySubject is the core NATS subject on which gateway id receives replies.
+func ReplySubject(gatewayID string) string { return replyPrefix + gatewayID }
+
+// DLQSubject is where group's poison envelopes go.
+func DLQSubject(group string) string { return dlqPrefix + group }
+
+// ToolKey is the registry key of a tool. Tool names may hold characters KV
+// keys cannot, so the name is base64url-encoded; the value carries the name.
+func ToolKey(name string) string {
+	return ToolKeyPrefix + base64.RawURLEncoding.EncodeToString([]byte(name))
+}
+
+// HeartbeatKey is the registry key of one worker instance's heartbeat.
+func HeartbeatKey(group, instance string) string {
+	return HeartbeatKeyPrefix + group + "." + instance
+}

@@ -1,0 +1,175 @@
+package streams
+
+import (
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Topology sizes the JetStream layout. The zero value is usable: every zero
+// field takes the default named on it.
+type Topology struct {
+	// Partitions is the number of request streams (default 4).
+	Partitions int
+	// Replicas of every stream and bucket (default 1; 3 in a cluster).
+	Replicas int
+	// Storage of request streams (default file).
+	Memory bool
+	// MaxAge keeps requests for replay this long (default 1h).
+	MaxAge time.Duration
+	// MaxBytes bounds each partition stream (default 256 MiB).
+	MaxBytes int64
+	// MaxMsgSize bounds one envelope (default 8 MiB).
+	MaxMsgSize int32
+	// DuplicateWindow is how long Nats-Msg-Id dedupes publishes (default 2m).
+	DuplicateWindow time.Duration
+	// AckWait is how long a worker may hold an envelope before it is
+	// redelivered to another replica (default 30s; workers extend it for
+	// long handlers).
+	AckWait time.Duration
+	// MaxDeliver bounds deliveries of one envelope (default 5).
+	MaxDeliver int
+	// MaxAckPending bounds what a group holds unacked per partition, over all
+	// its replicas (default 4096; at least replicas x batch).
+	MaxAckPending int
+	// SessionTTL is how long a session lives in the session bucket (default 24h).
+	SessionTTL time.Duration
+	// ResultTTL is how long results stay in the result bucket (default 10m).
+	ResultTTL time.Duration
+}
+
+// WithDefaults returns t with every zero field set to its default.
+func (t Topology) WithDefaults() Topology {
+	def := func(v *time.Duration, d time.Duration) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	if t.Partitions <= 0 {
+		t.Partitions = 4
+	}
+	if t.Replicas <= 0 {
+		t.Replicas = 1
+	}
+	if t.MaxBytes <= 0 {
+		t.MaxBytes = 256 << 20
+	}
+	if t.MaxMsgSize <= 0 {
+		t.MaxMsgSize = 8 << 20
+	}
+	if t.MaxDeliver <= 0 {
+		t.MaxDeliver = 5
+	}
+	if t.MaxAckPending <= 0 {
+		t.MaxAckPending = 4096
+	}
+	def(&t.MaxAge, time.Hour)
+	def(&t.DuplicateWindow, 2*time.Minute)
+	def(&t.AckWait, 30*time.Second)
+	def(&t.SessionTTL, 24*time.Hour)
+	def(&t.ResultTTL, 10*time.Minute)
+	return t
+}
+
+func (t Topology) storage() jetstream.StorageType {
+	if t.Memory {
+		return jetstream.MemoryStorage
+	}
+	return jetstream.FileStorage
+}
+
+// StreamConfig is the config of partition p's request stream: Limits
+// retention so it can be replayed, Discard New so a full stream refuses work
+// instead of dropping old work.
+func (t Topology) StreamConfig(p int) jetstream.StreamConfig {
+	t = t.WithDefaults()
+	return jetstream.StreamConfig{
+		Name:        StreamName(p),
+		Description: "mcpstream requests, partition " + itoa(p),
+		Subjects:    streamSubjects(p),
+		Retention:   jetstream.LimitsPolicy,
+		Discard:     jetstream.DiscardNew,
+		MaxAge:      t.MaxAge,
+		MaxBytes:    t.MaxBytes,
+		MaxMsgSize:  t.MaxMsgSize,
+		Storage:     t.storage(),
+		Replicas:    t.Replicas,
+		Duplicates:  t.DuplicateWindow,
+	}
+}
+
+// DLQConfig is the config of the dead-letter stream.
+func (t Topology) DLQConfig() jetstream.StreamConfig {
+	t = t.WithDefaults()
+	return jetstream.StreamConfig{
+		Name:        DLQStream,
+		Description: "mcpstream envelopes that could not be processed",
+		Subjects:    []string{dlqPrefix + ">"},
+		Retention:   jetstream.LimitsPolicy,
+		Discard:     jetstream.DiscardOld,
+		MaxAge:      7 * 24 * time.Hour,
+		MaxBytes:    t.MaxBytes,
+		Storage:     jetstream.FileStorage,
+		Replicas:    t.Replicas,
+	}
+}
+
+// ConsumerConfig is the durable pull consumer of group on partition p,
+// shared by all the group's replicas (competing consumers).
+func (t Topology) ConsumerConfig(group string, p int) jetstream.ConsumerConfig {
+	t = t.WithDefaults()
+	return jetstream.ConsumerConfig{
+		Durable:       ConsumerName(group),
+		Description:   "mcpstream worker group " + group,
+		FilterSubject: RequestSubject(group, p),
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       t.AckWait,
+		MaxDeliver:    t.MaxDeliver,
+		MaxAckPending: t.MaxAckPending,
+		Replicas:      t.Replicas,
+	}
+}
+
+// RegistryConfig is the registry bucket: one revision a key, and limit
+// markers so heartbeats can carry a per-key TTL and watchers see them expire.
+func (t Topology) RegistryConfig() jetstream.KeyValueConfig {
+	t = t.WithDefaults()
+	return jetstream.KeyValueConfig{
+		Bucket:         RegistryBucket,
+		Description:    "mcpstream tools and worker heartbeats",
+		History:        1,
+		Storage:        jetstream.FileStorage,
+		Replicas:       t.Replicas,
+		LimitMarkerTTL: time.Minute,
+	}
+}
+
+// SessionConfig is the session bucket. Limit markers let a deleted or
+// expired session's marker expire too, and tell every gateway's watcher.
+func (t Topology) SessionConfig() jetstream.KeyValueConfig {
+	t = t.WithDefaults()
+	return jetstream.KeyValueConfig{
+		Bucket:         SessionBucket,
+		Description:    "mcpstream sessions",
+		History:        1,
+		TTL:            t.SessionTTL,
+		Storage:        jetstream.FileStorage,
+		Replicas:       t.Replicas,
+		LimitMarkerTTL: time.Minute,
+	}
+}
+
+// ResultConfig is the result bucket.
+func (t Topology) ResultConfig() jetstream.KeyValueConfig {
+	t = t.WithDefaults()
+	return jetstream.KeyValueConfig{
+		Bucket:      ResultBucket,
+		Description: "mcpstream recent results by request key",
+		History:     1,
+		TTL:         t.ResultTTL,
+		MaxBytes:    t.MaxBytes,
+		Storage:     t.storage(),
+		Replicas:    t.Replicas,
+	}
+}

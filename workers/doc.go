@@ -1,0 +1,15 @@
+// Package workers is mcpstream's worker runtime and tool SDK.
+//
+// A [Group] is a named set of tools. [AddTool] turns a typed Go function into
+// a tool whose JSON Schema is inferred from its input struct. [Group.Run]
+// serves the group: it provisions the group's durable pull consumer on every
+// partition stream, registers the tools in the registry bucket with an
+// expiring heartbeat, pulls envelopes in batches (Consume, not a Fetch loop),
+// runs handlers in a bounded pool under the envelope's deadline, stores the
+// result, replies on the envelope's reply subject and acknowledges.
+//
+// Delivery is at least once. A redelivered envelope whose result is in the
+// result bucket is answered from it instead of run again; an expired one is
+// dropped; one that cannot be decoded, or whose handler panics, is copied to
+// the dead-letter stream.
+package workers

@@ -1,0 +1,218 @@
+package workers
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/mcpstream/mcpstream/streams"
+)
+
+// Group is a named set of tools served together by one worker group. Build
+// it with [NewGroup] and [AddTool], then [Group.Run] it in any number of
+// processes: every replica competes for the same durable consumers.
+type Group struct {
+	name  string
+	mu    sync.Mutex
+	tools map[string]*toolEntry
+}
+
+// NewGroup returns an empty group. The name must be 1-64 of [A-Za-z0-9_-]
+// ([Group.Run] reports an invalid one).
+func NewGroup(name string) *Group {
+	return &Group{name: name, tools: map[string]*toolEntry{}}
+}
+
+// Name returns the group's name.
+func (g *Group) Name() string { return g.name }
+
+// Tools returns the names of g's tools, sorted.
+func (g *Group) Tools() []string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	names := make([]string, 0, len(g.tools))
+	for n := range g.tools {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+func (g *Group) add(t *toolEntry) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if _, dup := g.tools[t.def.Name]; dup {
+		panic(fmt.Sprintf("workers: tool %q added twice to group %q", t.def.Name, g.name))
+	}
+	g.tools[t.def.Name] = t
+}
+
+func (g *Group) tool(name string) *toolEntry {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.tools[name]
+}
+
+// Options configure [Group.Run]. The zero value is usable.
+type Options struct {
+	// Concurrency bounds handlers running at once in this process
+	// (default 64).
+	Concurrency int
+	// Batch is how many envelopes each partition's pull buffers (default 32).
+	Batch int
+	// Heartbeat is the interval of registry heartbeats; a heartbeat expires
+	// after three intervals (default 5s).
+	Heartbeat time.Duration
+	// Instance names this replica in heartbeats (default random).
+	Instance string
+	// Topology is used when none has been provisioned yet; a recorded
+	// topology always wins (see streams.Ensure).
+	Topology streams.Topology
+	// NoResultStore disables the result bucket: a redelivered envelope then
+	// runs its handler again.
+	NoResultStore bool
+	// Logger receives structured logs (default slog.Default()).
+	Logger *slog.Logger
+	// Ready, when set, is closed once the group is registered and pulling.
+	Ready chan<- struct{}
+}
+
+func (o Options) withDefaults() Options {
+	if o.Concurrency <= 0 {
+		o.Concurrency = 64
+	}
+	if o.Batch <= 0 {
+		o.Batch = 32
+	}
+	if o.Heartbeat <= 0 {
+		o.Heartbeat = 5 * time.Second
+	}
+	if o.Instance == "" {
+		var b [6]byte
+		_, _ = rand.Read(b[:])
+		o.Instance = hex.EncodeToString(b[:])
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return o
+}
+
+// runner is one running replica of a group.
+type runner struct {
+	g       *Group
+	o       Options
+	nc      *nats.Conn
+	js      jetstream.JetStream
+	topo    streams.Topology
+	results jetstream.KeyValue // nil when disabled
+	log     *slog.Logger
+	sem     chan struct{}
+	wg      sync.WaitGroup
+	base    context.Context // handlers' parent; cancelled only on abort
+
+	processed, cached, expired, poisoned atomic.Int64
+}
+
+// Run serves g until ctx is cancelled, then drains: it stops pulling, lets
+// running handlers finish and acknowledges them, removes its heartbeat and
+// returns nil. It returns an error when the group cannot be provisioned or
+// registered. The caller owns nc.
+func (g *Group) Run(ctx context.Context, nc *nats.Conn, o Options) error {
+	if err := streams.CheckName("group", g.name); err != nil {
+		return err
+	}
+	o = o.withDefaults()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("group %s: opening JetStream: %w", g.name, err)
+	}
+	topo, err := streams.Ensure(ctx, js, o.Topology)
+	if err != nil {
+		return fmt.Errorf("group %s: %w", g.name, err)
+	}
+	consumers, err := streams.EnsureGroup(ctx, js, topo, g.name)
+	if err != nil {
+		return fmt.Errorf("group %s: %w", g.name, err)
+	}
+	r := &runner{
+		g: g, o: o, nc: nc, js: js, topo: topo,
+		log:  o.Logger.With("group", g.name, "instance", o.Instance),
+		sem:  make(chan struct{}, o.Concurrency),
+		base: context.WithoutCancel(ctx),
+	}
+	if !o.NoResultStore {
+		if r.results, err = js.KeyValue(ctx, streams.ResultBucket); err != nil {
+			return fmt.Errorf("group %s: opening bucket %s: %w", g.name, streams.ResultBucket, err)
+		}
+	}
+	reg, err := js.KeyValue(ctx, streams.RegistryBucket)
+	if err != nil {
+		return fmt.Errorf("group %s: opening bucket %s: %w", g.name, streams.RegistryBucket, err)
+	}
+	ccs := make([]jetstream.ConsumeContext, 0, len(consumers))
+	stopAll := func() {
+		for _, cc := range ccs {
+			cc.Drain()
+		}
+		for _, cc := range ccs {
+			<-cc.Closed()
+		}
+	}
+	for _, c := range consumers {
+		cc, err := c.Consume(r.onMsg,
+			jetstream.PullMaxMessages(o.Batch),
+			jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+				if !errors.Is(err, jetstream.ErrNoHeartbeat) {
+					r.log.Warn("consume", "err", err)
+				}
+			}))
+		if err != nil {
+			stopAll()
+			return fmt.Errorf("group %s: consuming: %w", g.name, err)
+		}
+		ccs = append(ccs, cc)
+	}
+	hb, err := r.register(ctx, reg)
+	if err != nil {
+		stopAll()
+		return err
+	}
+	r.log.Info("worker group serving", "tools", g.Tools(), "partitions", topo.Partitions, "concurrency", o.Concurrency)
+	if o.Ready != nil {
+		close(o.Ready)
+	}
+
+	<-ctx.Done()
+	// Drain: stop pulling, deliver what is buffered, finish running handlers.
+	stopAll()
+	r.wg.Wait()
+	hb.stop()
+	r.log.Info("worker group drained", "processed", r.processed.Load(), "cached", r.cached.Load(),
+		"expired", r.expired.Load(), "poisoned", r.poisoned.Load())
+	return nil
+}
+
+// onMsg is the Consume callback. It blocks while the pool is full, which
+// stops this partition's pulls: backpressure instead of an unbounded queue.
+func (r *runner) onMsg(msg jetstream.Msg) {
+	r.sem <- struct{}{}
+	r.wg.Add(1)
+	go func() {
+		defer func() {
+			<-r.sem
+			r.wg.Done()
+		}()
+		r.process(msg)
+	}()
+}

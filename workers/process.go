@@ -1,0 +1,224 @@
+package workers
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"runtime/debug"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/mcpstream/mcpstream/schema"
+	"github.com/mcpstream/mcpstream/streams"
+)
+
+// process runs one envelope: decode, drop if expired, answer from the
+// result store on redelivery, otherwise run the handler; then store the
+// result, reply and acknowledge. Every path acknowledges or terminates the
+// message, so nothing is redelivered that was handled.
+func (r *runner) process(msg jetstream.Msg) {
+	env, err := schema.UnmarshalEnvelope(msg.Data())
+	if err != nil {
+		r.poison(msg, err.Error())
+		return
+	}
+	attempt := 1
+	if md, err := msg.Metadata(); err == nil {
+		attempt = int(md.NumDelivered)
+	}
+	if env.Expired(time.Now()) {
+		// The gateway has stopped waiting; running it would be wasted work.
+		r.expired.Add(1)
+		r.log.Debug("dropping expired envelope", "key", env.Key, "method", env.Method)
+		_ = msg.Term()
+		return
+	}
+	rkey := resultKey(env.Key)
+	if attempt > 1 && r.results != nil {
+		if e, err := r.results.Get(r.base, rkey); err == nil {
+			if rep, err := schema.UnmarshalReply(e.Value()); err == nil {
+				rep.Cached = true
+				r.cached.Add(1)
+				r.send(env, rep)
+				_ = msg.Ack()
+				return
+			}
+		}
+	}
+
+	ctx, cancel := context.WithDeadline(r.base, env.DeadlineTime())
+	defer cancel()
+	stopKeepAlive := r.keepAlive(ctx, msg, env)
+	rep := r.run(ctx, env, attempt)
+	stopKeepAlive()
+	if rep == nil { // handler panicked: already replied and dead-lettered
+		_ = msg.Ack()
+		return
+	}
+	r.processed.Add(1)
+
+	b, err := rep.Marshal()
+	if err != nil {
+		r.log.Error("encoding reply", "key", env.Key, "err", err)
+		rep = &schema.Reply{Key: env.Key, Error: schema.Errorf(schema.CodeInternalError, "encoding result failed")}
+		b, _ = rep.Marshal()
+	}
+	// Store and reply at once; acknowledge once the store has the result,
+	// so a redelivery after a crash is answered from it, not run again.
+	var stored jetstream.PubAckFuture
+	if r.results != nil {
+		stored, err = r.js.PublishAsync("$KV."+streams.ResultBucket+"."+rkey, b)
+		if err != nil {
+			r.log.Warn("storing result", "key", env.Key, "err", err)
+		}
+	}
+	if err := r.nc.Publish(env.ReplyTo, b); err != nil {
+		r.log.Warn("replying", "key", env.Key, "err", err)
+	}
+	if stored != nil {
+		select {
+		case <-stored.Ok():
+		case err := <-stored.Err():
+			r.log.Warn("storing result", "key", env.Key, "err", err)
+		case <-time.After(5 * time.Second):
+			r.log.Warn("storing result: no acknowledgement in 5s", "key", env.Key)
+		}
+	}
+	_ = msg.Ack()
+}
+
+// run dispatches env to its handler and returns the reply; nil when the
+// handler panicked (the panic is answered and dead-lettered here).
+func (r *runner) run(ctx context.Context, env *schema.Envelope, attempt int) (rep *schema.Reply) {
+	defer func() {
+		if p := recover(); p != nil {
+			r.log.Error("handler panicked", "key", env.Key, "method", env.Method, "name", env.Name,
+				"panic", p, "stack", string(debug.Stack()))
+			r.send(env, &schema.Reply{Key: env.Key, Error: schema.Errorf(schema.CodeInternalError, "internal error in %s", env.Name)})
+			r.deadLetter(env.Key, mustMarshal(env), fmt.Sprintf("handler panicked: %v", p))
+			rep = nil
+		}
+	}()
+	rep = &schema.Reply{Key: env.Key}
+	switch env.Method {
+	case schema.MethodToolsCall:
+		t := r.g.tool(env.Name)
+		if t == nil {
+			rep.Error = schema.Errorf(schema.CodeInvalidParams, "Unknown tool: %s", env.Name)
+			return rep
+		}
+		var args []byte
+		if len(env.Params) > 0 {
+			var err error
+			if args, err = schema.MsgpackToJSON(nil, env.Params); err != nil {
+				rep.Error = schema.Errorf(schema.CodeInvalidParams, "invalid arguments: %v", err)
+				return rep
+			}
+		}
+		call := &Call{Key: env.Key, Session: env.Session, Principal: env.Principal, Revision: env.Revision,
+			Attempt: attempt, Deadline: env.DeadlineTime()}
+		res, err := t.handle(ctx, call, args)
+		if err != nil {
+			var perr *schema.Error
+			if !errors.As(err, &perr) {
+				perr = schema.Errorf(schema.CodeInternalError, "%v", err)
+			}
+			rep.Error = perr
+			return rep
+		}
+		text, err := json.Marshal(res)
+		if err != nil {
+			rep.Error = schema.Errorf(schema.CodeInternalError, "encoding result: %v", err)
+			return rep
+		}
+		if rep.Result, err = schema.JSONToMsgpack(nil, text); err != nil {
+			rep.Error = schema.Errorf(schema.CodeInternalError, "compacting result: %v", err)
+		}
+	default:
+		rep.Error = schema.Errorf(schema.CodeMethodNotFound, "Method not found: %s", env.Method)
+	}
+	return rep
+}
+
+// send publishes rep to the gateway waiting for env.
+func (r *runner) send(env *schema.Envelope, rep *schema.Reply) {
+	b, err := rep.Marshal()
+	if err != nil {
+		r.log.Error("encoding reply", "key", env.Key, "err", err)
+		return
+	}
+	if err := r.nc.Publish(env.ReplyTo, b); err != nil {
+		r.log.Warn("replying", "key", env.Key, "err", err)
+	}
+}
+
+// keepAlive tells the server the envelope is still being worked on while a
+// handler runs longer than half the AckWait, so it is not redelivered to
+// another replica in the meantime. It returns a function that stops it.
+func (r *runner) keepAlive(ctx context.Context, msg jetstream.Msg, env *schema.Envelope) func() {
+	every := r.topo.AckWait / 2
+	if d := time.Until(env.DeadlineTime()); env.Deadline != 0 && d < every {
+		return func() {}
+	}
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				_ = msg.InProgress()
+			case <-ctx.Done():
+				return
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() { close(done) }
+}
+
+// poison dead-letters an envelope that cannot be processed and terminates it.
+func (r *runner) poison(msg jetstream.Msg, reason string) {
+	r.log.Warn("poison envelope", "subject", msg.Subject(), "reason", reason)
+	r.deadLetter("", msg.Data(), reason)
+	_ = msg.Term()
+}
+
+func (r *runner) deadLetter(key string, data []byte, reason string) {
+	r.poisoned.Add(1)
+	m := nats.NewMsg(streams.DLQSubject(r.g.name))
+	m.Data = data
+	m.Header.Set("Mcp-Dlq-Reason", reason)
+	if key != "" {
+		m.Header.Set("Mcp-Key", key)
+	}
+	ctx, cancel := context.WithTimeout(r.base, 5*time.Second)
+	defer cancel()
+	if _, err := r.js.PublishMsg(ctx, m); err != nil {
+		r.log.Error("dead-lettering", "reason", reason, "err", err)
+	}
+}
+
+func mustMarshal(env *schema.Envelope) []byte {
+	b, _ := env.Marshal()
+	return b
+}
+
+var kvKeyRE = regexp.MustCompile(`^[-_=A-Za-z0-9]+$`)
+
+// resultKey maps a request key to a result-bucket key; keys with
+// characters a KV key cannot hold are hashed.
+func resultKey(key string) string {
+	if len(key) <= 128 && kvKeyRE.MatchString(key) {
+		return key
+	}
+	sum := sha256.Sum256([]byte(key))
+	return "h-" + hex.EncodeToString(sum[:16])
+}

@@ -1,0 +1,112 @@
+package workers
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/mcpstream/mcpstream/streams"
+)
+
+// Heartbeat is a worker instance's record in the registry bucket. It carries
+// a per-key TTL of three heartbeat intervals, so a crashed worker's record
+// expires by itself and gateways stop routing to a group with none left.
+type Heartbeat struct {
+	Group       string    `json:"group"`
+	Instance    string    `json:"instance"`
+	Host        string    `json:"host"`
+	PID         int       `json:"pid"`
+	Tools       []string  `json:"tools"`
+	Concurrency int       `json:"concurrency"`
+	StartedAt   time.Time `json:"startedAt"`
+}
+
+type heartbeat struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+	reg    jetstream.KeyValue
+	key    string
+}
+
+// register writes g's tool definitions (only those that changed, so that
+// replicas starting do not churn every gateway's snapshot), then starts the
+// heartbeat.
+func (r *runner) register(ctx context.Context, reg jetstream.KeyValue) (*heartbeat, error) {
+	names := r.g.Tools()
+	for _, name := range names {
+		e, err := r.g.tool(name).entry(r.g.name)
+		if err != nil {
+			return nil, err
+		}
+		b, err := json.Marshal(e)
+		if err != nil {
+			return nil, fmt.Errorf("encoding tool %s: %w", name, err)
+		}
+		key := streams.ToolKey(name)
+		cur, err := reg.Get(ctx, key)
+		if err == nil && bytes.Equal(cur.Value(), b) {
+			continue
+		}
+		if err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+			return nil, fmt.Errorf("reading tool %s: %w", name, err)
+		}
+		if _, err := reg.Put(ctx, key, b); err != nil {
+			return nil, fmt.Errorf("registering tool %s: %w", name, err)
+		}
+	}
+	host, _ := os.Hostname()
+	val, err := json.Marshal(Heartbeat{Group: r.g.name, Instance: r.o.Instance, Host: host, PID: os.Getpid(),
+		Tools: names, Concurrency: r.o.Concurrency, StartedAt: time.Now().UTC()})
+	if err != nil {
+		return nil, fmt.Errorf("encoding heartbeat: %w", err)
+	}
+	key := streams.HeartbeatKey(r.g.name, r.o.Instance)
+	subject := "$KV." + streams.RegistryBucket + "." + key
+	ttl := 3 * r.o.Heartbeat
+	beat := func(ctx context.Context) error {
+		// A plain KV Put cannot carry a TTL (and Update clears it), so the
+		// heartbeat is published on the key's subject with a message TTL.
+		_, err := r.js.Publish(ctx, subject, val, jetstream.WithMsgTTL(ttl))
+		return err
+	}
+	if err := beat(ctx); err != nil {
+		return nil, fmt.Errorf("writing heartbeat %s: %w", key, err)
+	}
+	hctx, cancel := context.WithCancel(r.base)
+	h := &heartbeat{cancel: cancel, done: make(chan struct{}), reg: reg, key: key}
+	go func() {
+		defer close(h.done)
+		t := time.NewTicker(r.o.Heartbeat)
+		defer t.Stop()
+		for {
+			select {
+			case <-hctx.Done():
+				return
+			case <-t.C:
+				bctx, bcancel := context.WithTimeout(hctx, r.o.Heartbeat)
+				if err := beat(bctx); err != nil && hctx.Err() == nil {
+					r.log.Warn("heartbeat", "err", err)
+				}
+				bcancel()
+			}
+		}
+	}()
+	return h, nil
+}
+
+// stop ends the heartbeat and removes the instance's record.
+func (h *heartbeat) stop() {
+	h.cancel()
+	<-h.done
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	// Purge with a TTL: watchers see the instance go, and the marker itself
+	// is removed after a minute instead of piling up.
+	_ = h.reg.Purge(ctx, h.key, jetstream.PurgeTTL(time.Minute))
+}

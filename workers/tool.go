@@ -1,0 +1,156 @@
+package workers
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"time"
+
+	"github.com/google/jsonschema-go/jsonschema"
+
+	"github.com/mcpstream/mcpstream/schema"
+)
+
+// Tool describes a tool: what tools/list shows. The input schema is inferred
+// from the handler's input type; the output schema from its output type.
+type Tool struct {
+	Name        string
+	Title       string
+	Description string
+	// Annotations are MCP tool annotations (readOnlyHint, idempotentHint, ...).
+	Annotations map[string]any
+}
+
+// Call describes the request a handler serves.
+type Call struct {
+	// Key identifies the request end to end; it is stable across
+	// redeliveries, so handlers can use it as an idempotency key.
+	Key       string
+	Session   string
+	Principal string
+	Revision  string
+	// Attempt is the delivery count of the envelope, from 1.
+	Attempt  int
+	Deadline time.Time
+}
+
+// ToolHandler is a typed tool: it receives the decoded, schema-validated
+// arguments. A returned error becomes a tool result with isError set, which
+// MCP clients show to the model; return a *schema.Error for a protocol error.
+type ToolHandler[In, Out any] func(ctx context.Context, call *Call, in In) (Out, error)
+
+// rawHandler runs a tool on JSON arguments.
+type rawHandler func(ctx context.Context, call *Call, args []byte) (*schema.ToolResult, error)
+
+type toolEntry struct {
+	def    schema.Tool
+	handle rawHandler
+}
+
+// AddTool adds a typed tool to g. The input schema is inferred from In (a
+// struct; json tags name the properties, fields without omitempty are
+// required, a jsonschema tag describes a field). When Out is
+// *schema.ToolResult the handler's result is sent as is; otherwise Out is
+// sent as structuredContent, with its JSON as text content, and its schema
+// becomes the tool's output schema.
+//
+// AddTool panics when a schema cannot be inferred from In or Out, or when
+// the name is empty or already taken: these are programming errors.
+func AddTool[In, Out any](g *Group, t Tool, h ToolHandler[In, Out]) {
+	if t.Name == "" {
+		panic("workers.AddTool: tool name is required")
+	}
+	in, err := jsonschema.For[In](nil)
+	if err != nil {
+		panic(fmt.Sprintf("workers.AddTool %q: inferring input schema: %v", t.Name, err))
+	}
+	if in.Type != "object" {
+		panic(fmt.Sprintf("workers.AddTool %q: input type must be a struct or map, got schema type %q", t.Name, in.Type))
+	}
+	resolved, err := in.Resolve(nil)
+	if err != nil {
+		panic(fmt.Sprintf("workers.AddTool %q: resolving input schema: %v", t.Name, err))
+	}
+	def := schema.Tool{Name: t.Name, Title: t.Title, Description: t.Description}
+	if def.InputSchema, err = json.Marshal(in); err != nil {
+		panic(fmt.Sprintf("workers.AddTool %q: encoding input schema: %v", t.Name, err))
+	}
+	if t.Annotations != nil {
+		if def.Annotations, err = json.Marshal(t.Annotations); err != nil {
+			panic(fmt.Sprintf("workers.AddTool %q: encoding annotations: %v", t.Name, err))
+		}
+	}
+	rawOut := reflect.TypeFor[Out]() == reflect.TypeFor[*schema.ToolResult]()
+	if !rawOut {
+		if out, err := jsonschema.For[Out](nil); err == nil && out.Type == "object" {
+			def.OutputSchema, _ = json.Marshal(out)
+		}
+	}
+	handle := func(ctx context.Context, call *Call, args []byte) (*schema.ToolResult, error) {
+		if len(args) == 0 {
+			args = []byte("{}")
+		}
+		var instance any
+		if err := json.Unmarshal(args, &instance); err != nil {
+			return ErrorResult(fmt.Errorf("invalid arguments: %w", err)), nil
+		}
+		if err := resolved.Validate(instance); err != nil {
+			return ErrorResult(fmt.Errorf("invalid arguments: %w", err)), nil
+		}
+		var v In
+		if err := json.Unmarshal(args, &v); err != nil {
+			return ErrorResult(fmt.Errorf("invalid arguments: %w", err)), nil
+		}
+		out, err := h(ctx, call, v)
+		if err != nil {
+			var perr *schema.Error
+			if errors.As(err, &perr) {
+				return nil, perr
+			}
+			return ErrorResult(err), nil
+		}
+		if rawOut {
+			res := any(out).(*schema.ToolResult)
+			if res == nil {
+				res = &schema.ToolResult{Content: []schema.Content{}}
+			}
+			return res, nil
+		}
+		text, err := json.Marshal(out)
+		if err != nil {
+			return nil, schema.Errorf(schema.CodeInternalError, "encoding result of %s: %v", t.Name, err)
+		}
+		res := &schema.ToolResult{Content: []schema.Content{{Type: "text", Text: string(text)}}}
+		if def.OutputSchema != nil {
+			res.StructuredContent = json.RawMessage(text)
+		}
+		return res, nil
+	}
+	g.add(&toolEntry{def: def, handle: handle})
+}
+
+// TextResult is a tool result with one text item.
+func TextResult(text string) *schema.ToolResult {
+	return &schema.ToolResult{Content: []schema.Content{{Type: "text", Text: text}}}
+}
+
+// ErrorResult is a tool result with isError set and err's text.
+func ErrorResult(err error) *schema.ToolResult {
+	return &schema.ToolResult{Content: []schema.Content{{Type: "text", Text: err.Error()}}, IsError: true}
+}
+
+// entry is the tool's registry record for group.
+func (t *toolEntry) entry(group string) (schema.ToolEntry, error) {
+	e := schema.ToolEntry{Tool: t.def, Group: group}
+	b, err := json.Marshal(e)
+	if err != nil {
+		return e, fmt.Errorf("encoding tool %s: %w", t.def.Name, err)
+	}
+	sum := sha256.Sum256(b)
+	e.Version = hex.EncodeToString(sum[:8])
+	return e, nil
+}
