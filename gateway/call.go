@@ -66,10 +66,10 @@ func (g *Gateway) callTool(ctx context.Context, sess *session, msg *schema.Messa
 		ReplyTo:   g.replyTo,
 	}
 	subject := streams.RequestSubject(tool.Group, streams.Partition(sess.id, g.topo.Partitions))
-	replies := g.router.register(env.Key)
+	w := g.router.register(env.Key)
 	defer g.router.unregister(env.Key)
 
-	rep, rpcErr, status := g.publishAndWait(ctx, subject, env, replies)
+	rep, rpcErr, status := g.publishAndWait(ctx, subject, env, w)
 	if rpcErr != nil {
 		return nil, rpcErr, status
 	}
@@ -88,7 +88,7 @@ func (g *Gateway) callTool(ctx context.Context, sess *session, msg *schema.Messa
 // stream leader answers (a leader election takes seconds), then waits for
 // the reply. The Nats-Msg-Id header makes a retried publish a duplicate the
 // stream drops, not a second request.
-func (g *Gateway) publishAndWait(ctx context.Context, subject string, env *schema.Envelope, replies <-chan *schema.Reply) (*schema.Reply, *schema.Error, int) {
+func (g *Gateway) publishAndWait(ctx context.Context, subject string, env *schema.Envelope, w *waiter) (*schema.Reply, *schema.Error, int) {
 	backoff := 50 * time.Millisecond
 	for {
 		data, err := env.Marshal()
@@ -102,9 +102,9 @@ func (g *Gateway) publishAndWait(ctx context.Context, subject string, env *schem
 		if err == nil {
 			select {
 			case <-fut.Ok():
-				return g.wait(ctx, env, replies)
+				return g.wait(ctx, env, w)
 			case err = <-fut.Err():
-			case rep := <-replies: // the reply can overtake the PubAck
+			case rep := <-w.result: // the reply can overtake the PubAck
 				return rep, nil, 0
 			case <-ctx.Done():
 				return nil, g.ctxError(ctx, env), 0
@@ -128,14 +128,14 @@ func (g *Gateway) publishAndWait(ctx context.Context, subject string, env *schem
 	}
 }
 
-func (g *Gateway) wait(ctx context.Context, env *schema.Envelope, replies <-chan *schema.Reply) (*schema.Reply, *schema.Error, int) {
+// wait waits for the result. Progress replies are not relayed yet: they
+// are drained so they never hold the result up.
+func (g *Gateway) wait(ctx context.Context, env *schema.Envelope, w *waiter) (*schema.Reply, *schema.Error, int) {
 	for {
 		select {
-		case rep := <-replies:
-			if rep.Kind != schema.ReplyResult {
-				continue
-			}
+		case rep := <-w.result:
 			return rep, nil, 0
+		case <-w.progress:
 		case <-ctx.Done():
 			return nil, g.ctxError(ctx, env), 0
 		}

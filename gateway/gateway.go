@@ -175,7 +175,7 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Gateway, error) {
 		g.Close()
 		return nil, fmt.Errorf("gateway: reply subscription limits: %w", err)
 	}
-	if err := nc.FlushWithContext(ctx); err != nil {
+	if err := nc.FlushTimeout(10 * time.Second); err != nil {
 		g.Close()
 		return nil, fmt.Errorf("gateway: flushing subscription: %w", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -40,6 +41,9 @@ type registry struct {
 	ready chan struct{}
 	log   *slog.Logger
 
+	changedMu sync.Mutex
+	changed   chan struct{} // closed and replaced by every new snapshot
+
 	// Owned by the watch goroutine.
 	tools map[string]*schema.ToolEntry   // by registry key
 	live  map[string]map[string]struct{} // group -> instances
@@ -48,10 +52,11 @@ type registry struct {
 
 func newRegistry(log *slog.Logger) *registry {
 	r := &registry{
-		ready: make(chan struct{}),
-		log:   log,
-		tools: map[string]*schema.ToolEntry{},
-		live:  map[string]map[string]struct{}{},
+		ready:   make(chan struct{}),
+		log:     log,
+		changed: make(chan struct{}),
+		tools:   map[string]*schema.ToolEntry{},
+		live:    map[string]map[string]struct{}{},
 	}
 	r.snap.Store(&Snapshot{tools: map[string]*schema.ToolEntry{}, listResult: []byte(`{"tools":[]}`)})
 	return r
@@ -59,6 +64,14 @@ func newRegistry(log *slog.Logger) *registry {
 
 // Load returns the current snapshot.
 func (r *registry) Load() *Snapshot { return r.snap.Load() }
+
+// Changed returns a channel that is closed when the next snapshot replaces
+// the current one.
+func (r *registry) Changed() <-chan struct{} {
+	r.changedMu.Lock()
+	defer r.changedMu.Unlock()
+	return r.changed
+}
 
 // watch applies registry updates until ctx ends. A burst of updates is
 // applied together and produces one snapshot.
@@ -188,5 +201,9 @@ func (r *registry) rebuild() {
 	}
 	s.listResult = b
 	r.snap.Store(s)
+	r.changedMu.Lock()
+	close(r.changed)
+	r.changed = make(chan struct{})
+	r.changedMu.Unlock()
 	r.log.Debug("registry snapshot", "seq", s.Seq, "tools", len(s.tools), "groups", len(r.live))
 }

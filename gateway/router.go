@@ -28,13 +28,24 @@ type router struct {
 
 type routerShard struct {
 	mu sync.Mutex
-	m  map[string]chan *schema.Reply
+	m  map[string]*waiter
 }
+
+// waiter is one request waiting for its reply. The result has a slot of its
+// own that is written at most once (the key leaves the map on the first
+// result), so progress replies can never crowd it out.
+type waiter struct {
+	result   chan *schema.Reply // capacity 1
+	progress chan *schema.Reply // bounded; when full, progress is dropped
+}
+
+// progressBuffer bounds the progress replies buffered for one request.
+const progressBuffer = 16
 
 func newRouter(log *slog.Logger) *router {
 	r := &router{seed: maphash.MakeSeed(), log: log}
 	for i := range r.shards {
-		r.shards[i].m = map[string]chan *schema.Reply{}
+		r.shards[i].m = map[string]*waiter{}
 	}
 	return r
 }
@@ -43,14 +54,14 @@ func (r *router) shard(key string) *routerShard {
 	return &r.shards[maphash.String(r.seed, key)%routerShards]
 }
 
-// register returns the channel on which the reply for key arrives.
-func (r *router) register(key string) chan *schema.Reply {
-	ch := make(chan *schema.Reply, 1)
+// register returns the waiter on which the replies for key arrive.
+func (r *router) register(key string) *waiter {
+	w := &waiter{result: make(chan *schema.Reply, 1), progress: make(chan *schema.Reply, progressBuffer)}
 	s := r.shard(key)
 	s.mu.Lock()
-	s.m[key] = ch
+	s.m[key] = w
 	s.mu.Unlock()
-	return ch
+	return w
 }
 
 // unregister stops waiting for key.
@@ -70,17 +81,20 @@ func (r *router) deliver(msg *nats.Msg) {
 	}
 	s := r.shard(rep.Key)
 	s.mu.Lock()
-	ch := s.m[rep.Key]
-	if ch != nil && rep.Kind == schema.ReplyResult {
+	w := s.m[rep.Key]
+	if w != nil && rep.Kind == schema.ReplyResult {
 		delete(s.m, rep.Key) // a result ends the request: later copies are duplicates
 	}
 	s.mu.Unlock()
-	if ch == nil {
+	switch {
+	case w == nil:
 		r.duplicates.Add(1)
-		return
-	}
-	select {
-	case ch <- rep:
-	default: // only non-final kinds can find it full; they are advisory
+	case rep.Kind == schema.ReplyResult:
+		w.result <- rep // never blocks: the slot is written once
+	default:
+		select {
+		case w.progress <- rep:
+		default: // progress is advisory; a slow reader loses some
+		}
 	}
 }

@@ -210,44 +210,58 @@ func newStack(t *testing.T, cfg gateway.Config) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(emb.Shutdown)
+	s := &stack{emb: emb}
 	ctx, cancel := context.WithCancel(context.Background())
-	workerNC := connectEmbedded(t, emb)
-	ready := make(chan struct{})
 	ran := make(chan error, 1)
+	var conns []*nats.Conn
+	var srv *httptest.Server
+	// One cleanup, in dependency order: HTTP, gateway, workers, NATS.
+	t.Cleanup(func() {
+		if s.gw != nil {
+			s.gw.Drain()
+		}
+		if srv != nil {
+			srv.Close()
+		}
+		if s.gw != nil {
+			s.gw.Close()
+		}
+		cancel()
+		if len(conns) > 0 {
+			if err := <-ran; err != nil {
+				t.Errorf("demo group: %v", err)
+			}
+		}
+		for _, nc := range conns {
+			nc.Close()
+		}
+		emb.Shutdown()
+	})
+	connect := func() *nats.Conn {
+		nc, err := emb.Connect()
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, nc)
+		return nc
+	}
+	ready := make(chan struct{})
+	workerNC := connect()
 	go func() {
 		ran <- examples.Demo().Run(ctx, workerNC, workers.Options{Ready: ready, Heartbeat: time.Second})
 	}()
 	select {
 	case <-ready:
 	case err := <-ran:
+		ran <- nil
 		t.Fatalf("demo group: %v", err)
 	}
-	gw, err := gateway.New(ctx, connectEmbedded(t, emb), cfg)
-	if err != nil {
+	if s.gw, err = gateway.New(ctx, connect(), cfg); err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(gw)
-	t.Cleanup(func() {
-		gw.Drain()
-		srv.Close()
-		gw.Close()
-		cancel()
-		if err := <-ran; err != nil {
-			t.Errorf("demo group: %v", err)
-		}
-	})
-	return &stack{emb: emb, gw: gw, url: srv.URL}
-}
-
-func connectEmbedded(t *testing.T, emb *streams.Embedded) *nats.Conn {
-	t.Helper()
-	nc, err := emb.Connect()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	return nc
+	srv = httptest.NewServer(s.gw)
+	s.url = srv.URL
+	return s
 }
 
 // rawResponse is an HTTP response to a hand-made MCP request.

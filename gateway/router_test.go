@@ -1,0 +1,82 @@
+package gateway
+
+import (
+	"fmt"
+	"log/slog"
+	"sync"
+	"testing"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/mcpstream/mcpstream/schema"
+)
+
+func replyMsg(t testing.TB, rep *schema.Reply) *nats.Msg {
+	t.Helper()
+	b, err := rep.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &nats.Msg{Subject: "mcp.reply.test", Data: b}
+}
+
+// A result is never lost behind progress replies, however many arrive
+// before the waiter reads.
+func TestRouterResultNeverCrowdedOut(t *testing.T) {
+	r := newRouter(slog.New(slog.DiscardHandler))
+	w := r.register("k1")
+	for range progressBuffer + 5 {
+		r.deliver(replyMsg(t, &schema.Reply{Key: "k1", Kind: schema.ReplyProgress}))
+	}
+	r.deliver(replyMsg(t, &schema.Reply{Key: "k1", Result: []byte{0xc3}}))
+	r.deliver(replyMsg(t, &schema.Reply{Key: "k1", Result: []byte{0xc2}})) // a duplicate
+	select {
+	case got := <-w.result:
+		if len(got.Result) != 1 || got.Result[0] != 0xc3 {
+			t.Fatalf("result %x, want the first one", got.Result)
+		}
+	default:
+		t.Fatal("result lost behind progress replies")
+	}
+	if n := len(w.progress); n != progressBuffer {
+		t.Fatalf("%d progress replies buffered, want the bound %d", n, progressBuffer)
+	}
+	if d := r.duplicates.Load(); d != 1 {
+		t.Fatalf("duplicates = %d, want 1", d)
+	}
+}
+
+func TestRouterConcurrentWaiters(t *testing.T) {
+	r := newRouter(slog.New(slog.DiscardHandler))
+	const n = 2000
+	var wg sync.WaitGroup
+	waiters := make([]*waiter, n)
+	for i := range n {
+		waiters[i] = r.register(fmt.Sprintf("key-%d", i))
+	}
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.deliver(replyMsg(t, &schema.Reply{Key: fmt.Sprintf("key-%d", i), Result: []byte{0xc0}}))
+		}()
+	}
+	wg.Wait()
+	for i, w := range waiters {
+		select {
+		case rep := <-w.result:
+			if rep.Key != fmt.Sprintf("key-%d", i) {
+				t.Fatalf("waiter %d got %s", i, rep.Key)
+			}
+		default:
+			t.Fatalf("waiter %d got nothing", i)
+		}
+	}
+	// Every key is done: replies now are duplicates, and nothing panics on
+	// malformed data.
+	r.deliver(replyMsg(t, &schema.Reply{Key: "key-1"}))
+	r.deliver(&nats.Msg{Data: []byte("garbage")})
+	if d := r.duplicates.Load(); d != 1 {
+		t.Fatalf("duplicates = %d, want 1", d)
+	}
+}
