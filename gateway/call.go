@@ -39,16 +39,16 @@ func (g *Gateway) callTool(ctx context.Context, sess *session, msg *schema.Messa
 
 	// Admission: bounded in-flight per gateway and per session. Nothing
 	// waits for room: the answer is immediate.
-	if g.inflight.Add(1) > int64(g.cfg.MaxInFlight) {
-		g.inflight.Add(-1)
-		return nil, schema.OverloadedError("gateway in-flight limit reached", 1000), http.StatusServiceUnavailable
-	}
-	defer g.inflight.Add(-1)
 	if sess.inflight.Add(1) > int32(g.cfg.MaxSessionInFlight) {
 		sess.inflight.Add(-1)
 		return nil, schema.OverloadedError("session in-flight limit reached", 1000), http.StatusServiceUnavailable
 	}
 	defer sess.inflight.Add(-1)
+	if g.inflight.Add(1) > int64(g.cfg.MaxInFlight) {
+		g.inflight.Add(-1)
+		return nil, schema.OverloadedError("gateway in-flight limit reached", 1000), http.StatusServiceUnavailable
+	}
+	defer g.inflight.Add(-1)
 
 	deadline := time.Now().Add(g.cfg.CallTimeout)
 	ctx, cancel := context.WithDeadline(ctx, deadline)

@@ -1,0 +1,167 @@
+package itest
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/mcpstream/mcpstream/gateway"
+)
+
+type rpcError struct {
+	Error *struct {
+		Code    int             `json:"code"`
+		Message string          `json:"message"`
+		Data    json.RawMessage `json:"data"`
+	} `json:"error"`
+}
+
+func decodeError(t *testing.T, body []byte) rpcError {
+	t.Helper()
+	var e rpcError
+	if err := json.Unmarshal(body, &e); err != nil || e.Error == nil {
+		t.Fatalf("want a JSON-RPC error, got %s (%v)", body, err)
+	}
+	return e
+}
+
+func sleepBody(id, ms int) string {
+	return fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"sleep","arguments":{"ms":%d}}}`, id, ms)
+}
+
+// awaitInFlight waits until the gateway holds n requests on workers.
+func awaitInFlight(t *testing.T, gw *gateway.Gateway, n int64) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for gw.InFlight() != n {
+		if time.Now().After(deadline) {
+			t.Fatalf("in flight %d, want %d", gw.InFlight(), n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestCallDeadline: a call that outlives the gateway's deadline is answered
+// with -32001 at the deadline, not left hanging.
+func TestCallDeadline(t *testing.T) {
+	s := newStack(t, gateway.Config{CallTimeout: 300 * time.Millisecond})
+	sid := initSession(t, s.url)
+	start := time.Now()
+	r := post(t, s.url, sleepBody(1, 5000), "Mcp-Session-Id", sid)
+	took := time.Since(start)
+	if r.status != http.StatusOK {
+		t.Fatalf("status %d: %s", r.status, r.body)
+	}
+	if e := decodeError(t, r.body); e.Error.Code != -32001 {
+		t.Fatalf("code %d, want -32001: %s", e.Error.Code, r.body)
+	}
+	if took < 300*time.Millisecond || took > 3*time.Second {
+		t.Fatalf("answered after %s, want about the 300ms deadline", took)
+	}
+}
+
+// TestAdmission: beyond the per-session and per-gateway in-flight caps a
+// request is refused at once with 503, Retry-After and retry data; it is
+// not queued. Requests within the caps complete.
+func TestAdmission(t *testing.T) {
+	s := newStack(t, gateway.Config{MaxSessionInFlight: 2, MaxInFlight: 3})
+	sidA, sidB := initSession(t, s.url), initSession(t, s.url)
+
+	var wg sync.WaitGroup
+	results := make(chan rawResponse, 3)
+	for i, sid := range []string{sidA, sidA, sidB} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results <- post(t, s.url, sleepBody(i, 1500), "Mcp-Session-Id", sid)
+		}()
+	}
+	awaitInFlight(t, s.gw, 3)
+
+	for _, tc := range []struct{ name, sid, reason string }{
+		{"session cap", sidA, "session"},
+		{"gateway cap", sidB, "gateway"},
+	} {
+		start := time.Now()
+		r := post(t, s.url, sleepBody(9, 10), "Mcp-Session-Id", tc.sid)
+		if took := time.Since(start); took > time.Second {
+			t.Errorf("%s: refusal took %s; it must not wait", tc.name, took)
+		}
+		if r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") == "" {
+			t.Fatalf("%s: status %d Retry-After %q: %s", tc.name, r.status, r.header.Get("Retry-After"), r.body)
+		}
+		e := decodeError(t, r.body)
+		var data struct{ RetryAfterMs int }
+		if e.Error.Code != -32000 || json.Unmarshal(e.Error.Data, &data) != nil || data.RetryAfterMs <= 0 ||
+			!strings.Contains(e.Error.Message, tc.reason) {
+			t.Fatalf("%s: error %s", tc.name, r.body)
+		}
+	}
+	wg.Wait()
+	close(results)
+	for r := range results {
+		if r.status != http.StatusOK || !strings.Contains(string(r.body), "slept 1500 ms") {
+			t.Errorf("admitted call: status %d: %s", r.status, r.body)
+		}
+	}
+	if n := s.gw.InFlight(); n != 0 {
+		t.Fatalf("in flight %d after all calls returned", n)
+	}
+	// With room again, the same session is served.
+	if r := post(t, s.url, sleepBody(10, 1), "Mcp-Session-Id", sidA); r.status != http.StatusOK {
+		t.Fatalf("after the burst: status %d: %s", r.status, r.body)
+	}
+}
+
+// TestDevDrainsOnSIGTERM: `mcpstream dev` stopped while calls run lets them
+// finish, answers them, and exits 0.
+func TestDevDrainsOnSIGTERM(t *testing.T) {
+	dev, endpoint, natsURL := startDev(t, true)
+	nc, err := nats.Connect(natsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 6
+	sid := initSession(t, endpoint)
+	var wg sync.WaitGroup
+	results := make(chan rawResponse, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results <- post(t, endpoint, sleepBody(i, 1000+i), "Mcp-Session-Id", sid)
+		}()
+	}
+	awaitConsumers(t, js, "all calls running", 30*time.Second, func(c consumerTotals) bool { return c.ackPending == n })
+	if code := dev.signal(syscall.SIGTERM, 30*time.Second); code != 0 {
+		t.Fatalf("dev exited %d after SIGTERM", code)
+	}
+	m := dev.waitLine(regexp.MustCompile(`draining gateway \S+ \((\d+) in flight\)`), time.Second)
+	wg.Wait()
+	close(results)
+	answered := 0
+	for r := range results {
+		if r.status == http.StatusOK && strings.Contains(string(r.body), "slept 10") {
+			answered++
+		} else {
+			t.Errorf("status %d: %s", r.status, r.body)
+		}
+	}
+	if answered != n || m[1] != fmt.Sprint(n) {
+		t.Fatalf("%d of %d calls answered; %s in flight when draining began", answered, n, m[1])
+	}
+}
