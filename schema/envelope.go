@@ -20,7 +20,9 @@ var ErrEnvelopeVersion = errors.New("schema: envelope version not supported")
 // Envelope is one MCP request on its way from a gateway to a worker group, as
 // msgpack on a request stream. Field names are short on the wire.
 type Envelope struct {
-	V uint8 `msgpack:"v"`
+	// V is the layout version (wide on purpose: a value past 255 must be
+	// rejected, not wrapped into range).
+	V int `msgpack:"v"`
 	// Key identifies the request end to end: it is the Nats-Msg-Id, the key of
 	// the stored result and the correlation id of the reply.
 	Key    string `msgpack:"k"`
@@ -66,14 +68,18 @@ func (e *Envelope) Marshal() ([]byte, error) {
 }
 
 // UnmarshalEnvelope decodes an envelope. It returns [ErrEnvelopeVersion] for
-// a newer layout and a wrapped msgpack error for malformed data; an envelope
-// without a key, method or reply subject is malformed too.
+// a newer layout and a wrapped error for malformed data (including lengths
+// beyond the input and trailing bytes); an envelope without a key, method or
+// reply subject is malformed too.
 func UnmarshalEnvelope(b []byte) (*Envelope, error) {
+	if err := checkMsgpack(b); err != nil {
+		return nil, fmt.Errorf("decoding envelope: %w", err)
+	}
 	var e Envelope
 	if err := msgpack.Unmarshal(b, &e); err != nil {
 		return nil, fmt.Errorf("decoding envelope: %w", err)
 	}
-	if e.V == 0 || e.V > EnvelopeVersion {
+	if e.V < 1 || e.V > EnvelopeVersion {
 		return nil, fmt.Errorf("decoding envelope: version %d: %w", e.V, ErrEnvelopeVersion)
 	}
 	if e.Key == "" || e.Method == "" || e.ReplyTo == "" {
@@ -95,7 +101,7 @@ const (
 // the envelope's ReplyTo. Exactly one of Result and Error is set on a
 // ReplyResult.
 type Reply struct {
-	V    uint8     `msgpack:"v"`
+	V    int       `msgpack:"v"`
 	Key  string    `msgpack:"k"`
 	Kind ReplyKind `msgpack:"i,omitempty"`
 	// Result is the JSON-RPC result compacted to msgpack.
@@ -119,11 +125,19 @@ func (r *Reply) Marshal() ([]byte, error) {
 // UnmarshalReply decodes a reply. It returns [ErrEnvelopeVersion] for a newer
 // layout and a wrapped error for malformed data or a reply without a key.
 func UnmarshalReply(b []byte) (*Reply, error) {
+	if err := checkMsgpack(b); err != nil {
+		return nil, fmt.Errorf("decoding reply: %w", err)
+	}
 	var r Reply
 	if err := msgpack.Unmarshal(b, &r); err != nil {
 		return nil, fmt.Errorf("decoding reply: %w", err)
 	}
-	if r.V == 0 || r.V > EnvelopeVersion {
+	if r.Result == nil && r.Error == nil && r.Kind == ReplyResult {
+		// A JSON null result is msgpack nil, which the library decodes as
+		// an absent RawMessage: restore it.
+		r.Result = msgpack.RawMessage{0xc0}
+	}
+	if r.V < 1 || r.V > EnvelopeVersion {
 		return nil, fmt.Errorf("decoding reply: version %d: %w", r.V, ErrEnvelopeVersion)
 	}
 	if r.Key == "" {

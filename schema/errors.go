@@ -31,11 +31,16 @@ type Error struct {
 	Code    int             `json:"code" msgpack:"c"`
 	Message string          `json:"message" msgpack:"m"`
 	Data    json.RawMessage `json:"data,omitempty" msgpack:"d,omitempty"`
+
+	err error // the Go error this one stands for, if any (not on the wire)
 }
 
 func (e *Error) Error() string {
 	return fmt.Sprintf("jsonrpc error %d: %s", e.Code, e.Message)
 }
+
+// Unwrap returns the Go error e stands for, such as [ErrBatch].
+func (e *Error) Unwrap() error { return e.err }
 
 // Errorf builds an *Error with a formatted message.
 func Errorf(code int, format string, args ...any) *Error {

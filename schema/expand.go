@@ -280,3 +280,105 @@ func appendJSONString(dst []byte, s string) []byte {
 	dst = append(dst, s[start:]...)
 	return append(dst, '"')
 }
+
+// checkMsgpack validates the structure of one msgpack value without
+// decoding it: every declared length fits in the input, nesting is at most
+// [MaxDepth] + 2 (an envelope's own maps around params), and nothing
+// trails. It runs before the msgpack library decodes untrusted bytes, which
+// would otherwise grow buffers towards whatever length a message declares.
+func checkMsgpack(b []byte) error {
+	m := mpReader{in: b}
+	if err := m.skip(0); err != nil {
+		return err
+	}
+	if m.pos != len(m.in) {
+		return m.errorf("trailing data")
+	}
+	return nil
+}
+
+func (m *mpReader) skip(depth int) error {
+	if depth > MaxDepth+2 {
+		return ErrTooDeep
+	}
+	b, ok := m.take(1)
+	if !ok {
+		return m.errorf("unexpected end of input")
+	}
+	c := b[0]
+	var n uint64     // bytes to skip
+	var items uint64 // nested values to skip
+	switch {
+	case c <= 0x7f || c >= 0xe0 || c == 0xc0 || c == 0xc2 || c == 0xc3:
+		return nil
+	case c >= 0xa0 && c <= 0xbf:
+		n = uint64(c & 0x1f)
+	case c >= 0x90 && c <= 0x9f:
+		items = uint64(c & 0x0f)
+	case c >= 0x80 && c <= 0x8f:
+		items = 2 * uint64(c&0x0f)
+	case c == 0xcc || c == 0xd0:
+		n = 1
+	case c == 0xcd || c == 0xd1:
+		n = 2
+	case c == 0xce || c == 0xd2 || c == 0xca:
+		n = 4
+	case c == 0xcf || c == 0xd3 || c == 0xcb:
+		n = 8
+	case c == 0xd4, c == 0xd5, c == 0xd6, c == 0xd7, c == 0xd8: // fixext 1..16, plus the type byte
+		n = 1 + 1<<(c-0xd4)
+	case c == 0xd9 || c == 0xc4:
+		l, ok := m.uintN(1)
+		if !ok {
+			return m.errorf("truncated header")
+		}
+		n = l
+	case c == 0xda || c == 0xc5:
+		l, ok := m.uintN(2)
+		if !ok {
+			return m.errorf("truncated header")
+		}
+		n = l
+	case c == 0xdb || c == 0xc6:
+		l, ok := m.uintN(4)
+		if !ok {
+			return m.errorf("truncated header")
+		}
+		n = l
+	case c == 0xc7 || c == 0xc8 || c == 0xc9: // ext 8/16/32
+		l, ok := m.uintN(1 << (c - 0xc7))
+		if !ok {
+			return m.errorf("truncated header")
+		}
+		n = l + 1
+	case c == 0xdc || c == 0xdd:
+		l, ok := m.uintN(2 << (c - 0xdc))
+		if !ok {
+			return m.errorf("truncated header")
+		}
+		items = l
+	case c == 0xde || c == 0xdf:
+		l, ok := m.uintN(2 << (c - 0xde))
+		if !ok {
+			return m.errorf("truncated header")
+		}
+		items = 2 * l
+	default:
+		return m.errorf("invalid msgpack type 0x%02x", c)
+	}
+	if n > 0 {
+		if _, ok := m.take(n); !ok {
+			return m.errorf("length %d exceeds input", n)
+		}
+		return nil
+	}
+	if items > uint64(len(m.in)-m.pos) { // every item takes at least one byte
+		return m.errorf("%d items exceed input", items)
+	}
+	for i := uint64(0); i < items; i++ {
+		if err := m.skip(depth + 1); err != nil {
+			return err
+		}
+	}
+	return nil
+}

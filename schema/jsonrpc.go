@@ -99,7 +99,7 @@ var ErrBatch = errors.New("jsonrpc: batch requests are not supported")
 // [CodeInvalidRequest]) for an array, and a *Error with [CodeInvalidRequest]
 // when the JSON is not a valid JSON-RPC 2.0 message.
 func DecodeMessage(data []byte) (*Message, error) {
-	data = bytes.TrimSpace(data)
+	data = trimJSONSpace(data)
 	if len(data) == 0 {
 		return nil, &Error{Code: CodeParseError, Message: "parse error: empty body"}
 	}
@@ -107,7 +107,7 @@ func DecodeMessage(data []byte) (*Message, error) {
 		if !json.Valid(data) {
 			return nil, &Error{Code: CodeParseError, Message: "parse error: invalid JSON"}
 		}
-		return nil, &Error{Code: CodeInvalidRequest, Message: ErrBatch.Error()}
+		return nil, &Error{Code: CodeInvalidRequest, Message: ErrBatch.Error(), err: ErrBatch}
 	}
 	if data[0] != '{' {
 		if !json.Valid(data) {
@@ -115,45 +115,40 @@ func DecodeMessage(data []byte) (*Message, error) {
 		}
 		return nil, &Error{Code: CodeInvalidRequest, Message: "invalid request: not a JSON object"}
 	}
-	var raw struct {
-		JSONRPC *string         `json:"jsonrpc"`
-		ID      json.RawMessage `json:"id"`
-		Method  *string         `json:"method"`
-		Params  json.RawMessage `json:"params"`
-		Result  json.RawMessage `json:"result"`
-		Error   json.RawMessage `json:"error"`
-	}
+	// A map matches member names exactly; struct decoding would accept
+	// "JSONRPC" or "Method" too.
+	var raw map[string]json.RawMessage
 	if err := json.Unmarshal(data, &raw); err != nil {
-		var syn *json.SyntaxError
-		if errors.As(err, &syn) || !json.Valid(data) {
-			return nil, &Error{Code: CodeParseError, Message: "parse error: " + err.Error()}
-		}
-		return nil, invalidRequest("wrong field type: %v", err)
+		return nil, &Error{Code: CodeParseError, Message: "parse error: " + err.Error()}
 	}
-	if raw.JSONRPC == nil || *raw.JSONRPC != Version {
+	if v, ok := raw["jsonrpc"]; !ok || string(v) != `"2.0"` {
 		return nil, invalidRequest(`"jsonrpc" must be "2.0"`)
 	}
 	m := &Message{JSONRPC: Version}
-	if raw.ID != nil && !bytes.Equal(raw.ID, []byte("null")) {
-		m.ID = ID(raw.ID)
+	if id, ok := raw["id"]; ok && string(id) != "null" {
+		m.ID = ID(id)
 		if !m.ID.Valid() {
 			return nil, invalidRequest(`"id" must be a string or a number`)
 		}
 		m.hasID = true
 	}
-	if raw.Method != nil {
-		if *raw.Method == "" {
+	result, hasResult := raw["result"]
+	errRaw, hasError := raw["error"]
+	if method, ok := raw["method"]; ok {
+		if err := json.Unmarshal(method, &m.Method); err != nil {
+			return nil, invalidRequest(`"method" must be a string`)
+		}
+		if m.Method == "" {
 			return nil, invalidRequest(`"method" must not be empty`)
 		}
-		if raw.Result != nil || raw.Error != nil {
+		if hasResult || hasError {
 			return nil, invalidRequest("a request must not carry result or error")
 		}
-		m.Method = *raw.Method
-		if raw.Params != nil && !bytes.Equal(raw.Params, []byte("null")) {
-			if c := raw.Params[0]; c != '{' && c != '[' {
+		if p, ok := raw["params"]; ok && string(p) != "null" {
+			if p[0] != '{' && p[0] != '[' {
 				return nil, invalidRequest(`"params" must be an object or an array`)
 			}
-			m.Params = raw.Params
+			m.Params = p
 		}
 		return m, nil
 	}
@@ -162,20 +157,36 @@ func DecodeMessage(data []byte) (*Message, error) {
 		return nil, invalidRequest(`a message needs "method" or an "id" with "result" or "error"`)
 	}
 	switch {
-	case raw.Result != nil && raw.Error != nil:
+	case hasResult && hasError:
 		return nil, invalidRequest("a response must not carry both result and error")
-	case raw.Result != nil:
-		m.Result = raw.Result
-	case raw.Error != nil:
-		var e Error
-		if err := json.Unmarshal(raw.Error, &e); err != nil {
-			return nil, invalidRequest("malformed error object: %v", err)
+	case hasResult:
+		m.Result = result
+	case hasError:
+		var e struct {
+			Code    *int            `json:"code"`
+			Message *string         `json:"message"`
+			Data    json.RawMessage `json:"data"`
 		}
-		m.Error = &e
+		if errRaw[0] != '{' || json.Unmarshal(errRaw, &e) != nil || e.Code == nil || e.Message == nil {
+			return nil, invalidRequest(`"error" must be an object with a numeric "code" and a string "message"`)
+		}
+		m.Error = &Error{Code: *e.Code, Message: *e.Message, Data: e.Data}
 	default:
 		return nil, invalidRequest("a response needs result or error")
 	}
 	return m, nil
+}
+
+// trimJSONSpace trims the four whitespace characters JSON allows.
+func trimJSONSpace(b []byte) []byte {
+	isSpace := func(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+	for len(b) > 0 && isSpace(b[0]) {
+		b = b[1:]
+	}
+	for len(b) > 0 && isSpace(b[len(b)-1]) {
+		b = b[:len(b)-1]
+	}
+	return b
 }
 
 func invalidRequest(format string, args ...any) *Error {
