@@ -103,7 +103,16 @@ func (s *sessions) create(ctx context.Context, rec sessionRecord) (*session, err
 	if err != nil {
 		return nil, fmt.Errorf("encoding session: %w", err)
 	}
-	if _, err := s.kv.Create(ctx, sess.id, val); err != nil {
+	attempt := 0
+	err = withRetry(ctx, func() error {
+		attempt++
+		_, err := s.kv.Create(ctx, sess.id, val)
+		if attempt > 1 && errors.Is(err, jetstream.ErrKeyExists) {
+			return nil // an earlier attempt stored it; the id is ours alone
+		}
+		return err
+	})
+	if err != nil {
 		return nil, fmt.Errorf("storing session: %w", err)
 	}
 	s.cache(sess)
@@ -140,7 +149,11 @@ func (s *sessions) get(ctx context.Context, id string) (*session, error) {
 	if sess != nil {
 		return sess, nil
 	}
-	e, err := s.kv.Get(ctx, id)
+	var e jetstream.KeyValueEntry
+	err := withRetry(ctx, func() (err error) {
+		e, err = s.kv.Get(ctx, id)
+		return err
+	})
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return nil, errNoSession
 	}
@@ -166,7 +179,7 @@ func (s *sessions) remove(ctx context.Context, id string) error {
 	if _, err := s.get(ctx, id); err != nil {
 		return err
 	}
-	if err := s.kv.Purge(ctx, id, jetstream.PurgeTTL(time.Minute)); err != nil {
+	if err := withRetry(ctx, func() error { return s.kv.Purge(ctx, id, jetstream.PurgeTTL(time.Minute)) }); err != nil {
 		return fmt.Errorf("deleting session: %w", err)
 	}
 	s.evict(id)
@@ -200,5 +213,29 @@ func (s *sessions) watchDeletes(ctx context.Context, w jetstream.KeyWatcher) {
 				s.evict(e.Key())
 			}
 		}
+	}
+}
+
+// storeTimeout bounds a session store operation, retries included.
+const storeTimeout = 10 * time.Second
+
+// withRetry runs op until it succeeds, fails for good, or ctx (bounded by
+// storeTimeout) ends. Errors that mean "no stream leader right now" (a
+// leader election after a node loss takes seconds) are retried with backoff.
+func withRetry(ctx context.Context, op func() error) error {
+	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	defer cancel()
+	backoff := 50 * time.Millisecond
+	for {
+		err := op()
+		if err == nil || !retryable(err) {
+			return err
+		}
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return err
+		}
+		backoff = min(2*backoff, time.Second)
 	}
 }
