@@ -4,11 +4,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
 	"runtime/debug"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -52,9 +52,12 @@ func (r *runner) process(msg jetstream.Msg) {
 		}
 	}
 
-	ctx, cancel := context.WithDeadline(r.base, env.DeadlineTime())
+	ctx, cancel := context.WithCancel(r.base)
+	if env.Deadline != 0 { // zero means "no deadline"
+		ctx, cancel = context.WithDeadline(r.base, env.DeadlineTime())
+	}
 	defer cancel()
-	stopKeepAlive := r.keepAlive(ctx, msg, env)
+	stopKeepAlive := r.keepAlive(msg, env)
 	rep := r.run(ctx, env, attempt)
 	stopKeepAlive()
 	if rep == nil { // handler panicked: already replied and dead-lettered
@@ -71,8 +74,9 @@ func (r *runner) process(msg jetstream.Msg) {
 	}
 	// Store and reply at once; acknowledge once the store has the result,
 	// so a redelivery after a crash is answered from it, not run again.
+	// Idempotent tools are simply run again.
 	var stored jetstream.PubAckFuture
-	if r.results != nil {
+	if r.results != nil && !r.idempotent(env) {
 		stored, err = r.js.PublishAsync("$KV."+streams.ResultBucket+"."+rkey, b)
 		if err != nil {
 			r.log.Warn("storing result", "key", env.Key, "err", err)
@@ -132,13 +136,9 @@ func (r *runner) run(ctx context.Context, env *schema.Envelope, attempt int) (re
 			rep.Error = perr
 			return rep
 		}
-		text, err := json.Marshal(res)
-		if err != nil {
+		if rep.Result, err = schema.AppendToolResult(nil, res); err != nil {
+			rep.Result = nil
 			rep.Error = schema.Errorf(schema.CodeInternalError, "encoding result: %v", err)
-			return rep
-		}
-		if rep.Result, err = schema.JSONToMsgpack(nil, text); err != nil {
-			rep.Error = schema.Errorf(schema.CodeInternalError, "compacting result: %v", err)
 		}
 	default:
 		rep.Error = schema.Errorf(schema.CodeMethodNotFound, "Method not found: %s", env.Method)
@@ -160,28 +160,45 @@ func (r *runner) send(env *schema.Envelope, rep *schema.Reply) {
 
 // keepAlive tells the server the envelope is still being worked on while a
 // handler runs longer than half the AckWait, so it is not redelivered to
-// another replica in the meantime. It returns a function that stops it.
-func (r *runner) keepAlive(ctx context.Context, msg jetstream.Msg, env *schema.Envelope) func() {
+// another replica in the meantime. A timer that re-arms itself costs
+// nothing for the common handler that ends sooner. It returns a function
+// that stops it.
+func (r *runner) keepAlive(msg jetstream.Msg, env *schema.Envelope) func() {
 	every := r.topo.AckWait / 2
 	if d := time.Until(env.DeadlineTime()); env.Deadline != 0 && d < every {
 		return func() {}
 	}
-	done := make(chan struct{})
-	go func() {
-		t := time.NewTicker(every)
-		defer t.Stop()
-		for {
-			select {
-			case <-t.C:
-				_ = msg.InProgress()
-			case <-ctx.Done():
-				return
-			case <-done:
-				return
-			}
+	var mu sync.Mutex
+	stopped := false
+	var t *time.Timer
+	mu.Lock() // the callback cannot touch t before it is assigned
+	defer mu.Unlock()
+	t = time.AfterFunc(every, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		// A handler that ignores its context past the deadline no longer
+		// holds the envelope: redelivery may then answer it.
+		if stopped || env.Expired(time.Now()) {
+			return
 		}
-	}()
-	return func() { close(done) }
+		_ = msg.InProgress()
+		t.Reset(every)
+	})
+	return func() {
+		mu.Lock()
+		stopped = true
+		mu.Unlock()
+		t.Stop()
+	}
+}
+
+// idempotent reports whether env calls a tool that is safe to run again.
+func (r *runner) idempotent(env *schema.Envelope) bool {
+	if env.Method != schema.MethodToolsCall {
+		return false
+	}
+	t := r.g.tool(env.Name)
+	return t != nil && t.idempotent
 }
 
 // poison dead-letters an envelope that cannot be processed and terminates it.

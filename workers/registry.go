@@ -68,7 +68,10 @@ func (r *runner) register(ctx context.Context, reg jetstream.KeyValue) (*heartbe
 	}
 	key := streams.HeartbeatKey(r.g.name, r.o.Instance)
 	subject := "$KV." + streams.RegistryBucket + "." + key
-	ttl := 3 * r.o.Heartbeat
+	// JetStream takes message TTLs in whole seconds, at least one: round
+	// three intervals up.
+	ttl := max(3*r.o.Heartbeat, time.Second)
+	ttl = (ttl + time.Second - 1) / time.Second * time.Second
 	beat := func(ctx context.Context) error {
 		// A plain KV Put cannot carry a TTL (and Update clears it), so the
 		// heartbeat is published on the key's subject with a message TTL.

@@ -49,6 +49,9 @@ type rawHandler func(ctx context.Context, call *Call, args []byte) (*schema.Tool
 type toolEntry struct {
 	def    schema.Tool
 	handle rawHandler
+	// idempotent tools (idempotentHint or readOnlyHint) are safe to run
+	// again, so their results are not written to the result store.
+	idempotent bool
 }
 
 // AddTool adds a typed tool to g. The input schema is inferred from In (a
@@ -130,7 +133,8 @@ func AddTool[In, Out any](g *Group, t Tool, h ToolHandler[In, Out]) {
 		}
 		return res, nil
 	}
-	g.add(&toolEntry{def: def, handle: handle})
+	idem := func(k string) bool { v, _ := t.Annotations[k].(bool); return v }
+	g.add(&toolEntry{def: def, handle: handle, idempotent: idem("idempotentHint") || idem("readOnlyHint")})
 }
 
 // TextResult is a tool result with one text item.

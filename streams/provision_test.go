@@ -1,0 +1,527 @@
+package streams_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/mcpstream/mcpstream/streams"
+)
+
+// server starts an embedded JetStream server on disk and returns a client
+// connection and a JetStream context on it, both cleaned up with the test.
+func server(t *testing.T) (*streams.Embedded, *nats.Conn, jetstream.JetStream) {
+	t.Helper()
+	emb, err := streams.StartEmbedded(streams.EmbeddedOptions{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(emb.Shutdown)
+	nc, err := emb.Connect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return emb, nc, js
+}
+
+func testCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func streamNames(t *testing.T, ctx context.Context, js jetstream.JetStream) []string {
+	t.Helper()
+	var names []string
+	l := js.StreamNames(ctx)
+	for n := range l.Name() {
+		names = append(names, n)
+	}
+	if err := l.Err(); err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(names)
+	return names
+}
+
+func checkRequestStream(t *testing.T, ctx context.Context, js jetstream.JetStream, p int, topo streams.Topology) {
+	t.Helper()
+	topo = topo.WithDefaults()
+	s, err := js.Stream(ctx, streams.StreamName(p))
+	if err != nil {
+		t.Fatalf("stream %s: %v", streams.StreamName(p), err)
+	}
+	cfg := s.CachedInfo().Config
+	if cfg.Retention != jetstream.LimitsPolicy {
+		t.Errorf("%s retention = %v, want limits", cfg.Name, cfg.Retention)
+	}
+	if cfg.Discard != jetstream.DiscardNew {
+		t.Errorf("%s discard = %v, want new", cfg.Name, cfg.Discard)
+	}
+	if cfg.MaxAge != topo.MaxAge {
+		t.Errorf("%s MaxAge = %v, want %v", cfg.Name, cfg.MaxAge, topo.MaxAge)
+	}
+	if cfg.MaxBytes != topo.MaxBytes {
+		t.Errorf("%s MaxBytes = %d, want %d", cfg.Name, cfg.MaxBytes, topo.MaxBytes)
+	}
+	if cfg.MaxMsgSize != topo.MaxMsgSize {
+		t.Errorf("%s MaxMsgSize = %d, want %d", cfg.Name, cfg.MaxMsgSize, topo.MaxMsgSize)
+	}
+	if cfg.Duplicates != topo.DuplicateWindow {
+		t.Errorf("%s Duplicates = %v, want %v", cfg.Name, cfg.Duplicates, topo.DuplicateWindow)
+	}
+	wantStorage := jetstream.FileStorage
+	if topo.Memory {
+		wantStorage = jetstream.MemoryStorage
+	}
+	if cfg.Storage != wantStorage {
+		t.Errorf("%s storage = %v, want %v", cfg.Name, cfg.Storage, wantStorage)
+	}
+	if cfg.Replicas != topo.Replicas {
+		t.Errorf("%s replicas = %d, want %d", cfg.Name, cfg.Replicas, topo.Replicas)
+	}
+	// The stream captures exactly partition p of every group.
+	if len(cfg.Subjects) != 1 || cfg.Subjects[0] != "mcp.req.*."+itoa(p) {
+		t.Errorf("%s subjects = %v, want [mcp.req.*.%d]", cfg.Name, cfg.Subjects, p)
+	}
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }
+
+func recordedTopology(t *testing.T, ctx context.Context, js jetstream.JetStream) (streams.Topology, uint64) {
+	t.Helper()
+	kv, err := js.KeyValue(ctx, streams.RegistryBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := kv.Get(ctx, streams.TopologyKey)
+	if err != nil {
+		t.Fatalf("get %s: %v", streams.TopologyKey, err)
+	}
+	var rec streams.Topology
+	if err := json.Unmarshal(e.Value(), &rec); err != nil {
+		t.Fatalf("decoding recorded topology %s: %v", e.Value(), err)
+	}
+	return rec, e.Revision()
+}
+
+func TestProvision(t *testing.T) {
+	_, _, js := server(t)
+	ctx := testCtx(t)
+	topo := streams.Topology{
+		Partitions:      3,
+		MaxAge:          90 * time.Minute,
+		MaxBytes:        8 << 20,
+		MaxMsgSize:      1 << 20,
+		DuplicateWindow: 30 * time.Second,
+		SessionTTL:      time.Hour,
+		ResultTTL:       5 * time.Minute,
+	}
+	if err := streams.Provision(ctx, js, topo); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"KV_" + streams.RegistryBucket, "KV_" + streams.ResultBucket, "KV_" + streams.SessionBucket,
+		streams.DLQStream, "MCP_REQ_0", "MCP_REQ_1", "MCP_REQ_2"}
+	slices.Sort(want)
+	if got := streamNames(t, ctx, js); !slices.Equal(got, want) {
+		t.Errorf("streams = %v, want %v", got, want)
+	}
+	for p := 0; p < 3; p++ {
+		checkRequestStream(t, ctx, js, p, topo)
+	}
+
+	dlq, err := js.Stream(ctx, streams.DLQStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dcfg := dlq.CachedInfo().Config
+	if dcfg.Retention != jetstream.LimitsPolicy || dcfg.Discard != jetstream.DiscardOld ||
+		!slices.Equal(dcfg.Subjects, []string{"mcp.dlq.>"}) || dcfg.MaxBytes != topo.MaxBytes ||
+		dcfg.Storage != jetstream.FileStorage {
+		t.Errorf("DLQ config unexpected: %+v", dcfg)
+	}
+
+	// Buckets and their limits.
+	reg, err := js.KeyValue(ctx, streams.RegistryBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, err := reg.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rs.History() != 1 || rs.TTL() != 0 || rs.LimitMarkerTTL() != time.Minute {
+		t.Errorf("registry bucket: history %d ttl %v limit-marker-ttl %v, want 1, 0, 1m",
+			rs.History(), rs.TTL(), rs.LimitMarkerTTL())
+	}
+	ses, err := js.KeyValue(ctx, streams.SessionBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ss, err := ses.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ss.TTL() != time.Hour || ss.History() != 1 || ss.LimitMarkerTTL() != time.Minute {
+		t.Errorf("session bucket: ttl %v history %d limit-marker-ttl %v, want 1h, 1, 1m", ss.TTL(), ss.History(), ss.LimitMarkerTTL())
+	}
+	res, err := js.KeyValue(ctx, streams.ResultBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rst, err := res.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rst.TTL() != 5*time.Minute || rst.History() != 1 {
+		t.Errorf("result bucket: ttl %v history %d, want 5m, 1", rst.TTL(), rst.History())
+	}
+	if mb := rst.(*jetstream.KeyValueBucketStatus).StreamInfo().Config.MaxBytes; mb != topo.MaxBytes {
+		t.Errorf("result bucket MaxBytes = %d, want %d", mb, topo.MaxBytes)
+	}
+
+	// The topology is recorded with its defaults filled in.
+	rec, rev1 := recordedTopology(t, ctx, js)
+	if rec != topo.WithDefaults() {
+		t.Errorf("recorded topology\n %+v\nwant\n %+v", rec, topo.WithDefaults())
+	}
+
+	// Idempotent: a second identical run changes no stream.
+	if err := streams.Provision(ctx, js, topo); err != nil {
+		t.Fatalf("second Provision: %v", err)
+	}
+	if got := streamNames(t, ctx, js); !slices.Equal(got, want) {
+		t.Errorf("after second Provision streams = %v, want %v", got, want)
+	}
+	for p := 0; p < 3; p++ {
+		checkRequestStream(t, ctx, js, p, topo)
+	}
+	if rec2, rev2 := recordedTopology(t, ctx, js); rec2 != rec || rev2 < rev1 {
+		t.Errorf("second Provision recorded %+v rev %d (was rev %d)", rec2, rev2, rev1)
+	}
+
+	// Changed limits update the streams in place and the record.
+	topo.MaxBytes = 16 << 20
+	topo.MaxAge = 2 * time.Hour
+	if err := streams.Provision(ctx, js, topo); err != nil {
+		t.Fatalf("Provision with changed limits: %v", err)
+	}
+	for p := 0; p < 3; p++ {
+		checkRequestStream(t, ctx, js, p, topo)
+	}
+	if rec3, _ := recordedTopology(t, ctx, js); rec3 != topo.WithDefaults() {
+		t.Errorf("recorded topology after update\n %+v\nwant\n %+v", rec3, topo.WithDefaults())
+	}
+}
+
+func TestProvisionMemoryStorage(t *testing.T) {
+	_, _, js := server(t)
+	ctx := testCtx(t)
+	topo := streams.Topology{Partitions: 1, Memory: true}
+	if err := streams.Provision(ctx, js, topo); err != nil {
+		t.Fatal(err)
+	}
+	checkRequestStream(t, ctx, js, 0, topo)
+	// Registry state is durable whatever the request storage.
+	kv, err := js.KeyValue(ctx, streams.RegistryBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := kv.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.(*jetstream.KeyValueBucketStatus).StreamInfo().Config.Storage != jetstream.FileStorage {
+		t.Error("registry bucket is not on file storage")
+	}
+}
+
+func TestProvisionReportsError(t *testing.T) {
+	_, _, js := server(t)
+	ctx := testCtx(t)
+	// A single server cannot hold three replicas.
+	err := streams.Provision(ctx, js, streams.Topology{Partitions: 1, Replicas: 3})
+	if err == nil {
+		t.Fatal("Provision with 3 replicas on one server succeeded")
+	}
+	if !bytes.Contains([]byte(err.Error()), []byte(streams.StreamName(0))) {
+		t.Errorf("error %q does not name the stream", err)
+	}
+}
+
+func TestToolKeysAreUsableKVKeys(t *testing.T) {
+	_, _, js := server(t)
+	ctx := testCtx(t)
+	if err := streams.Provision(ctx, js, streams.Topology{Partitions: 1}); err != nil {
+		t.Fatal(err)
+	}
+	kv, err := js.KeyValue(ctx, streams.RegistryBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := []string{"with space", "a/b/c", "über-tool", "工具", "emoji 🚀", "dots.in.name", "a*b>c", "tool."}
+	for _, n := range names {
+		if _, err := kv.Put(ctx, streams.ToolKey(n), []byte(n)); err != nil {
+			t.Errorf("Put(ToolKey(%q) = %q): %v", n, streams.ToolKey(n), err)
+		}
+	}
+	for _, n := range names {
+		e, err := kv.Get(ctx, streams.ToolKey(n))
+		if err != nil || string(e.Value()) != n {
+			t.Errorf("Get(ToolKey(%q)): %v %q", n, err, e)
+		}
+	}
+	// A tools watcher sees exactly the tools.
+	keys, err := kv.ListKeysFiltered(ctx, streams.ToolKeyPrefix+"*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for range keys.Keys() {
+		n++
+	}
+	if n != len(names) {
+		t.Errorf("%d keys match %s*, want %d", n, streams.ToolKeyPrefix, len(names))
+	}
+}
+
+func TestEnsure(t *testing.T) {
+	_, _, js := server(t)
+	ctx := testCtx(t)
+	first := streams.Topology{Partitions: 2, AckWait: 3 * time.Second}
+	got, err := streams.Ensure(ctx, js, first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != first.WithDefaults() {
+		t.Errorf("Ensure on empty server = %+v, want %+v", got, first.WithDefaults())
+	}
+	if rec, _ := recordedTopology(t, ctx, js); rec != first.WithDefaults() {
+		t.Errorf("recorded %+v, want %+v", rec, first.WithDefaults())
+	}
+	before := streamNames(t, ctx, js)
+	if !slices.Contains(before, "MCP_REQ_1") || slices.Contains(before, "MCP_REQ_2") {
+		t.Fatalf("streams after first Ensure = %v", before)
+	}
+	_, rev := recordedTopology(t, ctx, js)
+
+	// Another process with other flags gets the recorded topology.
+	second := streams.Topology{Partitions: 8, AckWait: time.Minute, MaxBytes: 1 << 20}
+	got, err = streams.Ensure(ctx, js, second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != first.WithDefaults() {
+		t.Errorf("Ensure on provisioned server = %+v, want recorded %+v", got, first.WithDefaults())
+	}
+	if after := streamNames(t, ctx, js); !slices.Equal(after, before) {
+		t.Errorf("Ensure changed streams: %v -> %v", before, after)
+	}
+	if _, rev2 := recordedTopology(t, ctx, js); rev2 != rev {
+		t.Errorf("Ensure rewrote the recorded topology: revision %d -> %d", rev, rev2)
+	}
+	checkRequestStream(t, ctx, js, 0, first)
+}
+
+func TestEnsureCorruptRecord(t *testing.T) {
+	_, _, js := server(t)
+	ctx := testCtx(t)
+	if err := streams.Provision(ctx, js, streams.Topology{Partitions: 1}); err != nil {
+		t.Fatal(err)
+	}
+	kv, err := js.KeyValue(ctx, streams.RegistryBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.Put(ctx, streams.TopologyKey, []byte("{not json")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := streams.Ensure(ctx, js, streams.Topology{}); err == nil {
+		t.Error("Ensure with a corrupt recorded topology succeeded")
+	}
+}
+
+func TestEnsureGroup(t *testing.T) {
+	_, _, js := server(t)
+	ctx := testCtx(t)
+	topo := streams.Topology{Partitions: 3, AckWait: 2 * time.Second, MaxDeliver: 7, MaxAckPending: 64}
+	if err := streams.Provision(ctx, js, topo); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := streams.EnsureGroup(ctx, js, topo, "bad.name"); err == nil {
+		t.Error("EnsureGroup accepted group name bad.name")
+	}
+	if _, err := streams.EnsureGroup(ctx, js, topo, ""); err == nil {
+		t.Error("EnsureGroup accepted an empty group name")
+	}
+	check := func(cs []jetstream.Consumer) {
+		t.Helper()
+		if len(cs) != 3 {
+			t.Fatalf("got %d consumers, want 3", len(cs))
+		}
+		for p, c := range cs {
+			info, err := c.Info(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg := info.Config
+			if info.Stream != streams.StreamName(p) {
+				t.Errorf("consumer %d on stream %s, want %s", p, info.Stream, streams.StreamName(p))
+			}
+			if cfg.Durable != "grp-g1" || info.Name != "grp-g1" {
+				t.Errorf("consumer %d durable %q name %q, want grp-g1", p, cfg.Durable, info.Name)
+			}
+			if cfg.FilterSubject != streams.RequestSubject("g1", p) {
+				t.Errorf("consumer %d filter %q, want %q", p, cfg.FilterSubject, streams.RequestSubject("g1", p))
+			}
+			if cfg.AckPolicy != jetstream.AckExplicitPolicy || cfg.AckWait != 2*time.Second ||
+				cfg.MaxDeliver != 7 || cfg.MaxAckPending != 64 || cfg.DeliverPolicy != jetstream.DeliverAllPolicy {
+				t.Errorf("consumer %d config: ack %v wait %v maxDeliver %d maxAckPending %d deliver %v",
+					p, cfg.AckPolicy, cfg.AckWait, cfg.MaxDeliver, cfg.MaxAckPending, cfg.DeliverPolicy)
+			}
+		}
+	}
+	cs, err := streams.EnsureGroup(ctx, js, topo, "g1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(cs)
+	// Idempotent.
+	cs, err = streams.EnsureGroup(ctx, js, topo, "g1")
+	if err != nil {
+		t.Fatalf("second EnsureGroup: %v", err)
+	}
+	check(cs)
+	for p := 0; p < 3; p++ {
+		s, err := js.Stream(ctx, streams.StreamName(p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		l := s.ConsumerNames(ctx)
+		for range l.Name() {
+			n++
+		}
+		if n != 1 {
+			t.Errorf("stream %s has %d consumers after two EnsureGroup, want 1", streams.StreamName(p), n)
+		}
+	}
+
+	// A message for group g1 in partition 1 reaches only consumer 1; one for
+	// another group does not reach g1 at all.
+	if _, err := js.Publish(ctx, streams.RequestSubject("g1", 1), []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Publish(ctx, streams.RequestSubject("other", 1), []byte("y")); err != nil {
+		t.Fatal(err)
+	}
+	for p, c := range cs {
+		info, err := c.Info(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := uint64(0)
+		if p == 1 {
+			want = 1
+		}
+		if info.NumPending != want {
+			t.Errorf("consumer %d NumPending = %d, want %d", p, info.NumPending, want)
+		}
+	}
+
+	// An updated topology updates the consumers.
+	topo.AckWait = 5 * time.Second
+	cs, err = streams.EnsureGroup(ctx, js, topo, "g1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p, c := range cs {
+		if got := c.CachedInfo().Config.AckWait; got != 5*time.Second {
+			t.Errorf("consumer %d AckWait after update = %v, want 5s", p, got)
+		}
+	}
+}
+
+func TestEnsureGroupWithoutStreams(t *testing.T) {
+	_, _, js := server(t)
+	ctx := testCtx(t)
+	if _, err := streams.EnsureGroup(ctx, js, streams.Topology{Partitions: 1}, "g1"); err == nil {
+		t.Error("EnsureGroup on an unprovisioned server succeeded")
+	}
+}
+
+func TestFullStreamRefusesWith10077(t *testing.T) {
+	_, _, js := server(t)
+	ctx := testCtx(t)
+	if err := streams.Provision(ctx, js, streams.Topology{Partitions: 1, MaxBytes: 4096}); err != nil {
+		t.Fatal(err)
+	}
+	payload := bytes.Repeat([]byte("x"), 700)
+	subj := streams.RequestSubject("g1", 0)
+	var apiErr *jetstream.APIError
+	accepted := 0
+	for i := 0; i < 100; i++ {
+		_, err := js.Publish(ctx, subj, payload, jetstream.WithMsgID("k-"+itoa(i)))
+		if err == nil {
+			accepted++
+			continue
+		}
+		if !errors.As(err, &apiErr) {
+			t.Fatalf("publish %d: %v (%T), want a *jetstream.APIError", i, err, err)
+		}
+		break
+	}
+	if apiErr == nil {
+		t.Fatalf("a 4096-byte stream accepted 100 x %d bytes", len(payload))
+	}
+	if apiErr.ErrorCode != 10077 {
+		t.Errorf("full stream error code = %d (%v), want 10077", apiErr.ErrorCode, apiErr)
+	}
+	if accepted == 0 || accepted*len(payload) > 4096 {
+		t.Errorf("accepted %d messages of %d bytes before refusing, want 1..%d", accepted, len(payload), 4096/len(payload))
+	}
+	s, err := js.Stream(ctx, streams.StreamName(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State.Msgs != uint64(accepted) || info.State.Bytes > 4096 {
+		t.Errorf("stream holds %d msgs / %d bytes, want %d msgs <= 4096 bytes", info.State.Msgs, info.State.Bytes, accepted)
+	}
+}
+
+func TestDuplicateWindowDedupes(t *testing.T) {
+	_, _, js := server(t)
+	ctx := testCtx(t)
+	if err := streams.Provision(ctx, js, streams.Topology{Partitions: 1}); err != nil {
+		t.Fatal(err)
+	}
+	subj := streams.RequestSubject("g1", 0)
+	a1, err := js.Publish(ctx, subj, []byte("one"), jetstream.WithMsgID("same-key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a2, err := js.Publish(ctx, subj, []byte("two"), jetstream.WithMsgID("same-key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !a2.Duplicate || a2.Sequence != a1.Sequence {
+		t.Errorf("second publish with same Nats-Msg-Id: duplicate %v seq %d (first seq %d)", a2.Duplicate, a2.Sequence, a1.Sequence)
+	}
+}

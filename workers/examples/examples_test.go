@@ -1,0 +1,49 @@
+package examples_test
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/mcpstream/mcpstream/workers/examples"
+)
+
+func TestNames(t *testing.T) {
+	names := examples.Names()
+	if !slices.IsSorted(names) || !slices.Contains(names, "demo") {
+		t.Errorf("Names() = %v, want sorted and containing demo", names)
+	}
+}
+
+func TestParse(t *testing.T) {
+	for _, none := range []string{"", " ", "0", "none"} {
+		gs, err := examples.Parse(none)
+		if err != nil || gs != nil {
+			t.Errorf("Parse(%q) = %v, %v; want none", none, gs, err)
+		}
+	}
+	gs, err := examples.Parse(" demo, ,demo ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(gs) != 1 || gs[0].Name() != "demo" {
+		t.Errorf("Parse(demo,demo) = %d groups, want one demo", len(gs))
+	}
+	if _, err := examples.Parse("demo,nope"); err == nil || !strings.Contains(err.Error(), "nope") || !strings.Contains(err.Error(), "demo") {
+		t.Errorf("Parse with an unknown name: %v, want an error naming it and the known ones", err)
+	}
+}
+
+func TestDemoTools(t *testing.T) {
+	g := examples.Demo()
+	if g.Name() != "demo" {
+		t.Errorf("Demo().Name() = %q", g.Name())
+	}
+	if got, want := g.Tools(), []string{"add", "echo", "sleep"}; !slices.Equal(got, want) {
+		t.Errorf("Demo().Tools() = %v, want %v", got, want)
+	}
+	// Each call builds a fresh group.
+	if examples.Demo() == g {
+		t.Error("Demo returned the same group twice")
+	}
+}
