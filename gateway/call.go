@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"time"
@@ -15,24 +14,23 @@ import (
 )
 
 // callTool routes a tools/call to the group serving the tool and waits for
-// the reply. It returns the JSON result, or a JSON-RPC error; a non-zero
-// HTTP status means the request was refused for lack of room (503).
+// the reply. It returns the result as msgpack, or a JSON-RPC error; a
+// non-zero HTTP status means the request was refused for lack of room (503).
 func (g *Gateway) callTool(ctx context.Context, sess *session, msg *schema.Message) ([]byte, *schema.Error, int) {
-	var p schema.CallToolParams
-	if len(msg.Params) == 0 || json.Unmarshal(msg.Params, &p) != nil || p.Name == "" {
-		return nil, schema.Errorf(schema.CodeInvalidParams, "tools/call needs params with a tool name"), 0
+	name, rawArgs, err := schema.ToolCall(msg.Params)
+	if err != nil {
+		return nil, err.(*schema.Error), 0
 	}
-	tool := g.reg.Load().Tool(p.Name)
+	tool := g.reg.Load().Tool(name)
 	if tool == nil {
-		return nil, schema.Errorf(schema.CodeInvalidParams, "Unknown tool: %s", p.Name), 0
-	}
-	if len(p.Arguments) > 0 && p.Arguments[0] != '{' && string(p.Arguments) != "null" {
-		return nil, schema.Errorf(schema.CodeInvalidParams, "tools/call arguments must be an object"), 0
+		return nil, schema.Errorf(schema.CodeInvalidParams, "Unknown tool: %s", name), 0
 	}
 	var args []byte
-	if len(p.Arguments) > 0 && string(p.Arguments) != "null" {
-		var err error
-		if args, err = schema.JSONToMsgpack(nil, p.Arguments); err != nil {
+	if rawArgs != nil {
+		if rawArgs[0] != '{' {
+			return nil, schema.Errorf(schema.CodeInvalidParams, "tools/call arguments must be an object"), 0
+		}
+		if args, err = schema.JSONToMsgpack(nil, rawArgs); err != nil {
 			return nil, schema.Errorf(schema.CodeInvalidParams, "tools/call arguments: %v", err), 0
 		}
 	}
@@ -56,7 +54,7 @@ func (g *Gateway) callTool(ctx context.Context, sess *session, msg *schema.Messa
 	env := &schema.Envelope{
 		Key:       g.nextKey(),
 		Method:    schema.MethodToolsCall,
-		Name:      p.Name,
+		Name:      name,
 		Params:    args,
 		Session:   sess.id,
 		Principal: sess.Principal,
@@ -76,12 +74,7 @@ func (g *Gateway) callTool(ctx context.Context, sess *session, msg *schema.Messa
 	if rep.Error != nil {
 		return nil, rep.Error, 0
 	}
-	result, err := schema.MsgpackToJSON(nil, rep.Result)
-	if err != nil {
-		g.log.Error("expanding reply", "key", env.Key, "err", err)
-		return nil, schema.Errorf(schema.CodeInternalError, "malformed reply from worker"), 0
-	}
-	return result, nil, 0
+	return rep.Result, nil, 0
 }
 
 // publishAndWait puts env on the stream, retrying with backoff while no
@@ -128,17 +121,13 @@ func (g *Gateway) publishAndWait(ctx context.Context, subject string, env *schem
 	}
 }
 
-// wait waits for the result. Progress replies are not relayed yet: they
-// are drained so they never hold the result up.
+// wait waits for the result or the deadline.
 func (g *Gateway) wait(ctx context.Context, env *schema.Envelope, w *waiter) (*schema.Reply, *schema.Error, int) {
-	for {
-		select {
-		case rep := <-w.result:
-			return rep, nil, 0
-		case <-w.progress:
-		case <-ctx.Done():
-			return nil, g.ctxError(ctx, env), 0
-		}
+	select {
+	case rep := <-w.result:
+		return rep, nil, 0
+	case <-ctx.Done():
+		return nil, g.ctxError(ctx, env), 0
 	}
 }
 

@@ -9,18 +9,34 @@ import (
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
 
-// respond answers a request with its result or error: HTTP 200 with one JSON
-// object, or, for a client that accepts only event streams, one SSE event.
+// respond answers a request with its result (JSON text) or error: HTTP 200
+// with one JSON object, or, for a client that accepts only event streams,
+// one SSE event.
 func respond(w http.ResponseWriter, id schema.ID, result []byte, rpcErr *schema.Error, sse bool) {
+	respondWith(w, id, rpcErr, sse, func(b []byte) ([]byte, error) { return append(b, result...), nil })
+}
+
+// respondMsgpack answers with a result that a worker sent as msgpack,
+// expanding it into the response buffer. A result that does not expand is
+// answered as an internal error.
+func respondMsgpack(w http.ResponseWriter, id schema.ID, result []byte, sse bool) {
+	respondWith(w, id, nil, sse, func(b []byte) ([]byte, error) { return schema.MsgpackToJSON(b, result) })
+}
+
+func respondWith(w http.ResponseWriter, id schema.ID, rpcErr *schema.Error, sse bool, result func([]byte) ([]byte, error)) {
 	bp := bufPool.Get().(*[]byte)
 	b := (*bp)[:0]
 	if sse {
 		b = append(b, "event: message\ndata: "...)
 	}
+	start := len(b)
 	if rpcErr != nil {
 		b = schema.AppendError(b, id, rpcErr)
 	} else {
-		b = schema.AppendResult(b, id, result)
+		b = schema.AppendResultFunc(b, id, result)
+		if b == nil {
+			b = schema.AppendError((*bp)[:start], id, schema.Errorf(schema.CodeInternalError, "malformed result from worker"))
+		}
 	}
 	h := w.Header()
 	if sse {

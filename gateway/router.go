@@ -24,6 +24,8 @@ type router struct {
 	// duplicates counts replies for requests no longer waiting (a
 	// redelivered envelope answered twice, or a reply after the deadline).
 	duplicates atomic.Int64
+	// progress counts progress replies (not relayed yet).
+	progress atomic.Int64
 }
 
 type routerShard struct {
@@ -31,16 +33,13 @@ type routerShard struct {
 	m  map[string]*waiter
 }
 
-// waiter is one request waiting for its reply. The result has a slot of its
-// own that is written at most once (the key leaves the map on the first
-// result), so progress replies can never crowd it out.
+// waiter is one request waiting for its reply. The result slot is written
+// at most once (the key leaves the map on the first result), so nothing
+// else can crowd it out. Progress replies are not relayed to clients yet;
+// they are counted and dropped.
 type waiter struct {
-	result   chan *schema.Reply // capacity 1
-	progress chan *schema.Reply // bounded; when full, progress is dropped
+	result chan *schema.Reply // capacity 1
 }
-
-// progressBuffer bounds the progress replies buffered for one request.
-const progressBuffer = 16
 
 func newRouter(log *slog.Logger) *router {
 	r := &router{seed: maphash.MakeSeed(), log: log}
@@ -56,7 +55,7 @@ func (r *router) shard(key string) *routerShard {
 
 // register returns the waiter on which the replies for key arrive.
 func (r *router) register(key string) *waiter {
-	w := &waiter{result: make(chan *schema.Reply, 1), progress: make(chan *schema.Reply, progressBuffer)}
+	w := &waiter{result: make(chan *schema.Reply, 1)}
 	s := r.shard(key)
 	s.mu.Lock()
 	s.m[key] = w
@@ -92,9 +91,6 @@ func (r *router) deliver(msg *nats.Msg) {
 	case rep.Kind == schema.ReplyResult:
 		w.result <- rep // never blocks: the slot is written once
 	default:
-		select {
-		case w.progress <- rep:
-		default: // progress is advisory; a slow reader loses some
-		}
+		r.progress.Add(1)
 	}
 }

@@ -150,12 +150,17 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request) {
 	case schema.MethodToolsList:
 		result = g.reg.Load().ToolsListResult()
 	case schema.MethodToolsCall:
-		var status int
-		if result, rpcErr, status = g.callTool(r.Context(), sess, msg); status != 0 {
+		result, rpcErr, status := g.callTool(r.Context(), sess, msg)
+		switch {
+		case status != 0:
 			w.Header().Set("Retry-After", "1")
 			writeError(w, status, msg.ID, rpcErr)
-			return
+		case rpcErr != nil:
+			respond(w, msg.ID, nil, rpcErr, sseOK && !jsonOK)
+		default:
+			respondMsgpack(w, msg.ID, result, sseOK && !jsonOK)
 		}
+		return
 	default:
 		rpcErr = schema.Errorf(schema.CodeMethodNotFound, "Method not found: %s", msg.Method)
 	}

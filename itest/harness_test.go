@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -204,7 +205,7 @@ type stack struct {
 	url string
 }
 
-func newStack(t *testing.T, cfg gateway.Config) *stack {
+func newStack(t testing.TB, cfg gateway.Config) *stack {
 	t.Helper()
 	emb, err := streams.StartEmbedded(streams.EmbeddedOptions{Dir: t.TempDir()})
 	if err != nil {
@@ -248,13 +249,16 @@ func newStack(t *testing.T, cfg gateway.Config) *stack {
 	ready := make(chan struct{})
 	workerNC := connect()
 	go func() {
-		ran <- examples.Demo().Run(ctx, workerNC, workers.Options{Ready: ready, Heartbeat: time.Second})
+		ran <- examples.Demo().Run(ctx, workerNC, workers.Options{Ready: ready, Heartbeat: time.Second, Logger: quietLog})
 	}()
 	select {
 	case <-ready:
 	case err := <-ran:
 		ran <- nil
 		t.Fatalf("demo group: %v", err)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = quietLog
 	}
 	if s.gw, err = gateway.New(ctx, connect(), cfg); err != nil {
 		t.Fatal(err)
@@ -273,7 +277,7 @@ type rawResponse struct {
 
 // post sends body to the MCP endpoint with the headers a conforming client
 // sends, then the extra ones ("" deletes a header).
-func post(t *testing.T, url, body string, headers ...string) rawResponse {
+func post(t testing.TB, url, body string, headers ...string) rawResponse {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
 	if err != nil {
@@ -284,7 +288,7 @@ func post(t *testing.T, url, body string, headers ...string) rawResponse {
 	return do(t, req, headers...)
 }
 
-func do(t *testing.T, req *http.Request, headers ...string) rawResponse {
+func do(t testing.TB, req *http.Request, headers ...string) rawResponse {
 	t.Helper()
 	for i := 0; i+1 < len(headers); i += 2 {
 		if headers[i+1] == "" {
@@ -306,7 +310,7 @@ func do(t *testing.T, req *http.Request, headers ...string) rawResponse {
 }
 
 // initSession opens a session with a raw initialize and returns its id.
-func initSession(t *testing.T, url string) string {
+func initSession(t testing.TB, url string) string {
 	t.Helper()
 	r := post(t, url, `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}`)
 	if r.status != http.StatusOK {
@@ -318,3 +322,7 @@ func initSession(t *testing.T, url string) string {
 	}
 	return sid
 }
+
+// quietLog keeps in-process components' logs out of test and benchmark
+// output; failures are reported by assertions.
+var quietLog = slog.New(slog.NewTextHandler(io.Discard, nil))

@@ -94,7 +94,8 @@ func (m *Message) Kind() Kind {
 // JSON-RPC batch, which revisions from 2025-06-18 on do not allow.
 var ErrBatch = errors.New("jsonrpc: batch requests are not supported")
 
-// DecodeMessage parses one JSON-RPC message. It returns a *Error with
+// DecodeMessage parses one JSON-RPC message. The message's ID, Params and
+// Result alias data. It returns a *Error with
 // [CodeParseError] when data is not JSON, [ErrBatch] (wrapped in a *Error with
 // [CodeInvalidRequest]) for an array, and a *Error with [CodeInvalidRequest]
 // when the JSON is not a valid JSON-RPC 2.0 message.
@@ -115,27 +116,47 @@ func DecodeMessage(data []byte) (*Message, error) {
 		}
 		return nil, &Error{Code: CodeInvalidRequest, Message: "invalid request: not a JSON object"}
 	}
-	// A map matches member names exactly; struct decoding would accept
-	// "JSONRPC" or "Method" too.
-	var raw map[string]json.RawMessage
-	if err := json.Unmarshal(data, &raw); err != nil {
+	// Member names match exactly (struct decoding would also accept
+	// "JSONRPC" or "Method"); a repeated member's last value wins.
+	if !json.Valid(data) {
+		return nil, &Error{Code: CodeParseError, Message: "parse error: invalid JSON"}
+	}
+	var (
+		version, idRaw, method, params, result, errRaw []byte
+		hasVersion, hasResult, hasError, hasMethod     bool
+	)
+	if err := ScanObject(data, func(k, v []byte) {
+		switch string(k) {
+		case "jsonrpc":
+			version, hasVersion = v, true
+		case "id":
+			idRaw = v
+		case "method":
+			method, hasMethod = v, true
+		case "params":
+			params = v
+		case "result":
+			result, hasResult = v, true
+		case "error":
+			errRaw, hasError = v, true
+		}
+	}); err != nil {
 		return nil, &Error{Code: CodeParseError, Message: "parse error: " + err.Error()}
 	}
-	if v, ok := raw["jsonrpc"]; !ok || string(v) != `"2.0"` {
+	if !hasVersion || string(version) != `"2.0"` {
 		return nil, invalidRequest(`"jsonrpc" must be "2.0"`)
 	}
 	m := &Message{JSONRPC: Version}
-	if id, ok := raw["id"]; ok && string(id) != "null" {
-		m.ID = ID(id)
+	if idRaw != nil && string(idRaw) != "null" {
+		m.ID = ID(idRaw)
 		if !m.ID.Valid() {
 			return nil, invalidRequest(`"id" must be a string or a number`)
 		}
 		m.hasID = true
 	}
-	result, hasResult := raw["result"]
-	errRaw, hasError := raw["error"]
-	if method, ok := raw["method"]; ok {
-		if err := json.Unmarshal(method, &m.Method); err != nil {
+	if hasMethod {
+		var ok bool
+		if m.Method, ok = jsonString(method); !ok {
 			return nil, invalidRequest(`"method" must be a string`)
 		}
 		if m.Method == "" {
@@ -144,11 +165,11 @@ func DecodeMessage(data []byte) (*Message, error) {
 		if hasResult || hasError {
 			return nil, invalidRequest("a request must not carry result or error")
 		}
-		if p, ok := raw["params"]; ok && string(p) != "null" {
-			if p[0] != '{' && p[0] != '[' {
+		if params != nil && string(params) != "null" {
+			if params[0] != '{' && params[0] != '[' {
 				return nil, invalidRequest(`"params" must be an object or an array`)
 			}
-			m.Params = p
+			m.Params = params
 		}
 		return m, nil
 	}
@@ -200,6 +221,19 @@ func AppendResult(dst []byte, id ID, result []byte) []byte {
 	dst = appendID(dst, id)
 	dst = append(dst, `,"result":`...)
 	dst = append(dst, result...)
+	return append(dst, '}')
+}
+
+// AppendResultFunc is [AppendResult] with the result written by fn, which
+// appends it to the buffer it is given. It returns nil when fn fails.
+func AppendResultFunc(dst []byte, id ID, fn func([]byte) ([]byte, error)) []byte {
+	dst = append(dst, `{"jsonrpc":"2.0","id":`...)
+	dst = appendID(dst, id)
+	dst = append(dst, `,"result":`...)
+	dst, err := fn(dst)
+	if err != nil {
+		return nil
+	}
 	return append(dst, '}')
 }
 

@@ -1,0 +1,49 @@
+package schema_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/mcpstream/mcpstream/schema"
+)
+
+// AppendToolResult writes exactly what the JSON route would.
+func TestAppendToolResultMatchesJSONRoute(t *testing.T) {
+	many := make([]schema.Content, 20)
+	for i := range many {
+		many[i] = schema.Content{Type: "text", Text: strings.Repeat("x", i*20)}
+	}
+	for name, r := range map[string]*schema.ToolResult{
+		"text":         {Content: []schema.Content{{Type: "text", Text: "héllo \"q\"\n"}}},
+		"empty":        {Content: []schema.Content{}},
+		"nil content":  {},
+		"error":        {Content: []schema.Content{{Type: "text", Text: "boom"}}, IsError: true},
+		"image":        {Content: []schema.Content{{Type: "image", Data: "aGk=", MimeType: "image/png"}}},
+		"structured":   {Content: []schema.Content{{Type: "text", Text: `{"sum":5}`}}, StructuredContent: json.RawMessage(`{"sum":5,"xs":[1,2.5]}`)},
+		"struct value": {Content: []schema.Content{}, StructuredContent: map[string]any{"a": []int{1, 2}}},
+		"many items":   {Content: many},
+	} {
+		t.Run(name, func(t *testing.T) {
+			js, err := json.Marshal(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := schema.JSONToMsgpack(nil, js)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := schema.AppendToolResult(nil, r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Fatalf("msgpack differs from the JSON route\n got % x\nwant % x", got, want)
+			}
+		})
+	}
+	if _, err := schema.AppendToolResult(nil, &schema.ToolResult{StructuredContent: json.RawMessage(`{bad`)}); err == nil {
+		t.Fatal("invalid structured content accepted")
+	}
+}
