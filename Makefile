@@ -19,9 +19,10 @@ unit:
 itest:
 	$(GO) test -race -count=1 -timeout 14m -v ./itest/
 
-## bench: Go benchmarks
+## bench: Go benchmarks, then mcpstream side by side with plain mcp-go and go-sdk servers
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+	$(GO) run ./bench/compare --sessions 64 --duration 10s
 
 ## fuzz: a short run of every fuzz target
 fuzz:

@@ -4,6 +4,7 @@
 //	mcpstream gateway    an MCP gateway on an existing NATS cluster
 //	mcpstream worker     example worker groups on an existing NATS cluster
 //	mcpstream provision  create or update streams and buckets
+//	mcpstream bench      drive any Streamable HTTP MCP endpoint with load
 package main
 
 import (
@@ -31,6 +32,7 @@ Usage:
   mcpstream gateway    [flags]  an MCP gateway (Streamable HTTP on /mcp) on a NATS cluster
   mcpstream worker     [flags]  example worker groups on a NATS cluster
   mcpstream provision  [flags]  create or update the streams and buckets
+  mcpstream bench      [flags]  drive any Streamable HTTP MCP endpoint: closed or open loop, idle streams
 
 Run "mcpstream <command> -h" for a command's flags.
 `
@@ -52,6 +54,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		"gateway":   runGateway,
 		"worker":    runWorker,
 		"provision": runProvision,
+		"bench":     runBench,
 	}
 	cmd, ok := cmds[args[0]]
 	if !ok {

@@ -1,0 +1,251 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mcpstream/mcpstream/bench/internal/targets"
+)
+
+// serve mounts h on a loopback test server and returns its MCP URL.
+func serve(t testing.TB, h http.Handler) string {
+	t.Helper()
+	ts := httptest.NewServer(h)
+	t.Cleanup(ts.Close)
+	return ts.URL + "/mcp"
+}
+
+func run(t *testing.T, cfg Config) *Result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	res, err := Run(ctx, cfg)
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	return res
+}
+
+func TestClosedLoop(t *testing.T) {
+	for name, h := range map[string]http.Handler{"mcp-go": targets.MCPGo(), "go-sdk": targets.GoSDK()} {
+		t.Run(name, func(t *testing.T) {
+			res := run(t, Config{
+				URL: serve(t, h), Sessions: 4, Warmup: 100 * time.Millisecond, Duration: 400 * time.Millisecond,
+				Tool: "echo", Args: json.RawMessage(`{"text":"hello"}`),
+			})
+			if res.OK == 0 || res.OK != res.Calls || len(res.Errors) != 0 {
+				t.Fatalf("calls %d ok %d errors %v setup %v, want all ok", res.Calls, res.OK, res.Errors, res.SetupErrors)
+			}
+			if res.Throughput <= 0 || res.Offered <= 0 {
+				t.Errorf("throughput %v offered %v, want > 0", res.Throughput, res.Offered)
+			}
+			if res.P50 <= 0 || res.P50 > res.P99 || res.P99 > res.Max {
+				t.Errorf("percentiles p50 %v p99 %v max %v out of order", res.P50, res.P99, res.Max)
+			}
+			if res.SessionsReady != 4 {
+				t.Errorf("%d sessions ready, want 4", res.SessionsReady)
+			}
+			if !res.End.After(res.Start) {
+				t.Errorf("window %v .. %v", res.Start, res.End)
+			}
+		})
+	}
+}
+
+func TestOpenLoopDeliversRate(t *testing.T) {
+	const rate, dur = 200.0, time.Second
+	res := run(t, Config{
+		URL: serve(t, targets.MCPGo()), Sessions: 3, Rate: rate,
+		Warmup: 200 * time.Millisecond, Duration: dur, Args: json.RawMessage(`{"text":"x"}`),
+	})
+	want := int64(rate * dur.Seconds())
+	if res.Calls < want-2 || res.Calls > want+2 {
+		t.Errorf("%d calls in the window, want %d", res.Calls, want)
+	}
+	if res.OK != res.Calls {
+		t.Errorf("ok %d of %d, errors %v", res.OK, res.Calls, res.Errors)
+	}
+	if res.Offered != rate {
+		t.Errorf("offered %v, want %v", res.Offered, rate)
+	}
+	if res.Throughput < rate*0.95 || res.Throughput > rate*1.05 {
+		t.Errorf("throughput %v, want about %v", res.Throughput, rate)
+	}
+}
+
+func TestOpenLoopOverflow(t *testing.T) {
+	// A tool that never answers before the timeout: with at most 2 calls
+	// outstanding, later arrivals are refused by the driver, not queued.
+	block := make(chan struct{})
+	defer close(block)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var msg struct {
+			Method string `json:"method"`
+		}
+		_ = json.NewDecoder(r.Body).Decode(&msg)
+		switch msg.Method {
+		case "initialize":
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write([]byte(`{"jsonrpc":"2.0","id":1,"result":{"protocolVersion":"2025-11-25"}}`))
+		case "tools/call":
+			select {
+			case <-block:
+			case <-r.Context().Done():
+			}
+		default:
+			w.WriteHeader(http.StatusAccepted)
+		}
+	})
+	res := run(t, Config{
+		URL: serve(t, h), Sessions: 1, Rate: 100, Duration: 200 * time.Millisecond,
+		MaxOutstanding: 2, Timeout: 300 * time.Millisecond,
+	})
+	if res.Errors[KindDriverOverflow] != int(res.Calls)-2 || res.Errors[KindTimeout] != 2 {
+		t.Errorf("calls %d errors %v, want 2 timeouts and the rest driver-overflow", res.Calls, res.Errors)
+	}
+}
+
+func TestErrorKinds(t *testing.T) {
+	url := serve(t, targets.MCPGo())
+	unknown := run(t, Config{URL: url, Tool: "no-such-tool", Duration: 100 * time.Millisecond})
+	if unknown.OK != 0 || unknown.Calls == 0 || len(unknown.Errors) != 1 {
+		t.Fatalf("unknown tool: calls %d ok %d errors %v, want every call failed under one kind", unknown.Calls, unknown.OK, unknown.Errors)
+	}
+	t.Logf("unknown tool: %v", unknown.Errors)
+	for kind := range unknown.Errors {
+		if !strings.HasPrefix(kind, "rpc-") && kind != KindToolError {
+			t.Errorf("unknown tool counted as %q, want rpc-<code> or tool-error", kind)
+		}
+	}
+	failing := run(t, Config{URL: url, Tool: "fail", Duration: 100 * time.Millisecond})
+	if failing.OK != 0 || failing.Errors[KindToolError] != int(failing.Calls) || failing.Calls == 0 {
+		t.Errorf("fail tool: calls %d errors %v, want all tool-error", failing.Calls, failing.Errors)
+	}
+	overloaded := serve(t, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, "busy", http.StatusServiceUnavailable)
+	}))
+	if _, err := Run(context.Background(), Config{URL: overloaded, Duration: 50 * time.Millisecond}); err == nil ||
+		!strings.Contains(err.Error(), "http-503") {
+		t.Errorf("Run against a server that refuses initialize: err %v, want an http-503 setup error", err)
+	}
+}
+
+func TestIdleStreams(t *testing.T) {
+	for name, h := range map[string]http.Handler{"mcp-go": targets.MCPGo(), "go-sdk": targets.GoSDK()} {
+		t.Run(name, func(t *testing.T) {
+			res := run(t, Config{URL: serve(t, h), Sessions: 2, IdleStreams: 20, Duration: 200 * time.Millisecond, Args: json.RawMessage(`{"text":"x"}`)})
+			if res.IdleEstablished != 20 || res.IdleDropped != 0 || len(res.SetupErrors) != 0 {
+				t.Errorf("idle streams: %d established, %d dropped, setup errors %v; want 20, 0, none",
+					res.IdleEstablished, res.IdleDropped, res.SetupErrors)
+			}
+			if res.OK == 0 {
+				t.Errorf("no successful call beside the idle streams: calls %d errors %v", res.Calls, res.Errors)
+			}
+		})
+	}
+}
+
+func TestSourceIPs(t *testing.T) {
+	var mu sync.Mutex
+	hosts := map[string]bool{}
+	mcp := targets.MCPGo()
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host, _, _ := net.SplitHostPort(r.RemoteAddr)
+		mu.Lock()
+		hosts[host] = true
+		mu.Unlock()
+		mcp.ServeHTTP(w, r)
+	})
+	res := run(t, Config{URL: serve(t, h), Sessions: 6, SourceIPs: 3, Duration: 100 * time.Millisecond, Args: json.RawMessage(`{"text":"x"}`)})
+	if res.OK == 0 || len(hosts) != 3 {
+		t.Errorf("ok %d, connections from %v; want calls from 127.0.0.1..3", res.OK, hosts)
+	}
+}
+
+func TestReadEventStream(t *testing.T) {
+	stream := ": comment\n\n" +
+		"event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",\"params\":{}}\n\n" +
+		"data: {\"jsonrpc\":\"2.0\",\"id\":6,\"result\":{}}\n\n" +
+		"id: 3\r\nevent: message\r\ndata: {\"jsonrpc\":\"2.0\",\"id\":7,\r\ndata: \"result\":{\"isError\":true}}\r\n\r\n"
+	got, err := readEventStream(strings.NewReader(stream), 7)
+	if err != nil || !isToolError(got) {
+		t.Fatalf("readEventStream = %s, %v; want the isError result of id 7", got, err)
+	}
+	_, err = readEventStream(strings.NewReader("data: {\"jsonrpc\":\"2.0\",\"id\":2,\"error\":{\"code\":-32602,\"message\":\"no\"}}"), 2)
+	if k := errKind(err); k != "rpc--32602" {
+		t.Errorf("error response without a final blank line: kind %q (%v), want rpc--32602", k, err)
+	}
+	_, err = readEventStream(strings.NewReader("data: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}\n\n"), 2)
+	if k := errKind(err); k != KindBadResponse {
+		t.Errorf("stream without our response: kind %q, want %s", k, KindBadResponse)
+	}
+}
+
+func TestReportOutputs(t *testing.T) {
+	results := []*Result{
+		{Config: Config{Label: "a", URL: "http://x/mcp", Rate: 500, Duration: time.Second}.withDefaults(),
+			Calls: 500, OK: 500, Throughput: 500, Offered: 500,
+			P50: 800 * time.Microsecond, P90: 2 * time.Millisecond, P99: 9 * time.Millisecond, P999: 30 * time.Millisecond, Max: 40 * time.Millisecond},
+		{Config: Config{Label: "a", URL: "http://x/mcp", Rate: 1000, Duration: time.Second}.withDefaults(),
+			Calls: 1000, OK: 990, Errors: map[string]int{"http-503": 10}, Throughput: 990, Offered: 1000,
+			P50: time.Millisecond, P90: 3 * time.Millisecond, P99: 20 * time.Millisecond, P999: 90 * time.Millisecond, Max: 120 * time.Millisecond},
+	}
+	var buf bytes.Buffer
+	if err := WriteJSON(&buf, results); err != nil {
+		t.Fatal(err)
+	}
+	var decoded []map[string]any
+	if err := json.Unmarshal(buf.Bytes(), &decoded); err != nil {
+		t.Fatal(err)
+	}
+	if decoded[1]["p99_ms"] != 20.0 || decoded[0]["config"].(map[string]any)["duration_ms"] != 1000.0 {
+		t.Errorf("JSON: p99_ms %v, duration_ms %v; want 20 and 1000", decoded[1]["p99_ms"], decoded[0]["config"])
+	}
+	buf.Reset()
+	results[1].WriteTable(&buf)
+	WriteRows(&buf, results)
+	for _, want := range []string{"p99 20.00", "http-503 10", "990"} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("tables lack %q:\n%s", want, buf.String())
+		}
+	}
+	dir := t.TempDir()
+	for name, draw := range map[string]func(string, []*Result) error{"sweep.png": Chart, "compare.png": CompareChart} {
+		path := filepath.Join(dir, name)
+		if err := draw(path, results); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if b, err := os.ReadFile(path); err != nil || !bytes.HasPrefix(b, []byte("\x89PNG")) {
+			t.Errorf("%s is not a PNG (%v)", name, err)
+		}
+	}
+}
+
+// BenchmarkCall measures one closed-loop call against an in-process mcp-go
+// server, driver and server together.
+func BenchmarkCall(b *testing.B) {
+	url := serve(b, targets.MCPGo())
+	hc := newHTTPClient(4, 1)
+	s := &session{hc: hc, url: url, rec: newRecorder()}
+	ctx := context.Background()
+	if err := s.initialize(ctx); err != nil {
+		b.Fatal(err)
+	}
+	params := []byte(`{"name":"echo","arguments":{"text":"hello"}}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := s.call(ctx, params); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,153 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// proc is a server process of the harness.
+type proc struct {
+	cmd     *exec.Cmd
+	url     string        // the MCP endpoint
+	exited  chan struct{} // closed when the process has exited
+	exitErr error         // its Wait error, once exited is closed
+	errTail *tail         // the end of its stderr
+}
+
+// start runs argv and waits until a line of its stdout matches ready (the
+// first group is the endpoint URL, or a host:port that serves /mcp). The
+// process is killed if the harness dies (Linux), if ctx ends first, or if
+// it never gets ready.
+func start(ctx context.Context, argv []string, ready *regexp.Regexp) (*proc, error) {
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Stdin = nil
+	killWithParent(cmd)
+	p := &proc{cmd: cmd, exited: make(chan struct{}), errTail: newTail(40)}
+	cmd.Stderr = p.errTail
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	found := make(chan string, 1)
+	scanDone := make(chan struct{})
+	go func() {
+		defer close(scanDone)
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if m := ready.FindStringSubmatch(sc.Text()); m != nil {
+				select {
+				case found <- m[1]:
+				default:
+				}
+			}
+		}
+		_, _ = io.Copy(io.Discard, stdout)
+	}()
+	go func() {
+		<-scanDone // Wait closes stdout: read all of it first
+		p.exitErr = cmd.Wait()
+		close(p.exited)
+	}()
+	timer := time.NewTimer(2 * time.Minute)
+	defer timer.Stop()
+	select {
+	case u := <-found:
+		if !strings.HasPrefix(u, "http") {
+			u = "http://" + u + "/mcp"
+		}
+		p.url = u
+		return p, nil
+	case <-p.exited:
+		return nil, fmt.Errorf("%s exited before it was ready: %v\n%s", argv[0], p.exitErr, p.stderrTail())
+	case <-ctx.Done():
+		p.kill()
+		return nil, ctx.Err()
+	case <-timer.C:
+		p.kill()
+		return nil, fmt.Errorf("%s not ready after 2m\n%s", argv[0], p.stderrTail())
+	}
+}
+
+// stop sends SIGINT and waits for the process to exit, killing it after
+// grace.
+func (p *proc) stop(grace time.Duration) error {
+	if err := p.cmd.Process.Signal(os.Interrupt); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		p.kill()
+		return err
+	}
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case <-p.exited:
+		var ee *exec.ExitError
+		if errors.As(p.exitErr, &ee) {
+			return fmt.Errorf("exited with %v", ee)
+		}
+		return p.exitErr
+	case <-t.C:
+		p.kill()
+		return fmt.Errorf("still running %s after SIGINT: killed", grace)
+	}
+}
+
+// kill ends the process at once, if it still runs, and waits for it.
+func (p *proc) kill() {
+	select {
+	case <-p.exited:
+		return
+	default:
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGKILL)
+	<-p.exited
+}
+
+// stderrTail is the last lines the process wrote to stderr.
+func (p *proc) stderrTail() string { return p.errTail.String() }
+
+// tail keeps the last n lines written to it.
+type tail struct {
+	mu    sync.Mutex
+	n     int
+	lines []string
+	part  string
+}
+
+func newTail(n int) *tail { return &tail{n: n} }
+
+func (t *tail) Write(b []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s := t.part + string(b)
+	parts := strings.Split(s, "\n")
+	t.part = parts[len(parts)-1]
+	for _, l := range parts[:len(parts)-1] {
+		t.lines = append(t.lines, l)
+		if len(t.lines) > t.n {
+			t.lines = t.lines[1:]
+		}
+	}
+	return len(b), nil
+}
+
+func (t *tail) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	lines := t.lines
+	if t.part != "" {
+		lines = append(lines[:len(lines):len(lines)], t.part)
+	}
+	return strings.Join(lines, "\n")
+}

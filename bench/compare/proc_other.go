@@ -1,0 +1,9 @@
+//go:build !linux
+
+package main
+
+import "os/exec"
+
+// killWithParent does nothing here: children are killed on the harness's
+// own exit paths only.
+func killWithParent(*exec.Cmd) {}

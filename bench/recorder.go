@@ -1,0 +1,82 @@
+package bench
+
+import (
+	"sync"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+)
+
+// Histogram bounds: latencies are recorded in microseconds from 1µs to 60s
+// with 3 significant digits; larger values are recorded as 60s.
+const (
+	histMin     = 1
+	histMax     = int64(60 * time.Second / time.Microsecond)
+	histSigFigs = 3
+)
+
+// recorder counts one session's measured calls. Latencies of successful
+// calls go into its histogram; failed calls are counted by kind.
+type recorder struct {
+	mu     sync.Mutex
+	hist   *hdrhistogram.Histogram
+	calls  int64
+	ok     int64
+	errors map[string]int
+}
+
+func newRecorder() *recorder {
+	return &recorder{hist: newHistogram(), errors: make(map[string]int)}
+}
+
+func newHistogram() *hdrhistogram.Histogram {
+	return hdrhistogram.New(histMin, histMax, histSigFigs)
+}
+
+// record counts one call that took lat and failed with kind ("" for
+// success).
+func (r *recorder) record(lat time.Duration, kind string) {
+	us := int64(lat / time.Microsecond)
+	us = min(max(us, histMin), histMax)
+	r.mu.Lock()
+	r.calls++
+	if kind == "" {
+		r.ok++
+		_ = r.hist.RecordValue(us)
+	} else {
+		r.errors[kind]++
+	}
+	r.mu.Unlock()
+}
+
+// tally is the sum of several recorders.
+type tally struct {
+	hist   *hdrhistogram.Histogram
+	calls  int64
+	ok     int64
+	errors map[string]int
+}
+
+// merge adds up recorders.
+func merge(rs []*recorder) tally {
+	t := tally{hist: newHistogram(), errors: make(map[string]int)}
+	for _, r := range rs {
+		r.mu.Lock()
+		t.hist.Merge(r.hist)
+		t.calls += r.calls
+		t.ok += r.ok
+		for k, n := range r.errors {
+			t.errors[k] += n
+		}
+		r.mu.Unlock()
+	}
+	return t
+}
+
+// quantile is the latency at percentile p (0..100) of h.
+func quantile(h *hdrhistogram.Histogram, p float64) time.Duration {
+	if h.TotalCount() == 0 {
+		return 0
+	}
+	return time.Duration(h.ValueAtQuantile(p)) * time.Microsecond
+}
