@@ -57,14 +57,12 @@ func (e *Envelope) Expired(now time.Time) bool {
 	return e.Deadline != 0 && now.UnixNano() >= e.Deadline
 }
 
-// Marshal encodes e as msgpack, stamping the current version.
+// Marshal encodes e as msgpack, stamping the current version. Params must
+// be one msgpack value (as [JSONToMsgpack] writes); the error return is kept
+// for encoders that can fail.
 func (e *Envelope) Marshal() ([]byte, error) {
 	e.V = EnvelopeVersion
-	b, err := msgpack.Marshal(e)
-	if err != nil {
-		return nil, fmt.Errorf("encoding envelope %s: %w", e.Key, err)
-	}
-	return b, nil
+	return appendEnvelope(make([]byte, 0, 96+len(e.Key)+len(e.Name)+len(e.Session)+len(e.ReplyTo)+len(e.Params)), e), nil
 }
 
 // UnmarshalEnvelope decodes an envelope. It returns [ErrEnvelopeVersion] for
@@ -112,14 +110,15 @@ type Reply struct {
 	Cached bool `msgpack:"c,omitempty"`
 }
 
-// Marshal encodes r as msgpack, stamping the current version.
+// Marshal encodes r as msgpack, stamping the current version. Result must
+// be one msgpack value.
 func (r *Reply) Marshal() ([]byte, error) {
 	r.V = EnvelopeVersion
-	b, err := msgpack.Marshal(r)
-	if err != nil {
-		return nil, fmt.Errorf("encoding reply %s: %w", r.Key, err)
+	n := 32 + len(r.Key) + len(r.Result)
+	if r.Error != nil {
+		n += 32 + len(r.Error.Message) + len(r.Error.Data)
 	}
-	return b, nil
+	return appendReply(make([]byte, 0, n), r), nil
 }
 
 // UnmarshalReply decodes a reply. It returns [ErrEnvelopeVersion] for a newer

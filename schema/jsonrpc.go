@@ -18,18 +18,11 @@ type ID []byte
 // Valid reports whether id is a JSON string or a JSON number, the two forms
 // MCP allows (null is not a valid request id).
 func (id ID) Valid() bool {
-	if len(id) == 0 {
+	if len(id) == 0 || !json.Valid(id) {
 		return false
 	}
-	switch c := id[0]; {
-	case c == '"':
-		var s string
-		return json.Unmarshal(id, &s) == nil
-	case c == '-' || (c >= '0' && c <= '9'):
-		var n json.Number
-		return json.Unmarshal(id, &n) == nil
-	}
-	return false
+	c := id[0]
+	return c == '"' || c == '-' || (c >= '0' && c <= '9')
 }
 
 // String returns the id's JSON text.

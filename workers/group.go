@@ -117,9 +117,11 @@ type runner struct {
 	topo    streams.Topology
 	results jetstream.KeyValue // nil when disabled
 	log     *slog.Logger
-	sem     chan struct{}
-	wg      sync.WaitGroup
-	base    context.Context // handlers' parent; cancelled only on abort
+	// work feeds the pool: Concurrency long-lived goroutines, so handler
+	// stacks stay grown instead of growing again for every envelope.
+	work chan jetstream.Msg
+	pool sync.WaitGroup
+	base context.Context // handlers' parent; cancelled only on abort
 
 	processed, cached, expired, poisoned atomic.Int64
 }
@@ -148,9 +150,24 @@ func (g *Group) Run(ctx context.Context, nc *nats.Conn, o Options) error {
 	r := &runner{
 		g: g, o: o, nc: nc, js: js, topo: topo,
 		log:  o.Logger.With("group", g.name, "instance", o.Instance),
-		sem:  make(chan struct{}, o.Concurrency),
+		work: make(chan jetstream.Msg),
 		base: context.WithoutCancel(ctx),
 	}
+	for range o.Concurrency {
+		r.pool.Add(1)
+		go func() {
+			defer r.pool.Done()
+			for msg := range r.work {
+				r.process(msg)
+			}
+		}()
+	}
+	// On every return, once the consumers have stopped, the pool ends.
+	stopPool := sync.OnceFunc(func() {
+		close(r.work)
+		r.pool.Wait()
+	})
+	defer stopPool()
 	if !o.NoResultStore {
 		if r.results, err = js.KeyValue(ctx, streams.ResultBucket); err != nil {
 			return fmt.Errorf("group %s: opening bucket %s: %w", g.name, streams.ResultBucket, err)
@@ -196,23 +213,14 @@ func (g *Group) Run(ctx context.Context, nc *nats.Conn, o Options) error {
 	<-ctx.Done()
 	// Drain: stop pulling, deliver what is buffered, finish running handlers.
 	stopAll()
-	r.wg.Wait()
+	stopPool()
 	hb.stop()
 	r.log.Info("worker group drained", "processed", r.processed.Load(), "cached", r.cached.Load(),
 		"expired", r.expired.Load(), "poisoned", r.poisoned.Load())
 	return nil
 }
 
-// onMsg is the Consume callback. It blocks while the pool is full, which
-// stops this partition's pulls: backpressure instead of an unbounded queue.
-func (r *runner) onMsg(msg jetstream.Msg) {
-	r.sem <- struct{}{}
-	r.wg.Add(1)
-	go func() {
-		defer func() {
-			<-r.sem
-			r.wg.Done()
-		}()
-		r.process(msg)
-	}()
-}
+// onMsg is the Consume callback. It blocks while every pool goroutine is
+// busy, which stops this partition's pulls: backpressure instead of an
+// unbounded queue.
+func (r *runner) onMsg(msg jetstream.Msg) { r.work <- msg }

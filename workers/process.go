@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"regexp"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -228,12 +227,15 @@ func mustMarshal(env *schema.Envelope) []byte {
 	return b
 }
 
-var kvKeyRE = regexp.MustCompile(`^[-_=A-Za-z0-9]+$`)
-
 // resultKey maps a request key to a result-bucket key; keys with
 // characters a KV key cannot hold are hashed.
 func resultKey(key string) string {
-	if len(key) <= 128 && kvKeyRE.MatchString(key) {
+	ok := len(key) > 0 && len(key) <= 128
+	for i := 0; ok && i < len(key); i++ {
+		c := key[i]
+		ok = c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '='
+	}
+	if ok {
 		return key
 	}
 	sum := sha256.Sum256([]byte(key))

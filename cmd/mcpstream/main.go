@@ -14,6 +14,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"strings"
@@ -75,6 +78,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 // common are the flags every command shares.
 type common struct {
+	debugAddr  string
 	logLevel   string
 	partitions int
 	replicas   int
@@ -83,6 +87,7 @@ type common struct {
 
 func (c *common) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.StringVar(&c.debugAddr, "debug-addr", "", "HOST:PORT serving Go's /debug/pprof/ profiles (off by default; keep it private)")
 	fs.IntVar(&c.partitions, "partitions", 0, "request stream partitions when provisioning (default 4)")
 	fs.IntVar(&c.replicas, "replicas", 0, "stream and bucket replicas when provisioning (default 1)")
 	fs.DurationVar(&c.ackWait, "ack-wait", 0, "how long a worker holds an envelope before redelivery (default 30s)")
@@ -92,12 +97,28 @@ func (c *common) topology() streams.Topology {
 	return streams.Topology{Partitions: c.partitions, Replicas: c.replicas, AckWait: c.ackWait}
 }
 
+// logger builds the command's logger and, with --debug-addr, starts the
+// profiling endpoint.
 func (c *common) logger(stderr io.Writer) (*slog.Logger, error) {
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(c.logLevel)); err != nil {
 		return nil, fmt.Errorf("--log-level: %w", err)
 	}
-	return slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl})), nil
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
+	if c.debugAddr != "" {
+		ln, err := net.Listen("tcp", c.debugAddr)
+		if err != nil {
+			return nil, fmt.Errorf("--debug-addr: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		log.Info("profiles served", "url", "http://"+ln.Addr().String()+"/debug/pprof/")
+		go func() { _ = (&http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}).Serve(ln) }()
+	}
+	return log, nil
 }
 
 func parse(fs *flag.FlagSet, args []string) error {
