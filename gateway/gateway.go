@@ -103,6 +103,7 @@ type Gateway struct {
 	reg      *registry
 	router   *router
 	sessions *sessions
+	streams  *streamSet
 	replyTo  string
 	sub      *nats.Subscription
 	cancel   context.CancelFunc
@@ -137,6 +138,7 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Gateway, error) {
 		log:     cfg.Logger.With("gateway", cfg.ID),
 		replyTo: streams.ReplySubject(cfg.ID),
 		closing: make(chan struct{}),
+		streams: newStreamSet(),
 	}
 	g.reg = newRegistry(g.log)
 	g.router = newRouter(g.log)
@@ -163,9 +165,10 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Gateway, error) {
 		cancel()
 		return nil, fmt.Errorf("gateway: watching sessions: %w", err)
 	}
-	g.wg.Add(2)
+	g.wg.Add(3)
 	go func() { defer g.wg.Done(); g.reg.watch(wctx, regW) }()
 	go func() { defer g.wg.Done(); g.sessions.watchDeletes(wctx, sessW) }()
+	go func() { defer g.wg.Done(); g.keepAlive(cfg.KeepAlive) }()
 
 	if g.sub, err = nc.Subscribe(g.replyTo, g.router.deliver); err != nil {
 		g.Close()
@@ -197,6 +200,9 @@ func (g *Gateway) Registry() *Snapshot { return g.reg.Load() }
 
 // InFlight is the number of requests waiting on workers.
 func (g *Gateway) InFlight() int64 { return g.inflight.Load() }
+
+// OpenStreams is the number of GET event streams open on this gateway.
+func (g *Gateway) OpenStreams() int64 { return g.streams.open.Load() }
 
 // Drain ends open event streams and refuses new requests with 503, so that
 // an http.Server's Shutdown only waits for requests already in flight.

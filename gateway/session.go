@@ -38,14 +38,22 @@ type session struct {
 	sessionRecord
 	// inflight counts this session's requests waiting on workers here.
 	inflight atomic.Int32
-	// streaming is set while a GET event stream is open here.
+	// streaming is set while a GET event stream is open here; stream is it
+	// when it runs on a hijacked connection.
 	streaming atomic.Bool
+	stream    atomic.Pointer[eventStream]
 	// gone is closed when the session is deleted, to end its streams.
 	gone     chan struct{}
 	goneOnce sync.Once
 }
 
-func (s *session) end() { s.goneOnce.Do(func() { close(s.gone) }) }
+// end marks the session ended and closes its event stream.
+func (s *session) end() {
+	s.goneOnce.Do(func() { close(s.gone) })
+	if es := s.stream.Load(); es != nil {
+		es.close()
+	}
+}
 
 const sessionShards = 32
 

@@ -221,9 +221,9 @@ func (g *Gateway) initialize(w http.ResponseWriter, r *http.Request, msg *schema
 	respond(w, msg.ID, res, nil, sse)
 }
 
-// get holds the session's event stream open. The spine sends only
-// keep-alive comments on it; it ends when the client goes, the session is
-// deleted or the gateway drains.
+// get opens the session's event stream (one per session: a second gets
+// 409). Only keep-alive comments travel on it so far; it ends when the
+// client goes, the session is deleted or the gateway drains.
 func (g *Gateway) get(w http.ResponseWriter, r *http.Request) {
 	if _, sseOK := accepts(r); !sseOK || len(r.Header.Values("Accept")) == 0 {
 		writeError(w, http.StatusNotAcceptable, nil, schema.Errorf(schema.CodeInvalidRequest, "Accept must allow text/event-stream"))
@@ -237,35 +237,8 @@ func (g *Gateway) get(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusConflict, nil, schema.Errorf(schema.CodeInvalidRequest, "an event stream is already open for this session"))
 		return
 	}
-	defer sess.streaming.Store(false)
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
-	rc := http.NewResponseController(w)
-	if err := rc.Flush(); err != nil {
-		return
-	}
-	t := time.NewTicker(g.cfg.KeepAlive)
-	defer t.Stop()
-	for {
-		select {
-		case <-r.Context().Done():
-			return
-		case <-sess.gone:
-			return
-		case <-g.closing:
-			return
-		case <-t.C:
-			_ = rc.SetWriteDeadline(time.Now().Add(10 * time.Second))
-			if _, err := io.WriteString(w, ": keep-alive\n\n"); err != nil {
-				return
-			}
-			if err := rc.Flush(); err != nil {
-				return
-			}
-		}
+	if !g.hijackStream(w, sess) {
+		g.streamThroughHTTP(w, r, sess)
 	}
 }
 

@@ -1,0 +1,206 @@
+package gateway
+
+import (
+	"bufio"
+	"hash/maphash"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// eventStream is a session's GET event stream on a hijacked connection. A
+// stream costs a connection, this struct and one small goroutine blocked in
+// Read (to see the client go at once): net/http's per-connection goroutine
+// and buffers are released when the handler returns. Writes are serialized
+// and bounded by a write deadline: the kernel's socket buffer is the
+// stream's buffer, and a client that stops reading is cut off.
+type eventStream struct {
+	conn   net.Conn
+	sess   *session
+	mu     sync.Mutex // serializes writes
+	closed atomic.Bool
+}
+
+// writeTimeout bounds one write to an event stream.
+const writeTimeout = 2 * time.Second
+
+// write sends b, or closes the stream if the client does not take it in time.
+func (s *eventStream) write(b []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed.Load() {
+		return net.ErrClosed
+	}
+	_ = s.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+	if _, err := s.conn.Write(b); err != nil {
+		s.closeLocked()
+		return err
+	}
+	return nil
+}
+
+func (s *eventStream) close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closeLocked()
+}
+
+func (s *eventStream) closeLocked() {
+	if s.closed.CompareAndSwap(false, true) {
+		_ = s.conn.Close()
+	}
+}
+
+const streamShards = 32
+
+// streamSet holds the open event streams of a gateway.
+type streamSet struct {
+	seed   maphash.Seed
+	shards [streamShards]struct {
+		mu sync.Mutex
+		m  map[*eventStream]struct{}
+	}
+	open atomic.Int64
+}
+
+func newStreamSet() *streamSet {
+	s := &streamSet{seed: maphash.MakeSeed()}
+	for i := range s.shards {
+		s.shards[i].m = map[*eventStream]struct{}{}
+	}
+	return s
+}
+
+func (s *streamSet) shard(es *eventStream) int {
+	return int(maphash.String(s.seed, es.sess.id) % streamShards)
+}
+
+func (s *streamSet) add(es *eventStream) {
+	sh := &s.shards[s.shard(es)]
+	sh.mu.Lock()
+	sh.m[es] = struct{}{}
+	sh.mu.Unlock()
+	s.open.Add(1)
+}
+
+func (s *streamSet) remove(es *eventStream) {
+	sh := &s.shards[s.shard(es)]
+	sh.mu.Lock()
+	_, ok := sh.m[es]
+	delete(sh.m, es)
+	sh.mu.Unlock()
+	if ok {
+		s.open.Add(-1)
+	}
+}
+
+// each calls fn for every open stream (fn must not add or remove).
+func (s *streamSet) each(fn func(*eventStream)) {
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.Lock()
+		list := make([]*eventStream, 0, len(sh.m))
+		for es := range sh.m {
+			list = append(list, es)
+		}
+		sh.mu.Unlock()
+		for _, es := range list {
+			fn(es)
+		}
+	}
+}
+
+var sseHead = []byte("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n" +
+	"X-Accel-Buffering: no\r\nConnection: close\r\n\r\n")
+
+var keepAliveEvent = []byte(": keep-alive\n\n")
+
+// hijackStream takes over the connection of a validated GET and serves the
+// session's event stream on it. It reports false when the connection cannot
+// be hijacked (HTTP/2, or a response writer without it): the caller then
+// streams through net/http.
+func (g *Gateway) hijackStream(w http.ResponseWriter, sess *session) bool {
+	conn, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		return false
+	}
+	if brw.Reader.Buffered() > 0 { // a pipelined request: nothing may follow a GET stream
+		_ = conn.Close()
+		sess.streaming.Store(false)
+		return true
+	}
+	es := &eventStream{conn: conn, sess: sess}
+	g.streams.add(es)
+	sess.stream.Store(es)
+	// The one goroutine of a stream: the client sends nothing on an event
+	// stream, so a read returns only when it goes (or misbehaves), or when
+	// the stream is closed here (session ended, gateway draining).
+	go func() {
+		var b [1]byte
+		_, _ = io.ReadFull(conn, b[:])
+		es.close()
+		sess.stream.CompareAndSwap(es, nil)
+		g.streams.remove(es)
+		sess.streaming.Store(false)
+	}()
+	if err := es.write(sseHead); err != nil {
+		return true
+	}
+	if g.draining() { // Drain ran before the stream was registered
+		es.close()
+	}
+	return true
+}
+
+// keepAlive writes a comment on every open stream at each interval, so
+// proxies keep idle streams open and dead clients are found. When the
+// gateway drains, it closes every stream.
+func (g *Gateway) keepAlive(interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-g.closing:
+			g.streams.each(func(es *eventStream) { es.close() })
+			return
+		case <-t.C:
+			g.streams.each(func(es *eventStream) { _ = es.write(keepAliveEvent) })
+		}
+	}
+}
+
+// streamThroughHTTP is the fallback for connections that cannot be
+// hijacked: the handler holds the stream open itself.
+func (g *Gateway) streamThroughHTTP(w http.ResponseWriter, r *http.Request, sess *session) {
+	defer sess.streaming.Store(false)
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(w)
+	if err := rc.Flush(); err != nil {
+		return
+	}
+	t := time.NewTicker(g.cfg.KeepAlive)
+	defer t.Stop()
+	bw := bufio.NewWriterSize(w, 64)
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-sess.gone:
+			return
+		case <-g.closing:
+			return
+		case <-t.C:
+			_ = rc.SetWriteDeadline(time.Now().Add(writeTimeout))
+			if _, err := bw.Write(keepAliveEvent); err != nil || bw.Flush() != nil || rc.Flush() != nil {
+				return
+			}
+		}
+	}
+}
