@@ -42,11 +42,13 @@ func (g *Gateway) callTool(ctx context.Context, sess *session, msg *schema.Messa
 		return nil, schema.OverloadedError("session in-flight limit reached", 1000), http.StatusServiceUnavailable
 	}
 	defer sess.inflight.Add(-1)
-	if g.inflight.Add(1) > int64(g.cfg.MaxInFlight) {
+	inflight := g.inflight.Add(1)
+	if !g.limit.allow(inflight - 1) {
 		g.inflight.Add(-1)
 		return nil, schema.OverloadedError("gateway in-flight limit reached", 1000), http.StatusServiceUnavailable
 	}
 	defer g.inflight.Add(-1)
+	admitted := time.Now()
 
 	deadline := time.Now().Add(g.cfg.CallTimeout)
 	ctx, cancel := context.WithDeadline(ctx, deadline)
@@ -71,6 +73,8 @@ func (g *Gateway) callTool(ctx context.Context, sess *session, msg *schema.Messa
 	if rpcErr != nil {
 		return nil, rpcErr, status
 	}
+	now := time.Now()
+	g.limit.observe(now.Sub(admitted)-time.Duration(rep.RunNs), inflight, now)
 	if rep.Error != nil {
 		return nil, rep.Error, 0
 	}

@@ -34,8 +34,13 @@ type Config struct {
 	// (default 60s); the deadline travels in the envelope.
 	CallTimeout time.Duration
 	// MaxInFlight bounds requests waiting on workers in this gateway
-	// (default 10,000).
+	// (default 10,000). Below it, the limit adapts to queueing: see
+	// QueueTarget.
 	MaxInFlight int
+	// QueueTarget is the queueing a call may see before the gateway lowers
+	// its in-flight limit and refuses the excess (default 10ms; queueing is
+	// a call's latency less its handler's run time).
+	QueueTarget time.Duration
 	// MaxSessionInFlight bounds one session's requests waiting on workers
 	// (default 64).
 	MaxSessionInFlight int
@@ -70,6 +75,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxInFlight <= 0 {
 		c.MaxInFlight = 10_000
+	}
+	if c.QueueTarget <= 0 {
+		c.QueueTarget = 10 * time.Millisecond
 	}
 	if c.MaxSessionInFlight <= 0 {
 		c.MaxSessionInFlight = 64
@@ -111,6 +119,7 @@ type Gateway struct {
 
 	keySeq   atomic.Uint64
 	inflight atomic.Int64
+	limit    *limiter
 	// closing is closed by Drain: event streams end, new requests get 503.
 	closing   chan struct{}
 	closeOnce sync.Once
@@ -139,6 +148,7 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Gateway, error) {
 		replyTo: streams.ReplySubject(cfg.ID),
 		closing: make(chan struct{}),
 		streams: newStreamSet(),
+		limit:   newLimiter(int64(cfg.MaxInFlight), cfg.QueueTarget, 100*time.Millisecond),
 	}
 	g.reg = newRegistry(g.log)
 	g.router = newRouter(g.log)

@@ -85,6 +85,14 @@ func accepts(r *http.Request) (jsonOK, sseOK bool) {
 }
 
 func (g *Gateway) post(w http.ResponseWriter, r *http.Request) {
+	if g.limit.full(g.inflight.Load()) && r.Header.Get(schema.HeaderSessionID) != "" {
+		// Overloaded: refuse before reading or parsing anything, so that a
+		// refusal costs next to nothing. (initialize, which carries no
+		// session id, is still served: it never waits on a worker.)
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusServiceUnavailable, nil, schema.OverloadedError("gateway in-flight limit reached", 1000))
+		return
+	}
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
 		writeError(w, http.StatusUnsupportedMediaType, nil, schema.Errorf(schema.CodeInvalidRequest, "Content-Type must be application/json"))
 		return

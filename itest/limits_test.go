@@ -78,34 +78,41 @@ func TestAdmission(t *testing.T) {
 
 	var wg sync.WaitGroup
 	results := make(chan rawResponse, 3)
-	for i, sid := range []string{sidA, sidA, sidB} {
+	call := func(i int, sid string) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			results <- post(t, s.url, sleepBody(i, 1500), "Mcp-Session-Id", sid)
 		}()
 	}
-	awaitInFlight(t, s.gw, 3)
-
-	for _, tc := range []struct{ name, sid, reason string }{
-		{"session cap", sidA, "session"},
-		{"gateway cap", sidB, "gateway"},
-	} {
+	refused := func(name, sid, reason string) {
+		t.Helper()
 		start := time.Now()
-		r := post(t, s.url, sleepBody(9, 10), "Mcp-Session-Id", tc.sid)
+		r := post(t, s.url, sleepBody(9, 10), "Mcp-Session-Id", sid)
 		if took := time.Since(start); took > time.Second {
-			t.Errorf("%s: refusal took %s; it must not wait", tc.name, took)
+			t.Errorf("%s: refusal took %s; it must not wait", name, took)
 		}
 		if r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") == "" {
-			t.Fatalf("%s: status %d Retry-After %q: %s", tc.name, r.status, r.header.Get("Retry-After"), r.body)
+			t.Fatalf("%s: status %d Retry-After %q: %s", name, r.status, r.header.Get("Retry-After"), r.body)
 		}
 		e := decodeError(t, r.body)
 		var data struct{ RetryAfterMs int }
 		if e.Error.Code != -32000 || json.Unmarshal(e.Error.Data, &data) != nil || data.RetryAfterMs <= 0 ||
-			!strings.Contains(e.Error.Message, tc.reason) {
-			t.Fatalf("%s: error %s", tc.name, r.body)
+			!strings.Contains(e.Error.Message, reason) {
+			t.Fatalf("%s: error %s", name, r.body)
 		}
 	}
+	// Session A at its cap of 2 while the gateway has room: the session's
+	// own limit answers.
+	call(0, sidA)
+	call(1, sidA)
+	awaitInFlight(t, s.gw, 2)
+	refused("session cap", sidA, "session")
+	// The gateway full (3 of 3): any session is refused.
+	call(2, sidB)
+	awaitInFlight(t, s.gw, 3)
+	refused("gateway cap", sidB, "gateway")
+
 	wg.Wait()
 	close(results)
 	for r := range results {

@@ -66,6 +66,9 @@ func appendReply(dst []byte, r *Reply) []byte {
 	if r.Cached {
 		n++
 	}
+	if r.RunNs != 0 {
+		n++
+	}
 	dst = append(dst, 0x80|byte(n))
 	dst = appendMsgpackInt(appendKey(dst, "v"), int64(r.V))
 	dst = appendStrField(dst, "k", r.Key)
@@ -91,6 +94,9 @@ func appendReply(dst []byte, r *Reply) []byte {
 	}
 	if r.Cached {
 		dst = append(appendKey(dst, "c"), 0xc3)
+	}
+	if r.RunNs != 0 {
+		dst = appendMsgpackInt(appendKey(dst, "n"), r.RunNs)
 	}
 	return dst
 }

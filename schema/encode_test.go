@@ -43,6 +43,7 @@ func TestEncodersMatchLibrary(t *testing.T) {
 	reps := []*schema.Reply{
 		{Key: "k", Result: []byte{0xc0}},
 		{Key: "k", Kind: schema.ReplyProgress, Result: params, Cached: true},
+		{Key: "k", Result: params, RunNs: 20_123_456},
 		{Key: "k", Error: &schema.Error{Code: -32602, Message: "Unknown tool: x"}},
 		{Key: "k", Error: &schema.Error{Code: 7, Message: "m", Data: json.RawMessage(`{"a":1}`)}},
 		{Key: "k", Error: &schema.Error{Code: -32000, Message: string(big), Data: json.RawMessage(`"` + string(big) + `"`)}},

@@ -108,6 +108,9 @@ type Reply struct {
 	// Cached is set when the result came from the result store, not from a
 	// new run of the handler.
 	Cached bool `msgpack:"c,omitempty"`
+	// RunNs is how long the handler ran, in nanoseconds. The gateway takes
+	// it from the call's latency to see the time spent queueing.
+	RunNs int64 `msgpack:"n,omitempty"`
 }
 
 // Marshal encodes r as msgpack, stamping the current version. Result must

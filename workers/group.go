@@ -68,7 +68,10 @@ type Options struct {
 	// Concurrency bounds handlers running at once in this process
 	// (default 64).
 	Concurrency int
-	// Batch is how many envelopes each partition's pull buffers (default 32).
+	// Batch is how many envelopes each partition's pull buffers (default:
+	// twice Concurrency spread over the partitions, at least 4). Envelopes
+	// buffered here wait for this replica, so a large batch on a replica of
+	// low concurrency would hold work that other replicas could run.
 	Batch int
 	// Heartbeat is the interval of registry heartbeats; a heartbeat expires
 	// after three intervals (default 5s).
@@ -90,9 +93,6 @@ type Options struct {
 func (o Options) withDefaults() Options {
 	if o.Concurrency <= 0 {
 		o.Concurrency = 64
-	}
-	if o.Batch <= 0 {
-		o.Batch = 32
 	}
 	if o.Heartbeat <= 0 {
 		o.Heartbeat = 5 * time.Second
@@ -142,6 +142,9 @@ func (g *Group) Run(ctx context.Context, nc *nats.Conn, o Options) error {
 	topo, err := streams.Ensure(ctx, js, o.Topology)
 	if err != nil {
 		return fmt.Errorf("group %s: %w", g.name, err)
+	}
+	if o.Batch <= 0 {
+		o.Batch = max(4, 2*o.Concurrency/topo.Partitions)
 	}
 	consumers, err := streams.EnsureGroup(ctx, js, topo, g.name)
 	if err != nil {

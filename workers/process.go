@@ -57,8 +57,12 @@ func (r *runner) process(msg jetstream.Msg) {
 	}
 	defer cancel()
 	stopKeepAlive := r.keepAlive(msg, env)
+	started := time.Now()
 	rep := r.run(ctx, env, attempt)
 	stopKeepAlive()
+	if rep != nil {
+		rep.RunNs = int64(time.Since(started))
+	}
 	if rep == nil { // handler panicked: already replied and dead-lettered
 		_ = msg.Ack()
 		return

@@ -308,7 +308,7 @@ func TestTextAndErrorResult(t *testing.T) {
 
 func TestOptionsDefaults(t *testing.T) {
 	o := Options{}.withDefaults()
-	if o.Concurrency != 64 || o.Batch != 32 || o.Heartbeat.Seconds() != 5 || o.Logger == nil {
+	if o.Concurrency != 64 || o.Batch != 0 || o.Heartbeat.Seconds() != 5 || o.Logger == nil { // Batch is set by Run, from the partitions
 		t.Errorf("defaults = %+v", o)
 	}
 	if !regexp.MustCompile(`^[0-9a-f]{12}$`).MatchString(o.Instance) {

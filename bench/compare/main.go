@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/mcpstream/mcpstream/bench"
+	"github.com/mcpstream/mcpstream/bench/internal/proc"
 )
 
 func main() {
@@ -146,52 +147,63 @@ func runAll(ctx context.Context, o *options, stderr io.Writer) ([]*bench.Result,
 // runTarget runs the workload against one target process.
 func runTarget(ctx context.Context, o *options, t *target, argv []string, stderr io.Writer) (*bench.Result, error) {
 	fmt.Fprintf(stderr, "compare: starting %s\n", t.name)
-	p, err := start(ctx, argv, t.ready)
+	p, err := proc.Start(ctx, argv, t.ready)
 	if err != nil {
 		return nil, err
 	}
-	defer p.kill()
+	defer p.Kill()
 	if err := waitInitialize(ctx, p, 30*time.Second); err != nil {
 		return nil, err
 	}
 	cfg := o.cfg
-	cfg.Label, cfg.URL = t.name, p.url
+	url := endpointURL(p.Match)
+	cfg.Label, cfg.URL = t.name, url
 	if !o.noProgress {
 		cfg.Progress = stderr
 	}
 	fmt.Fprintf(stderr, "compare: %s ready at %s; running %s + %s warm-up with %d sessions\n",
-		t.name, p.url, cfg.Duration, cfg.Warmup, cfg.Sessions)
+		t.name, url, cfg.Duration, cfg.Warmup, cfg.Sessions)
 	res, runErr := bench.Run(ctx, cfg)
-	if err := p.stop(40 * time.Second); err != nil && runErr == nil {
+	if err := p.Stop(40 * time.Second); err != nil && runErr == nil {
 		fmt.Fprintf(stderr, "compare: stopping %s: %v\n", t.name, err)
 	}
-	if tail := p.stderrTail(); tail != "" {
+	if tail := p.StderrTail(); tail != "" {
 		fmt.Fprintf(stderr, "compare: %s wrote to stderr (last lines):\n%s\n", t.name, tail)
 	}
 	return res, runErr
 }
 
 // waitInitialize polls the server until it answers an initialize.
-func waitInitialize(ctx context.Context, p *proc, within time.Duration) error {
+func waitInitialize(ctx context.Context, p *proc.Proc, within time.Duration) error {
+	url := endpointURL(p.Match)
 	ctx, cancel := context.WithTimeout(ctx, within)
 	defer cancel()
 	backoff := 10 * time.Millisecond
 	for {
 		pctx, pcancel := context.WithTimeout(ctx, 5*time.Second)
-		err := bench.Probe(pctx, p.url)
+		err := bench.Probe(pctx, url)
 		pcancel()
 		if err == nil {
 			return nil
 		}
 		select {
-		case <-p.exited:
-			return fmt.Errorf("server exited before answering initialize: %v\n%s", p.exitErr, p.stderrTail())
+		case <-p.Exited():
+			return fmt.Errorf("server exited before answering initialize: %v\n%s", p.Err(), p.StderrTail())
 		case <-ctx.Done():
-			return fmt.Errorf("no answer to initialize at %s: %w", p.url, err)
+			return fmt.Errorf("no answer to initialize at %s: %w", url, err)
 		case <-time.After(backoff):
 			backoff = min(2*backoff, 500*time.Millisecond)
 		}
 	}
+}
+
+// endpointURL turns a ready line's match (a URL, or a host:port serving
+// /mcp) into the MCP endpoint URL.
+func endpointURL(m string) string {
+	if strings.HasPrefix(m, "http") {
+		return m
+	}
+	return "http://" + m + "/mcp"
 }
 
 // writeTable prints one row per target and the ratio of mcpstream's

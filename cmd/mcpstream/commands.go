@@ -123,7 +123,7 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	url := fs.String("nats", nats.DefaultURL, "NATS server URL(s), comma-separated")
 	list := fs.String("examples", "demo", "comma-separated example groups to serve; have: "+strings.Join(examples.Names(), ", "))
 	concurrency := fs.Int("concurrency", 0, "handlers running at once per group (default 64)")
-	batch := fs.Int("batch", 0, "envelopes buffered per partition pull (default 32)")
+	batch := fs.Int("batch", 0, "envelopes buffered per partition pull (default 2 x concurrency / partitions, at least 4)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}

@@ -1,4 +1,7 @@
-package main
+// Package proc runs the benchmark harnesses' child processes: start one,
+// wait for a line saying it is ready, stop it with a grace period, and make
+// sure none outlives the harness.
+package proc
 
 import (
 	"bufio"
@@ -15,24 +18,24 @@ import (
 	"time"
 )
 
-// proc is a server process of the harness.
-type proc struct {
-	cmd     *exec.Cmd
-	url     string        // the MCP endpoint
+// Proc is a child process of a harness.
+type Proc struct {
+	cmd *exec.Cmd
+	// Match is the first group of the ready line that Start waited for.
+	Match   string
 	exited  chan struct{} // closed when the process has exited
 	exitErr error         // its Wait error, once exited is closed
 	errTail *tail         // the end of its stderr
 }
 
-// start runs argv and waits until a line of its stdout matches ready (the
-// first group is the endpoint URL, or a host:port that serves /mcp). The
-// process is killed if the harness dies (Linux), if ctx ends first, or if
-// it never gets ready.
-func start(ctx context.Context, argv []string, ready *regexp.Regexp) (*proc, error) {
+// Start runs argv and waits until a line of its stdout matches ready (its
+// first group becomes Match). The process is killed if the harness dies
+// (Linux), if ctx ends first, or if it never gets ready.
+func Start(ctx context.Context, argv []string, ready *regexp.Regexp) (*Proc, error) {
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdin = nil
 	killWithParent(cmd)
-	p := &proc{cmd: cmd, exited: make(chan struct{}), errTail: newTail(40)}
+	p := &Proc{cmd: cmd, exited: make(chan struct{}), errTail: newTail(40)}
 	cmd.Stderr = p.errTail
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -64,28 +67,25 @@ func start(ctx context.Context, argv []string, ready *regexp.Regexp) (*proc, err
 	timer := time.NewTimer(2 * time.Minute)
 	defer timer.Stop()
 	select {
-	case u := <-found:
-		if !strings.HasPrefix(u, "http") {
-			u = "http://" + u + "/mcp"
-		}
-		p.url = u
+	case m := <-found:
+		p.Match = m
 		return p, nil
 	case <-p.exited:
-		return nil, fmt.Errorf("%s exited before it was ready: %v\n%s", argv[0], p.exitErr, p.stderrTail())
+		return nil, fmt.Errorf("%s exited before it was ready: %v\n%s", argv[0], p.exitErr, p.StderrTail())
 	case <-ctx.Done():
-		p.kill()
+		p.Kill()
 		return nil, ctx.Err()
 	case <-timer.C:
-		p.kill()
-		return nil, fmt.Errorf("%s not ready after 2m\n%s", argv[0], p.stderrTail())
+		p.Kill()
+		return nil, fmt.Errorf("%s not ready after 2m\n%s", argv[0], p.StderrTail())
 	}
 }
 
-// stop sends SIGINT and waits for the process to exit, killing it after
+// Stop sends SIGINT and waits for the process to exit, killing it after
 // grace.
-func (p *proc) stop(grace time.Duration) error {
+func (p *Proc) Stop(grace time.Duration) error {
 	if err := p.cmd.Process.Signal(os.Interrupt); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		p.kill()
+		p.Kill()
 		return err
 	}
 	t := time.NewTimer(grace)
@@ -98,13 +98,19 @@ func (p *proc) stop(grace time.Duration) error {
 		}
 		return p.exitErr
 	case <-t.C:
-		p.kill()
+		p.Kill()
 		return fmt.Errorf("still running %s after SIGINT: killed", grace)
 	}
 }
 
-// kill ends the process at once, if it still runs, and waits for it.
-func (p *proc) kill() {
+// Exited is closed when the process has exited; Err is then its Wait error.
+func (p *Proc) Exited() <-chan struct{} { return p.exited }
+
+// Err is the process's Wait error, valid once Exited is closed.
+func (p *Proc) Err() error { return p.exitErr }
+
+// Kill ends the process at once, if it still runs, and waits for it.
+func (p *Proc) Kill() {
 	select {
 	case <-p.exited:
 		return
@@ -114,8 +120,8 @@ func (p *proc) kill() {
 	<-p.exited
 }
 
-// stderrTail is the last lines the process wrote to stderr.
-func (p *proc) stderrTail() string { return p.errTail.String() }
+// StderrTail is the last lines the process wrote to stderr.
+func (p *Proc) StderrTail() string { return p.errTail.String() }
 
 // tail keeps the last n lines written to it.
 type tail struct {

@@ -1,0 +1,70 @@
+package gateway
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// limiter adapts the gateway's in-flight limit to the queueing it sees, so
+// that an overload is refused at the door instead of queued.
+//
+// The signal is a call's overhead: its latency less the time its handler
+// ran (workers report it), i.e. the time spent queueing and in transit.
+// Every window, if even the fastest call of the window waited longer than
+// the target, a standing queue has formed: the limit drops to 3/4 of the
+// window's peak in-flight count. Otherwise it grows by 1/8, up to the
+// configured maximum. Slow tools do not count against it: their run time is
+// not overhead.
+type limiter struct {
+	limit atomic.Int64 // read on every admission, without the lock
+
+	mu          sync.Mutex
+	min, max    int64
+	target      time.Duration
+	window      time.Duration
+	windowStart time.Time
+	minOverhead time.Duration
+	peak        int64
+	samples     int
+}
+
+// startLimit is where the limit starts: low, so that a sudden overload is
+// refused before a queue forms; it grows while calls do not queue.
+const startLimit = 256
+
+func newLimiter(max int64, target, window time.Duration) *limiter {
+	l := &limiter{min: min(16, max), max: max, target: target, window: window, windowStart: time.Now()}
+	l.limit.Store(min(startLimit, max))
+	return l
+}
+
+// full reports whether the gateway is at its limit now; new calls would be
+// refused, so a request can be refused before its body is even read.
+func (l *limiter) full(inflight int64) bool { return inflight >= l.limit.Load() }
+
+// allow reports whether one more call may go in with inflight already in.
+func (l *limiter) allow(inflight int64) bool { return inflight < l.limit.Load() }
+
+// observe records a finished call's overhead with the in-flight count seen
+// when it was admitted.
+func (l *limiter) observe(overhead time.Duration, inflight int64, now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.samples == 0 || overhead < l.minOverhead {
+		l.minOverhead = overhead
+	}
+	l.peak = max(l.peak, inflight)
+	l.samples++
+	if now.Sub(l.windowStart) < l.window {
+		return
+	}
+	cur := l.limit.Load()
+	if l.minOverhead > l.target {
+		cur = max(l.min, min(cur, l.peak)*3/4)
+	} else {
+		cur = min(l.max, cur+max(8, cur/8))
+	}
+	l.limit.Store(cur)
+	l.windowStart, l.samples, l.peak = now, 0, 0
+}

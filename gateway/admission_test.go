@@ -1,0 +1,52 @@
+package gateway
+
+import (
+	"testing"
+	"time"
+)
+
+func TestLimiterShedsOnStandingQueueAndRecovers(t *testing.T) {
+	const window = 100 * time.Millisecond
+	l := newLimiter(10_000, 10*time.Millisecond, window)
+	now := time.Now()
+	// tick is one window of calls: three inside it, the last one closing it.
+	tick := func(overhead time.Duration, inflight int64) {
+		for range 3 {
+			l.observe(overhead, inflight, now.Add(window/2))
+		}
+		now = now.Add(window)
+		l.observe(overhead, inflight, now)
+	}
+	if !l.allow(255) || l.allow(256) {
+		t.Fatal("the limit starts at 256")
+	}
+	// Fast calls: the limit grows to the maximum.
+	for range 40 {
+		tick(2*time.Millisecond, 500)
+	}
+	if got := l.limit.Load(); got != 10_000 {
+		t.Fatalf("limit %d after fast calls, want 10000", got)
+	}
+	// Even the fastest call queued for 30ms: a standing queue. The limit
+	// falls to 3/4 of the peak in flight in one window, then keeps falling.
+	tick(30*time.Millisecond, 800)
+	if got := l.limit.Load(); got != 600 {
+		t.Fatalf("limit %d after one congested window at 800 in flight, want 600", got)
+	}
+	if l.allow(600) || !l.allow(599) {
+		t.Fatal("admission does not follow the limit")
+	}
+	for range 40 {
+		tick(30*time.Millisecond, 800)
+	}
+	if got := l.limit.Load(); got != 16 {
+		t.Fatalf("limit %d under a lasting queue, want the floor 16", got)
+	}
+	// The queue drains: the limit grows back, up to the maximum.
+	for range 200 {
+		tick(time.Millisecond, 10)
+	}
+	if got := l.limit.Load(); got != 10_000 {
+		t.Fatalf("limit %d after recovery, want 10000", got)
+	}
+}
