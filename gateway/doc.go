@@ -7,4 +7,11 @@
 // initialize, ping and tools/list are answered here; tools/call becomes a
 // msgpack envelope published to the serving group's partition stream, and
 // the worker's reply comes back on core NATS.
+//
+// Admission is immediate: a session may have MaxSessionInFlight calls
+// waiting, and the gateway's in-flight limit adapts to the queueing calls
+// see (latency less the handler's reported run time), refusing the excess
+// with 503 before reading it. GET event streams run on hijacked connections
+// (a few KB each) with keep-alives written under a short deadline, so slow
+// readers are cut off rather than buffered for.
 package gateway
