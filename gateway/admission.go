@@ -13,8 +13,8 @@ import (
 // ran (workers report it), i.e. the time spent queueing and in transit.
 // Every window, if even the fastest call of the window waited longer than
 // the target, a standing queue has formed: the limit drops to 3/4 of the
-// window's peak in-flight count. Otherwise it grows by 1/8, up to the
-// configured maximum. Slow tools do not count against it: their run time is
+// window's peak in-flight count, but never below 256. Otherwise it grows
+// by 1/8, up to the configured maximum. Slow tools do not count against it: their run time is
 // not overhead.
 type limiter struct {
 	limit atomic.Int64 // read on every admission, without the lock
@@ -29,13 +29,14 @@ type limiter struct {
 	samples     int
 }
 
-// startLimit is where the limit starts: low, so that a sudden overload is
-// refused before a queue forms; it grows while calls do not queue.
-const startLimit = 256
+// floorLimit is where the limit starts and the lowest it goes: a sudden
+// overload meets a limit of 256, not 10,000, and a slow machine (a race
+// build, a noisy neighbour) never sheds moderate, legitimate concurrency.
+const floorLimit = 256
 
 func newLimiter(max int64, target, window time.Duration) *limiter {
-	l := &limiter{min: min(16, max), max: max, target: target, window: window, windowStart: time.Now()}
-	l.limit.Store(min(startLimit, max))
+	l := &limiter{min: min(floorLimit, max), max: max, target: target, window: window, windowStart: time.Now()}
+	l.limit.Store(min(floorLimit, max))
 	return l
 }
 

@@ -39,8 +39,16 @@ func TestLimiterShedsOnStandingQueueAndRecovers(t *testing.T) {
 	for range 40 {
 		tick(30*time.Millisecond, 800)
 	}
-	if got := l.limit.Load(); got != 16 {
-		t.Fatalf("limit %d under a lasting queue, want the floor 16", got)
+	if got := l.limit.Load(); got != 256 {
+		t.Fatalf("limit %d under a lasting queue, want the floor 256", got)
+	}
+	// A slow machine with moderate load (100 in flight, every call slow)
+	// never sheds it.
+	for range 40 {
+		tick(50*time.Millisecond, 100)
+	}
+	if !l.allow(255) {
+		t.Fatal("moderate concurrency refused on a slow machine")
 	}
 	// The queue drains: the limit grows back, up to the maximum.
 	for range 200 {
