@@ -67,6 +67,14 @@ func (r *runner) process(msg jetstream.Msg) {
 		_ = msg.Ack()
 		return
 	}
+	if env.Deadline != 0 && ctx.Err() != nil {
+		// The deadline passed while the handler ran: the gateway has already
+		// answered the client with a timeout, so a result now would race
+		// that answer. Nothing is stored or sent.
+		r.expired.Add(1)
+		_ = msg.Ack()
+		return
+	}
 	r.processed.Add(1)
 
 	b, err := rep.Marshal()
