@@ -11,9 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/mcpstream/mcpstream/gateway"
 )
 
@@ -133,15 +130,7 @@ func TestAdmission(t *testing.T) {
 // finish, answers them, and exits 0.
 func TestDevDrainsOnSIGTERM(t *testing.T) {
 	dev, endpoint, natsURL := startDev(t, true)
-	nc, err := nats.Connect(natsURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := jetStreamAt(t, natsURL)
 	const n = 6
 	sid := initSession(t, endpoint)
 	var wg sync.WaitGroup

@@ -15,6 +15,21 @@ import (
 	"github.com/mcpstream/mcpstream/streams"
 )
 
+// jetStreamAt connects to the NATS server at url for the rest of the test.
+func jetStreamAt(t *testing.T, url string) jetstream.JetStream {
+	t.Helper()
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js
+}
+
 // consumerTotals sums the demo group's consumer state over all partitions.
 type consumerTotals struct {
 	ackPending, pending int
@@ -109,16 +124,7 @@ func TestWorkerCrashRedelivery(t *testing.T) {
 	a := start(t, "worker-a", "worker", "--nats", natsURL, "--log-level", "warn")
 	a.waitLine(workerRE, 30*time.Second)
 
-	nc, err := nats.Connect(natsURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-
+	js := jetStreamAt(t, natsURL)
 	const sessions, perSession = 8, 5
 	const n = sessions * perSession
 	wait := sleepCalls(t, endpoint, sessions, perSession, 3000)
@@ -148,16 +154,7 @@ func TestWorkerGracefulDrain(t *testing.T) {
 	dev, endpoint, natsURL := startDev(t, true, "--examples", "0")
 	a := start(t, "worker-a", "worker", "--nats", natsURL, "--log-level", "warn")
 	a.waitLine(workerRE, 30*time.Second)
-	nc, err := nats.Connect(natsURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-
+	js := jetStreamAt(t, natsURL)
 	const sessions, perSession = 4, 5
 	wait := sleepCalls(t, endpoint, sessions, perSession, 1000)
 	awaitConsumers(t, js, "all calls held by the worker", 30*time.Second, func(c consumerTotals) bool {
