@@ -42,6 +42,12 @@ func (g *Gateway) callTool(ctx context.Context, sess *session, msg *schema.Messa
 		return nil, schema.OverloadedError("session in-flight limit reached", 1000), http.StatusServiceUnavailable
 	}
 	defer sess.inflight.Add(-1)
+	if sess.Principal != "" {
+		if !g.byPrinc.acquire(sess.Principal, g.cfg.MaxPrincipalInFlight) {
+			return nil, schema.OverloadedError("principal in-flight limit reached", 1000), http.StatusServiceUnavailable
+		}
+		defer g.byPrinc.release(sess.Principal)
+	}
 	inflight := g.inflight.Add(1)
 	if !g.limit.allow(inflight - 1) {
 		g.inflight.Add(-1)

@@ -44,6 +44,17 @@ type Config struct {
 	// MaxSessionInFlight bounds one session's requests waiting on workers
 	// (default 64).
 	MaxSessionInFlight int
+	// PrincipalHeader names the HTTP header carrying the authenticated
+	// principal, set by an authenticating proxy in front of the gateway
+	// (for example X-Auth-Request-User). Empty (the default) means no
+	// principals. When set, a session belongs to the principal that
+	// initialized it: a request presenting another principal is answered
+	// 404, as for an unknown session. Only enable it behind a proxy that
+	// sets the header and strips it from clients.
+	PrincipalHeader string
+	// MaxPrincipalInFlight bounds one principal's requests waiting on
+	// workers, over all its sessions on this gateway (default 256).
+	MaxPrincipalInFlight int
 	// SessionCache bounds the sessions cached in memory (default 100,000).
 	SessionCache int
 	// AllowedOrigins lists Origin values accepted besides loopback ones
@@ -78,6 +89,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.QueueTarget <= 0 {
 		c.QueueTarget = 10 * time.Millisecond
+	}
+	if c.MaxPrincipalInFlight <= 0 {
+		c.MaxPrincipalInFlight = 256
 	}
 	if c.MaxSessionInFlight <= 0 {
 		c.MaxSessionInFlight = 64
@@ -120,6 +134,7 @@ type Gateway struct {
 	keySeq   atomic.Uint64
 	inflight atomic.Int64
 	limit    *limiter
+	byPrinc  *principals
 	// closing is closed by Drain: event streams end, new requests get 503.
 	closing   chan struct{}
 	closeOnce sync.Once
@@ -149,6 +164,7 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Gateway, error) {
 		closing: make(chan struct{}),
 		streams: newStreamSet(),
 		limit:   newLimiter(int64(cfg.MaxInFlight), cfg.QueueTarget, 100*time.Millisecond),
+		byPrinc: newPrincipals(),
 	}
 	g.reg = newRegistry(g.log)
 	g.router = newRouter(g.log)

@@ -194,6 +194,11 @@ func (g *Gateway) requireSession(w http.ResponseWriter, r *http.Request, id sche
 		writeError(w, http.StatusServiceUnavailable, id, schema.Errorf(schema.CodeInternalError, "session store unavailable"))
 		return nil, false
 	}
+	if g.cfg.PrincipalHeader != "" && r.Header.Get(g.cfg.PrincipalHeader) != sess.Principal {
+		// Another principal's session: as good as unknown to this one.
+		writeError(w, http.StatusNotFound, id, schema.Errorf(schema.CodeInvalidRequest, "session not found"))
+		return nil, false
+	}
 	return sess, true
 }
 
@@ -206,8 +211,12 @@ func (g *Gateway) initialize(w http.ResponseWriter, r *http.Request, msg *schema
 	rev := schema.Negotiate(p.ProtocolVersion)
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 	defer cancel()
+	var principal string
+	if g.cfg.PrincipalHeader != "" {
+		principal = r.Header.Get(g.cfg.PrincipalHeader)
+	}
 	sess, err := g.sessions.create(ctx, sessionRecord{
-		Revision: rev, ClientInfo: p.ClientInfo, Capabilities: p.Capabilities,
+		Revision: rev, Principal: principal, ClientInfo: p.ClientInfo, Capabilities: p.Capabilities,
 		CreatedAt: time.Now().UTC(), Gateway: g.cfg.ID,
 	})
 	if err != nil {
@@ -251,12 +260,11 @@ func (g *Gateway) get(w http.ResponseWriter, r *http.Request) {
 }
 
 func (g *Gateway) delete(w http.ResponseWriter, r *http.Request) {
-	sid := r.Header.Get(schema.HeaderSessionID)
-	if sid == "" {
-		writeError(w, http.StatusBadRequest, nil, schema.Errorf(schema.CodeInvalidRequest, "Mcp-Session-Id header is required"))
+	sess, ok := g.requireSession(w, r, nil) // only its own principal may end it
+	if !ok {
 		return
 	}
-	err := g.sessions.remove(r.Context(), sid)
+	err := g.sessions.remove(r.Context(), sess.id)
 	switch {
 	case errors.Is(err, errNoSession):
 		writeError(w, http.StatusNotFound, nil, schema.Errorf(schema.CodeInvalidRequest, "session not found"))

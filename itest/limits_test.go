@@ -161,3 +161,64 @@ func TestDevDrainsOnSIGTERM(t *testing.T) {
 		t.Fatalf("%d of %d calls answered; %s in flight when draining began", answered, n, m[1])
 	}
 }
+
+// TestPrincipals: behind an authenticating proxy (PrincipalHeader), a
+// session belongs to its principal (another principal gets 404 for it, and
+// cannot delete it), and a principal's calls in flight over all its
+// sessions are capped; other principals are not affected.
+func TestPrincipals(t *testing.T) {
+	const hdr = "X-Auth-Request-User"
+	s := newStack(t, gateway.Config{PrincipalHeader: hdr, MaxPrincipalInFlight: 2})
+	as := func(user string) []string { return []string{hdr, user} }
+	initAs := func(user string) string {
+		t.Helper()
+		r := post(t, s.url, `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"p","version":"1"}}}`, as(user)...)
+		if r.status != http.StatusOK || r.header.Get("Mcp-Session-Id") == "" {
+			t.Fatalf("initialize as %s: status %d", user, r.status)
+		}
+		return r.header.Get("Mcp-Session-Id")
+	}
+	alice1, alice2, bob := initAs("alice"), initAs("alice"), initAs("bob")
+
+	// A session is its principal's alone.
+	if r := post(t, s.url, `{"jsonrpc":"2.0","id":2,"method":"ping"}`, append(as("bob"), "Mcp-Session-Id", alice1)...); r.status != http.StatusNotFound {
+		t.Fatalf("bob using alice's session: status %d, want 404", r.status)
+	}
+	if r := post(t, s.url, `{"jsonrpc":"2.0","id":2,"method":"ping"}`, "Mcp-Session-Id", alice1); r.status != http.StatusNotFound {
+		t.Fatalf("no principal using alice's session: status %d, want 404", r.status)
+	}
+	req, _ := http.NewRequest(http.MethodDelete, s.url, nil)
+	if r := do(t, req, append(as("bob"), "Mcp-Session-Id", alice1)...); r.status != http.StatusNotFound {
+		t.Fatalf("bob deleting alice's session: status %d, want 404", r.status)
+	}
+
+	// Alice's two calls in flight, over two sessions, fill her cap.
+	var wg sync.WaitGroup
+	results := make(chan rawResponse, 2)
+	for i, sid := range []string{alice1, alice2} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results <- post(t, s.url, sleepBody(i, 1000), append(as("alice"), "Mcp-Session-Id", sid)...)
+		}()
+	}
+	awaitInFlight(t, s.gw, 2)
+	r := post(t, s.url, sleepBody(3, 10), append(as("alice"), "Mcp-Session-Id", alice2)...)
+	if r.status != http.StatusServiceUnavailable || !strings.Contains(string(r.body), "principal") {
+		t.Fatalf("alice's third call: status %d: %s", r.status, r.body)
+	}
+	if r := post(t, s.url, sleepBody(4, 10), append(as("bob"), "Mcp-Session-Id", bob)...); r.status != http.StatusOK || !strings.Contains(string(r.body), "slept 10 ms") {
+		t.Fatalf("bob while alice is at her cap: status %d: %s", r.status, r.body)
+	}
+	wg.Wait()
+	close(results)
+	for r := range results {
+		if r.status != http.StatusOK || !strings.Contains(string(r.body), "slept 10") {
+			t.Errorf("alice's admitted call: status %d: %s", r.status, r.body)
+		}
+	}
+	// Her slots are free again.
+	if r := post(t, s.url, sleepBody(5, 1), append(as("alice"), "Mcp-Session-Id", alice1)...); r.status != http.StatusOK {
+		t.Fatalf("alice after her calls returned: status %d: %s", r.status, r.body)
+	}
+}

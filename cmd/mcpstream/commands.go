@@ -191,6 +191,7 @@ type gatewayFlags struct {
 	callTimeout time.Duration
 	maxBody     int64
 	origins     string
+	principal   string
 }
 
 func (f *gatewayFlags) register(fs *flag.FlagSet) {
@@ -198,10 +199,12 @@ func (f *gatewayFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.callTimeout, "call-timeout", 0, "deadline of a request routed to a worker (default 60s)")
 	fs.Int64Var(&f.maxBody, "max-body", 0, "largest request body in bytes (default 4 MiB)")
 	fs.StringVar(&f.origins, "allowed-origins", "", "comma-separated Origin values accepted besides loopback ones")
+	fs.StringVar(&f.principal, "principal-header", "", "header naming the authenticated principal, set by an authenticating proxy in front (sessions are bound to it; per-principal in-flight caps apply)")
 }
 
 func (f *gatewayFlags) config(log *slog.Logger, t streams.Topology) gateway.Config {
-	cfg := gateway.Config{ID: f.id, Topology: t, CallTimeout: f.callTimeout, MaxBody: f.maxBody, Logger: log}
+	cfg := gateway.Config{ID: f.id, Topology: t, CallTimeout: f.callTimeout, MaxBody: f.maxBody, Logger: log,
+		PrincipalHeader: f.principal}
 	for _, o := range strings.Split(f.origins, ",") {
 		if o = strings.TrimSpace(o); o != "" {
 			cfg.AllowedOrigins = append(cfg.AllowedOrigins, o)
