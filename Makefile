@@ -1,7 +1,7 @@
 GO ?= go
 PKGS := ./...
 
-.PHONY: test vet unit itest bench fuzz dev build
+.PHONY: test vet unit itest bench fuzz dev build conformance
 
 ## test: vet, then every test (unit and end-to-end) under the race detector
 test: vet
@@ -34,3 +34,9 @@ build:
 
 dev:
 	$(GO) run ./cmd/mcpstream dev
+
+## conformance: the official MCP conformance suite against mcpstream dev,
+## with the known failures in conformance/baseline-*.yml (installs Node 22
+## and the suite from npm into .cache/conformance on first use)
+conformance:
+	bash conformance/run.sh
