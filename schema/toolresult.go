@@ -19,7 +19,7 @@ func AppendToolResult(dst []byte, r *ToolResult) ([]byte, error) {
 		fields++
 	}
 	dst = append(dst, 0x80|byte(fields))
-	dst = appendMsgpackStr(dst, []byte("content"))
+	dst = appendKey(dst, "content")
 	if r.Content == nil {
 		dst = append(dst, 0xc0)
 	} else {
@@ -29,7 +29,7 @@ func AppendToolResult(dst []byte, r *ToolResult) ([]byte, error) {
 		}
 	}
 	if r.StructuredContent != nil {
-		dst = appendMsgpackStr(dst, []byte("structuredContent"))
+		dst = appendKey(dst, "structuredContent")
 		raw, ok := r.StructuredContent.(json.RawMessage)
 		if !ok {
 			var err error
@@ -43,26 +43,44 @@ func AppendToolResult(dst []byte, r *ToolResult) ([]byte, error) {
 		}
 	}
 	if r.IsError {
-		dst = appendMsgpackStr(dst, []byte("isError"))
+		dst = appendKey(dst, "isError")
 		dst = append(dst, 0xc3)
 	}
 	return dst, nil
 }
 
 func appendContent(dst []byte, c *Content) []byte {
+	opt := [...][2]string{{"text", c.Text}, {"data", c.Data}, {"mimeType", c.MimeType}}
 	fields := 1
-	for _, s := range []string{c.Text, c.Data, c.MimeType} {
-		if s != "" {
+	for _, kv := range opt {
+		if kv[1] != "" {
 			fields++
 		}
 	}
+	if c.Resource != nil {
+		fields++
+	}
 	dst = append(dst, 0x80|byte(fields))
-	dst = appendMsgpackStr(dst, []byte("type"))
-	dst = appendMsgpackStr(dst, []byte(c.Type))
-	for _, kv := range [...][2]string{{"text", c.Text}, {"data", c.Data}, {"mimeType", c.MimeType}} {
+	dst = appendStrField(dst, "type", c.Type)
+	for _, kv := range opt {
 		if kv[1] != "" {
-			dst = appendMsgpackStr(dst, []byte(kv[0]))
-			dst = appendMsgpackStr(dst, []byte(kv[1]))
+			dst = appendStrField(dst, kv[0], kv[1])
+		}
+	}
+	if r := c.Resource; r != nil {
+		opt := [...][2]string{{"mimeType", r.MimeType}, {"text", r.Text}, {"blob", r.Blob}}
+		fields := 1
+		for _, kv := range opt {
+			if kv[1] != "" {
+				fields++
+			}
+		}
+		dst = append(appendKey(dst, "resource"), 0x80|byte(fields))
+		dst = appendStrField(dst, "uri", r.URI)
+		for _, kv := range opt {
+			if kv[1] != "" {
+				dst = appendStrField(dst, kv[0], kv[1])
+			}
 		}
 	}
 	return dst

@@ -16,11 +16,13 @@ func TestAppendToolResultMatchesJSONRoute(t *testing.T) {
 		many[i] = schema.Content{Type: "text", Text: strings.Repeat("x", i*20)}
 	}
 	for name, r := range map[string]*schema.ToolResult{
-		"text":         {Content: []schema.Content{{Type: "text", Text: "héllo \"q\"\n"}}},
-		"empty":        {Content: []schema.Content{}},
-		"nil content":  {},
-		"error":        {Content: []schema.Content{{Type: "text", Text: "boom"}}, IsError: true},
-		"image":        {Content: []schema.Content{{Type: "image", Data: "aGk=", MimeType: "image/png"}}},
+		"text":        {Content: []schema.Content{{Type: "text", Text: "héllo \"q\"\n"}}},
+		"empty":       {Content: []schema.Content{}},
+		"nil content": {},
+		"error":       {Content: []schema.Content{{Type: "text", Text: "boom"}}, IsError: true},
+		"image":       {Content: []schema.Content{{Type: "image", Data: "aGk=", MimeType: "image/png"}}},
+		"resource": {Content: []schema.Content{{Type: "resource", Resource: &schema.ResourceContents{URI: "test://r", MimeType: "text/plain", Text: "hi"}},
+			{Type: "resource", Resource: &schema.ResourceContents{URI: "test://b", Blob: "AAE="}}}},
 		"structured":   {Content: []schema.Content{{Type: "text", Text: `{"sum":5}`}}, StructuredContent: json.RawMessage(`{"sum":5,"xs":[1,2.5]}`)},
 		"struct value": {Content: []schema.Content{}, StructuredContent: map[string]any{"a": []int{1, 2}}},
 		"many items":   {Content: many},

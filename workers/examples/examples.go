@@ -11,7 +11,8 @@ import (
 )
 
 var constructors = map[string]func() *workers.Group{
-	"demo": Demo,
+	"demo":        Demo,
+	"conformance": Conformance,
 }
 
 // Names lists the example groups, sorted.

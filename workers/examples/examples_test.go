@@ -47,3 +47,15 @@ func TestDemoTools(t *testing.T) {
 		t.Error("Demo returned the same group twice")
 	}
 }
+
+func TestConformanceGroup(t *testing.T) {
+	gs, err := examples.Parse("conformance")
+	if err != nil || len(gs) != 1 || gs[0].Name() != "conformance" {
+		t.Fatalf("Parse(conformance) = %v, %v", gs, err)
+	}
+	want := []string{"test_audio_content", "test_embedded_resource", "test_error_handling",
+		"test_image_content", "test_multiple_content_types", "test_simple_text"}
+	if got := gs[0].Tools(); !slices.Equal(got, want) {
+		t.Fatalf("conformance tools = %v, want %v", got, want)
+	}
+}
