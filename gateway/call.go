@@ -14,10 +14,11 @@ import (
 )
 
 // callTool routes a tools/call to the group serving the tool and waits for
-// the reply. It returns the result as msgpack, or a JSON-RPC error; a
-// non-zero HTTP status means the request was refused for lack of room (503).
-func (g *Gateway) callTool(ctx context.Context, sess *session, msg *schema.Message) ([]byte, *schema.Error, int) {
-	name, rawArgs, err := schema.ToolCall(msg.Params)
+// the reply, passing the worker's notifications about it to note (which may
+// be nil). It returns the result as msgpack, or a JSON-RPC error; a non-zero
+// HTTP status means the request was refused for lack of room (503).
+func (g *Gateway) callTool(ctx context.Context, sess *session, msg *schema.Message, note func(*schema.Reply)) ([]byte, *schema.Error, int) {
+	name, rawArgs, rawToken, err := schema.ToolCall(msg.Params)
 	if err != nil {
 		return nil, err.(*schema.Error), 0
 	}
@@ -32,6 +33,12 @@ func (g *Gateway) callTool(ctx context.Context, sess *session, msg *schema.Messa
 		}
 		if args, err = schema.JSONToMsgpack(nil, rawArgs); err != nil {
 			return nil, schema.Errorf(schema.CodeInvalidParams, "tools/call arguments: %v", err), 0
+		}
+	}
+	var token []byte
+	if rawToken != nil {
+		if token, err = schema.JSONToMsgpack(nil, rawToken); err != nil {
+			return nil, schema.Errorf(schema.CodeInvalidParams, "progressToken: %v", err), 0
 		}
 	}
 
@@ -70,12 +77,14 @@ func (g *Gateway) callTool(ctx context.Context, sess *session, msg *schema.Messa
 		Deadline:  deadline.UnixNano(),
 		Attempt:   1,
 		ReplyTo:   g.replyTo,
+
+		ProgressToken: token,
 	}
 	subject := streams.RequestSubject(tool.Group, streams.Partition(sess.id, g.topo.Partitions))
 	w := g.router.register(env.Key)
 	defer g.router.unregister(env.Key)
 
-	rep, rpcErr, status := g.publishAndWait(ctx, subject, env, w)
+	rep, rpcErr, status := g.publishAndWait(ctx, subject, env, w, note)
 	if rpcErr != nil {
 		return nil, rpcErr, status
 	}
@@ -91,7 +100,7 @@ func (g *Gateway) callTool(ctx context.Context, sess *session, msg *schema.Messa
 // stream leader answers (a leader election takes seconds), then waits for
 // the reply. The Nats-Msg-Id header makes a retried publish a duplicate the
 // stream drops, not a second request.
-func (g *Gateway) publishAndWait(ctx context.Context, subject string, env *schema.Envelope, w *waiter) (*schema.Reply, *schema.Error, int) {
+func (g *Gateway) publishAndWait(ctx context.Context, subject string, env *schema.Envelope, w *waiter, note func(*schema.Reply)) (*schema.Reply, *schema.Error, int) {
 	backoff := 50 * time.Millisecond
 	for {
 		data, err := env.Marshal()
@@ -105,9 +114,10 @@ func (g *Gateway) publishAndWait(ctx context.Context, subject string, env *schem
 		if err == nil {
 			select {
 			case <-fut.Ok():
-				return g.wait(ctx, env, w)
+				return g.wait(ctx, env, w, note)
 			case err = <-fut.Err():
 			case rep := <-w.result: // the reply can overtake the PubAck
+				drainNotes(w, note)
 				return rep, nil, 0
 			case <-ctx.Done():
 				return nil, g.ctxError(ctx, env), 0
@@ -131,13 +141,30 @@ func (g *Gateway) publishAndWait(ctx context.Context, subject string, env *schem
 	}
 }
 
-// wait waits for the result or the deadline.
-func (g *Gateway) wait(ctx context.Context, env *schema.Envelope, w *waiter) (*schema.Reply, *schema.Error, int) {
-	select {
-	case rep := <-w.result:
-		return rep, nil, 0
-	case <-ctx.Done():
-		return nil, g.ctxError(ctx, env), 0
+// drainNotes passes on the notifications that arrived before the result,
+// so the client sees them first.
+func drainNotes(w *waiter, note func(*schema.Reply)) {
+	for len(w.notes) > 0 {
+		if n := <-w.notes; note != nil {
+			note(n)
+		}
+	}
+}
+
+// wait waits for the result or the deadline, passing notifications on.
+func (g *Gateway) wait(ctx context.Context, env *schema.Envelope, w *waiter, note func(*schema.Reply)) (*schema.Reply, *schema.Error, int) {
+	for {
+		select {
+		case rep := <-w.result:
+			drainNotes(w, note)
+			return rep, nil, 0
+		case n := <-w.notes:
+			if note != nil {
+				note(n)
+			}
+		case <-ctx.Done():
+			return nil, g.ctxError(ctx, env), 0
+		}
 	}
 }
 

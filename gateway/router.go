@@ -24,8 +24,8 @@ type router struct {
 	// duplicates counts replies for requests no longer waiting (a
 	// redelivered envelope answered twice, or a reply after the deadline).
 	duplicates atomic.Int64
-	// progress counts progress replies (not relayed yet).
-	progress atomic.Int64
+	// dropped counts notifications lost to a full buffer.
+	dropped atomic.Int64
 }
 
 type routerShard struct {
@@ -34,12 +34,16 @@ type routerShard struct {
 }
 
 // waiter is one request waiting for its reply. The result slot is written
-// at most once (the key leaves the map on the first result), so nothing
-// else can crowd it out. Progress replies are not relayed to clients yet;
-// they are counted and dropped.
+// at most once (the key leaves the map on the first result), so
+// notifications can never crowd it out; they have a bounded buffer of
+// their own, and beyond it they are dropped (they are advisory).
 type waiter struct {
 	result chan *schema.Reply // capacity 1
+	notes  chan *schema.Reply // capacity noteBuffer
 }
+
+// noteBuffer bounds the notifications buffered for one request.
+const noteBuffer = 16
 
 func newRouter(log *slog.Logger) *router {
 	r := &router{seed: maphash.MakeSeed(), log: log}
@@ -55,7 +59,7 @@ func (r *router) shard(key string) *routerShard {
 
 // register returns the waiter on which the replies for key arrive.
 func (r *router) register(key string) *waiter {
-	w := &waiter{result: make(chan *schema.Reply, 1)}
+	w := &waiter{result: make(chan *schema.Reply, 1), notes: make(chan *schema.Reply, noteBuffer)}
 	s := r.shard(key)
 	s.mu.Lock()
 	s.m[key] = w
@@ -91,6 +95,10 @@ func (r *router) deliver(msg *nats.Msg) {
 	case rep.Kind == schema.ReplyResult:
 		w.result <- rep // never blocks: the slot is written once
 	default:
-		r.progress.Add(1)
+		select {
+		case w.notes <- rep:
+		default:
+			r.dropped.Add(1)
+		}
 	}
 }

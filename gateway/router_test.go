@@ -26,7 +26,7 @@ func TestRouterResultNeverCrowdedOut(t *testing.T) {
 	r := newRouter(slog.New(slog.DiscardHandler))
 	w := r.register("k1")
 	for range 21 {
-		r.deliver(replyMsg(t, &schema.Reply{Key: "k1", Kind: schema.ReplyProgress}))
+		r.deliver(replyMsg(t, &schema.Reply{Key: "k1", Kind: schema.ReplyNotification}))
 	}
 	r.deliver(replyMsg(t, &schema.Reply{Key: "k1", Result: []byte{0xc3}}))
 	r.deliver(replyMsg(t, &schema.Reply{Key: "k1", Result: []byte{0xc2}})) // a duplicate
@@ -38,8 +38,11 @@ func TestRouterResultNeverCrowdedOut(t *testing.T) {
 	default:
 		t.Fatal("result lost behind progress replies")
 	}
-	if n := r.progress.Load(); n != 21 {
-		t.Fatalf("%d progress replies counted, want 21", n)
+	if n := len(w.notes); n != noteBuffer {
+		t.Fatalf("%d notifications buffered, want the bound %d", n, noteBuffer)
+	}
+	if n := r.dropped.Load(); n != 21-noteBuffer {
+		t.Fatalf("%d notifications dropped, want %d", n, 21-noteBuffer)
 	}
 	if d := r.duplicates.Load(); d != 1 {
 		t.Fatalf("duplicates = %d, want 1", d)

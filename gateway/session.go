@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,6 +31,7 @@ type sessionRecord struct {
 	Capabilities json.RawMessage       `json:"capabilities,omitempty"`
 	CreatedAt    time.Time             `json:"createdAt"`
 	Gateway      string                `json:"gateway"`
+	LogLevel     string                `json:"logLevel,omitempty"`
 }
 
 // session is a session cached in this gateway.
@@ -38,6 +40,9 @@ type session struct {
 	sessionRecord
 	// inflight counts this session's requests waiting on workers here.
 	inflight atomic.Int32
+	// logLevel is the index in logLevels of the least severe log message
+	// the client wants (0, debug: all).
+	logLevel atomic.Int32
 	// streaming is set while a GET event stream is open here; stream is it
 	// when it runs on a hijacked connection.
 	streaming atomic.Bool
@@ -172,6 +177,9 @@ func (s *sessions) get(ctx context.Context, id string) (*session, error) {
 	if err := json.Unmarshal(e.Value(), &sess.sessionRecord); err != nil {
 		return nil, fmt.Errorf("decoding session %s: %w", id, err)
 	}
+	if i := slices.Index(logLevels, sess.LogLevel); i > 0 {
+		sess.logLevel.Store(int32(i))
+	}
 	sh.mu.Lock()
 	if cur := sh.m[id]; cur != nil { // another request loaded it meanwhile
 		sh.mu.Unlock()
@@ -180,6 +188,15 @@ func (s *sessions) get(ctx context.Context, id string) (*session, error) {
 	sh.mu.Unlock()
 	s.cache(sess)
 	return sess, nil
+}
+
+// save writes the session's record back to the bucket.
+func (s *sessions) save(ctx context.Context, sess *session) error {
+	val, err := json.Marshal(sess.sessionRecord)
+	if err != nil {
+		return fmt.Errorf("encoding session: %w", err)
+	}
+	return withRetry(ctx, func() error { _, err := s.kv.Put(ctx, sess.id, val); return err })
 }
 
 // remove ends a session everywhere. It returns errNoSession for an unknown id.

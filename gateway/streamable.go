@@ -158,17 +158,19 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request) {
 	case schema.MethodToolsList:
 		result = g.reg.Load().ToolsListResult()
 	case schema.MethodToolsCall:
-		result, rpcErr, status := g.callTool(r.Context(), sess, msg)
-		switch {
-		case status != 0:
+		sr := newStreamResponder(w, sess, sseOK)
+		result, rpcErr, status := g.callTool(r.Context(), sess, msg, sr.note)
+		if status != 0 && !sr.started {
 			w.Header().Set("Retry-After", "1")
 			writeError(w, status, msg.ID, rpcErr)
-		case rpcErr != nil:
-			respond(w, msg.ID, nil, rpcErr, sseOK && !jsonOK)
-		default:
-			respondMsgpack(w, msg.ID, result, sseOK && !jsonOK)
+			return
 		}
+		sr.finish(msg.ID, result, rpcErr, sseOK && !jsonOK)
 		return
+	case schema.MethodLoggingSetLevel:
+		if rpcErr = g.setLogLevel(r.Context(), sess, msg.Params); rpcErr == nil {
+			result = []byte("{}")
+		}
 	default:
 		rpcErr = schema.Errorf(schema.CodeMethodNotFound, "Method not found: %s", msg.Method)
 	}
@@ -227,7 +229,7 @@ func (g *Gateway) initialize(w http.ResponseWriter, r *http.Request, msg *schema
 	}
 	res, err := json.Marshal(schema.InitializeResult{
 		ProtocolVersion: rev,
-		Capabilities:    map[string]any{"tools": map[string]any{}},
+		Capabilities:    map[string]any{"tools": map[string]any{}, "logging": map[string]any{}},
 		ServerInfo:      g.cfg.ServerInfo,
 	})
 	if err != nil {

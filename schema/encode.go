@@ -25,6 +25,9 @@ func appendEnvelope(dst []byte, e *Envelope) []byte {
 	if e.Attempt != 0 {
 		n++
 	}
+	if len(e.ProgressToken) > 0 {
+		n++
+	}
 	dst = append(dst, 0x80|byte(n))
 	dst = appendMsgpackInt(appendKey(dst, "v"), int64(e.V))
 	dst = appendStrField(dst, "k", e.Key)
@@ -48,7 +51,11 @@ func appendEnvelope(dst []byte, e *Envelope) []byte {
 	if e.Attempt != 0 {
 		dst = appendMsgpackUint(appendKey(dst, "a"), uint64(e.Attempt))
 	}
-	return appendStrField(dst, "t", e.ReplyTo)
+	dst = appendStrField(dst, "t", e.ReplyTo)
+	if len(e.ProgressToken) > 0 {
+		dst = append(appendKey(dst, "g"), e.ProgressToken...)
+	}
+	return dst
 }
 
 // appendReply writes r as a msgpack map.
@@ -67,6 +74,9 @@ func appendReply(dst []byte, r *Reply) []byte {
 		n++
 	}
 	if r.RunNs != 0 {
+		n++
+	}
+	if r.Method != "" {
 		n++
 	}
 	dst = append(dst, 0x80|byte(n))
@@ -97,6 +107,9 @@ func appendReply(dst []byte, r *Reply) []byte {
 	}
 	if r.RunNs != 0 {
 		dst = appendMsgpackInt(appendKey(dst, "n"), r.RunNs)
+	}
+	if r.Method != "" {
+		dst = appendStrField(dst, "m", r.Method)
 	}
 	return dst
 }

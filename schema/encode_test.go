@@ -21,6 +21,7 @@ func TestEncodersMatchLibrary(t *testing.T) {
 		{Key: "gw-1-2", Method: "tools/call", Name: "echo", Params: params, Session: "s", Principal: "alice",
 			Revision: "2025-11-25", Deadline: 1_800_000_000_000_000_000, Attempt: 3, ReplyTo: "mcp.reply.gw"},
 		{Key: "k", Method: "m", ReplyTo: "r", Deadline: -5, Attempt: 70000 % 65536},
+		{Key: "k", Method: "m", ReplyTo: "r", ProgressToken: []byte{0xa3, 't', 'o', 'k'}},
 	}
 	for _, e := range envs {
 		got, _ := e.Marshal()
@@ -42,8 +43,9 @@ func TestEncodersMatchLibrary(t *testing.T) {
 	big := bytes.Repeat([]byte("x"), 300)
 	reps := []*schema.Reply{
 		{Key: "k", Result: []byte{0xc0}},
-		{Key: "k", Kind: schema.ReplyProgress, Result: params, Cached: true},
+		{Key: "k", Kind: schema.ReplyNotification, Result: params, Cached: true},
 		{Key: "k", Result: params, RunNs: 20_123_456},
+		{Key: "k", Kind: schema.ReplyNotification, Method: "notifications/progress", Result: params},
 		{Key: "k", Error: &schema.Error{Code: -32602, Message: "Unknown tool: x"}},
 		{Key: "k", Error: &schema.Error{Code: 7, Message: "m", Data: json.RawMessage(`{"a":1}`)}},
 		{Key: "k", Error: &schema.Error{Code: -32000, Message: string(big), Data: json.RawMessage(`"` + string(big) + `"`)}},

@@ -42,6 +42,9 @@ type Envelope struct {
 	Attempt uint16 `msgpack:"a,omitempty"`
 	// ReplyTo is the core NATS subject of the gateway waiting for the reply.
 	ReplyTo string `msgpack:"t"`
+	// ProgressToken is the request's _meta.progressToken, compacted: the
+	// handler may report progress against it.
+	ProgressToken msgpack.RawMessage `msgpack:"g,omitempty"`
 }
 
 // DeadlineTime returns Deadline as a time.Time (zero when unset).
@@ -89,10 +92,12 @@ func UnmarshalEnvelope(b []byte) (*Envelope, error) {
 // ReplyKind tells what a Reply carries.
 type ReplyKind uint8
 
-// Reply kinds. Only ReplyResult ends a request.
+// Reply kinds. Only ReplyResult ends a request. A ReplyNotification carries
+// a notification for the client about the request in flight (progress,
+// log messages): Method names it and Result holds its params.
 const (
 	ReplyResult ReplyKind = iota
-	ReplyProgress
+	ReplyNotification
 )
 
 // Reply is a worker's answer to an envelope, sent as msgpack on core NATS to
@@ -111,6 +116,8 @@ type Reply struct {
 	// RunNs is how long the handler ran, in nanoseconds. The gateway takes
 	// it from the call's latency to see the time spent queueing.
 	RunNs int64 `msgpack:"n,omitempty"`
+	// Method is the notification's method, on a ReplyNotification.
+	Method string `msgpack:"m,omitempty"`
 }
 
 // Marshal encodes r as msgpack, stamping the current version. Result must

@@ -286,7 +286,7 @@ func TestReplyRoundTrip(t *testing.T) {
 	}{
 		{"every field", schema.Reply{
 			Key:    "k1",
-			Kind:   schema.ReplyProgress,
+			Kind:   schema.ReplyNotification,
 			Result: result,
 			Error:  &schema.Error{Code: schema.CodeOverloaded, Message: "busy", Data: json.RawMessage(`{"retryAfterMs":5}`)},
 			Cached: true,
@@ -417,7 +417,7 @@ func TestUnmarshalReplyErrors(t *testing.T) {
 			}
 		})
 	}
-	full := schema.Reply{Key: "key", Kind: schema.ReplyProgress, Result: []byte{0x92, 0x01, 0xa1, 'x'},
+	full := schema.Reply{Key: "key", Kind: schema.ReplyNotification, Result: []byte{0x92, 0x01, 0xa1, 'x'},
 		Error: &schema.Error{Code: 1, Message: "m", Data: json.RawMessage(`[1]`)}, Cached: true}
 	b, err := full.Marshal()
 	if err != nil {

@@ -178,7 +178,7 @@ func FuzzUnmarshalEnvelope(f *testing.F) {
 }
 
 func FuzzUnmarshalReply(f *testing.F) {
-	b, _ := (&schema.Reply{Key: "k", Kind: schema.ReplyProgress, Result: []byte{0x91, 0x01},
+	b, _ := (&schema.Reply{Key: "k", Kind: schema.ReplyNotification, Result: []byte{0x91, 0x01},
 		Error: &schema.Error{Code: -1, Message: "m", Data: json.RawMessage(`{"a":1}`)}, Cached: true}).Marshal()
 	f.Add(b)
 	f.Add(b[:len(b)/2])

@@ -256,6 +256,19 @@ func AppendNotification(dst []byte, method string, params []byte) []byte {
 	return append(dst, '}')
 }
 
+// AppendNotificationFunc is [AppendNotification] with the params written by
+// fn. It returns nil when fn fails.
+func AppendNotificationFunc(dst []byte, method string, fn func([]byte) ([]byte, error)) []byte {
+	dst = append(dst, `{"jsonrpc":"2.0","method":`...)
+	dst = appendJSONString(dst, method)
+	dst = append(dst, `,"params":`...)
+	dst, err := fn(dst)
+	if err != nil {
+		return nil
+	}
+	return append(dst, '}')
+}
+
 func appendID(dst []byte, id ID) []byte {
 	if len(id) == 0 {
 		return append(dst, "null"...)

@@ -47,6 +47,8 @@ const (
 	NotificationInitialized     = "notifications/initialized"
 	NotificationCancelled       = "notifications/cancelled"
 	NotificationProgress        = "notifications/progress"
+	NotificationMessage         = "notifications/message"
+	MethodLoggingSetLevel       = "logging/setLevel"
 	NotificationToolListChanged = "notifications/tools/list_changed"
 )
 

@@ -128,30 +128,40 @@ func jsonString(raw []byte) (string, bool) {
 	return s, true
 }
 
-// ToolCall reads the params of tools/call: the tool name and the raw
-// arguments (nil when absent or null). It returns an *Error with
-// [CodeInvalidParams] when params is not an object with a string name.
-func ToolCall(params []byte) (name string, args []byte, err error) {
+// ToolCall reads the params of tools/call: the tool name, the raw
+// arguments (nil when absent or null) and the raw _meta.progressToken (nil
+// when absent). It returns an *Error with [CodeInvalidParams] when params is
+// not an object with a string name.
+func ToolCall(params []byte) (name string, args, progressToken []byte, err error) {
 	if len(params) == 0 || params[0] != '{' {
-		return "", nil, Errorf(CodeInvalidParams, "tools/call needs params with a tool name")
+		return "", nil, nil, Errorf(CodeInvalidParams, "tools/call needs params with a tool name")
 	}
-	var nameRaw []byte
+	var nameRaw, meta []byte
 	if err := ScanObject(params, func(k, v []byte) {
 		switch string(k) {
 		case "name":
 			nameRaw = v
 		case "arguments":
 			args = v
+		case "_meta":
+			meta = v
 		}
 	}); err != nil {
-		return "", nil, Errorf(CodeInvalidParams, "tools/call params: %v", err)
+		return "", nil, nil, Errorf(CodeInvalidParams, "tools/call params: %v", err)
 	}
 	name, ok := jsonString(nameRaw)
 	if !ok || name == "" {
-		return "", nil, Errorf(CodeInvalidParams, "tools/call needs params with a tool name")
+		return "", nil, nil, Errorf(CodeInvalidParams, "tools/call needs params with a tool name")
 	}
 	if string(args) == "null" {
 		args = nil
 	}
-	return name, args, nil
+	if len(meta) > 0 && meta[0] == '{' {
+		_ = ScanObject(meta, func(k, v []byte) {
+			if string(k) == "progressToken" && (v[0] == '"' || v[0] == '-' || v[0] >= '0' && v[0] <= '9') {
+				progressToken = v
+			}
+		})
+	}
+	return name, args, progressToken, nil
 }

@@ -137,7 +137,12 @@ func (r *runner) run(ctx context.Context, env *schema.Envelope, attempt int) (re
 			}
 		}
 		call := &Call{Key: env.Key, Session: env.Session, Principal: env.Principal, Revision: env.Revision,
-			Attempt: attempt, Deadline: env.DeadlineTime()}
+			Attempt: attempt, Deadline: env.DeadlineTime(), send: func(rep *schema.Reply) error { return r.publish(env, rep) }}
+		if len(env.ProgressToken) > 0 {
+			if tok, err := schema.MsgpackToJSON(nil, env.ProgressToken); err == nil {
+				call.progressToken = tok
+			}
+		}
 		res, err := t.handle(ctx, call, args)
 		if err != nil {
 			var perr *schema.Error
@@ -157,16 +162,23 @@ func (r *runner) run(ctx context.Context, env *schema.Envelope, attempt int) (re
 	return rep
 }
 
-// send publishes rep to the gateway waiting for env.
+// send publishes rep to the gateway waiting for env, logging a failure.
 func (r *runner) send(env *schema.Envelope, rep *schema.Reply) {
-	b, err := rep.Marshal()
-	if err != nil {
-		r.log.Error("encoding reply", "key", env.Key, "err", err)
-		return
-	}
-	if err := r.nc.Publish(env.ReplyTo, b); err != nil {
+	if err := r.publish(env, rep); err != nil {
 		r.log.Warn("replying", "key", env.Key, "err", err)
 	}
+}
+
+// publish sends rep to the gateway waiting for env.
+func (r *runner) publish(env *schema.Envelope, rep *schema.Reply) error {
+	b, err := rep.Marshal()
+	if err != nil {
+		return fmt.Errorf("encoding reply %s: %w", env.Key, err)
+	}
+	if err := r.nc.Publish(env.ReplyTo, b); err != nil {
+		return fmt.Errorf("publishing reply %s: %w", env.Key, err)
+	}
+	return nil
 }
 
 // keepAlive tells the server the envelope is still being worked on while a

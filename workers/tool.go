@@ -36,6 +36,9 @@ type Call struct {
 	// Attempt is the delivery count of the envelope, from 1.
 	Attempt  int
 	Deadline time.Time
+
+	progressToken json.RawMessage
+	send          func(*schema.Reply) error // sends a notification reply
 }
 
 // ToolHandler is a typed tool: it receives the decoded, schema-validated

@@ -2,7 +2,10 @@ package examples
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"time"
 
 	"github.com/mcpstream/mcpstream/schema"
 	"github.com/mcpstream/mcpstream/workers"
@@ -45,9 +48,48 @@ func Conformance() *workers.Group {
 		schema.Content{Type: "image", Data: fixturePNG, MimeType: "image/png"},
 		schema.Content{Type: "resource", Resource: &schema.ResourceContents{
 			URI: "test://embedded-in-multiple", MimeType: "text/plain", Text: "This is an embedded resource"}})
+	workers.AddTool(g, workers.Tool{Name: "test_tool_with_logging", Description: "Tests tool that emits log messages during execution"},
+		func(ctx context.Context, call *workers.Call, _ NoArgs) (*schema.ToolResult, error) {
+			for i, m := range []string{"Tool execution started", "Tool processing data", "Tool execution completed"} {
+				if i > 0 && !pause(ctx, 50*time.Millisecond) {
+					return nil, ctx.Err()
+				}
+				if err := call.Log("info", "", m); err != nil {
+					return nil, err
+				}
+			}
+			return workers.TextResult("Tool with logging executed successfully"), nil
+		})
+	workers.AddTool(g, workers.Tool{Name: "test_tool_with_progress", Description: "Tests tool that reports progress notifications"},
+		func(ctx context.Context, call *workers.Call, _ NoArgs) (*schema.ToolResult, error) {
+			for _, p := range []float64{0, 50, 100} {
+				if err := call.Progress(p, 100, fmt.Sprintf("Completed step %.0f of %.0f", p, 100.0)); err != nil {
+					return nil, err
+				}
+				if !pause(ctx, 50*time.Millisecond) {
+					return nil, ctx.Err()
+				}
+			}
+			// The result is the progress token, as the suite expects.
+			var token any
+			_ = json.Unmarshal(call.ProgressToken(), &token)
+			return workers.TextResult(fmt.Sprint(token)), nil
+		})
 	workers.AddTool(g, workers.Tool{Name: "test_error_handling", Description: "Tests error response handling"},
 		func(context.Context, *workers.Call, NoArgs) (*schema.ToolResult, error) {
 			return nil, errors.New("this tool intentionally returns an error for testing")
 		})
 	return g
+}
+
+// pause waits d, or reports false when ctx ends first.
+func pause(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }

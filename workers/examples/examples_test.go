@@ -54,7 +54,8 @@ func TestConformanceGroup(t *testing.T) {
 		t.Fatalf("Parse(conformance) = %v, %v", gs, err)
 	}
 	want := []string{"test_audio_content", "test_embedded_resource", "test_error_handling",
-		"test_image_content", "test_multiple_content_types", "test_simple_text"}
+		"test_image_content", "test_multiple_content_types", "test_simple_text",
+		"test_tool_with_logging", "test_tool_with_progress"}
 	if got := gs[0].Tools(); !slices.Equal(got, want) {
 		t.Fatalf("conformance tools = %v, want %v", got, want)
 	}

@@ -1,0 +1,124 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/mcpstream/mcpstream/schema"
+)
+
+// logLevels are MCP's log levels, in order of severity.
+var logLevels = []string{"debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"}
+
+// streamResponder answers one request, switching the response to an SSE
+// stream when the first notification about the request arrives (if the
+// client accepts event streams; otherwise notifications are dropped). The
+// final answer is then the stream's last event.
+type streamResponder struct {
+	w       http.ResponseWriter
+	rc      *http.ResponseController
+	sess    *session
+	sseOK   bool
+	started bool
+	buf     []byte
+}
+
+func newStreamResponder(w http.ResponseWriter, sess *session, sseOK bool) *streamResponder {
+	return &streamResponder{w: w, rc: http.NewResponseController(w), sess: sess, sseOK: sseOK}
+}
+
+// note relays a worker's notification to the client.
+func (s *streamResponder) note(rep *schema.Reply) {
+	if !s.sseOK || rep.Method == "" {
+		return
+	}
+	if rep.Method == schema.NotificationMessage && !s.sess.wantsLog(rep.Result) {
+		return
+	}
+	b := append(s.buf[:0], "event: message\ndata: "...)
+	b = schema.AppendNotificationFunc(b, rep.Method, func(dst []byte) ([]byte, error) { return schema.MsgpackToJSON(dst, rep.Result) })
+	if b == nil {
+		return
+	}
+	s.buf = append(b, "\n\n"...)
+	if !s.started {
+		h := s.w.Header()
+		h.Set("Content-Type", "text/event-stream")
+		h.Set("Cache-Control", "no-cache")
+		s.w.WriteHeader(http.StatusOK)
+		s.started = true
+	}
+	_ = s.rc.SetWriteDeadline(time.Now().Add(writeTimeout))
+	if _, err := s.w.Write(s.buf); err == nil {
+		_ = s.rc.Flush()
+	}
+}
+
+// finish writes the answer: the last event of a started stream, or a plain
+// response as the client's Accept allows.
+func (s *streamResponder) finish(id schema.ID, result []byte, rpcErr *schema.Error, sseOnly bool) {
+	if !s.started {
+		if rpcErr != nil {
+			respond(s.w, id, nil, rpcErr, sseOnly)
+		} else {
+			respondMsgpack(s.w, id, result, sseOnly)
+		}
+		return
+	}
+	b := append(s.buf[:0], "event: message\ndata: "...)
+	if rpcErr != nil {
+		b = schema.AppendError(b, id, rpcErr)
+	} else if b = schema.AppendResultFunc(b, id, func(dst []byte) ([]byte, error) { return schema.MsgpackToJSON(dst, result) }); b == nil {
+		b = schema.AppendError(append(s.buf[:0], "event: message\ndata: "...), id, schema.Errorf(schema.CodeInternalError, "malformed result from worker"))
+	}
+	b = append(b, "\n\n"...)
+	_ = s.rc.SetWriteDeadline(time.Now().Add(writeTimeout))
+	if _, err := s.w.Write(b); err == nil {
+		_ = s.rc.Flush()
+	}
+}
+
+// wantsLog reports whether a notifications/message with these params
+// (msgpack) is at or above the session's level.
+func (s *session) wantsLog(params []byte) bool {
+	min := s.logLevel.Load()
+	if min == 0 {
+		return true
+	}
+	js, err := schema.MsgpackToJSON(nil, params)
+	if err != nil {
+		return false
+	}
+	var p struct {
+		Level string `json:"level"`
+	}
+	if json.Unmarshal(js, &p) != nil {
+		return false
+	}
+	return int32(slices.Index(logLevels, p.Level)) >= min
+}
+
+// setLogLevel answers logging/setLevel: the session's level is kept here
+// and in the session bucket, so every gateway applies it.
+func (g *Gateway) setLogLevel(ctx context.Context, sess *session, params []byte) *schema.Error {
+	var p struct {
+		Level string `json:"level"`
+	}
+	if len(params) == 0 || json.Unmarshal(params, &p) != nil {
+		return schema.Errorf(schema.CodeInvalidParams, "logging/setLevel needs params with a level")
+	}
+	i := slices.Index(logLevels, p.Level)
+	if i < 0 {
+		return schema.Errorf(schema.CodeInvalidParams, "unknown log level %q (want one of %v)", p.Level, logLevels)
+	}
+	sess.logLevel.Store(int32(i))
+	sess.LogLevel = p.Level
+	if err := g.sessions.save(ctx, sess); err != nil {
+		g.log.Warn("saving session log level", "err", err)
+		return schema.Errorf(schema.CodeInternalError, "could not save the log level")
+	}
+	return nil
+}
