@@ -79,6 +79,7 @@ func (g *Gateway) callTool(ctx context.Context, sess *session, msg *schema.Messa
 		ReplyTo:   g.replyTo,
 
 		ProgressToken: token,
+		RequestID:     string(msg.ID),
 	}
 	subject := streams.RequestSubject(tool.Group, streams.Partition(sess.id, g.topo.Partitions))
 	w := g.router.register(env.Key)

@@ -122,3 +122,29 @@ func (g *Gateway) setLogLevel(ctx context.Context, sess *session, params []byte)
 	}
 	return nil
 }
+
+// cancelRequest passes a client's notifications/cancelled to every worker:
+// the one running the request cancels its handler's context. Any gateway
+// can do it, since the request is named by session and JSON-RPC id.
+func (g *Gateway) cancelRequest(sess *session, params []byte) {
+	var id, reason []byte
+	if len(params) == 0 || schema.ScanObject(params, func(k, v []byte) {
+		switch string(k) {
+		case "requestId":
+			id = v
+		case "reason":
+			reason = v
+		}
+	}) != nil || !schema.ID(id).Valid() {
+		return // a malformed cancellation is ignored, as the spec allows
+	}
+	c := schema.Cancel{Session: sess.id, RequestID: string(id)}
+	_ = json.Unmarshal(reason, &c.Reason)
+	b, err := c.Marshal()
+	if err == nil {
+		err = g.nc.Publish(schema.CancelSubject, b)
+	}
+	if err != nil {
+		g.log.Warn("passing on a cancellation", "err", err)
+	}
+}

@@ -139,9 +139,13 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if msg.Kind() != schema.KindRequest {
-		// Notifications and responses are accepted without a body. The
-		// spine needs none of them: notifications/initialized changes
-		// nothing here, and no server-to-client requests are outstanding.
+		// Notifications and responses are accepted without a body.
+		// notifications/cancelled is passed to the workers;
+		// notifications/initialized changes nothing here, and no
+		// server-to-client requests are outstanding.
+		if msg.Method == schema.NotificationCancelled {
+			g.cancelRequest(sess, msg.Params)
+		}
 		w.WriteHeader(http.StatusAccepted)
 		return
 	}

@@ -28,6 +28,9 @@ func appendEnvelope(dst []byte, e *Envelope) []byte {
 	if len(e.ProgressToken) > 0 {
 		n++
 	}
+	if e.RequestID != "" {
+		n++
+	}
 	dst = append(dst, 0x80|byte(n))
 	dst = appendMsgpackInt(appendKey(dst, "v"), int64(e.V))
 	dst = appendStrField(dst, "k", e.Key)
@@ -54,6 +57,9 @@ func appendEnvelope(dst []byte, e *Envelope) []byte {
 	dst = appendStrField(dst, "t", e.ReplyTo)
 	if len(e.ProgressToken) > 0 {
 		dst = append(appendKey(dst, "g"), e.ProgressToken...)
+	}
+	if e.RequestID != "" {
+		dst = appendStrField(dst, "q", e.RequestID)
 	}
 	return dst
 }

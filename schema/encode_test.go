@@ -21,7 +21,7 @@ func TestEncodersMatchLibrary(t *testing.T) {
 		{Key: "gw-1-2", Method: "tools/call", Name: "echo", Params: params, Session: "s", Principal: "alice",
 			Revision: "2025-11-25", Deadline: 1_800_000_000_000_000_000, Attempt: 3, ReplyTo: "mcp.reply.gw"},
 		{Key: "k", Method: "m", ReplyTo: "r", Deadline: -5, Attempt: 70000 % 65536},
-		{Key: "k", Method: "m", ReplyTo: "r", ProgressToken: []byte{0xa3, 't', 'o', 'k'}},
+		{Key: "k", Method: "m", ReplyTo: "r", ProgressToken: []byte{0xa3, 't', 'o', 'k'}, RequestID: `"req-1"`},
 	}
 	for _, e := range envs {
 		got, _ := e.Marshal()

@@ -45,7 +45,23 @@ type Envelope struct {
 	// ProgressToken is the request's _meta.progressToken, compacted: the
 	// handler may report progress against it.
 	ProgressToken msgpack.RawMessage `msgpack:"g,omitempty"`
+	// RequestID is the client's JSON-RPC id (its JSON text): with Session,
+	// it names the request in a notifications/cancelled.
+	RequestID string `msgpack:"q,omitempty"`
 }
+
+// Cancel asks workers to cancel the handler of a request: the client sent
+// notifications/cancelled for it. It travels as msgpack on core NATS to
+// [CancelSubject]; any gateway can send it.
+type Cancel struct {
+	Session   string `msgpack:"s"`
+	RequestID string `msgpack:"q"`
+	Reason    string `msgpack:"r,omitempty"`
+}
+
+// CancelSubject is the core NATS subject every worker listens on for
+// cancellations.
+const CancelSubject = "mcp.cancel"
 
 // DeadlineTime returns Deadline as a time.Time (zero when unset).
 func (e *Envelope) DeadlineTime() time.Time {
@@ -153,4 +169,29 @@ func UnmarshalReply(b []byte) (*Reply, error) {
 		return nil, errors.New("decoding reply: key is required")
 	}
 	return &r, nil
+}
+
+// Marshal encodes c as msgpack.
+func (c *Cancel) Marshal() ([]byte, error) {
+	b, err := msgpack.Marshal(c)
+	if err != nil {
+		return nil, fmt.Errorf("encoding cancel: %w", err)
+	}
+	return b, nil
+}
+
+// UnmarshalCancel decodes a cancellation. It returns a wrapped error for
+// malformed data or one that names no request.
+func UnmarshalCancel(b []byte) (*Cancel, error) {
+	if err := checkMsgpack(b); err != nil {
+		return nil, fmt.Errorf("decoding cancel: %w", err)
+	}
+	var c Cancel
+	if err := msgpack.Unmarshal(b, &c); err != nil {
+		return nil, fmt.Errorf("decoding cancel: %w", err)
+	}
+	if c.Session == "" || c.RequestID == "" {
+		return nil, errors.New("decoding cancel: session and request id are required")
+	}
+	return &c, nil
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/mcpstream/mcpstream/schema"
 	"github.com/mcpstream/mcpstream/streams"
 )
 
@@ -121,7 +122,10 @@ type runner struct {
 	// stacks stay grown instead of growing again for every envelope.
 	work chan jetstream.Msg
 	pool sync.WaitGroup
-	base context.Context // handlers' parent; cancelled only on abort
+	// running maps session + "\x00" + JSON-RPC id to the cancel function
+	// of the handler running that request, for notifications/cancelled.
+	running sync.Map
+	base    context.Context // handlers' parent; cancelled only on abort
 
 	processed, cached, expired, poisoned atomic.Int64
 }
@@ -203,6 +207,12 @@ func (g *Group) Run(ctx context.Context, nc *nats.Conn, o Options) error {
 		}
 		ccs = append(ccs, cc)
 	}
+	cancels, err := nc.Subscribe(schema.CancelSubject, r.onCancel)
+	if err != nil {
+		stopAll()
+		return fmt.Errorf("group %s: subscribing to cancellations: %w", g.name, err)
+	}
+	defer func() { _ = cancels.Unsubscribe() }()
 	hb, err := r.register(ctx, reg)
 	if err != nil {
 		stopAll()
@@ -227,3 +237,19 @@ func (g *Group) Run(ctx context.Context, nc *nats.Conn, o Options) error {
 // busy, which stops this partition's pulls: backpressure instead of an
 // unbounded queue.
 func (r *runner) onMsg(msg jetstream.Msg) { r.work <- msg }
+
+// onCancel cancels the handler of a request the client cancelled, if it
+// runs here.
+func (r *runner) onCancel(msg *nats.Msg) {
+	c, err := schema.UnmarshalCancel(msg.Data)
+	if err != nil {
+		return
+	}
+	if cancel, ok := r.running.Load(c.Session + "\x00" + c.RequestID); ok {
+		reason := c.Reason
+		if reason == "" {
+			reason = "cancelled by the client"
+		}
+		cancel.(context.CancelCauseFunc)(errors.New(reason))
+	}
+}

@@ -56,6 +56,16 @@ func (r *runner) process(msg jetstream.Msg) {
 		ctx, cancel = context.WithDeadline(r.base, env.DeadlineTime())
 	}
 	defer cancel()
+	if env.Session != "" && env.RequestID != "" { // cancellable by the client
+		var cancelCause context.CancelCauseFunc
+		ctx, cancelCause = context.WithCancelCause(ctx)
+		key := env.Session + "\x00" + env.RequestID
+		r.running.Store(key, cancelCause)
+		defer func() {
+			r.running.Delete(key)
+			cancelCause(nil)
+		}()
+	}
 	stopKeepAlive := r.keepAlive(msg, env)
 	started := time.Now()
 	rep := r.run(ctx, env, attempt)
@@ -67,10 +77,11 @@ func (r *runner) process(msg jetstream.Msg) {
 		_ = msg.Ack()
 		return
 	}
-	if env.Deadline != 0 && ctx.Err() != nil {
-		// The deadline passed while the handler ran: the gateway has already
-		// answered the client with a timeout, so a result now would race
-		// that answer. Nothing is stored or sent.
+	if ctx.Err() != nil {
+		// The deadline passed while the handler ran (the gateway has
+		// already answered the client with a timeout, so a result now would
+		// race that answer), or the client cancelled the request (it wants
+		// no response). Nothing is stored or sent.
 		r.expired.Add(1)
 		_ = msg.Ack()
 		return

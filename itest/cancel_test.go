@@ -1,0 +1,92 @@
+package itest
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/mcpstream/mcpstream/gateway"
+	"github.com/mcpstream/mcpstream/schema"
+	"github.com/mcpstream/mcpstream/workers"
+)
+
+// TestCancellationReachesTheHandler: the official client cancels a call
+// (notifications/cancelled); the gateway passes it to the workers, and the
+// handler running the call sees its context cancelled with the client's
+// reason.
+func TestCancellationReachesTheHandler(t *testing.T) {
+	s := newStack(t, gateway.Config{})
+	started := make(chan struct{}, 1)
+	seen := make(chan error, 1)
+	g := workers.NewGroup("probe")
+	workers.AddTool(g, workers.Tool{Name: "wait_for_cancel"},
+		func(ctx context.Context, _ *workers.Call, _ struct{}) (*schema.ToolResult, error) {
+			started <- struct{}{}
+			select {
+			case <-ctx.Done():
+				seen <- context.Cause(ctx)
+			case <-time.After(30 * time.Second):
+				seen <- errors.New("not cancelled within 30s")
+			}
+			return nil, ctx.Err()
+		})
+	nc, err := s.emb.Connect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	wctx, stop := context.WithCancel(context.Background())
+	ready, ran := make(chan struct{}), make(chan error, 1)
+	go func() { ran <- g.Run(wctx, nc, workers.Options{Ready: ready, Logger: quietLog}) }()
+	defer func() { stop(); <-ran }()
+	select {
+	case <-ready:
+	case err := <-ran:
+		t.Fatal(err)
+	}
+	// The gateway serves the tool once its registry snapshot has it.
+	deadline := time.Now().Add(10 * time.Second)
+	for s.gw.Registry().Tool("wait_for_cancel") == nil {
+		if time.Now().After(deadline) {
+			t.Fatal("tool never reached the registry snapshot")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	client := mcp.NewClient(&mcp.Implementation{Name: "itest-cancel", Version: "1"}, nil)
+	cs, err := client.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: s.url, HTTPClient: &http.Client{}, MaxRetries: -1},
+		&mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	callCtx, cancelCall := context.WithCancel(ctx)
+	callErr := make(chan error, 1)
+	go func() {
+		_, err := cs.CallTool(callCtx, &mcp.CallToolParams{Name: "wait_for_cancel"})
+		callErr <- err
+	}()
+	select {
+	case <-started:
+	case <-time.After(20 * time.Second):
+		t.Fatal("handler never started")
+	}
+	cancelCall() // the client sends notifications/cancelled
+	if err := <-callErr; err == nil {
+		t.Fatal("cancelled call returned no error")
+	}
+	select {
+	case cause := <-seen:
+		if cause == nil || cause == context.DeadlineExceeded || cause.Error() == "not cancelled within 30s" {
+			t.Fatalf("handler's context ended with %v, want the client's cancellation", cause)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("handler's context was not cancelled")
+	}
+}
