@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bufio"
+	"bytes"
 	"hash/maphash"
 	"io"
 	"net"
@@ -9,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/mcpstream/mcpstream/schema"
 )
 
 // eventStream is a session's GET event stream on a hijacked connection. A
@@ -202,5 +205,29 @@ func (g *Gateway) streamThroughHTTP(w http.ResponseWriter, r *http.Request, sess
 				return
 			}
 		}
+	}
+}
+
+// announceListChanges writes notifications/tools/list_changed on every open
+// event stream whenever a new registry snapshot lists different tools, until
+// the gateway drains. Clients without an open stream miss it, which the
+// spec allows; they see the change on their next tools/list.
+func (g *Gateway) announceListChanges() {
+	last := g.reg.Load().ToolsListResult()
+	event := append(append([]byte("event: message\ndata: "),
+		schema.AppendNotification(nil, schema.NotificationToolListChanged, nil)...), "\n\n"...)
+	for {
+		changed := g.reg.Changed()
+		select {
+		case <-g.closing:
+			return
+		case <-changed:
+		}
+		cur := g.reg.Load().ToolsListResult()
+		if bytes.Equal(cur, last) {
+			continue
+		}
+		last = cur
+		g.streams.each(func(es *eventStream) { _ = es.write(event) })
 	}
 }

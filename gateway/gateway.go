@@ -191,10 +191,11 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Gateway, error) {
 		cancel()
 		return nil, fmt.Errorf("gateway: watching sessions: %w", err)
 	}
-	g.wg.Add(3)
+	g.wg.Add(4)
 	go func() { defer g.wg.Done(); g.reg.watch(wctx, regW) }()
 	go func() { defer g.wg.Done(); g.sessions.watchDeletes(wctx, sessW) }()
 	go func() { defer g.wg.Done(); g.keepAlive(cfg.KeepAlive) }()
+	go func() { defer g.wg.Done(); g.announceListChanges() }()
 
 	if g.sub, err = nc.Subscribe(g.replyTo, g.router.deliver); err != nil {
 		g.Close()

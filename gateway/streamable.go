@@ -233,7 +233,7 @@ func (g *Gateway) initialize(w http.ResponseWriter, r *http.Request, msg *schema
 	}
 	res, err := json.Marshal(schema.InitializeResult{
 		ProtocolVersion: rev,
-		Capabilities:    map[string]any{"tools": map[string]any{}, "logging": map[string]any{}},
+		Capabilities:    map[string]any{"tools": map[string]any{"listChanged": true}, "logging": map[string]any{}},
 		ServerInfo:      g.cfg.ServerInfo,
 	})
 	if err != nil {

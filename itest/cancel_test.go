@@ -34,28 +34,7 @@ func TestCancellationReachesTheHandler(t *testing.T) {
 			}
 			return nil, ctx.Err()
 		})
-	nc, err := s.emb.Connect()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	wctx, stop := context.WithCancel(context.Background())
-	ready, ran := make(chan struct{}), make(chan error, 1)
-	go func() { ran <- g.Run(wctx, nc, workers.Options{Ready: ready, Logger: quietLog}) }()
-	defer func() { stop(); <-ran }()
-	select {
-	case <-ready:
-	case err := <-ran:
-		t.Fatal(err)
-	}
-	// The gateway serves the tool once its registry snapshot has it.
-	deadline := time.Now().Add(10 * time.Second)
-	for s.gw.Registry().Tool("wait_for_cancel") == nil {
-		if time.Now().After(deadline) {
-			t.Fatal("tool never reached the registry snapshot")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	s.runGroup(t, g, "wait_for_cancel")
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()

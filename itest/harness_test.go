@@ -326,3 +326,29 @@ func initSession(t testing.TB, url string) string {
 // quietLog keeps in-process components' logs out of test and benchmark
 // output; failures are reported by assertions.
 var quietLog = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// runGroup serves g on the stack's JetStream for the rest of the test and
+// waits until the gateway's registry snapshot has tool.
+func (s *stack) runGroup(t *testing.T, g *workers.Group, tool string) {
+	t.Helper()
+	nc, err := s.emb.Connect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	ready, ran := make(chan struct{}), make(chan error, 1)
+	go func() { ran <- g.Run(ctx, nc, workers.Options{Ready: ready, Logger: quietLog}) }()
+	t.Cleanup(func() { stop(); <-ran; nc.Close() })
+	select {
+	case <-ready:
+	case err := <-ran:
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for s.gw.Registry().Tool(tool) == nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("tool %s never reached the registry snapshot", tool)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
