@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -116,6 +117,10 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, nil, schema.Errorf(schema.CodeInvalidRequest, "JSON nested deeper than %d", g.cfg.MaxDepth))
 		return
 	}
+	if trimmed := bytes.TrimLeft(body, " \t\r\n"); len(trimmed) > 0 && trimmed[0] == '[' && json.Valid(body) {
+		g.postBatch(w, r, body, sseOK && !jsonOK)
+		return
+	}
 	msg, err := schema.DecodeMessage(body)
 	if err != nil {
 		var rpcErr *schema.Error
@@ -139,13 +144,7 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if msg.Kind() != schema.KindRequest {
-		// Notifications and responses are accepted without a body.
-		// notifications/cancelled is passed to the workers;
-		// notifications/initialized changes nothing here, and no
-		// server-to-client requests are outstanding.
-		if msg.Method == schema.NotificationCancelled {
-			g.cancelRequest(sess, msg.Params)
-		}
+		g.notified(sess, msg)
 		w.WriteHeader(http.StatusAccepted)
 		return
 	}
@@ -154,14 +153,7 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, msg.ID, schema.OverloadedError("gateway shutting down", 1000))
 		return
 	}
-	var result []byte
-	var rpcErr *schema.Error
-	switch msg.Method {
-	case schema.MethodPing:
-		result = []byte("{}")
-	case schema.MethodToolsList:
-		result = g.reg.Load().ToolsListResult()
-	case schema.MethodToolsCall:
+	if msg.Method == schema.MethodToolsCall {
 		sr := newStreamResponder(w, sess, sseOK)
 		result, rpcErr, status := g.callTool(r.Context(), sess, msg, sr.note)
 		if status != 0 && !sr.started {
@@ -171,14 +163,36 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request) {
 		}
 		sr.finish(msg.ID, result, rpcErr, sseOK && !jsonOK)
 		return
-	case schema.MethodLoggingSetLevel:
-		if rpcErr = g.setLogLevel(r.Context(), sess, msg.Params); rpcErr == nil {
-			result = []byte("{}")
-		}
-	default:
-		rpcErr = schema.Errorf(schema.CodeMethodNotFound, "Method not found: %s", msg.Method)
 	}
+	result, rpcErr := g.answer(r.Context(), sess, msg)
 	respond(w, msg.ID, result, rpcErr, sseOK && !jsonOK)
+}
+
+// notified handles a notification or a response from the client:
+// notifications/cancelled is passed to the workers; the others change
+// nothing here (no server-to-client requests are outstanding).
+func (g *Gateway) notified(sess *session, msg *schema.Message) {
+	if msg.Method == schema.NotificationCancelled {
+		g.cancelRequest(sess, msg.Params)
+	}
+}
+
+// answer handles the requests the gateway answers itself: everything but
+// initialize and tools/call. It returns the JSON result or an error.
+func (g *Gateway) answer(ctx context.Context, sess *session, msg *schema.Message) ([]byte, *schema.Error) {
+	switch msg.Method {
+	case schema.MethodPing:
+		return []byte("{}"), nil
+	case schema.MethodToolsList:
+		return g.reg.Load().ToolsListResult(), nil
+	case schema.MethodLoggingSetLevel:
+		if err := g.setLogLevel(ctx, sess, msg.Params); err != nil {
+			return nil, err
+		}
+		return []byte("{}"), nil
+	default:
+		return nil, schema.Errorf(schema.CodeMethodNotFound, "Method not found: %s", msg.Method)
+	}
 }
 
 // requireSession finds the session named by the Mcp-Session-Id header:

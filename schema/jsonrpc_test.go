@@ -402,7 +402,7 @@ func TestNegotiate(t *testing.T) {
 			t.Errorf("served revision %s not negotiated", rev)
 		}
 	}
-	for _, rev := range []string{"", schema.Revision20241105, schema.Revision20250326, schema.Revision20260728, "garbage"} {
+	for _, rev := range []string{"", schema.Revision20241105, schema.Revision20260728, "garbage"} {
 		if schema.Serves(rev) || schema.Negotiate(rev) != schema.LatestRevision {
 			t.Errorf("Negotiate(%q) = %q", rev, schema.Negotiate(rev))
 		}

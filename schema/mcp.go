@@ -15,7 +15,11 @@ const (
 )
 
 // ServedRevisions are the revisions the gateway negotiates, newest first.
-var ServedRevisions = []string{Revision20251125, Revision20250618}
+var ServedRevisions = []string{Revision20251125, Revision20250618, Revision20250326}
+
+// AllowsBatches reports whether rev lets a client send JSON-RPC batches
+// (only 2025-03-26 among the served revisions).
+func AllowsBatches(rev string) bool { return rev == Revision20250326 }
 
 // LatestRevision is the newest revision the gateway negotiates.
 const LatestRevision = Revision20251125

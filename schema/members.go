@@ -165,3 +165,39 @@ func ToolCall(params []byte) (name string, args, progressToken []byte, err error
 	}
 	return name, args, progressToken, nil
 }
+
+// SplitBatch returns the raw elements of a JSON-RPC batch: data must be a
+// valid JSON array (check it with json.Valid first). An empty array is an
+// invalid request: it returns a *Error with [CodeInvalidRequest].
+func SplitBatch(data []byte) ([][]byte, error) {
+	c := jsonReader{in: data}
+	c.skipSpace()
+	if c.pos >= len(c.in) || c.in[c.pos] != '[' {
+		return nil, &Error{Code: CodeInvalidRequest, Message: "invalid request: not a batch"}
+	}
+	c.pos++
+	var out [][]byte
+	for {
+		c.skipSpace()
+		if c.pos < len(c.in) && c.in[c.pos] == ']' && len(out) == 0 {
+			return nil, &Error{Code: CodeInvalidRequest, Message: "invalid request: empty batch"}
+		}
+		start := c.pos
+		if err := c.skipValue(); err != nil {
+			return nil, &Error{Code: CodeParseError, Message: "parse error: " + err.Error()}
+		}
+		out = append(out, c.in[start:c.pos])
+		c.skipSpace()
+		if c.pos >= len(c.in) {
+			return nil, &Error{Code: CodeParseError, Message: "parse error: unterminated batch"}
+		}
+		switch c.in[c.pos] {
+		case ',':
+			c.pos++
+		case ']':
+			return out, nil
+		default:
+			return nil, &Error{Code: CodeParseError, Message: "parse error: expected ',' or ']'"}
+		}
+	}
+}
