@@ -8,6 +8,13 @@
 // msgpack envelope published to the serving group's partition stream, and
 // the worker's reply comes back on core NATS.
 //
+// Notifications that workers send about a call turn its response into an
+// SSE stream (when the client accepts one) and are relayed in order before
+// the result; log messages below the session's level (logging/setLevel)
+// are dropped. A client's notifications/cancelled is passed to the workers.
+// A change of the tool list is announced on every open GET stream. Sessions
+// of revision 2025-03-26 may send JSON-RPC batches.
+//
 // Admission is immediate: a session may have MaxSessionInFlight calls
 // waiting, and the gateway's in-flight limit adapts to the queueing calls
 // see (latency less the handler's reported run time), refusing the excess

@@ -8,6 +8,13 @@
 // runs handlers in a bounded pool under the envelope's deadline, stores the
 // result, replies on the envelope's reply subject and acknowledges.
 //
+// While it runs, a handler can tell the client how far it has come
+// ([Call.Progress]) and send it log messages ([Call.Log]): they travel on
+// core NATS to the gateway holding the client, ahead of the result. A
+// client's notifications/cancelled reaches every worker on
+// schema.CancelSubject, and the one running the request cancels the
+// handler's context, with the client's reason as its cause.
+//
 // Delivery is at least once. A redelivered envelope whose result is in the
 // result bucket is answered from it instead of run again; an expired one is
 // dropped; one that cannot be decoded, or whose handler panics, is copied to
