@@ -13,8 +13,8 @@ import (
 	"github.com/mcpstream/mcpstream/streams"
 )
 
-// callTool routes a tools/call to the group serving the tool and waits for
-// the reply, passing the worker's notifications about it to note (which may
+// callTool routes a tools/call (or a prompts/get, whose params have the same
+// shape) to the group serving the tool or prompt and waits for the reply, passing the worker's notifications about it to note (which may
 // be nil). It returns the result as msgpack, or a JSON-RPC error; a non-zero
 // HTTP status means the request was refused for lack of room (503).
 func (g *Gateway) callTool(ctx context.Context, sess *session, msg *schema.Message, note func(*schema.Reply)) ([]byte, *schema.Error, int) {
@@ -22,9 +22,21 @@ func (g *Gateway) callTool(ctx context.Context, sess *session, msg *schema.Messa
 	if err != nil {
 		return nil, err.(*schema.Error), 0
 	}
-	tool := g.reg.Load().Tool(name)
-	if tool == nil {
-		return nil, schema.Errorf(schema.CodeInvalidParams, "Unknown tool: %s", name), 0
+	var group string
+	snap := g.reg.Load()
+	switch msg.Method {
+	case schema.MethodPromptsGet:
+		p := snap.Prompt(name)
+		if p == nil {
+			return nil, schema.Errorf(schema.CodeInvalidParams, "Unknown prompt: %s", name), 0
+		}
+		group = p.Group
+	default:
+		tool := snap.Tool(name)
+		if tool == nil {
+			return nil, schema.Errorf(schema.CodeInvalidParams, "Unknown tool: %s", name), 0
+		}
+		group = tool.Group
 	}
 	var args []byte
 	if rawArgs != nil {
@@ -68,7 +80,7 @@ func (g *Gateway) callTool(ctx context.Context, sess *session, msg *schema.Messa
 	defer cancel()
 	env := &schema.Envelope{
 		Key:       g.nextKey(),
-		Method:    schema.MethodToolsCall,
+		Method:    msg.Method,
 		Name:      name,
 		Params:    args,
 		Session:   sess.id,
@@ -81,7 +93,7 @@ func (g *Gateway) callTool(ctx context.Context, sess *session, msg *schema.Messa
 		ProgressToken: token,
 		RequestID:     string(msg.ID),
 	}
-	subject := streams.RequestSubject(tool.Group, streams.Partition(sess.id, g.topo.Partitions))
+	subject := streams.RequestSubject(group, streams.Partition(sess.id, g.topo.Partitions))
 	w := g.router.register(env.Key)
 	defer g.router.unregister(env.Key)
 

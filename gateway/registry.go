@@ -19,9 +19,12 @@ import (
 // least one live worker. Readers load it from an atomic pointer and take no
 // lock; the watcher replaces it whole.
 type Snapshot struct {
-	tools map[string]*schema.ToolEntry
-	// listResult is the precomputed JSON result of tools/list.
-	listResult []byte
+	tools   map[string]*schema.ToolEntry
+	prompts map[string]*schema.PromptEntry
+	// listResult and promptsResult are the precomputed JSON results of
+	// tools/list and prompts/list.
+	listResult    []byte
+	promptsResult []byte
 	// Seq counts snapshots built by this gateway, from 1.
 	Seq uint64
 }
@@ -35,6 +38,12 @@ func (s *Snapshot) Len() int { return len(s.tools) }
 // ToolsListResult is the JSON result of tools/list.
 func (s *Snapshot) ToolsListResult() []byte { return s.listResult }
 
+// Prompt returns the live prompt named name, or nil.
+func (s *Snapshot) Prompt(name string) *schema.PromptEntry { return s.prompts[name] }
+
+// PromptsListResult is the JSON result of prompts/list.
+func (s *Snapshot) PromptsListResult() []byte { return s.promptsResult }
+
 // registry keeps the snapshot current from a watch of the registry bucket.
 type registry struct {
 	snap  atomic.Pointer[Snapshot]
@@ -45,9 +54,10 @@ type registry struct {
 	changed   chan struct{} // closed and replaced by every new snapshot
 
 	// Owned by the watch goroutine.
-	tools map[string]*schema.ToolEntry   // by registry key
-	live  map[string]map[string]struct{} // group -> instances
-	seq   uint64
+	tools   map[string]*schema.ToolEntry   // by registry key
+	prompts map[string]*schema.PromptEntry // by registry key
+	live    map[string]map[string]struct{} // group -> instances
+	seq     uint64
 }
 
 func newRegistry(log *slog.Logger) *registry {
@@ -56,9 +66,11 @@ func newRegistry(log *slog.Logger) *registry {
 		log:     log,
 		changed: make(chan struct{}),
 		tools:   map[string]*schema.ToolEntry{},
+		prompts: map[string]*schema.PromptEntry{},
 		live:    map[string]map[string]struct{}{},
 	}
-	r.snap.Store(&Snapshot{tools: map[string]*schema.ToolEntry{}, listResult: []byte(`{"tools":[]}`)})
+	r.snap.Store(&Snapshot{tools: map[string]*schema.ToolEntry{}, prompts: map[string]*schema.PromptEntry{},
+		listResult: []byte(`{"tools":[]}`), promptsResult: []byte(`{"prompts":[]}`)})
 	return r
 }
 
@@ -142,6 +154,22 @@ func (r *registry) apply(e jetstream.KeyValueEntry) bool {
 		}
 		r.tools[key] = &t
 		return true
+	case strings.HasPrefix(key, streams.PromptKeyPrefix):
+		if !put {
+			_, had := r.prompts[key]
+			delete(r.prompts, key)
+			return had
+		}
+		var p schema.PromptEntry
+		if err := json.Unmarshal(e.Value(), &p); err != nil || p.Name == "" || !streams.ValidName(p.Group) {
+			r.log.Warn("ignoring malformed prompt entry", "key", key, "err", err)
+			return false
+		}
+		if old := r.prompts[key]; old != nil && old.Version == p.Version && old.Group == p.Group {
+			return false
+		}
+		r.prompts[key] = &p
+		return true
 	case strings.HasPrefix(key, streams.HeartbeatKeyPrefix):
 		group, instance, ok := strings.Cut(strings.TrimPrefix(key, streams.HeartbeatKeyPrefix), ".")
 		if !ok {
@@ -200,6 +228,23 @@ func (r *registry) rebuild() {
 		return
 	}
 	s.listResult = b
+	s.prompts = make(map[string]*schema.PromptEntry, len(r.prompts))
+	plist := make([]*schema.Prompt, 0, len(r.prompts))
+	for _, p := range r.prompts {
+		if len(r.live[p.Group]) > 0 {
+			s.prompts[p.Name] = p
+		}
+	}
+	for _, p := range s.prompts {
+		plist = append(plist, &p.Prompt)
+	}
+	sort.Slice(plist, func(i, j int) bool { return plist[i].Name < plist[j].Name })
+	if s.promptsResult, err = json.Marshal(struct {
+		Prompts []*schema.Prompt `json:"prompts"`
+	}{plist}); err != nil {
+		r.log.Error("encoding prompts/list", "err", err)
+		return
+	}
 	r.snap.Store(s)
 	r.changedMu.Lock()
 	close(r.changed)

@@ -242,3 +242,27 @@ func BenchmarkRegistryLookup(b *testing.B) {
 		}
 	})
 }
+
+func TestRegistryPrompts(t *testing.T) {
+	f := newRegistryFixture(t)
+	b, _ := json.Marshal(schema.PromptEntry{Prompt: schema.Prompt{Name: "greet", Arguments: []schema.PromptArgument{{Name: "who", Required: true}}},
+		Group: "pg", Version: "v1"})
+	if _, err := f.kv.Put(context.Background(), streams.PromptKey("greet"), b); err != nil {
+		t.Fatal(err)
+	}
+	f.beat("pg", "i", 0)
+	s := f.await("greet", func(s *Snapshot) bool { return s.Prompt("greet") != nil })
+	var res struct {
+		Prompts []schema.Prompt `json:"prompts"`
+	}
+	if err := json.Unmarshal(s.PromptsListResult(), &res); err != nil || len(res.Prompts) != 1 || res.Prompts[0].Arguments[0].Name != "who" {
+		t.Fatalf("prompts/list = %s (%v)", s.PromptsListResult(), err)
+	}
+	// The group's last instance going takes the prompt away.
+	if err := f.kv.Purge(context.Background(), streams.HeartbeatKey("pg", "i")); err != nil {
+		t.Fatal(err)
+	}
+	f.await("greet gone", func(s *Snapshot) bool {
+		return s.Prompt("greet") == nil && string(s.PromptsListResult()) == `{"prompts":[]}`
+	})
+}

@@ -153,7 +153,7 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, msg.ID, schema.OverloadedError("gateway shutting down", 1000))
 		return
 	}
-	if msg.Method == schema.MethodToolsCall {
+	if msg.Method == schema.MethodToolsCall || msg.Method == schema.MethodPromptsGet {
 		sr := newStreamResponder(w, sess, sseOK)
 		result, rpcErr, status := g.callTool(r.Context(), sess, msg, sr.note)
 		if status != 0 && !sr.started {
@@ -185,6 +185,8 @@ func (g *Gateway) answer(ctx context.Context, sess *session, msg *schema.Message
 		return []byte("{}"), nil
 	case schema.MethodToolsList:
 		return g.reg.Load().ToolsListResult(), nil
+	case schema.MethodPromptsList:
+		return g.reg.Load().PromptsListResult(), nil
 	case schema.MethodLoggingSetLevel:
 		if err := g.setLogLevel(ctx, sess, msg.Params); err != nil {
 			return nil, err
@@ -247,8 +249,9 @@ func (g *Gateway) initialize(w http.ResponseWriter, r *http.Request, msg *schema
 	}
 	res, err := json.Marshal(schema.InitializeResult{
 		ProtocolVersion: rev,
-		Capabilities:    map[string]any{"tools": map[string]any{"listChanged": true}, "logging": map[string]any{}},
-		ServerInfo:      g.cfg.ServerInfo,
+		Capabilities: map[string]any{"tools": map[string]any{"listChanged": true}, "prompts": map[string]any{},
+			"logging": map[string]any{}},
+		ServerInfo: g.cfg.ServerInfo,
 	})
 	if err != nil {
 		respond(w, msg.ID, nil, schema.Errorf(schema.CodeInternalError, "encoding initialize result"), sse)

@@ -135,3 +135,37 @@ type InitializeResult struct {
 	ServerInfo      Implementation `json:"serverInfo"`
 	Instructions    string         `json:"instructions,omitempty"`
 }
+
+// Prompt is an MCP prompt definition as listed by prompts/list.
+type Prompt struct {
+	Name        string           `json:"name"`
+	Title       string           `json:"title,omitempty"`
+	Description string           `json:"description,omitempty"`
+	Arguments   []PromptArgument `json:"arguments,omitempty"`
+}
+
+// PromptArgument is one argument a prompt takes.
+type PromptArgument struct {
+	Name        string `json:"name"`
+	Description string `json:"description,omitempty"`
+	Required    bool   `json:"required,omitempty"`
+}
+
+// PromptEntry is a prompt's record in the registry KV.
+type PromptEntry struct {
+	Prompt
+	Group   string `json:"group"`
+	Version string `json:"version"`
+}
+
+// PromptMessage is one message of a prompt.
+type PromptMessage struct {
+	Role    string  `json:"role"`
+	Content Content `json:"content"`
+}
+
+// PromptResult is the result of prompts/get.
+type PromptResult struct {
+	Description string          `json:"description,omitempty"`
+	Messages    []PromptMessage `json:"messages"`
+}

@@ -31,6 +31,7 @@ const (
 // Registry KV key prefixes.
 const (
 	ToolKeyPrefix      = "tool."
+	PromptKeyPrefix    = "prompt."
 	HeartbeatKeyPrefix = "hb."
 )
 
@@ -88,6 +89,11 @@ func DLQSubject(group string) string { return dlqPrefix + group }
 // keys cannot, so the name is base64url-encoded; the value carries the name.
 func ToolKey(name string) string {
 	return ToolKeyPrefix + base64.RawURLEncoding.EncodeToString([]byte(name))
+}
+
+// PromptKey is the registry key of a prompt (base64url, as for tools).
+func PromptKey(name string) string {
+	return PromptKeyPrefix + base64.RawURLEncoding.EncodeToString([]byte(name))
 }
 
 // HeartbeatKey is the registry key of one worker instance's heartbeat.

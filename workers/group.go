@@ -23,15 +23,16 @@ import (
 // it with [NewGroup] and [AddTool], then [Group.Run] it in any number of
 // processes: every replica competes for the same durable consumers.
 type Group struct {
-	name  string
-	mu    sync.Mutex
-	tools map[string]*toolEntry
+	name    string
+	mu      sync.Mutex
+	tools   map[string]*toolEntry
+	prompts map[string]*promptEntry
 }
 
 // NewGroup returns an empty group. The name must be 1-64 of [A-Za-z0-9_-]
 // ([Group.Run] reports an invalid one).
 func NewGroup(name string) *Group {
-	return &Group{name: name, tools: map[string]*toolEntry{}}
+	return &Group{name: name, tools: map[string]*toolEntry{}, prompts: map[string]*promptEntry{}}
 }
 
 // Name returns the group's name.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"runtime/debug"
@@ -166,6 +167,38 @@ func (r *runner) run(ctx context.Context, env *schema.Envelope, attempt int) (re
 		if rep.Result, err = schema.AppendToolResult(nil, res); err != nil {
 			rep.Result = nil
 			rep.Error = schema.Errorf(schema.CodeInternalError, "encoding result: %v", err)
+		}
+	case schema.MethodPromptsGet:
+		p := r.g.prompt(env.Name)
+		if p == nil {
+			rep.Error = schema.Errorf(schema.CodeInvalidParams, "Unknown prompt: %s", env.Name)
+			return rep
+		}
+		var args []byte
+		if len(env.Params) > 0 {
+			var err error
+			if args, err = schema.MsgpackToJSON(nil, env.Params); err != nil {
+				rep.Error = schema.Errorf(schema.CodeInvalidParams, "invalid arguments: %v", err)
+				return rep
+			}
+		}
+		call := &Call{Key: env.Key, Session: env.Session, Principal: env.Principal, Revision: env.Revision,
+			Attempt: attempt, Deadline: env.DeadlineTime(), send: func(rep *schema.Reply) error { return r.publish(env, rep) }}
+		res, err := p.get(ctx, call, args)
+		if err != nil {
+			var perr *schema.Error
+			if !errors.As(err, &perr) {
+				perr = schema.Errorf(schema.CodeInternalError, "prompt %s: %v", env.Name, err)
+			}
+			rep.Error = perr
+			return rep
+		}
+		js, err := json.Marshal(res)
+		if err == nil {
+			rep.Result, err = schema.JSONToMsgpack(nil, js)
+		}
+		if err != nil {
+			rep.Result, rep.Error = nil, schema.Errorf(schema.CodeInternalError, "encoding prompt %s: %v", env.Name, err)
 		}
 	default:
 		rep.Error = schema.Errorf(schema.CodeMethodNotFound, "Method not found: %s", env.Method)

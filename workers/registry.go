@@ -44,20 +44,17 @@ func (r *runner) register(ctx context.Context, reg jetstream.KeyValue) (*heartbe
 		if err != nil {
 			return nil, err
 		}
-		b, err := json.Marshal(e)
-		if err != nil {
-			return nil, fmt.Errorf("encoding tool %s: %w", name, err)
-		}
-		key := streams.ToolKey(name)
-		cur, err := reg.Get(ctx, key)
-		if err == nil && bytes.Equal(cur.Value(), b) {
-			continue
-		}
-		if err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
-			return nil, fmt.Errorf("reading tool %s: %w", name, err)
-		}
-		if _, err := reg.Put(ctx, key, b); err != nil {
+		if err := putIfChanged(ctx, reg, streams.ToolKey(name), e); err != nil {
 			return nil, fmt.Errorf("registering tool %s: %w", name, err)
+		}
+	}
+	for _, name := range r.g.promptNames() {
+		e, err := r.g.prompt(name).entry(r.g.name)
+		if err != nil {
+			return nil, err
+		}
+		if err := putIfChanged(ctx, reg, streams.PromptKey(name), e); err != nil {
+			return nil, fmt.Errorf("registering prompt %s: %w", name, err)
 		}
 	}
 	host, _ := os.Hostname()
@@ -112,4 +109,22 @@ func (h *heartbeat) stop() {
 	// Purge with a TTL: watchers see the instance go, and the marker itself
 	// is removed after a minute instead of piling up.
 	_ = h.reg.Purge(ctx, h.key, jetstream.PurgeTTL(time.Minute))
+}
+
+// putIfChanged writes v (as JSON) under key unless the key already holds
+// exactly that, so that replicas starting do not churn every gateway.
+func putIfChanged(ctx context.Context, reg jetstream.KeyValue, key string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	cur, err := reg.Get(ctx, key)
+	if err == nil && bytes.Equal(cur.Value(), b) {
+		return nil
+	}
+	if err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+		return err
+	}
+	_, err = reg.Put(ctx, key, b)
+	return err
 }

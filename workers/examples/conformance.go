@@ -75,6 +75,40 @@ func Conformance() *workers.Group {
 			_ = json.Unmarshal(call.ProgressToken(), &token)
 			return workers.TextResult(fmt.Sprint(token)), nil
 		})
+	prompt := func(p schema.Prompt, render func(args map[string]string) *schema.PromptResult) {
+		workers.AddPrompt(g, p, func(_ context.Context, _ *workers.Call, args map[string]string) (*schema.PromptResult, error) {
+			return render(args), nil
+		})
+	}
+	user := func(c schema.Content) schema.PromptMessage { return schema.PromptMessage{Role: "user", Content: c} }
+	text := func(t string) schema.Content { return schema.Content{Type: "text", Text: t} }
+	prompt(schema.Prompt{Name: "test_simple_prompt", Title: "Simple Test Prompt", Description: "A simple prompt without arguments"},
+		func(map[string]string) *schema.PromptResult {
+			return &schema.PromptResult{Description: "A simple test prompt",
+				Messages: []schema.PromptMessage{user(text("This is a simple prompt for testing."))}}
+		})
+	prompt(schema.Prompt{Name: "test_prompt_with_arguments", Title: "Prompt With Arguments", Description: "A prompt with required arguments",
+		Arguments: []schema.PromptArgument{{Name: "arg1", Description: "First test argument", Required: true},
+			{Name: "arg2", Description: "Second test argument", Required: true}}},
+		func(a map[string]string) *schema.PromptResult {
+			return &schema.PromptResult{Description: "A prompt with arguments",
+				Messages: []schema.PromptMessage{user(text(fmt.Sprintf("Prompt with arguments: arg1='%s', arg2='%s'", a["arg1"], a["arg2"])))}}
+		})
+	prompt(schema.Prompt{Name: "test_prompt_with_embedded_resource", Title: "Prompt With Embedded Resource",
+		Description: "A prompt that includes an embedded resource",
+		Arguments:   []schema.PromptArgument{{Name: "resourceUri", Description: "URI of the resource to embed", Required: true}}},
+		func(a map[string]string) *schema.PromptResult {
+			return &schema.PromptResult{Description: "A prompt with an embedded resource", Messages: []schema.PromptMessage{
+				user(schema.Content{Type: "resource", Resource: &schema.ResourceContents{URI: a["resourceUri"], MimeType: "text/plain",
+					Text: "Embedded resource content for testing."}}),
+				user(text("Please process the embedded resource above."))}}
+		})
+	prompt(schema.Prompt{Name: "test_prompt_with_image", Title: "Prompt With Image", Description: "A prompt that includes image content"},
+		func(map[string]string) *schema.PromptResult {
+			return &schema.PromptResult{Description: "A prompt with an image", Messages: []schema.PromptMessage{
+				user(schema.Content{Type: "image", Data: fixturePNG, MimeType: "image/png"}),
+				user(text("Please analyze the image above."))}}
+		})
 	workers.AddTool(g, workers.Tool{Name: "test_error_handling", Description: "Tests error response handling"},
 		func(context.Context, *workers.Call, NoArgs) (*schema.ToolResult, error) {
 			return nil, errors.New("this tool intentionally returns an error for testing")

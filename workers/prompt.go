@@ -1,0 +1,80 @@
+package workers
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+
+	"github.com/mcpstream/mcpstream/schema"
+)
+
+// PromptHandler renders a prompt from its arguments. Return a *schema.Error
+// for a protocol error; any other error becomes an internal error.
+type PromptHandler func(ctx context.Context, call *Call, args map[string]string) (*schema.PromptResult, error)
+
+type promptEntry struct {
+	def    schema.Prompt
+	handle PromptHandler
+}
+
+// AddPrompt adds a prompt to g. Its required arguments are checked before
+// the handler runs (a missing one is answered -32602). AddPrompt panics
+// when the name is empty or already taken.
+func AddPrompt(g *Group, p schema.Prompt, h PromptHandler) {
+	if p.Name == "" {
+		panic("workers.AddPrompt: prompt name is required")
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if _, dup := g.prompts[p.Name]; dup {
+		panic(fmt.Sprintf("workers: prompt %q added twice to group %q", p.Name, g.name))
+	}
+	g.prompts[p.Name] = &promptEntry{def: p, handle: h}
+}
+
+func (g *Group) prompt(name string) *promptEntry {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.prompts[name]
+}
+
+// promptNames returns g's prompt names.
+func (g *Group) promptNames() []string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	names := make([]string, 0, len(g.prompts))
+	for n := range g.prompts {
+		names = append(names, n)
+	}
+	return names
+}
+
+// entry is the prompt's registry record for group.
+func (p *promptEntry) entry(group string) (schema.PromptEntry, error) {
+	e := schema.PromptEntry{Prompt: p.def, Group: group}
+	b, err := json.Marshal(e)
+	if err != nil {
+		return e, fmt.Errorf("encoding prompt %s: %w", p.def.Name, err)
+	}
+	sum := sha256.Sum256(b)
+	e.Version = hex.EncodeToString(sum[:8])
+	return e, nil
+}
+
+// get runs the prompt on arguments given as JSON (an object of strings).
+func (p *promptEntry) get(ctx context.Context, call *Call, argsJSON []byte) (*schema.PromptResult, error) {
+	args := map[string]string{}
+	if len(argsJSON) > 0 {
+		if err := json.Unmarshal(argsJSON, &args); err != nil {
+			return nil, schema.Errorf(schema.CodeInvalidParams, "prompt arguments must be an object of strings: %v", err)
+		}
+	}
+	for _, a := range p.def.Arguments {
+		if _, ok := args[a.Name]; a.Required && !ok {
+			return nil, schema.Errorf(schema.CodeInvalidParams, "prompt %s: missing required argument %q", p.def.Name, a.Name)
+		}
+	}
+	return p.handle(ctx, call, args)
+}
