@@ -136,6 +136,12 @@ func (g *Gateway) hijackStream(w http.ResponseWriter, sess *session) bool {
 		return true
 	}
 	es := &eventStream{conn: conn, sess: sess}
+	// The response head goes out before the stream is published: nothing
+	// else (keep-alives, list_changed) may write ahead of it.
+	if err := es.write(sseHead); err != nil {
+		sess.streaming.Store(false)
+		return true
+	}
 	g.streams.add(es)
 	sess.stream.Store(es)
 	// The one goroutine of a stream: the client sends nothing on an event
@@ -149,11 +155,12 @@ func (g *Gateway) hijackStream(w http.ResponseWriter, sess *session) bool {
 		g.streams.remove(es)
 		sess.streaming.Store(false)
 	}()
-	if err := es.write(sseHead); err != nil {
-		return true
-	}
-	if g.draining() { // Drain ran before the stream was registered
+	select {
+	case <-sess.gone: // the session ended while the stream was being set up
 		es.close()
+	case <-g.closing: // Drain ran before the stream was registered
+		es.close()
+	default:
 	}
 	return true
 }
