@@ -47,7 +47,7 @@ func (g *Gateway) postBatch(w http.ResponseWriter, r *http.Request, body []byte,
 			g.notified(sess, msg)
 		case msg.Method == schema.MethodInitialize:
 			responses[i] = schema.AppendError(nil, msg.ID, schema.Errorf(schema.CodeInvalidRequest, "initialize must not be part of a batch"))
-		case msg.Method == schema.MethodToolsCall || msg.Method == schema.MethodPromptsGet:
+		case routedToWorkers(msg.Method):
 			wg.Go(func() {
 				result, rpcErr, _ := g.callTool(r.Context(), sess, msg, nil)
 				if rpcErr == nil {

@@ -2,7 +2,9 @@ package gateway
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -18,13 +20,29 @@ import (
 // be nil). It returns the result as msgpack, or a JSON-RPC error; a non-zero
 // HTTP status means the request was refused for lack of room (503).
 func (g *Gateway) callTool(ctx context.Context, sess *session, msg *schema.Message, note func(*schema.Reply)) ([]byte, *schema.Error, int) {
-	name, rawArgs, rawToken, err := schema.ToolCall(msg.Params)
-	if err != nil {
-		return nil, err.(*schema.Error), 0
-	}
+	var name string
+	var rawArgs, rawToken []byte
 	var group string
 	snap := g.reg.Load()
+	if msg.Method == schema.MethodResourcesRead {
+		uri, err := readParams(msg.Params)
+		if err != nil {
+			return nil, err, 0
+		}
+		if group = snap.ResourceGroup(uri); group == "" {
+			return nil, &schema.Error{Code: schema.CodeResourceNotFound, Message: "Resource not found",
+				Data: json.RawMessage(fmt.Sprintf(`{"uri":%q}`, uri))}, 0
+		}
+		name = uri
+	} else {
+		var err error
+		if name, rawArgs, rawToken, err = schema.ToolCall(msg.Params); err != nil {
+			return nil, err.(*schema.Error), 0
+		}
+	}
+	var err error
 	switch msg.Method {
+	case schema.MethodResourcesRead:
 	case schema.MethodPromptsGet:
 		p := snap.Prompt(name)
 		if p == nil {
@@ -152,6 +170,17 @@ func (g *Gateway) publishAndWait(ctx context.Context, subject string, env *schem
 		backoff = min(backoff*2, time.Second)
 		env.Attempt++
 	}
+}
+
+// readParams reads the uri of resources/read params.
+func readParams(params []byte) (string, *schema.Error) {
+	var p struct {
+		URI string `json:"uri"`
+	}
+	if len(params) == 0 || json.Unmarshal(params, &p) != nil || p.URI == "" {
+		return "", schema.Errorf(schema.CodeInvalidParams, "resources/read needs params with a uri")
+	}
+	return p.URI, nil
 }
 
 // drainNotes passes on the notifications that arrived before the result,

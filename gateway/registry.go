@@ -19,8 +19,13 @@ import (
 // least one live worker. Readers load it from an atomic pointer and take no
 // lock; the watcher replaces it whole.
 type Snapshot struct {
-	tools   map[string]*schema.ToolEntry
-	prompts map[string]*schema.PromptEntry
+	tools     map[string]*schema.ToolEntry
+	prompts   map[string]*schema.PromptEntry
+	resources map[string]*schema.ResourceEntry // by URI
+	templates []*schema.TemplateEntry
+	// resourcesResult and templatesResult are resources/list and
+	// resources/templates/list.
+	resourcesResult, templatesResult []byte
 	// listResult and promptsResult are the precomputed JSON results of
 	// tools/list and prompts/list.
 	listResult    []byte
@@ -44,6 +49,27 @@ func (s *Snapshot) Prompt(name string) *schema.PromptEntry { return s.prompts[na
 // PromptsListResult is the JSON result of prompts/list.
 func (s *Snapshot) PromptsListResult() []byte { return s.promptsResult }
 
+// ResourcesListResult is the JSON result of resources/list.
+func (s *Snapshot) ResourcesListResult() []byte { return s.resourcesResult }
+
+// TemplatesListResult is the JSON result of resources/templates/list.
+func (s *Snapshot) TemplatesListResult() []byte { return s.templatesResult }
+
+// ResourceGroup returns the group serving uri: the one with a resource of
+// that URI, else the one with the first (by template) matching template;
+// "" for none.
+func (s *Snapshot) ResourceGroup(uri string) string {
+	if r := s.resources[uri]; r != nil {
+		return r.Group
+	}
+	for _, t := range s.templates {
+		if _, ok := schema.MatchTemplate(t.URITemplate, uri); ok {
+			return t.Group
+		}
+	}
+	return ""
+}
+
 // registry keeps the snapshot current from a watch of the registry bucket.
 type registry struct {
 	snap  atomic.Pointer[Snapshot]
@@ -54,23 +80,29 @@ type registry struct {
 	changed   chan struct{} // closed and replaced by every new snapshot
 
 	// Owned by the watch goroutine.
-	tools   map[string]*schema.ToolEntry   // by registry key
-	prompts map[string]*schema.PromptEntry // by registry key
-	live    map[string]map[string]struct{} // group -> instances
-	seq     uint64
+	tools     map[string]*schema.ToolEntry     // by registry key
+	prompts   map[string]*schema.PromptEntry   // by registry key
+	resources map[string]*schema.ResourceEntry // by registry key
+	templates map[string]*schema.TemplateEntry // by registry key
+	live      map[string]map[string]struct{}   // group -> instances
+	seq       uint64
 }
 
 func newRegistry(log *slog.Logger) *registry {
 	r := &registry{
-		ready:   make(chan struct{}),
-		log:     log,
-		changed: make(chan struct{}),
-		tools:   map[string]*schema.ToolEntry{},
-		prompts: map[string]*schema.PromptEntry{},
-		live:    map[string]map[string]struct{}{},
+		ready:     make(chan struct{}),
+		log:       log,
+		changed:   make(chan struct{}),
+		tools:     map[string]*schema.ToolEntry{},
+		prompts:   map[string]*schema.PromptEntry{},
+		resources: map[string]*schema.ResourceEntry{},
+		templates: map[string]*schema.TemplateEntry{},
+		live:      map[string]map[string]struct{}{},
 	}
 	r.snap.Store(&Snapshot{tools: map[string]*schema.ToolEntry{}, prompts: map[string]*schema.PromptEntry{},
-		listResult: []byte(`{"tools":[]}`), promptsResult: []byte(`{"prompts":[]}`)})
+		resources: map[string]*schema.ResourceEntry{}, listResult: []byte(`{"tools":[]}`),
+		promptsResult: []byte(`{"prompts":[]}`), resourcesResult: []byte(`{"resources":[]}`),
+		templatesResult: []byte(`{"resourceTemplates":[]}`)})
 	return r
 }
 
@@ -170,6 +202,12 @@ func (r *registry) apply(e jetstream.KeyValueEntry) bool {
 		}
 		r.prompts[key] = &p
 		return true
+	case strings.HasPrefix(key, streams.ResourceKeyPrefix):
+		return applyEntry(r, e, put, r.resources, func(v *schema.ResourceEntry) (string, string) { return v.URI, v.Group },
+			func(v *schema.ResourceEntry) string { return v.Version })
+	case strings.HasPrefix(key, streams.TemplateKeyPrefix):
+		return applyEntry(r, e, put, r.templates, func(v *schema.TemplateEntry) (string, string) { return v.URITemplate, v.Group },
+			func(v *schema.TemplateEntry) string { return v.Version })
 	case strings.HasPrefix(key, streams.HeartbeatKeyPrefix):
 		group, instance, ok := strings.Cut(strings.TrimPrefix(key, streams.HeartbeatKeyPrefix), ".")
 		if !ok {
@@ -245,10 +283,62 @@ func (r *registry) rebuild() {
 		r.log.Error("encoding prompts/list", "err", err)
 		return
 	}
+	s.resources = map[string]*schema.ResourceEntry{}
+	rlist := []*schema.Resource{}
+	for _, e := range r.resources {
+		if len(r.live[e.Group]) > 0 {
+			s.resources[e.URI] = e
+			rlist = append(rlist, &e.Resource)
+		}
+	}
+	sort.Slice(rlist, func(i, j int) bool { return rlist[i].URI < rlist[j].URI })
+	tlist := []*schema.ResourceTemplate{}
+	for _, e := range r.templates {
+		if len(r.live[e.Group]) > 0 {
+			s.templates = append(s.templates, e)
+		}
+	}
+	sort.Slice(s.templates, func(i, j int) bool { return s.templates[i].URITemplate < s.templates[j].URITemplate })
+	for _, e := range s.templates {
+		tlist = append(tlist, &e.ResourceTemplate)
+	}
+	s.resourcesResult, _ = json.Marshal(struct {
+		Resources []*schema.Resource `json:"resources"`
+	}{rlist})
+	s.templatesResult, _ = json.Marshal(struct {
+		Templates []*schema.ResourceTemplate `json:"resourceTemplates"`
+	}{tlist})
 	r.snap.Store(s)
 	r.changedMu.Lock()
 	close(r.changed)
 	r.changed = make(chan struct{})
 	r.changedMu.Unlock()
 	r.log.Debug("registry snapshot", "seq", s.Seq, "tools", len(s.tools), "groups", len(r.live))
+}
+
+// applyEntry records a registry entry of a kind keyed by registry key (put
+// or removed) and reports whether the live view changed.
+func applyEntry[T any](r *registry, e jetstream.KeyValueEntry, put bool, m map[string]*T, ident func(*T) (string, string), version func(*T) string) bool {
+	key := e.Key()
+	if !put {
+		_, had := m[key]
+		delete(m, key)
+		return had
+	}
+	v := new(T)
+	name, group := "", ""
+	if err := json.Unmarshal(e.Value(), v); err == nil {
+		name, group = ident(v)
+	}
+	if name == "" || !streams.ValidName(group) {
+		r.log.Warn("ignoring malformed registry entry", "key", key)
+		return false
+	}
+	if old := m[key]; old != nil && version(old) == version(v) {
+		if on, og := ident(old); on == name && og == group {
+			return false // unchanged
+		}
+	}
+	m[key] = v
+	return true
 }

@@ -153,7 +153,7 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, msg.ID, schema.OverloadedError("gateway shutting down", 1000))
 		return
 	}
-	if msg.Method == schema.MethodToolsCall || msg.Method == schema.MethodPromptsGet {
+	if routedToWorkers(msg.Method) {
 		sr := newStreamResponder(w, sess, sseOK)
 		result, rpcErr, status := g.callTool(r.Context(), sess, msg, sr.note)
 		if status != 0 && !sr.started {
@@ -166,6 +166,11 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request) {
 	}
 	result, rpcErr := g.answer(r.Context(), sess, msg)
 	respond(w, msg.ID, result, rpcErr, sseOK && !jsonOK)
+}
+
+// routedToWorkers reports whether a method is answered by a worker group.
+func routedToWorkers(method string) bool {
+	return method == schema.MethodToolsCall || method == schema.MethodPromptsGet || method == schema.MethodResourcesRead
 }
 
 // notified handles a notification or a response from the client:
@@ -187,6 +192,10 @@ func (g *Gateway) answer(ctx context.Context, sess *session, msg *schema.Message
 		return g.reg.Load().ToolsListResult(), nil
 	case schema.MethodPromptsList:
 		return g.reg.Load().PromptsListResult(), nil
+	case schema.MethodResourcesList:
+		return g.reg.Load().ResourcesListResult(), nil
+	case schema.MethodResourcesTemplatesList:
+		return g.reg.Load().TemplatesListResult(), nil
 	case schema.MethodLoggingSetLevel:
 		if err := g.setLogLevel(ctx, sess, msg.Params); err != nil {
 			return nil, err
@@ -250,7 +259,7 @@ func (g *Gateway) initialize(w http.ResponseWriter, r *http.Request, msg *schema
 	res, err := json.Marshal(schema.InitializeResult{
 		ProtocolVersion: rev,
 		Capabilities: map[string]any{"tools": map[string]any{"listChanged": true}, "prompts": map[string]any{},
-			"logging": map[string]any{}},
+			"resources": map[string]any{}, "logging": map[string]any{}},
 		ServerInfo: g.cfg.ServerInfo,
 	})
 	if err != nil {

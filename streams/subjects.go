@@ -32,6 +32,8 @@ const (
 const (
 	ToolKeyPrefix      = "tool."
 	PromptKeyPrefix    = "prompt."
+	ResourceKeyPrefix  = "resource."
+	TemplateKeyPrefix  = "template."
 	HeartbeatKeyPrefix = "hb."
 )
 
@@ -94,6 +96,16 @@ func ToolKey(name string) string {
 // PromptKey is the registry key of a prompt (base64url, as for tools).
 func PromptKey(name string) string {
 	return PromptKeyPrefix + base64.RawURLEncoding.EncodeToString([]byte(name))
+}
+
+// ResourceKey is the registry key of a resource (its URI, base64url).
+func ResourceKey(uri string) string {
+	return ResourceKeyPrefix + base64.RawURLEncoding.EncodeToString([]byte(uri))
+}
+
+// TemplateKey is the registry key of a resource template.
+func TemplateKey(uriTemplate string) string {
+	return TemplateKeyPrefix + base64.RawURLEncoding.EncodeToString([]byte(uriTemplate))
 }
 
 // HeartbeatKey is the registry key of one worker instance's heartbeat.

@@ -23,16 +23,19 @@ import (
 // it with [NewGroup] and [AddTool], then [Group.Run] it in any number of
 // processes: every replica competes for the same durable consumers.
 type Group struct {
-	name    string
-	mu      sync.Mutex
-	tools   map[string]*toolEntry
-	prompts map[string]*promptEntry
+	name      string
+	mu        sync.Mutex
+	tools     map[string]*toolEntry
+	prompts   map[string]*promptEntry
+	resources map[string]*resourceEntry
+	templates []*templateEntry
 }
 
 // NewGroup returns an empty group. The name must be 1-64 of [A-Za-z0-9_-]
 // ([Group.Run] reports an invalid one).
 func NewGroup(name string) *Group {
-	return &Group{name: name, tools: map[string]*toolEntry{}, prompts: map[string]*promptEntry{}}
+	return &Group{name: name, tools: map[string]*toolEntry{}, prompts: map[string]*promptEntry{},
+		resources: map[string]*resourceEntry{}}
 }
 
 // Name returns the group's name.

@@ -168,6 +168,25 @@ func (r *runner) run(ctx context.Context, env *schema.Envelope, attempt int) (re
 			rep.Result = nil
 			rep.Error = schema.Errorf(schema.CodeInternalError, "encoding result: %v", err)
 		}
+	case schema.MethodResourcesRead:
+		call := &Call{Key: env.Key, Session: env.Session, Principal: env.Principal, Revision: env.Revision,
+			Attempt: attempt, Deadline: env.DeadlineTime(), send: func(rep *schema.Reply) error { return r.publish(env, rep) }}
+		contents, err := r.g.read(ctx, call, env.Name)
+		if err != nil {
+			var perr *schema.Error
+			if !errors.As(err, &perr) {
+				perr = schema.Errorf(schema.CodeInternalError, "reading %s: %v", env.Name, err)
+			}
+			rep.Error = perr
+			return rep
+		}
+		js, err := json.Marshal(schema.ReadResourceResult{Contents: contents})
+		if err == nil {
+			rep.Result, err = schema.JSONToMsgpack(nil, js)
+		}
+		if err != nil {
+			rep.Result, rep.Error = nil, schema.Errorf(schema.CodeInternalError, "encoding %s: %v", env.Name, err)
+		}
 	case schema.MethodPromptsGet:
 		p := r.g.prompt(env.Name)
 		if p == nil {

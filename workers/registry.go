@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/mcpstream/mcpstream/schema"
 	"github.com/mcpstream/mcpstream/streams"
 )
 
@@ -55,6 +56,34 @@ func (r *runner) register(ctx context.Context, reg jetstream.KeyValue) (*heartbe
 		}
 		if err := putIfChanged(ctx, reg, streams.PromptKey(name), e); err != nil {
 			return nil, fmt.Errorf("registering prompt %s: %w", name, err)
+		}
+	}
+	type record struct {
+		key string
+		v   any
+	}
+	r.g.mu.Lock()
+	var records []record
+	for uri, res := range r.g.resources {
+		e := schema.ResourceEntry{Resource: res.def, Group: r.g.name}
+		if err := versioned(e, func(v string) { e.Version = v }); err != nil {
+			r.g.mu.Unlock()
+			return nil, fmt.Errorf("encoding resource %s: %w", uri, err)
+		}
+		records = append(records, record{streams.ResourceKey(uri), e})
+	}
+	for _, t := range r.g.templates {
+		e := schema.TemplateEntry{ResourceTemplate: t.def, Group: r.g.name}
+		if err := versioned(e, func(v string) { e.Version = v }); err != nil {
+			r.g.mu.Unlock()
+			return nil, fmt.Errorf("encoding template %s: %w", t.def.URITemplate, err)
+		}
+		records = append(records, record{streams.TemplateKey(t.def.URITemplate), e})
+	}
+	r.g.mu.Unlock()
+	for _, rec := range records {
+		if err := putIfChanged(ctx, reg, rec.key, rec.v); err != nil {
+			return nil, fmt.Errorf("registering %s: %w", rec.key, err)
 		}
 	}
 	host, _ := os.Hostname()

@@ -109,6 +109,23 @@ func Conformance() *workers.Group {
 				user(schema.Content{Type: "image", Data: fixturePNG, MimeType: "image/png"}),
 				user(text("Please analyze the image above."))}}
 		})
+	workers.AddResource(g, schema.Resource{URI: "test://static-text", Name: "static-text",
+		Description: "A static text resource for testing", MimeType: "text/plain"},
+		func(_ context.Context, _ *workers.Call, uri string, _ map[string]string) ([]schema.ResourceContents, error) {
+			return []schema.ResourceContents{{URI: uri, MimeType: "text/plain", Text: "This is the content of the static text resource."}}, nil
+		})
+	workers.AddResource(g, schema.Resource{URI: "test://static-binary", Name: "static-binary",
+		Description: "A static binary resource (image) for testing", MimeType: "image/png"},
+		func(_ context.Context, _ *workers.Call, uri string, _ map[string]string) ([]schema.ResourceContents, error) {
+			return []schema.ResourceContents{{URI: uri, MimeType: "image/png", Blob: fixturePNG}}, nil
+		})
+	workers.AddResourceTemplate(g, schema.ResourceTemplate{URITemplate: "test://template/{id}/data", Name: "template",
+		Description: "A resource template with parameter substitution", MimeType: "application/json"},
+		func(_ context.Context, _ *workers.Call, uri string, vars map[string]string) ([]schema.ResourceContents, error) {
+			id := vars["id"]
+			return []schema.ResourceContents{{URI: uri, MimeType: "application/json",
+				Text: fmt.Sprintf(`{"id": "%s", "templateTest": true, "data": "Data for ID: %s"}`, id, id)}}, nil
+		})
 	workers.AddTool(g, workers.Tool{Name: "test_error_handling", Description: "Tests error response handling"},
 		func(context.Context, *workers.Call, NoArgs) (*schema.ToolResult, error) {
 			return nil, errors.New("this tool intentionally returns an error for testing")
