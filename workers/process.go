@@ -133,6 +133,16 @@ func (r *runner) run(ctx context.Context, env *schema.Envelope, attempt int) (re
 		}
 	}()
 	rep = &schema.Reply{Key: env.Key}
+	var args []byte
+	if len(env.Params) > 0 {
+		var err error
+		if args, err = schema.MsgpackToJSON(nil, env.Params); err != nil {
+			rep.Error = schema.Errorf(schema.CodeInvalidParams, "invalid arguments: %v", err)
+			return rep
+		}
+	}
+	call := r.newCall(env, attempt)
+	var err error
 	switch env.Method {
 	case schema.MethodToolsCall:
 		t := r.g.tool(env.Name)
@@ -140,52 +150,9 @@ func (r *runner) run(ctx context.Context, env *schema.Envelope, attempt int) (re
 			rep.Error = schema.Errorf(schema.CodeInvalidParams, "Unknown tool: %s", env.Name)
 			return rep
 		}
-		var args []byte
-		if len(env.Params) > 0 {
-			var err error
-			if args, err = schema.MsgpackToJSON(nil, env.Params); err != nil {
-				rep.Error = schema.Errorf(schema.CodeInvalidParams, "invalid arguments: %v", err)
-				return rep
-			}
-		}
-		call := &Call{Key: env.Key, Session: env.Session, Principal: env.Principal, Revision: env.Revision,
-			Attempt: attempt, Deadline: env.DeadlineTime(), send: func(rep *schema.Reply) error { return r.publish(env, rep) }}
-		if len(env.ProgressToken) > 0 {
-			if tok, err := schema.MsgpackToJSON(nil, env.ProgressToken); err == nil {
-				call.progressToken = tok
-			}
-		}
-		res, err := t.handle(ctx, call, args)
-		if err != nil {
-			var perr *schema.Error
-			if !errors.As(err, &perr) {
-				perr = schema.Errorf(schema.CodeInternalError, "%v", err)
-			}
-			rep.Error = perr
-			return rep
-		}
-		if rep.Result, err = schema.AppendToolResult(nil, res); err != nil {
-			rep.Result = nil
-			rep.Error = schema.Errorf(schema.CodeInternalError, "encoding result: %v", err)
-		}
-	case schema.MethodResourcesRead:
-		call := &Call{Key: env.Key, Session: env.Session, Principal: env.Principal, Revision: env.Revision,
-			Attempt: attempt, Deadline: env.DeadlineTime(), send: func(rep *schema.Reply) error { return r.publish(env, rep) }}
-		contents, err := r.g.read(ctx, call, env.Name)
-		if err != nil {
-			var perr *schema.Error
-			if !errors.As(err, &perr) {
-				perr = schema.Errorf(schema.CodeInternalError, "reading %s: %v", env.Name, err)
-			}
-			rep.Error = perr
-			return rep
-		}
-		js, err := json.Marshal(schema.ReadResourceResult{Contents: contents})
-		if err == nil {
-			rep.Result, err = schema.JSONToMsgpack(nil, js)
-		}
-		if err != nil {
-			rep.Result, rep.Error = nil, schema.Errorf(schema.CodeInternalError, "encoding %s: %v", env.Name, err)
+		var res *schema.ToolResult
+		if res, err = t.handle(ctx, call, args); err == nil {
+			rep.Result, err = schema.AppendToolResult(nil, res)
 		}
 	case schema.MethodPromptsGet:
 		p := r.g.prompt(env.Name)
@@ -193,36 +160,49 @@ func (r *runner) run(ctx context.Context, env *schema.Envelope, attempt int) (re
 			rep.Error = schema.Errorf(schema.CodeInvalidParams, "Unknown prompt: %s", env.Name)
 			return rep
 		}
-		var args []byte
-		if len(env.Params) > 0 {
-			var err error
-			if args, err = schema.MsgpackToJSON(nil, env.Params); err != nil {
-				rep.Error = schema.Errorf(schema.CodeInvalidParams, "invalid arguments: %v", err)
-				return rep
-			}
+		var res *schema.PromptResult
+		if res, err = p.get(ctx, call, args); err == nil {
+			rep.Result, err = compact(res)
 		}
-		call := &Call{Key: env.Key, Session: env.Session, Principal: env.Principal, Revision: env.Revision,
-			Attempt: attempt, Deadline: env.DeadlineTime(), send: func(rep *schema.Reply) error { return r.publish(env, rep) }}
-		res, err := p.get(ctx, call, args)
-		if err != nil {
-			var perr *schema.Error
-			if !errors.As(err, &perr) {
-				perr = schema.Errorf(schema.CodeInternalError, "prompt %s: %v", env.Name, err)
-			}
-			rep.Error = perr
-			return rep
-		}
-		js, err := json.Marshal(res)
-		if err == nil {
-			rep.Result, err = schema.JSONToMsgpack(nil, js)
-		}
-		if err != nil {
-			rep.Result, rep.Error = nil, schema.Errorf(schema.CodeInternalError, "encoding prompt %s: %v", env.Name, err)
+	case schema.MethodResourcesRead:
+		var contents []schema.ResourceContents
+		if contents, err = r.g.read(ctx, call, env.Name); err == nil {
+			rep.Result, err = compact(schema.ReadResourceResult{Contents: contents})
 		}
 	default:
 		rep.Error = schema.Errorf(schema.CodeMethodNotFound, "Method not found: %s", env.Method)
+		return rep
+	}
+	if err != nil {
+		// A *schema.Error from a handler is a protocol error for the
+		// client; anything else is an internal one.
+		rep.Result = nil
+		if !errors.As(err, &rep.Error) {
+			rep.Error = schema.Errorf(schema.CodeInternalError, "%s %s: %v", env.Method, env.Name, err)
+		}
 	}
 	return rep
+}
+
+// newCall describes env to its handler.
+func (r *runner) newCall(env *schema.Envelope, attempt int) *Call {
+	call := &Call{Key: env.Key, Session: env.Session, Principal: env.Principal, Revision: env.Revision,
+		Attempt: attempt, Deadline: env.DeadlineTime(), send: func(rep *schema.Reply) error { return r.publish(env, rep) }}
+	if len(env.ProgressToken) > 0 {
+		if tok, err := schema.MsgpackToJSON(nil, env.ProgressToken); err == nil {
+			call.progressToken = tok
+		}
+	}
+	return call
+}
+
+// compact encodes a result as JSON, then compacts it to msgpack.
+func compact(v any) ([]byte, error) {
+	js, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	return schema.JSONToMsgpack(nil, js)
 }
 
 // send publishes rep to the gateway waiting for env, logging a failure.
