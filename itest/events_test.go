@@ -3,6 +3,7 @@ package itest
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -27,13 +28,7 @@ func openStream(t *testing.T, ctx context.Context, url, sid string) *http.Respon
 // awaitStreams waits until the gateway counts n open event streams.
 func awaitStreams(t *testing.T, gw *gateway.Gateway, n int64) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for gw.OpenStreams() != n {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d streams open, want %d", gw.OpenStreams(), n)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	eventually(t, fmt.Sprintf("%d open streams (have %d)", n, gw.OpenStreams()), 5*time.Second, func() bool { return gw.OpenStreams() == n })
 }
 
 // ended reports whether the stream's body reaches EOF within the timeout.

@@ -344,11 +344,19 @@ func (s *stack) runGroup(t *testing.T, g *workers.Group, tool string) {
 	case err := <-ran:
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for s.gw.Registry().Tool(tool) == nil {
+	eventually(t, "tool "+tool+" in the registry snapshot", 10*time.Second, func() bool { return s.gw.Registry().Tool(tool) != nil })
+}
+
+// eventually polls cond until it holds, failing the test after timeout. It
+// is for state another process or goroutine changes with no event to wait
+// on (a gateway's counters, another gateway's cache).
+func eventually(t testing.TB, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("tool %s never reached the registry snapshot", tool)
+			t.Fatalf("waited %s for %s", timeout, what)
 		}
-		time.Sleep(5 * time.Millisecond)
+		time.Sleep(time.Millisecond)
 	}
 }

@@ -38,13 +38,7 @@ func sleepBody(id, ms int) string {
 // awaitInFlight waits until the gateway holds n requests on workers.
 func awaitInFlight(t *testing.T, gw *gateway.Gateway, n int64) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for gw.InFlight() != n {
-		if time.Now().After(deadline) {
-			t.Fatalf("in flight %d, want %d", gw.InFlight(), n)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	eventually(t, fmt.Sprintf("%d calls in flight", n), 10*time.Second, func() bool { return gw.InFlight() == n })
 }
 
 // TestCallDeadline: a call that outlives the gateway's deadline is answered

@@ -78,17 +78,10 @@ func TestSessionAcrossGateways(t *testing.T) {
 				t.Fatalf("close: %v", err)
 			}
 			// A learns of the deletion from the session bucket's watch.
-			deadline := time.Now().Add(5 * time.Second)
-			for {
+			eventually(t, "gateway A answering 404 for the session deleted on B", 5*time.Second, func() bool {
 				r := post(t, endpointA, `{"jsonrpc":"2.0","id":9,"method":"ping"}`, "Mcp-Session-Id", sid)
-				if r.status == http.StatusNotFound {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("gateway A still answers %d for the session deleted on B", r.status)
-				}
-				time.Sleep(20 * time.Millisecond)
-			}
+				return r.status == http.StatusNotFound
+			})
 		})
 	}
 	gwB.stop()

@@ -2,8 +2,6 @@ package workers
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 
@@ -38,29 +36,6 @@ func (g *Group) prompt(name string) *promptEntry {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.prompts[name]
-}
-
-// promptNames returns g's prompt names.
-func (g *Group) promptNames() []string {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	names := make([]string, 0, len(g.prompts))
-	for n := range g.prompts {
-		names = append(names, n)
-	}
-	return names
-}
-
-// entry is the prompt's registry record for group.
-func (p *promptEntry) entry(group string) (schema.PromptEntry, error) {
-	e := schema.PromptEntry{Prompt: p.def, Group: group}
-	b, err := json.Marshal(e)
-	if err != nil {
-		return e, fmt.Errorf("encoding prompt %s: %w", p.def.Name, err)
-	}
-	sum := sha256.Sum256(b)
-	e.Version = hex.EncodeToString(sum[:8])
-	return e, nil
 }
 
 // get runs the prompt on arguments given as JSON (an object of strings).

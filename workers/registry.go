@@ -40,49 +40,12 @@ type heartbeat struct {
 // heartbeat.
 func (r *runner) register(ctx context.Context, reg jetstream.KeyValue) (*heartbeat, error) {
 	names := r.g.Tools()
-	for _, name := range names {
-		e, err := r.g.tool(name).entry(r.g.name)
-		if err != nil {
-			return nil, err
-		}
-		if err := putIfChanged(ctx, reg, streams.ToolKey(name), e); err != nil {
-			return nil, fmt.Errorf("registering tool %s: %w", name, err)
-		}
+	records, err := r.g.records()
+	if err != nil {
+		return nil, err
 	}
-	for _, name := range r.g.promptNames() {
-		e, err := r.g.prompt(name).entry(r.g.name)
-		if err != nil {
-			return nil, err
-		}
-		if err := putIfChanged(ctx, reg, streams.PromptKey(name), e); err != nil {
-			return nil, fmt.Errorf("registering prompt %s: %w", name, err)
-		}
-	}
-	type record struct {
-		key string
-		v   any
-	}
-	r.g.mu.Lock()
-	var records []record
-	for uri, res := range r.g.resources {
-		e := schema.ResourceEntry{Resource: res.def, Group: r.g.name}
-		if err := versioned(e, func(v string) { e.Version = v }); err != nil {
-			r.g.mu.Unlock()
-			return nil, fmt.Errorf("encoding resource %s: %w", uri, err)
-		}
-		records = append(records, record{streams.ResourceKey(uri), e})
-	}
-	for _, t := range r.g.templates {
-		e := schema.TemplateEntry{ResourceTemplate: t.def, Group: r.g.name}
-		if err := versioned(e, func(v string) { e.Version = v }); err != nil {
-			r.g.mu.Unlock()
-			return nil, fmt.Errorf("encoding template %s: %w", t.def.URITemplate, err)
-		}
-		records = append(records, record{streams.TemplateKey(t.def.URITemplate), e})
-	}
-	r.g.mu.Unlock()
 	for _, rec := range records {
-		if err := putIfChanged(ctx, reg, rec.key, rec.v); err != nil {
+		if err := putIfChanged(ctx, reg, rec.key, rec.value); err != nil {
 			return nil, fmt.Errorf("registering %s: %w", rec.key, err)
 		}
 	}
@@ -138,6 +101,53 @@ func (h *heartbeat) stop() {
 	// Purge with a TTL: watchers see the instance go, and the marker itself
 	// is removed after a minute instead of piling up.
 	_ = h.reg.Purge(ctx, h.key, jetstream.PurgeTTL(time.Minute))
+}
+
+// record is one registry entry of a group: tool, prompt, resource or
+// template, stamped with its version.
+type record struct {
+	key   string
+	value any
+}
+
+// records returns the registry entries of everything g serves.
+func (g *Group) records() ([]record, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var out []record
+	add := func(key, what string, e any, setVersion func(string)) error {
+		if err := versioned(e, setVersion); err != nil {
+			return fmt.Errorf("encoding %s: %w", what, err)
+		}
+		out = append(out, record{key, e})
+		return nil
+	}
+	for name, t := range g.tools {
+		e, err := t.entry(g.name)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, record{streams.ToolKey(name), e})
+	}
+	for name, p := range g.prompts {
+		e := &schema.PromptEntry{Prompt: p.def, Group: g.name}
+		if err := add(streams.PromptKey(name), "prompt "+name, e, func(v string) { e.Version = v }); err != nil {
+			return nil, err
+		}
+	}
+	for uri, res := range g.resources {
+		e := &schema.ResourceEntry{Resource: res.def, Group: g.name}
+		if err := add(streams.ResourceKey(uri), "resource "+uri, e, func(v string) { e.Version = v }); err != nil {
+			return nil, err
+		}
+	}
+	for _, t := range g.templates {
+		e := &schema.TemplateEntry{ResourceTemplate: t.def, Group: g.name}
+		if err := add(streams.TemplateKey(t.def.URITemplate), "template "+t.def.URITemplate, e, func(v string) { e.Version = v }); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // putIfChanged writes v (as JSON) under key unless the key already holds

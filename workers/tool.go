@@ -2,8 +2,6 @@ package workers
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -153,11 +151,8 @@ func ErrorResult(err error) *schema.ToolResult {
 // entry is the tool's registry record for group.
 func (t *toolEntry) entry(group string) (schema.ToolEntry, error) {
 	e := schema.ToolEntry{Tool: t.def, Group: group}
-	b, err := json.Marshal(e)
-	if err != nil {
+	if err := versioned(e, func(v string) { e.Version = v }); err != nil {
 		return e, fmt.Errorf("encoding tool %s: %w", t.def.Name, err)
 	}
-	sum := sha256.Sum256(b)
-	e.Version = hex.EncodeToString(sum[:8])
 	return e, nil
 }
