@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -137,6 +138,64 @@ func TestErrorKinds(t *testing.T) {
 	if _, err := Run(context.Background(), Config{URL: overloaded, Duration: 50 * time.Millisecond}); err == nil ||
 		!strings.Contains(err.Error(), "http-503") {
 		t.Errorf("Run against a server that refuses initialize: err %v, want an http-503 setup error", err)
+	}
+}
+
+// refusing wraps an MCP handler so that every other tools/call is refused,
+// alternately with HTTP 503 and with the JSON-RPC error -32000, after
+// delay.
+func refusing(h http.Handler, delay time.Duration) http.Handler {
+	var n sync.Mutex
+	calls := 0
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		if !bytes.Contains(body, []byte(`"tools/call"`)) {
+			h.ServeHTTP(w, r)
+			return
+		}
+		n.Lock()
+		calls++
+		i := calls
+		n.Unlock()
+		time.Sleep(delay)
+		switch i % 4 {
+		case 1:
+			w.Header().Set("Retry-After", "1")
+			http.Error(w, "overloaded", http.StatusServiceUnavailable)
+		case 3:
+			var msg struct {
+				ID json.RawMessage `json:"id"`
+			}
+			_ = json.Unmarshal(body, &msg)
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write([]byte(`{"jsonrpc":"2.0","id":` + string(msg.ID) + `,"error":{"code":-32000,"message":"overloaded"}}`))
+		default:
+			h.ServeHTTP(w, r)
+		}
+	})
+}
+
+func TestRefusalLatency(t *testing.T) {
+	const delay = 5 * time.Millisecond
+	res := run(t, Config{
+		URL: serve(t, refusing(targets.MCPGo(), delay)), Sessions: 2, Rate: 200,
+		Duration: 500 * time.Millisecond, Args: json.RawMessage(`{"text":"x"}`),
+	})
+	refused := int64(res.Errors[KindHTTP503] + res.Errors[KindOverloaded])
+	if res.Refused == 0 || res.Refused != refused || res.Refused+res.OK != res.Calls {
+		t.Fatalf("calls %d ok %d refused %d errors %v; want every call served or refused, refusals counted", res.Calls, res.OK, res.Refused, res.Errors)
+	}
+	if res.Errors[KindHTTP503] == 0 || res.Errors[KindOverloaded] == 0 {
+		t.Errorf("errors %v, want both kinds of refusal", res.Errors)
+	}
+	if res.RefusedP50 < delay || res.RefusedP99 < res.RefusedP50 || res.RefusedMax < res.RefusedP99 {
+		t.Errorf("refusal latency p50 %v p99 %v max %v, want ordered and at least %v", res.RefusedP50, res.RefusedP99, res.RefusedMax, delay)
+	}
+	var buf bytes.Buffer
+	res.WriteTable(&buf)
+	if !strings.Contains(buf.String(), "refusals ms") {
+		t.Errorf("table lacks the refusal latencies:\n%s", buf.String())
 	}
 }
 

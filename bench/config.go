@@ -38,6 +38,13 @@ type Config struct {
 	// 10000). An arrival beyond it is counted as error kind
 	// "driver-overflow" and never queued.
 	MaxOutstanding int
+	// Conns is the number of senders of an open loop (default 1024), each
+	// making one call at a time on its own keep-alive connection. A call due
+	// while every sender is busy waits for one, and the wait counts in its
+	// latency. (A sender per call would open a connection per late call
+	// once the driver falls behind, and the dialing makes it fall further
+	// behind.)
+	Conns int
 	// SourceIPs spreads client connections over the source addresses
 	// 127.0.0.1 .. 127.0.0.N (default 1, the system's choice). One source
 	// address gives at most ~28K ephemeral ports towards one server port,
@@ -51,6 +58,8 @@ type Config struct {
 // as "http-<status>", JSON-RPC errors as "rpc-<code>".
 const (
 	KindHTTP503        = "http-503"
+	KindHTTP429        = "http-429"
+	KindOverloaded     = "rpc--32000"
 	KindToolError      = "tool-error"
 	KindTimeout        = "timeout"
 	KindTransport      = "transport"
@@ -78,6 +87,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxOutstanding <= 0 {
 		c.MaxOutstanding = 10_000
+	}
+	if c.Conns <= 0 {
+		c.Conns = 1024
 	}
 	if c.SourceIPs <= 0 {
 		c.SourceIPs = 1
@@ -126,6 +138,7 @@ type configJSON struct {
 	Args           json.RawMessage `json:"args"`
 	TimeoutMS      float64         `json:"timeout_ms"`
 	MaxOutstanding int             `json:"max_outstanding"`
+	Conns          int             `json:"conns"`
 	SourceIPs      int             `json:"source_ips"`
 }
 
@@ -136,7 +149,7 @@ func (c Config) MarshalJSON() ([]byte, error) {
 		Label: c.Label, URL: c.URL, Sessions: c.Sessions,
 		WarmupMS: ms(c.Warmup), DurationMS: ms(c.Duration), Rate: c.Rate,
 		IdleStreams: c.IdleStreams, Tool: c.Tool, Args: c.Args,
-		TimeoutMS: ms(c.Timeout), MaxOutstanding: c.MaxOutstanding, SourceIPs: c.SourceIPs,
+		TimeoutMS: ms(c.Timeout), MaxOutstanding: c.MaxOutstanding, Conns: c.Conns, SourceIPs: c.SourceIPs,
 	})
 }
 

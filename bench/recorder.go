@@ -16,17 +16,27 @@ const (
 )
 
 // recorder counts one session's measured calls. Latencies of successful
-// calls go into its histogram; failed calls are counted by kind.
+// calls go into hist and those of refusals (see [IsRefusal]) into refused;
+// failed calls are counted by kind.
 type recorder struct {
-	mu     sync.Mutex
-	hist   *hdrhistogram.Histogram
-	calls  int64
-	ok     int64
-	errors map[string]int
+	mu      sync.Mutex
+	hist    *hdrhistogram.Histogram
+	refused *hdrhistogram.Histogram
+	calls   int64
+	ok      int64
+	errors  map[string]int
 }
 
 func newRecorder() *recorder {
-	return &recorder{hist: newHistogram(), errors: make(map[string]int)}
+	return &recorder{hist: newHistogram(), refused: newHistogram(), errors: make(map[string]int)}
+}
+
+// IsRefusal reports whether an error kind is the server's explicit refusal
+// to take more work: HTTP 503 or 429, or the JSON-RPC error -32000 that
+// overloaded MCP servers answer with. Their latency is how fast overload is
+// announced, and is reported apart from that of served calls.
+func IsRefusal(kind string) bool {
+	return kind == KindHTTP503 || kind == KindHTTP429 || kind == KindOverloaded
 }
 
 func newHistogram() *hdrhistogram.Histogram {
@@ -40,10 +50,14 @@ func (r *recorder) record(lat time.Duration, kind string) {
 	us = min(max(us, histMin), histMax)
 	r.mu.Lock()
 	r.calls++
-	if kind == "" {
+	switch {
+	case kind == "":
 		r.ok++
 		_ = r.hist.RecordValue(us)
-	} else {
+	case IsRefusal(kind):
+		_ = r.refused.RecordValue(us)
+		r.errors[kind]++
+	default:
 		r.errors[kind]++
 	}
 	r.mu.Unlock()
@@ -51,18 +65,19 @@ func (r *recorder) record(lat time.Duration, kind string) {
 
 // tally is the sum of several recorders.
 type tally struct {
-	hist   *hdrhistogram.Histogram
-	calls  int64
-	ok     int64
-	errors map[string]int
+	hist, refused *hdrhistogram.Histogram
+	calls         int64
+	ok            int64
+	errors        map[string]int
 }
 
 // merge adds up recorders.
 func merge(rs []*recorder) tally {
-	t := tally{hist: newHistogram(), errors: make(map[string]int)}
+	t := tally{hist: newHistogram(), refused: newHistogram(), errors: make(map[string]int)}
 	for _, r := range rs {
 		r.mu.Lock()
 		t.hist.Merge(r.hist)
+		t.refused.Merge(r.refused)
 		t.calls += r.calls
 		t.ok += r.ok
 		for k, n := range r.errors {

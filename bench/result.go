@@ -41,6 +41,13 @@ type Result struct {
 	Max  time.Duration `json:"-"`
 	// Mean is the mean latency of successful calls.
 	Mean time.Duration `json:"-"`
+	// Refused is the number of explicit refusals (see [IsRefusal]), also
+	// counted in Errors; RefusedP50, RefusedP99 and RefusedMax are their
+	// latencies.
+	Refused    int64         `json:"refused"`
+	RefusedP50 time.Duration `json:"-"`
+	RefusedP99 time.Duration `json:"-"`
+	RefusedMax time.Duration `json:"-"`
 	// SessionsReady is the number of calling sessions that initialized.
 	SessionsReady int `json:"sessions_ready"`
 	// SetupErrors counts sessions that failed to initialize ("init-<kind>")
@@ -76,13 +83,19 @@ func (r *Result) fill(t tally, start, end time.Time) {
 		r.Max = time.Duration(t.hist.Max()) * time.Microsecond
 		r.Mean = time.Duration(t.hist.Mean() * float64(time.Microsecond))
 	}
+	if r.Refused = t.refused.TotalCount(); r.Refused > 0 {
+		r.RefusedP50 = quantile(t.refused, 50)
+		r.RefusedP99 = quantile(t.refused, 99)
+		r.RefusedMax = time.Duration(t.refused.Max()) * time.Microsecond
+	}
 }
 
 // ErrorCount is the number of failed calls.
 func (r *Result) ErrorCount() int64 { return r.Calls - r.OK }
 
 // MarshalJSON encodes the result with latencies in milliseconds (p50_ms,
-// p90_ms, p99_ms, p999_ms, max_ms, mean_ms).
+// p90_ms, p99_ms, p999_ms, max_ms, mean_ms, and refused_p50_ms,
+// refused_p99_ms, refused_max_ms).
 func (r Result) MarshalJSON() ([]byte, error) {
 	type plain Result
 	return json.Marshal(struct {
@@ -93,7 +106,11 @@ func (r Result) MarshalJSON() ([]byte, error) {
 		P999 float64 `json:"p999_ms"`
 		Max  float64 `json:"max_ms"`
 		Mean float64 `json:"mean_ms"`
-	}{plain(r), ms(r.P50), ms(r.P90), ms(r.P99), ms(r.P999), ms(r.Max), ms(r.Mean)})
+		RP50 float64 `json:"refused_p50_ms"`
+		RP99 float64 `json:"refused_p99_ms"`
+		RMax float64 `json:"refused_max_ms"`
+	}{plain(r), ms(r.P50), ms(r.P90), ms(r.P99), ms(r.P999), ms(r.Max), ms(r.Mean),
+		ms(r.RefusedP50), ms(r.RefusedP99), ms(r.RefusedMax)})
 }
 
 // WriteJSON writes results as an indented JSON array.
@@ -124,6 +141,10 @@ func (r *Result) WriteTable(w io.Writer) {
 	if len(r.Errors) > 0 {
 		fmt.Fprintf(tw, "errors\t%s\n", FormatCounts(r.Errors))
 	}
+	if r.Refused > 0 {
+		fmt.Fprintf(tw, "refusals ms\t%d answered in p50 %s  p99 %s  max %s\n", r.Refused,
+			FormatMS(r.RefusedP50), FormatMS(r.RefusedP99), FormatMS(r.RefusedMax))
+	}
 	if c.IdleStreams > 0 {
 		fmt.Fprintf(tw, "idle streams\t%d/%d established, %d dropped during the run\n", r.IdleEstablished, c.IdleStreams, r.IdleDropped)
 	}
@@ -137,10 +158,11 @@ func (r *Result) WriteTable(w io.Writer) {
 // targets.
 func WriteRows(w io.Writer, results []*Result) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "target\toffered/s\tcalls\tok/s\tp50 ms\tp90 ms\tp99 ms\tp99.9 ms\tmax ms\terrors\t")
+	fmt.Fprintln(tw, "target\toffered/s\tcalls\tok/s\tp50 ms\tp90 ms\tp99 ms\tp99.9 ms\tmax ms\trefused p99 ms\terrors\t")
 	for _, r := range results {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Config.Label, fmtFloat(r.Offered), r.Calls,
-			fmtFloat(r.Throughput), FormatMS(r.P50), FormatMS(r.P90), FormatMS(r.P99), FormatMS(r.P999), FormatMS(r.Max), FormatCounts(r.Errors))
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Config.Label, fmtFloat(r.Offered), r.Calls,
+			fmtFloat(r.Throughput), FormatMS(r.P50), FormatMS(r.P90), FormatMS(r.P99), FormatMS(r.P999), FormatMS(r.Max),
+			FormatMS(r.RefusedP99), FormatCounts(r.Errors))
 	}
 	_ = tw.Flush()
 }

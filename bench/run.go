@@ -55,7 +55,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	conns := cfg.Sessions + cfg.IdleStreams
 	if cfg.Rate > 0 {
-		conns += min(cfg.MaxOutstanding, int(cfg.Rate)+1)
+		conns = cfg.Conns + cfg.IdleStreams
 	}
 	r := &runner{cfg: cfg, hc: newHTTPClient(conns, cfg.SourceIPs), params: params}
 	defer r.hc.CloseIdleConnections()
@@ -190,24 +190,44 @@ func (r *runner) closedLoop(ctx context.Context) {
 // openLoop sends calls at the configured rate, round-robin over the
 // sessions, whatever the server's latency: a call is due at
 // start + i/rate and its latency is measured from then, so time spent
-// queued (in the driver's scheduling or the server) is not hidden. Beyond
-// MaxOutstanding calls in flight an arrival is counted as
+// queued (in the driver or the server) is not hidden. cfg.Conns senders
+// each make one call at a time; a due call waits for a free sender, and
+// beyond MaxOutstanding calls due but unfinished an arrival is counted as
 // "driver-overflow" and not sent. It returns when every call sent has
 // finished.
 func (r *runner) openLoop(ctx context.Context) {
 	interval := float64(time.Second) / r.cfg.Rate
 	limit := int64(r.cfg.MaxOutstanding)
 	n := int64(len(r.sessions))
+	type arrival struct {
+		s   *session
+		due time.Time
+	}
+	due := make(chan arrival, r.cfg.MaxOutstanding)
+	var wg sync.WaitGroup
+	for range r.cfg.Conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for a := range due {
+				kind := r.call(ctx, a.s)
+				r.outstanding.Add(-1)
+				if !a.due.Before(r.measureStart) {
+					a.s.rec.record(time.Since(a.due), kind)
+				}
+			}
+		}()
+	}
+	defer wg.Wait()
+	defer close(due)
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
-	var wg sync.WaitGroup
-	defer wg.Wait()
 	for i := int64(0); ; i++ {
-		due := r.start.Add(time.Duration(float64(i) * interval))
-		if !due.Before(r.measureEnd) {
+		at := r.start.Add(time.Duration(float64(i) * interval))
+		if !at.Before(r.measureEnd) {
 			return
 		}
-		if d := time.Until(due); d > 0 {
+		if d := time.Until(at); d > 0 {
 			timer.Reset(d)
 			select {
 			case <-timer.C:
@@ -218,22 +238,13 @@ func (r *runner) openLoop(ctx context.Context) {
 			return
 		}
 		s := r.sessions[i%n]
-		measured := !due.Before(r.measureStart)
 		if r.outstanding.Add(1) > limit {
 			r.outstanding.Add(-1)
-			if measured {
+			if !at.Before(r.measureStart) {
 				s.rec.record(0, KindDriverOverflow)
 			}
 			continue
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			kind := r.call(ctx, s)
-			r.outstanding.Add(-1)
-			if measured {
-				s.rec.record(time.Since(due), kind)
-			}
-		}()
+		due <- arrival{s, at}
 	}
 }

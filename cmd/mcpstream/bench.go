@@ -31,6 +31,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	toolArgs := fs.String("args", `{"text":"hello"}`, "tool arguments, a JSON object")
 	timeout := fs.Duration("timeout", 30*time.Second, "deadline of one call")
 	maxOut := fs.Int("max-outstanding", 0, "open loop: calls in flight at most; more arrivals count as driver-overflow (default 10000)")
+	conns := fs.Int("conns", 0, "open loop: HTTP connections the calls share; a call due while all are busy waits, counted in its latency (default 1024)")
 	jsonPath := fs.String("json", "", "write the results as JSON to this file")
 	chartPath := fs.String("chart", "", "draw latency percentiles against offered load to this PNG file")
 	noProgress := fs.Bool("no-progress", false, "draw no progress bar")
@@ -53,7 +54,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	base := bench.Config{
 		URL: *url, Sessions: *sessions, Warmup: *warmup, Duration: *duration,
 		IdleStreams: *idle, Tool: *tool, Args: json.RawMessage(*toolArgs), Timeout: *timeout,
-		MaxOutstanding: *maxOut, SourceIPs: *sourceIPs,
+		MaxOutstanding: *maxOut, Conns: *conns, SourceIPs: *sourceIPs,
 	}
 	if !*noProgress {
 		base.Progress = stderr
