@@ -44,7 +44,7 @@ func (g *Gateway) postBatch(w http.ResponseWriter, r *http.Request, body []byte,
 		}
 		switch {
 		case msg.Kind() != schema.KindRequest:
-			g.notified(sess, msg)
+			g.notified(sess, msg, part)
 		case msg.Method == schema.MethodInitialize:
 			responses[i] = schema.AppendError(nil, msg.ID, schema.Errorf(schema.CodeInvalidRequest, "initialize must not be part of a batch"))
 		case routedToWorkers(msg.Method):

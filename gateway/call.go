@@ -148,7 +148,7 @@ func (g *Gateway) publishAndWait(ctx context.Context, subject string, env *schem
 				return g.wait(ctx, env, w, note)
 			case err = <-fut.Err():
 			case rep := <-w.result: // the reply can overtake the PubAck
-				drainNotes(w, note)
+				g.drainNotes(w, note)
 				return rep, nil, 0
 			case <-ctx.Done():
 				return nil, g.ctxError(ctx, env), 0
@@ -185,11 +185,21 @@ func readParams(params []byte) (string, *schema.Error) {
 
 // drainNotes passes on the notifications that arrived before the result,
 // so the client sees them first.
-func drainNotes(w *waiter, note func(*schema.Reply)) {
+func (g *Gateway) drainNotes(w *waiter, note func(*schema.Reply)) {
 	for len(w.notes) > 0 {
-		if n := <-w.notes; note != nil {
-			note(n)
-		}
+		g.pass(<-w.notes, note)
+	}
+}
+
+// pass gives a worker's notification or request to note. Without a note
+// function (a call answered in a batch) notifications are dropped, and
+// requests are refused so that the worker does not wait for nothing.
+func (g *Gateway) pass(rep *schema.Reply, note func(*schema.Reply)) {
+	switch {
+	case note != nil:
+		note(rep)
+	case rep.Kind == schema.ReplyRequest:
+		g.refuseClientRequest(rep, schema.Errorf(schema.CodeInternalError, "%s: a call in a JSON-RPC batch has no event stream to send it on", rep.Method))
 	}
 }
 
@@ -198,12 +208,10 @@ func (g *Gateway) wait(ctx context.Context, env *schema.Envelope, w *waiter, not
 	for {
 		select {
 		case rep := <-w.result:
-			drainNotes(w, note)
+			g.drainNotes(w, note)
 			return rep, nil, 0
 		case n := <-w.notes:
-			if note != nil {
-				note(n)
-			}
+			g.pass(n, note)
 		case <-ctx.Done():
 			return nil, g.ctxError(ctx, env), 0
 		}

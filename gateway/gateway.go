@@ -167,7 +167,9 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Gateway, error) {
 		byPrinc: newPrincipals(),
 	}
 	g.reg = newRegistry(g.log)
-	g.router = newRouter(g.log)
+	g.router = newRouter(g.log, func(rep *schema.Reply) {
+		g.refuseClientRequest(rep, schema.Errorf(schema.CodeInternalError, "%s: the call it belongs to is no longer waiting here", rep.Method))
+	})
 
 	regKV, err := js.KeyValue(ctx, streams.RegistryBucket)
 	if err != nil {

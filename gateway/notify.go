@@ -18,6 +18,7 @@ var logLevels = []string{"debug", "info", "notice", "warning", "error", "critica
 // client accepts event streams; otherwise notifications are dropped). The
 // final answer is then the stream's last event.
 type streamResponder struct {
+	g       *Gateway
 	w       http.ResponseWriter
 	rc      *http.ResponseController
 	sess    *session
@@ -26,22 +27,55 @@ type streamResponder struct {
 	buf     []byte
 }
 
-func newStreamResponder(w http.ResponseWriter, sess *session, sseOK bool) *streamResponder {
-	return &streamResponder{w: w, rc: http.NewResponseController(w), sess: sess, sseOK: sseOK}
+func (g *Gateway) newStreamResponder(w http.ResponseWriter, sess *session, sseOK bool) *streamResponder {
+	return &streamResponder{g: g, w: w, rc: http.NewResponseController(w), sess: sess, sseOK: sseOK}
 }
 
-// note relays a worker's notification to the client.
+// note relays a worker's notification or request to the client. A request
+// the client cannot take (no event stream, or a capability it did not
+// declare) is answered to the worker with an error instead.
 func (s *streamResponder) note(rep *schema.Reply) {
+	if rep.Kind == schema.ReplyRequest {
+		s.request(rep)
+		return
+	}
 	if !s.sseOK || rep.Method == "" {
 		return
 	}
 	if rep.Method == schema.NotificationMessage && !s.sess.wantsLog(rep.Result) {
 		return
 	}
-	b := append(s.buf[:0], "event: message\ndata: "...)
-	b = schema.AppendNotificationFunc(b, rep.Method, func(dst []byte) ([]byte, error) { return schema.MsgpackToJSON(dst, rep.Result) })
-	if b == nil {
+	s.send(schema.AppendNotificationFunc(append(s.buf[:0], "event: message\ndata: "...), rep.Method,
+		func(dst []byte) ([]byte, error) { return schema.MsgpackToJSON(dst, rep.Result) }))
+}
+
+func (s *streamResponder) request(rep *schema.Reply) {
+	switch capability := schema.ClientCapability(rep.Method); {
+	case !s.sseOK:
+		s.g.refuseClientRequest(rep, schema.Errorf(schema.CodeInternalError,
+			"%s: the client accepts no event stream, so no request can reach it", rep.Method))
 		return
+	case capability != "" && !s.sess.clientCan(capability):
+		s.g.refuseClientRequest(rep, schema.Errorf(schema.CodeMethodNotFound,
+			"%s: the client did not declare the %s capability", rep.Method, capability))
+		return
+	}
+	b := schema.AppendRequestFunc(append(s.buf[:0], "event: message\ndata: "...), rep.ID, rep.Method,
+		func(dst []byte) ([]byte, error) { return schema.MsgpackToJSON(dst, rep.Result) })
+	if b == nil {
+		s.g.refuseClientRequest(rep, schema.Errorf(schema.CodeInvalidParams, "%s: malformed params from the worker", rep.Method))
+		return
+	}
+	if !s.send(b) {
+		s.g.refuseClientRequest(rep, schema.Errorf(schema.CodeInternalError, "%s: the client's connection failed", rep.Method))
+	}
+}
+
+// send writes one event (b, without its final blank line; nil for none),
+// starting the stream on the first, and reports whether it was written.
+func (s *streamResponder) send(b []byte) bool {
+	if b == nil {
+		return false
 	}
 	s.buf = append(b, "\n\n"...)
 	if !s.started {
@@ -52,9 +86,10 @@ func (s *streamResponder) note(rep *schema.Reply) {
 		s.started = true
 	}
 	_ = s.rc.SetWriteDeadline(time.Now().Add(writeTimeout))
-	if _, err := s.w.Write(s.buf); err == nil {
-		_ = s.rc.Flush()
+	if _, err := s.w.Write(s.buf); err != nil {
+		return false
 	}
+	return s.rc.Flush() == nil
 }
 
 // finish writes the answer: the last event of a started stream, or a plain

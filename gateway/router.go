@@ -26,6 +26,10 @@ type router struct {
 	duplicates atomic.Int64
 	// dropped counts notifications lost to a full buffer.
 	dropped atomic.Int64
+	// unrelayed is called with a request to the client that cannot reach
+	// it (its call is gone, or its buffer is full), so that the worker
+	// asking is answered at once instead of waiting out the deadline.
+	unrelayed func(*schema.Reply)
 }
 
 type routerShard struct {
@@ -45,8 +49,8 @@ type waiter struct {
 // noteBuffer bounds the notifications buffered for one request.
 const noteBuffer = 16
 
-func newRouter(log *slog.Logger) *router {
-	r := &router{seed: maphash.MakeSeed(), log: log}
+func newRouter(log *slog.Logger, unrelayed func(*schema.Reply)) *router {
+	r := &router{seed: maphash.MakeSeed(), log: log, unrelayed: unrelayed}
 	for i := range r.shards {
 		r.shards[i].m = map[string]*waiter{}
 	}
@@ -90,6 +94,8 @@ func (r *router) deliver(msg *nats.Msg) {
 	}
 	s.mu.Unlock()
 	switch {
+	case w == nil && rep.Kind == schema.ReplyRequest:
+		r.unrelayed(rep)
 	case w == nil:
 		r.duplicates.Add(1)
 	case rep.Kind == schema.ReplyResult:
@@ -98,7 +104,11 @@ func (r *router) deliver(msg *nats.Msg) {
 		select {
 		case w.notes <- rep:
 		default:
-			r.dropped.Add(1)
+			if rep.Kind == schema.ReplyRequest {
+				r.unrelayed(rep)
+			} else {
+				r.dropped.Add(1)
+			}
 		}
 	}
 }

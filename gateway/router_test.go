@@ -23,7 +23,7 @@ func replyMsg(t testing.TB, rep *schema.Reply) *nats.Msg {
 // A result is never lost behind progress replies, however many arrive
 // before the waiter reads.
 func TestRouterResultNeverCrowdedOut(t *testing.T) {
-	r := newRouter(slog.New(slog.DiscardHandler))
+	r := newRouter(slog.New(slog.DiscardHandler), func(*schema.Reply) {})
 	w := r.register("k1")
 	for range 21 {
 		r.deliver(replyMsg(t, &schema.Reply{Key: "k1", Kind: schema.ReplyNotification}))
@@ -50,7 +50,7 @@ func TestRouterResultNeverCrowdedOut(t *testing.T) {
 }
 
 func TestRouterConcurrentWaiters(t *testing.T) {
-	r := newRouter(slog.New(slog.DiscardHandler))
+	r := newRouter(slog.New(slog.DiscardHandler), func(*schema.Reply) {})
 	const n = 2000
 	var wg sync.WaitGroup
 	waiters := make([]*waiter, n)
@@ -81,5 +81,27 @@ func TestRouterConcurrentWaiters(t *testing.T) {
 	r.deliver(&nats.Msg{Data: []byte("garbage")})
 	if d := r.duplicates.Load(); d != 1 {
 		t.Fatalf("duplicates = %d, want 1", d)
+	}
+}
+
+// A request to the client that cannot be relayed (its call is gone, or its
+// buffer is full) is handed back at once, never dropped silently: the
+// worker asking would otherwise wait out the call's deadline.
+func TestRouterHandsBackUnrelayableRequests(t *testing.T) {
+	var back []string
+	r := newRouter(slog.New(slog.DiscardHandler), func(rep *schema.Reply) { back = append(back, rep.ID) })
+	r.deliver(replyMsg(t, &schema.Reply{Key: "gone", Kind: schema.ReplyRequest, Method: schema.MethodRootsList, ID: "a"}))
+	w := r.register("k")
+	for range noteBuffer {
+		r.deliver(replyMsg(t, &schema.Reply{Key: "k", Kind: schema.ReplyNotification}))
+	}
+	r.deliver(replyMsg(t, &schema.Reply{Key: "k", Kind: schema.ReplyRequest, Method: schema.MethodRootsList, ID: "b"}))
+	if fmt.Sprint(back) != "[a b]" {
+		t.Fatalf("handed back %v, want [a b]", back)
+	}
+	<-w.notes
+	r.deliver(replyMsg(t, &schema.Reply{Key: "k", Kind: schema.ReplyRequest, Method: schema.MethodRootsList, ID: "c"}))
+	if len(back) != 2 || r.dropped.Load() != 0 {
+		t.Fatalf("a request with room was handed back (%v) or counted dropped (%d)", back, r.dropped.Load())
 	}
 }

@@ -144,7 +144,7 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if msg.Kind() != schema.KindRequest {
-		g.notified(sess, msg)
+		g.notified(sess, msg, body)
 		w.WriteHeader(http.StatusAccepted)
 		return
 	}
@@ -154,7 +154,7 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if routedToWorkers(msg.Method) {
-		sr := newStreamResponder(w, sess, sseOK)
+		sr := g.newStreamResponder(w, sess, sseOK)
 		result, rpcErr, status := g.callTool(r.Context(), sess, msg, sr.note)
 		if status != 0 && !sr.started {
 			w.Header().Set("Retry-After", "1")
@@ -173,11 +173,15 @@ func routedToWorkers(method string) bool {
 	return method == schema.MethodToolsCall || method == schema.MethodPromptsGet || method == schema.MethodResourcesRead
 }
 
-// notified handles a notification or a response from the client:
-// notifications/cancelled is passed to the workers; the others change
-// nothing here (no server-to-client requests are outstanding).
-func (g *Gateway) notified(sess *session, msg *schema.Message) {
-	if msg.Method == schema.NotificationCancelled {
+// notified handles a notification or a response from the client (raw is
+// the message as posted): notifications/cancelled is passed to the
+// workers, and a response to a worker's request to the worker waiting for
+// it; the others change nothing.
+func (g *Gateway) notified(sess *session, msg *schema.Message, raw []byte) {
+	switch {
+	case msg.Kind() == schema.KindResponse:
+		g.relayAnswer(sess, msg, raw)
+	case msg.Method == schema.NotificationCancelled:
 		g.cancelRequest(sess, msg.Params)
 	}
 }

@@ -85,6 +85,9 @@ func appendReply(dst []byte, r *Reply) []byte {
 	if r.Method != "" {
 		n++
 	}
+	if r.ID != "" {
+		n++
+	}
 	dst = append(dst, 0x80|byte(n))
 	dst = appendMsgpackInt(appendKey(dst, "v"), int64(r.V))
 	dst = appendStrField(dst, "k", r.Key)
@@ -116,6 +119,9 @@ func appendReply(dst []byte, r *Reply) []byte {
 	}
 	if r.Method != "" {
 		dst = appendStrField(dst, "m", r.Method)
+	}
+	if r.ID != "" {
+		dst = appendStrField(dst, "q", r.ID)
 	}
 	return dst
 }

@@ -110,10 +110,14 @@ type ReplyKind uint8
 
 // Reply kinds. Only ReplyResult ends a request. A ReplyNotification carries
 // a notification for the client about the request in flight (progress,
-// log messages): Method names it and Result holds its params.
+// log messages): Method names it and Result holds its params. A
+// ReplyRequest carries a request to the client made while serving the
+// request (sampling, elicitation, roots): Method and Result as for a
+// notification, and ID, its JSON-RPC id (see [NewClientRequest]).
 const (
 	ReplyResult ReplyKind = iota
 	ReplyNotification
+	ReplyRequest
 )
 
 // Reply is a worker's answer to an envelope, sent as msgpack on core NATS to
@@ -132,15 +136,18 @@ type Reply struct {
 	// RunNs is how long the handler ran, in nanoseconds. The gateway takes
 	// it from the call's latency to see the time spent queueing.
 	RunNs int64 `msgpack:"n,omitempty"`
-	// Method is the notification's method, on a ReplyNotification.
+	// Method is the notification's or request's method, on a
+	// ReplyNotification or a ReplyRequest.
 	Method string `msgpack:"m,omitempty"`
+	// ID is the JSON-RPC id of a ReplyRequest.
+	ID string `msgpack:"q,omitempty"`
 }
 
 // Marshal encodes r as msgpack, stamping the current version. Result must
 // be one msgpack value.
 func (r *Reply) Marshal() ([]byte, error) {
 	r.V = EnvelopeVersion
-	n := 32 + len(r.Key) + len(r.Result)
+	n := 32 + len(r.Key) + len(r.Result) + len(r.Method) + len(r.ID)
 	if r.Error != nil {
 		n += 32 + len(r.Error.Message) + len(r.Error.Data)
 	}

@@ -294,6 +294,8 @@ func TestReplyRoundTrip(t *testing.T) {
 		{"result", schema.Reply{Key: "k2", Result: result}, []string{"k", "r", "v"}},
 		{"error", schema.Reply{Key: "k3", Error: schema.Errorf(schema.CodeRequestTimeout, "timed out")}, []string{"e", "k", "v"}},
 		{"cached", schema.Reply{Key: "k4", Result: []byte{0x90}, Cached: true}, []string{"c", "k", "r", "v"}},
+		{"request to the client", schema.Reply{Key: "k5", Kind: schema.ReplyRequest, Method: schema.MethodRootsList, Result: []byte{0x80}, ID: "mcps-00"},
+			[]string{"i", "k", "m", "q", "r", "v"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -222,8 +222,14 @@ func AppendResult(dst []byte, id ID, result []byte) []byte {
 func AppendResultFunc(dst []byte, id ID, fn func([]byte) ([]byte, error)) []byte {
 	dst = append(dst, `{"jsonrpc":"2.0","id":`...)
 	dst = appendID(dst, id)
-	dst = append(dst, `,"result":`...)
-	dst, err := fn(dst)
+	return appendMemberFunc(dst, `,"result":`, fn)
+}
+
+// appendMemberFunc appends the last member of an object, name (with its
+// comma and colon) and the value fn appends, and closes the object; nil if
+// fn fails.
+func appendMemberFunc(dst []byte, name string, fn func([]byte) ([]byte, error)) []byte {
+	dst, err := fn(append(dst, name...))
 	if err != nil {
 		return nil
 	}
@@ -261,12 +267,7 @@ func AppendNotification(dst []byte, method string, params []byte) []byte {
 func AppendNotificationFunc(dst []byte, method string, fn func([]byte) ([]byte, error)) []byte {
 	dst = append(dst, `{"jsonrpc":"2.0","method":`...)
 	dst = appendJSONString(dst, method)
-	dst = append(dst, `,"params":`...)
-	dst, err := fn(dst)
-	if err != nil {
-		return nil
-	}
-	return append(dst, '}')
+	return appendMemberFunc(dst, `,"params":`, fn)
 }
 
 func appendID(dst []byte, id ID) []byte {

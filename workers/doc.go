@@ -13,7 +13,11 @@
 // core NATS to the gateway holding the client, ahead of the result. A
 // client's notifications/cancelled reaches every worker on
 // schema.CancelSubject, and the one running the request cancels the
-// handler's context, with the client's reason as its cause.
+// handler's context, with the client's reason as its cause. A handler can
+// also ask the client something ([Call.Sample], [Call.Elicit],
+// [Call.ListRoots], [Call.Request]): the request reaches the client through
+// the gateway holding it, and the answer comes back, through whichever
+// gateway the client posts it to, on a core NATS subject the id names.
 //
 // Delivery is at least once. A redelivered envelope whose result is in the
 // result bucket is answered from it instead of run again; an expired one is

@@ -187,7 +187,10 @@ func (r *runner) run(ctx context.Context, env *schema.Envelope, attempt int) (re
 // newCall describes env to its handler.
 func (r *runner) newCall(env *schema.Envelope, attempt int) *Call {
 	call := &Call{Key: env.Key, Session: env.Session, Principal: env.Principal, Revision: env.Revision,
-		Attempt: attempt, Deadline: env.DeadlineTime(), send: func(rep *schema.Reply) error { return r.publish(env, rep) }}
+		Attempt: attempt, Deadline: env.DeadlineTime(), send: func(rep *schema.Reply) error { return r.publish(env, rep) },
+		ask: func(ctx context.Context, method string, params []byte) (json.RawMessage, error) {
+			return r.askClient(ctx, env, method, params)
+		}}
 	if len(env.ProgressToken) > 0 {
 		if tok, err := schema.MsgpackToJSON(nil, env.ProgressToken); err == nil {
 			call.progressToken = tok

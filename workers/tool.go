@@ -37,6 +37,9 @@ type Call struct {
 
 	progressToken json.RawMessage
 	send          func(*schema.Reply) error // sends a notification reply
+	// ask sends a request to the client (params msgpack) and waits for
+	// its answer (JSON).
+	ask func(ctx context.Context, method string, params []byte) (json.RawMessage, error)
 }
 
 // ToolHandler is a typed tool: it receives the decoded, schema-validated

@@ -22,10 +22,9 @@ const (
 type NoArgs struct{}
 
 // Conformance returns the group of fixture tools that the official MCP
-// conformance suite calls (`make conformance`). It holds the tool
-// scenarios that need only content; the rest of the suite's fixtures
-// (logging, progress, sampling, elicitation, resources, prompts) come with
-// the features they exercise.
+// conformance suite calls (`make conformance`): tools with every kind of
+// content, logging, progress, sampling and elicitation, and the suite's
+// prompts and resources.
 func Conformance() *workers.Group {
 	g := workers.NewGroup("conformance")
 	fixed := func(name, description string, content ...schema.Content) {
@@ -130,6 +129,7 @@ func Conformance() *workers.Group {
 		func(context.Context, *workers.Call, NoArgs) (*schema.ToolResult, error) {
 			return nil, errors.New("this tool intentionally returns an error for testing")
 		})
+	addClientRequestFixtures(g)
 	return g
 }
 

@@ -53,8 +53,9 @@ func TestConformanceGroup(t *testing.T) {
 	if err != nil || len(gs) != 1 || gs[0].Name() != "conformance" {
 		t.Fatalf("Parse(conformance) = %v, %v", gs, err)
 	}
-	want := []string{"test_audio_content", "test_embedded_resource", "test_error_handling",
-		"test_image_content", "test_multiple_content_types", "test_simple_text",
+	want := []string{"test_audio_content", "test_elicitation", "test_elicitation_sep1034_defaults",
+		"test_elicitation_sep1330_enums", "test_embedded_resource", "test_error_handling",
+		"test_image_content", "test_multiple_content_types", "test_sampling", "test_simple_text",
 		"test_tool_with_logging", "test_tool_with_progress"}
 	if got := gs[0].Tools(); !slices.Equal(got, want) {
 		t.Fatalf("conformance tools = %v, want %v", got, want)

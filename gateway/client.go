@@ -1,0 +1,66 @@
+package gateway
+
+import (
+	"encoding/json"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/mcpstream/mcpstream/schema"
+)
+
+// Requests from workers to clients (sampling, elicitation, roots) reach the
+// gateway as replies of kind ReplyRequest about a call in flight here, and
+// go out on that call's event stream. The client's answer is a JSON-RPC
+// response posted to any gateway, which passes it on to the subject its id
+// names (schema.AnswerSubject), with the session it came from.
+
+// relayAnswer passes a client's response (raw, as posted) to the worker
+// waiting for it. A response to an id that is not ours is ignored: the
+// server sent no such request.
+func (g *Gateway) relayAnswer(sess *session, msg *schema.Message, raw []byte) {
+	subject, ok := schema.AnswerSubject(msg.ID)
+	if !ok {
+		return
+	}
+	m := nats.NewMsg(subject)
+	if int64(len(raw)) > g.nc.MaxPayload() {
+		m.Header.Set(schema.HeaderGatewayError, "1")
+		m.Data = schema.AppendError(nil, msg.ID, schema.Errorf(schema.CodeInvalidRequest,
+			"the client's answer is %d bytes, more than the %d the broker carries", len(raw), g.nc.MaxPayload()))
+	} else {
+		m.Header.Set(schema.HeaderSessionID, sess.id)
+		m.Data = raw
+	}
+	if err := g.nc.PublishMsg(m); err != nil {
+		g.log.Warn("passing on a client's answer", "err", err)
+	}
+}
+
+// refuseClientRequest answers a worker's request to the client with rpcErr
+// in the client's stead, because it cannot be relayed.
+func (g *Gateway) refuseClientRequest(rep *schema.Reply, rpcErr *schema.Error) {
+	id, _ := json.Marshal(rep.ID)
+	subject, ok := schema.AnswerSubject(id)
+	if !ok {
+		g.log.Warn("dropping a worker's request with a malformed id", "key", rep.Key, "method", rep.Method)
+		return
+	}
+	m := nats.NewMsg(subject)
+	m.Header.Set(schema.HeaderGatewayError, "1")
+	m.Data = schema.AppendError(nil, id, rpcErr)
+	if err := g.nc.PublishMsg(m); err != nil {
+		g.log.Warn("refusing a worker's request to the client", "key", rep.Key, "err", err)
+	}
+}
+
+// clientCan reports whether the session's client declared a capability in
+// initialize.
+func (s *session) clientCan(capability string) bool {
+	found := false
+	_ = schema.ScanObject(s.Capabilities, func(k, _ []byte) {
+		if string(k) == capability {
+			found = true
+		}
+	})
+	return found
+}

@@ -1,0 +1,148 @@
+package schema
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+)
+
+// Methods a server sends to the client (server-to-client requests).
+const (
+	MethodSamplingCreateMessage = "sampling/createMessage"
+	MethodElicitationCreate     = "elicitation/create"
+	MethodRootsList             = "roots/list"
+)
+
+// ClientCapability names the client capability a server-to-client method
+// needs ("sampling", "elicitation", "roots"), or "" for another method.
+func ClientCapability(method string) string {
+	switch method {
+	case MethodSamplingCreateMessage:
+		return "sampling"
+	case MethodElicitationCreate:
+		return "elicitation"
+	case MethodRootsList:
+		return "roots"
+	}
+	return ""
+}
+
+// A worker's request to the client travels as a Reply of kind ReplyRequest
+// to the gateway holding the client, which sends it on as a JSON-RPC request
+// whose id is the Reply's ID. The client may answer on any gateway; that
+// gateway finds where the worker waits from the id alone: id
+// "mcps-<32 hex>" is answered on the core NATS subject
+// "mcp.answer.<32 hex>". The 128 random bits make the subject unguessable,
+// and the answer carries the session, which the worker checks.
+const (
+	// HeaderGatewayError marks an answer that a gateway made itself because
+	// it could not relay the request; other answers carry the session
+	// (HeaderSessionID) of the client that sent them.
+	HeaderGatewayError = "Mcp-Gateway-Error"
+
+	clientRequestPrefix = "mcps-"
+	answerPrefix        = "mcp.answer."
+	answerTokenLen      = 32
+)
+
+// NewClientRequest returns a fresh JSON-RPC id (a string) for a request to
+// the client, and the subject its answer arrives on.
+func NewClientRequest() (id, subject string) {
+	var b [answerTokenLen / 2]byte
+	_, _ = rand.Read(b[:])
+	tok := hex.EncodeToString(b[:])
+	return clientRequestPrefix + tok, answerPrefix + tok
+}
+
+// AnswerSubject is the subject on which the answer to a request with id
+// (raw JSON, from the client's response) is awaited; ok is false when id is
+// not one that [NewClientRequest] made.
+func AnswerSubject(id ID) (subject string, ok bool) {
+	if len(id) != 2+len(clientRequestPrefix)+answerTokenLen || id[0] != '"' || id[len(id)-1] != '"' {
+		return "", false
+	}
+	s := string(id[1 : len(id)-1])
+	if s[:len(clientRequestPrefix)] != clientRequestPrefix {
+		return "", false
+	}
+	tok := s[len(clientRequestPrefix):]
+	for i := 0; i < len(tok); i++ {
+		if c := tok[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return "", false
+		}
+	}
+	return answerPrefix + tok, true
+}
+
+// AppendRequestFunc appends a JSON-RPC request with a string id whose params
+// fn appends; nil if fn fails.
+func AppendRequestFunc(dst []byte, id, method string, fn func([]byte) ([]byte, error)) []byte {
+	dst = append(dst, `{"jsonrpc":"2.0","id":`...)
+	dst = appendJSONString(dst, id)
+	dst = append(dst, `,"method":`...)
+	dst = appendJSONString(dst, method)
+	return appendMemberFunc(dst, `,"params":`, fn)
+}
+
+// SamplingMessage is one message of a sampling request or its result.
+type SamplingMessage struct {
+	Role    string  `json:"role"`
+	Content Content `json:"content"`
+}
+
+// ModelPreferences are a sampling request's hints about the model to use.
+type ModelPreferences struct {
+	Hints                []ModelHint `json:"hints,omitempty"`
+	CostPriority         float64     `json:"costPriority,omitempty"`
+	SpeedPriority        float64     `json:"speedPriority,omitempty"`
+	IntelligencePriority float64     `json:"intelligencePriority,omitempty"`
+}
+
+// ModelHint names a model or model family.
+type ModelHint struct {
+	Name string `json:"name,omitempty"`
+}
+
+// CreateMessageParams are the params of sampling/createMessage.
+type CreateMessageParams struct {
+	Messages         []SamplingMessage `json:"messages"`
+	MaxTokens        int               `json:"maxTokens"`
+	SystemPrompt     string            `json:"systemPrompt,omitempty"`
+	Temperature      *float64          `json:"temperature,omitempty"`
+	StopSequences    []string          `json:"stopSequences,omitempty"`
+	ModelPreferences *ModelPreferences `json:"modelPreferences,omitempty"`
+	IncludeContext   string            `json:"includeContext,omitempty"`
+}
+
+// CreateMessageResult is the client's answer to sampling/createMessage.
+type CreateMessageResult struct {
+	Role       string  `json:"role"`
+	Content    Content `json:"content"`
+	Model      string  `json:"model"`
+	StopReason string  `json:"stopReason,omitempty"`
+}
+
+// ElicitParams are the params of elicitation/create (form mode):
+// RequestedSchema is a flat JSON Schema object of primitive properties.
+type ElicitParams struct {
+	Message         string          `json:"message"`
+	RequestedSchema json.RawMessage `json:"requestedSchema"`
+}
+
+// ElicitResult is the client's answer to elicitation/create: Action is
+// "accept" (with Content), "decline" or "cancel".
+type ElicitResult struct {
+	Action  string         `json:"action"`
+	Content map[string]any `json:"content,omitempty"`
+}
+
+// Root is a directory or file the client exposes.
+type Root struct {
+	URI  string `json:"uri"`
+	Name string `json:"name,omitempty"`
+}
+
+// ListRootsResult is the client's answer to roots/list.
+type ListRootsResult struct {
+	Roots []Root `json:"roots"`
+}

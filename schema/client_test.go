@@ -1,0 +1,50 @@
+package schema_test
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/mcpstream/mcpstream/schema"
+)
+
+func TestClientRequestIDs(t *testing.T) {
+	id, subject := schema.NewClientRequest()
+	id2, subject2 := schema.NewClientRequest()
+	if id == id2 || subject == subject2 {
+		t.Fatalf("two requests got the same id %s or subject %s", id, subject)
+	}
+	raw, _ := json.Marshal(id)
+	got, ok := schema.AnswerSubject(raw)
+	if !ok || got != subject {
+		t.Fatalf("AnswerSubject(%s) = %q, %v; want %q", raw, got, ok, subject)
+	}
+	if !strings.HasPrefix(subject, "mcp.answer.") || strings.ContainsAny(subject[len("mcp.answer."):], ".*> ") {
+		t.Errorf("subject %q is not one token under mcp.answer", subject)
+	}
+	tok := strings.TrimPrefix(id, "mcps-")
+	for _, bad := range []string{
+		`1`, `null`, `"` + id, `"mcps-"`, `"mcpx-` + tok + `"`, `"mcps-` + strings.ToUpper(tok) + `"`,
+		`"mcps-` + tok[:31] + `*"`, `"mcps-` + tok[:31] + `."`, `"mcps-` + tok + `0"`, `["mcps-` + tok + `"]`,
+	} {
+		if s, ok := schema.AnswerSubject(schema.ID(bad)); ok {
+			t.Errorf("AnswerSubject(%s) = %q, want not ours", bad, s)
+		}
+	}
+}
+
+func TestAppendRequestFunc(t *testing.T) {
+	b := schema.AppendRequestFunc(nil, "mcps-1", schema.MethodElicitationCreate, func(dst []byte) ([]byte, error) {
+		return append(dst, `{"message":"hi \"you\""}`...), nil
+	})
+	var msg schema.Message
+	if err := json.Unmarshal(b, &msg); err != nil {
+		t.Fatalf("%s: %v", b, err)
+	}
+	if string(msg.ID) != `"mcps-1"` || msg.Method != "elicitation/create" || string(msg.Params) != `{"message":"hi \"you\""}` {
+		t.Errorf("request %s", b)
+	}
+	if schema.ClientCapability(schema.MethodSamplingCreateMessage) != "sampling" || schema.ClientCapability("ping") != "" {
+		t.Error("ClientCapability")
+	}
+}
