@@ -128,6 +128,7 @@ type Gateway struct {
 	streams  *streamSet
 	replyTo  string
 	sub      *nats.Subscription
+	updates  *nats.Subscription // schema.ResourceUpdatedSubject
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 
@@ -188,14 +189,14 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Gateway, error) {
 		cancel()
 		return nil, fmt.Errorf("gateway: watching registry: %w", err)
 	}
-	sessW, err := sessKV.WatchAll(wctx, jetstream.UpdatesOnly(), jetstream.MetaOnly())
+	sessW, err := sessKV.WatchAll(wctx, jetstream.UpdatesOnly())
 	if err != nil {
 		cancel()
 		return nil, fmt.Errorf("gateway: watching sessions: %w", err)
 	}
 	g.wg.Add(4)
 	go func() { defer g.wg.Done(); g.reg.watch(wctx, regW) }()
-	go func() { defer g.wg.Done(); g.sessions.watchDeletes(wctx, sessW) }()
+	go func() { defer g.wg.Done(); g.sessions.watch(wctx, sessW) }()
 	go func() { defer g.wg.Done(); g.keepAlive(cfg.KeepAlive) }()
 	go func() { defer g.wg.Done(); g.announceListChanges() }()
 
@@ -206,6 +207,10 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Gateway, error) {
 	if err := g.sub.SetPendingLimits(-1, 256<<20); err != nil {
 		g.Close()
 		return nil, fmt.Errorf("gateway: reply subscription limits: %w", err)
+	}
+	if g.updates, err = nc.Subscribe(schema.ResourceUpdatedSubject, g.resourceUpdated); err != nil {
+		g.Close()
+		return nil, fmt.Errorf("gateway: subscribing to %s: %w", schema.ResourceUpdatedSubject, err)
 	}
 	if err := nc.FlushTimeout(10 * time.Second); err != nil {
 		g.Close()
@@ -241,6 +246,9 @@ func (g *Gateway) Drain() { g.closeOnce.Do(func() { close(g.closing) }) }
 // HTTP server has shut down.
 func (g *Gateway) Close() {
 	g.Drain()
+	if g.updates != nil {
+		_ = g.updates.Unsubscribe()
+	}
 	if g.sub != nil {
 		_ = g.sub.Unsubscribe()
 	}

@@ -145,17 +145,13 @@ func (g *Gateway) setLogLevel(ctx context.Context, sess *session, params []byte)
 	if len(params) == 0 || json.Unmarshal(params, &p) != nil {
 		return schema.Errorf(schema.CodeInvalidParams, "logging/setLevel needs params with a level")
 	}
-	i := slices.Index(logLevels, p.Level)
-	if i < 0 {
+	if !slices.Contains(logLevels, p.Level) {
 		return schema.Errorf(schema.CodeInvalidParams, "unknown log level %q (want one of %v)", p.Level, logLevels)
 	}
-	sess.logLevel.Store(int32(i))
-	sess.LogLevel = p.Level
-	if err := g.sessions.save(ctx, sess); err != nil {
-		g.log.Warn("saving session log level", "err", err)
-		return schema.Errorf(schema.CodeInternalError, "could not save the log level")
-	}
-	return nil
+	return g.sessions.update(ctx, sess, func(rec *sessionRecord) *schema.Error {
+		rec.LogLevel = p.Level
+		return nil
+	})
 }
 
 // cancelRequest passes a client's notifications/cancelled to every worker:

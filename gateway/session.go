@@ -32,6 +32,8 @@ type sessionRecord struct {
 	CreatedAt    time.Time             `json:"createdAt"`
 	Gateway      string                `json:"gateway"`
 	LogLevel     string                `json:"logLevel,omitempty"`
+	// Subscriptions are the resource URIs the client subscribed to.
+	Subscriptions []string `json:"subscriptions,omitempty"`
 }
 
 // session is a session cached in this gateway.
@@ -40,9 +42,14 @@ type session struct {
 	sessionRecord
 	// inflight counts this session's requests waiting on workers here.
 	inflight atomic.Int32
+	// recMu serializes changes to the record's mutable fields (LogLevel,
+	// Subscriptions), which are read through logLevel and subs.
+	recMu sync.Mutex
 	// logLevel is the index in logLevels of the least severe log message
 	// the client wants (0, debug: all).
 	logLevel atomic.Int32
+	// subs is the set of Subscriptions.
+	subs atomic.Pointer[map[string]struct{}]
 	// streaming is set while a GET event stream is open here; stream is it
 	// when it runs on a hijacked connection.
 	streaming atomic.Bool
@@ -177,9 +184,7 @@ func (s *sessions) get(ctx context.Context, id string) (*session, error) {
 	if err := json.Unmarshal(e.Value(), &sess.sessionRecord); err != nil {
 		return nil, fmt.Errorf("decoding session %s: %w", id, err)
 	}
-	if i := slices.Index(logLevels, sess.LogLevel); i > 0 {
-		sess.logLevel.Store(int32(i))
-	}
+	sess.applyMutable(sess.sessionRecord)
 	sh.mu.Lock()
 	if cur := sh.m[id]; cur != nil { // another request loaded it meanwhile
 		sh.mu.Unlock()
@@ -190,13 +195,59 @@ func (s *sessions) get(ctx context.Context, id string) (*session, error) {
 	return sess, nil
 }
 
-// save writes the session's record back to the bucket.
-func (s *sessions) save(ctx context.Context, sess *session) error {
-	val, err := json.Marshal(sess.sessionRecord)
-	if err != nil {
-		return fmt.Errorf("encoding session: %w", err)
+// applyMutable takes the mutable fields of rec into the session. The caller
+// holds recMu, or has the session to itself.
+func (s *session) applyMutable(rec sessionRecord) {
+	s.LogLevel, s.Subscriptions = rec.LogLevel, rec.Subscriptions
+	s.logLevel.Store(int32(max(0, slices.Index(logLevels, rec.LogLevel))))
+	subs := make(map[string]struct{}, len(rec.Subscriptions))
+	for _, u := range rec.Subscriptions {
+		subs[u] = struct{}{}
 	}
-	return withRetry(ctx, func() error { _, err := s.kv.Put(ctx, sess.id, val); return err })
+	s.subs.Store(&subs)
+}
+
+// update changes the session's record with change and stores it; the
+// change takes effect here once stored, and on other gateways through the
+// bucket's watch. A *schema.Error from change is returned as is; a failing
+// bucket gives -32603.
+func (s *sessions) update(ctx context.Context, sess *session, change func(*sessionRecord) *schema.Error) *schema.Error {
+	sess.recMu.Lock()
+	defer sess.recMu.Unlock()
+	rec := sess.sessionRecord
+	if rpcErr := change(&rec); rpcErr != nil {
+		return rpcErr
+	}
+	val, err := json.Marshal(rec)
+	if err == nil {
+		err = withRetry(ctx, func() error { _, err := s.kv.Put(ctx, sess.id, val); return err })
+	}
+	if err != nil {
+		s.log.Warn("saving session", "session", sess.id, "err", err)
+		return schema.Errorf(schema.CodeInternalError, "could not save the session")
+	}
+	sess.applyMutable(rec)
+	return nil
+}
+
+// refresh takes a record another gateway (or this one) stored into the
+// cached session, if it is cached here.
+func (s *sessions) refresh(id string, val []byte) {
+	sh := s.shard(id)
+	sh.mu.Lock()
+	sess := sh.m[id]
+	sh.mu.Unlock()
+	if sess == nil {
+		return
+	}
+	var rec sessionRecord
+	if err := json.Unmarshal(val, &rec); err != nil {
+		s.log.Warn("decoding a stored session", "session", id, "err", err)
+		return
+	}
+	sess.recMu.Lock()
+	sess.applyMutable(rec)
+	sess.recMu.Unlock()
 }
 
 // remove ends a session everywhere. It returns errNoSession for an unknown id.
@@ -222,9 +273,9 @@ func (s *sessions) evict(id string) {
 	}
 }
 
-// watchDeletes evicts sessions deleted or expired in the bucket, by any
-// gateway, until ctx ends.
-func (s *sessions) watchDeletes(ctx context.Context, w jetstream.KeyWatcher) {
+// watch follows the bucket until ctx ends: sessions deleted or expired, by
+// any gateway, are evicted; changes to cached sessions are taken in.
+func (s *sessions) watch(ctx context.Context, w jetstream.KeyWatcher) {
 	defer w.Stop()
 	for {
 		select {
@@ -234,8 +285,12 @@ func (s *sessions) watchDeletes(ctx context.Context, w jetstream.KeyWatcher) {
 			if !ok {
 				return
 			}
-			if e != nil && e.Operation() != jetstream.KeyValuePut {
+			switch {
+			case e == nil:
+			case e.Operation() != jetstream.KeyValuePut:
 				s.evict(e.Key())
+			default:
+				s.refresh(e.Key(), e.Value())
 			}
 		}
 	}

@@ -205,6 +205,11 @@ func (g *Gateway) answer(ctx context.Context, sess *session, msg *schema.Message
 			return nil, err
 		}
 		return []byte("{}"), nil
+	case schema.MethodResourcesSubscribe, schema.MethodResourcesUnsubscribe:
+		if err := g.subscribe(ctx, sess, msg.Params, msg.Method == schema.MethodResourcesSubscribe); err != nil {
+			return nil, err
+		}
+		return []byte("{}"), nil
 	default:
 		return nil, schema.Errorf(schema.CodeMethodNotFound, "Method not found: %s", msg.Method)
 	}
@@ -263,7 +268,7 @@ func (g *Gateway) initialize(w http.ResponseWriter, r *http.Request, msg *schema
 	res, err := json.Marshal(schema.InitializeResult{
 		ProtocolVersion: rev,
 		Capabilities: map[string]any{"tools": map[string]any{"listChanged": true}, "prompts": map[string]any{},
-			"resources": map[string]any{}, "logging": map[string]any{}},
+			"resources": map[string]any{"subscribe": true}, "logging": map[string]any{}},
 		ServerInfo: g.cfg.ServerInfo,
 	})
 	if err != nil {

@@ -34,7 +34,7 @@ func TestResources(t *testing.T) {
 	for _, r := range list.Resources {
 		uris = append(uris, r.URI)
 	}
-	if strings.Join(uris, ",") != "test://static-binary,test://static-text" {
+	if strings.Join(uris, ",") != "test://static-binary,test://static-text,test://watched-resource" {
 		t.Fatalf("resources/list: %v", uris)
 	}
 	tmpls, err := cs.ListResourceTemplates(ctx, nil)

@@ -190,7 +190,7 @@ func (r *runner) newCall(env *schema.Envelope, attempt int) *Call {
 		Attempt: attempt, Deadline: env.DeadlineTime(), send: func(rep *schema.Reply) error { return r.publish(env, rep) },
 		ask: func(ctx context.Context, method string, params []byte) (json.RawMessage, error) {
 			return r.askClient(ctx, env, method, params)
-		}}
+		}, nc: r.nc}
 	if len(env.ProgressToken) > 0 {
 		if tok, err := schema.MsgpackToJSON(nil, env.ProgressToken); err == nil {
 			call.progressToken = tok

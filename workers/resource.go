@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/mcpstream/mcpstream/schema"
 )
 
@@ -84,4 +86,26 @@ func versioned(v any, setVersion func(string)) error {
 	sum := sha256.Sum256(b)
 	setVersion(hex.EncodeToString(sum[:8]))
 	return nil
+}
+
+// ResourceUpdated tells every gateway that the resource at uri changed;
+// each sends notifications/resources/updated to the sessions subscribed to
+// it that hold an event stream there. Use it from code that changes a
+// resource outside a handler; a handler can call [Call.ResourceUpdated].
+// It returns an error only when the announcement cannot be published.
+func ResourceUpdated(nc *nats.Conn, uri string) error {
+	if err := nc.Publish(schema.ResourceUpdatedSubject, []byte(uri)); err != nil {
+		return fmt.Errorf("announcing an update of %s: %w", uri, err)
+	}
+	return nil
+}
+
+// ResourceUpdated announces that the resource at uri changed (see the
+// package function [ResourceUpdated]). It returns [ErrNoClient] for a Call
+// not made by a running group.
+func (c *Call) ResourceUpdated(uri string) error {
+	if c.nc == nil {
+		return ErrNoClient
+	}
+	return ResourceUpdated(c.nc, uri)
 }

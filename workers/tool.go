@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/jsonschema-go/jsonschema"
+	"github.com/nats-io/nats.go"
 
 	"github.com/mcpstream/mcpstream/schema"
 )
@@ -40,6 +41,7 @@ type Call struct {
 	// ask sends a request to the client (params msgpack) and waits for
 	// its answer (JSON).
 	ask func(ctx context.Context, method string, params []byte) (json.RawMessage, error)
+	nc  *nats.Conn
 }
 
 // ToolHandler is a typed tool: it receives the decoded, schema-validated

@@ -118,6 +118,11 @@ func Conformance() *workers.Group {
 		func(_ context.Context, _ *workers.Call, uri string, _ map[string]string) ([]schema.ResourceContents, error) {
 			return []schema.ResourceContents{{URI: uri, MimeType: "image/png", Blob: fixturePNG}}, nil
 		})
+	workers.AddResource(g, schema.Resource{URI: "test://watched-resource", Name: "watched-resource",
+		Description: "A resource clients subscribe to", MimeType: "text/plain"},
+		func(_ context.Context, _ *workers.Call, uri string, _ map[string]string) ([]schema.ResourceContents, error) {
+			return []schema.ResourceContents{{URI: uri, MimeType: "text/plain", Text: "Watched resource content"}}, nil
+		})
 	workers.AddResourceTemplate(g, schema.ResourceTemplate{URITemplate: "test://template/{id}/data", Name: "template",
 		Description: "A resource template with parameter substitution", MimeType: "application/json"},
 		func(_ context.Context, _ *workers.Call, uri string, vars map[string]string) ([]schema.ResourceContents, error) {
