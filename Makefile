@@ -3,9 +3,11 @@ PKGS := ./...
 
 .PHONY: test vet unit itest bench fuzz dev build conformance
 
-## test: vet, then every test (unit and end-to-end) under the race detector
+## test: vet, then every test (unit and end-to-end) under the race detector,
+## then the official conformance suite (see conformance)
 test: vet
 	$(GO) test -race -count=1 -timeout 14m $(PKGS)
+	bash conformance/run.sh
 
 vet:
 	$(GO) vet $(PKGS)

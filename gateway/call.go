@@ -15,47 +15,18 @@ import (
 	"github.com/mcpstream/mcpstream/streams"
 )
 
-// callTool routes a tools/call (or a prompts/get, whose params have the same
-// shape) to the group serving the tool or prompt and waits for the reply, passing the worker's notifications about it to note (which may
-// be nil). It returns the result as msgpack, or a JSON-RPC error; a non-zero
-// HTTP status means the request was refused for lack of room (503).
+// callTool routes a tools/call, prompts/get, resources/read or
+// completion/complete to the group serving the tool, prompt, resource or
+// template and waits for the reply, passing the worker's notifications and
+// requests about it to note (which may be nil). It returns the result as
+// msgpack, or a JSON-RPC error; a non-zero HTTP status means the request
+// was refused for lack of room (503).
 func (g *Gateway) callTool(ctx context.Context, sess *session, msg *schema.Message, note func(*schema.Reply)) ([]byte, *schema.Error, int) {
-	var name string
-	var rawArgs, rawToken []byte
-	var group string
-	snap := g.reg.Load()
-	if msg.Method == schema.MethodResourcesRead {
-		uri, err := readParams(msg.Params)
-		if err != nil {
-			return nil, err, 0
-		}
-		if group = snap.ResourceGroup(uri); group == "" {
-			return nil, &schema.Error{Code: schema.CodeResourceNotFound, Message: "Resource not found",
-				Data: json.RawMessage(fmt.Sprintf(`{"uri":%q}`, uri))}, 0
-		}
-		name = uri
-	} else {
-		var err error
-		if name, rawArgs, rawToken, err = schema.ToolCall(msg.Params); err != nil {
-			return nil, err.(*schema.Error), 0
-		}
+	name, group, rawArgs, rawToken, rpcErr := route(g.reg.Load(), msg)
+	if rpcErr != nil {
+		return nil, rpcErr, 0
 	}
 	var err error
-	switch msg.Method {
-	case schema.MethodResourcesRead:
-	case schema.MethodPromptsGet:
-		p := snap.Prompt(name)
-		if p == nil {
-			return nil, schema.Errorf(schema.CodeInvalidParams, "Unknown prompt: %s", name), 0
-		}
-		group = p.Group
-	default:
-		tool := snap.Tool(name)
-		if tool == nil {
-			return nil, schema.Errorf(schema.CodeInvalidParams, "Unknown tool: %s", name), 0
-		}
-		group = tool.Group
-	}
 	var args []byte
 	if rawArgs != nil {
 		if rawArgs[0] != '{' {
@@ -238,4 +209,55 @@ func retryable(err error) bool {
 		errors.Is(err, nats.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) ||
 		errors.Is(err, jetstream.ErrAsyncPublishTimeout) || errors.Is(err, jetstream.ErrTooManyStalledMsgs) ||
 		errors.Is(err, nats.ErrConnectionReconnecting)
+}
+
+// route finds the group that serves msg and what the envelope carries: the
+// name (tool, prompt, resource URI or completion target), the arguments
+// (JSON) and the progress token. Unknown targets are -32602, an unknown
+// resource -32002.
+func route(snap *Snapshot, msg *schema.Message) (name, group string, rawArgs, rawToken []byte, _ *schema.Error) {
+	switch msg.Method {
+	case schema.MethodCompletionComplete:
+		p, rpcErr := schema.ParseCompleteParams(msg.Params)
+		if rpcErr != nil {
+			return "", "", nil, nil, rpcErr
+		}
+		if p.Ref.Type == schema.RefPrompt {
+			if e := snap.Prompt(p.Ref.Name); e != nil {
+				group = e.Group
+			}
+		} else if e := snap.Template(p.Ref.URI); e != nil {
+			group = e.Group
+		}
+		if group == "" {
+			return "", "", nil, nil, schema.Errorf(schema.CodeInvalidParams, "completion/complete: unknown %s", p.Ref)
+		}
+		return p.Target(), group, msg.Params, nil, nil
+	case schema.MethodResourcesRead:
+		uri, rpcErr := readParams(msg.Params)
+		if rpcErr != nil {
+			return "", "", nil, nil, rpcErr
+		}
+		if group = snap.ResourceGroup(uri); group == "" {
+			return "", "", nil, nil, &schema.Error{Code: schema.CodeResourceNotFound, Message: "Resource not found",
+				Data: json.RawMessage(fmt.Sprintf(`{"uri":%q}`, uri))}
+		}
+		return uri, group, nil, nil, nil
+	}
+	name, rawArgs, rawToken, err := schema.ToolCall(msg.Params)
+	if err != nil {
+		return "", "", nil, nil, err.(*schema.Error)
+	}
+	if msg.Method == schema.MethodPromptsGet {
+		p := snap.Prompt(name)
+		if p == nil {
+			return "", "", nil, nil, schema.Errorf(schema.CodeInvalidParams, "Unknown prompt: %s", name)
+		}
+		return name, p.Group, rawArgs, rawToken, nil
+	}
+	tool := snap.Tool(name)
+	if tool == nil {
+		return "", "", nil, nil, schema.Errorf(schema.CodeInvalidParams, "Unknown tool: %s", name)
+	}
+	return name, tool.Group, rawArgs, rawToken, nil
 }

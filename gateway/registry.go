@@ -55,6 +55,17 @@ func (s *Snapshot) ResourcesListResult() []byte { return s.resourcesResult }
 // TemplatesListResult is the JSON result of resources/templates/list.
 func (s *Snapshot) TemplatesListResult() []byte { return s.templatesResult }
 
+// Template returns the live resource template with exactly this URI
+// template, or nil.
+func (s *Snapshot) Template(uriTemplate string) *schema.TemplateEntry {
+	for _, t := range s.templates {
+		if t.URITemplate == uriTemplate {
+			return t
+		}
+	}
+	return nil
+}
+
 // ResourceGroup returns the group serving uri: the one with a resource of
 // that URI, else the one with the first (by template) matching template;
 // "" for none.

@@ -170,7 +170,11 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request) {
 
 // routedToWorkers reports whether a method is answered by a worker group.
 func routedToWorkers(method string) bool {
-	return method == schema.MethodToolsCall || method == schema.MethodPromptsGet || method == schema.MethodResourcesRead
+	switch method {
+	case schema.MethodToolsCall, schema.MethodPromptsGet, schema.MethodResourcesRead, schema.MethodCompletionComplete:
+		return true
+	}
+	return false
 }
 
 // notified handles a notification or a response from the client (raw is
@@ -268,7 +272,7 @@ func (g *Gateway) initialize(w http.ResponseWriter, r *http.Request, msg *schema
 	res, err := json.Marshal(schema.InitializeResult{
 		ProtocolVersion: rev,
 		Capabilities: map[string]any{"tools": map[string]any{"listChanged": true}, "prompts": map[string]any{},
-			"resources": map[string]any{"subscribe": true}, "logging": map[string]any{}},
+			"resources": map[string]any{"subscribe": true}, "logging": map[string]any{}, "completions": map[string]any{}},
 		ServerInfo: g.cfg.ServerInfo,
 	})
 	if err != nil {

@@ -3,7 +3,6 @@ package itest
 import (
 	"context"
 	"errors"
-	"net/http"
 	"testing"
 	"time"
 
@@ -38,12 +37,7 @@ func TestCancellationReachesTheHandler(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	client := mcp.NewClient(&mcp.Implementation{Name: "itest-cancel", Version: "1"}, nil)
-	cs, err := client.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: s.url, HTTPClient: &http.Client{}, MaxRetries: -1},
-		&mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cs := connectOfficial(t, ctx, s.url, "itest-cancel", nil)
 	defer cs.Close()
 	callCtx, cancelCall := context.WithCancel(ctx)
 	callErr := make(chan error, 1)

@@ -28,7 +28,7 @@ func TestSamplingAndElicitationRoundTrips(t *testing.T) {
 
 	t.Run("go-sdk", func(t *testing.T) {
 		var sampled, elicited string
-		client := mcp.NewClient(&mcp.Implementation{Name: "itest-sampling", Version: "1"}, &mcp.ClientOptions{
+		cs := connectOfficial(t, ctx, endpoint, "itest-sampling", &mcp.ClientOptions{
 			CreateMessageHandler: func(_ context.Context, req *mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error) {
 				sampled = req.Params.Messages[0].Content.(*mcp.TextContent).Text
 				return &mcp.CreateMessageResult{Role: "assistant", Model: "m1",
@@ -39,11 +39,6 @@ func TestSamplingAndElicitationRoundTrips(t *testing.T) {
 				return &mcp.ElicitResult{Action: "accept", Content: map[string]any{"username": "ada"}}, nil
 			},
 		})
-		cs, err := client.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: endpoint, HTTPClient: &http.Client{}, MaxRetries: -1},
-			&mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
-		if err != nil {
-			t.Fatal(err)
-		}
 		defer cs.Close()
 		res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "test_sampling", Arguments: map[string]any{"prompt": "two words"}})
 		if err != nil {

@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/nats-io/nats.go"
 
 	"github.com/mcpstream/mcpstream/gateway"
@@ -359,4 +360,17 @@ func eventually(t testing.TB, what string, timeout time.Duration, cond func() bo
 		}
 		time.Sleep(time.Millisecond)
 	}
+}
+
+// connectOfficial connects the official go-sdk client, named name and
+// pinned to revision 2025-11-25, to endpoint; the caller closes the session.
+func connectOfficial(t testing.TB, ctx context.Context, endpoint, name string, opts *mcp.ClientOptions) *mcp.ClientSession {
+	t.Helper()
+	client := mcp.NewClient(&mcp.Implementation{Name: name, Version: "1"}, opts)
+	cs, err := client.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: endpoint, HTTPClient: &http.Client{}, MaxRetries: -1},
+		&mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cs
 }

@@ -2,7 +2,6 @@ package itest
 
 import (
 	"context"
-	"net/http"
 	"slices"
 	"testing"
 	"time"
@@ -22,14 +21,9 @@ func TestToolListChanged(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	changed := make(chan struct{}, 4)
-	client := mcp.NewClient(&mcp.Implementation{Name: "itest-list-changed", Version: "1"}, &mcp.ClientOptions{
+	cs := connectOfficial(t, ctx, s.url, "itest-list-changed", &mcp.ClientOptions{
 		ToolListChangedHandler: func(context.Context, *mcp.ToolListChangedRequest) { changed <- struct{}{} },
 	})
-	cs, err := client.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: s.url, HTTPClient: &http.Client{}, MaxRetries: -1},
-		&mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
-	if err != nil {
-		t.Fatal(err)
-	}
 	defer cs.Close()
 	if !cs.InitializeResult().Capabilities.Tools.ListChanged {
 		t.Fatal("initialize does not announce tools.listChanged")

@@ -21,7 +21,7 @@ func TestProgressAndLogsReachTheClient(t *testing.T) {
 	defer cancel()
 	progress := make(chan string, 16)
 	logs := make(chan string, 16)
-	client := mcp.NewClient(&mcp.Implementation{Name: "itest-notify", Version: "1"}, &mcp.ClientOptions{
+	cs := connectOfficial(t, ctx, endpoint, "itest-notify", &mcp.ClientOptions{
 		ProgressNotificationHandler: func(_ context.Context, req *mcp.ProgressNotificationClientRequest) {
 			progress <- fmt.Sprint(req.Params.Progress)
 		},
@@ -29,11 +29,6 @@ func TestProgressAndLogsReachTheClient(t *testing.T) {
 			logs <- fmt.Sprint(req.Params.Data)
 		},
 	})
-	cs, err := client.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: endpoint, HTTPClient: &http.Client{}, MaxRetries: -1},
-		&mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
-	if err != nil {
-		t.Fatal(err)
-	}
 	defer cs.Close()
 	await := func(what string, n int, ch <-chan string) string {
 		t.Helper()

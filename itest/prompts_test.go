@@ -2,7 +2,6 @@ package itest
 
 import (
 	"context"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -17,12 +16,7 @@ func TestPrompts(t *testing.T) {
 	dev, endpoint, _ := startDev(t, false, "--examples", "conformance")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	client := mcp.NewClient(&mcp.Implementation{Name: "itest-prompts", Version: "1"}, nil)
-	cs, err := client.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: endpoint, HTTPClient: &http.Client{}, MaxRetries: -1},
-		&mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cs := connectOfficial(t, ctx, endpoint, "itest-prompts", nil)
 	defer cs.Close()
 	if cs.InitializeResult().Capabilities.Prompts == nil {
 		t.Fatal("initialize does not announce prompts")

@@ -3,7 +3,6 @@ package itest
 import (
 	"context"
 	"errors"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -19,12 +18,7 @@ func TestResources(t *testing.T) {
 	dev, endpoint, _ := startDev(t, false, "--examples", "conformance")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	client := mcp.NewClient(&mcp.Implementation{Name: "itest-resources", Version: "1"}, nil)
-	cs, err := client.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: endpoint, HTTPClient: &http.Client{}, MaxRetries: -1},
-		&mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cs := connectOfficial(t, ctx, endpoint, "itest-resources", nil)
 	defer cs.Close()
 	list, err := cs.ListResources(ctx, nil)
 	if err != nil {

@@ -37,14 +37,9 @@ func TestResourceSubscriptions(t *testing.T) {
 	}
 
 	updated := make(chan string, 16)
-	client := mcp.NewClient(&mcp.Implementation{Name: "itest-subscribe", Version: "1"}, &mcp.ClientOptions{
+	cs := connectOfficial(t, ctx, s.url, "itest-subscribe", &mcp.ClientOptions{
 		ResourceUpdatedHandler: func(_ context.Context, req *mcp.ResourceUpdatedNotificationRequest) { updated <- req.Params.URI },
 	})
-	cs, err := client.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: s.url, HTTPClient: &http.Client{}, MaxRetries: -1},
-		&mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
-	if err != nil {
-		t.Fatal(err)
-	}
 	defer cs.Close()
 	if caps := cs.InitializeResult().Capabilities.Resources; caps == nil || !caps.Subscribe {
 		t.Fatalf("resources capability %+v, want subscribe", caps)

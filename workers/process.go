@@ -169,6 +169,11 @@ func (r *runner) run(ctx context.Context, env *schema.Envelope, attempt int) (re
 		if contents, err = r.g.read(ctx, call, env.Name); err == nil {
 			rep.Result, err = compact(schema.ReadResourceResult{Contents: contents})
 		}
+	case schema.MethodCompletionComplete:
+		var res *schema.CompleteResult
+		if res, err = r.g.complete(ctx, call, args); err == nil {
+			rep.Result, err = compact(res)
+		}
 	default:
 		rep.Error = schema.Errorf(schema.CodeMethodNotFound, "Method not found: %s", env.Method)
 		return rep
@@ -263,6 +268,9 @@ func (r *runner) keepAlive(msg jetstream.Msg, env *schema.Envelope) func() {
 
 // idempotent reports whether env calls a tool that is safe to run again.
 func (r *runner) idempotent(env *schema.Envelope) bool {
+	if env.Method == schema.MethodCompletionComplete {
+		return true // suggestions change nothing
+	}
 	if env.Method != schema.MethodToolsCall {
 		return false
 	}

@@ -13,8 +13,9 @@ import (
 type PromptHandler func(ctx context.Context, call *Call, args map[string]string) (*schema.PromptResult, error)
 
 type promptEntry struct {
-	def    schema.Prompt
-	handle PromptHandler
+	def      schema.Prompt
+	handle   PromptHandler
+	complete Completer // nil: no suggestions
 }
 
 // AddPrompt adds a prompt to g. Its required arguments are checked before

@@ -23,8 +23,9 @@ type resourceEntry struct {
 }
 
 type templateEntry struct {
-	def    schema.ResourceTemplate
-	handle ResourceHandler
+	def      schema.ResourceTemplate
+	handle   ResourceHandler
+	complete Completer // nil: no suggestions
 }
 
 // AddResource adds a resource with a fixed URI to g. It panics when the URI

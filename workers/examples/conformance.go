@@ -134,6 +134,9 @@ func Conformance() *workers.Group {
 		func(context.Context, *workers.Call, NoArgs) (*schema.ToolResult, error) {
 			return nil, errors.New("this tool intentionally returns an error for testing")
 		})
+	workers.CompletePrompt(g, "test_prompt_with_arguments", workers.Suggest(map[string][]string{
+		"arg1": {"paris", "park", "party", "test", "testing"}, "arg2": {"alpha", "beta", "gamma"}}))
+	workers.CompleteTemplate(g, "test://template/{id}/data", workers.Suggest(map[string][]string{"id": {"123", "124", "200"}}))
 	addClientRequestFixtures(g)
 	return g
 }
