@@ -82,7 +82,13 @@ func (g *Gateway) callTool(ctx context.Context, sess *session, msg *schema.Messa
 		ProgressToken: token,
 		RequestID:     string(msg.ID),
 	}
-	subject := streams.RequestSubject(group, streams.Partition(sess.id, g.topo.Partitions))
+	// A session's requests share a partition; a stateless request's key
+	// spreads them.
+	routing := sess.id
+	if routing == "" {
+		routing = env.Key
+	}
+	subject := streams.RequestSubject(group, streams.Partition(routing, g.topo.Partitions))
 	w := g.router.register(env.Key)
 	defer g.router.unregister(env.Key)
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -65,8 +66,12 @@ type Config struct {
 	KeepAlive time.Duration
 	// Logger receives structured logs (default slog.Default()).
 	Logger *slog.Logger
-	// ServerInfo is what initialize reports (default mcpstream).
+	// ServerInfo is what initialize and server/discover report (default
+	// mcpstream), and what stateless results carry in _meta.
 	ServerInfo schema.Implementation
+	// Instructions, if set, are the server's instructions to the model in
+	// initialize and server/discover.
+	Instructions string
 }
 
 func (c Config) withDefaults() Config {
@@ -127,10 +132,12 @@ type Gateway struct {
 	sessions *sessions
 	streams  *streamSet
 	replyTo  string
-	sub      *nats.Subscription
-	updates  *nats.Subscription // schema.ResourceUpdatedSubject
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
+	// serverInfo is cfg.ServerInfo as JSON.
+	serverInfo []byte
+	sub        *nats.Subscription
+	updates    *nats.Subscription // schema.ResourceUpdatedSubject
+	cancel     context.CancelFunc
+	wg         sync.WaitGroup
 
 	keySeq   atomic.Uint64
 	inflight atomic.Int64
@@ -160,12 +167,13 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Gateway, error) {
 	}
 	g := &Gateway{
 		cfg: cfg, nc: nc, js: js, topo: topo,
-		log:     cfg.Logger.With("gateway", cfg.ID),
-		replyTo: streams.ReplySubject(cfg.ID),
-		closing: make(chan struct{}),
-		streams: newStreamSet(),
-		limit:   newLimiter(int64(cfg.MaxInFlight), cfg.QueueTarget, 100*time.Millisecond),
-		byPrinc: newPrincipals(),
+		log:        cfg.Logger.With("gateway", cfg.ID),
+		replyTo:    streams.ReplySubject(cfg.ID),
+		serverInfo: func() []byte { b, _ := json.Marshal(cfg.ServerInfo); return b }(),
+		closing:    make(chan struct{}),
+		streams:    newStreamSet(),
+		limit:      newLimiter(int64(cfg.MaxInFlight), cfg.QueueTarget, 100*time.Millisecond),
+		byPrinc:    newPrincipals(),
 	}
 	g.reg = newRegistry(g.log)
 	g.router = newRouter(g.log, func(rep *schema.Reply) {

@@ -25,6 +25,9 @@ type streamResponder struct {
 	sseOK   bool
 	started bool
 	buf     []byte
+	// decorate, if set, rewrites a final result (JSON) as the session's
+	// revision requires.
+	decorate func(dst, result []byte) []byte
 }
 
 func (g *Gateway) newStreamResponder(w http.ResponseWriter, sess *session, sseOK bool) *streamResponder {
@@ -51,6 +54,10 @@ func (s *streamResponder) note(rep *schema.Reply) {
 
 func (s *streamResponder) request(rep *schema.Reply) {
 	switch capability := schema.ClientCapability(rep.Method); {
+	case schema.IsModern(s.sess.Revision):
+		s.g.refuseClientRequest(rep, schema.Errorf(schema.CodeMethodNotFound,
+			"%s: revision %s sends no requests to the client", rep.Method, s.sess.Revision))
+		return
 	case !s.sseOK:
 		s.g.refuseClientRequest(rep, schema.Errorf(schema.CodeInternalError,
 			"%s: the client accepts no event stream, so no request can reach it", rep.Method))
@@ -95,18 +102,25 @@ func (s *streamResponder) send(b []byte) bool {
 // finish writes the answer: the last event of a started stream, or a plain
 // response as the client's Accept allows.
 func (s *streamResponder) finish(id schema.ID, result []byte, rpcErr *schema.Error, sseOnly bool) {
-	if !s.started {
-		if rpcErr != nil {
-			respond(s.w, id, nil, rpcErr, sseOnly)
-		} else {
-			respondMsgpack(s.w, id, result, sseOnly)
+	expand := func(dst []byte) ([]byte, error) { return schema.MsgpackToJSON(dst, result) }
+	if s.decorate != nil && rpcErr == nil {
+		js, err := schema.MsgpackToJSON(nil, result)
+		if err == nil {
+			js = s.decorate(nil, js)
 		}
+		if js == nil || err != nil {
+			rpcErr = schema.Errorf(schema.CodeInternalError, "malformed result from worker")
+		}
+		expand = func(dst []byte) ([]byte, error) { return append(dst, js...), nil }
+	}
+	if !s.started {
+		respondWith(s.w, id, rpcErr, sseOnly, expand)
 		return
 	}
 	b := append(s.buf[:0], "event: message\ndata: "...)
 	if rpcErr != nil {
 		b = schema.AppendError(b, id, rpcErr)
-	} else if b = schema.AppendResultFunc(b, id, func(dst []byte) ([]byte, error) { return schema.MsgpackToJSON(dst, result) }); b == nil {
+	} else if b = schema.AppendResultFunc(b, id, expand); b == nil {
 		b = schema.AppendError(append(s.buf[:0], "event: message\ndata: "...), id, schema.Errorf(schema.CodeInternalError, "malformed result from worker"))
 	}
 	b = append(b, "\n\n"...)
@@ -119,6 +133,9 @@ func (s *streamResponder) finish(id schema.ID, result []byte, rpcErr *schema.Err
 // wantsLog reports whether a notifications/message with these params
 // (msgpack) is at or above the session's level.
 func (s *session) wantsLog(params []byte) bool {
+	if s.quiet {
+		return false
+	}
 	min := s.logLevel.Load()
 	if min == 0 {
 		return true

@@ -16,13 +16,6 @@ func respond(w http.ResponseWriter, id schema.ID, result []byte, rpcErr *schema.
 	respondWith(w, id, rpcErr, sse, func(b []byte) ([]byte, error) { return append(b, result...), nil })
 }
 
-// respondMsgpack answers with a result that a worker sent as msgpack,
-// expanding it into the response buffer. A result that does not expand is
-// answered as an internal error.
-func respondMsgpack(w http.ResponseWriter, id schema.ID, result []byte, sse bool) {
-	respondWith(w, id, nil, sse, func(b []byte) ([]byte, error) { return schema.MsgpackToJSON(b, result) })
-}
-
 func respondWith(w http.ResponseWriter, id schema.ID, rpcErr *schema.Error, sse bool, result func([]byte) ([]byte, error)) {
 	bp := bufPool.Get().(*[]byte)
 	b := (*bp)[:0]

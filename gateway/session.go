@@ -50,6 +50,8 @@ type session struct {
 	logLevel atomic.Int32
 	// subs is the set of Subscriptions.
 	subs atomic.Pointer[map[string]struct{}]
+	// quiet is set for a stateless request that asked for no log messages.
+	quiet bool
 	// streaming is set while a GET event stream is open here; stream is it
 	// when it runs on a hijacked connection.
 	streaming atomic.Bool

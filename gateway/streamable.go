@@ -23,6 +23,13 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusForbidden, nil, schema.Errorf(schema.CodeInvalidRequest, "origin not allowed"))
 		return
 	}
+	if r.Method != http.MethodPost && schema.IsModern(r.Header.Get(schema.HeaderProtocolVersion)) {
+		// The stateless revision has no GET stream and no session to end.
+		w.Header().Set("Allow", "POST")
+		writeError(w, http.StatusMethodNotAllowed, nil, schema.Errorf(schema.CodeInvalidRequest,
+			"revision %s serves POST only", schema.Revision20260728))
+		return
+	}
 	switch r.Method {
 	case http.MethodPost:
 		g.post(w, r)
@@ -128,6 +135,10 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request) {
 			rpcErr = schema.Errorf(schema.CodeParseError, "%v", err)
 		}
 		writeError(w, http.StatusBadRequest, nil, rpcErr)
+		return
+	}
+	if meta, ok := schema.ParseRequestMeta(msg.Params); ok && isModern(msg, meta, r) {
+		g.postModern(w, r, msg, meta, jsonOK, sseOK)
 		return
 	}
 	if v := r.Header.Get(schema.HeaderProtocolVersion); v != "" && !schema.Serves(v) {
@@ -273,7 +284,8 @@ func (g *Gateway) initialize(w http.ResponseWriter, r *http.Request, msg *schema
 		ProtocolVersion: rev,
 		Capabilities: map[string]any{"tools": map[string]any{"listChanged": true}, "prompts": map[string]any{},
 			"resources": map[string]any{"subscribe": true}, "logging": map[string]any{}, "completions": map[string]any{}},
-		ServerInfo: g.cfg.ServerInfo,
+		ServerInfo:   g.cfg.ServerInfo,
+		Instructions: g.cfg.Instructions,
 	})
 	if err != nil {
 		respond(w, msg.ID, nil, schema.Errorf(schema.CodeInternalError, "encoding initialize result"), sse)

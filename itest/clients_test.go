@@ -92,8 +92,10 @@ func dialMCPGo(ctx context.Context, endpoint string, hc *http.Client) (caller, e
 	if err := c.Start(ctx); err != nil {
 		return nil, fmt.Errorf("mcp-go start: %w", err)
 	}
+	// Pinned to the session era, as the go-sdk dialer is: left alone,
+	// mcp-go negotiates 2026-07-28 (TestStatelessRevision covers that).
 	res, err := c.Initialize(ctx, mcpgo.InitializeRequest{Params: mcpgo.InitializeParams{
-		ClientInfo: mcpgo.Implementation{Name: "itest-mcp-go", Version: "1"},
+		ProtocolVersion: "2025-11-25", ClientInfo: mcpgo.Implementation{Name: "itest-mcp-go", Version: "1"},
 	}})
 	if err != nil {
 		_ = c.Close()

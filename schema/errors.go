@@ -26,6 +26,19 @@ const (
 	CodeOverloaded = -32000
 )
 
+// Error codes the MCP specification defines from revision 2026-07-28 on.
+const (
+	// CodeHeaderMismatch: HTTP headers missing, malformed or not matching
+	// the body (HTTP 400).
+	CodeHeaderMismatch = -32020
+	// CodeMissingClientCapability: the request needs a capability the
+	// client did not declare; data.requiredCapabilities lists it.
+	CodeMissingClientCapability = -32021
+	// CodeUnsupportedVersion: the requested revision is not served;
+	// data.supported lists the served ones.
+	CodeUnsupportedVersion = -32022
+)
+
 // Error is a JSON-RPC error object. It is also a Go error.
 type Error struct {
 	Code    int             `json:"code" msgpack:"c"`

@@ -1,0 +1,204 @@
+package schema
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"strconv"
+	"strings"
+)
+
+// The stateless revision (2026-07-28) and later carry the protocol version
+// and the client's capabilities in every request's _meta, and mirror the
+// method and target into HTTP headers.
+
+// ModernRevisions are the served revisions without sessions, newest first.
+var ModernRevisions = []string{Revision20260728}
+
+// IsModern reports whether rev is a served revision without sessions.
+func IsModern(rev string) bool { return rev == Revision20260728 }
+
+// SupportedVersions is every served revision, modern first: the list that
+// server/discover and UnsupportedProtocolVersion errors give.
+func SupportedVersions() []string {
+	return append(append([]string{}, ModernRevisions...), ServedRevisions...)
+}
+
+// Methods and notifications of the stateless revision.
+const (
+	MethodServerDiscover            = "server/discover"
+	MethodSubscriptionsListen       = "subscriptions/listen"
+	NotificationSubscriptionsAck    = "notifications/subscriptions/acknowledged"
+	NotificationPromptListChanged   = "notifications/prompts/list_changed"
+	NotificationResourceListChanged = "notifications/resources/list_changed"
+)
+
+// Request headers of the stateless revision (besides HeaderProtocolVersion).
+const (
+	HeaderMethod      = "Mcp-Method"
+	HeaderName        = "Mcp-Name"
+	HeaderParamPrefix = "Mcp-Param-"
+)
+
+// _meta keys of the stateless revision.
+const (
+	MetaProtocolVersion    = "io.modelcontextprotocol/protocolVersion"
+	MetaClientInfo         = "io.modelcontextprotocol/clientInfo"
+	MetaClientCapabilities = "io.modelcontextprotocol/clientCapabilities"
+	MetaLogLevel           = "io.modelcontextprotocol/logLevel"
+	MetaSubscriptionID     = "io.modelcontextprotocol/subscriptionId"
+	MetaServerInfo         = "io.modelcontextprotocol/serverInfo"
+)
+
+// RequestMeta is what a stateless request says about itself in
+// params._meta. Present tells which of the fields were there at all.
+type RequestMeta struct {
+	ProtocolVersion    string
+	ClientCapabilities json.RawMessage
+	ClientInfo         json.RawMessage
+	LogLevel           string
+	ProgressToken      json.RawMessage
+}
+
+// ParseRequestMeta reads the _meta member of params (raw JSON, may be nil).
+// It returns ok false when params or _meta is not an object.
+func ParseRequestMeta(params []byte) (m RequestMeta, ok bool) {
+	if len(params) == 0 {
+		return m, true
+	}
+	var meta []byte
+	if ScanObject(params, func(k, v []byte) {
+		if string(k) == "_meta" {
+			meta = v
+		}
+	}) != nil {
+		return m, false
+	}
+	if meta == nil {
+		return m, true
+	}
+	if len(meta) == 0 || meta[0] != '{' {
+		return m, false
+	}
+	_ = ScanObject(meta, func(k, v []byte) {
+		switch string(k) {
+		case MetaProtocolVersion:
+			_ = json.Unmarshal(v, &m.ProtocolVersion)
+		case MetaClientCapabilities:
+			m.ClientCapabilities = v
+		case MetaClientInfo:
+			m.ClientInfo = v
+		case MetaLogLevel:
+			_ = json.Unmarshal(v, &m.LogLevel)
+		case "progressToken":
+			m.ProgressToken = v
+		}
+	})
+	return m, true
+}
+
+// DecodeHeaderValue decodes a Mcp-Name or Mcp-Param-* header value: the
+// "=?base64?...?=" form is base64 of the UTF-8 value; any other value is
+// taken as is, and must be visible ASCII, space or tab. ok is false for a
+// malformed value.
+func DecodeHeaderValue(v string) (string, bool) {
+	if inner, found := strings.CutPrefix(v, "=?base64?"); found {
+		if inner, found = strings.CutSuffix(inner, "?="); !found {
+			return "", false
+		}
+		b, err := base64.StdEncoding.DecodeString(inner)
+		if err != nil {
+			return "", false
+		}
+		return string(b), true
+	}
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c != '\t' && (c < 0x20 || c > 0x7e) {
+			return "", false
+		}
+	}
+	return v, true
+}
+
+// UnsupportedVersionError is the -32022 error for a revision not served,
+// listing the supported ones.
+func UnsupportedVersionError(rev string) *Error {
+	data, _ := json.Marshal(struct {
+		Supported []string `json:"supported"`
+		Requested string   `json:"requested,omitempty"`
+	}{SupportedVersions(), rev})
+	return &Error{Code: CodeUnsupportedVersion, Message: "Unsupported protocol version: " + rev, Data: data}
+}
+
+// CacheHints are the caching fields of a cacheable result.
+type CacheHints struct {
+	TTLMs int64
+	Scope string // "public" or "private"
+}
+
+// AppendCompleteResult appends result (a JSON object) with the fields a
+// stateless revision requires of a final result: resultType "complete"
+// unless the result has a resultType already, cache hints when hints is
+// not nil and the result has none, and _meta with serverInfo when the
+// result has no _meta. It returns nil if result is not an object.
+func AppendCompleteResult(dst, result []byte, hints *CacheHints, serverInfo []byte) []byte {
+	var hasType, hasTTL, hasScope, hasMeta bool
+	if len(result) == 0 || result[0] != '{' || ScanObject(result, func(k, _ []byte) {
+		switch string(k) {
+		case "resultType":
+			hasType = true
+		case "ttlMs":
+			hasTTL = true
+		case "cacheScope":
+			hasScope = true
+		case "_meta":
+			hasMeta = true
+		}
+	}) != nil {
+		return nil
+	}
+	dst = append(dst, '{')
+	start := len(dst)
+	field := func(name string) {
+		if len(dst) > start {
+			dst = append(dst, ',')
+		}
+		dst = appendJSONString(dst, name)
+		dst = append(dst, ':')
+	}
+	if !hasType {
+		field("resultType")
+		dst = append(dst, `"complete"`...)
+	}
+	if hints != nil && !hasTTL {
+		field("ttlMs")
+		dst = strconv.AppendInt(dst, hints.TTLMs, 10)
+	}
+	if hints != nil && !hasScope {
+		field("cacheScope")
+		dst = appendJSONString(dst, hints.Scope)
+	}
+	if !hasMeta && serverInfo != nil {
+		field("_meta")
+		dst = append(dst, `{"`+MetaServerInfo+`":`...)
+		dst = append(dst, serverInfo...)
+		dst = append(dst, '}')
+	}
+	rest := result[1:] // the members and the closing brace
+	if len(dst) > start && !isEmptyObjectTail(rest) {
+		dst = append(dst, ',')
+	}
+	return append(dst, rest...)
+}
+
+func isEmptyObjectTail(b []byte) bool {
+	for _, c := range b {
+		switch c {
+		case ' ', '\t', '\r', '\n':
+		case '}':
+			return true
+		default:
+			return false
+		}
+	}
+	return false
+}
