@@ -81,6 +81,13 @@ func (g *Gateway) callTool(ctx context.Context, sess *session, msg *schema.Messa
 
 		ProgressToken: token,
 		RequestID:     string(msg.ID),
+		ClientCaps:    sess.clientCaps(),
+		RequestState:  sess.requestState,
+	}
+	if sess.inputResponses != nil {
+		if env.InputResponses, err = schema.JSONToMsgpack(nil, sess.inputResponses); err != nil {
+			return nil, schema.Errorf(schema.CodeInvalidParams, "inputResponses: %v", err), 0
+		}
 	}
 	// A session's requests share a partition; a stateless request's key
 	// spreads them.

@@ -22,10 +22,11 @@ const listTTLMs = 60_000
 // revision that is not one of the session revisions, including unknown
 // ones, which are then answered -32022.
 func isModern(msg *schema.Message, meta schema.RequestMeta, r *http.Request) bool {
-	if msg.Method == schema.MethodInitialize {
-		return false
-	}
 	later := func(v string) bool { return v != "" && !schema.Serves(v) }
+	if msg.Method == schema.MethodInitialize {
+		// A legacy initialize names its revision in params, not _meta.
+		return later(meta.ProtocolVersion)
+	}
 	return later(meta.ProtocolVersion) || (later(r.Header.Get(schema.HeaderProtocolVersion)) && r.Header.Get(schema.HeaderSessionID) == "")
 }
 
@@ -38,13 +39,13 @@ func checkModern(msg *schema.Message, meta schema.RequestMeta, r *http.Request) 
 		return http.StatusBadRequest, schema.Errorf(schema.CodeHeaderMismatch, "Header mismatch: the MCP-Protocol-Version header is required")
 	case meta.ProtocolVersion == "":
 		return http.StatusBadRequest, schema.Errorf(schema.CodeInvalidParams, "params._meta must carry %s", schema.MetaProtocolVersion)
+	case meta.ClientCapabilities == nil:
+		return http.StatusBadRequest, schema.Errorf(schema.CodeInvalidParams, "params._meta must carry %s", schema.MetaClientCapabilities)
 	case hdr != meta.ProtocolVersion:
 		return http.StatusBadRequest, schema.Errorf(schema.CodeHeaderMismatch,
 			"Header mismatch: MCP-Protocol-Version header %q does not match body value %q", hdr, meta.ProtocolVersion)
 	case !schema.IsModern(meta.ProtocolVersion):
 		return http.StatusBadRequest, schema.UnsupportedVersionError(meta.ProtocolVersion)
-	case meta.ClientCapabilities == nil:
-		return http.StatusBadRequest, schema.Errorf(schema.CodeInvalidParams, "params._meta must carry %s", schema.MetaClientCapabilities)
 	}
 	if m := r.Header.Values(schema.HeaderMethod); len(m) != 1 || m[0] != msg.Method {
 		return http.StatusBadRequest, schema.Errorf(schema.CodeHeaderMismatch,
@@ -136,12 +137,19 @@ func (g *Gateway) callModern(w http.ResponseWriter, r *http.Request, msg *schema
 	if msg.Method == schema.MethodResourcesRead {
 		hints = &schema.CacheHints{TTLMs: 0, Scope: "private"}
 	}
+	if msg.Method != schema.MethodCompletionComplete {
+		sess.inputResponses, sess.requestState = retryInputs(msg.Params)
+	}
 	sr := g.newStreamResponder(w, sess, sseOK)
 	sr.decorate = func(dst, result []byte) []byte { return schema.AppendCompleteResult(dst, result, hints, g.serverInfo) }
 	result, rpcErr, status := g.callTool(r.Context(), sess, msg, sr.note)
 	if rpcErr != nil && rpcErr.Code == schema.CodeResourceNotFound {
 		// 2026-07-28 answers an unknown resource with Invalid params.
 		rpcErr = &schema.Error{Code: schema.CodeInvalidParams, Message: rpcErr.Message, Data: rpcErr.Data}
+	}
+	if rpcErr != nil && rpcErr.Code == schema.CodeMissingClientCapability && !sr.started {
+		writeError(w, http.StatusBadRequest, msg.ID, rpcErr)
+		return
 	}
 	if status != 0 && !sr.started {
 		w.Header().Set("Retry-After", "1")
@@ -166,4 +174,21 @@ func (g *Gateway) discoverResult() []byte {
 func modernCapabilities() map[string]any {
 	return map[string]any{"tools": map[string]any{"listChanged": true}, "prompts": map[string]any{},
 		"resources": map[string]any{}, "logging": map[string]any{}, "completions": map[string]any{}}
+}
+
+// retryInputs reads the inputResponses and requestState of a request
+// retried after an input_required answer ("null" inputResponses count as
+// none).
+func retryInputs(params []byte) (responses []byte, state string) {
+	_ = schema.ScanObject(params, func(k, v []byte) {
+		switch string(k) {
+		case "inputResponses":
+			if string(v) != "null" {
+				responses = v
+			}
+		case "requestState":
+			_ = json.Unmarshal(v, &state)
+		}
+	})
+	return responses, state
 }

@@ -52,6 +52,12 @@ type session struct {
 	subs atomic.Pointer[map[string]struct{}]
 	// quiet is set for a stateless request that asked for no log messages.
 	quiet bool
+	// inputResponses and requestState are a stateless request's retry
+	// inputs (JSON), passed on to the worker.
+	inputResponses []byte
+	requestState   string
+	// capsMP caches Capabilities compacted to msgpack, for envelopes.
+	capsMP atomic.Pointer[[]byte]
 	// streaming is set while a GET event stream is open here; stream is it
 	// when it runs on a hijacked connection.
 	streaming atomic.Bool
@@ -195,6 +201,19 @@ func (s *sessions) get(ctx context.Context, id string) (*session, error) {
 	sh.mu.Unlock()
 	s.cache(sess)
 	return sess, nil
+}
+
+// clientCaps returns the client's capabilities as msgpack (nil if none).
+func (s *session) clientCaps() []byte {
+	if p := s.capsMP.Load(); p != nil {
+		return *p
+	}
+	var mp []byte
+	if len(s.Capabilities) > 0 {
+		mp, _ = schema.JSONToMsgpack(nil, s.Capabilities)
+	}
+	s.capsMP.Store(&mp)
+	return mp
 }
 
 // applyMutable takes the mutable fields of rec into the session. The caller

@@ -2,6 +2,7 @@ package itest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -152,4 +153,72 @@ func TestStatelessRevisionRefusals(t *testing.T) {
 			t.Errorf("%s: status %d, want 405", method, r.status)
 		}
 	}
+}
+
+// TestInputRequiredRoundTrips: in 2026-07-28 a handler's questions come
+// back as an input_required result; the official client answers them with
+// its handlers and retries, and the handler, run again on a worker, gets
+// the answers, over two rounds, with the first round's answer carried in
+// the signed requestState. A tampered state is refused.
+func TestInputRequiredRoundTrips(t *testing.T) {
+	dev, endpoint, _ := startDev(t, false, "--examples", "conformance")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var asked []string
+	client := mcp.NewClient(&mcp.Implementation{Name: "itest-mrtr", Version: "1"}, &mcp.ClientOptions{
+		ElicitationHandler: func(_ context.Context, req *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
+			asked = append(asked, req.Params.Message)
+			if strings.Contains(req.Params.Message, "colour") {
+				return &mcp.ElicitResult{Action: "accept", Content: map[string]any{"color": "blue"}}, nil
+			}
+			return &mcp.ElicitResult{Action: "accept", Content: map[string]any{"name": "Ada"}}, nil
+		},
+	})
+	cs, err := client.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: endpoint, HTTPClient: &http.Client{}, MaxRetries: -1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "test_input_required_result_multi_round"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if text := res.Content[0].(*mcp.TextContent).Text; res.IsError || text != "Ada likes blue" {
+		t.Fatalf("multi-round result %q (isError %v), want \"Ada likes blue\"", text, res.IsError)
+	}
+	if strings.Join(asked, " | ") != "Your name? | Your favourite colour, Ada?" {
+		t.Errorf("questions asked: %q", asked)
+	}
+
+	// By hand: the first round's state, tampered with or replayed on
+	// another tool, is refused with -32602.
+	const meta = `"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{"elicitation":{}}}`
+	callTool := func(name, extra string) rawResponse {
+		return post(t, endpoint, `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"`+name+`","arguments":{},`+extra+meta+`}}`,
+			"MCP-Protocol-Version", "2026-07-28", "Mcp-Method", "tools/call", "Mcp-Name", name)
+	}
+	r := callTool("test_input_required_result_request_state", "")
+	var first struct {
+		Result struct {
+			ResultType    string                     `json:"resultType"`
+			InputRequests map[string]json.RawMessage `json:"inputRequests"`
+			RequestState  string                     `json:"requestState"`
+		} `json:"result"`
+	}
+	if err := json.Unmarshal(r.body, &first); err != nil || first.Result.ResultType != "input_required" || first.Result.RequestState == "" || first.Result.InputRequests["confirm"] == nil {
+		t.Fatalf("first round: %s", r.body)
+	}
+	answer := `"inputResponses":{"confirm":{"action":"accept","content":{"ok":true}}},`
+	for name, state := range map[string]string{
+		"test_input_required_result_request_state":  first.Result.RequestState + "-TAMPERED",
+		"test_input_required_result_tampered_state": first.Result.RequestState,
+	} {
+		if r := callTool(name, answer+`"requestState":"`+state+`",`); !strings.Contains(string(r.body), `"code":-32602`) {
+			t.Errorf("%s with a state not its own: %s, want -32602", name, r.body)
+		}
+	}
+	if r := callTool("test_input_required_result_request_state", answer+`"requestState":"`+first.Result.RequestState+`",`); !strings.Contains(string(r.body), "state-ok") {
+		t.Errorf("the genuine state: %s", r.body)
+	}
+	dev.stop()
 }

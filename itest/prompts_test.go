@@ -29,7 +29,7 @@ func TestPrompts(t *testing.T) {
 	for _, p := range list.Prompts {
 		names = append(names, p.Name)
 	}
-	if strings.Join(names, ",") != "test_prompt_with_arguments,test_prompt_with_embedded_resource,test_prompt_with_image,test_simple_prompt" {
+	if strings.Join(names, ",") != "test_input_required_result_prompt,test_prompt_with_arguments,test_prompt_with_embedded_resource,test_prompt_with_image,test_simple_prompt" {
 		t.Fatalf("prompts/list: %v", names)
 	}
 	res, err := cs.GetPrompt(ctx, &mcp.GetPromptParams{Name: "test_prompt_with_arguments", Arguments: map[string]string{"arg1": "x", "arg2": "y"}})

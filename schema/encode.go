@@ -31,6 +31,14 @@ func appendEnvelope(dst []byte, e *Envelope) []byte {
 	if e.RequestID != "" {
 		n++
 	}
+	for _, b := range [][]byte{e.ClientCaps, e.InputResponses} {
+		if len(b) > 0 {
+			n++
+		}
+	}
+	if e.RequestState != "" {
+		n++
+	}
 	dst = append(dst, 0x80|byte(n))
 	dst = appendMsgpackInt(appendKey(dst, "v"), int64(e.V))
 	dst = appendStrField(dst, "k", e.Key)
@@ -60,6 +68,15 @@ func appendEnvelope(dst []byte, e *Envelope) []byte {
 	}
 	if e.RequestID != "" {
 		dst = appendStrField(dst, "q", e.RequestID)
+	}
+	if len(e.ClientCaps) > 0 {
+		dst = append(appendKey(dst, "c"), e.ClientCaps...)
+	}
+	if len(e.InputResponses) > 0 {
+		dst = append(appendKey(dst, "x"), e.InputResponses...)
+	}
+	if e.RequestState != "" {
+		dst = appendStrField(dst, "y", e.RequestState)
 	}
 	return dst
 }

@@ -48,6 +48,15 @@ type Envelope struct {
 	// RequestID is the client's JSON-RPC id (its JSON text): with Session,
 	// it names the request in a notifications/cancelled.
 	RequestID string `msgpack:"q,omitempty"`
+	// ClientCaps are the client's capabilities (its JSON object,
+	// compacted), so a handler knows what it may ask the client.
+	ClientCaps msgpack.RawMessage `msgpack:"c,omitempty"`
+	// InputResponses and RequestState come with the retry of a request
+	// that was answered input_required (revision 2026-07-28 on): the
+	// client's answers (a JSON object, compacted) and the opaque state it
+	// echoes.
+	InputResponses msgpack.RawMessage `msgpack:"x,omitempty"`
+	RequestState   string             `msgpack:"y,omitempty"`
 }
 
 // Cancel asks workers to cancel the handler of a request: the client sent
@@ -81,7 +90,9 @@ func (e *Envelope) Expired(now time.Time) bool {
 // for encoders that can fail.
 func (e *Envelope) Marshal() ([]byte, error) {
 	e.V = EnvelopeVersion
-	return appendEnvelope(make([]byte, 0, 96+len(e.Key)+len(e.Name)+len(e.Session)+len(e.ReplyTo)+len(e.Params)), e), nil
+	n := 96 + len(e.Key) + len(e.Name) + len(e.Session) + len(e.ReplyTo) + len(e.Params) +
+		len(e.ClientCaps) + len(e.InputResponses) + len(e.RequestState)
+	return appendEnvelope(make([]byte, 0, n), e), nil
 }
 
 // UnmarshalEnvelope decodes an envelope. It returns [ErrEnvelopeVersion] for

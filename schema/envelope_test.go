@@ -31,6 +31,10 @@ func fullEnvelope(t *testing.T) schema.Envelope {
 		Deadline:  time.Date(2030, 1, 2, 3, 4, 5, 6, time.UTC).UnixNano(),
 		Attempt:   3,
 		ReplyTo:   "_INBOX.gw1.abc",
+
+		ClientCaps:     []byte{0x81, 0xa8, 's', 'a', 'm', 'p', 'l', 'i', 'n', 'g', 0x80},
+		InputResponses: []byte{0x81, 0xa1, 'k', 0x80},
+		RequestState:   "state.sig",
 	}
 }
 
@@ -66,7 +70,7 @@ func TestEnvelopeRoundTrip(t *testing.T) {
 	if !reflect.DeepEqual(*got, in) {
 		t.Errorf("round trip\n got %+v\nwant %+v", *got, in)
 	}
-	want := []string{"a", "d", "k", "m", "n", "p", "r", "s", "t", "u", "v"}
+	want := []string{"a", "c", "d", "k", "m", "n", "p", "r", "s", "t", "u", "v", "x", "y"}
 	if keys := wireKeys(t, b); !slices.Equal(keys, want) {
 		t.Errorf("wire keys = %v, want %v", keys, want)
 	}

@@ -137,9 +137,9 @@ type CacheHints struct {
 
 // AppendCompleteResult appends result (a JSON object) with the fields a
 // stateless revision requires of a final result: resultType "complete"
-// unless the result has a resultType already, cache hints when hints is
-// not nil and the result has none, and _meta with serverInfo when the
-// result has no _meta. It returns nil if result is not an object.
+// unless the result has a resultType already (an interim result, which
+// gets no cache hints), cache hints when hints is not nil and the result has
+// none, and _meta with serverInfo when the result has no _meta. It returns nil if result is not an object.
 func AppendCompleteResult(dst, result []byte, hints *CacheHints, serverInfo []byte) []byte {
 	var hasType, hasTTL, hasScope, hasMeta bool
 	if len(result) == 0 || result[0] != '{' || ScanObject(result, func(k, _ []byte) {
@@ -168,6 +168,9 @@ func AppendCompleteResult(dst, result []byte, hints *CacheHints, serverInfo []by
 	if !hasType {
 		field("resultType")
 		dst = append(dst, `"complete"`...)
+	}
+	if hasType {
+		hints = nil // an interim result is not cacheable
 	}
 	if hints != nil && !hasTTL {
 		field("ttlMs")

@@ -62,3 +62,10 @@ func TestDecodeHeaderValue(t *testing.T) {
 		t.Errorf("UnsupportedVersionError = %+v", err)
 	}
 }
+
+func TestAppendCompleteResultInterim(t *testing.T) {
+	got := schema.AppendCompleteResult(nil, []byte(`{"resultType":"input_required","requestState":"s"}`), &schema.CacheHints{TTLMs: 1, Scope: "private"}, []byte(`{"name":"s","version":"1"}`))
+	if string(got) != `{"_meta":{"io.modelcontextprotocol/serverInfo":{"name":"s","version":"1"}},"resultType":"input_required","requestState":"s"}` {
+		t.Errorf("an interim result got %s; want no cache hints", got)
+	}
+}

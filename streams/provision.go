@@ -2,6 +2,7 @@ package streams
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -94,3 +95,34 @@ func EnsureGroup(ctx context.Context, js jetstream.JetStream, t Topology, group 
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// StateKeyKey is the registry key holding the secret with which workers
+// sign the requestState of input-required results. Whoever can read the
+// registry bucket can read it: NATS access is the trust boundary.
+const StateKeyKey = "config.state-key"
+
+// StateKey returns the deployment's request-state signing secret (32
+// random bytes), creating it on first use; concurrent first uses agree on
+// one. It returns the registry bucket's error.
+func StateKey(ctx context.Context, reg jetstream.KeyValue) ([]byte, error) {
+	for {
+		e, err := reg.Get(ctx, StateKeyKey)
+		if err == nil {
+			if len(e.Value()) < 32 {
+				return nil, fmt.Errorf("%s holds %d bytes, want 32 or more", StateKeyKey, len(e.Value()))
+			}
+			return e.Value(), nil
+		}
+		if !errors.Is(err, jetstream.ErrKeyNotFound) {
+			return nil, fmt.Errorf("reading %s: %w", StateKeyKey, err)
+		}
+		key := make([]byte, 32)
+		_, _ = rand.Read(key)
+		if _, err := reg.Create(ctx, StateKeyKey, key); err == nil {
+			return key, nil
+		} else if !errors.Is(err, jetstream.ErrKeyExists) {
+			return nil, fmt.Errorf("creating %s: %w", StateKeyKey, err)
+		}
+		// Another process created it first: read theirs.
+	}
+}

@@ -44,8 +44,13 @@ func (e *ClientError) Error() string {
 // cancellation), and [ErrNoClient] for a Call not made by a running group.
 //
 // A redelivered envelope runs its handler again, so a request made before a
-// worker crashed may reach the client twice.
+// worker crashed may reach the client twice. In a stateless revision (no
+// requests to the client) it is [Call.Ask] under a key made from the
+// method and the question's order.
 func (c *Call) Request(ctx context.Context, method string, params any) (json.RawMessage, error) {
+	if c.inputs != nil {
+		return c.Ask(ctx, c.nextKey(method), method, params)
+	}
 	if c.ask == nil {
 		return nil, ErrNoClient
 	}

@@ -93,6 +93,11 @@ type Options struct {
 	Logger *slog.Logger
 	// Ready, when set, is closed once the group is registered and pulling.
 	Ready chan<- struct{}
+	// StateKey signs the requestState of input-required results (at least
+	// 32 bytes). Every replica of every group behind the same gateways
+	// must share it; by default it is the deployment's key in the registry
+	// bucket (streams.StateKey).
+	StateKey []byte
 }
 
 func (o Options) withDefaults() Options {
@@ -121,7 +126,9 @@ type runner struct {
 	js      jetstream.JetStream
 	topo    streams.Topology
 	results jetstream.KeyValue // nil when disabled
-	log     *slog.Logger
+	// stateKey signs requestState (Options.StateKey or the registry's).
+	stateKey []byte
+	log      *slog.Logger
 	// work feeds the pool: Concurrency long-lived goroutines, so handler
 	// stacks stay grown instead of growing again for every envelope.
 	work chan jetstream.Msg
@@ -187,6 +194,13 @@ func (g *Group) Run(ctx context.Context, nc *nats.Conn, o Options) error {
 	reg, err := js.KeyValue(ctx, streams.RegistryBucket)
 	if err != nil {
 		return fmt.Errorf("group %s: opening bucket %s: %w", g.name, streams.RegistryBucket, err)
+	}
+	if r.stateKey = o.StateKey; len(r.stateKey) == 0 {
+		if r.stateKey, err = streams.StateKey(ctx, reg); err != nil {
+			return fmt.Errorf("group %s: %w", g.name, err)
+		}
+	} else if len(r.stateKey) < 32 {
+		return fmt.Errorf("group %s: Options.StateKey has %d bytes, want at least 32", g.name, len(r.stateKey))
 	}
 	ccs := make([]jetstream.ConsumeContext, 0, len(consumers))
 	stopAll := func() {

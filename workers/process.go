@@ -69,7 +69,7 @@ func (r *runner) process(msg jetstream.Msg) {
 	}
 	stopKeepAlive := r.keepAlive(msg, env)
 	started := time.Now()
-	rep := r.run(ctx, env, attempt)
+	rep, interim := r.run(ctx, env, attempt)
 	stopKeepAlive()
 	if rep != nil {
 		rep.RunNs = int64(time.Since(started))
@@ -99,7 +99,7 @@ func (r *runner) process(msg jetstream.Msg) {
 	// so a redelivery after a crash is answered from it, not run again.
 	// Idempotent tools are simply run again.
 	var stored jetstream.PubAckFuture
-	if r.results != nil && !r.idempotent(env) {
+	if r.results != nil && !r.idempotent(env) && !interim {
 		stored, err = r.js.PublishAsync("$KV."+streams.ResultBucket+"."+rkey, b)
 		if err != nil {
 			r.log.Warn("storing result", "key", env.Key, "err", err)
@@ -121,15 +121,16 @@ func (r *runner) process(msg jetstream.Msg) {
 }
 
 // run dispatches env to its handler and returns the reply; nil when the
-// handler panicked (the panic is answered and dead-lettered here).
-func (r *runner) run(ctx context.Context, env *schema.Envelope, attempt int) (rep *schema.Reply) {
+// handler panicked (the panic is answered and dead-lettered here). interim
+// is set when the reply is an input_required result, not a final one.
+func (r *runner) run(ctx context.Context, env *schema.Envelope, attempt int) (rep *schema.Reply, interim bool) {
 	defer func() {
 		if p := recover(); p != nil {
 			r.log.Error("handler panicked", "key", env.Key, "method", env.Method, "name", env.Name,
 				"panic", p, "stack", string(debug.Stack()))
 			r.send(env, &schema.Reply{Key: env.Key, Error: schema.Errorf(schema.CodeInternalError, "internal error in %s", env.Name)})
 			r.deadLetter(env.Key, mustMarshal(env), fmt.Sprintf("handler panicked: %v", p))
-			rep = nil
+			rep, interim = nil, false
 		}
 	}()
 	rep = &schema.Reply{Key: env.Key}
@@ -138,17 +139,21 @@ func (r *runner) run(ctx context.Context, env *schema.Envelope, attempt int) (re
 		var err error
 		if args, err = schema.MsgpackToJSON(nil, env.Params); err != nil {
 			rep.Error = schema.Errorf(schema.CodeInvalidParams, "invalid arguments: %v", err)
-			return rep
+			return rep, false
 		}
 	}
 	call := r.newCall(env, attempt)
+	if rpcErr := r.prepareInputs(env, call); rpcErr != nil {
+		rep.Error = rpcErr
+		return rep, false
+	}
 	var err error
 	switch env.Method {
 	case schema.MethodToolsCall:
 		t := r.g.tool(env.Name)
 		if t == nil {
 			rep.Error = schema.Errorf(schema.CodeInvalidParams, "Unknown tool: %s", env.Name)
-			return rep
+			return rep, false
 		}
 		var res *schema.ToolResult
 		if res, err = t.handle(ctx, call, args); err == nil {
@@ -158,7 +163,7 @@ func (r *runner) run(ctx context.Context, env *schema.Envelope, attempt int) (re
 		p := r.g.prompt(env.Name)
 		if p == nil {
 			rep.Error = schema.Errorf(schema.CodeInvalidParams, "Unknown prompt: %s", env.Name)
-			return rep
+			return rep, false
 		}
 		var res *schema.PromptResult
 		if res, err = p.get(ctx, call, args); err == nil {
@@ -176,7 +181,15 @@ func (r *runner) run(ctx context.Context, env *schema.Envelope, attempt int) (re
 		}
 	default:
 		rep.Error = schema.Errorf(schema.CodeMethodNotFound, "Method not found: %s", env.Method)
-		return rep
+		return rep, false
+	}
+	if call.inputs != nil && len(call.inputs.asked) > 0 {
+		// The handler asked the client something: answer input_required,
+		// whatever it returned (most likely ErrInputRequired).
+		rep.Error = nil
+		if rep.Result, err = r.inputRequired(env, call.inputs); err == nil {
+			return rep, true
+		}
 	}
 	if err != nil {
 		// A *schema.Error from a handler is a protocol error for the
@@ -186,7 +199,7 @@ func (r *runner) run(ctx context.Context, env *schema.Envelope, attempt int) (re
 			rep.Error = schema.Errorf(schema.CodeInternalError, "%s %s: %v", env.Method, env.Name, err)
 		}
 	}
-	return rep
+	return rep, false
 }
 
 // newCall describes env to its handler.
@@ -196,6 +209,9 @@ func (r *runner) newCall(env *schema.Envelope, attempt int) *Call {
 		ask: func(ctx context.Context, method string, params []byte) (json.RawMessage, error) {
 			return r.askClient(ctx, env, method, params)
 		}, nc: r.nc}
+	if len(env.ClientCaps) > 0 {
+		call.clientCaps, _ = schema.MsgpackToJSON(nil, env.ClientCaps)
+	}
 	if len(env.ProgressToken) > 0 {
 		if tok, err := schema.MsgpackToJSON(nil, env.ProgressToken); err == nil {
 			call.progressToken = tok

@@ -42,6 +42,11 @@ type Call struct {
 	// its answer (JSON).
 	ask func(ctx context.Context, method string, params []byte) (json.RawMessage, error)
 	nc  *nats.Conn
+	// clientCaps are the client's capabilities (JSON object).
+	clientCaps []byte
+	// inputs is set on a stateless revision's call that may answer
+	// input_required (tools/call, prompts/get, resources/read).
+	inputs *inputs
 }
 
 // ToolHandler is a typed tool: it receives the decoded, schema-validated

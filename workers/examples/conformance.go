@@ -138,6 +138,7 @@ func Conformance() *workers.Group {
 		"arg1": {"paris", "park", "party", "test", "testing"}, "arg2": {"alpha", "beta", "gamma"}}))
 	workers.CompleteTemplate(g, "test://template/{id}/data", workers.Suggest(map[string][]string{"id": {"123", "124", "200"}}))
 	addClientRequestFixtures(g)
+	addStatelessFixtures(g)
 	return g
 }
 

@@ -1,0 +1,266 @@
+package workers
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/mcpstream/mcpstream/schema"
+)
+
+// Revision 2026-07-28 has no requests from server to client. A handler that
+// needs the client's input gets the answer from the retry of the request:
+// the first run asks ([Call.Ask] returns [ErrInputRequired]), the request
+// is answered input_required with the questions and a signed requestState,
+// and the client sends the request again with its answers. The handler runs
+// again from the start, and this time Ask returns them. requestState carries
+// the answers of earlier rounds, so a handler may ask several rounds; it is
+// bound by HMAC to the method, target, arguments and principal, and expires.
+
+// ErrInputRequired is returned by [Call.Ask] and its kin on a stateless
+// revision when the client must answer first. Return it from the handler
+// (wrapped or not); the request is then answered with the questions asked.
+var ErrInputRequired = errors.New("workers: input required from the client")
+
+// stateTTL bounds how long a requestState is accepted.
+const stateTTL = 10 * time.Minute
+
+// InputRequest is a question for the client: Key names it in the request
+// (stable across rounds), Method is sampling/createMessage,
+// elicitation/create or roots/list, Params its params (encoded as JSON).
+type InputRequest struct {
+	Key    string
+	Method string
+	Params any
+}
+
+// inputs is a stateless call's multi round-trip state.
+type inputs struct {
+	answers map[string]json.RawMessage // from requestState and the retry
+	used    map[string]json.RawMessage // answers the handler took this run
+	asked   []askedInput               // questions still open, in order
+	n       int                        // questions asked this run, for keys
+}
+
+type askedInput struct {
+	key, method string
+	params      json.RawMessage
+}
+
+// requestState is what a signed requestState holds.
+type requestState struct {
+	Method    string                     `json:"m"`
+	Name      string                     `json:"n"`
+	Args      string                     `json:"a"` // sha256 of the arguments, hex
+	Principal string                     `json:"p,omitempty"`
+	Expires   int64                      `json:"e"` // Unix milliseconds
+	Answers   map[string]json.RawMessage `json:"r,omitempty"`
+}
+
+// Ask asks the client one question and returns its answer (JSON). In a
+// session revision it is [Call.Request] (key unused). In a stateless one it
+// returns the answer the retry carries under key, or [ErrInputRequired];
+// a question the client's capabilities rule out is a -32021 *schema.Error.
+func (c *Call) Ask(ctx context.Context, key, method string, params any) (json.RawMessage, error) {
+	got, err := c.AskAll(ctx, InputRequest{Key: key, Method: method, Params: params})
+	if err != nil {
+		return nil, err
+	}
+	return got[key], nil
+}
+
+// AskAll asks several questions at once (one round in a stateless
+// revision) and returns the answers by key; see [Call.Ask].
+func (c *Call) AskAll(ctx context.Context, reqs ...InputRequest) (map[string]json.RawMessage, error) {
+	out := make(map[string]json.RawMessage, len(reqs))
+	if c.inputs == nil {
+		for _, q := range reqs {
+			a, err := c.Request(ctx, q.Method, q.Params)
+			if err != nil {
+				return nil, err
+			}
+			out[q.Key] = a
+		}
+		return out, nil
+	}
+	for _, q := range reqs {
+		if capability := schema.ClientCapability(q.Method); capability == "" {
+			return nil, fmt.Errorf("workers: %s cannot be asked of the client", q.Method)
+		} else if !c.ClientCan(capability) {
+			return nil, missingCapability(capability)
+		}
+	}
+	open := false
+	for _, q := range reqs {
+		c.inputs.n++
+		if a, ok := c.inputs.answers[q.Key]; ok && len(a) > 0 && a[0] == '{' {
+			c.inputs.used[q.Key] = a
+			out[q.Key] = a
+			continue
+		}
+		params, err := json.Marshal(q.Params)
+		if err != nil {
+			return nil, fmt.Errorf("encoding %s params: %w", q.Method, err)
+		}
+		c.inputs.asked = append(c.inputs.asked, askedInput{q.Key, q.Method, params})
+		open = true
+	}
+	if open {
+		return nil, ErrInputRequired
+	}
+	return out, nil
+}
+
+// nextKey names a question asked without a key.
+func (c *Call) nextKey(method string) string {
+	n := 1
+	if c.inputs != nil {
+		n = c.inputs.n + 1
+	}
+	return fmt.Sprintf("%s-%d", strings.ReplaceAll(method, "/", "-"), n)
+}
+
+// ClientCan reports whether the client declared capability ("sampling",
+// "elicitation", "roots", ...).
+func (c *Call) ClientCan(capability string) bool {
+	found := false
+	if len(c.clientCaps) > 0 {
+		_ = schema.ScanObject(c.clientCaps, func(k, _ []byte) {
+			if string(k) == capability {
+				found = true
+			}
+		})
+	}
+	return found
+}
+
+// RequireCapability returns nil if the client declared capability, else the
+// -32021 error to return from the handler.
+func (c *Call) RequireCapability(capability string) error {
+	if c.ClientCan(capability) {
+		return nil
+	}
+	return missingCapability(capability)
+}
+
+func missingCapability(capability string) *schema.Error {
+	data, _ := json.Marshal(map[string]any{"requiredCapabilities": map[string]any{capability: map[string]any{}}})
+	return &schema.Error{Code: schema.CodeMissingClientCapability,
+		Message: fmt.Sprintf("the client did not declare the %s capability", capability), Data: data}
+}
+
+// prepareInputs sets up a stateless call's multi round-trip state from the
+// envelope: the answers of a verified requestState and of the retry. A
+// requestState that fails verification is -32602.
+func (r *runner) prepareInputs(env *schema.Envelope, call *Call) *schema.Error {
+	if !schema.IsModern(env.Revision) {
+		return nil
+	}
+	switch env.Method {
+	case schema.MethodToolsCall, schema.MethodPromptsGet, schema.MethodResourcesRead:
+	default:
+		return nil
+	}
+	in := &inputs{answers: map[string]json.RawMessage{}, used: map[string]json.RawMessage{}}
+	if env.RequestState != "" {
+		st, err := r.verifyState(env.RequestState)
+		if err == nil && (st.Method != env.Method || st.Name != env.Name || st.Args != digest(env.Params) || st.Principal != env.Principal) {
+			err = errors.New("it belongs to another request")
+		}
+		if err == nil && time.Now().UnixMilli() > st.Expires {
+			err = errors.New("it has expired")
+		}
+		if err != nil {
+			return schema.Errorf(schema.CodeInvalidParams, "requestState rejected: %v", err)
+		}
+		for k, v := range st.Answers {
+			in.answers[k] = v
+		}
+	}
+	if len(env.InputResponses) > 0 {
+		js, err := schema.MsgpackToJSON(nil, env.InputResponses)
+		var fresh map[string]json.RawMessage
+		if err == nil && json.Unmarshal(js, &fresh) == nil {
+			for k, v := range fresh {
+				in.answers[k] = v
+			}
+		}
+	}
+	call.inputs = in
+	return nil
+}
+
+// inputRequired is the result of a run that asked questions still open.
+func (r *runner) inputRequired(env *schema.Envelope, in *inputs) ([]byte, error) {
+	st := requestState{Method: env.Method, Name: env.Name, Args: digest(env.Params), Principal: env.Principal,
+		Expires: time.Now().Add(stateTTL).UnixMilli(), Answers: in.used}
+	state, err := r.signState(&st)
+	if err != nil {
+		return nil, err
+	}
+	b := []byte(`{"resultType":"input_required","inputRequests":{`)
+	for i, q := range in.asked {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		k, _ := json.Marshal(q.key)
+		m, _ := json.Marshal(q.method)
+		b = append(b, k...)
+		b = append(b, `:{"method":`...)
+		b = append(b, m...)
+		b = append(b, `,"params":`...)
+		b = append(b, q.params...)
+		b = append(b, '}')
+	}
+	b = append(b, `},"requestState":`...)
+	s, _ := json.Marshal(state)
+	b = append(append(b, s...), '}')
+	return schema.JSONToMsgpack(nil, b)
+}
+
+func digest(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// signState encodes st as base64url(JSON) "." base64url(HMAC-SHA256).
+func (r *runner) signState(st *requestState) (string, error) {
+	if len(r.stateKey) == 0 {
+		return "", errors.New("workers: no request-state key")
+	}
+	js, err := json.Marshal(st)
+	if err != nil {
+		return "", fmt.Errorf("encoding requestState: %w", err)
+	}
+	payload := base64.RawURLEncoding.EncodeToString(js)
+	mac := hmac.New(sha256.New, r.stateKey)
+	mac.Write([]byte(payload))
+	return payload + "." + base64.RawURLEncoding.EncodeToString(mac.Sum(nil)), nil
+}
+
+// verifyState checks a requestState's signature and decodes it.
+func (r *runner) verifyState(s string) (*requestState, error) {
+	payload, sig, ok := strings.Cut(s, ".")
+	got, err := base64.RawURLEncoding.DecodeString(sig)
+	if !ok || err != nil || len(r.stateKey) == 0 {
+		return nil, errors.New("it is malformed")
+	}
+	mac := hmac.New(sha256.New, r.stateKey)
+	mac.Write([]byte(payload))
+	if !hmac.Equal(got, mac.Sum(nil)) {
+		return nil, errors.New("its signature does not verify")
+	}
+	js, err := base64.RawURLEncoding.DecodeString(payload)
+	var st requestState
+	if err != nil || json.Unmarshal(js, &st) != nil {
+		return nil, errors.New("it is malformed")
+	}
+	return &st, nil
+}
