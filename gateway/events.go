@@ -23,7 +23,8 @@ import (
 type eventStream struct {
 	conn   net.Conn
 	sess   *session
-	mu     sync.Mutex // serializes writes
+	listen *listenFilter // set on a subscriptions/listen stream
+	mu     sync.Mutex    // serializes writes
 	closed atomic.Bool
 }
 
@@ -78,7 +79,7 @@ func newStreamSet() *streamSet {
 }
 
 func (s *streamSet) shard(es *eventStream) int {
-	return int(maphash.String(s.seed, es.sess.id) % streamShards)
+	return int(maphash.Comparable(s.seed, es) % streamShards)
 }
 
 func (s *streamSet) add(es *eventStream) {
@@ -126,24 +127,44 @@ var keepAliveEvent = []byte(": keep-alive\n\n")
 // be hijacked (HTTP/2, or a response writer without it): the caller then
 // streams through net/http.
 func (g *Gateway) hijackStream(w http.ResponseWriter, sess *session) bool {
+	es := &eventStream{sess: sess}
+	return g.hijack(w, es, sseHead, func() {
+		sess.stream.Store(es)
+	}, func() {
+		sess.stream.CompareAndSwap(es, nil)
+		sess.streaming.Store(false)
+	})
+}
+
+// hijack takes over the connection of a validated request and serves es on
+// it: first (the response head, and the first events) goes out before
+// anything else (keep-alives, notifications) can write, though the stream
+// is published at once, so that nothing announced after the client reads
+// first is missed; then started runs, and ended once the stream is over.
+// It reports false when the connection cannot be hijacked.
+func (g *Gateway) hijack(w http.ResponseWriter, es *eventStream, first []byte, started, ended func()) bool {
 	conn, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		return false
 	}
-	if brw.Reader.Buffered() > 0 { // a pipelined request: nothing may follow a GET stream
+	es.conn = conn
+	if brw.Reader.Buffered() > 0 { // a pipelined request: nothing may follow a stream
 		_ = conn.Close()
-		sess.streaming.Store(false)
+		ended()
 		return true
 	}
-	es := &eventStream{conn: conn, sess: sess}
-	// The response head goes out before the stream is published: nothing
-	// else (keep-alives, list_changed) may write ahead of it.
-	if err := es.write(sseHead); err != nil {
-		sess.streaming.Store(false)
-		return true
-	}
+	es.mu.Lock() // writers wait for first
 	g.streams.add(es)
-	sess.stream.Store(es)
+	_ = conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+	_, err = conn.Write(first)
+	es.mu.Unlock()
+	if err != nil {
+		es.close()
+		g.streams.remove(es)
+		ended()
+		return true
+	}
+	started()
 	// The one goroutine of a stream: the client sends nothing on an event
 	// stream, so a read returns only when it goes (or misbehaves), or when
 	// the stream is closed here (session ended, gateway draining).
@@ -151,15 +172,14 @@ func (g *Gateway) hijackStream(w http.ResponseWriter, sess *session) bool {
 		var b [1]byte
 		_, _ = io.ReadFull(conn, b[:])
 		es.close()
-		sess.stream.CompareAndSwap(es, nil)
 		g.streams.remove(es)
-		sess.streaming.Store(false)
+		ended()
 	}()
 	select {
-	case <-sess.gone: // the session ended while the stream was being set up
+	case <-es.sess.gone: // the session ended while the stream was being set up
 		es.close()
 	case <-g.closing: // Drain ran before the stream was registered
-		es.close()
+		es.end()
 	default:
 	}
 	return true
@@ -174,7 +194,7 @@ func (g *Gateway) keepAlive(interval time.Duration) {
 	for {
 		select {
 		case <-g.closing:
-			g.streams.each(func(es *eventStream) { es.close() })
+			g.streams.each(func(es *eventStream) { es.end() })
 			return
 		case <-t.C:
 			g.streams.each(func(es *eventStream) { _ = es.write(keepAliveEvent) })
@@ -215,14 +235,27 @@ func (g *Gateway) streamThroughHTTP(w http.ResponseWriter, r *http.Request, sess
 	}
 }
 
-// announceListChanges writes notifications/tools/list_changed on every open
-// event stream whenever a new registry snapshot lists different tools, until
-// the gateway drains. Clients without an open stream miss it, which the
-// spec allows; they see the change on their next tools/list.
+// announceListChanges tells every open event stream when a new registry
+// snapshot lists different tools, prompts or resources (resources and
+// templates together), until the gateway drains. Clients without an open
+// stream miss it, which the spec allows; they see the change on their next
+// list.
 func (g *Gateway) announceListChanges() {
-	last := g.reg.Load().ToolsListResult()
-	event := append(append([]byte("event: message\ndata: "),
-		schema.AppendNotification(nil, schema.NotificationToolListChanged, nil)...), "\n\n"...)
+	kinds := []struct {
+		method string
+		list   func(*Snapshot) []byte
+		last   []byte
+	}{
+		{method: schema.NotificationToolListChanged, list: (*Snapshot).ToolsListResult},
+		{method: schema.NotificationPromptListChanged, list: (*Snapshot).PromptsListResult},
+		{method: schema.NotificationResourceListChanged, list: func(s *Snapshot) []byte {
+			return append(append([]byte{}, s.ResourcesListResult()...), s.TemplatesListResult()...)
+		}},
+	}
+	snap := g.reg.Load()
+	for i := range kinds {
+		kinds[i].last = kinds[i].list(snap)
+	}
 	for {
 		changed := g.reg.Changed()
 		select {
@@ -230,11 +263,13 @@ func (g *Gateway) announceListChanges() {
 			return
 		case <-changed:
 		}
-		cur := g.reg.Load().ToolsListResult()
-		if bytes.Equal(cur, last) {
-			continue
+		snap := g.reg.Load()
+		for i := range kinds {
+			k := &kinds[i]
+			if cur := k.list(snap); !bytes.Equal(cur, k.last) {
+				k.last = cur
+				g.tell(change{method: k.method})
+			}
 		}
-		last = cur
-		g.streams.each(func(es *eventStream) { _ = es.write(event) })
 	}
 }

@@ -45,6 +45,9 @@ type Config struct {
 	// MaxSessionInFlight bounds one session's requests waiting on workers
 	// (default 64).
 	MaxSessionInFlight int
+	// MaxStreams bounds the subscriptions/listen streams open on the
+	// gateway (default 20,000); beyond it a listen is refused with 503.
+	MaxStreams int
 	// PrincipalHeader names the HTTP header carrying the authenticated
 	// principal, set by an authenticating proxy in front of the gateway
 	// (for example X-Auth-Request-User). Empty (the default) means no
@@ -97,6 +100,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxPrincipalInFlight <= 0 {
 		c.MaxPrincipalInFlight = 256
+	}
+	if c.MaxStreams <= 0 {
+		c.MaxStreams = 20_000
 	}
 	if c.MaxSessionInFlight <= 0 {
 		c.MaxSessionInFlight = 64

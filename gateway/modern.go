@@ -111,6 +111,9 @@ func (g *Gateway) postModern(w http.ResponseWriter, r *http.Request, msg *schema
 		result, hints = snap.ResourcesListResult(), public
 	case schema.MethodResourcesTemplatesList:
 		result, hints = snap.TemplatesListResult(), public
+	case schema.MethodSubscriptionsListen:
+		g.listen(w, msg, sseOK)
+		return
 	default:
 		if !routedToWorkers(msg.Method) {
 			writeError(w, http.StatusNotFound, msg.ID, schema.Errorf(schema.CodeMethodNotFound,
@@ -172,8 +175,8 @@ func (g *Gateway) discoverResult() []byte {
 
 // modernCapabilities are the server capabilities of the stateless revision.
 func modernCapabilities() map[string]any {
-	return map[string]any{"tools": map[string]any{"listChanged": true}, "prompts": map[string]any{},
-		"resources": map[string]any{}, "logging": map[string]any{}, "completions": map[string]any{}}
+	return map[string]any{"tools": map[string]any{"listChanged": true}, "prompts": map[string]any{"listChanged": true},
+		"resources": map[string]any{"listChanged": true, "subscribe": true}, "logging": map[string]any{}, "completions": map[string]any{}}
 }
 
 // retryInputs reads the inputResponses and requestState of a request

@@ -282,8 +282,8 @@ func (g *Gateway) initialize(w http.ResponseWriter, r *http.Request, msg *schema
 	}
 	res, err := json.Marshal(schema.InitializeResult{
 		ProtocolVersion: rev,
-		Capabilities: map[string]any{"tools": map[string]any{"listChanged": true}, "prompts": map[string]any{},
-			"resources": map[string]any{"subscribe": true}, "logging": map[string]any{}, "completions": map[string]any{}},
+		Capabilities: map[string]any{"tools": map[string]any{"listChanged": true}, "prompts": map[string]any{"listChanged": true},
+			"resources": map[string]any{"subscribe": true, "listChanged": true}, "logging": map[string]any{}, "completions": map[string]any{}},
 		ServerInfo:   g.cfg.ServerInfo,
 		Instructions: g.cfg.Instructions,
 	})

@@ -63,18 +63,7 @@ func (s *session) subscribed(uri string) bool {
 
 // resourceUpdated handles a worker's announcement that a resource changed.
 func (g *Gateway) resourceUpdated(msg *nats.Msg) {
-	uri := string(msg.Data)
-	if uri == "" || len(uri) > maxURILength {
-		return
+	if uri := string(msg.Data); uri != "" && len(uri) <= maxURILength {
+		g.tell(change{method: schema.NotificationResourceUpdated, uri: uri})
 	}
-	params, _ := json.Marshal(struct {
-		URI string `json:"uri"`
-	}{uri})
-	event := append(append([]byte("event: message\ndata: "),
-		schema.AppendNotification(nil, schema.NotificationResourceUpdated, params)...), "\n\n"...)
-	g.streams.each(func(es *eventStream) {
-		if es.sess.subscribed(uri) {
-			_ = es.write(event)
-		}
-	})
 }

@@ -29,13 +29,24 @@ type Group struct {
 	prompts   map[string]*promptEntry
 	resources map[string]*resourceEntry
 	templates []*templateEntry
+	// changed signals running replicas that something was added: they
+	// register it at once (a tool added while the group runs is served).
+	changed chan struct{}
 }
 
 // NewGroup returns an empty group. The name must be 1-64 of [A-Za-z0-9_-]
 // ([Group.Run] reports an invalid one).
 func NewGroup(name string) *Group {
 	return &Group{name: name, tools: map[string]*toolEntry{}, prompts: map[string]*promptEntry{},
-		resources: map[string]*resourceEntry{}}
+		resources: map[string]*resourceEntry{}, changed: make(chan struct{}, 1)}
+}
+
+// touch tells running replicas to register g's entries again.
+func (g *Group) touch() {
+	select {
+	case g.changed <- struct{}{}:
+	default:
+	}
 }
 
 // Name returns the group's name.
@@ -54,6 +65,7 @@ func (g *Group) Tools() []string {
 }
 
 func (g *Group) add(t *toolEntry) {
+	defer g.touch()
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if _, dup := g.tools[t.def.Name]; dup {

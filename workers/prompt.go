@@ -25,6 +25,7 @@ func AddPrompt(g *Group, p schema.Prompt, h PromptHandler) {
 	if p.Name == "" {
 		panic("workers.AddPrompt: prompt name is required")
 	}
+	defer g.touch()
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if _, dup := g.prompts[p.Name]; dup {

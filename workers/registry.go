@@ -39,15 +39,13 @@ type heartbeat struct {
 // replicas starting do not churn every gateway's snapshot), then starts the
 // heartbeat.
 func (r *runner) register(ctx context.Context, reg jetstream.KeyValue) (*heartbeat, error) {
-	names := r.g.Tools()
-	records, err := r.g.records()
-	if err != nil {
-		return nil, err
+	select { // what was added before Run is registered now
+	case <-r.g.changed:
+	default:
 	}
-	for _, rec := range records {
-		if err := putIfChanged(ctx, reg, rec.key, rec.value); err != nil {
-			return nil, fmt.Errorf("registering %s: %w", rec.key, err)
-		}
+	names := r.g.Tools()
+	if err := r.putRecords(ctx, reg); err != nil {
+		return nil, err
 	}
 	host, _ := os.Hostname()
 	val, err := json.Marshal(Heartbeat{Group: r.g.name, Instance: r.o.Instance, Host: host, PID: os.Getpid(),
@@ -86,10 +84,31 @@ func (r *runner) register(ctx context.Context, reg jetstream.KeyValue) (*heartbe
 					r.log.Warn("heartbeat", "err", err)
 				}
 				bcancel()
+			case <-r.g.changed:
+				// Added while running: register it now (the heartbeat's
+				// tool list catches up at the next restart; routing
+				// follows the entries).
+				if err := r.putRecords(hctx, reg); err != nil && hctx.Err() == nil {
+					r.log.Warn("registering added entries", "err", err)
+				}
 			}
 		}
 	}()
 	return h, nil
+}
+
+// putRecords writes g's registry entries that changed.
+func (r *runner) putRecords(ctx context.Context, reg jetstream.KeyValue) error {
+	records, err := r.g.records()
+	if err != nil {
+		return err
+	}
+	for _, rec := range records {
+		if err := putIfChanged(ctx, reg, rec.key, rec.value); err != nil {
+			return fmt.Errorf("registering %s: %w", rec.key, err)
+		}
+	}
+	return nil
 }
 
 // stop ends the heartbeat and removes the instance's record.

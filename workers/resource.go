@@ -34,6 +34,7 @@ func AddResource(g *Group, r schema.Resource, h ResourceHandler) {
 	if r.URI == "" {
 		panic("workers.AddResource: resource URI is required")
 	}
+	defer g.touch()
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if _, dup := g.resources[r.URI]; dup {
@@ -49,6 +50,7 @@ func AddResourceTemplate(g *Group, t schema.ResourceTemplate, h ResourceHandler)
 	if t.URITemplate == "" {
 		panic("workers.AddResourceTemplate: URI template is required")
 	}
+	defer g.touch()
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	for _, old := range g.templates {

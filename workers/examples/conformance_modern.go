@@ -4,10 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/mcpstream/mcpstream/schema"
 	"github.com/mcpstream/mcpstream/workers"
 )
+
+// maxDynamic bounds the tools and prompts the trigger fixtures add.
+const maxDynamic = 200
 
 // Questions of the input-required (multi round-trip) fixtures.
 var (
@@ -56,6 +60,33 @@ func addStatelessFixtures(g *workers.Group) {
 			}
 			return "Log attempted; the gateway gates on the request's log level.", nil
 		})
+	// The triggers change the group's lists while it runs: the worker
+	// registers the new entry at once, and gateways tell listeners.
+	var added atomic.Int32
+	grow := func(kind string, add func(n int32)) func(context.Context, *workers.Call) (string, error) {
+		return func(context.Context, *workers.Call) (string, error) {
+			n := added.Add(1)
+			if n > maxDynamic {
+				return "", fmt.Errorf("at most %d %ss are added", maxDynamic, kind)
+			}
+			add(n)
+			return fmt.Sprintf("added a %s", kind), nil
+		}
+	}
+	text("test_trigger_tool_change", "Adds a tool, so that listeners get notifications/tools/list_changed",
+		grow("tool", func(n int32) {
+			workers.AddTool(g, workers.Tool{Name: fmt.Sprintf("test_dynamic_tool_%d", n), Description: "A tool added at run time"},
+				func(context.Context, *workers.Call, NoArgs) (*schema.ToolResult, error) {
+					return workers.TextResult("dynamic"), nil
+				})
+		}))
+	text("test_trigger_prompt_change", "Adds a prompt, so that listeners get notifications/prompts/list_changed",
+		grow("prompt", func(n int32) {
+			workers.AddPrompt(g, schema.Prompt{Name: fmt.Sprintf("test_dynamic_prompt_%d", n), Description: "A prompt added at run time"},
+				func(context.Context, *workers.Call, map[string]string) (*schema.PromptResult, error) {
+					return &schema.PromptResult{Messages: []schema.PromptMessage{{Role: "user", Content: schema.Content{Type: "text", Text: "dynamic"}}}}, nil
+				})
+		}))
 	text("test_input_required_result_elicitation", "Asks for the caller's name (input required)",
 		func(ctx context.Context, call *workers.Call) (string, error) {
 			got, err := askFor[schema.ElicitResult](ctx, call, askName)
