@@ -32,7 +32,7 @@ func isModern(msg *schema.Message, meta schema.RequestMeta, r *http.Request) boo
 
 // checkModern validates a stateless request's version, _meta and headers.
 // It returns the HTTP status and error to refuse it with, or 0 and nil.
-func checkModern(msg *schema.Message, meta schema.RequestMeta, r *http.Request) (int, *schema.Error) {
+func checkModern(snap *Snapshot, msg *schema.Message, meta schema.RequestMeta, r *http.Request) (int, *schema.Error) {
 	hdr := r.Header.Get(schema.HeaderProtocolVersion)
 	switch {
 	case hdr == "":
@@ -78,6 +78,11 @@ func checkModern(msg *schema.Message, meta schema.RequestMeta, r *http.Request) 
 		return http.StatusBadRequest, schema.Errorf(schema.CodeHeaderMismatch,
 			"Header mismatch: Mcp-Name header value %q does not match body value %q", got, want)
 	}
+	if hp := snap.headers[want]; hp != nil && msg.Method == schema.MethodToolsCall {
+		if rpcErr := checkParamHeaders(hp, lookup(msg.Params, []string{"arguments"}), r.Header); rpcErr != nil {
+			return http.StatusBadRequest, rpcErr
+		}
+	}
 	return 0, nil
 }
 
@@ -91,12 +96,12 @@ func (g *Gateway) postModern(w http.ResponseWriter, r *http.Request, msg *schema
 		w.WriteHeader(http.StatusAccepted)
 		return
 	}
-	if status, rpcErr := checkModern(msg, meta, r); rpcErr != nil {
+	snap := g.reg.Load()
+	if status, rpcErr := checkModern(snap, msg, meta, r); rpcErr != nil {
 		writeError(w, status, msg.ID, rpcErr)
 		return
 	}
 	sseOnly := sseOK && !jsonOK
-	snap := g.reg.Load()
 	var result []byte
 	var hints *schema.CacheHints
 	public := &schema.CacheHints{TTLMs: listTTLMs, Scope: "public"}

@@ -19,7 +19,9 @@ import (
 // least one live worker. Readers load it from an atomic pointer and take no
 // lock; the watcher replaces it whole.
 type Snapshot struct {
-	tools     map[string]*schema.ToolEntry
+	tools map[string]*schema.ToolEntry
+	// headers are the x-mcp-header properties of the tools that have any.
+	headers   map[string][]headerParam
 	prompts   map[string]*schema.PromptEntry
 	resources map[string]*schema.ResourceEntry // by URI
 	templates []*schema.TemplateEntry
@@ -265,8 +267,12 @@ func (r *registry) rebuild() {
 		}
 		s.tools[t.Name] = t
 	}
+	s.headers = map[string][]headerParam{}
 	for _, t := range s.tools {
 		list = append(list, &t.Tool)
+		if hp := headerParams(t.InputSchema); hp != nil {
+			s.headers[t.Name] = hp
+		}
 	}
 	sort.Slice(list, func(i, j int) bool { return list[i].Name < list[j].Name })
 	b, err := json.Marshal(struct {

@@ -97,15 +97,14 @@ func ParseRequestMeta(params []byte) (m RequestMeta, ok bool) {
 }
 
 // DecodeHeaderValue decodes a Mcp-Name or Mcp-Param-* header value: the
-// "=?base64?...?=" form is base64 of the UTF-8 value; any other value is
-// taken as is, and must be visible ASCII, space or tab. ok is false for a
-// malformed value.
+// "=?base64?...?=" form is base64 (standard, padded) of the UTF-8 value;
+// any other value is taken as is, and must be visible ASCII, space or tab.
+// ok is false for a malformed value.
 func DecodeHeaderValue(v string) (string, bool) {
-	if inner, found := strings.CutPrefix(v, "=?base64?"); found {
-		if inner, found = strings.CutSuffix(inner, "?="); !found {
-			return "", false
-		}
-		b, err := base64.StdEncoding.DecodeString(inner)
+	if strings.HasPrefix(v, "=?base64?") && strings.HasSuffix(v, "?=") && len(v) >= len("=?base64??=") {
+		// Only both markers make the sentinel form; a value with one is
+		// taken literally.
+		b, err := base64.StdEncoding.DecodeString(v[len("=?base64?") : len(v)-len("?=")])
 		if err != nil {
 			return "", false
 		}

@@ -44,12 +44,12 @@ func TestParseRequestMeta(t *testing.T) {
 }
 
 func TestDecodeHeaderValue(t *testing.T) {
-	for in, want := range map[string]string{"us-west1": "us-west1", "=?base64?SGVsbG8sIOS4lueVjA==?=": "Hello, 世界", "=?base64?PT9iYXNlNjQ/bGl0ZXJhbD89?=": "=?base64?literal?="} {
+	for in, want := range map[string]string{"us-west1": "us-west1", "=?base64?SGVsbG8=": "=?base64?SGVsbG8=", "SGVsbG8=": "SGVsbG8=", "=?base64?SGVsbG8sIOS4lueVjA==?=": "Hello, 世界", "=?base64?PT9iYXNlNjQ/bGl0ZXJhbD89?=": "=?base64?literal?="} {
 		if got, ok := schema.DecodeHeaderValue(in); !ok || got != want {
 			t.Errorf("DecodeHeaderValue(%q) = %q, %v; want %q", in, got, ok, want)
 		}
 	}
-	for _, bad := range []string{"=?base64?!!?=", "=?base64?SGk=", "a\x01b", "caf\xc3\xa9"} {
+	for _, bad := range []string{"=?base64?!!?=", "=?base64?SGVsbG8?=", "=?base64?SGVs!!!bG8=?=", "a\x01b", "caf\xc3\xa9"} {
 		if got, ok := schema.DecodeHeaderValue(bad); ok {
 			t.Errorf("DecodeHeaderValue(%q) = %q, want malformed", bad, got)
 		}

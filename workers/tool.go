@@ -1,6 +1,7 @@
 package workers
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -22,6 +23,12 @@ type Tool struct {
 	Description string
 	// Annotations are MCP tool annotations (readOnlyHint, idempotentHint, ...).
 	Annotations map[string]any
+	// InputSchema, if set, is the tool's input schema as published (any
+	// JSON Schema 2020-12 object schema, extension keywords such as
+	// x-mcp-header included) and arguments are validated against it;
+	// otherwise the schema is inferred from the handler's input type, which
+	// must then be able to decode the arguments.
+	InputSchema json.RawMessage
 }
 
 // Call describes the request a handler serves.
@@ -78,9 +85,9 @@ func AddTool[In, Out any](g *Group, t Tool, h ToolHandler[In, Out]) {
 	if t.Name == "" {
 		panic("workers.AddTool: tool name is required")
 	}
-	in, err := jsonschema.For[In](nil)
+	in, published, err := inputSchema[In](t.InputSchema)
 	if err != nil {
-		panic(fmt.Sprintf("workers.AddTool %q: inferring input schema: %v", t.Name, err))
+		panic(fmt.Sprintf("workers.AddTool %q: %v", t.Name, err))
 	}
 	if in.Type != "object" {
 		panic(fmt.Sprintf("workers.AddTool %q: input type must be a struct or map, got schema type %q", t.Name, in.Type))
@@ -89,10 +96,7 @@ func AddTool[In, Out any](g *Group, t Tool, h ToolHandler[In, Out]) {
 	if err != nil {
 		panic(fmt.Sprintf("workers.AddTool %q: resolving input schema: %v", t.Name, err))
 	}
-	def := schema.Tool{Name: t.Name, Title: t.Title, Description: t.Description}
-	if def.InputSchema, err = json.Marshal(in); err != nil {
-		panic(fmt.Sprintf("workers.AddTool %q: encoding input schema: %v", t.Name, err))
-	}
+	def := schema.Tool{Name: t.Name, Title: t.Title, Description: t.Description, InputSchema: published}
 	if t.Annotations != nil {
 		if def.Annotations, err = json.Marshal(t.Annotations); err != nil {
 			panic(fmt.Sprintf("workers.AddTool %q: encoding annotations: %v", t.Name, err))
@@ -146,6 +150,31 @@ func AddTool[In, Out any](g *Group, t Tool, h ToolHandler[In, Out]) {
 	}
 	idem := func(k string) bool { v, _ := t.Annotations[k].(bool); return v }
 	g.add(&toolEntry{def: def, handle: handle, idempotent: idem("idempotentHint") || idem("readOnlyHint")})
+}
+
+// inputSchema is the schema given, or else the one inferred from In, and
+// its published JSON.
+func inputSchema[In any](given json.RawMessage) (*jsonschema.Schema, json.RawMessage, error) {
+	if len(given) > 0 {
+		var s jsonschema.Schema
+		if err := json.Unmarshal(given, &s); err != nil {
+			return nil, nil, fmt.Errorf("decoding the given input schema: %w", err)
+		}
+		var compact bytes.Buffer
+		if err := json.Compact(&compact, given); err != nil {
+			return nil, nil, fmt.Errorf("the given input schema: %w", err)
+		}
+		return &s, compact.Bytes(), nil
+	}
+	s, err := jsonschema.For[In](nil)
+	if err != nil {
+		return nil, nil, fmt.Errorf("inferring input schema: %w", err)
+	}
+	b, err := json.Marshal(s)
+	if err != nil {
+		return nil, nil, fmt.Errorf("encoding input schema: %w", err)
+	}
+	return s, b, nil
 }
 
 // TextResult is a tool result with one text item.

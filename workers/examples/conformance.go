@@ -139,6 +139,7 @@ func Conformance() *workers.Group {
 	workers.CompleteTemplate(g, "test://template/{id}/data", workers.Suggest(map[string][]string{"id": {"123", "124", "200"}}))
 	addClientRequestFixtures(g)
 	addStatelessFixtures(g)
+	addSchemaFixtures(g)
 	return g
 }
 

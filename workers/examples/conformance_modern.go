@@ -186,3 +186,40 @@ func askFor[T any](ctx context.Context, call *workers.Call, q workers.InputReque
 	}
 	return &out, nil
 }
+
+// Input schemas given as is, for the suite's schema and header checks.
+var (
+	schema202012 = json.RawMessage(`{"$schema":"https://json-schema.org/draft/2020-12/schema","type":"object",` +
+		`"$defs":{"address":{"$anchor":"addressDef","type":"object","properties":{"street":{"type":"string"},"city":{"type":"string"}}}},` +
+		`"properties":{"name":{"type":"string"},"address":{"$ref":"#/$defs/address"},` +
+		`"contactMethod":{"type":"string","enum":["phone","email"]},"phone":{"type":"string"},"email":{"type":"string"}},` +
+		`"allOf":[{"anyOf":[{"required":["phone"]},{"required":["email"]}]}],` +
+		`"if":{"properties":{"contactMethod":{"const":"phone"}},"required":["contactMethod"]},` +
+		`"then":{"required":["phone"]},"else":{"required":["email"]},"additionalProperties":false}`)
+	schemaHeader = json.RawMessage(`{"type":"object","properties":{` +
+		`"region":{"type":"string","description":"mirrored into Mcp-Param-Region","x-mcp-header":"Region"},` +
+		`"level":{"type":"integer","description":"non-mirrored argument"}}}`)
+)
+
+// RegionArgs is the input of test_x_mcp_header.
+type RegionArgs struct {
+	Region string `json:"region,omitempty"`
+	Level  int    `json:"level,omitempty"`
+}
+
+// addSchemaFixtures adds the tools whose input schemas are given as is: a
+// JSON Schema 2020-12 one with composition, conditionals and an anchor, and
+// one with a property mirrored into a header (x-mcp-header).
+func addSchemaFixtures(g *workers.Group) {
+	workers.AddTool(g, workers.Tool{Name: "json_schema_2020_12_tool", Description: "Tool with JSON Schema 2020-12 features",
+		InputSchema: schema202012},
+		func(_ context.Context, _ *workers.Call, in map[string]any) (*schema.ToolResult, error) {
+			b, _ := json.Marshal(in)
+			return workers.TextResult("JSON Schema 2020-12 tool called with: " + string(b)), nil
+		})
+	workers.AddTool(g, workers.Tool{Name: "test_x_mcp_header", Description: "Mirrors its region argument into the Mcp-Param-Region header",
+		InputSchema: schemaHeader},
+		func(_ context.Context, _ *workers.Call, in RegionArgs) (*schema.ToolResult, error) {
+			return workers.TextResult("region=" + in.Region), nil
+		})
+}
