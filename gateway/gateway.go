@@ -138,6 +138,8 @@ type Gateway struct {
 	sessions *sessions
 	streams  *streamSet
 	replyTo  string
+	// tasks is the task bucket (the tasks extension).
+	tasks jetstream.KeyValue
 	// serverInfo is cfg.ServerInfo as JSON.
 	serverInfo []byte
 	sub        *nats.Subscription
@@ -195,6 +197,9 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Gateway, error) {
 		return nil, fmt.Errorf("gateway: opening bucket %s: %w", streams.SessionBucket, err)
 	}
 	g.sessions = newSessions(sessKV, cfg.SessionCache, g.log)
+	if g.tasks, err = streams.TaskBucketOf(ctx, js, topo); err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
 
 	wctx, cancel := context.WithCancel(context.Background())
 	g.cancel = cancel

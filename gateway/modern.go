@@ -57,6 +57,8 @@ func checkModern(snap *Snapshot, msg *schema.Message, meta schema.RequestMeta, r
 		member = "name"
 	case schema.MethodResourcesRead:
 		member = "uri"
+	case schema.MethodTasksGet, schema.MethodTasksUpdate, schema.MethodTasksCancel:
+		member = "taskId"
 	default:
 		return 0, nil
 	}
@@ -77,6 +79,10 @@ func checkModern(snap *Snapshot, msg *schema.Message, meta schema.RequestMeta, r
 	if got != want {
 		return http.StatusBadRequest, schema.Errorf(schema.CodeHeaderMismatch,
 			"Header mismatch: Mcp-Name header value %q does not match body value %q", got, want)
+	}
+	if msg.Method == schema.MethodToolsCall && taskSupport(snap.Tool(want)) == schema.TaskSupportRequired &&
+		!hasExtension(meta.ClientCapabilities, schema.ExtensionTasks) {
+		return http.StatusBadRequest, missingTasksExtension("tool " + want)
 	}
 	if hp := snap.headers[want]; hp != nil && msg.Method == schema.MethodToolsCall {
 		if rpcErr := checkParamHeaders(hp, lookup(msg.Params, []string{"arguments"}), r.Header); rpcErr != nil {
@@ -118,6 +124,9 @@ func (g *Gateway) postModern(w http.ResponseWriter, r *http.Request, msg *schema
 		result, hints = snap.TemplatesListResult(), public
 	case schema.MethodSubscriptionsListen:
 		g.listen(w, msg, sseOK)
+		return
+	case schema.MethodTasksGet, schema.MethodTasksUpdate, schema.MethodTasksCancel:
+		g.taskRequest(w, r, msg, meta, sseOnly)
 		return
 	default:
 		if !routedToWorkers(msg.Method) {
@@ -181,7 +190,8 @@ func (g *Gateway) discoverResult() []byte {
 // modernCapabilities are the server capabilities of the stateless revision.
 func modernCapabilities() map[string]any {
 	return map[string]any{"tools": map[string]any{"listChanged": true}, "prompts": map[string]any{"listChanged": true},
-		"resources": map[string]any{"listChanged": true, "subscribe": true}, "logging": map[string]any{}, "completions": map[string]any{}}
+		"resources": map[string]any{"listChanged": true, "subscribe": true}, "logging": map[string]any{}, "completions": map[string]any{},
+		"extensions": map[string]any{schema.ExtensionTasks: map[string]any{}}}
 }
 
 // retryInputs reads the inputResponses and requestState of a request

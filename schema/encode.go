@@ -39,6 +39,9 @@ func appendEnvelope(dst []byte, e *Envelope) []byte {
 	if e.RequestState != "" {
 		n++
 	}
+	if e.TaskID != "" {
+		n++
+	}
 	dst = append(dst, 0x80|byte(n))
 	dst = appendMsgpackInt(appendKey(dst, "v"), int64(e.V))
 	dst = appendStrField(dst, "k", e.Key)
@@ -77,6 +80,9 @@ func appendEnvelope(dst []byte, e *Envelope) []byte {
 	}
 	if e.RequestState != "" {
 		dst = appendStrField(dst, "y", e.RequestState)
+	}
+	if e.TaskID != "" {
+		dst = appendStrField(dst, "j", e.TaskID)
 	}
 	return dst
 }

@@ -57,6 +57,9 @@ type Envelope struct {
 	// echoes.
 	InputResponses msgpack.RawMessage `msgpack:"x,omitempty"`
 	RequestState   string             `msgpack:"y,omitempty"`
+	// TaskID is set when the request runs (again) as the task of that id:
+	// its outcome goes to the task bucket, not to a waiting gateway.
+	TaskID string `msgpack:"j,omitempty"`
 }
 
 // Cancel asks workers to cancel the handler of a request: the client sent
@@ -91,7 +94,7 @@ func (e *Envelope) Expired(now time.Time) bool {
 func (e *Envelope) Marshal() ([]byte, error) {
 	e.V = EnvelopeVersion
 	n := 96 + len(e.Key) + len(e.Name) + len(e.Session) + len(e.ReplyTo) + len(e.Params) +
-		len(e.ClientCaps) + len(e.InputResponses) + len(e.RequestState)
+		len(e.ClientCaps) + len(e.InputResponses) + len(e.RequestState) + len(e.TaskID)
 	return appendEnvelope(make([]byte, 0, n), e), nil
 }
 

@@ -35,6 +35,7 @@ func fullEnvelope(t *testing.T) schema.Envelope {
 		ClientCaps:     []byte{0x81, 0xa8, 's', 'a', 'm', 'p', 'l', 'i', 'n', 'g', 0x80},
 		InputResponses: []byte{0x81, 0xa1, 'k', 0x80},
 		RequestState:   "state.sig",
+		TaskID:         "task-1",
 	}
 }
 
@@ -70,7 +71,7 @@ func TestEnvelopeRoundTrip(t *testing.T) {
 	if !reflect.DeepEqual(*got, in) {
 		t.Errorf("round trip\n got %+v\nwant %+v", *got, in)
 	}
-	want := []string{"a", "c", "d", "k", "m", "n", "p", "r", "s", "t", "u", "v", "x", "y"}
+	want := []string{"a", "c", "d", "j", "k", "m", "n", "p", "r", "s", "t", "u", "v", "x", "y"}
 	if keys := wireKeys(t, b); !slices.Equal(keys, want) {
 		t.Errorf("wire keys = %v, want %v", keys, want)
 	}

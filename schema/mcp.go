@@ -70,6 +70,9 @@ type Tool struct {
 	InputSchema  json.RawMessage `json:"inputSchema"`
 	OutputSchema json.RawMessage `json:"outputSchema,omitempty"`
 	Annotations  json.RawMessage `json:"annotations,omitempty"`
+	// Execution says how the tool runs: {"taskSupport":"optional"} or
+	// "required" for a tool that may or must answer with a task.
+	Execution json.RawMessage `json:"execution,omitempty"`
 }
 
 // ToolEntry is a tool's record in the registry KV: the definition and the

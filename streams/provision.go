@@ -31,7 +31,7 @@ func Provision(ctx context.Context, js jetstream.JetStream, t Topology) error {
 		return fmt.Errorf("provisioning stream %s: %w", DLQStream, err)
 	}
 	var reg jetstream.KeyValue
-	for _, cfg := range []jetstream.KeyValueConfig{t.RegistryConfig(), t.SessionConfig(), t.ResultConfig()} {
+	for _, cfg := range []jetstream.KeyValueConfig{t.RegistryConfig(), t.SessionConfig(), t.ResultConfig(), t.TaskConfig()} {
 		kv, err := js.CreateOrUpdateKeyValue(ctx, cfg)
 		if err != nil {
 			return fmt.Errorf("provisioning bucket %s: %w", cfg.Bucket, err)
@@ -125,4 +125,18 @@ func StateKey(ctx context.Context, reg jetstream.KeyValue) ([]byte, error) {
 		}
 		// Another process created it first: read theirs.
 	}
+}
+
+// TaskBucketOf opens the task bucket, creating it with t's configuration if
+// a deployment provisioned before it existed lacks it. It returns the
+// JetStream error.
+func TaskBucketOf(ctx context.Context, js jetstream.JetStream, t Topology) (jetstream.KeyValue, error) {
+	kv, err := js.KeyValue(ctx, TaskBucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		kv, err = js.CreateOrUpdateKeyValue(ctx, t.TaskConfig())
+	}
+	if err != nil {
+		return nil, fmt.Errorf("opening bucket %s: %w", TaskBucket, err)
+	}
+	return kv, nil
 }

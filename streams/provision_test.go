@@ -129,12 +129,13 @@ func TestProvision(t *testing.T) {
 		DuplicateWindow: 30 * time.Second,
 		SessionTTL:      time.Hour,
 		ResultTTL:       5 * time.Minute,
+		TaskTTL:         2 * time.Hour,
 	}
 	if err := streams.Provision(ctx, js, topo); err != nil {
 		t.Fatal(err)
 	}
 	want := []string{"KV_" + streams.RegistryBucket, "KV_" + streams.ResultBucket, "KV_" + streams.SessionBucket,
-		streams.DLQStream, "MCP_REQ_0", "MCP_REQ_1", "MCP_REQ_2"}
+		"KV_" + streams.TaskBucket, streams.DLQStream, "MCP_REQ_0", "MCP_REQ_1", "MCP_REQ_2"}
 	slices.Sort(want)
 	if got := streamNames(t, ctx, js); !slices.Equal(got, want) {
 		t.Errorf("streams = %v, want %v", got, want)
@@ -191,6 +192,17 @@ func TestProvision(t *testing.T) {
 	}
 	if mb := rst.(*jetstream.KeyValueBucketStatus).StreamInfo().Config.MaxBytes; mb != topo.MaxBytes {
 		t.Errorf("result bucket MaxBytes = %d, want %d", mb, topo.MaxBytes)
+	}
+	tasks, err := streams.TaskBucketOf(ctx, js, topo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tst, err := tasks.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg := tst.(*jetstream.KeyValueBucketStatus).StreamInfo().Config; tst.TTL() != 2*time.Hour || cfg.Storage != jetstream.FileStorage {
+		t.Errorf("task bucket: ttl %v storage %v, want 2h on file", tst.TTL(), cfg.Storage)
 	}
 
 	// The topology is recorded with its defaults filled in.

@@ -187,6 +187,7 @@ func TestWithDefaults(t *testing.T) {
 		MaxAckPending:   4096,
 		SessionTTL:      24 * time.Hour,
 		ResultTTL:       10 * time.Minute,
+		TaskTTL:         time.Hour,
 	}
 	if d != want {
 		t.Errorf("zero.WithDefaults() =\n %+v\nwant\n %+v", d, want)
@@ -204,6 +205,7 @@ func TestWithDefaults(t *testing.T) {
 		MaxAckPending:   17,
 		SessionTTL:      3 * time.Minute,
 		ResultTTL:       4 * time.Minute,
+		TaskTTL:         5 * time.Minute,
 	}
 	if got := set.WithDefaults(); got != set {
 		t.Errorf("WithDefaults changed set fields:\n %+v\nwant\n %+v", got, set)

@@ -26,6 +26,9 @@ const (
 	// ResultBucket holds recent results by request key, so a redelivered
 	// envelope is answered from the store instead of run again.
 	ResultBucket = "mcp_results"
+	// TaskBucket holds the state of tasks (the tasks extension), so a task
+	// outlives the gateway and the worker that started it.
+	TaskBucket = "mcp_tasks"
 )
 
 // Registry KV key prefixes.

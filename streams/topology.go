@@ -36,6 +36,9 @@ type Topology struct {
 	SessionTTL time.Duration
 	// ResultTTL is how long results stay in the result bucket (default 10m).
 	ResultTTL time.Duration
+	// TaskTTL is how long a task (tasks extension) lives in the task bucket
+	// after it was created (default 1h).
+	TaskTTL time.Duration
 }
 
 // WithDefaults returns t with every zero field set to its default.
@@ -67,6 +70,7 @@ func (t Topology) WithDefaults() Topology {
 	def(&t.DuplicateWindow, 2*time.Minute)
 	def(&t.AckWait, 30*time.Second)
 	def(&t.SessionTTL, 24*time.Hour)
+	def(&t.TaskTTL, time.Hour)
 	def(&t.ResultTTL, 10*time.Minute)
 	return t
 }
@@ -158,6 +162,15 @@ func (t Topology) SessionConfig() jetstream.KeyValueConfig {
 		Replicas:       t.Replicas,
 		LimitMarkerTTL: time.Minute,
 	}
+}
+
+// TaskConfig is the task bucket: on disk whatever the topology's storage,
+// since a task must outlive every process that works on it.
+func (t Topology) TaskConfig() jetstream.KeyValueConfig {
+	c := t.ResultConfig()
+	c.Bucket, c.Description = TaskBucket, "mcpstream tasks (io.modelcontextprotocol/tasks) by task id"
+	c.TTL, c.Storage = t.WithDefaults().TaskTTL, jetstream.FileStorage
+	return c
 }
 
 // ResultConfig is the result bucket.

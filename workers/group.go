@@ -140,7 +140,9 @@ type runner struct {
 	results jetstream.KeyValue // nil when disabled
 	// stateKey signs requestState (Options.StateKey or the registry's).
 	stateKey []byte
-	log      *slog.Logger
+	// tasks is the task bucket.
+	tasks jetstream.KeyValue
+	log   *slog.Logger
 	// work feeds the pool: Concurrency long-lived goroutines, so handler
 	// stacks stay grown instead of growing again for every envelope.
 	work chan jetstream.Msg
@@ -206,6 +208,9 @@ func (g *Group) Run(ctx context.Context, nc *nats.Conn, o Options) error {
 	reg, err := js.KeyValue(ctx, streams.RegistryBucket)
 	if err != nil {
 		return fmt.Errorf("group %s: opening bucket %s: %w", g.name, streams.RegistryBucket, err)
+	}
+	if r.tasks, err = streams.TaskBucketOf(ctx, js, topo); err != nil {
+		return fmt.Errorf("group %s: %w", g.name, err)
 	}
 	if r.stateKey = o.StateKey; len(r.stateKey) == 0 {
 		if r.stateKey, err = streams.StateKey(ctx, reg); err != nil {

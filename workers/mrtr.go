@@ -205,21 +205,8 @@ func (r *runner) inputRequired(env *schema.Envelope, in *inputs) ([]byte, error)
 	if err != nil {
 		return nil, err
 	}
-	b := []byte(`{"resultType":"input_required","inputRequests":{`)
-	for i, q := range in.asked {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		k, _ := json.Marshal(q.key)
-		m, _ := json.Marshal(q.method)
-		b = append(b, k...)
-		b = append(b, `:{"method":`...)
-		b = append(b, m...)
-		b = append(b, `,"params":`...)
-		b = append(b, q.params...)
-		b = append(b, '}')
-	}
-	b = append(b, `},"requestState":`...)
+	b := append([]byte(`{"resultType":"input_required","inputRequests":`), askedJSON(in.asked)...)
+	b = append(b, `,"requestState":`...)
 	s, _ := json.Marshal(state)
 	b = append(append(b, s...), '}')
 	return schema.JSONToMsgpack(nil, b)

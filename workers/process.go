@@ -69,8 +69,18 @@ func (r *runner) process(msg jetstream.Msg) {
 	}
 	stopKeepAlive := r.keepAlive(msg, env)
 	started := time.Now()
-	rep, interim := r.run(ctx, env, attempt)
+	rep, call := r.run(ctx, env, attempt)
 	stopKeepAlive()
+	if env.TaskID != "" || (call != nil && call.task != nil) {
+		// A task: its outcome goes to the task bucket; the client, which
+		// has its handle, polls for it.
+		if rep == nil { // the handler panicked
+			rep = &schema.Reply{Key: env.Key, Error: schema.Errorf(schema.CodeInternalError, "internal error in %s", env.Name)}
+		}
+		r.finishTask(env, call, rep)
+		_ = msg.Ack()
+		return
+	}
 	if rep != nil {
 		rep.RunNs = int64(time.Since(started))
 	}
@@ -78,6 +88,7 @@ func (r *runner) process(msg jetstream.Msg) {
 		_ = msg.Ack()
 		return
 	}
+	interim := call != nil && call.inputs != nil && len(call.inputs.asked) > 0
 	if ctx.Err() != nil {
 		// The deadline passed while the handler ran (the gateway has
 		// already answered the client with a timeout, so a result now would
@@ -120,17 +131,17 @@ func (r *runner) process(msg jetstream.Msg) {
 	_ = msg.Ack()
 }
 
-// run dispatches env to its handler and returns the reply; nil when the
-// handler panicked (the panic is answered and dead-lettered here). interim
-// is set when the reply is an input_required result, not a final one.
-func (r *runner) run(ctx context.Context, env *schema.Envelope, attempt int) (rep *schema.Reply, interim bool) {
+// run dispatches env to its handler and returns the reply, and the call it
+// made (nil if it returned before); the reply is nil when the handler
+// panicked (the panic is answered and dead-lettered here).
+func (r *runner) run(ctx context.Context, env *schema.Envelope, attempt int) (rep *schema.Reply, call *Call) {
 	defer func() {
 		if p := recover(); p != nil {
 			r.log.Error("handler panicked", "key", env.Key, "method", env.Method, "name", env.Name,
 				"panic", p, "stack", string(debug.Stack()))
 			r.send(env, &schema.Reply{Key: env.Key, Error: schema.Errorf(schema.CodeInternalError, "internal error in %s", env.Name)})
 			r.deadLetter(env.Key, mustMarshal(env), fmt.Sprintf("handler panicked: %v", p))
-			rep, interim = nil, false
+			rep = nil
 		}
 	}()
 	rep = &schema.Reply{Key: env.Key}
@@ -139,13 +150,13 @@ func (r *runner) run(ctx context.Context, env *schema.Envelope, attempt int) (re
 		var err error
 		if args, err = schema.MsgpackToJSON(nil, env.Params); err != nil {
 			rep.Error = schema.Errorf(schema.CodeInvalidParams, "invalid arguments: %v", err)
-			return rep, false
+			return rep, call
 		}
 	}
-	call := r.newCall(env, attempt)
+	call = r.newCall(env, attempt)
 	if rpcErr := r.prepareInputs(env, call); rpcErr != nil {
 		rep.Error = rpcErr
-		return rep, false
+		return rep, call
 	}
 	var err error
 	switch env.Method {
@@ -153,7 +164,14 @@ func (r *runner) run(ctx context.Context, env *schema.Envelope, attempt int) (re
 		t := r.g.tool(env.Name)
 		if t == nil {
 			rep.Error = schema.Errorf(schema.CodeInvalidParams, "Unknown tool: %s", env.Name)
-			return rep, false
+			return rep, call
+		}
+		call.detach = func(ctx context.Context) (context.Context, error) { return r.detach(ctx, env, call, t.taskSupport) }
+		if env.TaskID != "" { // a task's run: under the task's context from the start
+			if ctx, err = r.detach(ctx, env, call, t.taskSupport); err != nil {
+				rep.Error = schema.Errorf(schema.CodeInternalError, "resuming task: %v", err)
+				return rep, call
+			}
 		}
 		var res *schema.ToolResult
 		if res, err = t.handle(ctx, call, args); err == nil {
@@ -163,7 +181,7 @@ func (r *runner) run(ctx context.Context, env *schema.Envelope, attempt int) (re
 		p := r.g.prompt(env.Name)
 		if p == nil {
 			rep.Error = schema.Errorf(schema.CodeInvalidParams, "Unknown prompt: %s", env.Name)
-			return rep, false
+			return rep, call
 		}
 		var res *schema.PromptResult
 		if res, err = p.get(ctx, call, args); err == nil {
@@ -181,14 +199,14 @@ func (r *runner) run(ctx context.Context, env *schema.Envelope, attempt int) (re
 		}
 	default:
 		rep.Error = schema.Errorf(schema.CodeMethodNotFound, "Method not found: %s", env.Method)
-		return rep, false
+		return rep, call
 	}
 	if call.inputs != nil && len(call.inputs.asked) > 0 {
 		// The handler asked the client something: answer input_required,
 		// whatever it returned (most likely ErrInputRequired).
 		rep.Error = nil
 		if rep.Result, err = r.inputRequired(env, call.inputs); err == nil {
-			return rep, true
+			return rep, call
 		}
 	}
 	if err != nil {
@@ -199,7 +217,7 @@ func (r *runner) run(ctx context.Context, env *schema.Envelope, attempt int) (re
 			rep.Error = schema.Errorf(schema.CodeInternalError, "%s %s: %v", env.Method, env.Name, err)
 		}
 	}
-	return rep, false
+	return rep, call
 }
 
 // newCall describes env to its handler.

@@ -29,6 +29,10 @@ type Tool struct {
 	// otherwise the schema is inferred from the handler's input type, which
 	// must then be able to decode the arguments.
 	InputSchema json.RawMessage
+	// TaskSupport lets the tool answer with a task (see [Call.Detach]):
+	// schema.TaskSupportOptional, or schema.TaskSupportRequired for a tool
+	// that cannot serve clients without the tasks extension. Empty: never.
+	TaskSupport string
 }
 
 // Call describes the request a handler serves.
@@ -54,6 +58,9 @@ type Call struct {
 	// inputs is set on a stateless revision's call that may answer
 	// input_required (tools/call, prompts/get, resources/read).
 	inputs *inputs
+	// detach makes the call a task (Call.Detach); task is set once it is.
+	detach func(ctx context.Context) (context.Context, error)
+	task   *taskRun
 }
 
 // ToolHandler is a typed tool: it receives the decoded, schema-validated
@@ -70,6 +77,8 @@ type toolEntry struct {
 	// idempotent tools (idempotentHint or readOnlyHint) are safe to run
 	// again, so their results are not written to the result store.
 	idempotent bool
+	// taskSupport is Tool.TaskSupport.
+	taskSupport string
 }
 
 // AddTool adds a typed tool to g. The input schema is inferred from In (a
@@ -97,6 +106,13 @@ func AddTool[In, Out any](g *Group, t Tool, h ToolHandler[In, Out]) {
 		panic(fmt.Sprintf("workers.AddTool %q: resolving input schema: %v", t.Name, err))
 	}
 	def := schema.Tool{Name: t.Name, Title: t.Title, Description: t.Description, InputSchema: published}
+	switch t.TaskSupport {
+	case "":
+	case schema.TaskSupportOptional, schema.TaskSupportRequired:
+		def.Execution, _ = json.Marshal(map[string]string{"taskSupport": t.TaskSupport})
+	default:
+		panic(fmt.Sprintf("workers.AddTool %q: TaskSupport %q is neither optional nor required", t.Name, t.TaskSupport))
+	}
 	if t.Annotations != nil {
 		if def.Annotations, err = json.Marshal(t.Annotations); err != nil {
 			panic(fmt.Sprintf("workers.AddTool %q: encoding annotations: %v", t.Name, err))
@@ -149,7 +165,7 @@ func AddTool[In, Out any](g *Group, t Tool, h ToolHandler[In, Out]) {
 		return res, nil
 	}
 	idem := func(k string) bool { v, _ := t.Annotations[k].(bool); return v }
-	g.add(&toolEntry{def: def, handle: handle, idempotent: idem("idempotentHint") || idem("readOnlyHint")})
+	g.add(&toolEntry{def: def, handle: handle, idempotent: idem("idempotentHint") || idem("readOnlyHint"), taskSupport: t.TaskSupport})
 }
 
 // inputSchema is the schema given, or else the one inferred from In, and

@@ -140,6 +140,7 @@ func Conformance() *workers.Group {
 	addClientRequestFixtures(g)
 	addStatelessFixtures(g)
 	addSchemaFixtures(g)
+	addTaskFixtures(g)
 	return g
 }
 

@@ -1,0 +1,184 @@
+package workers
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/mcpstream/mcpstream/schema"
+)
+
+// TaskCancelSession is the Session of the schema.Cancel that cancels a
+// task (its RequestID is the task id).
+const TaskCancelSession = "task"
+
+// taskRun is a call running as a task.
+type taskRun struct {
+	id     string
+	cancel context.CancelCauseFunc
+}
+
+// Detach turns the call into a task (the tasks extension), when the client
+// declared the extension for this request and the tool supports tasks
+// (Tool.TaskSupport): the task is stored in the task bucket, the client is
+// answered with its handle at once, and the handler goes on under the
+// returned context, which the task's lifetime bounds and tasks/cancel
+// cancels. What the handler then returns, or asks with [Call.Ask], becomes
+// the task's state. Otherwise Detach returns ctx and the call stays an
+// ordinary one. A task whose input arrives runs the handler again from the
+// start; Detach then returns the task's context at once.
+//
+// It returns an error only when the task cannot be stored.
+func (c *Call) Detach(ctx context.Context) (context.Context, error) {
+	if c.detach == nil {
+		return ctx, nil
+	}
+	return c.detach(ctx)
+}
+
+// detach implements Call.Detach for env's call.
+func (r *runner) detach(ctx context.Context, env *schema.Envelope, call *Call, support string) (context.Context, error) {
+	if call.task != nil {
+		return ctx, nil
+	}
+	id := env.TaskID
+	if id == "" {
+		if support == "" || !schema.IsModern(env.Revision) || !call.ClientCanExtension(schema.ExtensionTasks) || r.tasks == nil {
+			return ctx, nil
+		}
+		id = "task-" + digest([]byte(env.Key))[:32]
+		args, _ := schema.MsgpackToJSON(nil, env.Params)
+		now := time.Now().UTC()
+		t := &schema.Task{TaskID: id, Status: schema.TaskWorking, CreatedAt: now, LastUpdatedAt: now,
+			TTLMs: r.topo.TaskTTL.Milliseconds(), Group: r.g.name, Tool: env.Name, Args: args,
+			Principal: env.Principal, Revision: env.Revision, ClientCaps: call.clientCaps}
+		if call.inputs != nil && len(call.inputs.used) > 0 {
+			t.Answers = call.inputs.used
+		}
+		val, err := json.Marshal(t)
+		if err != nil {
+			return nil, fmt.Errorf("encoding task %s: %w", id, err)
+		}
+		// Durable before the client hears of it. A redelivered envelope
+		// finds its task already there and goes on with it.
+		if _, err := r.tasks.Create(ctx, id, val); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
+			return nil, fmt.Errorf("storing task %s: %w", id, err)
+		}
+		created, err := t.CreateTaskResult()
+		if err == nil {
+			var mp []byte
+			if mp, err = schema.JSONToMsgpack(nil, created); err == nil {
+				err = r.publish(env, &schema.Reply{Key: env.Key, Result: mp})
+			}
+		}
+		if err != nil {
+			r.log.Warn("answering with the task handle", "task", id, "err", err)
+		}
+	}
+	tctx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
+	tctx, stop := context.WithDeadline(tctx, r.taskDeadline(env))
+	key := TaskCancelSession + "\x00" + id
+	r.running.Store(key, cancel)
+	call.task = &taskRun{id: id, cancel: func(err error) { r.running.Delete(key); stop(); cancel(err) }}
+	return tctx, nil
+}
+
+// taskDeadline is when a task's work must end: its envelope's deadline for
+// a task run again, else the task bucket's lifetime from now.
+func (r *runner) taskDeadline(env *schema.Envelope) time.Time {
+	if env.TaskID != "" && env.Deadline != 0 {
+		return env.DeadlineTime()
+	}
+	return time.Now().Add(r.topo.TaskTTL)
+}
+
+// finishTask records the outcome of a task's run: the questions it asked
+// (input_required, with the answers it used kept for the next run), its
+// protocol error (failed), or its result (completed, a tool error
+// included). A task already ended (cancelled) is left as it is.
+func (r *runner) finishTask(env *schema.Envelope, call *Call, rep *schema.Reply) {
+	id := env.TaskID
+	var in *inputs
+	if call != nil {
+		in = call.inputs
+		if call.task != nil {
+			id = call.task.id
+			defer call.task.cancel(nil)
+		}
+	}
+	ctx, cancel := context.WithTimeout(r.base, 10*time.Second)
+	defer cancel()
+	for attempt := 0; attempt < 5; attempt++ {
+		e, err := r.tasks.Get(ctx, id)
+		if err != nil {
+			r.log.Warn("reading task", "task", id, "err", err)
+			return
+		}
+		var t schema.Task
+		if err := json.Unmarshal(e.Value(), &t); err != nil || t.Terminal() {
+			return
+		}
+		t.LastUpdatedAt = time.Now().UTC()
+		t.InputRequests, t.Result, t.Error = nil, nil, nil
+		switch {
+		case in != nil && len(in.asked) > 0:
+			t.Status = schema.TaskInputRequired
+			t.InputRequests = askedJSON(in.asked)
+			if t.Answers == nil {
+				t.Answers = map[string]json.RawMessage{}
+			}
+			for k, v := range in.used {
+				t.Answers[k] = v
+			}
+		case rep.Error != nil:
+			t.Status, t.Error = schema.TaskFailed, rep.Error
+		default:
+			t.Status = schema.TaskCompleted
+			if t.Result, err = schema.MsgpackToJSON(nil, rep.Result); err != nil {
+				t.Status, t.Result, t.Error = schema.TaskFailed, nil, schema.Errorf(schema.CodeInternalError, "malformed result")
+			}
+		}
+		val, err := json.Marshal(&t)
+		if err != nil {
+			return
+		}
+		if _, err = r.tasks.Update(ctx, t.TaskID, val, e.Revision()); err == nil {
+			return
+		}
+		// Changed meanwhile (a cancel): look again.
+	}
+	r.log.Warn("task state kept changing; outcome not recorded", "task", id)
+}
+
+// askedJSON is the inputRequests map of open questions.
+func askedJSON(asked []askedInput) json.RawMessage {
+	b := []byte{'{'}
+	for i, q := range asked {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		k, _ := json.Marshal(q.key)
+		m, _ := json.Marshal(q.method)
+		b = append(append(b, k...), `:{"method":`...)
+		b = append(append(b, m...), `,"params":`...)
+		b = append(append(b, q.params...), '}')
+	}
+	return append(b, '}')
+}
+
+// ClientCanExtension reports whether the client declared extension in its
+// capabilities' extensions.
+func (c *Call) ClientCanExtension(extension string) bool {
+	var caps struct {
+		Extensions map[string]json.RawMessage `json:"extensions"`
+	}
+	if len(c.clientCaps) == 0 || json.Unmarshal(c.clientCaps, &caps) != nil {
+		return false
+	}
+	_, ok := caps.Extensions[extension]
+	return ok
+}
