@@ -5,6 +5,7 @@
 //	mcpstream worker     example worker groups on an existing NATS cluster
 //	mcpstream provision  create or update streams and buckets
 //	mcpstream bench      drive any Streamable HTTP MCP endpoint with load
+//	mcpstream stdio      bridge a stdio MCP client to a remote endpoint
 package main
 
 import (
@@ -37,6 +38,7 @@ Usage:
   mcpstream worker     [flags]  example worker groups on a NATS cluster
   mcpstream provision  [flags]  create or update the streams and buckets
   mcpstream bench      [flags]  drive any Streamable HTTP MCP endpoint: closed or open loop, idle streams
+  mcpstream stdio      --url U  bridge a client that spawns stdio servers to a remote MCP endpoint
 
 Run "mcpstream <command> -h" for a command's flags.
 `
@@ -59,6 +61,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		"worker":    runWorker,
 		"provision": runProvision,
 		"bench":     runBench,
+		"stdio":     runStdio,
 	}
 	cmd, ok := cmds[args[0]]
 	if !ok {

@@ -1,0 +1,424 @@
+// Package bridge connects an MCP client that speaks over stdio (a desktop
+// app that spawns its servers) to a remote Streamable HTTP endpoint such as
+// an mcpstream gateway: `mcpstream stdio --url ...`.
+//
+// Each JSON-RPC message read from the client (one per line) is posted to the
+// endpoint; the answer, a JSON body or the events of an SSE stream, goes back
+// to the client line by line, as it arrives. The bridge keeps the session of
+// the session revisions (the Mcp-Session-Id from initialize, the negotiated
+// MCP-Protocol-Version) and opens the session's GET stream for the server's
+// own messages; for revision 2026-07-28 it mirrors each request's _meta
+// protocolVersion, method and target into the headers the revision requires.
+// A notifications/cancelled for a request still open closes its stream.
+package bridge
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mcpstream/mcpstream/schema"
+)
+
+// MaxMessage bounds one message line from the client.
+const MaxMessage = 4 << 20
+
+// Bridge relays one stdio client to one endpoint. Set URL; the zero values
+// of the other fields work.
+type Bridge struct {
+	// URL is the Streamable HTTP endpoint, e.g. http://127.0.0.1:8080/mcp.
+	URL string
+	// HTTP sends the requests (default: a client without timeouts, since
+	// streams last).
+	HTTP *http.Client
+	// Log receives what cannot be told to the client (default: discard).
+	Log *slog.Logger
+	// MaxInFlight bounds the requests posted at once (default 64); the
+	// reading of the client's input waits beyond it.
+	MaxInFlight int
+	// Grace is how long requests in flight may still be answered once the
+	// client's input ends (default 10s); long-lived streams end then.
+	Grace time.Duration
+
+	out     sync.Mutex // serializes lines to the client
+	w       io.Writer
+	mu      sync.Mutex
+	session string // Mcp-Session-Id of the session revisions
+	version string // negotiated revision
+	streams bool   // the session's GET stream was opened
+	open    map[string]context.CancelFunc
+}
+
+// Run relays messages from in to the endpoint and its answers to out until
+// in ends (the client went) or ctx does. It then waits for the requests in
+// flight and ends the session (DELETE). It returns the error of reading in.
+func (b *Bridge) Run(ctx context.Context, in io.Reader, out io.Writer) error {
+	if b.HTTP == nil {
+		b.HTTP = &http.Client{}
+	}
+	if b.Log == nil {
+		b.Log = slog.New(slog.DiscardHandler)
+	}
+	if b.MaxInFlight <= 0 {
+		b.MaxInFlight = 64
+	}
+	b.w, b.open = out, map[string]context.CancelFunc{}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	// Lines are read apart, so that ctx ending stops the bridge even while
+	// the client writes nothing.
+	lines, readDone := make(chan []byte), make(chan error, 1)
+	go func() {
+		r := bufio.NewReaderSize(in, 64<<10)
+		for {
+			line, err := readLine(r)
+			if len(bytes.TrimSpace(line)) > 0 {
+				select {
+				case lines <- line:
+				case <-ctx.Done():
+					return
+				}
+			}
+			if err != nil {
+				readDone <- err
+				return
+			}
+		}
+	}()
+	sem := make(chan struct{}, b.MaxInFlight)
+	var wg sync.WaitGroup
+	var readErr error
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case err := <-readDone:
+			if !errors.Is(err, io.EOF) {
+				readErr = err
+			}
+			break loop
+		case line := <-lines:
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				break loop
+			}
+			wg.Add(1)
+			go func() {
+				defer func() { <-sem; wg.Done() }()
+				b.forward(ctx, line)
+			}()
+		}
+	}
+	// The client has closed its input: answers still on their way get a
+	// grace period, then every stream (the GET stream, listens) ends.
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	case <-time.After(b.grace()):
+	}
+	cancel()
+	<-done
+	b.endSession()
+	return readErr
+}
+
+// grace is how long answers may still come after the client's input ends.
+func (b *Bridge) grace() time.Duration {
+	if b.Grace > 0 {
+		return b.Grace
+	}
+	return 10 * time.Second
+}
+
+// readLine reads one line of at most MaxMessage bytes.
+func readLine(r *bufio.Reader) ([]byte, error) {
+	var line []byte
+	for {
+		chunk, err := r.ReadSlice('\n')
+		line = append(line, chunk...)
+		if len(line) > MaxMessage {
+			// Skip the rest of an oversized line; it is not a message.
+			for errors.Is(err, bufio.ErrBufferFull) {
+				_, err = r.ReadSlice('\n')
+			}
+			return nil, err
+		}
+		if !errors.Is(err, bufio.ErrBufferFull) {
+			return line, err
+		}
+	}
+}
+
+// send writes one message to the client, on a line of its own.
+func (b *Bridge) send(msg []byte) {
+	var c bytes.Buffer
+	if json.Compact(&c, msg) != nil {
+		return
+	}
+	c.WriteByte('\n')
+	b.out.Lock()
+	defer b.out.Unlock()
+	if _, err := b.w.Write(c.Bytes()); err != nil {
+		b.Log.Warn("writing to the client", "err", err)
+	}
+}
+
+// fail answers a request the endpoint could not answer.
+func (b *Bridge) fail(id schema.ID, format string, args ...any) {
+	if id == nil {
+		return
+	}
+	b.send(schema.AppendError(nil, id, schema.Errorf(schema.CodeInternalError, format, args...)))
+}
+
+// forward posts one message and relays the answer.
+func (b *Bridge) forward(ctx context.Context, raw []byte) {
+	msg, err := schema.DecodeMessage(raw)
+	if err != nil {
+		var rpcErr *schema.Error
+		if !errors.As(err, &rpcErr) {
+			rpcErr = schema.Errorf(schema.CodeParseError, "%v", err)
+		}
+		b.send(schema.AppendError(nil, nil, rpcErr))
+		return
+	}
+	if msg.Method == schema.NotificationCancelled && b.closeStream(msg.Params) {
+		return // over HTTP a request is cancelled by closing its stream
+	}
+	if msg.Kind() == schema.KindRequest {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		defer cancel()
+		b.mu.Lock()
+		b.open[string(msg.ID)] = cancel
+		b.mu.Unlock()
+		defer func() { b.mu.Lock(); delete(b.open, string(msg.ID)); b.mu.Unlock() }()
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, b.URL, bytes.NewReader(raw))
+	if err != nil {
+		b.fail(msg.ID, "building the request: %v", err)
+		return
+	}
+	b.headers(req, msg)
+	resp, err := b.HTTP.Do(req)
+	if err != nil {
+		if ctx.Err() == nil {
+			b.fail(msg.ID, "posting to %s: %v", b.URL, err)
+		}
+		return
+	}
+	defer resp.Body.Close()
+	if msg.Method == schema.MethodInitialize && resp.StatusCode == http.StatusOK {
+		b.mu.Lock()
+		b.session = resp.Header.Get(schema.HeaderSessionID)
+		b.mu.Unlock()
+	}
+	b.relay(ctx, resp, msg)
+	if msg.Method == schema.NotificationInitialized {
+		b.openStream(ctx)
+	}
+}
+
+// headers sets the transport headers of a POST: the session's, or those the
+// stateless revision mirrors from the body.
+func (b *Bridge) headers(req *http.Request, msg *schema.Message) {
+	h := req.Header
+	h.Set("Content-Type", "application/json")
+	h.Set("Accept", "application/json, text/event-stream")
+	meta, _ := schema.ParseRequestMeta(msg.Params)
+	b.mu.Lock()
+	session, version := b.session, b.version
+	b.mu.Unlock()
+	if meta.ProtocolVersion != "" && !schema.Serves(meta.ProtocolVersion) {
+		h.Set(schema.HeaderProtocolVersion, meta.ProtocolVersion)
+		if msg.Method != "" {
+			h.Set(schema.HeaderMethod, msg.Method)
+		}
+		member := map[string]string{schema.MethodToolsCall: "name", schema.MethodPromptsGet: "name", schema.MethodResourcesRead: "uri",
+			schema.MethodTasksGet: "taskId", schema.MethodTasksUpdate: "taskId", schema.MethodTasksCancel: "taskId"}[msg.Method]
+		if member != "" {
+			var v string
+			_ = schema.ScanObject(msg.Params, func(k, raw []byte) {
+				if string(k) == member {
+					_ = json.Unmarshal(raw, &v)
+				}
+			})
+			h.Set(schema.HeaderName, headerValue(v))
+		}
+		return
+	}
+	if session != "" {
+		h.Set(schema.HeaderSessionID, session)
+	}
+	if version != "" {
+		h.Set(schema.HeaderProtocolVersion, version)
+	}
+}
+
+// headerValue encodes a value for Mcp-Name: as is when it is plain visible
+// ASCII, else in the "=?base64?...?=" form.
+func headerValue(v string) string {
+	plain := v != "" && strings.TrimSpace(v) == v && !(strings.HasPrefix(v, "=?base64?") && strings.HasSuffix(v, "?="))
+	for i := 0; plain && i < len(v); i++ {
+		plain = v[i] >= 0x20 && v[i] <= 0x7e
+	}
+	if plain {
+		return v
+	}
+	return "=?base64?" + base64.StdEncoding.EncodeToString([]byte(v)) + "?="
+}
+
+// relay passes an answer on: a JSON message, or the messages of an event
+// stream as they come; an error status without a JSON-RPC body is
+// answered as an error.
+func (b *Bridge) relay(ctx context.Context, resp *http.Response, msg *schema.Message) {
+	mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	switch {
+	case resp.StatusCode == http.StatusAccepted:
+	case mt == "text/event-stream":
+		b.events(resp.Body, msg.Method == schema.MethodInitialize)
+	case mt == "application/json":
+		body, err := io.ReadAll(io.LimitReader(resp.Body, MaxMessage+1))
+		if err != nil || len(body) > MaxMessage {
+			if ctx.Err() == nil {
+				b.fail(msg.ID, "reading the answer: %v", err)
+			}
+			return
+		}
+		b.learn(msg, body)
+		b.send(body)
+	case resp.StatusCode >= 400:
+		b.fail(msg.ID, "the endpoint answered HTTP %s", resp.Status)
+	}
+}
+
+// learn takes the negotiated revision from an initialize result.
+func (b *Bridge) learn(msg *schema.Message, body []byte) {
+	if msg.Method != schema.MethodInitialize {
+		return
+	}
+	var r struct {
+		Result struct {
+			ProtocolVersion string `json:"protocolVersion"`
+		} `json:"result"`
+	}
+	if json.Unmarshal(body, &r) == nil && r.Result.ProtocolVersion != "" {
+		b.mu.Lock()
+		b.version = r.Result.ProtocolVersion
+		b.mu.Unlock()
+	}
+}
+
+// events relays the data of each event of an SSE stream until it ends.
+func (b *Bridge) events(body io.Reader, initialize bool) {
+	sc := bufio.NewScanner(body)
+	sc.Buffer(make([]byte, 64<<10), MaxMessage)
+	var data []byte
+	for sc.Scan() {
+		line := sc.Bytes()
+		switch {
+		case len(line) == 0:
+			if len(data) > 0 {
+				if initialize {
+					b.learn(&schema.Message{Method: schema.MethodInitialize}, data)
+				}
+				b.send(data)
+			}
+			data = data[:0]
+		case bytes.HasPrefix(line, []byte("data:")):
+			if len(data) > 0 {
+				data = append(data, '\n')
+			}
+			data = append(data, bytes.TrimPrefix(bytes.TrimPrefix(line, []byte("data:")), []byte(" "))...)
+		}
+	}
+	if len(data) > 0 {
+		b.send(data)
+	}
+}
+
+// openStream opens the session's GET stream once, for the server's own
+// notifications and requests, and relays it until it ends.
+func (b *Bridge) openStream(ctx context.Context) {
+	b.mu.Lock()
+	session, version, opened := b.session, b.version, b.streams
+	b.streams = true
+	b.mu.Unlock()
+	if session == "" || opened {
+		return
+	}
+	go func() {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, b.URL, nil)
+		if err != nil {
+			return
+		}
+		req.Header.Set("Accept", "text/event-stream")
+		req.Header.Set(schema.HeaderSessionID, session)
+		req.Header.Set(schema.HeaderProtocolVersion, version)
+		resp, err := b.HTTP.Do(req)
+		if err != nil {
+			return
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			b.events(resp.Body, false)
+		}
+	}()
+}
+
+// closeStream cancels the open request a notifications/cancelled names,
+// and reports whether there was one.
+func (b *Bridge) closeStream(params []byte) bool {
+	var id []byte
+	_ = schema.ScanObject(params, func(k, v []byte) {
+		if string(k) == "requestId" {
+			id = v
+		}
+	})
+	b.mu.Lock()
+	cancel := b.open[string(id)]
+	modern := b.session == ""
+	b.mu.Unlock()
+	if cancel == nil || !modern {
+		return false // a session's request is cancelled by telling the server
+	}
+	cancel()
+	return true
+}
+
+// endSession deletes the session, if there is one.
+func (b *Bridge) endSession() {
+	b.mu.Lock()
+	session, version := b.session, b.version
+	b.mu.Unlock()
+	if session == "" {
+		return
+	}
+	req, err := http.NewRequest(http.MethodDelete, b.URL, nil)
+	if err != nil {
+		return
+	}
+	req.Header.Set(schema.HeaderSessionID, session)
+	req.Header.Set(schema.HeaderProtocolVersion, version)
+	if resp, err := b.HTTP.Do(req); err == nil {
+		resp.Body.Close()
+	}
+}
+
+// String names the bridge for logs.
+func (b *Bridge) String() string { return fmt.Sprintf("stdio bridge to %s", b.URL) }
