@@ -7,11 +7,12 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/mcpstream/mcpstream/schema"
+	"github.com/mcpstream/mcpstream/streams"
 )
 
 // eventStream is a session's GET event stream on a hijacked connection. A
@@ -26,6 +27,25 @@ type eventStream struct {
 	listen *listenFilter // set on a subscriptions/listen stream
 	mu     sync.Mutex    // serializes writes
 	closed atomic.Bool
+	// lastSeq is the events-stream sequence of the last event written
+	// (guarded by mu): replayed and live events are each written once.
+	lastSeq uint64
+}
+
+// writeSeq writes b, the event of sequence seq, unless it was written.
+func (s *eventStream) writeSeq(seq uint64, b []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if seq <= s.lastSeq || s.closed.Load() {
+		return nil
+	}
+	s.lastSeq = seq
+	_ = s.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+	if _, err := s.conn.Write(b); err != nil {
+		s.closeLocked()
+		return err
+	}
+	return nil
 }
 
 // writeTimeout bounds one write to an event stream.
@@ -123,12 +143,13 @@ var sseHead = []byte("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCach
 var keepAliveEvent = []byte(": keep-alive\n\n")
 
 // hijackStream takes over the connection of a validated GET and serves the
-// session's event stream on it. It reports false when the connection cannot
+// session's event stream on it, starting with first (the response head and
+// any replayed events, up to lastSeq). It reports false when the connection cannot
 // be hijacked (HTTP/2, or a response writer without it): the caller then
 // streams through net/http.
-func (g *Gateway) hijackStream(w http.ResponseWriter, sess *session) bool {
-	es := &eventStream{sess: sess}
-	return g.hijack(w, es, sseHead, func() {
+func (g *Gateway) hijackStream(w http.ResponseWriter, sess *session, first []byte, lastSeq uint64) bool {
+	es := &eventStream{sess: sess, lastSeq: lastSeq}
+	return g.hijack(w, es, first, func() {
 		sess.stream.Store(es)
 	}, func() {
 		sess.stream.CompareAndSwap(es, nil)
@@ -235,22 +256,30 @@ func (g *Gateway) streamThroughHTTP(w http.ResponseWriter, r *http.Request, sess
 	}
 }
 
-// announceListChanges tells every open event stream when a new registry
-// snapshot lists different tools, prompts or resources (resources and
-// templates together), until the gateway drains. Clients without an open
-// stream miss it, which the spec allows; they see the change on their next
-// list.
+// announceListChanges records in the events stream, whenever a new
+// registry snapshot lists different tools, prompts or resources (resources
+// and templates together), that the list changed, until the gateway
+// drains. Every gateway follows the events stream and tells its open
+// streams. Clients without an open stream miss it, which the spec allows;
+// they see the change on their next list, or when they resume.
 func (g *Gateway) announceListChanges() {
 	kinds := []struct {
-		method string
-		list   func(*Snapshot) []byte
-		last   []byte
+		subject string
+		list    func(*Snapshot) []byte
+		last    []byte
 	}{
-		{method: schema.NotificationToolListChanged, list: (*Snapshot).ToolsListResult},
-		{method: schema.NotificationPromptListChanged, list: (*Snapshot).PromptsListResult},
-		{method: schema.NotificationResourceListChanged, list: func(s *Snapshot) []byte {
+		{subject: streams.EventsToolsSubject, list: (*Snapshot).ToolsListResult},
+		{subject: streams.EventsPromptsSubject, list: (*Snapshot).PromptsListResult},
+		{subject: streams.EventsResourcesSubject, list: func(s *Snapshot) []byte {
 			return append(append([]byte{}, s.ResourcesListResult()...), s.TemplatesListResult()...)
 		}},
+	}
+	// Compare from the first complete snapshot: filling the registry at
+	// start is no change to announce.
+	select {
+	case <-g.reg.ready:
+	case <-g.closing:
+		return
 	}
 	snap := g.reg.Load()
 	for i := range kinds {
@@ -268,7 +297,7 @@ func (g *Gateway) announceListChanges() {
 			k := &kinds[i]
 			if cur := k.list(snap); !bytes.Equal(cur, k.last) {
 				k.last = cur
-				g.tell(change{method: k.method})
+				g.publishListChange(k.subject, strconv.FormatUint(snap.Rev, 10))
 			}
 		}
 	}

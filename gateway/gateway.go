@@ -140,6 +140,8 @@ type Gateway struct {
 	replyTo  string
 	// tasks is the task bucket (the tasks extension).
 	tasks jetstream.KeyValue
+	// events is the events stream (what session event streams carry).
+	events jetstream.Stream
 	// serverInfo is cfg.ServerInfo as JSON.
 	serverInfo []byte
 	sub        *nats.Subscription
@@ -200,6 +202,9 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Gateway, error) {
 	if g.tasks, err = streams.TaskBucketOf(ctx, js, topo); err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
+	if g.events, err = streams.EventsStreamOf(ctx, js, topo); err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
 
 	wctx, cancel := context.WithCancel(context.Background())
 	g.cancel = cancel
@@ -227,9 +232,9 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Gateway, error) {
 		g.Close()
 		return nil, fmt.Errorf("gateway: reply subscription limits: %w", err)
 	}
-	if g.updates, err = nc.Subscribe(schema.ResourceUpdatedSubject, g.resourceUpdated); err != nil {
+	if err := g.followEvents(wctx); err != nil {
 		g.Close()
-		return nil, fmt.Errorf("gateway: subscribing to %s: %w", schema.ResourceUpdatedSubject, err)
+		return nil, fmt.Errorf("gateway: following stream %s: %w", streams.EventsStream, err)
 	}
 	if err := nc.FlushTimeout(10 * time.Second); err != nil {
 		g.Close()
@@ -265,9 +270,6 @@ func (g *Gateway) Drain() { g.closeOnce.Do(func() { close(g.closing) }) }
 // HTTP server has shut down.
 func (g *Gateway) Close() {
 	g.Drain()
-	if g.updates != nil {
-		_ = g.updates.Unsubscribe()
-	}
 	if g.sub != nil {
 		_ = g.sub.Unsubscribe()
 	}

@@ -27,25 +27,25 @@ type change struct {
 	uri    string // of a notifications/resources/updated
 }
 
-// tell sends c to every open stream that wants it.
-func (g *Gateway) tell(c change) {
-	var params []byte
+// tell sends c, the event of sequence seq in the events stream, to every
+// open stream that wants it.
+func (g *Gateway) tell(c change, seq uint64) {
+	var legacy, params []byte
 	if c.uri != "" {
 		params, _ = json.Marshal(struct {
 			URI string `json:"uri"`
 		}{c.uri})
 	}
-	legacy := append(append([]byte("event: message\ndata: "), schema.AppendNotification(nil, c.method, params)...), "\n\n"...)
 	g.streams.each(func(es *eventStream) {
 		switch f := es.listen; {
-		case f == nil && c.method == schema.NotificationResourceUpdated:
-			if es.sess.subscribed(c.uri) {
-				_ = es.write(legacy)
-			}
+		case f == nil && c.method == schema.NotificationResourceUpdated && !es.sess.subscribed(c.uri):
 		case f == nil:
-			_ = es.write(legacy)
+			if legacy == nil {
+				legacy = legacyEvent(c, seq)
+			}
+			_ = es.writeSeq(seq, legacy)
 		case f.wants(c):
-			_ = es.write(f.event(c.method, params))
+			_ = es.writeSeq(seq, f.event(c.method, params))
 		}
 	})
 }

@@ -34,6 +34,9 @@ type Snapshot struct {
 	promptsResult []byte
 	// Seq counts snapshots built by this gateway, from 1.
 	Seq uint64
+	// Rev is the registry bucket's revision the snapshot reflects: the
+	// same on every gateway for the same change.
+	Rev uint64
 }
 
 // Tool returns the live tool named name, or nil.
@@ -99,6 +102,7 @@ type registry struct {
 	templates map[string]*schema.TemplateEntry // by registry key
 	live      map[string]map[string]struct{}   // group -> instances
 	seq       uint64
+	rev       uint64 // the last revision applied
 }
 
 func newRegistry(log *slog.Logger) *registry {
@@ -180,6 +184,7 @@ func (r *registry) watch(ctx context.Context, w jetstream.KeyWatcher) {
 
 // apply records one entry and reports whether the live view changed.
 func (r *registry) apply(e jetstream.KeyValueEntry) bool {
+	r.rev = max(r.rev, e.Revision())
 	key := e.Key()
 	put := e.Operation() == jetstream.KeyValuePut
 	switch {
@@ -253,7 +258,7 @@ func (r *registry) apply(e jetstream.KeyValueEntry) bool {
 
 func (r *registry) rebuild() {
 	r.seq++
-	s := &Snapshot{tools: make(map[string]*schema.ToolEntry, len(r.tools)), Seq: r.seq}
+	s := &Snapshot{tools: make(map[string]*schema.ToolEntry, len(r.tools)), Seq: r.seq, Rev: r.rev}
 	list := make([]*schema.Tool, 0, len(r.tools))
 	for _, t := range r.tools {
 		if len(r.live[t.Group]) == 0 {

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -311,8 +312,27 @@ func (g *Gateway) get(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusConflict, nil, schema.Errorf(schema.CodeInvalidRequest, "an event stream is already open for this session"))
 		return
 	}
-	if !g.hijackStream(w, sess) {
+	first, last := sseHead, uint64(0)
+	if after, err := strconv.ParseUint(r.Header.Get("Last-Event-ID"), 10, 64); err == nil {
+		// Resuming: what the client missed comes first, from the events
+		// stream; a catch-up after the stream is published closes the gap.
+		ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+		missed, upto, err := g.replay(ctx, sess, after)
+		cancel()
+		if err != nil {
+			g.log.Warn("replaying events", "session", sess.id, "err", err)
+		}
+		first, last = append([]byte{}, sseHead...), upto
+		for _, ev := range missed {
+			first = append(first, ev.b...)
+		}
+	}
+	if !g.hijackStream(w, sess, first, last) {
 		g.streamThroughHTTP(w, r, sess)
+		return
+	}
+	if last > 0 {
+		g.catchUp(sess, last)
 	}
 }
 

@@ -5,15 +5,13 @@ import (
 	"encoding/json"
 	"slices"
 
-	"github.com/nats-io/nats.go"
-
 	"github.com/mcpstream/mcpstream/schema"
 )
 
 // Resource subscriptions are kept in the session's record, so every gateway
 // knows them: the gateway holding the session's GET stream may not be the
-// one that took the subscribe. Workers announce changed resources on
-// schema.ResourceUpdatedSubject; each gateway sends
+// one that took the subscribe. Workers announce changed resources in the
+// events stream (streams.ResourceEventSubject); each gateway sends
 // notifications/resources/updated on the event streams it holds for
 // sessions subscribed to the URI.
 
@@ -59,11 +57,4 @@ func (s *session) subscribed(uri string) bool {
 	}
 	_, ok := (*subs)[uri]
 	return ok
-}
-
-// resourceUpdated handles a worker's announcement that a resource changed.
-func (g *Gateway) resourceUpdated(msg *nats.Msg) {
-	if uri := string(msg.Data); uri != "" && len(uri) <= maxURILength {
-		g.tell(change{method: schema.NotificationResourceUpdated, uri: uri})
-	}
 }

@@ -13,11 +13,14 @@ import (
 	"github.com/mcpstream/mcpstream/gateway"
 )
 
-func openStream(t *testing.T, ctx context.Context, url, sid string) *http.Response {
+func openStream(t *testing.T, ctx context.Context, url, sid string, headers ...string) *http.Response {
 	t.Helper()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	req.Header.Set("Accept", "text/event-stream")
 	req.Header.Set("Mcp-Session-Id", sid)
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -10,11 +10,6 @@ const (
 	NotificationResourceUpdated  = "notifications/resources/updated"
 )
 
-// ResourceUpdatedSubject is the core NATS subject on which workers announce
-// that a resource changed; the message is the resource's URI. Every gateway
-// listens and tells the sessions subscribed to that URI.
-const ResourceUpdatedSubject = "mcp.updated"
-
 // Resource is an MCP resource as listed by resources/list.
 type Resource struct {
 	URI         string `json:"uri"`

@@ -27,6 +27,9 @@ func Provision(ctx context.Context, js jetstream.JetStream, t Topology) error {
 			return fmt.Errorf("provisioning stream %s: %w", StreamName(p), err)
 		}
 	}
+	if _, err := js.CreateOrUpdateStream(ctx, t.EventsConfig()); err != nil {
+		return fmt.Errorf("provisioning stream %s: %w", EventsStream, err)
+	}
 	if _, err := js.CreateOrUpdateStream(ctx, t.DLQConfig()); err != nil {
 		return fmt.Errorf("provisioning stream %s: %w", DLQStream, err)
 	}
@@ -139,4 +142,17 @@ func TaskBucketOf(ctx context.Context, js jetstream.JetStream, t Topology) (jets
 		return nil, fmt.Errorf("opening bucket %s: %w", TaskBucket, err)
 	}
 	return kv, nil
+}
+
+// EventsStreamOf opens the events stream, creating it with t's
+// configuration if a deployment provisioned before it existed lacks it.
+func EventsStreamOf(ctx context.Context, js jetstream.JetStream, t Topology) (jetstream.Stream, error) {
+	st, err := js.Stream(ctx, EventsStream)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		st, err = js.CreateOrUpdateStream(ctx, t.EventsConfig())
+	}
+	if err != nil {
+		return nil, fmt.Errorf("opening stream %s: %w", EventsStream, err)
+	}
+	return st, nil
 }

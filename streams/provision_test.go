@@ -135,7 +135,7 @@ func TestProvision(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{"KV_" + streams.RegistryBucket, "KV_" + streams.ResultBucket, "KV_" + streams.SessionBucket,
-		"KV_" + streams.TaskBucket, streams.DLQStream, "MCP_REQ_0", "MCP_REQ_1", "MCP_REQ_2"}
+		"KV_" + streams.TaskBucket, streams.DLQStream, streams.EventsStream, "MCP_REQ_0", "MCP_REQ_1", "MCP_REQ_2"}
 	slices.Sort(want)
 	if got := streamNames(t, ctx, js); !slices.Equal(got, want) {
 		t.Errorf("streams = %v, want %v", got, want)

@@ -6,6 +6,7 @@ import (
 	"hash/fnv"
 	"regexp"
 	"strconv"
+	"strings"
 )
 
 // Subject and name prefixes of the topology.
@@ -13,11 +14,14 @@ const (
 	requestPrefix = "mcp.req."
 	replyPrefix   = "mcp.reply."
 	dlqPrefix     = "mcp.dlq."
+	eventsPrefix  = "mcp.events."
 	streamPrefix  = "MCP_REQ_"
 	consumerPfx   = "grp-"
 
 	// DLQStream holds envelopes that could not be processed.
 	DLQStream = "MCP_DLQ"
+	// EventsStream holds the events of session event streams.
+	EventsStream = "MCP_EVENTS"
 
 	// RegistryBucket holds tool definitions and worker heartbeats.
 	RegistryBucket = "mcp_registry"
@@ -114,4 +118,29 @@ func TemplateKey(uriTemplate string) string {
 // HeartbeatKey is the registry key of one worker instance's heartbeat.
 func HeartbeatKey(group, instance string) string {
 	return HeartbeatKeyPrefix + group + "." + instance
+}
+
+// Subjects of the events stream: list changes, and resource updates by
+// URI.
+const (
+	EventsToolsSubject     = eventsPrefix + "tools"
+	EventsPromptsSubject   = eventsPrefix + "prompts"
+	EventsResourcesSubject = eventsPrefix + "resources"
+	eventsResourcePrefix   = eventsPrefix + "res."
+)
+
+// ResourceEventSubject is the events subject of updates to uri.
+func ResourceEventSubject(uri string) string {
+	return eventsResourcePrefix + base64.RawURLEncoding.EncodeToString([]byte(uri))
+}
+
+// ResourceEventURI is the URI of a resource events subject; ok is false for
+// another subject.
+func ResourceEventURI(subject string) (uri string, ok bool) {
+	enc, found := strings.CutPrefix(subject, eventsResourcePrefix)
+	if !found {
+		return "", false
+	}
+	b, err := base64.RawURLEncoding.DecodeString(enc)
+	return string(b), err == nil
 }

@@ -118,6 +118,29 @@ func (t Topology) DLQConfig() jetstream.StreamConfig {
 	}
 }
 
+// EventsConfig is the events stream: what session event streams carry,
+// kept a while so a client can resume its stream, on any gateway, with
+// Last-Event-ID. Old events go first; they are advisory.
+func (t Topology) EventsConfig() jetstream.StreamConfig {
+	t = t.WithDefaults()
+	return jetstream.StreamConfig{
+		Name:        EventsStream,
+		Description: "mcpstream server events for session event streams (resumable)",
+		Subjects:    []string{eventsPrefix + ">"},
+		Retention:   jetstream.LimitsPolicy,
+		Discard:     jetstream.DiscardOld,
+		MaxAge:      EventsMaxAge,
+		MaxMsgs:     100_000,
+		MaxBytes:    min(t.MaxBytes, 64<<20),
+		Duplicates:  2 * time.Minute,
+		Storage:     jetstream.FileStorage,
+		Replicas:    t.Replicas,
+	}
+}
+
+// EventsMaxAge is how long events can be resumed.
+const EventsMaxAge = 15 * time.Minute
+
 // ConsumerConfig is the durable pull consumer of group on partition p,
 // shared by all the group's replicas (competing consumers).
 func (t Topology) ConsumerConfig(group string, p int) jetstream.ConsumerConfig {

@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/mcpstream/mcpstream/schema"
+	"github.com/mcpstream/mcpstream/streams"
 )
 
 // ResourceHandler reads a resource. uri is the URI asked for; vars holds
@@ -91,13 +92,15 @@ func versioned(v any, setVersion func(string)) error {
 	return nil
 }
 
-// ResourceUpdated tells every gateway that the resource at uri changed;
-// each sends notifications/resources/updated to the sessions subscribed to
-// it that hold an event stream there. Use it from code that changes a
-// resource outside a handler; a handler can call [Call.ResourceUpdated].
-// It returns an error only when the announcement cannot be published.
+// ResourceUpdated tells every gateway that the resource at uri changed: the
+// announcement goes into the events stream, from which each gateway sends
+// notifications/resources/updated to the subscribed sessions whose stream it
+// holds (and a session resuming its stream gets it too). Use it from code
+// that changes a resource outside a handler; a handler can call
+// [Call.ResourceUpdated]. It returns an error only when the announcement
+// cannot be published.
 func ResourceUpdated(nc *nats.Conn, uri string) error {
-	if err := nc.Publish(schema.ResourceUpdatedSubject, []byte(uri)); err != nil {
+	if err := nc.Publish(streams.ResourceEventSubject(uri), []byte(uri)); err != nil {
 		return fmt.Errorf("announcing an update of %s: %w", uri, err)
 	}
 	return nil

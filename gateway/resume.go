@@ -1,0 +1,169 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/mcpstream/mcpstream/schema"
+	"github.com/mcpstream/mcpstream/streams"
+)
+
+// What session event streams carry (list changes, resource updates) goes
+// through the events stream first: a gateway that sees a registry change
+// publishes it there (its message id makes the other gateways' publishes of
+// the same change duplicates), and workers announce resource updates there.
+// Every gateway follows the stream with an ordered consumer and fans each
+// event out to its open streams; the event's stream sequence is its SSE id.
+// A client that lost its GET stream opens another, on any gateway, with
+// Last-Event-ID, and gets the events it missed replayed from the stream.
+
+// maxReplay bounds the events replayed to one resuming stream.
+const maxReplay = 1000
+
+// followEvents fans the events stream out to the open streams until ctx
+// ends.
+func (g *Gateway) followEvents(ctx context.Context) error {
+	cons, err := g.events.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverNewPolicy})
+	if err != nil {
+		return err
+	}
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		if c, ok := eventChange(m.Subject(), m.Data()); ok {
+			if md, err := m.Metadata(); err == nil {
+				g.tell(c, md.Sequence.Stream)
+			}
+		}
+	})
+	if err != nil {
+		return err
+	}
+	go func() { <-ctx.Done(); cc.Stop() }()
+	return nil
+}
+
+// eventChange is the change an event of the events stream stands for.
+func eventChange(subject string, data []byte) (change, bool) {
+	switch subject {
+	case streams.EventsToolsSubject:
+		return change{method: schema.NotificationToolListChanged}, true
+	case streams.EventsPromptsSubject:
+		return change{method: schema.NotificationPromptListChanged}, true
+	case streams.EventsResourcesSubject:
+		return change{method: schema.NotificationResourceListChanged}, true
+	}
+	if uri, ok := streams.ResourceEventURI(subject); ok && uri != "" && len(uri) <= maxURILength {
+		return change{method: schema.NotificationResourceUpdated, uri: uri}, true
+	}
+	return change{}, false
+}
+
+// publishListChange records a change of the registry's lists. id names the
+// change the same on every gateway (the registry's revision), so only one
+// event is kept.
+func (g *Gateway) publishListChange(subject, id string) {
+	m := nats.NewMsg(subject)
+	m.Header.Set(jetstream.MsgIDHeader, subject+":"+id)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := g.js.PublishMsg(ctx, m); err != nil {
+		g.log.Warn("publishing a list change", "subject", subject, "err", err)
+	}
+}
+
+// legacyEvent is an event of a session's GET stream, with its id.
+func legacyEvent(c change, seq uint64) []byte {
+	var params []byte
+	if c.uri != "" {
+		params, _ = json.Marshal(struct {
+			URI string `json:"uri"`
+		}{c.uri})
+	}
+	b := append([]byte("id: "), strconv.FormatUint(seq, 10)...)
+	b = append(append(b, "\nevent: message\ndata: "...), schema.AppendNotification(nil, c.method, params)...)
+	return append(b, "\n\n"...)
+}
+
+// event is one event for a stream, with its sequence.
+type event struct {
+	seq uint64
+	b   []byte
+}
+
+// replay returns the events after seq that concern sess (list changes, and
+// updates of the resources it subscribed to), up to the stream's end when
+// it is called and at most maxReplay, formatted for its stream, and the
+// sequence up to which it looked.
+func (g *Gateway) replay(ctx context.Context, sess *session, after uint64) ([]event, uint64, error) {
+	info, err := g.events.Info(ctx)
+	if err != nil {
+		return nil, after, err
+	}
+	end := info.State.LastSeq
+	if after >= end {
+		return nil, after, nil
+	}
+	filters := []string{streams.EventsToolsSubject, streams.EventsPromptsSubject, streams.EventsResourcesSubject}
+	for _, u := range sess.Subscriptions {
+		filters = append(filters, streams.ResourceEventSubject(u))
+	}
+	cons, err := g.events.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: filters,
+		DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: after + 1})
+	if err != nil {
+		return nil, after, err
+	}
+	var out []event
+	last, n := after, 0
+	for last < end && n < maxReplay {
+		batch, err := cons.Fetch(min(256, maxReplay-n), jetstream.FetchMaxWait(200*time.Millisecond))
+		if err != nil {
+			return out, last, err
+		}
+		got := 0
+		for m := range batch.Messages() {
+			got++
+			md, err := m.Metadata()
+			if err != nil || md.Sequence.Stream > end {
+				continue
+			}
+			last = md.Sequence.Stream
+			if c, ok := eventChange(m.Subject(), m.Data()); ok {
+				out = append(out, event{last, legacyEvent(c, last)})
+				n++
+			}
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
+			return out, last, err
+		}
+		if got == 0 {
+			break // nothing more for this session before the end
+		}
+	}
+	if n >= maxReplay {
+		return out, last, nil
+	}
+	return out, end, nil // every later event up to end is not this session's
+}
+
+// catchUp writes to sess's new stream the events published between its
+// replay and its publication, which the fan-out may have passed by.
+func (g *Gateway) catchUp(sess *session, after uint64) {
+	es := sess.stream.Load()
+	if es == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	missed, _, err := g.replay(ctx, sess, after)
+	if err != nil || len(missed) == 0 {
+		return
+	}
+	for _, ev := range missed {
+		_ = es.writeSeq(ev.seq, ev.b)
+	}
+}
