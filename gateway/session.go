@@ -34,6 +34,9 @@ type sessionRecord struct {
 	LogLevel     string                `json:"logLevel,omitempty"`
 	// Subscriptions are the resource URIs the client subscribed to.
 	Subscriptions []string `json:"subscriptions,omitempty"`
+	// Transport is "sse" for a session of the 2024-11-05 HTTP+SSE
+	// transport, empty for Streamable HTTP.
+	Transport string `json:"transport,omitempty"`
 }
 
 // session is a session cached in this gateway.

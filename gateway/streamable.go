@@ -129,12 +129,8 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request) {
 		g.postBatch(w, r, body, sseOK && !jsonOK)
 		return
 	}
-	msg, err := schema.DecodeMessage(body)
-	if err != nil {
-		var rpcErr *schema.Error
-		if !errors.As(err, &rpcErr) {
-			rpcErr = schema.Errorf(schema.CodeParseError, "%v", err)
-		}
+	msg, rpcErr := decode(body)
+	if rpcErr != nil {
 		writeError(w, http.StatusBadRequest, nil, rpcErr)
 		return
 	}
@@ -178,6 +174,20 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request) {
 	}
 	result, rpcErr := g.answer(r.Context(), sess, msg)
 	respond(w, msg.ID, result, rpcErr, sseOK && !jsonOK)
+}
+
+// decode decodes one JSON-RPC message; the error is the JSON-RPC one to
+// answer with (-32700 or -32600).
+func decode(b []byte) (*schema.Message, *schema.Error) {
+	msg, err := schema.DecodeMessage(b)
+	if err != nil {
+		var rpcErr *schema.Error
+		if !errors.As(err, &rpcErr) {
+			rpcErr = schema.Errorf(schema.CodeParseError, "%v", err)
+		}
+		return nil, rpcErr
+	}
+	return msg, nil
 }
 
 // routedToWorkers reports whether a method is answered by a worker group.
@@ -250,8 +260,9 @@ func (g *Gateway) requireSession(w http.ResponseWriter, r *http.Request, id sche
 		writeError(w, http.StatusServiceUnavailable, id, schema.Errorf(schema.CodeInternalError, "session store unavailable"))
 		return nil, false
 	}
-	if g.cfg.PrincipalHeader != "" && r.Header.Get(g.cfg.PrincipalHeader) != sess.Principal {
-		// Another principal's session: as good as unknown to this one.
+	if (g.cfg.PrincipalHeader != "" && r.Header.Get(g.cfg.PrincipalHeader) != sess.Principal) || sess.legacySSE() {
+		// Another principal's session, or one of the HTTP+SSE transport:
+		// as good as unknown here.
 		writeError(w, http.StatusNotFound, id, schema.Errorf(schema.CodeInvalidRequest, "session not found"))
 		return nil, false
 	}
@@ -281,19 +292,20 @@ func (g *Gateway) initialize(w http.ResponseWriter, r *http.Request, msg *schema
 		writeError(w, http.StatusServiceUnavailable, msg.ID, schema.Errorf(schema.CodeInternalError, "session store unavailable"))
 		return
 	}
-	res, err := json.Marshal(schema.InitializeResult{
+	w.Header().Set(schema.HeaderSessionID, sess.id)
+	respond(w, msg.ID, g.initializeResult(rev), nil, sse)
+}
+
+// initializeResult is the result of an initialize that negotiated rev.
+func (g *Gateway) initializeResult(rev string) []byte {
+	res, _ := json.Marshal(schema.InitializeResult{
 		ProtocolVersion: rev,
 		Capabilities: map[string]any{"tools": map[string]any{"listChanged": true}, "prompts": map[string]any{"listChanged": true},
 			"resources": map[string]any{"subscribe": true, "listChanged": true}, "logging": map[string]any{}, "completions": map[string]any{}},
 		ServerInfo:   g.cfg.ServerInfo,
 		Instructions: g.cfg.Instructions,
 	})
-	if err != nil {
-		respond(w, msg.ID, nil, schema.Errorf(schema.CodeInternalError, "encoding initialize result"), sse)
-		return
-	}
-	w.Header().Set(schema.HeaderSessionID, sess.id)
-	respond(w, msg.ID, res, nil, sse)
+	return res
 }
 
 // get opens the session's event stream (one per session: a second gets

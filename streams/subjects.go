@@ -144,3 +144,8 @@ func ResourceEventURI(subject string) (uri string, ok bool) {
 	b, err := base64.RawURLEncoding.DecodeString(enc)
 	return string(b), err == nil
 }
+
+// SSESubject is the core NATS subject on which the messages for a session
+// of the 2024-11-05 HTTP+SSE transport travel to the gateway holding its
+// stream.
+func SSESubject(session string) string { return "mcp.sse." + session }

@@ -271,6 +271,9 @@ func serveGateway(ctx context.Context, nc *nats.Conn, cfg gateway.Config, addr s
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/mcp", gw)
+	legacy := gw.LegacySSE("/messages") // the 2024-11-05 HTTP+SSE transport
+	mux.Handle("/sse", legacy)
+	mux.Handle("/messages", legacy)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		if nc.Status() != nats.CONNECTED {
 			http.Error(w, "nats "+nc.Status().String(), http.StatusServiceUnavailable)
@@ -290,6 +293,7 @@ func serveGateway(ctx context.Context, nc *nats.Conn, cfg gateway.Config, addr s
 		return fmt.Errorf("listening on %s: %w", addr, err)
 	}
 	fmt.Fprintf(stdout, "mcpstream: gateway %s: MCP endpoint http://%s/mcp\n", gw.ID(), ln.Addr())
+	fmt.Fprintf(stdout, "mcpstream: gateway %s: HTTP+SSE endpoint (2024-11-05) http://%s/sse\n", gw.ID(), ln.Addr())
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 
