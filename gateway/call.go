@@ -101,6 +101,11 @@ func (g *Gateway) callTool(ctx context.Context, sess *session, msg *schema.Messa
 
 	rep, rpcErr, status := g.publishAndWait(ctx, subject, env, w, note)
 	if rpcErr != nil {
+		if sess.id == "" && errors.Is(ctx.Err(), context.Canceled) {
+			// A stateless request's client closed its stream: that is its
+			// cancellation, and the worker should stop.
+			g.publishCancel(schema.Cancel{Session: schema.CancelByKey, RequestID: env.Key, Reason: "the client closed the request's stream"})
+		}
 		return nil, rpcErr, status
 	}
 	now := time.Now()

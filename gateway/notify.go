@@ -188,6 +188,11 @@ func (g *Gateway) cancelRequest(sess *session, params []byte) {
 	}
 	c := schema.Cancel{Session: sess.id, RequestID: string(id)}
 	_ = json.Unmarshal(reason, &c.Reason)
+	g.publishCancel(c)
+}
+
+// publishCancel tells every worker to cancel the request c names.
+func (g *Gateway) publishCancel(c schema.Cancel) {
 	b, err := c.Marshal()
 	if err == nil {
 		err = g.nc.Publish(schema.CancelSubject, b)

@@ -237,10 +237,5 @@ func (g *Gateway) resumeTask(ctx context.Context, t *schema.Task) error {
 
 // cancelTask tells the worker running a task, if one is, to stop.
 func (g *Gateway) cancelTask(id string) {
-	c := schema.Cancel{Session: "task", RequestID: id, Reason: "task cancelled by the client"}
-	if b, err := c.Marshal(); err == nil {
-		if err := g.nc.Publish(schema.CancelSubject, b); err != nil {
-			g.log.Warn("passing on a task cancellation", "task", id, "err", err)
-		}
-	}
+	g.publishCancel(schema.Cancel{Session: schema.CancelTask, RequestID: id, Reason: "task cancelled by the client"})
 }

@@ -3,6 +3,7 @@ package itest
 import (
 	"context"
 	"errors"
+	"net/http"
 	"testing"
 	"time"
 
@@ -14,9 +15,9 @@ import (
 )
 
 // TestCancellationReachesTheHandler: the official client cancels a call
-// (notifications/cancelled); the gateway passes it to the workers, and the
-// handler running the call sees its context cancelled with the client's
-// reason.
+// (notifications/cancelled in 2025-11-25; in 2026-07-28, by closing the
+// request's stream); the gateway passes it to the workers, and the handler
+// running the call sees its context cancelled with the client's reason.
 func TestCancellationReachesTheHandler(t *testing.T) {
 	s := newStack(t, gateway.Config{})
 	started := make(chan struct{}, 1)
@@ -37,7 +38,28 @@ func TestCancellationReachesTheHandler(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cs := connectOfficial(t, ctx, s.url, "itest-cancel", nil)
+	for _, era := range []struct {
+		name string
+		opts *mcp.ClientSessionOptions
+		want string
+	}{
+		{"2025-11-25", &mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"}, ""},
+		{"2026-07-28", nil, "the client closed the request's stream"},
+	} {
+		t.Run(era.name, func(t *testing.T) { cancelOnce(t, ctx, s.url, era.opts, era.want, started, seen) })
+	}
+}
+
+// cancelOnce has the official client cancel a call of wait_for_cancel and
+// checks the handler's context ends with the cancellation (cause want, if
+// given): in 2025-11-25 by notifications/cancelled, in 2026-07-28 by
+// closing the request's stream.
+func cancelOnce(t *testing.T, ctx context.Context, url string, opts *mcp.ClientSessionOptions, want string, started chan struct{}, seen chan error) {
+	client := mcp.NewClient(&mcp.Implementation{Name: "itest-cancel", Version: "1"}, nil)
+	cs, err := client.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: url, HTTPClient: &http.Client{}, MaxRetries: -1}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer cs.Close()
 	callCtx, cancelCall := context.WithCancel(ctx)
 	callErr := make(chan error, 1)
@@ -50,14 +72,14 @@ func TestCancellationReachesTheHandler(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("handler never started")
 	}
-	cancelCall() // the client sends notifications/cancelled
+	cancelCall()
 	if err := <-callErr; err == nil {
 		t.Fatal("cancelled call returned no error")
 	}
 	select {
 	case cause := <-seen:
-		if cause == nil || cause == context.DeadlineExceeded || cause.Error() == "not cancelled within 30s" {
-			t.Fatalf("handler's context ended with %v, want the client's cancellation", cause)
+		if cause == nil || cause == context.DeadlineExceeded || cause.Error() == "not cancelled within 30s" || (want != "" && cause.Error() != want) {
+			t.Fatalf("handler's context ended with %v, want the client's cancellation %q", cause, want)
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("handler's context was not cancelled")

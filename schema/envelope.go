@@ -71,6 +71,14 @@ type Cancel struct {
 	Reason    string `msgpack:"r,omitempty"`
 }
 
+// Sessions of a Cancel that names no session: CancelByKey names a
+// stateless request by its envelope key (its client closed the request's
+// stream), CancelTask a task by its id (tasks/cancel).
+const (
+	CancelByKey = "key"
+	CancelTask  = "task"
+)
+
 // CancelSubject is the core NATS subject every worker listens on for
 // cancellations.
 const CancelSubject = "mcp.cancel"

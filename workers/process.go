@@ -57,10 +57,9 @@ func (r *runner) process(msg jetstream.Msg) {
 		ctx, cancel = context.WithDeadline(r.base, env.DeadlineTime())
 	}
 	defer cancel()
-	if env.Session != "" && env.RequestID != "" { // cancellable by the client
+	if key := cancelKey(env); key != "" { // cancellable by the client
 		var cancelCause context.CancelCauseFunc
 		ctx, cancelCause = context.WithCancelCause(ctx)
-		key := env.Session + "\x00" + env.RequestID
 		r.running.Store(key, cancelCause)
 		defer func() {
 			r.running.Delete(key)
@@ -218,6 +217,19 @@ func (r *runner) run(ctx context.Context, env *schema.Envelope, attempt int) (re
 		}
 	}
 	return rep, call
+}
+
+// cancelKey names env in the cancellations workers receive: a session's
+// request by session and JSON-RPC id (notifications/cancelled), a stateless
+// one by its key (the client closed its stream); "" for neither.
+func cancelKey(env *schema.Envelope) string {
+	switch {
+	case env.Session != "" && env.RequestID != "":
+		return env.Session + "\x00" + env.RequestID
+	case env.Session == "" && schema.IsModern(env.Revision):
+		return schema.CancelByKey + "\x00" + env.Key
+	}
+	return ""
 }
 
 // newCall describes env to its handler.

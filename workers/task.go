@@ -12,10 +12,6 @@ import (
 	"github.com/mcpstream/mcpstream/schema"
 )
 
-// TaskCancelSession is the Session of the schema.Cancel that cancels a
-// task (its RequestID is the task id).
-const TaskCancelSession = "task"
-
 // taskRun is a call running as a task.
 type taskRun struct {
 	id     string
@@ -81,7 +77,7 @@ func (r *runner) detach(ctx context.Context, env *schema.Envelope, call *Call, s
 	}
 	tctx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
 	tctx, stop := context.WithDeadline(tctx, r.taskDeadline(env))
-	key := TaskCancelSession + "\x00" + id
+	key := schema.CancelTask + "\x00" + id
 	r.running.Store(key, cancel)
 	call.task = &taskRun{id: id, cancel: func(err error) { r.running.Delete(key); stop(); cancel(err) }}
 	return tctx, nil
