@@ -51,7 +51,7 @@ func (c *Call) Request(ctx context.Context, method string, params any) (json.Raw
 	if c.inputs != nil {
 		return c.Ask(ctx, c.nextKey(method), method, params)
 	}
-	if c.ask == nil {
+	if c.r == nil {
 		return nil, ErrNoClient
 	}
 	js, err := json.Marshal(params)
@@ -62,7 +62,7 @@ func (c *Call) Request(ctx context.Context, method string, params any) (json.Raw
 	if err != nil {
 		return nil, fmt.Errorf("compacting %s params: %w", method, err)
 	}
-	return c.ask(ctx, method, mp)
+	return c.r.askClient(ctx, c.env, method, mp)
 }
 
 // Sample asks the client's model for a message (sampling/createMessage);

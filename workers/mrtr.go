@@ -131,14 +131,24 @@ func (c *Call) nextKey(method string) string {
 // "elicitation", "roots", ...).
 func (c *Call) ClientCan(capability string) bool {
 	found := false
-	if len(c.clientCaps) > 0 {
-		_ = schema.ScanObject(c.clientCaps, func(k, _ []byte) {
+	if caps := c.clientCapabilities(); len(caps) > 0 {
+		_ = schema.ScanObject(caps, func(k, _ []byte) {
 			if string(k) == capability {
 				found = true
 			}
 		})
 	}
 	return found
+}
+
+// clientCapabilities is the client's capabilities as JSON, decoded from
+// the envelope on first use.
+func (c *Call) clientCapabilities() []byte {
+	if !c.capsDone && c.env != nil && len(c.env.ClientCaps) > 0 {
+		c.capsJSON, _ = schema.MsgpackToJSON(nil, c.env.ClientCaps)
+	}
+	c.capsDone = true
+	return c.capsJSON
 }
 
 // RequireCapability returns nil if the client declared capability, else the

@@ -41,7 +41,7 @@ func (c *Call) Log(level, logger string, data any) error {
 // notify sends a notification about this call to the gateway holding the
 // client, on core NATS next to the reply.
 func (c *Call) notify(method string, params any) error {
-	if c.send == nil {
+	if c.r == nil {
 		return nil
 	}
 	js, err := json.Marshal(params)
@@ -52,5 +52,5 @@ func (c *Call) notify(method string, params any) error {
 	if err != nil {
 		return fmt.Errorf("compacting %s: %w", method, err)
 	}
-	return c.send(&schema.Reply{Key: c.Key, Kind: schema.ReplyNotification, Method: method, Result: mp})
+	return c.r.publish(c.env, &schema.Reply{Key: c.Key, Kind: schema.ReplyNotification, Method: method, Result: mp})
 }

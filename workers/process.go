@@ -165,7 +165,7 @@ func (r *runner) run(ctx context.Context, env *schema.Envelope, attempt int) (re
 			rep.Error = schema.Errorf(schema.CodeInvalidParams, "Unknown tool: %s", env.Name)
 			return rep, call
 		}
-		call.detach = func(ctx context.Context) (context.Context, error) { return r.detach(ctx, env, call, t.taskSupport) }
+		call.taskSupport = t.taskSupport
 		if env.TaskID != "" { // a task's run: under the task's context from the start
 			if ctx, err = r.detach(ctx, env, call, t.taskSupport); err != nil {
 				rep.Error = schema.Errorf(schema.CodeInternalError, "resuming task: %v", err)
@@ -235,13 +235,7 @@ func cancelKey(env *schema.Envelope) string {
 // newCall describes env to its handler.
 func (r *runner) newCall(env *schema.Envelope, attempt int) *Call {
 	call := &Call{Key: env.Key, Session: env.Session, Principal: env.Principal, Revision: env.Revision,
-		Attempt: attempt, Deadline: env.DeadlineTime(), send: func(rep *schema.Reply) error { return r.publish(env, rep) },
-		ask: func(ctx context.Context, method string, params []byte) (json.RawMessage, error) {
-			return r.askClient(ctx, env, method, params)
-		}, nc: r.nc}
-	if len(env.ClientCaps) > 0 {
-		call.clientCaps, _ = schema.MsgpackToJSON(nil, env.ClientCaps)
-	}
+		Attempt: attempt, Deadline: env.DeadlineTime(), r: r, env: env}
 	if len(env.ProgressToken) > 0 {
 		if tok, err := schema.MsgpackToJSON(nil, env.ProgressToken); err == nil {
 			call.progressToken = tok

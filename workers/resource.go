@@ -110,8 +110,8 @@ func ResourceUpdated(nc *nats.Conn, uri string) error {
 // package function [ResourceUpdated]). It returns [ErrNoClient] for a Call
 // not made by a running group.
 func (c *Call) ResourceUpdated(uri string) error {
-	if c.nc == nil {
+	if c.r == nil {
 		return ErrNoClient
 	}
-	return ResourceUpdated(c.nc, uri)
+	return ResourceUpdated(c.r.nc, uri)
 }

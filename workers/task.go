@@ -30,10 +30,10 @@ type taskRun struct {
 //
 // It returns an error only when the task cannot be stored.
 func (c *Call) Detach(ctx context.Context) (context.Context, error) {
-	if c.detach == nil {
+	if c.r == nil || c.env.Method != schema.MethodToolsCall {
 		return ctx, nil
 	}
-	return c.detach(ctx)
+	return c.r.detach(ctx, c.env, c, c.taskSupport)
 }
 
 // detach implements Call.Detach for env's call.
@@ -51,7 +51,7 @@ func (r *runner) detach(ctx context.Context, env *schema.Envelope, call *Call, s
 		now := time.Now().UTC()
 		t := &schema.Task{TaskID: id, Status: schema.TaskWorking, CreatedAt: now, LastUpdatedAt: now,
 			TTLMs: r.topo.TaskTTL.Milliseconds(), Group: r.g.name, Tool: env.Name, Args: args,
-			Principal: env.Principal, Revision: env.Revision, ClientCaps: call.clientCaps}
+			Principal: env.Principal, Revision: env.Revision, ClientCaps: call.clientCapabilities()}
 		if call.inputs != nil && len(call.inputs.used) > 0 {
 			t.Answers = call.inputs.used
 		}
@@ -172,7 +172,7 @@ func (c *Call) ClientCanExtension(extension string) bool {
 	var caps struct {
 		Extensions map[string]json.RawMessage `json:"extensions"`
 	}
-	if len(c.clientCaps) == 0 || json.Unmarshal(c.clientCaps, &caps) != nil {
+	if raw := c.clientCapabilities(); len(raw) == 0 || json.Unmarshal(raw, &caps) != nil {
 		return false
 	}
 	_, ok := caps.Extensions[extension]

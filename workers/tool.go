@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/google/jsonschema-go/jsonschema"
-	"github.com/nats-io/nats.go"
 
 	"github.com/mcpstream/mcpstream/schema"
 )
@@ -48,19 +47,20 @@ type Call struct {
 	Deadline time.Time
 
 	progressToken json.RawMessage
-	send          func(*schema.Reply) error // sends a notification reply
-	// ask sends a request to the client (params msgpack) and waits for
-	// its answer (JSON).
-	ask func(ctx context.Context, method string, params []byte) (json.RawMessage, error)
-	nc  *nats.Conn
-	// clientCaps are the client's capabilities (JSON object).
-	clientCaps []byte
+	// r and env are the runner serving the call and its envelope (nil for
+	// a Call made by hand).
+	r   *runner
+	env *schema.Envelope
+	// capsJSON caches the client's capabilities as JSON (from env).
+	capsJSON []byte
+	capsDone bool
+	// taskSupport is the tool's Tool.TaskSupport.
+	taskSupport string
 	// inputs is set on a stateless revision's call that may answer
 	// input_required (tools/call, prompts/get, resources/read).
 	inputs *inputs
-	// detach makes the call a task (Call.Detach); task is set once it is.
-	detach func(ctx context.Context) (context.Context, error)
-	task   *taskRun
+	// task is set once the call runs as a task.
+	task *taskRun
 }
 
 // ToolHandler is a typed tool: it receives the decoded, schema-validated
