@@ -374,3 +374,16 @@ func connectOfficial(t testing.TB, ctx context.Context, endpoint, name string, o
 	}
 	return cs
 }
+
+// awaitN receives n values from ch, failing the test with what if ctx ends
+// first.
+func awaitN[T any](t testing.TB, ctx context.Context, ch <-chan T, n int, what string) {
+	t.Helper()
+	for range n {
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			t.Fatal(what)
+		}
+	}
+}

@@ -46,13 +46,7 @@ func TestHTTPSSETransport2024(t *testing.T) {
 		if _, err := cs.CallTool(ctx, params); err != nil {
 			t.Fatal(err)
 		}
-		for range 3 {
-			select {
-			case <-progress:
-			case <-ctx.Done():
-				t.Fatal("progress did not arrive on the stream")
-			}
-		}
+		awaitN(t, ctx, progress, 3, "progress did not arrive on the stream")
 		prompts, err := cs.ListPrompts(ctx, nil)
 		if err != nil || len(prompts.Prompts) == 0 {
 			t.Fatalf("prompts/list: %v, %v", prompts, err)

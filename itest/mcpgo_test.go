@@ -77,13 +77,7 @@ func TestMCPGoFeatures(t *testing.T) {
 			if _, err := c.CallTool(ctx, call); err != nil {
 				t.Fatal(err)
 			}
-			for range 3 {
-				select {
-				case <-progress:
-				case <-ctx.Done():
-					t.Fatal("progress notifications did not reach mcp-go")
-				}
-			}
+			awaitN(t, ctx, progress, 3, "progress notifications did not reach mcp-go")
 		})
 	}
 	dev.stop()

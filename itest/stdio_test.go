@@ -55,13 +55,7 @@ func TestStdioBridge(t *testing.T) {
 			if _, err := cs.CallTool(ctx, params); err != nil {
 				t.Fatal(err)
 			}
-			for range 3 {
-				select {
-				case <-progress:
-				case <-ctx.Done():
-					t.Fatal("progress notifications did not come through the bridge")
-				}
-			}
+			awaitN(t, ctx, progress, 3, "progress notifications did not come through the bridge")
 		})
 	}
 	t.Run("mcp-go", func(t *testing.T) {
