@@ -1,24 +1,35 @@
 // Package gateway is mcpstream's MCP front: the Streamable HTTP endpoint
-// ([Gateway] is its http.Handler), sessions kept in the session bucket and
-// cached, the registry snapshot built from a watch of the registry bucket and
-// read without locks, admission control, and the reply router that matches
+// ([Gateway] is its http.Handler) and the 2024-11-05 HTTP+SSE transport
+// ([Gateway.LegacySSE]), sessions kept in the session bucket and cached, the
+// registry snapshot built from a watch of the registry bucket and read
+// without locks, admission control, and the reply router that matches
 // replies on mcp.reply.<gateway-id> to waiting requests.
 //
-// initialize, ping and tools/list are answered here; tools/call becomes a
-// msgpack envelope published to the serving group's partition stream, and
-// the worker's reply comes back on core NATS.
+// Every revision is chosen per request: the session revisions (2025-03-26
+// with batches, 2025-06-18, 2025-11-25; 2024-11-05 over HTTP+SSE) and the
+// stateless 2026-07-28 (modern.go: header and _meta validation,
+// server/discover, resultType and cache hints, subscriptions/listen,
+// input-required results, the tasks extension's tasks/* from the task
+// bucket).
 //
-// Notifications that workers send about a call turn its response into an
-// SSE stream (when the client accepts one) and are relayed in order before
-// the result; log messages below the session's level (logging/setLevel)
-// are dropped. A client's notifications/cancelled is passed to the workers.
-// A change of the tool list is announced on every open GET stream. Sessions
-// of revision 2025-03-26 may send JSON-RPC batches.
+// initialize, ping and the lists are answered here; tools/call,
+// prompts/get, resources/read and completion/complete become msgpack
+// envelopes published to the serving group's partition stream, and the
+// worker's reply comes back on core NATS. Notifications that workers send
+// about a call turn its response into an SSE stream and are relayed in order
+// before the result; requests a worker makes of the client go out the same
+// way, and the client's answer, posted to any gateway, goes back to the
+// worker by its id. Cancellation (notifications/cancelled, or a stateless
+// request's closed stream) is passed to the workers.
+//
+// List changes and resource updates go through the events stream, which
+// every gateway follows to tell its open streams (session GET streams,
+// resumable with Last-Event-ID on any gateway, and listen streams).
 //
 // Admission is immediate: a session may have MaxSessionInFlight calls
 // waiting, and the gateway's in-flight limit adapts to the queueing calls
 // see (latency less the handler's reported run time), refusing the excess
-// with 503 before reading it. GET event streams run on hijacked connections
-// (a few KB each) with keep-alives written under a short deadline, so slow
-// readers are cut off rather than buffered for.
+// with 503 before reading it. Event streams run on hijacked connections (a
+// few KB each) with writes under a short deadline, so slow readers are cut
+// off rather than buffered for.
 package gateway
