@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	mcpgoclient "github.com/mark3labs/mcp-go/client"
+	mcpgo "github.com/mark3labs/mcp-go/mcp"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/mcpstream/mcpstream/gateway"
@@ -48,6 +50,40 @@ func TestCancellationReachesTheHandler(t *testing.T) {
 	} {
 		t.Run(era.name, func(t *testing.T) { cancelOnce(t, ctx, s.url, era.opts, era.want, started, seen) })
 	}
+	t.Run("mcp-go", func(t *testing.T) {
+		c, err := mcpgoclient.NewStreamableHttpClient(s.url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if err := c.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		// Over HTTP mcp-go cancels by closing the request's stream, which
+		// is the cancellation in 2026-07-28 (in a session revision a
+		// dropped connection is not one, and mcp-go sends nothing there).
+		if _, err := c.Initialize(ctx, mcpgo.InitializeRequest{Params: mcpgo.InitializeParams{
+			ClientInfo: mcpgo.Implementation{Name: "itest-cancel-mcp-go", Version: "1"}}}); err != nil {
+			t.Fatal(err)
+		}
+		callCtx, cancelCall := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			_, _ = c.CallTool(callCtx, mcpgo.CallToolRequest{Params: mcpgo.CallToolParams{Name: "wait_for_cancel"}})
+		}()
+		awaitN(t, ctx, started, 1, "handler never started")
+		cancelCall()
+		<-done
+		select {
+		case cause := <-seen:
+			if cause == nil || cause.Error() != "the client closed the request's stream" {
+				t.Fatalf("handler's context ended with %v, want mcp-go's cancellation", cause)
+			}
+		case <-ctx.Done():
+			t.Fatal("handler's context was not cancelled")
+		}
+	})
 }
 
 // cancelOnce has the official client cancel a call of wait_for_cancel and

@@ -6,6 +6,9 @@ import (
 	"testing"
 	"time"
 
+	mcpgoclient "github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/client/transport"
+	mcpgo "github.com/mark3labs/mcp-go/mcp"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/mcpstream/mcpstream/gateway"
@@ -13,9 +16,10 @@ import (
 	"github.com/mcpstream/mcpstream/workers"
 )
 
-// TestToolListChanged: a worker registers a new tool while a client is
-// connected; the client's GET event stream carries
-// notifications/tools/list_changed, and tools/list then has the tool.
+// TestToolListChanged: a worker registers a new tool while clients are
+// connected (the official client and mcp-go); each one's GET event stream
+// carries notifications/tools/list_changed, and tools/list then has the
+// tool.
 func TestToolListChanged(t *testing.T) {
 	s := newStack(t, gateway.Config{})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -28,7 +32,26 @@ func TestToolListChanged(t *testing.T) {
 	if !cs.InitializeResult().Capabilities.Tools.ListChanged {
 		t.Fatal("initialize does not announce tools.listChanged")
 	}
-	awaitStreams(t, s.gw, 1) // the client's GET stream is open
+	// mcp-go too, in a 2025-11-25 session with its GET stream.
+	mc, err := mcpgoclient.NewStreamableHttpClient(s.url, transport.WithContinuousListening())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mc.Close()
+	mcpgoChanged := make(chan struct{}, 4)
+	mc.OnNotification(func(n mcpgo.JSONRPCNotification) {
+		if n.Method == "notifications/tools/list_changed" {
+			mcpgoChanged <- struct{}{}
+		}
+	})
+	if err := mc.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mc.Initialize(ctx, mcpgo.InitializeRequest{Params: mcpgo.InitializeParams{ProtocolVersion: "2025-11-25",
+		ClientInfo: mcpgo.Implementation{Name: "itest-list-changed-mcp-go", Version: "1"}}}); err != nil {
+		t.Fatal(err)
+	}
+	awaitStreams(t, s.gw, 2) // both clients' GET streams are open
 
 	g := workers.NewGroup("late")
 	workers.AddTool(g, workers.Tool{Name: "late_tool"},
@@ -36,11 +59,8 @@ func TestToolListChanged(t *testing.T) {
 			return workers.TextResult("late"), nil
 		})
 	s.runGroup(t, g, "late_tool")
-	select {
-	case <-changed:
-	case <-ctx.Done():
-		t.Fatal("no notifications/tools/list_changed after a new tool was registered")
-	}
+	awaitN(t, ctx, changed, 1, "no notifications/tools/list_changed after a new tool was registered")
+	awaitN(t, ctx, mcpgoChanged, 1, "mcp-go got no notifications/tools/list_changed")
 	res, err := cs.ListTools(ctx, nil)
 	if err != nil {
 		t.Fatal(err)

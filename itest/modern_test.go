@@ -157,8 +157,8 @@ func TestStatelessRevisionRefusals(t *testing.T) {
 
 // TestInputRequiredRoundTrips: in 2026-07-28 a handler's questions come
 // back as an input_required result; the official client answers them with
-// its handlers and retries, and the handler, run again on a worker, gets
-// the answers, over two rounds, with the first round's answer carried in
+// its handlers (elicitation, and sampling) and retries, and the handler, run
+// again on a worker, gets the answers, over two rounds, with the first round's answer carried in
 // the signed requestState. A tampered state is refused.
 func TestInputRequiredRoundTrips(t *testing.T) {
 	dev, endpoint, _ := startDev(t, false, "--examples", "conformance")
@@ -166,6 +166,10 @@ func TestInputRequiredRoundTrips(t *testing.T) {
 	defer cancel()
 	var asked []string
 	client := mcp.NewClient(&mcp.Implementation{Name: "itest-mrtr", Version: "1"}, &mcp.ClientOptions{
+		CreateMessageHandler: func(_ context.Context, req *mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error) {
+			return &mcp.CreateMessageResult{Role: "assistant", Model: "m",
+				Content: &mcp.TextContent{Text: "Paris, of course"}}, nil
+		},
 		ElicitationHandler: func(_ context.Context, req *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
 			asked = append(asked, req.Params.Message)
 			if strings.Contains(req.Params.Message, "colour") {
@@ -188,6 +192,11 @@ func TestInputRequiredRoundTrips(t *testing.T) {
 	}
 	if strings.Join(asked, " | ") != "Your name? | Your favourite colour, Ada?" {
 		t.Errorf("questions asked: %q", asked)
+	}
+	// A sampling round trip, the 2026-07-28 way.
+	res, err = cs.CallTool(ctx, &mcp.CallToolParams{Name: "test_input_required_result_sampling"})
+	if err != nil || res.IsError || res.Content[0].(*mcp.TextContent).Text != "LLM response: Paris, of course" {
+		t.Fatalf("sampling through an input-required result: %v, %v", res, err)
 	}
 
 	// By hand: the first round's state, tampered with or replayed on
