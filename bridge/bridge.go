@@ -19,7 +19,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"mime"
@@ -249,9 +248,7 @@ func (b *Bridge) headers(req *http.Request, msg *schema.Message) {
 		if msg.Method != "" {
 			h.Set(schema.HeaderMethod, msg.Method)
 		}
-		member := map[string]string{schema.MethodToolsCall: "name", schema.MethodPromptsGet: "name", schema.MethodResourcesRead: "uri",
-			schema.MethodTasksGet: "taskId", schema.MethodTasksUpdate: "taskId", schema.MethodTasksCancel: "taskId"}[msg.Method]
-		if member != "" {
+		if member := schema.NameMember(msg.Method); member != "" {
 			var v string
 			_ = schema.ScanObject(msg.Params, func(k, raw []byte) {
 				if string(k) == member {
@@ -419,6 +416,3 @@ func (b *Bridge) endSession() {
 		resp.Body.Close()
 	}
 }
-
-// String names the bridge for logs.
-func (b *Bridge) String() string { return fmt.Sprintf("stdio bridge to %s", b.URL) }

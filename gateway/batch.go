@@ -50,15 +50,7 @@ func (g *Gateway) postBatch(w http.ResponseWriter, r *http.Request, body []byte,
 		case routedToWorkers(msg.Method):
 			wg.Go(func() {
 				result, rpcErr, _ := g.callTool(r.Context(), sess, msg, nil)
-				if rpcErr == nil {
-					if responses[i] = schema.AppendResultFunc(nil, msg.ID, func(dst []byte) ([]byte, error) {
-						return schema.MsgpackToJSON(dst, result)
-					}); responses[i] != nil {
-						return
-					}
-					rpcErr = schema.Errorf(schema.CodeInternalError, "malformed result from worker")
-				}
-				responses[i] = schema.AppendError(nil, msg.ID, rpcErr)
+				responses[i] = workerResponse(msg.ID, result, rpcErr)
 			})
 		default:
 			wg.Go(func() {

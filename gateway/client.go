@@ -56,11 +56,5 @@ func (g *Gateway) refuseClientRequest(rep *schema.Reply, rpcErr *schema.Error) {
 // clientCan reports whether the session's client declared a capability in
 // initialize.
 func (s *session) clientCan(capability string) bool {
-	found := false
-	_ = schema.ScanObject(s.Capabilities, func(k, _ []byte) {
-		if string(k) == capability {
-			found = true
-		}
-	})
-	return found
+	return schema.HasCapability(s.Capabilities, capability)
 }

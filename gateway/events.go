@@ -40,12 +40,7 @@ func (s *eventStream) writeSeq(seq uint64, b []byte) error {
 		return nil
 	}
 	s.lastSeq = seq
-	_ = s.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
-	if _, err := s.conn.Write(b); err != nil {
-		s.closeLocked()
-		return err
-	}
-	return nil
+	return s.writeLocked(b)
 }
 
 // writeTimeout bounds one write to an event stream.
@@ -58,6 +53,12 @@ func (s *eventStream) write(b []byte) error {
 	if s.closed.Load() {
 		return net.ErrClosed
 	}
+	return s.writeLocked(b)
+}
+
+// writeLocked writes b under the write deadline, closing the stream if it
+// fails; the caller holds mu.
+func (s *eventStream) writeLocked(b []byte) error {
 	_ = s.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
 	if _, err := s.conn.Write(b); err != nil {
 		s.closeLocked()
@@ -176,11 +177,9 @@ func (g *Gateway) hijack(w http.ResponseWriter, es *eventStream, first []byte, s
 	}
 	es.mu.Lock() // writers wait for first
 	g.streams.add(es)
-	_ = conn.SetWriteDeadline(time.Now().Add(writeTimeout))
-	_, err = conn.Write(first)
+	err = es.writeLocked(first)
 	es.mu.Unlock()
 	if err != nil {
-		es.close()
 		g.streams.remove(es)
 		ended()
 		return true

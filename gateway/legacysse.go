@@ -170,9 +170,9 @@ func (g *Gateway) sseServe(sess *session, msg *schema.Message) {
 	}
 	switch {
 	case msg.Method == schema.MethodInitialize:
-		var p schema.InitializeParams
-		if len(msg.Params) == 0 || json.Unmarshal(msg.Params, &p) != nil || p.ProtocolVersion == "" {
-			send(schema.AppendError(nil, msg.ID, schema.Errorf(schema.CodeInvalidParams, "initialize needs params with protocolVersion")))
+		p, rpcErr := initializeParams(msg.Params)
+		if rpcErr != nil {
+			send(schema.AppendError(nil, msg.ID, rpcErr))
 			return
 		}
 		rev := schema.Revision20241105
@@ -190,15 +190,7 @@ func (g *Gateway) sseServe(sess *session, msg *schema.Message) {
 	case routedToWorkers(msg.Method):
 		note := func(rep *schema.Reply) { send(g.sseNote(sess, rep)) }
 		result, rpcErr, _ := g.callTool(ctx, sess, msg, note)
-		if rpcErr != nil {
-			send(schema.AppendError(nil, msg.ID, rpcErr))
-			return
-		}
-		b := schema.AppendResultFunc(nil, msg.ID, func(dst []byte) ([]byte, error) { return schema.MsgpackToJSON(dst, result) })
-		if b == nil {
-			b = schema.AppendError(nil, msg.ID, schema.Errorf(schema.CodeInternalError, "malformed result from worker"))
-		}
-		send(b)
+		send(workerResponse(msg.ID, result, rpcErr))
 	default:
 		result, rpcErr := g.answer(ctx, sess, msg)
 		if rpcErr != nil {

@@ -30,18 +30,14 @@ type change struct {
 // tell sends c, the event of sequence seq in the events stream, to every
 // open stream that wants it.
 func (g *Gateway) tell(c change, seq uint64) {
-	var legacy, params []byte
-	if c.uri != "" {
-		params, _ = json.Marshal(struct {
-			URI string `json:"uri"`
-		}{c.uri})
-	}
+	var legacy []byte
+	params := c.params()
 	g.streams.each(func(es *eventStream) {
 		switch f := es.listen; {
 		case f == nil && c.method == schema.NotificationResourceUpdated && !es.sess.subscribed(c.uri):
 		case f == nil:
 			if legacy == nil {
-				legacy = legacyEvent(c, seq)
+				legacy = legacyEvent(c.method, params, seq)
 			}
 			_ = es.writeSeq(seq, legacy)
 		case f.wants(c):

@@ -51,15 +51,8 @@ func checkModern(snap *Snapshot, msg *schema.Message, meta schema.RequestMeta, r
 		return http.StatusBadRequest, schema.Errorf(schema.CodeHeaderMismatch,
 			"Header mismatch: Mcp-Method header %q does not match body value %q", r.Header.Get(schema.HeaderMethod), msg.Method)
 	}
-	var member string
-	switch msg.Method {
-	case schema.MethodToolsCall, schema.MethodPromptsGet:
-		member = "name"
-	case schema.MethodResourcesRead:
-		member = "uri"
-	case schema.MethodTasksGet, schema.MethodTasksUpdate, schema.MethodTasksCancel:
-		member = "taskId"
-	default:
+	member := schema.NameMember(msg.Method)
+	if member == "" {
 		return 0, nil
 	}
 	var want string
@@ -81,7 +74,7 @@ func checkModern(snap *Snapshot, msg *schema.Message, meta schema.RequestMeta, r
 			"Header mismatch: Mcp-Name header value %q does not match body value %q", got, want)
 	}
 	if msg.Method == schema.MethodToolsCall && taskSupport(snap.Tool(want)) == schema.TaskSupportRequired &&
-		!hasExtension(meta.ClientCapabilities, schema.ExtensionTasks) {
+		!schema.HasExtension(meta.ClientCapabilities, schema.ExtensionTasks) {
 		return http.StatusBadRequest, missingTasksExtension("tool " + want)
 	}
 	if hp := snap.headers[want]; hp != nil && msg.Method == schema.MethodToolsCall {

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"encoding/json"
 	"net/http"
 	"sync"
 
@@ -14,6 +15,28 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b 
 // one SSE event.
 func respond(w http.ResponseWriter, id schema.ID, result []byte, rpcErr *schema.Error, sse bool) {
 	respondWith(w, id, rpcErr, sse, func(b []byte) ([]byte, error) { return append(b, result...), nil })
+}
+
+// workerResponse is the JSON-RPC response to a request a worker answered:
+// its result (msgpack) as JSON, or rpcErr, or an internal error when the
+// result does not expand.
+func workerResponse(id schema.ID, result []byte, rpcErr *schema.Error) []byte {
+	if rpcErr == nil {
+		if b := schema.AppendResultFunc(nil, id, func(dst []byte) ([]byte, error) { return schema.MsgpackToJSON(dst, result) }); b != nil {
+			return b
+		}
+		rpcErr = schema.Errorf(schema.CodeInternalError, "malformed result from worker")
+	}
+	return schema.AppendError(nil, id, rpcErr)
+}
+
+// initializeParams decodes initialize's params; they must name a revision.
+func initializeParams(params []byte) (schema.InitializeParams, *schema.Error) {
+	var p schema.InitializeParams
+	if len(params) == 0 || json.Unmarshal(params, &p) != nil || p.ProtocolVersion == "" {
+		return p, schema.Errorf(schema.CodeInvalidParams, "initialize needs params with protocolVersion")
+	}
+	return p, nil
 }
 
 func respondWith(w http.ResponseWriter, id schema.ID, rpcErr *schema.Error, sse bool, result func([]byte) ([]byte, error)) {

@@ -76,16 +76,22 @@ func (g *Gateway) publishListChange(subject, id string) {
 	}
 }
 
-// legacyEvent is an event of a session's GET stream, with its id.
-func legacyEvent(c change, seq uint64) []byte {
-	var params []byte
-	if c.uri != "" {
-		params, _ = json.Marshal(struct {
-			URI string `json:"uri"`
-		}{c.uri})
+// params are the notification's params: {"uri":...} for a resource
+// update, none for a list change.
+func (c change) params() []byte {
+	if c.uri == "" {
+		return nil
 	}
+	b, _ := json.Marshal(struct {
+		URI string `json:"uri"`
+	}{c.uri})
+	return b
+}
+
+// legacyEvent is an event of a session's GET stream, with its id.
+func legacyEvent(method string, params []byte, seq uint64) []byte {
 	b := append([]byte("id: "), strconv.FormatUint(seq, 10)...)
-	b = append(append(b, "\nevent: message\ndata: "...), schema.AppendNotification(nil, c.method, params)...)
+	b = append(append(b, "\nevent: message\ndata: "...), schema.AppendNotification(nil, method, params)...)
 	return append(b, "\n\n"...)
 }
 
@@ -133,7 +139,7 @@ func (g *Gateway) replay(ctx context.Context, sess *session, after uint64) ([]ev
 			}
 			last = md.Sequence.Stream
 			if c, ok := eventChange(m.Subject(), m.Data()); ok {
-				out = append(out, event{last, legacyEvent(c, last)})
+				out = append(out, event{last, legacyEvent(c.method, c.params(), last)})
 				n++
 			}
 		}

@@ -270,9 +270,9 @@ func (g *Gateway) requireSession(w http.ResponseWriter, r *http.Request, id sche
 }
 
 func (g *Gateway) initialize(w http.ResponseWriter, r *http.Request, msg *schema.Message, sse bool) {
-	var p schema.InitializeParams
-	if len(msg.Params) == 0 || json.Unmarshal(msg.Params, &p) != nil || p.ProtocolVersion == "" {
-		respond(w, msg.ID, nil, schema.Errorf(schema.CodeInvalidParams, "initialize needs params with protocolVersion"), sse)
+	p, rpcErr := initializeParams(msg.Params)
+	if rpcErr != nil {
+		respond(w, msg.ID, nil, rpcErr, sse)
 		return
 	}
 	rev := schema.Negotiate(p.ProtocolVersion)

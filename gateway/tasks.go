@@ -35,18 +35,6 @@ func missingTasksExtension(what string) *schema.Error {
 		Message: what + " needs the " + schema.ExtensionTasks + " extension in the client's capabilities", Data: data}
 }
 
-// hasExtension reports whether capabilities (JSON) declare extension.
-func hasExtension(capabilities []byte, extension string) bool {
-	var caps struct {
-		Extensions map[string]json.RawMessage `json:"extensions"`
-	}
-	if json.Unmarshal(capabilities, &caps) != nil {
-		return false
-	}
-	_, ok := caps.Extensions[extension]
-	return ok
-}
-
 // taskSupport is the task support a tool declares ("" for none).
 func taskSupport(t *schema.ToolEntry) string {
 	var e struct {
@@ -60,7 +48,7 @@ func taskSupport(t *schema.ToolEntry) string {
 
 // taskRequest serves tasks/get, tasks/update and tasks/cancel.
 func (g *Gateway) taskRequest(w http.ResponseWriter, r *http.Request, msg *schema.Message, meta schema.RequestMeta, sseOnly bool) {
-	if !hasExtension(meta.ClientCapabilities, schema.ExtensionTasks) {
+	if !schema.HasExtension(meta.ClientCapabilities, schema.ExtensionTasks) {
 		writeError(w, http.StatusBadRequest, msg.ID, missingTasksExtension(msg.Method))
 		return
 	}

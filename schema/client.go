@@ -27,6 +27,33 @@ func ClientCapability(method string) string {
 	return ""
 }
 
+// HasCapability reports whether capabilities (a client's capabilities
+// object, JSON) declare capability ("sampling", "elicitation", ...).
+func HasCapability(capabilities []byte, capability string) bool {
+	found := false
+	if len(capabilities) > 0 {
+		_ = ScanObject(capabilities, func(k, _ []byte) {
+			if string(k) == capability {
+				found = true
+			}
+		})
+	}
+	return found
+}
+
+// HasExtension reports whether capabilities (JSON) declare extension in
+// their extensions.
+func HasExtension(capabilities []byte, extension string) bool {
+	var caps struct {
+		Extensions map[string]json.RawMessage `json:"extensions"`
+	}
+	if len(capabilities) == 0 || json.Unmarshal(capabilities, &caps) != nil {
+		return false
+	}
+	_, ok := caps.Extensions[extension]
+	return ok
+}
+
 // A worker's request to the client travels as a Reply of kind ReplyRequest
 // to the gateway holding the client, which sends it on as a JSON-RPC request
 // whose id is the Reply's ID. The client may answer on any gateway; that

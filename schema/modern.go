@@ -39,6 +39,20 @@ const (
 	HeaderParamPrefix = "Mcp-Param-"
 )
 
+// NameMember is the params member a method's Mcp-Name header mirrors
+// ("name", "uri" or "taskId"), or "" for a method without one.
+func NameMember(method string) string {
+	switch method {
+	case MethodToolsCall, MethodPromptsGet:
+		return "name"
+	case MethodResourcesRead:
+		return "uri"
+	case MethodTasksGet, MethodTasksUpdate, MethodTasksCancel:
+		return "taskId"
+	}
+	return ""
+}
+
 // _meta keys of the stateless revision.
 const (
 	MetaProtocolVersion    = "io.modelcontextprotocol/protocolVersion"

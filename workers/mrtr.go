@@ -130,15 +130,7 @@ func (c *Call) nextKey(method string) string {
 // ClientCan reports whether the client declared capability ("sampling",
 // "elicitation", "roots", ...).
 func (c *Call) ClientCan(capability string) bool {
-	found := false
-	if caps := c.clientCapabilities(); len(caps) > 0 {
-		_ = schema.ScanObject(caps, func(k, _ []byte) {
-			if string(k) == capability {
-				found = true
-			}
-		})
-	}
-	return found
+	return schema.HasCapability(c.clientCapabilities(), capability)
 }
 
 // clientCapabilities is the client's capabilities as JSON, decoded from

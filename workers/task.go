@@ -169,12 +169,5 @@ func askedJSON(asked []askedInput) json.RawMessage {
 // ClientCanExtension reports whether the client declared extension in its
 // capabilities' extensions.
 func (c *Call) ClientCanExtension(extension string) bool {
-	var caps struct {
-		Extensions map[string]json.RawMessage `json:"extensions"`
-	}
-	if raw := c.clientCapabilities(); len(raw) == 0 || json.Unmarshal(raw, &caps) != nil {
-		return false
-	}
-	_, ok := caps.Extensions[extension]
-	return ok
+	return schema.HasExtension(c.clientCapabilities(), extension)
 }
