@@ -26,6 +26,14 @@
 // every gateway follows to tell its open streams (session GET streams,
 // resumable with Last-Event-ID on any gateway, and listen streams).
 //
+// Every request, on every transport, is authenticated before its body is
+// read (auth.go, [Config.Auth]): a [JWTAuth] makes the gateway an OAuth 2.1
+// resource server, validating bearer JWTs against the authorization
+// server's key set (issuer, audience, expiry, scopes) and serving RFC 9728
+// protected resource metadata; a [HeaderAuth] trusts an authenticating
+// proxy's header. The principal either names binds sessions and tasks to
+// it and counts against its in-flight cap.
+//
 // Admission is immediate: a session may have MaxSessionInFlight calls
 // waiting, and the gateway's in-flight limit adapts to the queueing calls
 // see (latency less the handler's reported run time), refusing the excess

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -48,13 +49,24 @@ type Config struct {
 	// MaxStreams bounds the subscriptions/listen streams open on the
 	// gateway (default 20,000); beyond it a listen is refused with 503.
 	MaxStreams int
-	// PrincipalHeader names the HTTP header carrying the authenticated
-	// principal, set by an authenticating proxy in front of the gateway
-	// (for example X-Auth-Request-User). Empty (the default) means no
-	// principals. When set, a session belongs to the principal that
-	// initialized it: a request presenting another principal is answered
-	// 404, as for an unknown session. Only enable it behind a proxy that
-	// sets the header and strips it from clients.
+	// Auth authenticates every request, on every transport, before its
+	// body is read, and names its principal (see [Authenticator]): a
+	// [JWTAuth] validates OAuth bearer tokens itself, a [HeaderAuth] trusts
+	// a proxy's header. Nil (the default) means no authentication and no
+	// principals. With principals, a session belongs to the principal that
+	// initialized it (a request presenting another principal is answered
+	// 404, as for an unknown session), a task to the principal that
+	// started it, and MaxPrincipalInFlight applies.
+	Auth Authenticator
+	// ResourceMetadata describes the gateway as an OAuth protected resource
+	// (RFC 9728): the metadata document it serves and names in its
+	// challenges. Its Resource is required with a JWTAuth.
+	ResourceMetadata ResourceMetadata
+	// PrincipalHeader is a shorthand for Auth: HeaderAuth{Header:
+	// PrincipalHeader}: the header, set by an authenticating proxy in
+	// front of the gateway (for example X-Auth-Request-User), names the
+	// principal. Only enable it behind a proxy that sets the header and
+	// strips it from clients. Setting both it and Auth is an error.
 	PrincipalHeader string
 	// MaxPrincipalInFlight bounds one principal's requests waiting on
 	// workers, over all its sessions on this gateway (default 256).
@@ -78,6 +90,9 @@ type Config struct {
 }
 
 func (c Config) withDefaults() Config {
+	if c.Auth == nil && c.PrincipalHeader != "" {
+		c.Auth = HeaderAuth{Header: c.PrincipalHeader}
+	}
 	if c.ID == "" {
 		var b [6]byte
 		_, _ = rand.Read(b[:])
@@ -144,10 +159,13 @@ type Gateway struct {
 	events jetstream.Stream
 	// serverInfo is cfg.ServerInfo as JSON.
 	serverInfo []byte
-	sub        *nats.Subscription
-	updates    *nats.Subscription // schema.ResourceUpdatedSubject
-	cancel     context.CancelFunc
-	wg         sync.WaitGroup
+	// resource is the protected resource metadata (nil without a
+	// configured resource).
+	resource *resourceMetadata
+	sub      *nats.Subscription
+	updates  *nats.Subscription // schema.ResourceUpdatedSubject
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
 
 	keySeq   atomic.Uint64
 	inflight atomic.Int64
@@ -161,10 +179,19 @@ type Gateway struct {
 // New starts a gateway on nc: it provisions the topology if none exists,
 // subscribes to its reply subject, and waits (within ctx) until the registry
 // snapshot holds the bucket's current state. The caller owns nc. It returns
-// an error for an invalid ID or when JetStream cannot be reached.
+// an error for an invalid ID, an invalid authentication setup (Auth and
+// PrincipalHeader both set, a JWTAuth without a resource, a malformed
+// resource) or when JetStream cannot be reached.
 func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Gateway, error) {
+	if cfg.Auth != nil && cfg.PrincipalHeader != "" {
+		return nil, errors.New("gateway: set Auth or PrincipalHeader, not both")
+	}
 	cfg = cfg.withDefaults()
 	if err := streams.CheckName("gateway", cfg.ID); err != nil {
+		return nil, err
+	}
+	resource, err := buildResourceMetadata(cfg)
+	if err != nil {
 		return nil, err
 	}
 	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(cfg.MaxInFlight+1024))
@@ -180,6 +207,7 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Gateway, error) {
 		log:        cfg.Logger.With("gateway", cfg.ID),
 		replyTo:    streams.ReplySubject(cfg.ID),
 		serverInfo: func() []byte { b, _ := json.Marshal(cfg.ServerInfo); return b }(),
+		resource:   resource,
 		closing:    make(chan struct{}),
 		streams:    newStreamSet(),
 		limit:      newLimiter(int64(cfg.MaxInFlight), cfg.QueueTarget, 100*time.Millisecond),

@@ -29,11 +29,15 @@ import (
 
 // LegacySSE returns the handler of the HTTP+SSE transport, to mount on the
 // stream's path and on messagesPath (the path POSTs go to, as named in the
-// endpoint event).
+// endpoint event). Every request is authenticated first (Config.Auth).
 func (g *Gateway) LegacySSE(messagesPath string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !g.originAllowed(r.Header.Get("Origin")) {
 			writeError(w, http.StatusForbidden, nil, schema.Errorf(schema.CodeInvalidRequest, "origin not allowed"))
+			return
+		}
+		r, ok := g.authenticate(w, r)
+		if !ok {
 			return
 		}
 		switch r.Method {
@@ -59,12 +63,8 @@ func (g *Gateway) sseOpen(w http.ResponseWriter, r *http.Request, messagesPath s
 		writeError(w, http.StatusServiceUnavailable, nil, schema.OverloadedError("gateway shutting down", 1000))
 		return
 	}
-	var principal string
-	if g.cfg.PrincipalHeader != "" {
-		principal = r.Header.Get(g.cfg.PrincipalHeader)
-	}
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
-	sess, err := g.sessions.create(ctx, sessionRecord{Revision: schema.Revision20241105, Principal: principal,
+	sess, err := g.sessions.create(ctx, sessionRecord{Revision: schema.Revision20241105, Principal: g.principal(r),
 		CreatedAt: time.Now().UTC(), Gateway: g.cfg.ID, Transport: transportSSE})
 	cancel()
 	if err != nil {
@@ -112,8 +112,7 @@ func (g *Gateway) ssePost(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 	sess, err := g.sessions.get(ctx, r.URL.Query().Get("sessionId"))
 	cancel()
-	if err != nil || !sess.legacySSE() ||
-		(g.cfg.PrincipalHeader != "" && r.Header.Get(g.cfg.PrincipalHeader) != sess.Principal) {
+	if err != nil || !sess.legacySSE() || g.otherPrincipal(r, sess.Principal) {
 		writeError(w, http.StatusNotFound, nil, schema.Errorf(schema.CodeInvalidRequest, "session not found"))
 		return
 	}

@@ -136,10 +136,8 @@ func (g *Gateway) postModern(w http.ResponseWriter, r *http.Request, msg *schema
 // callModern routes a stateless request to the workers, as a session's
 // would be, for a session that lives as long as the request.
 func (g *Gateway) callModern(w http.ResponseWriter, r *http.Request, msg *schema.Message, meta schema.RequestMeta, sseOK, sseOnly bool) {
-	sess := &session{sessionRecord: sessionRecord{Revision: meta.ProtocolVersion, Capabilities: meta.ClientCapabilities}}
-	if g.cfg.PrincipalHeader != "" {
-		sess.Principal = r.Header.Get(g.cfg.PrincipalHeader)
-	}
+	sess := &session{sessionRecord: sessionRecord{Revision: meta.ProtocolVersion, Capabilities: meta.ClientCapabilities,
+		Principal: g.principal(r)}}
 	// Log messages only for a request that asked for them, at its level.
 	sess.quiet = meta.LogLevel == ""
 	sess.logLevel.Store(int32(max(0, slices.Index(logLevels, meta.LogLevel))))

@@ -18,10 +18,15 @@ import (
 )
 
 // ServeHTTP serves the MCP endpoint: POST carries one JSON-RPC message, GET
-// opens the session's event stream, DELETE ends the session.
+// opens the session's event stream, DELETE ends the session. Every request
+// is authenticated first (Config.Auth).
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !g.originAllowed(r.Header.Get("Origin")) {
 		writeError(w, http.StatusForbidden, nil, schema.Errorf(schema.CodeInvalidRequest, "origin not allowed"))
+		return
+	}
+	r, ok := g.authenticate(w, r)
+	if !ok {
 		return
 	}
 	if r.Method != http.MethodPost && schema.IsModern(r.Header.Get(schema.HeaderProtocolVersion)) {
@@ -260,7 +265,7 @@ func (g *Gateway) requireSession(w http.ResponseWriter, r *http.Request, id sche
 		writeError(w, http.StatusServiceUnavailable, id, schema.Errorf(schema.CodeInternalError, "session store unavailable"))
 		return nil, false
 	}
-	if (g.cfg.PrincipalHeader != "" && r.Header.Get(g.cfg.PrincipalHeader) != sess.Principal) || sess.legacySSE() {
+	if g.otherPrincipal(r, sess.Principal) || sess.legacySSE() {
 		// Another principal's session, or one of the HTTP+SSE transport:
 		// as good as unknown here.
 		writeError(w, http.StatusNotFound, id, schema.Errorf(schema.CodeInvalidRequest, "session not found"))
@@ -278,12 +283,8 @@ func (g *Gateway) initialize(w http.ResponseWriter, r *http.Request, msg *schema
 	rev := schema.Negotiate(p.ProtocolVersion)
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 	defer cancel()
-	var principal string
-	if g.cfg.PrincipalHeader != "" {
-		principal = r.Header.Get(g.cfg.PrincipalHeader)
-	}
 	sess, err := g.sessions.create(ctx, sessionRecord{
-		Revision: rev, Principal: principal, ClientInfo: p.ClientInfo, Capabilities: p.Capabilities,
+		Revision: rev, Principal: g.principal(r), ClientInfo: p.ClientInfo, Capabilities: p.Capabilities,
 		CreatedAt: time.Now().UTC(), Gateway: g.cfg.ID,
 	})
 	if err != nil {

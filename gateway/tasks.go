@@ -60,10 +60,7 @@ func (g *Gateway) taskRequest(w http.ResponseWriter, r *http.Request, msg *schem
 		writeError(w, http.StatusOK, msg.ID, schema.Errorf(schema.CodeInvalidParams, "%s needs params with a taskId", msg.Method))
 		return
 	}
-	principal := ""
-	if g.cfg.PrincipalHeader != "" {
-		principal = r.Header.Get(g.cfg.PrincipalHeader)
-	}
+	principal := g.principal(r)
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 	defer cancel()
 	var result []byte

@@ -48,6 +48,10 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
+	gwCfg, err := gw.config(ctx, log, c.topology())
+	if err != nil {
+		return err
+	}
 	dir := *data
 	if dir == "" {
 		if dir, err = os.MkdirTemp("", "mcpstream-dev-"); err != nil {
@@ -88,7 +92,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	defer gwc.Close()
-	return serveGateway(ctx, gwc, gw.config(log, c.topology()), *addr, stdout, stopWorkers)
+	return serveGateway(ctx, gwc, gwCfg, *addr, stdout, stopWorkers)
 }
 
 func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -107,12 +111,16 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
+	cfg, err := gw.config(ctx, log, c.topology())
+	if err != nil {
+		return err
+	}
 	nc, err := connect(*url, "mcpstream-gateway", log)
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
-	return serveGateway(ctx, nc, gw.config(log, c.topology()), *addr, stdout, nil)
+	return serveGateway(ctx, nc, cfg, *addr, stdout, nil)
 }
 
 func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -185,13 +193,43 @@ func runProvision(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	return nil
 }
 
-// gatewayFlags are the gateway's tuning flags, shared by dev and gateway.
+// gatewayFlags are the gateway's tuning and authentication flags, shared
+// by dev and gateway.
 type gatewayFlags struct {
 	id          string
 	callTimeout time.Duration
 	maxBody     int64
 	origins     string
 	principal   string
+
+	jwksURL        string
+	issuer         string
+	audience       string
+	scopes         string
+	principalClaim string
+	resource       string
+	authServers    listFlag
+}
+
+// listFlag is a repeatable flag whose values may also be comma-separated.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+
+func (l *listFlag) Set(v string) error {
+	*l = append(*l, splitList(v)...)
+	return nil
+}
+
+// splitList splits a comma-separated list, dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 func (f *gatewayFlags) register(fs *flag.FlagSet) {
@@ -200,17 +238,48 @@ func (f *gatewayFlags) register(fs *flag.FlagSet) {
 	fs.Int64Var(&f.maxBody, "max-body", 0, "largest request body in bytes (default 4 MiB)")
 	fs.StringVar(&f.origins, "allowed-origins", "", "comma-separated Origin values accepted besides loopback ones")
 	fs.StringVar(&f.principal, "principal-header", "", "header naming the authenticated principal, set by an authenticating proxy in front (sessions are bound to it; per-principal in-flight caps apply)")
+	fs.StringVar(&f.jwksURL, "jwks-url", "", "validate OAuth bearer tokens (JWTs) signed by the keys of this JWK Set URL (https, or http on loopback); the token's subject is the principal")
+	fs.StringVar(&f.issuer, "jwt-issuer", "", "issuer (iss) tokens must name; required with --jwks-url")
+	fs.StringVar(&f.audience, "jwt-audience", "", "audience (aud) tokens must include (default --resource-url)")
+	fs.StringVar(&f.scopes, "jwt-scopes", "", "comma-separated scopes every token must grant (scope or scp claim); others get 403 insufficient_scope")
+	fs.StringVar(&f.principalClaim, "jwt-principal-claim", "", "string claim naming the principal (default sub)")
+	fs.StringVar(&f.resource, "resource-url", "", "canonical URL of the MCP endpoint as clients reach it (the OAuth resource); required with --jwks-url")
+	fs.Var(&f.authServers, "auth-server", "authorization server issuer URL named in the protected resource metadata (repeatable or comma-separated; default --jwt-issuer)")
 }
 
-func (f *gatewayFlags) config(log *slog.Logger, t streams.Topology) gateway.Config {
+// config builds the gateway's configuration. With --jwks-url it fetches
+// the key set (the refresh goroutine lives as long as ctx); it returns an
+// error for conflicting or incomplete authentication flags, or a key set
+// that cannot be loaded.
+func (f *gatewayFlags) config(ctx context.Context, log *slog.Logger, t streams.Topology) (gateway.Config, error) {
 	cfg := gateway.Config{ID: f.id, Topology: t, CallTimeout: f.callTimeout, MaxBody: f.maxBody, Logger: log,
-		PrincipalHeader: f.principal}
-	for _, o := range strings.Split(f.origins, ",") {
-		if o = strings.TrimSpace(o); o != "" {
-			cfg.AllowedOrigins = append(cfg.AllowedOrigins, o)
+		PrincipalHeader: f.principal, AllowedOrigins: splitList(f.origins)}
+	if f.jwksURL == "" {
+		if f.issuer != "" || f.audience != "" || f.scopes != "" || f.principalClaim != "" || f.resource != "" || len(f.authServers) > 0 {
+			return cfg, errors.New("--jwt-issuer, --jwt-audience, --jwt-scopes, --jwt-principal-claim, --resource-url and --auth-server need --jwks-url")
 		}
+		return cfg, nil
 	}
-	return cfg
+	switch {
+	case f.principal != "":
+		return cfg, errors.New("--principal-header and --jwks-url exclude each other: the principal comes from the proxy's header or from the token")
+	case f.issuer == "":
+		return cfg, errors.New("--jwks-url needs --jwt-issuer")
+	case f.resource == "":
+		return cfg, errors.New("--jwks-url needs --resource-url, the canonical URL of the MCP endpoint as clients reach it")
+	}
+	audience := f.audience
+	if audience == "" {
+		audience = f.resource
+	}
+	auth, err := gateway.NewJWTAuth(ctx, gateway.JWTOptions{JWKSURL: f.jwksURL, Issuer: f.issuer, Audience: audience,
+		RequiredScopes: splitList(f.scopes), PrincipalClaim: f.principalClaim, Logger: log})
+	if err != nil {
+		return cfg, err
+	}
+	cfg.Auth = auth
+	cfg.ResourceMetadata = gateway.ResourceMetadata{Resource: f.resource, AuthorizationServers: f.authServers}
+	return cfg, nil
 }
 
 // startWorkers runs each group on its own connection and waits until all are
@@ -274,6 +343,10 @@ func serveGateway(ctx context.Context, nc *nats.Conn, cfg gateway.Config, addr s
 	legacy := gw.LegacySSE("/messages") // the 2024-11-05 HTTP+SSE transport
 	mux.Handle("/sse", legacy)
 	mux.Handle("/messages", legacy)
+	if h := gw.ResourceMetadataHandler(); h != nil { // RFC 9728, with --resource-url
+		mux.Handle(gateway.ResourceMetadataPath, h)
+		mux.Handle(gateway.ResourceMetadataPath+"/", h)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		if nc.Status() != nats.CONNECTED {
 			http.Error(w, "nats "+nc.Status().String(), http.StatusServiceUnavailable)

@@ -1,0 +1,159 @@
+package gateway
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+)
+
+// JWTOptions configure a [JWTAuth]: where the authorization server
+// publishes its signing keys, and what a token must say to be accepted.
+type JWTOptions struct {
+	// JWKSURL is the authorization server's JSON Web Key Set (its
+	// jwks_uri). Required; https, or http on a loopback host.
+	JWKSURL string
+	// Issuer must equal the token's iss claim. Required.
+	Issuer string
+	// Audience must be one of the token's aud values: the token was issued
+	// for this server (RFC 8707 resource indicators: usually the canonical
+	// URL of the MCP endpoint). Required.
+	Audience string
+	// RequiredScopes must all be granted by the token, in its scope claim
+	// (space-separated) or its scp claim (an array, or a space-separated
+	// string). A token missing one is answered 403 insufficient_scope.
+	RequiredScopes []string
+	// PrincipalClaim names the string claim that identifies the caller
+	// (default "sub").
+	PrincipalClaim string
+	// Algorithms lists the accepted signing algorithms (default RS256,
+	// RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512, EdDSA). Only
+	// asymmetric algorithms may be named: "none" and HS* are refused.
+	Algorithms []string
+	// Leeway is the clock skew tolerated on exp, nbf and iat (default 30s,
+	// at most 5m).
+	Leeway time.Duration
+	// RefreshInterval is how often the key set is fetched again (default
+	// 1h).
+	RefreshInterval time.Duration
+	// RefreshUnknownKID is the least time between two fetches caused by a
+	// token naming an unknown key id (default 1m): a key published after
+	// the last fetch is found at once, and tokens with made-up key ids
+	// cannot make the gateway hammer the authorization server.
+	RefreshUnknownKID time.Duration
+	// HTTPClient fetches the key set (default one with a 10s timeout).
+	// Whatever client is given, a response larger than MaxJWKSBytes is
+	// refused.
+	HTTPClient *http.Client
+	// MaxJWKSBytes bounds a key set response (default 1 MiB).
+	MaxJWKSBytes int64
+	// Logger receives failed key set refreshes (default slog.Default()).
+	Logger *slog.Logger
+}
+
+// asymmetricAlgorithms are the signing algorithms a JWT may use: those
+// verified with a public key from the key set.
+var asymmetricAlgorithms = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+
+// withDefaults fills the zero fields and checks the others; the error says
+// which option is wrong.
+func (o JWTOptions) withDefaults() (JWTOptions, error) {
+	if o.Issuer == "" {
+		return o, errors.New("gateway: JWT authentication needs an issuer")
+	}
+	if o.Audience == "" {
+		return o, errors.New("gateway: JWT authentication needs an audience (tokens must have been issued for this server)")
+	}
+	if err := checkJWKSURL(o.JWKSURL); err != nil {
+		return o, err
+	}
+	if o.PrincipalClaim == "" {
+		o.PrincipalClaim = "sub"
+	}
+	if len(o.Algorithms) == 0 {
+		o.Algorithms = asymmetricAlgorithms
+	}
+	for _, a := range o.Algorithms {
+		if !slices.Contains(asymmetricAlgorithms, a) {
+			return o, fmt.Errorf("gateway: JWT algorithm %q not accepted (have: %s)", a, strings.Join(asymmetricAlgorithms, ", "))
+		}
+	}
+	for _, s := range o.RequiredScopes {
+		if s == "" || strings.ContainsAny(s, " \"\\") {
+			return o, fmt.Errorf("gateway: required scope %q is not a scope token", s)
+		}
+	}
+	switch {
+	case o.Leeway <= 0:
+		o.Leeway = 30 * time.Second
+	case o.Leeway > 5*time.Minute:
+		return o, fmt.Errorf("gateway: JWT leeway %s is over 5m", o.Leeway)
+	}
+	if o.RefreshInterval <= 0 {
+		o.RefreshInterval = time.Hour
+	}
+	if o.RefreshUnknownKID <= 0 {
+		o.RefreshUnknownKID = time.Minute
+	}
+	if o.MaxJWKSBytes <= 0 {
+		o.MaxJWKSBytes = 1 << 20
+	}
+	c := &http.Client{Timeout: 10 * time.Second}
+	if o.HTTPClient != nil {
+		cp := *o.HTTPClient
+		c = &cp
+	}
+	base := c.Transport
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	c.Transport = limitedTransport{base: base, max: o.MaxJWKSBytes}
+	o.HTTPClient = c
+	return o, nil
+}
+
+// checkJWKSURL accepts an absolute https URL, or an http one on a loopback
+// host (a key set fetched in clear over a network could be replaced).
+func checkJWKSURL(s string) error {
+	if s == "" {
+		return errors.New("gateway: JWT authentication needs a JWKS URL")
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" {
+		return fmt.Errorf("gateway: JWKS URL %q is not an absolute URL", s)
+	}
+	switch u.Scheme {
+	case "https":
+		return nil
+	case "http":
+		if h := u.Hostname(); h == "localhost" || net.ParseIP(h).IsLoopback() {
+			return nil
+		}
+	}
+	return fmt.Errorf("gateway: JWKS URL %q must be https (http only on a loopback host)", s)
+}
+
+// limitedTransport refuses response bodies over max bytes: the key set
+// decoder reads whatever it is given.
+type limitedTransport struct {
+	base http.RoundTripper
+	max  int64
+}
+
+func (t limitedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := t.base.RoundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.ContentLength > t.max {
+		resp.Body.Close()
+		return nil, fmt.Errorf("JWKS response too large: %d bytes, limit %d", resp.ContentLength, t.max)
+	}
+	resp.Body = http.MaxBytesReader(nil, resp.Body, t.max)
+	return resp, nil
+}

@@ -1,0 +1,504 @@
+package gateway
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/MicahParks/jwkset"
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/modelcontextprotocol/go-sdk/oauthex"
+)
+
+const (
+	testIss      = "https://auth.example.test"
+	testAud      = "https://mcp.example.test/mcp"
+	testResource = testAud
+)
+
+// testIssuer is an authorization server's key set on real HTTP: the keys
+// published can change while authenticators fetch it.
+type testIssuer struct {
+	keys    *jwkset.MemoryJWKSet
+	fetches atomic.Int32
+	srv     *httptest.Server
+}
+
+func newTestIssuer(t *testing.T) *testIssuer {
+	t.Helper()
+	iss := &testIssuer{keys: jwkset.NewMemoryStorage()}
+	iss.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		iss.fetches.Add(1)
+		b, err := iss.keys.JSONPublic(r.Context())
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(b)
+	}))
+	t.Cleanup(iss.srv.Close)
+	return iss
+}
+
+// publish adds a public key to the key set under kid.
+func (iss *testIssuer) publish(t *testing.T, kid string, pub any, alg jwkset.ALG) {
+	t.Helper()
+	jwk, err := jwkset.NewJWKFromKey(pub, jwkset.JWKOptions{Metadata: jwkset.JWKMetadataOptions{KID: kid, ALG: alg, USE: jwkset.UseSig}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := iss.keys.KeyWrite(context.Background(), jwk); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func ecKey(t *testing.T) *ecdsa.PrivateKey {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// sign makes a token; kid "" leaves the header without one.
+func sign(t *testing.T, m jwt.SigningMethod, key any, kid string, claims jwt.MapClaims) string {
+	t.Helper()
+	tok := jwt.NewWithClaims(m, claims)
+	if kid != "" {
+		tok.Header["kid"] = kid
+	}
+	s, err := tok.SignedString(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// claims are a valid token's claims, changed by kv (a nil value deletes).
+func claims(kv ...any) jwt.MapClaims {
+	now := time.Now()
+	c := jwt.MapClaims{"iss": testIss, "aud": testAud, "sub": "alice", "iat": now.Unix(),
+		"exp": now.Add(time.Hour).Unix(), "scope": "mcp:tools profile"}
+	for i := 0; i+1 < len(kv); i += 2 {
+		if kv[i+1] == nil {
+			delete(c, kv[i].(string))
+		} else {
+			c[kv[i].(string)] = kv[i+1]
+		}
+	}
+	return c
+}
+
+func newTestAuth(t *testing.T, o JWTOptions) *JWTAuth {
+	t.Helper()
+	if o.Issuer == "" {
+		o.Issuer = testIss
+	}
+	if o.Audience == "" {
+		o.Audience = testAud
+	}
+	o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	a, err := NewJWTAuth(t.Context(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(a.Close)
+	return a
+}
+
+func authRequest(authorization ...string) *http.Request {
+	r := httptest.NewRequest(http.MethodPost, "/mcp", strings.NewReader("{}"))
+	for _, v := range authorization {
+		r.Header.Add("Authorization", v)
+	}
+	return r
+}
+
+func authError(t *testing.T, err error) *AuthError {
+	t.Helper()
+	var ae *AuthError
+	if !errors.As(err, &ae) {
+		t.Fatalf("error %v (%T) is not an *AuthError", err, err)
+	}
+	return ae
+}
+
+func TestJWTAuth(t *testing.T) {
+	iss := newTestIssuer(t)
+	ec := ecKey(t)
+	iss.publish(t, "ec1", &ec.PublicKey, jwkset.AlgES256)
+	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	iss.publish(t, "rsa1", &rsaKey.PublicKey, jwkset.AlgRS256)
+	a := newTestAuth(t, JWTOptions{JWKSURL: iss.srv.URL, RequiredScopes: []string{"mcp:tools"}})
+
+	der, err := x509.MarshalPKIXPublicKey(&rsaKey.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pubPEM := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
+	other := ecKey(t)
+	es := func(c jwt.MapClaims) string { return "Bearer " + sign(t, jwt.SigningMethodES256, ec, "ec1", c) }
+	now := time.Now()
+
+	accepted := []struct {
+		name, auth, principal string
+	}{
+		{"ES256", es(claims()), "alice"},
+		{"RS256", "Bearer " + sign(t, jwt.SigningMethodRS256, rsaKey, "rsa1", claims("sub", "bob")), "bob"},
+		{"no kid: every key is tried", "Bearer " + sign(t, jwt.SigningMethodES256, ec, "", claims()), "alice"},
+		{"audience among several", es(claims("aud", []string{"https://other.test", testAud})), "alice"},
+		{"scope in an scp array", es(claims("scope", nil, "scp", []string{"profile", "mcp:tools"})), "alice"},
+		{"expired within the leeway", es(claims("exp", now.Add(-10*time.Second).Unix())), "alice"},
+		{"scheme in lower case", "bearer " + sign(t, jwt.SigningMethodES256, ec, "ec1", claims()), "alice"},
+	}
+	for _, c := range accepted {
+		t.Run(c.name, func(t *testing.T) {
+			p, err := a.Authenticate(authRequest(c.auth))
+			if err != nil || p != c.principal {
+				t.Fatalf("Authenticate = %q, %v; want %q", p, err, c.principal)
+			}
+		})
+	}
+
+	hs := jwt.NewWithClaims(jwt.SigningMethodHS256, claims())
+	hs.Header["kid"] = "rsa1"
+	hsPEM, err := hs.SignedString(pubPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hsDER, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims()).SignedString(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	none, err := jwt.NewWithClaims(jwt.SigningMethodNone, claims()).SignedString(jwt.UnsafeAllowNoneSignatureType)
+	if err != nil {
+		t.Fatal(err)
+	}
+	query := authRequest()
+	query.URL.RawQuery = "access_token=" + strings.TrimPrefix(es(claims()), "Bearer ")
+
+	refused := []struct {
+		name   string
+		req    *http.Request
+		status int
+		code   string
+	}{
+		{"wrong issuer", authRequest(es(claims("iss", "https://evil.test"))), 401, ErrCodeInvalidToken},
+		{"no issuer", authRequest(es(claims("iss", nil))), 401, ErrCodeInvalidToken},
+		{"wrong audience", authRequest(es(claims("aud", "https://other.test/mcp"))), 401, ErrCodeInvalidToken},
+		{"no audience", authRequest(es(claims("aud", nil))), 401, ErrCodeInvalidToken},
+		{"expired", authRequest(es(claims("exp", now.Add(-2*time.Minute).Unix()))), 401, ErrCodeInvalidToken},
+		{"no exp", authRequest(es(claims("exp", nil))), 401, ErrCodeInvalidToken},
+		{"not valid yet", authRequest(es(claims("nbf", now.Add(5*time.Minute).Unix()))), 401, ErrCodeInvalidToken},
+		{"signed by another key under a known kid", authRequest("Bearer " + sign(t, jwt.SigningMethodES256, other, "ec1", claims())), 401, ErrCodeInvalidToken},
+		{"signed by another key, no kid", authRequest("Bearer " + sign(t, jwt.SigningMethodES256, other, "", claims())), 401, ErrCodeInvalidToken},
+		{"alg none", authRequest("Bearer " + none), 401, ErrCodeInvalidToken},
+		{"HS256 keyed with the public key PEM", authRequest("Bearer " + hsPEM), 401, ErrCodeInvalidToken},
+		{"HS256 keyed with the public key DER, no kid", authRequest("Bearer " + hsDER), 401, ErrCodeInvalidToken},
+		{"no sub", authRequest(es(claims("sub", nil))), 401, ErrCodeInvalidToken},
+		{"sub not a string", authRequest(es(claims("sub", 42))), 401, ErrCodeInvalidToken},
+		{"not a JWT", authRequest("Bearer abc.def"), 401, ErrCodeInvalidToken},
+		{"missing required scope", authRequest(es(claims("scope", "profile"))), 403, ErrCodeInsufficientScope},
+		{"scope only as a prefix", authRequest(es(claims("scope", "mcp:tools:read"))), 403, ErrCodeInsufficientScope},
+		{"no Authorization header", authRequest(), 401, ""},
+		{"token only in the query string", query, 401, ""},
+		{"Basic credentials", authRequest("Basic YWxpY2U6c2VjcmV0"), 401, ""},
+		{"Bearer with nothing", authRequest("Bearer"), 400, ErrCodeInvalidRequest},
+		{"Bearer with spaces only", authRequest("Bearer   "), 400, ErrCodeInvalidRequest},
+		{"two tokens", authRequest(es(claims()), es(claims())), 400, ErrCodeInvalidRequest},
+	}
+	for _, c := range refused {
+		t.Run(c.name, func(t *testing.T) {
+			p, err := a.Authenticate(c.req)
+			if err == nil {
+				t.Fatalf("accepted as %q", p)
+			}
+			ae := authError(t, err)
+			if ae.Status != c.status || ae.Code != c.code {
+				t.Fatalf("refused %d %q (%v), want %d %q", ae.Status, ae.Code, ae, c.status, c.code)
+			}
+			if ae.Scope != "mcp:tools" {
+				t.Errorf("scope %q, want the required scopes", ae.Scope)
+			}
+			chs, err := oauthex.ParseWWWAuthenticate([]string{ae.challenge(testIss + ResourceMetadataPath)})
+			if err != nil || len(chs) != 1 || !strings.EqualFold(chs[0].Scheme, "Bearer") {
+				t.Fatalf("challenge %q parses as %+v, %v", ae.challenge(""), chs, err)
+			}
+			if got := chs[0].Params["error"]; got != c.code {
+				t.Errorf("challenge error=%q, want %q", got, c.code)
+			}
+			if got := chs[0].Params["resource_metadata"]; got != testIss+ResourceMetadataPath {
+				t.Errorf("challenge resource_metadata=%q", got)
+			}
+			if _, ok := chs[0].Params["error_description"]; ok != (c.code != "") {
+				t.Errorf("challenge %q: error_description present %v, want %v", ae.challenge(""), ok, c.code != "")
+			}
+		})
+	}
+}
+
+func TestJWTAuthPrincipalClaimAndAlgorithms(t *testing.T) {
+	iss := newTestIssuer(t)
+	ec := ecKey(t)
+	iss.publish(t, "ec1", &ec.PublicKey, jwkset.AlgES256)
+	a := newTestAuth(t, JWTOptions{JWKSURL: iss.srv.URL, PrincipalClaim: "email", Algorithms: []string{"RS256"}})
+	tok := sign(t, jwt.SigningMethodES256, ec, "ec1", claims("email", "alice@example.test"))
+	if _, err := a.Authenticate(authRequest("Bearer " + tok)); authError(t, err).Code != ErrCodeInvalidToken {
+		t.Fatalf("an ES256 token accepted by an RS256-only authenticator")
+	}
+	b := newTestAuth(t, JWTOptions{JWKSURL: iss.srv.URL, PrincipalClaim: "email"})
+	if p, err := b.Authenticate(authRequest("Bearer " + tok)); err != nil || p != "alice@example.test" {
+		t.Fatalf("Authenticate = %q, %v; want the email claim", p, err)
+	}
+}
+
+// TestJWTAuthKeyRotation: a key published after the authenticator fetched
+// the key set is found when a token names it; fetches caused by unknown
+// key ids are rate-limited and do not make requests wait.
+func TestJWTAuthKeyRotation(t *testing.T) {
+	iss := newTestIssuer(t)
+	k1, k2, k3 := ecKey(t), ecKey(t), ecKey(t)
+	iss.publish(t, "k1", &k1.PublicKey, jwkset.AlgES256)
+
+	// Refreshes on unknown kids allowed every millisecond: the token is
+	// refused while its key is unpublished, accepted once it is.
+	a := newTestAuth(t, JWTOptions{JWKSURL: iss.srv.URL, RefreshUnknownKID: time.Millisecond})
+	tok2 := "Bearer " + sign(t, jwt.SigningMethodES256, k2, "k2", claims())
+	before := iss.fetches.Load()
+	if _, err := a.Authenticate(authRequest(tok2)); authError(t, err).Code != ErrCodeInvalidToken {
+		t.Fatal("a token for an unpublished key was not refused as invalid_token")
+	}
+	if n := iss.fetches.Load(); n != before+1 {
+		t.Fatalf("%d key set fetches for an unknown kid, want 1", n-before)
+	}
+	iss.publish(t, "k2", &k2.PublicKey, jwkset.AlgES256)
+	if p, err := a.Authenticate(authRequest(tok2)); err != nil || p != "alice" {
+		t.Fatalf("after rotation: Authenticate = %q, %v", p, err)
+	}
+	if p, err := a.Authenticate(authRequest("Bearer " + sign(t, jwt.SigningMethodES256, k1, "k1", claims()))); err != nil || p != "alice" {
+		t.Fatalf("the first key after rotation: Authenticate = %q, %v", p, err)
+	}
+
+	// The default limit (one refresh a minute): the first unknown kid
+	// refreshes, the next is refused at once without fetching.
+	b := newTestAuth(t, JWTOptions{JWKSURL: iss.srv.URL})
+	iss.publish(t, "k3", &k3.PublicKey, jwkset.AlgES256)
+	before = iss.fetches.Load()
+	if p, err := b.Authenticate(authRequest("Bearer " + sign(t, jwt.SigningMethodES256, k3, "k3", claims()))); err != nil || p != "alice" {
+		t.Fatalf("a key published after start: Authenticate = %q, %v", p, err)
+	}
+	start := time.Now()
+	for i := range 5 {
+		unknown := "Bearer " + sign(t, jwt.SigningMethodES256, k3, "made-up-"+string(rune('a'+i)), claims())
+		if _, err := b.Authenticate(authRequest(unknown)); authError(t, err).Code != ErrCodeInvalidToken {
+			t.Fatal("a made-up kid was not refused as invalid_token")
+		}
+	}
+	if n := iss.fetches.Load() - before; n != 1 {
+		t.Fatalf("%d key set fetches for 6 unknown kids within the rate limit, want 1", n)
+	}
+	if d := time.Since(start); d > 4*time.Second {
+		t.Fatalf("refusing 5 made-up kids took %s: requests waited for the rate limiter", d)
+	}
+}
+
+func TestNewJWTAuthErrors(t *testing.T) {
+	iss := newTestIssuer(t) // publishes nothing
+	failing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, "down", http.StatusInternalServerError)
+	}))
+	defer failing.Close()
+	big := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte(`{"keys":[` + strings.Repeat(" ", 2<<10) + `]}`))
+	}))
+	defer big.Close()
+	for _, c := range []struct {
+		name string
+		o    JWTOptions
+		want string
+	}{
+		{"no JWKS URL", JWTOptions{Issuer: testIss, Audience: testAud}, "JWKS URL"},
+		{"no issuer", JWTOptions{JWKSURL: iss.srv.URL, Audience: testAud}, "issuer"},
+		{"no audience", JWTOptions{JWKSURL: iss.srv.URL, Issuer: testIss}, "audience"},
+		{"plain http off loopback", JWTOptions{JWKSURL: "http://keys.example.test/jwks", Issuer: testIss, Audience: testAud}, "https"},
+		{"HS256 allowed", JWTOptions{JWKSURL: iss.srv.URL, Issuer: testIss, Audience: testAud, Algorithms: []string{"HS256"}}, "HS256"},
+		{"none allowed", JWTOptions{JWKSURL: iss.srv.URL, Issuer: testIss, Audience: testAud, Algorithms: []string{"none"}}, "none"},
+		{"empty key set", JWTOptions{JWKSURL: iss.srv.URL, Issuer: testIss, Audience: testAud}, "no key"},
+		{"key set server failing", JWTOptions{JWKSURL: failing.URL, Issuer: testIss, Audience: testAud}, "500"},
+		{"key set too large", JWTOptions{JWKSURL: big.URL, Issuer: testIss, Audience: testAud, MaxJWKSBytes: 1 << 10}, "too large"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			a, err := NewJWTAuth(t.Context(), c.o)
+			if err == nil {
+				a.Close()
+				t.Fatal("NewJWTAuth succeeded")
+			}
+			if !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("error %q does not say %q", err, c.want)
+			}
+		})
+	}
+}
+
+func TestResourceMetadata(t *testing.T) {
+	iss := newTestIssuer(t)
+	ec := ecKey(t)
+	iss.publish(t, "ec1", &ec.PublicKey, jwkset.AlgES256)
+	a := newTestAuth(t, JWTOptions{JWKSURL: iss.srv.URL, RequiredScopes: []string{"mcp:tools"}})
+
+	if _, err := buildResourceMetadata(Config{Auth: a}); err == nil {
+		t.Error("JWT authentication without a resource accepted")
+	}
+	if _, err := buildResourceMetadata(Config{Auth: a, ResourceMetadata: ResourceMetadata{Resource: testResource + "#frag"}}); err == nil {
+		t.Error("a resource with a fragment accepted")
+	}
+	if rm, err := buildResourceMetadata(Config{Auth: HeaderAuth{Header: "X-User"}}); rm != nil || err != nil {
+		t.Errorf("no resource with HeaderAuth = %v, %v; want none", rm, err)
+	}
+	root, err := buildResourceMetadata(Config{Auth: a, ResourceMetadata: ResourceMetadata{Resource: "https://mcp.example.test/"}})
+	if err != nil || root.url != "https://mcp.example.test"+ResourceMetadataPath || len(root.paths) != 1 {
+		t.Errorf("resource at the root: %+v, %v", root, err)
+	}
+
+	rm, err := buildResourceMetadata(Config{Auth: a, ResourceMetadata: ResourceMetadata{Resource: testResource}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "https://mcp.example.test" + ResourceMetadataPath + "/mcp"; rm.url != want {
+		t.Errorf("metadata URL %q, want %q", rm.url, want)
+	}
+	g := &Gateway{cfg: Config{Auth: a}, log: slog.New(slog.NewTextHandler(io.Discard, nil)), resource: rm}
+	h := g.ResourceMetadataHandler()
+	for _, path := range []string{ResourceMetadataPath, ResourceMetadataPath + "/mcp"} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		var doc struct {
+			Resource             string   `json:"resource"`
+			AuthorizationServers []string `json:"authorization_servers"`
+			ScopesSupported      []string `json:"scopes_supported"`
+			BearerMethods        []string `json:"bearer_methods_supported"`
+		}
+		if rec.Code != http.StatusOK || json.Unmarshal(rec.Body.Bytes(), &doc) != nil {
+			t.Fatalf("GET %s: %d %s", path, rec.Code, rec.Body)
+		}
+		if doc.Resource != testResource || len(doc.AuthorizationServers) != 1 || doc.AuthorizationServers[0] != testIss ||
+			len(doc.ScopesSupported) != 1 || doc.ScopesSupported[0] != "mcp:tools" || len(doc.BearerMethods) != 1 || doc.BearerMethods[0] != "header" {
+			t.Errorf("GET %s: %s", path, rec.Body)
+		}
+		if rec.Header().Get("Access-Control-Allow-Origin") != "*" {
+			t.Errorf("GET %s: not readable cross-origin", path)
+		}
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, ResourceMetadataPath+"/other", nil))
+	if rec.Code != http.StatusNotFound {
+		t.Errorf("metadata for another resource path: %d, want 404", rec.Code)
+	}
+}
+
+// noRead is a request body that fails the test if it is read.
+type noRead struct{ t *testing.T }
+
+func (b noRead) Read([]byte) (int, error) {
+	b.t.Error("the body of a refused request was read")
+	return 0, io.EOF
+}
+
+// TestGatewayRefusesBeforeReadingTheBody: each transport's handler
+// answers an unauthenticated request with the challenge and an OAuth error
+// body, without reading the body.
+func TestGatewayRefusesBeforeReadingTheBody(t *testing.T) {
+	iss := newTestIssuer(t)
+	ec := ecKey(t)
+	iss.publish(t, "ec1", &ec.PublicKey, jwkset.AlgES256)
+	a := newTestAuth(t, JWTOptions{JWKSURL: iss.srv.URL, RequiredScopes: []string{"mcp:tools"}})
+	cfg := Config{Auth: a, ResourceMetadata: ResourceMetadata{Resource: testResource}}
+	rm, err := buildResourceMetadata(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &Gateway{cfg: cfg, log: slog.New(slog.NewTextHandler(io.Discard, nil)), resource: rm}
+	expired := sign(t, jwt.SigningMethodES256, ec, "ec1", claims("exp", time.Now().Add(-time.Hour).Unix()))
+	for _, c := range []struct {
+		name, method, target, auth string
+		h                          http.Handler
+		status                     int
+		code                       string
+	}{
+		{"POST /mcp without a token", http.MethodPost, "/mcp", "", g, 401, ""},
+		{"GET /mcp with an expired token", http.MethodGet, "/mcp", "Bearer " + expired, g, 401, ErrCodeInvalidToken},
+		{"DELETE /mcp with Basic", http.MethodDelete, "/mcp", "Basic YTpi", g, 401, ""},
+		{"GET /sse without a token", http.MethodGet, "/sse", "", g.LegacySSE("/messages"), 401, ""},
+		{"POST /messages with a bad token", http.MethodPost, "/messages?sessionId=x", "Bearer x.y.z", g.LegacySSE("/messages"), 401, ErrCodeInvalidToken},
+		{"POST /mcp lacking a scope", http.MethodPost, "/mcp", "Bearer " + sign(t, jwt.SigningMethodES256, ec, "ec1", claims("scope", "")), g, 403, ErrCodeInsufficientScope},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			req := httptest.NewRequest(c.method, c.target, noRead{t})
+			req.Header.Set("Content-Type", "application/json")
+			if c.auth != "" {
+				req.Header.Set("Authorization", c.auth)
+			}
+			rec := httptest.NewRecorder()
+			c.h.ServeHTTP(rec, req)
+			if rec.Code != c.status {
+				t.Fatalf("status %d, want %d: %s", rec.Code, c.status, rec.Body)
+			}
+			chs, err := oauthex.ParseWWWAuthenticate(rec.Header().Values("WWW-Authenticate"))
+			if err != nil || len(chs) != 1 {
+				t.Fatalf("WWW-Authenticate %q: %v", rec.Header().Values("WWW-Authenticate"), err)
+			}
+			p := chs[0].Params
+			if p["resource_metadata"] != "https://mcp.example.test"+ResourceMetadataPath+"/mcp" || p["scope"] != "mcp:tools" || p["error"] != c.code {
+				t.Errorf("challenge params %v", p)
+			}
+			var body struct {
+				Error       string `json:"error"`
+				Description string `json:"error_description"`
+			}
+			if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil || body.Error != c.code || body.Description == "" {
+				t.Errorf("body %s, want error %q with a description", rec.Body, c.code)
+			}
+		})
+	}
+}
+
+// TestHeaderAuth: the trusted header names the principal; none is the
+// anonymous principal, never a refusal.
+func TestHeaderAuth(t *testing.T) {
+	g := &Gateway{cfg: Config{PrincipalHeader: "X-User"}.withDefaults()}
+	r := httptest.NewRequest(http.MethodPost, "/mcp", nil)
+	r.Header.Set("X-User", "alice")
+	r2, ok := g.authenticate(httptest.NewRecorder(), r)
+	if !ok || g.principal(r2) != "alice" {
+		t.Fatalf("principal %q, %v; want alice", g.principal(r2), ok)
+	}
+	if !g.otherPrincipal(r2, "bob") || g.otherPrincipal(r2, "alice") {
+		t.Error("otherPrincipal does not compare with the header's principal")
+	}
+	r3, ok := g.authenticate(httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "/mcp", nil))
+	if !ok || g.principal(r3) != "" {
+		t.Fatalf("no header: principal %q, %v; want the anonymous one", g.principal(r3), ok)
+	}
+	if (&Gateway{}).otherPrincipal(r2, "bob") {
+		t.Error("without authentication, sessions are not bound to principals")
+	}
+}
