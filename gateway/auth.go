@@ -171,6 +171,7 @@ type JWTAuth struct {
 	kf     keyfunc.Keyfunc
 	parser *jwt.Parser
 	scope  string // RequiredScopes, space-separated
+	cache  *tokenCache
 	stop   context.CancelFunc
 }
 
@@ -219,6 +220,7 @@ func NewJWTAuth(ctx context.Context, opts JWTOptions) (*JWTAuth, error) {
 	return &JWTAuth{
 		opts: opts, kf: kf, stop: stop,
 		scope: strings.Join(opts.RequiredScopes, " "),
+		cache: newTokenCache(opts.CacheSize, opts.CacheTTL),
 		parser: jwt.NewParser(
 			jwt.WithValidMethods(opts.Algorithms),
 			jwt.WithIssuer(opts.Issuer),
@@ -246,7 +248,8 @@ func (a *JWTAuth) Issuer() string { return a.opts.Issuer }
 func (a *JWTAuth) RequiredScopes() []string { return slices.Clone(a.opts.RequiredScopes) }
 
 // Authenticate validates the request's bearer token and returns its
-// principal claim. Errors are *AuthError: 401 with no code for a request
+// principal claim; a token validated before is taken from the cache
+// (JWTOptions.CacheSize). Errors are *AuthError: 401 with no code for a request
 // without a bearer token, 400 invalid_request for a malformed
 // Authorization header, 401 invalid_token for a token that fails
 // validation, 403 insufficient_scope for a valid token lacking a required
@@ -256,6 +259,10 @@ func (a *JWTAuth) Authenticate(r *http.Request) (string, error) {
 	if aerr != nil {
 		aerr.Scope = a.scope
 		return "", aerr
+	}
+	now := time.Now()
+	if p, ok := a.cache.get(token, now); ok {
+		return p, nil
 	}
 	claims := jwt.MapClaims{}
 	if _, err := a.parser.ParseWithClaims(token, claims, a.keyfunc(r.Context())); err != nil {
@@ -273,6 +280,9 @@ func (a *JWTAuth) Authenticate(r *http.Request) (string, error) {
 					Description: "token lacks a required scope", Scope: a.scope}
 			}
 		}
+	}
+	if exp, err := claims.GetExpirationTime(); err == nil && exp != nil {
+		a.cache.put(token, principal, exp.Add(a.opts.Leeway), now)
 	}
 	return principal, nil
 }

@@ -52,6 +52,14 @@ type JWTOptions struct {
 	HTTPClient *http.Client
 	// MaxJWKSBytes bounds a key set response (default 1 MiB).
 	MaxJWKSBytes int64
+	// CacheSize bounds the validated tokens remembered, so that a token
+	// presented again skips the signature check (default 10,000; negative
+	// turns the cache off).
+	CacheSize int
+	// CacheTTL is the longest a validated token is remembered (default
+	// 1m; never past its exp). It bounds how long a token signed by a key
+	// since withdrawn from the key set is still accepted.
+	CacheTTL time.Duration
 	// Logger receives failed key set refreshes (default slog.Default()).
 	Logger *slog.Logger
 }
@@ -102,6 +110,12 @@ func (o JWTOptions) withDefaults() (JWTOptions, error) {
 	}
 	if o.MaxJWKSBytes <= 0 {
 		o.MaxJWKSBytes = 1 << 20
+	}
+	if o.CacheSize == 0 {
+		o.CacheSize = 10_000
+	}
+	if o.CacheTTL <= 0 {
+		o.CacheTTL = time.Minute
 	}
 	c := &http.Client{Timeout: 10 * time.Second}
 	if o.HTTPClient != nil {

@@ -38,7 +38,7 @@ type testIssuer struct {
 	srv     *httptest.Server
 }
 
-func newTestIssuer(t *testing.T) *testIssuer {
+func newTestIssuer(t testing.TB) *testIssuer {
 	t.Helper()
 	iss := &testIssuer{keys: jwkset.NewMemoryStorage()}
 	iss.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -56,7 +56,7 @@ func newTestIssuer(t *testing.T) *testIssuer {
 }
 
 // publish adds a public key to the key set under kid.
-func (iss *testIssuer) publish(t *testing.T, kid string, pub any, alg jwkset.ALG) {
+func (iss *testIssuer) publish(t testing.TB, kid string, pub any, alg jwkset.ALG) {
 	t.Helper()
 	jwk, err := jwkset.NewJWKFromKey(pub, jwkset.JWKOptions{Metadata: jwkset.JWKMetadataOptions{KID: kid, ALG: alg, USE: jwkset.UseSig}})
 	if err != nil {
@@ -67,7 +67,7 @@ func (iss *testIssuer) publish(t *testing.T, kid string, pub any, alg jwkset.ALG
 	}
 }
 
-func ecKey(t *testing.T) *ecdsa.PrivateKey {
+func ecKey(t testing.TB) *ecdsa.PrivateKey {
 	t.Helper()
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -77,7 +77,7 @@ func ecKey(t *testing.T) *ecdsa.PrivateKey {
 }
 
 // sign makes a token; kid "" leaves the header without one.
-func sign(t *testing.T, m jwt.SigningMethod, key any, kid string, claims jwt.MapClaims) string {
+func sign(t testing.TB, m jwt.SigningMethod, key any, kid string, claims jwt.MapClaims) string {
 	t.Helper()
 	tok := jwt.NewWithClaims(m, claims)
 	if kid != "" {
@@ -105,7 +105,7 @@ func claims(kv ...any) jwt.MapClaims {
 	return c
 }
 
-func newTestAuth(t *testing.T, o JWTOptions) *JWTAuth {
+func newTestAuth(t testing.TB, o JWTOptions) *JWTAuth {
 	t.Helper()
 	if o.Issuer == "" {
 		o.Issuer = testIss
