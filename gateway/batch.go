@@ -30,6 +30,7 @@ func (g *Gateway) postBatch(w http.ResponseWriter, r *http.Request, body []byte,
 		return
 	}
 	if g.draining() {
+		g.metrics.refused(refusedDraining)
 		w.Header().Set("Retry-After", "1")
 		writeError(w, http.StatusServiceUnavailable, nil, schema.OverloadedError("gateway shutting down", 1000))
 		return

@@ -47,11 +47,13 @@ func (g *Gateway) callTool(ctx context.Context, sess *session, msg *schema.Messa
 	// waits for room: the answer is immediate.
 	if sess.inflight.Add(1) > int32(g.cfg.MaxSessionInFlight) {
 		sess.inflight.Add(-1)
+		g.metrics.refused(refusedSessionLimit)
 		return nil, schema.OverloadedError("session in-flight limit reached", 1000), http.StatusServiceUnavailable
 	}
 	defer sess.inflight.Add(-1)
 	if sess.Principal != "" {
 		if !g.byPrinc.acquire(sess.Principal, g.cfg.MaxPrincipalInFlight) {
+			g.metrics.refused(refusedPrincipalLimit)
 			return nil, schema.OverloadedError("principal in-flight limit reached", 1000), http.StatusServiceUnavailable
 		}
 		defer g.byPrinc.release(sess.Principal)
@@ -59,6 +61,7 @@ func (g *Gateway) callTool(ctx context.Context, sess *session, msg *schema.Messa
 	inflight := g.inflight.Add(1)
 	if !g.limit.allow(inflight - 1) {
 		g.inflight.Add(-1)
+		g.metrics.refused(refusedGatewayLimit)
 		return nil, schema.OverloadedError("gateway in-flight limit reached", 1000), http.StatusServiceUnavailable
 	}
 	defer g.inflight.Add(-1)
@@ -109,7 +112,9 @@ func (g *Gateway) callTool(ctx context.Context, sess *session, msg *schema.Messa
 		return nil, rpcErr, status
 	}
 	now := time.Now()
-	g.limit.observe(now.Sub(admitted)-time.Duration(rep.RunNs), inflight, now)
+	overhead := now.Sub(admitted) - time.Duration(rep.RunNs)
+	g.limit.observe(overhead, inflight, now)
+	g.metrics.queueOverhead(overhead)
 	if rep.Error != nil {
 		return nil, rep.Error, 0
 	}
@@ -144,6 +149,7 @@ func (g *Gateway) publishAndWait(ctx context.Context, subject string, env *schem
 			}
 		}
 		if isStreamFull(err) {
+			g.metrics.refused(refusedStreamFull)
 			return nil, schema.OverloadedError("request stream full", 1000), http.StatusServiceUnavailable
 		}
 		if !retryable(err) {

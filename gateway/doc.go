@@ -40,4 +40,9 @@
 // with 503 before reading it. Event streams run on hijacked connections (a
 // few KB each) with writes under a short deadline, so slow readers are cut
 // off rather than buffered for.
+//
+// With [Config.Metrics] set, the gateway registers Prometheus metrics there
+// (metrics.go): requests by method and outcome and their duration, refusals
+// by reason, the queueing the adaptive limit sees, and gauges of calls in
+// flight, the limit, open streams and cached sessions.
 package gateway

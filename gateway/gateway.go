@@ -15,6 +15,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/mcpstream/mcpstream/schema"
 	"github.com/mcpstream/mcpstream/streams"
@@ -87,6 +88,13 @@ type Config struct {
 	// Instructions, if set, are the server's instructions to the model in
 	// initialize and server/discover.
 	Instructions string
+	// Metrics, if set, is where the gateway registers its Prometheus
+	// metrics (see metrics.go; every series is labelled gateway=<ID>):
+	// requests by method and outcome, their duration, refusals by reason,
+	// calls in flight and the adaptive limit, open event streams, cached
+	// sessions and the queueing the limit sees. Close unregisters them.
+	// Nil (the default) exports nothing.
+	Metrics prometheus.Registerer
 }
 
 func (c Config) withDefaults() Config {
@@ -166,6 +174,8 @@ type Gateway struct {
 	updates  *nats.Subscription // schema.ResourceUpdatedSubject
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
+
+	metrics *metrics // nil without Config.Metrics
 
 	keySeq   atomic.Uint64
 	inflight atomic.Int64
@@ -274,6 +284,10 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Gateway, error) {
 		g.Close()
 		return nil, fmt.Errorf("gateway: waiting for registry: %w", ctx.Err())
 	}
+	if g.metrics, err = newMetrics(cfg.Metrics, g); err != nil {
+		g.Close()
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
 	g.log.Info("gateway ready", "partitions", topo.Partitions, "tools", g.reg.Load().Len())
 	return g, nil
 }
@@ -294,8 +308,8 @@ func (g *Gateway) OpenStreams() int64 { return g.streams.open.Load() }
 // an http.Server's Shutdown only waits for requests already in flight.
 func (g *Gateway) Drain() { g.closeOnce.Do(func() { close(g.closing) }) }
 
-// Close stops the watchers and the reply subscription. Call it after the
-// HTTP server has shut down.
+// Close stops the watchers and the reply subscription, and unregisters the
+// metrics. Call it after the HTTP server has shut down.
 func (g *Gateway) Close() {
 	g.Drain()
 	if g.sub != nil {
@@ -303,6 +317,7 @@ func (g *Gateway) Close() {
 	}
 	g.cancel()
 	g.wg.Wait()
+	g.metrics.unregister()
 }
 
 // nextKey returns a request key unique across gateways and restarts: the

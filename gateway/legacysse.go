@@ -31,13 +31,14 @@ import (
 // stream's path and on messagesPath (the path POSTs go to, as named in the
 // endpoint event). Every request is authenticated first (Config.Auth).
 func (g *Gateway) LegacySSE(messagesPath string) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return g.metrics.instrument(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !g.originAllowed(r.Header.Get("Origin")) {
 			writeError(w, http.StatusForbidden, nil, schema.Errorf(schema.CodeInvalidRequest, "origin not allowed"))
 			return
 		}
 		r, ok := g.authenticate(w, r)
 		if !ok {
+			noteUnauthorized(w)
 			return
 		}
 		switch r.Method {
@@ -49,7 +50,7 @@ func (g *Gateway) LegacySSE(messagesPath string) http.Handler {
 			w.Header().Set("Allow", "GET, POST")
 			writeError(w, http.StatusMethodNotAllowed, nil, schema.Errorf(schema.CodeInvalidRequest, "method %s not allowed", r.Method))
 		}
-	})
+	}))
 }
 
 // sseOpen starts a session and its stream.
@@ -59,6 +60,7 @@ func (g *Gateway) sseOpen(w http.ResponseWriter, r *http.Request, messagesPath s
 		return
 	}
 	if g.draining() {
+		g.metrics.refused(refusedDraining)
 		w.Header().Set("Retry-After", "1")
 		writeError(w, http.StatusServiceUnavailable, nil, schema.OverloadedError("gateway shutting down", 1000))
 		return
@@ -120,7 +122,7 @@ func (g *Gateway) ssePost(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnsupportedMediaType, nil, schema.Errorf(schema.CodeInvalidRequest, "Content-Type must be application/json"))
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, g.cfg.MaxBody))
+	body, err := io.ReadAll(http.MaxBytesReader(serverWriter(w), r.Body, g.cfg.MaxBody))
 	if err != nil {
 		writeError(w, http.StatusRequestEntityTooLarge, nil, schema.Errorf(schema.CodeInvalidRequest, "request body exceeds %d bytes", g.cfg.MaxBody))
 		return
@@ -144,6 +146,11 @@ func (g *Gateway) ssePost(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		msgs = append(msgs, msg)
+	}
+	if len(msgs) == 1 {
+		noteMessage(w, msgs[0])
+	} else {
+		noteMethod(w, methodBatch)
 	}
 	w.WriteHeader(http.StatusAccepted)
 	for i, msg := range msgs {

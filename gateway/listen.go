@@ -112,6 +112,7 @@ func (g *Gateway) listen(w http.ResponseWriter, msg *schema.Message, sseOK bool)
 		return
 	}
 	if g.streams.open.Load() >= int64(g.cfg.MaxStreams) {
+		g.metrics.refused(refusedStreamLimit)
 		w.Header().Set("Retry-After", "1")
 		writeError(w, http.StatusServiceUnavailable, msg.ID, schema.OverloadedError("gateway stream limit reached", 1000))
 		return

@@ -120,8 +120,10 @@ func (s *streamResponder) finish(id schema.ID, result []byte, rpcErr *schema.Err
 	b := append(s.buf[:0], "event: message\ndata: "...)
 	if rpcErr != nil {
 		b = schema.AppendError(b, id, rpcErr)
+		noteRPCError(s.w)
 	} else if b = schema.AppendResultFunc(b, id, expand); b == nil {
 		b = schema.AppendError(append(s.buf[:0], "event: message\ndata: "...), id, schema.Errorf(schema.CodeInternalError, "malformed result from worker"))
+		noteRPCError(s.w)
 	}
 	b = append(b, "\n\n"...)
 	_ = s.rc.SetWriteDeadline(time.Now().Add(writeTimeout))

@@ -48,10 +48,12 @@ func respondWith(w http.ResponseWriter, id schema.ID, rpcErr *schema.Error, sse 
 	start := len(b)
 	if rpcErr != nil {
 		b = schema.AppendError(b, id, rpcErr)
+		noteRPCError(w)
 	} else {
 		b = schema.AppendResultFunc(b, id, result)
 		if b == nil {
 			b = schema.AppendError((*bp)[:start], id, schema.Errorf(schema.CodeInternalError, "malformed result from worker"))
+			noteRPCError(w)
 		}
 	}
 	h := w.Header()
@@ -74,6 +76,7 @@ func respondWith(w http.ResponseWriter, id schema.ID, rpcErr *schema.Error, sse 
 // (id null when the request's id is unknown).
 func writeError(w http.ResponseWriter, status int, id schema.ID, e *schema.Error) {
 	b := schema.AppendError(make([]byte, 0, 128), id, e)
+	noteRPCError(w)
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_, _ = w.Write(b)

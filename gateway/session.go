@@ -104,6 +104,18 @@ func newSessions(kv jetstream.KeyValue, maxCached int, log *slog.Logger) *sessio
 	return s
 }
 
+// cached returns the number of sessions in the cache.
+func (s *sessions) cached() int {
+	n := 0
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.Lock()
+		n += len(sh.m)
+		sh.mu.Unlock()
+	}
+	return n
+}
+
 func (s *sessions) shard(id string) *sessionShard {
 	return &s.shards[maphash.String(s.seed, id)%sessionShards]
 }

@@ -19,14 +19,25 @@ import (
 
 // ServeHTTP serves the MCP endpoint: POST carries one JSON-RPC message, GET
 // opens the session's event stream, DELETE ends the session. Every request
-// is authenticated first (Config.Auth).
+// is authenticated first (Config.Auth), and counted in the metrics
+// (Config.Metrics).
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if g.metrics == nil {
+		g.serveHTTP(w, r)
+		return
+	}
+	g.metrics.serve(w, r, g.serveHTTP)
+}
+
+// serveHTTP is ServeHTTP before the metrics.
+func (g *Gateway) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	if !g.originAllowed(r.Header.Get("Origin")) {
 		writeError(w, http.StatusForbidden, nil, schema.Errorf(schema.CodeInvalidRequest, "origin not allowed"))
 		return
 	}
 	r, ok := g.authenticate(w, r)
 	if !ok {
+		noteUnauthorized(w)
 		return
 	}
 	if r.Method != http.MethodPost && schema.IsModern(r.Header.Get(schema.HeaderProtocolVersion)) {
@@ -102,7 +113,10 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request) {
 	if g.limit.full(g.inflight.Load()) && r.Header.Get(schema.HeaderSessionID) != "" {
 		// Overloaded: refuse before reading or parsing anything, so that a
 		// refusal costs next to nothing. (initialize, which carries no
-		// session id, is still served: it never waits on a worker.)
+		// session id, is still served: it never waits on a worker.) The
+		// metrics take the method from Mcp-Method, when the client sent it.
+		g.metrics.refused(refusedGatewayLimit)
+		noteMethod(w, methodOf(r.Header.Get(schema.HeaderMethod)))
 		w.Header().Set("Retry-After", "1")
 		writeError(w, http.StatusServiceUnavailable, nil, schema.OverloadedError("gateway in-flight limit reached", 1000))
 		return
@@ -116,7 +130,7 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotAcceptable, nil, schema.Errorf(schema.CodeInvalidRequest, "Accept must allow application/json or text/event-stream"))
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, g.cfg.MaxBody))
+	body, err := io.ReadAll(http.MaxBytesReader(serverWriter(w), r.Body, g.cfg.MaxBody))
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
@@ -131,6 +145,7 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if trimmed := bytes.TrimLeft(body, " \t\r\n"); len(trimmed) > 0 && trimmed[0] == '[' && json.Valid(body) {
+		noteMethod(w, methodBatch)
 		g.postBatch(w, r, body, sseOK && !jsonOK)
 		return
 	}
@@ -139,6 +154,7 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, nil, rpcErr)
 		return
 	}
+	noteMessage(w, msg)
 	if meta, ok := schema.ParseRequestMeta(msg.Params); ok && isModern(msg, meta, r) {
 		g.postModern(w, r, msg, meta, jsonOK, sseOK)
 		return
@@ -162,6 +178,7 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if g.draining() {
+		g.metrics.refused(refusedDraining)
 		w.Header().Set("Retry-After", "1")
 		writeError(w, http.StatusServiceUnavailable, msg.ID, schema.OverloadedError("gateway shutting down", 1000))
 		return

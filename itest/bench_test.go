@@ -8,15 +8,23 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/mcpstream/mcpstream/gateway"
 )
 
 // BenchmarkToolsCall measures the whole path of a tools/call in one
 // process: HTTP on loopback -> gateway -> JetStream (file storage) ->
 // demo worker -> reply -> HTTP response, with one session per parallel
-// client (run with -cpu to vary the clients' goroutines).
+// client (run with -cpu to vary the clients' goroutines), without metrics
+// and with the gateway's and the worker's metrics on a registry.
 func BenchmarkToolsCall(b *testing.B) {
-	s := newStack(b, gateway.Config{})
+	b.Run("metrics=off", func(b *testing.B) { benchToolsCall(b, gateway.Config{}) })
+	b.Run("metrics=on", func(b *testing.B) { benchToolsCall(b, gateway.Config{Metrics: prometheus.NewRegistry()}) })
+}
+
+func benchToolsCall(b *testing.B, cfg gateway.Config) {
+	s := newStack(b, cfg)
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1024}}
 	var id atomic.Int64
 	b.SetParallelism(32)

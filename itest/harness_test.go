@@ -199,7 +199,8 @@ func startDev(t *testing.T, exposeNATS bool, extra ...string) (p *proc, endpoint
 
 // stack is an in-process deployment on real parts: an embedded nats-server
 // with JetStream on disk, the demo worker group, a gateway, and real HTTP on
-// loopback. Its code runs under the test's race detector.
+// loopback. Its code runs under the test's race detector. The demo group
+// registers its metrics on the gateway's Config.Metrics.
 type stack struct {
 	emb *streams.Embedded
 	gw  *gateway.Gateway
@@ -250,7 +251,8 @@ func newStack(t testing.TB, cfg gateway.Config) *stack {
 	ready := make(chan struct{})
 	workerNC := connect()
 	go func() {
-		ran <- examples.Demo().Run(ctx, workerNC, workers.Options{Ready: ready, Heartbeat: time.Second, Logger: quietLog})
+		// The worker's metrics go where the gateway's do, as in dev.
+		ran <- examples.Demo().Run(ctx, workerNC, workers.Options{Ready: ready, Heartbeat: time.Second, Logger: quietLog, Metrics: cfg.Metrics})
 	}()
 	select {
 	case <-ready:

@@ -23,4 +23,9 @@
 // result bucket is answered from it instead of run again; an expired one is
 // dropped; one that cannot be decoded, or whose handler panics, is copied to
 // the dead-letter stream.
+//
+// With [Options.Metrics] set, a running group counts its deliveries by
+// outcome (ok, error, expired, redelivered, duplicate), times its handlers
+// by kind and tool or prompt name, and shows its busy handlers, as
+// Prometheus metrics (metrics.go); groups in one process share them.
 package workers

@@ -14,6 +14,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/mcpstream/mcpstream/schema"
 	"github.com/mcpstream/mcpstream/streams"
@@ -110,6 +111,12 @@ type Options struct {
 	// must share it; by default it is the deployment's key in the registry
 	// bucket (streams.StateKey).
 	StateKey []byte
+	// Metrics, if set, is where the group's Prometheus metrics go (see
+	// metrics.go): deliveries by outcome, handler run times, busy
+	// handlers, each labelled with the group. Groups in one process may
+	// share a registry: they share the vectors. Nil (the default)
+	// exports nothing.
+	Metrics prometheus.Registerer
 }
 
 func (o Options) withDefaults() Options {
@@ -151,6 +158,7 @@ type runner struct {
 	// of the handler running that request, for notifications/cancelled.
 	running sync.Map
 	base    context.Context // handlers' parent; cancelled only on abort
+	metrics *metrics        // nil without Options.Metrics
 
 	processed, cached, expired, poisoned atomic.Int64
 }
@@ -179,11 +187,16 @@ func (g *Group) Run(ctx context.Context, nc *nats.Conn, o Options) error {
 	if err != nil {
 		return fmt.Errorf("group %s: %w", g.name, err)
 	}
+	m, err := newMetrics(o.Metrics, g.name)
+	if err != nil {
+		return fmt.Errorf("group %s: %w", g.name, err)
+	}
 	r := &runner{
 		g: g, o: o, nc: nc, js: js, topo: topo,
-		log:  o.Logger.With("group", g.name, "instance", o.Instance),
-		work: make(chan jetstream.Msg),
-		base: context.WithoutCancel(ctx),
+		log:     o.Logger.With("group", g.name, "instance", o.Instance),
+		work:    make(chan jetstream.Msg),
+		base:    context.WithoutCancel(ctx),
+		metrics: m,
 	}
 	for range o.Concurrency {
 		r.pool.Add(1)

@@ -21,10 +21,14 @@ import (
 // process runs one envelope: decode, drop if expired, answer from the
 // result store on redelivery, otherwise run the handler; then store the
 // result, reply and acknowledge. Every path acknowledges or terminates the
-// message, so nothing is redelivered that was handled.
+// message, so nothing is redelivered that was handled. Each delivery's
+// outcome is counted in the metrics.
 func (r *runner) process(msg jetstream.Msg) {
+	r.metrics.handlerStarted()
+	defer r.metrics.handlerDone()
 	env, err := schema.UnmarshalEnvelope(msg.Data())
 	if err != nil {
+		r.metrics.delivered(deliveredError)
 		r.poison(msg, err.Error())
 		return
 	}
@@ -35,6 +39,7 @@ func (r *runner) process(msg jetstream.Msg) {
 	if env.Expired(time.Now()) {
 		// The gateway has stopped waiting; running it would be wasted work.
 		r.expired.Add(1)
+		r.metrics.delivered(deliveredExpired)
 		r.log.Debug("dropping expired envelope", "key", env.Key, "method", env.Method)
 		_ = msg.Term()
 		return
@@ -45,6 +50,7 @@ func (r *runner) process(msg jetstream.Msg) {
 			if rep, err := schema.UnmarshalReply(e.Value()); err == nil {
 				rep.Cached = true
 				r.cached.Add(1)
+				r.metrics.delivered(deliveredDuplicate)
 				r.send(env, rep)
 				_ = msg.Ack()
 				return
@@ -70,23 +76,25 @@ func (r *runner) process(msg jetstream.Msg) {
 	started := time.Now()
 	rep, call := r.run(ctx, env, attempt)
 	stopKeepAlive()
+	ran := time.Since(started)
+	r.metrics.ran(env.Method, call, ran)
 	if env.TaskID != "" || (call != nil && call.task != nil) {
 		// A task: its outcome goes to the task bucket; the client, which
 		// has its handle, polls for it.
 		if rep == nil { // the handler panicked
 			rep = &schema.Reply{Key: env.Key, Error: schema.Errorf(schema.CodeInternalError, "internal error in %s", env.Name)}
 		}
+		r.metrics.delivered(outcome(attempt, rep))
 		r.finishTask(env, call, rep)
 		_ = msg.Ack()
 		return
 	}
-	if rep != nil {
-		rep.RunNs = int64(time.Since(started))
-	}
 	if rep == nil { // handler panicked: already replied and dead-lettered
+		r.metrics.delivered(outcome(attempt, rep))
 		_ = msg.Ack()
 		return
 	}
+	rep.RunNs = int64(ran)
 	interim := call != nil && call.inputs != nil && len(call.inputs.asked) > 0
 	if ctx.Err() != nil {
 		// The deadline passed while the handler ran (the gateway has
@@ -94,10 +102,12 @@ func (r *runner) process(msg jetstream.Msg) {
 		// race that answer), or the client cancelled the request (it wants
 		// no response). Nothing is stored or sent.
 		r.expired.Add(1)
+		r.metrics.delivered(deliveredExpired)
 		_ = msg.Ack()
 		return
 	}
 	r.processed.Add(1)
+	r.metrics.delivered(outcome(attempt, rep))
 
 	b, err := rep.Marshal()
 	if err != nil {
@@ -165,7 +175,7 @@ func (r *runner) run(ctx context.Context, env *schema.Envelope, attempt int) (re
 			rep.Error = schema.Errorf(schema.CodeInvalidParams, "Unknown tool: %s", env.Name)
 			return rep, call
 		}
-		call.taskSupport = t.taskSupport
+		call.taskSupport, call.handler = t.taskSupport, t.def.Name
 		if env.TaskID != "" { // a task's run: under the task's context from the start
 			if ctx, err = r.detach(ctx, env, call, t.taskSupport); err != nil {
 				rep.Error = schema.Errorf(schema.CodeInternalError, "resuming task: %v", err)
@@ -182,6 +192,7 @@ func (r *runner) run(ctx context.Context, env *schema.Envelope, attempt int) (re
 			rep.Error = schema.Errorf(schema.CodeInvalidParams, "Unknown prompt: %s", env.Name)
 			return rep, call
 		}
+		call.handler = p.def.Name
 		var res *schema.PromptResult
 		if res, err = p.get(ctx, call, args); err == nil {
 			rep.Result, err = compact(res)
@@ -217,6 +228,18 @@ func (r *runner) run(ctx context.Context, env *schema.Envelope, attempt int) (re
 		}
 	}
 	return rep, call
+}
+
+// outcome is the delivery outcome of a run that ended with rep (nil when
+// the handler panicked) on delivery attempt.
+func outcome(attempt int, rep *schema.Reply) delivery {
+	switch {
+	case attempt > 1:
+		return deliveredRedelivered
+	case rep == nil || rep.Error != nil:
+		return deliveredError
+	}
+	return deliveredOK
 }
 
 // cancelKey names env in the cancellations workers receive: a session's

@@ -56,6 +56,9 @@ type Call struct {
 	capsDone bool
 	// taskSupport is the tool's Tool.TaskSupport.
 	taskSupport string
+	// handler is the name of the tool or prompt whose handler runs the
+	// call, once found (the metrics' name label).
+	handler string
 	// inputs is set on a stateless revision's call that may answer
 	// input_required (tools/call, prompts/get, resources/read).
 	inputs *inputs

@@ -35,6 +35,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	data := fs.String("data", "", "JetStream store directory (default a new temp dir, removed on exit)")
 	natsListen := fs.String("nats-listen", "", "HOST:PORT to expose the embedded NATS server over TCP (port 0 picks one)")
 	list := fs.String("examples", "demo", "comma-separated example groups to run in-process (0 or empty for none); have: "+strings.Join(examples.Names(), ", "))
+	metricsAddr := metricsFlag(fs)
 	var gw gatewayFlags
 	gw.register(fs)
 	if err := parse(fs, args); err != nil {
@@ -52,6 +53,14 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
+	// The gateway's and the workers' metrics share one registry: their
+	// names differ by subsystem.
+	reg, stopMetrics, err := serveMetrics(*metricsAddr, stdout)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
+	gwCfg.Metrics = reg
 	dir := *data
 	if dir == "" {
 		if dir, err = os.MkdirTemp("", "mcpstream-dev-"); err != nil {
@@ -82,7 +91,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	fmt.Fprintf(stdout, "mcpstream: JetStream store in %s\n", dir)
 
-	stopWorkers, err := startWorkers(ctx, groups, conn, workers.Options{Logger: log, Topology: c.topology()}, stdout)
+	stopWorkers, err := startWorkers(ctx, groups, conn, workers.Options{Logger: log, Topology: c.topology(), Metrics: reg}, stdout)
 	if err != nil {
 		return err
 	}
@@ -102,6 +111,7 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	c.register(fs)
 	url := fs.String("nats", nats.DefaultURL, "NATS server URL(s), comma-separated")
 	addr := fs.String("addr", "127.0.0.1:8080", "HTTP listen address of the MCP endpoint")
+	metricsAddr := metricsFlag(fs)
 	var gw gatewayFlags
 	gw.register(fs)
 	if err := parse(fs, args); err != nil {
@@ -115,6 +125,12 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
+	reg, stopMetrics, err := serveMetrics(*metricsAddr, stdout)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
+	cfg.Metrics = reg
 	nc, err := connect(*url, "mcpstream-gateway", log)
 	if err != nil {
 		return err
@@ -132,6 +148,7 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	list := fs.String("examples", "demo", "comma-separated example groups to serve; have: "+strings.Join(examples.Names(), ", "))
 	concurrency := fs.Int("concurrency", 0, "handlers running at once per group (default 64)")
 	batch := fs.Int("batch", 0, "envelopes buffered per partition pull (default 2 x concurrency / partitions, at least 4)")
+	metricsAddr := metricsFlag(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -146,8 +163,13 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if len(groups) == 0 {
 		return errors.New("no worker groups: name at least one with --examples")
 	}
+	reg, stopMetrics, err := serveMetrics(*metricsAddr, stdout)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
 	conn := func(name string) (*nats.Conn, error) { return connect(*url, name, log) }
-	opts := workers.Options{Logger: log, Topology: c.topology(), Concurrency: *concurrency, Batch: *batch}
+	opts := workers.Options{Logger: log, Topology: c.topology(), Concurrency: *concurrency, Batch: *batch, Metrics: reg}
 	stop, err := startWorkers(ctx, groups, conn, opts, stdout)
 	if err != nil {
 		return err

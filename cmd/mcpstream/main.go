@@ -26,6 +26,9 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/mcpstream/mcpstream/streams"
 )
@@ -133,6 +136,34 @@ func (c *common) logger(stderr io.Writer) (*slog.Logger, error) {
 		go func() { _ = (&http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}).Serve(ln) }()
 	}
 	return log, nil
+}
+
+// metricsFlag registers --metrics-addr (dev, gateway and worker).
+func metricsFlag(fs *flag.FlagSet) *string {
+	return fs.String("metrics-addr", "", "HOST:PORT serving Prometheus metrics at /metrics (off by default; port 0 picks one)")
+}
+
+// serveMetrics, with addr set, serves /metrics on addr from a new registry
+// holding the Go runtime and process collectors, and prints the URL. It
+// returns the registry for the gateway's and the workers' metrics (nil
+// without addr) and a function that closes the endpoint, or an error when
+// addr cannot be listened on.
+func serveMetrics(addr string, stdout io.Writer) (prometheus.Registerer, func(), error) {
+	if addr == "" {
+		return nil, func() {}, nil
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--metrics-addr: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	fmt.Fprintf(stdout, "mcpstream: metrics http://%s/metrics\n", ln.Addr())
+	return reg, func() { _ = srv.Close() }, nil
 }
 
 func parse(fs *flag.FlagSet, args []string) error {

@@ -1,0 +1,362 @@
+package gateway
+
+import (
+	"fmt"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/mcpstream/mcpstream/schema"
+)
+
+// Metrics. With Config.Metrics set, the gateway registers its Prometheus
+// metrics there (namespace mcpstream, subsystem gateway, every series
+// labelled gateway=<ID>); without it, g.metrics is nil, its methods do
+// nothing, and a request costs a nil check and a few type assertions more.
+// With it, a request costs one allocation more: its exchange.
+//
+// Labels stay bounded: a method label is one of methodNames, never a tool
+// name, a session id or a principal. A vector's children are resolved once
+// (on first use for requests and durations, so that methods never seen
+// export nothing; at construction for refusals) and kept, so the hot path
+// does no label hashing.
+
+// methodLabel indexes methodNames.
+type methodLabel uint8
+
+const (
+	methodOther methodLabel = iota
+	methodGET
+	methodDELETE
+	methodBatch
+	methodResponse
+	methodInitialize
+	methodPing
+	methodToolsList
+	methodToolsCall
+	methodPromptsList
+	methodPromptsGet
+	methodResourcesList
+	methodResourcesTemplatesList
+	methodResourcesRead
+	methodResourcesSubscribe
+	methodResourcesUnsubscribe
+	methodLoggingSetLevel
+	methodCompletionComplete
+	methodServerDiscover
+	methodSubscriptionsListen
+	methodTasksGet
+	methodTasksUpdate
+	methodTasksCancel
+	methodNotificationInitialized
+	methodNotificationCancelled
+	numMethods
+)
+
+// methodNames are the values of the method label: the JSON-RPC methods the
+// gateway serves, "GET" and "DELETE" for those HTTP requests, "batch" for a
+// JSON-RPC batch, "response" for a client's answer to a worker's request,
+// and "other" for anything else (unknown methods included).
+var methodNames = [numMethods]string{
+	methodOther:                   "other",
+	methodGET:                     "GET",
+	methodDELETE:                  "DELETE",
+	methodBatch:                   "batch",
+	methodResponse:                "response",
+	methodInitialize:              schema.MethodInitialize,
+	methodPing:                    schema.MethodPing,
+	methodToolsList:               schema.MethodToolsList,
+	methodToolsCall:               schema.MethodToolsCall,
+	methodPromptsList:             schema.MethodPromptsList,
+	methodPromptsGet:              schema.MethodPromptsGet,
+	methodResourcesList:           schema.MethodResourcesList,
+	methodResourcesTemplatesList:  schema.MethodResourcesTemplatesList,
+	methodResourcesRead:           schema.MethodResourcesRead,
+	methodResourcesSubscribe:      schema.MethodResourcesSubscribe,
+	methodResourcesUnsubscribe:    schema.MethodResourcesUnsubscribe,
+	methodLoggingSetLevel:         schema.MethodLoggingSetLevel,
+	methodCompletionComplete:      schema.MethodCompletionComplete,
+	methodServerDiscover:          schema.MethodServerDiscover,
+	methodSubscriptionsListen:     schema.MethodSubscriptionsListen,
+	methodTasksGet:                schema.MethodTasksGet,
+	methodTasksUpdate:             schema.MethodTasksUpdate,
+	methodTasksCancel:             schema.MethodTasksCancel,
+	methodNotificationInitialized: schema.NotificationInitialized,
+	methodNotificationCancelled:   schema.NotificationCancelled,
+}
+
+// methodsByName maps the JSON-RPC methods of methodNames to their label.
+var methodsByName = func() map[string]methodLabel {
+	m := make(map[string]methodLabel, numMethods)
+	for i := methodInitialize; i < numMethods; i++ {
+		m[methodNames[i]] = i
+	}
+	return m
+}()
+
+// methodOf returns the label of a JSON-RPC method (methodOther for one the
+// gateway does not know).
+func methodOf(method string) methodLabel {
+	return methodsByName[method] // methodOther when absent
+}
+
+// outcomeLabel indexes outcomeNames.
+type outcomeLabel uint8
+
+const (
+	outcomeOK outcomeLabel = iota
+	outcomeError
+	outcomeRefused
+	outcomeUnauthorized
+	outcomeBadRequest
+	numOutcomes
+)
+
+// outcomeNames are the values of the outcome label: ok (a result, or 202
+// for a notification), error (a JSON-RPC error or a 5xx other than 503),
+// refused (any 503 with Retry-After: overload, draining, or a session
+// store or key source the gateway cannot reach now; refusals_total tells
+// the overload reasons), unauthorized (refused by Config.Auth: 401, 403 or
+// 400), bad_request (any other 4xx: protocol errors, unknown sessions,
+// refused origins).
+var outcomeNames = [numOutcomes]string{"ok", "error", "refused", "unauthorized", "bad_request"}
+
+// refusal indexes refusalNames.
+type refusal uint8
+
+const (
+	refusedSessionLimit refusal = iota
+	refusedPrincipalLimit
+	refusedGatewayLimit
+	refusedStreamFull
+	refusedDraining
+	refusedStreamLimit
+	numRefusals
+)
+
+// refusalNames are the values of refusals_total's reason label: every
+// place the gateway sheds load with an overloaded error (-32000, 503 +
+// Retry-After over HTTP).
+var refusalNames = [numRefusals]string{"session_limit", "principal_limit", "gateway_limit", "stream_full", "draining", "stream_limit"}
+
+// latencyBuckets span 0.1 ms to 60 s in 20 exponential steps (x2 each).
+var latencyBuckets = prometheus.ExponentialBucketsRange(0.0001, 60, 20)
+
+// metrics are a gateway's Prometheus metrics. A nil *metrics is valid: its
+// methods do nothing.
+type metrics struct {
+	reg        prometheus.Registerer
+	collectors []prometheus.Collector
+
+	requestVec  *prometheus.CounterVec
+	durationVec *prometheus.HistogramVec
+	requests    [numMethods][numOutcomes]atomic.Pointer[prometheus.Counter]
+	durations   [numMethods]atomic.Pointer[prometheus.Observer]
+	refusals    [numRefusals]prometheus.Counter
+	overhead    prometheus.Histogram
+}
+
+// newMetrics registers g's metrics on reg, every series labelled with the
+// gateway's id. It returns nil and no error for a nil reg, and an error
+// when a metric cannot be registered (another gateway with the same id on
+// the same registry, say); nothing is then left registered.
+func newMetrics(reg prometheus.Registerer, g *Gateway) (*metrics, error) {
+	if reg == nil {
+		return nil, nil
+	}
+	const ns, sub = "mcpstream", "gateway"
+	m := &metrics{reg: prometheus.WrapRegistererWith(prometheus.Labels{"gateway": g.cfg.ID}, reg)}
+	m.requestVec = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "requests_total",
+		Help: "HTTP requests to the MCP endpoints, by JSON-RPC method (GET, DELETE, batch, response, other besides) and outcome (ok, error, refused, unauthorized, bad_request)."},
+		[]string{"method", "outcome"})
+	m.durationVec = prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub, Name: "request_duration_seconds",
+		Help:    "Time from a request's arrival in the handler to its response written (the end of the stream for one answered on an SSE stream), for requests served (outcome ok or error).",
+		Buckets: latencyBuckets}, []string{"method"})
+	refusals := prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "refusals_total",
+		Help: "Requests refused for lack of room (-32000, 503 with Retry-After over HTTP), by reason."}, []string{"reason"})
+	for i := range m.refusals {
+		m.refusals[i] = refusals.WithLabelValues(refusalNames[i])
+	}
+	m.overhead = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub, Name: "queue_overhead_seconds",
+		Help:    "A worker call's latency less its handler's run time (queueing and transit), as the adaptive in-flight limit sees it.",
+		Buckets: latencyBuckets})
+	gauge := func(name, help string, f func() float64) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: name, Help: help}, f)
+	}
+	m.collectors = []prometheus.Collector{m.requestVec, m.durationVec, refusals, m.overhead,
+		gauge("inflight", "Calls waiting on workers.", func() float64 { return float64(g.inflight.Load()) }),
+		gauge("inflight_limit", "The adaptive in-flight limit now: calls beyond it are refused.", func() float64 { return float64(g.limit.limit.Load()) }),
+		gauge("event_streams", "Event streams open (session GET streams, subscriptions/listen streams, HTTP+SSE streams).",
+			func() float64 { return float64(g.streams.open.Load()) }),
+		gauge("sessions_cached", "Sessions in the gateway's cache.", func() float64 { return float64(g.sessions.cached()) }),
+	}
+	for i, c := range m.collectors {
+		if err := m.reg.Register(c); err != nil {
+			for _, done := range m.collectors[:i] {
+				m.reg.Unregister(done)
+			}
+			return nil, fmt.Errorf("registering metrics: %w", err)
+		}
+	}
+	return m, nil
+}
+
+// unregister removes the metrics from their registry.
+func (m *metrics) unregister() {
+	if m == nil {
+		return
+	}
+	for _, c := range m.collectors {
+		m.reg.Unregister(c)
+	}
+}
+
+// refused counts a refusal for reason.
+func (m *metrics) refused(reason refusal) {
+	if m != nil {
+		m.refusals[reason].Inc()
+	}
+}
+
+// queueOverhead records a call's overhead (latency less handler run time).
+func (m *metrics) queueOverhead(d time.Duration) {
+	if m != nil {
+		m.overhead.Observe(max(0, d).Seconds())
+	}
+}
+
+// request returns the requests_total child of method and outcome.
+func (m *metrics) request(method methodLabel, outcome outcomeLabel) prometheus.Counter {
+	slot := &m.requests[method][outcome]
+	if c := slot.Load(); c != nil {
+		return *c
+	}
+	c := m.requestVec.WithLabelValues(methodNames[method], outcomeNames[outcome])
+	slot.CompareAndSwap(nil, &c)
+	return c
+}
+
+// duration returns the request_duration_seconds child of method.
+func (m *metrics) duration(method methodLabel) prometheus.Observer {
+	slot := &m.durations[method]
+	if o := slot.Load(); o != nil {
+		return *o
+	}
+	o := m.durationVec.WithLabelValues(methodNames[method])
+	slot.CompareAndSwap(nil, &o)
+	return o
+}
+
+// instrument returns h counting its requests, or h itself without metrics.
+func (m *metrics) instrument(h http.HandlerFunc) http.Handler {
+	if m == nil {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { m.serve(w, r, h) })
+}
+
+// serve runs h on r, counting the request by method and outcome and
+// timing it if it was served.
+func (m *metrics) serve(w http.ResponseWriter, r *http.Request, h func(http.ResponseWriter, *http.Request)) {
+	e := &exchange{ResponseWriter: w, start: time.Now()}
+	switch r.Method {
+	case http.MethodGet:
+		e.method = methodGET
+	case http.MethodDelete:
+		e.method = methodDELETE
+	}
+	h(e, r)
+	outcome := e.outcome()
+	m.request(e.method, outcome).Inc()
+	if outcome == outcomeOK || outcome == outcomeError {
+		m.duration(e.method).Observe(time.Since(e.start).Seconds())
+	}
+}
+
+// exchange is the response writer of a request counted in the metrics: it
+// keeps the status answered and what the handler noted (noteMethod,
+// noteRPCError, noteUnauthorized). http.ResponseController reaches the
+// server's writer through Unwrap (flushing, deadlines, hijacking).
+type exchange struct {
+	http.ResponseWriter
+	start        time.Time
+	status       int
+	method       methodLabel
+	rpcError     bool
+	unauthorized bool
+}
+
+func (e *exchange) WriteHeader(status int) {
+	if e.status == 0 {
+		e.status = status
+	}
+	e.ResponseWriter.WriteHeader(status)
+}
+
+// Unwrap returns the server's response writer.
+func (e *exchange) Unwrap() http.ResponseWriter { return e.ResponseWriter }
+
+// outcome classifies what was answered (no status written means 200: a
+// body written without one, or a hijacked stream).
+func (e *exchange) outcome() outcomeLabel {
+	switch s := e.status; {
+	case s == http.StatusServiceUnavailable:
+		return outcomeRefused
+	case e.unauthorized:
+		return outcomeUnauthorized
+	case s >= 500:
+		return outcomeError
+	case s >= 400:
+		return outcomeBadRequest
+	case e.rpcError:
+		return outcomeError
+	}
+	return outcomeOK
+}
+
+// noteMethod records, for the metrics, the JSON-RPC method of the request
+// w answers.
+func noteMethod(w http.ResponseWriter, method methodLabel) {
+	if e, ok := w.(*exchange); ok {
+		e.method = method
+	}
+}
+
+// noteMessage records, for the metrics, the method of msg, the request w
+// answers ("response" for a client's response).
+func noteMessage(w http.ResponseWriter, msg *schema.Message) {
+	if e, ok := w.(*exchange); ok {
+		if msg.Kind() == schema.KindResponse {
+			e.method = methodResponse
+		} else {
+			e.method = methodOf(msg.Method)
+		}
+	}
+}
+
+// noteRPCError records, for the metrics, that w answered a JSON-RPC error.
+func noteRPCError(w http.ResponseWriter) {
+	if e, ok := w.(*exchange); ok {
+		e.rpcError = true
+	}
+}
+
+// noteUnauthorized records, for the metrics, that Config.Auth refused the
+// request w answers.
+func noteUnauthorized(w http.ResponseWriter) {
+	if e, ok := w.(*exchange); ok {
+		e.unauthorized = true
+	}
+}
+
+// serverWriter returns the server's own response writer under w, for
+// http.MaxBytesReader: it tells the server to close the connection after
+// an oversized body, which it can only do on that writer.
+func serverWriter(w http.ResponseWriter) http.ResponseWriter {
+	if e, ok := w.(*exchange); ok {
+		return e.ResponseWriter
+	}
+	return w
+}
