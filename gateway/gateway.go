@@ -167,6 +167,9 @@ type Gateway struct {
 	events jetstream.Stream
 	// serverInfo is cfg.ServerInfo as JSON.
 	serverInfo []byte
+	// doorRefusal is the answer to a request refused before its body is
+	// read, encoded once: under overload refusals must cost little.
+	doorRefusal []byte
 	// resource is the protected resource metadata (nil without a
 	// configured resource).
 	resource *resourceMetadata
@@ -214,14 +217,15 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Gateway, error) {
 	}
 	g := &Gateway{
 		cfg: cfg, nc: nc, js: js, topo: topo,
-		log:        cfg.Logger.With("gateway", cfg.ID),
-		replyTo:    streams.ReplySubject(cfg.ID),
-		serverInfo: func() []byte { b, _ := json.Marshal(cfg.ServerInfo); return b }(),
-		resource:   resource,
-		closing:    make(chan struct{}),
-		streams:    newStreamSet(),
-		limit:      newLimiter(int64(cfg.MaxInFlight), cfg.QueueTarget, 100*time.Millisecond),
-		byPrinc:    newPrincipals(),
+		log:         cfg.Logger.With("gateway", cfg.ID),
+		replyTo:     streams.ReplySubject(cfg.ID),
+		serverInfo:  func() []byte { b, _ := json.Marshal(cfg.ServerInfo); return b }(),
+		doorRefusal: schema.AppendError(nil, nil, schema.OverloadedError("gateway in-flight limit reached", 1000)),
+		resource:    resource,
+		closing:     make(chan struct{}),
+		streams:     newStreamSet(),
+		limit:       newLimiter(int64(cfg.MaxInFlight), cfg.QueueTarget, 100*time.Millisecond),
+		byPrinc:     newPrincipals(),
 	}
 	g.reg = newRegistry(g.log)
 	g.router = newRouter(g.log, func(rep *schema.Reply) {

@@ -75,7 +75,11 @@ func respondWith(w http.ResponseWriter, id schema.ID, rpcErr *schema.Error, sse 
 // writeError answers with an HTTP error status and a JSON-RPC error body
 // (id null when the request's id is unknown).
 func writeError(w http.ResponseWriter, status int, id schema.ID, e *schema.Error) {
-	b := schema.AppendError(make([]byte, 0, 128), id, e)
+	writeErrorBody(w, status, schema.AppendError(make([]byte, 0, 128), id, e))
+}
+
+// writeErrorBody answers with status and b, an encoded JSON-RPC error.
+func writeErrorBody(w http.ResponseWriter, status int, b []byte) {
 	noteRPCError(w)
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)

@@ -118,7 +118,7 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request) {
 		g.metrics.refused(refusedGatewayLimit)
 		noteMethod(w, methodOf(r.Header.Get(schema.HeaderMethod)))
 		w.Header().Set("Retry-After", "1")
-		writeError(w, http.StatusServiceUnavailable, nil, schema.OverloadedError("gateway in-flight limit reached", 1000))
+		writeErrorBody(w, http.StatusServiceUnavailable, g.doorRefusal)
 		return
 	}
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {

@@ -153,6 +153,13 @@ func TestStatelessRevisionRefusals(t *testing.T) {
 			t.Errorf("%s: status %d, want 405", method, r.status)
 		}
 	}
+	// A draining gateway refuses stateless requests as it does a
+	// session's: 503 with Retry-After, for the client to try another.
+	s.gw.Drain()
+	r := post(t, s.url, call, "MCP-Protocol-Version", "2026-07-28", "Mcp-Method", "tools/call", "Mcp-Name", "echo")
+	if r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") == "" || !strings.Contains(string(r.body), "shutting down") {
+		t.Errorf("while draining: status %d, Retry-After %q, %s; want 503 with Retry-After", r.status, r.header.Get("Retry-After"), r.body)
+	}
 }
 
 // TestInputRequiredRoundTrips: in 2026-07-28 a handler's questions come
