@@ -32,7 +32,9 @@
 // server's key set (issuer, audience, expiry, scopes) and serving RFC 9728
 // protected resource metadata; a [HeaderAuth] trusts an authenticating
 // proxy's header. The principal either names binds sessions and tasks to
-// it and counts against its in-flight cap.
+// it and counts against its in-flight cap. Browser pages on the origins the
+// DNS-rebinding check admits get CORS (cors.go); their preflights are
+// answered before authentication.
 //
 // Admission is immediate: a session may have MaxSessionInFlight calls
 // waiting, and the gateway's in-flight limit adapts to the queueing calls

@@ -170,6 +170,7 @@ func (g *Gateway) hijack(w http.ResponseWriter, es *eventStream, first []byte, s
 		return false
 	}
 	es.conn = conn
+	first = withResponseHeaders(first, w.Header())
 	if brw.Reader.Buffered() > 0 { // a pipelined request: nothing may follow a stream
 		_ = conn.Close()
 		ended()

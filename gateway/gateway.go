@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/cors"
 
 	"github.com/mcpstream/mcpstream/schema"
 	"github.com/mcpstream/mcpstream/streams"
@@ -167,6 +168,9 @@ type Gateway struct {
 	events jetstream.Stream
 	// serverInfo is cfg.ServerInfo as JSON.
 	serverInfo []byte
+	// cors answers preflights and sets CORS response headers for
+	// allowed origins.
+	cors *cors.Cors
 	// doorRefusal is the answer to a request refused before its body is
 	// read, encoded once: under overload refusals must cost little.
 	doorRefusal []byte
@@ -227,6 +231,7 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Gateway, error) {
 		limit:       newLimiter(int64(cfg.MaxInFlight), cfg.QueueTarget, 100*time.Millisecond),
 		byPrinc:     newPrincipals(),
 	}
+	g.cors = newCORS(g.originAllowed)
 	g.reg = newRegistry(g.log)
 	g.router = newRouter(g.log, func(rep *schema.Reply) {
 		g.refuseClientRequest(rep, schema.Errorf(schema.CodeInternalError, "%s: the call it belongs to is no longer waiting here", rep.Method))

@@ -31,7 +31,7 @@ import (
 // stream's path and on messagesPath (the path POSTs go to, as named in the
 // endpoint event). Every request is authenticated first (Config.Auth).
 func (g *Gateway) LegacySSE(messagesPath string) http.Handler {
-	return g.metrics.instrument(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	serve := func(w http.ResponseWriter, r *http.Request) {
 		if !g.originAllowed(r.Header.Get("Origin")) {
 			writeError(w, http.StatusForbidden, nil, schema.Errorf(schema.CodeInvalidRequest, "origin not allowed"))
 			return
@@ -50,7 +50,8 @@ func (g *Gateway) LegacySSE(messagesPath string) http.Handler {
 			w.Header().Set("Allow", "GET, POST")
 			writeError(w, http.StatusMethodNotAllowed, nil, schema.Errorf(schema.CodeInvalidRequest, "method %s not allowed", r.Method))
 		}
-	}))
+	}
+	return g.metrics.instrument(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { g.withCORS(w, r, serve) }))
 }
 
 // sseOpen starts a session and its stream.

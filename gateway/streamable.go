@@ -18,15 +18,16 @@ import (
 )
 
 // ServeHTTP serves the MCP endpoint: POST carries one JSON-RPC message, GET
-// opens the session's event stream, DELETE ends the session. Every request
-// is authenticated first (Config.Auth), and counted in the metrics
-// (Config.Metrics).
+// opens the session's event stream, DELETE ends the session. Browser
+// pages on allowed origins get CORS (preflights answered, the session id
+// exposed). Every other request is authenticated first (Config.Auth), and
+// every request is counted in the metrics (Config.Metrics).
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if g.metrics == nil {
-		g.serveHTTP(w, r)
+		g.withCORS(w, r, g.serveHTTP)
 		return
 	}
-	g.metrics.serve(w, r, g.serveHTTP)
+	g.metrics.serve(w, r, func(w http.ResponseWriter, r *http.Request) { g.withCORS(w, r, g.serveHTTP) })
 }
 
 // serveHTTP is ServeHTTP before the metrics.
