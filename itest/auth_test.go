@@ -84,24 +84,26 @@ func TestBearerTokens(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 
-	// (1) The official client, holding a token.
-	c, err := dialGoSDK(ctx, endpoint, &http.Client{Transport: bearer{token: alice}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if tools, err := c.listTools(ctx); err != nil || !slices.Contains(tools, "echo") {
-		t.Fatalf("tools/list with a token = %v, %v", tools, err)
-	}
-	if got, _, err := c.call(ctx, "echo", map[string]any{"text": "with a token"}); err != nil || got != "with a token" {
-		t.Fatalf("echo with a token = %q, %v", got, err)
-	}
-	if err := c.close(); err != nil {
-		t.Fatalf("close: %v", err)
-	}
-	// Without one, the official client cannot connect.
-	if c, err := dialGoSDK(ctx, endpoint, &http.Client{}); err == nil {
-		_ = c.close()
-		t.Fatal("the official client connected without a token")
+	// (1) The official client and mcp-go, holding a token; without one,
+	// neither connects.
+	for name, dial := range map[string]func(context.Context, string, *http.Client) (caller, error){"go-sdk": dialGoSDK, "mcp-go": dialMCPGo} {
+		c, err := dial(ctx, endpoint, &http.Client{Transport: bearer{token: alice}})
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if tools, err := c.listTools(ctx); err != nil || !slices.Contains(tools, "echo") {
+			t.Fatalf("%s: tools/list with a token = %v, %v", name, tools, err)
+		}
+		if got, _, err := c.call(ctx, "echo", map[string]any{"text": "with a token"}); err != nil || got != "with a token" {
+			t.Fatalf("%s: echo with a token = %q, %v", name, got, err)
+		}
+		if err := c.close(); err != nil {
+			t.Fatalf("%s: close: %v", name, err)
+		}
+		if c, err := dial(ctx, endpoint, &http.Client{}); err == nil {
+			_ = c.close()
+			t.Fatalf("%s connected without a token", name)
+		}
 	}
 
 	// (2) No token: 401 and a challenge naming the metadata, which is
