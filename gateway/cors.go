@@ -3,6 +3,7 @@ package gateway
 import (
 	"bytes"
 	"net/http"
+	"strings"
 
 	"github.com/rs/cors"
 
@@ -66,6 +67,9 @@ func withResponseHeaders(first []byte, h http.Header) []byte {
 	b.Write(first[:end+2])
 	for _, k := range corsHeaders {
 		for _, v := range h.Values(k) {
+			if strings.ContainsAny(v, "\r\n") { // net/http would drop it too
+				continue
+			}
 			b.WriteString(k)
 			b.WriteString(": ")
 			b.WriteString(v)
