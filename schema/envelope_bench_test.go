@@ -1,0 +1,63 @@
+package schema_test
+
+import (
+	"testing"
+
+	"github.com/mcpstream/mcpstream/schema"
+)
+
+// BenchmarkEnvelope is a tools/call envelope's trip: the gateway encodes
+// it, a worker decodes it.
+func BenchmarkEnvelope(b *testing.B) {
+	params, err := schema.JSONToMsgpack(nil, []byte(`{"name":"echo","arguments":{"text":"hello"}}`))
+	if err != nil {
+		b.Fatal(err)
+	}
+	env := &schema.Envelope{Key: "gw-0123456789ab-1a2b", Method: "tools/call", Name: "echo", Params: params,
+		Session: "0123456789abcdef0123456789abcdef", Revision: schema.LatestRevision, Deadline: 1 << 60,
+		ReplyTo: "mcp.reply.gw-0123456789ab", RequestID: "7", ClientCaps: []byte{0x80}}
+	data, _ := env.Marshal()
+	b.Run("marshal", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := env.Marshal(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("unmarshal", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := schema.UnmarshalEnvelope(data); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkReply is a result's trip back: a worker encodes it, the
+// gateway decodes it.
+func BenchmarkReply(b *testing.B) {
+	result, err := schema.JSONToMsgpack(nil, []byte(`{"content":[{"type":"text","text":"hello"}]}`))
+	if err != nil {
+		b.Fatal(err)
+	}
+	rep := &schema.Reply{Key: "gw-0123456789ab-1a2b", Result: result, RunNs: 12345}
+	data, _ := rep.Marshal()
+	b.Run("marshal", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := rep.Marshal(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("unmarshal", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := schema.UnmarshalReply(data); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
