@@ -18,6 +18,8 @@ import (
 	"github.com/MicahParks/keyfunc/v3"
 	"github.com/golang-jwt/jwt/v5"
 	"golang.org/x/time/rate"
+
+	"github.com/mcpstream/mcpstream/schema"
 )
 
 // Authentication: every request on every transport passes through the
@@ -375,6 +377,17 @@ func grantedScopes(c jwt.MapClaims) []string {
 // principalKey keys the authenticated principal in a request's context.
 type principalKey struct{}
 
+// admit is the door of every transport: a request from an Origin not
+// allowed is answered 403, then the request is authenticated. It returns r,
+// with the principal in its context, or false after answering.
+func (g *Gateway) admit(w http.ResponseWriter, r *http.Request) (*http.Request, bool) {
+	if !g.originAllowed(r.Header.Get("Origin")) {
+		writeError(w, http.StatusForbidden, nil, schema.Errorf(schema.CodeInvalidRequest, "origin not allowed"))
+		return nil, false
+	}
+	return g.authenticate(w, r)
+}
+
 // authenticate runs the configured Authenticator on r. It returns r, with
 // the principal in its context, or false after answering the refusal.
 func (g *Gateway) authenticate(w http.ResponseWriter, r *http.Request) (*http.Request, bool) {
@@ -383,6 +396,7 @@ func (g *Gateway) authenticate(w http.ResponseWriter, r *http.Request) (*http.Re
 	}
 	principal, err := g.cfg.Auth.Authenticate(r)
 	if err != nil {
+		noteUnauthorized(w)
 		var ae *AuthError
 		if !errors.As(err, &ae) {
 			g.log.Error("authenticating a request", "err", err)

@@ -29,10 +29,7 @@ func (g *Gateway) postBatch(w http.ResponseWriter, r *http.Request, body []byte,
 		writeError(w, http.StatusBadRequest, nil, err.(*schema.Error))
 		return
 	}
-	if g.draining() {
-		g.metrics.refused(refusedDraining)
-		w.Header().Set("Retry-After", "1")
-		writeError(w, http.StatusServiceUnavailable, nil, schema.OverloadedError("gateway shutting down", 1000))
+	if g.refuseDraining(w, nil) {
 		return
 	}
 	responses := make([][]byte, len(parts)) // nil where nothing is answered

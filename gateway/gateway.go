@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -335,11 +336,18 @@ func (g *Gateway) nextKey() string {
 	return g.cfg.ID + "-" + strconv.FormatUint(g.keySeq.Add(1), 36)
 }
 
-func (g *Gateway) draining() bool {
+// refuseDraining answers 503 + Retry-After to a request (id) arriving
+// while the gateway drains, for the client to try another gateway (any
+// may take a session's request, or a stateless one), and reports whether
+// it did.
+func (g *Gateway) refuseDraining(w http.ResponseWriter, id schema.ID) bool {
 	select {
 	case <-g.closing:
-		return true
 	default:
 		return false
 	}
+	g.metrics.refused(refusedDraining)
+	w.Header().Set("Retry-After", "1")
+	writeError(w, http.StatusServiceUnavailable, id, schema.OverloadedError("gateway shutting down", 1000))
+	return true
 }

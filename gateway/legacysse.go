@@ -32,13 +32,8 @@ import (
 // endpoint event). Every request is authenticated first (Config.Auth).
 func (g *Gateway) LegacySSE(messagesPath string) http.Handler {
 	serve := func(w http.ResponseWriter, r *http.Request) {
-		if !g.originAllowed(r.Header.Get("Origin")) {
-			writeError(w, http.StatusForbidden, nil, schema.Errorf(schema.CodeInvalidRequest, "origin not allowed"))
-			return
-		}
-		r, ok := g.authenticate(w, r)
+		r, ok := g.admit(w, r)
 		if !ok {
-			noteUnauthorized(w)
 			return
 		}
 		switch r.Method {
@@ -60,10 +55,7 @@ func (g *Gateway) sseOpen(w http.ResponseWriter, r *http.Request, messagesPath s
 		writeError(w, http.StatusNotAcceptable, nil, schema.Errorf(schema.CodeInvalidRequest, "Accept must allow text/event-stream"))
 		return
 	}
-	if g.draining() {
-		g.metrics.refused(refusedDraining)
-		w.Header().Set("Retry-After", "1")
-		writeError(w, http.StatusServiceUnavailable, nil, schema.OverloadedError("gateway shutting down", 1000))
+	if g.refuseDraining(w, nil) {
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)

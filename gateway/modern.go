@@ -100,12 +100,7 @@ func (g *Gateway) postModern(w http.ResponseWriter, r *http.Request, msg *schema
 		writeError(w, status, msg.ID, rpcErr)
 		return
 	}
-	if g.draining() {
-		// As for a session's request: the client retries on another
-		// gateway, since a stateless request may go to any.
-		g.metrics.refused(refusedDraining)
-		w.Header().Set("Retry-After", "1")
-		writeError(w, http.StatusServiceUnavailable, msg.ID, schema.OverloadedError("gateway shutting down", 1000))
+	if g.refuseDraining(w, msg.ID) {
 		return
 	}
 	sseOnly := sseOK && !jsonOK

@@ -32,13 +32,8 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // serveHTTP is ServeHTTP before the metrics.
 func (g *Gateway) serveHTTP(w http.ResponseWriter, r *http.Request) {
-	if !g.originAllowed(r.Header.Get("Origin")) {
-		writeError(w, http.StatusForbidden, nil, schema.Errorf(schema.CodeInvalidRequest, "origin not allowed"))
-		return
-	}
-	r, ok := g.authenticate(w, r)
+	r, ok := g.admit(w, r)
 	if !ok {
-		noteUnauthorized(w)
 		return
 	}
 	if r.Method != http.MethodPost && schema.IsModern(r.Header.Get(schema.HeaderProtocolVersion)) {
@@ -178,10 +173,7 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusAccepted)
 		return
 	}
-	if g.draining() {
-		g.metrics.refused(refusedDraining)
-		w.Header().Set("Retry-After", "1")
-		writeError(w, http.StatusServiceUnavailable, msg.ID, schema.OverloadedError("gateway shutting down", 1000))
+	if g.refuseDraining(w, msg.ID) {
 		return
 	}
 	if routedToWorkers(msg.Method) {

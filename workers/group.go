@@ -65,14 +65,18 @@ func (g *Group) Tools() []string {
 	return names
 }
 
-func (g *Group) add(t *toolEntry) {
+func (g *Group) add(t *toolEntry) { register(g, g.tools, "tool", t.def.Name, t) }
+
+// register puts e under key in m, one of g's registrations (kind names it
+// in the panic for a key taken already), and announces the change.
+func register[E any](g *Group, m map[string]E, kind, key string, e E) {
 	defer g.touch()
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if _, dup := g.tools[t.def.Name]; dup {
-		panic(fmt.Sprintf("workers: tool %q added twice to group %q", t.def.Name, g.name))
+	if _, dup := m[key]; dup {
+		panic(fmt.Sprintf("workers: %s %q added twice to group %q", kind, key, g.name))
 	}
-	g.tools[t.def.Name] = t
+	m[key] = e
 }
 
 func (g *Group) tool(name string) *toolEntry {

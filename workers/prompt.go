@@ -3,7 +3,6 @@ package workers
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 
 	"github.com/mcpstream/mcpstream/schema"
 )
@@ -25,13 +24,7 @@ func AddPrompt(g *Group, p schema.Prompt, h PromptHandler) {
 	if p.Name == "" {
 		panic("workers.AddPrompt: prompt name is required")
 	}
-	defer g.touch()
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if _, dup := g.prompts[p.Name]; dup {
-		panic(fmt.Sprintf("workers: prompt %q added twice to group %q", p.Name, g.name))
-	}
-	g.prompts[p.Name] = &promptEntry{def: p, handle: h}
+	register(g, g.prompts, "prompt", p.Name, &promptEntry{def: p, handle: h})
 }
 
 func (g *Group) prompt(name string) *promptEntry {

@@ -35,13 +35,7 @@ func AddResource(g *Group, r schema.Resource, h ResourceHandler) {
 	if r.URI == "" {
 		panic("workers.AddResource: resource URI is required")
 	}
-	defer g.touch()
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if _, dup := g.resources[r.URI]; dup {
-		panic(fmt.Sprintf("workers: resource %q added twice to group %q", r.URI, g.name))
-	}
-	g.resources[r.URI] = &resourceEntry{def: r, handle: h}
+	register(g, g.resources, "resource", r.URI, &resourceEntry{def: r, handle: h})
 }
 
 // AddResourceTemplate adds a resource template to g: resources/read of any

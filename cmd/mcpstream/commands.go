@@ -49,18 +49,14 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	gwCfg, err := gw.config(ctx, log, c.topology())
-	if err != nil {
-		return err
-	}
 	// The gateway's and the workers' metrics share one registry: their
 	// names differ by subsystem.
-	reg, stopMetrics, err := serveMetrics(*metricsAddr, stdout)
+	gwCfg, stopMetrics, err := gw.configWithMetrics(ctx, log, c.topology(), *metricsAddr, stdout)
 	if err != nil {
 		return err
 	}
 	defer stopMetrics()
-	gwCfg.Metrics = reg
+	reg := gwCfg.Metrics
 	dir := *data
 	if dir == "" {
 		if dir, err = os.MkdirTemp("", "mcpstream-dev-"); err != nil {
@@ -121,16 +117,11 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	cfg, err := gw.config(ctx, log, c.topology())
-	if err != nil {
-		return err
-	}
-	reg, stopMetrics, err := serveMetrics(*metricsAddr, stdout)
+	cfg, stopMetrics, err := gw.configWithMetrics(ctx, log, c.topology(), *metricsAddr, stdout)
 	if err != nil {
 		return err
 	}
 	defer stopMetrics()
-	cfg.Metrics = reg
 	nc, err := connect(*url, "mcpstream-gateway", log)
 	if err != nil {
 		return err
@@ -302,6 +293,19 @@ func (f *gatewayFlags) config(ctx context.Context, log *slog.Logger, t streams.T
 	cfg.Auth = auth
 	cfg.ResourceMetadata = gateway.ResourceMetadata{Resource: f.resource, AuthorizationServers: f.authServers}
 	return cfg, nil
+}
+
+// configWithMetrics is config, with the metrics served on metricsAddr
+// (none without it) and registered in cfg.Metrics; stop closes that
+// endpoint.
+func (f *gatewayFlags) configWithMetrics(ctx context.Context, log *slog.Logger, t streams.Topology, metricsAddr string, stdout io.Writer) (cfg gateway.Config, stop func(), err error) {
+	if cfg, err = f.config(ctx, log, t); err != nil {
+		return cfg, nil, err
+	}
+	if cfg.Metrics, stop, err = serveMetrics(metricsAddr, stdout); err != nil {
+		return cfg, nil, err
+	}
+	return cfg, stop, nil
 }
 
 // startWorkers runs each group on its own connection and waits until all are
