@@ -200,7 +200,8 @@ func startDev(t *testing.T, exposeNATS bool, extra ...string) (p *proc, endpoint
 // stack is an in-process deployment on real parts: an embedded nats-server
 // with JetStream on disk, the demo worker group, a gateway, and real HTTP on
 // loopback. Its code runs under the test's race detector. The demo group
-// registers its metrics on the gateway's Config.Metrics.
+// registers its metrics on the gateway's Config.Metrics and provisions the
+// gateway's Config.Topology.
 type stack struct {
 	emb *streams.Embedded
 	gw  *gateway.Gateway
@@ -252,7 +253,7 @@ func newStack(t testing.TB, cfg gateway.Config) *stack {
 	workerNC := connect()
 	go func() {
 		// The worker's metrics go where the gateway's do, as in dev.
-		ran <- examples.Demo().Run(ctx, workerNC, workers.Options{Ready: ready, Heartbeat: time.Second, Logger: quietLog, Metrics: cfg.Metrics})
+		ran <- examples.Demo().Run(ctx, workerNC, workers.Options{Ready: ready, Heartbeat: time.Second, Logger: quietLog, Metrics: cfg.Metrics, Topology: cfg.Topology})
 	}()
 	select {
 	case <-ready:

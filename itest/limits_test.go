@@ -1,6 +1,7 @@
 package itest
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -11,7 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/mcpstream/mcpstream/gateway"
+	"github.com/mcpstream/mcpstream/streams"
 )
 
 type rpcError struct {
@@ -215,4 +219,78 @@ func TestPrincipals(t *testing.T) {
 	if r := post(t, s.url, sleepBody(5, 1), append(as("alice"), "Mcp-Session-Id", alice1)...); r.status != http.StatusOK {
 		t.Fatalf("alice after her calls returned: status %d: %s", r.status, r.body)
 	}
+}
+
+// TestSustainedLoadOutlivesStreamLimits: a request stream keeps answered
+// requests for replay within its limits, so sustained traffic fills any
+// byte budget. Once it is full the oldest requests make room: calls go on
+// being served, with no 503 "request stream full", and the stream stays
+// within its bytes.
+func TestSustainedLoadOutlivesStreamLimits(t *testing.T) {
+	const maxBytes = 16 << 10
+	topo := streams.Topology{MaxBytes: maxBytes}
+	s := newStack(t, gateway.Config{Topology: topo})
+	sid := initSession(t, s.url)
+	text := strings.Repeat("x", 200)
+	// One session routes every call to one partition; 300 calls of over
+	// 200 bytes each are several times its budget.
+	for i := range 300 {
+		r := post(t, s.url, echoBody(i, text), "Mcp-Session-Id", sid)
+		if r.status != http.StatusOK || !strings.Contains(string(r.body), text) {
+			t.Fatalf("call %d: status %d: %s", i, r.status, r.body)
+		}
+	}
+	nc, err := s.emb.Connect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stored uint64
+	for p := range topo.WithDefaults().Partitions {
+		st, err := js.Stream(context.Background(), streams.StreamName(p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, err := st.Info(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.State.Bytes > maxBytes {
+			t.Errorf("%s holds %d bytes, over its %d", streams.StreamName(p), info.State.Bytes, maxBytes)
+		}
+		stored += info.State.Msgs
+	}
+	if stored == 0 || stored >= 300 {
+		t.Errorf("streams hold %d requests; want the newest within the budget, fewer than the 300 sent", stored)
+	}
+}
+
+// TestAdmissionFlags: the binary's admission flags reach the gateway. With
+// --max-inflight 2 the adaptive limit is 2; with --max-session-inflight 1 a
+// session's second call, while its first sleeps, is refused with 503.
+func TestAdmissionFlags(t *testing.T) {
+	dev, endpoint, _ := startDev(t, false, "--metrics-addr", "127.0.0.1:0",
+		"--max-inflight", "2", "--max-session-inflight", "1")
+	metrics := dev.waitLine(metricsRE, 10*time.Second)[1]
+	if got := scrape(t, metrics).value(t, "mcpstream_gateway_inflight_limit"); got != 2 {
+		t.Errorf("in-flight limit %v, want 2", got)
+	}
+	sid := initSession(t, endpoint)
+	first := make(chan rawResponse, 1)
+	go func() { first <- post(t, endpoint, sleepBody(1, 1500), "Mcp-Session-Id", sid) }()
+	eventually(t, "the first call in flight", 10*time.Second, func() bool {
+		return scrape(t, metrics).value(t, "mcpstream_gateway_inflight") == 1
+	})
+	r := post(t, endpoint, sleepBody(2, 1), "Mcp-Session-Id", sid)
+	if r.status != http.StatusServiceUnavailable || !strings.Contains(decodeError(t, r.body).Error.Message, "session") {
+		t.Errorf("second call of the session: status %d: %s", r.status, r.body)
+	}
+	if r := <-first; r.status != http.StatusOK || !strings.Contains(string(r.body), "slept 1500 ms") {
+		t.Errorf("first call: status %d: %s", r.status, r.body)
+	}
+	dev.stop()
 }

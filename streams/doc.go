@@ -6,7 +6,7 @@
 //
 // Requests for worker group g with routing key k go to subject
 // mcp.req.<g>.<p> with p = [Partition](k, P), captured by stream MCP_REQ_<p>
-// (Limits retention, Discard New, bounded MaxAge and MaxBytes). Each group
+// (Limits retention, bounded MaxAge and MaxBytes, oldest dropped first). Each group
 // has one durable pull consumer per partition stream, shared by all its
 // replicas. Replies travel on core NATS to mcp.reply.<gateway-id>.
 package streams

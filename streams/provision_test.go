@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"slices"
 	"strconv"
 	"testing"
@@ -68,8 +67,8 @@ func checkRequestStream(t *testing.T, ctx context.Context, js jetstream.JetStrea
 	if cfg.Retention != jetstream.LimitsPolicy {
 		t.Errorf("%s retention = %v, want limits", cfg.Name, cfg.Retention)
 	}
-	if cfg.Discard != jetstream.DiscardNew {
-		t.Errorf("%s discard = %v, want new", cfg.Name, cfg.Discard)
+	if cfg.Discard != jetstream.DiscardOld {
+		t.Errorf("%s discard = %v, want old", cfg.Name, cfg.Discard)
 	}
 	if cfg.MaxAge != topo.MaxAge {
 		t.Errorf("%s MaxAge = %v, want %v", cfg.Name, cfg.MaxAge, topo.MaxAge)
@@ -475,7 +474,9 @@ func TestEnsureGroupWithoutStreams(t *testing.T) {
 	}
 }
 
-func TestFullStreamRefusesWith10077(t *testing.T) {
+// TestFullStreamDropsOldest: a request stream at its byte limit makes room
+// by dropping its oldest requests, so publishing goes on.
+func TestFullStreamDropsOldest(t *testing.T) {
 	_, _, js := server(t)
 	ctx := testCtx(t)
 	if err := streams.Provision(ctx, js, streams.Topology{Partitions: 1, MaxBytes: 4096}); err != nil {
@@ -483,27 +484,10 @@ func TestFullStreamRefusesWith10077(t *testing.T) {
 	}
 	payload := bytes.Repeat([]byte("x"), 700)
 	subj := streams.RequestSubject("g1", 0)
-	var apiErr *jetstream.APIError
-	accepted := 0
 	for i := 0; i < 100; i++ {
-		_, err := js.Publish(ctx, subj, payload, jetstream.WithMsgID("k-"+itoa(i)))
-		if err == nil {
-			accepted++
-			continue
+		if _, err := js.Publish(ctx, subj, payload, jetstream.WithMsgID("k-"+itoa(i))); err != nil {
+			t.Fatalf("publish %d to a full stream: %v", i, err)
 		}
-		if !errors.As(err, &apiErr) {
-			t.Fatalf("publish %d: %v (%T), want a *jetstream.APIError", i, err, err)
-		}
-		break
-	}
-	if apiErr == nil {
-		t.Fatalf("a 4096-byte stream accepted 100 x %d bytes", len(payload))
-	}
-	if apiErr.ErrorCode != 10077 {
-		t.Errorf("full stream error code = %d (%v), want 10077", apiErr.ErrorCode, apiErr)
-	}
-	if accepted == 0 || accepted*len(payload) > 4096 {
-		t.Errorf("accepted %d messages of %d bytes before refusing, want 1..%d", accepted, len(payload), 4096/len(payload))
 	}
 	s, err := js.Stream(ctx, streams.StreamName(0))
 	if err != nil {
@@ -513,8 +497,9 @@ func TestFullStreamRefusesWith10077(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if info.State.Msgs != uint64(accepted) || info.State.Bytes > 4096 {
-		t.Errorf("stream holds %d msgs / %d bytes, want %d msgs <= 4096 bytes", info.State.Msgs, info.State.Bytes, accepted)
+	st := info.State
+	if st.LastSeq != 100 || st.Bytes > 4096 || st.Msgs == 0 || st.FirstSeq != st.LastSeq-st.Msgs+1 {
+		t.Errorf("stream state first %d last %d msgs %d bytes %d; want the newest of 100 within 4096 bytes", st.FirstSeq, st.LastSeq, st.Msgs, st.Bytes)
 	}
 }
 

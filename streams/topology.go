@@ -17,7 +17,8 @@ type Topology struct {
 	Memory bool
 	// MaxAge keeps requests for replay this long (default 1h).
 	MaxAge time.Duration
-	// MaxBytes bounds each partition stream (default 256 MiB).
+	// MaxBytes bounds each partition stream (default 256 MiB); the oldest
+	// requests are dropped to stay within it.
 	MaxBytes int64
 	// MaxMsgSize bounds one envelope (default 8 MiB).
 	MaxMsgSize int32
@@ -83,8 +84,14 @@ func (t Topology) storage() jetstream.StorageType {
 }
 
 // StreamConfig is the config of partition p's request stream: Limits
-// retention so it can be replayed, Discard New so a full stream refuses work
-// instead of dropping old work.
+// retention so it can be replayed, bounded by MaxAge and MaxBytes, with
+// Discard Old. Answered requests stay in the stream and count against its
+// limits, so under sustained traffic it is always full: the oldest requests
+// make room and the replay window shrinks to MaxBytes worth of traffic.
+// Discard New would instead refuse every request until MaxAge freed room.
+// A request is dropped unrun only if it is older than that window, so size
+// MaxBytes for a window longer than the longest call deadline (see
+// docs/capacity.md).
 func (t Topology) StreamConfig(p int) jetstream.StreamConfig {
 	t = t.WithDefaults()
 	return jetstream.StreamConfig{
@@ -92,7 +99,7 @@ func (t Topology) StreamConfig(p int) jetstream.StreamConfig {
 		Description: "mcpstream requests, partition " + itoa(p),
 		Subjects:    streamSubjects(p),
 		Retention:   jetstream.LimitsPolicy,
-		Discard:     jetstream.DiscardNew,
+		Discard:     jetstream.DiscardOld,
 		MaxAge:      t.MaxAge,
 		MaxBytes:    t.MaxBytes,
 		MaxMsgSize:  t.MaxMsgSize,

@@ -178,7 +178,7 @@ func runProvision(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	c.register(fs)
 	url := fs.String("nats", nats.DefaultURL, "NATS server URL(s), comma-separated")
 	maxAge := fs.Duration("max-age", 0, "how long request streams keep messages for replay (default 1h)")
-	maxBytes := fs.Int64("max-bytes", 0, "bytes each request stream holds at most (default 256 MiB)")
+	maxBytes := fs.Int64("max-bytes", 0, "bytes each request stream holds at most, the oldest requests dropped to stay within it (default 256 MiB)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -215,6 +215,12 @@ type gatewayFlags struct {
 	origins     string
 	principal   string
 
+	maxInFlight          int
+	queueTarget          time.Duration
+	maxSessionInFlight   int
+	maxPrincipalInFlight int
+	maxStreams           int
+
 	jwksURL        string
 	issuer         string
 	audience       string
@@ -250,6 +256,11 @@ func (f *gatewayFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.callTimeout, "call-timeout", 0, "deadline of a request routed to a worker (default 60s)")
 	fs.Int64Var(&f.maxBody, "max-body", 0, "largest request body in bytes (default 4 MiB)")
 	fs.StringVar(&f.origins, "allowed-origins", "", "comma-separated Origin values accepted besides loopback ones")
+	fs.IntVar(&f.maxInFlight, "max-inflight", 0, "calls waiting on workers in this gateway at most; below it the limit adapts to queueing (default 10000)")
+	fs.DurationVar(&f.queueTarget, "queue-target", 0, "queueing a call may see before the gateway lowers its in-flight limit and refuses the excess with 503 (default 10ms)")
+	fs.IntVar(&f.maxSessionInFlight, "max-session-inflight", 0, "calls one session may have waiting on workers (default 64)")
+	fs.IntVar(&f.maxPrincipalInFlight, "max-principal-inflight", 0, "calls one principal may have waiting on workers, over all its sessions on this gateway (default 256)")
+	fs.IntVar(&f.maxStreams, "max-streams", 0, "subscription and listen streams open on this gateway at most (default 20000)")
 	fs.StringVar(&f.principal, "principal-header", "", "header naming the authenticated principal, set by an authenticating proxy in front (sessions are bound to it; per-principal in-flight caps apply)")
 	fs.StringVar(&f.jwksURL, "jwks-url", "", "validate OAuth bearer tokens (JWTs) signed by the keys of this JWK Set URL (https, or http on loopback); the token's subject is the principal")
 	fs.StringVar(&f.issuer, "jwt-issuer", "", "issuer (iss) tokens must name; required with --jwks-url")
@@ -266,7 +277,9 @@ func (f *gatewayFlags) register(fs *flag.FlagSet) {
 // that cannot be loaded.
 func (f *gatewayFlags) config(ctx context.Context, log *slog.Logger, t streams.Topology) (gateway.Config, error) {
 	cfg := gateway.Config{ID: f.id, Topology: t, CallTimeout: f.callTimeout, MaxBody: f.maxBody, Logger: log,
-		PrincipalHeader: f.principal, AllowedOrigins: splitList(f.origins)}
+		PrincipalHeader: f.principal, AllowedOrigins: splitList(f.origins),
+		MaxInFlight: f.maxInFlight, QueueTarget: f.queueTarget, MaxSessionInFlight: f.maxSessionInFlight,
+		MaxPrincipalInFlight: f.maxPrincipalInFlight, MaxStreams: f.maxStreams}
 	if f.jwksURL == "" {
 		if f.issuer != "" || f.audience != "" || f.scopes != "" || f.principalClaim != "" || f.resource != "" || len(f.authServers) > 0 {
 			return cfg, errors.New("--jwt-issuer, --jwt-audience, --jwt-scopes, --jwt-principal-claim, --resource-url and --auth-server need --jwks-url")
