@@ -43,6 +43,9 @@ func Provision(ctx context.Context, js jetstream.JetStream, t Topology) error {
 			reg = kv
 		}
 	}
+	if err := dropOldestResults(ctx, js); err != nil {
+		return err
+	}
 	b, err := json.Marshal(t)
 	if err != nil {
 		return fmt.Errorf("encoding topology: %w", err)
@@ -98,6 +101,27 @@ func EnsureGroup(ctx context.Context, js jetstream.JetStream, t Topology, group 
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// dropOldestResults makes the result bucket evict its oldest results when
+// it reaches MaxBytes. Buckets refuse puts when full (Discard New), which
+// suits the registry and tasks; but results are a cache for redeliveries,
+// and a full one would refuse every result until TTLs freed room.
+func dropOldestResults(ctx context.Context, js jetstream.JetStream) error {
+	name := "KV_" + ResultBucket
+	s, err := js.Stream(ctx, name)
+	if err != nil {
+		return fmt.Errorf("opening stream %s: %w", name, err)
+	}
+	cfg := s.CachedInfo().Config
+	if cfg.Discard == jetstream.DiscardOld {
+		return nil
+	}
+	cfg.Discard = jetstream.DiscardOld
+	if _, err := js.UpdateStream(ctx, cfg); err != nil {
+		return fmt.Errorf("provisioning stream %s: %w", name, err)
+	}
+	return nil
+}
 
 // StateKeyKey is the registry key holding the secret with which workers
 // sign the requestState of input-required results. Whoever can read the

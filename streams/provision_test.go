@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"slices"
 	"strconv"
 	"testing"
@@ -189,8 +190,8 @@ func TestProvision(t *testing.T) {
 	if rst.TTL() != 5*time.Minute || rst.History() != 1 {
 		t.Errorf("result bucket: ttl %v history %d, want 5m, 1", rst.TTL(), rst.History())
 	}
-	if mb := rst.(*jetstream.KeyValueBucketStatus).StreamInfo().Config.MaxBytes; mb != topo.MaxBytes {
-		t.Errorf("result bucket MaxBytes = %d, want %d", mb, topo.MaxBytes)
+	if c := rst.(*jetstream.KeyValueBucketStatus).StreamInfo().Config; c.MaxBytes != topo.MaxBytes || c.Discard != jetstream.DiscardOld {
+		t.Errorf("result bucket MaxBytes = %d, discard %v; want %d, old", c.MaxBytes, c.Discard, topo.MaxBytes)
 	}
 	tasks, err := streams.TaskBucketOf(ctx, js, topo)
 	if err != nil {
@@ -500,6 +501,37 @@ func TestFullStreamDropsOldest(t *testing.T) {
 	st := info.State
 	if st.LastSeq != 100 || st.Bytes > 4096 || st.Msgs == 0 || st.FirstSeq != st.LastSeq-st.Msgs+1 {
 		t.Errorf("stream state first %d last %d msgs %d bytes %d; want the newest of 100 within 4096 bytes", st.FirstSeq, st.LastSeq, st.Msgs, st.Bytes)
+	}
+}
+
+// TestFullResultBucketDropsOldest: results are a cache; a result bucket at
+// its byte limit evicts its oldest results so new ones are still stored,
+// also after provisioning again (updating a bucket resets its discard
+// policy).
+func TestFullResultBucketDropsOldest(t *testing.T) {
+	_, _, js := server(t)
+	ctx := testCtx(t)
+	topo := streams.Topology{Partitions: 1, MaxBytes: 4096}
+	for range 2 {
+		if err := streams.Provision(ctx, js, topo); err != nil {
+			t.Fatal(err)
+		}
+	}
+	kv, err := js.KeyValue(ctx, streams.ResultBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload := bytes.Repeat([]byte("r"), 500)
+	for i := 0; i < 50; i++ {
+		if _, err := kv.Put(ctx, "k"+itoa(i), payload); err != nil {
+			t.Fatalf("storing result %d in a full bucket: %v", i, err)
+		}
+	}
+	if e, err := kv.Get(ctx, "k49"); err != nil || len(e.Value()) != len(payload) {
+		t.Fatalf("newest result: %v", err)
+	}
+	if _, err := kv.Get(ctx, "k0"); !errors.Is(err, jetstream.ErrKeyNotFound) {
+		t.Errorf("oldest result: %v, want it evicted", err)
 	}
 }
 
