@@ -10,18 +10,24 @@ import (
 // limiter adapts the gateway's in-flight limit to the queueing it sees, so
 // that an overload is refused at the door instead of queued.
 //
-// The signal is a call's overhead: its latency less the time its handler
-// ran (workers report it), i.e. the time spent queueing and in transit.
-// Every window, if even the fastest call of the window waited longer than
-// the target, a standing queue has formed: the limit drops to 3/4 of the
-// window's peak in-flight count, but never below 256. Otherwise it grows
-// by 1/8, up to the configured maximum. Slow tools do not count against it: their run time is
-// not overhead.
+// The first signal is a call's overhead: its latency less the time its
+// handler ran (workers report it), i.e. the time spent queueing and in
+// transit. Every window, if even the fastest call of the window waited
+// longer than the target, a standing queue has formed: the limit drops to
+// 3/4 of the window's peak in-flight count, but not below 256 on this
+// signal. Otherwise it grows by 1/8, up to the configured maximum. Slow
+// tools do not count against it: their run time is not overhead.
+//
+// The second, with Config.CPUQueueTarget, is the gateway's CPU (see
+// watchCPU): while it is saturated the limit halves each window, down to
+// cpuFloor, and does not grow.
 type limiter struct {
 	limit atomic.Int64 // read on every admission, without the lock
 
 	mu          sync.Mutex
 	min, max    int64
+	cpuMin      int64
+	hot         bool // the CPU was saturated in the last window
 	target      time.Duration
 	window      time.Duration
 	windowStart time.Time
@@ -36,7 +42,7 @@ type limiter struct {
 const floorLimit = 256
 
 func newLimiter(max int64, target, window time.Duration) *limiter {
-	l := &limiter{min: min(floorLimit, max), max: max, target: target, window: window, windowStart: time.Now()}
+	l := &limiter{min: min(floorLimit, max), max: max, cpuMin: min(cpuFloor(), max), target: target, window: window, windowStart: time.Now()}
 	l.limit.Store(min(floorLimit, max))
 	return l
 }
@@ -62,13 +68,33 @@ func (l *limiter) observe(overhead time.Duration, inflight int64, now time.Time)
 		return
 	}
 	cur := l.limit.Load()
-	if l.minOverhead > l.target {
-		cur = max(l.min, min(cur, l.peak)*3/4)
-	} else {
+	switch {
+	case l.minOverhead > l.target:
+		// Never raised by this rule, when the CPU door set it lower.
+		cur = max(min(l.min, cur), min(cur, l.peak)*3/4)
+	case !l.hot:
 		cur = min(l.max, cur+max(8, cur/8))
 	}
 	l.limit.Store(cur)
 	l.windowStart, l.samples, l.peak = now, 0, 0
+}
+
+// saturated halves the limit, from the calls in flight now or at the
+// window's peak when fewer than it, down to cpuMin; the limit does not
+// grow until cool is called.
+func (l *limiter) saturated(inflight int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	cur := l.limit.Load()
+	l.limit.Store(max(min(l.cpuMin, cur), min(cur, max(inflight, l.peak))/2))
+	l.hot = true
+}
+
+// cool lets the limit grow again: the CPU has room.
+func (l *limiter) cool() {
+	l.mu.Lock()
+	l.hot = false
+	l.mu.Unlock()
 }
 
 const principalShards = 32

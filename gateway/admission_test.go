@@ -1,6 +1,8 @@
 package gateway
 
 import (
+	"runtime"
+	"sync"
 	"testing"
 	"time"
 )
@@ -56,6 +58,81 @@ func TestLimiterShedsOnStandingQueueAndRecovers(t *testing.T) {
 	}
 	if got := l.limit.Load(); got != 10_000 {
 		t.Fatalf("limit %d after recovery, want 10000", got)
+	}
+}
+
+// TestLimiterCPUDoor: while the CPU is saturated the limit halves from
+// the calls in flight down to the CPU floor, fast calls do not raise it,
+// and the overhead rule does not lift it back to 256; once the CPU cools,
+// fast calls raise it again.
+func TestLimiterCPUDoor(t *testing.T) {
+	const window = 100 * time.Millisecond
+	l := newLimiter(10_000, 10*time.Millisecond, window)
+	floor := cpuFloor()
+	now := time.Now()
+	tick := func(overhead time.Duration, inflight int64) {
+		now = now.Add(window)
+		l.observe(overhead, inflight, now)
+	}
+	l.saturated(100)
+	if got := l.limit.Load(); got != 50 {
+		t.Fatalf("limit %d after one saturated window at 100 in flight, want 50", got)
+	}
+	for range 10 {
+		l.saturated(100)
+	}
+	if got := l.limit.Load(); got != floor {
+		t.Fatalf("limit %d under lasting saturation, want the CPU floor %d", got, floor)
+	}
+	tick(time.Millisecond, 5) // fast, but the CPU is still hot
+	if got := l.limit.Load(); got != floor {
+		t.Fatalf("limit %d grew while the CPU was saturated", got)
+	}
+	tick(30*time.Millisecond, 5) // a queue after admission too
+	if got := l.limit.Load(); got != floor {
+		t.Fatalf("limit %d: the overhead rule moved a CPU-lowered limit", got)
+	}
+	l.cool()
+	for range 20 {
+		tick(time.Millisecond, 5)
+	}
+	if got := l.limit.Load(); got <= 256 {
+		t.Fatalf("limit %d after the CPU cooled, want it grown past 256", got)
+	}
+}
+
+// TestSchedWatchSeesSaturation: goroutines that want more CPU than there
+// is wait for it, and the watch's 99th percentile shows the wait.
+func TestSchedWatchSeesSaturation(t *testing.T) {
+	w := newSchedWatch()
+	w.quantile(0.99)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	// Four times as many spinners as Ps, each yielding now and then so
+	// that every wait is counted.
+	for range 4 * runtime.GOMAXPROCS(0) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				spinUntil := time.Now().Add(200 * time.Microsecond)
+				for time.Now().Before(spinUntil) {
+				}
+				runtime.Gosched()
+			}
+		}()
+	}
+	time.Sleep(300 * time.Millisecond) // the window measured, not a synchronisation
+	p99, n := w.quantile(0.99)
+	close(stop)
+	wg.Wait()
+	if n < 100 || p99 < 200*time.Microsecond {
+		t.Fatalf("saturated CPU: %d waits, p99 %s; want at least 100 waits and p99 >= 200us", n, p99)
 	}
 }
 

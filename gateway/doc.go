@@ -39,7 +39,9 @@
 // Admission is immediate: a session may have MaxSessionInFlight calls
 // waiting, and the gateway's in-flight limit adapts to the queueing calls
 // see (latency less the handler's reported run time), refusing the excess
-// with 503 before reading it. Event streams run on hijacked connections (a
+// with 503 before reading it; with [Config.CPUQueueTarget] it also falls
+// while Go's scheduling latency shows the gateway's CPU saturated
+// (schedwatch.go). Event streams run on hijacked connections (a
 // few KB each) with writes under a short deadline, so slow readers are cut
 // off rather than buffered for.
 //

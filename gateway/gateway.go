@@ -46,6 +46,15 @@ type Config struct {
 	// its in-flight limit and refuses the excess (default 10ms; queueing is
 	// a call's latency less its handler's run time).
 	QueueTarget time.Duration
+	// CPUQueueTarget, if set, is how long goroutines may wait for the
+	// gateway's CPU (the 99th percentile of Go's scheduling latency over
+	// 100 ms) before the gateway halves its in-flight limit, down to 8 per
+	// core, and refuses the excess: requests queued for a saturated CPU
+	// wait before the admission check, where QueueTarget cannot see them.
+	// Zero (the default) leaves it off, because it cannot tell an overload
+	// from many clients that each wait for their answer (a closed loop)
+	// saturating the CPU, and sheds those too; 7ms is a good value.
+	CPUQueueTarget time.Duration
 	// MaxSessionInFlight bounds one session's requests waiting on workers
 	// (default 64).
 	MaxSessionInFlight int
@@ -271,6 +280,10 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Gateway, error) {
 	go func() { defer g.wg.Done(); g.sessions.watch(wctx, sessW) }()
 	go func() { defer g.wg.Done(); g.keepAlive(cfg.KeepAlive) }()
 	go func() { defer g.wg.Done(); g.announceListChanges() }()
+	if cfg.CPUQueueTarget > 0 {
+		g.wg.Add(1)
+		go func() { defer g.wg.Done(); g.watchCPU(wctx, cfg.CPUQueueTarget, 100*time.Millisecond) }()
+	}
 
 	if g.sub, err = nc.Subscribe(g.replyTo, g.router.deliver); err != nil {
 		g.Close()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/mcpstream/mcpstream/gateway"
 	"github.com/mcpstream/mcpstream/streams"
@@ -293,4 +295,68 @@ func TestAdmissionFlags(t *testing.T) {
 		t.Errorf("first call: status %d: %s", r.status, r.body)
 	}
 	dev.stop()
+}
+
+// TestCPUDoor: when the gateway's process runs out of CPU, requests wait
+// before admission, where call overheads cannot see them; the gateway
+// watches Go's scheduling latency instead, and lowers its in-flight limit
+// to 8 per core, refusing calls beyond it with 503. Once the CPU has room
+// again, served calls raise the limit.
+func TestCPUDoor(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	s := newStack(t, gateway.Config{Metrics: reg, CPUQueueTarget: time.Millisecond})
+	floor := 8 * runtime.GOMAXPROCS(0)
+	limit := func() float64 { return gather(t, reg).value(t, "mcpstream_gateway_inflight_limit") }
+	if got := limit(); got != 256 {
+		t.Fatalf("limit %v at start, want 256", got)
+	}
+	// Saturate this process's CPU: spinners that yield now and then.
+	stop := make(chan struct{})
+	var spinners sync.WaitGroup
+	for range 4 * runtime.GOMAXPROCS(0) {
+		spinners.Add(1)
+		go func() {
+			defer spinners.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				for until := time.Now().Add(200 * time.Microsecond); time.Now().Before(until); {
+				}
+				runtime.Gosched()
+			}
+		}()
+	}
+	eventually(t, fmt.Sprintf("the limit at the CPU floor %d", floor), 20*time.Second, func() bool { return limit() == float64(floor) })
+	close(stop)
+	spinners.Wait()
+
+	// At the floor: floor calls in flight, and the next is refused.
+	results := make(chan rawResponse, floor)
+	for i := range floor {
+		sid := initSession(t, s.url)
+		go func() { results <- post(t, s.url, sleepBody(i, 3000), "Mcp-Session-Id", sid) }()
+	}
+	awaitInFlight(t, s.gw, int64(floor))
+	r := post(t, s.url, sleepBody(99, 1), "Mcp-Session-Id", initSession(t, s.url))
+	if r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") == "" || !strings.Contains(decodeError(t, r.body).Error.Message, "gateway") {
+		t.Fatalf("call beyond the CPU floor: status %d: %s", r.status, r.body)
+	}
+	for range floor {
+		if r := <-results; r.status != http.StatusOK {
+			t.Fatalf("admitted call: status %d: %s", r.status, r.body)
+		}
+	}
+	// Room again: served calls raise the limit.
+	sid := initSession(t, s.url)
+	i := 0
+	eventually(t, "the limit above the CPU floor", 20*time.Second, func() bool {
+		i++
+		if r := post(t, s.url, echoBody(1000+i, "up"), "Mcp-Session-Id", sid); r.status != http.StatusOK {
+			t.Fatalf("echo: status %d: %s", r.status, r.body)
+		}
+		return limit() > float64(floor)
+	})
 }

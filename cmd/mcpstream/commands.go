@@ -217,6 +217,7 @@ type gatewayFlags struct {
 
 	maxInFlight          int
 	queueTarget          time.Duration
+	cpuQueueTarget       time.Duration
 	maxSessionInFlight   int
 	maxPrincipalInFlight int
 	maxStreams           int
@@ -258,6 +259,7 @@ func (f *gatewayFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.origins, "allowed-origins", "", "comma-separated Origin values accepted besides loopback ones")
 	fs.IntVar(&f.maxInFlight, "max-inflight", 0, "calls waiting on workers in this gateway at most; below it the limit adapts to queueing (default 10000)")
 	fs.DurationVar(&f.queueTarget, "queue-target", 0, "queueing a call may see before the gateway lowers its in-flight limit and refuses the excess with 503 (default 10ms)")
+	fs.DurationVar(&f.cpuQueueTarget, "cpu-queue-target", 0, "how long goroutines may wait for the gateway's CPU (p99 over 100ms) before it halves its in-flight limit, down to 8 per core, and refuses the excess with 503; off by default, as it also sheds many clients that saturate the CPU without overloading it (7ms is a good value)")
 	fs.IntVar(&f.maxSessionInFlight, "max-session-inflight", 0, "calls one session may have waiting on workers (default 64)")
 	fs.IntVar(&f.maxPrincipalInFlight, "max-principal-inflight", 0, "calls one principal may have waiting on workers, over all its sessions on this gateway (default 256)")
 	fs.IntVar(&f.maxStreams, "max-streams", 0, "subscription and listen streams open on this gateway at most (default 20000)")
@@ -278,7 +280,7 @@ func (f *gatewayFlags) register(fs *flag.FlagSet) {
 func (f *gatewayFlags) config(ctx context.Context, log *slog.Logger, t streams.Topology) (gateway.Config, error) {
 	cfg := gateway.Config{ID: f.id, Topology: t, CallTimeout: f.callTimeout, MaxBody: f.maxBody, Logger: log,
 		PrincipalHeader: f.principal, AllowedOrigins: splitList(f.origins),
-		MaxInFlight: f.maxInFlight, QueueTarget: f.queueTarget, MaxSessionInFlight: f.maxSessionInFlight,
+		MaxInFlight: f.maxInFlight, QueueTarget: f.queueTarget, CPUQueueTarget: f.cpuQueueTarget, MaxSessionInFlight: f.maxSessionInFlight,
 		MaxPrincipalInFlight: f.maxPrincipalInFlight, MaxStreams: f.maxStreams}
 	if f.jwksURL == "" {
 		if f.issuer != "" || f.audience != "" || f.scopes != "" || f.principalClaim != "" || f.resource != "" || len(f.authServers) > 0 {
