@@ -79,8 +79,8 @@ func (l *limiter) observe(overhead time.Duration, inflight int64, now time.Time)
 	l.windowStart, l.samples, l.peak = now, 0, 0
 }
 
-// saturated halves the limit, from the calls in flight now or at the
-// window's peak when fewer than it, down to cpuMin; the limit does not
+// saturated halves the limit, or the calls in flight (the more of now
+// and the window's peak) when fewer, down to cpuMin; the limit does not
 // grow until cool is called.
 func (l *limiter) saturated(inflight int64) {
 	l.mu.Lock()

@@ -43,7 +43,7 @@ func (s *schedWatch) quantile(q float64) (time.Duration, uint64) {
 	for i, c := range h.Counts {
 		seen += c - s.prev[i]
 		if seen > want {
-			at = h.Buckets[i] // the bucket's lower bound
+			at = max(0, h.Buckets[i]) // the bucket's lower bound (the first may be -Inf)
 			break
 		}
 	}

@@ -34,7 +34,7 @@ func TestGatewayFlagsConfig(t *testing.T) {
 	}
 	if cfg.MaxInFlight != 50 || cfg.QueueTarget != 3*time.Millisecond || cfg.CPUQueueTarget != 7*time.Millisecond || cfg.MaxSessionInFlight != 4 ||
 		cfg.MaxPrincipalInFlight != 9 || cfg.MaxStreams != 11 {
-		t.Errorf("admission: in flight %d, queue target %s, session %d, principal %d, streams %d",
-			cfg.MaxInFlight, cfg.QueueTarget, cfg.MaxSessionInFlight, cfg.MaxPrincipalInFlight, cfg.MaxStreams)
+		t.Errorf("admission: in flight %d, queue target %s, CPU queue target %s, session %d, principal %d, streams %d",
+			cfg.MaxInFlight, cfg.QueueTarget, cfg.CPUQueueTarget, cfg.MaxSessionInFlight, cfg.MaxPrincipalInFlight, cfg.MaxStreams)
 	}
 }
