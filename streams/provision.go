@@ -43,8 +43,10 @@ func Provision(ctx context.Context, js jetstream.JetStream, t Topology) error {
 			reg = kv
 		}
 	}
-	if err := dropOldestResults(ctx, js); err != nil {
-		return err
+	for _, bucket := range []string{SessionBucket, ResultBucket} {
+		if err := dropOldest(ctx, js, bucket); err != nil {
+			return err
+		}
 	}
 	b, err := json.Marshal(t)
 	if err != nil {
@@ -102,12 +104,14 @@ func EnsureGroup(ctx context.Context, js jetstream.JetStream, t Topology, group 
 
 func itoa(i int) string { return strconv.Itoa(i) }
 
-// dropOldestResults makes the result bucket evict its oldest results when
-// it reaches MaxBytes. Buckets refuse puts when full (Discard New), which
-// suits the registry and tasks; but results are a cache for redeliveries,
-// and a full one would refuse every result until TTLs freed room.
-func dropOldestResults(ctx context.Context, js jetstream.JetStream) error {
-	name := "KV_" + ResultBucket
+// dropOldest makes bucket evict its oldest entries when it reaches its
+// MaxBytes. Buckets refuse puts when full (Discard New), which suits the
+// registry and tasks. But results are a cache for redeliveries, and a full
+// result bucket would refuse every result until TTLs freed room; and a full
+// session bucket would refuse every new session, when evicting the oldest
+// only sends their clients, answered 404, to start new ones.
+func dropOldest(ctx context.Context, js jetstream.JetStream, bucket string) error {
+	name := "KV_" + bucket
 	s, err := js.Stream(ctx, name)
 	if err != nil {
 		return fmt.Errorf("opening stream %s: %w", name, err)

@@ -128,6 +128,7 @@ func TestProvision(t *testing.T) {
 		MaxMsgSize:      1 << 20,
 		DuplicateWindow: 30 * time.Second,
 		SessionTTL:      time.Hour,
+		SessionMaxBytes: 16 << 20,
 		ResultTTL:       5 * time.Minute,
 		TaskTTL:         2 * time.Hour,
 	}
@@ -178,6 +179,9 @@ func TestProvision(t *testing.T) {
 	}
 	if ss.TTL() != time.Hour || ss.History() != 1 || ss.LimitMarkerTTL() != time.Minute {
 		t.Errorf("session bucket: ttl %v history %d limit-marker-ttl %v, want 1h, 1, 1m", ss.TTL(), ss.History(), ss.LimitMarkerTTL())
+	}
+	if c := ss.(*jetstream.KeyValueBucketStatus).StreamInfo().Config; c.MaxBytes != 16<<20 || c.Discard != jetstream.DiscardOld {
+		t.Errorf("session bucket MaxBytes = %d, discard %v; want %d, old", c.MaxBytes, c.Discard, 16<<20)
 	}
 	res, err := js.KeyValue(ctx, streams.ResultBucket)
 	if err != nil {
@@ -504,34 +508,36 @@ func TestFullStreamDropsOldest(t *testing.T) {
 	}
 }
 
-// TestFullResultBucketDropsOldest: results are a cache; a result bucket at
-// its byte limit evicts its oldest results so new ones are still stored,
-// also after provisioning again (updating a bucket resets its discard
-// policy).
-func TestFullResultBucketDropsOldest(t *testing.T) {
+// TestFullBucketsDropOldest: results are a cache, and sessions can be
+// started again; a result or session bucket at its byte limit evicts its
+// oldest entries so new ones are still stored, also after provisioning
+// again (updating a bucket resets its discard policy).
+func TestFullBucketsDropOldest(t *testing.T) {
 	_, _, js := server(t)
 	ctx := testCtx(t)
-	topo := streams.Topology{Partitions: 1, MaxBytes: 4096}
+	topo := streams.Topology{Partitions: 1, MaxBytes: 4096, SessionMaxBytes: 4096}
 	for range 2 {
 		if err := streams.Provision(ctx, js, topo); err != nil {
 			t.Fatal(err)
 		}
 	}
-	kv, err := js.KeyValue(ctx, streams.ResultBucket)
-	if err != nil {
-		t.Fatal(err)
-	}
-	payload := bytes.Repeat([]byte("r"), 500)
-	for i := 0; i < 50; i++ {
-		if _, err := kv.Put(ctx, "k"+itoa(i), payload); err != nil {
-			t.Fatalf("storing result %d in a full bucket: %v", i, err)
+	for _, bucket := range []string{streams.ResultBucket, streams.SessionBucket} {
+		kv, err := js.KeyValue(ctx, bucket)
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	if e, err := kv.Get(ctx, "k49"); err != nil || len(e.Value()) != len(payload) {
-		t.Fatalf("newest result: %v", err)
-	}
-	if _, err := kv.Get(ctx, "k0"); !errors.Is(err, jetstream.ErrKeyNotFound) {
-		t.Errorf("oldest result: %v, want it evicted", err)
+		payload := bytes.Repeat([]byte("r"), 500)
+		for i := 0; i < 50; i++ {
+			if _, err := kv.Put(ctx, "k"+itoa(i), payload); err != nil {
+				t.Fatalf("%s: storing entry %d in a full bucket: %v", bucket, i, err)
+			}
+		}
+		if e, err := kv.Get(ctx, "k49"); err != nil || len(e.Value()) != len(payload) {
+			t.Fatalf("%s: newest entry: %v", bucket, err)
+		}
+		if _, err := kv.Get(ctx, "k0"); !errors.Is(err, jetstream.ErrKeyNotFound) {
+			t.Errorf("%s: oldest entry: %v, want it evicted", bucket, err)
+		}
 	}
 }
 

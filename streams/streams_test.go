@@ -186,6 +186,7 @@ func TestWithDefaults(t *testing.T) {
 		MaxDeliver:      5,
 		MaxAckPending:   4096,
 		SessionTTL:      24 * time.Hour,
+		SessionMaxBytes: 1 << 30,
 		ResultTTL:       10 * time.Minute,
 		TaskTTL:         time.Hour,
 	}
@@ -204,6 +205,7 @@ func TestWithDefaults(t *testing.T) {
 		MaxDeliver:      9,
 		MaxAckPending:   17,
 		SessionTTL:      3 * time.Minute,
+		SessionMaxBytes: 4321,
 		ResultTTL:       4 * time.Minute,
 		TaskTTL:         5 * time.Minute,
 	}

@@ -35,6 +35,10 @@ type Topology struct {
 	MaxAckPending int
 	// SessionTTL is how long a session lives in the session bucket (default 24h).
 	SessionTTL time.Duration
+	// SessionMaxBytes bounds the session bucket (default 1 GiB): past it
+	// the oldest sessions are evicted, and their clients, answered 404,
+	// start new ones. A flood of initialize requests cannot fill the disk.
+	SessionMaxBytes int64
 	// ResultTTL is how long results stay in the result bucket (default 10m).
 	ResultTTL time.Duration
 	// TaskTTL is how long a task (tasks extension) lives in the task bucket
@@ -57,6 +61,9 @@ func (t Topology) WithDefaults() Topology {
 	}
 	if t.MaxBytes <= 0 {
 		t.MaxBytes = 256 << 20
+	}
+	if t.SessionMaxBytes <= 0 {
+		t.SessionMaxBytes = 1 << 30
 	}
 	if t.MaxMsgSize <= 0 {
 		t.MaxMsgSize = 8 << 20
@@ -188,6 +195,7 @@ func (t Topology) SessionConfig() jetstream.KeyValueConfig {
 		Description:    "mcpstream sessions",
 		History:        1,
 		TTL:            t.SessionTTL,
+		MaxBytes:       t.SessionMaxBytes,
 		Storage:        jetstream.FileStorage,
 		Replicas:       t.Replicas,
 		LimitMarkerTTL: time.Minute,

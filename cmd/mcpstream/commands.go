@@ -179,6 +179,7 @@ func runProvision(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	url := fs.String("nats", nats.DefaultURL, "NATS server URL(s), comma-separated")
 	maxAge := fs.Duration("max-age", 0, "how long request streams keep messages for replay (default 1h)")
 	maxBytes := fs.Int64("max-bytes", 0, "bytes each request stream holds at most, the oldest requests dropped to stay within it (default 256 MiB)")
+	sessionBytes := fs.Int64("session-max-bytes", 0, "bytes the session bucket holds at most, the oldest sessions evicted to stay within it (default 1 GiB)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -196,7 +197,7 @@ func runProvision(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return fmt.Errorf("opening JetStream: %w", err)
 	}
 	t := c.topology()
-	t.MaxAge, t.MaxBytes = *maxAge, *maxBytes
+	t.MaxAge, t.MaxBytes, t.SessionMaxBytes = *maxAge, *maxBytes, *sessionBytes
 	t = t.WithDefaults()
 	if err := streams.Provision(ctx, js, t); err != nil {
 		return err

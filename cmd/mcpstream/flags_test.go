@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/mcpstream/mcpstream/streams"
 )
 
@@ -36,5 +38,53 @@ func TestGatewayFlagsConfig(t *testing.T) {
 		cfg.MaxPrincipalInFlight != 9 || cfg.MaxStreams != 11 {
 		t.Errorf("admission: in flight %d, queue target %s, CPU queue target %s, session %d, principal %d, streams %d",
 			cfg.MaxInFlight, cfg.QueueTarget, cfg.CPUQueueTarget, cfg.MaxSessionInFlight, cfg.MaxPrincipalInFlight, cfg.MaxStreams)
+	}
+}
+
+// TestProvisionFlags: `mcpstream provision` applies its sizing flags to a
+// real server's streams and buckets, request streams and the session and
+// result buckets dropping their oldest entries when full.
+func TestProvisionFlags(t *testing.T) {
+	emb, err := streams.StartEmbedded(streams.EmbeddedOptions{Dir: t.TempDir(), Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer emb.Shutdown()
+	ctx := context.Background()
+	args := []string{"--nats", emb.ClientURL(), "--partitions", "2", "--max-age", "30m",
+		"--max-bytes", "1048576", "--session-max-bytes", "2097152", "--log-level", "error"}
+	if err := runProvision(ctx, args, io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	nc, err := emb.Connect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]struct {
+		maxBytes int64
+		maxAge   time.Duration
+	}{
+		streams.StreamName(0):         {1 << 20, 30 * time.Minute},
+		streams.StreamName(1):         {1 << 20, 30 * time.Minute},
+		"KV_" + streams.SessionBucket: {2 << 20, 0},
+		"KV_" + streams.ResultBucket:  {1 << 20, 0},
+	}
+	for name, w := range want {
+		s, err := js.Stream(ctx, name)
+		if err != nil {
+			t.Fatalf("stream %s: %v", name, err)
+		}
+		c := s.CachedInfo().Config
+		if c.MaxBytes != w.maxBytes || c.Discard != jetstream.DiscardOld || (w.maxAge != 0 && c.MaxAge != w.maxAge) {
+			t.Errorf("%s: MaxBytes %d, discard %v, MaxAge %s; want %d, old, %s", name, c.MaxBytes, c.Discard, c.MaxAge, w.maxBytes, w.maxAge)
+		}
+	}
+	if _, err := js.Stream(ctx, streams.StreamName(2)); err == nil {
+		t.Error("a third partition stream exists with --partitions 2")
 	}
 }
