@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/mcpstream/mcpstream/gateway"
@@ -242,15 +242,7 @@ func TestSustainedLoadOutlivesStreamLimits(t *testing.T) {
 			t.Fatalf("call %d: status %d: %s", i, r.status, r.body)
 		}
 	}
-	nc, err := s.emb.Connect()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := jetStreamOver(t, func() (*nats.Conn, error) { return s.emb.Connect() })
 	var stored uint64
 	for p := range topo.WithDefaults().Partitions {
 		st, err := js.Stream(context.Background(), streams.StreamName(p))

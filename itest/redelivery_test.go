@@ -18,7 +18,14 @@ import (
 // jetStreamAt connects to the NATS server at url for the rest of the test.
 func jetStreamAt(t *testing.T, url string) jetstream.JetStream {
 	t.Helper()
-	nc, err := nats.Connect(url)
+	return jetStreamOver(t, func() (*nats.Conn, error) { return nats.Connect(url) })
+}
+
+// jetStreamOver opens JetStream over a connection from connect, closed at
+// the end of the test.
+func jetStreamOver(t *testing.T, connect func() (*nats.Conn, error)) jetstream.JetStream {
+	t.Helper()
+	nc, err := connect()
 	if err != nil {
 		t.Fatal(err)
 	}
