@@ -21,11 +21,6 @@ import (
 // is answered, the gateway sends the task's request to its group again,
 // with every answer, and the handler runs again from the start.
 
-// isTaskMethod reports a method of the tasks extension.
-func isTaskMethod(method string) bool {
-	return method == schema.MethodTasksGet || method == schema.MethodTasksUpdate || method == schema.MethodTasksCancel
-}
-
 // missingTasksExtension is the -32021 error for a client without the
 // tasks extension.
 func missingTasksExtension(what string) *schema.Error {
