@@ -87,12 +87,10 @@ func accepts(r *http.Request) (jsonOK, sseOK bool) {
 		return true, true
 	}
 	for _, v := range vals {
-		for _, part := range strings.Split(v, ",") {
-			mt, _, err := mime.ParseMediaType(strings.TrimSpace(part))
-			if err != nil {
-				continue
-			}
-			switch mt {
+		for v != "" {
+			var part string
+			part, v, _ = strings.Cut(v, ",")
+			switch mediaType(strings.TrimSpace(part)) {
 			case "application/json", "application/*":
 				jsonOK = true
 			case "text/event-stream", "text/*":
@@ -103,6 +101,21 @@ func accepts(r *http.Request) (jsonOK, sseOK bool) {
 		}
 	}
 	return jsonOK, sseOK
+}
+
+// mediaType returns the media type of a Content-Type or Accept value,
+// lower-cased and without parameters, or "" when it is malformed. The
+// common exact values skip the parser, which allocates.
+func mediaType(v string) string {
+	switch v {
+	case "application/json", "text/event-stream":
+		return v
+	}
+	mt, _, err := mime.ParseMediaType(v)
+	if err != nil {
+		return ""
+	}
+	return mt
 }
 
 func (g *Gateway) post(w http.ResponseWriter, r *http.Request) {
@@ -117,7 +130,7 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request) {
 		writeErrorBody(w, http.StatusServiceUnavailable, g.doorRefusal)
 		return
 	}
-	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+	if mediaType(r.Header.Get("Content-Type")) != "application/json" {
 		writeError(w, http.StatusUnsupportedMediaType, nil, schema.Errorf(schema.CodeInvalidRequest, "Content-Type must be application/json"))
 		return
 	}

@@ -42,7 +42,11 @@ func appendEnvelope(dst []byte, e *Envelope) []byte {
 	if e.TaskID != "" {
 		n++
 	}
-	dst = append(dst, 0x80|byte(n))
+	if n <= 15 {
+		dst = append(dst, 0x80|byte(n))
+	} else { // every field set: past a fixmap's 15 entries
+		dst = append(dst, 0xde, 0, byte(n))
+	}
 	dst = appendMsgpackInt(appendKey(dst, "v"), int64(e.V))
 	dst = appendStrField(dst, "k", e.Key)
 	dst = appendStrField(dst, "m", e.Method)

@@ -108,14 +108,15 @@ func (e *Envelope) Marshal() ([]byte, error) {
 
 // UnmarshalEnvelope decodes an envelope. It returns [ErrEnvelopeVersion] for
 // a newer layout and a wrapped error for malformed data (including lengths
-// beyond the input and trailing bytes); an envelope without a key, method or
-// reply subject is malformed too.
+// beyond the input, nesting deeper than [MaxDepth] in a field, integers out
+// of their field's range and trailing bytes); an envelope without a key,
+// method or reply subject is malformed too.
+//
+// Params, ProgressToken, ClientCaps and InputResponses refer to b, which
+// must not change while the envelope is in use; the strings are copies.
 func UnmarshalEnvelope(b []byte) (*Envelope, error) {
-	if err := checkMsgpack(b); err != nil {
-		return nil, fmt.Errorf("decoding envelope: %w", err)
-	}
-	var e Envelope
-	if err := msgpack.Unmarshal(b, &e); err != nil {
+	e := new(Envelope)
+	if err := decodeEnvelope(b, e); err != nil {
 		return nil, fmt.Errorf("decoding envelope: %w", err)
 	}
 	if e.V < 1 || e.V > EnvelopeVersion {
@@ -124,7 +125,7 @@ func UnmarshalEnvelope(b []byte) (*Envelope, error) {
 	if e.Key == "" || e.Method == "" || e.ReplyTo == "" {
 		return nil, errors.New("decoding envelope: key, method and reply subject are required")
 	}
-	return &e, nil
+	return e, nil
 }
 
 // ReplyKind tells what a Reply carries.
@@ -177,18 +178,19 @@ func (r *Reply) Marshal() ([]byte, error) {
 }
 
 // UnmarshalReply decodes a reply. It returns [ErrEnvelopeVersion] for a newer
-// layout and a wrapped error for malformed data or a reply without a key.
+// layout and a wrapped error for malformed data (as for [UnmarshalEnvelope])
+// or a reply without a key.
+//
+// Result and Error.Data refer to b, which must not change while the reply
+// is in use; the strings are copies.
 func UnmarshalReply(b []byte) (*Reply, error) {
-	if err := checkMsgpack(b); err != nil {
-		return nil, fmt.Errorf("decoding reply: %w", err)
-	}
-	var r Reply
-	if err := msgpack.Unmarshal(b, &r); err != nil {
+	r := new(Reply)
+	if err := decodeReply(b, r); err != nil {
 		return nil, fmt.Errorf("decoding reply: %w", err)
 	}
 	if r.Result == nil && r.Error == nil && r.Kind == ReplyResult {
-		// A JSON null result is msgpack nil, which the library decodes as
-		// an absent RawMessage: restore it.
+		// A JSON null result is msgpack nil, which decodes (as in the
+		// msgpack library) as an absent RawMessage: restore it.
 		r.Result = msgpack.RawMessage{0xc0}
 	}
 	if r.V < 1 || r.V > EnvelopeVersion {
@@ -197,7 +199,7 @@ func UnmarshalReply(b []byte) (*Reply, error) {
 	if r.Key == "" {
 		return nil, errors.New("decoding reply: key is required")
 	}
-	return &r, nil
+	return r, nil
 }
 
 // Marshal encodes c as msgpack.

@@ -61,3 +61,17 @@ func BenchmarkReply(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkReplyError is an error reply's decoding at the gateway: the
+// nested error, with data, is decoded too.
+func BenchmarkReplyError(b *testing.B) {
+	rep := &schema.Reply{Key: "gw-0123456789ab-1a2b", RunNs: 12345,
+		Error: schema.OverloadedError("queue full", 250)}
+	data, _ := rep.Marshal()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := schema.UnmarshalReply(data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

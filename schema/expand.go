@@ -382,3 +382,154 @@ func (m *mpReader) skip(depth int) error {
 	}
 	return nil
 }
+
+// The readers below decode single msgpack values for the hand-written
+// struct decoders (decode.go). Byte slices they return refer to m.in.
+
+// mapHeader reads a map header and returns its number of entries, or -1 for
+// nil. Like skip, it rejects a count that cannot fit in the rest of the
+// input (every entry takes at least two bytes).
+func (m *mpReader) mapHeader() (int, error) {
+	b, ok := m.take(1)
+	if !ok {
+		return 0, m.errorf("unexpected end of input")
+	}
+	var n uint64
+	switch c := b[0]; {
+	case c >= 0x80 && c <= 0x8f:
+		n = uint64(c & 0x0f)
+	case c == 0xde || c == 0xdf:
+		if n, ok = m.uintN(2 << (c - 0xde)); !ok {
+			return 0, m.errorf("truncated map header")
+		}
+	case c == 0xc0:
+		return -1, nil
+	default:
+		return 0, m.errorf("msgpack type 0x%02x is not a map", c)
+	}
+	if n > uint64(len(m.in)-m.pos)/2 {
+		return 0, m.errorf("map length %d exceeds input", n)
+	}
+	return int(n), nil
+}
+
+// strBytes reads a str or bin value and returns its bytes, capped so that
+// appending to them cannot write into the input: nil for msgpack nil, a
+// non-nil empty slice for an empty str or bin.
+func (m *mpReader) strBytes() ([]byte, error) {
+	b, ok := m.take(1)
+	if !ok {
+		return nil, m.errorf("unexpected end of input")
+	}
+	var n uint64
+	switch c := b[0]; {
+	case c >= 0xa0 && c <= 0xbf:
+		n = uint64(c & 0x1f)
+	case c == 0xd9 || c == 0xda || c == 0xdb:
+		if n, ok = m.uintN(1 << (c - 0xd9)); !ok {
+			return nil, m.errorf("truncated string header")
+		}
+	case c == 0xc4 || c == 0xc5 || c == 0xc6:
+		if n, ok = m.uintN(1 << (c - 0xc4)); !ok {
+			return nil, m.errorf("truncated bin header")
+		}
+	case c == 0xc0:
+		return nil, nil
+	default:
+		return nil, m.errorf("msgpack type 0x%02x is not a string", c)
+	}
+	s, ok := m.take(n)
+	if !ok {
+		return nil, m.errorf("length %d exceeds input", n)
+	}
+	return s[:n:n], nil
+}
+
+// integer reads a msgpack integer in any encoding (positive or negative
+// fixint, uint8-64, int8-64); nil reads as 0. neg tells whether the value
+// is negative, and then u holds its int64 bits.
+func (m *mpReader) integer() (u uint64, neg bool, err error) {
+	b, ok := m.take(1)
+	if !ok {
+		return 0, false, m.errorf("unexpected end of input")
+	}
+	switch c := b[0]; {
+	case c <= 0x7f:
+		return uint64(c), false, nil
+	case c >= 0xe0:
+		return uint64(int64(int8(c))), true, nil
+	case c == 0xc0:
+		return 0, false, nil
+	case c >= 0xcc && c <= 0xcf:
+		if u, ok = m.uintN(1 << (c - 0xcc)); !ok {
+			return 0, false, m.errorf("truncated integer")
+		}
+		return u, false, nil
+	case c >= 0xd0 && c <= 0xd3:
+		size := 1 << (c - 0xd0)
+		if u, ok = m.uintN(size); !ok {
+			return 0, false, m.errorf("truncated integer")
+		}
+		shift := 64 - 8*size
+		i := int64(u<<shift) >> shift
+		return uint64(i), i < 0, nil
+	default:
+		return 0, false, m.errorf("msgpack type 0x%02x is not an integer", c)
+	}
+}
+
+// int64 reads an integer that must fit in an int64.
+func (m *mpReader) int64() (int64, error) {
+	u, neg, err := m.integer()
+	if err != nil {
+		return 0, err
+	}
+	if !neg && u > math.MaxInt64 {
+		return 0, m.errorf("integer %d overflows int64", u)
+	}
+	return int64(u), nil
+}
+
+// uint reads an integer that must lie in [0, limit].
+func (m *mpReader) uint(limit uint64) (uint64, error) {
+	u, neg, err := m.integer()
+	if err != nil {
+		return 0, err
+	}
+	if neg {
+		return 0, m.errorf("negative integer %d for an unsigned field", int64(u))
+	}
+	if u > limit {
+		return 0, m.errorf("integer %d exceeds %d", u, limit)
+	}
+	return u, nil
+}
+
+// boolean reads true, false or nil (false).
+func (m *mpReader) boolean() (bool, error) {
+	b, ok := m.take(1)
+	if !ok {
+		return false, m.errorf("unexpected end of input")
+	}
+	switch b[0] {
+	case 0xc3:
+		return true, nil
+	case 0xc2, 0xc0:
+		return false, nil
+	default:
+		return false, m.errorf("msgpack type 0x%02x is not a bool", b[0])
+	}
+}
+
+// raw reads one value of any type, checked as skip does at depth, and
+// returns its encoding (capped as strBytes does), or nil for msgpack nil.
+func (m *mpReader) raw(depth int) ([]byte, error) {
+	start := m.pos
+	if err := m.skip(depth); err != nil {
+		return nil, err
+	}
+	if m.in[start] == 0xc0 {
+		return nil, nil
+	}
+	return m.in[start:m.pos:m.pos], nil
+}

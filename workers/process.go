@@ -58,9 +58,12 @@ func (r *runner) process(msg jetstream.Msg) {
 		}
 	}
 
-	ctx, cancel := context.WithCancel(r.base)
+	var ctx context.Context
+	var cancel context.CancelFunc
 	if env.Deadline != 0 { // zero means "no deadline"
 		ctx, cancel = context.WithDeadline(r.base, env.DeadlineTime())
+	} else {
+		ctx, cancel = context.WithCancel(r.base)
 	}
 	defer cancel()
 	if key := cancelKey(env); key != "" { // cancellable by the client
