@@ -1,7 +1,7 @@
 GO ?= go
 PKGS := ./...
 
-.PHONY: test vet unit itest bench fuzz dev build conformance
+.PHONY: test vet unit itest bench nocliff fuzz dev build conformance
 
 ## test: vet, then every test (unit and end-to-end) under the race detector,
 ## then the official conformance suite (see conformance)
@@ -25,6 +25,11 @@ itest:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 	$(GO) run ./bench/compare --sessions 64 --duration 10s
+
+## nocliff: mcpstream dev's closed-loop capacity, then an open loop at half
+## of it over 25 / 100 / 1,000 / 10,000 sessions, a fresh server for each
+nocliff:
+	$(GO) run ./bench/nocliff
 
 ## fuzz: a short run of every fuzz target
 fuzz:

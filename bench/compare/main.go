@@ -147,63 +147,19 @@ func runAll(ctx context.Context, o *options, stderr io.Writer) ([]*bench.Result,
 // runTarget runs the workload against one target process.
 func runTarget(ctx context.Context, o *options, t *target, argv []string, stderr io.Writer) (*bench.Result, error) {
 	fmt.Fprintf(stderr, "compare: starting %s\n", t.name)
-	p, err := proc.Start(ctx, argv, t.ready)
-	if err != nil {
-		return nil, err
-	}
-	defer p.Kill()
-	if err := waitInitialize(ctx, p, 30*time.Second); err != nil {
-		return nil, err
-	}
-	cfg := o.cfg
-	url := endpointURL(p.Match)
-	cfg.Label, cfg.URL = t.name, url
-	if !o.noProgress {
-		cfg.Progress = stderr
-	}
-	fmt.Fprintf(stderr, "compare: %s ready at %s; running %s + %s warm-up with %d sessions\n",
-		t.name, url, cfg.Duration, cfg.Warmup, cfg.Sessions)
-	res, runErr := bench.Run(ctx, cfg)
-	if err := p.Stop(40 * time.Second); err != nil && runErr == nil {
-		fmt.Fprintf(stderr, "compare: stopping %s: %v\n", t.name, err)
-	}
-	if tail := p.StderrTail(); tail != "" {
-		fmt.Fprintf(stderr, "compare: %s wrote to stderr (last lines):\n%s\n", t.name, tail)
-	}
-	return res, runErr
-}
-
-// waitInitialize polls the server until it answers an initialize.
-func waitInitialize(ctx context.Context, p *proc.Proc, within time.Duration) error {
-	url := endpointURL(p.Match)
-	ctx, cancel := context.WithTimeout(ctx, within)
-	defer cancel()
-	backoff := 10 * time.Millisecond
-	for {
-		pctx, pcancel := context.WithTimeout(ctx, 5*time.Second)
-		err := bench.Probe(pctx, url)
-		pcancel()
-		if err == nil {
-			return nil
+	var res *bench.Result
+	err := proc.Serve(ctx, argv, t.ready, stderr, func(url string) (err error) {
+		cfg := o.cfg
+		cfg.Label, cfg.URL = t.name, url
+		if !o.noProgress {
+			cfg.Progress = stderr
 		}
-		select {
-		case <-p.Exited():
-			return fmt.Errorf("server exited before answering initialize: %v\n%s", p.Err(), p.StderrTail())
-		case <-ctx.Done():
-			return fmt.Errorf("no answer to initialize at %s: %w", url, err)
-		case <-time.After(backoff):
-			backoff = min(2*backoff, 500*time.Millisecond)
-		}
-	}
-}
-
-// endpointURL turns a ready line's match (a URL, or a host:port serving
-// /mcp) into the MCP endpoint URL.
-func endpointURL(m string) string {
-	if strings.HasPrefix(m, "http") {
-		return m
-	}
-	return "http://" + m + "/mcp"
+		fmt.Fprintf(stderr, "compare: %s ready at %s; running %s + %s warm-up with %d sessions\n",
+			t.name, url, cfg.Duration, cfg.Warmup, cfg.Sessions)
+		res, err = bench.Run(ctx, cfg)
+		return err
+	})
+	return res, err
 }
 
 // writeTable prints one row per target and the ratio of mcpstream's

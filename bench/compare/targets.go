@@ -1,16 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
-	"strings"
 
+	"github.com/mcpstream/mcpstream/bench/internal/proc"
 	"github.com/mcpstream/mcpstream/bench/internal/targets"
 )
 
@@ -41,7 +37,7 @@ func targetList() []*target {
 		{
 			name: "mcpstream",
 			command: func(ctx context.Context, dir string) ([]string, error) {
-				bin, err := buildMcpstream(ctx, dir)
+				bin, err := proc.BuildMcpstream(ctx, dir)
 				if err != nil {
 					return nil, err
 				}
@@ -81,25 +77,4 @@ func serverHandler(mode string) http.Handler {
 		return targets.GoSDK()
 	}
 	return nil
-}
-
-// buildMcpstream builds ./cmd/mcpstream of the enclosing module into dir.
-func buildMcpstream(ctx context.Context, dir string) (string, error) {
-	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
-	if err != nil {
-		return "", fmt.Errorf("finding the module: go env GOMOD: %w", err)
-	}
-	gomod := strings.TrimSpace(string(out))
-	if gomod == "" || gomod == os.DevNull {
-		return "", fmt.Errorf("run compare inside the mcpstream module (go env GOMOD is %q)", gomod)
-	}
-	bin := filepath.Join(dir, "mcpstream")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/mcpstream")
-	cmd.Dir = filepath.Dir(gomod)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("go build ./cmd/mcpstream: %w\n%s", err, stderr.String())
-	}
-	return bin, nil
 }

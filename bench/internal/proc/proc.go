@@ -1,6 +1,7 @@
 // Package proc runs the benchmark harnesses' child processes: start one,
-// wait for a line saying it is ready, stop it with a grace period, and make
-// sure none outlives the harness.
+// wait for a line saying it is ready (and, for an MCP server, until it
+// answers initialize), stop it with a grace period, and make sure none
+// outlives the harness; it also builds the mcpstream binary they run.
 package proc
 
 import (
