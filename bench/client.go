@@ -26,9 +26,10 @@ const (
 	contentJSON           = "application/json"
 )
 
-// newHTTPClient returns a client whose Transport keeps up to conns idle
-// keep-alive connections to the target, and whose connections take their
-// source address round-robin from 127.0.0.1 .. 127.0.0.sourceIPs.
+// newHTTPClient returns a client that keeps up to conns idle keep-alive
+// connections to the target (see [directTransport]), and whose connections
+// take their source address round-robin from 127.0.0.1 ..
+// 127.0.0.sourceIPs.
 func newHTTPClient(conns, sourceIPs int) *http.Client {
 	var next atomic.Uint32
 	dialer := func(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -39,17 +40,15 @@ func newHTTPClient(conns, sourceIPs int) *http.Client {
 		}
 		return d.DialContext(ctx, network, addr)
 	}
-	return &http.Client{Transport: &http.Transport{
-		DialContext:           dialer,
-		MaxIdleConns:          conns,
-		MaxIdleConnsPerHost:   conns,
-		IdleConnTimeout:       90 * time.Second,
-		DisableCompression:    true,
-		ForceAttemptHTTP2:     false,
-		ResponseHeaderTimeout: 0,
-		WriteBufferSize:       16 << 10,
-		ReadBufferSize:        16 << 10,
-	}}
+	// https targets go through net/http's Transport.
+	fallback := &http.Transport{
+		DialContext:         dialer,
+		MaxIdleConns:        conns,
+		MaxIdleConnsPerHost: conns,
+		IdleConnTimeout:     90 * time.Second,
+		DisableCompression:  true,
+	}
+	return &http.Client{Transport: newDirectTransport(conns, dialer, fallback)}
 }
 
 // session is one MCP session of the driver.

@@ -1,8 +1,11 @@
 // Package bench is a load driver for Streamable HTTP MCP servers.
 //
-// It speaks the Model Context Protocol over raw net/http rather than through
-// an MCP SDK, so that the driver itself stays cheap next to the server it
-// measures: each session initializes once, then issues tools/call requests
+// It speaks the Model Context Protocol over plain HTTP/1.1 rather than
+// through an MCP SDK, so that the driver itself stays cheap next to the
+// server it measures: each call's goroutine writes its request and reads
+// the response on a pooled keep-alive connection itself (net/http's request
+// and response code, without its Transport's two goroutines per
+// connection). Each session initializes once, then issues tools/call requests
 // either in a closed loop (one call at a time per session) or in an open
 // loop (arrivals at a constant rate, latency measured from the intended send
 // time so that a slow server cannot hide its queueing delay — no coordinated
