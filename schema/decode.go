@@ -45,13 +45,9 @@ const (
 // The raw fields (Params, ProgressToken, ClientCaps, InputResponses) refer
 // to b; the strings are copied.
 func decodeEnvelope(b []byte, e *Envelope) error {
-	m := mpReader{in: b}
-	n, err := m.mapHeader()
-	if err != nil {
-		return err
-	}
 	var strs [envStrings][]byte
-	err = m.fields(n, func(k byte) (err error) {
+	m := mpReader{in: b}
+	err := m.decodeMap(func(k byte) (err error) {
 		switch k {
 		case 'v':
 			e.V, err = m.version()
@@ -97,9 +93,6 @@ func decodeEnvelope(b []byte, e *Envelope) error {
 	if err != nil {
 		return err
 	}
-	if m.pos != len(m.in) {
-		return m.errorf("trailing data")
-	}
 	dst := [envStrings]*string{
 		envKey:          &e.Key,
 		envMethod:       &e.Method,
@@ -128,13 +121,9 @@ const (
 // decodeReply decodes the msgpack map b into r, which must be zero. Result
 // and Error.Data refer to b; the strings are copied.
 func decodeReply(b []byte, r *Reply) error {
-	m := mpReader{in: b}
-	n, err := m.mapHeader()
-	if err != nil {
-		return err
-	}
 	var strs [repStrings][]byte
-	err = m.fields(n, func(k byte) (err error) {
+	m := mpReader{in: b}
+	err := m.decodeMap(func(k byte) (err error) {
 		switch k {
 		case 'v':
 			r.V, err = m.version()
@@ -163,9 +152,6 @@ func decodeReply(b []byte, r *Reply) error {
 	})
 	if err != nil {
 		return err
-	}
-	if m.pos != len(m.in) {
-		return m.errorf("trailing data")
 	}
 	dst := [repStrings]*string{repKey: &r.Key, repMethod: &r.Method, repID: &r.ID}
 	if r.Error != nil {
@@ -211,6 +197,23 @@ func (m *mpReader) replyError(cur *Error, msg *[]byte) (*Error, error) {
 		return nil, err
 	}
 	return e, nil
+}
+
+// decodeMap decodes the whole input, one msgpack map (or nil, read as
+// empty) and nothing after it: read reads the value of each key, given its
+// one-byte wire name (see fields).
+func (m *mpReader) decodeMap(read func(k byte) error) error {
+	n, err := m.mapHeader()
+	if err != nil {
+		return err
+	}
+	if err := m.fields(n, read); err != nil {
+		return err
+	}
+	if m.pos != len(m.in) {
+		return m.errorf("trailing data")
+	}
+	return nil
 }
 
 // fields reads the n keys and values of a map: read reads the value of
