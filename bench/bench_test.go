@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -58,6 +59,16 @@ func TestClosedLoop(t *testing.T) {
 			}
 			if !res.End.After(res.Start) {
 				t.Errorf("window %v .. %v", res.Start, res.End)
+			}
+			// The server runs in this process too: the CPU measured is
+			// theirs together, at most every core over the window.
+			if c := res.DriverCores(); res.DriverCPU <= 0 || c > float64(runtime.NumCPU())*1.1 {
+				t.Errorf("driver CPU %v (%.2f cores over the window), want > 0 and at most %d cores", res.DriverCPU, c, runtime.NumCPU())
+			}
+			var table strings.Builder
+			res.WriteTable(&table)
+			if !strings.Contains(table.String(), "driver cpu") {
+				t.Errorf("the summary has no driver cpu line:\n%s", table.String())
 			}
 		})
 	}
@@ -257,7 +268,8 @@ func TestReportOutputs(t *testing.T) {
 			P50: 800 * time.Microsecond, P90: 2 * time.Millisecond, P99: 9 * time.Millisecond, P999: 30 * time.Millisecond, Max: 40 * time.Millisecond},
 		{Config: Config{Label: "a", URL: "http://x/mcp", Rate: 1000, Duration: time.Second}.withDefaults(),
 			Calls: 1000, OK: 990, Errors: map[string]int{"http-503": 10}, Throughput: 990, Offered: 1000,
-			P50: time.Millisecond, P90: 3 * time.Millisecond, P99: 20 * time.Millisecond, P999: 90 * time.Millisecond, Max: 120 * time.Millisecond},
+			P50: time.Millisecond, P90: 3 * time.Millisecond, P99: 20 * time.Millisecond, P999: 90 * time.Millisecond, Max: 120 * time.Millisecond,
+			DriverCPU: 250 * time.Millisecond, Start: time.Unix(100, 0), End: time.Unix(101, 0)},
 	}
 	var buf bytes.Buffer
 	if err := WriteJSON(&buf, results); err != nil {
@@ -267,13 +279,13 @@ func TestReportOutputs(t *testing.T) {
 	if err := json.Unmarshal(buf.Bytes(), &decoded); err != nil {
 		t.Fatal(err)
 	}
-	if decoded[1]["p99_ms"] != 20.0 || decoded[0]["config"].(map[string]any)["duration_ms"] != 1000.0 {
-		t.Errorf("JSON: p99_ms %v, duration_ms %v; want 20 and 1000", decoded[1]["p99_ms"], decoded[0]["config"])
+	if decoded[1]["p99_ms"] != 20.0 || decoded[0]["config"].(map[string]any)["duration_ms"] != 1000.0 || decoded[1]["driver_cpu_s"] != 0.25 {
+		t.Errorf("JSON: p99_ms %v, duration_ms %v, driver_cpu_s %v; want 20, 1000 and 0.25", decoded[1]["p99_ms"], decoded[0]["config"], decoded[1]["driver_cpu_s"])
 	}
 	buf.Reset()
 	results[1].WriteTable(&buf)
 	WriteRows(&buf, results)
-	for _, want := range []string{"p99 20.00", "http-503 10", "990"} {
+	for _, want := range []string{"p99 20.00", "http-503 10", "990", "driver cpu  0.25 cores, 250 us a call"} {
 		if !strings.Contains(buf.String(), want) {
 			t.Errorf("tables lack %q:\n%s", want, buf.String())
 		}

@@ -58,6 +58,10 @@ type Result struct {
 	// IdleDropped is the number of idle streams the server ended during
 	// the run.
 	IdleDropped int `json:"idle_dropped"`
+	// DriverCPU is the CPU time (user and system) this process used over
+	// the measured window: the driver's own cost when the server runs in
+	// another process; 0 where the system does not say.
+	DriverCPU time.Duration `json:"-"`
 	// Start is when measurement started (after the warm-up); End is when
 	// the last call finished.
 	Start time.Time `json:"start"`
@@ -95,7 +99,8 @@ func (r *Result) ErrorCount() int64 { return r.Calls - r.OK }
 
 // MarshalJSON encodes the result with latencies in milliseconds (p50_ms,
 // p90_ms, p99_ms, p999_ms, max_ms, mean_ms, and refused_p50_ms,
-// refused_p99_ms, refused_max_ms).
+// refused_p99_ms, refused_max_ms) and the driver's CPU in seconds
+// (driver_cpu_s).
 func (r Result) MarshalJSON() ([]byte, error) {
 	type plain Result
 	return json.Marshal(struct {
@@ -109,8 +114,18 @@ func (r Result) MarshalJSON() ([]byte, error) {
 		RP50 float64 `json:"refused_p50_ms"`
 		RP99 float64 `json:"refused_p99_ms"`
 		RMax float64 `json:"refused_max_ms"`
+		CPU  float64 `json:"driver_cpu_s"`
 	}{plain(r), ms(r.P50), ms(r.P90), ms(r.P99), ms(r.P999), ms(r.Max), ms(r.Mean),
-		ms(r.RefusedP50), ms(r.RefusedP99), ms(r.RefusedMax)})
+		ms(r.RefusedP50), ms(r.RefusedP99), ms(r.RefusedMax), r.DriverCPU.Seconds()})
+}
+
+// DriverCores is DriverCPU over the measured window's wall time: how many
+// cores the driver kept busy (0 if not measured).
+func (r *Result) DriverCores() float64 {
+	if wall := r.End.Sub(r.Start); wall > 0 {
+		return r.DriverCPU.Seconds() / wall.Seconds()
+	}
+	return 0
 }
 
 // WriteJSON writes results as an indented JSON array.
@@ -144,6 +159,10 @@ func (r *Result) WriteTable(w io.Writer) {
 	if r.Refused > 0 {
 		fmt.Fprintf(tw, "refusals ms\t%d answered in p50 %s  p99 %s  max %s\n", r.Refused,
 			FormatMS(r.RefusedP50), FormatMS(r.RefusedP99), FormatMS(r.RefusedMax))
+	}
+	if r.DriverCPU > 0 && r.Calls > 0 {
+		fmt.Fprintf(tw, "driver cpu\t%.2f cores, %.0f us a call\n", r.DriverCores(),
+			float64(r.DriverCPU.Microseconds())/float64(r.Calls))
 	}
 	if c.IdleStreams > 0 {
 		fmt.Fprintf(tw, "idle streams\t%d/%d established, %d dropped during the run\n", r.IdleEstablished, c.IdleStreams, r.IdleDropped)

@@ -77,12 +77,19 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	r.measureStart = r.start.Add(cfg.Warmup)
 	r.measureEnd = r.measureStart.Add(cfg.Duration)
 	stopProgress := r.progress(cfg.Progress)
+	var cpuAtStart atomic.Int64 // the process's CPU time when measurement started
+	cpuAtStart.Store(-1)
+	cpuTimer := time.AfterFunc(cfg.Warmup, func() { cpuAtStart.Store(int64(processCPU())) })
 	if cfg.Rate > 0 {
 		r.openLoop(ctx)
 	} else {
 		r.closedLoop(ctx)
 	}
 	end := time.Now()
+	cpuTimer.Stop()
+	if c0, c1 := cpuAtStart.Load(), processCPU(); c0 >= 0 && c1 >= 0 {
+		res.DriverCPU = c1 - time.Duration(c0)
+	}
 	stopProgress()
 	res.IdleDropped = idle.close()
 	res.fill(merge(recs), r.measureStart, end)
