@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"runtime"
 	"slices"
 	"strconv"
 	"testing"
@@ -445,13 +446,22 @@ func TestEnsureGroup(t *testing.T) {
 		t.Fatal(err)
 	}
 	for p, c := range cs {
-		info, err := c.Info(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
 		want := uint64(0)
 		if p == 1 {
 			want = 1
+		}
+		// A consumer counts a stored message after the publish is
+		// acknowledged, and nothing signals when: read its info until the
+		// count is as wanted, for at most 5 s.
+		var info *jetstream.ConsumerInfo
+		for deadline := time.Now().Add(5 * time.Second); ; {
+			if info, err = c.Info(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if info.NumPending == want || time.Now().After(deadline) {
+				break
+			}
+			runtime.Gosched()
 		}
 		if info.NumPending != want {
 			t.Errorf("consumer %d NumPending = %d, want %d", p, info.NumPending, want)
