@@ -137,15 +137,12 @@ func (g *Gateway) publishAndWait(ctx context.Context, subject string, env *schem
 		m.Header.Set(jetstream.MsgIDHeader, env.Key)
 		fut, err := g.js.PublishMsgAsync(m)
 		if err == nil {
-			select {
-			case <-fut.Ok():
-				return g.wait(ctx, env, w, note)
-			case err = <-fut.Err():
-			case rep := <-w.result: // the reply can overtake the PubAck
-				g.drainNotes(w, note)
-				return rep, nil, 0
-			case <-ctx.Done():
-				return nil, g.ctxError(ctx, env), 0
+			// Only a failed PubAck concerns this goroutine: waiting for a
+			// good one too would wake it once more per call for nothing.
+			var rep *schema.Reply
+			var rpcErr *schema.Error
+			if rep, rpcErr, err = g.wait(ctx, env, w, note, fut.Err()); err == nil {
+				return rep, rpcErr, 0
 			}
 		}
 		if isStreamFull(err) {
@@ -198,17 +195,21 @@ func (g *Gateway) pass(rep *schema.Reply, note func(*schema.Reply)) {
 	}
 }
 
-// wait waits for the result or the deadline, passing notifications on.
-func (g *Gateway) wait(ctx context.Context, env *schema.Envelope, w *waiter, note func(*schema.Reply)) (*schema.Reply, *schema.Error, int) {
+// wait waits for the result or the deadline, passing notifications on. The
+// result can overtake the request's PubAck. A failed PubAck, on pubErr,
+// ends the wait with that error for the caller to handle.
+func (g *Gateway) wait(ctx context.Context, env *schema.Envelope, w *waiter, note func(*schema.Reply), pubErr <-chan error) (*schema.Reply, *schema.Error, error) {
 	for {
 		select {
 		case rep := <-w.result:
 			g.drainNotes(w, note)
-			return rep, nil, 0
+			return rep, nil, nil
 		case n := <-w.notes:
 			g.pass(n, note)
+		case err := <-pubErr:
+			return nil, nil, err
 		case <-ctx.Done():
-			return nil, g.ctxError(ctx, env), 0
+			return nil, g.ctxError(ctx, env), nil
 		}
 	}
 }
