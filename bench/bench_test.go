@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -43,7 +44,7 @@ func TestClosedLoop(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			res := run(t, Config{
 				URL: serve(t, h), Sessions: 4, Warmup: 100 * time.Millisecond, Duration: 400 * time.Millisecond,
-				Tool: "echo", Args: json.RawMessage(`{"text":"hello"}`),
+				Tool: "echo", Args: json.RawMessage(`{"text":"hello"}`), ServerPID: os.Getpid(),
 			})
 			if res.OK == 0 || res.OK != res.Calls || len(res.Errors) != 0 {
 				t.Fatalf("calls %d ok %d errors %v setup %v, want all ok", res.Calls, res.OK, res.Errors, res.SetupErrors)
@@ -69,6 +70,16 @@ func TestClosedLoop(t *testing.T) {
 			res.WriteTable(&table)
 			if !strings.Contains(table.String(), "driver cpu") {
 				t.Errorf("the summary has no driver cpu line:\n%s", table.String())
+			}
+			if runtime.GOOS == "linux" {
+				// The "server" is this process too, read from /proc in
+				// ticks of 10 ms at the same instants.
+				if d := res.ServerCPU - res.DriverCPU; res.ServerCPU <= 0 || d < -40*time.Millisecond || d > 40*time.Millisecond {
+					t.Errorf("server CPU %v, want > 0 and within 40ms of the driver's %v (the same process)", res.ServerCPU, res.DriverCPU)
+				}
+				if !strings.Contains(table.String(), fmt.Sprintf("(pid %d)", os.Getpid())) {
+					t.Errorf("the summary has no server cpu line:\n%s", table.String())
+				}
 			}
 		})
 	}
@@ -269,7 +280,7 @@ func TestReportOutputs(t *testing.T) {
 		{Config: Config{Label: "a", URL: "http://x/mcp", Rate: 1000, Duration: time.Second}.withDefaults(),
 			Calls: 1000, OK: 990, Errors: map[string]int{"http-503": 10}, Throughput: 990, Offered: 1000,
 			P50: time.Millisecond, P90: 3 * time.Millisecond, P99: 20 * time.Millisecond, P999: 90 * time.Millisecond, Max: 120 * time.Millisecond,
-			DriverCPU: 250 * time.Millisecond, Start: time.Unix(100, 0), End: time.Unix(101, 0)},
+			DriverCPU: 250 * time.Millisecond, ServerCPU: 100 * time.Millisecond, Start: time.Unix(100, 0), End: time.Unix(101, 0)},
 	}
 	var buf bytes.Buffer
 	if err := WriteJSON(&buf, results); err != nil {
@@ -279,13 +290,15 @@ func TestReportOutputs(t *testing.T) {
 	if err := json.Unmarshal(buf.Bytes(), &decoded); err != nil {
 		t.Fatal(err)
 	}
-	if decoded[1]["p99_ms"] != 20.0 || decoded[0]["config"].(map[string]any)["duration_ms"] != 1000.0 || decoded[1]["driver_cpu_s"] != 0.25 {
-		t.Errorf("JSON: p99_ms %v, duration_ms %v, driver_cpu_s %v; want 20, 1000 and 0.25", decoded[1]["p99_ms"], decoded[0]["config"], decoded[1]["driver_cpu_s"])
+	if decoded[1]["p99_ms"] != 20.0 || decoded[0]["config"].(map[string]any)["duration_ms"] != 1000.0 || decoded[1]["driver_cpu_s"] != 0.25 || decoded[1]["server_cpu_s"] != 0.1 {
+		t.Errorf("JSON: p99_ms %v, duration_ms %v, driver_cpu_s %v, server_cpu_s %v; want 20, 1000, 0.25 and 0.1",
+			decoded[1]["p99_ms"], decoded[0]["config"], decoded[1]["driver_cpu_s"], decoded[1]["server_cpu_s"])
 	}
 	buf.Reset()
+	results[1].Config.ServerPID = 42
 	results[1].WriteTable(&buf)
 	WriteRows(&buf, results)
-	for _, want := range []string{"p99 20.00", "http-503 10", "990", "driver cpu  0.25 cores, 250 us a call"} {
+	for _, want := range []string{"p99 20.00", "http-503 10", "990", "driver cpu  0.25 cores, 250 us a call", "server cpu  0.10 cores, 100 us a call (pid 42)"} {
 		if !strings.Contains(buf.String(), want) {
 			t.Errorf("tables lack %q:\n%s", want, buf.String())
 		}
@@ -318,5 +331,22 @@ func BenchmarkCall(b *testing.B) {
 		if err := s.call(ctx, params); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+func TestParseProcStat(t *testing.T) {
+	// Fields 14 and 15 (utime, stime) are 250 and 50 ticks; the command
+	// name holds spaces and parentheses.
+	stat := "4242 (my (odd) cmd) S 1 4242 4242 0 -1 4194560 900 0 0 0 250 50 0 0 20 0 9 0 100 0 0\n"
+	if got := parseProcStat([]byte(stat)); got != 3*time.Second {
+		t.Errorf("parseProcStat = %v, want 3s", got)
+	}
+	for _, bad := range []string{"", "4242 no parenthesis", "4242 (cmd) S 1 2", "4242 (cmd) S 1 4242 4242 0 -1 4194560 900 0 0 0 x 50 0"} {
+		if got := parseProcStat([]byte(bad)); got != -1 {
+			t.Errorf("parseProcStat(%q) = %v, want -1", bad, got)
+		}
+	}
+	if runtime.GOOS == "linux" && pidCPU(os.Getpid()) < 0 {
+		t.Error("pidCPU of this process: -1 on Linux")
 	}
 }

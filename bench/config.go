@@ -50,6 +50,10 @@ type Config struct {
 	// address gives at most ~28K ephemeral ports towards one server port,
 	// so runs beyond ~20K sockets need several. Only for loopback targets.
 	SourceIPs int
+	// ServerPID, if set, is the server's process (on this machine, Linux):
+	// its CPU time over the measured window is reported as
+	// [Result.ServerCPU].
+	ServerPID int
 	// Progress receives a progress bar; nil shows none.
 	Progress io.Writer
 }
@@ -155,3 +159,6 @@ func (c Config) MarshalJSON() ([]byte, error) {
 
 // ms is d in milliseconds.
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// us is d in microseconds.
+func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }

@@ -62,6 +62,9 @@ type Result struct {
 	// the measured window: the driver's own cost when the server runs in
 	// another process; 0 where the system does not say.
 	DriverCPU time.Duration `json:"-"`
+	// ServerCPU is the CPU time the process [Config.ServerPID] used over
+	// the measured window, at a resolution of 10 ms; 0 when not measured.
+	ServerCPU time.Duration `json:"-"`
 	// Start is when measurement started (after the warm-up); End is when
 	// the last call finished.
 	Start time.Time `json:"start"`
@@ -99,8 +102,8 @@ func (r *Result) ErrorCount() int64 { return r.Calls - r.OK }
 
 // MarshalJSON encodes the result with latencies in milliseconds (p50_ms,
 // p90_ms, p99_ms, p999_ms, max_ms, mean_ms, and refused_p50_ms,
-// refused_p99_ms, refused_max_ms) and the driver's CPU in seconds
-// (driver_cpu_s).
+// refused_p99_ms, refused_max_ms) and the driver's and the server's CPU in
+// seconds (driver_cpu_s, server_cpu_s).
 func (r Result) MarshalJSON() ([]byte, error) {
 	type plain Result
 	return json.Marshal(struct {
@@ -115,15 +118,32 @@ func (r Result) MarshalJSON() ([]byte, error) {
 		RP99 float64 `json:"refused_p99_ms"`
 		RMax float64 `json:"refused_max_ms"`
 		CPU  float64 `json:"driver_cpu_s"`
+		SCPU float64 `json:"server_cpu_s"`
 	}{plain(r), ms(r.P50), ms(r.P90), ms(r.P99), ms(r.P999), ms(r.Max), ms(r.Mean),
-		ms(r.RefusedP50), ms(r.RefusedP99), ms(r.RefusedMax), r.DriverCPU.Seconds()})
+		ms(r.RefusedP50), ms(r.RefusedP99), ms(r.RefusedMax), r.DriverCPU.Seconds(), r.ServerCPU.Seconds()})
 }
 
 // DriverCores is DriverCPU over the measured window's wall time: how many
 // cores the driver kept busy (0 if not measured).
-func (r *Result) DriverCores() float64 {
+func (r *Result) DriverCores() float64 { return r.cores(r.DriverCPU) }
+
+// ServerCores is ServerCPU over the measured window's wall time.
+func (r *Result) ServerCores() float64 { return r.cores(r.ServerCPU) }
+
+// ServerPerCall is ServerCPU per call made in the window, the server's
+// cost of a call (0 if not measured).
+func (r *Result) ServerPerCall() time.Duration { return r.perCall(r.ServerCPU) }
+
+func (r *Result) cores(cpu time.Duration) float64 {
 	if wall := r.End.Sub(r.Start); wall > 0 {
-		return r.DriverCPU.Seconds() / wall.Seconds()
+		return cpu.Seconds() / wall.Seconds()
+	}
+	return 0
+}
+
+func (r *Result) perCall(cpu time.Duration) time.Duration {
+	if r.Calls > 0 {
+		return cpu / time.Duration(r.Calls)
 	}
 	return 0
 }
@@ -161,8 +181,10 @@ func (r *Result) WriteTable(w io.Writer) {
 			FormatMS(r.RefusedP50), FormatMS(r.RefusedP99), FormatMS(r.RefusedMax))
 	}
 	if r.DriverCPU > 0 && r.Calls > 0 {
-		fmt.Fprintf(tw, "driver cpu\t%.2f cores, %.0f us a call\n", r.DriverCores(),
-			float64(r.DriverCPU.Microseconds())/float64(r.Calls))
+		fmt.Fprintf(tw, "driver cpu\t%.2f cores, %.0f us a call\n", r.DriverCores(), us(r.perCall(r.DriverCPU)))
+	}
+	if r.ServerCPU > 0 && r.Calls > 0 {
+		fmt.Fprintf(tw, "server cpu\t%.2f cores, %.0f us a call (pid %d)\n", r.ServerCores(), us(r.ServerPerCall()), c.ServerPID)
 	}
 	if c.IdleStreams > 0 {
 		fmt.Fprintf(tw, "idle streams\t%d/%d established, %d dropped during the run\n", r.IdleEstablished, c.IdleStreams, r.IdleDropped)
@@ -203,6 +225,15 @@ func FormatCounts(m map[string]int) string {
 }
 
 // FormatMS prints d in milliseconds with 3 significant digits or more; "-"
+// FormatUS formats a duration in whole microseconds, or "-" for zero (not
+// measured).
+func FormatUS(d time.Duration) string {
+	if d == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.0f", us(d))
+}
+
 // for zero (no successful call).
 func FormatMS(d time.Duration) string {
 	v := ms(d)

@@ -77,9 +77,16 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	r.measureStart = r.start.Add(cfg.Warmup)
 	r.measureEnd = r.measureStart.Add(cfg.Duration)
 	stopProgress := r.progress(cfg.Progress)
-	var cpuAtStart atomic.Int64 // the process's CPU time when measurement started
+	// The driver's and the server's CPU time when measurement started.
+	var cpuAtStart, serverAtStart atomic.Int64
 	cpuAtStart.Store(-1)
-	cpuTimer := time.AfterFunc(cfg.Warmup, func() { cpuAtStart.Store(int64(processCPU())) })
+	serverAtStart.Store(-1)
+	cpuTimer := time.AfterFunc(cfg.Warmup, func() {
+		cpuAtStart.Store(int64(processCPU()))
+		if cfg.ServerPID > 0 {
+			serverAtStart.Store(int64(pidCPU(cfg.ServerPID)))
+		}
+	})
 	if cfg.Rate > 0 {
 		r.openLoop(ctx)
 	} else {
@@ -89,6 +96,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	cpuTimer.Stop()
 	if c0, c1 := cpuAtStart.Load(), processCPU(); c0 >= 0 && c1 >= 0 {
 		res.DriverCPU = c1 - time.Duration(c0)
+	}
+	if cfg.ServerPID > 0 {
+		if s0, s1 := serverAtStart.Load(), pidCPU(cfg.ServerPID); s0 >= 0 && s1 >= 0 {
+			res.ServerCPU = s1 - time.Duration(s0)
+		}
 	}
 	stopProgress()
 	res.IdleDropped = idle.close()

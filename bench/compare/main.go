@@ -148,9 +148,9 @@ func runAll(ctx context.Context, o *options, stderr io.Writer) ([]*bench.Result,
 func runTarget(ctx context.Context, o *options, t *target, argv []string, stderr io.Writer) (*bench.Result, error) {
 	fmt.Fprintf(stderr, "compare: starting %s\n", t.name)
 	var res *bench.Result
-	err := proc.Serve(ctx, argv, t.ready, stderr, func(url string) (err error) {
+	err := proc.Serve(ctx, argv, t.ready, stderr, func(url string, pid int) (err error) {
 		cfg := o.cfg
-		cfg.Label, cfg.URL = t.name, url
+		cfg.Label, cfg.URL, cfg.ServerPID = t.name, url, pid
 		if !o.noProgress {
 			cfg.Progress = stderr
 		}
@@ -162,8 +162,8 @@ func runTarget(ctx context.Context, o *options, t *target, argv []string, stderr
 	return res, err
 }
 
-// writeTable prints one row per target and the ratio of mcpstream's
-// throughput to each target's.
+// writeTable prints one row per target, with the server's CPU time per
+// call, and the ratio of mcpstream's throughput to each target's.
 func writeTable(w io.Writer, o *options, results []*bench.Result) {
 	var ref *bench.Result
 	for _, r := range results {
@@ -178,7 +178,7 @@ func writeTable(w io.Writer, o *options, results []*bench.Result) {
 	fmt.Fprintf(w, "\nworkload: %s, %d sessions, tool %s %s, %s measured after %s warm-up; %d CPUs, %s, load driver and server share the machine\n\n",
 		mode, o.cfg.Sessions, o.cfg.Tool, o.cfg.Args, o.cfg.Duration, o.cfg.Warmup, runtime.NumCPU(), runtime.Version())
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "target\tcalls/s\tp50 ms\tp90 ms\tp99 ms\tp99.9 ms\terrors\tmcpstream/target\t")
+	fmt.Fprintln(tw, "target\tcalls/s\tp50 ms\tp90 ms\tp99 ms\tp99.9 ms\terrors\tserver us/call\tmcpstream/target\t")
 	for _, r := range results {
 		ratio := "-"
 		if ref != nil && r.Throughput > 0 {
@@ -188,8 +188,9 @@ func writeTable(w io.Writer, o *options, results []*bench.Result) {
 		if r.ErrorCount() > 0 {
 			errs += " (" + bench.FormatCounts(r.Errors) + ")"
 		}
-		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Config.Label, r.Throughput,
-			bench.FormatMS(r.P50), bench.FormatMS(r.P90), bench.FormatMS(r.P99), bench.FormatMS(r.P999), errs, ratio)
+		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Config.Label, r.Throughput,
+			bench.FormatMS(r.P50), bench.FormatMS(r.P90), bench.FormatMS(r.P99), bench.FormatMS(r.P999), errs,
+			bench.FormatUS(r.ServerPerCall()), ratio)
 	}
 	_ = tw.Flush()
 }

@@ -176,8 +176,8 @@ func run(ctx context.Context, o *options, stdout, stderr io.Writer) (float64, []
 // runOnce starts a fresh server, drives cfg at it and stops it.
 func runOnce(ctx context.Context, o *options, argv []string, cfg bench.Config, stderr io.Writer) (*bench.Result, error) {
 	var res *bench.Result
-	err := proc.Serve(ctx, argv, regexp.MustCompile(`MCP endpoint (http://\S+)`), stderr, func(url string) (err error) {
-		cfg.URL, cfg.Warmup, cfg.Tool = url, o.warmup, "echo"
+	err := proc.Serve(ctx, argv, regexp.MustCompile(`MCP endpoint (http://\S+)`), stderr, func(url string, pid int) (err error) {
+		cfg.URL, cfg.ServerPID, cfg.Warmup, cfg.Tool = url, pid, o.warmup, "echo"
 		cfg.Args = []byte(`{"text":"hello"}`)
 		if !o.noProgress {
 			cfg.Progress = stderr
@@ -198,15 +198,15 @@ func writeTable(w io.Writer, o *options, capacity float64, results []*bench.Resu
 	fmt.Fprintf(w, "\nworkload: open loop, tool echo, %s measured after %s warm-up at each size, a fresh server each; %s, %s\n\n",
 		o.duration, o.warmup, runtime.Version(), where)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "sessions\toffered/s\tok/s\tp50 ms\tp90 ms\tp99 ms\tp99.9 ms\terrors\tp99 <= %s\t\n", o.target)
+	fmt.Fprintf(tw, "sessions\toffered/s\tok/s\tp50 ms\tp90 ms\tp99 ms\tp99.9 ms\terrors\tserver us/call\tp99 <= %s\t\n", o.target)
 	for _, r := range results {
 		met := "yes"
 		if r.P99 > o.target || r.ErrorCount() > 0 {
 			met = "no"
 		}
-		fmt.Fprintf(tw, "%d\t%.0f\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Config.Sessions, r.Offered, r.Throughput,
+		fmt.Fprintf(tw, "%d\t%.0f\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Config.Sessions, r.Offered, r.Throughput,
 			bench.FormatMS(r.P50), bench.FormatMS(r.P90), bench.FormatMS(r.P99), bench.FormatMS(r.P999),
-			bench.FormatCounts(r.Errors), met)
+			bench.FormatCounts(r.Errors), bench.FormatUS(r.ServerPerCall()), met)
 	}
 	_ = tw.Flush()
 	if capacity > 0 {

@@ -35,6 +35,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	jsonPath := fs.String("json", "", "write the results as JSON to this file")
 	chartPath := fs.String("chart", "", "draw latency percentiles against offered load to this PNG file")
 	noProgress := fs.Bool("no-progress", false, "draw no progress bar")
+	serverPID := fs.Int("server-pid", 0, "report this local process's CPU time over each window (Linux): the server's cost of a call")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -54,7 +55,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	base := bench.Config{
 		URL: *url, Sessions: *sessions, Warmup: *warmup, Duration: *duration,
 		IdleStreams: *idle, Tool: *tool, Args: json.RawMessage(*toolArgs), Timeout: *timeout,
-		MaxOutstanding: *maxOut, Conns: *conns, SourceIPs: *sourceIPs,
+		MaxOutstanding: *maxOut, Conns: *conns, SourceIPs: *sourceIPs, ServerPID: *serverPID,
 	}
 	if !*noProgress {
 		base.Progress = stderr

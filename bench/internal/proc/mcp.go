@@ -51,10 +51,10 @@ func (p *Proc) WaitInitialize(ctx context.Context, within time.Duration) error {
 }
 
 // Serve starts argv as Start does, waits until it answers initialize, calls
-// drive with its MCP endpoint and stops it. A failure to stop is reported
+// drive with its MCP endpoint and process id, and stops it. A failure to stop is reported
 // to stderr (with what the server last wrote there), not returned, unless
 // drive failed; drive's error is returned as is.
-func Serve(ctx context.Context, argv []string, ready *regexp.Regexp, stderr io.Writer, drive func(endpoint string) error) error {
+func Serve(ctx context.Context, argv []string, ready *regexp.Regexp, stderr io.Writer, drive func(endpoint string, pid int) error) error {
 	p, err := Start(ctx, argv, ready)
 	if err != nil {
 		return err
@@ -63,7 +63,7 @@ func Serve(ctx context.Context, argv []string, ready *regexp.Regexp, stderr io.W
 	if err := p.WaitInitialize(ctx, 30*time.Second); err != nil {
 		return err
 	}
-	driveErr := drive(p.Endpoint())
+	driveErr := drive(p.Endpoint(), p.PID())
 	if err := p.Stop(40 * time.Second); err != nil && driveErr == nil {
 		fmt.Fprintf(stderr, "stopping %s: %v\n", filepath.Base(argv[0]), err)
 	}

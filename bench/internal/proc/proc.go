@@ -104,6 +104,9 @@ func (p *Proc) Stop(grace time.Duration) error {
 	}
 }
 
+// PID is the process id.
+func (p *Proc) PID() int { return p.cmd.Process.Pid }
+
 // Exited is closed when the process has exited; Err is then its Wait error.
 func (p *Proc) Exited() <-chan struct{} { return p.exited }
 
