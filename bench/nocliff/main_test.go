@@ -42,7 +42,7 @@ func TestParseFlags(t *testing.T) {
 // measured) and whether p99 and errors met the target.
 func TestWriteTable(t *testing.T) {
 	o := &options{target: 20 * time.Millisecond, duration: time.Second, capSessions: 64, fraction: 0.5}
-	at := func(sessions int, p99 time.Duration, server time.Duration) *bench.Result {
+	at := func(sessions int, p99, server time.Duration) *bench.Result {
 		return &bench.Result{Config: bench.Config{Sessions: sessions}, Calls: 1000, OK: 1000, Offered: 1000, Throughput: 1000,
 			P50: time.Millisecond, P99: p99, ServerCPU: server}
 	}

@@ -51,9 +51,9 @@ func (p *Proc) WaitInitialize(ctx context.Context, within time.Duration) error {
 }
 
 // Serve starts argv as Start does, waits until it answers initialize, calls
-// drive with its MCP endpoint and process id, and stops it. A failure to stop is reported
-// to stderr (with what the server last wrote there), not returned, unless
-// drive failed; drive's error is returned as is.
+// drive with its MCP endpoint and process id, and stops it. A failure to
+// stop is reported to stderr (with what the server last wrote there), not
+// returned, unless drive failed; drive's error is returned as is.
 func Serve(ctx context.Context, argv []string, ready *regexp.Regexp, stderr io.Writer, drive func(endpoint string, pid int) error) error {
 	p, err := Start(ctx, argv, ready)
 	if err != nil {
