@@ -134,14 +134,16 @@ func (g *Gateway) publishAndWait(ctx context.Context, subject string, env *schem
 		}
 		m := nats.NewMsg(subject)
 		m.Data = data
+		m.Reply = g.ackPrefix + env.Key
 		m.Header.Set(jetstream.MsgIDHeader, env.Key)
-		fut, err := g.js.PublishMsgAsync(m)
+		err = g.nc.PublishMsg(m)
 		if err == nil {
-			// Only a failed PubAck concerns this goroutine: waiting for a
-			// good one too would wake it once more per call for nothing.
+			// The stream's acknowledgement comes to the router, which
+			// passes on only a refusal: waiting for a good one too would
+			// wake this goroutine once more per call for nothing.
 			var rep *schema.Reply
 			var rpcErr *schema.Error
-			if rep, rpcErr, err = g.wait(ctx, env, w, note, fut.Err()); err == nil {
+			if rep, rpcErr, err = g.wait(ctx, env, w, note, w.pubErr); err == nil {
 				return rep, rpcErr, 0
 			}
 		}
@@ -228,12 +230,14 @@ func isStreamFull(err error) bool {
 }
 
 // retryable reports a publish that may succeed if tried again: no stream
-// leader answered in time, or the connection is reconnecting.
+// leader answered in time or said it is unavailable for now (503), or the
+// connection is reconnecting.
 func retryable(err error) bool {
+	var apiErr *jetstream.APIError
 	return errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse) ||
 		errors.Is(err, nats.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) ||
-		errors.Is(err, jetstream.ErrAsyncPublishTimeout) || errors.Is(err, jetstream.ErrTooManyStalledMsgs) ||
-		errors.Is(err, nats.ErrConnectionReconnecting)
+		errors.Is(err, nats.ErrConnectionReconnecting) ||
+		(errors.As(err, &apiErr) && apiErr.Code == 503)
 }
 
 // route finds the group that serves msg and what the envelope carries: the

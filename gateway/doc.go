@@ -3,7 +3,9 @@
 // ([Gateway.LegacySSE]), sessions kept in the session bucket and cached, the
 // registry snapshot built from a watch of the registry bucket and read
 // without locks, admission control, and the reply router that matches
-// replies on mcp.reply.<gateway-id> to waiting requests.
+// replies on mcp.reply.<gateway-id> to waiting requests (and a stream's
+// refusal of a request, on mcp.reply.<gateway-id>.ack.<key>, to the request
+// it refused).
 //
 // Every revision is chosen per request: the session revisions (2025-03-26
 // with batches, 2025-06-18, 2025-11-25; 2024-11-05 over HTTP+SSE) and the

@@ -188,9 +188,14 @@ type Gateway struct {
 	// configured resource).
 	resource *resourceMetadata
 	sub      *nats.Subscription
-	updates  *nats.Subscription // schema.ResourceUpdatedSubject
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
+	// ackPrefix starts the reply subject of each request published, so
+	// that the stream's acknowledgement reaches ackSub with the request's
+	// key (streams.PubAckPrefix).
+	ackPrefix string
+	ackSub    *nats.Subscription
+	updates   *nats.Subscription // schema.ResourceUpdatedSubject
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
 
 	metrics *metrics // nil without Config.Metrics
 
@@ -221,7 +226,7 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Gateway, error) {
 	if err != nil {
 		return nil, err
 	}
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(cfg.MaxInFlight+1024))
+	js, err := jetstream.New(nc)
 	if err != nil {
 		return nil, fmt.Errorf("gateway: opening JetStream: %w", err)
 	}
@@ -233,6 +238,7 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Gateway, error) {
 		cfg: cfg, nc: nc, js: js, topo: topo,
 		log:         cfg.Logger.With("gateway", cfg.ID),
 		replyTo:     streams.ReplySubject(cfg.ID),
+		ackPrefix:   streams.PubAckPrefix(cfg.ID),
 		serverInfo:  func() []byte { b, _ := json.Marshal(cfg.ServerInfo); return b }(),
 		doorRefusal: schema.AppendError(nil, nil, schema.OverloadedError("gateway in-flight limit reached", 1000)),
 		resource:    resource,
@@ -293,6 +299,17 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Gateway, error) {
 		g.Close()
 		return nil, fmt.Errorf("gateway: reply subscription limits: %w", err)
 	}
+	g.ackSub, err = nc.Subscribe(g.ackPrefix+"*", func(m *nats.Msg) {
+		g.router.pubAck(m.Subject[len(g.ackPrefix):], m)
+	})
+	if err != nil {
+		g.Close()
+		return nil, fmt.Errorf("gateway: subscribing to %s*: %w", g.ackPrefix, err)
+	}
+	if err := g.ackSub.SetPendingLimits(-1, 256<<20); err != nil {
+		g.Close()
+		return nil, fmt.Errorf("gateway: acknowledgement subscription limits: %w", err)
+	}
 	if err := g.followEvents(wctx); err != nil {
 		g.Close()
 		return nil, fmt.Errorf("gateway: following stream %s: %w", streams.EventsStream, err)
@@ -331,12 +348,14 @@ func (g *Gateway) OpenStreams() int64 { return g.streams.open.Load() }
 // an http.Server's Shutdown only waits for requests already in flight.
 func (g *Gateway) Drain() { g.closeOnce.Do(func() { close(g.closing) }) }
 
-// Close stops the watchers and the reply subscription, and unregisters the
+// Close stops the watchers and the reply subscriptions, and unregisters the
 // metrics. Call it after the HTTP server has shut down.
 func (g *Gateway) Close() {
 	g.Drain()
-	if g.sub != nil {
-		_ = g.sub.Unsubscribe()
+	for _, s := range []*nats.Subscription{g.sub, g.ackSub} {
+		if s != nil {
+			_ = s.Unsubscribe()
+		}
 	}
 	g.cancel()
 	g.wg.Wait()

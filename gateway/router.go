@@ -1,12 +1,16 @@
 package gateway
 
 import (
+	"bytes"
+	"encoding/json"
+	"fmt"
 	"hash/maphash"
 	"log/slog"
 	"sync"
 	"sync/atomic"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/mcpstream/mcpstream/schema"
 )
@@ -44,6 +48,9 @@ type routerShard struct {
 type waiter struct {
 	result chan *schema.Reply // capacity 1
 	notes  chan *schema.Reply // capacity noteBuffer
+	// pubErr receives the stream's refusal of the request (capacity 1;
+	// a good acknowledgement sends nothing).
+	pubErr chan error
 }
 
 // noteBuffer bounds the notifications buffered for one request.
@@ -63,7 +70,7 @@ func (r *router) shard(key string) *routerShard {
 
 // register returns the waiter on which the replies for key arrive.
 func (r *router) register(key string) *waiter {
-	w := &waiter{result: make(chan *schema.Reply, 1), notes: make(chan *schema.Reply, noteBuffer)}
+	w := &waiter{result: make(chan *schema.Reply, 1), notes: make(chan *schema.Reply, noteBuffer), pubErr: make(chan error, 1)}
 	s := r.shard(key)
 	s.mu.Lock()
 	s.m[key] = w
@@ -111,4 +118,51 @@ func (r *router) deliver(msg *nats.Msg) {
 			}
 		}
 	}
+}
+
+// pubAck handles the stream's acknowledgement of the request key. A good
+// one needs nothing: the request goes on waiting for its reply, and this
+// costs no lock. A refusal, or a no-responders status when no stream took
+// the request, is passed to the request's wait, which retries or answers.
+func (r *router) pubAck(key string, msg *nats.Msg) {
+	err := pubAckError(msg)
+	if err == nil {
+		return
+	}
+	s := r.shard(key)
+	s.mu.Lock()
+	w := s.m[key]
+	s.mu.Unlock()
+	if w == nil {
+		return
+	}
+	select {
+	case w.pubErr <- err:
+	default: // one error is pending already; the wait ends on it
+	}
+}
+
+// pubAckError is the error an acknowledgement carries: nats.ErrNoResponders
+// for a 503 status, a *jetstream.APIError for a refusal, or an error saying
+// it could not be read; nil for a good one.
+func pubAckError(msg *nats.Msg) error {
+	if st := msg.Header.Get("Status"); st != "" {
+		if st == "503" {
+			return nats.ErrNoResponders
+		}
+		return fmt.Errorf("acknowledgement with status %s %s", st, msg.Header.Get("Description"))
+	}
+	if !bytes.Contains(msg.Data, []byte(`"error"`)) && bytes.HasPrefix(msg.Data, []byte("{")) {
+		return nil
+	}
+	var ack struct {
+		Error *jetstream.APIError `json:"error"`
+	}
+	if err := json.Unmarshal(msg.Data, &ack); err != nil {
+		return fmt.Errorf("reading acknowledgement %q: %w", msg.Data, err)
+	}
+	if ack.Error != nil {
+		return ack.Error
+	}
+	return nil
 }

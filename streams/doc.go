@@ -8,5 +8,7 @@
 // mcp.req.<g>.<p> with p = [Partition](k, P), captured by stream MCP_REQ_<p>
 // (Limits retention, bounded MaxAge and MaxBytes, oldest dropped first). Each group
 // has one durable pull consumer per partition stream, shared by all its
-// replicas. Replies travel on core NATS to mcp.reply.<gateway-id>.
+// replicas. Replies travel on core NATS to mcp.reply.<gateway-id>, and the
+// streams' acknowledgements of a gateway's requests to
+// mcp.reply.<gateway-id>.ack.<key>.
 package streams

@@ -91,6 +91,11 @@ func ConsumerName(group string) string { return consumerPfx + group }
 // ReplySubject is the core NATS subject on which gateway id receives replies.
 func ReplySubject(gatewayID string) string { return replyPrefix + gatewayID }
 
+// PubAckPrefix starts the reply subject of every request gateway id
+// publishes: the stream's acknowledgement of request key comes back to
+// PubAckPrefix(id) + key, so one wildcard subscription serves them all.
+func PubAckPrefix(gatewayID string) string { return replyPrefix + gatewayID + ".ack." }
+
 // DLQSubject is where group's poison envelopes go.
 func DLQSubject(group string) string { return dlqPrefix + group }
 
