@@ -158,6 +158,8 @@ type runner struct {
 	// stacks stay grown instead of growing again for every envelope.
 	work chan jetstream.Msg
 	pool sync.WaitGroup
+	// slots holds what each pool goroutine's handler runs, for keepAlive.
+	slots []slot
 	// running maps session + "\x00" + JSON-RPC id to the cancel function
 	// of the handler running that request, for notifications/cancelled.
 	running sync.Map
@@ -202,19 +204,26 @@ func (g *Group) Run(ctx context.Context, nc *nats.Conn, o Options) error {
 		base:    context.WithoutCancel(ctx),
 		metrics: m,
 	}
-	for range o.Concurrency {
+	r.slots = make([]slot, o.Concurrency)
+	for i := range o.Concurrency {
 		r.pool.Add(1)
 		go func() {
 			defer r.pool.Done()
 			for msg := range r.work {
-				r.process(msg)
+				r.process(&r.slots[i], msg)
 			}
 		}()
 	}
-	// On every return, once the consumers have stopped, the pool ends.
+	stopKeeper := make(chan struct{})
+	keeperDone := make(chan struct{})
+	go func() { defer close(keeperDone); r.keepAlive(stopKeeper) }()
+	// On every return, once the consumers have stopped, the pool ends, and
+	// with it the keeper.
 	stopPool := sync.OnceFunc(func() {
 		close(r.work)
 		r.pool.Wait()
+		close(stopKeeper)
+		<-keeperDone
 	})
 	defer stopPool()
 	if !o.NoResultStore {

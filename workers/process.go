@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -19,11 +18,12 @@ import (
 )
 
 // process runs one envelope: decode, drop if expired, answer from the
-// result store on redelivery, otherwise run the handler; then store the
-// result, reply and acknowledge. Every path acknowledges or terminates the
+// result store on redelivery, otherwise run the handler (holding it in
+// held, the pool goroutine's slot, meanwhile); then store the result, reply
+// and acknowledge. Every path acknowledges or terminates the
 // message, so nothing is redelivered that was handled. Each delivery's
 // outcome is counted in the metrics.
-func (r *runner) process(msg jetstream.Msg) {
+func (r *runner) process(held *slot, msg jetstream.Msg) {
 	r.metrics.handlerStarted()
 	defer r.metrics.handlerDone()
 	env, err := schema.UnmarshalEnvelope(msg.Data())
@@ -75,10 +75,10 @@ func (r *runner) process(msg jetstream.Msg) {
 			cancelCause(nil)
 		}()
 	}
-	stopKeepAlive := r.keepAlive(msg, env)
 	started := time.Now()
+	held.hold(msg, env, started)
 	rep, call := r.run(ctx, env, attempt)
-	stopKeepAlive()
+	held.release()
 	ran := time.Since(started)
 	r.metrics.ran(env.Method, call, ran)
 	if env.TaskID != "" || (call != nil && call.task != nil) {
@@ -296,40 +296,6 @@ func (r *runner) publish(env *schema.Envelope, rep *schema.Reply) error {
 		return fmt.Errorf("publishing reply %s: %w", env.Key, err)
 	}
 	return nil
-}
-
-// keepAlive tells the server the envelope is still being worked on while a
-// handler runs longer than half the AckWait, so it is not redelivered to
-// another replica in the meantime. A timer that re-arms itself costs
-// nothing for the common handler that ends sooner. It returns a function
-// that stops it.
-func (r *runner) keepAlive(msg jetstream.Msg, env *schema.Envelope) func() {
-	every := r.topo.AckWait / 2
-	if d := time.Until(env.DeadlineTime()); env.Deadline != 0 && d < every {
-		return func() {}
-	}
-	var mu sync.Mutex
-	stopped := false
-	var t *time.Timer
-	mu.Lock() // the callback cannot touch t before it is assigned
-	defer mu.Unlock()
-	t = time.AfterFunc(every, func() {
-		mu.Lock()
-		defer mu.Unlock()
-		// A handler that ignores its context past the deadline no longer
-		// holds the envelope: redelivery may then answer it.
-		if stopped || env.Expired(time.Now()) {
-			return
-		}
-		_ = msg.InProgress()
-		t.Reset(every)
-	})
-	return func() {
-		mu.Lock()
-		stopped = true
-		mu.Unlock()
-		t.Stop()
-	}
 }
 
 // idempotent reports whether env calls a tool that is safe to run again.

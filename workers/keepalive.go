@@ -1,0 +1,64 @@
+package workers
+
+import (
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/mcpstream/mcpstream/schema"
+)
+
+// slot is what one pool goroutine holds while a handler runs: the
+// envelope, and when the server last heard that it is being worked on.
+type slot struct {
+	mu    sync.Mutex
+	msg   jetstream.Msg // nil while the goroutine waits for work
+	env   *schema.Envelope
+	since time.Time
+}
+
+// hold records that msg's handler started at now.
+func (s *slot) hold(msg jetstream.Msg, env *schema.Envelope, now time.Time) {
+	s.mu.Lock()
+	s.msg, s.env, s.since = msg, env, now
+	s.mu.Unlock()
+}
+
+// release records that the handler returned.
+func (s *slot) release() {
+	s.mu.Lock()
+	s.msg, s.env = nil, nil
+	s.mu.Unlock()
+}
+
+// keepAlive tells the server that envelopes are still being worked on
+// while their handlers run, so that they are not redelivered to another
+// replica meanwhile. Every quarter AckWait it sends an in-progress
+// acknowledgement for each envelope held since the last tick or longer,
+// so the server hears of a running handler at least every half AckWait.
+// The common handler that ends within a quarter AckWait costs two
+// uncontended locks, and no timer of its own. A handler that ignores its
+// context past the deadline no longer holds the envelope: redelivery may
+// then answer it. keepAlive returns when stop is closed.
+func (r *runner) keepAlive(stop <-chan struct{}) {
+	every := r.topo.AckWait / 4
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case now := <-t.C:
+			for i := range r.slots {
+				s := &r.slots[i]
+				s.mu.Lock()
+				if s.msg != nil && now.Sub(s.since) >= every && !s.env.Expired(now) {
+					_ = s.msg.InProgress()
+					s.since = now
+				}
+				s.mu.Unlock()
+			}
+		}
+	}
+}
