@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strings"
 	"time"
 
 	"github.com/google/jsonschema-go/jsonschema"
+	sjs "github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/mcpstream/mcpstream/schema"
 )
@@ -104,9 +106,9 @@ func AddTool[In, Out any](g *Group, t Tool, h ToolHandler[In, Out]) {
 	if in.Type != "object" {
 		panic(fmt.Sprintf("workers.AddTool %q: input type must be a struct or map, got schema type %q", t.Name, in.Type))
 	}
-	resolved, err := in.Resolve(nil)
+	validator, err := compileSchema(published)
 	if err != nil {
-		panic(fmt.Sprintf("workers.AddTool %q: resolving input schema: %v", t.Name, err))
+		panic(fmt.Sprintf("workers.AddTool %q: compiling input schema: %v", t.Name, err))
 	}
 	def := schema.Tool{Name: t.Name, Title: t.Title, Description: t.Description, InputSchema: published}
 	switch t.TaskSupport {
@@ -135,8 +137,8 @@ func AddTool[In, Out any](g *Group, t Tool, h ToolHandler[In, Out]) {
 		if err := json.Unmarshal(args, &instance); err != nil {
 			return ErrorResult(fmt.Errorf("invalid arguments: %w", err)), nil
 		}
-		if err := resolved.Validate(instance); err != nil {
-			return ErrorResult(fmt.Errorf("invalid arguments: %w", err)), nil
+		if err := validator.Validate(instance); err != nil {
+			return ErrorResult(fmt.Errorf("invalid arguments: %w", argsError(err))), nil
 		}
 		var v In
 		if err := json.Unmarshal(args, &v); err != nil {
@@ -194,6 +196,47 @@ func inputSchema[In any](given json.RawMessage) (*jsonschema.Schema, json.RawMes
 		return nil, nil, fmt.Errorf("encoding input schema: %w", err)
 	}
 	return s, b, nil
+}
+
+// compileSchema compiles a tool's published input schema (JSON Schema
+// 2020-12 unless it names another draft with $schema) into the validator
+// its arguments are checked with. It returns the compiler's error when the
+// schema is not valid against its metaschema or has a $ref it cannot
+// resolve.
+func compileSchema(published []byte) (*sjs.Schema, error) {
+	doc, err := sjs.UnmarshalJSON(bytes.NewReader(published))
+	if err != nil {
+		return nil, err
+	}
+	const url = "urn:mcpstream:tool-input"
+	c := sjs.NewCompiler()
+	if err := c.AddResource(url, doc); err != nil {
+		return nil, err
+	}
+	return c.Compile(url)
+}
+
+// argsError words a validation failure for the model: every failed
+// keyword with where in the arguments it failed ("at '/n': got number,
+// want integer"), without the schema's internal URL.
+func argsError(err error) error {
+	var ve *sjs.ValidationError
+	if !errors.As(err, &ve) {
+		return err
+	}
+	var leaves []string
+	var walk func(*sjs.ValidationError)
+	walk = func(v *sjs.ValidationError) {
+		if len(v.Causes) == 0 {
+			leaves = append(leaves, v.Error())
+			return
+		}
+		for _, c := range v.Causes {
+			walk(c)
+		}
+	}
+	walk(ve)
+	return errors.New(strings.Join(leaves, "; "))
 }
 
 // TextResult is a tool result with one text item.

@@ -198,26 +198,28 @@ func TestToolHandlerResults(t *testing.T) {
 		t.Errorf("structuredContent = %s", sc)
 	}
 
-	for _, bad := range []string{
-		`{"days":2}`,                       // missing required city
-		`{"city":5,"days":2}`,              // wrong type
-		`{"city":"x","days":2,"extra":1}`,  // unknown property
-		`[1,2]`,                            // not an object
-		`{"city":"x","days":2.5}`,          // not an integer
-		`{"city":"x","days":2,"tags":[1]}`, // wrong item type
-		`{not json`,
+	// Each refusal says what is wrong and where, for the model to mend.
+	for _, bad := range []struct{ args, says string }{
+		{`{"days":2}`, "missing property 'city'"},
+		{`{"city":5,"days":2}`, "at '/city': got number, want string"},
+		{`{"city":"x","days":2,"extra":1}`, "additional properties 'extra' not allowed"},
+		{`[1,2]`, "got array, want object"},
+		{`{"city":"x","days":2.5}`, "at '/days': got number, want integer"},
+		{`{"city":"x","days":2,"tags":[1]}`, "at '/tags/0': got number, want string"},
+		{`{not json`, "invalid character"},
 	} {
 		gotCall = nil
-		res, err := wx(ctx, call, []byte(bad))
+		res, err := wx(ctx, call, []byte(bad.args))
 		if err != nil {
-			t.Errorf("args %s: protocol error %v, want an isError result", bad, err)
+			t.Errorf("args %s: protocol error %v, want an isError result", bad.args, err)
 			continue
 		}
-		if !res.IsError || len(res.Content) == 0 || !strings.Contains(res.Content[0].Text, "invalid arguments") {
-			t.Errorf("args %s: result %+v, want isError with 'invalid arguments'", bad, res)
+		if !res.IsError || len(res.Content) == 0 || !strings.HasPrefix(res.Content[0].Text, "invalid arguments: ") ||
+			!strings.Contains(res.Content[0].Text, bad.says) || strings.Contains(res.Content[0].Text, "urn:") {
+			t.Errorf("args %s: result %+v, want isError with 'invalid arguments: ...%s...'", bad.args, res, bad.says)
 		}
 		if gotCall != nil {
-			t.Errorf("args %s: handler ran on invalid input", bad)
+			t.Errorf("args %s: handler ran on invalid input", bad.args)
 		}
 	}
 
@@ -320,5 +322,25 @@ func TestOptionsDefaults(t *testing.T) {
 	set := Options{Concurrency: 3, Batch: 4, Heartbeat: 7, Instance: "i"}.withDefaults()
 	if set.Concurrency != 3 || set.Batch != 4 || set.Heartbeat != 7 || set.Instance != "i" {
 		t.Errorf("set options changed: %+v", set)
+	}
+}
+
+// BenchmarkTypedToolHandler measures what a typed tool costs a call on top
+// of its own work: decoding and validating the arguments against the
+// inferred schema, then encoding the result.
+func BenchmarkTypedToolHandler(b *testing.B) {
+	g := NewGroup("bench")
+	AddTool(g, Tool{Name: "wx"}, func(_ context.Context, _ *Call, in weatherIn) (weatherOut, error) {
+		return weatherOut{TempC: float64(in.Days), Sky: in.City}, nil
+	})
+	wx := g.tool("wx").handle
+	args := []byte(`{"city":"Oslo","days":2,"units":"metric","tags":["a","b"]}`)
+	ctx := context.Background()
+	call := &Call{Key: "k"}
+	b.ReportAllocs()
+	for b.Loop() {
+		if res, err := wx(ctx, call, args); err != nil || res.IsError {
+			b.Fatal(res, err)
+		}
 	}
 }
