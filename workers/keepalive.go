@@ -35,8 +35,9 @@ func (s *slot) release() {
 // keepAlive tells the server that envelopes are still being worked on
 // while their handlers run, so that they are not redelivered to another
 // replica meanwhile. Every quarter AckWait it sends an in-progress
-// acknowledgement for each envelope held since the last tick or longer,
-// so the server hears of a running handler at least every half AckWait.
+// acknowledgement for each envelope whose server last heard of it a
+// quarter AckWait ago or more, so the server hears of a running handler
+// at least every half AckWait.
 // The common handler that ends within a quarter AckWait costs two
 // uncontended locks, and no timer of its own. A handler that ignores its
 // context past the deadline no longer holds the envelope: redelivery may
