@@ -230,14 +230,14 @@ func isStreamFull(err error) bool {
 }
 
 // retryable reports a publish that may succeed if tried again: no stream
-// leader answered in time or said it is unavailable for now (503), or the
-// connection is reconnecting.
+// leader answered in time or said it is unavailable for now (503, but not a
+// failed store such as a full stream), or the connection is reconnecting.
 func retryable(err error) bool {
 	var apiErr *jetstream.APIError
 	return errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse) ||
 		errors.Is(err, nats.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) ||
 		errors.Is(err, nats.ErrConnectionReconnecting) ||
-		(errors.As(err, &apiErr) && apiErr.Code == 503)
+		(errors.As(err, &apiErr) && apiErr.Code == 503 && !isStreamFull(err))
 }
 
 // route finds the group that serves msg and what the envelope carries: the

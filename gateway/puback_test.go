@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -98,5 +99,14 @@ func TestPubAckError(t *testing.T) {
 	}
 	if err := pubAckError(&nats.Msg{Data: []byte("not json")}); err == nil {
 		t.Error("a malformed acknowledgement reads as good")
+	}
+	// What a cluster answers while it elects a leader is tried again; a
+	// full stream is answered at once (publishAndWait checks it first).
+	unavailable := &jetstream.APIError{Code: 503, ErrorCode: 10008, Description: "JetStream system temporarily unavailable"}
+	if !retryable(fmt.Errorf("publishing: %w", unavailable)) {
+		t.Error("a 503 API error is not retried")
+	}
+	if full := (&jetstream.APIError{Code: 503, ErrorCode: 10077}); !isStreamFull(full) || retryable(full) {
+		t.Error("a failed store (a full stream) is not recognised, or is retried")
 	}
 }
