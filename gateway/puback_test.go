@@ -18,20 +18,7 @@ import (
 // refusal is the stream's APIError, a subject no stream takes is
 // nats.ErrNoResponders. The router passes only the errors on.
 func TestPubAckError(t *testing.T) {
-	emb, err := streams.StartEmbedded(streams.EmbeddedOptions{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(emb.Shutdown)
-	nc, err := emb.Connect()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	nc, js := embeddedJS(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{
@@ -70,7 +57,7 @@ func TestPubAckError(t *testing.T) {
 			t.Fatalf("acknowledgement for %q, want %q", got, key)
 		}
 		r.pubAck(key, ack)
-		err = pubAckError(ack)
+		err := pubAckError(ack)
 		select {
 		case werr := <-w.pubErr:
 			if err == nil || werr.Error() != err.Error() {

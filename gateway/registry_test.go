@@ -26,26 +26,13 @@ type registryFixture struct {
 
 func newRegistryFixture(t *testing.T) *registryFixture {
 	t.Helper()
-	emb, err := streams.StartEmbedded(streams.EmbeddedOptions{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	nc, err := emb.Connect()
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, js := embeddedJS(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	t.Cleanup(func() {
+	t.Cleanup(func() { // before the connection closes
 		cancel()
 		<-done
-		nc.Close()
-		emb.Shutdown()
 	})
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
 	if err := streams.Provision(ctx, js, streams.Topology{Partitions: 1}); err != nil {
 		t.Fatal(err)
 	}
