@@ -136,6 +136,7 @@ func (g *Gateway) publishAndWait(ctx context.Context, subject string, env *schem
 		m.Data = data
 		m.Reply = g.ackPrefix + env.Key
 		m.Header.Set(jetstream.MsgIDHeader, env.Key)
+		g.router.published(w)
 		err = g.nc.PublishMsg(m)
 		if err == nil {
 			// The stream's acknowledgement comes to the router, which

@@ -281,8 +281,9 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Gateway, error) {
 		cancel()
 		return nil, fmt.Errorf("gateway: watching sessions: %w", err)
 	}
-	g.wg.Add(4)
+	g.wg.Add(5)
 	go func() { defer g.wg.Done(); g.reg.watch(wctx, regW) }()
+	go func() { defer g.wg.Done(); g.router.sweep(wctx.Done(), pubAckTick) }()
 	go func() { defer g.wg.Done(); g.sessions.watch(wctx, sessW) }()
 	go func() { defer g.wg.Done(); g.keepAlive(cfg.KeepAlive) }()
 	go func() { defer g.wg.Done(); g.announceListChanges() }()

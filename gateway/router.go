@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -34,6 +35,8 @@ type router struct {
 	// it (its call is gone, or its buffer is full), so that the worker
 	// asking is answered at once instead of waiting out the deadline.
 	unrelayed func(*schema.Reply)
+	// epoch counts the sweeps of unacknowledged publishes (see sweep).
+	epoch atomic.Int64
 }
 
 type routerShard struct {
@@ -48,9 +51,14 @@ type routerShard struct {
 type waiter struct {
 	result chan *schema.Reply // capacity 1
 	notes  chan *schema.Reply // capacity noteBuffer
-	// pubErr receives the stream's refusal of the request (capacity 1;
-	// a good acknowledgement sends nothing).
+	// pubErr receives the stream's refusal of the request, or
+	// errNoPubAck when none came (capacity 1; a good acknowledgement sends
+	// nothing).
 	pubErr chan error
+	// published is the router's epoch when the request was last published
+	// (0 before); acked is set by the stream's good acknowledgement.
+	published atomic.Int64
+	acked     atomic.Bool
 }
 
 // noteBuffer bounds the notifications buffered for one request.
@@ -58,6 +66,7 @@ const noteBuffer = 16
 
 func newRouter(log *slog.Logger, unrelayed func(*schema.Reply)) *router {
 	r := &router{seed: maphash.MakeSeed(), log: log, unrelayed: unrelayed}
+	r.epoch.Store(1)
 	for i := range r.shards {
 		r.shards[i].m = map[string]*waiter{}
 	}
@@ -120,25 +129,78 @@ func (r *router) deliver(msg *nats.Msg) {
 	}
 }
 
+// published records that the request waiting on w was just published and
+// awaits the stream's acknowledgement.
+func (r *router) published(w *waiter) { w.published.Store(r.epoch.Load()) }
+
 // pubAck handles the stream's acknowledgement of the request key. A good
-// one needs nothing: the request goes on waiting for its reply, and this
-// costs no lock. A refusal, or a no-responders status when no stream took
-// the request, is passed to the request's wait, which retries or answers.
+// one only marks the request stored: it goes on waiting for its reply,
+// without a wake-up. A refusal, or a no-responders status when no stream
+// took the request, is passed to the request's wait, which retries or
+// answers.
 func (r *router) pubAck(key string, msg *nats.Msg) {
 	err := pubAckError(msg)
-	if err == nil {
-		return
-	}
 	s := r.shard(key)
 	s.mu.Lock()
 	w := s.m[key]
 	s.mu.Unlock()
-	if w == nil {
-		return
+	switch {
+	case w == nil:
+	case err == nil:
+		w.acked.Store(true)
+	default:
+		w.signal(err)
 	}
+}
+
+// signal ends w's wait with err, unless an error is pending already.
+func (w *waiter) signal(err error) {
 	select {
 	case w.pubErr <- err:
-	default: // one error is pending already; the wait ends on it
+	default:
+	}
+}
+
+// pubAckTick is the period of sweep: a publish that no acknowledgement
+// answers is sent again after two to three ticks.
+const pubAckTick = time.Second
+
+// errNoPubAck ends the wait of a request whose publish nothing acknowledged:
+// the stream's leader died with it, or the message was lost on the way. It
+// wraps nats.ErrTimeout, which the publish loop retries; the stream drops
+// the copy by its Nats-Msg-Id if the first one was stored after all.
+var errNoPubAck = fmt.Errorf("no acknowledgement from the stream within %v: %w", 2*pubAckTick, nats.ErrTimeout)
+
+// sweep ends, every tick until done closes, the waits of the requests
+// published at least two ticks ago and never acknowledged. One goroutine
+// for all requests costs less than a timer for each.
+func (r *router) sweep(done <-chan struct{}, tick time.Duration) {
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-t.C:
+			r.expire()
+		}
+	}
+}
+
+// expire is one tick of sweep: it ends the waits of the requests published
+// in the third epoch back or earlier and not acknowledged since.
+func (r *router) expire() {
+	now := r.epoch.Add(1)
+	for i := range r.shards {
+		s := &r.shards[i]
+		s.mu.Lock()
+		for _, w := range s.m {
+			if p := w.published.Load(); p != 0 && now-p >= 3 && !w.acked.Load() {
+				w.published.Store(0)
+				w.signal(errNoPubAck)
+			}
+		}
+		s.mu.Unlock()
 	}
 }
 

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -104,4 +105,60 @@ func TestRouterHandsBackUnrelayableRequests(t *testing.T) {
 	if len(back) != 2 || r.dropped.Load() != 0 {
 		t.Fatalf("a request with room was handed back (%v) or counted dropped (%d)", back, r.dropped.Load())
 	}
+}
+
+// A publish that no acknowledgement answers (its stream's leader died with
+// it) ends its wait with a retryable errNoPubAck at the third sweep after
+// it was sent, and again three sweeps after each new publish. Acknowledged
+// requests, and waits with nothing published, are left alone.
+func TestRouterExpiresUnacknowledgedPublishes(t *testing.T) {
+	r := newRouter(slog.New(slog.DiscardHandler), nil)
+	waiters := map[string]*waiter{}
+	for _, key := range []string{"lost", "stored", "late", "idle"} {
+		waiters[key] = r.register(key)
+	}
+	for _, key := range []string{"lost", "stored", "late"} {
+		r.published(waiters[key])
+	}
+	ack := &nats.Msg{Data: []byte(`{"stream":"MCP_REQ_0","seq":1}`)}
+	r.pubAck("stored", ack)
+	quiet := func(when string, keys ...string) {
+		t.Helper()
+		for _, key := range keys {
+			select {
+			case err := <-waiters[key].pubErr:
+				t.Errorf("%s: %s got %v", when, key, err)
+			default:
+			}
+		}
+	}
+	expired := func(when, key string) {
+		t.Helper()
+		select {
+		case err := <-waiters[key].pubErr:
+			if !errors.Is(err, errNoPubAck) || !retryable(err) {
+				t.Errorf("%s: %s got %v, want errNoPubAck, retried", when, key, err)
+			}
+		default:
+			t.Errorf("%s: %s not expired", when, key)
+		}
+	}
+	r.expire()
+	r.expire()
+	quiet("two sweeps", "lost", "stored", "late", "idle")
+	r.pubAck("late", ack)
+	r.expire()
+	expired("third sweep", "lost")
+	quiet("third sweep", "stored", "late", "idle")
+
+	r.published(waiters["lost"]) // the publish loop sends it again
+	r.expire()
+	r.expire()
+	quiet("two sweeps after the second publish", "lost")
+	r.expire()
+	expired("third sweep after the second publish", "lost")
+	for range 3 {
+		r.expire()
+	}
+	quiet("sweeps with nothing published since", "lost", "stored", "late", "idle")
 }

@@ -19,6 +19,10 @@
 // the gateway holding it, and the answer comes back, through whichever
 // gateway the client posts it to, on a core NATS subject the id names.
 //
+// Pulls are heartbeated: when the consumer's leader dies with a replica's
+// pull request, two missed heartbeats make the replica pull again from the
+// new leader, in seconds, not at the pull's expiry.
+//
 // Delivery is at least once. A redelivered envelope whose result is in the
 // result bucket is answered from it instead of run again; an expired one is
 // dropped; one that cannot be decoded, or whose handler panics, is copied to

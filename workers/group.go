@@ -257,6 +257,8 @@ func (g *Group) Run(ctx context.Context, nc *nats.Conn, o Options) error {
 	for _, c := range consumers {
 		cc, err := c.Consume(r.onMsg,
 			jetstream.PullMaxMessages(o.Batch),
+			jetstream.PullExpiry(pullExpiry),
+			jetstream.PullHeartbeat(pullHeartbeat),
 			jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 				if !errors.Is(err, jetstream.ErrNoHeartbeat) {
 					r.log.Warn("consume", "err", err)
@@ -293,6 +295,16 @@ func (g *Group) Run(ctx context.Context, nc *nats.Conn, o Options) error {
 		"expired", r.expired.Load(), "poisoned", r.poisoned.Load())
 	return nil
 }
+
+// A pull request lives on the consumer's leader. When that node dies, the
+// new leader knows nothing of it and the replica would wait out the request
+// (30s by default) before pulling again. The server sends a heartbeat on an
+// idle pull every pullHeartbeat; two missed ones make Consume pull again,
+// from whichever node leads by then.
+const (
+	pullHeartbeat = 2 * time.Second
+	pullExpiry    = 5 * pullHeartbeat
+)
 
 // onMsg is the Consume callback. It blocks while every pool goroutine is
 // busy, which stops this partition's pulls: backpressure instead of an

@@ -1,0 +1,326 @@
+package itest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/mcpstream/mcpstream/gateway"
+	"github.com/mcpstream/mcpstream/streams"
+	"github.com/mcpstream/mcpstream/workers"
+	"github.com/mcpstream/mcpstream/workers/examples"
+)
+
+// startCluster runs a real three-node NATS cluster over loopback TCP, each
+// node with JetStream on disk in its own temp dir, and waits until the
+// JetStream meta group has a leader. The nodes are shut down at cleanup.
+func startCluster(t *testing.T) []*server.Server {
+	t.Helper()
+	ports := make([]int, 3)
+	for i := range ports {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ports[i] = l.Addr().(*net.TCPAddr).Port
+		l.Close()
+	}
+	routes := make([]string, len(ports))
+	for i, p := range ports {
+		routes[i] = fmt.Sprintf("nats-route://127.0.0.1:%d", p)
+	}
+	srvs := make([]*server.Server, len(ports))
+	for i, p := range ports {
+		opts := &server.Options{
+			ServerName: fmt.Sprintf("n%d", i+1),
+			Host:       "127.0.0.1",
+			Port:       -1,
+			JetStream:  true,
+			StoreDir:   t.TempDir(),
+			NoLog:      true,
+			NoSigs:     true,
+			Cluster:    server.ClusterOpts{Name: "itest", Host: "127.0.0.1", Port: p},
+			Routes:     server.RoutesFromStr(strings.Join(routes, ",")),
+		}
+		s, err := server.NewServer(opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		go s.Start()
+		srvs[i] = s
+		t.Cleanup(s.Shutdown)
+	}
+	for _, s := range srvs {
+		if !s.ReadyForConnections(10 * time.Second) {
+			t.Fatalf("node %s not ready", s.Name())
+		}
+	}
+	eventually(t, "a routed cluster with a current JetStream meta leader", 30*time.Second, func() bool {
+		leaders := 0
+		for _, s := range srvs {
+			if s.NumRemotes() < len(srvs)-1 || !s.JetStreamIsCurrent() {
+				return false
+			}
+			if s.JetStreamIsLeader() {
+				leaders++
+			}
+		}
+		return leaders == 1
+	})
+	return srvs
+}
+
+// leaderOf waits for the JetStream API subject's asset (a stream, or a
+// consumer of one) to have a leader and returns its server's name.
+func leaderOf(t *testing.T, nc *nats.Conn, infoSubject string) string {
+	t.Helper()
+	var leader string
+	eventually(t, "a leader from "+infoSubject, 30*time.Second, func() bool {
+		m, err := nc.Request(infoSubject, nil, 2*time.Second)
+		if err != nil {
+			return false
+		}
+		var info struct {
+			Cluster *jetstream.ClusterInfo `json:"cluster"`
+		}
+		if json.Unmarshal(m.Data, &info) != nil || info.Cluster == nil {
+			return false
+		}
+		leader = info.Cluster.Leader
+		return leader != ""
+	})
+	return leader
+}
+
+// TestConsumerLeaderFailover shuts down the node that leads a request stream
+// and the worker group's consumer on it while closed-loop clients call a tool
+// through a gateway on another node. Every call must still be answered, and
+// soon. The gateway publishes again a request that no acknowledgement
+// answered (the leader died with it), and the worker's pulls are
+// heartbeated, so it notices that the leader that held them is gone and
+// pulls again from the new one instead of waiting out a long pull.
+func TestConsumerLeaderFailover(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a three-node cluster")
+	}
+	srvs := startCluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	topo := streams.Topology{Partitions: 1, Replicas: 3, AckWait: 5 * time.Second}
+
+	admin, err := nats.Connect(srvs[0].ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	js, err := jetstream.New(admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for attempt := 1; ; attempt++ {
+		pctx, pcancel := context.WithTimeout(ctx, 15*time.Second)
+		err := streams.Provision(pctx, js, topo)
+		if err == nil {
+			_, err = streams.EnsureGroup(pctx, js, topo, "demo")
+		}
+		pcancel()
+		if err == nil {
+			break
+		}
+		t.Logf("provisioning, attempt %d: %v", attempt, err)
+		if attempt == 4 {
+			t.Fatal(err)
+		}
+	}
+	// The victim leads both the request stream and the group's consumer:
+	// its death loses the publishes it had not yet acknowledged and the
+	// pull requests it held. Ask the consumer's leader to hand over to
+	// the stream's leader if they differ.
+	stream, consumer := streams.StreamName(0), streams.ConsumerName("demo")
+	leader := leaderOf(t, admin, "$JS.API.STREAM.INFO."+stream)
+	consumerInfo := "$JS.API.CONSUMER.INFO." + stream + "." + consumer
+	if leaderOf(t, admin, consumerInfo) != leader {
+		req := fmt.Sprintf(`{"placement":{"preferred":%q}}`, leader)
+		if _, err := admin.Request("$JS.API.CONSUMER.LEADER.STEPDOWN."+stream+"."+consumer, []byte(req), 5*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "the consumer's leader moving to "+leader, 30*time.Second, func() bool { return leaderOf(t, admin, consumerInfo) == leader })
+	}
+	var victim, home *server.Server
+	for _, s := range srvs {
+		switch {
+		case s.Name() == leader:
+			victim = s
+		case home == nil:
+			home = s
+		}
+	}
+	t.Logf("stream and consumer leader %s; gateway and worker on %s", leader, home.Name())
+
+	connect := func() *nats.Conn {
+		nc, err := nats.Connect(home.ClientURL(), nats.MaxReconnects(-1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(nc.Close)
+		return nc
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	ready, ran := make(chan struct{}), make(chan error, 1)
+	wnc := connect()
+	go func() {
+		ran <- examples.Demo().Run(runCtx, wnc, workers.Options{Ready: ready, Heartbeat: time.Second, Logger: quietLog, Topology: topo})
+	}()
+	select {
+	case <-ready:
+	case err := <-ran:
+		t.Fatalf("demo group: %v", err)
+	}
+	gw, err := gateway.New(runCtx, connect(), gateway.Config{Topology: topo, Logger: quietLog})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(gw)
+	defer func() {
+		gw.Drain()
+		srv.Close()
+		gw.Close()
+		stop()
+		if err := <-ran; err != nil {
+			t.Errorf("demo group: %v", err)
+		}
+	}()
+	eventually(t, "echo in the registry snapshot", 10*time.Second, func() bool { return gw.Registry().Tool("echo") != nil })
+
+	const sessions = 16
+	var (
+		calls    atomic.Int64 // answered calls
+		killedAt atomic.Int64 // unix nanos the victim went down, 0 before
+		mu       sync.Mutex
+		failures []string
+		slowest  time.Duration   // of the calls sent after killedAt - 10s
+		after    [sessions]int   // calls sent after the victim went down, answered
+		lat      []time.Duration // of the calls sent after the victim went down
+	)
+	enough := make(chan struct{})
+	var enoughOnce sync.Once
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range sessions {
+		sid := initSession(t, srv.URL)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := 0; ; n++ {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				body := fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"echo","arguments":{"text":"s%d-%d"}}}`, n, i, n)
+				want := fmt.Sprintf(`"text":"s%d-%d"`, i, n)
+				start := time.Now()
+				err := callOnce(ctx, srv.URL, sid, body, want)
+				took := time.Since(start)
+				mu.Lock()
+				if err != nil {
+					failures = append(failures, fmt.Sprintf("session %d call %d after %v: %v", i, n, took, err))
+					mu.Unlock()
+					return
+				}
+				if k := killedAt.Load(); k != 0 && start.UnixNano() > k-int64(10*time.Second) {
+					slowest = max(slowest, took)
+					if start.UnixNano() > k {
+						lat = append(lat, took)
+						if after[i]++; after[i] == 20 {
+							if all := func() bool {
+								for _, a := range after {
+									if a < 20 {
+										return false
+									}
+								}
+								return true
+							}(); all {
+								enoughOnce.Do(func() { close(enough) })
+							}
+						}
+					}
+				}
+				mu.Unlock()
+				if calls.Add(1) == 500 {
+					// Shut the leader down while calls are in flight.
+					killedAt.Store(time.Now().UnixNano())
+					victim.Shutdown()
+				}
+			}
+		}()
+	}
+	select {
+	case <-enough:
+	case <-time.After(60 * time.Second):
+	}
+	close(done)
+	wg.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	for _, f := range failures {
+		t.Error(f)
+	}
+	if killedAt.Load() == 0 {
+		t.Fatalf("only %d calls answered before the failover", calls.Load())
+	}
+	if slices.Sort(lat); len(lat) > 0 {
+		t.Logf("calls sent after the leader went down: %d, p50 %v, p99 %v", len(lat), lat[len(lat)/2], lat[len(lat)*99/100])
+	}
+	t.Logf("%d calls answered; after the leader went down, per session: %v; slowest call around it %v", calls.Load(), after, slowest)
+	for i, a := range after {
+		if a < 20 {
+			t.Errorf("session %d: %d calls answered in the 60s after the leader went down, want 20", i, a)
+		}
+	}
+	// Electing a new leader takes a few seconds; a call the old leader had
+	// delivered but nobody acked waits at most AckWait for redelivery.
+	if limit := 15 * time.Second; slowest > limit {
+		t.Errorf("slowest call around the failover took %v, want <= %v", slowest, limit)
+	}
+}
+
+// callOnce sends one tools/call and checks that its result carries want.
+func callOnce(ctx context.Context, url, sid, body, want string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header.Set("Mcp-Session-Id", sid)
+	req.Header.Set("MCP-Protocol-Version", "2025-11-25")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK || !bytes.Contains(b, []byte(want)) || bytes.Contains(b, []byte(`"isError":true`)) {
+		return fmt.Errorf("status %d: %.300s", resp.StatusCode, b)
+	}
+	return nil
+}
