@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -127,6 +128,8 @@ func (g *Gateway) callTool(ctx context.Context, sess *session, msg *schema.Messa
 // stream drops, not a second request.
 func (g *Gateway) publishAndWait(ctx context.Context, subject string, env *schema.Envelope, w *waiter, note func(*schema.Reply)) (*schema.Reply, *schema.Error, int) {
 	backoff := 50 * time.Millisecond
+	msgID, reruns := env.Key, 0
+publish:
 	for {
 		data, err := env.Marshal()
 		if err != nil {
@@ -135,10 +138,10 @@ func (g *Gateway) publishAndWait(ctx context.Context, subject string, env *schem
 		m := nats.NewMsg(subject)
 		m.Data = data
 		m.Reply = g.ackPrefix + env.Key
-		m.Header.Set(jetstream.MsgIDHeader, env.Key)
+		m.Header.Set(jetstream.MsgIDHeader, msgID)
 		g.router.published(w)
 		err = g.nc.PublishMsg(m)
-		if err == nil {
+		for err == nil {
 			// The stream's acknowledgement comes to the router, which
 			// passes on only a refusal: waiting for a good one too would
 			// wake this goroutine once more per call for nothing.
@@ -146,6 +149,30 @@ func (g *Gateway) publishAndWait(ctx context.Context, subject string, env *schem
 			var rpcErr *schema.Error
 			if rep, rpcErr, err = g.wait(ctx, env, w, note, w.pubErr); err == nil {
 				return rep, rpcErr, 0
+			}
+			if !errors.Is(err, errReplyMayBeLost) {
+				break
+			}
+			err = nil
+			select {
+			case rep = <-w.result:
+				g.drainNotes(w, note)
+				return rep, nil, 0
+			default:
+			}
+			rep, rerun := g.recoverReply(ctx, env)
+			switch {
+			case rep != nil:
+				g.drainNotes(w, note)
+				return rep, nil, 0
+			case rerun:
+				// A new message id, or the stream would drop it.
+				w.suspect.Store(false)
+				reruns++
+				msgID = env.Key + ".rerun" + strconv.Itoa(reruns)
+				env.Attempt++
+				g.log.Warn("reply may be lost across a reconnect, running the request again", "key", env.Key)
+				continue publish
 			}
 		}
 		if isStreamFull(err) {

@@ -19,7 +19,10 @@
 // envelopes published to the serving group's partition stream, and the
 // worker's reply comes back on core NATS. A publish that the stream refuses
 // for want of a leader, or that no acknowledgement answers within two to
-// three seconds (router.go), is sent again under the same Nats-Msg-Id. Notifications that workers send
+// three seconds (router.go), is sent again under the same Nats-Msg-Id. A
+// reply lost while the gateway reconnected to another NATS node is found in
+// the result bucket, or the request, when idempotent, runs again
+// (recover.go). Notifications that workers send
 // about a call turn its response into an SSE stream and are relayed in order
 // before the result; requests a worker makes of the client go out the same
 // way, and the client's answer, posted to any gateway, goes back to the

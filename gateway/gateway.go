@@ -174,6 +174,9 @@ type Gateway struct {
 	replyTo  string
 	// tasks is the task bucket (the tasks extension).
 	tasks jetstream.KeyValue
+	// results is the result bucket, where a reply lost around a reconnect
+	// is looked for (recover.go).
+	results jetstream.KeyValue
 	// events is the events stream (what session event streams carry).
 	events jetstream.Stream
 	// serverInfo is cfg.ServerInfo as JSON.
@@ -262,6 +265,9 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Gateway, error) {
 		return nil, fmt.Errorf("gateway: opening bucket %s: %w", streams.SessionBucket, err)
 	}
 	g.sessions = newSessions(sessKV, cfg.SessionCache, g.log)
+	if g.results, err = js.KeyValue(ctx, streams.ResultBucket); err != nil {
+		return nil, fmt.Errorf("gateway: opening bucket %s: %w", streams.ResultBucket, err)
+	}
 	if g.tasks, err = streams.TaskBucketOf(ctx, js, topo); err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
@@ -281,9 +287,22 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Gateway, error) {
 		cancel()
 		return nil, fmt.Errorf("gateway: watching sessions: %w", err)
 	}
-	g.wg.Add(5)
+	reconnected := nc.StatusChanged(nats.CONNECTED)
+	g.wg.Add(6)
 	go func() { defer g.wg.Done(); g.reg.watch(wctx, regW) }()
 	go func() { defer g.wg.Done(); g.router.sweep(wctx.Done(), pubAckTick) }()
+	go func() {
+		defer g.wg.Done()
+		defer nc.RemoveStatusListener(reconnected)
+		for {
+			select {
+			case <-wctx.Done():
+				return
+			case <-reconnected:
+				g.router.suspectAll()
+			}
+		}
+	}()
 	go func() { defer g.wg.Done(); g.sessions.watch(wctx, sessW) }()
 	go func() { defer g.wg.Done(); g.keepAlive(cfg.KeepAlive) }()
 	go func() { defer g.wg.Done(); g.announceListChanges() }()

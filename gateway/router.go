@@ -59,6 +59,9 @@ type waiter struct {
 	// (0 before); acked is set by the stream's good acknowledgement.
 	published atomic.Int64
 	acked     atomic.Bool
+	// suspect is set when the gateway reconnected to NATS while the
+	// request waited: its reply may have been lost in between.
+	suspect atomic.Bool
 }
 
 // noteBuffer bounds the notifications buffered for one request.
@@ -131,7 +134,25 @@ func (r *router) deliver(msg *nats.Msg) {
 
 // published records that the request waiting on w was just published and
 // awaits the stream's acknowledgement.
-func (r *router) published(w *waiter) { w.published.Store(r.epoch.Load()) }
+func (r *router) published(w *waiter) {
+	w.acked.Store(false)
+	w.published.Store(r.epoch.Load())
+}
+
+// suspectAll marks every request waiting now as suspect: the gateway has
+// just reconnected to NATS, and a reply sent while it was away is lost.
+// From the next sweep on, each one's wait is ended with errReplyMayBeLost
+// until it has its reply or has recovered it (recover.go).
+func (r *router) suspectAll() {
+	for i := range r.shards {
+		s := &r.shards[i]
+		s.mu.Lock()
+		for _, w := range s.m {
+			w.suspect.Store(true)
+		}
+		s.mu.Unlock()
+	}
+}
 
 // pubAck handles the stream's acknowledgement of the request key. A good
 // one only marks the request stored: it goes on waiting for its reply,
@@ -188,16 +209,20 @@ func (r *router) sweep(done <-chan struct{}, tick time.Duration) {
 }
 
 // expire is one tick of sweep: it ends the waits of the requests published
-// in the third epoch back or earlier and not acknowledged since.
+// in the third epoch back or earlier and not acknowledged since, and those
+// of suspect requests.
 func (r *router) expire() {
 	now := r.epoch.Add(1)
 	for i := range r.shards {
 		s := &r.shards[i]
 		s.mu.Lock()
 		for _, w := range s.m {
-			if p := w.published.Load(); p != 0 && now-p >= 3 && !w.acked.Load() {
+			switch p := w.published.Load(); {
+			case p != 0 && now-p >= 3 && !w.acked.Load():
 				w.published.Store(0)
 				w.signal(errNoPubAck)
+			case w.suspect.Load():
+				w.signal(errReplyMayBeLost)
 			}
 		}
 		s.mu.Unlock()

@@ -21,6 +21,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/mcpstream/mcpstream/gateway"
+	"github.com/mcpstream/mcpstream/schema"
 	"github.com/mcpstream/mcpstream/streams"
 	"github.com/mcpstream/mcpstream/workers"
 	"github.com/mcpstream/mcpstream/workers/examples"
@@ -111,6 +112,22 @@ func leaderOf(t *testing.T, nc *nats.Conn, infoSubject string) string {
 // heartbeated, so it notices that the leader that held them is gone and
 // pulls again from the new one instead of waiting out a long pull.
 func TestConsumerLeaderFailover(t *testing.T) {
+	testFailover(t, false)
+}
+
+// TestGatewayNodeFailover shuts down the node the gateway is connected to
+// (the worker and the stream's leader are on the others). Replies sent
+// while the gateway reconnects to another node are lost; the calls that
+// were waiting then find their result in the result bucket or, for an
+// idempotent tool like echo, run again, so no call is lost.
+func TestGatewayNodeFailover(t *testing.T) {
+	testFailover(t, true)
+}
+
+// testFailover runs closed-loop calls through a gateway and a worker on a
+// three-node cluster and shuts one node down among them: the leader of the
+// request stream and its consumer, or else the gateway's node.
+func testFailover(t *testing.T, gatewayNode bool) {
 	if testing.Short() {
 		t.Skip("starts a three-node cluster")
 	}
@@ -128,7 +145,9 @@ func TestConsumerLeaderFailover(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for attempt := 1; ; attempt++ {
+	// A fresh cluster's meta leader can still count a node offline for a
+	// moment ("no suitable peers for placement"): try again, with backoff.
+	for attempt, backoff := 1, 100*time.Millisecond; ; attempt, backoff = attempt+1, 2*backoff {
 		pctx, pcancel := context.WithTimeout(ctx, 15*time.Second)
 		err := streams.Provision(pctx, js, topo)
 		if err == nil {
@@ -139,9 +158,10 @@ func TestConsumerLeaderFailover(t *testing.T) {
 			break
 		}
 		t.Logf("provisioning, attempt %d: %v", attempt, err)
-		if attempt == 4 {
+		if attempt == 8 {
 			t.Fatal(err)
 		}
+		time.Sleep(backoff)
 	}
 	// The victim leads both the request stream and the group's consumer:
 	// its death loses the publishes it had not yet acknowledged and the
@@ -163,37 +183,57 @@ func TestConsumerLeaderFailover(t *testing.T) {
 		}
 		t.Logf("consumer leader stepdown %d: %s", attempt, m.Data)
 	}
-	var victim, home *server.Server
+	var victim, home, other *server.Server
 	for _, s := range srvs {
 		switch {
 		case s.Name() == leader:
 			victim = s
 		case home == nil:
 			home = s
+		default:
+			other = s
 		}
 	}
-	t.Logf("stream and consumer leader %s; gateway and worker on %s", leader, home.Name())
+	gwNode, workerNode := home, home
+	if gatewayNode {
+		victim, workerNode = home, other
+	}
+	t.Logf("stream and consumer leader %s; gateway on %s, worker on %s; %s goes down", leader, gwNode.Name(), workerNode.Name(), victim.Name())
 
-	connect := func() *nats.Conn {
-		nc, err := nats.Connect(home.ClientURL(), nats.MaxReconnects(-1))
+	connect := func(node *server.Server) *nats.Conn {
+		nc, err := nats.Connect(node.ClientURL(), nats.MaxReconnects(-1))
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(nc.Close)
 		return nc
 	}
+	// Half the sessions call echo (read-only: a call whose reply is lost
+	// may run again), half a tool that is not idempotent, whose result the
+	// worker stores; it counts its runs of each text.
+	var runs sync.Map // text -> *atomic.Int32
+	ledger := workers.NewGroup("ledger")
+	workers.AddTool(ledger, workers.Tool{Name: "append", Description: "Appends text to a ledger."},
+		func(_ context.Context, _ *workers.Call, in examples.EchoIn) (*schema.ToolResult, error) {
+			n, _ := runs.LoadOrStore(in.Text, new(atomic.Int32))
+			n.(*atomic.Int32).Add(1)
+			return workers.TextResult(in.Text), nil
+		})
 	runCtx, stop := context.WithCancel(ctx)
-	ready, ran := make(chan struct{}), make(chan error, 1)
-	wnc := connect()
-	go func() {
-		ran <- examples.Demo().Run(runCtx, wnc, workers.Options{Ready: ready, Heartbeat: time.Second, Logger: quietLog, Topology: topo})
-	}()
-	select {
-	case <-ready:
-	case err := <-ran:
-		t.Fatalf("demo group: %v", err)
+	ran := make(chan error, 2)
+	wnc := connect(workerNode)
+	for _, g := range []*workers.Group{examples.Demo(), ledger} {
+		ready := make(chan struct{})
+		go func() {
+			ran <- g.Run(runCtx, wnc, workers.Options{Ready: ready, Heartbeat: time.Second, Logger: quietLog, Topology: topo})
+		}()
+		select {
+		case <-ready:
+		case err := <-ran:
+			t.Fatalf("worker group: %v", err)
+		}
 	}
-	gw, err := gateway.New(runCtx, connect(), gateway.Config{Topology: topo, Logger: quietLog})
+	gw, err := gateway.New(runCtx, connect(gwNode), gateway.Config{Topology: topo, Logger: quietLog})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,11 +243,15 @@ func TestConsumerLeaderFailover(t *testing.T) {
 		srv.Close()
 		gw.Close()
 		stop()
-		if err := <-ran; err != nil {
-			t.Errorf("demo group: %v", err)
+		for range 2 {
+			if err := <-ran; err != nil {
+				t.Errorf("worker group: %v", err)
+			}
 		}
 	}()
-	eventually(t, "echo in the registry snapshot", 10*time.Second, func() bool { return gw.Registry().Tool("echo") != nil })
+	eventually(t, "echo and append in the registry snapshot", 10*time.Second, func() bool {
+		return gw.Registry().Tool("echo") != nil && gw.Registry().Tool("append") != nil
+	})
 
 	const sessions = 16
 	var (
@@ -234,7 +278,8 @@ func TestConsumerLeaderFailover(t *testing.T) {
 					return
 				default:
 				}
-				body := fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"echo","arguments":{"text":"s%d-%d"}}}`, n, i, n)
+				tool := []string{"echo", "append"}[i%2]
+				body := fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":%q,"arguments":{"text":"s%d-%d"}}}`, n, tool, i, n)
 				want := fmt.Sprintf(`"text":"s%d-%d"`, i, n)
 				start := time.Now()
 				err := callOnce(ctx, srv.URL, sid, body, want)
@@ -295,6 +340,12 @@ func TestConsumerLeaderFailover(t *testing.T) {
 			t.Errorf("session %d: %d calls answered in the 60s after the leader went down, want 20", i, a)
 		}
 	}
+	runs.Range(func(text, n any) bool {
+		if n := n.(*atomic.Int32).Load(); n != 1 {
+			t.Errorf("append ran %d times for %s", n, text)
+		}
+		return true
+	})
 	// Electing a new leader takes a few seconds; a call the old leader had
 	// delivered but nobody acked waits at most AckWait for redelivery.
 	if limit := 15 * time.Second; slowest > limit {

@@ -304,3 +304,26 @@ func roundTrip(t *testing.T, nc *nats.Conn) {
 		t.Errorf("got %q, want ping", m.Data)
 	}
 }
+
+func TestResultKey(t *testing.T) {
+	for _, k := range []string{"abc", "A-b_c=9", "0123456789abcdef0123456789abcdef", strings.Repeat("k", 128)} {
+		if got := streams.ResultKey(k); got != k {
+			t.Errorf("ResultKey(%q) = %q, want it unchanged", k, got)
+		}
+	}
+	kvKey := regexp.MustCompile(`^[-/_=\.a-zA-Z0-9]+$`)
+	seen := map[string]string{}
+	for _, k := range []string{"a.b", "a b", "sess/1", "ключ", "x*", "", strings.Repeat("k", 129), "a.b "} {
+		got := streams.ResultKey(k)
+		if !strings.HasPrefix(got, "h-") || len(got) != 2+32 || !kvKey.MatchString(got) {
+			t.Errorf("ResultKey(%q) = %q, want h-<32 hex>", k, got)
+		}
+		if got != streams.ResultKey(k) {
+			t.Errorf("ResultKey(%q) not deterministic", k)
+		}
+		if prev, dup := seen[got]; dup {
+			t.Errorf("ResultKey(%q) == ResultKey(%q)", k, prev)
+		}
+		seen[got] = k
+	}
+}

@@ -1,7 +1,9 @@
 package streams
 
 import (
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"fmt"
 	"hash/fnv"
 	"regexp"
@@ -154,3 +156,18 @@ func ResourceEventURI(subject string) (uri string, ok bool) {
 // of the 2024-11-05 HTTP+SSE transport travel to the gateway holding its
 // stream.
 func SSESubject(session string) string { return "mcp.sse." + session }
+
+// ResultKey maps a request key to its key in the result bucket; keys with
+// characters a KV key cannot hold are hashed.
+func ResultKey(key string) string {
+	ok := len(key) > 0 && len(key) <= 128
+	for i := 0; ok && i < len(key); i++ {
+		c := key[i]
+		ok = c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '='
+	}
+	if ok {
+		return key
+	}
+	sum := sha256.Sum256([]byte(key))
+	return "h-" + hex.EncodeToString(sum[:16])
+}

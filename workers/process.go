@@ -2,8 +2,6 @@ package workers
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -44,7 +42,7 @@ func (r *runner) process(held *slot, msg jetstream.Msg) {
 		_ = msg.Term()
 		return
 	}
-	rkey := resultKey(env.Key)
+	rkey := streams.ResultKey(env.Key)
 	if attempt > 1 && r.results != nil {
 		if e, err := r.results.Get(r.base, rkey); err == nil {
 			if rep, err := schema.UnmarshalReply(e.Value()); err == nil {
@@ -335,19 +333,4 @@ func (r *runner) deadLetter(key string, data []byte, reason string) {
 func mustMarshal(env *schema.Envelope) []byte {
 	b, _ := env.Marshal()
 	return b
-}
-
-// resultKey maps a request key to a result-bucket key; keys with
-// characters a KV key cannot hold are hashed.
-func resultKey(key string) string {
-	ok := len(key) > 0 && len(key) <= 128
-	for i := 0; ok && i < len(key); i++ {
-		c := key[i]
-		ok = c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '='
-	}
-	if ok {
-		return key
-	}
-	sum := sha256.Sum256([]byte(key))
-	return "h-" + hex.EncodeToString(sum[:16])
 }

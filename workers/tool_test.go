@@ -274,29 +274,6 @@ func TestToolEntryVersion(t *testing.T) {
 	}
 }
 
-func TestResultKey(t *testing.T) {
-	for _, k := range []string{"abc", "A-b_c=9", "0123456789abcdef0123456789abcdef", strings.Repeat("k", 128)} {
-		if got := resultKey(k); got != k {
-			t.Errorf("resultKey(%q) = %q, want it unchanged", k, got)
-		}
-	}
-	kvKey := regexp.MustCompile(`^[-/_=\.a-zA-Z0-9]+$`)
-	seen := map[string]string{}
-	for _, k := range []string{"a.b", "a b", "sess/1", "ключ", "x*", "", strings.Repeat("k", 129), "a.b "} {
-		got := resultKey(k)
-		if !strings.HasPrefix(got, "h-") || len(got) != 2+32 || !kvKey.MatchString(got) {
-			t.Errorf("resultKey(%q) = %q, want h-<32 hex>", k, got)
-		}
-		if got != resultKey(k) {
-			t.Errorf("resultKey(%q) not deterministic", k)
-		}
-		if prev, dup := seen[got]; dup {
-			t.Errorf("resultKey(%q) == resultKey(%q)", k, prev)
-		}
-		seen[got] = k
-	}
-}
-
 func TestTextAndErrorResult(t *testing.T) {
 	r := TextResult("hi")
 	if r.IsError || len(r.Content) != 1 || r.Content[0] != (schema.Content{Type: "text", Text: "hi"}) {
