@@ -82,6 +82,26 @@ func startCluster(t *testing.T) []*server.Server {
 	return srvs
 }
 
+// moveLeader makes node lead the JetStream asset (kind STREAM or CONSUMER,
+// name "stream" or "stream.consumer"). A stepdown can elect another node
+// than the preferred one (one whose log is behind is passed over), so it
+// asks again until node leads.
+func moveLeader(t *testing.T, nc *nats.Conn, node, kind, name string) {
+	t.Helper()
+	req := fmt.Sprintf(`{"placement":{"preferred":%q}}`, node)
+	info := "$JS.API." + kind + ".INFO." + name
+	for attempt := 1; leaderOf(t, nc, info) != node; attempt++ {
+		if attempt > 10 {
+			t.Fatalf("%s %s: the leader did not move to %s in 10 stepdowns", kind, name, node)
+		}
+		m, err := nc.Request("$JS.API."+kind+".LEADER.STEPDOWN."+name, []byte(req), 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%s %s: leader stepdown %d: %s", kind, name, attempt, m.Data)
+	}
+}
+
 // leaderOf waits for the JetStream API subject's asset (a stream, or a
 // consumer of one) to have a leader and returns its server's name.
 func leaderOf(t *testing.T, nc *nats.Conn, infoSubject string) string {
@@ -169,20 +189,11 @@ func testFailover(t *testing.T, gatewayNode bool) {
 	// the stream's leader if they differ.
 	stream, consumer := streams.StreamName(0), streams.ConsumerName("demo")
 	leader := leaderOf(t, admin, "$JS.API.STREAM.INFO."+stream)
-	consumerInfo := "$JS.API.CONSUMER.INFO." + stream + "." + consumer
-	// A stepdown can elect another node than the preferred one (one whose
-	// log is behind is passed over): ask again until it is the victim.
-	req := fmt.Sprintf(`{"placement":{"preferred":%q}}`, leader)
-	for attempt := 1; leaderOf(t, admin, consumerInfo) != leader; attempt++ {
-		if attempt > 10 {
-			t.Fatalf("the consumer's leader did not move to %s in 10 stepdowns", leader)
-		}
-		m, err := admin.Request("$JS.API.CONSUMER.LEADER.STEPDOWN."+stream+"."+consumer, []byte(req), 5*time.Second)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("consumer leader stepdown %d: %s", attempt, m.Data)
-	}
+	moveLeader(t, admin, leader, "CONSUMER", stream+"."+consumer)
+	// It leads the result bucket too: the results being stored when it
+	// dies are lost, and must be stored again before the requests are
+	// acknowledged, or their redeliveries would run again.
+	moveLeader(t, admin, leader, "STREAM", "KV_"+streams.ResultBucket)
 	var victim, home, other *server.Server
 	for _, s := range srvs {
 		switch {

@@ -11,29 +11,10 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/mcpstream/mcpstream/gateway"
+	"github.com/mcpstream/mcpstream/internal/testlog"
 	"github.com/mcpstream/mcpstream/streams"
 	"github.com/mcpstream/mcpstream/workers/examples"
 )
-
-// logSignal is a slog handler that signals on ch each record whose message
-// is msg, and drops every record.
-type logSignal struct {
-	msg string
-	ch  chan struct{}
-}
-
-func (h logSignal) Enabled(context.Context, slog.Level) bool { return true }
-func (h logSignal) WithAttrs([]slog.Attr) slog.Handler       { return h }
-func (h logSignal) WithGroup(string) slog.Handler            { return h }
-func (h logSignal) Handle(_ context.Context, r slog.Record) error {
-	if r.Message == h.msg {
-		select {
-		case h.ch <- struct{}{}:
-		default:
-		}
-	}
-	return nil
-}
 
 // TestPublishRetriedUntilStreamBack: while a session's request stream is
 // gone, the gateway's publish gets no stream's PubAck and is retried with
@@ -41,7 +22,7 @@ func (h logSignal) Handle(_ context.Context, r slog.Record) error {
 // call is answered, within its deadline.
 func TestPublishRetriedUntilStreamBack(t *testing.T) {
 	retried := make(chan struct{}, 1)
-	s := newStack(t, gateway.Config{Logger: slog.New(logSignal{msg: "publish failed, retrying", ch: retried})})
+	s := newStack(t, gateway.Config{Logger: slog.New(testlog.Signal{Msg: "publish failed, retrying", Ch: retried})})
 	sid := initSession(t, s.url)
 	js := jetStreamOver(t, func() (*nats.Conn, error) { return s.emb.Connect() })
 	ctx := context.Background()

@@ -24,7 +24,8 @@
 // new leader, in seconds, not at the pull's expiry.
 //
 // Delivery is at least once. A redelivered envelope whose result is in the
-// result bucket is answered from it instead of run again; an expired one is
+// result bucket is answered from it instead of run again (the result is
+// stored, again if need be, before the envelope is acknowledged); an expired one is
 // dropped; one that cannot be decoded, or whose handler panics, is copied to
 // the dead-letter stream.
 //

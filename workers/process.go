@@ -44,7 +44,8 @@ func (r *runner) process(held *slot, msg jetstream.Msg) {
 	}
 	rkey := streams.ResultKey(env.Key)
 	if attempt > 1 && r.results != nil {
-		if e, err := r.results.Get(r.base, rkey); err == nil {
+		e, err := r.results.Get(r.base, rkey)
+		if err == nil {
 			if rep, err := schema.UnmarshalReply(e.Value()); err == nil {
 				rep.Cached = true
 				r.cached.Add(1)
@@ -53,6 +54,12 @@ func (r *runner) process(held *slot, msg jetstream.Msg) {
 				_ = msg.Ack()
 				return
 			}
+		} else if !errors.Is(err, jetstream.ErrKeyNotFound) && !r.idempotent(env) {
+			// The bucket cannot say whether this already ran (its leader
+			// is being elected): ask again later rather than run it twice.
+			r.log.Warn("reading stored result, redelivery delayed", "key", env.Key, "err", err)
+			_ = msg.NakWithDelay(time.Second)
+			return
 		}
 	}
 
@@ -76,7 +83,9 @@ func (r *runner) process(held *slot, msg jetstream.Msg) {
 	started := time.Now()
 	held.hold(msg, env, started)
 	rep, call := r.run(ctx, env, attempt)
-	held.release()
+	// Held until acknowledged: storing the result can take a leader
+	// election, and the server must not redeliver meanwhile.
+	defer held.release()
 	ran := time.Since(started)
 	r.metrics.ran(env.Method, call, ran)
 	if env.TaskID != "" || (call != nil && call.task != nil) {
@@ -120,25 +129,54 @@ func (r *runner) process(held *slot, msg jetstream.Msg) {
 	// so a redelivery after a crash is answered from it, not run again.
 	// Idempotent tools are simply run again.
 	var stored jetstream.PubAckFuture
-	if r.results != nil && !r.idempotent(env) && !interim {
-		stored, err = r.js.PublishAsync("$KV."+streams.ResultBucket+"."+rkey, b)
-		if err != nil {
+	subject := "$KV." + streams.ResultBucket + "." + rkey
+	store := r.results != nil && !r.idempotent(env) && !interim
+	if store {
+		if stored, err = r.js.PublishAsync(subject, b); err != nil {
 			r.log.Warn("storing result", "key", env.Key, "err", err)
 		}
 	}
 	if err := r.nc.Publish(env.ReplyTo, b); err != nil {
 		r.log.Warn("replying", "key", env.Key, "err", err)
 	}
-	if stored != nil {
-		select {
-		case <-stored.Ok():
-		case err := <-stored.Err():
-			r.log.Warn("storing result", "key", env.Key, "err", err)
-		case <-time.After(5 * time.Second):
-			r.log.Warn("storing result: no acknowledgement in 5s", "key", env.Key)
-		}
+	if store {
+		r.awaitStored(env, subject, b, stored)
 	}
 	_ = msg.Ack()
+}
+
+// awaitStored waits for the result bucket to acknowledge the result b of
+// env, stored with the first future (nil if that publish failed at once),
+// and stores it again with backoff while it is not: a bucket whose leader
+// died with the write answers nothing. A redelivery finds the result there
+// and is not run again. It gives up once env's deadline has passed, when a
+// redelivery is dropped as expired anyway (a minute on, for an envelope
+// with no deadline).
+func (r *runner) awaitStored(env *schema.Envelope, subject string, b []byte, stored jetstream.PubAckFuture) {
+	deadline := env.DeadlineTime()
+	if deadline.IsZero() {
+		deadline = time.Now().Add(time.Minute)
+	}
+	for backoff := 100 * time.Millisecond; ; backoff = min(2*backoff, 2*time.Second) {
+		if stored != nil {
+			select {
+			case <-stored.Ok():
+				return
+			case err := <-stored.Err():
+				r.log.Warn("storing result", "key", env.Key, "err", err)
+			case <-time.After(2 * time.Second):
+				r.log.Warn("storing result: no acknowledgement in 2s", "key", env.Key)
+			}
+		}
+		if time.Now().Add(backoff).After(deadline) {
+			return
+		}
+		time.Sleep(backoff)
+		var err error
+		if stored, err = r.js.PublishAsync(subject, b); err != nil {
+			r.log.Warn("storing result", "key", env.Key, "err", err)
+		}
+	}
 }
 
 // run dispatches env to its handler and returns the reply, and the call it

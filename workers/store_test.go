@@ -1,0 +1,84 @@
+package workers
+
+import (
+	"context"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/mcpstream/mcpstream/internal/testlog"
+	"github.com/mcpstream/mcpstream/schema"
+	"github.com/mcpstream/mcpstream/streams"
+)
+
+// awaitStored stores a result again until the bucket acknowledges it, as
+// when the bucket's leader died with the first write: here the bucket is
+// missing at first, so every store is refused, and it appears while the
+// worker retries. Past the request's deadline it gives up.
+func TestAwaitStoredRetriesUntilStored(t *testing.T) {
+	emb, err := streams.StartEmbedded(streams.EmbeddedOptions{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(emb.Shutdown)
+	nc, err := emb.Connect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	failed := make(chan struct{}, 1)
+	r := &runner{js: js, log: slog.New(testlog.Signal{Msg: "storing result", Ch: failed})}
+	store := func(key string, deadline time.Duration) <-chan struct{} {
+		env := &schema.Envelope{Key: key, Deadline: time.Now().Add(deadline).UnixNano()}
+		subject := "$KV." + streams.ResultBucket + "." + streams.ResultKey(key)
+		done := make(chan struct{})
+		go func() { defer close(done); r.awaitStored(env, subject, []byte("result of "+key), nil) }()
+		return done
+	}
+	awaitFailed := func() {
+		t.Helper()
+		select {
+		case <-failed:
+		case <-ctx.Done():
+			t.Fatal("no failed store")
+		}
+	}
+
+	// No bucket until the deadline: it gives up.
+	gaveUp := store("late", 500*time.Millisecond)
+	awaitFailed()
+	select {
+	case <-gaveUp:
+	case <-ctx.Done():
+		t.Fatal("awaitStored did not give up at the deadline")
+	}
+
+	done := store("k1", 20*time.Second)
+	awaitFailed()
+	select {
+	case <-done:
+		t.Fatal("awaitStored returned with nothing stored")
+	default:
+	}
+	kv, err := js.CreateKeyValue(ctx, streams.Topology{}.WithDefaults().ResultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-done:
+	case <-ctx.Done():
+		t.Fatal("awaitStored did not return once the bucket took the result")
+	}
+	e, err := kv.Get(ctx, streams.ResultKey("k1"))
+	if err != nil || string(e.Value()) != "result of k1" {
+		t.Fatalf("stored result: %v, %v", e, err)
+	}
+}
