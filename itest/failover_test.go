@@ -130,7 +130,10 @@ func leaderOf(t *testing.T, nc *nats.Conn, infoSubject string) string {
 // soon. The gateway publishes again a request that no acknowledgement
 // answered (the leader died with it), and the worker's pulls are
 // heartbeated, so it notices that the leader that held them is gone and
-// pulls again from the new one instead of waiting out a long pull.
+// pulls again from the new one instead of waiting out a long pull. The node
+// leads the result bucket too: a result whose write it swallowed is stored
+// again before the request is acknowledged, so the redelivery that follows
+// finds it and a tool that is not idempotent does not run twice.
 func TestConsumerLeaderFailover(t *testing.T) {
 	testFailover(t, false)
 }
