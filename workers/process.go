@@ -54,9 +54,11 @@ func (r *runner) process(held *slot, msg jetstream.Msg) {
 				_ = msg.Ack()
 				return
 			}
-		} else if !errors.Is(err, jetstream.ErrKeyNotFound) && !r.idempotent(env) {
+		} else if !errors.Is(err, jetstream.ErrKeyNotFound) && !r.idempotent(env) && attempt < r.topo.MaxDeliver {
 			// The bucket cannot say whether this already ran (its leader
 			// is being elected): ask again later rather than run it twice.
+			// The last delivery runs it: at least once, even if the bucket
+			// stays unreadable.
 			r.log.Warn("reading stored result, redelivery delayed", "key", env.Key, "err", err)
 			_ = msg.NakWithDelay(time.Second)
 			return
