@@ -11,7 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/mcpstream/mcpstream/gateway"
-	"github.com/mcpstream/mcpstream/internal/testlog"
+	"github.com/mcpstream/mcpstream/internal/testkit"
 	"github.com/mcpstream/mcpstream/streams"
 	"github.com/mcpstream/mcpstream/workers/examples"
 )
@@ -22,7 +22,7 @@ import (
 // call is answered, within its deadline.
 func TestPublishRetriedUntilStreamBack(t *testing.T) {
 	retried := make(chan struct{}, 1)
-	s := newStack(t, gateway.Config{Logger: slog.New(testlog.Signal{Msg: "publish failed, retrying", Ch: retried})})
+	s := newStack(t, gateway.Config{Logger: slog.New(testkit.LogSignal{Msg: "publish failed, retrying", Ch: retried})})
 	sid := initSession(t, s.url)
 	js := jetStreamOver(t, func() (*nats.Conn, error) { return s.emb.Connect() })
 	ctx := context.Background()

@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/mcpstream/mcpstream/internal/testkit"
 	"github.com/mcpstream/mcpstream/streams"
 )
 
@@ -25,15 +26,7 @@ func jetStreamAt(t *testing.T, url string) jetstream.JetStream {
 // the end of the test.
 func jetStreamOver(t *testing.T, connect func() (*nats.Conn, error)) jetstream.JetStream {
 	t.Helper()
-	nc, err := connect()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, js := testkit.JetStreamOver(t, connect)
 	return js
 }
 

@@ -14,28 +14,14 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/mcpstream/mcpstream/internal/testkit"
 	"github.com/mcpstream/mcpstream/streams"
 )
 
 // server starts an embedded JetStream server on disk and returns a client
 // connection and a JetStream context on it, both cleaned up with the test.
 func server(t *testing.T) (*streams.Embedded, *nats.Conn, jetstream.JetStream) {
-	t.Helper()
-	emb, err := streams.StartEmbedded(streams.EmbeddedOptions{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(emb.Shutdown)
-	nc, err := emb.Connect()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return emb, nc, js
+	return testkit.JetStream(t)
 }
 
 func testCtx(t *testing.T) context.Context {

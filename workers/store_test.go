@@ -6,9 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/mcpstream/mcpstream/internal/testlog"
+	"github.com/mcpstream/mcpstream/internal/testkit"
 	"github.com/mcpstream/mcpstream/schema"
 	"github.com/mcpstream/mcpstream/streams"
 )
@@ -18,24 +16,11 @@ import (
 // missing at first, so every store is refused, and it appears while the
 // worker retries. Past the request's deadline it gives up.
 func TestAwaitStoredRetriesUntilStored(t *testing.T) {
-	emb, err := streams.StartEmbedded(streams.EmbeddedOptions{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(emb.Shutdown)
-	nc, err := emb.Connect()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, _, js := testkit.JetStream(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	failed := make(chan struct{}, 1)
-	r := &runner{js: js, log: slog.New(testlog.Signal{Msg: "storing result", Ch: failed})}
+	r := &runner{js: js, log: slog.New(testkit.LogSignal{Msg: "storing result", Ch: failed})}
 	store := func(key string, deadline time.Duration) <-chan struct{} {
 		env := &schema.Envelope{Key: key, Deadline: time.Now().Add(deadline).UnixNano()}
 		subject := "$KV." + streams.ResultBucket + "." + streams.ResultKey(key)
