@@ -197,6 +197,12 @@ func testFailover(t *testing.T, gatewayNode bool) {
 	// dies are lost, and must be stored again before the requests are
 	// acknowledged, or their redeliveries would run again.
 	moveLeader(t, admin, leader, "STREAM", "KV_"+streams.ResultBucket)
+	// Until the moved leaders have settled, an API request can go
+	// unanswered: wait until every stream answers its info request.
+	for _, name := range []string{stream, streams.EventsStream, streams.DLQStream, "KV_" + streams.ResultBucket,
+		"KV_" + streams.RegistryBucket, "KV_" + streams.SessionBucket, "KV_" + streams.TaskBucket} {
+		leaderOf(t, admin, "$JS.API.STREAM.INFO."+name)
+	}
 	var victim, home, other *server.Server
 	for _, s := range srvs {
 		switch {
@@ -233,18 +239,29 @@ func testFailover(t *testing.T, gatewayNode bool) {
 			n.(*atomic.Int32).Add(1)
 			return workers.TextResult(in.Text), nil
 		})
-	runCtx, stop := context.WithCancel(ctx)
+	// No deadline: each JetStream API request then has nats.go's own
+	// timeout (5s), so one lost to an election fails fast.
+	runCtx, stop := context.WithCancel(context.Background())
 	ran := make(chan error, 2)
 	wnc := connect(workerNode)
 	for _, g := range []*workers.Group{examples.Demo(), ledger} {
-		ready := make(chan struct{})
-		go func() {
-			ran <- g.Run(runCtx, wnc, workers.Options{Ready: ready, Heartbeat: time.Second, Logger: quietLog, Topology: topo})
-		}()
-		select {
-		case <-ready:
-		case err := <-ran:
-			t.Fatalf("worker group: %v", err)
+		// A group that fails to start is started again, as its process's
+		// supervisor would.
+		for attempt := 1; ; attempt++ {
+			ready := make(chan struct{})
+			go func() {
+				ran <- g.Run(runCtx, wnc, workers.Options{Ready: ready, Heartbeat: time.Second, Logger: quietLog, Topology: topo})
+			}()
+			select {
+			case <-ready:
+			case err := <-ran:
+				if attempt == 3 {
+					t.Fatalf("worker group: %v", err)
+				}
+				t.Logf("worker group, start %d: %v", attempt, err)
+				continue
+			}
+			break
 		}
 	}
 	gw, err := gateway.New(runCtx, connect(gwNode), gateway.Config{Topology: topo, Logger: quietLog})
