@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 
 	"github.com/mcpstream/mcpstream/schema"
@@ -35,22 +34,15 @@ func (g *Gateway) recoverReply(ctx context.Context, env *schema.Envelope) (_ *sc
 }
 
 // idempotent reports whether env may run twice, by the rule workers use to
-// skip storing its result: a completion, or a tool annotated read-only or
-// idempotent.
+// skip storing its result: a completion, or a tool that schema.Tool.Idempotent
+// says may.
 func (g *Gateway) idempotent(env *schema.Envelope) bool {
 	switch env.Method {
 	case schema.MethodCompletionComplete:
 		return true
 	case schema.MethodToolsCall:
 		t := g.reg.Load().Tool(env.Name)
-		if t == nil {
-			return false
-		}
-		var a struct {
-			ReadOnly   bool `json:"readOnlyHint"`
-			Idempotent bool `json:"idempotentHint"`
-		}
-		return json.Unmarshal(t.Annotations, &a) == nil && (a.ReadOnly || a.Idempotent)
+		return t != nil && t.Idempotent()
 	}
 	return false
 }

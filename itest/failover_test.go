@@ -29,7 +29,8 @@ import (
 
 // startCluster runs a real three-node NATS cluster over loopback TCP, each
 // node with JetStream on disk in its own temp dir, and waits until the
-// JetStream meta group has a leader. The nodes are shut down at cleanup.
+// JetStream meta leader sees every node online. The nodes are shut down at
+// cleanup.
 func startCluster(t *testing.T) []*server.Server {
 	t.Helper()
 	ports := make([]int, 3)
@@ -292,10 +293,10 @@ func testFailover(t *testing.T, gatewayNode bool) {
 		failures []string
 		slowest  time.Duration   // of the calls sent after killedAt - 10s
 		after    [sessions]int   // calls sent after the victim went down, answered
+		reached  int             // sessions with 20 of those
 		lat      []time.Duration // of the calls sent after the victim went down
 	)
 	enough := make(chan struct{})
-	var enoughOnce sync.Once
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	for i := range sessions {
@@ -326,15 +327,8 @@ func testFailover(t *testing.T, gatewayNode bool) {
 					if start.UnixNano() > k {
 						lat = append(lat, took)
 						if after[i]++; after[i] == 20 {
-							if all := func() bool {
-								for _, a := range after {
-									if a < 20 {
-										return false
-									}
-								}
-								return true
-							}(); all {
-								enoughOnce.Do(func() { close(enough) })
+							if reached++; reached == sessions {
+								close(enough)
 							}
 						}
 					}

@@ -75,6 +75,19 @@ type Tool struct {
 	Execution json.RawMessage `json:"execution,omitempty"`
 }
 
+// Idempotent reports whether a call of the tool may run twice: its
+// annotations set readOnlyHint or idempotentHint. Workers store no result
+// for such a tool, and a gateway runs its call again when the reply may
+// have been lost.
+func (t *Tool) Idempotent() bool {
+	var a map[string]any
+	if len(t.Annotations) == 0 || json.Unmarshal(t.Annotations, &a) != nil {
+		return false
+	}
+	hint := func(k string) bool { v, _ := a[k].(bool); return v }
+	return hint("readOnlyHint") || hint("idempotentHint")
+}
+
 // ToolEntry is a tool's record in the registry KV: the definition and the
 // worker group that serves it.
 type ToolEntry struct {

@@ -131,9 +131,10 @@ func (r *runner) process(held *slot, msg jetstream.Msg) {
 	// so a redelivery after a crash is answered from it, not run again.
 	// Idempotent tools are simply run again.
 	var stored jetstream.PubAckFuture
-	subject := "$KV." + streams.ResultBucket + "." + rkey
+	var subject string
 	store := r.results != nil && !r.idempotent(env) && !interim
 	if store {
+		subject = "$KV." + streams.ResultBucket + "." + rkey
 		if stored, err = r.js.PublishAsync(subject, b); err != nil {
 			r.log.Warn("storing result", "key", env.Key, "err", err)
 		}

@@ -169,8 +169,7 @@ func AddTool[In, Out any](g *Group, t Tool, h ToolHandler[In, Out]) {
 		}
 		return res, nil
 	}
-	idem := func(k string) bool { v, _ := t.Annotations[k].(bool); return v }
-	g.add(&toolEntry{def: def, handle: handle, idempotent: idem("idempotentHint") || idem("readOnlyHint"), taskSupport: t.TaskSupport})
+	g.add(&toolEntry{def: def, handle: handle, idempotent: def.Idempotent(), taskSupport: t.TaskSupport})
 }
 
 // inputSchema is the schema given, or else the one inferred from In, and
