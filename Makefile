@@ -33,8 +33,8 @@ nocliff:
 
 ## fuzz: a short run of every fuzz target
 fuzz:
-	@for t in $$($(GO) test -list '^Fuzz' ./schema/ | grep ^Fuzz); do \
-		$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime 15s ./schema/ || exit 1; done
+	@for p in ./schema/ ./streams/; do for t in $$($(GO) test -list '^Fuzz' $$p | grep ^Fuzz); do \
+		$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime 15s $$p || exit 1; done; done
 
 build:
 	$(GO) build -o bin/mcpstream ./cmd/mcpstream

@@ -187,12 +187,8 @@ func (b *Bridge) fail(id schema.ID, format string, args ...any) {
 
 // forward posts one message and relays the answer.
 func (b *Bridge) forward(ctx context.Context, raw []byte) {
-	msg, err := schema.DecodeMessage(raw)
-	if err != nil {
-		var rpcErr *schema.Error
-		if !errors.As(err, &rpcErr) {
-			rpcErr = schema.Errorf(schema.CodeParseError, "%v", err)
-		}
+	msg, rpcErr := schema.DecodeMessage(raw)
+	if rpcErr != nil {
 		b.send(schema.AppendError(nil, nil, rpcErr))
 		return
 	}
@@ -243,7 +239,7 @@ func (b *Bridge) headers(req *http.Request, msg *schema.Message) {
 	b.mu.Lock()
 	session, version := b.session, b.version
 	b.mu.Unlock()
-	if meta.ProtocolVersion != "" && !schema.Serves(meta.ProtocolVersion) {
+	if meta.ProtocolVersion != "" && !schema.IsSessionRevision(meta.ProtocolVersion) {
 		h.Set(schema.HeaderProtocolVersion, meta.ProtocolVersion)
 		if msg.Method != "" {
 			h.Set(schema.HeaderMethod, msg.Method)

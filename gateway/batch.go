@@ -26,7 +26,7 @@ func (g *Gateway) postBatch(w http.ResponseWriter, r *http.Request, body []byte,
 	}
 	parts, err := schema.SplitBatch(body)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, nil, err.(*schema.Error))
+		writeError(w, http.StatusBadRequest, nil, err)
 		return
 	}
 	if g.refuseDraining(w, nil) {
@@ -37,7 +37,7 @@ func (g *Gateway) postBatch(w http.ResponseWriter, r *http.Request, body []byte,
 	for i, part := range parts {
 		msg, err := schema.DecodeMessage(part)
 		if err != nil {
-			responses[i] = schema.AppendError(nil, nil, err.(*schema.Error))
+			responses[i] = schema.AppendError(nil, nil, err)
 			continue
 		}
 		switch {

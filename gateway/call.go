@@ -175,11 +175,11 @@ publish:
 				continue publish
 			}
 		}
-		if isStreamFull(err) {
+		if streams.IsStoreFailed(err) {
 			g.metrics.refused(refusedStreamFull)
 			return nil, schema.OverloadedError("request stream full", 1000), http.StatusServiceUnavailable
 		}
-		if !retryable(err) {
+		if !streams.Retryable(err) {
 			g.log.Error("publishing request", "key", env.Key, "subject", subject, "err", err)
 			return nil, schema.Errorf(schema.CodeInternalError, "could not queue the request"), 0
 		}
@@ -251,23 +251,6 @@ func (g *Gateway) ctxError(ctx context.Context, env *schema.Envelope) *schema.Er
 	return schema.Errorf(schema.CodeRequestTimeout, "Request cancelled")
 }
 
-// isStreamFull reports a publish refused by a stream at its limits.
-func isStreamFull(err error) bool {
-	var apiErr *jetstream.APIError
-	return errors.As(err, &apiErr) && apiErr.ErrorCode == 10077
-}
-
-// retryable reports a publish that may succeed if tried again: no stream
-// leader answered in time or said it is unavailable for now (503, but not a
-// failed store such as a full stream), or the connection is reconnecting.
-func retryable(err error) bool {
-	var apiErr *jetstream.APIError
-	return errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse) ||
-		errors.Is(err, nats.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) ||
-		errors.Is(err, nats.ErrConnectionReconnecting) ||
-		(errors.As(err, &apiErr) && apiErr.Code == 503 && !isStreamFull(err))
-}
-
 // route finds the group that serves msg and what the envelope carries: the
 // name (tool, prompt, resource URI or completion target), the arguments
 // (JSON) and the progress token. Unknown targets are -32602, an unknown
@@ -301,9 +284,9 @@ func route(snap *Snapshot, msg *schema.Message) (name, group string, rawArgs, ra
 		}
 		return uri, group, nil, nil, nil
 	}
-	name, rawArgs, rawToken, err := schema.ToolCall(msg.Params)
-	if err != nil {
-		return "", "", nil, nil, err.(*schema.Error)
+	name, rawArgs, rawToken, rpcErr := schema.ToolCall(msg.Params)
+	if rpcErr != nil {
+		return "", "", nil, nil, rpcErr
 	}
 	if msg.Method == schema.MethodPromptsGet {
 		p := snap.Prompt(name)

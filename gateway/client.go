@@ -6,19 +6,20 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/mcpstream/mcpstream/schema"
+	"github.com/mcpstream/mcpstream/streams"
 )
 
 // Requests from workers to clients (sampling, elicitation, roots) reach the
 // gateway as replies of kind ReplyRequest about a call in flight here, and
 // go out on that call's event stream. The client's answer is a JSON-RPC
 // response posted to any gateway, which passes it on to the subject its id
-// names (schema.AnswerSubject), with the session it came from.
+// names (streams.AnswerSubject), with the session it came from.
 
 // relayAnswer passes a client's response (raw, as posted) to the worker
 // waiting for it. A response to an id that is not ours is ignored: the
 // server sent no such request.
 func (g *Gateway) relayAnswer(sess *session, msg *schema.Message, raw []byte) {
-	subject, ok := schema.AnswerSubject(msg.ID)
+	subject, ok := streams.AnswerSubject(msg.ID)
 	if !ok {
 		return
 	}
@@ -40,7 +41,7 @@ func (g *Gateway) relayAnswer(sess *session, msg *schema.Message, raw []byte) {
 // in the client's stead, because it cannot be relayed.
 func (g *Gateway) refuseClientRequest(rep *schema.Reply, rpcErr *schema.Error) {
 	id, _ := json.Marshal(rep.ID)
-	subject, ok := schema.AnswerSubject(id)
+	subject, ok := streams.AnswerSubject(id)
 	if !ok {
 		g.log.Warn("dropping a worker's request with a malformed id", "key", rep.Key, "method", rep.Method)
 		return

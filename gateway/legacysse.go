@@ -125,14 +125,15 @@ func (g *Gateway) ssePost(w http.ResponseWriter, r *http.Request) {
 	}
 	parts := [][]byte{body}
 	if t := strings.TrimLeft(string(body), " \t\r\n"); strings.HasPrefix(t, "[") && json.Valid(body) {
-		if parts, err = schema.SplitBatch(body); err != nil {
-			writeError(w, http.StatusBadRequest, nil, err.(*schema.Error))
+		var rpcErr *schema.Error
+		if parts, rpcErr = schema.SplitBatch(body); rpcErr != nil {
+			writeError(w, http.StatusBadRequest, nil, rpcErr)
 			return
 		}
 	}
 	msgs := make([]*schema.Message, 0, len(parts))
 	for _, part := range parts {
-		msg, rpcErr := decode(part)
+		msg, rpcErr := schema.DecodeMessage(part)
 		if rpcErr != nil {
 			writeError(w, http.StatusBadRequest, nil, rpcErr)
 			return
@@ -174,7 +175,7 @@ func (g *Gateway) sseServe(sess *session, msg *schema.Message) {
 			return
 		}
 		rev := schema.Revision20241105
-		if schema.Serves(p.ProtocolVersion) {
+		if schema.IsSessionRevision(p.ProtocolVersion) {
 			rev = p.ProtocolVersion
 		}
 		if rpcErr := g.sessions.update(ctx, sess, func(rec *sessionRecord) *schema.Error {

@@ -22,7 +22,7 @@ const listTTLMs = 60_000
 // revision that is not one of the session revisions, including unknown
 // ones, which are then answered -32022.
 func isModern(msg *schema.Message, meta schema.RequestMeta, r *http.Request) bool {
-	later := func(v string) bool { return v != "" && !schema.Serves(v) }
+	later := func(v string) bool { return v != "" && !schema.IsSessionRevision(v) }
 	if msg.Method == schema.MethodInitialize {
 		// A legacy initialize names its revision in params, not _meta.
 		return later(meta.ProtocolVersion)
@@ -44,7 +44,7 @@ func checkModern(snap *Snapshot, msg *schema.Message, meta schema.RequestMeta, r
 	case hdr != meta.ProtocolVersion:
 		return http.StatusBadRequest, schema.Errorf(schema.CodeHeaderMismatch,
 			"Header mismatch: MCP-Protocol-Version header %q does not match body value %q", hdr, meta.ProtocolVersion)
-	case !schema.IsModern(meta.ProtocolVersion):
+	case !schema.IsStateless(meta.ProtocolVersion):
 		return http.StatusBadRequest, schema.UnsupportedVersionError(meta.ProtocolVersion)
 	}
 	if m := r.Header.Values(schema.HeaderMethod); len(m) != 1 || m[0] != msg.Method {
@@ -73,7 +73,7 @@ func checkModern(snap *Snapshot, msg *schema.Message, meta schema.RequestMeta, r
 		return http.StatusBadRequest, schema.Errorf(schema.CodeHeaderMismatch,
 			"Header mismatch: Mcp-Name header value %q does not match body value %q", got, want)
 	}
-	if msg.Method == schema.MethodToolsCall && taskSupport(snap.Tool(want)) == schema.TaskSupportRequired &&
+	if t := snap.Tool(want); msg.Method == schema.MethodToolsCall && t != nil && t.TaskSupport() == schema.TaskSupportRequired &&
 		!schema.HasExtension(meta.ClientCapabilities, schema.ExtensionTasks) {
 		return http.StatusBadRequest, missingTasksExtension("tool " + want)
 	}

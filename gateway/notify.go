@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/mcpstream/mcpstream/schema"
+	"github.com/mcpstream/mcpstream/streams"
 )
 
 // logLevels are MCP's log levels, in order of severity.
@@ -54,7 +55,7 @@ func (s *streamResponder) note(rep *schema.Reply) {
 
 func (s *streamResponder) request(rep *schema.Reply) {
 	switch capability := schema.ClientCapability(rep.Method); {
-	case schema.IsModern(s.sess.Revision):
+	case schema.IsStateless(s.sess.Revision):
 		s.g.refuseClientRequest(rep, schema.Errorf(schema.CodeMethodNotFound,
 			"%s: revision %s sends no requests to the client", rep.Method, s.sess.Revision))
 		return
@@ -197,7 +198,7 @@ func (g *Gateway) cancelRequest(sess *session, params []byte) {
 func (g *Gateway) publishCancel(c schema.Cancel) {
 	b, err := c.Marshal()
 	if err == nil {
-		err = g.nc.Publish(schema.CancelSubject, b)
+		err = g.nc.Publish(streams.CancelSubject, b)
 	}
 	if err != nil {
 		g.log.Warn("passing on a cancellation", "err", err)

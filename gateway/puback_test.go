@@ -3,7 +3,6 @@ package gateway
 import (
 	"context"
 	"errors"
-	"fmt"
 	"testing"
 	"time"
 
@@ -78,22 +77,13 @@ func TestPubAckError(t *testing.T) {
 		t.Errorf("duplicate publish: %v", err)
 	}
 	var apiErr *jetstream.APIError
-	if err := publish("k2", "acks.b", make([]byte, 100)); !errors.As(err, &apiErr) || apiErr.Code != 400 || retryable(err) {
+	if err := publish("k2", "acks.b", make([]byte, 100)); !errors.As(err, &apiErr) || apiErr.Code != 400 || streams.Retryable(err) {
 		t.Errorf("oversized publish: %v (%#v), want a 400 APIError, not retried", err, apiErr)
 	}
-	if err := publish("k3", "nostream.c", []byte("hello")); !errors.Is(err, nats.ErrNoResponders) || !retryable(err) {
+	if err := publish("k3", "nostream.c", []byte("hello")); !errors.Is(err, nats.ErrNoResponders) || !streams.Retryable(err) {
 		t.Errorf("publish no stream takes: %v, want no responders, retried", err)
 	}
 	if err := pubAckError(&nats.Msg{Data: []byte("not json")}); err == nil {
 		t.Error("a malformed acknowledgement reads as good")
-	}
-	// What a cluster answers while it elects a leader is tried again; a
-	// full stream is answered at once (publishAndWait checks it first).
-	unavailable := &jetstream.APIError{Code: 503, ErrorCode: 10008, Description: "JetStream system temporarily unavailable"}
-	if !retryable(fmt.Errorf("publishing: %w", unavailable)) {
-		t.Error("a 503 API error is not retried")
-	}
-	if full := (&jetstream.APIError{Code: 503, ErrorCode: 10077}); !isStreamFull(full) || retryable(full) {
-		t.Error("a failed store (a full stream) is not recognised, or is retried")
 	}
 }

@@ -34,15 +34,11 @@ func (g *Gateway) recoverReply(ctx context.Context, env *schema.Envelope) (_ *sc
 }
 
 // idempotent reports whether env may run twice, by the rule workers use to
-// skip storing its result: a completion, or a tool that schema.Tool.Idempotent
-// says may.
+// skip storing its result (schema.Idempotent).
 func (g *Gateway) idempotent(env *schema.Envelope) bool {
-	switch env.Method {
-	case schema.MethodCompletionComplete:
-		return true
-	case schema.MethodToolsCall:
-		t := g.reg.Load().Tool(env.Name)
-		return t != nil && t.Idempotent()
+	var tool *schema.Tool
+	if t := g.reg.Load().Tool(env.Name); t != nil && env.Method == schema.MethodToolsCall {
+		tool = &t.Tool
 	}
-	return false
+	return schema.Idempotent(env.Method, tool)
 }

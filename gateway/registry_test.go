@@ -67,7 +67,7 @@ func (f *registryFixture) putTool(name, group, version string) {
 
 func (f *registryFixture) beat(group, instance string, ttl time.Duration) {
 	f.t.Helper()
-	subject := "$KV." + streams.RegistryBucket + "." + streams.HeartbeatKey(group, instance)
+	subject := streams.RegistrySubject(streams.HeartbeatKey(group, instance))
 	var opts []jetstream.PublishOpt
 	if ttl > 0 {
 		opts = append(opts, jetstream.WithMsgTTL(ttl))

@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/mcpstream/mcpstream/schema"
+	"github.com/mcpstream/mcpstream/streams"
 )
 
 func replyMsg(t testing.TB, rep *schema.Reply) *nats.Msg {
@@ -136,7 +137,7 @@ func TestRouterExpiresUnacknowledgedPublishes(t *testing.T) {
 		t.Helper()
 		select {
 		case err := <-waiters[key].pubErr:
-			if !errors.Is(err, errNoPubAck) || !retryable(err) {
+			if !errors.Is(err, errNoPubAck) || !streams.Retryable(err) {
 				t.Errorf("%s: %s got %v, want errNoPubAck, retried", when, key, err)
 			}
 		default:

@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/mcpstream/mcpstream/schema"
+	"github.com/mcpstream/mcpstream/streams"
 )
 
 // errNoSession is returned for a session id that does not exist (never did,
@@ -344,7 +345,7 @@ func withRetry(ctx context.Context, op func() error) error {
 	backoff := 50 * time.Millisecond
 	for {
 		err := op()
-		if err == nil || !retryable(err) {
+		if err == nil || !streams.Retryable(err) {
 			return err
 		}
 		select {

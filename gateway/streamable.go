@@ -36,7 +36,7 @@ func (g *Gateway) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if r.Method != http.MethodPost && schema.IsModern(r.Header.Get(schema.HeaderProtocolVersion)) {
+	if r.Method != http.MethodPost && schema.IsStateless(r.Header.Get(schema.HeaderProtocolVersion)) {
 		// The stateless revision has no GET stream and no session to end.
 		w.Header().Set("Allow", "POST")
 		writeError(w, http.StatusMethodNotAllowed, nil, schema.Errorf(schema.CodeInvalidRequest,
@@ -158,7 +158,7 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request) {
 		g.postBatch(w, r, body, sseOK && !jsonOK)
 		return
 	}
-	msg, rpcErr := decode(body)
+	msg, rpcErr := schema.DecodeMessage(body)
 	if rpcErr != nil {
 		writeError(w, http.StatusBadRequest, nil, rpcErr)
 		return
@@ -168,9 +168,9 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request) {
 		g.postModern(w, r, msg, meta, jsonOK, sseOK)
 		return
 	}
-	if v := r.Header.Get(schema.HeaderProtocolVersion); v != "" && !schema.Serves(v) {
+	if v := r.Header.Get(schema.HeaderProtocolVersion); v != "" && !schema.IsSessionRevision(v) {
 		writeError(w, http.StatusBadRequest, msg.ID, schema.Errorf(schema.CodeInvalidRequest,
-			"Unsupported protocol version: %s (supported: %s)", v, strings.Join(schema.ServedRevisions, ", ")))
+			"Unsupported protocol version: %s (supported: %s)", v, strings.Join(schema.SessionRevisions, ", ")))
 		return
 	}
 	if msg.Kind() == schema.KindRequest && msg.Method == schema.MethodInitialize {
@@ -202,20 +202,6 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request) {
 	}
 	result, rpcErr := g.answer(r.Context(), sess, msg)
 	respond(w, msg.ID, result, rpcErr, sseOK && !jsonOK)
-}
-
-// decode decodes one JSON-RPC message; the error is the JSON-RPC one to
-// answer with (-32700 or -32600).
-func decode(b []byte) (*schema.Message, *schema.Error) {
-	msg, err := schema.DecodeMessage(b)
-	if err != nil {
-		var rpcErr *schema.Error
-		if !errors.As(err, &rpcErr) {
-			rpcErr = schema.Errorf(schema.CodeParseError, "%v", err)
-		}
-		return nil, rpcErr
-	}
-	return msg, nil
 }
 
 // routedToWorkers reports whether a method is answered by a worker group.

@@ -30,17 +30,6 @@ func missingTasksExtension(what string) *schema.Error {
 		Message: what + " needs the " + schema.ExtensionTasks + " extension in the client's capabilities", Data: data}
 }
 
-// taskSupport is the task support a tool declares ("" for none).
-func taskSupport(t *schema.ToolEntry) string {
-	var e struct {
-		TaskSupport string `json:"taskSupport"`
-	}
-	if t == nil || len(t.Execution) == 0 || json.Unmarshal(t.Execution, &e) != nil {
-		return ""
-	}
-	return e.TaskSupport
-}
-
 // taskRequest serves tasks/get, tasks/update and tasks/cancel.
 func (g *Gateway) taskRequest(w http.ResponseWriter, r *http.Request, msg *schema.Message, meta schema.RequestMeta, sseOnly bool) {
 	if !schema.HasExtension(meta.ClientCapabilities, schema.ExtensionTasks) {

@@ -64,7 +64,7 @@ type Envelope struct {
 
 // Cancel asks workers to cancel the handler of a request: the client sent
 // notifications/cancelled for it. It travels as msgpack on core NATS to
-// [CancelSubject]; any gateway can send it.
+// streams.CancelSubject; any gateway can send it.
 type Cancel struct {
 	Session   string `msgpack:"s"`
 	RequestID string `msgpack:"q"`
@@ -78,10 +78,6 @@ const (
 	CancelByKey = "key"
 	CancelTask  = "task"
 )
-
-// CancelSubject is the core NATS subject every worker listens on for
-// cancellations.
-const CancelSubject = "mcp.cancel"
 
 // DeadlineTime returns Deadline as a time.Time (zero when unset).
 func (e *Envelope) DeadlineTime() time.Time {
@@ -136,7 +132,7 @@ type ReplyKind uint8
 // log messages): Method names it and Result holds its params. A
 // ReplyRequest carries a request to the client made while serving the
 // request (sampling, elicitation, roots): Method and Result as for a
-// notification, and ID, its JSON-RPC id (see [NewClientRequest]).
+// notification, and ID, its JSON-RPC id (see streams.NewClientRequest).
 const (
 	ReplyResult ReplyKind = iota
 	ReplyNotification

@@ -92,7 +92,7 @@ var ErrBatch = errors.New("jsonrpc: batch requests are not supported")
 // [CodeParseError] when data is not JSON, [ErrBatch] (wrapped in a *Error with
 // [CodeInvalidRequest]) for an array, and a *Error with [CodeInvalidRequest]
 // when the JSON is not a valid JSON-RPC 2.0 message.
-func DecodeMessage(data []byte) (*Message, error) {
+func DecodeMessage(data []byte) (*Message, *Error) {
 	data = trimJSONSpace(data)
 	if len(data) == 0 {
 		return nil, &Error{Code: CodeParseError, Message: "parse error: empty body"}

@@ -397,18 +397,18 @@ func TestErrorHelpers(t *testing.T) {
 }
 
 func TestNegotiate(t *testing.T) {
-	for _, rev := range schema.ServedRevisions {
-		if !schema.Serves(rev) || schema.Negotiate(rev) != rev {
+	for _, rev := range schema.SessionRevisions {
+		if !schema.IsSessionRevision(rev) || schema.Negotiate(rev) != rev {
 			t.Errorf("served revision %s not negotiated", rev)
 		}
 	}
 	for _, rev := range []string{"", schema.Revision20241105, schema.Revision20260728, "garbage"} {
-		if schema.Serves(rev) || schema.Negotiate(rev) != schema.LatestRevision {
+		if schema.IsSessionRevision(rev) || schema.Negotiate(rev) != schema.LatestRevision {
 			t.Errorf("Negotiate(%q) = %q", rev, schema.Negotiate(rev))
 		}
 	}
-	if schema.ServedRevisions[0] != schema.LatestRevision {
-		t.Errorf("ServedRevisions not newest first: %v", schema.ServedRevisions)
+	if schema.SessionRevisions[0] != schema.LatestRevision {
+		t.Errorf("SessionRevisions not newest first: %v", schema.SessionRevisions)
 	}
 }
 

@@ -14,24 +14,26 @@ const (
 	Revision20260728 = "2026-07-28"
 )
 
-// ServedRevisions are the revisions the gateway negotiates, newest first.
-var ServedRevisions = []string{Revision20251125, Revision20250618, Revision20250326}
+// SessionRevisions are the served revisions with sessions (initialize,
+// Mcp-Session-Id), newest first: the ones initialize negotiates. 2024-11-05,
+// served only over the HTTP+SSE transport, is negotiated there.
+var SessionRevisions = []string{Revision20251125, Revision20250618, Revision20250326}
 
 // AllowsBatches reports whether rev lets a client send JSON-RPC batches
 // (only 2025-03-26 among the served revisions).
 func AllowsBatches(rev string) bool { return rev == Revision20250326 }
 
-// LatestRevision is the newest revision the gateway negotiates.
+// LatestRevision is the newest session revision.
 const LatestRevision = Revision20251125
 
-// Serves reports whether rev is one of [ServedRevisions].
-func Serves(rev string) bool { return slices.Contains(ServedRevisions, rev) }
+// IsSessionRevision reports whether rev is one of [SessionRevisions].
+func IsSessionRevision(rev string) bool { return slices.Contains(SessionRevisions, rev) }
 
 // Negotiate picks the revision to answer an initialize that asked for
 // requested: the same one when it is served, otherwise the latest (the
 // client then decides whether it can continue).
 func Negotiate(requested string) string {
-	if Serves(requested) {
+	if IsSessionRevision(requested) {
 		return requested
 	}
 	return LatestRevision
@@ -75,17 +77,25 @@ type Tool struct {
 	Execution json.RawMessage `json:"execution,omitempty"`
 }
 
-// Idempotent reports whether a call of the tool may run twice: its
-// annotations set readOnlyHint or idempotentHint. Workers store no result
-// for such a tool, and a gateway runs its call again when the reply may
-// have been lost.
-func (t *Tool) Idempotent() bool {
-	var a map[string]any
-	if len(t.Annotations) == 0 || json.Unmarshal(t.Annotations, &a) != nil {
-		return false
+// Idempotent reports whether a request for method may run twice with no
+// harm: completion/complete (suggestions change nothing), and tools/call of
+// a tool (t, nil when unknown) whose annotations set readOnlyHint or
+// idempotentHint. Workers store no result for such a request, so a
+// redelivery runs it again, and a gateway runs it again when its reply
+// may have been lost. It is the one place the rule is decided.
+func Idempotent(method string, t *Tool) bool {
+	switch method {
+	case MethodCompletionComplete:
+		return true
+	case MethodToolsCall:
+		var a map[string]any
+		if t == nil || len(t.Annotations) == 0 || json.Unmarshal(t.Annotations, &a) != nil {
+			return false
+		}
+		hint := func(k string) bool { v, _ := a[k].(bool); return v }
+		return hint("readOnlyHint") || hint("idempotentHint")
 	}
-	hint := func(k string) bool { v, _ := a[k].(bool); return v }
-	return hint("readOnlyHint") || hint("idempotentHint")
+	return false
 }
 
 // ToolEntry is a tool's record in the registry KV: the definition and the

@@ -132,12 +132,12 @@ func jsonString(raw []byte) (string, bool) {
 // arguments (nil when absent or null) and the raw _meta.progressToken (nil
 // when absent). It returns an *Error with [CodeInvalidParams] when params is
 // not an object with a string name.
-func ToolCall(params []byte) (name string, args, progressToken []byte, err error) {
+func ToolCall(params []byte) (name string, args, progressToken []byte, err *Error) {
 	if len(params) == 0 || params[0] != '{' {
 		return "", nil, nil, Errorf(CodeInvalidParams, "tools/call needs params with a tool name")
 	}
 	var nameRaw, meta []byte
-	if err := ScanObject(params, func(k, v []byte) {
+	if scanErr := ScanObject(params, func(k, v []byte) {
 		switch string(k) {
 		case "name":
 			nameRaw = v
@@ -146,8 +146,8 @@ func ToolCall(params []byte) (name string, args, progressToken []byte, err error
 		case "_meta":
 			meta = v
 		}
-	}); err != nil {
-		return "", nil, nil, Errorf(CodeInvalidParams, "tools/call params: %v", err)
+	}); scanErr != nil {
+		return "", nil, nil, Errorf(CodeInvalidParams, "tools/call params: %v", scanErr)
 	}
 	name, ok := jsonString(nameRaw)
 	if !ok || name == "" {
@@ -169,7 +169,7 @@ func ToolCall(params []byte) (name string, args, progressToken []byte, err error
 // SplitBatch returns the raw elements of a JSON-RPC batch: data must be a
 // valid JSON array (check it with json.Valid first). An empty array is an
 // invalid request: it returns a *Error with [CodeInvalidRequest].
-func SplitBatch(data []byte) ([][]byte, error) {
+func SplitBatch(data []byte) ([][]byte, *Error) {
 	c := jsonReader{in: data}
 	c.skipSpace()
 	if c.pos >= len(c.in) || c.in[c.pos] != '[' {

@@ -2,6 +2,7 @@ package schema
 
 import (
 	"encoding/json"
+	"fmt"
 	"time"
 )
 
@@ -34,6 +35,32 @@ const (
 	TaskSupportOptional = "optional"
 	TaskSupportRequired = "required"
 )
+
+// TaskSupport is the task support the tool declares in its execution
+// member: [TaskSupportOptional], [TaskSupportRequired], or "" for none (or
+// a malformed member). It is the one place the member is read.
+func (t *Tool) TaskSupport() string {
+	var e struct {
+		TaskSupport string `json:"taskSupport"`
+	}
+	if t == nil || len(t.Execution) == 0 || json.Unmarshal(t.Execution, &e) != nil {
+		return ""
+	}
+	return e.TaskSupport
+}
+
+// TaskExecution is the execution member of a tool with task support
+// support (nil for ""). It returns an error for a value that is neither
+// [TaskSupportOptional] nor [TaskSupportRequired].
+func TaskExecution(support string) (json.RawMessage, error) {
+	switch support {
+	case "":
+		return nil, nil
+	case TaskSupportOptional, TaskSupportRequired:
+		return json.Marshal(map[string]string{"taskSupport": support})
+	}
+	return nil, fmt.Errorf("task support %q is neither %s nor %s", support, TaskSupportOptional, TaskSupportRequired)
+}
 
 // TaskPollIntervalMs is the polling interval suggested to clients.
 const TaskPollIntervalMs = 500

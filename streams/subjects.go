@@ -1,6 +1,7 @@
 package streams
 
 import (
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -9,6 +10,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/mcpstream/mcpstream/schema"
 )
 
 // Subject and name prefixes of the topology.
@@ -17,6 +20,8 @@ const (
 	replyPrefix   = "mcp.reply."
 	dlqPrefix     = "mcp.dlq."
 	eventsPrefix  = "mcp.events."
+	ssePrefix     = "mcp.sse."
+	answerPrefix  = "mcp.answer."
 	streamPrefix  = "MCP_REQ_"
 	consumerPfx   = "grp-"
 
@@ -155,7 +160,52 @@ func ResourceEventURI(subject string) (uri string, ok bool) {
 // SSESubject is the core NATS subject on which the messages for a session
 // of the 2024-11-05 HTTP+SSE transport travel to the gateway holding its
 // stream.
-func SSESubject(session string) string { return "mcp.sse." + session }
+func SSESubject(session string) string { return ssePrefix + session }
+
+// A worker's request to the client travels as a Reply of kind ReplyRequest
+// to the gateway holding the client, which sends it on as a JSON-RPC request
+// whose id is the Reply's ID. The client may answer on any gateway; that
+// gateway finds where the worker waits from the id alone: id
+// "mcps-<32 hex>" is answered on the core NATS subject
+// "mcp.answer.<32 hex>". The 128 random bits make the subject unguessable,
+// and the answer carries the session, which the worker checks.
+const (
+	clientRequestPrefix = "mcps-"
+	answerTokenLen      = 32
+)
+
+// NewClientRequest returns a fresh JSON-RPC id (a string) for a request to
+// the client, and the subject its answer arrives on.
+func NewClientRequest() (id, subject string) {
+	var b [answerTokenLen / 2]byte
+	_, _ = rand.Read(b[:])
+	tok := hex.EncodeToString(b[:])
+	return clientRequestPrefix + tok, answerPrefix + tok
+}
+
+// AnswerSubject is the subject on which the answer to a request with id
+// (raw JSON, from the client's response) is awaited; ok is false when id is
+// not one that [NewClientRequest] made.
+func AnswerSubject(id schema.ID) (subject string, ok bool) {
+	if len(id) != 2+len(clientRequestPrefix)+answerTokenLen || id[0] != '"' || id[len(id)-1] != '"' {
+		return "", false
+	}
+	s := string(id[1 : len(id)-1])
+	if s[:len(clientRequestPrefix)] != clientRequestPrefix {
+		return "", false
+	}
+	tok := s[len(clientRequestPrefix):]
+	for i := 0; i < len(tok); i++ {
+		if c := tok[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return "", false
+		}
+	}
+	return answerPrefix + tok, true
+}
+
+// CancelSubject is the core NATS subject every worker listens on for
+// cancellations ([schema.Cancel]); any gateway can send one.
+const CancelSubject = "mcp.cancel"
 
 // ResultKey maps a request key to its key in the result bucket; keys with
 // characters a KV key cannot hold are hashed.
@@ -171,3 +221,11 @@ func ResultKey(key string) string {
 	sum := sha256.Sum256([]byte(key))
 	return "h-" + hex.EncodeToString(sum[:16])
 }
+
+// ResultSubject is the subject that stores the result of request key in
+// the result bucket (a KV put, published asynchronously).
+func ResultSubject(key string) string { return "$KV." + ResultBucket + "." + ResultKey(key) }
+
+// RegistrySubject is the subject that stores registry key in the registry
+// bucket (a KV put, published with a per-message TTL).
+func RegistrySubject(key string) string { return "$KV." + RegistryBucket + "." + key }

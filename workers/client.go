@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/mcpstream/mcpstream/schema"
+	"github.com/mcpstream/mcpstream/streams"
 )
 
 // ErrNoClient is returned by the requests to the client of a Call that is
@@ -99,7 +100,7 @@ func requestAs[T any](ctx context.Context, c *Call, method string, params any) (
 // answer subject. An answer counts if the gateway relaying it names env's
 // session, or if it is a gateway's own refusal (schema.HeaderGatewayError).
 func (r *runner) askClient(ctx context.Context, env *schema.Envelope, method string, params []byte) (json.RawMessage, error) {
-	id, subject := schema.NewClientRequest()
+	id, subject := streams.NewClientRequest()
 	sub, err := r.nc.SubscribeSync(subject)
 	if err != nil {
 		return nil, fmt.Errorf("%s: subscribing for the answer: %w", method, err)
@@ -123,8 +124,8 @@ func (r *runner) askClient(ctx context.Context, env *schema.Envelope, method str
 			r.log.Warn("ignoring an answer from another session", "key", env.Key, "method", method)
 			continue
 		}
-		m, err := schema.DecodeMessage(msg.Data)
-		if err != nil || m.Kind() != schema.KindResponse {
+		m, rpcErr := schema.DecodeMessage(msg.Data)
+		if rpcErr != nil || m.Kind() != schema.KindResponse {
 			return nil, &ClientError{Method: method, Code: schema.CodeInvalidRequest, Message: "the answer is not a JSON-RPC response"}
 		}
 		if e := m.Error; e != nil {

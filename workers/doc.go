@@ -12,7 +12,7 @@
 // ([Call.Progress]) and send it log messages ([Call.Log]): they travel on
 // core NATS to the gateway holding the client, ahead of the result. A
 // client's notifications/cancelled reaches every worker on
-// schema.CancelSubject, and the one running the request cancels the
+// streams.CancelSubject, and the one running the request cancels the
 // handler's context, with the client's reason as its cause. A handler can
 // also ask the client something ([Call.Sample], [Call.Elicit],
 // [Call.ListRoots], [Call.Request]): the request reaches the client through

@@ -270,7 +270,7 @@ func (g *Group) Run(ctx context.Context, nc *nats.Conn, o Options) error {
 		}
 		ccs = append(ccs, cc)
 	}
-	cancels, err := nc.Subscribe(schema.CancelSubject, r.onCancel)
+	cancels, err := nc.Subscribe(streams.CancelSubject, r.onCancel)
 	if err != nil {
 		stopAll()
 		return fmt.Errorf("group %s: subscribing to cancellations: %w", g.name, err)

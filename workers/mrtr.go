@@ -162,7 +162,7 @@ func missingCapability(capability string) *schema.Error {
 // envelope: the answers of a verified requestState and of the retry. A
 // requestState that fails verification is -32602.
 func (r *runner) prepareInputs(env *schema.Envelope, call *Call) *schema.Error {
-	if !schema.IsModern(env.Revision) {
+	if !schema.IsStateless(env.Revision) {
 		return nil
 	}
 	switch env.Method {

@@ -134,7 +134,7 @@ func (r *runner) process(held *slot, msg jetstream.Msg) {
 	var subject string
 	store := r.results != nil && !r.idempotent(env) && !interim
 	if store {
-		subject = "$KV." + streams.ResultBucket + "." + rkey
+		subject = streams.ResultSubject(env.Key)
 		if stored, err = r.js.PublishAsync(subject, b); err != nil {
 			r.log.Warn("storing result", "key", env.Key, "err", err)
 		}
@@ -291,7 +291,7 @@ func cancelKey(env *schema.Envelope) string {
 	switch {
 	case env.Session != "" && env.RequestID != "":
 		return env.Session + "\x00" + env.RequestID
-	case env.Session == "" && schema.IsModern(env.Revision):
+	case env.Session == "" && schema.IsStateless(env.Revision):
 		return schema.CancelByKey + "\x00" + env.Key
 	}
 	return ""
@@ -337,16 +337,14 @@ func (r *runner) publish(env *schema.Envelope, rep *schema.Reply) error {
 	return nil
 }
 
-// idempotent reports whether env calls a tool that is safe to run again.
+// idempotent reports whether env may run again with no harm
+// (schema.Idempotent, the answer for a tool cached in its entry).
 func (r *runner) idempotent(env *schema.Envelope) bool {
-	if env.Method == schema.MethodCompletionComplete {
-		return true // suggestions change nothing
+	if env.Method == schema.MethodToolsCall {
+		t := r.g.tool(env.Name)
+		return t != nil && t.idempotent
 	}
-	if env.Method != schema.MethodToolsCall {
-		return false
-	}
-	t := r.g.tool(env.Name)
-	return t != nil && t.idempotent
+	return schema.Idempotent(env.Method, nil)
 }
 
 // poison dead-letters an envelope that cannot be processed and terminates it.

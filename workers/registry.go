@@ -54,7 +54,7 @@ func (r *runner) register(ctx context.Context, reg jetstream.KeyValue) (*heartbe
 		return nil, fmt.Errorf("encoding heartbeat: %w", err)
 	}
 	key := streams.HeartbeatKey(r.g.name, r.o.Instance)
-	subject := "$KV." + streams.RegistryBucket + "." + key
+	subject := streams.RegistrySubject(key)
 	// JetStream takes message TTLs in whole seconds, at least one: round
 	// three intervals up.
 	ttl := max(3*r.o.Heartbeat, time.Second)

@@ -23,7 +23,7 @@ func TestAwaitStoredRetriesUntilStored(t *testing.T) {
 	r := &runner{js: js, log: slog.New(testkit.LogSignal{Msg: "storing result", Ch: failed})}
 	store := func(key string, deadline time.Duration) <-chan struct{} {
 		env := &schema.Envelope{Key: key, Deadline: time.Now().Add(deadline).UnixNano()}
-		subject := "$KV." + streams.ResultBucket + "." + streams.ResultKey(key)
+		subject := streams.ResultSubject(key)
 		done := make(chan struct{})
 		go func() { defer close(done); r.awaitStored(env, subject, []byte("result of "+key), nil) }()
 		return done

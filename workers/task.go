@@ -43,7 +43,7 @@ func (r *runner) detach(ctx context.Context, env *schema.Envelope, call *Call, s
 	}
 	id := env.TaskID
 	if id == "" {
-		if support == "" || !schema.IsModern(env.Revision) || !call.ClientCanExtension(schema.ExtensionTasks) || r.tasks == nil {
+		if support == "" || !schema.IsStateless(env.Revision) || !call.ClientCanExtension(schema.ExtensionTasks) || r.tasks == nil {
 			return ctx, nil
 		}
 		id = "task-" + digest([]byte(env.Key))[:32]

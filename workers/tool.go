@@ -79,8 +79,8 @@ type rawHandler func(ctx context.Context, call *Call, args []byte) (*schema.Tool
 type toolEntry struct {
 	def    schema.Tool
 	handle rawHandler
-	// idempotent tools (idempotentHint or readOnlyHint) are safe to run
-	// again, so their results are not written to the result store.
+	// idempotent caches schema.Idempotent for the tool: its calls are run
+	// again rather than their results written to the result store.
 	idempotent bool
 	// taskSupport is Tool.TaskSupport.
 	taskSupport string
@@ -111,12 +111,8 @@ func AddTool[In, Out any](g *Group, t Tool, h ToolHandler[In, Out]) {
 		panic(fmt.Sprintf("workers.AddTool %q: compiling input schema: %v", t.Name, err))
 	}
 	def := schema.Tool{Name: t.Name, Title: t.Title, Description: t.Description, InputSchema: published}
-	switch t.TaskSupport {
-	case "":
-	case schema.TaskSupportOptional, schema.TaskSupportRequired:
-		def.Execution, _ = json.Marshal(map[string]string{"taskSupport": t.TaskSupport})
-	default:
-		panic(fmt.Sprintf("workers.AddTool %q: TaskSupport %q is neither optional nor required", t.Name, t.TaskSupport))
+	if def.Execution, err = schema.TaskExecution(t.TaskSupport); err != nil {
+		panic(fmt.Sprintf("workers.AddTool %q: %v", t.Name, err))
 	}
 	if t.Annotations != nil {
 		if def.Annotations, err = json.Marshal(t.Annotations); err != nil {
@@ -169,7 +165,7 @@ func AddTool[In, Out any](g *Group, t Tool, h ToolHandler[In, Out]) {
 		}
 		return res, nil
 	}
-	g.add(&toolEntry{def: def, handle: handle, idempotent: def.Idempotent(), taskSupport: t.TaskSupport})
+	g.add(&toolEntry{def: def, handle: handle, idempotent: schema.Idempotent(schema.MethodToolsCall, &def), taskSupport: t.TaskSupport})
 }
 
 // inputSchema is the schema given, or else the one inferred from In, and

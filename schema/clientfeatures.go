@@ -1,10 +1,6 @@
 package schema
 
-import (
-	"crypto/rand"
-	"encoding/hex"
-	"encoding/json"
-)
+import "encoding/json"
 
 // Methods a server sends to the client (server-to-client requests).
 const (
@@ -54,52 +50,10 @@ func HasExtension(capabilities []byte, extension string) bool {
 	return ok
 }
 
-// A worker's request to the client travels as a Reply of kind ReplyRequest
-// to the gateway holding the client, which sends it on as a JSON-RPC request
-// whose id is the Reply's ID. The client may answer on any gateway; that
-// gateway finds where the worker waits from the id alone: id
-// "mcps-<32 hex>" is answered on the core NATS subject
-// "mcp.answer.<32 hex>". The 128 random bits make the subject unguessable,
-// and the answer carries the session, which the worker checks.
-const (
-	// HeaderGatewayError marks an answer that a gateway made itself because
-	// it could not relay the request; other answers carry the session
-	// (HeaderSessionID) of the client that sent them.
-	HeaderGatewayError = "Mcp-Gateway-Error"
-
-	clientRequestPrefix = "mcps-"
-	answerPrefix        = "mcp.answer."
-	answerTokenLen      = 32
-)
-
-// NewClientRequest returns a fresh JSON-RPC id (a string) for a request to
-// the client, and the subject its answer arrives on.
-func NewClientRequest() (id, subject string) {
-	var b [answerTokenLen / 2]byte
-	_, _ = rand.Read(b[:])
-	tok := hex.EncodeToString(b[:])
-	return clientRequestPrefix + tok, answerPrefix + tok
-}
-
-// AnswerSubject is the subject on which the answer to a request with id
-// (raw JSON, from the client's response) is awaited; ok is false when id is
-// not one that [NewClientRequest] made.
-func AnswerSubject(id ID) (subject string, ok bool) {
-	if len(id) != 2+len(clientRequestPrefix)+answerTokenLen || id[0] != '"' || id[len(id)-1] != '"' {
-		return "", false
-	}
-	s := string(id[1 : len(id)-1])
-	if s[:len(clientRequestPrefix)] != clientRequestPrefix {
-		return "", false
-	}
-	tok := s[len(clientRequestPrefix):]
-	for i := 0; i < len(tok); i++ {
-		if c := tok[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return "", false
-		}
-	}
-	return answerPrefix + tok, true
-}
+// HeaderGatewayError marks an answer to a worker's request to the client
+// that a gateway made itself because it could not relay the request; other
+// answers carry the session (HeaderSessionID) of the client that sent them.
+const HeaderGatewayError = "Mcp-Gateway-Error"
 
 // AppendRequestFunc appends a JSON-RPC request with a string id whose params
 // fn appends; nil if fn fails.

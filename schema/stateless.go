@@ -11,16 +11,16 @@ import (
 // and the client's capabilities in every request's _meta, and mirror the
 // method and target into HTTP headers.
 
-// ModernRevisions are the served revisions without sessions, newest first.
-var ModernRevisions = []string{Revision20260728}
+// StatelessRevisions are the served revisions without sessions, newest first.
+var StatelessRevisions = []string{Revision20260728}
 
-// IsModern reports whether rev is a served revision without sessions.
-func IsModern(rev string) bool { return rev == Revision20260728 }
+// IsStateless reports whether rev is a served revision without sessions.
+func IsStateless(rev string) bool { return rev == Revision20260728 }
 
-// SupportedVersions is every served revision, modern first: the list that
+// SupportedVersions is every served revision, stateless ones first: the list that
 // server/discover and UnsupportedProtocolVersion errors give.
 func SupportedVersions() []string {
-	return append(append([]string{}, ModernRevisions...), ServedRevisions...)
+	return append(append([]string{}, StatelessRevisions...), SessionRevisions...)
 }
 
 // Methods and notifications of the stateless revision.

@@ -1,0 +1,38 @@
+package streams
+
+import (
+	"context"
+	"errors"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// JetStream API error codes mcpstream acts on (nats-server's
+// jetstream_errors_generated.go names them; nats.go does not export these).
+const (
+	// ErrCodeStoreFailed is a stream's refusal to store a message: with
+	// Discard: New, a stream at its limits (HTTP-style code 503).
+	ErrCodeStoreFailed jetstream.ErrorCode = 10077
+)
+
+// IsStoreFailed reports whether err is a stream's refusal to store a
+// publish ([ErrCodeStoreFailed]): trying again at once would fail the same
+// way, so the request is answered as an overload.
+func IsStoreFailed(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == ErrCodeStoreFailed
+}
+
+// Retryable reports whether a publish or a bucket operation that failed
+// with err may succeed if tried again: no stream leader answered in time or
+// one said it is unavailable for now (503, but not a failed store), or the
+// connection is reconnecting. A leader election after a node loss takes
+// seconds; retry with backoff within the request's deadline.
+func Retryable(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse) ||
+		errors.Is(err, nats.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, nats.ErrConnectionReconnecting) ||
+		(errors.As(err, &apiErr) && apiErr.Code == 503 && !IsStoreFailed(err))
+}
