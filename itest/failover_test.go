@@ -21,6 +21,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/mcpstream/mcpstream/gateway"
+	"github.com/mcpstream/mcpstream/internal/testkit"
 	"github.com/mcpstream/mcpstream/schema"
 	"github.com/mcpstream/mcpstream/streams"
 	"github.com/mcpstream/mcpstream/workers"
@@ -72,7 +73,7 @@ func startCluster(t *testing.T) []*server.Server {
 			t.Fatalf("node %s not ready", s.Name())
 		}
 	}
-	eventually(t, "a JetStream meta leader that sees every node online", 30*time.Second, func() bool {
+	testkit.Eventually(t, "a JetStream meta leader that sees every node online", 30*time.Second, func() bool {
 		for _, s := range srvs {
 			if s.JetStreamIsLeader() {
 				return len(s.JetStreamClusterPeers()) == len(srvs)
@@ -108,7 +109,7 @@ func moveLeader(t *testing.T, nc *nats.Conn, node, kind, name string) {
 func leaderOf(t *testing.T, nc *nats.Conn, infoSubject string) string {
 	t.Helper()
 	var leader string
-	eventually(t, "a leader from "+infoSubject, 30*time.Second, func() bool {
+	testkit.Eventually(t, "a leader from "+infoSubject, 30*time.Second, func() bool {
 		m, err := nc.Request(infoSubject, nil, 2*time.Second)
 		if err != nil {
 			return false
@@ -281,7 +282,7 @@ func testFailover(t *testing.T, gatewayNode bool) {
 			}
 		}
 	}()
-	eventually(t, "echo and append in the registry snapshot", 10*time.Second, func() bool {
+	testkit.Eventually(t, "echo and append in the registry snapshot", 10*time.Second, func() bool {
 		return gw.Registry().Tool("echo") != nil && gw.Registry().Tool("append") != nil
 	})
 

@@ -24,6 +24,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/mcpstream/mcpstream/gateway"
+	"github.com/mcpstream/mcpstream/internal/testkit"
 	"github.com/mcpstream/mcpstream/streams"
 	"github.com/mcpstream/mcpstream/workers"
 	"github.com/mcpstream/mcpstream/workers/examples"
@@ -348,21 +349,7 @@ func (s *stack) runGroup(t *testing.T, g *workers.Group, tool string) {
 	case err := <-ran:
 		t.Fatal(err)
 	}
-	eventually(t, "tool "+tool+" in the registry snapshot", 10*time.Second, func() bool { return s.gw.Registry().Tool(tool) != nil })
-}
-
-// eventually polls cond until it holds, failing the test after timeout. It
-// is for state another process or goroutine changes with no event to wait
-// on (a gateway's counters, another gateway's cache).
-func eventually(t testing.TB, what string, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("waited %s for %s", timeout, what)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testkit.Eventually(t, "tool "+tool+" in the registry snapshot", 10*time.Second, func() bool { return s.gw.Registry().Tool(tool) != nil })
 }
 
 // connectOfficial connects the official go-sdk client, named name and

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/mcpstream/mcpstream/gateway"
+	"github.com/mcpstream/mcpstream/internal/testkit"
 	"github.com/mcpstream/mcpstream/streams"
 )
 
@@ -44,7 +45,7 @@ func sleepBody(id, ms int) string {
 // awaitInFlight waits until the gateway holds n requests on workers.
 func awaitInFlight(t *testing.T, gw *gateway.Gateway, n int64) {
 	t.Helper()
-	eventually(t, fmt.Sprintf("%d calls in flight", n), 10*time.Second, func() bool { return gw.InFlight() == n })
+	testkit.Eventually(t, fmt.Sprintf("%d calls in flight", n), 10*time.Second, func() bool { return gw.InFlight() == n })
 }
 
 // TestCallDeadline: a call that outlives the gateway's deadline is answered
@@ -276,7 +277,7 @@ func TestAdmissionFlags(t *testing.T) {
 	sid := initSession(t, endpoint)
 	first := make(chan rawResponse, 1)
 	go func() { first <- post(t, endpoint, sleepBody(1, 1500), "Mcp-Session-Id", sid) }()
-	eventually(t, "the first call in flight", 10*time.Second, func() bool {
+	testkit.Eventually(t, "the first call in flight", 10*time.Second, func() bool {
 		return scrape(t, metrics).value(t, "mcpstream_gateway_inflight") == 1
 	})
 	r := post(t, endpoint, sleepBody(2, 1), "Mcp-Session-Id", sid)
@@ -319,7 +320,7 @@ func TestCPUDoor(t *testing.T) {
 			}
 		}()
 	}
-	eventually(t, fmt.Sprintf("the limit at the CPU floor %d", floor), 20*time.Second, func() bool { return limit() == float64(floor) })
+	testkit.Eventually(t, fmt.Sprintf("the limit at the CPU floor %d", floor), 20*time.Second, func() bool { return limit() == float64(floor) })
 	close(stop)
 	spinners.Wait()
 
@@ -342,7 +343,7 @@ func TestCPUDoor(t *testing.T) {
 	// Room again: served calls raise the limit.
 	sid := initSession(t, s.url)
 	i := 0
-	eventually(t, "the limit above the CPU floor", 40*time.Second, func() bool {
+	testkit.Eventually(t, "the limit above the CPU floor", 40*time.Second, func() bool {
 		i++
 		if r := post(t, s.url, echoBody(1000+i, "up"), "Mcp-Session-Id", sid); r.status != http.StatusOK {
 			t.Fatalf("echo: status %d: %s", r.status, r.body)

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/mcpstream/mcpstream/gateway"
+	"github.com/mcpstream/mcpstream/internal/testkit"
 )
 
 func echoBody(id int, text string) string {
@@ -123,7 +124,7 @@ func TestGatewayAndWorkerMetrics(t *testing.T) {
 	if err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET stream: %v %v", resp, err)
 	}
-	eventually(t, "the stream counted", 10*time.Second, func() bool {
+	testkit.Eventually(t, "the stream counted", 10*time.Second, func() bool {
 		return gather(t, reg).value(t, "mcpstream_gateway_event_streams") == 1
 	})
 	resp.Body.Close()
@@ -133,7 +134,7 @@ func TestGatewayAndWorkerMetrics(t *testing.T) {
 	// it has acknowledged.
 	const requests = 11
 	var fams families
-	eventually(t, "every request counted, every handler idle, the stream gone", 10*time.Second, func() bool {
+	testkit.Eventually(t, "every request counted, every handler idle, the stream gone", 10*time.Second, func() bool {
 		fams = gather(t, reg)
 		total := 0.0
 		for _, m := range fams["mcpstream_gateway_requests_total"].GetMetric() {
@@ -239,7 +240,7 @@ func TestMetricsEndpoint(t *testing.T) {
 		}
 	}
 	var fams families
-	eventually(t, fmt.Sprintf("%d tools/call counted", calls), 10*time.Second, func() bool {
+	testkit.Eventually(t, fmt.Sprintf("%d tools/call counted", calls), 10*time.Second, func() bool {
 		fams = scrape(t, url)
 		return fams.value(t, "mcpstream_gateway_requests_total", "method", "tools/call", "outcome", "ok") >= calls
 	})

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/mcpstream/mcpstream/internal/testkit"
 )
 
 // hopTransport sends requests to gateway A until A has issued a session id
@@ -78,7 +80,7 @@ func TestSessionAcrossGateways(t *testing.T) {
 				t.Fatalf("close: %v", err)
 			}
 			// A learns of the deletion from the session bucket's watch.
-			eventually(t, "gateway A answering 404 for the session deleted on B", 5*time.Second, func() bool {
+			testkit.Eventually(t, "gateway A answering 404 for the session deleted on B", 5*time.Second, func() bool {
 				r := post(t, endpointA, `{"jsonrpc":"2.0","id":9,"method":"ping"}`, "Mcp-Session-Id", sid)
 				return r.status == http.StatusNotFound
 			})

@@ -1,6 +1,8 @@
 // Package testkit holds what tests in several packages share: an embedded
-// JetStream server (nats.go) and a slog handler that signals a logged
-// message, an event to await instead of a sleep (log.go).
+// JetStream server (nats.go), a slog handler that signals a logged message,
+// an event to await instead of a sleep (log.go), and Eventually, the one
+// polling helper, for state that changes with no event to await
+// (eventually.go).
 package testkit
 
 import (
