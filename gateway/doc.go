@@ -34,10 +34,10 @@
 // resumable with Last-Event-ID on any gateway, and listen streams).
 //
 // Every request, on every transport, is authenticated before its body is
-// read (auth.go, [Config.Auth]): a [JWTAuth] makes the gateway an OAuth 2.1
+// read ([Config.Auth], package auth): an auth.JWT makes the gateway an OAuth 2.1
 // resource server, validating bearer JWTs against the authorization
 // server's key set (issuer, audience, expiry, scopes) and serving RFC 9728
-// protected resource metadata; a [HeaderAuth] trusts an authenticating
+// protected resource metadata; an auth.Header trusts an authenticating
 // proxy's header. The principal either names binds sessions and tasks to
 // it and counts against its in-flight cap. Browser pages on the origins the
 // DNS-rebinding check admits get CORS (cors.go); their preflights are

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/cors"
 
+	"github.com/mcpstream/mcpstream/auth"
 	"github.com/mcpstream/mcpstream/schema"
 	"github.com/mcpstream/mcpstream/streams"
 )
@@ -62,19 +63,19 @@ type Config struct {
 	// gateway (default 20,000); beyond it a listen is refused with 503.
 	MaxStreams int
 	// Auth authenticates every request, on every transport, before its
-	// body is read, and names its principal (see [Authenticator]): a
-	// [JWTAuth] validates OAuth bearer tokens itself, a [HeaderAuth] trusts
-	// a proxy's header. Nil (the default) means no authentication and no
+	// body is read, and names its principal (see package auth): an
+	// [auth.JWT] validates OAuth bearer tokens itself, an [auth.Header]
+	// trusts a proxy's header. Nil (the default) means no authentication and no
 	// principals. With principals, a session belongs to the principal that
 	// initialized it (a request presenting another principal is answered
 	// 404, as for an unknown session), a task to the principal that
 	// started it, and MaxPrincipalInFlight applies.
-	Auth Authenticator
+	Auth auth.Authenticator
 	// ResourceMetadata describes the gateway as an OAuth protected resource
 	// (RFC 9728): the metadata document it serves and names in its
-	// challenges. Its Resource is required with a JWTAuth.
-	ResourceMetadata ResourceMetadata
-	// PrincipalHeader is a shorthand for Auth: HeaderAuth{Header:
+	// challenges. Its Resource is required with an auth.JWT.
+	ResourceMetadata auth.ResourceMetadata
+	// PrincipalHeader is a shorthand for Auth: auth.Header{Name:
 	// PrincipalHeader}: the header, set by an authenticating proxy in
 	// front of the gateway (for example X-Auth-Request-User), names the
 	// principal. Only enable it behind a proxy that sets the header and
@@ -110,7 +111,7 @@ type Config struct {
 
 func (c Config) withDefaults() Config {
 	if c.Auth == nil && c.PrincipalHeader != "" {
-		c.Auth = HeaderAuth{Header: c.PrincipalHeader}
+		c.Auth = auth.Header{Name: c.PrincipalHeader}
 	}
 	if c.ID == "" {
 		var b [6]byte
@@ -187,9 +188,9 @@ type Gateway struct {
 	// doorRefusal is the answer to a request refused before its body is
 	// read, encoded once: under overload refusals must cost little.
 	doorRefusal []byte
-	// resource is the protected resource metadata (nil without a
+	// metadata is the protected resource metadata (nil without a
 	// configured resource).
-	resource *resourceMetadata
+	metadata *auth.Metadata
 	sub      *nats.Subscription
 	// ackPrefix starts the reply subject of each request published, so
 	// that the stream's acknowledgement reaches ackSub with the request's
@@ -215,7 +216,7 @@ type Gateway struct {
 // subscribes to its reply subject, and waits (within ctx) until the registry
 // snapshot holds the bucket's current state. The caller owns nc. It returns
 // an error for an invalid ID, an invalid authentication setup (Auth and
-// PrincipalHeader both set, a JWTAuth without a resource, a malformed
+// PrincipalHeader both set, an auth.JWT without a resource, a malformed
 // resource) or when JetStream cannot be reached.
 func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Gateway, error) {
 	if cfg.Auth != nil && cfg.PrincipalHeader != "" {
@@ -225,9 +226,9 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Gateway, error) {
 	if err := streams.CheckName("gateway", cfg.ID); err != nil {
 		return nil, err
 	}
-	resource, err := buildResourceMetadata(cfg)
+	metadata, err := auth.NewMetadata(cfg.ResourceMetadata, cfg.Auth)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("gateway: %w", err)
 	}
 	js, err := jetstream.New(nc)
 	if err != nil {
@@ -244,7 +245,7 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Gateway, error) {
 		ackPrefix:   streams.PubAckPrefix(cfg.ID),
 		serverInfo:  func() []byte { b, _ := json.Marshal(cfg.ServerInfo); return b }(),
 		doorRefusal: schema.AppendError(nil, nil, schema.OverloadedError("gateway in-flight limit reached", 1000)),
-		resource:    resource,
+		metadata:    metadata,
 		closing:     make(chan struct{}),
 		streams:     newStreamSet(),
 		limit:       newLimiter(int64(cfg.MaxInFlight), cfg.QueueTarget, 100*time.Millisecond),

@@ -7,18 +7,19 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mcpstream/mcpstream/auth"
 	"github.com/mcpstream/mcpstream/gateway"
 )
 
 // bearerOK is an Authenticator for the test: "Bearer ok" is principal
-// "tester", anything else is refused 401 as a JWTAuth would.
+// "tester", anything else is refused 401 as an auth.JWT would.
 type bearerOK struct{}
 
 func (bearerOK) Authenticate(r *http.Request) (string, error) {
 	if r.Header.Get("Authorization") == "Bearer ok" {
 		return "tester", nil
 	}
-	return "", &gateway.AuthError{Status: http.StatusUnauthorized, Description: "a bearer token is required"}
+	return "", &auth.Error{Status: http.StatusUnauthorized, Description: "a bearer token is required"}
 }
 
 // TestCORS: a page on an allowed origin can use the gateway from a

@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/mcpstream/mcpstream/auth"
 	"github.com/mcpstream/mcpstream/gateway"
 	"github.com/mcpstream/mcpstream/streams"
 	"github.com/mcpstream/mcpstream/workers"
@@ -301,13 +302,13 @@ func (f *gatewayFlags) config(ctx context.Context, log *slog.Logger, t streams.T
 	if audience == "" {
 		audience = f.resource
 	}
-	auth, err := gateway.NewJWTAuth(ctx, gateway.JWTOptions{JWKSURL: f.jwksURL, Issuer: f.issuer, Audience: audience,
+	jwt, err := auth.NewJWT(ctx, auth.JWTOptions{JWKSURL: f.jwksURL, Issuer: f.issuer, Audience: audience,
 		RequiredScopes: splitList(f.scopes), PrincipalClaim: f.principalClaim, Logger: log})
 	if err != nil {
 		return cfg, err
 	}
-	cfg.Auth = auth
-	cfg.ResourceMetadata = gateway.ResourceMetadata{Resource: f.resource, AuthorizationServers: f.authServers}
+	cfg.Auth = jwt
+	cfg.ResourceMetadata = auth.ResourceMetadata{Resource: f.resource, AuthorizationServers: f.authServers}
 	return cfg, nil
 }
 
@@ -386,8 +387,8 @@ func serveGateway(ctx context.Context, nc *nats.Conn, cfg gateway.Config, addr s
 	mux.Handle("/sse", legacy)
 	mux.Handle("/messages", legacy)
 	if h := gw.ResourceMetadataHandler(); h != nil { // RFC 9728, with --resource-url
-		mux.Handle(gateway.ResourceMetadataPath, h)
-		mux.Handle(gateway.ResourceMetadataPath+"/", h)
+		mux.Handle(auth.MetadataPath, h)
+		mux.Handle(auth.MetadataPath+"/", h)
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		if nc.Status() != nats.CONNECTED {

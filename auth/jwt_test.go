@@ -1,4 +1,4 @@
-package gateway
+package auth
 
 import (
 	"context"
@@ -7,7 +7,6 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
-	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"io"
@@ -105,7 +104,7 @@ func claims(kv ...any) jwt.MapClaims {
 	return c
 }
 
-func newTestAuth(t testing.TB, o JWTOptions) *JWTAuth {
+func newTestAuth(t testing.TB, o JWTOptions) *JWT {
 	t.Helper()
 	if o.Issuer == "" {
 		o.Issuer = testIss
@@ -114,7 +113,7 @@ func newTestAuth(t testing.TB, o JWTOptions) *JWTAuth {
 		o.Audience = testAud
 	}
 	o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	a, err := NewJWTAuth(t.Context(), o)
+	a, err := NewJWT(t.Context(), o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,16 +129,16 @@ func authRequest(authorization ...string) *http.Request {
 	return r
 }
 
-func authError(t *testing.T, err error) *AuthError {
+func authError(t *testing.T, err error) *Error {
 	t.Helper()
-	var ae *AuthError
+	var ae *Error
 	if !errors.As(err, &ae) {
-		t.Fatalf("error %v (%T) is not an *AuthError", err, err)
+		t.Fatalf("error %v (%T) is not an *Error", err, err)
 	}
 	return ae
 }
 
-func TestJWTAuth(t *testing.T) {
+func TestJWT(t *testing.T) {
 	iss := newTestIssuer(t)
 	ec := ecKey(t)
 	iss.publish(t, "ec1", &ec.PublicKey, jwkset.AlgES256)
@@ -239,24 +238,24 @@ func TestJWTAuth(t *testing.T) {
 			if ae.Scope != "mcp:tools" {
 				t.Errorf("scope %q, want the required scopes", ae.Scope)
 			}
-			chs, err := oauthex.ParseWWWAuthenticate([]string{ae.challenge(testIss + ResourceMetadataPath)})
+			chs, err := oauthex.ParseWWWAuthenticate([]string{ae.Challenge(testIss + MetadataPath)})
 			if err != nil || len(chs) != 1 || !strings.EqualFold(chs[0].Scheme, "Bearer") {
-				t.Fatalf("challenge %q parses as %+v, %v", ae.challenge(""), chs, err)
+				t.Fatalf("challenge %q parses as %+v, %v", ae.Challenge(""), chs, err)
 			}
 			if got := chs[0].Params["error"]; got != c.code {
 				t.Errorf("challenge error=%q, want %q", got, c.code)
 			}
-			if got := chs[0].Params["resource_metadata"]; got != testIss+ResourceMetadataPath {
+			if got := chs[0].Params["resource_metadata"]; got != testIss+MetadataPath {
 				t.Errorf("challenge resource_metadata=%q", got)
 			}
 			if _, ok := chs[0].Params["error_description"]; ok != (c.code != "") {
-				t.Errorf("challenge %q: error_description present %v, want %v", ae.challenge(""), ok, c.code != "")
+				t.Errorf("challenge %q: error_description present %v, want %v", ae.Challenge(""), ok, c.code != "")
 			}
 		})
 	}
 }
 
-func TestJWTAuthPrincipalClaimAndAlgorithms(t *testing.T) {
+func TestJWTPrincipalClaimAndAlgorithms(t *testing.T) {
 	iss := newTestIssuer(t)
 	ec := ecKey(t)
 	iss.publish(t, "ec1", &ec.PublicKey, jwkset.AlgES256)
@@ -271,10 +270,10 @@ func TestJWTAuthPrincipalClaimAndAlgorithms(t *testing.T) {
 	}
 }
 
-// TestJWTAuthKeyRotation: a key published after the authenticator fetched
+// TestJWTKeyRotation: a key published after the authenticator fetched
 // the key set is found when a token names it; fetches caused by unknown
 // key ids are rate-limited and do not make requests wait.
-func TestJWTAuthKeyRotation(t *testing.T) {
+func TestJWTKeyRotation(t *testing.T) {
 	iss := newTestIssuer(t)
 	k1, k2, k3 := ecKey(t), ecKey(t), ecKey(t)
 	iss.publish(t, "k1", &k1.PublicKey, jwkset.AlgES256)
@@ -321,7 +320,7 @@ func TestJWTAuthKeyRotation(t *testing.T) {
 	}
 }
 
-func TestNewJWTAuthErrors(t *testing.T) {
+func TestNewJWTErrors(t *testing.T) {
 	iss := newTestIssuer(t) // publishes nothing
 	failing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		http.Error(w, "down", http.StatusInternalServerError)
@@ -347,158 +346,14 @@ func TestNewJWTAuthErrors(t *testing.T) {
 		{"key set too large", JWTOptions{JWKSURL: big.URL, Issuer: testIss, Audience: testAud, MaxJWKSBytes: 1 << 10}, "too large"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			a, err := NewJWTAuth(t.Context(), c.o)
+			a, err := NewJWT(t.Context(), c.o)
 			if err == nil {
 				a.Close()
-				t.Fatal("NewJWTAuth succeeded")
+				t.Fatal("NewJWT succeeded")
 			}
 			if !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("error %q does not say %q", err, c.want)
 			}
 		})
-	}
-}
-
-func TestResourceMetadata(t *testing.T) {
-	iss := newTestIssuer(t)
-	ec := ecKey(t)
-	iss.publish(t, "ec1", &ec.PublicKey, jwkset.AlgES256)
-	a := newTestAuth(t, JWTOptions{JWKSURL: iss.srv.URL, RequiredScopes: []string{"mcp:tools"}})
-
-	if _, err := buildResourceMetadata(Config{Auth: a}); err == nil {
-		t.Error("JWT authentication without a resource accepted")
-	}
-	if _, err := buildResourceMetadata(Config{Auth: a, ResourceMetadata: ResourceMetadata{Resource: testResource + "#frag"}}); err == nil {
-		t.Error("a resource with a fragment accepted")
-	}
-	if rm, err := buildResourceMetadata(Config{Auth: HeaderAuth{Header: "X-User"}}); rm != nil || err != nil {
-		t.Errorf("no resource with HeaderAuth = %v, %v; want none", rm, err)
-	}
-	root, err := buildResourceMetadata(Config{Auth: a, ResourceMetadata: ResourceMetadata{Resource: "https://mcp.example.test/"}})
-	if err != nil || root.url != "https://mcp.example.test"+ResourceMetadataPath || len(root.paths) != 1 {
-		t.Errorf("resource at the root: %+v, %v", root, err)
-	}
-
-	rm, err := buildResourceMetadata(Config{Auth: a, ResourceMetadata: ResourceMetadata{Resource: testResource}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := "https://mcp.example.test" + ResourceMetadataPath + "/mcp"; rm.url != want {
-		t.Errorf("metadata URL %q, want %q", rm.url, want)
-	}
-	g := &Gateway{cfg: Config{Auth: a}, log: slog.New(slog.NewTextHandler(io.Discard, nil)), resource: rm}
-	h := g.ResourceMetadataHandler()
-	for _, path := range []string{ResourceMetadataPath, ResourceMetadataPath + "/mcp"} {
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
-		var doc struct {
-			Resource             string   `json:"resource"`
-			AuthorizationServers []string `json:"authorization_servers"`
-			ScopesSupported      []string `json:"scopes_supported"`
-			BearerMethods        []string `json:"bearer_methods_supported"`
-		}
-		if rec.Code != http.StatusOK || json.Unmarshal(rec.Body.Bytes(), &doc) != nil {
-			t.Fatalf("GET %s: %d %s", path, rec.Code, rec.Body)
-		}
-		if doc.Resource != testResource || len(doc.AuthorizationServers) != 1 || doc.AuthorizationServers[0] != testIss ||
-			len(doc.ScopesSupported) != 1 || doc.ScopesSupported[0] != "mcp:tools" || len(doc.BearerMethods) != 1 || doc.BearerMethods[0] != "header" {
-			t.Errorf("GET %s: %s", path, rec.Body)
-		}
-		if rec.Header().Get("Access-Control-Allow-Origin") != "*" {
-			t.Errorf("GET %s: not readable cross-origin", path)
-		}
-	}
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, ResourceMetadataPath+"/other", nil))
-	if rec.Code != http.StatusNotFound {
-		t.Errorf("metadata for another resource path: %d, want 404", rec.Code)
-	}
-}
-
-// noRead is a request body that fails the test if it is read.
-type noRead struct{ t *testing.T }
-
-func (b noRead) Read([]byte) (int, error) {
-	b.t.Error("the body of a refused request was read")
-	return 0, io.EOF
-}
-
-// TestGatewayRefusesBeforeReadingTheBody: each transport's handler
-// answers an unauthenticated request with the challenge and an OAuth error
-// body, without reading the body.
-func TestGatewayRefusesBeforeReadingTheBody(t *testing.T) {
-	iss := newTestIssuer(t)
-	ec := ecKey(t)
-	iss.publish(t, "ec1", &ec.PublicKey, jwkset.AlgES256)
-	a := newTestAuth(t, JWTOptions{JWKSURL: iss.srv.URL, RequiredScopes: []string{"mcp:tools"}})
-	cfg := Config{Auth: a, ResourceMetadata: ResourceMetadata{Resource: testResource}}
-	rm, err := buildResourceMetadata(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := &Gateway{cfg: cfg, log: slog.New(slog.NewTextHandler(io.Discard, nil)), resource: rm}
-	expired := sign(t, jwt.SigningMethodES256, ec, "ec1", claims("exp", time.Now().Add(-time.Hour).Unix()))
-	for _, c := range []struct {
-		name, method, target, auth string
-		h                          http.Handler
-		status                     int
-		code                       string
-	}{
-		{"POST /mcp without a token", http.MethodPost, "/mcp", "", g, 401, ""},
-		{"GET /mcp with an expired token", http.MethodGet, "/mcp", "Bearer " + expired, g, 401, ErrCodeInvalidToken},
-		{"DELETE /mcp with Basic", http.MethodDelete, "/mcp", "Basic YTpi", g, 401, ""},
-		{"GET /sse without a token", http.MethodGet, "/sse", "", g.LegacySSE("/messages"), 401, ""},
-		{"POST /messages with a bad token", http.MethodPost, "/messages?sessionId=x", "Bearer x.y.z", g.LegacySSE("/messages"), 401, ErrCodeInvalidToken},
-		{"POST /mcp lacking a scope", http.MethodPost, "/mcp", "Bearer " + sign(t, jwt.SigningMethodES256, ec, "ec1", claims("scope", "")), g, 403, ErrCodeInsufficientScope},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			req := httptest.NewRequest(c.method, c.target, noRead{t})
-			req.Header.Set("Content-Type", "application/json")
-			if c.auth != "" {
-				req.Header.Set("Authorization", c.auth)
-			}
-			rec := httptest.NewRecorder()
-			c.h.ServeHTTP(rec, req)
-			if rec.Code != c.status {
-				t.Fatalf("status %d, want %d: %s", rec.Code, c.status, rec.Body)
-			}
-			chs, err := oauthex.ParseWWWAuthenticate(rec.Header().Values("WWW-Authenticate"))
-			if err != nil || len(chs) != 1 {
-				t.Fatalf("WWW-Authenticate %q: %v", rec.Header().Values("WWW-Authenticate"), err)
-			}
-			p := chs[0].Params
-			if p["resource_metadata"] != "https://mcp.example.test"+ResourceMetadataPath+"/mcp" || p["scope"] != "mcp:tools" || p["error"] != c.code {
-				t.Errorf("challenge params %v", p)
-			}
-			var body struct {
-				Error       string `json:"error"`
-				Description string `json:"error_description"`
-			}
-			if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil || body.Error != c.code || body.Description == "" {
-				t.Errorf("body %s, want error %q with a description", rec.Body, c.code)
-			}
-		})
-	}
-}
-
-// TestHeaderAuth: the trusted header names the principal; none is the
-// anonymous principal, never a refusal.
-func TestHeaderAuth(t *testing.T) {
-	g := &Gateway{cfg: Config{PrincipalHeader: "X-User"}.withDefaults()}
-	r := httptest.NewRequest(http.MethodPost, "/mcp", nil)
-	r.Header.Set("X-User", "alice")
-	r2, ok := g.authenticate(httptest.NewRecorder(), r)
-	if !ok || g.principal(r2) != "alice" {
-		t.Fatalf("principal %q, %v; want alice", g.principal(r2), ok)
-	}
-	if !g.otherPrincipal(r2, "bob") || g.otherPrincipal(r2, "alice") {
-		t.Error("otherPrincipal does not compare with the header's principal")
-	}
-	r3, ok := g.authenticate(httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "/mcp", nil))
-	if !ok || g.principal(r3) != "" {
-		t.Fatalf("no header: principal %q, %v; want the anonymous one", g.principal(r3), ok)
-	}
-	if (&Gateway{}).otherPrincipal(r2, "bob") {
-		t.Error("without authentication, sessions are not bound to principals")
 	}
 }

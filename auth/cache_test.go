@@ -1,4 +1,4 @@
-package gateway
+package auth
 
 import (
 	"crypto/rand"
@@ -69,7 +69,7 @@ func TestTokenCache(t *testing.T) {
 	}
 }
 
-func TestJWTAuthCachesOnlyAcceptedTokens(t *testing.T) {
+func TestJWTCachesOnlyAcceptedTokens(t *testing.T) {
 	iss := newTestIssuer(t)
 	ec := ecKey(t)
 	iss.publish(t, "ec1", &ec.PublicKey, jwkset.AlgES256)
@@ -108,9 +108,9 @@ func TestJWTAuthCachesOnlyAcceptedTokens(t *testing.T) {
 	}
 }
 
-// BenchmarkJWTAuth is one request's token check: a signature verification
+// BenchmarkJWT is one request's token check: a signature verification
 // without the cache, a map lookup with it.
-func BenchmarkJWTAuth(b *testing.B) {
+func BenchmarkJWT(b *testing.B) {
 	iss := newTestIssuer(b)
 	ec := ecKey(b)
 	iss.publish(b, "ec1", &ec.PublicKey, jwkset.AlgES256)

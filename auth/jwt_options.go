@@ -1,4 +1,4 @@
-package gateway
+package auth
 
 import (
 	"errors"
@@ -12,7 +12,7 @@ import (
 	"time"
 )
 
-// JWTOptions configure a [JWTAuth]: where the authorization server
+// JWTOptions configure a [JWT]: where the authorization server
 // publishes its signing keys, and what a token must say to be accepted.
 type JWTOptions struct {
 	// JWKSURL is the authorization server's JSON Web Key Set (its
@@ -44,7 +44,7 @@ type JWTOptions struct {
 	// RefreshUnknownKID is the least time between two fetches caused by a
 	// token naming an unknown key id (default 1m): a key published after
 	// the last fetch is found at once, and tokens with made-up key ids
-	// cannot make the gateway hammer the authorization server.
+	// cannot make the server hammer the authorization server.
 	RefreshUnknownKID time.Duration
 	// HTTPClient fetches the key set (default one with a 10s timeout).
 	// Whatever client is given, a response larger than MaxJWKSBytes is
@@ -72,10 +72,10 @@ var asymmetricAlgorithms = []string{"RS256", "RS384", "RS512", "PS256", "PS384",
 // which option is wrong.
 func (o JWTOptions) withDefaults() (JWTOptions, error) {
 	if o.Issuer == "" {
-		return o, errors.New("gateway: JWT authentication needs an issuer")
+		return o, errors.New("auth: JWT authentication needs an issuer")
 	}
 	if o.Audience == "" {
-		return o, errors.New("gateway: JWT authentication needs an audience (tokens must have been issued for this server)")
+		return o, errors.New("auth: JWT authentication needs an audience (tokens must have been issued for this server)")
 	}
 	if err := checkJWKSURL(o.JWKSURL); err != nil {
 		return o, err
@@ -88,19 +88,19 @@ func (o JWTOptions) withDefaults() (JWTOptions, error) {
 	}
 	for _, a := range o.Algorithms {
 		if !slices.Contains(asymmetricAlgorithms, a) {
-			return o, fmt.Errorf("gateway: JWT algorithm %q not accepted (have: %s)", a, strings.Join(asymmetricAlgorithms, ", "))
+			return o, fmt.Errorf("auth: JWT algorithm %q not accepted (have: %s)", a, strings.Join(asymmetricAlgorithms, ", "))
 		}
 	}
 	for _, s := range o.RequiredScopes {
 		if s == "" || strings.ContainsAny(s, " \"\\") {
-			return o, fmt.Errorf("gateway: required scope %q is not a scope token", s)
+			return o, fmt.Errorf("auth: required scope %q is not a scope token", s)
 		}
 	}
 	switch {
 	case o.Leeway <= 0:
 		o.Leeway = 30 * time.Second
 	case o.Leeway > 5*time.Minute:
-		return o, fmt.Errorf("gateway: JWT leeway %s is over 5m", o.Leeway)
+		return o, fmt.Errorf("auth: JWT leeway %s is over 5m", o.Leeway)
 	}
 	if o.RefreshInterval <= 0 {
 		o.RefreshInterval = time.Hour
@@ -135,11 +135,11 @@ func (o JWTOptions) withDefaults() (JWTOptions, error) {
 // host (a key set fetched in clear over a network could be replaced).
 func checkJWKSURL(s string) error {
 	if s == "" {
-		return errors.New("gateway: JWT authentication needs a JWKS URL")
+		return errors.New("auth: JWT authentication needs a JWKS URL")
 	}
 	u, err := url.Parse(s)
 	if err != nil || u.Host == "" {
-		return fmt.Errorf("gateway: JWKS URL %q is not an absolute URL", s)
+		return fmt.Errorf("auth: JWKS URL %q is not an absolute URL", s)
 	}
 	switch u.Scheme {
 	case "https":
@@ -149,7 +149,7 @@ func checkJWKSURL(s string) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("gateway: JWKS URL %q must be https (http only on a loopback host)", s)
+	return fmt.Errorf("auth: JWKS URL %q must be https (http only on a loopback host)", s)
 }
 
 // limitedTransport refuses response bodies over max bytes: the key set
