@@ -44,29 +44,15 @@ func (g *Gateway) callTool(ctx context.Context, sess *session, msg *schema.Messa
 		}
 	}
 
-	// Admission: bounded in-flight per gateway and per session. Nothing
-	// waits for room: the answer is immediate.
-	if sess.inflight.Add(1) > int32(g.cfg.MaxSessionInFlight) {
-		sess.inflight.Add(-1)
-		g.metrics.refused(refusedSessionLimit)
-		return nil, schema.OverloadedError("session in-flight limit reached", 1000), http.StatusServiceUnavailable
+	// Admission: bounded in-flight per session, principal and gateway.
+	// Nothing waits for room: the answer is immediate.
+	release, err := g.admission.Admit(&sess.inflight, sess.Principal)
+	if err != nil {
+		g.metrics.refused(refusalOf(err))
+		return nil, schema.OverloadedError(err.Error(), 1000), http.StatusServiceUnavailable
 	}
-	defer sess.inflight.Add(-1)
-	if sess.Principal != "" {
-		if !g.byPrinc.acquire(sess.Principal, g.cfg.MaxPrincipalInFlight) {
-			g.metrics.refused(refusedPrincipalLimit)
-			return nil, schema.OverloadedError("principal in-flight limit reached", 1000), http.StatusServiceUnavailable
-		}
-		defer g.byPrinc.release(sess.Principal)
-	}
-	inflight := g.inflight.Add(1)
-	if !g.limit.allow(inflight - 1) {
-		g.inflight.Add(-1)
-		g.metrics.refused(refusedGatewayLimit)
-		return nil, schema.OverloadedError("gateway in-flight limit reached", 1000), http.StatusServiceUnavailable
-	}
-	defer g.inflight.Add(-1)
-	admitted := time.Now()
+	ran := time.Duration(-1)
+	defer func() { release(ran) }()
 
 	deadline := time.Now().Add(g.cfg.CallTimeout)
 	ctx, cancel := context.WithDeadline(ctx, deadline)
@@ -112,10 +98,7 @@ func (g *Gateway) callTool(ctx context.Context, sess *session, msg *schema.Messa
 		}
 		return nil, rpcErr, status
 	}
-	now := time.Now()
-	overhead := now.Sub(admitted) - time.Duration(rep.RunNs)
-	g.limit.observe(overhead, inflight, now)
-	g.metrics.queueOverhead(overhead)
+	ran = time.Duration(rep.RunNs)
 	if rep.Error != nil {
 		return nil, rep.Error, 0
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/rs/cors"
 
 	"github.com/mcpstream/mcpstream/auth"
+	"github.com/mcpstream/mcpstream/gateway/internal/admission"
 	"github.com/mcpstream/mcpstream/schema"
 	"github.com/mcpstream/mcpstream/streams"
 )
@@ -203,10 +204,8 @@ type Gateway struct {
 
 	metrics *metrics // nil without Config.Metrics
 
-	keySeq   atomic.Uint64
-	inflight atomic.Int64
-	limit    *limiter
-	byPrinc  *principals
+	keySeq    atomic.Uint64
+	admission *admission.Controller
 	// closing is closed by Drain: event streams end, new requests get 503.
 	closing   chan struct{}
 	closeOnce sync.Once
@@ -248,9 +247,10 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Gateway, error) {
 		metadata:    metadata,
 		closing:     make(chan struct{}),
 		streams:     newStreamSet(),
-		limit:       newLimiter(int64(cfg.MaxInFlight), cfg.QueueTarget, 100*time.Millisecond),
-		byPrinc:     newPrincipals(),
 	}
+	g.admission = admission.New(admission.Config{MaxInFlight: int64(cfg.MaxInFlight), QueueTarget: cfg.QueueTarget,
+		MaxSession: int32(cfg.MaxSessionInFlight), MaxPrincipal: cfg.MaxPrincipalInFlight,
+		Queueing: func(d time.Duration) { g.metrics.queueOverhead(d) }})
 	g.cors = newCORS(g.originAllowed)
 	g.reg = newRegistry(g.log)
 	g.router = newRouter(g.log, func(rep *schema.Reply) {
@@ -309,7 +309,7 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Gateway, error) {
 	go func() { defer g.wg.Done(); g.announceListChanges() }()
 	if cfg.CPUQueueTarget > 0 {
 		g.wg.Add(1)
-		go func() { defer g.wg.Done(); g.watchCPU(wctx, cfg.CPUQueueTarget, 100*time.Millisecond) }()
+		go func() { defer g.wg.Done(); g.admission.WatchCPU(wctx, cfg.CPUQueueTarget, 100*time.Millisecond) }()
 	}
 
 	if g.sub, err = nc.Subscribe(g.replyTo, g.router.deliver); err != nil {
@@ -360,7 +360,7 @@ func (g *Gateway) ID() string { return g.cfg.ID }
 func (g *Gateway) Registry() *Snapshot { return g.reg.Load() }
 
 // InFlight is the number of requests waiting on workers.
-func (g *Gateway) InFlight() int64 { return g.inflight.Load() }
+func (g *Gateway) InFlight() int64 { return g.admission.InFlight() }
 
 // OpenStreams is the number of GET event streams open on this gateway.
 func (g *Gateway) OpenStreams() int64 { return g.streams.open.Load() }

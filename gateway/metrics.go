@@ -8,6 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/mcpstream/mcpstream/gateway/internal/admission"
 	"github.com/mcpstream/mcpstream/schema"
 )
 
@@ -186,8 +187,8 @@ func newMetrics(reg prometheus.Registerer, g *Gateway) (*metrics, error) {
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: name, Help: help}, f)
 	}
 	m.collectors = []prometheus.Collector{m.requestVec, m.durationVec, refusals, m.overhead,
-		gauge("inflight", "Calls waiting on workers.", func() float64 { return float64(g.inflight.Load()) }),
-		gauge("inflight_limit", "The adaptive in-flight limit now: calls beyond it are refused.", func() float64 { return float64(g.limit.limit.Load()) }),
+		gauge("inflight", "Calls waiting on workers.", func() float64 { return float64(g.admission.InFlight()) }),
+		gauge("inflight_limit", "The adaptive in-flight limit now: calls beyond it are refused.", func() float64 { return float64(g.admission.Limit()) }),
 		gauge("event_streams", "Event streams open (session GET streams, subscriptions/listen streams, HTTP+SSE streams).",
 			func() float64 { return float64(g.streams.open.Load()) }),
 		gauge("sessions_cached", "Sessions in the gateway's cache.", func() float64 { return float64(g.sessions.cached()) }),
@@ -211,6 +212,17 @@ func (m *metrics) unregister() {
 	for _, c := range m.collectors {
 		m.reg.Unregister(c)
 	}
+}
+
+// refusalOf is the refusal reason of an admission error.
+func refusalOf(err error) refusal {
+	switch err {
+	case admission.ErrSessionLimit:
+		return refusedSessionLimit
+	case admission.ErrPrincipalLimit:
+		return refusedPrincipalLimit
+	}
+	return refusedGatewayLimit
 }
 
 // refused counts a refusal for reason.

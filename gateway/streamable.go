@@ -119,7 +119,7 @@ func mediaType(v string) string {
 }
 
 func (g *Gateway) post(w http.ResponseWriter, r *http.Request) {
-	if g.limit.full(g.inflight.Load()) && r.Header.Get(schema.HeaderSessionID) != "" {
+	if g.admission.Full() && r.Header.Get(schema.HeaderSessionID) != "" {
 		// Overloaded: refuse before reading or parsing anything, so that a
 		// refusal costs next to nothing. (initialize, which carries no
 		// session id, is still served: it never waits on a worker.) The

@@ -1,4 +1,4 @@
-package gateway
+package admission
 
 import (
 	"context"
@@ -51,13 +51,13 @@ func (s *schedWatch) quantile(q float64) (time.Duration, uint64) {
 	return time.Duration(at * float64(time.Second)), total
 }
 
-// watchCPU is the gateway's second door. The adaptive limit sees queueing
-// after admission; but when the gateway's own CPU is saturated, requests
-// queue before it (as runnable goroutines waiting to read and parse them)
-// and every admitted call looks fast. So every window, when the 99th
-// percentile of scheduling waits passes target, the limit is cut (see
-// limiter.saturated); otherwise it may grow again.
-func (g *Gateway) watchCPU(ctx context.Context, target, window time.Duration) {
+// WatchCPU is the gateway's second door, until ctx ends. The adaptive
+// limit sees queueing after admission; but when the gateway's own CPU is
+// saturated, requests queue before it (as runnable goroutines waiting to
+// read and parse them) and every admitted call looks fast. So every
+// window, when the 99th percentile of scheduling waits passes target, the
+// limit is cut (see limiter.saturated); otherwise it may grow again.
+func (c *Controller) WatchCPU(ctx context.Context, target, window time.Duration) {
 	w := newSchedWatch()
 	w.quantile(0.99) // start from now
 	t := time.NewTicker(window)
@@ -70,9 +70,9 @@ func (g *Gateway) watchCPU(ctx context.Context, target, window time.Duration) {
 		}
 		// A handful of waits says nothing: an idle gateway is not hot.
 		if p99, n := w.quantile(0.99); n >= 100 && p99 > target {
-			g.limit.saturated(g.inflight.Load())
+			c.limit.saturated(c.inflight.Load())
 		} else {
-			g.limit.cool()
+			c.limit.cool()
 		}
 	}
 }

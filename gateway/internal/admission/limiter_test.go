@@ -1,8 +1,6 @@
-package gateway
+package admission
 
 import (
-	"runtime"
-	"sync"
 	"testing"
 	"time"
 )
@@ -98,65 +96,5 @@ func TestLimiterCPUDoor(t *testing.T) {
 	}
 	if got := l.limit.Load(); got <= 256 {
 		t.Fatalf("limit %d after the CPU cooled, want it grown past 256", got)
-	}
-}
-
-// TestSchedWatchSeesSaturation: goroutines that want more CPU than there
-// is wait for it, and the watch's 99th percentile shows the wait.
-func TestSchedWatchSeesSaturation(t *testing.T) {
-	w := newSchedWatch()
-	w.quantile(0.99)
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	// Four times as many spinners as Ps, each yielding now and then so
-	// that every wait is counted.
-	for range 4 * runtime.GOMAXPROCS(0) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				spinUntil := time.Now().Add(200 * time.Microsecond)
-				for time.Now().Before(spinUntil) {
-				}
-				runtime.Gosched()
-			}
-		}()
-	}
-	time.Sleep(300 * time.Millisecond) // the window measured, not a synchronisation
-	p99, n := w.quantile(0.99)
-	close(stop)
-	wg.Wait()
-	if n < 100 || p99 < 200*time.Microsecond {
-		t.Fatalf("saturated CPU: %d waits, p99 %s; want at least 100 waits and p99 >= 200us", n, p99)
-	}
-}
-
-func TestPrincipalsCapAndStayBounded(t *testing.T) {
-	p := newPrincipals()
-	if !p.acquire("alice", 2) || !p.acquire("alice", 2) {
-		t.Fatal("alice refused below her cap")
-	}
-	if p.acquire("alice", 2) {
-		t.Fatal("alice admitted beyond her cap")
-	}
-	if !p.acquire("bob", 2) {
-		t.Fatal("bob refused because of alice")
-	}
-	p.release("alice")
-	if !p.acquire("alice", 2) {
-		t.Fatal("a released slot is not reusable")
-	}
-	for _, who := range []string{"alice", "alice", "bob"} {
-		p.release(who)
-	}
-	for i := range p.shards {
-		if n := len(p.shards[i].m); n != 0 {
-			t.Fatalf("shard %d keeps %d entries with nothing in flight", i, n)
-		}
 	}
 }
