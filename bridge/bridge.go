@@ -385,9 +385,9 @@ func (b *Bridge) closeStream(params []byte) bool {
 	})
 	b.mu.Lock()
 	cancel := b.open[string(id)]
-	modern := b.session == ""
+	stateless := b.session == ""
 	b.mu.Unlock()
-	if cancel == nil || !modern {
+	if cancel == nil || !stateless {
 		return false // a session's request is cancelled by telling the server
 	}
 	cancel()

@@ -4,23 +4,11 @@ import (
 	"net/http"
 
 	"github.com/mcpstream/mcpstream/auth"
-	"github.com/mcpstream/mcpstream/schema"
 )
 
-// admit is the door of every transport: a request from an Origin not
-// allowed is answered 403, then the request is authenticated by
-// Config.Auth (package auth). It returns r, with the principal in its
-// context, or false after answering.
-func (g *Gateway) admit(w http.ResponseWriter, r *http.Request) (*http.Request, bool) {
-	if !g.originAllowed(r.Header.Get("Origin")) {
-		writeError(w, http.StatusForbidden, nil, schema.Errorf(schema.CodeInvalidRequest, "origin not allowed"))
-		return nil, false
-	}
-	return g.authenticate(w, r)
-}
-
-// authenticate runs the configured Authenticator on r. It returns r, with
-// the principal in its context, or false after answering the refusal.
+// authenticate runs the configured Authenticator (package auth) on r,
+// before its body is read. It returns r, with the principal in its
+// context, or false after answering the refusal (auth.Refuse).
 func (g *Gateway) authenticate(w http.ResponseWriter, r *http.Request) (*http.Request, bool) {
 	if g.cfg.Auth == nil {
 		return r, true

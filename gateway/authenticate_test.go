@@ -55,8 +55,8 @@ func TestGatewayRefusesBeforeReadingTheBody(t *testing.T) {
 		{"POST /mcp without a token", http.MethodPost, "/mcp", "", g, 401, ""},
 		{"GET /mcp with an expired token", http.MethodGet, "/mcp", "Bearer expired", g, 401, auth.ErrCodeInvalidToken},
 		{"DELETE /mcp with Basic", http.MethodDelete, "/mcp", "", g, 401, ""},
-		{"GET /sse without a token", http.MethodGet, "/sse", "", g.LegacySSE("/messages"), 401, ""},
-		{"POST /messages with a bad token", http.MethodPost, "/messages?sessionId=x", "Bearer x.y.z", g.LegacySSE("/messages"), 401, auth.ErrCodeInvalidToken},
+		{"GET /sse without a token", http.MethodGet, "/sse", "", g.HTTPSSE("/messages"), 401, ""},
+		{"POST /messages with a bad token", http.MethodPost, "/messages?sessionId=x", "Bearer x.y.z", g.HTTPSSE("/messages"), 401, auth.ErrCodeInvalidToken},
 		{"POST /mcp lacking a scope", http.MethodPost, "/mcp", "Bearer scopeless", g, 403, auth.ErrCodeInsufficientScope},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -9,11 +9,12 @@ import (
 )
 
 // postBatch serves a JSON-RPC batch, which only revision 2025-03-26
-// allows: the requests run at once (tools/call on the workers), the
-// notifications are handled, and the responses come back as one JSON array
-// in the order of the requests (or as one SSE event holding it, for a
-// client that accepts only event streams). A batch of only notifications
-// and responses gets 202.
+// allows: every message goes to dispatch, the requests at once (an
+// initialize may not be one of them), and the responses come back as one
+// JSON array in the order of the requests (or as one SSE event holding
+// it, for a client that accepts only event streams). A batch of only
+// notifications and responses gets 202; a draining gateway refuses the
+// whole batch with 503, for the client to send it elsewhere.
 func (g *Gateway) postBatch(w http.ResponseWriter, r *http.Request, body []byte, sseOnly bool) {
 	sess, ok := g.requireSession(w, r, nil)
 	if !ok {
@@ -24,42 +25,33 @@ func (g *Gateway) postBatch(w http.ResponseWriter, r *http.Request, body []byte,
 			"%v (revision %s; only %s allows them)", schema.ErrBatch, sess.Revision, schema.Revision20250326))
 		return
 	}
-	parts, err := schema.SplitBatch(body)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, nil, err)
+	parts, rpcErr := schema.SplitBatch(body)
+	if rpcErr != nil {
+		writeError(w, http.StatusBadRequest, nil, rpcErr)
 		return
 	}
-	if g.refuseDraining(w, nil) {
+	if g.draining() {
+		writeError(w, http.StatusServiceUnavailable, nil, g.overloaded(refusedDraining))
 		return
 	}
 	responses := make([][]byte, len(parts)) // nil where nothing is answered
 	var wg sync.WaitGroup
 	for i, part := range parts {
-		msg, err := schema.DecodeMessage(part)
-		if err != nil {
-			responses[i] = schema.AppendError(nil, nil, err)
+		msg, rpcErr := schema.DecodeMessage(part)
+		switch {
+		case rpcErr != nil:
+			responses[i] = schema.AppendError(nil, nil, rpcErr)
+			continue
+		case msg.Kind() == schema.KindRequest && msg.Method == schema.MethodInitialize:
+			responses[i] = schema.AppendError(nil, msg.ID, schema.Errorf(schema.CodeInvalidRequest, "initialize must not be part of a batch"))
 			continue
 		}
-		switch {
-		case msg.Kind() != schema.KindRequest:
-			g.notified(sess, msg, part)
-		case msg.Method == schema.MethodInitialize:
-			responses[i] = schema.AppendError(nil, msg.ID, schema.Errorf(schema.CodeInvalidRequest, "initialize must not be part of a batch"))
-		case routedToWorkers(msg.Method):
-			wg.Go(func() {
-				result, rpcErr, _ := g.callTool(r.Context(), sess, msg, nil)
-				responses[i] = workerResponse(msg.ID, result, rpcErr)
-			})
-		default:
-			wg.Go(func() {
-				result, rpcErr := g.answer(r.Context(), sess, msg)
-				if rpcErr != nil {
-					responses[i] = schema.AppendError(nil, msg.ID, rpcErr)
-				} else {
-					responses[i] = schema.AppendResult(nil, msg.ID, result)
-				}
-			})
+		x := &exchange{msg: msg, raw: part, sess: sess, r: r, out: &batchReplier{g: g, id: msg.ID, slot: &responses[i]}}
+		if msg.Kind() != schema.KindRequest {
+			g.dispatch(r.Context(), x)
+			continue
 		}
+		wg.Go(func() { g.dispatch(r.Context(), x) })
 	}
 	wg.Wait()
 	var out []string
@@ -77,10 +69,36 @@ func (g *Gateway) postBatch(w http.ResponseWriter, r *http.Request, body []byte,
 		w.Header().Set("Content-Type", "text/event-stream")
 		w.Header().Set("Cache-Control", "no-cache")
 		w.WriteHeader(http.StatusOK)
-		_, _ = w.Write([]byte("event: message\ndata: " + array + "\n\n"))
+		_, _ = w.Write([]byte(sseEvent + array + "\n\n"))
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write([]byte(array))
 }
+
+// batchReplier answers one message of a batch into its slot of the
+// batch's response. A call in a batch has no event stream: a worker's
+// notifications are dropped, and its requests to the client refused.
+type batchReplier struct {
+	g    *Gateway
+	id   schema.ID
+	slot *[]byte
+}
+
+func (b *batchReplier) result(body func([]byte) ([]byte, error)) {
+	if *b.slot = schema.AppendResultFunc(nil, b.id, body); *b.slot == nil {
+		b.fail(0, errMalformedResult)
+	}
+}
+
+func (b *batchReplier) fail(_ int, e *schema.Error) { *b.slot = schema.AppendError(nil, b.id, e) }
+
+func (b *batchReplier) note(rep *schema.Reply) {
+	if rep.Kind == schema.ReplyRequest {
+		b.g.refuseClientRequest(rep, schema.Errorf(schema.CodeInternalError,
+			"%s: a call in a JSON-RPC batch has no event stream to send it on", rep.Method))
+	}
+}
+
+func (b *batchReplier) accepted() {}

@@ -16,8 +16,8 @@ import (
 // headers that let the page read what it got. The origins CORS admits are
 // exactly those the DNS-rebinding check admits (loopback ones, and
 // Config.AllowedOrigins), so a page on any other origin is still refused
-// 403 by that check. Preflights are answered before authentication:
-// browsers never send credentials with them.
+// 403 by that check. Preflights are answered before authentication (the
+// gateway's front): browsers never send credentials with them.
 
 // exposedHeaders are the response headers a page may read: the session id
 // it must send back, the negotiated revision, a refusal's challenge and
@@ -37,17 +37,7 @@ func newCORS(allowed func(origin string) bool) *cors.Cors {
 	})
 }
 
-// withCORS runs next behind the gateway's CORS policy; a request without an
-// Origin (every non-browser client) goes straight to next.
-func (g *Gateway) withCORS(w http.ResponseWriter, r *http.Request, next http.HandlerFunc) {
-	if r.Header.Get("Origin") == "" {
-		next(w, r)
-		return
-	}
-	g.cors.ServeHTTP(w, r, next)
-}
-
-// corsHeaders are the headers withCORS may set on an actual request's
+// corsHeaders are the headers the CORS policy may set on an actual request's
 // response, in the order they go into a hijacked stream's head.
 var corsHeaders = []string{"Access-Control-Allow-Origin", "Access-Control-Expose-Headers", "Vary"}
 

@@ -1,59 +1,92 @@
-// Package gateway is mcpstream's MCP front: the Streamable HTTP endpoint
-// ([Gateway] is its http.Handler) and the 2024-11-05 HTTP+SSE transport
-// ([Gateway.LegacySSE]), sessions kept in the session bucket and cached, the
-// registry snapshot built from a watch of the registry bucket and read
-// without locks, admission control, and the reply router that matches
-// replies on mcp.reply.<gateway-id> to waiting requests (and a stream's
-// refusal of a request, on mcp.reply.<gateway-id>.ack.<key>, to the request
-// it refused).
+// Package gateway is mcpstream's MCP front: it serves MCP clients over
+// HTTP and carries their requests through NATS JetStream to worker groups.
 //
-// Every revision is chosen per request: the session revisions (2025-03-26
-// with batches, 2025-06-18, 2025-11-25; 2024-11-05 over HTTP+SSE) and the
-// stateless 2026-07-28 (modern.go: header and _meta validation,
-// server/discover, resultType and cache hints, subscriptions/listen,
-// input-required results, the tasks extension's tasks/* from the task
-// bucket).
+// # Transports
 //
-// initialize, ping and the lists are answered here; tools/call,
-// prompts/get, resources/read and completion/complete become msgpack
-// envelopes published to the serving group's partition stream, and the
-// worker's reply comes back on core NATS. A publish that the stream refuses
-// for want of a leader, or that no acknowledgement answers within two to
-// three seconds (router.go), is sent again under the same Nats-Msg-Id. A
-// reply lost while the gateway reconnected to another NATS node is found in
-// the result bucket, or the request, when idempotent, runs again
-// (recover.go). Notifications that workers send
-// about a call turn its response into an SSE stream and are relayed in order
-// before the result; requests a worker makes of the client go out the same
-// way, and the client's answer, posted to any gateway, goes back to the
-// worker by its id. Cancellation (notifications/cancelled, or a stateless
-// request's closed stream) is passed to the workers.
+// One endpoint (the [Gateway] is its handler; [Gateway.Mount] serves it at
+// [MCPPath]) speaks Streamable HTTP for every revision, chosen per request:
+// the session revisions 2025-03-26 (with JSON-RPC batches), 2025-06-18 and
+// 2025-11-25, where initialize opens a session that the session bucket
+// keeps and every gateway caches, so that any gateway serves any session;
+// and the stateless revision 2026-07-28, where each request carries its
+// revision and the client's capabilities in _meta and mirrors its method
+// and target into headers that must match the body. The 2024-11-05
+// HTTP+SSE transport has a stream and a POST path of its own
+// ([Gateway.HTTPSSE]). Whatever the transport, a message is parsed and
+// checked against its revision's rules, then handed to one dispatch
+// function with the way its answer goes back: an HTTP response (JSON, or
+// an SSE stream once a worker sends a notification), a slot in a batch's
+// response, or the session's HTTP+SSE stream.
+//
+// # Data path
+//
+// The gateway answers initialize, ping, the lists (from an immutable
+// snapshot of the registry bucket, read without locks), logging levels and
+// resource subscriptions, server/discover, subscriptions/listen and the
+// tasks extension's requests itself. tools/call, prompts/get,
+// resources/read and completion/complete become msgpack envelopes,
+// published to the partition stream of the group that serves the tool,
+// prompt or resource; the worker's reply comes back on core NATS, to the
+// gateway's own subject, where a router hands it to the waiting request.
+// Notifications a worker sends about a call travel the same way, ahead of
+// the result. A request a worker makes of the client goes out on the
+// call's event stream, and the client's answer, posted to any gateway,
+// goes back to the worker by its id. A client's cancellation
+// (notifications/cancelled, or a stateless request's closed stream) goes
+// to every worker.
+//
+// A publish the stream refuses for want of a leader, or that no
+// acknowledgement answers within two to three seconds, is sent again
+// under the same Nats-Msg-Id, so the stream drops a copy. A reply lost
+// while the gateway reconnected to another NATS node is found in the
+// result bucket or, for a request that may run twice, run again.
+//
+// # Admission
+//
+// Nothing waits for room: a call is admitted at once, or refused with
+// -32000 and, over HTTP, 503 with Retry-After. A session may have
+// [Config.MaxSessionInFlight] calls waiting on workers, a principal
+// [Config.MaxPrincipalInFlight] over all its sessions, and the gateway an
+// in-flight limit that adapts to the queueing calls see (their latency
+// less their handler's run time) and, with [Config.CPUQueueTarget], falls
+// while Go's scheduling latency shows the gateway's CPU saturated. At that
+// limit a session's request is refused before its body is read. A
+// draining gateway refuses new requests the same way, for their clients
+// to try another gateway.
+//
+// # Authentication
+//
+// Every request, on every transport, passes the same front before its
+// body is read: the metrics count it; a browser page on an origin the
+// DNS-rebinding check admits gets CORS (preflights are answered there),
+// and any other origin is refused 403; and [Config.Auth] (package auth)
+// names its principal or refuses it. An auth.JWT makes the gateway an
+// OAuth 2.1 resource server, which also serves RFC 9728 protected resource
+// metadata; an auth.Header trusts an authenticating proxy. A principal
+// owns the sessions and tasks it starts, and counts against its in-flight
+// cap.
+//
+// # Events
 //
 // List changes and resource updates go through the events stream, which
-// every gateway follows to tell its open streams (session GET streams,
-// resumable with Last-Event-ID on any gateway, and listen streams).
+// every gateway follows to tell the event streams it holds: session GET
+// streams (resumable with Last-Event-ID on any gateway), subscriptions/listen
+// streams and HTTP+SSE streams. Event streams run on hijacked connections,
+// a few KB each, with every write under a short deadline: a client that
+// stops reading is cut off rather than buffered for.
 //
-// Every request, on every transport, is authenticated before its body is
-// read ([Config.Auth], package auth): an auth.JWT makes the gateway an OAuth 2.1
-// resource server, validating bearer JWTs against the authorization
-// server's key set (issuer, audience, expiry, scopes) and serving RFC 9728
-// protected resource metadata; an auth.Header trusts an authenticating
-// proxy's header. The principal either names binds sessions and tasks to
-// it and counts against its in-flight cap. Browser pages on the origins the
-// DNS-rebinding check admits get CORS (cors.go); their preflights are
-// answered before authentication.
+// # Lifecycle
 //
-// Admission is immediate: a session may have MaxSessionInFlight calls
-// waiting, and the gateway's in-flight limit adapts to the queueing calls
-// see (latency less the handler's reported run time), refusing the excess
-// with 503 before reading it; with [Config.CPUQueueTarget] it also falls
-// while Go's scheduling latency shows the gateway's CPU saturated
-// (schedwatch.go). Event streams run on hijacked connections (a
-// few KB each) with writes under a short deadline, so slow readers are cut
-// off rather than buffered for.
+// [New] starts the gateway; [Gateway.Drain] ends its event streams and
+// refuses new requests, so that an http.Server's Shutdown only waits for
+// the requests in flight; [Gateway.Close] then stops every goroutine the
+// gateway started (watchers, the reply sweep, event streams, HTTP+SSE
+// requests still waiting on workers) and waits for them.
 //
-// With [Config.Metrics] set, the gateway registers Prometheus metrics there
-// (metrics.go): requests by method and outcome and their duration, refusals
-// by reason, the queueing the adaptive limit sees, and gauges of calls in
-// flight, the limit, open streams and cached sessions.
+// # Metrics
+//
+// With [Config.Metrics] set, the gateway registers Prometheus metrics
+// there: requests by method and outcome and their duration, refusals by
+// reason, the queueing the adaptive limit sees, and gauges of calls in
+// flight, the limit, open event streams and cached sessions.
 package gateway

@@ -1,258 +1,179 @@
 package gateway
 
 import (
-	"bufio"
 	"bytes"
-	"hash/maphash"
-	"io"
-	"net"
-	"net/http"
+	"context"
+	"encoding/json"
+	"errors"
 	"strconv"
-	"sync"
-	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/mcpstream/mcpstream/schema"
 	"github.com/mcpstream/mcpstream/streams"
 )
 
-// eventStream is a session's GET event stream on a hijacked connection. A
-// stream costs a connection, this struct and one small goroutine blocked in
-// Read (to see the client go at once): net/http's per-connection goroutine
-// and buffers are released when the handler returns. Writes are serialized
-// and bounded by a write deadline: the kernel's socket buffer is the
-// stream's buffer, and a client that stops reading is cut off.
-type eventStream struct {
-	conn   net.Conn
-	sess   *session
-	listen *listenFilter // set on a subscriptions/listen stream
-	mu     sync.Mutex    // serializes writes
-	closed atomic.Bool
-	// lastSeq is the events-stream sequence of the last event written
-	// (guarded by mu): replayed and live events are each written once.
-	lastSeq uint64
-}
+// What session event streams carry (list changes, resource updates) goes
+// through the events stream first: a gateway that sees a registry change
+// publishes it there (its message id makes the other gateways' publishes of
+// the same change duplicates), and workers announce resource updates there.
+// Every gateway follows the stream with an ordered consumer and fans each
+// event out to its open streams; the event's stream sequence is its SSE id.
+// A client that lost its GET stream opens another, on any gateway, with
+// Last-Event-ID, and gets the events it missed replayed from the stream.
 
-// writeSeq writes b, the event of sequence seq, unless it was written.
-func (s *eventStream) writeSeq(seq uint64, b []byte) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if seq <= s.lastSeq || s.closed.Load() {
-		return nil
-	}
-	s.lastSeq = seq
-	return s.writeLocked(b)
-}
+// maxReplay bounds the events replayed to one resuming stream.
+const maxReplay = 1000
 
-// writeTimeout bounds one write to an event stream.
-const writeTimeout = 2 * time.Second
-
-// write sends b, or closes the stream if the client does not take it in time.
-func (s *eventStream) write(b []byte) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed.Load() {
-		return net.ErrClosed
-	}
-	return s.writeLocked(b)
-}
-
-// writeLocked writes b under the write deadline, closing the stream if it
-// fails; the caller holds mu.
-func (s *eventStream) writeLocked(b []byte) error {
-	_ = s.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
-	if _, err := s.conn.Write(b); err != nil {
-		s.closeLocked()
+// followEvents fans the events stream out to the open event streams
+// until the gateway closes.
+func (g *Gateway) followEvents() error {
+	cons, err := g.events.OrderedConsumer(g.ctx, jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverNewPolicy})
+	if err != nil {
 		return err
+	}
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		if c, ok := eventChange(m.Subject(), m.Data()); ok {
+			if md, err := m.Metadata(); err == nil {
+				g.tell(c, md.Sequence.Stream)
+			}
+		}
+	})
+	if err != nil {
+		return err
+	}
+	if !g.start(func(ctx context.Context) { <-ctx.Done(); cc.Stop() }) {
+		cc.Stop()
 	}
 	return nil
 }
 
-func (s *eventStream) close() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.closeLocked()
+// eventChange is the change an event of the events stream stands for.
+func eventChange(subject string, data []byte) (change, bool) {
+	switch subject {
+	case streams.EventsToolsSubject:
+		return change{method: schema.NotificationToolListChanged}, true
+	case streams.EventsPromptsSubject:
+		return change{method: schema.NotificationPromptListChanged}, true
+	case streams.EventsResourcesSubject:
+		return change{method: schema.NotificationResourceListChanged}, true
+	}
+	if uri, ok := streams.ResourceEventURI(subject); ok && uri != "" && len(uri) <= maxURILength {
+		return change{method: schema.NotificationResourceUpdated, uri: uri}, true
+	}
+	return change{}, false
 }
 
-func (s *eventStream) closeLocked() {
-	if s.closed.CompareAndSwap(false, true) {
-		_ = s.conn.Close()
+// publishListChange records a change of the registry's lists. id names the
+// change the same on every gateway (the registry's revision), so only one
+// event is kept.
+func (g *Gateway) publishListChange(ctx context.Context, subject, id string) {
+	m := nats.NewMsg(subject)
+	m.Header.Set(jetstream.MsgIDHeader, subject+":"+id)
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if _, err := g.js.PublishMsg(ctx, m); err != nil {
+		g.log.Warn("publishing a list change", "subject", subject, "err", err)
 	}
 }
 
-const streamShards = 32
-
-// streamSet holds the open event streams of a gateway.
-type streamSet struct {
-	seed   maphash.Seed
-	shards [streamShards]struct {
-		mu sync.Mutex
-		m  map[*eventStream]struct{}
+// params are the notification's params: {"uri":...} for a resource
+// update, none for a list change.
+func (c change) params() []byte {
+	if c.uri == "" {
+		return nil
 	}
-	open atomic.Int64
+	b, _ := json.Marshal(struct {
+		URI string `json:"uri"`
+	}{c.uri})
+	return b
 }
 
-func newStreamSet() *streamSet {
-	s := &streamSet{seed: maphash.MakeSeed()}
-	for i := range s.shards {
-		s.shards[i].m = map[*eventStream]struct{}{}
-	}
-	return s
+// sessionEvent is an event of a session's GET stream, with its id.
+func sessionEvent(method string, params []byte, seq uint64) []byte {
+	b := append([]byte("id: "), strconv.FormatUint(seq, 10)...)
+	b = append(append(b, "\nevent: message\ndata: "...), schema.AppendNotification(nil, method, params)...)
+	return append(b, "\n\n"...)
 }
 
-func (s *streamSet) shard(es *eventStream) int {
-	return int(maphash.Comparable(s.seed, es) % streamShards)
+// event is one event for a stream, with its sequence.
+type event struct {
+	seq uint64
+	b   []byte
 }
 
-func (s *streamSet) add(es *eventStream) {
-	sh := &s.shards[s.shard(es)]
-	sh.mu.Lock()
-	sh.m[es] = struct{}{}
-	sh.mu.Unlock()
-	s.open.Add(1)
-}
-
-func (s *streamSet) remove(es *eventStream) {
-	sh := &s.shards[s.shard(es)]
-	sh.mu.Lock()
-	_, ok := sh.m[es]
-	delete(sh.m, es)
-	sh.mu.Unlock()
-	if ok {
-		s.open.Add(-1)
-	}
-}
-
-// each calls fn for every open stream (fn must not add or remove).
-func (s *streamSet) each(fn func(*eventStream)) {
-	for i := range s.shards {
-		sh := &s.shards[i]
-		sh.mu.Lock()
-		list := make([]*eventStream, 0, len(sh.m))
-		for es := range sh.m {
-			list = append(list, es)
-		}
-		sh.mu.Unlock()
-		for _, es := range list {
-			fn(es)
-		}
-	}
-}
-
-var sseHead = []byte("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n" +
-	"X-Accel-Buffering: no\r\nConnection: close\r\n\r\n")
-
-var keepAliveEvent = []byte(": keep-alive\n\n")
-
-// hijackStream takes over the connection of a validated GET and serves the
-// session's event stream on it, starting with first (the response head and
-// any replayed events, up to lastSeq). It reports false when the connection cannot
-// be hijacked (HTTP/2, or a response writer without it): the caller then
-// streams through net/http.
-func (g *Gateway) hijackStream(w http.ResponseWriter, sess *session, first []byte, lastSeq uint64) bool {
-	es := &eventStream{sess: sess, lastSeq: lastSeq}
-	return g.hijack(w, es, first, func() {
-		sess.stream.Store(es)
-	}, func() {
-		sess.stream.CompareAndSwap(es, nil)
-		sess.streaming.Store(false)
-	})
-}
-
-// hijack takes over the connection of a validated request and serves es on
-// it: first (the response head, and the first events) goes out before
-// anything else (keep-alives, notifications) can write, though the stream
-// is published at once, so that nothing announced after the client reads
-// first is missed; then started runs, and ended once the stream is over.
-// It reports false when the connection cannot be hijacked.
-func (g *Gateway) hijack(w http.ResponseWriter, es *eventStream, first []byte, started, ended func()) bool {
-	conn, brw, err := http.NewResponseController(w).Hijack()
+// replay returns the events after seq that concern sess (list changes, and
+// updates of the resources it subscribed to), up to the stream's end when
+// it is called and at most maxReplay, formatted for its stream, and the
+// sequence up to which it looked.
+func (g *Gateway) replay(ctx context.Context, sess *session, after uint64) ([]event, uint64, error) {
+	info, err := g.events.Info(ctx)
 	if err != nil {
-		return false
+		return nil, after, err
 	}
-	es.conn = conn
-	first = withResponseHeaders(first, w.Header())
-	if brw.Reader.Buffered() > 0 { // a pipelined request: nothing may follow a stream
-		_ = conn.Close()
-		ended()
-		return true
+	end := info.State.LastSeq
+	if after >= end {
+		return nil, after, nil
 	}
-	es.mu.Lock() // writers wait for first
-	g.streams.add(es)
-	err = es.writeLocked(first)
-	es.mu.Unlock()
+	filters := []string{streams.EventsToolsSubject, streams.EventsPromptsSubject, streams.EventsResourcesSubject}
+	for _, u := range sess.Subscriptions {
+		filters = append(filters, streams.ResourceEventSubject(u))
+	}
+	cons, err := g.events.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: filters,
+		DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: after + 1})
 	if err != nil {
-		g.streams.remove(es)
-		ended()
-		return true
+		return nil, after, err
 	}
-	started()
-	// The one goroutine of a stream: the client sends nothing on an event
-	// stream, so a read returns only when it goes (or misbehaves), or when
-	// the stream is closed here (session ended, gateway draining).
-	go func() {
-		var b [1]byte
-		_, _ = io.ReadFull(conn, b[:])
-		es.close()
-		g.streams.remove(es)
-		ended()
-	}()
-	select {
-	case <-es.sess.gone: // the session ended while the stream was being set up
-		es.close()
-	case <-g.closing: // Drain ran before the stream was registered
-		es.end()
-	default:
-	}
-	return true
-}
-
-// keepAlive writes a comment on every open stream at each interval, so
-// proxies keep idle streams open and dead clients are found. When the
-// gateway drains, it closes every stream.
-func (g *Gateway) keepAlive(interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-g.closing:
-			g.streams.each(func(es *eventStream) { es.end() })
-			return
-		case <-t.C:
-			g.streams.each(func(es *eventStream) { _ = es.write(keepAliveEvent) })
+	var out []event
+	last, n := after, 0
+	for last < end && n < maxReplay {
+		batch, err := cons.Fetch(min(256, maxReplay-n), jetstream.FetchMaxWait(200*time.Millisecond))
+		if err != nil {
+			return out, last, err
 		}
-	}
-}
-
-// streamThroughHTTP is the fallback for connections that cannot be
-// hijacked: the handler holds the stream open itself.
-func (g *Gateway) streamThroughHTTP(w http.ResponseWriter, r *http.Request, sess *session) {
-	defer sess.streaming.Store(false)
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
-	rc := http.NewResponseController(w)
-	if err := rc.Flush(); err != nil {
-		return
-	}
-	t := time.NewTicker(g.cfg.KeepAlive)
-	defer t.Stop()
-	bw := bufio.NewWriterSize(w, 64)
-	for {
-		select {
-		case <-r.Context().Done():
-			return
-		case <-sess.gone:
-			return
-		case <-g.closing:
-			return
-		case <-t.C:
-			_ = rc.SetWriteDeadline(time.Now().Add(writeTimeout))
-			if _, err := bw.Write(keepAliveEvent); err != nil || bw.Flush() != nil || rc.Flush() != nil {
-				return
+		got := 0
+		for m := range batch.Messages() {
+			got++
+			md, err := m.Metadata()
+			if err != nil || md.Sequence.Stream > end {
+				continue
+			}
+			last = md.Sequence.Stream
+			if c, ok := eventChange(m.Subject(), m.Data()); ok {
+				out = append(out, event{last, sessionEvent(c.method, c.params(), last)})
+				n++
 			}
 		}
+		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
+			return out, last, err
+		}
+		if got == 0 {
+			break // nothing more for this session before the end
+		}
+	}
+	if n >= maxReplay {
+		return out, last, nil
+	}
+	return out, end, nil // every later event up to end is not this session's
+}
+
+// catchUp writes to sess's new stream the events published between its
+// replay and its publication, which the fan-out may have passed by.
+func (g *Gateway) catchUp(ctx context.Context, sess *session, after uint64) {
+	es := sess.stream.Load()
+	if es == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	defer cancel()
+	missed, _, err := g.replay(ctx, sess, after)
+	if err != nil || len(missed) == 0 {
+		return
+	}
+	for _, ev := range missed {
+		_ = es.writeSeq(ev.seq, ev.b)
 	}
 }
 
@@ -262,7 +183,7 @@ func (g *Gateway) streamThroughHTTP(w http.ResponseWriter, r *http.Request, sess
 // drains. Every gateway follows the events stream and tells its open
 // streams. Clients without an open stream miss it, which the spec allows;
 // they see the change on their next list, or when they resume.
-func (g *Gateway) announceListChanges() {
+func (g *Gateway) announceListChanges(ctx context.Context) {
 	kinds := []struct {
 		subject string
 		list    func(*Snapshot) []byte
@@ -278,7 +199,7 @@ func (g *Gateway) announceListChanges() {
 	// start is no change to announce.
 	select {
 	case <-g.reg.ready:
-	case <-g.closing:
+	case <-ctx.Done():
 		return
 	}
 	snap := g.reg.Load()
@@ -288,7 +209,7 @@ func (g *Gateway) announceListChanges() {
 	for {
 		changed := g.reg.Changed()
 		select {
-		case <-g.closing:
+		case <-ctx.Done():
 			return
 		case <-changed:
 		}
@@ -297,7 +218,7 @@ func (g *Gateway) announceListChanges() {
 			k := &kinds[i]
 			if cur := k.list(snap); !bytes.Equal(cur, k.last) {
 				k.last = cur
-				g.publishListChange(k.subject, strconv.FormatUint(snap.Rev, 10))
+				g.publishListChange(ctx, k.subject, strconv.FormatUint(snap.Rev, 10))
 			}
 		}
 	}

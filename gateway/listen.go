@@ -30,16 +30,16 @@ type change struct {
 // tell sends c, the event of sequence seq in the events stream, to every
 // open stream that wants it.
 func (g *Gateway) tell(c change, seq uint64) {
-	var legacy []byte
+	var ev []byte // a session stream's event
 	params := c.params()
-	g.streams.each(func(es *eventStream) {
+	g.eventStreams.each(func(es *eventStream) {
 		switch f := es.listen; {
 		case f == nil && c.method == schema.NotificationResourceUpdated && !es.sess.subscribed(c.uri):
 		case f == nil:
-			if legacy == nil {
-				legacy = legacyEvent(c.method, params, seq)
+			if ev == nil {
+				ev = sessionEvent(c.method, params, seq)
 			}
-			_ = es.writeSeq(seq, legacy)
+			_ = es.writeSeq(seq, ev)
 		case f.wants(c):
 			_ = es.writeSeq(seq, f.event(c.method, params))
 		}
@@ -88,8 +88,10 @@ func (s *eventStream) end() {
 // Bounds of a listen request.
 const maxListenURIs = 256
 
-// listen serves subscriptions/listen.
-func (g *Gateway) listen(w http.ResponseWriter, msg *schema.Message, sseOK bool) {
+// listen serves subscriptions/listen: the stream takes over the request's
+// connection.
+func (g *Gateway) listen(x *exchange) {
+	msg := x.msg
 	var p struct {
 		Notifications struct {
 			ToolsListChanged      bool     `json:"toolsListChanged,omitempty"`
@@ -99,29 +101,27 @@ func (g *Gateway) listen(w http.ResponseWriter, msg *schema.Message, sseOK bool)
 		} `json:"notifications"`
 	}
 	if err := json.Unmarshal(msg.Params, &p); err != nil {
-		writeError(w, http.StatusBadRequest, msg.ID, schema.Errorf(schema.CodeInvalidParams, "subscriptions/listen params: %v", err))
+		x.out.fail(http.StatusBadRequest, schema.Errorf(schema.CodeInvalidParams, "subscriptions/listen params: %v", err))
 		return
 	}
 	n := p.Notifications
 	if len(n.ResourceSubscriptions) > maxListenURIs {
-		writeError(w, http.StatusBadRequest, msg.ID, schema.Errorf(schema.CodeInvalidParams, "at most %d resource subscriptions per stream", maxListenURIs))
+		x.out.fail(http.StatusBadRequest, schema.Errorf(schema.CodeInvalidParams, "at most %d resource subscriptions per stream", maxListenURIs))
 		return
 	}
-	if !sseOK {
-		writeError(w, http.StatusNotAcceptable, msg.ID, schema.Errorf(schema.CodeInvalidRequest, "subscriptions/listen answers with an event stream: Accept must allow text/event-stream"))
+	if _, sseOK := accepts(x.r); !sseOK || x.w == nil {
+		x.out.fail(http.StatusNotAcceptable, schema.Errorf(schema.CodeInvalidRequest, "subscriptions/listen answers with an event stream: Accept must allow text/event-stream"))
 		return
 	}
-	if g.streams.open.Load() >= int64(g.cfg.MaxStreams) {
-		g.metrics.refused(refusedStreamLimit)
-		w.Header().Set("Retry-After", "1")
-		writeError(w, http.StatusServiceUnavailable, msg.ID, schema.OverloadedError("gateway stream limit reached", 1000))
+	if g.eventStreams.open.Load() >= int64(g.cfg.MaxEventStreams) {
+		x.out.fail(http.StatusServiceUnavailable, g.overloaded(refusedStreamLimit))
 		return
 	}
 	f := &listenFilter{id: msg.ID, tools: n.ToolsListChanged, prompts: n.PromptsListChanged, resources: n.ResourcesListChanged,
 		uris: make(map[string]struct{}, len(n.ResourceSubscriptions))}
 	for _, u := range n.ResourceSubscriptions {
 		if u == "" || len(u) > maxURILength {
-			writeError(w, http.StatusBadRequest, msg.ID, schema.Errorf(schema.CodeInvalidParams, "resource subscription URIs must be 1 to %d bytes", maxURILength))
+			x.out.fail(http.StatusBadRequest, schema.Errorf(schema.CodeInvalidParams, "resource subscription URIs must be 1 to %d bytes", maxURILength))
 			return
 		}
 		f.uris[u] = struct{}{}
@@ -129,7 +129,7 @@ func (g *Gateway) listen(w http.ResponseWriter, msg *schema.Message, sseOK bool)
 	honoured, _ := json.Marshal(map[string]any{"notifications": n})
 	first := append(sseHead, f.event(schema.NotificationSubscriptionsAck, honoured)...)
 	es := &eventStream{sess: &session{}, listen: f}
-	if !g.hijack(w, es, first, func() {}, func() {}) {
-		writeError(w, http.StatusHTTPVersionNotSupported, msg.ID, schema.Errorf(schema.CodeInvalidRequest, "subscriptions/listen needs an HTTP/1.1 connection"))
+	if !g.hijack(x.w, es, first, func() {}, func() {}) {
+		x.out.fail(http.StatusHTTPVersionNotSupported, schema.Errorf(schema.CodeInvalidRequest, "subscriptions/listen needs an HTTP/1.1 connection"))
 	}
 }

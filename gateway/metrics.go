@@ -16,7 +16,7 @@ import (
 // metrics there (namespace mcpstream, subsystem gateway, every series
 // labelled gateway=<ID>); without it, g.metrics is nil, its methods do
 // nothing, and a request costs a nil check and a few type assertions more.
-// With it, a request costs one allocation more: its exchange.
+// With it, a request costs one allocation more: its meteredWriter.
 //
 // Labels stay bounded: a method label is one of methodNames, never a tool
 // name, a session id or a principal. A vector's children are resolved once
@@ -142,6 +142,33 @@ const (
 // Retry-After over HTTP).
 var refusalNames = [numRefusals]string{"session_limit", "principal_limit", "gateway_limit", "stream_full", "draining", "stream_limit"}
 
+// refusalErrors answer each refusal: -32000, with the reason the client is
+// told and a retry after a second.
+var refusalErrors = func() (errs [numRefusals]*schema.Error) {
+	for reason, text := range [numRefusals]string{
+		refusedSessionLimit:   admission.ErrSessionLimit.Error(),
+		refusedPrincipalLimit: admission.ErrPrincipalLimit.Error(),
+		refusedGatewayLimit:   admission.ErrGatewayLimit.Error(),
+		refusedStreamFull:     "request stream full",
+		refusedDraining:       "gateway shutting down",
+		refusedStreamLimit:    "gateway event stream limit reached",
+	} {
+		errs[reason] = schema.OverloadedError(text, 1000)
+	}
+	return errs
+}()
+
+// overloadedError is the error that answers a refusal for reason (HTTP
+// 503, with Retry-After).
+func overloadedError(reason refusal) *schema.Error { return refusalErrors[reason] }
+
+// overloaded counts a refusal for reason in the metrics and returns the
+// error that answers it. It is the one way the gateway sheds load.
+func (g *Gateway) overloaded(reason refusal) *schema.Error {
+	g.metrics.refused(reason)
+	return overloadedError(reason)
+}
+
 // latencyBuckets span 0.1 ms to 60 s in 20 exponential steps (x2 each).
 var latencyBuckets = prometheus.ExponentialBucketsRange(0.0001, 60, 20)
 
@@ -190,7 +217,7 @@ func newMetrics(reg prometheus.Registerer, g *Gateway) (*metrics, error) {
 		gauge("inflight", "Calls waiting on workers.", func() float64 { return float64(g.admission.InFlight()) }),
 		gauge("inflight_limit", "The adaptive in-flight limit now: calls beyond it are refused.", func() float64 { return float64(g.admission.Limit()) }),
 		gauge("event_streams", "Event streams open (session GET streams, subscriptions/listen streams, HTTP+SSE streams).",
-			func() float64 { return float64(g.streams.open.Load()) }),
+			func() float64 { return float64(g.eventStreams.open.Load()) }),
 		gauge("sessions_cached", "Sessions in the gateway's cache.", func() float64 { return float64(g.sessions.cached()) }),
 	}
 	for i, c := range m.collectors {
@@ -261,37 +288,35 @@ func (m *metrics) duration(method methodLabel) prometheus.Observer {
 	return o
 }
 
-// instrument returns h counting its requests, or h itself without metrics.
-func (m *metrics) instrument(h http.HandlerFunc) http.Handler {
-	if m == nil {
-		return h
-	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { m.serve(w, r, h) })
-}
-
-// serve runs h on r, counting the request by method and outcome and
-// timing it if it was served.
-func (m *metrics) serve(w http.ResponseWriter, r *http.Request, h func(http.ResponseWriter, *http.Request)) {
-	e := &exchange{ResponseWriter: w, start: time.Now()}
+// begin starts counting a request: the handler answers through the
+// writer it returns, which end then counts by method and outcome, and
+// times if the request was served.
+func (m *metrics) begin(w http.ResponseWriter, r *http.Request) *meteredWriter {
+	mw := &meteredWriter{ResponseWriter: w, start: time.Now()}
 	switch r.Method {
 	case http.MethodGet:
-		e.method = methodGET
+		mw.method = methodGET
 	case http.MethodDelete:
-		e.method = methodDELETE
+		mw.method = methodDELETE
 	}
-	h(e, r)
-	outcome := e.outcome()
-	m.request(e.method, outcome).Inc()
+	return mw
+}
+
+// end counts the request mw answered.
+func (m *metrics) end(mw *meteredWriter) {
+	outcome := mw.outcome()
+	m.request(mw.method, outcome).Inc()
 	if outcome == outcomeOK || outcome == outcomeError {
-		m.duration(e.method).Observe(time.Since(e.start).Seconds())
+		m.duration(mw.method).Observe(time.Since(mw.start).Seconds())
 	}
 }
 
-// exchange is the response writer of a request counted in the metrics: it
-// keeps the status answered and what the handler noted (noteMethod,
-// noteRPCError, noteUnauthorized). http.ResponseController reaches the
-// server's writer through Unwrap (flushing, deadlines, hijacking).
-type exchange struct {
+// meteredWriter is the response writer of a request counted in the
+// metrics: it keeps the status answered and what the handler noted
+// (noteMethod, noteRPCError, noteUnauthorized). http.ResponseController
+// reaches the server's writer through Unwrap (flushing, deadlines,
+// hijacking).
+type meteredWriter struct {
 	http.ResponseWriter
 	start        time.Time
 	status       int
@@ -300,7 +325,7 @@ type exchange struct {
 	unauthorized bool
 }
 
-func (e *exchange) WriteHeader(status int) {
+func (e *meteredWriter) WriteHeader(status int) {
 	if e.status == 0 {
 		e.status = status
 	}
@@ -308,11 +333,11 @@ func (e *exchange) WriteHeader(status int) {
 }
 
 // Unwrap returns the server's response writer.
-func (e *exchange) Unwrap() http.ResponseWriter { return e.ResponseWriter }
+func (e *meteredWriter) Unwrap() http.ResponseWriter { return e.ResponseWriter }
 
 // outcome classifies what was answered (no status written means 200: a
 // body written without one, or a hijacked stream).
-func (e *exchange) outcome() outcomeLabel {
+func (e *meteredWriter) outcome() outcomeLabel {
 	switch s := e.status; {
 	case s == http.StatusServiceUnavailable:
 		return outcomeRefused
@@ -331,7 +356,7 @@ func (e *exchange) outcome() outcomeLabel {
 // noteMethod records, for the metrics, the JSON-RPC method of the request
 // w answers.
 func noteMethod(w http.ResponseWriter, method methodLabel) {
-	if e, ok := w.(*exchange); ok {
+	if e, ok := w.(*meteredWriter); ok {
 		e.method = method
 	}
 }
@@ -339,7 +364,7 @@ func noteMethod(w http.ResponseWriter, method methodLabel) {
 // noteMessage records, for the metrics, the method of msg, the request w
 // answers ("response" for a client's response).
 func noteMessage(w http.ResponseWriter, msg *schema.Message) {
-	if e, ok := w.(*exchange); ok {
+	if e, ok := w.(*meteredWriter); ok {
 		if msg.Kind() == schema.KindResponse {
 			e.method = methodResponse
 		} else {
@@ -350,7 +375,7 @@ func noteMessage(w http.ResponseWriter, msg *schema.Message) {
 
 // noteRPCError records, for the metrics, that w answered a JSON-RPC error.
 func noteRPCError(w http.ResponseWriter) {
-	if e, ok := w.(*exchange); ok {
+	if e, ok := w.(*meteredWriter); ok {
 		e.rpcError = true
 	}
 }
@@ -358,7 +383,7 @@ func noteRPCError(w http.ResponseWriter) {
 // noteUnauthorized records, for the metrics, that Config.Auth refused the
 // request w answers.
 func noteUnauthorized(w http.ResponseWriter) {
-	if e, ok := w.(*exchange); ok {
+	if e, ok := w.(*meteredWriter); ok {
 		e.unauthorized = true
 	}
 }
@@ -367,7 +392,7 @@ func noteUnauthorized(w http.ResponseWriter) {
 // http.MaxBytesReader: it tells the server to close the connection after
 // an oversized body, which it can only do on that writer.
 func serverWriter(w http.ResponseWriter) http.ResponseWriter {
-	if e, ok := w.(*exchange); ok {
+	if e, ok := w.(*meteredWriter); ok {
 		return e.ResponseWriter
 	}
 	return w

@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/mcpstream/mcpstream/internal/testkit"
 	"github.com/mcpstream/mcpstream/streams"
 )
 
@@ -17,7 +18,7 @@ import (
 // refusal is the stream's APIError, a subject no stream takes is
 // nats.ErrNoResponders. The router passes only the errors on.
 func TestPubAckError(t *testing.T) {
-	nc, js := embeddedJS(t)
+	_, nc, js := testkit.JetStream(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{

@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/mcpstream/mcpstream/internal/testkit"
 	"github.com/mcpstream/mcpstream/schema"
 	"github.com/mcpstream/mcpstream/streams"
 )
@@ -19,7 +20,7 @@ import (
 // bucket; without one it says to run the request again only when that is
 // safe: a completion, or a tool annotated read-only or idempotent.
 func TestRecoverReply(t *testing.T) {
-	_, js := embeddedJS(t)
+	_, _, js := testkit.JetStream(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := streams.Provision(ctx, js, streams.Topology{}); err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/mcpstream/mcpstream/internal/testkit"
 	"github.com/mcpstream/mcpstream/schema"
 	"github.com/mcpstream/mcpstream/streams"
 )
@@ -26,7 +27,7 @@ type registryFixture struct {
 
 func newRegistryFixture(t *testing.T) *registryFixture {
 	t.Helper()
-	_, js := embeddedJS(t)
+	_, _, js := testkit.JetStream(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	t.Cleanup(func() { // before the connection closes

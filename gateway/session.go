@@ -356,3 +356,47 @@ func withRetry(ctx context.Context, op func() error) error {
 		backoff = min(2*backoff, time.Second)
 	}
 }
+
+// logLevels are MCP's log levels, in order of severity.
+var logLevels = []string{"debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"}
+
+// wantsLog reports whether a notifications/message with these params
+// (msgpack) is at or above the session's level.
+func (s *session) wantsLog(params []byte) bool {
+	if s.quiet {
+		return false
+	}
+	min := s.logLevel.Load()
+	if min == 0 {
+		return true
+	}
+	js, err := schema.MsgpackToJSON(nil, params)
+	if err != nil {
+		return false
+	}
+	var p struct {
+		Level string `json:"level"`
+	}
+	if json.Unmarshal(js, &p) != nil {
+		return false
+	}
+	return int32(slices.Index(logLevels, p.Level)) >= min
+}
+
+// setLogLevel answers logging/setLevel: the session's level is kept here
+// and in the session bucket, so every gateway applies it.
+func (g *Gateway) setLogLevel(ctx context.Context, sess *session, params []byte) *schema.Error {
+	var p struct {
+		Level string `json:"level"`
+	}
+	if len(params) == 0 || json.Unmarshal(params, &p) != nil {
+		return schema.Errorf(schema.CodeInvalidParams, "logging/setLevel needs params with a level")
+	}
+	if !slices.Contains(logLevels, p.Level) {
+		return schema.Errorf(schema.CodeInvalidParams, "unknown log level %q (want one of %v)", p.Level, logLevels)
+	}
+	return g.sessions.update(ctx, sess, func(rec *sessionRecord) *schema.Error {
+		rec.LogLevel = p.Level
+		return nil
+	})
+}

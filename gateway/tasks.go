@@ -31,9 +31,10 @@ func missingTasksExtension(what string) *schema.Error {
 }
 
 // taskRequest serves tasks/get, tasks/update and tasks/cancel.
-func (g *Gateway) taskRequest(w http.ResponseWriter, r *http.Request, msg *schema.Message, meta schema.RequestMeta, sseOnly bool) {
-	if !schema.HasExtension(meta.ClientCapabilities, schema.ExtensionTasks) {
-		writeError(w, http.StatusBadRequest, msg.ID, missingTasksExtension(msg.Method))
+func (g *Gateway) taskRequest(ctx context.Context, x *exchange) {
+	msg := x.msg
+	if !schema.HasExtension(x.sess.Capabilities, schema.ExtensionTasks) {
+		x.out.fail(http.StatusBadRequest, missingTasksExtension(msg.Method))
 		return
 	}
 	var p struct {
@@ -41,11 +42,11 @@ func (g *Gateway) taskRequest(w http.ResponseWriter, r *http.Request, msg *schem
 		InputResponses map[string]json.RawMessage `json:"inputResponses"`
 	}
 	if json.Unmarshal(msg.Params, &p) != nil || p.TaskID == "" {
-		writeError(w, http.StatusOK, msg.ID, schema.Errorf(schema.CodeInvalidParams, "%s needs params with a taskId", msg.Method))
+		x.out.fail(0, schema.Errorf(schema.CodeInvalidParams, "%s needs params with a taskId", msg.Method))
 		return
 	}
-	principal := g.principal(r)
-	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+	principal := x.sess.Principal
+	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
 	defer cancel()
 	var result []byte
 	var rpcErr *schema.Error
@@ -84,10 +85,10 @@ func (g *Gateway) taskRequest(w http.ResponseWriter, r *http.Request, msg *schem
 		result = []byte(`{}`)
 	}
 	if rpcErr != nil {
-		respond(w, msg.ID, nil, rpcErr, sseOnly)
+		x.out.fail(0, rpcErr)
 		return
 	}
-	respond(w, msg.ID, schema.AppendCompleteResult(nil, result, nil, g.serverInfo), nil, sseOnly)
+	x.out.result(appendJSON(result))
 }
 
 // loadTask reads a task; one that does not exist, has expired or belongs

@@ -178,11 +178,11 @@ func TestBearerTokens(t *testing.T) {
 	}
 	const meta = `"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}`
 	call := `{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"echo","arguments":{"text":"stateless"},` + meta + `}}`
-	modern := []string{"MCP-Protocol-Version", "2026-07-28", "Mcp-Method", "tools/call", "Mcp-Name", "echo"}
-	if r := post(t, endpoint, call, modern...); r.status != http.StatusUnauthorized {
+	stateless := []string{"MCP-Protocol-Version", "2026-07-28", "Mcp-Method", "tools/call", "Mcp-Name", "echo"}
+	if r := post(t, endpoint, call, stateless...); r.status != http.StatusUnauthorized {
 		t.Fatalf("stateless tools/call without a token: status %d, want 401", r.status)
 	}
-	if r := post(t, endpoint, call, append(modern, auth(bob)...)...); r.status != http.StatusOK || !strings.Contains(string(r.body), `"text":"stateless"`) {
+	if r := post(t, endpoint, call, append(stateless, auth(bob)...)...); r.status != http.StatusOK || !strings.Contains(string(r.body), `"text":"stateless"`) {
 		t.Fatalf("stateless tools/call with a token: status %d: %s", r.status, r.body)
 	}
 	dev.stop()

@@ -32,7 +32,7 @@ func openStream(t *testing.T, ctx context.Context, url, sid string, headers ...s
 // awaitStreams waits until the gateway counts n open event streams.
 func awaitStreams(t *testing.T, gw *gateway.Gateway, n int64) {
 	t.Helper()
-	testkit.Eventually(t, fmt.Sprintf("%d open streams (have %d)", n, gw.OpenStreams()), 5*time.Second, func() bool { return gw.OpenStreams() == n })
+	testkit.Eventually(t, fmt.Sprintf("%d open streams (have %d)", n, gw.OpenEventStreams()), 5*time.Second, func() bool { return gw.OpenEventStreams() == n })
 }
 
 // ended reports whether the stream's body reaches EOF within the timeout.

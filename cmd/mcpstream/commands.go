@@ -222,7 +222,7 @@ type gatewayFlags struct {
 	cpuQueueTarget       time.Duration
 	maxSessionInFlight   int
 	maxPrincipalInFlight int
-	maxStreams           int
+	maxEventStreams      int
 
 	jwksURL        string
 	issuer         string
@@ -264,7 +264,7 @@ func (f *gatewayFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.cpuQueueTarget, "cpu-queue-target", 0, "how long goroutines may wait for the gateway's CPU (p99 over 100ms) before it halves its in-flight limit, down to 8 per core, and refuses the excess with 503; off by default, as it also sheds many clients that saturate the CPU without overloading it (7ms is a good value)")
 	fs.IntVar(&f.maxSessionInFlight, "max-session-inflight", 0, "calls one session may have waiting on workers (default 64)")
 	fs.IntVar(&f.maxPrincipalInFlight, "max-principal-inflight", 0, "calls one principal may have waiting on workers, over all its sessions on this gateway (default 256)")
-	fs.IntVar(&f.maxStreams, "max-streams", 0, "subscription and listen streams open on this gateway at most (default 20000)")
+	fs.IntVar(&f.maxEventStreams, "max-event-streams", 0, "event streams (session GET, subscriptions/listen, HTTP+SSE) open on this gateway at most; a subscriptions/listen beyond it is refused with 503 (default 20000)")
 	fs.StringVar(&f.principal, "principal-header", "", "header naming the authenticated principal, set by an authenticating proxy in front (sessions are bound to it; per-principal in-flight caps apply)")
 	fs.StringVar(&f.jwksURL, "jwks-url", "", "validate OAuth bearer tokens (JWTs) signed by the keys of this JWK Set URL (https, or http on loopback); the token's subject is the principal")
 	fs.StringVar(&f.issuer, "jwt-issuer", "", "issuer (iss) tokens must name; required with --jwks-url")
@@ -283,7 +283,7 @@ func (f *gatewayFlags) config(ctx context.Context, log *slog.Logger, t streams.T
 	cfg := gateway.Config{ID: f.id, Topology: t, CallTimeout: f.callTimeout, MaxBody: f.maxBody, Logger: log,
 		PrincipalHeader: f.principal, AllowedOrigins: splitList(f.origins),
 		MaxInFlight: f.maxInFlight, QueueTarget: f.queueTarget, CPUQueueTarget: f.cpuQueueTarget, MaxSessionInFlight: f.maxSessionInFlight,
-		MaxPrincipalInFlight: f.maxPrincipalInFlight, MaxStreams: f.maxStreams}
+		MaxPrincipalInFlight: f.maxPrincipalInFlight, MaxEventStreams: f.maxEventStreams}
 	if f.jwksURL == "" {
 		if f.issuer != "" || f.audience != "" || f.scopes != "" || f.principalClaim != "" || f.resource != "" || len(f.authServers) > 0 {
 			return cfg, errors.New("--jwt-issuer, --jwt-audience, --jwt-scopes, --jwt-principal-claim, --resource-url and --auth-server need --jwks-url")
@@ -382,14 +382,7 @@ func serveGateway(ctx context.Context, nc *nats.Conn, cfg gateway.Config, addr s
 		return err
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/mcp", gw)
-	legacy := gw.LegacySSE("/messages") // the 2024-11-05 HTTP+SSE transport
-	mux.Handle("/sse", legacy)
-	mux.Handle("/messages", legacy)
-	if h := gw.ResourceMetadataHandler(); h != nil { // RFC 9728, with --resource-url
-		mux.Handle(auth.MetadataPath, h)
-		mux.Handle(auth.MetadataPath+"/", h)
-	}
+	gw.Mount(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		if nc.Status() != nats.CONNECTED {
 			http.Error(w, "nats "+nc.Status().String(), http.StatusServiceUnavailable)
@@ -408,8 +401,8 @@ func serveGateway(ctx context.Context, nc *nats.Conn, cfg gateway.Config, addr s
 		gw.Close()
 		return fmt.Errorf("listening on %s: %w", addr, err)
 	}
-	fmt.Fprintf(stdout, "mcpstream: gateway %s: MCP endpoint http://%s/mcp\n", gw.ID(), ln.Addr())
-	fmt.Fprintf(stdout, "mcpstream: gateway %s: HTTP+SSE endpoint (2024-11-05) http://%s/sse\n", gw.ID(), ln.Addr())
+	fmt.Fprintf(stdout, "mcpstream: gateway %s: MCP endpoint http://%s%s\n", gw.ID(), ln.Addr(), gateway.MCPPath)
+	fmt.Fprintf(stdout, "mcpstream: gateway %s: HTTP+SSE endpoint (2024-11-05) http://%s%s\n", gw.ID(), ln.Addr(), gateway.SSEPath)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 

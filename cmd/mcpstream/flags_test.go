@@ -22,7 +22,7 @@ func TestGatewayFlagsConfig(t *testing.T) {
 	err := fs.Parse([]string{"--id", "gw-1", "--call-timeout", "7s", "--max-body", "1000",
 		"--allowed-origins", "https://a.example, https://b.example", "--principal-header", "X-User",
 		"--max-inflight", "50", "--queue-target", "3ms", "--cpu-queue-target", "7ms", "--max-session-inflight", "4",
-		"--max-principal-inflight", "9", "--max-streams", "11"})
+		"--max-principal-inflight", "9", "--max-event-streams", "11"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,9 +35,9 @@ func TestGatewayFlagsConfig(t *testing.T) {
 		t.Errorf("config %+v", cfg)
 	}
 	if cfg.MaxInFlight != 50 || cfg.QueueTarget != 3*time.Millisecond || cfg.CPUQueueTarget != 7*time.Millisecond || cfg.MaxSessionInFlight != 4 ||
-		cfg.MaxPrincipalInFlight != 9 || cfg.MaxStreams != 11 {
+		cfg.MaxPrincipalInFlight != 9 || cfg.MaxEventStreams != 11 {
 		t.Errorf("admission: in flight %d, queue target %s, CPU queue target %s, session %d, principal %d, streams %d",
-			cfg.MaxInFlight, cfg.QueueTarget, cfg.CPUQueueTarget, cfg.MaxSessionInFlight, cfg.MaxPrincipalInFlight, cfg.MaxStreams)
+			cfg.MaxInFlight, cfg.QueueTarget, cfg.CPUQueueTarget, cfg.MaxSessionInFlight, cfg.MaxPrincipalInFlight, cfg.MaxEventStreams)
 	}
 }
 

@@ -28,7 +28,7 @@ func TestStatelessRevision(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	progress := make(chan float64, 8)
-	client := mcp.NewClient(&mcp.Implementation{Name: "itest-modern", Version: "1"}, &mcp.ClientOptions{
+	client := mcp.NewClient(&mcp.Implementation{Name: "itest-stateless", Version: "1"}, &mcp.ClientOptions{
 		ProgressNotificationHandler: func(_ context.Context, req *mcp.ProgressNotificationClientRequest) { progress <- req.Params.Progress },
 	})
 	cs, err := client.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: endpoint, HTTPClient: &http.Client{}, MaxRetries: -1}, nil)
@@ -94,7 +94,7 @@ func TestStatelessRevision(t *testing.T) {
 	if err := mc.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	ir, err := mc.Initialize(ctx, mcpgo.InitializeRequest{Params: mcpgo.InitializeParams{ClientInfo: mcpgo.Implementation{Name: "itest-mcp-go-modern", Version: "1"}}})
+	ir, err := mc.Initialize(ctx, mcpgo.InitializeRequest{Params: mcpgo.InitializeParams{ClientInfo: mcpgo.Implementation{Name: "itest-mcp-go-stateless", Version: "1"}}})
 	if err != nil || ir.ProtocolVersion != "2026-07-28" {
 		t.Fatalf("mcp-go negotiated %v, %v; want 2026-07-28", ir, err)
 	}

@@ -11,28 +11,31 @@ import (
 // The stateless revision (2026-07-28): no initialize and no session. Every
 // request carries its revision and the client's capabilities in _meta and
 // mirrors its method and target into headers, which must match the body.
-// Final results carry resultType, cacheable ones ttlMs and cacheScope.
+// Final results carry resultType, cacheable ones ttlMs and cacheScope
+// (httpReplier adds them); errors follow statelessError.
 
 // listTTLMs is the freshness hint of list and discover results: the
 // registry changes rarely, and list_changed notifications tell of changes.
 const listTTLMs = 60_000
 
-// isModern reports whether a request should be served by the stateless
+// isStateless reports whether a request should be served by the stateless
 // revision: it names (in _meta, or in its header without a session) a
 // revision that is not one of the session revisions, including unknown
 // ones, which are then answered -32022.
-func isModern(msg *schema.Message, meta schema.RequestMeta, r *http.Request) bool {
+func isStateless(msg *schema.Message, meta schema.RequestMeta, r *http.Request) bool {
 	later := func(v string) bool { return v != "" && !schema.IsSessionRevision(v) }
 	if msg.Method == schema.MethodInitialize {
-		// A legacy initialize names its revision in params, not _meta.
+		// A session revision's initialize names its revision in params,
+		// not _meta.
 		return later(meta.ProtocolVersion)
 	}
 	return later(meta.ProtocolVersion) || (later(r.Header.Get(schema.HeaderProtocolVersion)) && r.Header.Get(schema.HeaderSessionID) == "")
 }
 
-// checkModern validates a stateless request's version, _meta and headers.
-// It returns the HTTP status and error to refuse it with, or 0 and nil.
-func checkModern(snap *Snapshot, msg *schema.Message, meta schema.RequestMeta, r *http.Request) (int, *schema.Error) {
+// checkStateless validates a stateless request's version, _meta and
+// headers. It returns the HTTP status and error to refuse it with, or 0
+// and nil.
+func checkStateless(snap *Snapshot, msg *schema.Message, meta schema.RequestMeta, r *http.Request) (int, *schema.Error) {
 	hdr := r.Header.Get(schema.HeaderProtocolVersion)
 	switch {
 	case hdr == "":
@@ -85,89 +88,59 @@ func checkModern(snap *Snapshot, msg *schema.Message, meta schema.RequestMeta, r
 	return 0, nil
 }
 
-// postModern serves one POST of the stateless revision.
-func (g *Gateway) postModern(w http.ResponseWriter, r *http.Request, msg *schema.Message, meta schema.RequestMeta, jsonOK, sseOK bool) {
-	if msg.Kind() != schema.KindRequest {
-		if msg.Kind() == schema.KindResponse {
-			writeError(w, http.StatusBadRequest, nil, schema.Errorf(schema.CodeInvalidRequest, "clients do not send responses in revision %s", schema.Revision20260728))
-			return
+// openStateless prepares a stateless message for dispatch, or answers it
+// and returns false: a request's version, _meta and headers must check
+// out, and it gets a session that lives as long as the request, from its
+// _meta (revision, client capabilities, log level) and, when it retries
+// an input_required answer, its inputResponses and requestState.
+func (g *Gateway) openStateless(w http.ResponseWriter, x *exchange, meta schema.RequestMeta) bool {
+	x.stateless = true
+	msg := x.msg
+	if msg.Kind() == schema.KindRequest {
+		if status, rpcErr := checkStateless(g.reg.Load(), msg, meta, x.r); rpcErr != nil {
+			writeError(w, status, msg.ID, rpcErr)
+			return false
 		}
-		w.WriteHeader(http.StatusAccepted)
-		return
 	}
-	snap := g.reg.Load()
-	if status, rpcErr := checkModern(snap, msg, meta, r); rpcErr != nil {
-		writeError(w, status, msg.ID, rpcErr)
-		return
-	}
-	if g.refuseDraining(w, msg.ID) {
-		return
-	}
-	sseOnly := sseOK && !jsonOK
-	var result []byte
-	var hints *schema.CacheHints
-	public := &schema.CacheHints{TTLMs: listTTLMs, Scope: "public"}
-	switch msg.Method {
-	case schema.MethodServerDiscover:
-		result, hints = g.discoverResult(), public
-	case schema.MethodToolsList:
-		result, hints = snap.ToolsListResult(), public
-	case schema.MethodPromptsList:
-		result, hints = snap.PromptsListResult(), public
-	case schema.MethodResourcesList:
-		result, hints = snap.ResourcesListResult(), public
-	case schema.MethodResourcesTemplatesList:
-		result, hints = snap.TemplatesListResult(), public
-	case schema.MethodSubscriptionsListen:
-		g.listen(w, msg, sseOK)
-		return
-	case schema.MethodTasksGet, schema.MethodTasksUpdate, schema.MethodTasksCancel:
-		g.taskRequest(w, r, msg, meta, sseOnly)
-		return
-	default:
-		if !routedToWorkers(msg.Method) {
-			writeError(w, http.StatusNotFound, msg.ID, schema.Errorf(schema.CodeMethodNotFound,
-				"Method not found: %s (not part of revision %s)", msg.Method, meta.ProtocolVersion))
-			return
-		}
-		g.callModern(w, r, msg, meta, sseOK, sseOnly)
-		return
-	}
-	respond(w, msg.ID, schema.AppendCompleteResult(nil, result, hints, g.serverInfo), nil, sseOnly)
-}
-
-// callModern routes a stateless request to the workers, as a session's
-// would be, for a session that lives as long as the request.
-func (g *Gateway) callModern(w http.ResponseWriter, r *http.Request, msg *schema.Message, meta schema.RequestMeta, sseOK, sseOnly bool) {
 	sess := &session{sessionRecord: sessionRecord{Revision: meta.ProtocolVersion, Capabilities: meta.ClientCapabilities,
-		Principal: g.principal(r)}}
+		Principal: g.principal(x.r)}}
 	// Log messages only for a request that asked for them, at its level.
 	sess.quiet = meta.LogLevel == ""
 	sess.logLevel.Store(int32(max(0, slices.Index(logLevels, meta.LogLevel))))
-	var hints *schema.CacheHints
-	if msg.Method == schema.MethodResourcesRead {
-		hints = &schema.CacheHints{TTLMs: 0, Scope: "private"}
-	}
 	if msg.Method != schema.MethodCompletionComplete {
 		sess.inputResponses, sess.requestState = retryInputs(msg.Params)
 	}
-	sr := g.newStreamResponder(w, sess, sseOK)
-	sr.decorate = func(dst, result []byte) []byte { return schema.AppendCompleteResult(dst, result, hints, g.serverInfo) }
-	result, rpcErr, status := g.callTool(r.Context(), sess, msg, sr.note)
-	if rpcErr != nil && rpcErr.Code == schema.CodeResourceNotFound {
-		// 2026-07-28 answers an unknown resource with Invalid params.
-		rpcErr = &schema.Error{Code: schema.CodeInvalidParams, Message: rpcErr.Message, Data: rpcErr.Data}
+	x.sess = sess
+	return true
+}
+
+// cacheHints are the cache hints of a stateless result of method: the
+// lists and server/discover may be kept and shared for listTTLMs (the
+// registry changes rarely, and list_changed notifications tell of
+// changes); a resource read is private and fresh only now; other results
+// get none.
+func cacheHints(method string) *schema.CacheHints {
+	switch method {
+	case schema.MethodServerDiscover, schema.MethodToolsList, schema.MethodPromptsList,
+		schema.MethodResourcesList, schema.MethodResourcesTemplatesList:
+		return &schema.CacheHints{TTLMs: listTTLMs, Scope: "public"}
+	case schema.MethodResourcesRead:
+		return &schema.CacheHints{TTLMs: 0, Scope: "private"}
 	}
-	if rpcErr != nil && rpcErr.Code == schema.CodeMissingClientCapability && !sr.started {
-		writeError(w, http.StatusBadRequest, msg.ID, rpcErr)
-		return
+	return nil
+}
+
+// statelessError is how the stateless revision answers an error: an
+// unknown resource is Invalid params (-32602, where the session revisions
+// say -32002), and a missing client capability is HTTP 400.
+func statelessError(status int, e *schema.Error) (int, *schema.Error) {
+	switch {
+	case e.Code == schema.CodeResourceNotFound:
+		e = &schema.Error{Code: schema.CodeInvalidParams, Message: e.Message, Data: e.Data}
+	case e.Code == schema.CodeMissingClientCapability && status == 0:
+		status = http.StatusBadRequest
 	}
-	if status != 0 && !sr.started {
-		w.Header().Set("Retry-After", "1")
-		writeError(w, status, msg.ID, rpcErr)
-		return
-	}
-	sr.finish(msg.ID, result, rpcErr, sseOnly)
+	return status, e
 }
 
 // discoverResult is the result of server/discover, before the fields
@@ -177,12 +150,13 @@ func (g *Gateway) discoverResult() []byte {
 		SupportedVersions []string       `json:"supportedVersions"`
 		Capabilities      map[string]any `json:"capabilities"`
 		Instructions      string         `json:"instructions,omitempty"`
-	}{schema.SupportedVersions(), modernCapabilities(), g.cfg.Instructions})
+	}{schema.SupportedVersions(), statelessCapabilities(), g.cfg.Instructions})
 	return b
 }
 
-// modernCapabilities are the server capabilities of the stateless revision.
-func modernCapabilities() map[string]any {
+// statelessCapabilities are the server capabilities of the stateless
+// revision.
+func statelessCapabilities() map[string]any {
 	return map[string]any{"tools": map[string]any{"listChanged": true}, "prompts": map[string]any{"listChanged": true},
 		"resources": map[string]any{"listChanged": true, "subscribe": true}, "logging": map[string]any{}, "completions": map[string]any{},
 		"extensions": map[string]any{schema.ExtensionTasks: map[string]any{}}}

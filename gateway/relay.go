@@ -9,11 +9,14 @@ import (
 	"github.com/mcpstream/mcpstream/streams"
 )
 
-// Requests from workers to clients (sampling, elicitation, roots) reach the
-// gateway as replies of kind ReplyRequest about a call in flight here, and
-// go out on that call's event stream. The client's answer is a JSON-RPC
-// response posted to any gateway, which passes it on to the subject its id
-// names (streams.AnswerSubject), with the session it came from.
+// What the gateway relays between clients and workers besides requests and
+// their results. Requests from workers to clients (sampling, elicitation,
+// roots) reach the gateway as replies of kind ReplyRequest about a call in
+// flight here, and go out on that call's event stream (clientMessage). The
+// client's answer is a JSON-RPC response posted to any gateway, which
+// passes it on to the subject its id names (streams.AnswerSubject), with
+// the session it came from. A client's notifications/cancelled goes to
+// every worker (streams.CancelSubject).
 
 // relayAnswer passes a client's response (raw, as posted) to the worker
 // waiting for it. A response to an id that is not ours is ignored: the
@@ -58,4 +61,35 @@ func (g *Gateway) refuseClientRequest(rep *schema.Reply, rpcErr *schema.Error) {
 // initialize.
 func (s *session) clientCan(capability string) bool {
 	return schema.HasCapability(s.Capabilities, capability)
+}
+
+// cancelRequest passes a client's notifications/cancelled to every worker:
+// the one running the request cancels its handler's context. Any gateway
+// can do it, since the request is named by session and JSON-RPC id.
+func (g *Gateway) cancelRequest(sess *session, params []byte) {
+	var id, reason []byte
+	if len(params) == 0 || schema.ScanObject(params, func(k, v []byte) {
+		switch string(k) {
+		case "requestId":
+			id = v
+		case "reason":
+			reason = v
+		}
+	}) != nil || !schema.ID(id).Valid() {
+		return // a malformed cancellation is ignored, as the spec allows
+	}
+	c := schema.Cancel{Session: sess.id, RequestID: string(id)}
+	_ = json.Unmarshal(reason, &c.Reason)
+	g.publishCancel(c)
+}
+
+// publishCancel tells every worker to cancel the request c names.
+func (g *Gateway) publishCancel(c schema.Cancel) {
+	b, err := c.Marshal()
+	if err == nil {
+		err = g.nc.Publish(streams.CancelSubject, b)
+	}
+	if err != nil {
+		g.log.Warn("passing on a cancellation", "err", err)
+	}
 }

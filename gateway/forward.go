@@ -16,47 +16,81 @@ import (
 	"github.com/mcpstream/mcpstream/streams"
 )
 
-// callTool routes a tools/call, prompts/get, resources/read or
-// completion/complete to the group serving the tool, prompt, resource or
-// template and waits for the reply, passing the worker's notifications and
-// requests about it to note (which may be nil). It returns the result as
-// msgpack, or a JSON-RPC error; a non-zero HTTP status means the request
-// was refused for lack of room (503).
-func (g *Gateway) callTool(ctx context.Context, sess *session, msg *schema.Message, note func(*schema.Reply)) ([]byte, *schema.Error, int) {
-	name, group, rawArgs, rawToken, rpcErr := route(g.reg.Load(), msg)
+// forward sends a request that a worker group answers (tools/call,
+// prompts/get, resources/read, completion/complete) to the group serving
+// its tool, prompt, resource or template, and answers x with what comes
+// back; the worker's notifications and requests about it go to x.out on
+// the way. The call is admitted first (package admission): a session,
+// principal or gateway at its cap is refused at once with 503. A
+// stateless request whose client goes (its stream closed) is cancelled at
+// the worker.
+func (g *Gateway) forward(ctx context.Context, x *exchange) {
+	env, subject, rpcErr := g.envelope(x)
 	if rpcErr != nil {
-		return nil, rpcErr, 0
+		x.out.fail(0, rpcErr)
+		return
+	}
+	release, err := g.admission.Admit(&x.sess.inflight, x.sess.Principal)
+	if err != nil {
+		x.out.fail(http.StatusServiceUnavailable, g.overloaded(refusalOf(err)))
+		return
+	}
+	ran := time.Duration(-1) // unknown until a worker answers
+	defer func() { release(ran) }()
+	ctx, cancel := context.WithDeadline(ctx, env.DeadlineTime())
+	defer cancel()
+	w := g.router.register(env.Key)
+	defer g.router.unregister(env.Key)
+
+	rep, rpcErr, refused := g.publishAndWait(ctx, subject, env, w, x.out)
+	switch {
+	case refused:
+		x.out.fail(http.StatusServiceUnavailable, rpcErr)
+		return
+	case rpcErr != nil:
+		if x.stateless && errors.Is(ctx.Err(), context.Canceled) {
+			// A stateless request's client closed its stream: that is its
+			// cancellation, and the worker should stop.
+			g.publishCancel(schema.Cancel{Session: schema.CancelByKey, RequestID: env.Key, Reason: "the client closed the request's stream"})
+		}
+		x.out.fail(0, rpcErr)
+		return
+	}
+	ran = time.Duration(rep.RunNs)
+	if rep.Error != nil {
+		x.out.fail(0, rep.Error)
+		return
+	}
+	x.out.result(func(dst []byte) ([]byte, error) { return schema.MsgpackToJSON(dst, rep.Result) })
+}
+
+// envelope is the envelope that carries x's request to the group serving
+// it, and the subject it goes to: a session's requests share a
+// partition, a stateless request's key spreads them. It returns -32602
+// for an unknown target or malformed params, -32002 for an unknown
+// resource.
+func (g *Gateway) envelope(x *exchange) (*schema.Envelope, string, *schema.Error) {
+	sess, msg := x.sess, x.msg
+	name, group, rawArgs, rawToken, rpcErr := target(g.reg.Load(), msg)
+	if rpcErr != nil {
+		return nil, "", rpcErr
 	}
 	var err error
 	var args []byte
 	if rawArgs != nil {
 		if rawArgs[0] != '{' {
-			return nil, schema.Errorf(schema.CodeInvalidParams, "tools/call arguments must be an object"), 0
+			return nil, "", schema.Errorf(schema.CodeInvalidParams, "tools/call arguments must be an object")
 		}
 		if args, err = schema.JSONToMsgpack(nil, rawArgs); err != nil {
-			return nil, schema.Errorf(schema.CodeInvalidParams, "tools/call arguments: %v", err), 0
+			return nil, "", schema.Errorf(schema.CodeInvalidParams, "tools/call arguments: %v", err)
 		}
 	}
 	var token []byte
 	if rawToken != nil {
 		if token, err = schema.JSONToMsgpack(nil, rawToken); err != nil {
-			return nil, schema.Errorf(schema.CodeInvalidParams, "progressToken: %v", err), 0
+			return nil, "", schema.Errorf(schema.CodeInvalidParams, "progressToken: %v", err)
 		}
 	}
-
-	// Admission: bounded in-flight per session, principal and gateway.
-	// Nothing waits for room: the answer is immediate.
-	release, err := g.admission.Admit(&sess.inflight, sess.Principal)
-	if err != nil {
-		g.metrics.refused(refusalOf(err))
-		return nil, schema.OverloadedError(err.Error(), 1000), http.StatusServiceUnavailable
-	}
-	ran := time.Duration(-1)
-	defer func() { release(ran) }()
-
-	deadline := time.Now().Add(g.cfg.CallTimeout)
-	ctx, cancel := context.WithDeadline(ctx, deadline)
-	defer cancel()
 	env := &schema.Envelope{
 		Key:       g.nextKey(),
 		Method:    msg.Method,
@@ -65,7 +99,7 @@ func (g *Gateway) callTool(ctx context.Context, sess *session, msg *schema.Messa
 		Session:   sess.id,
 		Principal: sess.Principal,
 		Revision:  sess.Revision,
-		Deadline:  deadline.UnixNano(),
+		Deadline:  time.Now().Add(g.cfg.CallTimeout).UnixNano(),
 		Attempt:   1,
 		ReplyTo:   g.replyTo,
 
@@ -76,47 +110,30 @@ func (g *Gateway) callTool(ctx context.Context, sess *session, msg *schema.Messa
 	}
 	if sess.inputResponses != nil {
 		if env.InputResponses, err = schema.JSONToMsgpack(nil, sess.inputResponses); err != nil {
-			return nil, schema.Errorf(schema.CodeInvalidParams, "inputResponses: %v", err), 0
+			return nil, "", schema.Errorf(schema.CodeInvalidParams, "inputResponses: %v", err)
 		}
 	}
-	// A session's requests share a partition; a stateless request's key
-	// spreads them.
 	routing := sess.id
 	if routing == "" {
 		routing = env.Key
 	}
-	subject := streams.RequestSubject(group, streams.Partition(routing, g.topo.Partitions))
-	w := g.router.register(env.Key)
-	defer g.router.unregister(env.Key)
-
-	rep, rpcErr, status := g.publishAndWait(ctx, subject, env, w, note)
-	if rpcErr != nil {
-		if sess.id == "" && errors.Is(ctx.Err(), context.Canceled) {
-			// A stateless request's client closed its stream: that is its
-			// cancellation, and the worker should stop.
-			g.publishCancel(schema.Cancel{Session: schema.CancelByKey, RequestID: env.Key, Reason: "the client closed the request's stream"})
-		}
-		return nil, rpcErr, status
-	}
-	ran = time.Duration(rep.RunNs)
-	if rep.Error != nil {
-		return nil, rep.Error, 0
-	}
-	return rep.Result, nil, 0
+	return env, streams.RequestSubject(group, streams.Partition(routing, g.topo.Partitions)), nil
 }
 
 // publishAndWait puts env on the stream, retrying with backoff while no
 // stream leader answers (a leader election takes seconds), then waits for
-// the reply. The Nats-Msg-Id header makes a retried publish a duplicate the
-// stream drops, not a second request.
-func (g *Gateway) publishAndWait(ctx context.Context, subject string, env *schema.Envelope, w *waiter, note func(*schema.Reply)) (*schema.Reply, *schema.Error, int) {
+// the reply, passing notes to out. The Nats-Msg-Id header makes a retried
+// publish a duplicate the stream drops, not a second request. It returns
+// the reply, or the error to answer with; refused is set when a stream at
+// its limits refused the request (an overload, HTTP 503).
+func (g *Gateway) publishAndWait(ctx context.Context, subject string, env *schema.Envelope, w *waiter, out replier) (_ *schema.Reply, _ *schema.Error, refused bool) {
 	backoff := 50 * time.Millisecond
 	msgID, reruns := env.Key, 0
 publish:
 	for {
 		data, err := env.Marshal()
 		if err != nil {
-			return nil, schema.Errorf(schema.CodeInternalError, "encoding request"), 0
+			return nil, schema.Errorf(schema.CodeInternalError, "encoding request"), false
 		}
 		m := nats.NewMsg(subject)
 		m.Data = data
@@ -130,8 +147,8 @@ publish:
 			// wake this goroutine once more per call for nothing.
 			var rep *schema.Reply
 			var rpcErr *schema.Error
-			if rep, rpcErr, err = g.wait(ctx, env, w, note, w.pubErr); err == nil {
-				return rep, rpcErr, 0
+			if rep, rpcErr, err = g.wait(ctx, w, out); err == nil {
+				return rep, rpcErr, false
 			}
 			if !errors.Is(err, errReplyMayBeLost) {
 				break
@@ -139,15 +156,15 @@ publish:
 			err = nil
 			select {
 			case rep = <-w.result:
-				g.drainNotes(w, note)
-				return rep, nil, 0
+				drainNotes(w, out)
+				return rep, nil, false
 			default:
 			}
 			rep, rerun := g.recoverReply(ctx, env)
 			switch {
 			case rep != nil:
-				g.drainNotes(w, note)
-				return rep, nil, 0
+				drainNotes(w, out)
+				return rep, nil, false
 			case rerun:
 				// A new message id, or the stream would drop it.
 				w.suspect.Store(false)
@@ -159,18 +176,17 @@ publish:
 			}
 		}
 		if streams.IsStoreFailed(err) {
-			g.metrics.refused(refusedStreamFull)
-			return nil, schema.OverloadedError("request stream full", 1000), http.StatusServiceUnavailable
+			return nil, g.overloaded(refusedStreamFull), true
 		}
 		if !streams.Retryable(err) {
 			g.log.Error("publishing request", "key", env.Key, "subject", subject, "err", err)
-			return nil, schema.Errorf(schema.CodeInternalError, "could not queue the request"), 0
+			return nil, schema.Errorf(schema.CodeInternalError, "could not queue the request"), false
 		}
 		g.log.Warn("publish failed, retrying", "key", env.Key, "attempt", env.Attempt, "err", err)
 		select {
 		case <-time.After(backoff):
 		case <-ctx.Done():
-			return nil, g.ctxError(ctx, env), 0
+			return nil, g.ctxError(ctx), false
 		}
 		backoff = min(backoff*2, time.Second)
 		env.Attempt++
@@ -190,55 +206,46 @@ func readParams(params []byte) (string, *schema.Error) {
 
 // drainNotes passes on the notifications that arrived before the result,
 // so the client sees them first.
-func (g *Gateway) drainNotes(w *waiter, note func(*schema.Reply)) {
+func drainNotes(w *waiter, out replier) {
 	for len(w.notes) > 0 {
-		g.pass(<-w.notes, note)
-	}
-}
-
-// pass gives a worker's notification or request to note. Without a note
-// function (a call answered in a batch) notifications are dropped, and
-// requests are refused so that the worker does not wait for nothing.
-func (g *Gateway) pass(rep *schema.Reply, note func(*schema.Reply)) {
-	switch {
-	case note != nil:
-		note(rep)
-	case rep.Kind == schema.ReplyRequest:
-		g.refuseClientRequest(rep, schema.Errorf(schema.CodeInternalError, "%s: a call in a JSON-RPC batch has no event stream to send it on", rep.Method))
+		out.note(<-w.notes)
 	}
 }
 
 // wait waits for the result or the deadline, passing notifications on. The
-// result can overtake the request's PubAck. A failed PubAck, on pubErr,
-// ends the wait with that error for the caller to handle.
-func (g *Gateway) wait(ctx context.Context, env *schema.Envelope, w *waiter, note func(*schema.Reply), pubErr <-chan error) (*schema.Reply, *schema.Error, error) {
+// result can overtake the request's PubAck. A failed PubAck, or a
+// suspicion that the reply was lost (on w.pubErr), ends the wait with that
+// error for the caller to handle.
+func (g *Gateway) wait(ctx context.Context, w *waiter, out replier) (*schema.Reply, *schema.Error, error) {
 	for {
 		select {
 		case rep := <-w.result:
-			g.drainNotes(w, note)
+			drainNotes(w, out)
 			return rep, nil, nil
 		case n := <-w.notes:
-			g.pass(n, note)
-		case err := <-pubErr:
+			out.note(n)
+		case err := <-w.pubErr:
 			return nil, nil, err
 		case <-ctx.Done():
-			return nil, g.ctxError(ctx, env), nil
+			return nil, g.ctxError(ctx), nil
 		}
 	}
 }
 
-func (g *Gateway) ctxError(ctx context.Context, env *schema.Envelope) *schema.Error {
+// ctxError is the error that answers a request whose wait ctx ended: its
+// deadline (-32001 with the timeout), or its client gone.
+func (g *Gateway) ctxError(ctx context.Context) *schema.Error {
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		return schema.Errorf(schema.CodeRequestTimeout, "Request timed out after %s", g.cfg.CallTimeout)
 	}
 	return schema.Errorf(schema.CodeRequestTimeout, "Request cancelled")
 }
 
-// route finds the group that serves msg and what the envelope carries: the
+// target finds the group that serves msg and what the envelope carries: the
 // name (tool, prompt, resource URI or completion target), the arguments
 // (JSON) and the progress token. Unknown targets are -32602, an unknown
 // resource -32002.
-func route(snap *Snapshot, msg *schema.Message) (name, group string, rawArgs, rawToken []byte, _ *schema.Error) {
+func target(snap *Snapshot, msg *schema.Message) (name, group string, rawArgs, rawToken []byte, _ *schema.Error) {
 	switch msg.Method {
 	case schema.MethodCompletionComplete:
 		p, rpcErr := schema.ParseCompleteParams(msg.Params)

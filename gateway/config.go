@@ -1,0 +1,149 @@
+package gateway
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/mcpstream/mcpstream/auth"
+	"github.com/mcpstream/mcpstream/schema"
+	"github.com/mcpstream/mcpstream/streams"
+)
+
+// Config configures a [Gateway]. The zero value is usable: every zero field
+// takes the default named on it.
+type Config struct {
+	// ID names the gateway; replies come to mcp.reply.<ID> (default random).
+	ID string
+	// Topology is used when none has been provisioned yet; a recorded
+	// topology always wins.
+	Topology streams.Topology
+	// MaxBody bounds a request body (default 4 MiB): beyond it, HTTP 413.
+	MaxBody int64
+	// MaxDepth bounds JSON nesting of a request (default 64).
+	MaxDepth int
+	// CallTimeout is how long a request routed to a worker may take
+	// (default 60s); the deadline travels in the envelope.
+	CallTimeout time.Duration
+	// MaxInFlight bounds requests waiting on workers in this gateway
+	// (default 10,000). Below it, the limit adapts to queueing: see
+	// QueueTarget.
+	MaxInFlight int
+	// QueueTarget is the queueing a call may see before the gateway lowers
+	// its in-flight limit and refuses the excess (default 10ms; queueing is
+	// a call's latency less its handler's run time).
+	QueueTarget time.Duration
+	// CPUQueueTarget, if set, is how long goroutines may wait for the
+	// gateway's CPU (the 99th percentile of Go's scheduling latency over
+	// 100 ms) before the gateway halves its in-flight limit, down to 8 per
+	// core, and refuses the excess: requests queued for a saturated CPU
+	// wait before the admission check, where QueueTarget cannot see them.
+	// Zero (the default) leaves it off, because it cannot tell an overload
+	// from many clients that each wait for their answer (a closed loop)
+	// saturating the CPU, and sheds those too; 7ms is a good value.
+	CPUQueueTarget time.Duration
+	// MaxSessionInFlight bounds one session's requests waiting on workers
+	// (default 64).
+	MaxSessionInFlight int
+	// MaxEventStreams bounds the event streams open on the gateway
+	// (session GET streams, subscriptions/listen streams, HTTP+SSE
+	// streams; default 20,000): a subscriptions/listen beyond it is
+	// refused with 503.
+	MaxEventStreams int
+	// Auth authenticates every request, on every transport, before its
+	// body is read, and names its principal (see package auth): an
+	// [auth.JWT] validates OAuth bearer tokens itself, an [auth.Header]
+	// trusts a proxy's header. Nil (the default) means no authentication and no
+	// principals. With principals, a session belongs to the principal that
+	// initialized it (a request presenting another principal is answered
+	// 404, as for an unknown session), a task to the principal that
+	// started it, and MaxPrincipalInFlight applies.
+	Auth auth.Authenticator
+	// ResourceMetadata describes the gateway as an OAuth protected resource
+	// (RFC 9728): the metadata document it serves and names in its
+	// challenges. Its Resource is required with an auth.JWT.
+	ResourceMetadata auth.ResourceMetadata
+	// PrincipalHeader is a shorthand for Auth: auth.Header{Name:
+	// PrincipalHeader}: the header, set by an authenticating proxy in
+	// front of the gateway (for example X-Auth-Request-User), names the
+	// principal. Only enable it behind a proxy that sets the header and
+	// strips it from clients. Setting both it and Auth is an error.
+	PrincipalHeader string
+	// MaxPrincipalInFlight bounds one principal's requests waiting on
+	// workers, over all its sessions on this gateway (default 256).
+	MaxPrincipalInFlight int
+	// SessionCache bounds the sessions cached in memory (default 100,000).
+	SessionCache int
+	// AllowedOrigins lists Origin values accepted besides loopback ones
+	// ("*" accepts any). A request with another Origin gets HTTP 403.
+	AllowedOrigins []string
+	// KeepAlive is the interval of SSE comments on idle GET streams
+	// (default 25s).
+	KeepAlive time.Duration
+	// Logger receives structured logs (default slog.Default()).
+	Logger *slog.Logger
+	// ServerInfo is what initialize and server/discover report (default
+	// mcpstream), and what stateless results carry in _meta.
+	ServerInfo schema.Implementation
+	// Instructions, if set, are the server's instructions to the model in
+	// initialize and server/discover.
+	Instructions string
+	// Metrics, if set, is where the gateway registers its Prometheus
+	// metrics (see metrics.go; every series is labelled gateway=<ID>):
+	// requests by method and outcome, their duration, refusals by reason,
+	// calls in flight and the adaptive limit, open event streams, cached
+	// sessions and the queueing the limit sees. Close unregisters them.
+	// Nil (the default) exports nothing.
+	Metrics prometheus.Registerer
+}
+
+func (c Config) withDefaults() Config {
+	if c.Auth == nil && c.PrincipalHeader != "" {
+		c.Auth = auth.Header{Name: c.PrincipalHeader}
+	}
+	if c.ID == "" {
+		var b [6]byte
+		_, _ = rand.Read(b[:])
+		c.ID = "gw-" + hex.EncodeToString(b[:])
+	}
+	if c.MaxBody <= 0 {
+		c.MaxBody = 4 << 20
+	}
+	if c.MaxDepth <= 0 {
+		c.MaxDepth = schema.MaxDepth
+	}
+	if c.CallTimeout <= 0 {
+		c.CallTimeout = 60 * time.Second
+	}
+	if c.MaxInFlight <= 0 {
+		c.MaxInFlight = 10_000
+	}
+	if c.QueueTarget <= 0 {
+		c.QueueTarget = 10 * time.Millisecond
+	}
+	if c.MaxPrincipalInFlight <= 0 {
+		c.MaxPrincipalInFlight = 256
+	}
+	if c.MaxEventStreams <= 0 {
+		c.MaxEventStreams = 20_000
+	}
+	if c.MaxSessionInFlight <= 0 {
+		c.MaxSessionInFlight = 64
+	}
+	if c.SessionCache <= 0 {
+		c.SessionCache = 100_000
+	}
+	if c.KeepAlive <= 0 {
+		c.KeepAlive = 25 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.ServerInfo.Name == "" {
+		c.ServerInfo = schema.Implementation{Name: "mcpstream", Version: Version}
+	}
+	return c
+}

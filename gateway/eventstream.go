@@ -1,0 +1,264 @@
+package gateway
+
+import (
+	"bufio"
+	"context"
+	"hash/maphash"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Event streams are the long-lived SSE responses the gateway holds: a
+// session's GET stream, a subscriptions/listen stream, and an HTTP+SSE
+// transport's stream. (A POST answered with SSE is an SSE response:
+// httpReplier.) Each runs on a hijacked connection.
+
+// eventStream is an event stream on a hijacked connection. A stream costs
+// a connection, this struct and one small goroutine blocked in Read (to
+// see the client go at once): net/http's per-connection goroutine and
+// buffers are released when the handler returns. Writes are serialized
+// and bounded by a write deadline: the kernel's socket buffer is the
+// stream's buffer, and a client that stops reading is cut off.
+type eventStream struct {
+	conn   net.Conn
+	sess   *session
+	listen *listenFilter // set on a subscriptions/listen stream
+	mu     sync.Mutex    // serializes writes
+	closed atomic.Bool
+	// lastSeq is the events-stream sequence of the last event written
+	// (guarded by mu): replayed and live events are each written once.
+	lastSeq uint64
+}
+
+// writeSeq writes b, the event of sequence seq, unless it was written.
+func (s *eventStream) writeSeq(seq uint64, b []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if seq <= s.lastSeq || s.closed.Load() {
+		return nil
+	}
+	s.lastSeq = seq
+	return s.writeLocked(b)
+}
+
+// writeTimeout bounds one write to an event stream.
+const writeTimeout = 2 * time.Second
+
+// write sends b, or closes the stream if the client does not take it in time.
+func (s *eventStream) write(b []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed.Load() {
+		return net.ErrClosed
+	}
+	return s.writeLocked(b)
+}
+
+// writeLocked writes b under the write deadline, closing the stream if it
+// fails; the caller holds mu.
+func (s *eventStream) writeLocked(b []byte) error {
+	_ = s.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+	if _, err := s.conn.Write(b); err != nil {
+		s.closeLocked()
+		return err
+	}
+	return nil
+}
+
+func (s *eventStream) close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closeLocked()
+}
+
+func (s *eventStream) closeLocked() {
+	if s.closed.CompareAndSwap(false, true) {
+		_ = s.conn.Close()
+	}
+}
+
+const streamShards = 32
+
+// eventStreamSet holds the open event streams of a gateway.
+type eventStreamSet struct {
+	seed   maphash.Seed
+	shards [streamShards]struct {
+		mu sync.Mutex
+		m  map[*eventStream]struct{}
+	}
+	open atomic.Int64
+}
+
+func newEventStreamSet() *eventStreamSet {
+	s := &eventStreamSet{seed: maphash.MakeSeed()}
+	for i := range s.shards {
+		s.shards[i].m = map[*eventStream]struct{}{}
+	}
+	return s
+}
+
+func (s *eventStreamSet) shard(es *eventStream) int {
+	return int(maphash.Comparable(s.seed, es) % streamShards)
+}
+
+func (s *eventStreamSet) add(es *eventStream) {
+	sh := &s.shards[s.shard(es)]
+	sh.mu.Lock()
+	sh.m[es] = struct{}{}
+	sh.mu.Unlock()
+	s.open.Add(1)
+}
+
+func (s *eventStreamSet) remove(es *eventStream) {
+	sh := &s.shards[s.shard(es)]
+	sh.mu.Lock()
+	_, ok := sh.m[es]
+	delete(sh.m, es)
+	sh.mu.Unlock()
+	if ok {
+		s.open.Add(-1)
+	}
+}
+
+// each calls fn for every open stream (fn must not add or remove).
+func (s *eventStreamSet) each(fn func(*eventStream)) {
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.Lock()
+		list := make([]*eventStream, 0, len(sh.m))
+		for es := range sh.m {
+			list = append(list, es)
+		}
+		sh.mu.Unlock()
+		for _, es := range list {
+			fn(es)
+		}
+	}
+}
+
+var sseHead = []byte("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n" +
+	"X-Accel-Buffering: no\r\nConnection: close\r\n\r\n")
+
+var keepAliveEvent = []byte(": keep-alive\n\n")
+
+// hijackStream takes over the connection of a validated GET and serves the
+// session's event stream on it, starting with first (the response head and
+// any replayed events, up to lastSeq). It reports false when the connection cannot
+// be hijacked (HTTP/2, or a response writer without it): the caller then
+// streams through net/http.
+func (g *Gateway) hijackStream(w http.ResponseWriter, sess *session, first []byte, lastSeq uint64) bool {
+	es := &eventStream{sess: sess, lastSeq: lastSeq}
+	return g.hijack(w, es, first, func() {
+		sess.stream.Store(es)
+	}, func() {
+		sess.stream.CompareAndSwap(es, nil)
+		sess.streaming.Store(false)
+	})
+}
+
+// hijack takes over the connection of a validated request and serves es on
+// it: first (the response head, and the first events) goes out before
+// anything else (keep-alives, notifications) can write, though the stream
+// is published at once, so that nothing announced after the client reads
+// first is missed; then started runs, and ended once the stream is over.
+// It reports false when the connection cannot be hijacked.
+func (g *Gateway) hijack(w http.ResponseWriter, es *eventStream, first []byte, started, ended func()) bool {
+	conn, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		return false
+	}
+	es.conn = conn
+	first = withResponseHeaders(first, w.Header())
+	if brw.Reader.Buffered() > 0 { // a pipelined request: nothing may follow a stream
+		_ = conn.Close()
+		ended()
+		return true
+	}
+	es.mu.Lock() // writers wait for first
+	g.eventStreams.add(es)
+	err = es.writeLocked(first)
+	es.mu.Unlock()
+	if err != nil {
+		g.eventStreams.remove(es)
+		ended()
+		return true
+	}
+	started()
+	// The one goroutine of a stream: the client sends nothing on an event
+	// stream, so a read returns only when it goes (or misbehaves), or when
+	// the stream is closed here (session ended, gateway draining or
+	// closing).
+	if !g.start(func(context.Context) {
+		var b [1]byte
+		_, _ = io.ReadFull(conn, b[:])
+		es.close()
+		g.eventStreams.remove(es)
+		ended()
+	}) {
+		es.close() // the gateway closed meanwhile
+		g.eventStreams.remove(es)
+		ended()
+		return true
+	}
+	select {
+	case <-es.sess.gone: // the session ended while the stream was being set up
+		es.close()
+	case <-g.drain: // Drain ran before the stream was registered
+		es.end()
+	default:
+	}
+	return true
+}
+
+// keepAlive writes a comment on every open event stream each
+// Config.KeepAlive until ctx ends, so proxies keep idle streams open and
+// dead clients are found.
+func (g *Gateway) keepAlive(ctx context.Context) {
+	t := time.NewTicker(g.cfg.KeepAlive)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			g.eventStreams.each(func(es *eventStream) { _ = es.write(keepAliveEvent) })
+		}
+	}
+}
+
+// streamThroughHTTP is the fallback for connections that cannot be
+// hijacked: the handler holds the stream open itself.
+func (g *Gateway) streamThroughHTTP(w http.ResponseWriter, r *http.Request, sess *session) {
+	defer sess.streaming.Store(false)
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(w)
+	if err := rc.Flush(); err != nil {
+		return
+	}
+	t := time.NewTicker(g.cfg.KeepAlive)
+	defer t.Stop()
+	bw := bufio.NewWriterSize(w, 64)
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-sess.gone:
+			return
+		case <-g.drain:
+			return
+		case <-t.C:
+			_ = rc.SetWriteDeadline(time.Now().Add(writeTimeout))
+			if _, err := bw.Write(keepAliveEvent); err != nil || bw.Flush() != nil || rc.Flush() != nil {
+				return
+			}
+		}
+	}
+}

@@ -1,0 +1,194 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/mcpstream/mcpstream/schema"
+	"github.com/mcpstream/mcpstream/streams"
+)
+
+// The HTTP+SSE transport of revision 2024-11-05: the client opens an event
+// stream with GET; its first event, "endpoint", names the URL to POST
+// messages to (with the session's id); every POST is accepted at once (202)
+// and its answer, like the server's notifications, comes as a "message"
+// event on the stream. The stream is the session: it ends with it.
+//
+// A POST may reach any gateway: its messages go to dispatch with an
+// sseReplier, which publishes the answers on the session's core NATS
+// subject (streams.SSESubject), to which the gateway holding the stream
+// listens.
+
+// HTTPSSE returns the handler of the HTTP+SSE transport, to mount on the
+// stream's path and on messagesPath (the path POSTs go to, as named in the
+// endpoint event), behind the gateway's front (metrics, CORS, the origin
+// check, authentication). [Gateway.Mount] mounts it on /sse and /messages.
+func (g *Gateway) HTTPSSE(messagesPath string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		g.front(w, r, func(w http.ResponseWriter, r *http.Request) {
+			switch r.Method {
+			case http.MethodGet:
+				g.sseOpen(w, r, messagesPath)
+			case http.MethodPost:
+				g.ssePost(w, r)
+			default:
+				w.Header().Set("Allow", "GET, POST")
+				writeError(w, http.StatusMethodNotAllowed, nil, schema.Errorf(schema.CodeInvalidRequest, "method %s not allowed", r.Method))
+			}
+		})
+	})
+}
+
+// sseOpen starts a session and its stream.
+func (g *Gateway) sseOpen(w http.ResponseWriter, r *http.Request, messagesPath string) {
+	if _, sseOK := accepts(r); !sseOK {
+		writeError(w, http.StatusNotAcceptable, nil, schema.Errorf(schema.CodeInvalidRequest, "Accept must allow text/event-stream"))
+		return
+	}
+	if g.draining() {
+		writeError(w, http.StatusServiceUnavailable, nil, g.overloaded(refusedDraining))
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), storeTimeout)
+	sess, err := g.sessions.create(ctx, sessionRecord{Revision: schema.Revision20241105, Principal: g.principal(r),
+		CreatedAt: time.Now().UTC(), Gateway: g.cfg.ID, Transport: transportSSE})
+	cancel()
+	if err != nil {
+		g.log.Error("creating session", "err", err)
+		writeError(w, http.StatusServiceUnavailable, nil, errSessionStore)
+		return
+	}
+	sess.streaming.Store(true)
+	es := &eventStream{sess: sess}
+	var sub *nats.Subscription
+	sub, err = g.nc.Subscribe(streams.SSESubject(sess.id), func(m *nats.Msg) {
+		b := append(append([]byte(sseEvent), m.Data...), "\n\n"...)
+		_ = es.write(b)
+	})
+	if err == nil {
+		err = g.nc.Flush()
+	}
+	if err != nil {
+		g.log.Error("subscribing for a session's messages", "err", err)
+		writeError(w, http.StatusServiceUnavailable, nil, schema.Errorf(schema.CodeInternalError, "broker unavailable"))
+		return
+	}
+	endpoint := messagesPath + "?sessionId=" + url.QueryEscape(sess.id)
+	first := append(append([]byte{}, sseHead...), "event: endpoint\ndata: "+endpoint+"\n\n"...)
+	ended := func() {
+		_ = sub.Unsubscribe()
+		sess.stream.CompareAndSwap(es, nil)
+		sess.streaming.Store(false)
+		// The session ends with its stream, before the gateway closes
+		// (Close waits for this), even when Close is what ended it.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(g.ctx), storeTimeout)
+		defer cancel()
+		if err := g.sessions.remove(ctx, sess.id); err != nil && !errors.Is(err, errNoSession) {
+			g.log.Warn("ending an HTTP+SSE session", "session", sess.id, "err", err)
+		}
+	}
+	if !g.hijack(w, es, first, func() { sess.stream.Store(es) }, ended) {
+		ended()
+		writeError(w, http.StatusHTTPVersionNotSupported, nil, schema.Errorf(schema.CodeInvalidRequest, "the HTTP+SSE transport needs an HTTP/1.1 connection"))
+	}
+}
+
+// ssePost takes the messages of a POST for a session (one, or a batch):
+// answered at once with 202, each request then served by dispatch in a
+// goroutine the gateway owns, its answer sent on the stream.
+func (g *Gateway) ssePost(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), storeTimeout)
+	sess, err := g.sessions.get(ctx, r.URL.Query().Get("sessionId"))
+	cancel()
+	if err != nil || !sess.httpSSE() || g.otherPrincipal(r, sess.Principal) {
+		writeError(w, http.StatusNotFound, nil, schema.Errorf(schema.CodeInvalidRequest, "session not found"))
+		return
+	}
+	if !requireJSON(w, r) {
+		return
+	}
+	body, ok := g.readBody(w, r)
+	if !ok {
+		return
+	}
+	parts := [][]byte{body}
+	if isBatch(body) {
+		var rpcErr *schema.Error
+		if parts, rpcErr = schema.SplitBatch(body); rpcErr != nil {
+			writeError(w, http.StatusBadRequest, nil, rpcErr)
+			return
+		}
+	}
+	msgs := make([]*schema.Message, 0, len(parts))
+	for _, part := range parts {
+		msg, rpcErr := schema.DecodeMessage(part)
+		if rpcErr != nil {
+			writeError(w, http.StatusBadRequest, nil, rpcErr)
+			return
+		}
+		msgs = append(msgs, msg)
+	}
+	if len(msgs) == 1 {
+		noteMessage(w, msgs[0])
+	} else {
+		noteMethod(w, methodBatch)
+	}
+	w.WriteHeader(http.StatusAccepted)
+	for i, msg := range msgs {
+		x := &exchange{msg: msg, raw: parts[i], sess: sess, r: r, out: &sseReplier{g: g, sess: sess, id: msg.ID}}
+		if msg.Kind() != schema.KindRequest {
+			g.dispatch(r.Context(), x)
+			continue
+		}
+		g.start(func(ctx context.Context) {
+			ctx, cancel := context.WithTimeout(ctx, g.cfg.CallTimeout)
+			defer cancel()
+			g.dispatch(ctx, x)
+		})
+	}
+}
+
+// sseReplier answers a message of an HTTP+SSE session on the session's
+// stream, wherever it is held: every answer and note is published on the
+// session's subject.
+type sseReplier struct {
+	g    *Gateway
+	sess *session
+	id   schema.ID
+}
+
+func (s *sseReplier) result(body func([]byte) ([]byte, error)) {
+	b := schema.AppendResultFunc(nil, s.id, body)
+	if b == nil {
+		b = schema.AppendError(nil, s.id, errMalformedResult)
+	}
+	s.send(b)
+}
+
+func (s *sseReplier) fail(_ int, e *schema.Error) { s.send(schema.AppendError(nil, s.id, e)) }
+
+func (s *sseReplier) note(rep *schema.Reply) {
+	if b := s.g.clientMessage(s.sess, rep, true); b != nil {
+		s.send(b)
+	}
+}
+
+func (s *sseReplier) accepted() {}
+
+// send publishes one JSON-RPC message for the session's stream.
+func (s *sseReplier) send(b []byte) {
+	if err := s.g.nc.Publish(streams.SSESubject(s.sess.id), b); err != nil {
+		s.g.log.Warn("passing a message to an HTTP+SSE stream", "session", s.sess.id, "err", err)
+	}
+}
+
+// transportSSE marks a session of the HTTP+SSE transport.
+const transportSSE = "sse"
+
+// httpSSE reports whether the session lives on the HTTP+SSE transport.
+func (s *session) httpSSE() bool { return s.Transport == transportSSE }
