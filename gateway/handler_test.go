@@ -1,7 +1,9 @@
 package gateway_test
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"regexp"
 	"testing"
@@ -217,6 +219,9 @@ func TestCallTimeout(t *testing.T) {
 	}
 	if string(m.ID) != "2" {
 		t.Errorf("id %s", m.ID)
+	}
+	if err := await(t, h.ended, "the end of the held handler"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("the handler's context ended with %v, want the deadline", err)
 	}
 }
 

@@ -52,8 +52,12 @@ type testGateway struct {
 
 // heldCall is a call of the "hold" tool, waiting in the worker.
 type heldCall struct {
-	call    *testkit.Call
+	call *testkit.Call
+	// release ends the call with a result.
 	release chan<- any
+	// ended receives, when the handler returns, nil if it was released or
+	// else the cause of the end of its context.
+	ended <-chan error
 }
 
 // The test worker's group and definitions.
@@ -172,12 +176,14 @@ func (tg *testGateway) handle(ctx context.Context, c *testkit.Call) (any, error)
 	case "fail":
 		return nil, failError
 	case "hold":
-		release := make(chan any, 1)
-		tg.held <- heldCall{call: c, release: release}
+		release, ended := make(chan any, 1), make(chan error, 1)
+		tg.held <- heldCall{call: c, release: release, ended: ended}
 		select {
 		case res := <-release:
+			ended <- nil
 			return res, nil
 		case <-ctx.Done():
+			ended <- context.Cause(ctx)
 			return nil, ctx.Err()
 		}
 	case "roots":
