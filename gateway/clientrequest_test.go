@@ -107,17 +107,9 @@ func TestNotificationsAndResponses(t *testing.T) {
 	}
 
 	for _, id := range []string{`9`, `"call-a"`} {
+		// The call gets no answer once cancelled: the client gives up.
 		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			// The call gets no answer once cancelled: the client gives up.
-			resp, err := tg.client.Do(request(t, ctx, http.MethodPost, tg.url,
-				`{"jsonrpc":"2.0","id":`+id+`,"method":"tools/call","params":{"name":"hold","arguments":{}}}`, hs...))
-			if err == nil {
-				resp.Body.Close()
-			}
-		}()
+		done := tg.postAsync(ctx, `{"jsonrpc":"2.0","id":`+id+`,"method":"tools/call","params":{"name":"hold","arguments":{}}}`, hs...)
 		h := tg.awaitHeld()
 		r := tg.post(`{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":`+id+`,"reason":"user gave up"}}`, hs...)
 		if r.status != http.StatusAccepted || len(r.body) != 0 {

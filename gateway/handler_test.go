@@ -171,8 +171,7 @@ func TestToolsCall(t *testing.T) {
 	})
 
 	t.Run("envelope", func(t *testing.T) {
-		done := make(chan response, 1)
-		go func() { done <- tg.post(callBody(8, "hold", `{"a":[1,"x"]}`, ""), hs...) }()
+		done := tg.postAsync(context.Background(), callBody(8, "hold", `{"a":[1,"x"]}`, ""), hs...)
 		h := tg.awaitHeld()
 		env := h.call.Env
 		if env.Method != schema.MethodToolsCall || env.Name != "hold" || env.Session != hs[1] || env.Revision != "2025-11-25" ||
@@ -207,8 +206,7 @@ func TestCallTimeout(t *testing.T) {
 	tg := newTestGateway(t, gateway.Config{CallTimeout: timeout})
 	hs := tg.initialize("2025-11-25", `{}`)
 	start := time.Now()
-	done := make(chan response, 1)
-	go func() { done <- tg.post(callBody(2, "hold", `{}`, ""), hs...) }()
+	done := tg.postAsync(context.Background(), callBody(2, "hold", `{}`, ""), hs...)
 	h := tg.awaitHeld()
 	if d := h.call.Env.DeadlineTime().Sub(start); d > timeout+time.Second {
 		t.Errorf("envelope deadline %s after the request, want about %s", d, timeout)

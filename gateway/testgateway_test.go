@@ -226,17 +226,18 @@ type response struct {
 	body   []byte
 }
 
-// request builds a request with headers: pairs of name and value, where
-// an empty value deletes the header.
-func request(t *testing.T, ctx context.Context, method, url, body string, headers ...string) *http.Request {
-	t.Helper()
+// newRequest builds a request with headers: pairs of name and value,
+// where an empty value deletes the header. POSTs carry the headers a
+// conforming client sends (Content-Type: application/json, Accept:
+// application/json, text/event-stream) unless headers change them.
+func newRequest(ctx context.Context, method, url, body string, headers ...string) (*http.Request, error) {
 	var rd io.Reader
 	if body != "" {
 		rd = strings.NewReader(body)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, url, rd)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	if method == http.MethodPost {
 		req.Header.Set("Content-Type", "application/json")
@@ -249,25 +250,51 @@ func request(t *testing.T, ctx context.Context, method, url, body string, header
 			req.Header.Set(headers[i], headers[i+1])
 		}
 	}
-	return req
+	return req, nil
 }
 
-// do sends a request to url and reads the whole response. POSTs carry the
-// headers a conforming client sends (Content-Type: application/json,
-// Accept: application/json, text/event-stream), then headers (see
-// request).
-func (tg *testGateway) do(method, url, body string, headers ...string) response {
-	tg.t.Helper()
-	resp, err := tg.client.Do(request(tg.t, context.Background(), method, url, body, headers...))
+// try sends a request (see newRequest) and reads the whole response.
+func (tg *testGateway) try(ctx context.Context, method, url, body string, headers ...string) (response, error) {
+	req, err := newRequest(ctx, method, url, body, headers...)
 	if err != nil {
-		tg.t.Fatalf("%s %s: %v", method, url, err)
+		return response{}, err
+	}
+	resp, err := tg.client.Do(req)
+	if err != nil {
+		return response{}, err
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		tg.t.Fatalf("%s %s: reading the body: %v", method, url, err)
+		return response{}, fmt.Errorf("reading the body: %w", err)
 	}
-	return response{status: resp.StatusCode, header: resp.Header, body: b}
+	return response{status: resp.StatusCode, header: resp.Header, body: b}, nil
+}
+
+// do sends a request to url (see newRequest) and reads the whole
+// response, failing the test if it cannot.
+func (tg *testGateway) do(method, url, body string, headers ...string) response {
+	tg.t.Helper()
+	r, err := tg.try(context.Background(), method, url, body, headers...)
+	if err != nil {
+		tg.t.Fatalf("%s %s: %v", method, url, err)
+	}
+	return r
+}
+
+// postAsync posts body to the MCP endpoint in a goroutine, within ctx,
+// and returns its response on a channel; a request that fails comes as
+// status 0 with the error as its body.
+func (tg *testGateway) postAsync(ctx context.Context, body string, headers ...string) <-chan response {
+	ch := make(chan response, 1)
+	go func() {
+		r, err := tg.try(ctx, http.MethodPost, tg.url, body, headers...)
+		if err != nil {
+			r = response{body: []byte(err.Error())}
+		}
+		ch <- r
+	}()
+	return ch
 }
 
 // post sends body to the MCP endpoint (see do).
@@ -280,7 +307,11 @@ func (tg *testGateway) post(body string, headers ...string) response {
 // (closed at the end of the test), for streams; ctx ends the request.
 func (tg *testGateway) open(ctx context.Context, method, url, body string, headers ...string) *http.Response {
 	tg.t.Helper()
-	resp, err := tg.client.Do(request(tg.t, ctx, method, url, body, headers...))
+	req, err := newRequest(ctx, method, url, body, headers...)
+	if err != nil {
+		tg.t.Fatal(err)
+	}
+	resp, err := tg.client.Do(req)
 	if err != nil {
 		tg.t.Fatalf("%s %s: %v", method, url, err)
 	}
