@@ -368,6 +368,12 @@ type rpcMessage struct {
 	Error   *schema.Error   `json:"error"`
 }
 
+// String returns m as JSON, for failure messages.
+func (m rpcMessage) String() string {
+	b, _ := json.Marshal(m)
+	return string(b)
+}
+
 // decode parses one JSON-RPC message, failing the test if it is not one.
 func decode(t *testing.T, b []byte) rpcMessage {
 	t.Helper()
