@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -280,7 +281,7 @@ func TestAnsweredByGateway(t *testing.T) {
 			t.Errorf("tool %s has no input schema", tool.Name)
 		}
 	}
-	if got, want := names, []string{"echo", "fail", "hold", "progress", "roots"}; !equal(got, want) {
+	if got, want := names, []string{"echo", "fail", "hold", "log", "progress", "roots"}; !equal(got, want) {
 		t.Errorf("tools/list names %v, want %v", got, want)
 	}
 
@@ -303,4 +304,69 @@ func equal(a, b []string) bool {
 		}
 	}
 	return true
+}
+
+// TestLogLevel checks that a worker's log messages (notifications/message)
+// reach the client on the call's stream at or above the level it chose: a
+// session hears every level until logging/setLevel, then only those at or
+// above it; a stateless request hears none unless its _meta names a
+// level, then those at or above it.
+func TestLogLevel(t *testing.T) {
+	tg := newTestGateway(t, gateway.Config{})
+	// levels returns the levels of the log messages before the result
+	// of a call of the log tool answered r.
+	levels := func(t *testing.T, r response) []string {
+		t.Helper()
+		if r.status != http.StatusOK {
+			t.Fatalf("status %d: %s", r.status, r.body)
+		}
+		if r.header.Get("Content-Type") == "application/json" {
+			if m := decode(t, r.body); toolText(t, m.Result) != "logged" {
+				t.Fatalf("result %s", m.Result)
+			}
+			return nil
+		}
+		evs := parseSSE(r.body)
+		var out []string
+		for i, ev := range evs {
+			m := decode(t, []byte(ev.data))
+			if i == len(evs)-1 {
+				if toolText(t, m.Result) != "logged" {
+					t.Fatalf("last event %s", ev.data)
+				}
+				break
+			}
+			var p struct {
+				Level string `json:"level"`
+				Data  string `json:"data"`
+			}
+			if m.Method != schema.NotificationMessage || json.Unmarshal(m.Params, &p) != nil || p.Data != p.Level+" line" {
+				t.Fatalf("event %s, want a log message", ev.data)
+			}
+			out = append(out, p.Level)
+		}
+		return out
+	}
+
+	t.Run("session", func(t *testing.T) {
+		hs := tg.initialize("2025-11-25", `{}`)
+		if got := levels(t, tg.post(callBody(2, "log", `{}`, ""), hs...)); !equal(got, []string{"info", "error"}) {
+			t.Errorf("before logging/setLevel: %v, want every level", got)
+		}
+		wantResult(t, tg.post(`{"jsonrpc":"2.0","id":3,"method":"logging/setLevel","params":{"level":"warning"}}`, hs...))
+		if got := levels(t, tg.post(callBody(4, "log", `{}`, ""), hs...)); !equal(got, []string{"error"}) {
+			t.Errorf("at level warning: %v, want error only", got)
+		}
+	})
+
+	t.Run("stateless", func(t *testing.T) {
+		body := statelessBody(5, "tools/call", `{"name":"log","arguments":{}}`)
+		if got := levels(t, tg.post(body, statelessHeaders("tools/call", "log")...)); got != nil {
+			t.Errorf("without a log level: %v, want none", got)
+		}
+		body = strings.Replace(body, `"_meta":{`, `"_meta":{"io.modelcontextprotocol/logLevel":"info",`, 1)
+		if got := levels(t, tg.post(body, statelessHeaders("tools/call", "log")...)); !equal(got, []string{"info", "error"}) {
+			t.Errorf("at level info: %v, want both", got)
+		}
+	})
 }

@@ -54,7 +54,7 @@ func TestOfficialClient(t *testing.T) {
 	for _, tool := range tools.Tools {
 		names = append(names, tool.Name)
 	}
-	if want := []string{"echo", "fail", "hold", "progress", "roots"}; !equal(names, want) {
+	if want := []string{"echo", "fail", "hold", "log", "progress", "roots"}; !equal(names, want) {
 		t.Errorf("tools %v, want %v", names, want)
 	}
 

@@ -73,6 +73,8 @@ const (
 //     then answers "done";
 //   - fail answers the JSON-RPC error failError;
 //   - hold waits in the worker until the test releases it (testGateway.held);
+//   - log sends notifications/message at levels info, then error, then
+//     answers "logged";
 //   - roots asks the client for roots/list and answers the result as text,
 //     or, when the answer is an error, a tool error with its message.
 var testTools = []schema.Tool{
@@ -80,6 +82,7 @@ var testTools = []schema.Tool{
 	{Name: "progress", Description: "Reports progress, then answers done."},
 	{Name: "fail", Description: "Fails with a JSON-RPC error."},
 	{Name: "hold", Description: "Waits until the test releases it."},
+	{Name: "log", Description: "Logs at info and error."},
 	{Name: "roots", Description: "Asks the client for its roots."},
 }
 
@@ -175,6 +178,13 @@ func (tg *testGateway) handle(ctx context.Context, c *testkit.Call) (any, error)
 		return text("done"), err
 	case "fail":
 		return nil, failError
+	case "log":
+		for _, level := range []string{"info", "error"} {
+			if err := c.Notify(schema.NotificationMessage, map[string]any{"level": level, "data": level + " line"}); err != nil {
+				return nil, err
+			}
+		}
+		return text("logged"), nil
 	case "hold":
 		release, ended := make(chan any, 1), make(chan error, 1)
 		tg.held <- heldCall{call: c, release: release, ended: ended}
