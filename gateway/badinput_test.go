@@ -15,7 +15,7 @@ import (
 // charset are fine); an Accept allowing neither JSON nor event streams
 // 406; JSON nested deeper than Config.MaxDepth 400 (-32600); malformed
 // JSON 400 with -32700 and a null id; a message that is not JSON-RPC 2.0
-// 400 with -32600; an Origin that is neither loopback nor allowed 403; an
+// 400 with -32600 (as is one with a null id); an Origin that is neither loopback nor allowed 403; an
 // HTTP method other than GET, POST and DELETE 405 naming them in Allow.
 // Each refusal's body is a JSON-RPC error.
 func TestBadInput(t *testing.T) {
@@ -67,6 +67,13 @@ func TestBadInput(t *testing.T) {
 		for _, body := range []string{`{"jsonrpc":"1.0","id":8,"method":"ping"}`, `{"id":8,"method":"ping"}`, `"ping"`, `{"jsonrpc":"2.0","id":{"x":1},"method":"ping"}`} {
 			wantError(t, tg.post(body, hs...), http.StatusBadRequest, schema.CodeInvalidRequest)
 		}
+	})
+
+	t.Run("null id", func(t *testing.T) {
+		t.Skip("gateway bug: a request with \"id\": null is taken for a notification (202, never answered); " +
+			"MCP requires a string or integer id (\"the ID MUST NOT be null\"), and JSON-RPC 2.0 makes a notification " +
+			"a request without an id member, so it is an invalid request")
+		wantError(t, tg.post(`{"jsonrpc":"2.0","id":null,"method":"ping"}`, hs...), http.StatusBadRequest, schema.CodeInvalidRequest)
 	})
 
 	t.Run("Origin", func(t *testing.T) {
