@@ -24,10 +24,10 @@ func TestClientRequest(t *testing.T) {
 	tg := newTestGateway(t, gateway.Config{})
 
 	t.Run("relayed", func(t *testing.T) {
-		hs := tg.initialize("2025-11-25", `{"roots":{"listChanged":true}}`)
+		hs := tg.initialize(t, "2025-11-25", `{"roots":{"listChanged":true}}`)
 		ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 		defer cancel()
-		resp := tg.open(ctx, http.MethodPost, tg.url, callBody(2, "roots", `{}`, ""), hs...)
+		resp := tg.open(t, ctx, http.MethodPost, tg.url, callBody(2, "roots", `{}`, ""), hs...)
 		if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "text/event-stream" {
 			t.Fatalf("status %d, Content-Type %q", resp.StatusCode, resp.Header.Get("Content-Type"))
 		}
@@ -40,7 +40,7 @@ func TestClientRequest(t *testing.T) {
 		}
 
 		roots := `{"roots":[{"uri":"file:///work","name":"work"}]}`
-		r := tg.post(`{"jsonrpc":"2.0","id":`+string(req.ID)+`,"result":`+roots+`}`, hs...)
+		r := tg.post(t, `{"jsonrpc":"2.0","id":`+string(req.ID)+`,"result":`+roots+`}`, hs...)
 		if r.status != http.StatusAccepted || len(r.body) != 0 {
 			t.Fatalf("posting the answer: status %d body %q, want 202 and none", r.status, r.body)
 		}
@@ -68,8 +68,8 @@ func TestClientRequest(t *testing.T) {
 	}
 	for i, c := range refused {
 		t.Run(c.name, func(t *testing.T) {
-			hs := tg.initialize("2025-11-25", c.capabilities)
-			r := tg.post(callBody(3+i, "roots", `{}`, ""), append(hs, "Accept", c.accept)...)
+			hs := tg.initialize(t, "2025-11-25", c.capabilities)
+			r := tg.post(t, callBody(3+i, "roots", `{}`, ""), append(hs, "Accept", c.accept)...)
 			a := await(t, tg.answers, "the refusal at the worker")
 			if !a.GatewayError || a.Message.Error == nil || a.Message.Error.Code != c.code {
 				t.Fatalf("answer at the worker: gateway error %v, error %+v, want the gateway's %d", a.GatewayError, a.Message.Error, c.code)
@@ -93,7 +93,7 @@ func TestClientRequest(t *testing.T) {
 // id (its JSON text) and the reason, which ends the handler's context.
 func TestNotificationsAndResponses(t *testing.T) {
 	tg := newTestGateway(t, gateway.Config{})
-	hs := tg.initialize("2025-11-25", `{}`)
+	hs := tg.initialize(t, "2025-11-25", `{}`)
 
 	for _, body := range []string{
 		`{"jsonrpc":"2.0","method":"notifications/initialized"}`,
@@ -101,7 +101,7 @@ func TestNotificationsAndResponses(t *testing.T) {
 		`{"jsonrpc":"2.0","id":"not-ours","result":{}}`,
 		`{"jsonrpc":"2.0","id":17,"error":{"code":-32601,"message":"no"}}`,
 	} {
-		if r := tg.post(body, hs...); r.status != http.StatusAccepted || len(r.body) != 0 {
+		if r := tg.post(t, body, hs...); r.status != http.StatusAccepted || len(r.body) != 0 {
 			t.Errorf("%s: status %d body %q, want 202 and none", body, r.status, r.body)
 		}
 	}
@@ -110,8 +110,8 @@ func TestNotificationsAndResponses(t *testing.T) {
 		// The call gets no answer once cancelled: the client gives up.
 		ctx, cancel := context.WithCancel(context.Background())
 		done := tg.postAsync(ctx, `{"jsonrpc":"2.0","id":`+id+`,"method":"tools/call","params":{"name":"hold","arguments":{}}}`, hs...)
-		h := tg.awaitHeld()
-		r := tg.post(`{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":`+id+`,"reason":"user gave up"}}`, hs...)
+		h := tg.awaitHeld(t)
+		r := tg.post(t, `{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":`+id+`,"reason":"user gave up"}}`, hs...)
 		if r.status != http.StatusAccepted || len(r.body) != 0 {
 			t.Fatalf("notifications/cancelled: status %d body %q", r.status, r.body)
 		}

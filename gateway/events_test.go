@@ -23,15 +23,15 @@ import (
 // listen request with a final result, ending it gracefully.
 func TestListChanged(t *testing.T) {
 	tg := newTestGateway(t, gateway.Config{})
-	hs := tg.initialize("2025-11-25", `{}`)
+	hs := tg.initialize(t, "2025-11-25", `{}`)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	get := append([]string{"Accept", "text/event-stream"}, hs...)
-	stream := tg.open(ctx, http.MethodGet, tg.url, "", get...)
+	stream := tg.open(t, ctx, http.MethodGet, tg.url, "", get...)
 	events := readSSE(stream.Body)
 
 	listenBody := statelessBody(9, "subscriptions/listen", `{"notifications":{"toolsListChanged":true}}`)
-	listen := tg.open(ctx, http.MethodPost, tg.url, listenBody, statelessHeaders("subscriptions/listen", "")...)
+	listen := tg.open(t, ctx, http.MethodPost, tg.url, listenBody, statelessHeaders("subscriptions/listen", "")...)
 	if listen.StatusCode != http.StatusOK || listen.Header.Get("Content-Type") != "text/event-stream" {
 		t.Fatalf("subscriptions/listen: status %d, Content-Type %q", listen.StatusCode, listen.Header.Get("Content-Type"))
 	}
@@ -61,7 +61,7 @@ func TestListChanged(t *testing.T) {
 	if m := decode(t, []byte(nextEvent(t, listened, "the list change on the listen stream").data)); m.Method != schema.NotificationToolListChanged || subscription(m) != "9" {
 		t.Fatalf("listen event %s", m)
 	}
-	m := wantResult(t, tg.post(`{"jsonrpc":"2.0","id":2,"method":"tools/list"}`, hs...))
+	m := wantResult(t, tg.post(t, `{"jsonrpc":"2.0","id":2,"method":"tools/list"}`, hs...))
 	var list struct {
 		Tools []schema.Tool `json:"tools"`
 	}
@@ -95,14 +95,14 @@ func TestResumeStream(t *testing.T) {
 		"without recMu, and the session bucket watcher's refresh, which writes it under recMu (applyMutable); " +
 		"every resumption on the gateway caching the session races with the refresh of its own record")
 	tg := newTestGateway(t, gateway.Config{})
-	hs := tg.initialize("2025-11-25", `{}`)
+	hs := tg.initialize(t, "2025-11-25", `{}`)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	get := append([]string{"Accept", "text/event-stream"}, hs...)
-	stream := tg.open(ctx, http.MethodGet, tg.url, "", get...)
+	stream := tg.open(t, ctx, http.MethodGet, tg.url, "", get...)
 	events := readSSE(stream.Body)
 	// A listen stream tells the test when a change has been published.
-	listen := tg.open(ctx, http.MethodPost, tg.url, statelessBody(9, "subscriptions/listen", `{"notifications":{"toolsListChanged":true}}`),
+	listen := tg.open(t, ctx, http.MethodPost, tg.url, statelessBody(9, "subscriptions/listen", `{"notifications":{"toolsListChanged":true}}`),
 		statelessHeaders("subscriptions/listen", "")...)
 	listened := readSSE(listen.Body)
 	nextEvent(t, listened, "the listen acknowledgement")
@@ -124,7 +124,7 @@ func TestResumeStream(t *testing.T) {
 	if m := decode(t, []byte(nextEvent(t, listened, "the second list change").data)); m.Method != schema.NotificationToolListChanged {
 		t.Fatalf("listen event %s", m)
 	}
-	resumed := tg.open(ctx, http.MethodGet, tg.url, "", append(get, "Last-Event-ID", ev.id)...)
+	resumed := tg.open(t, ctx, http.MethodGet, tg.url, "", append(get, "Last-Event-ID", ev.id)...)
 	if resumed.StatusCode != http.StatusOK {
 		t.Fatalf("resuming: status %d", resumed.StatusCode)
 	}

@@ -25,7 +25,7 @@ func TestInitialize(t *testing.T) {
 	sessionID := regexp.MustCompile(`^[\x21-\x7e]+$`)
 
 	t.Run("latest revision", func(t *testing.T) {
-		r := tg.post(initializeBody(1, "2025-11-25", `{}`))
+		r := tg.post(t, initializeBody(1, "2025-11-25", `{}`))
 		m := wantResult(t, r)
 		if string(m.ID) != "1" {
 			t.Errorf("id %s, want 1", m.ID)
@@ -53,12 +53,12 @@ func TestInitialize(t *testing.T) {
 	})
 
 	t.Run("older served revision", func(t *testing.T) {
-		tg.initialize("2025-03-26", `{}`) // checks the negotiated revision
-		tg.initialize("2025-06-18", `{}`)
+		tg.initialize(t, "2025-03-26", `{}`) // checks the negotiated revision
+		tg.initialize(t, "2025-06-18", `{}`)
 	})
 
 	t.Run("unsupported revision negotiates the latest", func(t *testing.T) {
-		r := tg.post(initializeBody(2, "1999-01-01", `{}`))
+		r := tg.post(t, initializeBody(2, "1999-01-01", `{}`))
 		m := wantResult(t, r)
 		var res struct {
 			ProtocolVersion string `json:"protocolVersion"`
@@ -72,7 +72,7 @@ func TestInitialize(t *testing.T) {
 	})
 
 	t.Run("missing params", func(t *testing.T) {
-		r := tg.post(`{"jsonrpc":"2.0","id":3,"method":"initialize"}`)
+		r := tg.post(t, `{"jsonrpc":"2.0","id":3,"method":"initialize"}`)
 		m := wantError(t, r, http.StatusOK, schema.CodeInvalidParams)
 		if string(m.ID) != "3" {
 			t.Errorf("id %s, want 3", m.ID)
@@ -83,8 +83,8 @@ func TestInitialize(t *testing.T) {
 	})
 
 	t.Run("unsupported MCP-Protocol-Version header", func(t *testing.T) {
-		hs := tg.initialize("2025-11-25", `{}`)
-		r := tg.post(`{"jsonrpc":"2.0","id":4,"method":"ping"}`, append(hs, "MCP-Protocol-Version", "1999-01-01")...)
+		hs := tg.initialize(t, "2025-11-25", `{}`)
+		r := tg.post(t, `{"jsonrpc":"2.0","id":4,"method":"ping"}`, append(hs, "MCP-Protocol-Version", "1999-01-01")...)
 		wantError(t, r, http.StatusBadRequest, schema.CodeInvalidRequest)
 	})
 }
@@ -100,17 +100,17 @@ func TestInitialize(t *testing.T) {
 // arguments and client capabilities, the call counted in InFlight meanwhile.
 func TestToolsCall(t *testing.T) {
 	tg := newTestGateway(t, gateway.Config{})
-	hs := tg.initialize("2025-11-25", `{"roots":{}}`)
+	hs := tg.initialize(t, "2025-11-25", `{"roots":{}}`)
 
 	t.Run("JSON result", func(t *testing.T) {
-		m := wantResult(t, tg.post(callBody(2, "echo", `{"text":"hi"}`, ""), hs...))
+		m := wantResult(t, tg.post(t, callBody(2, "echo", `{"text":"hi"}`, ""), hs...))
 		if string(m.ID) != "2" || toolText(t, m.Result) != "hi" {
 			t.Fatalf("response id %s result %s", m.ID, m.Result)
 		}
 	})
 
 	t.Run("SSE only client", func(t *testing.T) {
-		r := tg.post(callBody(3, "echo", `{"text":"streamed"}`, ""), append(hs, "Accept", "text/event-stream")...)
+		r := tg.post(t, callBody(3, "echo", `{"text":"streamed"}`, ""), append(hs, "Accept", "text/event-stream")...)
 		if r.status != http.StatusOK || r.header.Get("Content-Type") != "text/event-stream" {
 			t.Fatalf("status %d, Content-Type %q: %s", r.status, r.header.Get("Content-Type"), r.body)
 		}
@@ -124,7 +124,7 @@ func TestToolsCall(t *testing.T) {
 	})
 
 	t.Run("progress turns the response into a stream", func(t *testing.T) {
-		r := tg.post(callBody(4, "progress", `{}`, "tok-4"), hs...)
+		r := tg.post(t, callBody(4, "progress", `{}`, "tok-4"), hs...)
 		if r.status != http.StatusOK || r.header.Get("Content-Type") != "text/event-stream" {
 			t.Fatalf("status %d, Content-Type %q: %s", r.status, r.header.Get("Content-Type"), r.body)
 		}
@@ -151,21 +151,21 @@ func TestToolsCall(t *testing.T) {
 	})
 
 	t.Run("JSON only client gets no notifications", func(t *testing.T) {
-		m := wantResult(t, tg.post(callBody(5, "progress", `{}`, "tok-5"), append(hs, "Accept", "application/json")...))
+		m := wantResult(t, tg.post(t, callBody(5, "progress", `{}`, "tok-5"), append(hs, "Accept", "application/json")...))
 		if toolText(t, m.Result) != "done" {
 			t.Fatalf("result %s", m.Result)
 		}
 	})
 
 	t.Run("worker error", func(t *testing.T) {
-		m := wantError(t, tg.post(callBody(6, "fail", `{}`, ""), hs...), http.StatusOK, failError.Code)
+		m := wantError(t, tg.post(t, callBody(6, "fail", `{}`, ""), hs...), http.StatusOK, failError.Code)
 		if string(m.ID) != "6" || m.Error.Message != failError.Message || string(m.Error.Data) != string(failError.Data) {
 			t.Fatalf("error %+v, want %+v", m.Error, failError)
 		}
 	})
 
 	t.Run("unknown tool", func(t *testing.T) {
-		m := wantError(t, tg.post(callBody(7, "nosuchtool", `{}`, ""), hs...), http.StatusOK, schema.CodeInvalidParams)
+		m := wantError(t, tg.post(t, callBody(7, "nosuchtool", `{}`, ""), hs...), http.StatusOK, schema.CodeInvalidParams)
 		if string(m.ID) != "7" {
 			t.Fatalf("id %s", m.ID)
 		}
@@ -173,7 +173,7 @@ func TestToolsCall(t *testing.T) {
 
 	t.Run("envelope", func(t *testing.T) {
 		done := tg.postAsync(context.Background(), callBody(8, "hold", `{"a":[1,"x"]}`, ""), hs...)
-		h := tg.awaitHeld()
+		h := tg.awaitHeld(t)
 		env := h.call.Env
 		if env.Method != schema.MethodToolsCall || env.Name != "hold" || env.Session != hs[1] || env.Revision != "2025-11-25" ||
 			env.RequestID != "8" || string(h.call.Args) != `{"a":[1,"x"]}` {
@@ -205,10 +205,10 @@ func TestToolsCall(t *testing.T) {
 func TestCallTimeout(t *testing.T) {
 	const timeout = 300 * time.Millisecond
 	tg := newTestGateway(t, gateway.Config{CallTimeout: timeout})
-	hs := tg.initialize("2025-11-25", `{}`)
+	hs := tg.initialize(t, "2025-11-25", `{}`)
 	start := time.Now()
 	done := tg.postAsync(context.Background(), callBody(2, "hold", `{}`, ""), hs...)
-	h := tg.awaitHeld()
+	h := tg.awaitHeld(t)
 	if d := h.call.Env.DeadlineTime().Sub(start); d > timeout+time.Second {
 		t.Errorf("envelope deadline %s after the request, want about %s", d, timeout)
 	}
@@ -230,26 +230,26 @@ func TestCallTimeout(t *testing.T) {
 // answer its result; an unknown resource is -32002.
 func TestPromptAndResource(t *testing.T) {
 	tg := newTestGateway(t, gateway.Config{})
-	hs := tg.initialize("2025-11-25", `{}`)
+	hs := tg.initialize(t, "2025-11-25", `{}`)
 
-	m := wantResult(t, tg.post(`{"jsonrpc":"2.0","id":2,"method":"prompts/list"}`, hs...))
+	m := wantResult(t, tg.post(t, `{"jsonrpc":"2.0","id":2,"method":"prompts/list"}`, hs...))
 	if string(m.Result) != `{"prompts":[{"name":"greet","arguments":[{"name":"name","required":true}]}]}` {
 		t.Errorf("prompts/list %s", m.Result)
 	}
-	m = wantResult(t, tg.post(`{"jsonrpc":"2.0","id":3,"method":"prompts/get","params":{"name":"greet","arguments":{"name":"Ada"}}}`, hs...))
+	m = wantResult(t, tg.post(t, `{"jsonrpc":"2.0","id":3,"method":"prompts/get","params":{"name":"greet","arguments":{"name":"Ada"}}}`, hs...))
 	if string(m.Result) != `{"messages":[{"content":{"text":"Hello, Ada","type":"text"},"role":"user"}]}` {
 		t.Errorf("prompts/get %s", m.Result)
 	}
-	m = wantResult(t, tg.post(`{"jsonrpc":"2.0","id":4,"method":"resources/list"}`, hs...))
+	m = wantResult(t, tg.post(t, `{"jsonrpc":"2.0","id":4,"method":"resources/list"}`, hs...))
 	if string(m.Result) != `{"resources":[{"uri":"test://readme","name":"readme","mimeType":"text/plain"}]}` {
 		t.Errorf("resources/list %s", m.Result)
 	}
-	m = wantResult(t, tg.post(`{"jsonrpc":"2.0","id":5,"method":"resources/read","params":{"uri":"test://readme"}}`, hs...))
+	m = wantResult(t, tg.post(t, `{"jsonrpc":"2.0","id":5,"method":"resources/read","params":{"uri":"test://readme"}}`, hs...))
 	if string(m.Result) != `{"contents":[{"mimeType":"text/plain","text":"read me","uri":"test://readme"}]}` {
 		t.Errorf("resources/read %s", m.Result)
 	}
-	wantError(t, tg.post(`{"jsonrpc":"2.0","id":6,"method":"resources/read","params":{"uri":"test://nothing"}}`, hs...), http.StatusOK, schema.CodeResourceNotFound)
-	wantError(t, tg.post(`{"jsonrpc":"2.0","id":7,"method":"prompts/get","params":{"name":"nothing"}}`, hs...), http.StatusOK, schema.CodeInvalidParams)
+	wantError(t, tg.post(t, `{"jsonrpc":"2.0","id":6,"method":"resources/read","params":{"uri":"test://nothing"}}`, hs...), http.StatusOK, schema.CodeResourceNotFound)
+	wantError(t, tg.post(t, `{"jsonrpc":"2.0","id":7,"method":"prompts/get","params":{"name":"nothing"}}`, hs...), http.StatusOK, schema.CodeInvalidParams)
 }
 
 // TestAnsweredByGateway checks the requests the gateway answers itself in
@@ -258,13 +258,13 @@ func TestPromptAndResource(t *testing.T) {
 // and an unknown method -32601 with HTTP 200.
 func TestAnsweredByGateway(t *testing.T) {
 	tg := newTestGateway(t, gateway.Config{})
-	hs := tg.initialize("2025-11-25", `{}`)
+	hs := tg.initialize(t, "2025-11-25", `{}`)
 
-	if m := wantResult(t, tg.post(`{"jsonrpc":"2.0","id":"p","method":"ping"}`, hs...)); string(m.Result) != `{}` || string(m.ID) != `"p"` {
+	if m := wantResult(t, tg.post(t, `{"jsonrpc":"2.0","id":"p","method":"ping"}`, hs...)); string(m.Result) != `{}` || string(m.ID) != `"p"` {
 		t.Errorf("ping: id %s result %s", m.ID, m.Result)
 	}
 
-	m := wantResult(t, tg.post(`{"jsonrpc":"2.0","id":2,"method":"tools/list"}`, hs...))
+	m := wantResult(t, tg.post(t, `{"jsonrpc":"2.0","id":2,"method":"tools/list"}`, hs...))
 	var list struct {
 		Tools []schema.Tool `json:"tools"`
 	}
@@ -285,11 +285,11 @@ func TestAnsweredByGateway(t *testing.T) {
 		t.Errorf("tools/list names %v, want %v", got, want)
 	}
 
-	if m := wantResult(t, tg.post(`{"jsonrpc":"2.0","id":3,"method":"logging/setLevel","params":{"level":"warning"}}`, hs...)); string(m.Result) != `{}` {
+	if m := wantResult(t, tg.post(t, `{"jsonrpc":"2.0","id":3,"method":"logging/setLevel","params":{"level":"warning"}}`, hs...)); string(m.Result) != `{}` {
 		t.Errorf("logging/setLevel result %s", m.Result)
 	}
-	wantError(t, tg.post(`{"jsonrpc":"2.0","id":4,"method":"logging/setLevel","params":{"level":"loud"}}`, hs...), http.StatusOK, schema.CodeInvalidParams)
-	if m := wantError(t, tg.post(`{"jsonrpc":"2.0","id":5,"method":"no/such/method"}`, hs...), http.StatusOK, schema.CodeMethodNotFound); string(m.ID) != "5" {
+	wantError(t, tg.post(t, `{"jsonrpc":"2.0","id":4,"method":"logging/setLevel","params":{"level":"loud"}}`, hs...), http.StatusOK, schema.CodeInvalidParams)
+	if m := wantError(t, tg.post(t, `{"jsonrpc":"2.0","id":5,"method":"no/such/method"}`, hs...), http.StatusOK, schema.CodeMethodNotFound); string(m.ID) != "5" {
 		t.Errorf("id %s", m.ID)
 	}
 }
@@ -349,23 +349,23 @@ func TestLogLevel(t *testing.T) {
 	}
 
 	t.Run("session", func(t *testing.T) {
-		hs := tg.initialize("2025-11-25", `{}`)
-		if got := levels(t, tg.post(callBody(2, "log", `{}`, ""), hs...)); !equal(got, []string{"info", "error"}) {
+		hs := tg.initialize(t, "2025-11-25", `{}`)
+		if got := levels(t, tg.post(t, callBody(2, "log", `{}`, ""), hs...)); !equal(got, []string{"info", "error"}) {
 			t.Errorf("before logging/setLevel: %v, want every level", got)
 		}
-		wantResult(t, tg.post(`{"jsonrpc":"2.0","id":3,"method":"logging/setLevel","params":{"level":"warning"}}`, hs...))
-		if got := levels(t, tg.post(callBody(4, "log", `{}`, ""), hs...)); !equal(got, []string{"error"}) {
+		wantResult(t, tg.post(t, `{"jsonrpc":"2.0","id":3,"method":"logging/setLevel","params":{"level":"warning"}}`, hs...))
+		if got := levels(t, tg.post(t, callBody(4, "log", `{}`, ""), hs...)); !equal(got, []string{"error"}) {
 			t.Errorf("at level warning: %v, want error only", got)
 		}
 	})
 
 	t.Run("stateless", func(t *testing.T) {
 		body := statelessBody(5, "tools/call", `{"name":"log","arguments":{}}`)
-		if got := levels(t, tg.post(body, statelessHeaders("tools/call", "log")...)); got != nil {
+		if got := levels(t, tg.post(t, body, statelessHeaders("tools/call", "log")...)); got != nil {
 			t.Errorf("without a log level: %v, want none", got)
 		}
 		body = strings.Replace(body, `"_meta":{`, `"_meta":{"io.modelcontextprotocol/logLevel":"info",`, 1)
-		if got := levels(t, tg.post(body, statelessHeaders("tools/call", "log")...)); !equal(got, []string{"info", "error"}) {
+		if got := levels(t, tg.post(t, body, statelessHeaders("tools/call", "log")...)); !equal(got, []string{"info", "error"}) {
 			t.Errorf("at level info: %v, want both", got)
 		}
 	})

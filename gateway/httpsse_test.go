@@ -31,7 +31,7 @@ func openHTTPSSE(t *testing.T, tg *testGateway) *sseClient {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	stream := tg.open(ctx, http.MethodGet, tg.base+"/sse", "", "Accept", "text/event-stream")
+	stream := tg.open(t, ctx, http.MethodGet, tg.base+"/sse", "", "Accept", "text/event-stream")
 	if stream.StatusCode != http.StatusOK || stream.Header.Get("Content-Type") != "text/event-stream" {
 		t.Fatalf("GET /sse: status %d, Content-Type %q", stream.StatusCode, stream.Header.Get("Content-Type"))
 	}
@@ -54,7 +54,7 @@ func openHTTPSSE(t *testing.T, tg *testGateway) *sseClient {
 // send posts body to the endpoint, which must accept it with 202.
 func (c *sseClient) send(body string) {
 	c.t.Helper()
-	if r := c.tg.do(http.MethodPost, c.messages, body); r.status != http.StatusAccepted {
+	if r := c.tg.do(c.t, http.MethodPost, c.messages, body); r.status != http.StatusAccepted {
 		c.t.Fatalf("POST %s: status %d, want 202: %s", body, r.status, r.body)
 	}
 }
@@ -112,8 +112,8 @@ func TestHTTPSSE(t *testing.T) {
 	}
 
 	// The session belongs to this transport only.
-	wantError(t, tg.post(`{"jsonrpc":"2.0","id":5,"method":"ping"}`, "Mcp-Session-Id", c.session), http.StatusNotFound, schema.CodeInvalidRequest)
-	if r := tg.do(http.MethodPost, tg.base+"/messages?sessionId=0123456789abcdef0123456789abcdef", `{"jsonrpc":"2.0","id":6,"method":"ping"}`); r.status != http.StatusNotFound {
+	wantError(t, tg.post(t, `{"jsonrpc":"2.0","id":5,"method":"ping"}`, "Mcp-Session-Id", c.session), http.StatusNotFound, schema.CodeInvalidRequest)
+	if r := tg.do(t, http.MethodPost, tg.base+"/messages?sessionId=0123456789abcdef0123456789abcdef", `{"jsonrpc":"2.0","id":6,"method":"ping"}`); r.status != http.StatusNotFound {
 		t.Errorf("POST for an unknown session: status %d, want 404", r.status)
 	}
 
@@ -138,7 +138,7 @@ func TestHTTPSSEClientCapabilities(t *testing.T) {
 	c.initialize(`{"roots":{}}`)
 
 	c.send(callBody(2, "hold", `{}`, ""))
-	h := tg.awaitHeld()
+	h := tg.awaitHeld(t)
 	if caps, err := schema.MsgpackToJSON(nil, h.call.Env.ClientCaps); err != nil || string(caps) != `{"roots":{}}` {
 		t.Errorf("client capabilities in the envelope %s (%v), want {\"roots\":{}}", caps, err)
 	}

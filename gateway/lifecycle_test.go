@@ -24,51 +24,51 @@ func TestSessionRules(t *testing.T) {
 	ping := `{"jsonrpc":"2.0","id":1,"method":"ping"}`
 
 	t.Run("no session id", func(t *testing.T) {
-		m := wantError(t, tg.post(ping, "MCP-Protocol-Version", "2025-11-25"), http.StatusBadRequest, schema.CodeInvalidRequest)
+		m := wantError(t, tg.post(t, ping, "MCP-Protocol-Version", "2025-11-25"), http.StatusBadRequest, schema.CodeInvalidRequest)
 		if string(m.ID) != "1" {
 			t.Errorf("id %s", m.ID)
 		}
-		if r := tg.do(http.MethodGet, tg.url, "", "Accept", "text/event-stream"); r.status != http.StatusBadRequest {
+		if r := tg.do(t, http.MethodGet, tg.url, "", "Accept", "text/event-stream"); r.status != http.StatusBadRequest {
 			t.Errorf("GET without a session: status %d", r.status)
 		}
-		if r := tg.do(http.MethodDelete, tg.url, ""); r.status != http.StatusBadRequest {
+		if r := tg.do(t, http.MethodDelete, tg.url, ""); r.status != http.StatusBadRequest {
 			t.Errorf("DELETE without a session: status %d", r.status)
 		}
 	})
 
 	t.Run("unknown session", func(t *testing.T) {
 		for _, sid := range []string{"0123456789abcdef0123456789abcdef", "not-a-session"} {
-			wantError(t, tg.post(ping, "Mcp-Session-Id", sid, "MCP-Protocol-Version", "2025-11-25"), http.StatusNotFound, schema.CodeInvalidRequest)
-			if r := tg.do(http.MethodGet, tg.url, "", "Mcp-Session-Id", sid, "Accept", "text/event-stream"); r.status != http.StatusNotFound {
+			wantError(t, tg.post(t, ping, "Mcp-Session-Id", sid, "MCP-Protocol-Version", "2025-11-25"), http.StatusNotFound, schema.CodeInvalidRequest)
+			if r := tg.do(t, http.MethodGet, tg.url, "", "Mcp-Session-Id", sid, "Accept", "text/event-stream"); r.status != http.StatusNotFound {
 				t.Errorf("GET of session %s: status %d", sid, r.status)
 			}
-			if r := tg.do(http.MethodDelete, tg.url, "", "Mcp-Session-Id", sid); r.status != http.StatusNotFound {
+			if r := tg.do(t, http.MethodDelete, tg.url, "", "Mcp-Session-Id", sid); r.status != http.StatusNotFound {
 				t.Errorf("DELETE of session %s: status %d", sid, r.status)
 			}
 		}
 	})
 
 	t.Run("event stream", func(t *testing.T) {
-		hs := tg.initialize("2025-11-25", `{}`)
+		hs := tg.initialize(t, "2025-11-25", `{}`)
 		get := append([]string{"Accept", "text/event-stream"}, hs...)
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
-		first := tg.open(ctx, http.MethodGet, tg.url, "", get...)
+		first := tg.open(t, ctx, http.MethodGet, tg.url, "", get...)
 		if first.StatusCode != http.StatusOK || first.Header.Get("Content-Type") != "text/event-stream" {
 			t.Fatalf("GET: status %d, Content-Type %q", first.StatusCode, first.Header.Get("Content-Type"))
 		}
 		if n := tg.g.OpenStreams(); n != 1 {
 			t.Errorf("OpenStreams %d with one stream open", n)
 		}
-		if r := tg.do(http.MethodGet, tg.url, "", get...); r.status != http.StatusConflict {
+		if r := tg.do(t, http.MethodGet, tg.url, "", get...); r.status != http.StatusConflict {
 			t.Errorf("second GET: status %d, want 409", r.status)
 		}
-		if r := tg.do(http.MethodGet, tg.url, "", append(hs, "Accept", "application/json")...); r.status != http.StatusNotAcceptable {
+		if r := tg.do(t, http.MethodGet, tg.url, "", append(hs, "Accept", "application/json")...); r.status != http.StatusNotAcceptable {
 			t.Errorf("GET accepting only JSON: status %d, want 406", r.status)
 		}
 		first.Body.Close()
 		testkit.Eventually(t, "the closed stream to be let go", waitFor, func() bool { return tg.g.OpenStreams() == 0 })
-		again := tg.open(ctx, http.MethodGet, tg.url, "", get...)
+		again := tg.open(t, ctx, http.MethodGet, tg.url, "", get...)
 		if again.StatusCode != http.StatusOK {
 			t.Fatalf("GET after the first stream closed: status %d", again.StatusCode)
 		}
@@ -76,12 +76,12 @@ func TestSessionRules(t *testing.T) {
 	})
 
 	t.Run("delete", func(t *testing.T) {
-		hs := tg.initialize("2025-11-25", `{}`)
+		hs := tg.initialize(t, "2025-11-25", `{}`)
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
-		stream := tg.open(ctx, http.MethodGet, tg.url, "", append([]string{"Accept", "text/event-stream"}, hs...)...)
+		stream := tg.open(t, ctx, http.MethodGet, tg.url, "", append([]string{"Accept", "text/event-stream"}, hs...)...)
 		events := readSSE(stream.Body)
-		if r := tg.do(http.MethodDelete, tg.url, "", hs...); r.status != http.StatusNoContent {
+		if r := tg.do(t, http.MethodDelete, tg.url, "", hs...); r.status != http.StatusNoContent {
 			t.Fatalf("DELETE: status %d, want 204: %s", r.status, r.body)
 		}
 		select {
@@ -92,8 +92,8 @@ func TestSessionRules(t *testing.T) {
 		case <-time.After(waitFor):
 			t.Fatal("the deleted session's event stream stayed open")
 		}
-		wantError(t, tg.post(ping, hs...), http.StatusNotFound, schema.CodeInvalidRequest)
-		if r := tg.do(http.MethodDelete, tg.url, "", hs...); r.status != http.StatusNotFound {
+		wantError(t, tg.post(t, ping, hs...), http.StatusNotFound, schema.CodeInvalidRequest)
+		if r := tg.do(t, http.MethodDelete, tg.url, "", hs...); r.status != http.StatusNotFound {
 			t.Errorf("second DELETE: status %d, want 404", r.status)
 		}
 	})
@@ -109,7 +109,7 @@ func TestSessionRules(t *testing.T) {
 // event; a batch in a 2025-11-25 session is 400.
 func TestBatch(t *testing.T) {
 	tg := newTestGateway(t, gateway.Config{})
-	hs := tg.initialize("2025-03-26", `{}`)
+	hs := tg.initialize(t, "2025-03-26", `{}`)
 	batch := `[` + callBody(1, "hold", `{}`, "") + `,
 		{"jsonrpc":"2.0","method":"notifications/initialized"},
 		{"jsonrpc":"2.0","id":2,"method":"ping"},
@@ -120,7 +120,7 @@ func TestBatch(t *testing.T) {
 	send := func(t *testing.T, headers ...string) response {
 		t.Helper()
 		done := tg.postAsync(context.Background(), batch, headers...)
-		tg.awaitHeld().release <- map[string]any{"content": []any{map[string]any{"type": "text", "text": "first"}}}
+		tg.awaitHeld(t).release <- map[string]any{"content": []any{map[string]any{"type": "text", "text": "first"}}}
 		return await(t, done, "the batch's response")
 	}
 	check := func(t *testing.T, body []byte) {
@@ -173,14 +173,14 @@ func TestBatch(t *testing.T) {
 	})
 
 	t.Run("notifications only", func(t *testing.T) {
-		r := tg.post(`[{"jsonrpc":"2.0","method":"notifications/initialized"},{"jsonrpc":"2.0","id":"x","result":{}}]`, hs...)
+		r := tg.post(t, `[{"jsonrpc":"2.0","method":"notifications/initialized"},{"jsonrpc":"2.0","id":"x","result":{}}]`, hs...)
 		if r.status != http.StatusAccepted || len(r.body) != 0 {
 			t.Fatalf("status %d body %q, want 202 and none", r.status, r.body)
 		}
 	})
 
 	t.Run("not in 2025-11-25", func(t *testing.T) {
-		hs := tg.initialize("2025-11-25", `{}`)
-		wantError(t, tg.post(`[{"jsonrpc":"2.0","id":1,"method":"ping"}]`, hs...), http.StatusBadRequest, schema.CodeInvalidRequest)
+		hs := tg.initialize(t, "2025-11-25", `{}`)
+		wantError(t, tg.post(t, `[{"jsonrpc":"2.0","id":1,"method":"ping"}]`, hs...), http.StatusBadRequest, schema.CodeInvalidRequest)
 	})
 }

@@ -36,24 +36,24 @@ func wantOverloaded(t *testing.T, r response) string {
 // call then completes.
 func TestSessionLimit(t *testing.T) {
 	tg := newTestGateway(t, gateway.Config{MaxSessionInFlight: 1})
-	a, b := tg.initialize("2025-11-25", `{}`), tg.initialize("2025-11-25", `{}`)
+	a, b := tg.initialize(t, "2025-11-25", `{}`), tg.initialize(t, "2025-11-25", `{}`)
 	held := tg.postAsync(context.Background(), callBody(2, "hold", `{}`, ""), a...)
-	h := tg.awaitHeld()
+	h := tg.awaitHeld(t)
 
-	if id := wantOverloaded(t, tg.post(callBody(3, "echo", `{"text":"x"}`, ""), a...)); id != "3" {
+	if id := wantOverloaded(t, tg.post(t, callBody(3, "echo", `{"text":"x"}`, ""), a...)); id != "3" {
 		t.Errorf("refusal id %s, want 3", id)
 	}
-	if m := wantResult(t, tg.post(callBody(4, "echo", `{"text":"other session"}`, ""), b...)); toolText(t, m.Result) != "other session" {
+	if m := wantResult(t, tg.post(t, callBody(4, "echo", `{"text":"other session"}`, ""), b...)); toolText(t, m.Result) != "other session" {
 		t.Errorf("other session's call: %s", m.Result)
 	}
 	// What waits on no worker is not limited.
-	wantResult(t, tg.post(`{"jsonrpc":"2.0","id":5,"method":"ping"}`, a...))
+	wantResult(t, tg.post(t, `{"jsonrpc":"2.0","id":5,"method":"ping"}`, a...))
 
 	h.release <- map[string]any{"content": []any{map[string]any{"type": "text", "text": "first"}}}
 	if m := wantResult(t, await(t, held, "the held call's response")); toolText(t, m.Result) != "first" {
 		t.Errorf("held call: %s", m.Result)
 	}
-	if m := wantResult(t, tg.post(callBody(6, "echo", `{"text":"again"}`, ""), a...)); toolText(t, m.Result) != "again" {
+	if m := wantResult(t, tg.post(t, callBody(6, "echo", `{"text":"again"}`, ""), a...)); toolText(t, m.Result) != "again" {
 		t.Errorf("call after the first ended: %s", m.Result)
 	}
 }
@@ -64,19 +64,19 @@ func TestSessionLimit(t *testing.T) {
 // initialize, which never waits on a worker, is still served.
 func TestGatewayLimit(t *testing.T) {
 	tg := newTestGateway(t, gateway.Config{MaxInFlight: 1})
-	a, b := tg.initialize("2025-11-25", `{}`), tg.initialize("2025-11-25", `{}`)
+	a, b := tg.initialize(t, "2025-11-25", `{}`), tg.initialize(t, "2025-11-25", `{}`)
 	held := tg.postAsync(context.Background(), callBody(2, "hold", `{}`, ""), a...)
-	h := tg.awaitHeld()
+	h := tg.awaitHeld(t)
 
-	wantOverloaded(t, tg.post(callBody(3, "echo", `{"text":"x"}`, ""), b...))
-	r := tg.post(initializeBody(4, "2025-11-25", `{}`))
+	wantOverloaded(t, tg.post(t, callBody(3, "echo", `{"text":"x"}`, ""), b...))
+	r := tg.post(t, initializeBody(4, "2025-11-25", `{}`))
 	if wantResult(t, r); r.header.Get("Mcp-Session-Id") == "" {
 		t.Error("initialize at the limit opened no session")
 	}
 
 	h.release <- map[string]any{"content": []any{map[string]any{"type": "text", "text": "first"}}}
 	wantResult(t, await(t, held, "the held call's response"))
-	wantResult(t, tg.post(callBody(5, "echo", `{"text":"x"}`, ""), b...))
+	wantResult(t, tg.post(t, callBody(5, "echo", `{"text":"x"}`, ""), b...))
 }
 
 // TestGatewayLimitLetsAnswersIn checks that, at the gateway's in-flight
@@ -88,13 +88,13 @@ func TestGatewayLimitLetsAnswersIn(t *testing.T) {
 		"including the client's responses to workers' requests and notifications/cancelled; calls waiting on those " +
 		"answers hold the limit until they time out")
 	tg := newTestGateway(t, gateway.Config{MaxInFlight: 1})
-	hs := tg.initialize("2025-11-25", `{"roots":{}}`)
+	hs := tg.initialize(t, "2025-11-25", `{"roots":{}}`)
 	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 	defer cancel()
-	resp := tg.open(ctx, http.MethodPost, tg.url, callBody(2, "roots", `{}`, ""), hs...)
+	resp := tg.open(t, ctx, http.MethodPost, tg.url, callBody(2, "roots", `{}`, ""), hs...)
 	events := readSSE(resp.Body)
 	req := decode(t, []byte(nextEvent(t, events, "the worker's request").data))
-	if r := tg.post(`{"jsonrpc":"2.0","id":`+string(req.ID)+`,"result":{"roots":[]}}`, hs...); r.status != http.StatusAccepted {
+	if r := tg.post(t, `{"jsonrpc":"2.0","id":`+string(req.ID)+`,"result":{"roots":[]}}`, hs...); r.status != http.StatusAccepted {
 		t.Fatalf("the client's answer at the limit: status %d, want 202: %s", r.status, r.body)
 	}
 	if a := await(t, tg.answers, "the answer at the worker"); a.GatewayError {
@@ -111,24 +111,24 @@ func TestGatewayLimitLetsAnswersIn(t *testing.T) {
 // go to another gateway.
 func TestDrain(t *testing.T) {
 	tg := newTestGateway(t, gateway.Config{})
-	hs := tg.initialize("2025-11-25", `{}`)
+	hs := tg.initialize(t, "2025-11-25", `{}`)
 	held := tg.postAsync(context.Background(), callBody(2, "hold", `{}`, ""), hs...)
-	h := tg.awaitHeld()
+	h := tg.awaitHeld(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	stream := tg.open(ctx, http.MethodGet, tg.url, "", append([]string{"Accept", "text/event-stream"}, hs...)...)
+	stream := tg.open(t, ctx, http.MethodGet, tg.url, "", append([]string{"Accept", "text/event-stream"}, hs...)...)
 	events := readSSE(stream.Body)
 
 	tg.g.Drain()
 	if ev, ok := <-events; ok {
 		t.Fatalf("event %+v: want the stream ended by Drain", ev)
 	}
-	if id := wantOverloaded(t, tg.post(callBody(3, "echo", `{"text":"x"}`, ""), hs...)); id != "3" {
+	if id := wantOverloaded(t, tg.post(t, callBody(3, "echo", `{"text":"x"}`, ""), hs...)); id != "3" {
 		t.Errorf("refusal id %s, want 3", id)
 	}
-	wantOverloaded(t, tg.post(`{"jsonrpc":"2.0","id":4,"method":"ping"}`, hs...))
-	wantOverloaded(t, tg.post(statelessBody(5, "tools/list", ""), statelessHeaders("tools/list", "")...))
-	if r := tg.do(http.MethodGet, tg.base+"/sse", "", "Accept", "text/event-stream"); r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") == "" {
+	wantOverloaded(t, tg.post(t, `{"jsonrpc":"2.0","id":4,"method":"ping"}`, hs...))
+	wantOverloaded(t, tg.post(t, statelessBody(5, "tools/list", ""), statelessHeaders("tools/list", "")...))
+	if r := tg.do(t, http.MethodGet, tg.base+"/sse", "", "Accept", "text/event-stream"); r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") == "" {
 		t.Errorf("GET /sse while draining: status %d Retry-After %q, want 503 with Retry-After", r.status, r.header.Get("Retry-After"))
 	}
 
@@ -140,6 +140,6 @@ func TestDrain(t *testing.T) {
 	t.Run("initialize", func(t *testing.T) {
 		t.Skip("gateway bug: initialize is served (200, new session) after Drain, which is documented to refuse new " +
 			"requests with 503; post() handles initialize before the draining check")
-		wantOverloaded(t, tg.post(initializeBody(6, "2025-11-25", `{}`)))
+		wantOverloaded(t, tg.post(t, initializeBody(6, "2025-11-25", `{}`)))
 	})
 }

@@ -110,7 +110,7 @@ func TestOfficialClient(t *testing.T) {
 	if err := cs.Close(); err != nil {
 		t.Fatal(err)
 	}
-	wantError(t, tg.post(`{"jsonrpc":"2.0","id":1,"method":"ping"}`, "Mcp-Session-Id", sid, "MCP-Protocol-Version", "2025-11-25"),
+	wantError(t, tg.post(t, `{"jsonrpc":"2.0","id":1,"method":"ping"}`, "Mcp-Session-Id", sid, "MCP-Protocol-Version", "2025-11-25"),
 		http.StatusNotFound, schema.CodeInvalidRequest)
 }
 

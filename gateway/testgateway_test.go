@@ -34,7 +34,6 @@ const waitFor = 20 * time.Second
 // transport (GET /sse, POST /messages) and the test worker serving the
 // tools, prompt and resource below.
 type testGateway struct {
-	t    *testing.T
 	url  string // the MCP endpoint (Streamable HTTP)
 	base string // the server's root, for /sse
 	g    *gateway.Gateway
@@ -109,7 +108,7 @@ func newTestGateway(t *testing.T, cfg gateway.Config) *testGateway {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	tg := &testGateway{t: t, emb: emb, held: make(chan heldCall, 16), answers: make(chan *testkit.Answer, 16)}
+	tg := &testGateway{emb: emb, held: make(chan heldCall, 16), answers: make(chan *testkit.Answer, 16)}
 	tg.w = testkit.StartWorker(t, connect(), testkit.WorkerOptions{
 		Group:     testGroup,
 		Topology:  cfg.Topology,
@@ -187,7 +186,11 @@ func (tg *testGateway) handle(ctx context.Context, c *testkit.Call) (any, error)
 		return text("logged"), nil
 	case "hold":
 		release, ended := make(chan any, 1), make(chan error, 1)
-		tg.held <- heldCall{call: c, release: release, ended: ended}
+		select {
+		case tg.held <- heldCall{call: c, release: release, ended: ended}:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
 		select {
 		case res := <-release:
 			ended <- nil
@@ -201,7 +204,11 @@ func (tg *testGateway) handle(ctx context.Context, c *testkit.Call) (any, error)
 		if err != nil {
 			return nil, err
 		}
-		tg.answers <- a
+		select {
+		case tg.answers <- a:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
 		if a.Message.Error != nil {
 			return map[string]any{"isError": true, "content": []any{map[string]any{"type": "text", "text": a.Message.Error.Message}}}, nil
 		}
@@ -211,9 +218,9 @@ func (tg *testGateway) handle(ctx context.Context, c *testkit.Call) (any, error)
 }
 
 // awaitHeld returns the next call of the hold tool to reach the worker.
-func (tg *testGateway) awaitHeld() heldCall {
-	tg.t.Helper()
-	return await(tg.t, tg.held, "a call of the hold tool at the worker")
+func (tg *testGateway) awaitHeld(t *testing.T) heldCall {
+	t.Helper()
+	return await(t, tg.held, "a call of the hold tool at the worker")
 }
 
 // await receives from ch, failing the test after waitFor.
@@ -283,11 +290,11 @@ func (tg *testGateway) try(ctx context.Context, method, url, body string, header
 
 // do sends a request to url (see newRequest) and reads the whole
 // response, failing the test if it cannot.
-func (tg *testGateway) do(method, url, body string, headers ...string) response {
-	tg.t.Helper()
+func (tg *testGateway) do(t *testing.T, method, url, body string, headers ...string) response {
+	t.Helper()
 	r, err := tg.try(context.Background(), method, url, body, headers...)
 	if err != nil {
-		tg.t.Fatalf("%s %s: %v", method, url, err)
+		t.Fatalf("%s %s: %v", method, url, err)
 	}
 	return r
 }
@@ -308,46 +315,46 @@ func (tg *testGateway) postAsync(ctx context.Context, body string, headers ...st
 }
 
 // post sends body to the MCP endpoint (see do).
-func (tg *testGateway) post(body string, headers ...string) response {
-	tg.t.Helper()
-	return tg.do(http.MethodPost, tg.url, body, headers...)
+func (tg *testGateway) post(t *testing.T, body string, headers ...string) response {
+	t.Helper()
+	return tg.do(t, http.MethodPost, tg.url, body, headers...)
 }
 
 // open sends a request and returns the response with its body unread
 // (closed at the end of the test), for streams; ctx ends the request.
-func (tg *testGateway) open(ctx context.Context, method, url, body string, headers ...string) *http.Response {
-	tg.t.Helper()
+func (tg *testGateway) open(t *testing.T, ctx context.Context, method, url, body string, headers ...string) *http.Response {
+	t.Helper()
 	req, err := newRequest(ctx, method, url, body, headers...)
 	if err != nil {
-		tg.t.Fatal(err)
+		t.Fatal(err)
 	}
 	resp, err := tg.client.Do(req)
 	if err != nil {
-		tg.t.Fatalf("%s %s: %v", method, url, err)
+		t.Fatalf("%s %s: %v", method, url, err)
 	}
-	tg.t.Cleanup(func() { resp.Body.Close() })
+	t.Cleanup(func() { resp.Body.Close() })
 	return resp
 }
 
 // initialize opens a session of revision rev for a client declaring
 // capabilities (a JSON object) and returns the headers its requests
 // carry: Mcp-Session-Id and MCP-Protocol-Version.
-func (tg *testGateway) initialize(rev, capabilities string) []string {
-	tg.t.Helper()
-	r := tg.post(initializeBody(1, rev, capabilities))
-	m := wantResult(tg.t, r)
+func (tg *testGateway) initialize(t *testing.T, rev, capabilities string) []string {
+	t.Helper()
+	r := tg.post(t, initializeBody(1, rev, capabilities))
+	m := wantResult(t, r)
 	var res struct {
 		ProtocolVersion string `json:"protocolVersion"`
 	}
 	if err := json.Unmarshal(m.Result, &res); err != nil || res.ProtocolVersion != rev {
-		tg.t.Fatalf("initialize %s: negotiated %s (%v)", rev, m.Result, err)
+		t.Fatalf("initialize %s: negotiated %s (%v)", rev, m.Result, err)
 	}
 	sid := r.header.Get("Mcp-Session-Id")
 	if sid == "" {
-		tg.t.Fatal("initialize: no Mcp-Session-Id")
+		t.Fatal("initialize: no Mcp-Session-Id")
 	}
-	if r := tg.post(`{"jsonrpc":"2.0","method":"notifications/initialized"}`, "Mcp-Session-Id", sid, "MCP-Protocol-Version", rev); r.status != http.StatusAccepted {
-		tg.t.Fatalf("notifications/initialized: status %d: %s", r.status, r.body)
+	if r := tg.post(t, `{"jsonrpc":"2.0","method":"notifications/initialized"}`, "Mcp-Session-Id", sid, "MCP-Protocol-Version", rev); r.status != http.StatusAccepted {
+		t.Fatalf("notifications/initialized: status %d: %s", r.status, r.body)
 	}
 	return []string{"Mcp-Session-Id", sid, "MCP-Protocol-Version", rev}
 }
