@@ -1,8 +1,10 @@
 // Package testkit holds what tests in several packages share: an embedded
 // JetStream server (nats.go), a slog handler that signals a logged message,
-// an event to await instead of a sleep (log.go), and Eventually, the one
+// an event to await instead of a sleep (log.go), Eventually, the one
 // polling helper, for state that changes with no event to await
-// (eventually.go).
+// (eventually.go), and a small worker group written on the wire contract
+// alone, for the gateway's tests, which may not import package workers
+// (worker.go).
 package testkit
 
 import (

@@ -1,0 +1,186 @@
+package gateway_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/mcpstream/mcpstream/gateway"
+	"github.com/mcpstream/mcpstream/internal/testkit"
+	"github.com/mcpstream/mcpstream/schema"
+)
+
+// TestSessionRules checks the session rules of Streamable HTTP: a request
+// without Mcp-Session-Id is 400, one naming an unknown session 404 (for
+// POST, GET and DELETE); the GET event stream opens (200,
+// text/event-stream, counted in OpenEventStreams), a second one for the
+// session is 409, and once the first is closed a new one opens; a GET
+// without an Accept allowing event streams is 406; DELETE ends the
+// session (204) and its open stream, after which the session is 404.
+func TestSessionRules(t *testing.T) {
+	tg := newTestGateway(t, gateway.Config{})
+	ping := `{"jsonrpc":"2.0","id":1,"method":"ping"}`
+
+	t.Run("no session id", func(t *testing.T) {
+		m := wantError(t, tg.post(t, ping, "MCP-Protocol-Version", "2025-11-25"), http.StatusBadRequest, schema.CodeInvalidRequest)
+		if string(m.ID) != "1" {
+			t.Errorf("id %s", m.ID)
+		}
+		if r := tg.do(t, http.MethodGet, tg.url, "", "Accept", "text/event-stream"); r.status != http.StatusBadRequest {
+			t.Errorf("GET without a session: status %d", r.status)
+		}
+		if r := tg.do(t, http.MethodDelete, tg.url, ""); r.status != http.StatusBadRequest {
+			t.Errorf("DELETE without a session: status %d", r.status)
+		}
+	})
+
+	t.Run("unknown session", func(t *testing.T) {
+		for _, sid := range []string{"0123456789abcdef0123456789abcdef", "not-a-session"} {
+			wantError(t, tg.post(t, ping, "Mcp-Session-Id", sid, "MCP-Protocol-Version", "2025-11-25"), http.StatusNotFound, schema.CodeInvalidRequest)
+			if r := tg.do(t, http.MethodGet, tg.url, "", "Mcp-Session-Id", sid, "Accept", "text/event-stream"); r.status != http.StatusNotFound {
+				t.Errorf("GET of session %s: status %d", sid, r.status)
+			}
+			if r := tg.do(t, http.MethodDelete, tg.url, "", "Mcp-Session-Id", sid); r.status != http.StatusNotFound {
+				t.Errorf("DELETE of session %s: status %d", sid, r.status)
+			}
+		}
+	})
+
+	t.Run("event stream", func(t *testing.T) {
+		hs := tg.initialize(t, "2025-11-25", `{}`)
+		get := append([]string{"Accept", "text/event-stream"}, hs...)
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		first := tg.open(t, ctx, http.MethodGet, tg.url, "", get...)
+		if first.StatusCode != http.StatusOK || first.Header.Get("Content-Type") != "text/event-stream" {
+			t.Fatalf("GET: status %d, Content-Type %q", first.StatusCode, first.Header.Get("Content-Type"))
+		}
+		if n := tg.g.OpenEventStreams(); n != 1 {
+			t.Errorf("OpenEventStreams %d with one stream open", n)
+		}
+		if r := tg.do(t, http.MethodGet, tg.url, "", get...); r.status != http.StatusConflict {
+			t.Errorf("second GET: status %d, want 409", r.status)
+		}
+		if r := tg.do(t, http.MethodGet, tg.url, "", append(hs, "Accept", "application/json")...); r.status != http.StatusNotAcceptable {
+			t.Errorf("GET accepting only JSON: status %d, want 406", r.status)
+		}
+		first.Body.Close()
+		testkit.Eventually(t, "the closed stream to be let go", waitFor, func() bool { return tg.g.OpenEventStreams() == 0 })
+		again := tg.open(t, ctx, http.MethodGet, tg.url, "", get...)
+		if again.StatusCode != http.StatusOK {
+			t.Fatalf("GET after the first stream closed: status %d", again.StatusCode)
+		}
+		again.Body.Close()
+	})
+
+	t.Run("delete", func(t *testing.T) {
+		hs := tg.initialize(t, "2025-11-25", `{}`)
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		stream := tg.open(t, ctx, http.MethodGet, tg.url, "", append([]string{"Accept", "text/event-stream"}, hs...)...)
+		events := readSSE(stream.Body)
+		if r := tg.do(t, http.MethodDelete, tg.url, "", hs...); r.status != http.StatusNoContent {
+			t.Fatalf("DELETE: status %d, want 204: %s", r.status, r.body)
+		}
+		select {
+		case ev, ok := <-events:
+			if ok {
+				t.Fatalf("event %+v on the deleted session's stream", ev)
+			}
+		case <-time.After(waitFor):
+			t.Fatal("the deleted session's event stream stayed open")
+		}
+		wantError(t, tg.post(t, ping, hs...), http.StatusNotFound, schema.CodeInvalidRequest)
+		if r := tg.do(t, http.MethodDelete, tg.url, "", hs...); r.status != http.StatusNotFound {
+			t.Errorf("second DELETE: status %d, want 404", r.status)
+		}
+	})
+}
+
+// TestBatch checks JSON-RPC batches, which only revision 2025-03-26
+// allows: the responses come as one JSON array in the order of the
+// requests (a call the worker holds first, though the ping after it is
+// answered sooner), with
+// no entry for a notification, an error entry for an initialize inside
+// the batch and for a worker's error; a batch of notifications only is
+// 202; for a client accepting only event streams the array is one SSE
+// event; a batch in a 2025-11-25 session is 400.
+func TestBatch(t *testing.T) {
+	tg := newTestGateway(t, gateway.Config{})
+	hs := tg.initialize(t, "2025-03-26", `{}`)
+	batch := `[` + callBody(1, "hold", `{}`, "") + `,
+		{"jsonrpc":"2.0","method":"notifications/initialized"},
+		{"jsonrpc":"2.0","id":2,"method":"ping"},
+		` + initializeBody(3, "2025-03-26", `{}`) + `,
+		` + callBody(4, "fail", `{}`, "") + `]`
+
+	// send posts the batch and releases the held call.
+	send := func(t *testing.T, headers ...string) response {
+		t.Helper()
+		done := tg.postAsync(context.Background(), batch, headers...)
+		tg.awaitHeld(t).release <- map[string]any{"content": []any{map[string]any{"type": "text", "text": "first"}}}
+		return await(t, done, "the batch's response")
+	}
+	check := func(t *testing.T, body []byte) {
+		t.Helper()
+		var out []json.RawMessage
+		if err := json.Unmarshal(body, &out); err != nil || len(out) != 4 {
+			t.Fatalf("want an array of 4 responses (%v): %s", err, body)
+		}
+		var ms []rpcMessage
+		for _, b := range out {
+			ms = append(ms, decode(t, b))
+		}
+		for i, want := range []string{"1", "2", "3", "4"} {
+			if string(ms[i].ID) != want {
+				t.Fatalf("response %d has id %s, want %s (request order): %s", i, ms[i].ID, want, body)
+			}
+		}
+		if ms[0].Error != nil || toolText(t, ms[0].Result) != "first" {
+			t.Errorf("tools/call: %s", out[0])
+		}
+		if ms[1].Error != nil || string(ms[1].Result) != `{}` {
+			t.Errorf("ping: %s", out[1])
+		}
+		if ms[2].Error == nil || ms[2].Error.Code != schema.CodeInvalidRequest {
+			t.Errorf("initialize in a batch: %s, want error %d", out[2], schema.CodeInvalidRequest)
+		}
+		if ms[3].Error == nil || ms[3].Error.Code != failError.Code {
+			t.Errorf("failing call: %s, want error %d", out[3], failError.Code)
+		}
+	}
+
+	t.Run("JSON", func(t *testing.T) {
+		r := send(t, hs...)
+		if r.status != http.StatusOK || r.header.Get("Content-Type") != "application/json" {
+			t.Fatalf("status %d, Content-Type %q: %s", r.status, r.header.Get("Content-Type"), r.body)
+		}
+		check(t, r.body)
+	})
+
+	t.Run("SSE only client", func(t *testing.T) {
+		r := send(t, append(hs, "Accept", "text/event-stream")...)
+		if r.status != http.StatusOK || r.header.Get("Content-Type") != "text/event-stream" {
+			t.Fatalf("status %d, Content-Type %q: %s", r.status, r.header.Get("Content-Type"), r.body)
+		}
+		evs := parseSSE(r.body)
+		if len(evs) != 1 {
+			t.Fatalf("want one event: %q", r.body)
+		}
+		check(t, []byte(evs[0].data))
+	})
+
+	t.Run("notifications only", func(t *testing.T) {
+		r := tg.post(t, `[{"jsonrpc":"2.0","method":"notifications/initialized"},{"jsonrpc":"2.0","id":"x","result":{}}]`, hs...)
+		if r.status != http.StatusAccepted || len(r.body) != 0 {
+			t.Fatalf("status %d body %q, want 202 and none", r.status, r.body)
+		}
+	})
+
+	t.Run("not in 2025-11-25", func(t *testing.T) {
+		hs := tg.initialize(t, "2025-11-25", `{}`)
+		wantError(t, tg.post(t, `[{"jsonrpc":"2.0","id":1,"method":"ping"}]`, hs...), http.StatusBadRequest, schema.CodeInvalidRequest)
+	})
+}
