@@ -20,9 +20,9 @@ func (g *Gateway) postBatch(w http.ResponseWriter, r *http.Request, body []byte,
 	if !ok {
 		return
 	}
-	if !schema.AllowsBatches(sess.Revision) {
+	if !schema.AllowsBatches(sess.revision()) {
 		writeError(w, http.StatusBadRequest, nil, schema.Errorf(schema.CodeInvalidRequest,
-			"%v (revision %s; only %s allows them)", schema.ErrBatch, sess.Revision, schema.Revision20250326))
+			"%v (revision %s; only %s allows them)", schema.ErrBatch, sess.revision(), schema.Revision20250326))
 		return
 	}
 	parts, rpcErr := schema.SplitBatch(body)
@@ -66,8 +66,7 @@ func (g *Gateway) postBatch(w http.ResponseWriter, r *http.Request, body []byte,
 	}
 	array := "[" + strings.Join(out, ",") + "]"
 	if sseOnly {
-		w.Header().Set("Content-Type", "text/event-stream")
-		w.Header().Set("Cache-Control", "no-cache")
+		setSSEHeaders(w.Header())
 		w.WriteHeader(http.StatusOK)
 		_, _ = w.Write([]byte(sseEvent + array + "\n\n"))
 		return

@@ -171,7 +171,7 @@ func (g *Gateway) answer(ctx context.Context, x *exchange) {
 			return
 		default:
 			x.out.fail(http.StatusNotFound, schema.Errorf(schema.CodeMethodNotFound,
-				"Method not found: %s (not part of revision %s)", method, x.sess.Revision))
+				"Method not found: %s (not part of revision %s)", method, x.sess.revision()))
 			return
 		}
 	case method == schema.MethodPing:

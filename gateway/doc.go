@@ -49,10 +49,11 @@
 // [Config.MaxPrincipalInFlight] over all its sessions, and the gateway an
 // in-flight limit that adapts to the queueing calls see (their latency
 // less their handler's run time) and, with [Config.CPUQueueTarget], falls
-// while Go's scheduling latency shows the gateway's CPU saturated. At that
-// limit a session's request is refused before its body is read. A
-// draining gateway refuses new requests the same way, for their clients
-// to try another gateway.
+// while Go's scheduling latency shows the gateway's CPU saturated. One
+// call to package admission takes the three caps together. What a client
+// posts to finish calls in flight (its answers to workers' requests, its
+// cancellations) is always taken. A draining gateway refuses new
+// requests the same way, for their clients to try another gateway.
 //
 // # Authentication
 //

@@ -118,7 +118,7 @@ func (g *Gateway) replay(ctx context.Context, sess *session, after uint64) ([]ev
 		return nil, after, nil
 	}
 	filters := []string{streams.EventsToolsSubject, streams.EventsPromptsSubject, streams.EventsResourcesSubject}
-	for _, u := range sess.Subscriptions {
+	for _, u := range sess.subscriptions() {
 		filters = append(filters, streams.ResourceEventSubject(u))
 	}
 	cons, err := g.events.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: filters,

@@ -234,10 +234,7 @@ func (g *Gateway) keepAlive(ctx context.Context) {
 // hijacked: the handler holds the stream open itself.
 func (g *Gateway) streamThroughHTTP(w http.ResponseWriter, r *http.Request, sess *session) {
 	defer sess.streaming.Store(false)
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("X-Accel-Buffering", "no")
+	setSSEHeaders(w.Header())
 	w.WriteHeader(http.StatusOK)
 	rc := http.NewResponseController(w)
 	if err := rc.Flush(); err != nil {

@@ -25,11 +25,6 @@ import (
 // stateless request whose client goes (its stream closed) is cancelled at
 // the worker.
 func (g *Gateway) forward(ctx context.Context, x *exchange) {
-	env, subject, rpcErr := g.envelope(x)
-	if rpcErr != nil {
-		x.out.fail(0, rpcErr)
-		return
-	}
 	release, err := g.admission.Admit(&x.sess.inflight, x.sess.Principal)
 	if err != nil {
 		x.out.fail(http.StatusServiceUnavailable, g.overloaded(refusalOf(err)))
@@ -37,6 +32,11 @@ func (g *Gateway) forward(ctx context.Context, x *exchange) {
 	}
 	ran := time.Duration(-1) // unknown until a worker answers
 	defer func() { release(ran) }()
+	env, subject, rpcErr := g.envelope(x)
+	if rpcErr != nil {
+		x.out.fail(0, rpcErr)
+		return
+	}
 	ctx, cancel := context.WithDeadline(ctx, env.DeadlineTime())
 	defer cancel()
 	w := g.router.register(env.Key)
@@ -98,7 +98,7 @@ func (g *Gateway) envelope(x *exchange) (*schema.Envelope, string, *schema.Error
 		Params:    args,
 		Session:   sess.id,
 		Principal: sess.Principal,
-		Revision:  sess.Revision,
+		Revision:  sess.revision(),
 		Deadline:  time.Now().Add(g.cfg.CallTimeout).UnixNano(),
 		Attempt:   1,
 		ReplyTo:   g.replyTo,

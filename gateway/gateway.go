@@ -54,9 +54,6 @@ type Gateway struct {
 	// cors answers preflights and sets CORS response headers for
 	// allowed origins.
 	cors *cors.Cors
-	// doorRefusal is the answer to a request refused before its body is
-	// read, encoded once: under overload refusals must cost little.
-	doorRefusal []byte
 	// metadata is the protected resource metadata (nil without a
 	// configured resource).
 	metadata *auth.Metadata
@@ -117,7 +114,6 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Gateway, error) {
 		replyTo:      streams.ReplySubject(cfg.ID),
 		ackPrefix:    streams.PubAckPrefix(cfg.ID),
 		serverInfo:   func() []byte { b, _ := json.Marshal(cfg.ServerInfo); return b }(),
-		doorRefusal:  schema.AppendError(nil, nil, overloadedError(refusedGatewayLimit)),
 		metadata:     metadata,
 		drain:        make(chan struct{}),
 		eventStreams: newEventStreamSet(),

@@ -130,9 +130,6 @@ func TestHTTPSSE(t *testing.T) {
 // message event, whose answer, POSTed to the endpoint, reaches the worker
 // with the session.
 func TestHTTPSSEClientCapabilities(t *testing.T) {
-	t.Skip("gateway bug: on the gateway holding an HTTP+SSE stream, initialize stores the client's capabilities " +
-		"(and revision) in the session bucket but not in the cached session (sessions.update applies only LogLevel " +
-		"and Subscriptions), so envelopes carry no client capabilities and a worker's roots/list is refused -32601")
 	tg := newTestGateway(t, gateway.Config{})
 	c := openHTTPSSE(t, tg)
 	c.initialize(`{"roots":{}}`)

@@ -60,7 +60,7 @@ func (g *Gateway) refuseClientRequest(rep *schema.Reply, rpcErr *schema.Error) {
 // clientCan reports whether the session's client declared a capability in
 // initialize.
 func (s *session) clientCan(capability string) bool {
-	return schema.HasCapability(s.Capabilities, capability)
+	return schema.HasCapability(s.capabilities(), capability)
 }
 
 // cancelRequest passes a client's notifications/cancelled to every worker:

@@ -123,8 +123,7 @@ func (h *httpReplier) write(b []byte) {
 	hdr := h.w.Header()
 	if h.sseOnly {
 		b = append(b, "\n\n"...)
-		hdr.Set("Content-Type", "text/event-stream")
-		hdr.Set("Cache-Control", "no-cache")
+		setSSEHeaders(hdr)
 	} else {
 		hdr.Set("Content-Type", "application/json")
 	}
@@ -158,9 +157,7 @@ func (h *httpReplier) note(rep *schema.Reply) {
 func (h *httpReplier) send(b []byte) bool {
 	h.buf = append(b, "\n\n"...)
 	if !h.started {
-		hdr := h.w.Header()
-		hdr.Set("Content-Type", "text/event-stream")
-		hdr.Set("Cache-Control", "no-cache")
+		setSSEHeaders(h.w.Header())
 		h.w.WriteHeader(http.StatusOK)
 		h.started = true
 	}
@@ -173,6 +170,15 @@ func (h *httpReplier) send(b []byte) bool {
 }
 
 func (h *httpReplier) accepted() { h.w.WriteHeader(http.StatusAccepted) }
+
+// setSSEHeaders sets the headers of a response that is an SSE stream: not
+// to be cached, nor buffered by a proxy (X-Accel-Buffering, which nginx
+// honours and the 2026-07-28 transport asks for).
+func setSSEHeaders(h http.Header) {
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+}
 
 // clientMessage formats a worker's notification or request about a call
 // of sess for its client, or returns nil when nothing is to be sent: log
@@ -192,8 +198,8 @@ func (g *Gateway) clientMessage(sess *session, rep *schema.Reply, canStream bool
 	}
 	var refusal *schema.Error
 	switch capability := schema.ClientCapability(rep.Method); {
-	case schema.IsStateless(sess.Revision):
-		refusal = schema.Errorf(schema.CodeMethodNotFound, "%s: revision %s sends no requests to the client", rep.Method, sess.Revision)
+	case schema.IsStateless(sess.revision()):
+		refusal = schema.Errorf(schema.CodeMethodNotFound, "%s: revision %s sends no requests to the client", rep.Method, sess.revision())
 	case !canStream:
 		refusal = schema.Errorf(schema.CodeInternalError, "%s: the client accepts no event stream, so no request can reach it", rep.Method)
 	case capability != "" && !sess.clientCan(capability):

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -40,15 +41,21 @@ type sessionRecord struct {
 	Transport string `json:"transport,omitempty"`
 }
 
-// session is a session cached in this gateway.
+// session is a session cached in this gateway. Of its record, Principal
+// and Transport never change and are read as they are; the fields an
+// update changes are read through client, logLevel and subs, which are
+// replaced whole (applyRecord), so requests read them without a lock.
 type session struct {
 	id string
 	sessionRecord
 	// inflight counts this session's requests waiting on workers here.
 	inflight atomic.Int32
-	// recMu serializes changes to the record's mutable fields (LogLevel,
-	// Subscriptions), which are read through logLevel and subs.
+	// recMu serializes changes to the record (update, refresh).
 	recMu sync.Mutex
+	// client is what the client declared in initialize. An HTTP+SSE
+	// session's initialize comes after the stream that opened the
+	// session, and replaces it on every gateway.
+	client atomic.Pointer[clientState]
 	// logLevel is the index in logLevels of the least severe log message
 	// the client wants (0, debug: all).
 	logLevel atomic.Int32
@@ -60,8 +67,6 @@ type session struct {
 	// inputs (JSON), passed on to the worker.
 	inputResponses []byte
 	requestState   string
-	// capsMP caches Capabilities compacted to msgpack, for envelopes.
-	capsMP atomic.Pointer[[]byte]
 	// streaming is set while a GET event stream is open here; stream is it
 	// when it runs on a hijacked connection.
 	streaming atomic.Bool
@@ -70,6 +75,32 @@ type session struct {
 	gone     chan struct{}
 	goneOnce sync.Once
 }
+
+// clientState is what a session's client declared: the revision
+// negotiated and its capabilities, as JSON and compacted to msgpack for
+// envelopes (nil when none).
+type clientState struct {
+	revision     string
+	capabilities json.RawMessage
+	capsMP       []byte
+}
+
+// newSession is the session id (none for a stateless request's) with
+// record rec.
+func newSession(id string, rec sessionRecord) *session {
+	s := &session{id: id, sessionRecord: rec, gone: make(chan struct{})}
+	s.applyRecord(rec)
+	return s
+}
+
+// revision is the session's revision.
+func (s *session) revision() string { return s.client.Load().revision }
+
+// capabilities are the client's capabilities (JSON).
+func (s *session) capabilities() json.RawMessage { return s.client.Load().capabilities }
+
+// clientCaps are the client's capabilities as msgpack (nil if none).
+func (s *session) clientCaps() []byte { return s.client.Load().capsMP }
 
 // end marks the session ended and closes its event stream.
 func (s *session) end() {
@@ -142,7 +173,7 @@ func (s *sessions) create(ctx context.Context, rec sessionRecord) (*session, err
 	if _, err := rand.Read(b[:]); err != nil {
 		return nil, fmt.Errorf("generating session id: %w", err)
 	}
-	sess := &session{id: hex.EncodeToString(b[:]), sessionRecord: rec, gone: make(chan struct{})}
+	sess := newSession(hex.EncodeToString(b[:]), rec)
 	val, err := json.Marshal(rec)
 	if err != nil {
 		return nil, fmt.Errorf("encoding session: %w", err)
@@ -204,11 +235,11 @@ func (s *sessions) get(ctx context.Context, id string) (*session, error) {
 	if err != nil {
 		return nil, fmt.Errorf("loading session: %w", err)
 	}
-	sess = &session{id: id, gone: make(chan struct{})}
-	if err := json.Unmarshal(e.Value(), &sess.sessionRecord); err != nil {
+	var rec sessionRecord
+	if err := json.Unmarshal(e.Value(), &rec); err != nil {
 		return nil, fmt.Errorf("decoding session %s: %w", id, err)
 	}
-	sess.applyMutable(sess.sessionRecord)
+	sess = newSession(id, rec)
 	sh.mu.Lock()
 	if cur := sh.m[id]; cur != nil { // another request loaded it meanwhile
 		sh.mu.Unlock()
@@ -219,22 +250,18 @@ func (s *sessions) get(ctx context.Context, id string) (*session, error) {
 	return sess, nil
 }
 
-// clientCaps returns the client's capabilities as msgpack (nil if none).
-func (s *session) clientCaps() []byte {
-	if p := s.capsMP.Load(); p != nil {
-		return *p
+// applyRecord takes what rec changes into the session: the client's
+// revision and capabilities, the log level and the subscriptions. The
+// caller holds recMu, or has the session to itself.
+func (s *session) applyRecord(rec sessionRecord) {
+	if c := s.client.Load(); c == nil || c.revision != rec.Revision || !bytes.Equal(c.capabilities, rec.Capabilities) {
+		c := &clientState{revision: rec.Revision, capabilities: rec.Capabilities}
+		if len(rec.Capabilities) > 0 {
+			c.capsMP, _ = schema.JSONToMsgpack(nil, rec.Capabilities)
+		}
+		s.client.Store(c)
 	}
-	var mp []byte
-	if len(s.Capabilities) > 0 {
-		mp, _ = schema.JSONToMsgpack(nil, s.Capabilities)
-	}
-	s.capsMP.Store(&mp)
-	return mp
-}
-
-// applyMutable takes the mutable fields of rec into the session. The caller
-// holds recMu, or has the session to itself.
-func (s *session) applyMutable(rec sessionRecord) {
+	s.Revision, s.ClientInfo, s.Capabilities = rec.Revision, rec.ClientInfo, rec.Capabilities
 	s.LogLevel, s.Subscriptions = rec.LogLevel, rec.Subscriptions
 	s.logLevel.Store(int32(max(0, slices.Index(logLevels, rec.LogLevel))))
 	subs := make(map[string]struct{}, len(rec.Subscriptions))
@@ -263,7 +290,7 @@ func (s *sessions) update(ctx context.Context, sess *session, change func(*sessi
 		s.log.Warn("saving session", "session", sess.id, "err", err)
 		return schema.Errorf(schema.CodeInternalError, "could not save the session")
 	}
-	sess.applyMutable(rec)
+	sess.applyRecord(rec)
 	return nil
 }
 
@@ -283,7 +310,7 @@ func (s *sessions) refresh(id string, val []byte) {
 		return
 	}
 	sess.recMu.Lock()
-	sess.applyMutable(rec)
+	sess.applyRecord(rec)
 	sess.recMu.Unlock()
 }
 

@@ -32,31 +32,49 @@ func isStateless(msg *schema.Message, meta schema.RequestMeta, r *http.Request) 
 	return later(meta.ProtocolVersion) || (later(r.Header.Get(schema.HeaderProtocolVersion)) && r.Header.Get(schema.HeaderSessionID) == "")
 }
 
+// checkNotificationHeaders validates a stateless notification's headers:
+// MCP-Protocol-Version, matching its _meta's when that names one, and
+// Mcp-Method, matching its method. It returns the error to refuse it with
+// (HTTP 400), or nil.
+func checkNotificationHeaders(msg *schema.Message, meta schema.RequestMeta, r *http.Request) *schema.Error {
+	switch hdr := r.Header.Get(schema.HeaderProtocolVersion); {
+	case hdr == "":
+		return schema.Errorf(schema.CodeHeaderMismatch, "Header mismatch: the MCP-Protocol-Version header is required")
+	case meta.ProtocolVersion != "" && hdr != meta.ProtocolVersion:
+		return schema.Errorf(schema.CodeHeaderMismatch,
+			"Header mismatch: MCP-Protocol-Version header %q does not match body value %q", hdr, meta.ProtocolVersion)
+	}
+	if m := r.Header.Values(schema.HeaderMethod); len(m) != 1 || m[0] != msg.Method {
+		return schema.Errorf(schema.CodeHeaderMismatch,
+			"Header mismatch: Mcp-Method header %q does not match body value %q", r.Header.Get(schema.HeaderMethod), msg.Method)
+	}
+	return nil
+}
+
 // checkStateless validates a stateless request's version, _meta and
-// headers. It returns the HTTP status and error to refuse it with, or 0
-// and nil.
-func checkStateless(snap *Snapshot, msg *schema.Message, meta schema.RequestMeta, r *http.Request) (int, *schema.Error) {
+// headers. It returns the error to refuse it with (HTTP 400), or nil.
+func checkStateless(snap *Snapshot, msg *schema.Message, meta schema.RequestMeta, r *http.Request) *schema.Error {
 	hdr := r.Header.Get(schema.HeaderProtocolVersion)
 	switch {
 	case hdr == "":
-		return http.StatusBadRequest, schema.Errorf(schema.CodeHeaderMismatch, "Header mismatch: the MCP-Protocol-Version header is required")
+		return schema.Errorf(schema.CodeHeaderMismatch, "Header mismatch: the MCP-Protocol-Version header is required")
 	case meta.ProtocolVersion == "":
-		return http.StatusBadRequest, schema.Errorf(schema.CodeInvalidParams, "params._meta must carry %s", schema.MetaProtocolVersion)
+		return schema.Errorf(schema.CodeInvalidParams, "params._meta must carry %s", schema.MetaProtocolVersion)
 	case meta.ClientCapabilities == nil:
-		return http.StatusBadRequest, schema.Errorf(schema.CodeInvalidParams, "params._meta must carry %s", schema.MetaClientCapabilities)
+		return schema.Errorf(schema.CodeInvalidParams, "params._meta must carry %s", schema.MetaClientCapabilities)
 	case hdr != meta.ProtocolVersion:
-		return http.StatusBadRequest, schema.Errorf(schema.CodeHeaderMismatch,
+		return schema.Errorf(schema.CodeHeaderMismatch,
 			"Header mismatch: MCP-Protocol-Version header %q does not match body value %q", hdr, meta.ProtocolVersion)
 	case !schema.IsStateless(meta.ProtocolVersion):
-		return http.StatusBadRequest, schema.UnsupportedVersionError(meta.ProtocolVersion)
+		return schema.UnsupportedVersionError(meta.ProtocolVersion)
 	}
 	if m := r.Header.Values(schema.HeaderMethod); len(m) != 1 || m[0] != msg.Method {
-		return http.StatusBadRequest, schema.Errorf(schema.CodeHeaderMismatch,
+		return schema.Errorf(schema.CodeHeaderMismatch,
 			"Header mismatch: Mcp-Method header %q does not match body value %q", r.Header.Get(schema.HeaderMethod), msg.Method)
 	}
 	member := schema.NameMember(msg.Method)
 	if member == "" {
-		return 0, nil
+		return nil
 	}
 	var want string
 	_ = schema.ScanObject(msg.Params, func(k, v []byte) {
@@ -66,26 +84,26 @@ func checkStateless(snap *Snapshot, msg *schema.Message, meta schema.RequestMeta
 	})
 	vals := r.Header.Values(schema.HeaderName)
 	if len(vals) != 1 {
-		return http.StatusBadRequest, schema.Errorf(schema.CodeHeaderMismatch, "Header mismatch: one Mcp-Name header is required for %s", msg.Method)
+		return schema.Errorf(schema.CodeHeaderMismatch, "Header mismatch: one Mcp-Name header is required for %s", msg.Method)
 	}
 	got, ok := schema.DecodeHeaderValue(vals[0])
 	if !ok {
-		return http.StatusBadRequest, schema.Errorf(schema.CodeHeaderMismatch, "Header mismatch: the Mcp-Name header value is malformed")
+		return schema.Errorf(schema.CodeHeaderMismatch, "Header mismatch: the Mcp-Name header value is malformed")
 	}
 	if got != want {
-		return http.StatusBadRequest, schema.Errorf(schema.CodeHeaderMismatch,
+		return schema.Errorf(schema.CodeHeaderMismatch,
 			"Header mismatch: Mcp-Name header value %q does not match body value %q", got, want)
 	}
 	if t := snap.Tool(want); msg.Method == schema.MethodToolsCall && t != nil && t.TaskSupport() == schema.TaskSupportRequired &&
 		!schema.HasExtension(meta.ClientCapabilities, schema.ExtensionTasks) {
-		return http.StatusBadRequest, missingTasksExtension("tool " + want)
+		return missingTasksExtension("tool " + want)
 	}
 	if hp := snap.headers[want]; hp != nil && msg.Method == schema.MethodToolsCall {
 		if rpcErr := checkParamHeaders(hp, lookup(msg.Params, []string{"arguments"}), r.Header); rpcErr != nil {
-			return http.StatusBadRequest, rpcErr
+			return rpcErr
 		}
 	}
-	return 0, nil
+	return nil
 }
 
 // openStateless prepares a stateless message for dispatch, or answers it
@@ -96,14 +114,19 @@ func checkStateless(snap *Snapshot, msg *schema.Message, meta schema.RequestMeta
 func (g *Gateway) openStateless(w http.ResponseWriter, x *exchange, meta schema.RequestMeta) bool {
 	x.stateless = true
 	msg := x.msg
-	if msg.Kind() == schema.KindRequest {
-		if status, rpcErr := checkStateless(g.reg.Load(), msg, meta, x.r); rpcErr != nil {
-			writeError(w, status, msg.ID, rpcErr)
-			return false
-		}
+	var rpcErr *schema.Error
+	switch msg.Kind() {
+	case schema.KindRequest:
+		rpcErr = checkStateless(g.reg.Load(), msg, meta, x.r)
+	case schema.KindNotification:
+		rpcErr = checkNotificationHeaders(msg, meta, x.r)
 	}
-	sess := &session{sessionRecord: sessionRecord{Revision: meta.ProtocolVersion, Capabilities: meta.ClientCapabilities,
-		Principal: g.principal(x.r)}}
+	if rpcErr != nil {
+		writeError(w, http.StatusBadRequest, msg.ID, rpcErr)
+		return false
+	}
+	sess := newSession("", sessionRecord{Revision: meta.ProtocolVersion, Capabilities: meta.ClientCapabilities,
+		Principal: g.principal(x.r)})
 	// Log messages only for a request that asked for them, at its level.
 	sess.quiet = meta.LogLevel == ""
 	sess.logLevel.Store(int32(max(0, slices.Index(logLevels, meta.LogLevel))))

@@ -47,16 +47,6 @@ func (g *Gateway) serveStreamable(w http.ResponseWriter, r *http.Request) {
 
 // post serves one POST: one message, or a batch (batch.go).
 func (g *Gateway) post(w http.ResponseWriter, r *http.Request) {
-	if g.admission.Full() && r.Header.Get(schema.HeaderSessionID) != "" {
-		// Overloaded: refuse before reading or parsing anything, so that a
-		// refusal costs next to nothing. (initialize, which carries no
-		// session id, is still served: it never waits on a worker.) The
-		// metrics take the method from Mcp-Method, when the client sent it.
-		g.metrics.refused(refusedGatewayLimit)
-		noteMethod(w, methodOf(r.Header.Get(schema.HeaderMethod)))
-		writeErrorBody(w, http.StatusServiceUnavailable, g.doorRefusal)
-		return
-	}
 	if !requireJSON(w, r) {
 		return
 	}

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"slices"
 
 	"github.com/mcpstream/mcpstream/schema"
@@ -47,6 +48,15 @@ func (g *Gateway) subscribe(ctx context.Context, sess *session, params []byte, o
 		}
 		return nil
 	})
+}
+
+// subscriptions are the URIs the session is subscribed to.
+func (s *session) subscriptions() []string {
+	subs := s.subs.Load()
+	if subs == nil {
+		return nil
+	}
+	return slices.Collect(maps.Keys(*subs))
 }
 
 // subscribed reports whether the session is subscribed to uri.

@@ -33,7 +33,7 @@ func missingTasksExtension(what string) *schema.Error {
 // taskRequest serves tasks/get, tasks/update and tasks/cancel.
 func (g *Gateway) taskRequest(ctx context.Context, x *exchange) {
 	msg := x.msg
-	if !schema.HasExtension(x.sess.Capabilities, schema.ExtensionTasks) {
+	if !schema.HasExtension(x.sess.capabilities(), schema.ExtensionTasks) {
 		x.out.fail(http.StatusBadRequest, missingTasksExtension(msg.Method))
 		return
 	}

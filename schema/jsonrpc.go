@@ -140,6 +140,11 @@ func DecodeMessage(data []byte) (*Message, *Error) {
 		return nil, invalidRequest(`"jsonrpc" must be "2.0"`)
 	}
 	m := &Message{JSONRPC: Version}
+	if hasMethod && string(idRaw) == "null" {
+		// JSON-RPC makes a notification a request without an id member;
+		// MCP allows no null id.
+		return nil, invalidRequest(`"id" must not be null`)
+	}
 	if idRaw != nil && string(idRaw) != "null" {
 		m.ID = ID(idRaw)
 		if !m.ID.Valid() {

@@ -8,8 +8,7 @@
 // zero), and the gateway's own in-flight limit, which adapts (limiter.go):
 // it falls when calls queue past a target and, with a CPU queue target,
 // while Go's scheduling latency shows the gateway's CPU saturated
-// ([Controller.WatchCPU], cpu.go). [Controller.Full] lets a transport
-// refuse before it reads a request's body.
+// ([Controller.WatchCPU], cpu.go).
 package admission
 
 import (
@@ -125,10 +124,6 @@ func (c *Controller) Admit(session *atomic.Int32, principal string) (release fun
 		session.Add(-1)
 	}, nil
 }
-
-// Full reports whether the gateway is at its limit now: a call would be
-// refused, so a request can be refused before its body is read.
-func (c *Controller) Full() bool { return c.limit.full(c.inflight.Load()) }
 
 // InFlight is the number of calls admitted and not yet released.
 func (c *Controller) InFlight() int64 { return c.inflight.Load() }

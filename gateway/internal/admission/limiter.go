@@ -46,10 +46,6 @@ func newLimiter(max int64, target, window time.Duration) *limiter {
 	return l
 }
 
-// full reports whether the gateway is at its limit now; new calls would be
-// refused, so a request can be refused before its body is even read.
-func (l *limiter) full(inflight int64) bool { return inflight >= l.limit.Load() }
-
 // allow reports whether one more call may go in with inflight already in.
 func (l *limiter) allow(inflight int64) bool { return inflight < l.limit.Load() }
 
