@@ -61,19 +61,17 @@ func awaitConsumers(t *testing.T, js jetstream.JetStream, what string, timeout t
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		tot := demoConsumers(ctx, t, js)
-		if cond(tot) {
-			return tot
+	var tot consumerTotals
+	defer func() {
+		if t.Failed() {
+			t.Logf("the consumers' last state: %+v", tot)
 		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("waiting for %s: last state %+v", what, tot)
-		case <-tick.C:
-		}
-	}
+	}()
+	testkit.Eventually(t, what, timeout, func() bool {
+		tot = demoConsumers(ctx, t, js)
+		return cond(tot)
+	})
+	return tot
 }
 
 // sleepCalls starts n sleep calls spread over sessions of the go-sdk client,

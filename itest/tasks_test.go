@@ -7,6 +7,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mcpstream/mcpstream/internal/testkit"
 )
 
 // statelessCall posts a 2026-07-28 request with the tasks extension
@@ -31,17 +33,12 @@ func statelessCall(t *testing.T, url, method, name, params string) map[string]js
 // the task has status.
 func awaitTask(t *testing.T, url, id, status string) map[string]json.RawMessage {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		got := statelessCall(t, url, "tasks/get", id, `"taskId":"`+id+`"`)
-		if string(got["status"]) == `"`+status+`"` {
-			return got
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("task %s: status %s, waited 30s for %s", id, got["status"], status)
-		}
-		time.Sleep(100 * time.Millisecond) // the extension's polling interval is 500 ms
-	}
+	var got map[string]json.RawMessage
+	testkit.Eventually(t, "task "+id+" with status "+status, 30*time.Second, func() bool {
+		got = statelessCall(t, url, "tasks/get", id, `"taskId":"`+id+`"`)
+		return string(got["status"]) == `"`+status+`"`
+	})
+	return got
 }
 
 // TestTasksOutliveGatewayAndWorker: a task started through gateway A is
