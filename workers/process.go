@@ -297,18 +297,6 @@ func cancelKey(env *schema.Envelope) string {
 	return ""
 }
 
-// newCall describes env to its handler.
-func (r *runner) newCall(env *schema.Envelope, attempt int) *Call {
-	call := &Call{Key: env.Key, Session: env.Session, Principal: env.Principal, Revision: env.Revision,
-		Attempt: attempt, Deadline: env.DeadlineTime(), r: r, env: env}
-	if len(env.ProgressToken) > 0 {
-		if tok, err := schema.MsgpackToJSON(nil, env.ProgressToken); err == nil {
-			call.progressToken = tok
-		}
-	}
-	return call
-}
-
 // compact encodes a result as JSON, then compacts it to msgpack.
 func compact(v any) ([]byte, error) {
 	js, err := json.Marshal(v)

@@ -18,24 +18,6 @@ type taskRun struct {
 	cancel context.CancelCauseFunc
 }
 
-// Detach turns the call into a task (the tasks extension), when the client
-// declared the extension for this request and the tool supports tasks
-// (Tool.TaskSupport): the task is stored in the task bucket, the client is
-// answered with its handle at once, and the handler goes on under the
-// returned context, which the task's lifetime bounds and tasks/cancel
-// cancels. What the handler then returns, or asks with [Call.Ask], becomes
-// the task's state. Otherwise Detach returns ctx and the call stays an
-// ordinary one. A task whose input arrives runs the handler again from the
-// start; Detach then returns the task's context at once.
-//
-// It returns an error only when the task cannot be stored.
-func (c *Call) Detach(ctx context.Context) (context.Context, error) {
-	if c.r == nil || c.env.Method != schema.MethodToolsCall {
-		return ctx, nil
-	}
-	return c.r.detach(ctx, c.env, c, c.taskSupport)
-}
-
 // detach implements Call.Detach for env's call.
 func (r *runner) detach(ctx context.Context, env *schema.Envelope, call *Call, support string) (context.Context, error) {
 	if call.task != nil {
@@ -148,26 +130,4 @@ func (r *runner) finishTask(env *schema.Envelope, call *Call, rep *schema.Reply)
 		// Changed meanwhile (a cancel): look again.
 	}
 	r.log.Warn("task state kept changing; outcome not recorded", "task", id)
-}
-
-// askedJSON is the inputRequests map of open questions.
-func askedJSON(asked []askedInput) json.RawMessage {
-	b := []byte{'{'}
-	for i, q := range asked {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		k, _ := json.Marshal(q.key)
-		m, _ := json.Marshal(q.method)
-		b = append(append(b, k...), `:{"method":`...)
-		b = append(append(b, m...), `,"params":`...)
-		b = append(append(b, q.params...), '}')
-	}
-	return append(b, '}')
-}
-
-// ClientCanExtension reports whether the client declared extension in its
-// capabilities' extensions.
-func (c *Call) ClientCanExtension(extension string) bool {
-	return schema.HasExtension(c.clientCapabilities(), extension)
 }
