@@ -158,7 +158,7 @@ type runner struct {
 	// stacks stay grown instead of growing again for every envelope.
 	work chan jetstream.Msg
 	pool sync.WaitGroup
-	// slots holds what each pool goroutine's handler runs, for keepAlive.
+	// slots holds what each pool goroutine's handler runs, for extendAcks.
 	slots []slot
 	// running maps session + "\x00" + JSON-RPC id to the cancel function
 	// of the handler running that request, for notifications/cancelled.
@@ -214,16 +214,16 @@ func (g *Group) Run(ctx context.Context, nc *nats.Conn, o Options) error {
 			}
 		}()
 	}
-	stopKeeper := make(chan struct{})
-	keeperDone := make(chan struct{})
-	go func() { defer close(keeperDone); r.keepAlive(stopKeeper) }()
+	stopExtender := make(chan struct{})
+	extenderDone := make(chan struct{})
+	go func() { defer close(extenderDone); r.extendAcks(stopExtender) }()
 	// On every return, once the consumers have stopped, the pool ends, and
-	// with it the keeper.
+	// with it the in-progress acknowledgements.
 	stopPool := sync.OnceFunc(func() {
 		close(r.work)
 		r.pool.Wait()
-		close(stopKeeper)
-		<-keeperDone
+		close(stopExtender)
+		<-extenderDone
 	})
 	defer stopPool()
 	if !o.NoResultStore {

@@ -283,7 +283,7 @@ func TestCallMetadata(t *testing.T) {
 }
 
 // A gateway that sends no deadline (Deadline 0) means "none": Expired and
-// keepAlive treat it so, and the handler should run with a live context.
+// extendAcks treat it so, and the handler should run with a live context.
 func TestNoDeadlineRunsWithLiveContext(t *testing.T) {
 	h := newHarness(t)
 	h.run(testGroup("nodl", newProbe()), workers.Options{})
@@ -495,7 +495,8 @@ func TestBoundedPool(t *testing.T) {
 	}
 }
 
-// slowTopology never redelivers within a test, so keepAlive never fires.
+// slowTopology never redelivers within a test, so extendAcks never sends
+// an in-progress acknowledgement.
 var slowTopology = streams.Topology{Partitions: 2, AckWait: 30 * time.Second, MaxAckPending: 256}
 
 // storedReply puts a reply for key in the result bucket, as a worker that
