@@ -143,7 +143,7 @@ func (r *runner) process(held *slot, msg jetstream.Msg) {
 		r.log.Warn("replying", "key", env.Key, "err", err)
 	}
 	if store {
-		r.awaitStored(env, subject, b, stored)
+		r.awaitStored(r.base, env, subject, b, stored)
 	}
 	_ = msg.Ack()
 }
@@ -154,33 +154,49 @@ func (r *runner) process(held *slot, msg jetstream.Msg) {
 // died with the write answers nothing. A redelivery finds the result there
 // and is not run again. It gives up once env's deadline has passed, when a
 // redelivery is dropped as expired anyway (a minute on, for an envelope
-// with no deadline).
-func (r *runner) awaitStored(env *schema.Envelope, subject string, b []byte, stored jetstream.PubAckFuture) {
+// with no deadline), and when ctx ends (the group's drain deadline).
+func (r *runner) awaitStored(ctx context.Context, env *schema.Envelope, subject string, b []byte, stored jetstream.PubAckFuture) {
 	deadline := env.DeadlineTime()
 	if deadline.IsZero() {
 		deadline = time.Now().Add(time.Minute)
 	}
+	timer := time.NewTimer(storeAckWait)
+	defer timer.Stop()
 	for backoff := 100 * time.Millisecond; ; backoff = min(2*backoff, 2*time.Second) {
 		if stored != nil {
+			timer.Reset(storeAckWait)
 			select {
 			case <-stored.Ok():
 				return
 			case err := <-stored.Err():
 				r.log.Warn("storing result", "key", env.Key, "err", err)
-			case <-time.After(2 * time.Second):
-				r.log.Warn("storing result: no acknowledgement in 2s", "key", env.Key)
+			case <-timer.C:
+				r.log.Warn("storing result: no acknowledgement in time", "key", env.Key, "waited", storeAckWait)
+			case <-ctx.Done():
+				r.log.Warn("result not stored", "key", env.Key, "err", context.Cause(ctx))
+				return
 			}
 		}
 		if time.Now().Add(backoff).After(deadline) {
 			return
 		}
-		time.Sleep(backoff)
+		timer.Reset(backoff)
+		select {
+		case <-timer.C:
+		case <-ctx.Done():
+			r.log.Warn("result not stored", "key", env.Key, "err", context.Cause(ctx))
+			return
+		}
 		var err error
 		if stored, err = r.js.PublishAsync(subject, b); err != nil {
 			r.log.Warn("storing result", "key", env.Key, "err", err)
 		}
 	}
 }
+
+// storeAckWait is how long awaitStored waits for the result bucket to
+// acknowledge one write before it writes again.
+const storeAckWait = 2 * time.Second
 
 // run dispatches env to its handler and returns the reply, and the call it
 // made (nil if it returned before); the reply is nil when the handler
