@@ -32,6 +32,20 @@ func (s *slot) release() {
 	s.mu.Unlock()
 }
 
+// held is how many pool goroutines hold an envelope.
+func (r *runner) held() int {
+	n := 0
+	for i := range r.slots {
+		s := &r.slots[i]
+		s.mu.Lock()
+		if s.msg != nil {
+			n++
+		}
+		s.mu.Unlock()
+	}
+	return n
+}
+
 // extendAcks tells the server that envelopes are still being worked on
 // while their handlers run (JetStream in-progress acknowledgements, which
 // restart the envelope's AckWait), so that they are not redelivered to

@@ -98,6 +98,7 @@ func TestWorkerMetrics(t *testing.T) {
 		"expired":     1,
 		"redelivered": 1,
 		"duplicate":   1,
+		"drained":     0,
 	} {
 		if got := sampleOf(t, reg, "mcpstream_worker_deliveries_total", "group", "met", "outcome", outcome); got != want {
 			t.Errorf("met deliveries %s = %v, want %v", outcome, got, want)
@@ -111,9 +112,9 @@ func TestWorkerMetrics(t *testing.T) {
 			t.Errorf("%s timed %v times, want %v", tool, got, want)
 		}
 	}
-	// 5 outcomes x 2 groups; met's 5 tools and met2's echo; 2 groups.
+	// 6 outcomes x 2 groups; met's 5 tools and met2's echo; 2 groups.
 	for name, n := range map[string]int{
-		"mcpstream_worker_deliveries_total":         10,
+		"mcpstream_worker_deliveries_total":         12,
 		"mcpstream_worker_handler_duration_seconds": 6,
 		"mcpstream_worker_handlers_busy":            2,
 	} {

@@ -58,10 +58,14 @@ func (r *runner) detach(ctx context.Context, env *schema.Envelope, call *Call, s
 		}
 	}
 	tctx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
+	// The task outlives the call's deadline, but not the group's drain
+	// deadline: its envelope then goes back to the stream, and the
+	// replica that takes it goes on with the task.
+	stopDrain := context.AfterFunc(r.base, func() { cancel(context.Cause(r.base)) })
 	tctx, stop := context.WithDeadline(tctx, r.taskDeadline(env))
 	key := schema.CancelTask + "\x00" + id
 	r.running.Store(key, cancel)
-	call.task = &taskRun{id: id, cancel: func(err error) { r.running.Delete(key); stop(); cancel(err) }}
+	call.task = &taskRun{id: id, cancel: func(err error) { r.running.Delete(key); stopDrain(); stop(); cancel(err) }}
 	return tctx, nil
 }
 
@@ -77,8 +81,10 @@ func (r *runner) taskDeadline(env *schema.Envelope) time.Time {
 // finishTask records the outcome of a task's run: the questions it asked
 // (input_required, with the answers it used kept for the next run), its
 // protocol error (failed), or its result (completed, a tool error
-// included). A task already ended (cancelled) is left as it is.
-func (r *runner) finishTask(env *schema.Envelope, call *Call, rep *schema.Reply) {
+// included). A task already ended (cancelled) is left as it is. It returns
+// the task bucket's error when the outcome could not be recorded, the
+// drain deadline included.
+func (r *runner) finishTask(env *schema.Envelope, call *Call, rep *schema.Reply) error {
 	id := env.TaskID
 	var in *inputs
 	if call != nil {
@@ -93,12 +99,14 @@ func (r *runner) finishTask(env *schema.Envelope, call *Call, rep *schema.Reply)
 	for attempt := 0; attempt < 5; attempt++ {
 		e, err := r.tasks.Get(ctx, id)
 		if err != nil {
-			r.log.Warn("reading task", "task", id, "err", err)
-			return
+			return fmt.Errorf("reading task %s: %w", id, err)
 		}
 		var t schema.Task
-		if err := json.Unmarshal(e.Value(), &t); err != nil || t.Terminal() {
-			return
+		if err := json.Unmarshal(e.Value(), &t); err != nil {
+			return fmt.Errorf("decoding task %s: %w", id, err)
+		}
+		if t.Terminal() {
+			return nil
 		}
 		t.LastUpdatedAt = time.Now().UTC()
 		t.InputRequests, t.Result, t.Error = nil, nil, nil
@@ -122,12 +130,12 @@ func (r *runner) finishTask(env *schema.Envelope, call *Call, rep *schema.Reply)
 		}
 		val, err := json.Marshal(&t)
 		if err != nil {
-			return
+			return fmt.Errorf("encoding task %s: %w", id, err)
 		}
 		if _, err = r.tasks.Update(ctx, t.TaskID, val, e.Revision()); err == nil {
-			return
+			return nil
 		}
 		// Changed meanwhile (a cancel): look again.
 	}
-	r.log.Warn("task state kept changing; outcome not recorded", "task", id)
+	return fmt.Errorf("task %s kept changing: outcome not recorded", id)
 }
