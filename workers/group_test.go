@@ -12,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/mcpstream/mcpstream/internal/testkit"
 	"github.com/mcpstream/mcpstream/schema"
 	"github.com/mcpstream/mcpstream/streams"
 	"github.com/mcpstream/mcpstream/workers"
@@ -468,12 +469,12 @@ func TestBoundedPool(t *testing.T) {
 		}
 	}
 	// All six reach the worker (they are pulled, unacked)...
-	h.eventually(10*time.Second, func() (bool, string) {
+	testkit.Eventually(t, "all 6 envelopes delivered to the worker", 10*time.Second, func() bool {
 		n := 0
 		for q := 0; q < 2; q++ {
 			n += h.consumerInfo("pool", q).NumAckPending
 		}
-		return n == 6, fmt.Sprintf("%d of 6 envelopes delivered to the worker", n)
+		return n == 6
 	})
 	// ...but no third handler starts while two block.
 	select {
