@@ -11,16 +11,29 @@ import (
 	"github.com/mcpstream/mcpstream/schema"
 )
 
-// Call describes the request a handler serves.
+// Call describes the request a handler serves, and is how the handler
+// talks to the client while it runs: notifications (Progress, Log),
+// requests (Request, Sample, Elicit, ListRoots, Ask, AskAll), what the
+// client declared (ClientCan, ClientCanExtension, RequireCapability),
+// tasks (Detach) and resource updates (ResourceUpdated). A Call made by
+// hand, as in tests, has no client: its notifications go nowhere and its
+// requests return [ErrNoClient].
 type Call struct {
 	// Key identifies the request end to end; it is stable across
 	// redeliveries, so handlers can use it as an idempotency key.
-	Key       string
-	Session   string
+	Key string
+	// Session is the client's session id in the session revisions; empty
+	// in the stateless one.
+	Session string
+	// Principal is who the gateway authenticated the client as; empty
+	// without authentication.
 	Principal string
-	Revision  string
+	// Revision is the MCP protocol revision the client speaks.
+	Revision string
 	// Attempt is the delivery count of the envelope, from 1.
-	Attempt  int
+	Attempt int
+	// Deadline is when the gateway stops waiting for the answer, and the
+	// handler's context ends; zero for none.
 	Deadline time.Time
 
 	progressToken json.RawMessage
@@ -61,7 +74,8 @@ func (c *Call) ProgressToken() json.RawMessage { return c.progressToken }
 
 // Progress tells the client how far the call has come (notifications/
 // progress). It does nothing when the client sent no progress token. It
-// returns an error only when the notification cannot be encoded or sent.
+// returns an error only when the notification cannot be encoded or sent
+// (the connection's error, wrapped).
 func (c *Call) Progress(progress, total float64, message string) error {
 	if c.progressToken == nil {
 		return nil
@@ -77,7 +91,8 @@ func (c *Call) Progress(progress, total float64, message string) error {
 // Log sends the client a log message (notifications/message) at level
 // (debug, info, notice, warning, error, critical, alert, emergency); the
 // gateway drops it if it is below the level the session set. logger may be
-// empty; data is any JSON value.
+// empty; data is any JSON value. It returns an error only when the message
+// cannot be encoded (data is not JSON-encodable) or sent.
 func (c *Call) Log(level, logger string, data any) error {
 	return c.notify(schema.NotificationMessage, struct {
 		Level  string `json:"level"`
@@ -103,8 +118,9 @@ func (c *Call) notify(method string, params any) error {
 	return c.r.publish(c.env, &schema.Reply{Key: c.Key, Kind: schema.ReplyNotification, Method: method, Result: mp})
 }
 
-// ErrNoClient is returned by the requests to the client of a Call that is
-// not serving an envelope (a Call made by hand, as in tests).
+// ErrNoClient is returned by the requests to the client, and by
+// ResourceUpdated, of a Call that is not serving an envelope (a Call made
+// by hand, as in tests).
 var ErrNoClient = errors.New("workers: the call has no client to ask")
 
 // Request sends the client a request while the call is served and waits
@@ -116,8 +132,10 @@ var ErrNoClient = errors.New("workers: the call has no client to ask")
 // It returns a *[ClientError] when the client answers with an error or the
 // gateway cannot relay the request (the client declared no matching
 // capability, or accepts no event stream: code -32601 or -32603), the
-// context's error when ctx ends first (the call's deadline, or the client's
-// cancellation), and [ErrNoClient] for a Call not made by a running group.
+// context's cause, wrapped, when ctx ends first (the call's deadline, the
+// client's cancellation, [ErrDraining]), an error naming the method when
+// params cannot be encoded or the request cannot be sent, and
+// [ErrNoClient] for a Call not made by a running group.
 //
 // A redelivered envelope runs its handler again, so a request made before a
 // worker crashed may reach the client twice. In a stateless revision (no
@@ -142,7 +160,10 @@ func (c *Call) Request(ctx context.Context, method string, params any) (json.Raw
 }
 
 // Sample asks the client's model for a message (sampling/createMessage);
-// the client must have declared the sampling capability.
+// the client must have declared the sampling capability. It returns the
+// errors of [Call.Request] (of [Call.Ask] in the stateless revision), and
+// one naming the method for an answer it cannot decode; so do Elicit and
+// ListRoots.
 func (c *Call) Sample(ctx context.Context, p *schema.CreateMessageParams) (*schema.CreateMessageResult, error) {
 	return requestAs[schema.CreateMessageResult](ctx, c, schema.MethodSamplingCreateMessage, p)
 }
@@ -172,9 +193,12 @@ func requestAs[T any](ctx context.Context, c *Call, method string, params any) (
 }
 
 // Ask asks the client one question and returns its answer (JSON). In a
-// session revision it is [Call.Request] (key unused). In a stateless one it
-// returns the answer the retry carries under key, or [ErrInputRequired];
-// a question the client's capabilities rule out is a -32021 *schema.Error.
+// session revision it is [Call.Request] (key unused), with its errors. In
+// the stateless one it returns the answer the retry carries under key, or
+// [ErrInputRequired] (return it from the handler); a question the client's
+// capabilities rule out is a -32021 *schema.Error, a method that cannot be
+// asked of the client or params that cannot be encoded an error naming
+// it.
 func (c *Call) Ask(ctx context.Context, key, method string, params any) (json.RawMessage, error) {
 	got, err := c.AskAll(ctx, InputRequest{Key: key, Method: method, Params: params})
 	if err != nil {
@@ -184,7 +208,8 @@ func (c *Call) Ask(ctx context.Context, key, method string, params any) (json.Ra
 }
 
 // AskAll asks several questions at once (one round in a stateless
-// revision) and returns the answers by key; see [Call.Ask].
+// revision) and returns the answers by key. It returns the errors of
+// [Call.Ask]: [ErrInputRequired] while any question is open.
 func (c *Call) AskAll(ctx context.Context, reqs ...InputRequest) (map[string]json.RawMessage, error) {
 	out := make(map[string]json.RawMessage, len(reqs))
 	if c.inputs == nil {
@@ -251,7 +276,7 @@ func (c *Call) clientCapabilities() []byte {
 }
 
 // RequireCapability returns nil if the client declared capability, else the
-// -32021 error to return from the handler.
+// -32021 *schema.Error to return from the handler.
 func (c *Call) RequireCapability(capability string) error {
 	if c.ClientCan(capability) {
 		return nil
@@ -281,7 +306,8 @@ func (c *Call) ClientCanExtension(extension string) bool {
 // ordinary one. A task whose input arrives runs the handler again from the
 // start; Detach then returns the task's context at once.
 //
-// It returns an error only when the task cannot be stored.
+// It returns an error only when the task cannot be encoded or stored in
+// the task bucket (the bucket's error, wrapped with the task's id).
 func (c *Call) Detach(ctx context.Context) (context.Context, error) {
 	if c.r == nil || c.env.Method != schema.MethodToolsCall {
 		return ctx, nil

@@ -20,9 +20,11 @@ import (
 	"github.com/mcpstream/mcpstream/streams"
 )
 
-// Group is a named set of tools served together by one worker group. Build
-// it with [NewGroup] and [AddTool], then [Group.Run] it in any number of
-// processes: every replica competes for the same durable consumers.
+// Group is a named set of tools, prompts and resources served together by
+// one worker group. Build it with [NewGroup], [AddTool], [AddPrompt],
+// [AddResource] and [AddResourceTemplate], then [Group.Run] it in any
+// number of processes: every replica competes for the same durable
+// consumers.
 type Group struct {
 	name      string
 	mu        sync.Mutex
@@ -326,7 +328,7 @@ func (g *Group) Run(ctx context.Context, nc *nats.Conn, o Options) error {
 	hb, err := r.register(ctx, reg)
 	if err != nil {
 		stopAll()
-		return err
+		return fmt.Errorf("group %s: %w", g.name, err)
 	}
 	r.log.Info("worker group serving", "tools", g.Tools(), "partitions", topo.Partitions, "concurrency", o.Concurrency)
 	if o.Ready != nil {
