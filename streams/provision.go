@@ -15,11 +15,20 @@ import (
 // topology, so that gateways and workers agree on the partition count.
 const TopologyKey = "config.topology"
 
-// Provision creates or updates every stream and bucket of t: the partition
-// request streams, the dead-letter stream and the registry, session and
-// result buckets, and records t under [TopologyKey]. It is idempotent; run it
-// again with a changed t to update limits. It returns the first JetStream
-// error, wrapped with the stream or bucket being provisioned.
+// Provision creates or updates every stream and bucket of t:
+//
+//   - the request streams MCP_REQ_0 to MCP_REQ_<Partitions-1> ([Topology.StreamConfig]);
+//   - the events stream [EventsStream] ([Topology.EventsConfig]);
+//   - the dead-letter stream [DLQStream] ([Topology.DLQConfig]);
+//   - the buckets [RegistryBucket], [SessionBucket], [ResultBucket] and
+//     [TaskBucket], the session and result buckets made to drop their
+//     oldest entries when full;
+//
+// and records t in the registry bucket under [TopologyKey]. It creates no
+// consumer (a worker group's are made by [EnsureGroup]) and no
+// request-state key ([StateKey] makes it on first use). It is idempotent;
+// run it again with a changed t to update limits. It returns the first
+// JetStream error, wrapped with the stream or bucket being provisioned.
 func Provision(ctx context.Context, js jetstream.JetStream, t Topology) error {
 	t = t.WithDefaults()
 	for p := 0; p < t.Partitions; p++ {
@@ -173,7 +182,8 @@ func TaskBucketOf(ctx context.Context, js jetstream.JetStream, t Topology) (jets
 }
 
 // EventsStreamOf opens the events stream, creating it with t's
-// configuration if a deployment provisioned before it existed lacks it.
+// configuration if a deployment provisioned before it existed lacks it. It
+// returns the JetStream error.
 func EventsStreamOf(ctx context.Context, js jetstream.JetStream, t Topology) (jetstream.Stream, error) {
 	st, err := js.Stream(ctx, EventsStream)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {

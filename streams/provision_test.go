@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"runtime"
 	"slices"
 	"strconv"
 	"testing"
@@ -431,26 +430,26 @@ func TestEnsureGroup(t *testing.T) {
 	if _, err := js.Publish(ctx, streams.RequestSubject("other", 1), []byte("y")); err != nil {
 		t.Fatal(err)
 	}
+	pending := func(c jetstream.Consumer) uint64 {
+		t.Helper()
+		info, err := c.Info(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return info.NumPending
+	}
+	// A consumer counts a stored message after the publish is
+	// acknowledged, and nothing signals when.
+	testkit.Eventually(t, "consumer 1 to count the message for g1 in partition 1", 5*time.Second, func() bool {
+		return pending(cs[1]) == 1
+	})
 	for p, c := range cs {
 		want := uint64(0)
 		if p == 1 {
 			want = 1
 		}
-		// A consumer counts a stored message after the publish is
-		// acknowledged, and nothing signals when: read its info until the
-		// count is as wanted, for at most 5 s.
-		var info *jetstream.ConsumerInfo
-		for deadline := time.Now().Add(5 * time.Second); ; {
-			if info, err = c.Info(ctx); err != nil {
-				t.Fatal(err)
-			}
-			if info.NumPending == want || time.Now().After(deadline) {
-				break
-			}
-			runtime.Gosched()
-		}
-		if info.NumPending != want {
-			t.Errorf("consumer %d NumPending = %d, want %d", p, info.NumPending, want)
+		if got := pending(c); got != want {
+			t.Errorf("consumer %d NumPending = %d, want %d", p, got, want)
 		}
 	}
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/mcpstream/mcpstream/internal/testkit"
 	"github.com/mcpstream/mcpstream/streams"
 )
 
@@ -241,20 +242,13 @@ func TestStartEmbeddedBadListen(t *testing.T) {
 	}
 }
 
+// TestStartEmbeddedInProcessOnly: with a Dir alone (what testkit.JetStream
+// gives), the server takes in-process connections only, with JetStream.
 func TestStartEmbeddedInProcessOnly(t *testing.T) {
-	emb, err := streams.StartEmbedded(streams.EmbeddedOptions{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(emb.Shutdown)
+	emb, nc, _ := testkit.JetStream(t)
 	if u := emb.ClientURL(); u != "" {
 		t.Errorf("ClientURL without Listen = %q, want empty", u)
 	}
-	nc, err := emb.Connect()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
 	if !emb.Server().JetStreamEnabled() {
 		t.Error("JetStream not enabled")
 	}

@@ -1,36 +1,118 @@
-// Package workers is mcpstream's worker runtime and tool SDK.
+// Package workers is mcpstream's worker runtime and tool SDK: worker
+// groups pull MCP requests from NATS JetStream, run the handlers of their
+// tools, prompts and resources, and reply to the gateway that holds the
+// client.
 //
-// A [Group] is a named set of tools. [AddTool] turns a typed Go function into
-// a tool whose JSON Schema is inferred from its input struct. [Group.Run]
-// serves the group: it provisions the group's durable pull consumer on every
-// partition stream, registers the tools in the registry bucket with an
-// expiring heartbeat, pulls envelopes in batches (Consume, not a Fetch loop),
-// runs handlers in a bounded pool under the envelope's deadline, stores the
-// result, replies on the envelope's reply subject and acknowledges.
+// # Writing a group
+//
+// A [Group] is a named set of tools, prompts and resources served
+// together; [NewGroup] makes one. [AddTool] turns a typed Go function into
+// a tool: the JSON Schema of its input is inferred from the input struct
+// (or given as is in [Tool.InputSchema]), arguments are validated against
+// it before the handler runs, and a struct output becomes structured
+// content with an output schema. [AddPrompt], [AddResource] and
+// [AddResourceTemplate] add prompts and resources, [CompletePrompt] and
+// [CompleteTemplate] suggestions for their arguments. A handler gets the
+// request's context and a [Call]: the request's key, session, principal,
+// protocol revision, delivery attempt and deadline, and what the handler
+// can do while it runs (see Requests to the client, and Tasks).
+//
+// [Group.Run] serves the group until its context ends. Run it in as many
+// processes as needed: the replicas compete for the group's durable
+// consumers, so each one adds throughput. Run provisions the topology if
+// none has been (streams.Ensure) and the group's consumers, writes the
+// group's definitions to the registry bucket, where every gateway sees
+// them within milliseconds, and keeps a heartbeat there that expires three
+// intervals ([Options.Heartbeat]) after the replica dies. Something added
+// to a running group is registered at once.
+//
+// # Data path
+//
+// A gateway publishes each request as a msgpack schema.Envelope to the
+// group's request subject on the partition its routing key maps to
+// (streams.RequestSubject, streams.Partition). Each replica pulls envelopes
+// in batches from every partition (Consume with pull heartbeats, so a pull
+// lost with a consumer's leader is made again within seconds) and hands
+// them to a pool of [Options.Concurrency] goroutines; while every one is
+// busy it pulls no more: backpressure, not an unbounded queue. For each
+// envelope a pool goroutine:
+//
+//  1. drops it if its deadline has passed (the gateway no longer waits);
+//  2. answers a redelivery from the result bucket if the result is there;
+//  3. runs the handler under a context that ends at the envelope's
+//     deadline, or when the client cancels the request (its reason is the
+//     context's cause), meanwhile telling the server with in-progress
+//     acknowledgements that the envelope is being worked on, so that a
+//     handler longer than AckWait is not redelivered;
+//  4. stores the result in the result bucket and sends the reply on core
+//     NATS to the envelope's ReplyTo subject, the gateway holding the
+//     client, at once;
+//  5. acknowledges the envelope once the result bucket holds the result.
+//
+// A result that comes after the deadline or after the client cancelled is
+// neither stored nor sent: the gateway has answered already, or the
+// client wants no answer.
+//
+// # Delivery
+//
+// Delivery is at least once. An envelope its replica did not acknowledge
+// (the process died) is redelivered after AckWait, to any replica;
+// [Call.Key] is the same on every delivery and [Call.Attempt] counts them.
+// A redelivered envelope whose result is in the result bucket is answered
+// from it, marked cached, instead of run again. A tool that can run twice
+// with no harm, by its readOnlyHint or idempotentHint annotation
+// (schema.Idempotent decides), is simply run again: its results are not
+// stored. With [Options.NoResultStore] every redelivery runs again. An
+// envelope that cannot be decoded is copied to the group's dead-letter
+// subject (streams.DLQSubject) and terminated. One whose handler panics is
+// answered with an internal error, copied there too, and acknowledged.
+//
+// # Requests to the client
 //
 // While it runs, a handler can tell the client how far it has come
 // ([Call.Progress]) and send it log messages ([Call.Log]): they travel on
-// core NATS to the gateway holding the client, ahead of the result. A
-// client's notifications/cancelled reaches every worker on
-// streams.CancelSubject, and the one running the request cancels the
-// handler's context, with the client's reason as its cause. A handler can
-// also ask the client something ([Call.Sample], [Call.Elicit],
-// [Call.ListRoots], [Call.Request]): the request reaches the client through
-// the gateway holding it, and the answer comes back, through whichever
-// gateway the client posts it to, on a core NATS subject the id names.
+// core NATS to the gateway holding the client, ahead of the result. It can
+// ask the client something: [Call.Sample], [Call.Elicit],
+// [Call.ListRoots], or any method with [Call.Request]. In the session
+// revisions the request reaches the client through the gateway holding it,
+// and the answer comes back, through whichever gateway the client posts it
+// to, on a core NATS subject the request's id names. The stateless
+// revision (2026-07-28) has no requests to the client: [Call.Ask] and
+// [Call.AskAll] then end the run with [ErrInputRequired], the request is
+// answered input_required with the questions, and the client's retry,
+// carrying the answers, runs the handler again from the start; Ask then
+// returns them. Ask works the same in both. [Call.ClientCan] and
+// [Call.RequireCapability] check what the client declared.
 //
-// Pulls are heartbeated: when the consumer's leader dies with a replica's
-// pull request, two missed heartbeats make the replica pull again from the
-// new leader, in seconds, not at the pull's expiry.
+// # Tasks
 //
-// Delivery is at least once. A redelivered envelope whose result is in the
-// result bucket is answered from it instead of run again (the result is
-// stored, again if need be, before the envelope is acknowledged); an expired one is
-// dropped; one that cannot be decoded, or whose handler panics, is copied to
-// the dead-letter stream.
+// A tool with [Tool.TaskSupport] may answer with a task (the tasks
+// extension) when the client declared the extension: [Call.Detach] stores
+// the task in the task bucket, answers the client with its handle at once,
+// and lets the handler go on under a context bounded by the task's
+// lifetime, which tasks/cancel ends. What the handler returns, or asks,
+// becomes the task's state, which the client polls through any gateway.
+// The drain deadline (see Shutdown) ends a task's run too, and its
+// envelope is handed back like any other.
+//
+// # Shutdown
+//
+// When Run's context ends, the replica drains: it stops pulling, hands
+// back to the stream every envelope it pulled but had not started, so that
+// another replica runs it at once, and lets running handlers finish, their
+// results stored, sent and acknowledged, until [Options.DrainTimeout]
+// (default 25s, within Kubernetes' 30s grace period). Then it cancels the
+// handlers still running, with [ErrDraining] as their context's cause, and
+// hands their envelopes back unanswered: whatever such a handler returns
+// is not sent, and another replica answers the gateway, which is still
+// waiting. Run then removes the replica's heartbeat and returns.
+//
+// # Metrics
 //
 // With [Options.Metrics] set, a running group counts its deliveries by
-// outcome (ok, error, expired, redelivered, duplicate), times its handlers
-// by kind and tool or prompt name, and shows its busy handlers, as
-// Prometheus metrics (metrics.go); groups in one process share them.
+// outcome in mcpstream_worker_deliveries_total (ok, error, expired,
+// redelivered, duplicate, drained), times its handlers by kind and tool or
+// prompt name in mcpstream_worker_handler_duration_seconds, and shows its
+// busy handler goroutines in mcpstream_worker_handlers_busy, each
+// labelled with the group. Groups in one process share the vectors.
 package workers

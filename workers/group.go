@@ -20,9 +20,11 @@ import (
 	"github.com/mcpstream/mcpstream/streams"
 )
 
-// Group is a named set of tools served together by one worker group. Build
-// it with [NewGroup] and [AddTool], then [Group.Run] it in any number of
-// processes: every replica competes for the same durable consumers.
+// Group is a named set of tools, prompts and resources served together by
+// one worker group. Build it with [NewGroup], [AddTool], [AddPrompt],
+// [AddResource] and [AddResourceTemplate], then [Group.Run] it in any
+// number of processes: every replica competes for the same durable
+// consumers.
 type Group struct {
 	name      string
 	mu        sync.Mutex
@@ -115,13 +117,33 @@ type Options struct {
 	// must share it; by default it is the deployment's key in the registry
 	// bucket (streams.StateKey).
 	StateKey []byte
-	// Metrics, if set, is where the group's Prometheus metrics go (see
-	// metrics.go): deliveries by outcome, handler run times, busy
-	// handlers, each labelled with the group. Groups in one process may
-	// share a registry: they share the vectors. Nil (the default)
-	// exports nothing.
+	// Metrics, if set, is where the group's Prometheus metrics go:
+	// deliveries by outcome, handler run times, busy handlers, each
+	// labelled with the group (see the package documentation). Groups in
+	// one process may share a registry: they share the vectors. Nil (the
+	// default) exports nothing.
 	Metrics prometheus.Registerer
+	// DrainTimeout bounds the drain that follows the cancellation of
+	// Run's context (default 25s, which fits Kubernetes' default 30s
+	// grace period). Handlers still running when it passes are cancelled,
+	// with ErrDraining as their context's cause, and their envelopes go
+	// back to the stream unanswered, for another replica to run; so Run
+	// returns about DrainTimeout after its context ends, not when the
+	// slowest envelope's deadline passes (a handler that ignores its
+	// context is waited for a second more, then left behind). Negative:
+	// no drain window, handlers are cancelled as soon as the context
+	// ends; a tiny value has the same effect.
+	DrainTimeout time.Duration
 }
+
+// DefaultDrainTimeout is Options.DrainTimeout's default.
+const DefaultDrainTimeout = 25 * time.Second
+
+// ErrDraining is the cause (context.Cause) with which a handler's context
+// is cancelled when its group's drain deadline passes (see
+// Options.DrainTimeout). The handler's envelope is handed back to the
+// stream, so what the handler returns then is never sent.
+var ErrDraining = errors.New("workers: worker draining")
 
 func (o Options) withDefaults() Options {
 	if o.Concurrency <= 0 {
@@ -137,6 +159,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
+	}
+	if o.DrainTimeout == 0 {
+		o.DrainTimeout = DefaultDrainTimeout
 	}
 	return o
 }
@@ -158,21 +183,42 @@ type runner struct {
 	// stacks stay grown instead of growing again for every envelope.
 	work chan jetstream.Msg
 	pool sync.WaitGroup
-	// slots holds what each pool goroutine's handler runs, for keepAlive.
+	// slots holds what each pool goroutine's handler runs, for extendAcks.
 	slots []slot
 	// running maps session + "\x00" + JSON-RPC id to the cancel function
 	// of the handler running that request, for notifications/cancelled.
 	running sync.Map
-	base    context.Context // handlers' parent; cancelled only on abort
-	metrics *metrics        // nil without Options.Metrics
+	// base is the parent of every handler's context and of the pool's
+	// waits (the result bucket, the task bucket, dead letters). It is
+	// cancelled, with ErrDraining, only by abort: at the drain deadline.
+	base  context.Context
+	abort context.CancelCauseFunc
+	// draining is closed when Run's context ends: from then on onMsg sets
+	// envelopes aside in unstarted, handed back to the stream once the
+	// consumers have stopped.
+	draining  chan struct{}
+	unstarted struct {
+		sync.Mutex
+		msgs []jetstream.Msg
+	}
+	metrics *metrics // nil without Options.Metrics
 
-	processed, cached, expired, poisoned atomic.Int64
+	processed, cached, expired, poisoned, handedBack atomic.Int64
 }
 
-// Run serves g until ctx is cancelled, then drains: it stops pulling, lets
-// running handlers finish and acknowledges them, removes its heartbeat and
-// returns nil. It returns an error when the group cannot be provisioned or
-// registered. The caller owns nc.
+// Run serves g until ctx is cancelled, then drains and returns nil. The
+// drain stops pulling, hands back to the stream (a negative
+// acknowledgement) every envelope pulled but not started, and lets running
+// handlers finish, their results stored, sent and acknowledged, until
+// [Options.DrainTimeout]. Then it cancels the handlers still running, with
+// [ErrDraining] as their context's cause, hands their envelopes back
+// unanswered for another replica to run, and removes its heartbeat.
+//
+// Run returns an error, naming the group, when the group cannot be served:
+// an invalid name, JetStream unreachable or refusing to provision the
+// streams, consumers and buckets, an Options.StateKey shorter than 32
+// bytes, or metrics that Options.Metrics refuses. The caller owns nc and
+// keeps it open until Run returns.
 func (g *Group) Run(ctx context.Context, nc *nats.Conn, o Options) error {
 	if err := streams.CheckName("group", g.name); err != nil {
 		return err
@@ -199,11 +245,14 @@ func (g *Group) Run(ctx context.Context, nc *nats.Conn, o Options) error {
 	}
 	r := &runner{
 		g: g, o: o, nc: nc, js: js, topo: topo,
-		log:     o.Logger.With("group", g.name, "instance", o.Instance),
-		work:    make(chan jetstream.Msg),
-		base:    context.WithoutCancel(ctx),
-		metrics: m,
+		log:      o.Logger.With("group", g.name, "instance", o.Instance),
+		work:     make(chan jetstream.Msg),
+		draining: make(chan struct{}),
+		metrics:  m,
 	}
+	// Handlers outlive ctx: they are cancelled only at the drain deadline.
+	r.base, r.abort = context.WithCancelCause(context.WithoutCancel(ctx))
+	defer r.abort(ErrDraining)
 	r.slots = make([]slot, o.Concurrency)
 	for i := range o.Concurrency {
 		r.pool.Add(1)
@@ -214,16 +263,16 @@ func (g *Group) Run(ctx context.Context, nc *nats.Conn, o Options) error {
 			}
 		}()
 	}
-	stopKeeper := make(chan struct{})
-	keeperDone := make(chan struct{})
-	go func() { defer close(keeperDone); r.keepAlive(stopKeeper) }()
+	stopExtender := make(chan struct{})
+	extenderDone := make(chan struct{})
+	go func() { defer close(extenderDone); r.extendAcks(stopExtender) }()
 	// On every return, once the consumers have stopped, the pool ends, and
-	// with it the keeper.
+	// with it the in-progress acknowledgements.
 	stopPool := sync.OnceFunc(func() {
 		close(r.work)
-		r.pool.Wait()
-		close(stopKeeper)
-		<-keeperDone
+		r.awaitPool()
+		close(stopExtender)
+		<-extenderDone
 	})
 	defer stopPool()
 	if !o.NoResultStore {
@@ -279,7 +328,7 @@ func (g *Group) Run(ctx context.Context, nc *nats.Conn, o Options) error {
 	hb, err := r.register(ctx, reg)
 	if err != nil {
 		stopAll()
-		return err
+		return fmt.Errorf("group %s: %w", g.name, err)
 	}
 	r.log.Info("worker group serving", "tools", g.Tools(), "partitions", topo.Partitions, "concurrency", o.Concurrency)
 	if o.Ready != nil {
@@ -287,13 +336,45 @@ func (g *Group) Run(ctx context.Context, nc *nats.Conn, o Options) error {
 	}
 
 	<-ctx.Done()
-	// Drain: stop pulling, deliver what is buffered, finish running handlers.
+	// Drain: stop pulling and hand back what has not started; let running
+	// handlers finish until the drain deadline, then cancel them.
+	r.log.Info("worker group draining", "timeout", o.DrainTimeout, "running", r.held())
+	close(r.draining)
+	deadline := time.AfterFunc(max(o.DrainTimeout, 0), func() { r.abort(ErrDraining) })
+	defer deadline.Stop()
 	stopAll()
+	r.handBackUnstarted()
 	stopPool()
 	hb.stop()
 	r.log.Info("worker group drained", "processed", r.processed.Load(), "cached", r.cached.Load(),
-		"expired", r.expired.Load(), "poisoned", r.poisoned.Load())
+		"expired", r.expired.Load(), "poisoned", r.poisoned.Load(), "handedBack", r.handedBack.Load())
 	return nil
+}
+
+// abortGrace is how long Run waits, once the drain deadline has cancelled
+// the handlers still running, for them to return. One that ignores its
+// context is left behind: its envelope, no longer kept in progress, is
+// redelivered after AckWait.
+const abortGrace = time.Second
+
+// awaitPool waits, once r.work is closed, for the pool's goroutines to
+// end: as long as their handlers run before the drain deadline, and
+// abortGrace after it.
+func (r *runner) awaitPool() {
+	done := make(chan struct{})
+	go func() { r.pool.Wait(); close(done) }()
+	select {
+	case <-done:
+		return
+	case <-r.base.Done():
+	}
+	t := time.NewTimer(abortGrace)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		r.log.Warn("handlers ignore the drain deadline; returning without them", "running", r.held())
+	}
 }
 
 // A pull request lives on the consumer's leader. When that node dies, the
@@ -308,8 +389,58 @@ const (
 
 // onMsg is the Consume callback. It blocks while every pool goroutine is
 // busy, which stops this partition's pulls: backpressure instead of an
-// unbounded queue.
-func (r *runner) onMsg(msg jetstream.Msg) { r.work <- msg }
+// unbounded queue. Once the group drains, it sets msg aside instead, to be
+// handed back to the stream for another replica (handBackUnstarted).
+func (r *runner) onMsg(msg jetstream.Msg) {
+	select {
+	case <-r.draining:
+	default:
+		select {
+		case r.work <- msg:
+			return
+		case <-r.draining:
+		}
+	}
+	r.unstarted.Lock()
+	r.unstarted.msgs = append(r.unstarted.msgs, msg)
+	r.unstarted.Unlock()
+}
+
+// handBackUnstarted hands back to the stream the envelopes onMsg set aside
+// while the consumers drained. Not sooner: until a consumer has closed,
+// its pull request may still be on the server, which would deliver a
+// handed-back envelope straight back to this replica. A closed consumer's
+// unsubscription has reached the server (the drain flushes after it), so
+// the server skips its pull request.
+func (r *runner) handBackUnstarted() {
+	r.unstarted.Lock()
+	msgs := r.unstarted.msgs
+	r.unstarted.msgs = nil
+	r.unstarted.Unlock()
+	for _, msg := range msgs {
+		r.handBack(msg, "", "draining, not started")
+	}
+}
+
+// aborted reports whether the drain deadline has passed.
+func (r *runner) aborted() bool { return r.base.Err() != nil }
+
+// handBack returns msg (of request key, if known) to its stream unanswered
+// with a negative acknowledgement, so that another replica runs it at
+// once: the group is draining and msg's handler had not started, or the
+// drain deadline cancelled it. A hand-back that fails leaves msg to be
+// redelivered after AckWait. (With a negative DrainTimeout a hand-back may
+// precede the end of this replica's pulls and come back to it: it is then
+// set aside and handed back again.)
+func (r *runner) handBack(msg jetstream.Msg, key, why string) {
+	r.handedBack.Add(1)
+	r.metrics.delivered(deliveredDrained)
+	if err := msg.Nak(); err != nil {
+		r.log.Warn("handing an envelope back to the stream", "subject", msg.Subject(), "key", key, "why", why, "err", err)
+		return
+	}
+	r.log.Debug("envelope handed back to the stream", "subject", msg.Subject(), "key", key, "why", why)
+}
 
 // onCancel cancels the handler of a request the client cancelled, if it
 // runs here.

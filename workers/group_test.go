@@ -12,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/mcpstream/mcpstream/internal/testkit"
 	"github.com/mcpstream/mcpstream/schema"
 	"github.com/mcpstream/mcpstream/streams"
 	"github.com/mcpstream/mcpstream/workers"
@@ -283,7 +284,7 @@ func TestCallMetadata(t *testing.T) {
 }
 
 // A gateway that sends no deadline (Deadline 0) means "none": Expired and
-// keepAlive treat it so, and the handler should run with a live context.
+// extendAcks treat it so, and the handler should run with a live context.
 func TestNoDeadlineRunsWithLiveContext(t *testing.T) {
 	h := newHarness(t)
 	h.run(testGroup("nodl", newProbe()), workers.Options{})
@@ -468,12 +469,12 @@ func TestBoundedPool(t *testing.T) {
 		}
 	}
 	// All six reach the worker (they are pulled, unacked)...
-	h.eventually(10*time.Second, func() (bool, string) {
+	testkit.Eventually(t, "all 6 envelopes delivered to the worker", 10*time.Second, func() bool {
 		n := 0
 		for q := 0; q < 2; q++ {
 			n += h.consumerInfo("pool", q).NumAckPending
 		}
-		return n == 6, fmt.Sprintf("%d of 6 envelopes delivered to the worker", n)
+		return n == 6
 	})
 	// ...but no third handler starts while two block.
 	select {
@@ -495,7 +496,8 @@ func TestBoundedPool(t *testing.T) {
 	}
 }
 
-// slowTopology never redelivers within a test, so keepAlive never fires.
+// slowTopology never redelivers within a test, so extendAcks never sends
+// an in-progress acknowledgement.
 var slowTopology = streams.Topology{Partitions: 2, AckWait: 30 * time.Second, MaxAckPending: 256}
 
 // storedReply puts a reply for key in the result bucket, as a worker that

@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/mcpstream/mcpstream/internal/testkit"
 	"github.com/mcpstream/mcpstream/schema"
 	"github.com/mcpstream/mcpstream/streams"
 	"github.com/mcpstream/mcpstream/workers"
@@ -25,7 +26,8 @@ const gatewayID = "gw-test"
 // testTopology is small and quick to redeliver.
 var testTopology = streams.Topology{Partitions: 2, AckWait: time.Second, MaxAckPending: 256}
 
-// harness is an embedded JetStream server, provisioned with testTopology,
+// harness is an embedded JetStream server (testkit.JetStream), provisioned
+// with testTopology,
 // plus a "gateway": a plain nats.go connection that publishes envelopes and
 // collects replies on its reply subject.
 type harness struct {
@@ -50,19 +52,12 @@ func newHarness(t *testing.T) *harness {
 // newHarnessWith provisions topo instead of testTopology.
 func newHarnessWith(t *testing.T, topo streams.Topology) *harness {
 	t.Helper()
-	emb, err := streams.StartEmbedded(streams.EmbeddedOptions{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(emb.Shutdown)
-	h := &harness{t: t, emb: emb, msgs: make(chan *nats.Msg, 1024), stash: map[string][]*schema.Reply{}}
+	emb, gw, js := testkit.JetStream(t)
+	h := &harness{t: t, emb: emb, gw: gw, js: js, msgs: make(chan *nats.Msg, 1024), stash: map[string][]*schema.Reply{}}
 	var cancel context.CancelFunc
 	h.c, cancel = context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
-	h.gw = h.connect()
-	if h.js, err = jetstream.New(h.gw); err != nil {
-		t.Fatal(err)
-	}
+	var err error
 	if h.topo, err = streams.Ensure(h.ctx(), h.js, topo); err != nil {
 		t.Fatal(err)
 	}
@@ -343,31 +338,12 @@ func (h *harness) consumerInfo(group string, p int) *jetstream.ConsumerInfo {
 func (h *harness) waitAcked(group string, p int, seq uint64) *jetstream.ConsumerInfo {
 	h.t.Helper()
 	var info *jetstream.ConsumerInfo
-	h.eventually(10*time.Second, func() (bool, string) {
-		info = h.consumerInfo(group, p)
-		return info.NumAckPending == 0 && info.AckFloor.Stream >= seq,
-			fmt.Sprintf("consumer %s/%d: ackPending %d ackFloor %d, want 0 and >= %d",
-				group, p, info.NumAckPending, info.AckFloor.Stream, seq)
-	})
+	testkit.Eventually(h.t, fmt.Sprintf("consumer %s/%d to acknowledge everything up to stream sequence %d", group, p, seq),
+		10*time.Second, func() bool {
+			info = h.consumerInfo(group, p)
+			return info.NumAckPending == 0 && info.AckFloor.Stream >= seq
+		})
 	return info
-}
-
-// eventually polls cond until it holds, failing with its last message.
-func (h *harness) eventually(timeout time.Duration, cond func() (bool, string)) {
-	h.t.Helper()
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		ok, msg := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			h.t.Fatalf("after %v: %s", timeout, msg)
-		}
-		<-tick.C
-	}
 }
 
 // maxTracker records how many handlers run at once.

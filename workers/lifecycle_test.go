@@ -141,54 +141,6 @@ func TestHeartbeatExpiresAfterCrash(t *testing.T) {
 	}
 }
 
-func TestGracefulDrain(t *testing.T) {
-	h := newHarnessWith(t, slowTopology)
-	p := newProbe()
-	reg := registry(t, h)
-	_, stop := h.run(testGroup("drain", p), workers.Options{Instance: "d1"})
-	k0, k1 := h.keyFor(0), h.keyFor(1)
-	a0 := h.publish("drain", h.envelope(k0, "block", map[string]any{}))
-	a1 := h.publish("drain", h.envelope(k1, "block", map[string]any{}))
-	for i := 0; i < 2; i++ {
-		select {
-		case <-p.started:
-		case <-time.After(10 * time.Second):
-			t.Fatalf("%d of 2 handlers started", i)
-		}
-	}
-	removed := watchUntilRemoved(t, h, reg, streams.HeartbeatKey("drain", "d1"))
-	done := make(chan error, 1)
-	go func() { done <- stop() }()
-	select {
-	case err := <-done:
-		t.Fatalf("Run returned (%v) while handlers were running", err)
-	case <-removed:
-		t.Fatal("heartbeat removed while handlers were running")
-	case <-time.After(300 * time.Millisecond):
-	}
-	close(p.release)
-	for _, k := range []string{k0, k1} {
-		if got := h.text(h.await(k, 10*time.Second)); got != "released ctxErr=<nil>" {
-			t.Errorf("%s during drain: %q, want the handler to finish with a live context", k, got)
-		}
-	}
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("Run returned %v after drain, want nil", err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("Run did not return after its handlers finished")
-	}
-	select {
-	case <-removed:
-	case <-time.After(5 * time.Second):
-		t.Error("heartbeat not removed after drain")
-	}
-	h.waitAcked("drain", 0, a0.Sequence)
-	h.waitAcked("drain", 1, a1.Sequence)
-}
-
 func TestRunRejectsInvalidGroupName(t *testing.T) {
 	h := newHarness(t)
 	nc := h.connect()

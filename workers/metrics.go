@@ -33,17 +33,20 @@ const (
 	deliveredExpired
 	deliveredRedelivered
 	deliveredDuplicate
+	deliveredDrained
 	numDeliveries
 )
 
 // deliveryNames are the values of deliveries_total's outcome label; each
-// delivery has one: expired (dropped, or its answer withheld, because the
-// deadline passed or the client cancelled), duplicate (a later delivery
-// answered from the result bucket without running), redelivered (a later
-// delivery that ran the handler again), else error (a JSON-RPC error, a
-// panic, an envelope that cannot be decoded) or ok (a result, including a
-// tool result with isError).
-var deliveryNames = [numDeliveries]string{"ok", "error", "expired", "redelivered", "duplicate"}
+// delivery has one: drained (handed back to the stream unanswered, for
+// another replica, because the group was draining: the handler had not
+// started, or the drain deadline cancelled it), expired (dropped, or its
+// answer withheld, because the deadline passed or the client cancelled),
+// duplicate (a later delivery answered from the result bucket without
+// running), redelivered (a later delivery that ran the handler again),
+// else error (a JSON-RPC error, a panic, an envelope that cannot be
+// decoded) or ok (a result, including a tool result with isError).
+var deliveryNames = [numDeliveries]string{"ok", "error", "expired", "redelivered", "duplicate", "drained"}
 
 // handlerKind indexes kindNames.
 type handlerKind uint8
@@ -105,7 +108,7 @@ func newMetrics(reg prometheus.Registerer, group string) (*metrics, error) {
 	}
 	const ns, sub = "mcpstream", "worker"
 	deliveries, err := registerShared(reg, prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "deliveries_total",
-		Help: "Envelopes delivered to the group's handlers, by outcome (ok, error, expired, redelivered, duplicate)."}, []string{"group", "outcome"}))
+		Help: "Envelopes delivered to the group's handlers, by outcome (ok, error, expired, redelivered, duplicate, drained)."}, []string{"group", "outcome"}))
 	if err != nil {
 		return nil, err
 	}

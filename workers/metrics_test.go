@@ -1,13 +1,13 @@
 package workers_test
 
 import (
-	"fmt"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/mcpstream/mcpstream/internal/testkit"
 	"github.com/mcpstream/mcpstream/workers"
 )
 
@@ -87,10 +87,10 @@ func TestWorkerMetrics(t *testing.T) {
 
 	// A panic is answered before its delivery is counted, and a handler
 	// goroutine is busy until it has acknowledged: wait for both.
-	h.eventually(10*time.Second, func() (bool, string) {
+	testkit.Eventually(t, "no handler busy and 3 errors counted", 10*time.Second, func() bool {
 		busy := sampleOf(t, reg, "mcpstream_worker_handlers_busy", "group", "met")
 		errs := sampleOf(t, reg, "mcpstream_worker_deliveries_total", "group", "met", "outcome", "error")
-		return busy == 0 && errs == 3, fmt.Sprintf("%v handlers busy, %v errors counted, want 0 and 3", busy, errs)
+		return busy == 0 && errs == 3
 	})
 	for outcome, want := range map[string]float64{
 		"ok":          3, // two echoes, and fail: a tool result with isError
@@ -98,6 +98,7 @@ func TestWorkerMetrics(t *testing.T) {
 		"expired":     1,
 		"redelivered": 1,
 		"duplicate":   1,
+		"drained":     0,
 	} {
 		if got := sampleOf(t, reg, "mcpstream_worker_deliveries_total", "group", "met", "outcome", outcome); got != want {
 			t.Errorf("met deliveries %s = %v, want %v", outcome, got, want)
@@ -111,9 +112,9 @@ func TestWorkerMetrics(t *testing.T) {
 			t.Errorf("%s timed %v times, want %v", tool, got, want)
 		}
 	}
-	// 5 outcomes x 2 groups; met's 5 tools and met2's echo; 2 groups.
+	// 6 outcomes x 2 groups; met's 5 tools and met2's echo; 2 groups.
 	for name, n := range map[string]int{
-		"mcpstream_worker_deliveries_total":         10,
+		"mcpstream_worker_deliveries_total":         12,
 		"mcpstream_worker_handler_duration_seconds": 6,
 		"mcpstream_worker_handlers_busy":            2,
 	} {

@@ -18,15 +18,17 @@ import (
 // process runs one envelope: decode, drop if expired, answer from the
 // result store on redelivery, otherwise run the handler (holding it in
 // held, the pool goroutine's slot, meanwhile); then store the result, reply
-// and acknowledge. Every path acknowledges or terminates the
-// message, so nothing is redelivered that was handled. Each delivery's
-// outcome is counted in the metrics.
+// and acknowledge. Every path that handled the message acknowledges or
+// terminates it, so nothing is redelivered that was handled. A message
+// whose handler the drain deadline cancelled is handed back to the stream
+// unanswered, for another replica (as onMsg does with those that had not
+// started when the drain began). Each delivery's outcome is counted in the
+// metrics.
 func (r *runner) process(held *slot, msg jetstream.Msg) {
 	r.metrics.handlerStarted()
 	defer r.metrics.handlerDone()
 	env, err := schema.UnmarshalEnvelope(msg.Data())
 	if err != nil {
-		r.metrics.delivered(deliveredError)
 		r.poison(msg, err.Error())
 		return
 	}
@@ -54,6 +56,9 @@ func (r *runner) process(held *slot, msg jetstream.Msg) {
 				_ = msg.Ack()
 				return
 			}
+		} else if r.aborted() {
+			r.handBack(msg, env.Key, "drain deadline passed reading the stored result")
+			return
 		} else if !errors.Is(err, jetstream.ErrKeyNotFound) && !r.idempotent(env) && attempt < r.topo.MaxDeliver {
 			// The bucket cannot say whether this already ran (its leader
 			// is being elected): ask again later rather than run it twice.
@@ -90,14 +95,31 @@ func (r *runner) process(held *slot, msg jetstream.Msg) {
 	defer held.release()
 	ran := time.Since(started)
 	r.metrics.ran(env.Method, call, ran)
+	if rep != nil && r.aborted() {
+		// The drain deadline passed while the handler ran: it was
+		// cancelled (or returned as it passed), so what it returned,
+		// most likely its context's error, is not the request's answer.
+		// Nothing is stored or sent: another replica runs it again.
+		if call != nil && call.task != nil {
+			call.task.cancel(context.Cause(r.base))
+		}
+		r.handBack(msg, env.Key, "cancelled at the drain deadline")
+		return
+	}
 	if env.TaskID != "" || (call != nil && call.task != nil) {
 		// A task: its outcome goes to the task bucket; the client, which
 		// has its handle, polls for it.
 		if rep == nil { // the handler panicked
 			rep = &schema.Reply{Key: env.Key, Error: schema.Errorf(schema.CodeInternalError, "internal error in %s", env.Name)}
 		}
+		if err := r.finishTask(env, call, rep); err != nil {
+			r.log.Warn("recording the task's outcome", "key", env.Key, "err", err)
+			if r.aborted() { // cut short by the drain deadline
+				r.handBack(msg, env.Key, "task outcome not recorded by the drain deadline")
+				return
+			}
+		}
 		r.metrics.delivered(outcome(attempt, rep))
-		r.finishTask(env, call, rep)
 		_ = msg.Ack()
 		return
 	}
@@ -143,7 +165,7 @@ func (r *runner) process(held *slot, msg jetstream.Msg) {
 		r.log.Warn("replying", "key", env.Key, "err", err)
 	}
 	if store {
-		r.awaitStored(env, subject, b, stored)
+		r.awaitStored(r.base, env, subject, b, stored)
 	}
 	_ = msg.Ack()
 }
@@ -154,33 +176,49 @@ func (r *runner) process(held *slot, msg jetstream.Msg) {
 // died with the write answers nothing. A redelivery finds the result there
 // and is not run again. It gives up once env's deadline has passed, when a
 // redelivery is dropped as expired anyway (a minute on, for an envelope
-// with no deadline).
-func (r *runner) awaitStored(env *schema.Envelope, subject string, b []byte, stored jetstream.PubAckFuture) {
+// with no deadline), and when ctx ends (the group's drain deadline).
+func (r *runner) awaitStored(ctx context.Context, env *schema.Envelope, subject string, b []byte, stored jetstream.PubAckFuture) {
 	deadline := env.DeadlineTime()
 	if deadline.IsZero() {
 		deadline = time.Now().Add(time.Minute)
 	}
+	timer := time.NewTimer(storeAckWait)
+	defer timer.Stop()
 	for backoff := 100 * time.Millisecond; ; backoff = min(2*backoff, 2*time.Second) {
 		if stored != nil {
+			timer.Reset(storeAckWait)
 			select {
 			case <-stored.Ok():
 				return
 			case err := <-stored.Err():
 				r.log.Warn("storing result", "key", env.Key, "err", err)
-			case <-time.After(2 * time.Second):
-				r.log.Warn("storing result: no acknowledgement in 2s", "key", env.Key)
+			case <-timer.C:
+				r.log.Warn("storing result: no acknowledgement in time", "key", env.Key, "waited", storeAckWait)
+			case <-ctx.Done():
+				r.log.Warn("result not stored", "key", env.Key, "err", context.Cause(ctx))
+				return
 			}
 		}
 		if time.Now().Add(backoff).After(deadline) {
 			return
 		}
-		time.Sleep(backoff)
+		timer.Reset(backoff)
+		select {
+		case <-timer.C:
+		case <-ctx.Done():
+			r.log.Warn("result not stored", "key", env.Key, "err", context.Cause(ctx))
+			return
+		}
 		var err error
 		if stored, err = r.js.PublishAsync(subject, b); err != nil {
 			r.log.Warn("storing result", "key", env.Key, "err", err)
 		}
 	}
 }
+
+// storeAckWait is how long awaitStored waits for the result bucket to
+// acknowledge one write before it writes again.
+const storeAckWait = 2 * time.Second
 
 // run dispatches env to its handler and returns the reply, and the call it
 // made (nil if it returned before); the reply is nil when the handler
@@ -191,7 +229,7 @@ func (r *runner) run(ctx context.Context, env *schema.Envelope, attempt int) (re
 			r.log.Error("handler panicked", "key", env.Key, "method", env.Method, "name", env.Name,
 				"panic", p, "stack", string(debug.Stack()))
 			r.send(env, &schema.Reply{Key: env.Key, Error: schema.Errorf(schema.CodeInternalError, "internal error in %s", env.Name)})
-			r.deadLetter(env.Key, mustMarshal(env), fmt.Sprintf("handler panicked: %v", p))
+			_ = r.deadLetter(env.Key, mustMarshal(env), fmt.Sprintf("handler panicked: %v", p)) // logged
 			rep = nil
 		}
 	}()
@@ -297,18 +335,6 @@ func cancelKey(env *schema.Envelope) string {
 	return ""
 }
 
-// newCall describes env to its handler.
-func (r *runner) newCall(env *schema.Envelope, attempt int) *Call {
-	call := &Call{Key: env.Key, Session: env.Session, Principal: env.Principal, Revision: env.Revision,
-		Attempt: attempt, Deadline: env.DeadlineTime(), r: r, env: env}
-	if len(env.ProgressToken) > 0 {
-		if tok, err := schema.MsgpackToJSON(nil, env.ProgressToken); err == nil {
-			call.progressToken = tok
-		}
-	}
-	return call
-}
-
 // compact encodes a result as JSON, then compacts it to msgpack.
 func compact(v any) ([]byte, error) {
 	js, err := json.Marshal(v)
@@ -347,14 +373,24 @@ func (r *runner) idempotent(env *schema.Envelope) bool {
 	return schema.Idempotent(env.Method, nil)
 }
 
-// poison dead-letters an envelope that cannot be processed and terminates it.
+// poison dead-letters an envelope that cannot be processed and terminates
+// it; if the drain deadline cut the dead-lettering short, it hands the
+// envelope back instead, for another replica to dead-letter.
 func (r *runner) poison(msg jetstream.Msg, reason string) {
 	r.log.Warn("poison envelope", "subject", msg.Subject(), "reason", reason)
-	r.deadLetter("", msg.Data(), reason)
+	if err := r.deadLetter("", msg.Data(), reason); err != nil && r.aborted() {
+		r.handBack(msg, "", "drain deadline passed dead-lettering")
+		return
+	}
+	r.metrics.delivered(deliveredError)
 	_ = msg.Term()
 }
 
-func (r *runner) deadLetter(key string, data []byte, reason string) {
+// deadLetter copies data, the envelope of request key ("" if unknown), to
+// the group's dead-letter subject with reason, waiting at most 5s and no
+// longer than the drain deadline for the stream to store it. It logs and
+// returns the error of a copy that was not stored.
+func (r *runner) deadLetter(key string, data []byte, reason string) error {
 	r.poisoned.Add(1)
 	m := nats.NewMsg(streams.DLQSubject(r.g.name))
 	m.Data = data
@@ -365,8 +401,10 @@ func (r *runner) deadLetter(key string, data []byte, reason string) {
 	ctx, cancel := context.WithTimeout(r.base, 5*time.Second)
 	defer cancel()
 	if _, err := r.js.PublishMsg(ctx, m); err != nil {
-		r.log.Error("dead-lettering", "reason", reason, "err", err)
+		r.log.Error("dead-lettering", "key", key, "reason", reason, "err", err)
+		return fmt.Errorf("dead-lettering to %s: %w", m.Subject, err)
 	}
+	return nil
 }
 
 func mustMarshal(env *schema.Envelope) []byte {

@@ -35,9 +35,10 @@ type heartbeat struct {
 	key    string
 }
 
-// register writes g's tool definitions (only those that changed, so that
-// replicas starting do not churn every gateway's snapshot), then starts the
-// heartbeat.
+// register writes g's registry entries, its tools, prompts, resources and
+// templates (only those that changed, so that replicas starting do not
+// churn every gateway's snapshot), then starts the heartbeat. It returns
+// the registry bucket's error, wrapped with the key being written.
 func (r *runner) register(ctx context.Context, reg jetstream.KeyValue) (*heartbeat, error) {
 	select { // what was added before Run is registered now
 	case <-r.g.changed:

@@ -99,13 +99,3 @@ func ResourceUpdated(nc *nats.Conn, uri string) error {
 	}
 	return nil
 }
-
-// ResourceUpdated announces that the resource at uri changed (see the
-// package function [ResourceUpdated]). It returns [ErrNoClient] for a Call
-// not made by a running group.
-func (c *Call) ResourceUpdated(uri string) error {
-	if c.r == nil {
-		return ErrNoClient
-	}
-	return ResourceUpdated(c.r.nc, uri)
-}

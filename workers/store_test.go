@@ -2,6 +2,7 @@ package workers
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"testing"
 	"time"
@@ -14,18 +15,19 @@ import (
 // awaitStored stores a result again until the bucket acknowledges it, as
 // when the bucket's leader died with the first write: here the bucket is
 // missing at first, so every store is refused, and it appears while the
-// worker retries. Past the request's deadline it gives up.
+// worker retries. Past the request's deadline it gives up, and so it does
+// at once when its context ends (the group's drain deadline).
 func TestAwaitStoredRetriesUntilStored(t *testing.T) {
 	_, _, js := testkit.JetStream(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	failed := make(chan struct{}, 1)
 	r := &runner{js: js, log: slog.New(testkit.LogSignal{Msg: "storing result", Ch: failed})}
-	store := func(key string, deadline time.Duration) <-chan struct{} {
+	store := func(sctx context.Context, key string, deadline time.Duration) <-chan struct{} {
 		env := &schema.Envelope{Key: key, Deadline: time.Now().Add(deadline).UnixNano()}
 		subject := streams.ResultSubject(key)
 		done := make(chan struct{})
-		go func() { defer close(done); r.awaitStored(env, subject, []byte("result of "+key), nil) }()
+		go func() { defer close(done); r.awaitStored(sctx, env, subject, []byte("result of "+key), nil) }()
 		return done
 	}
 	awaitFailed := func() {
@@ -38,7 +40,7 @@ func TestAwaitStoredRetriesUntilStored(t *testing.T) {
 	}
 
 	// No bucket until the deadline: it gives up.
-	gaveUp := store("late", 500*time.Millisecond)
+	gaveUp := store(ctx, "late", 500*time.Millisecond)
 	awaitFailed()
 	select {
 	case <-gaveUp:
@@ -46,7 +48,19 @@ func TestAwaitStoredRetriesUntilStored(t *testing.T) {
 		t.Fatal("awaitStored did not give up at the deadline")
 	}
 
-	done := store("k1", 20*time.Second)
+	// No bucket, a deadline far off, and the drain deadline passes: it
+	// gives up at once.
+	drain, abort := context.WithCancelCause(ctx)
+	aborted := store(drain, "drained", 20*time.Second)
+	awaitFailed()
+	abort(errors.New("worker draining"))
+	select {
+	case <-aborted:
+	case <-time.After(time.Second): // the next try would be 200ms on; the deadline 20s
+		t.Fatal("awaitStored went on after its context ended")
+	}
+
+	done := store(ctx, "k1", 20*time.Second)
 	awaitFailed()
 	select {
 	case <-done:

@@ -18,24 +18,6 @@ type taskRun struct {
 	cancel context.CancelCauseFunc
 }
 
-// Detach turns the call into a task (the tasks extension), when the client
-// declared the extension for this request and the tool supports tasks
-// (Tool.TaskSupport): the task is stored in the task bucket, the client is
-// answered with its handle at once, and the handler goes on under the
-// returned context, which the task's lifetime bounds and tasks/cancel
-// cancels. What the handler then returns, or asks with [Call.Ask], becomes
-// the task's state. Otherwise Detach returns ctx and the call stays an
-// ordinary one. A task whose input arrives runs the handler again from the
-// start; Detach then returns the task's context at once.
-//
-// It returns an error only when the task cannot be stored.
-func (c *Call) Detach(ctx context.Context) (context.Context, error) {
-	if c.r == nil || c.env.Method != schema.MethodToolsCall {
-		return ctx, nil
-	}
-	return c.r.detach(ctx, c.env, c, c.taskSupport)
-}
-
 // detach implements Call.Detach for env's call.
 func (r *runner) detach(ctx context.Context, env *schema.Envelope, call *Call, support string) (context.Context, error) {
 	if call.task != nil {
@@ -76,10 +58,14 @@ func (r *runner) detach(ctx context.Context, env *schema.Envelope, call *Call, s
 		}
 	}
 	tctx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
+	// The task outlives the call's deadline, but not the group's drain
+	// deadline: its envelope then goes back to the stream, and the
+	// replica that takes it goes on with the task.
+	stopDrain := context.AfterFunc(r.base, func() { cancel(context.Cause(r.base)) })
 	tctx, stop := context.WithDeadline(tctx, r.taskDeadline(env))
 	key := schema.CancelTask + "\x00" + id
 	r.running.Store(key, cancel)
-	call.task = &taskRun{id: id, cancel: func(err error) { r.running.Delete(key); stop(); cancel(err) }}
+	call.task = &taskRun{id: id, cancel: func(err error) { r.running.Delete(key); stopDrain(); stop(); cancel(err) }}
 	return tctx, nil
 }
 
@@ -95,8 +81,10 @@ func (r *runner) taskDeadline(env *schema.Envelope) time.Time {
 // finishTask records the outcome of a task's run: the questions it asked
 // (input_required, with the answers it used kept for the next run), its
 // protocol error (failed), or its result (completed, a tool error
-// included). A task already ended (cancelled) is left as it is.
-func (r *runner) finishTask(env *schema.Envelope, call *Call, rep *schema.Reply) {
+// included). A task already ended (cancelled) is left as it is. It returns
+// the task bucket's error when the outcome could not be recorded, the
+// drain deadline included.
+func (r *runner) finishTask(env *schema.Envelope, call *Call, rep *schema.Reply) error {
 	id := env.TaskID
 	var in *inputs
 	if call != nil {
@@ -111,12 +99,14 @@ func (r *runner) finishTask(env *schema.Envelope, call *Call, rep *schema.Reply)
 	for attempt := 0; attempt < 5; attempt++ {
 		e, err := r.tasks.Get(ctx, id)
 		if err != nil {
-			r.log.Warn("reading task", "task", id, "err", err)
-			return
+			return fmt.Errorf("reading task %s: %w", id, err)
 		}
 		var t schema.Task
-		if err := json.Unmarshal(e.Value(), &t); err != nil || t.Terminal() {
-			return
+		if err := json.Unmarshal(e.Value(), &t); err != nil {
+			return fmt.Errorf("decoding task %s: %w", id, err)
+		}
+		if t.Terminal() {
+			return nil
 		}
 		t.LastUpdatedAt = time.Now().UTC()
 		t.InputRequests, t.Result, t.Error = nil, nil, nil
@@ -140,34 +130,12 @@ func (r *runner) finishTask(env *schema.Envelope, call *Call, rep *schema.Reply)
 		}
 		val, err := json.Marshal(&t)
 		if err != nil {
-			return
+			return fmt.Errorf("encoding task %s: %w", id, err)
 		}
 		if _, err = r.tasks.Update(ctx, t.TaskID, val, e.Revision()); err == nil {
-			return
+			return nil
 		}
 		// Changed meanwhile (a cancel): look again.
 	}
-	r.log.Warn("task state kept changing; outcome not recorded", "task", id)
-}
-
-// askedJSON is the inputRequests map of open questions.
-func askedJSON(asked []askedInput) json.RawMessage {
-	b := []byte{'{'}
-	for i, q := range asked {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		k, _ := json.Marshal(q.key)
-		m, _ := json.Marshal(q.method)
-		b = append(append(b, k...), `:{"method":`...)
-		b = append(append(b, m...), `,"params":`...)
-		b = append(append(b, q.params...), '}')
-	}
-	return append(b, '}')
-}
-
-// ClientCanExtension reports whether the client declared extension in its
-// capabilities' extensions.
-func (c *Call) ClientCanExtension(extension string) bool {
-	return schema.HasExtension(c.clientCapabilities(), extension)
+	return fmt.Errorf("task %s kept changing: outcome not recorded", id)
 }

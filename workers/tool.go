@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
-	"time"
 
 	"github.com/google/jsonschema-go/jsonschema"
 	sjs "github.com/santhosh-tekuri/jsonschema/v6"
@@ -34,38 +33,6 @@ type Tool struct {
 	// schema.TaskSupportOptional, or schema.TaskSupportRequired for a tool
 	// that cannot serve clients without the tasks extension. Empty: never.
 	TaskSupport string
-}
-
-// Call describes the request a handler serves.
-type Call struct {
-	// Key identifies the request end to end; it is stable across
-	// redeliveries, so handlers can use it as an idempotency key.
-	Key       string
-	Session   string
-	Principal string
-	Revision  string
-	// Attempt is the delivery count of the envelope, from 1.
-	Attempt  int
-	Deadline time.Time
-
-	progressToken json.RawMessage
-	// r and env are the runner serving the call and its envelope (nil for
-	// a Call made by hand).
-	r   *runner
-	env *schema.Envelope
-	// capsJSON caches the client's capabilities as JSON (from env).
-	capsJSON []byte
-	capsDone bool
-	// taskSupport is the tool's Tool.TaskSupport.
-	taskSupport string
-	// handler is the name of the tool or prompt whose handler runs the
-	// call, once found (the metrics' name label).
-	handler string
-	// inputs is set on a stateless revision's call that may answer
-	// input_required (tools/call, prompts/get, resources/read).
-	inputs *inputs
-	// task is set once the call runs as a task.
-	task *taskRun
 }
 
 // ToolHandler is a typed tool: it receives the decoded, schema-validated

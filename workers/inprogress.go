@@ -32,17 +32,33 @@ func (s *slot) release() {
 	s.mu.Unlock()
 }
 
-// keepAlive tells the server that envelopes are still being worked on
-// while their handlers run, so that they are not redelivered to another
-// replica meanwhile. Every quarter AckWait it sends an in-progress
+// held is how many pool goroutines hold an envelope.
+func (r *runner) held() int {
+	n := 0
+	for i := range r.slots {
+		s := &r.slots[i]
+		s.mu.Lock()
+		if s.msg != nil {
+			n++
+		}
+		s.mu.Unlock()
+	}
+	return n
+}
+
+// extendAcks tells the server that envelopes are still being worked on
+// while their handlers run (JetStream in-progress acknowledgements, which
+// restart the envelope's AckWait), so that they are not redelivered to
+// another replica meanwhile. Every quarter AckWait it sends an in-progress
 // acknowledgement for each envelope whose server last heard of it a
 // quarter AckWait ago or more, so the server hears of a running handler
 // at least every half AckWait.
+//
 // The common handler that ends within a quarter AckWait costs two
 // uncontended locks, and no timer of its own. A handler that ignores its
 // context past the deadline no longer holds the envelope: redelivery may
-// then answer it. keepAlive returns when stop is closed.
-func (r *runner) keepAlive(stop <-chan struct{}) {
+// then answer it. extendAcks returns when stop is closed.
+func (r *runner) extendAcks(stop <-chan struct{}) {
 	every := r.topo.AckWait / 4
 	t := time.NewTicker(every)
 	defer t.Stop()

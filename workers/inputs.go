@@ -1,7 +1,6 @@
 package workers
 
 import (
-	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
@@ -64,100 +63,6 @@ type requestState struct {
 	Answers   map[string]json.RawMessage `json:"r,omitempty"`
 }
 
-// Ask asks the client one question and returns its answer (JSON). In a
-// session revision it is [Call.Request] (key unused). In a stateless one it
-// returns the answer the retry carries under key, or [ErrInputRequired];
-// a question the client's capabilities rule out is a -32021 *schema.Error.
-func (c *Call) Ask(ctx context.Context, key, method string, params any) (json.RawMessage, error) {
-	got, err := c.AskAll(ctx, InputRequest{Key: key, Method: method, Params: params})
-	if err != nil {
-		return nil, err
-	}
-	return got[key], nil
-}
-
-// AskAll asks several questions at once (one round in a stateless
-// revision) and returns the answers by key; see [Call.Ask].
-func (c *Call) AskAll(ctx context.Context, reqs ...InputRequest) (map[string]json.RawMessage, error) {
-	out := make(map[string]json.RawMessage, len(reqs))
-	if c.inputs == nil {
-		for _, q := range reqs {
-			a, err := c.Request(ctx, q.Method, q.Params)
-			if err != nil {
-				return nil, err
-			}
-			out[q.Key] = a
-		}
-		return out, nil
-	}
-	for _, q := range reqs {
-		if capability := schema.ClientCapability(q.Method); capability == "" {
-			return nil, fmt.Errorf("workers: %s cannot be asked of the client", q.Method)
-		} else if !c.ClientCan(capability) {
-			return nil, missingCapability(capability)
-		}
-	}
-	open := false
-	for _, q := range reqs {
-		c.inputs.n++
-		if a, ok := c.inputs.answers[q.Key]; ok && len(a) > 0 && a[0] == '{' {
-			c.inputs.used[q.Key] = a
-			out[q.Key] = a
-			continue
-		}
-		params, err := json.Marshal(q.Params)
-		if err != nil {
-			return nil, fmt.Errorf("encoding %s params: %w", q.Method, err)
-		}
-		c.inputs.asked = append(c.inputs.asked, askedInput{q.Key, q.Method, params})
-		open = true
-	}
-	if open {
-		return nil, ErrInputRequired
-	}
-	return out, nil
-}
-
-// nextKey names a question asked without a key.
-func (c *Call) nextKey(method string) string {
-	n := 1
-	if c.inputs != nil {
-		n = c.inputs.n + 1
-	}
-	return fmt.Sprintf("%s-%d", strings.ReplaceAll(method, "/", "-"), n)
-}
-
-// ClientCan reports whether the client declared capability ("sampling",
-// "elicitation", "roots", ...).
-func (c *Call) ClientCan(capability string) bool {
-	return schema.HasCapability(c.clientCapabilities(), capability)
-}
-
-// clientCapabilities is the client's capabilities as JSON, decoded from
-// the envelope on first use.
-func (c *Call) clientCapabilities() []byte {
-	if !c.capsDone && c.env != nil && len(c.env.ClientCaps) > 0 {
-		c.capsJSON, _ = schema.MsgpackToJSON(nil, c.env.ClientCaps)
-	}
-	c.capsDone = true
-	return c.capsJSON
-}
-
-// RequireCapability returns nil if the client declared capability, else the
-// -32021 error to return from the handler.
-func (c *Call) RequireCapability(capability string) error {
-	if c.ClientCan(capability) {
-		return nil
-	}
-	return missingCapability(capability)
-}
-
-func missingCapability(capability string) *schema.Error {
-	data, _ := json.Marshal(map[string]any{"requiredCapabilities": map[string]any{capability: map[string]any{}}})
-	return &schema.Error{Code: schema.CodeMissingClientCapability,
-		Message: fmt.Sprintf("the client did not declare the %s capability", capability), Data: data}
-}
-
 // prepareInputs sets up a stateless call's multi round-trip state from the
 // envelope: the answers of a verified requestState and of the retry. A
 // requestState that fails verification is -32602.
@@ -217,6 +122,22 @@ func (r *runner) inputRequired(env *schema.Envelope, in *inputs) ([]byte, error)
 func digest(b []byte) string {
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
+}
+
+// askedJSON is the inputRequests map of open questions.
+func askedJSON(asked []askedInput) json.RawMessage {
+	b := []byte{'{'}
+	for i, q := range asked {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		k, _ := json.Marshal(q.key)
+		m, _ := json.Marshal(q.method)
+		b = append(append(b, k...), `:{"method":`...)
+		b = append(append(b, m...), `,"params":`...)
+		b = append(append(b, q.params...), '}')
+	}
+	return append(b, '}')
 }
 
 // signState encodes st as base64url(JSON) "." base64url(HMAC-SHA256).

@@ -1,0 +1,228 @@
+package workers_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/mcpstream/mcpstream/internal/testkit"
+	"github.com/mcpstream/mcpstream/schema"
+	"github.com/mcpstream/mcpstream/streams"
+	"github.com/mcpstream/mcpstream/workers"
+)
+
+// awaitValue returns the next value on ch, failing the test after timeout.
+func awaitValue[T any](t *testing.T, ch <-chan T, timeout time.Duration, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(timeout):
+		t.Fatalf("waited %v for %s", timeout, what)
+		panic("unreachable")
+	}
+}
+
+// TestGracefulDrain: a drain lets running handlers finish (here well
+// within the default DrainTimeout) with a live context; their results are
+// sent and acknowledged, and the heartbeat is removed only after them.
+func TestGracefulDrain(t *testing.T) {
+	h := newHarnessWith(t, slowTopology)
+	p := newProbe()
+	reg := registry(t, h)
+	_, stop := h.run(testGroup("drain", p), workers.Options{Instance: "d1"})
+	k0, k1 := h.keyFor(0), h.keyFor(1)
+	a0 := h.publish("drain", h.envelope(k0, "block", map[string]any{}))
+	a1 := h.publish("drain", h.envelope(k1, "block", map[string]any{}))
+	for i := 0; i < 2; i++ {
+		select {
+		case <-p.started:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%d of 2 handlers started", i)
+		}
+	}
+	removed := watchUntilRemoved(t, h, reg, streams.HeartbeatKey("drain", "d1"))
+	done := make(chan error, 1)
+	go func() { done <- stop() }()
+	select {
+	case err := <-done:
+		t.Fatalf("Run returned (%v) while handlers were running", err)
+	case <-removed:
+		t.Fatal("heartbeat removed while handlers were running")
+	case <-time.After(300 * time.Millisecond):
+	}
+	close(p.release)
+	for _, k := range []string{k0, k1} {
+		if got := h.text(h.await(k, 10*time.Second)); got != "released ctxErr=<nil>" {
+			t.Errorf("%s during drain: %q, want the handler to finish with a live context", k, got)
+		}
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Run returned %v after drain, want nil", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("Run did not return after its handlers finished")
+	}
+	select {
+	case <-removed:
+	case <-time.After(5 * time.Second):
+		t.Error("heartbeat not removed after drain")
+	}
+	h.waitAcked("drain", 0, a0.Sequence)
+	h.waitAcked("drain", 1, a1.Sequence)
+}
+
+// TestDrainDeadline: replica A of a group drains with a short DrainTimeout
+// while its handler waits for its context to end; replica B of the same
+// group is running. A's Run returns about DrainTimeout after its context
+// ends, not at the envelope's deadline a minute away; the handler's context
+// is cancelled with ErrDraining as its cause; A neither answers nor
+// acknowledges the envelope (the handler's error is not a reply) but hands
+// it back, and B runs it as its second delivery, same key, and answers on
+// the envelope's ReplyTo subject.
+func TestDrainDeadline(t *testing.T) {
+	h := newHarnessWith(t, slowTopology) // AckWait 30s: any redelivery within the test is a hand-back
+	const drain = 500 * time.Millisecond
+	type run struct {
+		key     string
+		attempt int
+	}
+	startedA := make(chan run, 4)
+	causeA := make(chan error, 4)
+	a := workers.NewGroup("dl")
+	workers.AddTool(a, workers.Tool{Name: "hold"},
+		func(ctx context.Context, c *workers.Call, _ struct{}) (*schema.ToolResult, error) {
+			startedA <- run{c.Key, c.Attempt}
+			<-ctx.Done()
+			causeA <- context.Cause(ctx)
+			return nil, ctx.Err()
+		})
+	_, stopA := h.run(a, workers.Options{Instance: "a", DrainTimeout: drain})
+
+	k := h.keyFor(0)
+	env := h.envelope(k, "hold", map[string]any{})
+	env.Deadline = time.Now().Add(time.Minute).UnixNano()
+	ack := h.publish("dl", env)
+	if got := awaitValue(t, startedA, 10*time.Second, "A's handler to start"); got != (run{k, 1}) {
+		t.Fatalf("A's handler ran %+v, want %+v", got, run{k, 1})
+	}
+
+	b := workers.NewGroup("dl")
+	workers.AddTool(b, workers.Tool{Name: "hold"},
+		func(_ context.Context, c *workers.Call, _ struct{}) (*schema.ToolResult, error) {
+			return workers.TextResult(fmt.Sprintf("B ran %s, attempt %d", c.Key, c.Attempt)), nil
+		})
+	h.run(b, workers.Options{Instance: "b"})
+
+	began := time.Now()
+	if err := stopA(); err != nil {
+		t.Fatalf("A's Run: %v", err)
+	}
+	took := time.Since(began)
+	t.Logf("A's Run returned %v after its context ended (DrainTimeout %v)", took, drain)
+	if took < drain || took > drain+5*time.Second {
+		t.Errorf("A's Run returned %v after its context ended, want about DrainTimeout %v", took, drain)
+	}
+	if cause := awaitValue(t, causeA, time.Second, "A's handler to see its context end"); !errors.Is(cause, workers.ErrDraining) {
+		t.Errorf("A's handler context ended with cause %v, want ErrDraining", cause)
+	}
+
+	// The first reply for k: A sent none before handing the envelope back,
+	// and the hand-back came before B's delivery.
+	r := h.await(k, 10*time.Second)
+	if got, want := h.text(r), fmt.Sprintf("B ran %s, attempt 2", k); got != want || r.Cached {
+		t.Errorf("reply %q (cached %v), want %q from B", got, r.Cached, want)
+	}
+	info := h.waitAcked("dl", 0, ack.Sequence)
+	if info.Delivered.Consumer != 2 {
+		t.Errorf("%d deliveries, want 2: A's, then B's", info.Delivered.Consumer)
+	}
+	if n := h.drainReplies()[k]; n != 0 {
+		t.Errorf("%d more replies for %s, want B's alone", n, k)
+	}
+	select {
+	case again := <-startedA:
+		t.Errorf("A ran %+v after its drain", again)
+	default:
+	}
+}
+
+// TestDrainHandsBackUnstarted: when a replica drains, an envelope it
+// pulled but has not started goes back to the stream at once, and another
+// replica runs it while the first one's running handler, which ends before
+// the drain deadline, is answered and acknowledged as usual.
+func TestDrainHandsBackUnstarted(t *testing.T) {
+	h := newHarnessWith(t, slowTopology)
+	pa := newProbe()
+	_, stopA := h.run(testGroup("du", pa), workers.Options{Instance: "a", Concurrency: 1, DrainTimeout: 20 * time.Second})
+	running, waiting := h.keyFor(0), h.keyFor(0)
+	h.publish("du", h.envelope(running, "block", map[string]any{}))
+	if got := awaitValue(t, pa.started, 10*time.Second, "A's handler to start"); got != running {
+		t.Fatalf("A started %s, want %s", got, running)
+	}
+	ack := h.publish("du", h.envelope(waiting, "whoami", map[string]any{}))
+	testkit.Eventually(t, "A to hold both envelopes", 10*time.Second, func() bool {
+		return h.consumerInfo("du", 0).NumAckPending == 2
+	})
+	pb := newProbe()
+	close(pb.release)
+	h.run(testGroup("du", pb), workers.Options{Instance: "b"})
+
+	stopped := make(chan error, 1)
+	go func() { stopped <- stopA() }()
+	res := h.result(h.await(waiting, 10*time.Second))
+	var got callOut
+	if err := json.Unmarshal(res.StructuredContent, &got); err != nil {
+		t.Fatalf("structuredContent %s: %v", res.StructuredContent, err)
+	}
+	if got.Key != waiting || got.Attempt != 2 || got.CtxErr != "" {
+		t.Errorf("the waiting envelope ran as %+v, want attempt 2 with a live context", got)
+	}
+	select {
+	case err := <-stopped:
+		t.Fatalf("A's Run returned (%v) while its handler ran, before the drain deadline", err)
+	default:
+	}
+
+	close(pa.release)
+	if got := h.text(h.await(running, 10*time.Second)); got != "released ctxErr=<nil>" {
+		t.Errorf("the running envelope answered %q, want its handler's result", got)
+	}
+	if err := awaitValue(t, stopped, 10*time.Second, "A's Run to return"); err != nil {
+		t.Errorf("A's Run: %v", err)
+	}
+	if info := h.waitAcked("du", 0, ack.Sequence); info.Delivered.Consumer != 3 {
+		t.Errorf("%d deliveries, want 3: each envelope to A, the waiting one again to B", info.Delivered.Consumer)
+	}
+}
+
+// TestDrainDeadlineIgnoredByHandler: a handler that ignores its context
+// does not hold Run past the drain deadline for long.
+func TestDrainDeadlineIgnoredByHandler(t *testing.T) {
+	h := newHarnessWith(t, slowTopology)
+	const drain = 200 * time.Millisecond
+	started, release := make(chan struct{}, 1), make(chan struct{})
+	defer close(release)
+	g := workers.NewGroup("dz")
+	workers.AddTool(g, workers.Tool{Name: "stubborn"},
+		func(context.Context, *workers.Call, struct{}) (*schema.ToolResult, error) {
+			started <- struct{}{}
+			<-release
+			return workers.TextResult("too late"), nil
+		})
+	_, stop := h.run(g, workers.Options{DrainTimeout: drain})
+	h.call("dz", "stubborn", map[string]any{})
+	awaitValue(t, started, 10*time.Second, "the handler to start")
+	began := time.Now()
+	if err := stop(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if took := time.Since(began); took > drain+5*time.Second {
+		t.Errorf("Run returned %v after its context ended, want about DrainTimeout %v and a second", took, drain)
+	}
+}
