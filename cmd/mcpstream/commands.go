@@ -140,6 +140,7 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	list := fs.String("examples", "demo", "comma-separated example groups to serve; have: "+strings.Join(examples.Names(), ", "))
 	concurrency := fs.Int("concurrency", 0, "handlers running at once per group (default 64)")
 	batch := fs.Int("batch", 0, "envelopes buffered per partition pull (default 2 x concurrency / partitions, at least 4)")
+	drain := fs.Duration("drain-timeout", 0, "on shutdown, how long running handlers may finish before they are cancelled and their envelopes handed back to another replica (default 25s)")
 	metricsAddr := metricsFlag(fs)
 	if err := parse(fs, args); err != nil {
 		return err
@@ -161,7 +162,7 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	defer stopMetrics()
 	conn := func(name string) (*nats.Conn, error) { return connect(*url, name, log) }
-	opts := workers.Options{Logger: log, Topology: c.topology(), Concurrency: *concurrency, Batch: *batch, Metrics: reg}
+	opts := workers.Options{Logger: log, Topology: c.topology(), Concurrency: *concurrency, Batch: *batch, DrainTimeout: *drain, Metrics: reg}
 	stop, err := startWorkers(ctx, groups, conn, opts, stdout)
 	if err != nil {
 		return err
