@@ -85,8 +85,8 @@ type batchReplier struct {
 	slot *[]byte
 }
 
-func (b *batchReplier) result(body func([]byte) ([]byte, error)) {
-	if *b.slot = schema.AppendResultFunc(nil, b.id, body); *b.slot == nil {
+func (b *batchReplier) result(body resultBody) {
+	if *b.slot = schema.AppendResultFunc(nil, b.id, body.appendTo); *b.slot == nil {
 		b.fail(0, errMalformedResult)
 	}
 }

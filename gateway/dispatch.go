@@ -124,7 +124,7 @@ func (g *Gateway) initialize(ctx context.Context, x *exchange) {
 			return
 		}
 	}
-	x.out.result(appendJSON(g.initializeResult(rev)))
+	x.out.result(jsonResult(g.initializeResult(rev)))
 }
 
 // errSessionStore answers a request when the session bucket cannot be
@@ -192,10 +192,5 @@ func (g *Gateway) answer(ctx context.Context, x *exchange) {
 		x.out.fail(0, schema.Errorf(schema.CodeMethodNotFound, "Method not found: %s", method))
 		return
 	}
-	x.out.result(appendJSON(result))
-}
-
-// appendJSON is a result body that is already JSON.
-func appendJSON(result []byte) func([]byte) ([]byte, error) {
-	return func(dst []byte) ([]byte, error) { return append(dst, result...), nil }
+	x.out.result(jsonResult(result))
 }

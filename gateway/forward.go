@@ -25,14 +25,16 @@ import (
 // stateless request whose client goes (its stream closed) is cancelled at
 // the worker.
 func (g *Gateway) forward(ctx context.Context, x *exchange) {
-	release, err := g.admission.Admit(&x.sess.inflight, x.sess.Principal)
+	ticket, err := g.admission.Admit(&x.sess.inflight, x.sess.Principal)
 	if err != nil {
 		x.out.fail(http.StatusServiceUnavailable, g.overloaded(refusalOf(err)))
 		return
 	}
 	ran := time.Duration(-1) // unknown until a worker answers
-	defer func() { release(ran) }()
-	env, subject, rpcErr := g.envelope(x)
+	defer func() { ticket.Release(ran) }()
+	var envelope schema.Envelope
+	env := &envelope
+	subject, rpcErr := g.envelope(x, env)
 	if rpcErr != nil {
 		x.out.fail(0, rpcErr)
 		return
@@ -61,37 +63,37 @@ func (g *Gateway) forward(ctx context.Context, x *exchange) {
 		x.out.fail(0, rep.Error)
 		return
 	}
-	x.out.result(func(dst []byte) ([]byte, error) { return schema.MsgpackToJSON(dst, rep.Result) })
+	x.out.result(workerResult(rep.Result))
 }
 
-// envelope is the envelope that carries x's request to the group serving
-// it, and the subject it goes to: a session's requests share a
-// partition, a stateless request's key spreads them. It returns -32602
-// for an unknown target or malformed params, -32002 for an unknown
-// resource.
-func (g *Gateway) envelope(x *exchange) (*schema.Envelope, string, *schema.Error) {
+// envelope fills env, the envelope that carries x's request to the group
+// serving it, and returns the subject it goes to: a session's requests
+// share a partition, a stateless request's key spreads them. It returns
+// -32602 for an unknown target or malformed params, -32002 for an
+// unknown resource.
+func (g *Gateway) envelope(x *exchange, env *schema.Envelope) (string, *schema.Error) {
 	sess, msg := x.sess, x.msg
 	name, group, rawArgs, rawToken, rpcErr := target(g.reg.Load(), msg)
 	if rpcErr != nil {
-		return nil, "", rpcErr
+		return "", rpcErr
 	}
 	var err error
 	var args []byte
 	if rawArgs != nil {
 		if rawArgs[0] != '{' {
-			return nil, "", schema.Errorf(schema.CodeInvalidParams, "tools/call arguments must be an object")
+			return "", schema.Errorf(schema.CodeInvalidParams, "tools/call arguments must be an object")
 		}
 		if args, err = schema.JSONToMsgpack(nil, rawArgs); err != nil {
-			return nil, "", schema.Errorf(schema.CodeInvalidParams, "tools/call arguments: %v", err)
+			return "", schema.Errorf(schema.CodeInvalidParams, "tools/call arguments: %v", err)
 		}
 	}
 	var token []byte
 	if rawToken != nil {
 		if token, err = schema.JSONToMsgpack(nil, rawToken); err != nil {
-			return nil, "", schema.Errorf(schema.CodeInvalidParams, "progressToken: %v", err)
+			return "", schema.Errorf(schema.CodeInvalidParams, "progressToken: %v", err)
 		}
 	}
-	env := &schema.Envelope{
+	*env = schema.Envelope{
 		Key:       g.nextKey(),
 		Method:    msg.Method,
 		Name:      name,
@@ -110,14 +112,14 @@ func (g *Gateway) envelope(x *exchange) (*schema.Envelope, string, *schema.Error
 	}
 	if sess.inputResponses != nil {
 		if env.InputResponses, err = schema.JSONToMsgpack(nil, sess.inputResponses); err != nil {
-			return nil, "", schema.Errorf(schema.CodeInvalidParams, "inputResponses: %v", err)
+			return "", schema.Errorf(schema.CodeInvalidParams, "inputResponses: %v", err)
 		}
 	}
 	routing := sess.id
 	if routing == "" {
 		routing = env.Key
 	}
-	return env, streams.RequestSubject(group, streams.Partition(routing, g.topo.Partitions)), nil
+	return streams.RequestSubject(group, streams.Partition(routing, g.topo.Partitions)), nil
 }
 
 // publishAndWait puts env on the stream, retrying with backoff while no

@@ -162,8 +162,8 @@ type sseReplier struct {
 	id   schema.ID
 }
 
-func (s *sseReplier) result(body func([]byte) ([]byte, error)) {
-	b := schema.AppendResultFunc(nil, s.id, body)
+func (s *sseReplier) result(body resultBody) {
+	b := schema.AppendResultFunc(nil, s.id, body.appendTo)
 	if b == nil {
 		b = schema.AppendError(nil, s.id, errMalformedResult)
 	}

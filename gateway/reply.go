@@ -14,9 +14,8 @@ import (
 // transport (sseReplier). It is the seam between dispatch and the
 // transports.
 type replier interface {
-	// result answers the request with a result, which body appends as
-	// JSON (it fails on a malformed result from a worker).
-	result(body func(dst []byte) ([]byte, error))
+	// result answers the request with a result.
+	result(body resultBody)
 	// fail answers the request with a JSON-RPC error. status is the HTTP
 	// status to answer with while the transport still can (0 for 200);
 	// 503 goes with Retry-After.
@@ -27,6 +26,29 @@ type replier interface {
 	note(rep *schema.Reply)
 	// accepted acknowledges a notification or a response (HTTP 202).
 	accepted()
+}
+
+// resultBody is a request's result: JSON the gateway made, or msgpack a
+// worker sent. It is passed by value, so answering costs no allocation.
+type resultBody struct {
+	b []byte
+	// msgpack is set when b is a worker's msgpack, to expand.
+	msgpack bool
+}
+
+// jsonResult is a result body the gateway made.
+func jsonResult(b []byte) resultBody { return resultBody{b: b} }
+
+// workerResult is a result body a worker sent.
+func workerResult(mp []byte) resultBody { return resultBody{b: mp, msgpack: true} }
+
+// appendTo appends the result as JSON to dst; it fails on a malformed
+// result from a worker.
+func (r resultBody) appendTo(dst []byte) ([]byte, error) {
+	if r.msgpack {
+		return schema.MsgpackToJSON(dst, r.b)
+	}
+	return append(dst, r.b...), nil
 }
 
 // errMalformedResult answers a request whose worker's result does not
@@ -62,9 +84,9 @@ type httpReplier struct {
 	buf     []byte
 }
 
-func (h *httpReplier) result(body func([]byte) ([]byte, error)) {
+func (h *httpReplier) result(body resultBody) {
 	if h.stateless {
-		js, err := body(nil)
+		js, err := body.appendTo(nil)
 		if err == nil {
 			js = schema.AppendCompleteResult(nil, js, h.hints, h.g.serverInfo)
 		}
@@ -72,10 +94,10 @@ func (h *httpReplier) result(body func([]byte) ([]byte, error)) {
 			h.fail(0, errMalformedResult)
 			return
 		}
-		body = appendJSON(js)
+		body = jsonResult(js)
 	}
 	if h.started {
-		b := schema.AppendResultFunc(append(h.buf[:0], sseEvent...), h.id, body)
+		b := schema.AppendResultFunc(append(h.buf[:0], sseEvent...), h.id, body.appendTo)
 		if b == nil {
 			h.fail(0, errMalformedResult)
 			return
@@ -89,7 +111,7 @@ func (h *httpReplier) result(body func([]byte) ([]byte, error)) {
 		b = append(b, sseEvent...)
 	}
 	start := len(b)
-	if b = schema.AppendResultFunc(b, h.id, body); b == nil {
+	if b = schema.AppendResultFunc(b, h.id, body.appendTo); b == nil {
 		b = schema.AppendError((*bp)[:start], h.id, errMalformedResult)
 		noteRPCError(h.w)
 	}

@@ -88,7 +88,7 @@ func (g *Gateway) taskRequest(ctx context.Context, x *exchange) {
 		x.out.fail(0, rpcErr)
 		return
 	}
-	x.out.result(appendJSON(result))
+	x.out.result(jsonResult(result))
 }
 
 // loadTask reads a task; one that does not exist, has expired or belongs

@@ -82,21 +82,17 @@ func New(cfg Config) *Controller {
 
 // Admit takes a slot for one call in its session (session counts the
 // session's calls in flight), for its principal ("" for none) and in the
-// gateway: all three, or none. It returns the function that gives them
-// back, to call exactly once when the call ends, with the handler's run
-// time for a call the workers answered (the rest of its latency since
-// Admit is queueing, which the limit adapts to) or a negative duration
-// for one they did not (a timeout, a lost publish). It returns
-// ErrSessionLimit, ErrPrincipalLimit or ErrGatewayLimit when a cap is
-// reached.
-func (c *Controller) Admit(session *atomic.Int32, principal string) (release func(ran time.Duration), err error) {
+// gateway: all three, or none. It returns the ticket whose Release gives
+// them back, or ErrSessionLimit, ErrPrincipalLimit or ErrGatewayLimit
+// when a cap is reached.
+func (c *Controller) Admit(session *atomic.Int32, principal string) (Ticket, error) {
 	if session.Add(1) > c.maxSession {
 		session.Add(-1)
-		return nil, ErrSessionLimit
+		return Ticket{}, ErrSessionLimit
 	}
 	if principal != "" && !c.principals.acquire(principal, c.maxPrincipal) {
 		session.Add(-1)
-		return nil, ErrPrincipalLimit
+		return Ticket{}, ErrPrincipalLimit
 	}
 	inflight := c.inflight.Add(1)
 	if !c.limit.allow(inflight - 1) {
@@ -105,24 +101,41 @@ func (c *Controller) Admit(session *atomic.Int32, principal string) (release fun
 			c.principals.release(principal)
 		}
 		session.Add(-1)
-		return nil, ErrGatewayLimit
+		return Ticket{}, ErrGatewayLimit
 	}
-	admitted := time.Now()
-	return func(ran time.Duration) {
-		if ran >= 0 {
-			now := time.Now()
-			queued := now.Sub(admitted) - ran
-			c.limit.observe(queued, inflight, now)
-			if c.queueing != nil {
-				c.queueing(queued)
-			}
+	return Ticket{c: c, session: session, principal: principal, inflight: inflight, admitted: time.Now()}, nil
+}
+
+// Ticket is one admitted call's hold on its slots. It is a value, so
+// admitting a call costs no allocation.
+type Ticket struct {
+	c         *Controller
+	session   *atomic.Int32
+	principal string
+	inflight  int64 // the gateway's calls in flight, this one included, at admission
+	admitted  time.Time
+}
+
+// Release gives the call's slots back; call it exactly once, when the
+// call ends, with the handler's run time for a call the workers answered
+// (the rest of its latency since Admit is queueing, which the limit
+// adapts to) or a negative duration for one they did not (a timeout, a
+// lost publish), which teaches the limit nothing.
+func (t Ticket) Release(ran time.Duration) {
+	c := t.c
+	if ran >= 0 {
+		now := time.Now()
+		queued := now.Sub(t.admitted) - ran
+		c.limit.observe(queued, t.inflight, now)
+		if c.queueing != nil {
+			c.queueing(queued)
 		}
-		c.inflight.Add(-1)
-		if principal != "" {
-			c.principals.release(principal)
-		}
-		session.Add(-1)
-	}, nil
+	}
+	c.inflight.Add(-1)
+	if t.principal != "" {
+		c.principals.release(t.principal)
+	}
+	t.session.Add(-1)
 }
 
 // InFlight is the number of calls admitted and not yet released.

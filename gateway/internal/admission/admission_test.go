@@ -8,7 +8,7 @@ import (
 )
 
 // TestAdmitTakesAllThreeOrNone: each cap refuses with its error, a refused
-// call holds no slot of the caps it passed, and release gives back every
+// call holds no slot of the caps it passed, and Release gives back every
 // slot it took.
 func TestAdmitTakesAllThreeOrNone(t *testing.T) {
 	var queued []time.Duration
@@ -47,9 +47,9 @@ func TestAdmitTakesAllThreeOrNone(t *testing.T) {
 	}
 	c.principals.release("carol")
 
-	r1(2 * time.Millisecond)
-	r2(-1)
-	r3(-1)
+	r1.Release(2 * time.Millisecond)
+	r2.Release(-1)
+	r3.Release(-1)
 	if c.InFlight() != 0 || s1.Load() != 0 || s2.Load() != 0 {
 		t.Fatalf("after release: %d in flight, sessions %d and %d", c.InFlight(), s1.Load(), s2.Load())
 	}
@@ -74,11 +74,11 @@ func TestAdmitQueueingAdaptsTheLimit(t *testing.T) {
 	var s atomic.Int32
 	call := func(ran time.Duration) {
 		t.Helper()
-		release, err := c.Admit(&s, "")
+		ticket, err := c.Admit(&s, "")
 		if err != nil {
 			t.Fatal(err)
 		}
-		release(ran)
+		ticket.Release(ran)
 	}
 	start := c.Limit()
 	for range 3 {
