@@ -12,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/mcpstream/mcpstream/internal/testkit"
 	"github.com/mcpstream/mcpstream/schema"
 	"github.com/mcpstream/mcpstream/streams"
 )
@@ -21,11 +22,7 @@ import (
 // one JetStream): from the KV put until every gateway serves the new
 // version. It reports p50 and p99 over the iterations.
 func BenchmarkRegistryPropagation(b *testing.B) {
-	emb, err := streams.StartEmbedded(streams.EmbeddedOptions{Dir: b.TempDir()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer emb.Shutdown()
+	emb, _, _ := testkit.JetStream(b)
 	ctx := context.Background()
 	var gws []*Gateway
 	for i := range 3 {

@@ -211,16 +211,14 @@ type stack struct {
 
 func newStack(t testing.TB, cfg gateway.Config) *stack {
 	t.Helper()
-	emb, err := streams.StartEmbedded(streams.EmbeddedOptions{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	emb, _, _ := testkit.JetStream(t) // shut down after the cleanup below
 	s := &stack{emb: emb}
 	ctx, cancel := context.WithCancel(context.Background())
 	ran := make(chan error, 1)
 	var conns []*nats.Conn
 	var srv *httptest.Server
-	// One cleanup, in dependency order: HTTP, gateway, workers, NATS.
+	// One cleanup, in dependency order: HTTP, gateway, workers, then the
+	// connections (the server shuts down after).
 	t.Cleanup(func() {
 		if s.gw != nil {
 			s.gw.Drain()
@@ -240,7 +238,6 @@ func newStack(t testing.TB, cfg gateway.Config) *stack {
 		for _, nc := range conns {
 			nc.Close()
 		}
-		emb.Shutdown()
 	})
 	connect := func() *nats.Conn {
 		nc, err := emb.Connect()
@@ -265,6 +262,7 @@ func newStack(t testing.TB, cfg gateway.Config) *stack {
 	if cfg.Logger == nil {
 		cfg.Logger = quietLog
 	}
+	var err error
 	if s.gw, err = gateway.New(ctx, connect(), cfg); err != nil {
 		t.Fatal(err)
 	}
