@@ -28,9 +28,18 @@ import (
 const maxReplay = 1000
 
 // followEvents fans the events stream out to the open event streams
-// until the gateway closes.
+// until the gateway closes, from the event after the last one stored now.
+// It names that sequence rather than asking for new events only: an
+// ordered consumer that is reset (its heartbeats missed) before it has
+// delivered an event is made again from its first configuration, and
+// "new" would then skip what was published in between.
 func (g *Gateway) followEvents() error {
-	cons, err := g.events.OrderedConsumer(g.ctx, jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverNewPolicy})
+	info, err := g.events.Info(g.ctx)
+	if err != nil {
+		return err
+	}
+	cons, err := g.events.OrderedConsumer(g.ctx, jetstream.OrderedConsumerConfig{
+		DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: info.State.LastSeq + 1})
 	if err != nil {
 		return err
 	}
