@@ -85,6 +85,24 @@ func TestClosedLoop(t *testing.T) {
 	}
 }
 
+// TestProbeCall: the response type each plain server chooses for a call
+// when the client accepts both; a tool error is an error.
+func TestProbeCall(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	for name, want := range map[string]string{"mcp-go": "application/json", "go-sdk": "text/event-stream"} {
+		h := map[string]http.Handler{"mcp-go": targets.MCPGo(), "go-sdk": targets.GoSDK()}[name]
+		url := serve(t, h)
+		got, err := ProbeCall(ctx, url, "echo", json.RawMessage(`{"text":"hello"}`))
+		if err != nil || got != want {
+			t.Errorf("%s: ProbeCall = %q, %v; want %q", name, got, err, want)
+		}
+		if _, err := ProbeCall(ctx, url, "fail", json.RawMessage(`{}`)); err == nil {
+			t.Errorf("%s: ProbeCall of a failing tool succeeded", name)
+		}
+	}
+}
+
 func TestOpenLoopDeliversRate(t *testing.T) {
 	const rate, dur = 200.0, time.Second
 	res := run(t, Config{

@@ -242,3 +242,31 @@ func Probe(ctx context.Context, url string) error {
 	s := &session{hc: hc, url: url}
 	return s.initialize(ctx)
 }
+
+// ProbeCall opens one MCP session at url, makes one tools/call of tool with
+// args (a JSON object) as a Run does, accepting either response type, and
+// returns the media type the server chose for the call's response:
+// application/json (one JSON body) or text/event-stream.
+func ProbeCall(ctx context.Context, url, tool string, args json.RawMessage) (string, error) {
+	hc := newHTTPClient(1, 1)
+	defer hc.CloseIdleConnections()
+	s := &session{hc: hc, url: url}
+	if err := s.initialize(ctx); err != nil {
+		return "", err
+	}
+	params, err := json.Marshal(struct {
+		Name      string          `json:"name"`
+		Arguments json.RawMessage `json:"arguments"`
+	}{tool, args})
+	if err != nil {
+		return "", err
+	}
+	result, resp, err := s.request(ctx, "tools/call", params)
+	if err != nil {
+		return "", fmt.Errorf("tools/call %s: %w", tool, err)
+	}
+	if isToolError(result) {
+		return "", fmt.Errorf("tools/call %s: result has isError: true", tool)
+	}
+	return mediaType(resp.Header.Get("Content-Type")), nil
+}

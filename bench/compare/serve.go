@@ -10,13 +10,15 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 )
 
 // serve is the harness re-executed as a plain MCP server: it serves h on
-// /mcp at --addr, prints "listening on ADDR" once it accepts connections,
-// and shuts down gracefully on SIGINT or SIGTERM.
+// /mcp at --addr, prints "listening on ADDR (GOGC N)" once it accepts
+// connections, N being the GC target its runtime took from the
+// environment, and shuts down gracefully on SIGINT or SIGTERM.
 func serve(mode string, h http.Handler, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet(mode, flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -36,7 +38,7 @@ func serve(mode string, h http.Handler, args []string, stdout, stderr io.Writer)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
-	fmt.Fprintf(stdout, "listening on %s\n", ln.Addr())
+	fmt.Fprintf(stdout, "listening on %s (GOGC %s)\n", ln.Addr(), formatGOGC(gcPercent()))
 	select {
 	case err := <-done:
 		fmt.Fprintf(stderr, "%s: %v\n", mode, err)
@@ -53,4 +55,11 @@ func serve(mode string, h http.Handler, args []string, stdout, stderr io.Writer)
 		return 1
 	}
 	return 0
+}
+
+// gcPercent is the process's GC target (-1: off), as the runtime has it.
+func gcPercent() int {
+	p := debug.SetGCPercent(-1)
+	debug.SetGCPercent(p)
+	return p
 }

@@ -55,7 +55,13 @@ func (p *Proc) WaitInitialize(ctx context.Context, within time.Duration) error {
 // stop is reported to stderr (with what the server last wrote there), not
 // returned, unless drive failed; drive's error is returned as is.
 func Serve(ctx context.Context, argv []string, ready *regexp.Regexp, stderr io.Writer, drive func(endpoint string, pid int) error) error {
-	p, err := Start(ctx, argv, ready)
+	return ServeEnv(ctx, argv, nil, ready, stderr, func(p *Proc) error { return drive(p.Endpoint(), p.PID()) })
+}
+
+// ServeEnv is Serve with env as the process's environment (nil: the
+// harness's own), handing drive the process itself.
+func ServeEnv(ctx context.Context, argv, env []string, ready *regexp.Regexp, stderr io.Writer, drive func(*Proc) error) error {
+	p, err := StartEnv(ctx, argv, env, ready)
 	if err != nil {
 		return err
 	}
@@ -63,7 +69,7 @@ func Serve(ctx context.Context, argv []string, ready *regexp.Regexp, stderr io.W
 	if err := p.WaitInitialize(ctx, 30*time.Second); err != nil {
 		return err
 	}
-	driveErr := drive(p.Endpoint(), p.PID())
+	driveErr := drive(p)
 	if err := p.Stop(40 * time.Second); err != nil && driveErr == nil {
 		fmt.Fprintf(stderr, "stopping %s: %v\n", filepath.Base(argv[0]), err)
 	}

@@ -23,7 +23,9 @@ import (
 type Proc struct {
 	cmd *exec.Cmd
 	// Match is the first group of the ready line that Start waited for.
-	Match   string
+	Match string
+	// Groups are every group of that line (Groups[0] is Match).
+	Groups  []string
 	exited  chan struct{} // closed when the process has exited
 	exitErr error         // its Wait error, once exited is closed
 	errTail *tail         // the end of its stderr
@@ -33,7 +35,14 @@ type Proc struct {
 // first group becomes Match). The process is killed if the harness dies
 // (Linux), if ctx ends first, or if it never gets ready.
 func Start(ctx context.Context, argv []string, ready *regexp.Regexp) (*Proc, error) {
+	return StartEnv(ctx, argv, nil, ready)
+}
+
+// StartEnv is Start with env as the process's environment ("KEY=value"
+// entries; nil: the harness's own).
+func StartEnv(ctx context.Context, argv, env []string, ready *regexp.Regexp) (*Proc, error) {
 	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = env
 	cmd.Stdin = nil
 	killWithParent(cmd)
 	p := &Proc{cmd: cmd, exited: make(chan struct{}), errTail: newTail(40)}
@@ -45,7 +54,7 @@ func Start(ctx context.Context, argv []string, ready *regexp.Regexp) (*Proc, err
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	found := make(chan string, 1)
+	found := make(chan []string, 1)
 	scanDone := make(chan struct{})
 	go func() {
 		defer close(scanDone)
@@ -53,7 +62,7 @@ func Start(ctx context.Context, argv []string, ready *regexp.Regexp) (*Proc, err
 		for sc.Scan() {
 			if m := ready.FindStringSubmatch(sc.Text()); m != nil {
 				select {
-				case found <- m[1]:
+				case found <- m[1:]:
 				default:
 				}
 			}
@@ -69,7 +78,7 @@ func Start(ctx context.Context, argv []string, ready *regexp.Regexp) (*Proc, err
 	defer timer.Stop()
 	select {
 	case m := <-found:
-		p.Match = m
+		p.Match, p.Groups = m[0], m
 		return p, nil
 	case <-p.exited:
 		return nil, fmt.Errorf("%s exited before it was ready: %v\n%s", argv[0], p.exitErr, p.StderrTail())
