@@ -90,7 +90,7 @@ func TestClosedLoop(t *testing.T) {
 func TestProbeCall(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	for name, want := range map[string]string{"mcp-go": "application/json", "go-sdk": "text/event-stream"} {
+	for name, want := range map[string]string{"mcp-go": "application/json", "go-sdk": "application/json"} {
 		h := map[string]http.Handler{"mcp-go": targets.MCPGo(), "go-sdk": targets.GoSDK()}[name]
 		url := serve(t, h)
 		got, err := ProbeCall(ctx, url, "echo", json.RawMessage(`{"text":"hello"}`))

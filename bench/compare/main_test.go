@@ -211,7 +211,7 @@ func TestServersRunAtTheGCTargetAsked(t *testing.T) {
 		if r.ReportedGOGC == nil || *r.ReportedGOGC != r.GOGC {
 			t.Errorf("round %d: %s started at GOGC=%d reports %v", r.Round, r.Target, r.GOGC, r.ReportedGOGC)
 		}
-		if want := map[string]string{"mcp-go": "application/json", "go-sdk": "text/event-stream"}[r.Target]; r.Response != want {
+		if want := map[string]string{"mcp-go": "application/json", "go-sdk": "application/json"}[r.Target]; r.Response != want {
 			t.Errorf("%s answered with %q, want %q", r.Target, r.Response, want)
 		}
 		if r.Result.OK == 0 {
@@ -240,8 +240,8 @@ func TestServersRunAtTheGCTargetAsked(t *testing.T) {
 		`(?m)^\(a\) each server at its shipped GC target: mcp-go GOGC=100 \(Go's default\), go-sdk GOGC=100 \(Go's default\)$`,
 		`(?m)^\(b\) every server at the same GC target, GOGC=250 \(--gogc\)$`,
 		`(?m)^\s+mcp-go\s+100\s+json\s+\d+`,
-		`(?m)^\s+go-sdk\s+250\s+sse\s+\d+`,
-		`by mcp-go with application/json \(one JSON body\), by go-sdk with text/event-stream`,
+		`(?m)^\s+go-sdk\s+250\s+json\s+\d+`,
+		`by mcp-go and go-sdk with application/json \(one JSON body\)`,
 	} {
 		if !regexp.MustCompile(want).MatchString(out) {
 			t.Errorf("no match for %s in\n%s", want, out)

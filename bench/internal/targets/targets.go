@@ -39,8 +39,10 @@ type EchoIn struct {
 	Text string `json:"text" jsonschema:"the text to send back"`
 }
 
-// GoSDK returns an official go-sdk Streamable HTTP handler (stateful
-// sessions, event-stream responses, its defaults).
+// GoSDK returns an official go-sdk Streamable HTTP handler: stateful
+// sessions, and JSON responses (StreamableHTTPOptions.JSONResponse), as
+// mcpstream and mcp-go answer a call whose client accepts JSON; go-sdk's
+// default would answer with an event stream, a heavier response mode.
 func GoSDK() http.Handler {
 	s := gosdk.NewServer(&gosdk.Implementation{Name: "go-sdk-echo", Version: "1"}, nil)
 	gosdk.AddTool(s, &gosdk.Tool{Name: "echo", Description: "Returns its text."},
@@ -51,7 +53,8 @@ func GoSDK() http.Handler {
 		func(context.Context, *gosdk.CallToolRequest, struct{}) (*gosdk.CallToolResult, any, error) {
 			return &gosdk.CallToolResult{IsError: true, Content: []gosdk.Content{&gosdk.TextContent{Text: "failed as asked"}}}, nil, nil
 		})
-	return gosdk.NewStreamableHTTPHandler(func(*http.Request) *gosdk.Server { return s }, nil)
+	return gosdk.NewStreamableHTTPHandler(func(*http.Request) *gosdk.Server { return s },
+		&gosdk.StreamableHTTPOptions{JSONResponse: true})
 }
 
 // quiet is a logger that drops everything.
