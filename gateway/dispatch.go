@@ -20,7 +20,7 @@ type exchange struct {
 	// lives as long as the request; nil for an initialize over Streamable
 	// HTTP, which creates it.
 	sess *session
-	// stateless is set for a request of the stateless revision.
+	// stateless is set for a message of the stateless revision.
 	stateless bool
 	// r is the HTTP request that carried the message: its headers, its
 	// principal and its context.
