@@ -7,6 +7,9 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/mcpstream/mcpstream/auth"
 	"github.com/mcpstream/mcpstream/schema"
@@ -91,6 +94,21 @@ type Config struct {
 	// Instructions, if set, are the server's instructions to the model in
 	// initialize and server/discover.
 	Instructions string
+	// TracerProvider, if set, traces the requests the gateway serves in
+	// OpenTelemetry (observe.go): a SERVER span a request, named
+	// "{mcp.method.name} {target}", under the trace context the client
+	// sent, and a PRODUCER span for each publish of its envelope, whose
+	// context reaches the worker. Nil (the default) makes no span.
+	TracerProvider trace.TracerProvider
+	// MeterProvider, if set, records the MCP conventions' metrics:
+	// mcp.server.operation.duration for every request,
+	// mcp.server.session.duration for every session that ends here. Nil
+	// (the default) records nothing.
+	MeterProvider metric.MeterProvider
+	// Propagator reads and writes trace context: in requests' _meta and
+	// HTTP headers, in envelopes and NATS headers (default W3C trace
+	// context and baggage).
+	Propagator propagation.TextMapPropagator
 	// Metrics, if set, is where the gateway registers its Prometheus
 	// metrics (see metrics.go; every series is labelled gateway=<ID>):
 	// requests by method and outcome, their duration, refusals by reason,
@@ -138,6 +156,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.KeepAlive <= 0 {
 		c.KeepAlive = 25 * time.Second
+	}
+	if c.Propagator == nil {
+		c.Propagator = propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

@@ -43,6 +43,11 @@ func (g *Gateway) dispatch(ctx context.Context, x *exchange) {
 		g.notified(x)
 		return
 	}
+	if g.obs != nil {
+		var op *operation
+		ctx, op = g.obs.begin(ctx, x)
+		defer op.end(ctx)
+	}
 	if g.draining() {
 		x.out.fail(http.StatusServiceUnavailable, g.overloaded(refusedDraining))
 		return

@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/codes"
 
 	"github.com/mcpstream/mcpstream/schema"
 	"github.com/mcpstream/mcpstream/streams"
@@ -34,7 +35,7 @@ func (g *Gateway) forward(ctx context.Context, x *exchange) {
 	defer func() { ticket.Release(ran) }()
 	var envelope schema.Envelope
 	env := &envelope
-	subject, rpcErr := g.envelope(x, env)
+	dest, rpcErr := g.envelope(x, env)
 	if rpcErr != nil {
 		x.out.fail(0, rpcErr)
 		return
@@ -44,7 +45,7 @@ func (g *Gateway) forward(ctx context.Context, x *exchange) {
 	w := g.router.register(env.Key)
 	defer g.router.unregister(env.Key)
 
-	rep, rpcErr, refused := g.publishAndWait(ctx, subject, env, w, x.out)
+	rep, rpcErr, refused := g.publishAndWait(ctx, dest, env, w, x.out)
 	switch {
 	case refused:
 		x.out.fail(http.StatusServiceUnavailable, rpcErr)
@@ -66,31 +67,40 @@ func (g *Gateway) forward(ctx context.Context, x *exchange) {
 	x.out.result(workerResult(rep.Result))
 }
 
+// destination is where an envelope goes: a group's partition.
+type destination struct {
+	group     string
+	partition int
+}
+
+// subject is the destination's request subject.
+func (d destination) subject() string { return streams.RequestSubject(d.group, d.partition) }
+
 // envelope fills env, the envelope that carries x's request to the group
-// serving it, and returns the subject it goes to: a session's requests
-// share a partition, a stateless request's key spreads them. It returns
-// -32602 for an unknown target or malformed params, -32002 for an
-// unknown resource.
-func (g *Gateway) envelope(x *exchange, env *schema.Envelope) (string, *schema.Error) {
+// serving it, and returns where it goes: a session's requests share a
+// partition, a stateless request's key spreads them. It returns -32602
+// for an unknown target or malformed params, -32002 for an unknown
+// resource.
+func (g *Gateway) envelope(x *exchange, env *schema.Envelope) (destination, *schema.Error) {
 	sess, msg := x.sess, x.msg
 	name, group, rawArgs, rawToken, rpcErr := target(g.reg.Load(), msg)
 	if rpcErr != nil {
-		return "", rpcErr
+		return destination{}, rpcErr
 	}
 	var err error
 	var args []byte
 	if rawArgs != nil {
 		if rawArgs[0] != '{' {
-			return "", schema.Errorf(schema.CodeInvalidParams, "tools/call arguments must be an object")
+			return destination{}, schema.Errorf(schema.CodeInvalidParams, "tools/call arguments must be an object")
 		}
 		if args, err = schema.JSONToMsgpack(nil, rawArgs); err != nil {
-			return "", schema.Errorf(schema.CodeInvalidParams, "tools/call arguments: %v", err)
+			return destination{}, schema.Errorf(schema.CodeInvalidParams, "tools/call arguments: %v", err)
 		}
 	}
 	var token []byte
 	if rawToken != nil {
 		if token, err = schema.JSONToMsgpack(nil, rawToken); err != nil {
-			return "", schema.Errorf(schema.CodeInvalidParams, "progressToken: %v", err)
+			return destination{}, schema.Errorf(schema.CodeInvalidParams, "progressToken: %v", err)
 		}
 	}
 	*env = schema.Envelope{
@@ -112,14 +122,14 @@ func (g *Gateway) envelope(x *exchange, env *schema.Envelope) (string, *schema.E
 	}
 	if sess.inputResponses != nil {
 		if env.InputResponses, err = schema.JSONToMsgpack(nil, sess.inputResponses); err != nil {
-			return "", schema.Errorf(schema.CodeInvalidParams, "inputResponses: %v", err)
+			return destination{}, schema.Errorf(schema.CodeInvalidParams, "inputResponses: %v", err)
 		}
 	}
 	routing := sess.id
 	if routing == "" {
 		routing = env.Key
 	}
-	return streams.RequestSubject(group, streams.Partition(routing, g.topo.Partitions)), nil
+	return destination{group, streams.Partition(routing, g.topo.Partitions)}, nil
 }
 
 // publishAndWait puts env on the stream, retrying with backoff while no
@@ -128,11 +138,13 @@ func (g *Gateway) envelope(x *exchange, env *schema.Envelope) (string, *schema.E
 // publish a duplicate the stream drops, not a second request. It returns
 // the reply, or the error to answer with; refused is set when a stream at
 // its limits refused the request (an overload, HTTP 503).
-func (g *Gateway) publishAndWait(ctx context.Context, subject string, env *schema.Envelope, w *waiter, out replier) (_ *schema.Reply, _ *schema.Error, refused bool) {
+func (g *Gateway) publishAndWait(ctx context.Context, dest destination, env *schema.Envelope, w *waiter, out replier) (_ *schema.Reply, _ *schema.Error, refused bool) {
 	backoff := 50 * time.Millisecond
 	msgID, reruns := env.Key, 0
+	subject := dest.subject()
 publish:
 	for {
+		span := g.obs.publishing(ctx, env, dest.group, dest.partition)
 		data, err := env.Marshal()
 		if err != nil {
 			return nil, schema.Errorf(schema.CodeInternalError, "encoding request"), false
@@ -141,8 +153,17 @@ publish:
 		m.Data = data
 		m.Reply = g.ackPrefix + env.Key
 		m.Header.Set(jetstream.MsgIDHeader, msgID)
+		if span != nil {
+			g.obs.injectHeaders(ctx, span, m)
+		}
 		g.router.published(w)
 		err = g.nc.PublishMsg(m)
+		if span != nil {
+			if err != nil {
+				span.SetStatus(codes.Error, err.Error())
+			}
+			span.End()
+		}
 		for err == nil {
 			// The stream's acknowledgement comes to the router, which
 			// passes on only a refusal: waiting for a good one too would

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -64,7 +65,8 @@ type Gateway struct {
 	ackPrefix string
 	ackSub    *nats.Subscription
 
-	metrics *metrics // nil without Config.Metrics
+	metrics *metrics  // nil without Config.Metrics
+	obs     *observer // nil without Config.TracerProvider or MeterProvider
 
 	keySeq    atomic.Uint64
 	admission *admission.Controller
@@ -80,6 +82,8 @@ type Gateway struct {
 	// drain is closed by Drain: event streams end, new requests get 503.
 	drain     chan struct{}
 	drainOnce sync.Once
+	// retired is set by Retire (and Drain): Ready fails.
+	retired atomic.Bool
 }
 
 // New starts a gateway on nc: it provisions the topology if none exists,
@@ -117,6 +121,9 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Gateway, error) {
 		metadata:     metadata,
 		drain:        make(chan struct{}),
 		eventStreams: newEventStreamSet(),
+	}
+	if g.obs, err = newObserver(cfg); err != nil {
+		return nil, fmt.Errorf("gateway: telemetry instruments: %w", err)
 	}
 	g.ctx, g.stop = context.WithCancel(context.Background())
 	g.admission = admission.New(admission.Config{MaxInFlight: int64(cfg.MaxInFlight), QueueTarget: cfg.QueueTarget,
@@ -238,6 +245,11 @@ func (g *Gateway) start(fn func(ctx context.Context)) bool {
 
 // Paths Mount serves.
 const (
+	// HealthPath is the liveness check: 200 while the gateway's NATS
+	// connection is up.
+	HealthPath = "/healthz"
+	// ReadyPath is the readiness check: 200 while Ready says so.
+	ReadyPath = "/readyz"
 	// MCPPath is the MCP endpoint: Streamable HTTP, every revision.
 	MCPPath = "/mcp"
 	// SSEPath and MessagesPath are the 2024-11-05 HTTP+SSE transport's:
@@ -247,13 +259,28 @@ const (
 )
 
 // Mount serves the gateway's endpoints on mux: the MCP endpoint at
-// MCPPath, the HTTP+SSE transport at SSEPath and MessagesPath, and, when
+// MCPPath, the HTTP+SSE transport at SSEPath and MessagesPath, the
+// liveness and readiness checks at HealthPath and ReadyPath, and, when
 // Config.ResourceMetadata names a resource, the protected resource
 // metadata at auth.MetadataPath and below it. To serve them elsewhere,
 // use the Gateway (the MCP endpoint's handler), [Gateway.HTTPSSE] and
 // [Gateway.ResourceMetadataHandler].
 func (g *Gateway) Mount(mux *http.ServeMux) {
 	mux.Handle(MCPPath, g)
+	mux.HandleFunc("GET "+HealthPath, func(w http.ResponseWriter, _ *http.Request) {
+		if st := g.nc.Status(); st != nats.CONNECTED {
+			http.Error(w, "nats "+st.String(), http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	mux.HandleFunc("GET "+ReadyPath, func(w http.ResponseWriter, _ *http.Request) {
+		if err := g.Ready(); err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = io.WriteString(w, "ready\n")
+	})
 	sse := g.HTTPSSE(MessagesPath)
 	mux.Handle(SSEPath, sse)
 	mux.Handle(MessagesPath, sse)
@@ -282,10 +309,35 @@ func (g *Gateway) OpenEventStreams() int64 { return g.eventStreams.open.Load() }
 // waits for the requests already in flight.
 func (g *Gateway) Drain() {
 	g.drainOnce.Do(func() {
+		g.Retire()
 		close(g.drain)
 		g.start(func(context.Context) { g.eventStreams.each((*eventStream).end) })
 	})
 }
+
+// Ready reports whether the gateway should be sent new clients: nil while
+// it is connected to NATS, its topology provisioned and its registry
+// snapshot loaded (New saw to both), and it has not been retired or
+// drained; otherwise why not.
+func (g *Gateway) Ready() error {
+	switch {
+	case g.retired.Load():
+		return errors.New("retiring: the gateway is about to drain")
+	case g.nc.Status() != nats.CONNECTED:
+		return fmt.Errorf("nats %s", g.nc.Status())
+	}
+	select {
+	case <-g.reg.ready:
+	default:
+		return errors.New("registry snapshot not loaded")
+	}
+	return nil
+}
+
+// Retire makes Ready fail while the gateway goes on serving, so that load
+// balancers stop sending it new clients before it drains (Drain retires
+// it too).
+func (g *Gateway) Retire() { g.retired.Store(true) }
 
 // draining reports whether Drain was called.
 func (g *Gateway) draining() bool {

@@ -91,6 +91,7 @@ func (g *Gateway) sseOpen(w http.ResponseWriter, r *http.Request, messagesPath s
 		if err := g.sessions.remove(ctx, sess.id); err != nil && !errors.Is(err, errNoSession) {
 			g.log.Warn("ending an HTTP+SSE session", "session", sess.id, "err", err)
 		}
+		g.obs.sessionEnded(ctx, sess)
 	}
 	if !g.hijack(w, es, first, func() { sess.stream.Store(es) }, ended) {
 		ended()

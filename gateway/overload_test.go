@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/mcpstream/mcpstream/gateway"
@@ -137,4 +138,29 @@ func TestDrain(t *testing.T) {
 	t.Run("initialize", func(t *testing.T) {
 		wantOverloaded(t, tg.post(t, initializeBody(6, "2025-11-25", `{}`)))
 	})
+}
+
+// TestReadiness: /readyz answers 200 while the gateway is connected, its
+// registry loaded and it is not retiring; Retire makes it 503 while
+// requests are still served, and so does Drain; /healthz, the liveness
+// check, stays 200 while NATS is connected.
+func TestReadiness(t *testing.T) {
+	tg := newTestGateway(t, gateway.Config{})
+	get := func(path string) response { return tg.do(t, http.MethodGet, tg.base+path, "") }
+	if r := get(gateway.ReadyPath); r.status != http.StatusOK {
+		t.Fatalf("ready gateway: %d %s", r.status, r.body)
+	}
+	tg.g.Retire()
+	if r := get(gateway.ReadyPath); r.status != http.StatusServiceUnavailable || !strings.Contains(string(r.body), "retiring") {
+		t.Fatalf("retired gateway: %d %s, want 503 saying it retires", r.status, r.body)
+	}
+	hs := tg.initialize(t, "2025-11-25", `{}`) // still served
+	wantResult(t, tg.post(t, callBody(2, "echo", `{"text":"still here"}`, ""), hs...))
+	tg.g.Drain()
+	if r := get(gateway.ReadyPath); r.status != http.StatusServiceUnavailable {
+		t.Fatalf("draining gateway: %d %s", r.status, r.body)
+	}
+	if r := get(gateway.HealthPath); r.status != http.StatusOK {
+		t.Fatalf("liveness while draining: %d %s", r.status, r.body)
+	}
 }

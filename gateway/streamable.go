@@ -186,6 +186,7 @@ func (g *Gateway) delete(w http.ResponseWriter, r *http.Request) {
 		g.log.Error("deleting session", "err", err)
 		writeError(w, http.StatusServiceUnavailable, nil, errSessionStore)
 	default:
+		g.obs.sessionEnded(r.Context(), sess)
 		w.WriteHeader(http.StatusNoContent)
 	}
 }

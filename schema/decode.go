@@ -38,6 +38,8 @@ const (
 	envRequestID
 	envRequestState
 	envTaskID
+	envTraceParent
+	envTraceState
 	envStrings
 )
 
@@ -85,6 +87,10 @@ func decodeEnvelope(b []byte, e *Envelope) error {
 			strs[envRequestState], err = m.strBytes()
 		case 'j':
 			strs[envTaskID], err = m.strBytes()
+		case 'w':
+			strs[envTraceParent], err = m.strBytes()
+		case 'z':
+			strs[envTraceState], err = m.strBytes()
 		default:
 			err = m.skip(1)
 		}
@@ -104,6 +110,8 @@ func decodeEnvelope(b []byte, e *Envelope) error {
 		envRequestID:    &e.RequestID,
 		envRequestState: &e.RequestState,
 		envTaskID:       &e.TaskID,
+		envTraceParent:  &e.TraceParent,
+		envTraceState:   &e.TraceState,
 	}
 	setStrings(dst[:], strs[:])
 	return nil

@@ -39,8 +39,10 @@ func appendEnvelope(dst []byte, e *Envelope) []byte {
 	if e.RequestState != "" {
 		n++
 	}
-	if e.TaskID != "" {
-		n++
+	for _, s := range []string{e.TaskID, e.TraceParent, e.TraceState} {
+		if s != "" {
+			n++
+		}
 	}
 	if n <= 15 {
 		dst = append(dst, 0x80|byte(n))
@@ -87,6 +89,12 @@ func appendEnvelope(dst []byte, e *Envelope) []byte {
 	}
 	if e.TaskID != "" {
 		dst = appendStrField(dst, "j", e.TaskID)
+	}
+	if e.TraceParent != "" {
+		dst = appendStrField(dst, "w", e.TraceParent)
+	}
+	if e.TraceState != "" {
+		dst = appendStrField(dst, "z", e.TraceState)
 	}
 	return dst
 }

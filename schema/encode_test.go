@@ -25,7 +25,8 @@ func TestEncodersMatchLibrary(t *testing.T) {
 		// every field set: 17 entries, more than a fixmap holds
 		{Key: "gw-1-2", Method: "tools/call", Name: "echo", Params: params, Session: "s", Principal: "alice",
 			Revision: "2025-11-25", Deadline: 1, Attempt: 2, ReplyTo: "r", ProgressToken: []byte{0x07}, RequestID: "1",
-			ClientCaps: []byte{0x80}, InputResponses: []byte{0x80}, RequestState: "st", TaskID: "t"},
+			ClientCaps: []byte{0x80}, InputResponses: []byte{0x80}, RequestState: "st", TaskID: "t",
+			TraceParent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", TraceState: "k=v"},
 	}
 	for _, e := range envs {
 		got, _ := e.Marshal()

@@ -3,6 +3,7 @@ package schema
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -60,6 +61,11 @@ type Envelope struct {
 	// TaskID is set when the request runs (again) as the task of that id:
 	// its outcome goes to the task bucket, not to a waiting gateway.
 	TaskID string `msgpack:"j,omitempty"`
+	// TraceParent and TraceState are the W3C trace context of the
+	// gateway's publish (its PRODUCER span): the worker's spans are its
+	// children, on every delivery and in a replay.
+	TraceParent string `msgpack:"w,omitempty"`
+	TraceState  string `msgpack:"z,omitempty"`
 }
 
 // Cancel asks workers to cancel the handler of a request: the client sent
@@ -98,7 +104,8 @@ func (e *Envelope) Expired(now time.Time) bool {
 func (e *Envelope) Marshal() ([]byte, error) {
 	e.V = EnvelopeVersion
 	n := 96 + len(e.Key) + len(e.Name) + len(e.Session) + len(e.ReplyTo) + len(e.Params) +
-		len(e.ClientCaps) + len(e.InputResponses) + len(e.RequestState) + len(e.TaskID)
+		len(e.ClientCaps) + len(e.InputResponses) + len(e.RequestState) + len(e.TaskID) +
+		len(e.TraceParent) + len(e.TraceState)
 	return appendEnvelope(make([]byte, 0, n), e), nil
 }
 
@@ -221,4 +228,42 @@ func UnmarshalCancel(b []byte) (*Cancel, error) {
 		return nil, errors.New("decoding cancel: session and request id are required")
 	}
 	return &c, nil
+}
+
+// TraceCarrier carries an envelope's trace context for an OpenTelemetry
+// TextMapPropagator (it is a propagation.TextMapCarrier): the W3C
+// traceparent and tracestate keys, any case; other keys are dropped.
+type TraceCarrier struct{ Env *Envelope }
+
+// Get returns the value of key.
+func (c TraceCarrier) Get(key string) string {
+	switch {
+	case strings.EqualFold(key, "traceparent"):
+		return c.Env.TraceParent
+	case strings.EqualFold(key, "tracestate"):
+		return c.Env.TraceState
+	}
+	return ""
+}
+
+// Set sets key to value.
+func (c TraceCarrier) Set(key, value string) {
+	switch {
+	case strings.EqualFold(key, "traceparent"):
+		c.Env.TraceParent = value
+	case strings.EqualFold(key, "tracestate"):
+		c.Env.TraceState = value
+	}
+}
+
+// Keys lists the keys set.
+func (c TraceCarrier) Keys() []string {
+	var keys []string
+	if c.Env.TraceParent != "" {
+		keys = append(keys, "traceparent")
+	}
+	if c.Env.TraceState != "" {
+		keys = append(keys, "tracestate")
+	}
+	return keys
 }

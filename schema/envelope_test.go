@@ -36,6 +36,8 @@ func fullEnvelope(t *testing.T) schema.Envelope {
 		InputResponses: []byte{0x81, 0xa1, 'k', 0x80},
 		RequestState:   "state.sig",
 		TaskID:         "task-1",
+		TraceParent:    "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+		TraceState:     "congo=t61rcWkgMzE",
 	}
 }
 
@@ -71,7 +73,7 @@ func TestEnvelopeRoundTrip(t *testing.T) {
 	if !reflect.DeepEqual(*got, in) {
 		t.Errorf("round trip\n got %+v\nwant %+v", *got, in)
 	}
-	want := []string{"a", "c", "d", "j", "k", "m", "n", "p", "r", "s", "t", "u", "v", "x", "y"}
+	want := []string{"a", "c", "d", "j", "k", "m", "n", "p", "r", "s", "t", "u", "v", "w", "x", "y", "z"}
 	if keys := wireKeys(t, b); !slices.Equal(keys, want) {
 		t.Errorf("wire keys = %v, want %v", keys, want)
 	}

@@ -63,14 +63,18 @@ const (
 	MetaServerInfo         = "io.modelcontextprotocol/serverInfo"
 )
 
-// RequestMeta is what a stateless request says about itself in
-// params._meta. Present tells which of the fields were there at all.
+// RequestMeta is what a request says about itself in params._meta: a
+// stateless request its revision, client and log level; any request its
+// progress token and the W3C trace context its client injected
+// (traceparent, tracestate: unprefixed keys, as MCP clients write them).
 type RequestMeta struct {
 	ProtocolVersion    string
 	ClientCapabilities json.RawMessage
 	ClientInfo         json.RawMessage
 	LogLevel           string
 	ProgressToken      json.RawMessage
+	TraceParent        string
+	TraceState         string
 }
 
 // ParseRequestMeta reads the _meta member of params (raw JSON, may be nil).
@@ -105,6 +109,10 @@ func ParseRequestMeta(params []byte) (m RequestMeta, ok bool) {
 			_ = json.Unmarshal(v, &m.LogLevel)
 		case "progressToken":
 			m.ProgressToken = v
+		case "traceparent":
+			_ = json.Unmarshal(v, &m.TraceParent)
+		case "tracestate":
+			_ = json.Unmarshal(v, &m.TraceState)
 		}
 	})
 	return m, true

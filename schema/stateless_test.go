@@ -69,3 +69,13 @@ func TestAppendCompleteResultInterim(t *testing.T) {
 		t.Errorf("an interim result got %s; want no cache hints", got)
 	}
 }
+
+func TestParseRequestMetaTraceContext(t *testing.T) {
+	m, ok := schema.ParseRequestMeta([]byte(`{"name":"echo","_meta":{"traceparent":"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01","tracestate":"k=v","progressToken":1}}`))
+	if !ok || m.TraceParent != "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01" || m.TraceState != "k=v" || string(m.ProgressToken) != "1" {
+		t.Fatalf("ParseRequestMeta = %+v, %v", m, ok)
+	}
+	if m, _ := schema.ParseRequestMeta([]byte(`{"_meta":{"traceparent":5}}`)); m.TraceParent != "" {
+		t.Errorf("a traceparent that is not a string read as %q", m.TraceParent)
+	}
+}

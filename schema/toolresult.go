@@ -96,3 +96,29 @@ func appendArrayHeader(dst []byte, n int) []byte {
 		return append(dst, 0xdd, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
 	}
 }
+
+// IsToolError reports whether result, a result as msgpack (as a worker
+// replies), is a tool result with isError true: the tool failed, and the
+// client sees its text. It reads the top-level keys only; any other
+// result, or one that does not decode, is not a tool error.
+func IsToolError(result []byte) bool {
+	m := mpReader{in: result}
+	n, err := m.mapHeader()
+	if err != nil {
+		return false
+	}
+	for range n {
+		k, err := m.strBytes()
+		if err != nil {
+			return false
+		}
+		if string(k) == "isError" {
+			b, err := m.boolean()
+			return err == nil && b
+		}
+		if m.skip(1) != nil {
+			return false
+		}
+	}
+	return false
+}

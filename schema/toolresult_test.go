@@ -49,3 +49,29 @@ func TestAppendToolResultMatchesJSONRoute(t *testing.T) {
 		t.Fatal("invalid structured content accepted")
 	}
 }
+
+func TestIsToolError(t *testing.T) {
+	for _, tt := range []struct {
+		json string
+		want bool
+	}{
+		{`{"content":[{"type":"text","text":"boom"}],"isError":true}`, true},
+		{`{"isError":true,"content":[]}`, true},
+		{`{"content":[{"type":"text","text":"fine"}],"isError":false}`, false},
+		{`{"content":[{"type":"text","text":"isError"}]}`, false},
+		{`{"messages":[]}`, false},
+		{`[true]`, false},
+		{`{"isError":"yes"}`, false},
+	} {
+		mp, err := schema.JSONToMsgpack(nil, []byte(tt.json))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := schema.IsToolError(mp); got != tt.want {
+			t.Errorf("IsToolError(%s) = %v, want %v", tt.json, got, tt.want)
+		}
+	}
+	if schema.IsToolError([]byte{0xc1}) || schema.IsToolError(nil) {
+		t.Error("malformed msgpack read as a tool error")
+	}
+}

@@ -79,6 +79,10 @@ func Partition(key string, n int) int {
 	return int(h.Sum32() % uint32(n))
 }
 
+// RequestSubjectTemplate is the request subjects' template, as traces name
+// their destination (messaging.destination.template).
+const RequestSubjectTemplate = requestPrefix + "{group}.{partition}"
+
 // RequestSubject is the subject of a request for group in partition p:
 // mcp.req.<group>.<p>.
 func RequestSubject(group string, p int) string {

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/mcpstream/mcpstream/schema"
 )
 
@@ -54,6 +56,9 @@ type Call struct {
 	inputs *inputs
 	// task is set once the call runs as a task.
 	task *taskRun
+	// span is the handler's span (nil when the group does not trace): the
+	// notifications the handler sends are its events.
+	span trace.Span
 }
 
 // newCall describes env to its handler.
@@ -114,6 +119,9 @@ func (c *Call) notify(method string, params any) error {
 	mp, err := schema.JSONToMsgpack(nil, js)
 	if err != nil {
 		return fmt.Errorf("compacting %s: %w", method, err)
+	}
+	if c.span != nil {
+		c.span.AddEvent(method)
 	}
 	return c.r.publish(c.env, &schema.Reply{Key: c.Key, Kind: schema.ReplyNotification, Method: method, Result: mp})
 }

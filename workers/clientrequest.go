@@ -6,6 +6,9 @@ import (
 	"fmt"
 
 	"github.com/nats-io/nats.go"
+	"go.opentelemetry.io/otel/codes"
+	semconv "go.opentelemetry.io/otel/semconv/v1.41.0"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/mcpstream/mcpstream/schema"
 	"github.com/mcpstream/mcpstream/streams"
@@ -30,7 +33,18 @@ func (e *ClientError) Error() string {
 // askClient publishes a request to the client about env and waits on its
 // answer subject. An answer counts if the gateway relaying it names env's
 // session, or if it is a gateway's own refusal (schema.HeaderGatewayError).
-func (r *runner) askClient(ctx context.Context, env *schema.Envelope, method string, params []byte) (json.RawMessage, error) {
+func (r *runner) askClient(ctx context.Context, env *schema.Envelope, method string, params []byte) (_ json.RawMessage, err error) {
+	if r.tracing != nil {
+		var span trace.Span
+		ctx, span = r.tracing.tracer.Start(ctx, method, trace.WithSpanKind(trace.SpanKindClient),
+			trace.WithAttributes(semconv.McpMethodNameKey.String(method)))
+		defer func() {
+			if err != nil {
+				span.SetStatus(codes.Error, err.Error())
+			}
+			span.End()
+		}()
+	}
 	id, subject := streams.NewClientRequest()
 	sub, err := r.nc.SubscribeSync(subject)
 	if err != nil {

@@ -15,6 +15,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/mcpstream/mcpstream/schema"
 	"github.com/mcpstream/mcpstream/streams"
@@ -123,6 +125,15 @@ type Options struct {
 	// one process may share a registry: they share the vectors. Nil (the
 	// default) exports nothing.
 	Metrics prometheus.Registerer
+	// TracerProvider, if set, traces every delivery in OpenTelemetry,
+	// under the gateway's span whose context the envelope carries (see
+	// the package documentation): the queue wait, the delivery, and the
+	// handler, whose context carries its span so that a handler's own
+	// spans nest under it. Nil (the default) makes no span.
+	TracerProvider trace.TracerProvider
+	// Propagator reads the trace context envelopes carry (default W3C
+	// trace context and baggage).
+	Propagator propagation.TextMapPropagator
 	// DrainTimeout bounds the drain that follows the cancellation of
 	// Run's context (default 25s, which fits Kubernetes' default 30s
 	// grace period). Handlers still running when it passes are cancelled,
@@ -202,6 +213,7 @@ type runner struct {
 		msgs []jetstream.Msg
 	}
 	metrics *metrics // nil without Options.Metrics
+	tracing *tracing // nil without Options.TracerProvider
 
 	processed, cached, expired, poisoned, handedBack atomic.Int64
 }
@@ -249,6 +261,7 @@ func (g *Group) Run(ctx context.Context, nc *nats.Conn, o Options) error {
 		work:     make(chan jetstream.Msg),
 		draining: make(chan struct{}),
 		metrics:  m,
+		tracing:  newTracing(o, g.name),
 	}
 	// Handlers outlive ctx: they are cancelled only at the drain deadline.
 	r.base, r.abort = context.WithCancelCause(context.WithoutCancel(ctx))

@@ -10,6 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/mcpstream/mcpstream/schema"
 	"github.com/mcpstream/mcpstream/streams"
@@ -36,8 +37,13 @@ func (r *runner) process(held *slot, msg jetstream.Msg) {
 	if md, err := msg.Metadata(); err == nil {
 		attempt = int(md.NumDelivered)
 	}
+	_, span := r.tracing.delivery(r.base, env, msg, attempt)
+	if span != nil {
+		defer span.End()
+	}
 	if env.Expired(time.Now()) {
 		// The gateway has stopped waiting; running it would be wasted work.
+		event(span, "expired: the gateway no longer waits")
 		r.expired.Add(1)
 		r.metrics.delivered(deliveredExpired)
 		r.log.Debug("dropping expired envelope", "key", env.Key, "method", env.Method)
@@ -50,6 +56,7 @@ func (r *runner) process(held *slot, msg jetstream.Msg) {
 		if err == nil {
 			if rep, err := schema.UnmarshalReply(e.Value()); err == nil {
 				rep.Cached = true
+				event(span, "answered from the result bucket")
 				r.cached.Add(1)
 				r.metrics.delivered(deliveredDuplicate)
 				r.send(env, rep)
@@ -78,6 +85,9 @@ func (r *runner) process(held *slot, msg jetstream.Msg) {
 		ctx, cancel = context.WithCancel(r.base)
 	}
 	defer cancel()
+	if span != nil {
+		ctx = trace.ContextWithSpan(ctx, span)
+	}
 	if key := cancelKey(env); key != "" { // cancellable by the client
 		var cancelCause context.CancelCauseFunc
 		ctx, cancelCause = context.WithCancelCause(ctx)
@@ -103,6 +113,7 @@ func (r *runner) process(held *slot, msg jetstream.Msg) {
 		if call != nil && call.task != nil {
 			call.task.cancel(context.Cause(r.base))
 		}
+		event(span, "handed back: cancelled at the drain deadline")
 		r.handBack(msg, env.Key, "cancelled at the drain deadline")
 		return
 	}
@@ -224,6 +235,8 @@ const storeAckWait = 2 * time.Second
 // made (nil if it returned before); the reply is nil when the handler
 // panicked (the panic is answered and dead-lettered here).
 func (r *runner) run(ctx context.Context, env *schema.Envelope, attempt int) (rep *schema.Reply, call *Call) {
+	ctx, span := r.tracing.handler(ctx, env)
+	defer func() { handled(span, rep) }() // after the recovery below
 	defer func() {
 		if p := recover(); p != nil {
 			r.log.Error("handler panicked", "key", env.Key, "method", env.Method, "name", env.Name,
@@ -243,6 +256,7 @@ func (r *runner) run(ctx context.Context, env *schema.Envelope, attempt int) (re
 		}
 	}
 	call = r.newCall(env, attempt)
+	call.span = span
 	if rpcErr := r.prepareInputs(env, call); rpcErr != nil {
 		rep.Error = rpcErr
 		return rep, call

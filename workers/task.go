@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
 
 	"github.com/mcpstream/mcpstream/schema"
 )
@@ -29,6 +30,9 @@ func (r *runner) detach(ctx context.Context, env *schema.Envelope, call *Call, s
 			return ctx, nil
 		}
 		id = "task-" + digest([]byte(env.Key))[:32]
+		if call.span != nil {
+			call.span.SetAttributes(attribute.String("mcp.task.id", id))
+		}
 		args, _ := schema.MsgpackToJSON(nil, env.Params)
 		now := time.Now().UTC()
 		t := &schema.Task{TaskID: id, Status: schema.TaskWorking, CreatedAt: now, LastUpdatedAt: now,

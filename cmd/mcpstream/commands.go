@@ -50,13 +50,17 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	// The gateway's and the workers' metrics share one registry: their
-	// names differ by subsystem.
-	gwCfg, stopMetrics, err := gw.configWithMetrics(ctx, log, c.topology(), *metricsAddr, stdout)
+	// The gateway's and the workers' metrics share one registry (their
+	// names differ by subsystem), and one set of OpenTelemetry providers.
+	obs, err := observe(ctx, "mcpstream", *metricsAddr, stdout)
 	if err != nil {
 		return err
 	}
-	defer stopMetrics()
+	defer obs.close()
+	gwCfg, err := gw.config(ctx, log, c.topology(), obs)
+	if err != nil {
+		return err
+	}
 	reg := gwCfg.Metrics
 	dir := *data
 	if dir == "" {
@@ -88,7 +92,8 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	fmt.Fprintf(stdout, "mcpstream: JetStream store in %s\n", dir)
 
-	stopWorkers, err := startWorkers(ctx, groups, conn, workers.Options{Logger: log, Topology: c.topology(), Metrics: reg}, stdout)
+	stopWorkers, _, err := startWorkers(ctx, groups, conn, workers.Options{Logger: log, Topology: c.topology(), Metrics: reg,
+		TracerProvider: obs.tel.Tracer, Propagator: obs.tel.Propagator}, stdout)
 	if err != nil {
 		return err
 	}
@@ -98,7 +103,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	defer gwc.Close()
-	return serveGateway(ctx, gwc, gwCfg, *addr, stdout, stopWorkers)
+	return serveGateway(ctx, gwc, gwCfg, *addr, gw.retireDelay, obs, stdout, stopWorkers)
 }
 
 func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -118,17 +123,21 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	cfg, stopMetrics, err := gw.configWithMetrics(ctx, log, c.topology(), *metricsAddr, stdout)
+	obs, err := observe(ctx, "mcpstream-gateway", *metricsAddr, stdout)
 	if err != nil {
 		return err
 	}
-	defer stopMetrics()
+	defer obs.close()
+	cfg, err := gw.config(ctx, log, c.topology(), obs)
+	if err != nil {
+		return err
+	}
 	nc, err := connect(*url, "mcpstream-gateway", log)
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
-	return serveGateway(ctx, nc, cfg, *addr, stdout, nil)
+	return serveGateway(ctx, nc, cfg, *addr, gw.retireDelay, obs, stdout, nil)
 }
 
 func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -156,17 +165,19 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if len(groups) == 0 {
 		return errors.New("no worker groups: name at least one with --examples")
 	}
-	reg, stopMetrics, err := serveMetrics(*metricsAddr, stdout)
+	obs, err := observe(ctx, "mcpstream-worker", *metricsAddr, stdout)
 	if err != nil {
 		return err
 	}
-	defer stopMetrics()
+	defer obs.close()
 	conn := func(name string) (*nats.Conn, error) { return connect(*url, name, log) }
-	opts := workers.Options{Logger: log, Topology: c.topology(), Concurrency: *concurrency, Batch: *batch, DrainTimeout: *drain, Metrics: reg}
-	stop, err := startWorkers(ctx, groups, conn, opts, stdout)
+	opts := workers.Options{Logger: log, Topology: c.topology(), Concurrency: *concurrency, Batch: *batch, DrainTimeout: *drain,
+		Metrics: obs.reg, TracerProvider: obs.tel.Tracer, Propagator: obs.tel.Propagator}
+	stop, ready, err := startWorkers(ctx, groups, conn, opts, stdout)
 	if err != nil {
 		return err
 	}
+	obs.ready.Store(&ready)
 	<-ctx.Done()
 	fmt.Fprintln(stdout, "mcpstream: draining workers")
 	stop()
@@ -224,6 +235,7 @@ type gatewayFlags struct {
 	maxSessionInFlight   int
 	maxPrincipalInFlight int
 	maxEventStreams      int
+	retireDelay          time.Duration
 
 	jwksURL        string
 	issuer         string
@@ -266,6 +278,7 @@ func (f *gatewayFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.maxSessionInFlight, "max-session-inflight", 0, "calls one session may have waiting on workers (default 64)")
 	fs.IntVar(&f.maxPrincipalInFlight, "max-principal-inflight", 0, "calls one principal may have waiting on workers, over all its sessions on this gateway (default 256)")
 	fs.IntVar(&f.maxEventStreams, "max-event-streams", 0, "event streams (session GET, subscriptions/listen, HTTP+SSE) open on this gateway at most; a subscriptions/listen beyond it is refused with 503 (default 20000)")
+	fs.DurationVar(&f.retireDelay, "retire-delay", 0, "on SIGTERM, how long the gateway keeps serving with /readyz failing before it drains, for load balancers to stop sending it clients (e.g. 5s behind a Kubernetes Service)")
 	fs.StringVar(&f.principal, "principal-header", "", "header naming the authenticated principal, set by an authenticating proxy in front (sessions are bound to it; per-principal in-flight caps apply)")
 	fs.StringVar(&f.jwksURL, "jwks-url", "", "validate OAuth bearer tokens (JWTs) signed by the keys of this JWK Set URL (https, or http on loopback); the token's subject is the principal")
 	fs.StringVar(&f.issuer, "jwt-issuer", "", "issuer (iss) tokens must name; required with --jwks-url")
@@ -280,11 +293,15 @@ func (f *gatewayFlags) register(fs *flag.FlagSet) {
 // the key set (the refresh goroutine lives as long as ctx); it returns an
 // error for conflicting or incomplete authentication flags, or a key set
 // that cannot be loaded.
-func (f *gatewayFlags) config(ctx context.Context, log *slog.Logger, t streams.Topology) (gateway.Config, error) {
+func (f *gatewayFlags) config(ctx context.Context, log *slog.Logger, t streams.Topology, obs *observability) (gateway.Config, error) {
 	cfg := gateway.Config{ID: f.id, Topology: t, CallTimeout: f.callTimeout, MaxBody: f.maxBody, Logger: log,
 		PrincipalHeader: f.principal, AllowedOrigins: splitList(f.origins),
 		MaxInFlight: f.maxInFlight, QueueTarget: f.queueTarget, CPUQueueTarget: f.cpuQueueTarget, MaxSessionInFlight: f.maxSessionInFlight,
 		MaxPrincipalInFlight: f.maxPrincipalInFlight, MaxEventStreams: f.maxEventStreams}
+	if obs != nil {
+		cfg.Metrics = obs.reg
+		cfg.TracerProvider, cfg.MeterProvider, cfg.Propagator = obs.tel.Tracer, obs.tel.Meter, obs.tel.Propagator
+	}
 	if f.jwksURL == "" {
 		if f.issuer != "" || f.audience != "" || f.scopes != "" || f.principalClaim != "" || f.resource != "" || len(f.authServers) > 0 {
 			return cfg, errors.New("--jwt-issuer, --jwt-audience, --jwt-scopes, --jwt-principal-claim, --resource-url and --auth-server need --jwks-url")
@@ -313,27 +330,26 @@ func (f *gatewayFlags) config(ctx context.Context, log *slog.Logger, t streams.T
 	return cfg, nil
 }
 
-// configWithMetrics is config, with the metrics served on metricsAddr
-// (none without it) and registered in cfg.Metrics; stop closes that
-// endpoint.
-func (f *gatewayFlags) configWithMetrics(ctx context.Context, log *slog.Logger, t streams.Topology, metricsAddr string, stdout io.Writer) (cfg gateway.Config, stop func(), err error) {
-	if cfg, err = f.config(ctx, log, t); err != nil {
-		return cfg, nil, err
-	}
-	if cfg.Metrics, stop, err = serveMetrics(metricsAddr, stdout); err != nil {
-		return cfg, nil, err
-	}
-	return cfg, stop, nil
-}
-
 // startWorkers runs each group on its own connection and waits until all are
-// serving. The returned function drains them: it stops pulling, waits for
-// running handlers and closes the connections.
-func startWorkers(ctx context.Context, groups []*workers.Group, conn func(string) (*nats.Conn, error), o workers.Options, stdout io.Writer) (func(), error) {
+// serving. The returned stop drains them: it stops pulling, waits for
+// running handlers and closes the connections; ready reports nil while
+// every group serves and its connection is up.
+func startWorkers(ctx context.Context, groups []*workers.Group, conn func(string) (*nats.Conn, error), o workers.Options, stdout io.Writer) (stop func(), ready func() error, _ error) {
 	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	var conns []*nats.Conn
-	stop := sync.OnceFunc(func() {
+	ready = func() error {
+		if wctx.Err() != nil {
+			return errors.New("draining")
+		}
+		for _, nc := range conns {
+			if st := nc.Status(); st != nats.CONNECTED {
+				return fmt.Errorf("nats %s", st)
+			}
+		}
+		return nil
+	}
+	stop = sync.OnceFunc(func() {
 		cancel()
 		wg.Wait()
 		for _, nc := range conns {
@@ -345,7 +361,7 @@ func startWorkers(ctx context.Context, groups []*workers.Group, conn func(string
 		nc, err := conn("mcpstream-worker-" + g.Name())
 		if err != nil {
 			stop()
-			return nil, err
+			return nil, nil, err
 		}
 		conns = append(conns, nc)
 		ready := make(chan struct{})
@@ -363,34 +379,32 @@ func startWorkers(ctx context.Context, groups []*workers.Group, conn func(string
 			fmt.Fprintf(stdout, "mcpstream: worker group %s serving %s\n", g.Name(), strings.Join(g.Tools(), ", "))
 		case err := <-errs:
 			stop()
-			return nil, err
+			return nil, nil, err
 		case <-ctx.Done():
 			stop()
-			return nil, ctx.Err()
+			return nil, nil, ctx.Err()
 		}
 	}
-	return stop, nil
+	return stop, ready, nil
 }
 
-// serveGateway serves the MCP endpoint until ctx ends, then drains: event
-// streams close, in-flight requests finish (up to drainTimeout), then
-// beforeClose runs (dev stops its workers there) and the gateway closes.
-func serveGateway(ctx context.Context, nc *nats.Conn, cfg gateway.Config, addr string, stdout io.Writer, beforeClose func()) error {
+// serveGateway serves the MCP endpoint until ctx ends, then retires the
+// gateway (its readiness fails) for retireDelay and drains: event streams
+// close, in-flight requests finish (up to drainTimeout), then beforeClose
+// runs (dev stops its workers there) and the gateway closes. The metrics
+// endpoint's /readyz follows the gateway's.
+func serveGateway(ctx context.Context, nc *nats.Conn, cfg gateway.Config, addr string, retireDelay time.Duration, obs *observability,
+	stdout io.Writer, beforeClose func()) error {
 	gctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	gw, err := gateway.New(gctx, nc, cfg)
 	cancel()
 	if err != nil {
 		return err
 	}
+	ready := gw.Ready
+	obs.ready.Store(&ready)
 	mux := http.NewServeMux()
 	gw.Mount(mux)
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		if nc.Status() != nats.CONNECTED {
-			http.Error(w, "nats "+nc.Status().String(), http.StatusServiceUnavailable)
-			return
-		}
-		fmt.Fprintln(w, "ok")
-	})
 	srv := &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -412,6 +426,11 @@ func serveGateway(ctx context.Context, nc *nats.Conn, cfg gateway.Config, addr s
 		gw.Close()
 		return fmt.Errorf("serving HTTP: %w", err)
 	case <-ctx.Done():
+	}
+	gw.Retire()
+	if retireDelay > 0 {
+		fmt.Fprintf(stdout, "mcpstream: gateway %s not ready, draining in %s\n", gw.ID(), retireDelay)
+		time.Sleep(retireDelay) // load balancers see /readyz fail meanwhile
 	}
 	fmt.Fprintf(stdout, "mcpstream: draining gateway %s (%d in flight)\n", gw.ID(), gw.InFlight())
 	gw.Drain()

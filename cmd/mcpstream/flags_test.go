@@ -26,7 +26,7 @@ func TestGatewayFlagsConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := f.config(context.Background(), slog.New(slog.DiscardHandler), streams.Topology{})
+	cfg, err := f.config(context.Background(), slog.New(slog.DiscardHandler), streams.Topology{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -144,11 +144,12 @@ func metricsFlag(fs *flag.FlagSet) *string {
 }
 
 // serveMetrics, with addr set, serves /metrics on addr from a new registry
-// holding the Go runtime and process collectors, and prints the URL. It
-// returns the registry for the gateway's and the workers' metrics (nil
-// without addr) and a function that closes the endpoint, or an error when
-// addr cannot be listened on.
-func serveMetrics(addr string, stdout io.Writer) (prometheus.Registerer, func(), error) {
+// holding the Go runtime and process collectors, /healthz (200 while the
+// process runs) and /readyz (200 while ready says so), and prints the
+// URL. It returns the registry for the gateway's and the workers' metrics
+// (nil without addr) and a function that closes the endpoint, or an error
+// when addr cannot be listened on.
+func serveMetrics(addr string, stdout io.Writer, ready func() error) (prometheus.Registerer, func(), error) {
 	if addr == "" {
 		return nil, func() {}, nil
 	}
@@ -160,6 +161,14 @@ func serveMetrics(addr string, stdout io.Writer) (prometheus.Registerer, func(),
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if err := ready(); err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	fmt.Fprintf(stdout, "mcpstream: metrics http://%s/metrics\n", ln.Addr())

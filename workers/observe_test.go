@@ -1,0 +1,118 @@
+package workers_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/mcpstream/mcpstream/internal/testkit"
+	"github.com/mcpstream/mcpstream/schema"
+	"github.com/mcpstream/mcpstream/workers"
+)
+
+// TestDeliveryTraced: a delivery of an envelope carrying a trace context
+// is traced under it, with the OpenTelemetry SDK: the queue wait and the
+// CONSUMER process span are children of the envelope's span, the
+// handler's span a child of the process span, and a span the handler
+// makes from its context nests under that; a progress notification is an
+// event of the handler's span, and a tool error marks it failed.
+func TestDeliveryTraced(t *testing.T) {
+	h := newHarness(t)
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	g := workers.NewGroup("traced")
+	type in struct {
+		Fail bool `json:"fail,omitempty"`
+	}
+	workers.AddTool(g, workers.Tool{Name: "work"}, func(ctx context.Context, call *workers.Call, in in) (*schema.ToolResult, error) {
+		_, own := tp.Tracer("tool").Start(ctx, "the tool's own span")
+		own.End()
+		if err := call.Progress(1, 2, "half"); err != nil {
+			return nil, err
+		}
+		if in.Fail {
+			return nil, errors.New("failed as asked")
+		}
+		return workers.TextResult("done"), nil
+	})
+	h.run(g, workers.Options{TracerProvider: tp})
+
+	parent := trace.NewSpanContext(trace.SpanContextConfig{
+		TraceID: trace.TraceID{0x0a, 0xf7, 0x65, 0x19, 0x16, 0xcd, 0x43, 0xdd, 0x84, 0x48, 0xeb, 0x21, 0x1c, 0x80, 0x31, 0x9c},
+		SpanID:  trace.SpanID{0xb7, 0xad, 0x6b, 0x71, 0x69, 0x20, 0x33, 0x31}, TraceFlags: trace.FlagsSampled})
+	for _, fail := range []bool{false, true} {
+		k := h.key()
+		env := h.envelope(k, "work", in{Fail: fail})
+		env.TraceParent = "00-" + parent.TraceID().String() + "-" + parent.SpanID().String() + "-01"
+		env.ProgressToken = []byte{0x07} // msgpack 7: the client asked for progress
+		h.publish("traced", env)
+		h.await(k, 10*time.Second)
+	}
+	// A delivery's span ends once it is acknowledged, after the reply.
+	testkit.Eventually(t, "both deliveries' spans ended", 10*time.Second, func() bool { return len(rec.Ended()) == 8 })
+	byName := map[string][]sdktrace.ReadOnlySpan{}
+	for _, s := range rec.Ended() {
+		byName[s.Name()] = append(byName[s.Name()], s)
+	}
+	process, handler, wait, own := byName["process mcp.req.{group}.{partition}"], byName["tools/call work"], byName["wait mcp.req.{group}.{partition}"], byName["the tool's own span"]
+	if len(process) != 2 || len(handler) != 2 || len(wait) != 2 || len(own) != 2 {
+		t.Fatalf("spans by name: %d process, %d handler, %d wait, %d own; want 2 of each (all: %v)", len(process), len(handler), len(wait), len(own), names(rec.Ended()))
+	}
+	for i := range 2 {
+		p, hs := process[i], handler[i]
+		if p.SpanKind() != trace.SpanKindConsumer || p.Parent().SpanID() != parent.SpanID() || p.SpanContext().TraceID() != parent.TraceID() {
+			t.Errorf("process span: kind %v, parent %v, trace %v", p.SpanKind(), p.Parent().SpanID(), p.SpanContext().TraceID())
+		}
+		if wait[i].Parent().SpanID() != parent.SpanID() || !wait[i].EndTime().After(wait[i].StartTime()) {
+			t.Errorf("wait span: parent %v, %v to %v", wait[i].Parent().SpanID(), wait[i].StartTime(), wait[i].EndTime())
+		}
+		if hs.Parent().SpanID() != p.SpanContext().SpanID() || own[i].Parent().SpanID() != hs.SpanContext().SpanID() {
+			t.Errorf("handler span under %v (process %v), the tool's span under %v", hs.Parent().SpanID(), p.SpanContext().SpanID(), own[i].Parent().SpanID())
+		}
+		if v, ok := attr(p.Attributes(), "messaging.nats.message.delivery_count"); !ok || v.AsInt64() != 1 {
+			t.Errorf("process span delivery count %v", v)
+		}
+		if v, _ := attr(hs.Attributes(), "gen_ai.tool.name"); v.AsString() != "work" {
+			t.Errorf("handler span gen_ai.tool.name %q", v.AsString())
+		}
+		if ev := hs.Events(); len(ev) != 1 || ev[0].Name != schema.NotificationProgress {
+			t.Errorf("handler span events %v, want the progress notification", ev)
+		}
+	}
+	failed := 0
+	for _, hs := range handler {
+		if hs.Status().Code == codes.Error {
+			failed++
+			if v, _ := attr(hs.Attributes(), "error.type"); v.AsString() != "tool_error" {
+				t.Errorf("failed handler span error.type %q, want tool_error", v.AsString())
+			}
+		}
+	}
+	if failed != 1 {
+		t.Errorf("%d handler spans failed, want the one whose tool returned an error", failed)
+	}
+}
+
+func names(spans []sdktrace.ReadOnlySpan) []string {
+	var out []string
+	for _, s := range spans {
+		out = append(out, s.Name())
+	}
+	return out
+}
+
+func attr(attrs []attribute.KeyValue, key string) (attribute.Value, bool) {
+	for _, a := range attrs {
+		if string(a.Key) == key {
+			return a.Value, true
+		}
+	}
+	return attribute.Value{}, false
+}
