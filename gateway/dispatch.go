@@ -112,7 +112,7 @@ func (g *Gateway) initialize(ctx context.Context, x *exchange) {
 			CreatedAt: time.Now().UTC(), Gateway: g.cfg.ID,
 		})
 		if err != nil {
-			g.log.Error("creating session", "err", err)
+			g.log.ErrorContext(ctx, "creating session", "err", err)
 			x.out.fail(http.StatusServiceUnavailable, errSessionStore)
 			return
 		}

@@ -194,7 +194,7 @@ publish:
 				reruns++
 				msgID = env.Key + ".rerun" + strconv.Itoa(reruns)
 				env.Attempt++
-				g.log.Warn("reply may be lost across a reconnect, running the request again", "key", env.Key)
+				g.log.WarnContext(ctx, "reply may be lost across a reconnect, running the request again", "key", env.Key)
 				continue publish
 			}
 		}
@@ -202,10 +202,10 @@ publish:
 			return nil, g.overloaded(refusedStreamFull), true
 		}
 		if !streams.Retryable(err) {
-			g.log.Error("publishing request", "key", env.Key, "subject", subject, "err", err)
+			g.log.ErrorContext(ctx, "publishing request", "key", env.Key, "subject", subject, "err", err)
 			return nil, schema.Errorf(schema.CodeInternalError, "could not queue the request"), false
 		}
-		g.log.Warn("publish failed, retrying", "key", env.Key, "attempt", env.Attempt, "err", err)
+		g.log.WarnContext(ctx, "publish failed, retrying", "key", env.Key, "attempt", env.Attempt, "err", err)
 		select {
 		case <-time.After(backoff):
 		case <-ctx.Done():

@@ -118,7 +118,7 @@ func (g *Gateway) requireSession(w http.ResponseWriter, r *http.Request, id sche
 		return nil, false
 	}
 	if err != nil {
-		g.log.Error("loading session", "err", err)
+		g.log.ErrorContext(r.Context(), "loading session", "err", err)
 		writeError(w, http.StatusServiceUnavailable, id, errSessionStore)
 		return nil, false
 	}
@@ -157,7 +157,7 @@ func (g *Gateway) get(w http.ResponseWriter, r *http.Request) {
 		missed, upto, err := g.replay(ctx, sess, after)
 		cancel()
 		if err != nil {
-			g.log.Warn("replaying events", "session", sess.id, "err", err)
+			g.log.WarnContext(r.Context(), "replaying events", "session", sess.id, "err", err)
 		}
 		first, last = append([]byte{}, sseHead...), upto
 		for _, ev := range missed {
@@ -183,7 +183,7 @@ func (g *Gateway) delete(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, errNoSession):
 		writeError(w, http.StatusNotFound, nil, schema.Errorf(schema.CodeInvalidRequest, "session not found"))
 	case err != nil:
-		g.log.Error("deleting session", "err", err)
+		g.log.ErrorContext(r.Context(), "deleting session", "err", err)
 		writeError(w, http.StatusServiceUnavailable, nil, errSessionStore)
 	default:
 		g.obs.sessionEnded(r.Context(), sess)

@@ -67,7 +67,7 @@ func (g *Gateway) taskRequest(ctx context.Context, x *exchange) {
 			// Every question answered: run the request again with the
 			// answers.
 			if err := g.resumeTask(ctx, t); err != nil {
-				g.log.Warn("resuming task", "task", t.TaskID, "err", err)
+				g.log.WarnContext(ctx, "resuming task", "task", t.TaskID, "err", err)
 			}
 		}
 		result = []byte(`{}`)
@@ -99,7 +99,7 @@ func (g *Gateway) loadTask(ctx context.Context, id, principal string) (*schema.T
 		return nil, 0, schema.Errorf(schema.CodeInvalidParams, "unknown task %q", id)
 	}
 	if err != nil {
-		g.log.Warn("reading task", "task", id, "err", err)
+		g.log.WarnContext(ctx, "reading task", "task", id, "err", err)
 		return nil, 0, schema.Errorf(schema.CodeInternalError, "task store unavailable")
 	}
 	var t schema.Task
@@ -134,7 +134,7 @@ func (g *Gateway) changeTask(ctx context.Context, id, principal string, change f
 			return t, nil
 		}
 		if !errors.Is(err, jetstream.ErrKeyExists) {
-			g.log.Warn("storing task", "task", id, "err", err)
+			g.log.WarnContext(ctx, "storing task", "task", id, "err", err)
 			return nil, schema.Errorf(schema.CodeInternalError, "task store unavailable")
 		}
 	}

@@ -66,7 +66,7 @@ func (r *runner) askClient(ctx context.Context, env *schema.Envelope, method str
 			return nil, fmt.Errorf("%s: waiting for the client's answer: %w", method, err)
 		}
 		if !answersFor(msg, env.Session) {
-			r.log.Warn("ignoring an answer from another session", "key", env.Key, "method", method)
+			r.log.WarnContext(ctx, "ignoring an answer from another session", "key", env.Key, "method", method)
 			continue
 		}
 		m, rpcErr := schema.DecodeMessage(msg.Data)

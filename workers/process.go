@@ -37,7 +37,7 @@ func (r *runner) process(held *slot, msg jetstream.Msg) {
 	if md, err := msg.Metadata(); err == nil {
 		attempt = int(md.NumDelivered)
 	}
-	_, span := r.tracing.delivery(r.base, env, msg, attempt)
+	lctx, span := r.tracing.delivery(r.base, env, msg, attempt) // lctx: the delivery's logs name its trace
 	if span != nil {
 		defer span.End()
 	}
@@ -46,7 +46,7 @@ func (r *runner) process(held *slot, msg jetstream.Msg) {
 		event(span, "expired: the gateway no longer waits")
 		r.expired.Add(1)
 		r.metrics.delivered(deliveredExpired)
-		r.log.Debug("dropping expired envelope", "key", env.Key, "method", env.Method)
+		r.log.DebugContext(lctx, "dropping expired envelope", "key", env.Key, "method", env.Method)
 		_ = msg.Term()
 		return
 	}
@@ -71,7 +71,7 @@ func (r *runner) process(held *slot, msg jetstream.Msg) {
 			// is being elected): ask again later rather than run it twice.
 			// The last delivery runs it: at least once, even if the bucket
 			// stays unreadable.
-			r.log.Warn("reading stored result, redelivery delayed", "key", env.Key, "err", err)
+			r.log.WarnContext(lctx, "reading stored result, redelivery delayed", "key", env.Key, "err", err)
 			_ = msg.NakWithDelay(time.Second)
 			return
 		}
@@ -124,7 +124,7 @@ func (r *runner) process(held *slot, msg jetstream.Msg) {
 			rep = &schema.Reply{Key: env.Key, Error: schema.Errorf(schema.CodeInternalError, "internal error in %s", env.Name)}
 		}
 		if err := r.finishTask(env, call, rep); err != nil {
-			r.log.Warn("recording the task's outcome", "key", env.Key, "err", err)
+			r.log.WarnContext(lctx, "recording the task's outcome", "key", env.Key, "err", err)
 			if r.aborted() { // cut short by the drain deadline
 				r.handBack(msg, env.Key, "task outcome not recorded by the drain deadline")
 				return
@@ -156,7 +156,7 @@ func (r *runner) process(held *slot, msg jetstream.Msg) {
 
 	b, err := rep.Marshal()
 	if err != nil {
-		r.log.Error("encoding reply", "key", env.Key, "err", err)
+		r.log.ErrorContext(lctx, "encoding reply", "key", env.Key, "err", err)
 		rep = &schema.Reply{Key: env.Key, Error: schema.Errorf(schema.CodeInternalError, "encoding result failed")}
 		b, _ = rep.Marshal()
 	}
@@ -169,11 +169,11 @@ func (r *runner) process(held *slot, msg jetstream.Msg) {
 	if store {
 		subject = streams.ResultSubject(env.Key)
 		if stored, err = r.js.PublishAsync(subject, b); err != nil {
-			r.log.Warn("storing result", "key", env.Key, "err", err)
+			r.log.WarnContext(lctx, "storing result", "key", env.Key, "err", err)
 		}
 	}
 	if err := r.nc.Publish(env.ReplyTo, b); err != nil {
-		r.log.Warn("replying", "key", env.Key, "err", err)
+		r.log.WarnContext(lctx, "replying", "key", env.Key, "err", err)
 	}
 	if store {
 		r.awaitStored(r.base, env, subject, b, stored)
@@ -239,7 +239,7 @@ func (r *runner) run(ctx context.Context, env *schema.Envelope, attempt int) (re
 	defer func() { handled(span, rep) }() // after the recovery below
 	defer func() {
 		if p := recover(); p != nil {
-			r.log.Error("handler panicked", "key", env.Key, "method", env.Method, "name", env.Name,
+			r.log.ErrorContext(ctx, "handler panicked", "key", env.Key, "method", env.Method, "name", env.Name,
 				"panic", p, "stack", string(debug.Stack()))
 			r.send(env, &schema.Reply{Key: env.Key, Error: schema.Errorf(schema.CodeInternalError, "internal error in %s", env.Name)})
 			_ = r.deadLetter(env.Key, mustMarshal(env), fmt.Sprintf("handler panicked: %v", p)) // logged
