@@ -65,25 +65,37 @@ func TestDeliveryTraced(t *testing.T) {
 	if len(process) != 2 || len(handler) != 2 || len(wait) != 2 || len(own) != 2 {
 		t.Fatalf("spans by name: %d process, %d handler, %d wait, %d own; want 2 of each (all: %v)", len(process), len(handler), len(wait), len(own), names(rec.Ended()))
 	}
-	for i := range 2 {
-		p, hs := process[i], handler[i]
+	ended := map[trace.SpanID]sdktrace.ReadOnlySpan{}
+	for _, sp := range rec.Ended() {
+		ended[sp.SpanContext().SpanID()] = sp
+	}
+	for _, p := range process {
 		if p.SpanKind() != trace.SpanKindConsumer || p.Parent().SpanID() != parent.SpanID() || p.SpanContext().TraceID() != parent.TraceID() {
 			t.Errorf("process span: kind %v, parent %v, trace %v", p.SpanKind(), p.Parent().SpanID(), p.SpanContext().TraceID())
 		}
-		if wait[i].Parent().SpanID() != parent.SpanID() || !wait[i].EndTime().After(wait[i].StartTime()) {
-			t.Errorf("wait span: parent %v, %v to %v", wait[i].Parent().SpanID(), wait[i].StartTime(), wait[i].EndTime())
-		}
-		if hs.Parent().SpanID() != p.SpanContext().SpanID() || own[i].Parent().SpanID() != hs.SpanContext().SpanID() {
-			t.Errorf("handler span under %v (process %v), the tool's span under %v", hs.Parent().SpanID(), p.SpanContext().SpanID(), own[i].Parent().SpanID())
-		}
 		if v, ok := attr(p.Attributes(), "messaging.nats.message.delivery_count"); !ok || v.AsInt64() != 1 {
 			t.Errorf("process span delivery count %v", v)
+		}
+	}
+	for _, w := range wait {
+		if w.Parent().SpanID() != parent.SpanID() || !w.EndTime().After(w.StartTime()) {
+			t.Errorf("wait span: parent %v, %v to %v", w.Parent().SpanID(), w.StartTime(), w.EndTime())
+		}
+	}
+	for _, hs := range handler {
+		if p := ended[hs.Parent().SpanID()]; p == nil || p.Name() != "process mcp.req.{group}.{partition}" {
+			t.Errorf("handler span's parent %v is not a process span", hs.Parent().SpanID())
 		}
 		if v, _ := attr(hs.Attributes(), "gen_ai.tool.name"); v.AsString() != "work" {
 			t.Errorf("handler span gen_ai.tool.name %q", v.AsString())
 		}
 		if ev := hs.Events(); len(ev) != 1 || ev[0].Name != schema.NotificationProgress {
 			t.Errorf("handler span events %v, want the progress notification", ev)
+		}
+	}
+	for _, o := range own {
+		if h := ended[o.Parent().SpanID()]; h == nil || h.Name() != "tools/call work" {
+			t.Errorf("the tool's own span is not under a handler span (parent %v)", o.Parent().SpanID())
 		}
 	}
 	failed := 0
