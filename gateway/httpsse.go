@@ -89,7 +89,7 @@ func (g *Gateway) sseOpen(w http.ResponseWriter, r *http.Request, messagesPath s
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(g.ctx), storeTimeout)
 		defer cancel()
 		if err := g.sessions.remove(ctx, sess.id); err != nil && !errors.Is(err, errNoSession) {
-			g.log.Warn("ending an HTTP+SSE session", "session", sess.id, "err", err)
+			g.log.Warn("ending an HTTP+SSE session", "err", err)
 		}
 		g.obs.sessionEnded(ctx, sess)
 	}
@@ -184,7 +184,7 @@ func (s *sseReplier) accepted() {}
 // send publishes one JSON-RPC message for the session's stream.
 func (s *sseReplier) send(b []byte) {
 	if err := s.g.nc.Publish(streams.SSESubject(s.sess.id), b); err != nil {
-		s.g.log.Warn("passing a message to an HTTP+SSE stream", "session", s.sess.id, "err", err)
+		s.g.log.Warn("passing a message to an HTTP+SSE stream", "err", err)
 	}
 }
 

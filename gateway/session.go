@@ -287,7 +287,7 @@ func (s *sessions) update(ctx context.Context, sess *session, change func(*sessi
 		err = withRetry(ctx, func() error { _, err := s.kv.Put(ctx, sess.id, val); return err })
 	}
 	if err != nil {
-		s.log.Warn("saving session", "session", sess.id, "err", err)
+		s.log.WarnContext(ctx, "saving session", "err", err)
 		return schema.Errorf(schema.CodeInternalError, "could not save the session")
 	}
 	sess.applyRecord(rec)
@@ -306,7 +306,7 @@ func (s *sessions) refresh(id string, val []byte) {
 	}
 	var rec sessionRecord
 	if err := json.Unmarshal(val, &rec); err != nil {
-		s.log.Warn("decoding a stored session", "session", id, "err", err)
+		s.log.Warn("decoding a stored session", "err", err)
 		return
 	}
 	sess.recMu.Lock()

@@ -157,7 +157,7 @@ func (g *Gateway) get(w http.ResponseWriter, r *http.Request) {
 		missed, upto, err := g.replay(ctx, sess, after)
 		cancel()
 		if err != nil {
-			g.log.WarnContext(r.Context(), "replaying events", "session", sess.id, "err", err)
+			g.log.WarnContext(r.Context(), "replaying events", "err", err)
 		}
 		first, last = append([]byte{}, sseHead...), upto
 		for _, ev := range missed {

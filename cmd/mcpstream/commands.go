@@ -216,7 +216,7 @@ func runProvision(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return err
 	}
 	fmt.Fprintf(stdout, "mcpstream: provisioned %d request streams, %s, buckets %s, %s, %s on %s\n",
-		t.Partitions, streams.DLQStream, streams.RegistryBucket, streams.SessionBucket, streams.ResultBucket, nc.ConnectedUrl())
+		t.Partitions, streams.DLQStream, streams.RegistryBucket, streams.SessionBucket, streams.ResultBucket, nc.ConnectedUrlRedacted())
 	return nil
 }
 

@@ -87,14 +87,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 type common struct {
 	gcPercent  int
 	debugAddr  string
-	logLevel   string
+	log        logFlags
 	partitions int
 	replicas   int
 	ackWait    time.Duration
 }
 
 func (c *common) register(fs *flag.FlagSet) {
-	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	c.log.register(fs, "info")
 	fs.IntVar(&c.gcPercent, "gc-percent", -1, "Go GC target percentage (default 400 unless GOGC is set): higher trades memory for fewer collections and a shorter latency tail")
 	fs.StringVar(&c.debugAddr, "debug-addr", "", "HOST:PORT serving Go's /debug/pprof/ profiles (off by default; keep it private)")
 	fs.IntVar(&c.partitions, "partitions", 0, "request stream partitions when provisioning (default 4)")
@@ -109,11 +109,10 @@ func (c *common) topology() streams.Topology {
 // logger builds the command's logger and, with --debug-addr, starts the
 // profiling endpoint.
 func (c *common) logger(stderr io.Writer) (*slog.Logger, error) {
-	var lvl slog.Level
-	if err := lvl.UnmarshalText([]byte(c.logLevel)); err != nil {
-		return nil, fmt.Errorf("--log-level: %w", err)
+	log, err := c.log.logger(stderr)
+	if err != nil {
+		return nil, err
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
 	switch {
 	case c.gcPercent >= 0:
 		debug.SetGCPercent(c.gcPercent)
@@ -197,7 +196,7 @@ func connect(url, name string, log *slog.Logger) (*nats.Conn, error) {
 				log.Warn("nats disconnected", "err", err)
 			}
 		}),
-		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("nats reconnected", "url", c.ConnectedUrl()) }),
+		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("nats reconnected", "url", c.ConnectedUrlRedacted()) }),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("connecting to %s: %w", url, err)

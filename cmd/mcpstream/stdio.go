@@ -15,14 +15,15 @@ func runStdio(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs := flag.NewFlagSet("stdio", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	url := fs.String("url", "", "Streamable HTTP MCP endpoint to bridge to, e.g. https://mcp.example.com/mcp")
-	logLevel := fs.String("log-level", "warn", "log level (logs go to stderr): debug, info, warn or error")
+	var lf logFlags
+	lf.register(fs, "warn")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if *url == "" {
 		return errors.New("--url is required")
 	}
-	c := common{logLevel: *logLevel, gcPercent: 100}
+	c := common{log: lf, gcPercent: 100}
 	log, err := c.logger(stderr)
 	if err != nil {
 		return err
