@@ -162,6 +162,16 @@ var refusalErrors = func() (errs [numRefusals]*schema.Error) {
 // 503, with Retry-After).
 func overloadedError(reason refusal) *schema.Error { return refusalErrors[reason] }
 
+// refusalOfError is the reason whose refusal e answers, if it answers one.
+func refusalOfError(e *schema.Error) (refusal, bool) {
+	for reason, re := range refusalErrors {
+		if re == e {
+			return refusal(reason), true
+		}
+	}
+	return 0, false
+}
+
 // overloaded counts a refusal for reason in the metrics and returns the
 // error that answers it. It is the one way the gateway sheds load.
 func (g *Gateway) overloaded(reason refusal) *schema.Error {

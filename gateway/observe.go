@@ -167,8 +167,15 @@ func (op *operation) result(body resultBody) {
 
 func (op *operation) fail(status int, e *schema.Error) {
 	op.errType, op.errMsg, op.status = strconv.Itoa(e.Code), e.Message, status
+	if reason, ok := refusalOfError(e); ok && op.span != nil {
+		op.span.SetAttributes(refusalReasonKey.String(refusalNames[reason]))
+	}
 	op.replier.fail(status, e)
 }
+
+// refusalReasonKey names why the gateway refused a request (503): the
+// reason label of mcpstream_gateway_refusals_total.
+const refusalReasonKey = attribute.Key("mcpstream.refusal.reason")
 
 // end closes the request's span and records its duration.
 func (op *operation) end(ctx context.Context) {

@@ -158,3 +158,37 @@ func stringAttr(attrs []attribute.KeyValue, key string) string {
 	}
 	return ""
 }
+
+// TestTracedRefusal: a request refused at the gateway's in-flight limit
+// is a failed SERVER span too, with the 503, the JSON-RPC code and the
+// refusal's reason.
+func TestTracedRefusal(t *testing.T) {
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	tg := newTestGateway(t, gateway.Config{MaxInFlight: 1, TracerProvider: tp})
+	a, b := tg.initialize(t, "2025-11-25", `{}`), tg.initialize(t, "2025-11-25", `{}`)
+	held := tg.postAsync(context.Background(), callBody(2, "hold", `{}`, ""), a...)
+	h := tg.awaitHeld(t)
+	wantOverloaded(t, tg.post(t, callBody(3, "echo", `{"text":"x"}`, ""), b...))
+	h.release <- map[string]any{"content": []any{}}
+	wantResult(t, await(t, held, "the held call's response"))
+
+	var refused sdktrace.ReadOnlySpan
+	for _, s := range rec.Ended() {
+		if s.Name() == "tools/call echo" {
+			refused = s
+		}
+	}
+	if refused == nil {
+		t.Fatalf("spans %v: no tools/call echo", spanNames(rec.Ended()))
+	}
+	for key, want := range map[string]string{"error.type": "-32000", "http.response.status_code": "503",
+		"mcpstream.refusal.reason": "gateway_limit"} {
+		if got := stringAttr(refused.Attributes(), key); got != want {
+			t.Errorf("refused span %s = %q, want %q", key, got, want)
+		}
+	}
+	if refused.Status().Code != codes.Error {
+		t.Errorf("refused span status %v, want Error", refused.Status())
+	}
+}
