@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"encoding/json"
 	"net"
 	"strconv"
 	"time"
@@ -159,8 +160,21 @@ func (o *observer) parent(ctx context.Context, x *exchange) (context.Context, []
 }
 
 func (op *operation) result(body resultBody) {
-	if body.msgpack && schema.IsToolError(body.b) {
+	switch {
+	case body.msgpack && schema.IsToolError(body.b):
 		op.errType, op.errMsg = "tool_error", "the tool failed (isError)"
+	case op.method == schema.MethodInitialize:
+		// The revision is known once negotiated: the result says it.
+		var r struct {
+			ProtocolVersion string `json:"protocolVersion"`
+		}
+		if json.Unmarshal(body.b, &r) == nil && r.ProtocolVersion != "" {
+			v := semconv.McpProtocolVersion(r.ProtocolVersion)
+			op.attrs = append(op.attrs, v)
+			if op.span != nil {
+				op.span.SetAttributes(v)
+			}
+		}
 	}
 	op.replier.result(body)
 }

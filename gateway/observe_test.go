@@ -56,6 +56,10 @@ func TestTracedCall(t *testing.T) {
 	var server, producer, failed sdktrace.ReadOnlySpan
 	for _, s := range rec.Ended() {
 		switch s.Name() {
+		case "initialize":
+			if v := stringAttr(s.Attributes(), "mcp.protocol.version"); v != "2025-11-25" {
+				t.Errorf("initialize span mcp.protocol.version %q, want the negotiated 2025-11-25", v)
+			}
 		case "tools/call hold":
 			server = s
 		case "send mcp.req.{group}.{partition}":

@@ -73,8 +73,18 @@ type proc struct {
 // test if still running, and its stderr is logged if the test failed.
 func start(t *testing.T, name string, args ...string) *proc {
 	t.Helper()
+	return startEnv(t, name, nil, args...)
+}
+
+// startEnv is start with env (NAME=value entries) added to the test's
+// environment.
+func startEnv(t *testing.T, name string, env []string, args ...string) *proc {
+	t.Helper()
 	p := &proc{t: t, name: name, done: make(chan struct{}), notify: make(chan struct{})}
 	p.cmd = exec.Command(binary, args...)
+	if env != nil {
+		p.cmd.Env = append(os.Environ(), env...)
+	}
 	p.cmd.Stderr = &lockedWriter{mu: &p.mu, w: &p.stderr}
 	out, err := p.cmd.StdoutPipe()
 	if err != nil {
@@ -157,13 +167,25 @@ func (p *proc) waitLine(re *regexp.Regexp, timeout time.Duration) []string {
 // signal sends sig and waits for the process to exit; it returns the exit code.
 func (p *proc) signal(sig os.Signal, timeout time.Duration) int {
 	p.t.Helper()
+	p.send(sig)
+	return p.wait(timeout)
+}
+
+// send sends sig to the process.
+func (p *proc) send(sig os.Signal) {
+	p.t.Helper()
 	if err := p.cmd.Process.Signal(sig); err != nil {
 		p.t.Fatalf("signalling %s: %v", p.name, err)
 	}
+}
+
+// wait waits for the process to exit and returns its exit code.
+func (p *proc) wait(timeout time.Duration) int {
+	p.t.Helper()
 	select {
 	case <-p.done:
 	case <-time.After(timeout):
-		p.t.Fatalf("%s did not exit within %s of %v", p.name, timeout, sig)
+		p.t.Fatalf("%s did not exit within %s", p.name, timeout)
 	}
 	return p.cmd.ProcessState.ExitCode()
 }
@@ -186,11 +208,17 @@ var (
 // endpoint URL and, when exposeNATS, its NATS URL.
 func startDev(t *testing.T, exposeNATS bool, extra ...string) (p *proc, endpoint, natsURL string) {
 	t.Helper()
+	return startDevEnv(t, nil, exposeNATS, extra...)
+}
+
+// startDevEnv is startDev with env added to the test's environment.
+func startDevEnv(t *testing.T, env []string, exposeNATS bool, extra ...string) (p *proc, endpoint, natsURL string) {
+	t.Helper()
 	args := []string{"dev", "--addr", "127.0.0.1:0", "--data", t.TempDir(), "--log-level", "warn"}
 	if exposeNATS {
 		args = append(args, "--nats-listen", "127.0.0.1:0")
 	}
-	p = start(t, "dev", append(args, extra...)...)
+	p = startEnv(t, "dev", env, append(args, extra...)...)
 	if exposeNATS {
 		natsURL = p.waitLine(natsRE, 30*time.Second)[1]
 	}

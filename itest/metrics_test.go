@@ -225,7 +225,8 @@ func scrape(t *testing.T, url string) families {
 
 // TestMetricsEndpoint: `mcpstream dev --metrics-addr` serves Prometheus
 // text on /metrics with the gateway's, the workers' and the Go runtime's
-// metrics; the official client's calls are counted there.
+// metrics, and the OpenTelemetry MCP metrics beside them; the official
+// client's calls are counted there.
 func TestMetricsEndpoint(t *testing.T) {
 	dev, endpoint, _ := startDev(t, false, "--metrics-addr", "127.0.0.1:0", "--id", "gw-scraped")
 	url := dev.waitLine(metricsRE, 10*time.Second)[1]
@@ -255,6 +256,10 @@ func TestMetricsEndpoint(t *testing.T) {
 	}
 	if got := fams.value(t, "mcpstream_worker_handler_duration_seconds", "group", "demo", "kind", "tool", "name", "echo"); got != calls {
 		t.Errorf("echo handler timed %v times, want %d", got, calls)
+	}
+	// The OpenTelemetry MCP metric, on the same endpoint.
+	if got := fams.value(t, "mcp_server_operation_duration_seconds", "mcp_method_name", "tools/call", "gen_ai_tool_name", "echo"); got != calls {
+		t.Errorf("mcp.server.operation.duration of echo: %v calls, want %d", got, calls)
 	}
 	for _, name := range []string{"go_goroutines", "process_cpu_seconds_total", "mcpstream_gateway_inflight_limit", "mcpstream_gateway_refusals_total"} {
 		if fams[name] == nil {

@@ -22,7 +22,9 @@ import (
 // carries (so a redelivery, or a replay, joins the same trace):
 //
 //   - "wait mcp.req.{group}.{partition}", from when the stream stored the
-//     envelope to when this replica got it: the queue wait;
+//     envelope to when this replica got it: the queue wait, with the
+//     delivery count too, so that a delivery whose replica died before
+//     it ended its process span is still seen;
 //   - "process mcp.req.{group}.{partition}", a CONSUMER span for the whole
 //     delivery, with its delivery count (messaging.nats.message.delivery_count)
 //     and what became of it (answered from the result bucket, expired,
@@ -77,7 +79,7 @@ func (t *tracing) delivery(ctx context.Context, env *schema.Envelope, msg jetstr
 	now := time.Now()
 	if md, err := msg.Metadata(); err == nil && !md.Timestamp.IsZero() && md.Timestamp.Before(now) {
 		_, wait := t.tracer.Start(parent, "wait "+streams.RequestSubjectTemplate,
-			trace.WithTimestamp(md.Timestamp), trace.WithAttributes(attrs[:6]...))
+			trace.WithTimestamp(md.Timestamp), trace.WithAttributes(attrs...))
 		wait.End(trace.WithTimestamp(now))
 	}
 	return t.tracer.Start(parent, "process "+streams.RequestSubjectTemplate, trace.WithSpanKind(trace.SpanKindConsumer),

@@ -10,8 +10,10 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -278,7 +280,7 @@ func (f *gatewayFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.maxSessionInFlight, "max-session-inflight", 0, "calls one session may have waiting on workers (default 64)")
 	fs.IntVar(&f.maxPrincipalInFlight, "max-principal-inflight", 0, "calls one principal may have waiting on workers, over all its sessions on this gateway (default 256)")
 	fs.IntVar(&f.maxEventStreams, "max-event-streams", 0, "event streams (session GET, subscriptions/listen, HTTP+SSE) open on this gateway at most; a subscriptions/listen beyond it is refused with 503 (default 20000)")
-	fs.DurationVar(&f.retireDelay, "retire-delay", 0, "on SIGTERM, how long the gateway keeps serving with /readyz failing before it drains, for load balancers to stop sending it clients (e.g. 5s behind a Kubernetes Service)")
+	fs.DurationVar(&f.retireDelay, "retire-delay", 0, "on SIGTERM, how long the gateway keeps serving with /readyz failing before it drains, for load balancers to stop sending it clients (e.g. 5s behind a Kubernetes Service); a second signal cuts it short")
 	fs.StringVar(&f.principal, "principal-header", "", "header naming the authenticated principal, set by an authenticating proxy in front (sessions are bound to it; per-principal in-flight caps apply)")
 	fs.StringVar(&f.jwksURL, "jwks-url", "", "validate OAuth bearer tokens (JWTs) signed by the keys of this JWK Set URL (https, or http on loopback); the token's subject is the principal")
 	fs.StringVar(&f.issuer, "jwt-issuer", "", "issuer (iss) tokens must name; required with --jwks-url")
@@ -389,7 +391,8 @@ func startWorkers(ctx context.Context, groups []*workers.Group, conn func(string
 }
 
 // serveGateway serves the MCP endpoint until ctx ends, then retires the
-// gateway (its readiness fails) for retireDelay and drains: event streams
+// gateway (its readiness fails) for retireDelay, or until a second
+// interrupt or SIGTERM, and drains: event streams
 // close, in-flight requests finish (up to drainTimeout), then beforeClose
 // runs (dev stops its workers there) and the gateway closes. The metrics
 // endpoint's /readyz follows the gateway's.
@@ -429,8 +432,15 @@ func serveGateway(ctx context.Context, nc *nats.Conn, cfg gateway.Config, addr s
 	}
 	gw.Retire()
 	if retireDelay > 0 {
+		// Load balancers see /readyz fail meanwhile; a second signal cuts
+		// the delay short.
+		again, stopAgain := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		fmt.Fprintf(stdout, "mcpstream: gateway %s not ready, draining in %s\n", gw.ID(), retireDelay)
-		time.Sleep(retireDelay) // load balancers see /readyz fail meanwhile
+		select {
+		case <-time.After(retireDelay):
+		case <-again.Done():
+		}
+		stopAgain()
 	}
 	fmt.Fprintf(stdout, "mcpstream: draining gateway %s (%d in flight)\n", gw.ID(), gw.InFlight())
 	gw.Drain()
