@@ -144,18 +144,15 @@ func (g *Gateway) publishAndWait(ctx context.Context, dest destination, env *sch
 	subject := dest.subject()
 publish:
 	for {
-		span := g.obs.publishing(ctx, env, dest.group, dest.partition)
+		m := nats.NewMsg(subject)
+		span := g.obs.publishing(ctx, env, m.Header, dest)
 		data, err := env.Marshal()
 		if err != nil {
 			return nil, schema.Errorf(schema.CodeInternalError, "encoding request"), false
 		}
-		m := nats.NewMsg(subject)
 		m.Data = data
 		m.Reply = g.ackPrefix + env.Key
 		m.Header.Set(jetstream.MsgIDHeader, msgID)
-		if span != nil {
-			g.obs.injectHeaders(ctx, span, m)
-		}
 		g.router.published(w)
 		err = g.nc.PublishMsg(m)
 		if span != nil {

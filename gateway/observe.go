@@ -245,10 +245,13 @@ func jsonRPCID(id schema.ID) string {
 	return string(id)
 }
 
-// publishing starts the PRODUCER span of one publish of env to subject
-// (group's partition p), under ctx, and writes its context into env and
-// m's headers. It returns the span, nil when not tracing.
-func (o *observer) publishing(ctx context.Context, env *schema.Envelope, group string, p int) trace.Span {
+// publishing starts the PRODUCER span of one publish of env to dest,
+// under ctx, and writes its context into env and into h, the message's
+// headers. It returns the span, nil when not tracing. (env and h are
+// written through their carriers' own methods, not through the
+// propagator's interface, so that without a tracer neither the envelope
+// nor the message escapes to the heap.)
+func (o *observer) publishing(ctx context.Context, env *schema.Envelope, h nats.Header, dest destination) trace.Span {
 	if o == nil || o.tracer == nil {
 		return nil
 	}
@@ -257,20 +260,21 @@ func (o *observer) publishing(ctx context.Context, env *schema.Envelope, group s
 			semconv.MessagingSystemKey.String("nats"),
 			semconv.MessagingOperationName("send"),
 			semconv.MessagingOperationTypeSend,
-			semconv.MessagingDestinationName(streams.RequestSubject(group, p)),
+			semconv.MessagingDestinationName(dest.subject()),
 			semconv.MessagingDestinationTemplate(streams.RequestSubjectTemplate),
-			semconv.MessagingDestinationPartitionID(strconv.Itoa(p)),
-			semconv.MessagingConsumerGroupName(streams.ConsumerName(group)),
+			semconv.MessagingDestinationPartitionID(strconv.Itoa(dest.partition)),
+			semconv.MessagingConsumerGroupName(streams.ConsumerName(dest.group)),
 			semconv.MessagingMessageID(env.Key),
 			attribute.Int("mcpstream.publish.attempt", int(env.Attempt)),
 		))
-	o.propagator.Inject(trace.ContextWithSpan(ctx, span), schema.TraceCarrier{Env: env})
+	c := propagation.MapCarrier{}
+	o.propagator.Inject(trace.ContextWithSpan(ctx, span), c)
+	envelope, headers := schema.TraceCarrier{Env: env}, streams.HeaderCarrier(h)
+	for k, v := range c {
+		envelope.Set(k, v)
+		headers.Set(k, v)
+	}
 	return span
-}
-
-// injectHeaders writes span's context into a NATS message's headers.
-func (o *observer) injectHeaders(ctx context.Context, span trace.Span, m *nats.Msg) {
-	o.propagator.Inject(trace.ContextWithSpan(ctx, span), streams.HeaderCarrier(m.Header))
 }
 
 // sessionEnded records the duration of a session that ended here.

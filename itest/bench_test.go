@@ -2,6 +2,7 @@ package itest
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -9,19 +10,58 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/mcpstream/mcpstream/gateway"
+	"github.com/mcpstream/mcpstream/internal/testkit"
 )
 
 // BenchmarkToolsCall measures the whole path of a tools/call in one
 // process: HTTP on loopback -> gateway -> JetStream (file storage) ->
 // demo worker -> reply -> HTTP response, with one session per parallel
-// client (run with -cpu to vary the clients' goroutines), without metrics
-// and with the gateway's and the worker's metrics on a registry.
+// client (run with -cpu to vary the clients' goroutines):
+//
+//   - metrics=off: no metrics, no telemetry (what `dev` runs with no flag
+//     and no OTEL_* variable);
+//   - metrics=on: the gateway's and the worker's Prometheus metrics on a
+//     registry;
+//   - traces=discard: every call traced (always-on sampling) by the
+//     OpenTelemetry SDK's batch span processor, whose exporter drops the
+//     spans: the cost of making them;
+//   - traces=otlp: the same, exported over OTLP/HTTP (protobuf) to a
+//     receiver in the same process, which decodes them: the cost of
+//     making and sending them, plus the receiver's.
 func BenchmarkToolsCall(b *testing.B) {
 	b.Run("metrics=off", func(b *testing.B) { benchToolsCall(b, gateway.Config{}) })
 	b.Run("metrics=on", func(b *testing.B) { benchToolsCall(b, gateway.Config{Metrics: prometheus.NewRegistry()}) })
+	b.Run("traces=discard", func(b *testing.B) {
+		benchToolsCall(b, gateway.Config{TracerProvider: benchTracer(b, discardSpans{})})
+	})
+	b.Run("traces=otlp", func(b *testing.B) {
+		o := testkit.StartOTLP(b)
+		exp, err := otlptracehttp.New(context.Background(), otlptracehttp.WithEndpointURL(o.HTTPEndpoint()+"/v1/traces"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		benchToolsCall(b, gateway.Config{TracerProvider: benchTracer(b, exp)})
+	})
 }
+
+// benchTracer is a tracer provider sampling every span, batched to exp as
+// the processes' are (the SDK's default batch settings), shut down at the
+// end of the benchmark.
+func benchTracer(b *testing.B, exp sdktrace.SpanExporter) *sdktrace.TracerProvider {
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()), sdktrace.WithBatcher(exp))
+	b.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	return tp
+}
+
+// discardSpans is a span exporter that drops what it is given.
+type discardSpans struct{}
+
+func (discardSpans) ExportSpans(context.Context, []sdktrace.ReadOnlySpan) error { return nil }
+func (discardSpans) Shutdown(context.Context) error                             { return nil }
 
 func benchToolsCall(b *testing.B, cfg gateway.Config) {
 	s := newStack(b, cfg)

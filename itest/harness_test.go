@@ -229,8 +229,8 @@ func startDevEnv(t *testing.T, env []string, exposeNATS bool, extra ...string) (
 // stack is an in-process deployment on real parts: an embedded nats-server
 // with JetStream on disk, the demo worker group, a gateway, and real HTTP on
 // loopback. Its code runs under the test's race detector. The demo group
-// registers its metrics on the gateway's Config.Metrics and provisions the
-// gateway's Config.Topology.
+// registers its metrics on the gateway's Config.Metrics, traces with its
+// Config.TracerProvider and provisions its Config.Topology.
 type stack struct {
 	emb *streams.Embedded
 	gw  *gateway.Gateway
@@ -279,7 +279,8 @@ func newStack(t testing.TB, cfg gateway.Config) *stack {
 	workerNC := connect()
 	go func() {
 		// The worker's metrics go where the gateway's do, as in dev.
-		ran <- examples.Demo().Run(ctx, workerNC, workers.Options{Ready: ready, Heartbeat: time.Second, Logger: quietLog, Metrics: cfg.Metrics, Topology: cfg.Topology})
+		ran <- examples.Demo().Run(ctx, workerNC, workers.Options{Ready: ready, Heartbeat: time.Second, Logger: quietLog, Metrics: cfg.Metrics, Topology: cfg.Topology,
+			TracerProvider: cfg.TracerProvider, Propagator: cfg.Propagator})
 	}()
 	select {
 	case <-ready:

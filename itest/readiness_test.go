@@ -63,7 +63,7 @@ func TestReadinessAcrossProcesses(t *testing.T) {
 	if status, _ := probe(t, gwBase+"/healthz"); status != http.StatusOK {
 		t.Errorf("gateway /healthz while retiring: %d, want 200", status)
 	}
-	gw.send(syscall.SIGTERM) // a second signal cuts the delay short
+	gw.send(syscall.SIGTERM)                          // a second signal cuts the delay short
 	if code := gw.wait(20 * time.Second); code != 0 { // the delay is 30s
 		t.Errorf("gateway exited with status %d, want 0", code)
 	}
