@@ -157,7 +157,7 @@ func spanNames(spans []sdktrace.ReadOnlySpan) []string {
 func stringAttr(attrs []attribute.KeyValue, key string) string {
 	for _, a := range attrs {
 		if string(a.Key) == key {
-			return a.Value.Emit()
+			return a.Value.String()
 		}
 	}
 	return ""

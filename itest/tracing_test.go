@@ -53,6 +53,18 @@ func traceparent(ctx context.Context) string {
 	return c["traceparent"]
 }
 
+// connectNegotiated connects the official go-sdk client to endpoint,
+// leaving it to negotiate the revision (its newest, stateless).
+func connectNegotiated(ctx context.Context, t *testing.T, endpoint string) *mcp.ClientSession {
+	t.Helper()
+	client := mcp.NewClient(&mcp.Implementation{Name: "itest-go-sdk", Version: "1"}, nil)
+	cs, err := client.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: endpoint, MaxRetries: -1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cs
+}
+
 // callWithMeta calls tool with the official go-sdk client, the trace
 // context of ctx's span in params._meta, as MCP clients send it.
 func callWithMeta(ctx context.Context, t *testing.T, cs *mcp.ClientSession, tool string, args map[string]any) string {
@@ -93,11 +105,7 @@ func TestTraceAcrossProcesses(t *testing.T) {
 			defer cancel()
 
 			// The official go-sdk client, the trace context in _meta.
-			client := mcp.NewClient(&mcp.Implementation{Name: "itest-go-sdk", Version: "1"}, nil)
-			cs, err := client.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: endpoint, MaxRetries: -1}, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
+			cs := connectNegotiated(ctx, t, endpoint)
 			sctx, span := tracer.Start(ctx, clientSpan, trace.WithSpanKind(trace.SpanKindClient))
 			if got := callWithMeta(sctx, t, cs, "echo", map[string]any{"text": "traced"}); got != "traced" {
 				t.Fatalf("echo answered %q", got)
@@ -173,11 +181,7 @@ func TestTraceOfARedelivery(t *testing.T) {
 	a.waitLine(workerRE, 30*time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	client := mcp.NewClient(&mcp.Implementation{Name: "itest-go-sdk", Version: "1"}, nil)
-	cs, err := client.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: endpoint, MaxRetries: -1}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cs := connectNegotiated(ctx, t, endpoint)
 	defer cs.Close()
 
 	sctx, span := tracer.Start(ctx, clientSpan, trace.WithSpanKind(trace.SpanKindClient))

@@ -209,7 +209,7 @@ func TestMsgpackToJSONFromEncoder(t *testing.T) {
 	values := []any{
 		nil, true, false, int8(-100), int16(-30000), int32(-2000000000), int64(math.MinInt64),
 		uint8(200), uint16(60000), uint32(4000000000), uint64(math.MaxUint64), 0, -1, 1 << 40,
-		float32(0.1), float32(1e-7), float32(3.4028235e38), float32(-0.0), float32(16777216),
+		float32(0.1), float32(1e-7), float32(3.4028235e38), float32(math.Copysign(0, -1)), float32(16777216),
 		0.1, 1e-7, 1e21, 1e20, -1e-300, math.MaxFloat64, math.SmallestNonzeroFloat64, 100.0,
 		"", "plain", "quote\" backslash\\ nl\n tab\t ctrl\x01\x1f del\x7f", "<>&", "\u2028\u2029", "é😀",
 		strings.Repeat("long ", 20000),

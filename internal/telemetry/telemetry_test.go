@@ -4,8 +4,12 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/mcpstream/mcpstream/internal/testkit"
 )
 
 // TestSignalsFollowTheEnvironment: nothing is on unless the environment
@@ -76,5 +80,46 @@ func TestPrometheusServesTheMetrics(t *testing.T) {
 	}
 	if !found || !service {
 		t.Fatalf("gathered %d families; histogram found %v, service.name from OTEL_SERVICE_NAME %v", len(families), found, service)
+	}
+}
+
+// TestTracesFollowTheEnvironment: the exporter's endpoint and protocol,
+// the batch span processor's delay, the sampler (a parent-based one
+// here) and the resource all come from OTEL_* variables. With
+// parentbased_traceidratio at 0, a root span is dropped and the child of
+// a sampled remote parent (a client's traceparent) is exported; the spans
+// arrive at the OTLP receiver without a flush (OTEL_BSP_SCHEDULE_DELAY),
+// named by OTEL_SERVICE_NAME, with OTEL_RESOURCE_ATTRIBUTES.
+func TestTracesFollowTheEnvironment(t *testing.T) {
+	o := testkit.StartOTLP(t)
+	for _, kv := range o.Env("http/protobuf") {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
+	t.Setenv("OTEL_METRICS_EXPORTER", "none")
+	t.Setenv("OTEL_TRACES_SAMPLER", "parentbased_traceidratio")
+	t.Setenv("OTEL_TRACES_SAMPLER_ARG", "0")
+	t.Setenv("OTEL_SERVICE_NAME", "checkout-gateway")
+	t.Setenv("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment.name=staging")
+	ctx := context.Background()
+	p, err := New(ctx, "mcpstream-gateway", "1", nil)
+	if err != nil || p.Tracer == nil {
+		t.Fatalf("%+v, %v; want a tracer provider", p, err)
+	}
+	defer p.Shutdown(ctx)
+	tracer := p.Tracer.Tracer("test")
+	_, root := tracer.Start(ctx, "root")
+	root.End()
+	remote := trace.NewSpanContext(trace.SpanContextConfig{TraceID: trace.TraceID{1}, SpanID: trace.SpanID{2},
+		TraceFlags: trace.FlagsSampled, Remote: true})
+	_, child := tracer.Start(trace.ContextWithRemoteSpanContext(ctx, remote), "child")
+	child.End()
+	spans := o.Await(10*time.Second, func(s []testkit.Span) bool { return len(testkit.ByName(s, "child")) == 1 })
+	if n := len(testkit.ByName(spans, "root")); n != 0 {
+		t.Errorf("%d root spans exported with a ratio of 0", n)
+	}
+	c := testkit.ByName(spans, "child")[0]
+	if c.Service() != "checkout-gateway" || c.Resource["deployment.environment.name"] != "staging" {
+		t.Errorf("resource %v: want service.name and deployment.environment.name from the environment", c.Resource)
 	}
 }
