@@ -235,12 +235,13 @@ type stack struct {
 	emb *streams.Embedded
 	gw  *gateway.Gateway
 	url string
+	cfg gateway.Config // what the gateway was given
 }
 
 func newStack(t testing.TB, cfg gateway.Config) *stack {
 	t.Helper()
 	emb, _, _ := testkit.JetStream(t) // shut down after the cleanup below
-	s := &stack{emb: emb}
+	s := &stack{emb: emb, cfg: cfg}
 	ctx, cancel := context.WithCancel(context.Background())
 	ran := make(chan error, 1)
 	var conns []*nats.Conn
@@ -359,8 +360,9 @@ func initSession(t testing.TB, url string) string {
 // output; failures are reported by assertions.
 var quietLog = slog.New(slog.NewTextHandler(io.Discard, nil))
 
-// runGroup serves g on the stack's JetStream for the rest of the test and
-// waits until the gateway's registry snapshot has tool.
+// runGroup serves g on the stack's JetStream for the rest of the test, traced
+// as the gateway is, and waits until the gateway's registry snapshot has
+// tool.
 func (s *stack) runGroup(t *testing.T, g *workers.Group, tool string) {
 	t.Helper()
 	nc, err := s.emb.Connect()
@@ -369,7 +371,10 @@ func (s *stack) runGroup(t *testing.T, g *workers.Group, tool string) {
 	}
 	ctx, stop := context.WithCancel(context.Background())
 	ready, ran := make(chan struct{}), make(chan error, 1)
-	go func() { ran <- g.Run(ctx, nc, workers.Options{Ready: ready, Logger: quietLog}) }()
+	go func() {
+		ran <- g.Run(ctx, nc, workers.Options{Ready: ready, Logger: quietLog,
+			TracerProvider: s.cfg.TracerProvider, Propagator: s.cfg.Propagator})
+	}()
 	t.Cleanup(func() { stop(); <-ran; nc.Close() })
 	select {
 	case <-ready:

@@ -2,6 +2,7 @@ package itest
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -15,12 +16,15 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	semconv "go.opentelemetry.io/otel/semconv/v1.41.0"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/mcpstream/mcpstream/gateway"
 	"github.com/mcpstream/mcpstream/internal/testkit"
 	"github.com/mcpstream/mcpstream/schema"
 	"github.com/mcpstream/mcpstream/streams"
+	"github.com/mcpstream/mcpstream/workers/examples"
 )
 
 // Span names across the processes (the gateway's SERVER span and the
@@ -342,4 +346,74 @@ func names(spans []testkit.Span) []string {
 		out = append(out, s.Name+" ("+s.Service()+")")
 	}
 	return out
+}
+
+// TestTracedTaskAndClientRequest, in one process with the OpenTelemetry
+// SDK: a handler's request to the client (an elicitation the official
+// client answers) is a CLIENT span under the handler's span; a task's run
+// is its handler's span, with mcp.task.id, lasting until the task's work
+// is done, in the trace of the call that started it.
+func TestTracedTaskAndClientRequest(t *testing.T) {
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	s := newStack(t, gateway.Config{TracerProvider: tp})
+	s.runGroup(t, examples.Conformance(), "slow_compute")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+
+	cs := connectOfficial(t, ctx, s.url, "itest-traced", &mcp.ClientOptions{
+		ElicitationHandler: func(context.Context, *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
+			return &mcp.ElicitResult{Action: "accept", Content: map[string]any{"username": "ada"}}, nil
+		},
+	})
+	defer cs.Close()
+	if res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "test_elicitation", Arguments: map[string]any{"message": "who?"}}); err != nil || res.IsError {
+		t.Fatalf("test_elicitation: %v %+v", err, res)
+	}
+
+	created := statelessCall(t, s.url, "tools/call", "slow_compute", `"name":"slow_compute","arguments":{"seconds":0.3,"label":"traced"}`)
+	var id string
+	if json.Unmarshal(created["taskId"], &id) != nil || id == "" {
+		t.Fatalf("tools/call answered %v, want a task", created)
+	}
+	awaitTask(t, s.url, id, "completed")
+
+	var elicit, task sdktrace.ReadOnlySpan
+	testkit.Eventually(t, "the elicitation's and the task's spans ended", 10*time.Second, func() bool {
+		for _, sp := range rec.Ended() {
+			switch {
+			case sp.Name() == "elicitation/create":
+				elicit = sp
+			case sp.Name() == "tools/call slow_compute" && sp.SpanKind() == trace.SpanKindInternal && spanAttr(sp, "mcp.task.id") == id:
+				task = sp
+			}
+		}
+		return elicit != nil && task != nil
+	})
+	byID := map[trace.SpanID]sdktrace.ReadOnlySpan{}
+	var starter sdktrace.ReadOnlySpan
+	for _, sp := range rec.Ended() {
+		byID[sp.SpanContext().SpanID()] = sp
+		if sp.Name() == "tools/call slow_compute" && sp.SpanKind() == trace.SpanKindServer {
+			starter = sp
+		}
+	}
+	if p := byID[elicit.Parent().SpanID()]; elicit.SpanKind() != trace.SpanKindClient || p == nil || p.Name() != "tools/call test_elicitation" || p.SpanKind() != trace.SpanKindInternal {
+		t.Errorf("elicitation span: kind %v, parent %v; want a CLIENT span under the handler's", elicit.SpanKind(), p)
+	}
+	if starter == nil || task.SpanContext().TraceID() != starter.SpanContext().TraceID() {
+		t.Errorf("the task's span is not in the trace of the tools/call that started it")
+	}
+	if d := task.EndTime().Sub(task.StartTime()); d < 300*time.Millisecond {
+		t.Errorf("the task's span lasted %v, less than its 0.3 s of work", d)
+	}
+}
+
+func spanAttr(sp sdktrace.ReadOnlySpan, key string) string {
+	for _, a := range sp.Attributes() {
+		if string(a.Key) == key {
+			return a.Value.String()
+		}
+	}
+	return ""
 }

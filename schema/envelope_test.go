@@ -438,3 +438,23 @@ func TestUnmarshalReplyErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestTraceCarrier: the envelope carries the W3C traceparent and
+// tracestate, set and read in any case; other keys (baggage) are dropped,
+// and Keys lists only what is set.
+func TestTraceCarrier(t *testing.T) {
+	var env schema.Envelope
+	c := schema.TraceCarrier{Env: &env}
+	if keys := c.Keys(); len(keys) != 0 {
+		t.Fatalf("keys of an empty envelope: %v", keys)
+	}
+	c.Set("Traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
+	c.Set("baggage", "k=v")
+	if env.TraceParent == "" || c.Get("TRACEPARENT") != env.TraceParent || c.Get("baggage") != "" {
+		t.Fatalf("after Set: %+v, Get(TRACEPARENT) %q", env, c.Get("TRACEPARENT"))
+	}
+	c.Set("tracestate", "congo=t61rcWkgMzE")
+	if keys := c.Keys(); len(keys) != 2 || keys[0] != "traceparent" || keys[1] != "tracestate" {
+		t.Errorf("keys %v", keys)
+	}
+}

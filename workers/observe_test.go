@@ -1,8 +1,14 @@
 package workers_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -12,6 +18,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/mcpstream/mcpstream/internal/logging"
 	"github.com/mcpstream/mcpstream/internal/testkit"
 	"github.com/mcpstream/mcpstream/schema"
 	"github.com/mcpstream/mcpstream/workers"
@@ -127,4 +134,68 @@ func attr(attrs []attribute.KeyValue, key string) (attribute.Value, bool) {
 		}
 	}
 	return attribute.Value{}, false
+}
+
+// syncBuffer is a bytes.Buffer the group's goroutines may write to while
+// the test reads it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// TestLogsNameTheTrace: a line a worker logs about a delivery (here, its
+// handler panicking) carries the delivery's trace_id and span_id, in the
+// JSON format the commands use, and not the call's arguments.
+func TestLogsNameTheTrace(t *testing.T) {
+	h := newHarness(t)
+	var out syncBuffer
+	log, err := logging.New(&out, logging.FormatJSON, slog.LevelInfo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp := sdktrace.NewTracerProvider()
+	g := workers.NewGroup("logged")
+	type in struct {
+		Secret string `json:"secret"`
+	}
+	workers.AddTool(g, workers.Tool{Name: "boom"}, func(context.Context, *workers.Call, in) (*schema.ToolResult, error) {
+		panic("boom")
+	})
+	h.run(g, workers.Options{TracerProvider: tp, Logger: log})
+	const traceID = "0af7651916cd43dd8448eb211c80319c"
+	k := h.key()
+	env := h.envelope(k, "boom", in{Secret: "ARG-SECRET-42"})
+	env.TraceParent = "00-" + traceID + "-b7ad6b7169203331-01"
+	h.publish("logged", env)
+	h.await(k, 10*time.Second)
+
+	var line map[string]any
+	testkit.Eventually(t, "the panic logged", 10*time.Second, func() bool {
+		for _, l := range strings.Split(out.String(), "\n") {
+			var m map[string]any
+			if json.Unmarshal([]byte(l), &m) == nil && m["msg"] == "handler panicked" {
+				line = m
+				return true
+			}
+		}
+		return false
+	})
+	if line["trace_id"] != traceID || len(fmt.Sprint(line["span_id"])) != 16 || line["key"] != k {
+		t.Errorf("the panic's line %v: want trace_id %s, a span_id and the key", line, traceID)
+	}
+	if strings.Contains(out.String(), "ARG-SECRET-42") {
+		t.Errorf("the call's arguments were logged:\n%s", out.String())
+	}
 }
