@@ -1,14 +1,12 @@
 package workers_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -136,31 +134,12 @@ func attr(attrs []attribute.KeyValue, key string) (attribute.Value, bool) {
 	return attribute.Value{}, false
 }
 
-// syncBuffer is a bytes.Buffer the group's goroutines may write to while
-// the test reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // TestLogsNameTheTrace: a line a worker logs about a delivery (here, its
 // handler panicking) carries the delivery's trace_id and span_id, in the
 // JSON format the commands use, and not the call's arguments.
 func TestLogsNameTheTrace(t *testing.T) {
 	h := newHarness(t)
-	var out syncBuffer
+	var out testkit.Buffer
 	log, err := logging.New(&out, logging.FormatJSON, slog.LevelInfo)
 	if err != nil {
 		t.Fatal(err)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/mcpstream/mcpstream/gateway"
 	"github.com/mcpstream/mcpstream/internal/doccheck"
+	"github.com/mcpstream/mcpstream/internal/testkit"
 )
 
 // These tests check the repository's own documentation: README.md and
@@ -254,7 +255,7 @@ func startDev(t *testing.T, bin string, args []string) string {
 	args = append(args, "--addr", "127.0.0.1:0")
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), binaryEnv...)
-	var stderr syncBuffer
+	var stderr testkit.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -299,22 +300,4 @@ func startDev(t *testing.T, bin string, args []string) string {
 		t.Fatalf("mcpstream %s printed no MCP endpoint in 20 s\n%s", strings.Join(args, " "), stderr.String())
 	}
 	return ""
-}
-
-// syncBuffer is a bytes.Buffer a process writes while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
