@@ -90,4 +90,16 @@
 // there: requests by method and outcome and their duration, refusals by
 // reason, the queueing the adaptive limit sees, and gauges of calls in
 // flight, the limit, open event streams and cached sessions.
+//
+// # Tracing
+//
+// With [Config.TracerProvider] set, each request is a SERVER span named
+// "{mcp.method.name} {target}" whose parent is the trace context the client
+// sent (params._meta, else the traceparent header), and each publish of
+// its envelope a PRODUCER span whose context the envelope and the NATS
+// headers carry to the worker; with [Config.MeterProvider],
+// mcp.server.operation.duration and mcp.server.session.duration are
+// recorded as the MCP semantic conventions define them. [Gateway.Ready]
+// is the readiness check /readyz serves. docs/tracing.md has the whole
+// trace.
 package gateway

@@ -115,4 +115,15 @@
 // prompt name in mcpstream_worker_handler_duration_seconds, and shows its
 // busy handler goroutines in mcpstream_worker_handlers_busy, each
 // labelled with the group. Groups in one process share the vectors.
+//
+// # Tracing
+//
+// With [Options.TracerProvider] set, each delivery is traced under the
+// gateway's publish, whose context the envelope carries: its queue wait,
+// a CONSUMER span with its delivery count, and the handler's span, which
+// the handler's context carries so that a tool's own spans nest under it.
+// Requests to the client are CLIENT spans, progress and log messages
+// events. A delivery's log lines are logged with its context, so that a
+// slog handler that reads the span from it (as the commands' does) names
+// the trace.
 package workers
