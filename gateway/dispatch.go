@@ -117,6 +117,7 @@ func (g *Gateway) initialize(ctx context.Context, x *exchange) {
 			return
 		}
 		x.w.Header().Set(schema.HeaderSessionID, sess.id)
+		x.sess = sess
 	} else {
 		if !schema.IsSessionRevision(p.ProtocolVersion) {
 			rev = schema.Revision20241105 // the HTTP+SSE transport's own

@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"encoding/json"
 	"net"
 	"strconv"
 	"time"
@@ -77,6 +76,7 @@ func newObserver(cfg Config) (*observer, error) {
 type operation struct {
 	replier
 	o       *observer
+	x       *exchange  // its session, once initialize made one, gives the revision
 	span    trace.Span // nil without a tracer
 	start   time.Time
 	method  string
@@ -93,13 +93,10 @@ func (o *observer) begin(ctx context.Context, x *exchange) (context.Context, *op
 	if methodOf(method) == methodOther {
 		method = "other" // a metric label must not take any method a client sends
 	}
-	op := &operation{replier: x.out, o: o, start: time.Now(), method: method}
+	op := &operation{replier: x.out, o: o, x: x, start: time.Now(), method: method}
 	x.out = op
 	target, targetAttr := requestTarget(x.msg)
 	op.attrs = append(op.attrs, semconv.NetworkTransportTCP, semconv.NetworkProtocolName("http"))
-	if x.sess != nil && x.sess.client.Load() != nil {
-		op.attrs = append(op.attrs, semconv.McpProtocolVersion(x.sess.revision()))
-	}
 	if targetAttr.Valid() && targetAttr.Key != semconv.McpResourceURIKey {
 		op.attrs = append(op.attrs, targetAttr)
 	}
@@ -140,7 +137,7 @@ func (o *observer) begin(ctx context.Context, x *exchange) (context.Context, *op
 // when both are there and differ.
 func (o *observer) parent(ctx context.Context, x *exchange) (context.Context, []trace.Link) {
 	meta, _ := schema.ParseRequestMeta(x.msg.Params)
-	metaCtx := o.propagator.Extract(ctx, metaCarrier{&meta})
+	metaCtx := o.propagator.Extract(ctx, meta.Trace())
 	metaSC := trace.SpanContextFromContext(metaCtx)
 	var httpCtx context.Context
 	var httpSC trace.SpanContext
@@ -160,21 +157,8 @@ func (o *observer) parent(ctx context.Context, x *exchange) (context.Context, []
 }
 
 func (op *operation) result(body resultBody) {
-	switch {
-	case body.msgpack && schema.IsToolError(body.b):
+	if body.msgpack && schema.IsToolError(body.b) {
 		op.errType, op.errMsg = "tool_error", "the tool failed (isError)"
-	case op.method == schema.MethodInitialize:
-		// The revision is known once negotiated: the result says it.
-		var r struct {
-			ProtocolVersion string `json:"protocolVersion"`
-		}
-		if json.Unmarshal(body.b, &r) == nil && r.ProtocolVersion != "" {
-			v := semconv.McpProtocolVersion(r.ProtocolVersion)
-			op.attrs = append(op.attrs, v)
-			if op.span != nil {
-				op.span.SetAttributes(v)
-			}
-		}
 	}
 	op.replier.result(body)
 }
@@ -193,6 +177,14 @@ const refusalReasonKey = attribute.Key("mcpstream.refusal.reason")
 
 // end closes the request's span and records its duration.
 func (op *operation) end(ctx context.Context) {
+	if sess := op.x.sess; sess != nil && sess.client.Load() != nil {
+		// Read at the end: an initialize has negotiated it by now.
+		v := semconv.McpProtocolVersion(sess.revision())
+		op.attrs = append(op.attrs, v)
+		if op.span != nil {
+			op.span.SetAttributes(v)
+		}
+	}
 	if op.errType != "" {
 		errAttrs := []attribute.KeyValue{semconv.ErrorTypeKey.String(op.errType)}
 		if op.errType != "tool_error" {
@@ -269,7 +261,7 @@ func (o *observer) publishing(ctx context.Context, env *schema.Envelope, h nats.
 		))
 	c := propagation.MapCarrier{}
 	o.propagator.Inject(trace.ContextWithSpan(ctx, span), c)
-	envelope, headers := schema.TraceCarrier{Env: env}, streams.HeaderCarrier(h)
+	envelope, headers := env.Trace(), streams.HeaderCarrier(h)
 	for k, v := range c {
 		envelope.Set(k, v)
 		headers.Set(k, v)
@@ -285,20 +277,3 @@ func (o *observer) sessionEnded(ctx context.Context, sess *session) {
 	o.sessions.Record(ctx, time.Since(sess.CreatedAt).Seconds(),
 		semconv.McpProtocolVersion(sess.revision()), semconv.NetworkTransportTCP, semconv.NetworkProtocolName("http"))
 }
-
-// metaCarrier reads the trace context a client put in params._meta.
-type metaCarrier struct{ m *schema.RequestMeta }
-
-func (c metaCarrier) Get(key string) string {
-	switch key {
-	case "traceparent":
-		return c.m.TraceParent
-	case "tracestate":
-		return c.m.TraceState
-	}
-	return ""
-}
-
-func (c metaCarrier) Set(string, string) {}
-
-func (c metaCarrier) Keys() []string { return []string{"traceparent", "tracestate"} }

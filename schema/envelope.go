@@ -230,39 +230,48 @@ func UnmarshalCancel(b []byte) (*Cancel, error) {
 	return &c, nil
 }
 
-// TraceCarrier carries an envelope's trace context for an OpenTelemetry
-// TextMapPropagator (it is a propagation.TextMapCarrier): the W3C
-// traceparent and tracestate keys, any case; other keys are dropped.
-type TraceCarrier struct{ Env *Envelope }
+// TraceCarrier carries a W3C trace context, the traceparent and
+// tracestate keys in any case, in two string fields, for an OpenTelemetry
+// TextMapPropagator (it is a propagation.TextMapCarrier); other keys are
+// dropped. [Envelope.Trace] and [RequestMeta.Trace] return theirs.
+type TraceCarrier struct{ Parent, State *string }
+
+// Trace is the carrier of the envelope's trace context.
+func (e *Envelope) Trace() TraceCarrier { return TraceCarrier{&e.TraceParent, &e.TraceState} }
+
+// field is the field key names, nil for another key.
+func (c TraceCarrier) field(key string) *string {
+	switch {
+	case strings.EqualFold(key, "traceparent"):
+		return c.Parent
+	case strings.EqualFold(key, "tracestate"):
+		return c.State
+	}
+	return nil
+}
 
 // Get returns the value of key.
 func (c TraceCarrier) Get(key string) string {
-	switch {
-	case strings.EqualFold(key, "traceparent"):
-		return c.Env.TraceParent
-	case strings.EqualFold(key, "tracestate"):
-		return c.Env.TraceState
+	if f := c.field(key); f != nil {
+		return *f
 	}
 	return ""
 }
 
 // Set sets key to value.
 func (c TraceCarrier) Set(key, value string) {
-	switch {
-	case strings.EqualFold(key, "traceparent"):
-		c.Env.TraceParent = value
-	case strings.EqualFold(key, "tracestate"):
-		c.Env.TraceState = value
+	if f := c.field(key); f != nil {
+		*f = value
 	}
 }
 
 // Keys lists the keys set.
 func (c TraceCarrier) Keys() []string {
 	var keys []string
-	if c.Env.TraceParent != "" {
+	if *c.Parent != "" {
 		keys = append(keys, "traceparent")
 	}
-	if c.Env.TraceState != "" {
+	if *c.State != "" {
 		keys = append(keys, "tracestate")
 	}
 	return keys

@@ -444,7 +444,7 @@ func TestUnmarshalReplyErrors(t *testing.T) {
 // and Keys lists only what is set.
 func TestTraceCarrier(t *testing.T) {
 	var env schema.Envelope
-	c := schema.TraceCarrier{Env: &env}
+	c := env.Trace()
 	if keys := c.Keys(); len(keys) != 0 {
 		t.Fatalf("keys of an empty envelope: %v", keys)
 	}

@@ -77,6 +77,9 @@ type RequestMeta struct {
 	TraceState         string
 }
 
+// Trace is the carrier of the trace context the client sent in _meta.
+func (m *RequestMeta) Trace() TraceCarrier { return TraceCarrier{&m.TraceParent, &m.TraceState} }
+
 // ParseRequestMeta reads the _meta member of params (raw JSON, may be nil).
 // It returns ok false when params or _meta is not an object.
 func ParseRequestMeta(params []byte) (m RequestMeta, ok bool) {

@@ -63,7 +63,7 @@ func (t *tracing) delivery(ctx context.Context, env *schema.Envelope, msg jetstr
 	if t == nil {
 		return ctx, nil
 	}
-	parent := t.propagator.Extract(ctx, schema.TraceCarrier{Env: env})
+	parent := t.propagator.Extract(ctx, env.Trace())
 	subject := msg.Subject()
 	partition := subject[strings.LastIndexByte(subject, '.')+1:]
 	attrs := []attribute.KeyValue{
