@@ -1,0 +1,77 @@
+package replay
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/mcpstream/mcpstream/schema"
+	"github.com/mcpstream/mcpstream/streams"
+)
+
+// TimeFormat is how a line writes times: RFC 3339 in UTC with
+// microseconds, a fixed width so that lines sort as text.
+const TimeFormat = "2006-01-02T15:04:05.000000Z07:00"
+
+// Line is one recorded request as replay prints it, one JSON object a
+// line. Result, Error and Duration are set only when the group records its
+// results and they were asked for ([Options.Results]); Result and Error
+// exclude each other.
+type Line struct {
+	Seq       uint64          `json:"seq"`
+	Stream    string          `json:"stream"`
+	Time      string          `json:"time"`
+	Group     string          `json:"group"`
+	Key       string          `json:"key"`
+	Session   string          `json:"session,omitempty"`
+	Principal string          `json:"principal,omitempty"`
+	Revision  string          `json:"revision,omitempty"`
+	Method    string          `json:"method"`
+	Tool      string          `json:"tool,omitempty"`
+	Arguments json.RawMessage `json:"arguments,omitempty"`
+	TraceID   string          `json:"trace_id,omitempty"`
+	Attempt   int             `json:"attempt"`
+	Deadline  string          `json:"deadline,omitempty"`
+
+	Result   json.RawMessage `json:"result,omitempty"`
+	Error    *schema.Error   `json:"error,omitempty"`
+	Duration string          `json:"duration,omitempty"`
+
+	// at is Time parsed, for pacing a re-run (--rate original).
+	at time.Time
+}
+
+// At is when the request was stored in its stream.
+func (l *Line) At() time.Time { return l.at }
+
+// NewLine decodes a recorded request into its line. It returns an error
+// naming the message when its envelope or its arguments cannot be decoded.
+func NewLine(m *streams.Recorded) (*Line, error) {
+	env := m.Envelope
+	l := &Line{Seq: m.Seq, Stream: m.Stream, Time: m.Time.UTC().Format(TimeFormat), Group: m.Group,
+		Key: env.Key, Session: env.Session, Principal: env.Principal, Revision: env.Revision,
+		Method: env.Method, Tool: env.Name, TraceID: TraceID(env.TraceParent),
+		Attempt: max(int(env.Attempt), 1), at: m.Time}
+	if d := env.DeadlineTime(); !d.IsZero() {
+		l.Deadline = d.UTC().Format(TimeFormat)
+	}
+	if len(env.Params) > 0 {
+		args, err := schema.MsgpackToJSON(nil, env.Params)
+		if err != nil {
+			return nil, fmt.Errorf("decoding the arguments of %s seq %d: %w", m.Stream, m.Seq, err)
+		}
+		l.Arguments = args
+	}
+	return l, nil
+}
+
+// TraceID is the trace id of a W3C traceparent ("00-<trace id>-<span
+// id>-<flags>"), or "" when there is none.
+func TraceID(traceparent string) string {
+	parts := strings.Split(traceparent, "-")
+	if len(parts) < 4 || len(parts[1]) != 32 {
+		return ""
+	}
+	return parts[1]
+}
