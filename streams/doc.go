@@ -36,5 +36,20 @@
 // resource and template definitions, worker heartbeats, the topology
 // under [TopologyKey] and the request-state key under [StateKeyKey]),
 // [SessionBucket], [ResultBucket] (recent results by request key,
-// [ResultKey]) and [TaskBucket].
+// [ResultKey]) and [TaskBucket]. A worker group that records its answers
+// creates its own record stream, MCP_RESULTS_<group> ([RecordStream],
+// [Topology.RecordConfig]): one answer a request, on
+// mcp.results.<group>.<result key> ([RecordSubject]).
+//
+// # Replay
+//
+// [Replay] reads the request streams back: every partition (or only the
+// one a session's requests go to), through ordered, ephemeral consumers
+// that it deletes when done, so the groups' durable consumers and what
+// they deliver are untouched. A group filter is the server's; the
+// streams' next requests are merged by the time they were stored, one
+// buffered read per stream, so memory does not grow with the range. The
+// range ends at the last request stored when the replay started (or at
+// ReplayOptions.Until); with Follow it goes on with requests as they are
+// stored. [OpenRecords] looks a request's recorded answer up by its key.
 package streams

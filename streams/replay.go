@@ -1,7 +1,16 @@
 package streams
 
 import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/mcpstream/mcpstream/schema"
 )
@@ -15,6 +24,373 @@ type Recorded struct {
 	// Time is when the stream stored it.
 	Time time.Time
 	// Group is the worker group its subject names.
-	Group    string
+	Group string
+	// Envelope is the request; nil when it could not be decoded, and Err
+	// says why.
 	Envelope *schema.Envelope
+	Err      error
+	// Live is set on a request read after the range, with Follow: stored
+	// as the replay ran.
+	Live bool
+}
+
+// ReplayOptions select what [Replay] reads. The zero value reads every
+// request of every partition stream, up to the last one stored when the
+// replay starts.
+type ReplayOptions struct {
+	// Group, if set, reads only that worker group's requests. The server
+	// filters: each partition's consumer takes only the group's subject.
+	Group string
+	// Session, if set, reads only that session's requests. A session's
+	// requests all go to one partition, so only its stream is read.
+	Session string
+	// Stream, if set, reads only that partition stream (as a line's
+	// "stream" names it, e.g. MCP_REQ_2).
+	Stream string
+	// StartSeq, if set, starts each stream read at that stream sequence.
+	StartSeq uint64
+	// Since, if set, starts at the first request stored at or after it
+	// (the server seeks to it, unless StartSeq is also set).
+	Since time.Time
+	// Until, if set, ends at the last request stored at or before it,
+	// with Follow too.
+	Until time.Time
+	// Follow goes on after the range with requests as they are stored,
+	// until the context ends (or Until passes). They come in the order they
+	// arrive, not merged by time.
+	Follow bool
+	// Limit, if positive, ends the replay after that many requests passed
+	// to emit.
+	Limit int
+	// Match, if set, decides which requests are passed to emit (the
+	// filters the server cannot apply); the others are read and dropped.
+	// Requests whose envelope could not be decoded are passed to it too.
+	Match func(*Recorded) bool
+	// Progress, if set, is called for every request read in the range
+	// (matched or not) with the number read and the number the range
+	// holds, as far as known: the total grows as each stream's read
+	// starts.
+	Progress func(read, total uint64)
+}
+
+// readBuffer is how many messages each stream's ordered consumer buffers:
+// what a replay holds in memory, whatever the range's size.
+const readBuffer = 256
+
+// Replay reads the recorded requests o selects, from every partition
+// stream merged in the order the streams stored them, and passes them to
+// emit. It reads through ordered, ephemeral consumers, deleted when it
+// returns: the worker groups' durable consumers, and what they deliver,
+// are untouched.
+//
+// It returns nil at the end of the range (or the Limit), the error emit
+// returns, ctx's error when ctx ends first (with Follow, that is how it
+// ends), an error naming the stream for a read that fails, and an error
+// when the deployment has no request streams (nothing provisioned) or
+// o.Stream names none of them.
+func Replay(ctx context.Context, js jetstream.JetStream, o ReplayOptions, emit func(*Recorded) error) error {
+	names, err := replayStreams(ctx, js, o)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer func() {
+		cancel()
+		wg.Wait()
+	}()
+	live := make(chan item, readBuffer)
+	ranges := make([]chan item, len(names))
+	for i, name := range names {
+		ranges[i] = make(chan item, 1)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			readStream(ctx, js, name, o, ranges[i], live)
+		}()
+	}
+	m := merger{o: o, emit: emit}
+	if err := m.merge(ctx, ranges); err != nil || m.done() {
+		return err
+	}
+	if !o.Follow {
+		return nil
+	}
+	for {
+		select {
+		case it := <-live:
+			if err := m.take(it); err != nil || m.done() {
+				return err
+			}
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// replayStreams names the partition streams o reads.
+func replayStreams(ctx context.Context, js jetstream.JetStream, o ReplayOptions) ([]string, error) {
+	if o.Group != "" {
+		if err := CheckName("group", o.Group); err != nil {
+			return nil, err
+		}
+	}
+	t, err := ReadTopology(ctx, js)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for p := range t.Partitions {
+		names = append(names, StreamName(p))
+	}
+	if o.Session != "" {
+		names = []string{StreamName(Partition(o.Session, t.Partitions))}
+	}
+	if o.Stream != "" {
+		if !slices.Contains(names, o.Stream) {
+			if o.Session != "" {
+				return nil, nil // the session's requests are all in another stream
+			}
+			return nil, fmt.Errorf("no request stream %s: the deployment has %s to %s", o.Stream, StreamName(0), StreamName(t.Partitions-1))
+		}
+		names = []string{o.Stream}
+	}
+	return names, nil
+}
+
+// ReadTopology returns the topology recorded when the deployment was
+// provisioned. It returns an error when nothing was provisioned (no
+// registry bucket or no recorded topology), or the registry's error.
+func ReadTopology(ctx context.Context, js jetstream.JetStream) (Topology, error) {
+	kv, err := js.KeyValue(ctx, RegistryBucket)
+	if err != nil {
+		if errors.Is(err, jetstream.ErrBucketNotFound) {
+			return Topology{}, fmt.Errorf("no mcpstream deployment here: bucket %s not found (run mcpstream provision)", RegistryBucket)
+		}
+		return Topology{}, fmt.Errorf("opening bucket %s: %w", RegistryBucket, err)
+	}
+	e, err := kv.Get(ctx, TopologyKey)
+	if err != nil {
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			return Topology{}, fmt.Errorf("no mcpstream deployment here: no topology recorded in %s (run mcpstream provision)", RegistryBucket)
+		}
+		return Topology{}, fmt.Errorf("reading recorded topology: %w", err)
+	}
+	var t Topology
+	if err := json.Unmarshal(e.Value(), &t); err != nil {
+		return Topology{}, fmt.Errorf("decoding recorded topology: %w", err)
+	}
+	return t.WithDefaults(), nil
+}
+
+// item is what a stream's reader sends: a request, the number of
+// requests its range holds (start), the end of its range (end), or the
+// error that ended its read.
+type item struct {
+	rec   *Recorded
+	total uint64
+	start bool
+	end   bool
+	err   error
+}
+
+// readStream reads stream name for o: its range on rangeCh, ended by an
+// end item, then (with o.Follow) what arrives later on live. It returns
+// when ctx ends, after an error item, or after the range without Follow.
+func readStream(ctx context.Context, js jetstream.JetStream, name string, o ReplayOptions, rangeCh, live chan<- item) {
+	send := func(ch chan<- item, it item) bool {
+		select {
+		case ch <- it:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	out := rangeCh
+	fail := func(err error) { send(out, item{err: fmt.Errorf("reading %s: %w", name, err)}) }
+	s, err := js.Stream(ctx, name)
+	if err != nil {
+		fail(err)
+		return
+	}
+	end := s.CachedInfo().State.LastSeq // the range ends here
+	cfg := jetstream.OrderedConsumerConfig{InactiveThreshold: time.Minute}
+	if o.Group != "" {
+		cfg.FilterSubjects = []string{RequestSubject(o.Group, partitionOf(name))}
+	}
+	switch {
+	case o.StartSeq > 0:
+		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, o.StartSeq
+	case !o.Since.IsZero():
+		since := o.Since
+		cfg.DeliverPolicy, cfg.OptStartTime = jetstream.DeliverByStartTimePolicy, &since
+	}
+	c, err := s.OrderedConsumer(ctx, cfg)
+	if err != nil {
+		fail(err)
+		return
+	}
+	msgs, err := c.Messages(jetstream.PullMaxMessages(readBuffer))
+	if err != nil {
+		fail(err)
+		return
+	}
+	defer func() {
+		msgs.Stop()
+		if info := c.CachedInfo(); info != nil {
+			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			_ = js.DeleteConsumer(dctx, name, info.Name)
+			cancel()
+		}
+	}()
+	var pending uint64
+	if info := c.CachedInfo(); info != nil {
+		pending = info.NumPending
+	}
+	inRange := pending > 0 && end > 0 && o.StartSeq <= end
+	if !send(out, item{start: true, total: pending}) {
+		return
+	}
+	endRange := func() bool {
+		inRange = false
+		if !send(out, item{end: true}) || !o.Follow {
+			return false
+		}
+		out = live
+		return true
+	}
+	if !inRange && !endRange() {
+		return
+	}
+	for {
+		msg, err := msgs.Next(jetstream.NextContext(ctx))
+		if err != nil {
+			if ctx.Err() == nil {
+				fail(err)
+			}
+			return
+		}
+		md, err := msg.Metadata()
+		if err != nil {
+			fail(err)
+			return
+		}
+		seq := md.Sequence.Stream
+		if inRange && seq > end && !endRange() {
+			return
+		}
+		if !o.Until.IsZero() && md.Timestamp.After(o.Until) {
+			if inRange {
+				send(out, item{end: true})
+			}
+			return
+		}
+		if !o.Since.IsZero() && md.Timestamp.Before(o.Since) {
+			continue // before the range (StartSeq placed the read)
+		}
+		rec := &Recorded{Stream: name, Seq: seq, Time: md.Timestamp, Live: !inRange}
+		rec.Group, _, _ = ParseRequestSubject(msg.Subject())
+		if rec.Envelope, rec.Err = schema.UnmarshalEnvelope(msg.Data()); rec.Err != nil {
+			rec.Err = fmt.Errorf("%s seq %d: %w", name, seq, rec.Err)
+		}
+		if !send(out, item{rec: rec}) {
+			return
+		}
+		if inRange && (seq >= end || md.NumPending == 0) && !endRange() {
+			return
+		}
+	}
+}
+
+// merger passes requests on: to o.Match, then emit, counting them for
+// o.Limit and for o.Progress.
+type merger struct {
+	o           ReplayOptions
+	emit        func(*Recorded) error
+	read, total uint64
+	emitted     int
+}
+
+// done reports whether the Limit is reached.
+func (m *merger) done() bool { return m.o.Limit > 0 && m.emitted >= m.o.Limit }
+
+// take passes one item on (or returns its error).
+func (m *merger) take(it item) error {
+	switch {
+	case it.err != nil:
+		return it.err
+	case it.start:
+		m.total += it.total
+		return nil
+	case it.rec == nil:
+		return nil
+	}
+	rec := it.rec
+	if m.o.Session != "" && (rec.Envelope == nil || rec.Envelope.Session != m.o.Session) {
+		return nil
+	}
+	if m.o.Match != nil && !m.o.Match(rec) {
+		return nil
+	}
+	m.emitted++
+	return m.emit(rec)
+}
+
+// merge reads the streams' ranges, passing on at each step the request
+// stored first among the streams' next ones, until every range has ended
+// or the Limit is reached.
+func (m *merger) merge(ctx context.Context, ranges []chan item) error {
+	heads := make([]*Recorded, len(ranges))
+	open := make([]bool, len(ranges))
+	for i := range open {
+		open[i] = true
+	}
+	for !m.done() {
+		next := -1
+		for i, ch := range ranges {
+			for open[i] && heads[i] == nil {
+				var it item
+				select {
+				case it = <-ch:
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+				switch {
+				case it.err != nil:
+					return it.err
+				case it.end:
+					open[i] = false
+				case it.start:
+					m.total += it.total
+				default:
+					heads[i] = it.rec
+				}
+			}
+			if heads[i] != nil && (next < 0 || before(heads[i], heads[next])) {
+				next = i
+			}
+		}
+		if next < 0 {
+			return nil // every range has ended
+		}
+		rec := heads[next]
+		heads[next] = nil
+		m.read++
+		if m.o.Progress != nil {
+			m.o.Progress(m.read, max(m.total, m.read))
+		}
+		if err := m.take(item{rec: rec}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// before orders requests of different streams: by the time stored, then
+// by stream and sequence.
+func before(a, b *Recorded) bool {
+	if c := a.Time.Compare(b.Time); c != 0 {
+		return c < 0
+	}
+	return cmp.Or(cmp.Compare(a.Stream, b.Stream), cmp.Compare(a.Seq, b.Seq)) < 0
 }

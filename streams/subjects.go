@@ -89,8 +89,33 @@ func RequestSubject(group string, p int) string {
 	return requestPrefix + group + "." + strconv.Itoa(p)
 }
 
+// ParseRequestSubject returns the group and partition a request subject
+// names; ok is false for another subject.
+func ParseRequestSubject(subject string) (group string, partition int, ok bool) {
+	rest, found := strings.CutPrefix(subject, requestPrefix)
+	if !found {
+		return "", 0, false
+	}
+	group, p, found := strings.Cut(rest, ".")
+	n, err := strconv.Atoi(p)
+	if !found || err != nil || n < 0 || !ValidName(group) {
+		return "", 0, false
+	}
+	return group, n, true
+}
+
 // StreamName is the name of the request stream of partition p: MCP_REQ_<p>.
 func StreamName(p int) string { return streamPrefix + strconv.Itoa(p) }
+
+// partitionOf is the partition of request stream name (-1 for another
+// name).
+func partitionOf(name string) int {
+	n, err := strconv.Atoi(strings.TrimPrefix(name, streamPrefix))
+	if err != nil || !strings.HasPrefix(name, streamPrefix) {
+		return -1
+	}
+	return n
+}
 
 // streamSubjects are the subjects partition p's stream captures.
 func streamSubjects(p int) []string { return []string{requestPrefix + "*." + strconv.Itoa(p)} }

@@ -53,6 +53,14 @@
 // neither stored nor sent: the gateway has answered already, or the
 // client wants no answer.
 //
+// With [Options.RecordResults], step 4 also publishes the reply (result
+// or error, with the handler's duration) to the group's record stream,
+// streams.RecordStream, without waiting for its acknowledgement: what
+// `mcpstream replay --results` and `--diff` read. Answers from the result
+// bucket, expired or cancelled runs and task outcomes are not recorded.
+// A tool's input struct field tagged `mcpstream:"sensitive"` is marked in
+// its schema (schema.SensitiveKeyword), and replay masks its values.
+//
 // # Delivery
 //
 // Delivery is at least once. An envelope its replica did not acknowledge

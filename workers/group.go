@@ -145,6 +145,20 @@ type Options struct {
 	// no drain window, handlers are cancelled as soon as the context
 	// ends; a tiny value has the same effect.
 	DrainTimeout time.Duration
+	// RecordResults records every answer the group's handlers produce,
+	// result or error, with the handler's duration, in the group's record
+	// stream (streams.RecordStream), where `mcpstream replay --results`
+	// finds them by request. Off by default. Run creates or updates the
+	// stream; answers are published without waiting for the stream's
+	// acknowledgement, so recording adds no wait to a call, and a record
+	// the stream did not take is only logged.
+	RecordResults bool
+	// RecordMaxAge is how long recorded answers are kept (default the
+	// request streams' MaxAge, 1h: as long as their requests).
+	RecordMaxAge time.Duration
+	// RecordMaxBytes bounds the record stream (default 64 MiB); the
+	// oldest answers are dropped to stay within it.
+	RecordMaxBytes int64
 }
 
 // DefaultDrainTimeout is Options.DrainTimeout's default.
@@ -291,6 +305,11 @@ func (g *Group) Run(ctx context.Context, nc *nats.Conn, o Options) error {
 	if !o.NoResultStore {
 		if r.results, err = js.KeyValue(ctx, streams.ResultBucket); err != nil {
 			return fmt.Errorf("group %s: opening bucket %s: %w", g.name, streams.ResultBucket, err)
+		}
+	}
+	if o.RecordResults {
+		if _, err := js.CreateOrUpdateStream(ctx, topo.RecordConfig(g.name, o.RecordMaxAge, o.RecordMaxBytes)); err != nil {
+			return fmt.Errorf("group %s: creating stream %s: %w", g.name, streams.RecordStream(g.name), err)
 		}
 	}
 	reg, err := js.KeyValue(ctx, streams.RegistryBucket)

@@ -175,6 +175,7 @@ func (r *runner) process(held *slot, msg jetstream.Msg) {
 	if err := r.nc.Publish(env.ReplyTo, b); err != nil {
 		r.log.WarnContext(lctx, "replying", "key", env.Key, "err", err)
 	}
+	r.record(lctx, env, b)
 	if store {
 		r.awaitStored(r.base, env, subject, b, stored)
 	}
@@ -224,6 +225,17 @@ func (r *runner) awaitStored(ctx context.Context, env *schema.Envelope, subject 
 		if stored, err = r.js.PublishAsync(subject, b); err != nil {
 			r.log.Warn("storing result", "key", env.Key, "err", err)
 		}
+	}
+}
+
+// record publishes reply b to env to the group's record stream, with
+// Options.RecordResults, without waiting for the stream's acknowledgement.
+func (r *runner) record(ctx context.Context, env *schema.Envelope, b []byte) {
+	if !r.o.RecordResults {
+		return
+	}
+	if _, err := r.js.PublishAsync(streams.RecordSubject(r.g.name, env.Key), b); err != nil {
+		r.log.DebugContext(ctx, "recording the answer", "key", env.Key, "err", err)
 	}
 }
 

@@ -55,7 +55,9 @@ type toolEntry struct {
 
 // AddTool adds a typed tool to g. The input schema is inferred from In (a
 // struct; json tags name the properties, fields without omitempty are
-// required, a jsonschema tag describes a field). When Out is
+// required, a jsonschema tag describes a field, and a field tagged
+// `mcpstream:"sensitive"` is marked with schema.SensitiveKeyword, so that
+// replay masks it). When Out is
 // *schema.ToolResult the handler's result is sent as is; otherwise Out is
 // sent as structuredContent, with its JSON as text content, and its schema
 // becomes the tool's output schema.
@@ -153,6 +155,7 @@ func inputSchema[In any](given json.RawMessage) (*jsonschema.Schema, json.RawMes
 	if err != nil {
 		return nil, nil, fmt.Errorf("inferring input schema: %w", err)
 	}
+	markSensitive(reflect.TypeFor[In](), s)
 	b, err := json.Marshal(s)
 	if err != nil {
 		return nil, nil, fmt.Errorf("encoding input schema: %w", err)

@@ -321,3 +321,29 @@ func BenchmarkTypedToolHandler(b *testing.B) {
 		}
 	}
 }
+
+// TestSensitiveTag: a field tagged `mcpstream:"sensitive"`, nested or in a
+// slice, is marked in the inferred input schema; others are not.
+func TestSensitiveTag(t *testing.T) {
+	type cred struct {
+		Name   string `json:"name"`
+		Secret string `json:"secret" mcpstream:"sensitive"`
+	}
+	type in struct {
+		User     string  `json:"user"`
+		Password string  `json:"password" mcpstream:"sensitive"`
+		Creds    []cred  `json:"creds,omitempty"`
+		Primary  *cred   `json:"primary,omitempty"`
+		Ignored  float64 `json:"-"`
+	}
+	g := NewGroup("g")
+	AddTool(g, Tool{Name: "login"}, func(context.Context, *Call, in) (string, error) { return "", nil })
+	var got []string
+	for _, p := range schema.SensitivePaths(g.tool("login").def.InputSchema) {
+		got = append(got, strings.Join(p, "/"))
+	}
+	slices.Sort(got)
+	if want := []string{"creds/*/secret", "password", "primary/secret"}; !slices.Equal(got, want) {
+		t.Errorf("sensitive %v, want %v in %s", got, want, g.tool("login").def.InputSchema)
+	}
+}
