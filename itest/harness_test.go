@@ -58,7 +58,7 @@ func TestMain(m *testing.M) {
 
 // proc is a running mcpstream subprocess.
 type proc struct {
-	t    *testing.T
+	t    testing.TB
 	name string
 	cmd  *exec.Cmd
 	done chan struct{}
@@ -71,14 +71,14 @@ type proc struct {
 
 // start runs mcpstream with args; the process is killed at the end of the
 // test if still running, and its stderr is logged if the test failed.
-func start(t *testing.T, name string, args ...string) *proc {
+func start(t testing.TB, name string, args ...string) *proc {
 	t.Helper()
 	return startEnv(t, name, nil, args...)
 }
 
 // startEnv is start with env (NAME=value entries) added to the test's
 // environment.
-func startEnv(t *testing.T, name string, env []string, args ...string) *proc {
+func startEnv(t testing.TB, name string, env []string, args ...string) *proc {
 	t.Helper()
 	p := &proc{t: t, name: name, done: make(chan struct{}), notify: make(chan struct{})}
 	p.cmd = exec.Command(binary, args...)
@@ -206,13 +206,13 @@ var (
 
 // startDev runs `mcpstream dev` on a free port and returns it with its MCP
 // endpoint URL and, when exposeNATS, its NATS URL.
-func startDev(t *testing.T, exposeNATS bool, extra ...string) (p *proc, endpoint, natsURL string) {
+func startDev(t testing.TB, exposeNATS bool, extra ...string) (p *proc, endpoint, natsURL string) {
 	t.Helper()
 	return startDevEnv(t, nil, exposeNATS, extra...)
 }
 
 // startDevEnv is startDev with env added to the test's environment.
-func startDevEnv(t *testing.T, env []string, exposeNATS bool, extra ...string) (p *proc, endpoint, natsURL string) {
+func startDevEnv(t testing.TB, env []string, exposeNATS bool, extra ...string) (p *proc, endpoint, natsURL string) {
 	t.Helper()
 	args := []string{"dev", "--addr", "127.0.0.1:0", "--data", t.TempDir(), "--log-level", "warn"}
 	if exposeNATS {

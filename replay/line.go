@@ -11,8 +11,9 @@ import (
 )
 
 // TimeFormat is how a line writes times: RFC 3339 in UTC with
-// microseconds, a fixed width so that lines sort as text.
-const TimeFormat = "2006-01-02T15:04:05.000000Z07:00"
+// nanoseconds (what the stream stored), a fixed width so that lines sort
+// as text and a time given back to --since or --until selects exactly.
+const TimeFormat = "2006-01-02T15:04:05.000000000Z07:00"
 
 // Line is one recorded request as replay prints it, one JSON object a
 // line. Result, Error and Duration are set only when the group records its
@@ -40,10 +41,16 @@ type Line struct {
 
 	// at is Time parsed, for pacing a re-run (--rate original).
 	at time.Time
+	// live is set on a request read after the range (Follow).
+	live bool
 }
 
 // At is when the request was stored in its stream.
 func (l *Line) At() time.Time { return l.at }
+
+// Live reports whether the request was read after the range, as it was
+// stored (with Follow).
+func (l *Line) Live() bool { return l.live }
 
 // NewLine decodes a recorded request into its line. It returns an error
 // naming the message when its envelope or its arguments cannot be decoded.
@@ -52,7 +59,7 @@ func NewLine(m *streams.Recorded) (*Line, error) {
 	l := &Line{Seq: m.Seq, Stream: m.Stream, Time: m.Time.UTC().Format(TimeFormat), Group: m.Group,
 		Key: env.Key, Session: env.Session, Principal: env.Principal, Revision: env.Revision,
 		Method: env.Method, Tool: env.Name, TraceID: TraceID(env.TraceParent),
-		Attempt: max(int(env.Attempt), 1), at: m.Time}
+		Attempt: max(int(env.Attempt), 1), at: m.Time, live: m.Live}
 	if d := env.DeadlineTime(); !d.IsZero() {
 		l.Deadline = d.UTC().Format(TimeFormat)
 	}

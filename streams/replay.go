@@ -116,12 +116,20 @@ func Replay(ctx context.Context, js jetstream.JetStream, o ReplayOptions, emit f
 	if !o.Follow {
 		return nil
 	}
+	var until <-chan time.Time // Until ends the follow even when nothing comes
+	if !o.Until.IsZero() {
+		t := time.NewTimer(time.Until(o.Until))
+		defer t.Stop()
+		until = t.C
+	}
 	for {
 		select {
 		case it := <-live:
 			if err := m.take(it); err != nil || m.done() {
 				return err
 			}
+		case <-until:
+			return nil
 		case <-ctx.Done():
 			return ctx.Err()
 		}
@@ -149,7 +157,7 @@ func replayStreams(ctx context.Context, js jetstream.JetStream, o ReplayOptions)
 	if o.Stream != "" {
 		if !slices.Contains(names, o.Stream) {
 			if o.Session != "" {
-				return nil, nil // the session's requests are all in another stream
+				return nil, fmt.Errorf("the requests of session %s are in stream %s, not %s", o.Session, names[0], o.Stream)
 			}
 			return nil, fmt.Errorf("no request stream %s: the deployment has %s to %s", o.Stream, StreamName(0), StreamName(t.Partitions-1))
 		}

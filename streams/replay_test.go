@@ -206,8 +206,8 @@ func consumerStates(t *testing.T, js jetstream.JetStream) []string {
 		}
 		for c := range s.ListConsumers(context.Background()).Info() {
 			if c.Config.Durable != "" {
-				out = append(out, fmt.Sprintf("%s/%s delivered %d acked %d pending %d", c.Stream, c.Name,
-					c.Delivered.Stream, c.AckFloor.Stream, c.NumPending))
+				out = append(out, fmt.Sprintf("%s/%s delivered %d/%d acked %d/%d", c.Stream, c.Name,
+					c.Delivered.Consumer, c.Delivered.Stream, c.AckFloor.Consumer, c.AckFloor.Stream))
 			}
 		}
 	}
@@ -264,5 +264,26 @@ func BenchmarkReplay(b *testing.B) {
 	b.StopTimer()
 	if err != nil || n != b.N {
 		b.Fatalf("replayed %d of %d: %v", n, b.N, err)
+	}
+}
+
+// TestReplayFollowUntil: a follow with Until ends there, even when
+// nothing more is stored; a session and a stream that disagree are an
+// error, not an empty follow.
+func TestReplayFollowUntil(t *testing.T) {
+	_, _, js := testkit.JetStream(t)
+	recordRequests(t, js, 4, 2)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	n := 0
+	err := streams.Replay(ctx, js, streams.ReplayOptions{Follow: true, Until: time.Now().Add(200 * time.Millisecond)},
+		func(*streams.Recorded) error { n++; return nil })
+	if err != nil || n != 4 {
+		t.Errorf("follow until: %d requests, %v", n, err)
+	}
+	other := streams.StreamName((streams.Partition("s1", 4) + 1) % 4)
+	err = streams.Replay(ctx, js, streams.ReplayOptions{Follow: true, Session: "s1", Stream: other}, func(*streams.Recorded) error { return nil })
+	if err == nil || !strings.Contains(err.Error(), "not "+other) {
+		t.Errorf("session in another stream: %v", err)
 	}
 }

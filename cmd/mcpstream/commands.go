@@ -41,6 +41,8 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	metricsAddr := metricsFlag(fs)
 	var gw gatewayFlags
 	gw.register(fs)
+	var rec recordFlags
+	rec.register(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -94,8 +96,8 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	fmt.Fprintf(stdout, "mcpstream: JetStream store in %s\n", dir)
 
-	stopWorkers, _, err := startWorkers(ctx, groups, conn, workers.Options{Logger: log, Topology: c.topology(), Metrics: reg,
-		TracerProvider: obs.tel.Tracer, Propagator: obs.tel.Propagator}, stdout)
+	stopWorkers, _, err := startWorkers(ctx, groups, conn, rec.options(workers.Options{Logger: log, Topology: c.topology(), Metrics: reg,
+		TracerProvider: obs.tel.Tracer, Propagator: obs.tel.Propagator}), stdout)
 	if err != nil {
 		return err
 	}
@@ -153,6 +155,8 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	batch := fs.Int("batch", 0, "envelopes buffered per partition pull (default 2 x concurrency / partitions, at least 4)")
 	drain := fs.Duration("drain-timeout", 0, "on shutdown, how long running handlers may finish before they are cancelled and their envelopes handed back to another replica (default 25s)")
 	metricsAddr := metricsFlag(fs)
+	var rec recordFlags
+	rec.register(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -173,8 +177,8 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	defer obs.close()
 	conn := func(name string) (*nats.Conn, error) { return connect(*url, name, log) }
-	opts := workers.Options{Logger: log, Topology: c.topology(), Concurrency: *concurrency, Batch: *batch, DrainTimeout: *drain,
-		Metrics: obs.reg, TracerProvider: obs.tel.Tracer, Propagator: obs.tel.Propagator}
+	opts := rec.options(workers.Options{Logger: log, Topology: c.topology(), Concurrency: *concurrency, Batch: *batch, DrainTimeout: *drain,
+		Metrics: obs.reg, TracerProvider: obs.tel.Tracer, Propagator: obs.tel.Propagator})
 	stop, ready, err := startWorkers(ctx, groups, conn, opts, stdout)
 	if err != nil {
 		return err
@@ -220,6 +224,25 @@ func runProvision(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fmt.Fprintf(stdout, "mcpstream: provisioned %d request streams, %s, buckets %s, %s, %s on %s\n",
 		t.Partitions, streams.DLQStream, streams.RegistryBucket, streams.SessionBucket, streams.ResultBucket, nc.ConnectedUrlRedacted())
 	return nil
+}
+
+// recordFlags are the workers' recording flags, shared by dev and worker.
+type recordFlags struct {
+	on       bool
+	maxAge   time.Duration
+	maxBytes int64
+}
+
+func (f *recordFlags) register(fs *flag.FlagSet) {
+	fs.BoolVar(&f.on, "record-results", false, "record every answer of the groups' handlers, with its duration, for mcpstream replay --results and --diff (off by default)")
+	fs.DurationVar(&f.maxAge, "record-max-age", 0, "with --record-results: how long answers are kept (default the request streams' max age, 1h)")
+	fs.Int64Var(&f.maxBytes, "record-max-bytes", 0, "with --record-results: bytes each group's record stream holds at most, the oldest answers dropped (default 64 MiB)")
+}
+
+// options sets o's recording fields.
+func (f *recordFlags) options(o workers.Options) workers.Options {
+	o.RecordResults, o.RecordMaxAge, o.RecordMaxBytes = f.on, f.maxAge, f.maxBytes
+	return o
 }
 
 // gatewayFlags are the gateway's tuning and authentication flags, shared

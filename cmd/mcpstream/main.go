@@ -4,6 +4,7 @@
 //	mcpstream gateway    an MCP gateway on an existing NATS cluster
 //	mcpstream worker     example worker groups on an existing NATS cluster
 //	mcpstream provision  create or update streams and buckets
+//	mcpstream replay     print, follow or re-run the recorded requests
 //	mcpstream bench      drive any Streamable HTTP MCP endpoint with load
 //	mcpstream stdio      bridge a stdio MCP client to a remote endpoint
 package main
@@ -40,6 +41,7 @@ Usage:
   mcpstream gateway    [flags]  an MCP gateway (Streamable HTTP on /mcp) on a NATS cluster
   mcpstream worker     [flags]  example worker groups on a NATS cluster
   mcpstream provision  [flags]  create or update the streams and buckets
+  mcpstream replay     [flags]  print the recorded requests as JSON lines, follow them, or send them again (--to)
   mcpstream bench      [flags]  drive any Streamable HTTP MCP endpoint: closed or open loop, idle streams
   mcpstream stdio      --url U  bridge a client that spawns stdio servers to a remote MCP endpoint
 
@@ -63,6 +65,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		"gateway":   runGateway,
 		"worker":    runWorker,
 		"provision": runProvision,
+		"replay":    runReplay,
 		"bench":     runBench,
 		"stdio":     runStdio,
 	}

@@ -38,7 +38,7 @@ func commandsOf(t *testing.T, readme string) []doccheck.Command {
 func TestCheckerReportsBadCommands(t *testing.T) {
 	readme := "# X\n## Quick start\n```sh\n" + // 1-3
 		"go run ./cmd/mcpstream dev --no-such-flag   # a bad flag\n" + // 4
-		"mcpstream replay --from 1\n" + // 5
+		"mcpstream rewind --from 1\n" + // 5
 		"./bin/mcpstream bench --url URL --sessions N --duration D --rate 100 --no-progress \\\n" + // 6
 		"  --json out.json\n" + // 7
 		"mcpstream bench --sessions lots\n" + // 8
@@ -72,7 +72,7 @@ func TestCheckerReportsBadCommands(t *testing.T) {
 	}
 	want := []string{
 		"README.md:4: `go run ./cmd/mcpstream dev --no-such-flag`: mcpstream dev has no flag --no-such-flag",
-		"README.md:5: `mcpstream replay --from 1`: mcpstream has no subcommand \"replay\": mcpstream replay -h says mcpstream: unknown command \"replay\"",
+		"README.md:5: `mcpstream rewind --from 1`: mcpstream has no subcommand \"rewind\": mcpstream rewind -h says mcpstream: unknown command \"rewind\"",
 		"README.md:8: `mcpstream bench --sessions lots`: mcpstream bench --sessions lots -h fails: invalid value \"lots\" for flag -sessions: parse error",
 		"README.md:9: `mcpstream stdio --url URL extra`: mcpstream stdio --url URL extra -h fails: mcpstream stdio: unexpected arguments: extra -h",
 		"README.md:11: `mcpstream --version`: mcpstream --version fails: mcpstream: unknown command \"--version\"",

@@ -1,0 +1,94 @@
+package main
+
+import (
+	"flag"
+	"io"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestReplayFlags: the range flags take a duration ago or an RFC 3339
+// time, the filters land in the options, and conflicting or malformed
+// flags are refused with a message naming the flag.
+func TestReplayFlags(t *testing.T) {
+	now := time.Date(2026, 12, 4, 10, 0, 0, 0, time.UTC)
+	parse := func(args ...string) (*replayFlags, error) {
+		fs := flag.NewFlagSet("replay", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		var f replayFlags
+		f.register(fs)
+		return &f, fs.Parse(args)
+	}
+	f, err := parse("--since", "15m", "--until", "2026-12-04T09:59:00.5Z", "--group", "demo", "--session", "s",
+		"--tool", "echo", "--method", "tools/call", "--principal", "ada", "--trace-id", "ABCDEF", "--start-seq", "7",
+		"--limit", "3", "--follow", "--results", "--stream", "MCP_REQ_1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := f.options(now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !o.Since.Equal(now.Add(-15*time.Minute)) || !o.Until.Equal(time.Date(2026, 12, 4, 9, 59, 0, 5e8, time.UTC)) {
+		t.Errorf("since %s until %s", o.Since, o.Until)
+	}
+	if o.Group != "demo" || o.Session != "s" || o.Tool != "echo" || o.Method != "tools/call" || o.Principal != "ada" ||
+		o.TraceID != "abcdef" || o.StartSeq != 7 || o.Limit != 3 || !o.Follow || !o.Results || o.Stream != "MCP_REQ_1" {
+		t.Errorf("options %+v", o)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--since", "yesterday"}, "--since"},
+		{[]string{"--until", "-5m"}, "--until"},
+		{[]string{"--since", "5m", "--until", "10m"}, "before --since"},
+		{[]string{"--limit", "-1"}, "--limit"},
+		{[]string{"--diff"}, "need --to"},
+		{[]string{"--ignore", "/result"}, "need --to"},
+	} {
+		f, err := parse(c.args...)
+		if err == nil {
+			_, err = f.options(now)
+		}
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: %v, want an error naming %q", c.args, err, c.want)
+		}
+	}
+	if _, err := headers([]string{"Authorization: Bearer a,b", "X-Empty:"}); err != nil {
+		t.Error(err)
+	}
+	if h, _ := headers([]string{"Authorization: Bearer a,b"}); h.Get("Authorization") != "Bearer a,b" {
+		t.Errorf("header %v", h)
+	}
+	if _, err := headers([]string{"no colon"}); err == nil {
+		t.Error("a header without a colon was taken")
+	}
+}
+
+// TestReplayProgress: the bar is drawn once the range is known to hold
+// more than progressAbove requests, not below, and never when turned off.
+func TestReplayProgress(t *testing.T) {
+	var out strings.Builder
+	p := &replayProgress{w: &out}
+	p.update(1, progressAbove)
+	if out.Len() != 0 || p.bar != nil {
+		t.Fatalf("a bar for %d requests: %q", progressAbove, out.String())
+	}
+	p.update(2, progressAbove+1)
+	p.update(progressAbove+1, progressAbove+1)
+	p.finish()
+	if p.bar == nil || !strings.Contains(out.String(), "replay") {
+		t.Errorf("no bar for %d requests: %q", progressAbove+1, out.String())
+	}
+	out.Reset()
+	off := &replayProgress{w: &out, off: true}
+	off.update(1, 10*progressAbove)
+	if out.Len() != 0 {
+		t.Errorf("a bar turned off drew %q", out.String())
+	}
+	if p := newReplayProgress(&out, false); !p.off {
+		t.Error("a bar on a writer that is not a terminal")
+	}
+}
