@@ -37,4 +37,14 @@
 // under [TopologyKey] and the request-state key under [StateKeyKey]),
 // [SessionBucket], [ResultBucket] (recent results by request key,
 // [ResultKey]) and [TaskBucket].
+//
+// # Recorded results
+//
+// A worker group that records its results has a stream of its own,
+// MCP_RESULTS_<group> ([RecordStream], [Topology.RecordConfig]), created
+// by the group's replicas, not by [Provision]: each answer its handlers
+// produce, with the handler's run time, goes to
+// mcp.results.<group>.<ResultKey(key)> ([RecordSubject]), one record a
+// request, bounded by age and bytes, oldest dropped first.
+// [LookupRecord] reads the record of a request.
 package streams
