@@ -53,6 +53,23 @@
 // neither stored nor sent: the gateway has answered already, or the
 // client wants no answer.
 //
+// # Recording results
+//
+// With [Options.RecordResults] a group also records what its handlers
+// answer. Run creates or updates the group's record stream
+// (streams.RecordStream, bounded by [Options.RecordMaxAge] and
+// [Options.RecordMaxBytes], the oldest records dropped first), and in step
+// 4 each run's answer, the same schema.Reply sent to the gateway, a result
+// or a JSON-RPC error (a panic's internal error too) carrying the
+// handler's run time in RunNs, is published to
+// streams.RecordSubject(group, key) without waiting for the stream's
+// acknowledgement: recording adds no wait to a call, and a record the
+// stream does not take is logged and lost. The stream keeps one record a
+// request, a new run's replacing the older. Answers from the result
+// bucket, results that came too late or were cancelled, and tasks'
+// outcomes are not recorded. `mcpstream replay --results` and
+// streams.LookupRecord read the records.
+//
 // # Delivery
 //
 // Delivery is at least once. An envelope its replica did not acknowledge
