@@ -81,13 +81,21 @@ func (discardSpans) Shutdown(context.Context) error                             
 func benchToolsCall(b *testing.B, cfg gateway.Config) { benchCalls(b, newStack(b, cfg)) }
 
 // benchCalls makes echo calls on s from 32 parallel clients, one session
-// each, and checks each answer.
+// each, and checks each answer. Besides the wall time it reports the
+// process's CPU time a call (cpu-ns/op: client, gateway, NATS server and
+// worker together), which other processes on the machine disturb less.
 func benchCalls(b *testing.B, s *stack) {
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1024}}
 	var id atomic.Int64
 	b.SetParallelism(32)
 	b.ReportAllocs()
 	b.ResetTimer()
+	if cpu0, ok := processCPU(); ok {
+		defer func() {
+			cpu, _ := processCPU()
+			b.ReportMetric(float64(cpu-cpu0)/float64(b.N), "cpu-ns/op")
+		}()
+	}
 	b.RunParallel(func(pb *testing.PB) {
 		sid := initSession(b, s.url)
 		for pb.Next() {
