@@ -15,6 +15,7 @@ import (
 
 	"github.com/mcpstream/mcpstream/gateway"
 	"github.com/mcpstream/mcpstream/internal/testkit"
+	"github.com/mcpstream/mcpstream/workers"
 )
 
 // BenchmarkToolsCall measures the whole path of a tools/call in one
@@ -48,6 +49,20 @@ func BenchmarkToolsCall(b *testing.B) {
 	})
 }
 
+// BenchmarkToolsCallRecorded is BenchmarkToolsCall's metrics=off (no
+// metrics, no telemetry) with the demo group's results recorded
+// (workers.Options.RecordResults: each answer also published, without
+// waiting, to the group's record stream on file storage) and without:
+// what recording costs a call, the NATS server's storing of the records
+// included, since it shares the machine. Compare the two with
+// benchstat -col /record.
+func BenchmarkToolsCallRecorded(b *testing.B) {
+	b.Run("record=off", func(b *testing.B) { benchCalls(b, newStack(b, gateway.Config{})) })
+	b.Run("record=on", func(b *testing.B) {
+		benchCalls(b, newStackWith(b, gateway.Config{}, workers.Options{RecordResults: true}))
+	})
+}
+
 // benchTracer is a tracer provider sampling every span, batched to exp as
 // the processes' are (the SDK's default batch settings), shut down at the
 // end of the benchmark.
@@ -63,13 +78,24 @@ type discardSpans struct{}
 func (discardSpans) ExportSpans(context.Context, []sdktrace.ReadOnlySpan) error { return nil }
 func (discardSpans) Shutdown(context.Context) error                             { return nil }
 
-func benchToolsCall(b *testing.B, cfg gateway.Config) {
-	s := newStack(b, cfg)
+func benchToolsCall(b *testing.B, cfg gateway.Config) { benchCalls(b, newStack(b, cfg)) }
+
+// benchCalls makes echo calls on s from 32 parallel clients, one session
+// each, and checks each answer. Besides the wall time it reports the
+// process's CPU time a call (cpu-ns/op: client, gateway, NATS server and
+// worker together), which other processes on the machine disturb less.
+func benchCalls(b *testing.B, s *stack) {
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1024}}
 	var id atomic.Int64
 	b.SetParallelism(32)
 	b.ReportAllocs()
 	b.ResetTimer()
+	if cpu0, ok := processCPU(); ok {
+		defer func() {
+			cpu, _ := processCPU()
+			b.ReportMetric(float64(cpu-cpu0)/float64(b.N), "cpu-ns/op")
+		}()
+	}
 	b.RunParallel(func(pb *testing.PB) {
 		sid := initSession(b, s.url)
 		for pb.Next() {

@@ -240,6 +240,14 @@ type stack struct {
 
 func newStack(t testing.TB, cfg gateway.Config) *stack {
 	t.Helper()
+	return newStackWith(t, cfg, workers.Options{})
+}
+
+// newStackWith is newStack with wo the demo group's options, to which it
+// adds what newStack gives the group (Ready, Heartbeat, Logger, and the
+// gateway's Metrics, Topology, TracerProvider and Propagator).
+func newStackWith(t testing.TB, cfg gateway.Config, wo workers.Options) *stack {
+	t.Helper()
 	emb, _, _ := testkit.JetStream(t) // shut down after the cleanup below
 	s := &stack{emb: emb, cfg: cfg}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -280,8 +288,9 @@ func newStack(t testing.TB, cfg gateway.Config) *stack {
 	workerNC := connect()
 	go func() {
 		// The worker's metrics go where the gateway's do, as in dev.
-		ran <- examples.Demo().Run(ctx, workerNC, workers.Options{Ready: ready, Heartbeat: time.Second, Logger: quietLog, Metrics: cfg.Metrics, Topology: cfg.Topology,
-			TracerProvider: cfg.TracerProvider, Propagator: cfg.Propagator})
+		wo.Ready, wo.Heartbeat, wo.Logger, wo.Metrics, wo.Topology = ready, time.Second, quietLog, cfg.Metrics, cfg.Topology
+		wo.TracerProvider, wo.Propagator = cfg.TracerProvider, cfg.Propagator
+		ran <- examples.Demo().Run(ctx, workerNC, wo)
 	}()
 	select {
 	case <-ready:

@@ -36,10 +36,17 @@
 // resource and template definitions, worker heartbeats, the topology
 // under [TopologyKey] and the request-state key under [StateKeyKey]),
 // [SessionBucket], [ResultBucket] (recent results by request key,
-// [ResultKey]) and [TaskBucket]. A worker group that records its answers
-// creates its own record stream, MCP_RESULTS_<group> ([RecordStream],
-// [Topology.RecordConfig]): one answer a request, on
-// mcp.results.<group>.<result key> ([RecordSubject]).
+// [ResultKey]) and [TaskBucket].
+//
+// # Recorded results
+//
+// A worker group that records its results has a stream of its own,
+// MCP_RESULTS_<group> ([RecordStream], [Topology.RecordConfig]), created
+// by the group's replicas, not by [Provision]: each answer its handlers
+// produce, with the handler's run time, goes to
+// mcp.results.<group>.<ResultKey(key)> ([RecordSubject]), one record a
+// request, bounded by age and bytes, oldest dropped first.
+// [OpenRecords] and [Records.Lookup] read the record of a request.
 //
 // # Replay
 //
@@ -51,5 +58,5 @@
 // buffered read per stream, so memory does not grow with the range. The
 // range ends at the last request stored when the replay started (or at
 // ReplayOptions.Until); with Follow it goes on with requests as they are
-// stored. [OpenRecords] looks a request's recorded answer up by its key.
+// stored.
 package streams

@@ -53,13 +53,24 @@
 // neither stored nor sent: the gateway has answered already, or the
 // client wants no answer.
 //
-// With [Options.RecordResults], step 4 also publishes the reply (result
-// or error, with the handler's duration) to the group's record stream,
-// streams.RecordStream, without waiting for its acknowledgement: what
-// `mcpstream replay --results` and `--diff` read. Answers from the result
-// bucket, expired or cancelled runs and task outcomes are not recorded.
-// A tool's input struct field tagged `mcpstream:"sensitive"` is marked in
-// its schema (schema.SensitiveKeyword), and replay masks its values.
+// # Recording results
+//
+// With [Options.RecordResults] a group also records what its handlers
+// answer. Run creates or updates the group's record stream
+// (streams.RecordStream, bounded by [Options.RecordMaxAge] and
+// [Options.RecordMaxBytes], the oldest records dropped first), and in step
+// 4 each run's answer, the same schema.Reply sent to the gateway, a result
+// or a JSON-RPC error (a panic's internal error too) carrying the
+// handler's run time in RunNs, is published to
+// streams.RecordSubject(group, key) without waiting for the stream's
+// acknowledgement: recording adds no wait to a call, and a record the
+// stream does not take is logged and lost. The stream keeps one record a
+// request, a new run's replacing the older. Answers from the result
+// bucket, results that came too late or were cancelled, and tasks'
+// outcomes are not recorded. `mcpstream replay --results` and
+// streams.LookupRecord read the records. A tool's input struct field
+// tagged `mcpstream:"sensitive"` is marked in its input schema
+// (schema.SensitiveKeyword): replay masks its values.
 //
 // # Delivery
 //

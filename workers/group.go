@@ -145,19 +145,23 @@ type Options struct {
 	// no drain window, handlers are cancelled as soon as the context
 	// ends; a tiny value has the same effect.
 	DrainTimeout time.Duration
-	// RecordResults records every answer the group's handlers produce,
-	// result or error, with the handler's duration, in the group's record
-	// stream (streams.RecordStream), where `mcpstream replay --results`
-	// finds them by request. Off by default. Run creates or updates the
-	// stream; answers are published without waiting for the stream's
-	// acknowledgement, so recording adds no wait to a call, and a record
-	// the stream did not take is only logged.
+	// RecordResults, when set, records every answer this group's
+	// handlers produce, a result or a JSON-RPC error with the handler's
+	// run time (the schema.Reply sent to the gateway), in the group's
+	// record stream (streams.RecordStream), which Run creates or updates:
+	// `mcpstream replay --results` and streams.LookupRecord read it. A
+	// record is published without waiting for the stream's
+	// acknowledgement, so it adds no wait to a call, and one that fails is
+	// logged and lost. Answers from the result bucket, results that came
+	// too late or were cancelled, and tasks' outcomes are not recorded.
+	// Off by default: nothing is recorded and no stream is made.
 	RecordResults bool
-	// RecordMaxAge is how long recorded answers are kept (default the
-	// request streams' MaxAge, 1h: as long as their requests).
+	// RecordMaxAge is how long the record stream keeps a record (default
+	// the topology's MaxAge, 1h unless provisioned otherwise).
 	RecordMaxAge time.Duration
-	// RecordMaxBytes bounds the record stream (default 64 MiB); the
-	// oldest answers are dropped to stay within it.
+	// RecordMaxBytes bounds the record stream; past it the oldest records
+	// are dropped (default 64 MiB, streams.DefaultRecordMaxBytes). The
+	// record stream's limits are the last starting replica's.
 	RecordMaxBytes int64
 }
 
@@ -226,8 +230,9 @@ type runner struct {
 		sync.Mutex
 		msgs []jetstream.Msg
 	}
-	metrics *metrics // nil without Options.Metrics
-	tracing *tracing // nil without Options.TracerProvider
+	metrics *metrics  // nil without Options.Metrics
+	tracing *tracing  // nil without Options.TracerProvider
+	record  *recorder // nil without Options.RecordResults
 
 	processed, cached, expired, poisoned, handedBack atomic.Int64
 }
@@ -243,8 +248,9 @@ type runner struct {
 // Run returns an error, naming the group, when the group cannot be served:
 // an invalid name, JetStream unreachable or refusing to provision the
 // streams, consumers and buckets, an Options.StateKey shorter than 32
-// bytes, or metrics that Options.Metrics refuses. The caller owns nc and
-// keeps it open until Run returns.
+// bytes, metrics that Options.Metrics refuses, or, with
+// Options.RecordResults, a record stream that cannot be created or updated.
+// The caller owns nc and keeps it open until Run returns.
 func (g *Group) Run(ctx context.Context, nc *nats.Conn, o Options) error {
 	if err := streams.CheckName("group", g.name); err != nil {
 		return err
@@ -269,6 +275,12 @@ func (g *Group) Run(ctx context.Context, nc *nats.Conn, o Options) error {
 	if err != nil {
 		return fmt.Errorf("group %s: %w", g.name, err)
 	}
+	var rec *recorder
+	if o.RecordResults {
+		if rec, err = newRecorder(ctx, nc, js, topo, g.name, o); err != nil {
+			return fmt.Errorf("group %s: %w", g.name, err)
+		}
+	}
 	r := &runner{
 		g: g, o: o, nc: nc, js: js, topo: topo,
 		log:      o.Logger.With("group", g.name, "instance", o.Instance),
@@ -276,6 +288,7 @@ func (g *Group) Run(ctx context.Context, nc *nats.Conn, o Options) error {
 		draining: make(chan struct{}),
 		metrics:  m,
 		tracing:  newTracing(o, g.name),
+		record:   rec,
 	}
 	// Handlers outlive ctx: they are cancelled only at the drain deadline.
 	r.base, r.abort = context.WithCancelCause(context.WithoutCancel(ctx))
@@ -305,11 +318,6 @@ func (g *Group) Run(ctx context.Context, nc *nats.Conn, o Options) error {
 	if !o.NoResultStore {
 		if r.results, err = js.KeyValue(ctx, streams.ResultBucket); err != nil {
 			return fmt.Errorf("group %s: opening bucket %s: %w", g.name, streams.ResultBucket, err)
-		}
-	}
-	if o.RecordResults {
-		if _, err := js.CreateOrUpdateStream(ctx, topo.RecordConfig(g.name, o.RecordMaxAge, o.RecordMaxBytes)); err != nil {
-			return fmt.Errorf("group %s: creating stream %s: %w", g.name, streams.RecordStream(g.name), err)
 		}
 	}
 	reg, err := js.KeyValue(ctx, streams.RegistryBucket)

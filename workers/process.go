@@ -18,13 +18,13 @@ import (
 
 // process runs one envelope: decode, drop if expired, answer from the
 // result store on redelivery, otherwise run the handler (holding it in
-// held, the pool goroutine's slot, meanwhile); then store the result, reply
-// and acknowledge. Every path that handled the message acknowledges or
-// terminates it, so nothing is redelivered that was handled. A message
-// whose handler the drain deadline cancelled is handed back to the stream
-// unanswered, for another replica (as onMsg does with those that had not
-// started when the drain began). Each delivery's outcome is counted in the
-// metrics.
+// held, the pool goroutine's slot, meanwhile); then store the result,
+// reply, record the answer if the group records results, and acknowledge.
+// Every path that handled the message acknowledges or terminates it, so
+// nothing is redelivered that was handled. A message whose handler the
+// drain deadline cancelled is handed back to the stream unanswered, for
+// another replica (as onMsg does with those that had not started when the
+// drain began). Each delivery's outcome is counted in the metrics.
 func (r *runner) process(held *slot, msg jetstream.Msg) {
 	r.metrics.handlerStarted()
 	defer r.metrics.handlerDone()
@@ -121,7 +121,7 @@ func (r *runner) process(held *slot, msg jetstream.Msg) {
 		// A task: its outcome goes to the task bucket; the client, which
 		// has its handle, polls for it.
 		if rep == nil { // the handler panicked
-			rep = &schema.Reply{Key: env.Key, Error: schema.Errorf(schema.CodeInternalError, "internal error in %s", env.Name)}
+			rep = panicked(env)
 		}
 		if err := r.finishTask(env, call, rep); err != nil {
 			r.log.WarnContext(lctx, "recording the task's outcome", "key", env.Key, "err", err)
@@ -135,6 +135,13 @@ func (r *runner) process(held *slot, msg jetstream.Msg) {
 		return
 	}
 	if rep == nil { // handler panicked: already replied and dead-lettered
+		if r.record != nil { // the answer sent, with the run time
+			p := panicked(env)
+			p.RunNs = int64(ran)
+			if b, err := p.Marshal(); err == nil {
+				r.record.record(env.Key, b)
+			}
+		}
 		r.metrics.delivered(outcome(attempt, rep))
 		_ = msg.Ack()
 		return
@@ -175,7 +182,7 @@ func (r *runner) process(held *slot, msg jetstream.Msg) {
 	if err := r.nc.Publish(env.ReplyTo, b); err != nil {
 		r.log.WarnContext(lctx, "replying", "key", env.Key, "err", err)
 	}
-	r.record(lctx, env, b)
+	r.record.record(env.Key, b) // if recording: the same bytes, not awaited
 	if store {
 		r.awaitStored(r.base, env, subject, b, stored)
 	}
@@ -228,17 +235,6 @@ func (r *runner) awaitStored(ctx context.Context, env *schema.Envelope, subject 
 	}
 }
 
-// record publishes reply b to env to the group's record stream, with
-// Options.RecordResults, without waiting for the stream's acknowledgement.
-func (r *runner) record(ctx context.Context, env *schema.Envelope, b []byte) {
-	if !r.o.RecordResults {
-		return
-	}
-	if _, err := r.js.PublishAsync(streams.RecordSubject(r.g.name, env.Key), b); err != nil {
-		r.log.DebugContext(ctx, "recording the answer", "key", env.Key, "err", err)
-	}
-}
-
 // storeAckWait is how long awaitStored waits for the result bucket to
 // acknowledge one write before it writes again.
 const storeAckWait = 2 * time.Second
@@ -253,7 +249,7 @@ func (r *runner) run(ctx context.Context, env *schema.Envelope, attempt int) (re
 		if p := recover(); p != nil {
 			r.log.ErrorContext(ctx, "handler panicked", "key", env.Key, "method", env.Method, "name", env.Name,
 				"panic", p, "stack", string(debug.Stack()))
-			r.send(env, &schema.Reply{Key: env.Key, Error: schema.Errorf(schema.CodeInternalError, "internal error in %s", env.Name)})
+			r.send(env, panicked(env))
 			_ = r.deadLetter(env.Key, mustMarshal(env), fmt.Sprintf("handler panicked: %v", p)) // logged
 			rep = nil
 		}
@@ -431,6 +427,11 @@ func (r *runner) deadLetter(key string, data []byte, reason string) error {
 		return fmt.Errorf("dead-lettering to %s: %w", m.Subject, err)
 	}
 	return nil
+}
+
+// panicked is the answer to env when its handler panicked.
+func panicked(env *schema.Envelope) *schema.Reply {
+	return &schema.Reply{Key: env.Key, Error: schema.Errorf(schema.CodeInternalError, "internal error in %s", env.Name)}
 }
 
 func mustMarshal(env *schema.Envelope) []byte {

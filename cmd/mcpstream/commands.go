@@ -50,6 +50,10 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
+	wopts := workers.Options{Logger: log, Topology: c.topology()}
+	if err := rec.apply(&wopts); err != nil {
+		return err
+	}
 	groups, err := examples.Parse(*list)
 	if err != nil {
 		return err
@@ -96,8 +100,8 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	fmt.Fprintf(stdout, "mcpstream: JetStream store in %s\n", dir)
 
-	stopWorkers, _, err := startWorkers(ctx, groups, conn, rec.options(workers.Options{Logger: log, Topology: c.topology(), Metrics: reg,
-		TracerProvider: obs.tel.Tracer, Propagator: obs.tel.Propagator}), stdout)
+	wopts.Metrics, wopts.TracerProvider, wopts.Propagator = reg, obs.tel.Tracer, obs.tel.Propagator
+	stopWorkers, _, err := startWorkers(ctx, groups, conn, wopts, stdout)
 	if err != nil {
 		return err
 	}
@@ -164,6 +168,10 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
+	opts := workers.Options{Logger: log, Topology: c.topology(), Concurrency: *concurrency, Batch: *batch, DrainTimeout: *drain}
+	if err := rec.apply(&opts); err != nil {
+		return err
+	}
 	groups, err := examples.Parse(*list)
 	if err != nil {
 		return err
@@ -177,8 +185,7 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	defer obs.close()
 	conn := func(name string) (*nats.Conn, error) { return connect(*url, name, log) }
-	opts := rec.options(workers.Options{Logger: log, Topology: c.topology(), Concurrency: *concurrency, Batch: *batch, DrainTimeout: *drain,
-		Metrics: obs.reg, TracerProvider: obs.tel.Tracer, Propagator: obs.tel.Propagator})
+	opts.Metrics, opts.TracerProvider, opts.Propagator = obs.reg, obs.tel.Tracer, obs.tel.Propagator
 	stop, ready, err := startWorkers(ctx, groups, conn, opts, stdout)
 	if err != nil {
 		return err
@@ -224,25 +231,6 @@ func runProvision(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fmt.Fprintf(stdout, "mcpstream: provisioned %d request streams, %s, buckets %s, %s, %s on %s\n",
 		t.Partitions, streams.DLQStream, streams.RegistryBucket, streams.SessionBucket, streams.ResultBucket, nc.ConnectedUrlRedacted())
 	return nil
-}
-
-// recordFlags are the workers' recording flags, shared by dev and worker.
-type recordFlags struct {
-	on       bool
-	maxAge   time.Duration
-	maxBytes int64
-}
-
-func (f *recordFlags) register(fs *flag.FlagSet) {
-	fs.BoolVar(&f.on, "record-results", false, "record every answer of the groups' handlers, with its duration, for mcpstream replay --results and --diff (off by default)")
-	fs.DurationVar(&f.maxAge, "record-max-age", 0, "with --record-results: how long answers are kept (default the request streams' max age, 1h)")
-	fs.Int64Var(&f.maxBytes, "record-max-bytes", 0, "with --record-results: bytes each group's record stream holds at most, the oldest answers dropped (default 64 MiB)")
-}
-
-// options sets o's recording fields.
-func (f *recordFlags) options(o workers.Options) workers.Options {
-	o.RecordResults, o.RecordMaxAge, o.RecordMaxBytes = f.on, f.maxAge, f.maxBytes
-	return o
 }
 
 // gatewayFlags are the gateway's tuning and authentication flags, shared
@@ -353,6 +341,29 @@ func (f *gatewayFlags) config(ctx context.Context, log *slog.Logger, t streams.T
 	cfg.Auth = jwt
 	cfg.ResourceMetadata = auth.ResourceMetadata{Resource: f.resource, AuthorizationServers: f.authServers}
 	return cfg, nil
+}
+
+// recordFlags are the flags of recorded results, shared by dev and worker.
+type recordFlags struct {
+	results  bool
+	maxAge   time.Duration
+	maxBytes int64
+}
+
+func (f *recordFlags) register(fs *flag.FlagSet) {
+	fs.BoolVar(&f.results, "record-results", false, "record every answer of the worker groups, result or error with the handler's run time, in each group's stream MCP_RESULTS_<group>, for replay --results; published without waiting, so calls do not wait on it (off by default)")
+	fs.DurationVar(&f.maxAge, "record-max-age", 0, "with --record-results, how long a group's record stream keeps a record (default the request streams' max age, 1h unless provisioned otherwise)")
+	fs.Int64Var(&f.maxBytes, "record-max-bytes", 0, "with --record-results, bytes a group's record stream holds at most, the oldest records dropped to stay within it (default 64 MiB)")
+}
+
+// apply sets o's recording options; it returns an error for limits given
+// without --record-results.
+func (f *recordFlags) apply(o *workers.Options) error {
+	if !f.results && (f.maxAge != 0 || f.maxBytes != 0) {
+		return errors.New("--record-max-age and --record-max-bytes need --record-results")
+	}
+	o.RecordResults, o.RecordMaxAge, o.RecordMaxBytes = f.results, f.maxAge, f.maxBytes
+	return nil
 }
 
 // startWorkers runs each group on its own connection and waits until all are

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"io"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -86,5 +87,75 @@ func TestProvisionFlags(t *testing.T) {
 	}
 	if _, err := js.Stream(ctx, streams.StreamName(2)); err == nil {
 		t.Error("a third partition stream exists with --partitions 2")
+	}
+}
+
+// signalWriter sends on ch (without blocking) each time what is written
+// holds want.
+type signalWriter struct {
+	want string
+	ch   chan struct{}
+}
+
+func (w signalWriter) Write(p []byte) (int, error) {
+	if strings.Contains(string(p), w.want) {
+		select {
+		case w.ch <- struct{}{}:
+		default:
+		}
+	}
+	return len(p), nil
+}
+
+// TestRecordFlags: `mcpstream worker --record-results` makes each group's
+// record stream with the limits the flags give; the limits without
+// --record-results are refused, by dev too.
+func TestRecordFlags(t *testing.T) {
+	for _, run := range []func(context.Context, []string, io.Writer, io.Writer) error{runWorker, runDev} {
+		err := run(context.Background(), []string{"--record-max-bytes", "1000", "--log-level", "error"}, io.Discard, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), "need --record-results") {
+			t.Errorf("--record-max-bytes without --record-results: %v", err)
+		}
+	}
+
+	emb, err := streams.StartEmbedded(streams.EmbeddedOptions{Dir: t.TempDir(), Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer emb.Shutdown()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	serving := signalWriter{want: "worker group demo serving", ch: make(chan struct{}, 1)}
+	done := make(chan error, 1)
+	go func() {
+		done <- runWorker(ctx, []string{"--nats", emb.ClientURL(), "--examples", "demo", "--log-level", "error",
+			"--record-results", "--record-max-age", "20m", "--record-max-bytes", "2097152"}, serving, io.Discard)
+	}()
+	select {
+	case <-serving.ch:
+	case err := <-done:
+		t.Fatalf("worker returned: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("worker not serving within 30s")
+	}
+	nc, err := emb.Connect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := js.Stream(ctx, streams.RecordStream("demo"))
+	if err != nil {
+		t.Fatalf("record stream of demo: %v", err)
+	}
+	if c := s.CachedInfo().Config; c.MaxAge != 20*time.Minute || c.MaxBytes != 2<<20 || c.Discard != jetstream.DiscardOld {
+		t.Errorf("record stream: MaxAge %s, MaxBytes %d, discard %v; want 20m, 2 MiB, old", c.MaxAge, c.MaxBytes, c.Discard)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("worker: %v", err)
 	}
 }
