@@ -119,15 +119,7 @@ func TestReplay(t *testing.T) {
 	_, endpoint, natsURL := startDevEnv(t, o.Env("http/protobuf"), true, "--record-results")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	nc, err := nats.Connect(natsURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, js := testkit.JetStreamOver(t, func() (*nats.Conn, error) { return nats.Connect(natsURL) })
 
 	// A group of this process with a tool whose password is sensitive.
 	type loginIn struct {
@@ -388,15 +380,7 @@ func runGroupOn(t *testing.T, natsURL string, g *workers.Group) {
 // as the range grows ten times.
 func BenchmarkReplayRSS(b *testing.B) {
 	_, _, natsURL := startDev(b, true, "--examples", "0")
-	nc, err := nats.Connect(natsURL)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096))
-	if err != nil {
-		b.Fatal(err)
-	}
+	_, js := testkit.JetStreamOver(b, func() (*nats.Conn, error) { return nats.Connect(natsURL) })
 	args, _ := json.Marshal(map[string]string{"text": strings.Repeat("x", 200)})
 	for i := range b.N {
 		if err := publishRecorded(js, i, args); err != nil {

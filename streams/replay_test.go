@@ -70,15 +70,15 @@ func TestReplayMergesPartitionsInOrder(t *testing.T) {
 	_, _, js := testkit.JetStream(t)
 	ctx := context.Background()
 	want := recordRequests(t, js, 200, 7)
-	before := consumerStates(t, js)
+	_, before := consumers(t, js)
 	got := replayKeys(t, ctx, js, streams.ReplayOptions{})
 	if !slices.Equal(got, want) {
 		t.Fatalf("replayed %d requests, want %d in publish order; first %v", len(got), len(want), got[:min(5, len(got))])
 	}
-	if after := consumerStates(t, js); !slices.Equal(before, after) {
+	names, after := consumers(t, js)
+	if !slices.Equal(before, after) {
 		t.Errorf("durable consumers changed: %v -> %v", before, after)
 	}
-	names := consumerNames(t, js)
 	if len(names) != 8 { // 2 groups x 4 partitions; the replay's ordered consumers are gone
 		t.Errorf("consumers after the replay: %v", names)
 	}
@@ -194,41 +194,25 @@ func TestReplayNothingProvisioned(t *testing.T) {
 
 func head(s []string) []string { return s[:min(4, len(s))] }
 
-// consumerStates lists every durable consumer's delivered and
-// acknowledged counts.
-func consumerStates(t *testing.T, js jetstream.JetStream) []string {
+// consumers lists the consumers of the request streams: every name, and
+// every durable consumer's delivered and acknowledged counts.
+func consumers(t *testing.T, js jetstream.JetStream) (names, durable []string) {
 	t.Helper()
-	var out []string
 	for p := range 4 {
 		s, err := js.Stream(context.Background(), streams.StreamName(p))
 		if err != nil {
 			t.Fatal(err)
 		}
 		for c := range s.ListConsumers(context.Background()).Info() {
+			names = append(names, c.Name)
 			if c.Config.Durable != "" {
-				out = append(out, fmt.Sprintf("%s/%s delivered %d/%d acked %d/%d", c.Stream, c.Name,
+				durable = append(durable, fmt.Sprintf("%s/%s delivered %d/%d acked %d/%d", c.Stream, c.Name,
 					c.Delivered.Consumer, c.Delivered.Stream, c.AckFloor.Consumer, c.AckFloor.Stream))
 			}
 		}
 	}
-	slices.Sort(out)
-	return out
-}
-
-// consumerNames lists every consumer of the request streams.
-func consumerNames(t *testing.T, js jetstream.JetStream) []string {
-	t.Helper()
-	var out []string
-	for p := range 4 {
-		s, err := js.Stream(context.Background(), streams.StreamName(p))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for name := range s.ConsumerNames(context.Background()).Name() {
-			out = append(out, name)
-		}
-	}
-	return out
+	slices.Sort(durable)
+	return names, durable
 }
 
 // BenchmarkReplay reads a range of b.N requests over 4 partitions: the
