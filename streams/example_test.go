@@ -78,5 +78,5 @@ func ExampleProvision() {
 	// Output:
 	// streams: MCP_DLQ MCP_EVENTS MCP_REQ_0 MCP_REQ_1
 	// buckets: mcp_registry mcp_results mcp_sessions mcp_tasks
-	// config.topology: 2 partitions, AckWait 30s, MaxDeliver 5
+	// config.topology: 2 partitions, AckWait 4s, MaxDeliver 5
 }

@@ -183,7 +183,7 @@ func TestWithDefaults(t *testing.T) {
 		MaxBytes:        256 << 20,
 		MaxMsgSize:      8 << 20,
 		DuplicateWindow: 2 * time.Minute,
-		AckWait:         30 * time.Second,
+		AckWait:         4 * time.Second,
 		MaxDeliver:      5,
 		MaxAckPending:   4096,
 		SessionTTL:      24 * time.Hour,
@@ -215,7 +215,7 @@ func TestWithDefaults(t *testing.T) {
 	}
 	// Negative values are not meaningful and take the defaults too.
 	neg := streams.Topology{Partitions: -1, MaxAge: -time.Second, MaxBytes: -1, AckWait: -1}.WithDefaults()
-	if neg.Partitions != 4 || neg.MaxAge != time.Hour || neg.MaxBytes != 256<<20 || neg.AckWait != 30*time.Second {
+	if neg.Partitions != 4 || neg.MaxAge != time.Hour || neg.MaxBytes != 256<<20 || neg.AckWait != 4*time.Second {
 		t.Errorf("negative fields not defaulted: %+v", neg)
 	}
 	// Idempotent.

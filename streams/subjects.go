@@ -251,6 +251,17 @@ func ResultKey(key string) string {
 	return "h-" + hex.EncodeToString(sum[:16])
 }
 
+// ClaimKey is the key, in the result bucket, of the claim of the replica
+// that runs request key: held, with a short TTL it renews, while the
+// handler runs, then marked done for as long as results are kept, so
+// that a copy of the request delivered elsewhere meanwhile (the server
+// redelivers what a busy replica holds unstarted for AckWait) is not run
+// again.
+func ClaimKey(key string) string { return "claim." + ResultKey(key) }
+
+// ClaimSubject is the subject that stores the claim of request key.
+func ClaimSubject(key string) string { return "$KV." + ResultBucket + "." + ClaimKey(key) }
+
 // ResultSubject is the subject that stores the result of request key in
 // the result bucket (a KV put, published asynchronously).
 func ResultSubject(key string) string { return "$KV." + ResultBucket + "." + ResultKey(key) }

@@ -24,9 +24,12 @@ type Topology struct {
 	MaxMsgSize int32
 	// DuplicateWindow is how long Nats-Msg-Id dedupes publishes (default 2m).
 	DuplicateWindow time.Duration
-	// AckWait is how long a worker may hold an envelope before it is
-	// redelivered to another replica (default 30s; workers extend it for
-	// long handlers).
+	// AckWait is how long a worker may hold an envelope without telling
+	// the server it is working on it before the server redelivers it to
+	// another replica (default 4s). Workers tell it every quarter AckWait
+	// while a handler runs or an envelope waits for a free handler, so a
+	// live worker keeps what it holds however long it takes, and the calls
+	// a replica held when it died run elsewhere about AckWait later.
 	AckWait time.Duration
 	// MaxDeliver bounds deliveries of one envelope (default 5).
 	MaxDeliver int
@@ -76,7 +79,7 @@ func (t Topology) WithDefaults() Topology {
 	}
 	def(&t.MaxAge, time.Hour)
 	def(&t.DuplicateWindow, 2*time.Minute)
-	def(&t.AckWait, 30*time.Second)
+	def(&t.AckWait, 4*time.Second)
 	def(&t.SessionTTL, 24*time.Hour)
 	def(&t.TaskTTL, time.Hour)
 	def(&t.ResultTTL, 10*time.Minute)
@@ -211,7 +214,8 @@ func (t Topology) TaskConfig() jetstream.KeyValueConfig {
 	return c
 }
 
-// ResultConfig is the result bucket.
+// ResultConfig is the result bucket: results by request key, and the
+// claims of requests being run ([ClaimKey]), which carry their own TTL.
 func (t Topology) ResultConfig() jetstream.KeyValueConfig {
 	t = t.WithDefaults()
 	return jetstream.KeyValueConfig{
@@ -222,5 +226,7 @@ func (t Topology) ResultConfig() jetstream.KeyValueConfig {
 		MaxBytes:    t.MaxBytes,
 		Storage:     t.storage(),
 		Replicas:    t.Replicas,
+		// Per-key TTLs, for the claims of requests being run (ClaimKey).
+		LimitMarkerTTL: time.Minute,
 	}
 }

@@ -43,7 +43,8 @@
 //     deadline, or when the client cancels the request (its reason is the
 //     context's cause), meanwhile telling the server with in-progress
 //     acknowledgements that the envelope is being worked on, so that a
-//     handler longer than AckWait is not redelivered;
+//     handler longer than AckWait is not redelivered (an envelope that
+//     waits for a free handler is kept the same way);
 //  4. stores the result in the result bucket and sends the reply on core
 //     NATS to the envelope's ReplyTo subject, the gateway holding the
 //     client, at once;
@@ -81,7 +82,14 @@
 // from it, marked cached, instead of run again. A tool that can run twice
 // with no harm, by its readOnlyHint or idempotentHint annotation
 // (schema.Idempotent decides), is simply run again: its results are not
-// stored. With [Options.NoResultStore] every redelivery runs again. An
+// stored. A tool that must not run twice is claimed in the result bucket
+// (streams.ClaimKey) before it runs, the claim renewed with the envelope's
+// in-progress acknowledgements and marked done at the end, so that a copy
+// the server redelivers to another replica while this one still holds it
+// (buffered behind a busy pool longer than AckWait) is not run again: it
+// is answered from the stored result, or left to the holder; the claim of
+// a replica that died is taken over when it has not been renewed for half
+// an AckWait. With [Options.NoResultStore] every redelivery runs again. An
 // envelope that cannot be decoded is copied to the group's dead-letter
 // subject (streams.DLQSubject) and terminated. One whose handler panics is
 // answered with an internal error, copied there too, and acknowledged.

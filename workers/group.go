@@ -429,21 +429,45 @@ const (
 
 // onMsg is the Consume callback. It blocks while every pool goroutine is
 // busy, which stops this partition's pulls: backpressure instead of an
-// unbounded queue. Once the group drains, it sets msg aside instead, to be
-// handed back to the stream for another replica (handBackUnstarted).
+// unbounded queue; meanwhile it tells the server every quarter AckWait
+// that msg is being worked on, so that a long wait for a handler does not
+// get msg redelivered to another replica. Once the group drains, it sets
+// msg aside instead, to be handed back to the stream for another replica
+// (handBackUnstarted).
 func (r *runner) onMsg(msg jetstream.Msg) {
-	select {
-	case <-r.draining:
-	default:
-		select {
-		case r.work <- msg:
-			return
-		case <-r.draining:
-		}
+	if r.hand(msg) {
+		return
 	}
 	r.unstarted.Lock()
 	r.unstarted.msgs = append(r.unstarted.msgs, msg)
 	r.unstarted.Unlock()
+}
+
+// hand gives msg to a pool goroutine, waiting for one to be free, and
+// reports whether it did; false once the group drains.
+func (r *runner) hand(msg jetstream.Msg) bool {
+	select {
+	case <-r.draining:
+		return false
+	default:
+	}
+	select {
+	case r.work <- msg:
+		return true
+	default:
+	}
+	t := time.NewTicker(r.topo.AckWait / 4)
+	defer t.Stop()
+	for {
+		select {
+		case r.work <- msg:
+			return true
+		case <-t.C:
+			_ = msg.InProgress()
+		case <-r.draining:
+			return false
+		}
+	}
 }
 
 // handBackUnstarted hands back to the stream the envelopes onMsg set aside

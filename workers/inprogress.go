@@ -16,12 +16,16 @@ type slot struct {
 	msg   jetstream.Msg // nil while the goroutine waits for work
 	env   *schema.Envelope
 	since time.Time
+	// claimed is set when this replica holds the request's claim, renewed
+	// with each in-progress acknowledgement.
+	claimed bool
 }
 
-// hold records that msg's handler started at now.
-func (s *slot) hold(msg jetstream.Msg, env *schema.Envelope, now time.Time) {
+// hold records that msg's handler started at now, and whether this
+// replica holds the request's claim.
+func (s *slot) hold(msg jetstream.Msg, env *schema.Envelope, now time.Time, claimed bool) {
 	s.mu.Lock()
-	s.msg, s.env, s.since = msg, env, now
+	s.msg, s.env, s.since, s.claimed = msg, env, now, claimed
 	s.mu.Unlock()
 }
 
@@ -72,6 +76,9 @@ func (r *runner) extendAcks(stop <-chan struct{}) {
 				s.mu.Lock()
 				if s.msg != nil && now.Sub(s.since) >= every && !s.env.Expired(now) {
 					_ = s.msg.InProgress()
+					if s.claimed {
+						r.renewClaim(s.env)
+					}
 					s.since = now
 				}
 				s.mu.Unlock()

@@ -77,6 +77,25 @@ func (r *runner) process(held *slot, msg jetstream.Msg) {
 		}
 	}
 
+	// A request that must not run twice is claimed first: a copy another
+	// replica runs, or ran, is not run here (see claim.go).
+	claimed, handBackClaim := false, false
+	if r.results != nil && env.TaskID == "" && !r.idempotent(env) {
+		var handled bool
+		if claimed, handled = r.claimRequest(lctx, span, msg, env); handled {
+			return
+		}
+		if claimed {
+			defer func() {
+				if handBackClaim {
+					r.releaseClaim(env)
+				} else {
+					r.finishClaim(env)
+				}
+			}()
+		}
+	}
+
 	var ctx context.Context
 	var cancel context.CancelFunc
 	if env.Deadline != 0 { // zero means "no deadline"
@@ -98,7 +117,7 @@ func (r *runner) process(held *slot, msg jetstream.Msg) {
 		}()
 	}
 	started := time.Now()
-	held.hold(msg, env, started)
+	held.hold(msg, env, started, claimed)
 	rep, call := r.run(ctx, env, attempt)
 	// Held until acknowledged: storing the result can take a leader
 	// election, and the server must not redeliver meanwhile.
@@ -114,6 +133,7 @@ func (r *runner) process(held *slot, msg jetstream.Msg) {
 			call.task.cancel(context.Cause(r.base))
 		}
 		event(span, "handed back: cancelled at the drain deadline")
+		handBackClaim = true
 		r.handBack(msg, env.Key, "cancelled at the drain deadline")
 		return
 	}
@@ -126,6 +146,7 @@ func (r *runner) process(held *slot, msg jetstream.Msg) {
 		if err := r.finishTask(env, call, rep); err != nil {
 			r.log.WarnContext(lctx, "recording the task's outcome", "key", env.Key, "err", err)
 			if r.aborted() { // cut short by the drain deadline
+				handBackClaim = true
 				r.handBack(msg, env.Key, "task outcome not recorded by the drain deadline")
 				return
 			}

@@ -102,7 +102,7 @@ func (c *common) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.debugAddr, "debug-addr", "", "HOST:PORT serving Go's /debug/pprof/ profiles (off by default; keep it private)")
 	fs.IntVar(&c.partitions, "partitions", 0, "request stream partitions when provisioning (default 4)")
 	fs.IntVar(&c.replicas, "replicas", 0, "stream and bucket replicas when provisioning (default 1)")
-	fs.DurationVar(&c.ackWait, "ack-wait", 0, "how long a worker holds an envelope before redelivery (default 30s)")
+	fs.DurationVar(&c.ackWait, "ack-wait", 0, "how long a worker may hold an envelope without telling the server it works on it before it is redelivered: about what a dead worker's calls wait (default 4s)")
 }
 
 func (c *common) topology() streams.Topology {

@@ -1,0 +1,154 @@
+package workers
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/mcpstream/mcpstream/schema"
+	"github.com/mcpstream/mcpstream/streams"
+)
+
+// A request that must not run twice (not idempotent, its result stored)
+// is claimed before its handler runs: a key in the result bucket
+// (streams.ClaimKey) with a TTL of two AckWaits, renewed with every
+// in-progress acknowledgement while the handler runs, then marked done
+// for as long as results are kept. The server redelivers an envelope a
+// busy replica holds unstarted (buffered behind a full pool) for AckWait
+// to another replica; whichever gets to it second finds the claim and
+// does not run it: it answers from the stored result when there is one,
+// and otherwise drops its copy, which the holder acknowledges. A claim
+// whose holder stopped renewing it (the replica died) is taken over.
+
+// claimOutcome is what claiming a request found.
+type claimOutcome int
+
+const (
+	// claimRun: this replica holds the claim and runs the request (also
+	// when the claim could not be made: the bucket unreachable, or a
+	// bucket provisioned before claims, without per-key TTLs).
+	claimRun claimOutcome = iota
+	// claimAnswered: another run stored the result; answer from it.
+	claimAnswered
+	// claimHeld: a live replica runs the request; drop this copy.
+	claimHeld
+	// claimFinished: a run answered the request, and its result is not
+	// stored (or no longer); acknowledge this copy.
+	claimFinished
+)
+
+// claimValue is what a claim holds while its holder runs the request, and
+// once it is done.
+const claimDone = "done"
+
+// claimTTL is how long a claim lives unless renewed: two AckWaits, in
+// whole seconds as JetStream takes message TTLs.
+func (r *runner) claimTTL() time.Duration {
+	ttl := max(2*r.topo.AckWait, time.Second)
+	return (ttl + time.Second - 1) / time.Second * time.Second
+}
+
+// claim makes this replica the one that runs env. It returns the outcome,
+// the claim's revision when it holds it, and the stored reply for
+// claimAnswered.
+func (r *runner) claim(ctx context.Context, env *schema.Envelope) (claimOutcome, uint64, *schema.Reply) {
+	key := streams.ClaimKey(env.Key)
+	rev, err := r.results.Create(ctx, key, []byte(r.o.Instance), jetstream.KeyTTL(r.claimTTL()))
+	if err == nil {
+		return claimRun, rev, nil
+	}
+	if !errors.Is(err, jetstream.ErrKeyExists) {
+		r.log.Debug("claiming a request: run without a claim", "key", env.Key, "err", err)
+		return claimRun, 0, nil
+	}
+	if e, err := r.results.Get(ctx, streams.ResultKey(env.Key)); err == nil {
+		if rep, err := schema.UnmarshalReply(e.Value()); err == nil {
+			return claimAnswered, 0, rep
+		}
+	}
+	e, err := r.results.Get(ctx, key)
+	switch {
+	case errors.Is(err, jetstream.ErrKeyNotFound):
+		return r.claim(ctx, env) // it expired meanwhile
+	case err != nil:
+		r.log.Debug("reading a request's claim: run without a claim", "key", env.Key, "err", err)
+		return claimRun, 0, nil
+	case string(e.Value()) == claimDone:
+		// Done, but its result is gone (a result not stored in time, or
+		// expired): the run answered its gateway already.
+		return claimFinished, 0, nil
+	case time.Since(e.Created()) < r.claimStale():
+		return claimHeld, 0, nil
+	}
+	// Its holder stopped renewing it: take it over (only one taker wins).
+	pa, err := r.js.Publish(ctx, streams.ClaimSubject(env.Key), []byte(r.o.Instance),
+		jetstream.WithExpectLastSequencePerSubject(e.Revision()), jetstream.WithMsgTTL(r.claimTTL()))
+	if err != nil {
+		return claimHeld, 0, nil // another replica took it over first
+	}
+	return claimRun, pa.Sequence, nil
+}
+
+// claimStale is how long after its last renewal a claim's holder is taken
+// to be gone: two renewals missed.
+func (r *runner) claimStale() time.Duration { return r.topo.AckWait / 2 }
+
+// renewClaim renews env's claim (extendAcks, with the in-progress
+// acknowledgement), without waiting.
+func (r *runner) renewClaim(env *schema.Envelope) {
+	if _, err := r.js.PublishAsync(streams.ClaimSubject(env.Key), []byte(r.o.Instance), jetstream.WithMsgTTL(r.claimTTL())); err != nil {
+		r.log.Debug("renewing a request's claim", "key", env.Key, "err", err)
+	}
+}
+
+// finishClaim marks env's claim done for as long as results are kept,
+// without waiting.
+func (r *runner) finishClaim(env *schema.Envelope) {
+	ttl := (r.topo.ResultTTL + time.Second - 1) / time.Second * time.Second
+	if _, err := r.js.PublishAsync(streams.ClaimSubject(env.Key), []byte(claimDone), jetstream.WithMsgTTL(ttl)); err != nil {
+		r.log.Debug("finishing a request's claim", "key", env.Key, "err", err)
+	}
+}
+
+// claimRequest claims env for this replica (see claim). It reports
+// whether this replica holds the claim, and whether msg was handled
+// instead: answered from the stored result, or a copy of a request
+// another replica runs (dropped unacknowledged: its holder acknowledges
+// it) or ran (acknowledged).
+func (r *runner) claimRequest(ctx context.Context, span trace.Span, msg jetstream.Msg, env *schema.Envelope) (claimed, handled bool) {
+	outcome, rev, rep := r.claim(r.base, env)
+	switch outcome {
+	case claimAnswered:
+		rep.Cached = true
+		event(span, "answered from the result bucket: another replica ran it")
+		r.cached.Add(1)
+		r.metrics.delivered(deliveredDuplicate)
+		r.send(env, rep)
+		_ = msg.Ack()
+		return false, true
+	case claimHeld:
+		event(span, "not run: another replica runs it")
+		r.metrics.delivered(deliveredDuplicate)
+		r.log.DebugContext(ctx, "dropping a copy of a request another replica runs", "key", env.Key)
+		return false, true
+	case claimFinished:
+		event(span, "not run: another replica ran it")
+		r.metrics.delivered(deliveredDuplicate)
+		_ = msg.Ack()
+		return false, true
+	}
+	return rev != 0, false
+}
+
+// releaseClaim removes env's claim, for a request handed back to the
+// stream unfinished: the replica that gets it next claims it at once.
+func (r *runner) releaseClaim(env *schema.Envelope) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.base), 2*time.Second)
+	defer cancel()
+	if err := r.results.Delete(ctx, streams.ClaimKey(env.Key)); err != nil {
+		r.log.Debug("releasing a request's claim", "key", env.Key, "err", err)
+	}
+}
