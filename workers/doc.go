@@ -82,8 +82,11 @@
 // from it, marked cached, instead of run again. A tool that can run twice
 // with no harm, by its readOnlyHint or idempotentHint annotation
 // (schema.Idempotent decides), is simply run again: its results are not
-// stored. A tool that must not run twice is claimed in the result bucket
-// (streams.ClaimKey) before it runs, the claim renewed with the envelope's
+// stored. A request of a tool that must not run twice, delivered again or
+// held unstarted in this replica's buffers for a quarter AckWait or more
+// (behind a busy pool: long enough for the server to redeliver it), is
+// claimed in the result bucket (streams.ClaimKey) before it runs, the
+// claim renewed with the envelope's
 // in-progress acknowledgements and marked done at the end, so that a copy
 // the server redelivers to another replica while this one still holds it
 // (buffered behind a busy pool longer than AckWait) is not run again: it

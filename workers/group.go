@@ -210,8 +210,13 @@ type runner struct {
 	log   *slog.Logger
 	// work feeds the pool: Concurrency long-lived goroutines, so handler
 	// stacks stay grown instead of growing again for every envelope.
-	work chan jetstream.Msg
+	work chan pulled
 	pool sync.WaitGroup
+	// blockedSince holds, for each partition's consumer, when its
+	// callback began to wait for a free handler (Unix nanoseconds; 0
+	// while it does not wait): the envelopes buffered behind it have
+	// waited at most that long.
+	blockedSince []atomic.Int64
 	// slots holds what each pool goroutine's handler runs, for extendAcks.
 	slots []slot
 	// running maps session + "\x00" + JSON-RPC id to the cancel function
@@ -284,7 +289,7 @@ func (g *Group) Run(ctx context.Context, nc *nats.Conn, o Options) error {
 	r := &runner{
 		g: g, o: o, nc: nc, js: js, topo: topo,
 		log:      o.Logger.With("group", g.name, "instance", o.Instance),
-		work:     make(chan jetstream.Msg),
+		work:     make(chan pulled),
 		draining: make(chan struct{}),
 		metrics:  m,
 		tracing:  newTracing(o, g.name),
@@ -298,8 +303,8 @@ func (g *Group) Run(ctx context.Context, nc *nats.Conn, o Options) error {
 		r.pool.Add(1)
 		go func() {
 			defer r.pool.Done()
-			for msg := range r.work {
-				r.process(&r.slots[i], msg)
+			for p := range r.work {
+				r.process(&r.slots[i], p.msg, p.mayBeCopy)
 			}
 		}()
 	}
@@ -343,8 +348,9 @@ func (g *Group) Run(ctx context.Context, nc *nats.Conn, o Options) error {
 			<-cc.Closed()
 		}
 	}
-	for _, c := range consumers {
-		cc, err := c.Consume(r.onMsg,
+	r.blockedSince = make([]atomic.Int64, len(consumers))
+	for i, c := range consumers {
+		cc, err := c.Consume(func(msg jetstream.Msg) { r.onMsg(i, msg) },
 			jetstream.PullMaxMessages(o.Batch),
 			jetstream.PullExpiry(pullExpiry),
 			jetstream.PullHeartbeat(pullHeartbeat),
@@ -427,15 +433,29 @@ const (
 	pullExpiry    = 5 * pullHeartbeat
 )
 
-// onMsg is the Consume callback. It blocks while every pool goroutine is
-// busy, which stops this partition's pulls: backpressure instead of an
-// unbounded queue; meanwhile it tells the server every quarter AckWait
-// that msg is being worked on, so that a long wait for a handler does not
-// get msg redelivered to another replica. Once the group drains, it sets
-// msg aside instead, to be handed back to the stream for another replica
-// (handBackUnstarted).
-func (r *runner) onMsg(msg jetstream.Msg) {
-	if r.hand(msg) {
+// pulled is an envelope on its way from a consumer's callback to the
+// pool.
+type pulled struct {
+	msg jetstream.Msg
+	// mayBeCopy is set when the envelope may have waited in this
+	// replica's buffers for a quarter AckWait or more: the server may
+	// redeliver it to another replica before this one's first in-progress
+	// acknowledgement of its handler, so it is claimed before it runs
+	// (see claim.go). One that waited less is acknowledged in progress
+	// well within AckWait, and runs unclaimed.
+	mayBeCopy bool
+}
+
+// onMsg is the Consume callback of partition p's consumer. It blocks
+// while every pool goroutine is busy, which stops the partition's pulls:
+// backpressure instead of an unbounded queue; meanwhile it tells the
+// server every quarter AckWait that msg is being worked on, so that a long
+// wait for a handler does not get msg redelivered to another replica (the
+// envelopes buffered behind msg are claimed if they waited long, see
+// pulled). Once the group drains, it sets msg aside instead, to be handed
+// back to the stream for another replica (handBackUnstarted).
+func (r *runner) onMsg(p int, msg jetstream.Msg) {
+	if r.hand(p, msg) {
 		return
 	}
 	r.unstarted.Lock()
@@ -443,27 +463,36 @@ func (r *runner) onMsg(msg jetstream.Msg) {
 	r.unstarted.Unlock()
 }
 
-// hand gives msg to a pool goroutine, waiting for one to be free, and
-// reports whether it did; false once the group drains.
-func (r *runner) hand(msg jetstream.Msg) bool {
+// hand gives msg, of partition p, to a pool goroutine, waiting for one to
+// be free, and reports whether it did; false once the group drains.
+func (r *runner) hand(p int, msg jetstream.Msg) bool {
 	select {
 	case <-r.draining:
 		return false
 	default:
 	}
+	since := r.blockedSince[p].Load()
+	mayBeCopy := since != 0 && time.Since(time.Unix(0, since)) >= r.topo.AckWait/4
 	select {
-	case r.work <- msg:
+	case r.work <- pulled{msg, mayBeCopy}:
+		r.blockedSince[p].Store(0) // taken at once: the buffer behind it did not wait
 		return true
 	default:
+	}
+	if since == 0 {
+		r.blockedSince[p].Store(time.Now().UnixNano())
 	}
 	t := time.NewTicker(r.topo.AckWait / 4)
 	defer t.Stop()
 	for {
 		select {
-		case r.work <- msg:
+		case r.work <- pulled{msg, mayBeCopy}:
 			return true
 		case <-t.C:
 			_ = msg.InProgress()
+			if since := r.blockedSince[p].Load(); time.Since(time.Unix(0, since)) >= r.topo.AckWait/4 {
+				mayBeCopy = true
+			}
 		case <-r.draining:
 			return false
 		}

@@ -798,3 +798,16 @@ func TestDeadHolderClaimIsTakenOver(t *testing.T) {
 		t.Errorf("reply %q", got)
 	}
 }
+
+// BenchmarkCallNotIdempotent is one call after another of a tool that
+// must not run twice, on one replica: publish, claim, run, store the
+// result, reply, mark the claim done, acknowledge.
+func BenchmarkCallNotIdempotent(b *testing.B) {
+	h := newHarness(b)
+	h.run(testGroup("bench", newProbe()), workers.Options{})
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		h.await(h.call("bench", "echo", map[string]any{"text": "x"}), 10*time.Second)
+	}
+}

@@ -31,7 +31,7 @@ var testTopology = streams.Topology{Partitions: 2, AckWait: time.Second, MaxAckP
 // plus a "gateway": a plain nats.go connection that publishes envelopes and
 // collects replies on its reply subject.
 type harness struct {
-	t    *testing.T
+	t    testing.TB
 	emb  *streams.Embedded
 	gw   *nats.Conn
 	js   jetstream.JetStream
@@ -44,13 +44,13 @@ type harness struct {
 	seq   atomic.Int64
 }
 
-func newHarness(t *testing.T) *harness {
+func newHarness(t testing.TB) *harness {
 	t.Helper()
 	return newHarnessWith(t, testTopology)
 }
 
 // newHarnessWith provisions topo instead of testTopology.
-func newHarnessWith(t *testing.T, topo streams.Topology) *harness {
+func newHarnessWith(t testing.TB, topo streams.Topology) *harness {
 	t.Helper()
 	emb, gw, js := testkit.JetStream(t)
 	h := &harness{t: t, emb: emb, gw: gw, js: js, msgs: make(chan *nats.Msg, 1024), stash: map[string][]*schema.Reply{}}

@@ -25,7 +25,7 @@ import (
 // drain deadline cancelled is handed back to the stream unanswered, for
 // another replica (as onMsg does with those that had not started when the
 // drain began). Each delivery's outcome is counted in the metrics.
-func (r *runner) process(held *slot, msg jetstream.Msg) {
+func (r *runner) process(held *slot, msg jetstream.Msg, mayBeCopy bool) {
 	r.metrics.handlerStarted()
 	defer r.metrics.handlerDone()
 	env, err := schema.UnmarshalEnvelope(msg.Data())
@@ -77,10 +77,12 @@ func (r *runner) process(held *slot, msg jetstream.Msg) {
 		}
 	}
 
-	// A request that must not run twice is claimed first: a copy another
-	// replica runs, or ran, is not run here (see claim.go).
+	// A request that must not run twice, delivered again or held in this
+	// replica's buffers long enough for the server to have redelivered it
+	// elsewhere, is claimed first: a copy another replica runs, or ran, is
+	// not run here (see claim.go).
 	claimed, handBackClaim := false, false
-	if r.results != nil && env.TaskID == "" && !r.idempotent(env) {
+	if (mayBeCopy || attempt > 1) && r.results != nil && env.TaskID == "" && !r.idempotent(env) {
 		var handled bool
 		if claimed, handled = r.claimRequest(lctx, span, msg, env); handled {
 			return
