@@ -37,7 +37,11 @@ func (g *Gateway) forward(ctx context.Context, x *exchange) {
 	env := &envelope
 	dest, rpcErr := g.envelope(x, env)
 	if rpcErr != nil {
-		x.out.fail(0, rpcErr)
+		status := 0
+		if rpcErr.Code == schema.CodeOverloaded { // no live replica: try again soon
+			status = http.StatusServiceUnavailable
+		}
+		x.out.fail(status, rpcErr)
 		return
 	}
 	ctx, cancel := context.WithDeadline(ctx, env.DeadlineTime())
@@ -301,13 +305,32 @@ func target(snap *Snapshot, msg *schema.Message) (name, group string, rawArgs, r
 	if msg.Method == schema.MethodPromptsGet {
 		p := snap.Prompt(name)
 		if p == nil {
+			if group := snap.Unserved(name); group != "" {
+				return "", "", nil, nil, noReplica("prompt", name, group)
+			}
 			return "", "", nil, nil, schema.Errorf(schema.CodeInvalidParams, "Unknown prompt: %s", name)
 		}
 		return name, p.Group, rawArgs, rawToken, nil
 	}
 	tool := snap.Tool(name)
 	if tool == nil {
+		if group := snap.Unserved(name); group != "" {
+			return "", "", nil, nil, noReplica("tool", name, group)
+		}
 		return "", "", nil, nil, schema.Errorf(schema.CodeInvalidParams, "Unknown tool: %s", name)
 	}
 	return name, tool.Group, rawArgs, rawToken, nil
+}
+
+// noReplica answers a call to a tool or prompt whose worker group has no
+// live replica (every heartbeat gone): at once, -32000 naming the group,
+// HTTP 503 with Retry-After, rather than a wait until the call's deadline.
+func noReplica(kind, name, group string) *schema.Error {
+	data, _ := json.Marshal(struct {
+		Reason       string `json:"reason"`
+		Group        string `json:"group"`
+		RetryAfterMs int    `json:"retryAfterMs"`
+	}{"no live replica", group, 1000})
+	return &schema.Error{Code: schema.CodeOverloaded, Data: data,
+		Message: fmt.Sprintf("worker group %s, which serves %s %s, has no live replica", group, kind, name)}
 }

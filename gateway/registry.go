@@ -37,7 +37,14 @@ type Snapshot struct {
 	// Rev is the registry bucket's revision the snapshot reflects: the
 	// same on every gateway for the same change.
 	Rev uint64
+	// unserved maps the tools and prompts registered by groups that have
+	// no live replica now to their group.
+	unserved map[string]string
 }
+
+// Unserved returns the worker group of a tool or prompt that is
+// registered but not served (its group has no live replica), or "".
+func (s *Snapshot) Unserved(name string) string { return s.unserved[name] }
 
 // Tool returns the live tool named name, or nil.
 func (s *Snapshot) Tool(name string) *schema.ToolEntry { return s.tools[name] }
@@ -260,8 +267,10 @@ func (r *registry) rebuild() {
 	r.seq++
 	s := &Snapshot{tools: make(map[string]*schema.ToolEntry, len(r.tools)), Seq: r.seq, Rev: r.rev}
 	list := make([]*schema.Tool, 0, len(r.tools))
+	s.unserved = map[string]string{}
 	for _, t := range r.tools {
 		if len(r.live[t.Group]) == 0 {
+			s.unserved[t.Name] = t.Group
 			continue
 		}
 		if prev := s.tools[t.Name]; prev != nil {
@@ -293,6 +302,8 @@ func (r *registry) rebuild() {
 	for _, p := range r.prompts {
 		if len(r.live[p.Group]) > 0 {
 			s.prompts[p.Name] = p
+		} else {
+			s.unserved[p.Name] = p.Group
 		}
 	}
 	for _, p := range s.prompts {
