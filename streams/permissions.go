@@ -1,0 +1,266 @@
+package streams
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Role is what a NATS user of mcpstream does; [Permissions] gives each the
+// narrowest NATS permissions it works with.
+type Role int
+
+// The roles of mcpstream's NATS users.
+const (
+	// RoleGateway serves MCP clients: it publishes requests into every
+	// group's request subjects and receives their replies.
+	RoleGateway Role = iota + 1
+	// RoleWorker is a replica of one worker group: it pulls only from the
+	// group's consumer (grp-<group>) and answers gateways.
+	RoleWorker
+	// RoleProvisioner creates and updates the streams and buckets
+	// (`mcpstream provision`).
+	RoleProvisioner
+	// RoleReplay reads the request streams, the registry and the groups'
+	// record streams back (`mcpstream replay`).
+	RoleReplay
+)
+
+// String is the role's name: gateway, worker, provision or replay.
+func (r Role) String() string {
+	switch r {
+	case RoleGateway:
+		return "gateway"
+	case RoleWorker:
+		return "worker"
+	case RoleProvisioner:
+		return "provision"
+	case RoleReplay:
+		return "replay"
+	}
+	return "role(" + strconv.Itoa(int(r)) + ")"
+}
+
+// Permission is a NATS user's allow lists: the subjects it may publish to
+// and subscribe to. Everything else is denied.
+type Permission struct {
+	Publish   []string
+	Subscribe []string
+}
+
+// InboxPrefix is the prefix of the reply inboxes a connection of role
+// (and, for [RoleWorker], group) uses: _INBOX.<role> or
+// _INBOX.worker-<group>. Requests, JetStream API calls, pulled messages
+// and KV watches deliver there, so a user that may subscribe only to its
+// own prefix cannot read what another role's inboxes receive. The prefix
+// is under _INBOX, so users allowed _INBOX.> work too. Set it with
+// nats.CustomInboxPrefix.
+func InboxPrefix(role Role, group string) string {
+	if role == RoleWorker {
+		return "_INBOX.worker-" + group
+	}
+	return "_INBOX." + role.String()
+}
+
+// PermissionOptions narrow [Permissions].
+type PermissionOptions struct {
+	// Group is the worker group of a [RoleWorker] user (required for it,
+	// ignored for other roles).
+	Group string
+	// GatewayID is the id of a [RoleGateway] user's gateway (its --id):
+	// the user then receives only that gateway's replies. Empty (the
+	// default) allows any gateway id, for gateways with random ids that
+	// share one user.
+	GatewayID string
+}
+
+// Buckets' and streams' JetStream API subjects.
+const (
+	jsAPI = "$JS.API."
+	kvPfx = "KV_"
+)
+
+// kvRead is what reading bucket takes: opening it (stream info) and
+// direct gets of its keys.
+func kvRead(bucket string) []string {
+	return []string{jsAPI + "STREAM.INFO." + kvPfx + bucket, jsAPI + "DIRECT.GET." + kvPfx + bucket + ".>"}
+}
+
+// kvWatch is what watching bucket takes: its ordered consumers, created,
+// reset (deleted and made again) and flow-controlled.
+func kvWatch(bucket string) []string {
+	s := kvPfx + bucket
+	return []string{jsAPI + "CONSUMER.CREATE." + s + ".>", jsAPI + "CONSUMER.DELETE." + s + ".>",
+		jsAPI + "CONSUMER.INFO." + s + ".>", "$JS.FC." + s + ".>"}
+}
+
+// kvPut is the subject pattern of writes to keys of bucket matching key.
+func kvPut(bucket, key string) string { return "$KV." + bucket + "." + key }
+
+// streamAdmin is what creating, updating and opening stream name takes.
+func streamAdmin(name string) []string {
+	return []string{jsAPI + "STREAM.CREATE." + name, jsAPI + "STREAM.UPDATE." + name, jsAPI + "STREAM.INFO." + name}
+}
+
+// Permissions returns the narrowest NATS permissions under which a user
+// of role works, on a deployment already provisioned (only
+// [RoleProvisioner] creates streams and buckets; a gateway or worker
+// finding none fails to start):
+//
+//   - [RoleGateway] publishes requests to mcp.req.> (the pub acks come
+//     back to its reply subject), cancellations, client answers, HTTP+SSE
+//     messages and events; it reads the registry, session, result and task
+//     buckets, writes sessions and tasks, watches the registry and
+//     sessions, and reads the events stream. It cannot consume any group's
+//     requests: it has no access to the request streams' consumers.
+//   - [RoleWorker] of group G creates, opens and pulls from its own
+//     consumer grp-G only (the create subject carries the filter
+//     mcp.req.G.<p>, which the server checks against the config), acks
+//     only its deliveries, replies to gateways on mcp.reply.*, writes
+//     results, tasks, its registry definitions and heartbeats, dead-letters
+//     to mcp.dlq.G, records to its own stream MCP_RESULTS_G, and receives
+//     cancellations and client answers. It cannot publish requests nor
+//     read another group's.
+//   - [RoleProvisioner] creates and updates the request, events and
+//     dead-letter streams and the four buckets, and records the topology.
+//   - [RoleReplay] opens the request and record streams, reads them
+//     through ordered consumers of its own, reads records and the registry
+//     with direct gets. Its consumers have random names, so it may create
+//     and pull from any consumer of the request streams: give it to
+//     operators only. It deletes none; its consumers expire after a minute.
+//
+// Every role subscribes to its own [InboxPrefix]. It returns an error for
+// an unknown role or a worker without a valid group name.
+func Permissions(role Role, o PermissionOptions) (Permission, error) {
+	var p Permission
+	inbox := InboxPrefix(role, o.Group) + ".>"
+	switch role {
+	case RoleGateway:
+		id := "*"
+		if o.GatewayID != "" {
+			if err := CheckName("gateway", o.GatewayID); err != nil {
+				return p, err
+			}
+			id = o.GatewayID
+		}
+		p.Publish = []string{requestPrefix + ">", CancelSubject, answerPrefix + "*", ssePrefix + "*", eventsPrefix + ">",
+			kvPut(SessionBucket, ">"), kvPut(TaskBucket, ">")}
+		for _, b := range []string{RegistryBucket, SessionBucket, ResultBucket, TaskBucket} {
+			p.Publish = append(p.Publish, kvRead(b)...)
+		}
+		p.Publish = append(p.Publish, kvWatch(RegistryBucket)...)
+		p.Publish = append(p.Publish, kvWatch(SessionBucket)...)
+		p.Publish = append(p.Publish, jsAPI+"STREAM.INFO."+EventsStream, jsAPI+"CONSUMER.CREATE."+EventsStream+".>",
+			jsAPI+"CONSUMER.DELETE."+EventsStream+".>", jsAPI+"CONSUMER.INFO."+EventsStream+".>",
+			jsAPI+"CONSUMER.MSG.NEXT."+EventsStream+".>")
+		p.Subscribe = []string{replyPrefix + id, replyPrefix + id + ".ack.*", ssePrefix + "*", inbox}
+	case RoleWorker:
+		g := o.Group
+		if err := CheckName("group", g); err != nil {
+			return p, fmt.Errorf("worker permissions: %w", err)
+		}
+		c := ConsumerName(g)
+		p.Publish = []string{
+			jsAPI + "CONSUMER.CREATE." + streamPrefix + "*." + c + "." + requestPrefix + g + ".*",
+			jsAPI + "CONSUMER.INFO." + streamPrefix + "*." + c,
+			jsAPI + "CONSUMER.MSG.NEXT." + streamPrefix + "*." + c,
+			"$JS.ACK." + streamPrefix + "*." + c + ".>",
+			replyPrefix + "*", DLQSubject(g), eventsResourcePrefix + "*",
+			kvPut(ResultBucket, ">"), kvPut(TaskBucket, ">"),
+			kvPut(RegistryBucket, ToolKeyPrefix+"*"), kvPut(RegistryBucket, PromptKeyPrefix+"*"),
+			kvPut(RegistryBucket, ResourceKeyPrefix+"*"), kvPut(RegistryBucket, TemplateKeyPrefix+"*"),
+			kvPut(RegistryBucket, HeartbeatKeyPrefix+g+".*"), kvPut(RegistryBucket, StateKeyKey),
+			recordPrefix + g + ".*",
+		}
+		p.Publish = append(p.Publish, streamAdmin(RecordStream(g))...)
+		for _, b := range []string{RegistryBucket, ResultBucket, TaskBucket} {
+			p.Publish = append(p.Publish, kvRead(b)...)
+		}
+		p.Subscribe = []string{CancelSubject, answerPrefix + "*", inbox}
+	case RoleProvisioner:
+		p.Publish = append(p.Publish, streamAdmin(streamPrefix+"*")...)
+		for _, s := range []string{EventsStream, DLQStream} {
+			p.Publish = append(p.Publish, streamAdmin(s)...)
+		}
+		for _, b := range []string{RegistryBucket, SessionBucket, ResultBucket, TaskBucket} {
+			p.Publish = append(p.Publish, streamAdmin(kvPfx+b)...)
+		}
+		p.Publish = append(p.Publish, kvPut(RegistryBucket, TopologyKey))
+		p.Publish = append(p.Publish, kvRead(RegistryBucket)...)
+		p.Subscribe = []string{inbox}
+	case RoleReplay:
+		p.Publish = []string{
+			jsAPI + "STREAM.INFO." + streamPrefix + "*",
+			jsAPI + "CONSUMER.CREATE." + streamPrefix + "*.>",
+			jsAPI + "CONSUMER.INFO." + streamPrefix + "*.>",
+			jsAPI + "CONSUMER.MSG.NEXT." + streamPrefix + "*.>",
+			jsAPI + "STREAM.INFO." + recordStreamPrefix + "*",
+			jsAPI + "DIRECT.GET." + recordStreamPrefix + "*.>",
+		}
+		p.Publish = append(p.Publish, kvRead(RegistryBucket)...)
+		p.Subscribe = []string{inbox}
+	default:
+		return p, fmt.Errorf("permissions: unknown role %d", int(role))
+	}
+	return p, nil
+}
+
+// User is one NATS user of an authorization block: a name, the
+// configuration variable holding its password, and its permissions.
+type User struct {
+	Name string
+	// PasswordVar names the nats-server configuration variable (or, when
+	// the configuration does not define it, the environment variable) that
+	// holds the user's password.
+	PasswordVar string
+	Permission  Permission
+}
+
+// RoleUser is the user of role ([RoleWorker]: of o.Group) as
+// `mcpstream provision --print-permissions` names it: mcpstream-<role>
+// or mcpstream-worker-<group>, its password in variable
+// MCPSTREAM_<ROLE>_PASSWORD (MCPSTREAM_WORKER_<GROUP>_PASSWORD, upper
+// case, '-' as '_'). It returns the error of [Permissions].
+func RoleUser(role Role, o PermissionOptions) (User, error) {
+	p, err := Permissions(role, o)
+	if err != nil {
+		return User{}, err
+	}
+	name := role.String()
+	if role == RoleWorker {
+		name += "-" + o.Group
+	}
+	v := "MCPSTREAM_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_")) + "_PASSWORD"
+	return User{Name: "mcpstream-" + name, PasswordVar: v, Permission: p}, nil
+}
+
+// AuthorizationConfig formats users as a nats-server configuration
+// snippet: an authorization block with one user per entry, whose
+// passwords are read from their variables, and publish and subscribe
+// allow lists. Its output is sorted and stable.
+func AuthorizationConfig(users []User) string {
+	var b strings.Builder
+	list := func(indent string, subjects []string) {
+		s := slices.Clone(subjects)
+		slices.Sort(s)
+		for i, v := range s {
+			sep := ","
+			if i == len(s)-1 {
+				sep = ""
+			}
+			fmt.Fprintf(&b, "%s%q%s\n", indent, v, sep)
+		}
+	}
+	b.WriteString("authorization {\n  users = [\n")
+	for _, u := range users {
+		fmt.Fprintf(&b, "    {\n      user: %q\n      password: $%s\n      permissions: {\n", u.Name, u.PasswordVar)
+		b.WriteString("        publish: { allow: [\n")
+		list("          ", u.Permission.Publish)
+		b.WriteString("        ] }\n        subscribe: { allow: [\n")
+		list("          ", u.Permission.Subscribe)
+		b.WriteString("        ] }\n      }\n    }\n")
+	}
+	b.WriteString("  ]\n}\n")
+	return b.String()
+}
