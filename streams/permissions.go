@@ -73,6 +73,13 @@ type PermissionOptions struct {
 	// default) allows any gateway id, for gateways with random ids that
 	// share one user.
 	GatewayID string
+	// Partitions is the number of request streams (default 4, as
+	// [Topology]): NATS wildcards match whole tokens only, so the request
+	// streams' API subjects are listed one by one.
+	Partitions int
+	// Groups are the worker groups whose record streams a [RoleReplay]
+	// user may read (default none).
+	Groups []string
 }
 
 // Buckets' and streams' JetStream API subjects.
@@ -133,8 +140,27 @@ func streamAdmin(name string) []string {
 // Every role subscribes to its own [InboxPrefix]. It returns an error for
 // an unknown role or a worker without a valid group name.
 func Permissions(role Role, o PermissionOptions) (Permission, error) {
+	p, err := permissions(role, o)
+	slices.Sort(p.Publish)
+	slices.Sort(p.Subscribe)
+	p.Publish, p.Subscribe = slices.Compact(p.Publish), slices.Compact(p.Subscribe)
+	return p, err
+}
+
+func permissions(role Role, o PermissionOptions) (Permission, error) {
 	var p Permission
 	inbox := InboxPrefix(role, o.Group) + ".>"
+	if o.Partitions <= 0 {
+		o.Partitions = Topology{}.WithDefaults().Partitions
+	}
+	// each is pattern with {s} replaced by every request stream's name.
+	each := func(pattern string) []string {
+		out := make([]string, o.Partitions)
+		for i := range out {
+			out[i] = strings.ReplaceAll(pattern, "{s}", StreamName(i))
+		}
+		return out
+	}
 	switch role {
 	case RoleGateway:
 		id := "*"
@@ -161,42 +187,48 @@ func Permissions(role Role, o PermissionOptions) (Permission, error) {
 			return p, fmt.Errorf("worker permissions: %w", err)
 		}
 		c := ConsumerName(g)
-		p.Publish = []string{
-			jsAPI + "CONSUMER.CREATE." + streamPrefix + "*." + c + "." + requestPrefix + g + ".*",
-			jsAPI + "CONSUMER.INFO." + streamPrefix + "*." + c,
-			jsAPI + "CONSUMER.MSG.NEXT." + streamPrefix + "*." + c,
-			"$JS.ACK." + streamPrefix + "*." + c + ".>",
-			replyPrefix + "*", DLQSubject(g), eventsResourcePrefix + "*",
+		for i := range o.Partitions {
+			s := StreamName(i)
+			p.Publish = append(p.Publish, jsAPI+"CONSUMER.CREATE."+s+"."+c+"."+RequestSubject(g, i),
+				jsAPI+"CONSUMER.INFO."+s+"."+c, jsAPI+"CONSUMER.MSG.NEXT."+s+"."+c, "$JS.ACK."+s+"."+c+".>")
+		}
+		p.Publish = append(p.Publish,
+			replyPrefix+"*", DLQSubject(g), eventsResourcePrefix+"*",
 			kvPut(ResultBucket, ">"), kvPut(TaskBucket, ">"),
 			kvPut(RegistryBucket, ToolKeyPrefix+"*"), kvPut(RegistryBucket, PromptKeyPrefix+"*"),
 			kvPut(RegistryBucket, ResourceKeyPrefix+"*"), kvPut(RegistryBucket, TemplateKeyPrefix+"*"),
 			kvPut(RegistryBucket, HeartbeatKeyPrefix+g+".*"), kvPut(RegistryBucket, StateKeyKey),
-			recordPrefix + g + ".*",
-		}
+			recordPrefix+g+".*",
+		)
 		p.Publish = append(p.Publish, streamAdmin(RecordStream(g))...)
 		for _, b := range []string{RegistryBucket, ResultBucket, TaskBucket} {
 			p.Publish = append(p.Publish, kvRead(b)...)
 		}
 		p.Subscribe = []string{CancelSubject, answerPrefix + "*", inbox}
 	case RoleProvisioner:
-		p.Publish = append(p.Publish, streamAdmin(streamPrefix+"*")...)
+		for i := range o.Partitions {
+			p.Publish = append(p.Publish, streamAdmin(StreamName(i))...)
+		}
 		for _, s := range []string{EventsStream, DLQStream} {
 			p.Publish = append(p.Publish, streamAdmin(s)...)
 		}
 		for _, b := range []string{RegistryBucket, SessionBucket, ResultBucket, TaskBucket} {
 			p.Publish = append(p.Publish, streamAdmin(kvPfx+b)...)
 		}
-		p.Publish = append(p.Publish, kvPut(RegistryBucket, TopologyKey))
+		// Creating a bucket reads the account's JetStream info first.
+		p.Publish = append(p.Publish, kvPut(RegistryBucket, TopologyKey), jsAPI+"INFO")
 		p.Publish = append(p.Publish, kvRead(RegistryBucket)...)
 		p.Subscribe = []string{inbox}
 	case RoleReplay:
-		p.Publish = []string{
-			jsAPI + "STREAM.INFO." + streamPrefix + "*",
-			jsAPI + "CONSUMER.CREATE." + streamPrefix + "*.>",
-			jsAPI + "CONSUMER.INFO." + streamPrefix + "*.>",
-			jsAPI + "CONSUMER.MSG.NEXT." + streamPrefix + "*.>",
-			jsAPI + "STREAM.INFO." + recordStreamPrefix + "*",
-			jsAPI + "DIRECT.GET." + recordStreamPrefix + "*.>",
+		p.Publish = append(p.Publish, each(jsAPI+"STREAM.INFO.{s}")...)
+		p.Publish = append(p.Publish, each(jsAPI+"CONSUMER.CREATE.{s}.>")...)
+		p.Publish = append(p.Publish, each(jsAPI+"CONSUMER.INFO.{s}.>")...)
+		p.Publish = append(p.Publish, each(jsAPI+"CONSUMER.MSG.NEXT.{s}.*")...)
+		for _, g := range o.Groups {
+			if err := CheckName("group", g); err != nil {
+				return p, fmt.Errorf("replay permissions: %w", err)
+			}
+			p.Publish = append(p.Publish, jsAPI+"STREAM.INFO."+RecordStream(g), jsAPI+"DIRECT.GET."+RecordStream(g)+".>")
 		}
 		p.Publish = append(p.Publish, kvRead(RegistryBucket)...)
 		p.Subscribe = []string{inbox}

@@ -214,13 +214,13 @@ func runProvision(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	maxBytes := fs.Int64("max-bytes", 0, "bytes each request stream holds at most, the oldest requests dropped to stay within it (default 256 MiB)")
 	sessionBytes := fs.Int64("session-max-bytes", 0, "bytes the session bucket holds at most, the oldest sessions evicted to stay within it (default 1 GiB)")
 	printPerms := fs.Bool("print-permissions", false, "print, instead of provisioning, a nats-server authorization block with the narrowest permissions of each role's user (gateway, a worker per --groups, provision, replay), passwords read from variables MCPSTREAM_<USER>_PASSWORD; connects to nothing")
-	groups := fs.String("groups", "demo", "with --print-permissions: comma-separated worker groups, one user each")
+	groups := fs.String("groups", "demo", "with --print-permissions: comma-separated worker groups, one user each, whose record streams the replay user may read")
 	gatewayID := fs.String("gateway-id", "", "with --print-permissions: the gateway user's gateway id (its --id), so that it receives only that gateway's replies (default any id)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if *printPerms {
-		return printPermissions(stdout, splitList(*groups), *gatewayID)
+		return printPermissions(stdout, splitList(*groups), *gatewayID, c.topology().WithDefaults().Partitions)
 	}
 	log, err := c.logger(stderr)
 	if err != nil {
@@ -247,9 +247,9 @@ func runProvision(ctx context.Context, args []string, stdout, stderr io.Writer) 
 }
 
 // printPermissions writes the authorization block of the users of every
-// role, a worker user per group, to w. It returns an error for an invalid
-// group or gateway id.
-func printPermissions(w io.Writer, groups []string, gatewayID string) error {
+// role, a worker user per group, for partitions request streams, to w. It
+// returns an error for an invalid group or gateway id.
+func printPermissions(w io.Writer, groups []string, gatewayID string, partitions int) error {
 	var users []streams.User
 	add := func(r streams.Role, o streams.PermissionOptions) error {
 		u, err := streams.RoleUser(r, o)
@@ -259,16 +259,16 @@ func printPermissions(w io.Writer, groups []string, gatewayID string) error {
 		users = append(users, u)
 		return nil
 	}
-	if err := add(streams.RoleGateway, streams.PermissionOptions{GatewayID: gatewayID}); err != nil {
+	if err := add(streams.RoleGateway, streams.PermissionOptions{GatewayID: gatewayID, Partitions: partitions}); err != nil {
 		return err
 	}
 	for _, g := range groups {
-		if err := add(streams.RoleWorker, streams.PermissionOptions{Group: g}); err != nil {
+		if err := add(streams.RoleWorker, streams.PermissionOptions{Group: g, Partitions: partitions}); err != nil {
 			return err
 		}
 	}
 	for _, r := range []streams.Role{streams.RoleProvisioner, streams.RoleReplay} {
-		if err := add(r, streams.PermissionOptions{}); err != nil {
+		if err := add(r, streams.PermissionOptions{Partitions: partitions, Groups: groups}); err != nil {
 			return err
 		}
 	}
