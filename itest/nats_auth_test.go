@@ -87,7 +87,7 @@ func makeCerts(t *testing.T, dir string) tlsFiles {
 
 // authServer is a nats-server with JetStream and TLS (client certificates
 // required) whose users are those `mcpstream provision
-// --print-permissions --groups demo,other` prints, read by the server's own
+// --print-permissions` prints, read by the server's own
 // configuration parser.
 type authServer struct {
 	url       string
@@ -100,7 +100,7 @@ func startAuthServer(t *testing.T) *authServer {
 	t.Helper()
 	dir := t.TempDir()
 	a := &authServer{tls: makeCerts(t, dir), passwords: map[string]string{}}
-	p := start(t, "print-permissions", "provision", "--print-permissions", "--groups", "demo,other", "--partitions", "2")
+	p := start(t, "print-permissions", "provision", "--print-permissions", "--groups", "demo,other,conformance", "--partitions", "2")
 	if code := p.wait(30 * time.Second); code != 0 {
 		t.Fatalf("provision --print-permissions: status %d", code)
 	}
@@ -114,8 +114,8 @@ func startAuthServer(t *testing.T) *authServer {
 		t.Setenv(m[2], pw)
 		a.passwords[m[1]] = pw
 	}
-	if len(a.passwords) != 5 {
-		t.Fatalf("printed %d users, want 5 (gateway, worker-demo, worker-other, provision, replay):\n%s", len(a.passwords), a.users)
+	if len(a.passwords) != 6 {
+		t.Fatalf("printed %d users, want 6 (gateway, worker-demo, worker-other, worker-conformance, provision, replay):\n%s", len(a.passwords), a.users)
 	}
 	conf := fmt.Sprintf(`host: 127.0.0.1
 port: -1
@@ -223,6 +223,9 @@ func TestLeastPrivilegeNATS(t *testing.T) {
 	worker := startEnv(t, "worker", a.env("mcpstream-worker-demo"),
 		append([]string{"worker", "--examples", "demo", "--log-level", "warn", "--record-results"}, a.args()...)...)
 	worker.waitLine(workerRE, 60*time.Second)
+	conf := startEnv(t, "worker conformance", a.env("mcpstream-worker-conformance"),
+		append([]string{"worker", "--examples", "conformance", "--log-level", "warn"}, a.args()...)...)
+	conf.waitLine(workerRE, 60*time.Second)
 	gw := startEnv(t, "gateway", a.env("mcpstream-gateway"), append([]string{"gateway", "--addr", "127.0.0.1:0", "--log-level", "warn"}, a.args()...)...)
 	endpoint := gw.waitLine(endpointRE, 60*time.Second)[1]
 
@@ -255,6 +258,22 @@ func TestLeastPrivilegeNATS(t *testing.T) {
 	if err != nil || res.IsError {
 		t.Fatalf("tools/call add: %v %+v", err, res)
 	}
+	// A worker's request to the client (mcp.reply, then mcp.answer back),
+	// and a result stored in the result bucket (the tool is not idempotent).
+	sampling := connectOfficial(t, ctx, endpoint, "least-privilege-sampling", &mcp.ClientOptions{
+		CreateMessageHandler: func(_ context.Context, req *mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error) {
+			return &mcp.CreateMessageResult{Role: "assistant", Model: "m1",
+				Content: &mcp.TextContent{Text: "echo of " + req.Params.Messages[0].Content.(*mcp.TextContent).Text}}, nil
+		},
+	})
+	defer sampling.Close()
+	res, err = sampling.CallTool(ctx, &mcp.CallToolParams{Name: "test_sampling", Arguments: map[string]any{"prompt": "two words"}})
+	if err != nil {
+		t.Fatalf("tools/call test_sampling: %v", err)
+	}
+	if text := res.Content[0].(*mcp.TextContent).Text; res.IsError || text != "LLM response: echo of two words" {
+		t.Fatalf("tools/call test_sampling: %q (isError %v)", text, res.IsError)
+	}
 
 	rep := startEnv(t, "replay", a.env("mcpstream-replay"), append([]string{"replay", "--results", "--tool", "echo"}, a.args()...)...)
 	if code := rep.wait(60 * time.Second); code != 0 {
@@ -286,6 +305,17 @@ func TestLeastPrivilegeNATS(t *testing.T) {
 
 	gw.stop()
 	worker.stop()
+	conf.stop()
+	// Nothing the processes did was refused (the server's refusals are
+	// logged as warnings).
+	for _, p := range []*proc{prov, worker, conf, gw} {
+		p.mu.Lock()
+		logs := p.stderr.String()
+		p.mu.Unlock()
+		if strings.Contains(strings.ToLower(logs), "permissions violation") {
+			t.Errorf("%s was refused something:\n%s", p.name, logs)
+		}
+	}
 }
 
 // refusedConsuming checks, with worker-demo's credentials, that the
