@@ -303,12 +303,27 @@ func TestLeastPrivilegeNATS(t *testing.T) {
 		})
 	})
 
+	t.Run("replay cannot consume a group", func(t *testing.T) {
+		nc, refusals := a.connect(t, "mcpstream-replay", streams.InboxPrefix(streams.RoleReplay, ""))
+		js, err := jetstream.New(nc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		refused(t, refusals, "replay pulling from grp-demo", "$JS.API.CONSUMER.MSG.NEXT.MCP_REQ_1.grp-demo", func(ctx context.Context) error {
+			_, err := nc.RequestWithContext(ctx, "$JS.API.CONSUMER.MSG.NEXT.MCP_REQ_1.grp-demo", []byte(`{"batch":1}`))
+			return err
+		})
+		refused(t, refusals, "replay deleting grp-demo", "$JS.API.CONSUMER.DELETE.MCP_REQ_1.grp-demo", func(ctx context.Context) error {
+			return js.DeleteConsumer(ctx, streams.StreamName(1), streams.ConsumerName("demo"))
+		})
+	})
+
 	gw.stop()
 	worker.stop()
 	conf.stop()
 	// Nothing the processes did was refused (the server's refusals are
 	// logged as warnings).
-	for _, p := range []*proc{prov, worker, conf, gw} {
+	for _, p := range []*proc{prov, worker, conf, gw, rep} {
 		p.mu.Lock()
 		logs := p.stderr.String()
 		p.mu.Unlock()

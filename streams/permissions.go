@@ -43,10 +43,12 @@ func (r Role) String() string {
 }
 
 // Permission is a NATS user's allow lists: the subjects it may publish to
-// and subscribe to. Everything else is denied.
+// and subscribe to; everything else is denied. PublishDeny takes
+// subjects back out of Publish (the server's deny wins over allow).
 type Permission struct {
-	Publish   []string
-	Subscribe []string
+	Publish     []string
+	Subscribe   []string
+	PublishDeny []string
 }
 
 // InboxPrefix is the prefix of the reply inboxes a connection of role
@@ -131,19 +133,21 @@ func streamAdmin(name string) []string {
 //     read another group's.
 //   - [RoleProvisioner] creates and updates the request, events and
 //     dead-letter streams and the four buckets, and records the topology.
-//   - [RoleReplay] opens the request and record streams, reads them
-//     through ordered consumers of its own, reads records and the registry
-//     with direct gets. Its consumers have random names, so it may create
-//     and pull from any consumer of the request streams: give it to
-//     operators only. It deletes none; its consumers expire after a minute.
+//   - [RoleReplay] opens the request streams and reads them through
+//     ordered consumers of its own, which it deletes when done; it reads
+//     the record streams of o.Groups and the registry with direct gets.
+//     Its consumers have random names, so it may create, pull from and
+//     delete any consumer of the request streams except those of o.Groups,
+//     denied by name (PublishDeny): list every group.
 //
 // Every role subscribes to its own [InboxPrefix]. It returns an error for
 // an unknown role or a worker without a valid group name.
 func Permissions(role Role, o PermissionOptions) (Permission, error) {
 	p, err := permissions(role, o)
-	slices.Sort(p.Publish)
-	slices.Sort(p.Subscribe)
-	p.Publish, p.Subscribe = slices.Compact(p.Publish), slices.Compact(p.Subscribe)
+	for _, l := range []*[]string{&p.Publish, &p.Subscribe, &p.PublishDeny} {
+		slices.Sort(*l)
+		*l = slices.Compact(*l)
+	}
 	return p, err
 }
 
@@ -224,11 +228,18 @@ func permissions(role Role, o PermissionOptions) (Permission, error) {
 		p.Publish = append(p.Publish, each(jsAPI+"CONSUMER.CREATE.{s}.>")...)
 		p.Publish = append(p.Publish, each(jsAPI+"CONSUMER.INFO.{s}.>")...)
 		p.Publish = append(p.Publish, each(jsAPI+"CONSUMER.MSG.NEXT.{s}.*")...)
+		p.Publish = append(p.Publish, each(jsAPI+"CONSUMER.DELETE.{s}.*")...)
 		for _, g := range o.Groups {
 			if err := CheckName("group", g); err != nil {
 				return p, fmt.Errorf("replay permissions: %w", err)
 			}
 			p.Publish = append(p.Publish, jsAPI+"STREAM.INFO."+RecordStream(g), jsAPI+"DIRECT.GET."+RecordStream(g)+".>")
+			// Its own consumers have random names: the groups' are
+			// denied by name.
+			c := ConsumerName(g)
+			for _, op := range []string{"CREATE.{s}." + c, "CREATE.{s}." + c + ".>", "DELETE.{s}." + c, "MSG.NEXT.{s}." + c} {
+				p.PublishDeny = append(p.PublishDeny, each(jsAPI+"CONSUMER."+op)...)
+			}
 		}
 		p.Publish = append(p.Publish, kvRead(RegistryBucket)...)
 		p.Subscribe = []string{inbox}
@@ -289,7 +300,13 @@ func AuthorizationConfig(users []User) string {
 		fmt.Fprintf(&b, "    {\n      user: %q\n      password: $%s\n      permissions: {\n", u.Name, u.PasswordVar)
 		b.WriteString("        publish: { allow: [\n")
 		list("          ", u.Permission.Publish)
-		b.WriteString("        ] }\n        subscribe: { allow: [\n")
+		b.WriteString("        ]")
+		if len(u.Permission.PublishDeny) > 0 {
+			b.WriteString(", deny: [\n")
+			list("          ", u.Permission.PublishDeny)
+			b.WriteString("        ]")
+		}
+		b.WriteString(" }\n        subscribe: { allow: [\n")
 		list("          ", u.Permission.Subscribe)
 		b.WriteString("        ] }\n      }\n    }\n")
 	}

@@ -78,6 +78,19 @@ func TestPermissionsWorkerOwnGroupOnly(t *testing.T) {
 	if !allows(gw.Subscribe, ReplySubject("gw1")) || !allows(gw.Subscribe, PubAckPrefix("gw1")+"k") || allows(gw.Subscribe, ReplySubject("gw2")) {
 		t.Errorf("gateway gw1 subscribe %v", gw.Subscribe)
 	}
+	r, err := Permissions(RoleReplay, PermissionOptions{Groups: []string{"a"}, Partitions: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, subj := range []string{"$JS.API.CONSUMER.MSG.NEXT.MCP_REQ_1.grp-a", "$JS.API.CONSUMER.DELETE.MCP_REQ_1.grp-a",
+		"$JS.API.CONSUMER.CREATE.MCP_REQ_1.grp-a.mcp.req.a.1"} {
+		if !allows(r.PublishDeny, subj) {
+			t.Errorf("replay may publish %s", subj)
+		}
+	}
+	if !allows(r.Publish, "$JS.API.CONSUMER.MSG.NEXT.MCP_REQ_1.xyz_1") || allows(r.PublishDeny, "$JS.API.CONSUMER.MSG.NEXT.MCP_REQ_1.xyz_1") {
+		t.Error("replay may not pull from its own consumers")
+	}
 	if _, err := Permissions(RoleWorker, PermissionOptions{}); err == nil {
 		t.Error("a worker without a group got permissions")
 	}
