@@ -181,3 +181,33 @@ func TestPrintPermissions(t *testing.T) {
 		t.Error("an invalid group name was accepted")
 	}
 }
+
+// TestConnectTokenKeepsSecret: a wrong token (from the environment) fails
+// with an authorization error that does not hold it; the right one
+// connects.
+func TestConnectTokenKeepsSecret(t *testing.T) {
+	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoSigs: true, NoLog: true, Authorization: "right-tok"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Start()
+	t.Cleanup(s.Shutdown)
+	if !s.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats-server not ready")
+	}
+	var logs bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	const wrong = "wrong-T0ken-plugh"
+	_, err = connect(natsFlags{url: s.ClientURL()}, "test", "", env(envNATSToken, wrong), log)
+	if err == nil || !strings.Contains(strings.ToLower(err.Error()), "authorization violation") {
+		t.Fatalf("wrong token: %v, want an authorization violation", err)
+	}
+	if strings.Contains(err.Error()+logs.String(), wrong) {
+		t.Errorf("the token shows: %v\n%s", err, logs.String())
+	}
+	nc, err := connect(natsFlags{url: s.ClientURL()}, "test", "", env(envNATSToken, "right-tok"), log)
+	if err != nil {
+		t.Fatalf("right token: %v", err)
+	}
+	nc.Close()
+}
