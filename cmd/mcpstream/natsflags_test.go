@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nkeys"
 )
@@ -208,6 +209,63 @@ func TestConnectTokenKeepsSecret(t *testing.T) {
 	nc, err := connect(natsFlags{url: s.ClientURL()}, "test", "", env(envNATSToken, "right-tok"), log)
 	if err != nil {
 		t.Fatalf("right token: %v", err)
+	}
+	nc.Close()
+}
+
+// TestConnectCredsFile: --nats-creds authenticates with a user JWT and its
+// seed against a server trusting the operator that signed the account.
+func TestConnectCredsFile(t *testing.T) {
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	okp, err := nkeys.CreateOperator()
+	must(err)
+	opub, err := okp.PublicKey()
+	must(err)
+	ojwt, err := jwt.NewOperatorClaims(opub).Encode(okp)
+	must(err)
+	oc, err := jwt.DecodeOperatorClaims(ojwt)
+	must(err)
+	akp, err := nkeys.CreateAccount()
+	must(err)
+	apub, err := akp.PublicKey()
+	must(err)
+	ajwt, err := jwt.NewAccountClaims(apub).Encode(okp)
+	must(err)
+	ukp, err := nkeys.CreateUser()
+	must(err)
+	upub, err := ukp.PublicKey()
+	must(err)
+	ujwt, err := jwt.NewUserClaims(upub).Encode(akp)
+	must(err)
+	useed, err := ukp.Seed()
+	must(err)
+	creds, err := jwt.FormatUserConfig(ujwt, useed)
+	must(err)
+	file := filepath.Join(t.TempDir(), "user.creds")
+	must(os.WriteFile(file, creds, 0o600))
+
+	resolver := &server.MemAccResolver{}
+	must(resolver.Store(apub, ajwt))
+	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoSigs: true, NoLog: true,
+		TrustedOperators: []*jwt.OperatorClaims{oc}, AccountResolver: resolver})
+	must(err)
+	go s.Start()
+	t.Cleanup(s.Shutdown)
+	if !s.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats-server not ready")
+	}
+	log := slog.New(slog.DiscardHandler)
+	if _, err := connect(natsFlags{url: s.ClientURL()}, "test", "", env(), log); err == nil {
+		t.Fatal("connected without credentials")
+	}
+	nc, err := connect(natsFlags{url: s.ClientURL(), creds: file}, "test", "", env(), log)
+	if err != nil {
+		t.Fatalf("--nats-creds: %v", err)
 	}
 	nc.Close()
 }
