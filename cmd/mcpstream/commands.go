@@ -85,8 +85,10 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if u := emb.ClientURL(); u != "" {
 		fmt.Fprintf(stdout, "mcpstream: NATS listening on %s\n", u)
 	}
-	conn := func(name string) (*nats.Conn, error) { return emb.Connect(nats.Name(name)) }
-	nc, err := conn("mcpstream-dev")
+	conn := func(group string) (*nats.Conn, error) {
+		return emb.Connect(nats.Name("mcpstream-worker-"+group), nats.CustomInboxPrefix(streams.InboxPrefix(streams.RoleWorker, group)))
+	}
+	nc, err := emb.Connect(nats.Name("mcpstream-dev"))
 	if err != nil {
 		return err
 	}
@@ -106,7 +108,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	defer stopWorkers()
-	gwc, err := conn("mcpstream-gateway")
+	gwc, err := emb.Connect(nats.Name("mcpstream-gateway"), nats.CustomInboxPrefix(streams.InboxPrefix(streams.RoleGateway, "")))
 	if err != nil {
 		return err
 	}
@@ -119,7 +121,8 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.SetOutput(stderr)
 	var c common
 	c.register(fs)
-	url := fs.String("nats", nats.DefaultURL, "NATS server URL(s), comma-separated")
+	var nf natsFlags
+	nf.register(fs)
 	addr := fs.String("addr", "127.0.0.1:8080", "HTTP listen address of the MCP endpoint")
 	metricsAddr := metricsFlag(fs)
 	var gw gatewayFlags
@@ -140,7 +143,7 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	nc, err := connect(*url, "mcpstream-gateway", log)
+	nc, err := connect(nf, "mcpstream-gateway", streams.InboxPrefix(streams.RoleGateway, ""), os.Getenv, log)
 	if err != nil {
 		return err
 	}
@@ -153,7 +156,8 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs.SetOutput(stderr)
 	var c common
 	c.register(fs)
-	url := fs.String("nats", nats.DefaultURL, "NATS server URL(s), comma-separated")
+	var nf natsFlags
+	nf.register(fs)
 	list := fs.String("examples", "demo", "comma-separated example groups to serve; have: "+strings.Join(examples.Names(), ", "))
 	concurrency := fs.Int("concurrency", 0, "handlers running at once per group (default 64)")
 	batch := fs.Int("batch", 0, "envelopes buffered per partition pull (default 2 x concurrency / partitions, at least 4)")
@@ -184,7 +188,9 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	defer obs.close()
-	conn := func(name string) (*nats.Conn, error) { return connect(*url, name, log) }
+	conn := func(group string) (*nats.Conn, error) {
+		return connect(nf, "mcpstream-worker-"+group, streams.InboxPrefix(streams.RoleWorker, group), os.Getenv, log)
+	}
 	opts.Metrics, opts.TracerProvider, opts.Propagator = obs.reg, obs.tel.Tracer, obs.tel.Propagator
 	stop, ready, err := startWorkers(ctx, groups, conn, opts, stdout)
 	if err != nil {
@@ -202,18 +208,25 @@ func runProvision(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fs.SetOutput(stderr)
 	var c common
 	c.register(fs)
-	url := fs.String("nats", nats.DefaultURL, "NATS server URL(s), comma-separated")
+	var nf natsFlags
+	nf.register(fs)
 	maxAge := fs.Duration("max-age", 0, "how long request streams keep messages for replay (default 1h)")
 	maxBytes := fs.Int64("max-bytes", 0, "bytes each request stream holds at most, the oldest requests dropped to stay within it (default 256 MiB)")
 	sessionBytes := fs.Int64("session-max-bytes", 0, "bytes the session bucket holds at most, the oldest sessions evicted to stay within it (default 1 GiB)")
+	printPerms := fs.Bool("print-permissions", false, "print, instead of provisioning, a nats-server authorization block with the narrowest permissions of each role's user (gateway, a worker per --groups, provision, replay), passwords read from variables MCPSTREAM_<USER>_PASSWORD; connects to nothing")
+	groups := fs.String("groups", "demo", "with --print-permissions: comma-separated worker groups, one user each, whose record streams the replay user may read")
+	gatewayID := fs.String("gateway-id", "", "with --print-permissions: the gateway user's gateway id (its --id), so that it receives only that gateway's replies (default any id)")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if *printPerms {
+		return printPermissions(stdout, splitList(*groups), *gatewayID, c.topology().WithDefaults().Partitions)
 	}
 	log, err := c.logger(stderr)
 	if err != nil {
 		return err
 	}
-	nc, err := connect(*url, "mcpstream-provision", log)
+	nc, err := connect(nf, "mcpstream-provision", streams.InboxPrefix(streams.RoleProvisioner, ""), os.Getenv, log)
 	if err != nil {
 		return err
 	}
@@ -230,6 +243,38 @@ func runProvision(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	fmt.Fprintf(stdout, "mcpstream: provisioned %d request streams, %s, buckets %s, %s, %s on %s\n",
 		t.Partitions, streams.DLQStream, streams.RegistryBucket, streams.SessionBucket, streams.ResultBucket, nc.ConnectedUrlRedacted())
+	return nil
+}
+
+// printPermissions writes the authorization block of the users of every
+// role, a worker user per group, for partitions request streams, to w. It
+// returns an error for an invalid group or gateway id.
+func printPermissions(w io.Writer, groups []string, gatewayID string, partitions int) error {
+	var users []streams.User
+	add := func(r streams.Role, o streams.PermissionOptions) error {
+		u, err := streams.RoleUser(r, o)
+		if err != nil {
+			return fmt.Errorf("--print-permissions: %w", err)
+		}
+		users = append(users, u)
+		return nil
+	}
+	if err := add(streams.RoleGateway, streams.PermissionOptions{GatewayID: gatewayID, Partitions: partitions}); err != nil {
+		return err
+	}
+	for _, g := range groups {
+		if err := add(streams.RoleWorker, streams.PermissionOptions{Group: g, Partitions: partitions}); err != nil {
+			return err
+		}
+	}
+	for _, r := range []streams.Role{streams.RoleProvisioner, streams.RoleReplay} {
+		if err := add(r, streams.PermissionOptions{Partitions: partitions, Groups: groups}); err != nil {
+			return err
+		}
+	}
+	if _, err := io.WriteString(w, streams.AuthorizationConfig(users)); err != nil {
+		return fmt.Errorf("writing permissions: %w", err)
+	}
 	return nil
 }
 
@@ -366,7 +411,7 @@ func (f *recordFlags) apply(o *workers.Options) error {
 	return nil
 }
 
-// startWorkers runs each group on its own connection and waits until all are
+// startWorkers runs each group on its own connection, conn(group), and waits until all are
 // serving. The returned stop drains them: it stops pulling, waits for
 // running handlers and closes the connections; ready reports nil while
 // every group serves and its connection is up.
@@ -394,7 +439,7 @@ func startWorkers(ctx context.Context, groups []*workers.Group, conn func(string
 	})
 	errs := make(chan error, len(groups))
 	for _, g := range groups {
-		nc, err := conn("mcpstream-worker-" + g.Name())
+		nc, err := conn(g.Name())
 		if err != nil {
 			stop()
 			return nil, nil, err

@@ -12,7 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
@@ -27,7 +26,7 @@ const progressAbove = 5000
 
 // replayFlags are replay's flags.
 type replayFlags struct {
-	url                              string
+	nats                             natsFlags
 	group, session, stream           string
 	tool, method, principal, traceID string
 	since, until                     string
@@ -45,7 +44,7 @@ type replayFlags struct {
 }
 
 func (f *replayFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&f.url, "nats", nats.DefaultURL, "NATS server URL(s), comma-separated")
+	f.nats.register(fs)
 	fs.StringVar(&f.group, "group", "", "only this worker group's requests (filtered by the server)")
 	fs.StringVar(&f.session, "session", "", "only this session's requests (only its partition stream is read)")
 	fs.StringVar(&f.stream, "stream", "", "only this request stream, as lines name it (e.g. MCP_REQ_2)")
@@ -152,7 +151,7 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	nc, err := connect(f.url, "mcpstream-replay", log)
+	nc, err := connect(f.nats, "mcpstream-replay", streams.InboxPrefix(streams.RoleReplay, ""), os.Getenv, log)
 	if err != nil {
 		return err
 	}
