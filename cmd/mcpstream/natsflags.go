@@ -40,7 +40,7 @@ func (f *natsFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.tlsCert, "nats-tls-cert", "", "present this PEM client certificate to the NATS server, with --nats-tls-key (default none)")
 	fs.StringVar(&f.tlsKey, "nats-tls-key", "", "PEM private key of --nats-tls-cert (default none)")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage of mcpstream %s:\n", fs.Name())
+		fmt.Fprintf(fs.Output(), "Usage of %s:\n", fs.Name())
 		fs.PrintDefaults()
 		fmt.Fprint(fs.Output(), natsEnvUsage)
 	}
