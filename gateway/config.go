@@ -26,8 +26,32 @@ type Config struct {
 	Topology streams.Topology
 	// MaxBody bounds a request body (default 4 MiB): beyond it, HTTP 413.
 	MaxBody int64
-	// MaxDepth bounds JSON nesting of a request (default 64).
+	// MaxDepth bounds JSON nesting of a request (default 64): deeper,
+	// HTTP 400 with -32600, checked before anything is decoded.
 	MaxDepth int
+	// HeaderTimeout bounds the time a client may take to send a request's
+	// headers (default 10s): slower, the connection is closed unanswered.
+	// It applies through [Gateway.ConfigureServer].
+	HeaderTimeout time.Duration
+	// BodyTimeout and MinBodyRate bound the time a client may take to send
+	// a request's body: BodyTimeout (default 10s) plus what MinBodyRate
+	// (bytes a second, default 16 KiB/s) allows for the bytes sent so far,
+	// so that a steady upload of MaxBody at that rate completes (4 MiB:
+	// 4m26s) while a client sending a byte a second is cut off after
+	// BodyTimeout. Slower, HTTP 408 with -32600, and the connection is
+	// closed.
+	BodyTimeout time.Duration
+	MinBodyRate int64
+	// IdleTimeout is how long a kept-alive connection may wait for its
+	// next request (default 120s) before the gateway closes it. It
+	// applies through [Gateway.ConfigureServer].
+	IdleTimeout time.Duration
+	// MaxConns bounds the connections open at once, event streams
+	// included (default three quarters of the process's open-file limit,
+	// at least 64, or 10,000 where it is unknown): beyond it a connection
+	// is answered at once with 503, Retry-After and -32000, and closed. It
+	// applies through [Gateway.LimitListener].
+	MaxConns int
 	// CallTimeout is how long a request routed to a worker may take
 	// (default 60s); the deadline travels in the envelope.
 	CallTimeout time.Duration
@@ -132,6 +156,21 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxDepth <= 0 {
 		c.MaxDepth = schema.MaxDepth
+	}
+	if c.HeaderTimeout <= 0 {
+		c.HeaderTimeout = 10 * time.Second
+	}
+	if c.BodyTimeout <= 0 {
+		c.BodyTimeout = 10 * time.Second
+	}
+	if c.MinBodyRate <= 0 {
+		c.MinBodyRate = 16 << 10
+	}
+	if c.IdleTimeout <= 0 {
+		c.IdleTimeout = 120 * time.Second
+	}
+	if c.MaxConns <= 0 {
+		c.MaxConns = defaultMaxConns()
 	}
 	if c.CallTimeout <= 0 {
 		c.CallTimeout = 60 * time.Second

@@ -2,8 +2,6 @@ package gateway
 
 import (
 	"encoding/json"
-	"errors"
-	"io"
 	"mime"
 	"net"
 	"net/http"
@@ -111,28 +109,6 @@ func requireJSON(w http.ResponseWriter, r *http.Request) bool {
 		return false
 	}
 	return true
-}
-
-// readBody reads a POST's body for every transport, within its bounds:
-// over Config.MaxBody it answers 413, nested deeper than Config.MaxDepth
-// 400, and a body that cannot be read 400 with -32700; it then returns
-// false.
-func (g *Gateway) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
-	body, err := io.ReadAll(http.MaxBytesReader(serverWriter(w), r.Body, g.cfg.MaxBody))
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			writeError(w, http.StatusRequestEntityTooLarge, nil, schema.Errorf(schema.CodeInvalidRequest, "request body exceeds %d bytes", g.cfg.MaxBody))
-			return nil, false
-		}
-		writeError(w, http.StatusBadRequest, nil, schema.Errorf(schema.CodeParseError, "reading body: %v", err))
-		return nil, false
-	}
-	if err := schema.CheckDepth(body, g.cfg.MaxDepth); err != nil {
-		writeError(w, http.StatusBadRequest, nil, schema.Errorf(schema.CodeInvalidRequest, "JSON nested deeper than %d", g.cfg.MaxDepth))
-		return nil, false
-	}
-	return body, true
 }
 
 // isBatch reports whether body is a JSON-RPC batch: a valid JSON array.

@@ -134,13 +134,14 @@ const (
 	refusedStreamFull
 	refusedDraining
 	refusedStreamLimit
+	refusedConnLimit
 	numRefusals
 )
 
 // refusalNames are the values of refusals_total's reason label: every
 // place the gateway sheds load with an overloaded error (-32000, 503 +
 // Retry-After over HTTP).
-var refusalNames = [numRefusals]string{"session_limit", "principal_limit", "gateway_limit", "stream_full", "draining", "stream_limit"}
+var refusalNames = [numRefusals]string{"session_limit", "principal_limit", "gateway_limit", "stream_full", "draining", "stream_limit", "connection_limit"}
 
 // refusalErrors answer each refusal: -32000, with the reason the client is
 // told and a retry after a second.
@@ -152,6 +153,7 @@ var refusalErrors = func() (errs [numRefusals]*schema.Error) {
 		refusedStreamFull:     "request stream full",
 		refusedDraining:       "gateway shutting down",
 		refusedStreamLimit:    "gateway event stream limit reached",
+		refusedConnLimit:      "gateway connection limit reached",
 	} {
 		errs[reason] = schema.OverloadedError(text, 1000)
 	}

@@ -240,7 +240,11 @@ type gatewayFlags struct {
 	callTimeout time.Duration
 	maxBody     int64
 	origins     string
-	principal   string
+	// hostile clients (gateway/hostile.go)
+	maxConns                                int
+	headerTimeout, bodyTimeout, idleTimeout time.Duration
+	minBodyRate                             int64
+	principal                               string
 
 	maxInFlight          int
 	queueTarget          time.Duration
@@ -284,6 +288,11 @@ func (f *gatewayFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.id, "id", "", "gateway id; replies arrive on mcp.reply.<id> (default random)")
 	fs.DurationVar(&f.callTimeout, "call-timeout", 0, "deadline of a request routed to a worker (default 60s)")
 	fs.Int64Var(&f.maxBody, "max-body", 0, "largest request body in bytes (default 4 MiB)")
+	fs.IntVar(&f.maxConns, "max-conns", 0, "connections open at once at most, event streams included; beyond it a connection gets 503 with Retry-After at once (default 3/4 of the open-file limit)")
+	fs.DurationVar(&f.headerTimeout, "header-timeout", 0, "time a client may take to send a request's headers (default 10s)")
+	fs.DurationVar(&f.bodyTimeout, "body-timeout", 0, "time a client may take to send a request's body, plus what --min-body-rate allows for the bytes sent; slower gets 408 (default 10s)")
+	fs.Int64Var(&f.minBodyRate, "min-body-rate", 0, "bytes a second of a request's body that extend --body-timeout (default 16384)")
+	fs.DurationVar(&f.idleTimeout, "idle-timeout", 0, "how long a kept-alive connection may wait for its next request (default 120s)")
 	fs.StringVar(&f.origins, "allowed-origins", "", "comma-separated Origin values accepted besides loopback ones")
 	fs.IntVar(&f.maxInFlight, "max-inflight", 0, "calls waiting on workers in this gateway at most; below it the limit adapts to queueing (default 10000)")
 	fs.DurationVar(&f.queueTarget, "queue-target", 0, "queueing a call may see before the gateway lowers its in-flight limit and refuses the excess with 503 (default 10ms)")
@@ -308,6 +317,7 @@ func (f *gatewayFlags) register(fs *flag.FlagSet) {
 // that cannot be loaded.
 func (f *gatewayFlags) config(ctx context.Context, log *slog.Logger, t streams.Topology, obs *observability) (gateway.Config, error) {
 	cfg := gateway.Config{ID: f.id, Topology: t, CallTimeout: f.callTimeout, MaxBody: f.maxBody, Logger: log,
+		MaxConns: f.maxConns, HeaderTimeout: f.headerTimeout, BodyTimeout: f.bodyTimeout, MinBodyRate: f.minBodyRate, IdleTimeout: f.idleTimeout,
 		PrincipalHeader: f.principal, AllowedOrigins: splitList(f.origins),
 		MaxInFlight: f.maxInFlight, QueueTarget: f.queueTarget, CPUQueueTarget: f.cpuQueueTarget, MaxSessionInFlight: f.maxSessionInFlight,
 		MaxPrincipalInFlight: f.maxPrincipalInFlight, MaxEventStreams: f.maxEventStreams}
@@ -442,17 +452,14 @@ func serveGateway(ctx context.Context, nc *nats.Conn, cfg gateway.Config, addr s
 	obs.ready.Store(&ready)
 	mux := http.NewServeMux()
 	gw.Mount(mux)
-	srv := &http.Server{
-		Handler:           mux,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-	}
+	srv := &http.Server{Handler: mux}
+	gw.ConfigureServer(srv) // deadlines for slow clients
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		gw.Close()
 		return fmt.Errorf("listening on %s: %w", addr, err)
 	}
+	ln = gw.LimitListener(ln) // at most Config.MaxConns connections
 	fmt.Fprintf(stdout, "mcpstream: gateway %s: MCP endpoint http://%s%s\n", gw.ID(), ln.Addr(), gateway.MCPPath)
 	fmt.Fprintf(stdout, "mcpstream: gateway %s: HTTP+SSE endpoint (2024-11-05) http://%s%s\n", gw.ID(), ln.Addr(), gateway.SSEPath)
 	serveErr := make(chan error, 1)
