@@ -23,7 +23,8 @@ func TestGatewayFlagsConfig(t *testing.T) {
 	err := fs.Parse([]string{"--id", "gw-1", "--call-timeout", "7s", "--max-body", "1000",
 		"--allowed-origins", "https://a.example, https://b.example", "--principal-header", "X-User",
 		"--max-inflight", "50", "--queue-target", "3ms", "--cpu-queue-target", "7ms", "--max-session-inflight", "4",
-		"--max-principal-inflight", "9", "--max-event-streams", "11"})
+		"--max-principal-inflight", "9", "--max-event-streams", "11",
+		"--max-conns", "12", "--header-timeout", "2s", "--body-timeout", "3s", "--min-body-rate", "4096", "--idle-timeout", "5s"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,6 +40,11 @@ func TestGatewayFlagsConfig(t *testing.T) {
 		cfg.MaxPrincipalInFlight != 9 || cfg.MaxEventStreams != 11 {
 		t.Errorf("admission: in flight %d, queue target %s, CPU queue target %s, session %d, principal %d, streams %d",
 			cfg.MaxInFlight, cfg.QueueTarget, cfg.CPUQueueTarget, cfg.MaxSessionInFlight, cfg.MaxPrincipalInFlight, cfg.MaxEventStreams)
+	}
+	if cfg.MaxConns != 12 || cfg.HeaderTimeout != 2*time.Second || cfg.BodyTimeout != 3*time.Second || cfg.MinBodyRate != 4096 ||
+		cfg.IdleTimeout != 5*time.Second {
+		t.Errorf("hostile clients: conns %d, header %s, body %s, rate %d, idle %s",
+			cfg.MaxConns, cfg.HeaderTimeout, cfg.BodyTimeout, cfg.MinBodyRate, cfg.IdleTimeout)
 	}
 }
 
