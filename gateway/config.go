@@ -39,7 +39,10 @@ type Config struct {
 	// so that a steady upload of MaxBody at that rate completes (4 MiB:
 	// 4m26s) while a client sending a byte a second is cut off after
 	// BodyTimeout. Slower, HTTP 408 with -32600, and the connection is
-	// closed.
+	// closed. MinBodyRate also paces answers: a client must take an
+	// answer within 2s plus what MinBodyRate allows for its size, or its
+	// connection is closed (event streams: 2s each write), so that one
+	// that stops reading holds no goroutine.
 	BodyTimeout time.Duration
 	MinBodyRate int64
 	// IdleTimeout is how long a kept-alive connection may wait for its

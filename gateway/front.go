@@ -16,7 +16,8 @@ import (
 // time it; a browser page's request gets CORS (cors.go), and a preflight
 // is answered there; a request from an Origin the DNS-rebinding check does
 // not allow is answered 403; and Config.Auth authenticates it
-// (authenticate.go). Nothing has read the body yet.
+// (authenticate.go). Nothing has read the body yet. What the handler
+// writes must be taken by the client within its deadline (armWrite).
 func (g *Gateway) front(w http.ResponseWriter, r *http.Request, serve func(http.ResponseWriter, *http.Request)) {
 	if g.metrics != nil {
 		mw := g.metrics.begin(w, r)
@@ -33,6 +34,10 @@ func (g *Gateway) front(w http.ResponseWriter, r *http.Request, serve func(http.
 		writeError(w, http.StatusForbidden, nil, schema.Errorf(schema.CodeInvalidRequest, "origin not allowed"))
 		return
 	}
+	// What the handler leaves buffered is flushed after it returns: a
+	// client that does not read has writeTimeout to take it (a hijacked
+	// event stream sets a deadline on each of its writes).
+	defer g.armWrite(w, 0)
 	r, ok := g.authenticate(w, r)
 	if !ok {
 		return

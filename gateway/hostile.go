@@ -12,14 +12,16 @@ import (
 	"github.com/mcpstream/mcpstream/schema"
 )
 
-// Hostile and slow clients. Every phase of a connection has a deadline
-// except writing an answer, which event streams and calls that run for
-// minutes need: the request's headers (Config.HeaderTimeout), its body
+// Hostile and slow clients. Every phase of a connection has a deadline,
+// but none spans a whole request, which event streams and calls that run
+// for minutes need: the request's headers (Config.HeaderTimeout), its body
 // (Config.BodyTimeout plus the time Config.MinBodyRate allows for the
-// bytes read so far), and the wait for the next request on a kept-alive
-// connection (Config.IdleTimeout). [Gateway.ConfigureServer] sets the
-// http.Server's part; readBody the body's, on the connection, for the
-// time it reads. Connections are capped ([Gateway.LimitListener]).
+// bytes read so far), each write of an answer (writeTimeout, plus the
+// time MinBodyRate allows for its bytes: armWrite, and the event streams'
+// own), and the wait for the next request on a kept-alive connection
+// (Config.IdleTimeout). [Gateway.ConfigureServer] sets the http.Server's
+// part; readBody the body's, on the connection, for the time it reads.
+// Connections are capped ([Gateway.LimitListener]).
 
 // ConfigureServer sets srv's deadlines for the gateway's clients: the
 // headers of a request must arrive within Config.HeaderTimeout, and a
@@ -95,6 +97,14 @@ func (g *Gateway) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool
 		return nil, false
 	}
 	return body, true
+}
+
+// armWrite bounds the writes of an answer of n more bytes to a client
+// that does not read: writeTimeout, plus what Config.MinBodyRate allows
+// for n. net/http clears the deadline once the response is flushed.
+func (g *Gateway) armWrite(w http.ResponseWriter, n int) {
+	d := writeTimeout + time.Duration(n)*time.Second/time.Duration(g.cfg.MinBodyRate)
+	_ = http.NewResponseController(serverWriter(w)).SetWriteDeadline(time.Now().Add(d))
 }
 
 // LimitListener returns ln with at most Config.MaxConns connections open

@@ -149,6 +149,7 @@ func (h *httpReplier) write(b []byte) {
 	} else {
 		hdr.Set("Content-Type", "application/json")
 	}
+	h.g.armWrite(h.w, len(b))
 	h.w.WriteHeader(http.StatusOK)
 	_, _ = h.w.Write(b)
 }

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/mcpstream/mcpstream/gateway"
 	"github.com/mcpstream/mcpstream/internal/testkit"
 	"github.com/mcpstream/mcpstream/schema"
@@ -88,8 +90,9 @@ func postHead(hs []string, n int) string {
 // burst of slow clients, goroutines, open files and heap return to what
 // they were.
 func TestSlowClients(t *testing.T) {
+	reg := prometheus.NewRegistry()
 	tg := newTestGateway(t, gateway.Config{HeaderTimeout: headerTimeout, BodyTimeout: bodyTimeout, IdleTimeout: idleTimeout,
-		MinBodyRate: 2 << 20, KeepAlive: 50 * time.Millisecond})
+		MinBodyRate: 2 << 20, KeepAlive: 50 * time.Millisecond, Metrics: reg})
 	hs := tg.initialize(t, "2025-11-25", `{}`)
 
 	t.Run("headers", func(t *testing.T) {
@@ -219,6 +222,8 @@ func TestSlowClients(t *testing.T) {
 		}
 	})
 
+	t.Run("answer not read", func(t *testing.T) { unreadAnswer(t, tg, hs, reg) })
+
 	// A burst of slow clients: each is cut off, and what they held is
 	// given back. (The baseline is taken here, after the 4 MiB upload,
 	// which the embedded NATS server's stream cache keeps in memory for a
@@ -246,6 +251,30 @@ func TestSlowClients(t *testing.T) {
 	u := settles(t, base)
 	t.Logf("baseline %v; after 40 slow clients %v", base, u)
 	testkit.Eventually(t, "no event stream left open", waitFor, func() bool { return tg.g.OpenEventStreams() == 0 })
+}
+
+// calls counts the tools/call requests the gateway served, in its
+// metrics.
+func calls(t *testing.T, reg *prometheus.Registry) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() != "mcpstream_gateway_requests_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "method" && l.GetValue() == schema.MethodToolsCall {
+					n += m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return n
 }
 
 // TestConnectionCap checks Config.MaxConns: with the cap's connections
