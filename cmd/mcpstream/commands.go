@@ -240,6 +240,7 @@ type gatewayFlags struct {
 	callTimeout time.Duration
 	maxBody     int64
 	origins     string
+	apiKeys     string
 	// hostile clients (gateway/hostile.go)
 	maxConns                                int
 	headerTimeout, bodyTimeout, idleTimeout time.Duration
@@ -301,6 +302,7 @@ func (f *gatewayFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.maxPrincipalInFlight, "max-principal-inflight", 0, "calls one principal may have waiting on workers, over all its sessions on this gateway (default 256)")
 	fs.IntVar(&f.maxEventStreams, "max-event-streams", 0, "event streams (session GET, subscriptions/listen, HTTP+SSE) open on this gateway at most; a subscriptions/listen beyond it is refused with 503 (default 20000)")
 	fs.DurationVar(&f.retireDelay, "retire-delay", 0, "on SIGTERM, how long the gateway keeps serving with /readyz failing before it drains, for load balancers to stop sending it clients (e.g. 5s behind a Kubernetes Service); a second signal cuts it short")
+	fs.StringVar(&f.apiKeys, "api-keys", "", "file of API keys, one a line: a principal and the hex SHA-256 of its key; clients present the key as a bearer token (Authorization: Bearer <key>) and are that principal")
 	fs.StringVar(&f.principal, "principal-header", "", "header naming the authenticated principal, set by an authenticating proxy in front (sessions are bound to it; per-principal in-flight caps apply)")
 	fs.StringVar(&f.jwksURL, "jwks-url", "", "validate OAuth bearer tokens (JWTs) signed by the keys of this JWK Set URL (https, or http on loopback); the token's subject is the principal")
 	fs.StringVar(&f.issuer, "jwt-issuer", "", "issuer (iss) tokens must name; required with --jwks-url")
@@ -324,6 +326,16 @@ func (f *gatewayFlags) config(ctx context.Context, log *slog.Logger, t streams.T
 	if obs != nil {
 		cfg.Metrics = obs.reg
 		cfg.TracerProvider, cfg.MeterProvider, cfg.Propagator = obs.tel.Tracer, obs.tel.Meter, obs.tel.Propagator
+	}
+	if f.apiKeys != "" {
+		if f.principal != "" || f.jwksURL != "" {
+			return cfg, errors.New("--api-keys excludes --principal-header and --jwks-url: the principal comes from one of them")
+		}
+		keys, err := auth.LoadAPIKeys(f.apiKeys)
+		if err != nil {
+			return cfg, err
+		}
+		cfg.Auth = keys
 	}
 	if f.jwksURL == "" {
 		if f.issuer != "" || f.audience != "" || f.scopes != "" || f.principalClaim != "" || f.resource != "" || len(f.authServers) > 0 {

@@ -2,15 +2,21 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"flag"
 	"io"
 	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/mcpstream/mcpstream/gateway"
 	"github.com/mcpstream/mcpstream/streams"
 )
 
@@ -163,5 +169,48 @@ func TestRecordFlags(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("worker: %v", err)
+	}
+}
+
+// TestAPIKeysFlag: --api-keys loads a key file into the gateway's
+// authenticator (a request presenting a key is its principal's, another is
+// refused), and excludes --principal-header and --jwks-url.
+func TestAPIKeysFlag(t *testing.T) {
+	h := sha256.Sum256([]byte("secret-key"))
+	path := filepath.Join(t.TempDir(), "keys")
+	if err := os.WriteFile(path, []byte("alice "+hex.EncodeToString(h[:])+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	config := func(args ...string) (gateway.Config, error) {
+		fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		var f gatewayFlags
+		f.register(fs)
+		if err := fs.Parse(args); err != nil {
+			t.Fatal(err)
+		}
+		return f.config(context.Background(), slog.New(slog.DiscardHandler), streams.Topology{}, nil)
+	}
+	cfg, err := config("--api-keys", path)
+	if err != nil || cfg.Auth == nil {
+		t.Fatalf("config: %v, Auth %v", err, cfg.Auth)
+	}
+	r, _ := http.NewRequest(http.MethodPost, "http://gw/mcp", nil)
+	r.Header.Set("Authorization", "Bearer secret-key")
+	if p, err := cfg.Auth.Authenticate(r); err != nil || p != "alice" {
+		t.Errorf("the key: %q %v", p, err)
+	}
+	r.Header.Set("Authorization", "Bearer other-key")
+	if p, err := cfg.Auth.Authenticate(r); err == nil {
+		t.Errorf("another key: principal %q", p)
+	}
+	for _, args := range [][]string{
+		{"--api-keys", path, "--principal-header", "X-User"},
+		{"--api-keys", path, "--jwks-url", "https://idp.example/jwks"},
+		{"--api-keys", filepath.Join(t.TempDir(), "missing")},
+	} {
+		if _, err := config(args...); err == nil {
+			t.Errorf("%q: no error", args)
+		}
 	}
 }
