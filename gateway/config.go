@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
+	"math"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -105,6 +106,16 @@ type Config struct {
 	// MaxPrincipalInFlight bounds one principal's requests waiting on
 	// workers, over all its sessions on this gateway (default 256).
 	MaxPrincipalInFlight int
+	// PrincipalRate, if positive, limits the requests each principal
+	// (see Auth) makes of this gateway, over every transport and session:
+	// PrincipalRate a second, in bursts of up to PrincipalBurst (default
+	// PrincipalRate rounded up, at least 1). A request beyond it is refused
+	// at once with HTTP 429, Retry-After, and -32000 whose data's
+	// retryAfterMs says when the next is allowed; notifications and
+	// answers to the server's requests are not counted, nor anonymous
+	// requests. Zero (the default) sets no limit.
+	PrincipalRate  float64
+	PrincipalBurst int
 	// SessionCache bounds the sessions cached in memory (default 100,000).
 	SessionCache int
 	// AllowedOrigins lists Origin values accepted besides loopback ones
@@ -192,6 +203,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxSessionInFlight <= 0 {
 		c.MaxSessionInFlight = 64
+	}
+	if c.PrincipalBurst <= 0 {
+		c.PrincipalBurst = max(1, int(math.Ceil(c.PrincipalRate)))
 	}
 	if c.SessionCache <= 0 {
 		c.SessionCache = 100_000

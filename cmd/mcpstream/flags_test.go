@@ -30,7 +30,8 @@ func TestGatewayFlagsConfig(t *testing.T) {
 		"--allowed-origins", "https://a.example, https://b.example", "--principal-header", "X-User",
 		"--max-inflight", "50", "--queue-target", "3ms", "--cpu-queue-target", "7ms", "--max-session-inflight", "4",
 		"--max-principal-inflight", "9", "--max-event-streams", "11",
-		"--max-conns", "12", "--header-timeout", "2s", "--body-timeout", "3s", "--min-body-rate", "4096", "--idle-timeout", "5s"})
+		"--max-conns", "12", "--header-timeout", "2s", "--body-timeout", "3s", "--min-body-rate", "4096", "--idle-timeout", "5s",
+		"--principal-rate", "2.5", "--principal-burst", "6"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,6 +52,9 @@ func TestGatewayFlagsConfig(t *testing.T) {
 		cfg.IdleTimeout != 5*time.Second {
 		t.Errorf("hostile clients: conns %d, header %s, body %s, rate %d, idle %s",
 			cfg.MaxConns, cfg.HeaderTimeout, cfg.BodyTimeout, cfg.MinBodyRate, cfg.IdleTimeout)
+	}
+	if cfg.PrincipalRate != 2.5 || cfg.PrincipalBurst != 6 {
+		t.Errorf("principal rate %v burst %d", cfg.PrincipalRate, cfg.PrincipalBurst)
 	}
 }
 
