@@ -45,7 +45,7 @@ func TestGatewayRefusesBeforeReadingTheBody(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := &Gateway{cfg: Config{Auth: refuseAll{}}, log: slog.New(slog.NewTextHandler(io.Discard, nil)), metadata: md}
+	g := &Gateway{cfg: Config{Auth: refuseAll{}}.withDefaults(), log: slog.New(slog.NewTextHandler(io.Discard, nil)), metadata: md}
 	for _, c := range []struct {
 		name, method, target, auth string
 		h                          http.Handler

@@ -65,6 +65,7 @@ func (g *Gateway) postBatch(w http.ResponseWriter, r *http.Request, body []byte,
 		return
 	}
 	array := "[" + strings.Join(out, ",") + "]"
+	g.armWrite(w, len(array))
 	if sseOnly {
 		setSSEHeaders(w.Header())
 		w.WriteHeader(http.StatusOK)

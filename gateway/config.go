@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
+	"math"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -26,8 +27,35 @@ type Config struct {
 	Topology streams.Topology
 	// MaxBody bounds a request body (default 4 MiB): beyond it, HTTP 413.
 	MaxBody int64
-	// MaxDepth bounds JSON nesting of a request (default 64).
+	// MaxDepth bounds JSON nesting of a request (default 64): deeper,
+	// HTTP 400 with -32600, checked before anything is decoded.
 	MaxDepth int
+	// HeaderTimeout bounds the time a client may take to send a request's
+	// headers (default 10s): slower, the connection is closed unanswered.
+	// It applies through [Gateway.ConfigureServer].
+	HeaderTimeout time.Duration
+	// BodyTimeout and MinBodyRate bound the time a client may take to send
+	// a request's body: BodyTimeout (default 10s) plus what MinBodyRate
+	// (bytes a second, default 16 KiB/s) allows for the bytes sent so far,
+	// so that a steady upload of MaxBody at that rate completes (4 MiB:
+	// 4m26s) while a client sending a byte a second is cut off after
+	// BodyTimeout. Slower, HTTP 408 with -32600, and the connection is
+	// closed. MinBodyRate also paces answers: a client must take an
+	// answer within 2s plus what MinBodyRate allows for its size, or its
+	// connection is closed (event streams: 2s each write), so that one
+	// that stops reading holds no goroutine.
+	BodyTimeout time.Duration
+	MinBodyRate int64
+	// IdleTimeout is how long a kept-alive connection may wait for its
+	// next request (default 120s) before the gateway closes it. It
+	// applies through [Gateway.ConfigureServer].
+	IdleTimeout time.Duration
+	// MaxConns bounds the connections open at once, event streams
+	// included (default three quarters of the process's open-file limit,
+	// at least 64, or 10,000 where it is unknown): beyond it a connection
+	// is answered at once with 503, Retry-After and -32000, and closed. It
+	// applies through [Gateway.LimitListener].
+	MaxConns int
 	// CallTimeout is how long a request routed to a worker may take
 	// (default 60s); the deadline travels in the envelope.
 	CallTimeout time.Duration
@@ -78,6 +106,16 @@ type Config struct {
 	// MaxPrincipalInFlight bounds one principal's requests waiting on
 	// workers, over all its sessions on this gateway (default 256).
 	MaxPrincipalInFlight int
+	// PrincipalRate, if positive, limits the requests each principal
+	// (see Auth) makes of this gateway, over every transport and session:
+	// PrincipalRate a second, in bursts of up to PrincipalBurst (default
+	// PrincipalRate rounded up, at least 1). A request beyond it is refused
+	// at once with HTTP 429, Retry-After, and -32000 whose data's
+	// retryAfterMs says when the next is allowed; notifications and
+	// answers to the server's requests are not counted, nor anonymous
+	// requests. Zero (the default) sets no limit.
+	PrincipalRate  float64
+	PrincipalBurst int
 	// SessionCache bounds the sessions cached in memory (default 100,000).
 	SessionCache int
 	// AllowedOrigins lists Origin values accepted besides loopback ones
@@ -133,6 +171,21 @@ func (c Config) withDefaults() Config {
 	if c.MaxDepth <= 0 {
 		c.MaxDepth = schema.MaxDepth
 	}
+	if c.HeaderTimeout <= 0 {
+		c.HeaderTimeout = 10 * time.Second
+	}
+	if c.BodyTimeout <= 0 {
+		c.BodyTimeout = 10 * time.Second
+	}
+	if c.MinBodyRate <= 0 {
+		c.MinBodyRate = 16 << 10
+	}
+	if c.IdleTimeout <= 0 {
+		c.IdleTimeout = 120 * time.Second
+	}
+	if c.MaxConns <= 0 {
+		c.MaxConns = defaultMaxConns()
+	}
 	if c.CallTimeout <= 0 {
 		c.CallTimeout = 60 * time.Second
 	}
@@ -150,6 +203,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxSessionInFlight <= 0 {
 		c.MaxSessionInFlight = 64
+	}
+	if c.PrincipalBurst <= 0 {
+		c.PrincipalBurst = max(1, int(math.Ceil(c.PrincipalRate)))
 	}
 	if c.SessionCache <= 0 {
 		c.SessionCache = 100_000

@@ -52,6 +52,9 @@ func (g *Gateway) dispatch(ctx context.Context, x *exchange) {
 		x.out.fail(http.StatusServiceUnavailable, g.overloaded(refusedDraining))
 		return
 	}
+	if !g.withinRate(x) {
+		return
+	}
 	switch method := x.msg.Method; {
 	case method == schema.MethodInitialize && !x.stateless:
 		g.initialize(ctx, x)

@@ -55,6 +55,19 @@
 // cancellations) is always taken. A draining gateway refuses new
 // requests the same way, for their clients to try another gateway.
 //
+// # Hostile clients
+//
+// Every phase of a connection has a deadline, none a whole request: its
+// headers ([Config.HeaderTimeout]), its body ([Config.BodyTimeout] plus
+// what [Config.MinBodyRate] allows for the bytes sent), each write of an
+// answer, and the wait for the next request ([Config.IdleTimeout]);
+// [Gateway.ConfigureServer] and [Gateway.LimitListener], which caps the
+// connections ([Config.MaxConns]) and answers those beyond the cap with
+// 503 at once, apply them to an http.Server. A body must be JSON text by
+// RFC 8259 (UTF-8, no lone surrogates) or is -32700, and is bounded in
+// size and nesting before it is decoded. With principals,
+// [Config.PrincipalRate] limits each one's requests (429).
+//
 // # Authentication
 //
 // Every request, on every transport, passes the same front before its

@@ -2,8 +2,6 @@ package gateway
 
 import (
 	"encoding/json"
-	"errors"
-	"io"
 	"mime"
 	"net"
 	"net/http"
@@ -18,7 +16,8 @@ import (
 // time it; a browser page's request gets CORS (cors.go), and a preflight
 // is answered there; a request from an Origin the DNS-rebinding check does
 // not allow is answered 403; and Config.Auth authenticates it
-// (authenticate.go). Nothing has read the body yet.
+// (authenticate.go). Nothing has read the body yet. What the handler
+// writes must be taken by the client within its deadline (armWrite).
 func (g *Gateway) front(w http.ResponseWriter, r *http.Request, serve func(http.ResponseWriter, *http.Request)) {
 	if g.metrics != nil {
 		mw := g.metrics.begin(w, r)
@@ -35,6 +34,10 @@ func (g *Gateway) front(w http.ResponseWriter, r *http.Request, serve func(http.
 		writeError(w, http.StatusForbidden, nil, schema.Errorf(schema.CodeInvalidRequest, "origin not allowed"))
 		return
 	}
+	// What the handler leaves buffered is flushed after it returns: a
+	// client that does not read has writeTimeout to take it (a hijacked
+	// event stream sets a deadline on each of its writes).
+	defer g.armWrite(w, 0)
 	r, ok := g.authenticate(w, r)
 	if !ok {
 		return
@@ -111,28 +114,6 @@ func requireJSON(w http.ResponseWriter, r *http.Request) bool {
 		return false
 	}
 	return true
-}
-
-// readBody reads a POST's body for every transport, within its bounds:
-// over Config.MaxBody it answers 413, nested deeper than Config.MaxDepth
-// 400, and a body that cannot be read 400 with -32700; it then returns
-// false.
-func (g *Gateway) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
-	body, err := io.ReadAll(http.MaxBytesReader(serverWriter(w), r.Body, g.cfg.MaxBody))
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			writeError(w, http.StatusRequestEntityTooLarge, nil, schema.Errorf(schema.CodeInvalidRequest, "request body exceeds %d bytes", g.cfg.MaxBody))
-			return nil, false
-		}
-		writeError(w, http.StatusBadRequest, nil, schema.Errorf(schema.CodeParseError, "reading body: %v", err))
-		return nil, false
-	}
-	if err := schema.CheckDepth(body, g.cfg.MaxDepth); err != nil {
-		writeError(w, http.StatusBadRequest, nil, schema.Errorf(schema.CodeInvalidRequest, "JSON nested deeper than %d", g.cfg.MaxDepth))
-		return nil, false
-	}
-	return body, true
 }
 
 // isBatch reports whether body is a JSON-RPC batch: a valid JSON array.

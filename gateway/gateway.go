@@ -70,6 +70,8 @@ type Gateway struct {
 
 	keySeq    atomic.Uint64
 	admission *admission.Controller
+	// rates limits each principal's requests (nil: no limit).
+	rates *rateLimiter
 
 	// ctx is the context of every goroutine the gateway starts (start);
 	// Close cancels it (stop) and waits for them (wg). It is the one stop
@@ -126,6 +128,7 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Gateway, error) {
 		return nil, fmt.Errorf("gateway: telemetry instruments: %w", err)
 	}
 	g.ctx, g.stop = context.WithCancel(context.Background())
+	g.rates = newRateLimiter(cfg.PrincipalRate, cfg.PrincipalBurst)
 	g.admission = admission.New(admission.Config{MaxInFlight: int64(cfg.MaxInFlight), QueueTarget: cfg.QueueTarget,
 		MaxSession: int32(cfg.MaxSessionInFlight), MaxPrincipal: cfg.MaxPrincipalInFlight,
 		Queueing: func(d time.Duration) { g.metrics.queueOverhead(d) }})

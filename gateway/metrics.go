@@ -134,13 +134,15 @@ const (
 	refusedStreamFull
 	refusedDraining
 	refusedStreamLimit
+	refusedConnLimit
+	refusedPrincipalRate
 	numRefusals
 )
 
 // refusalNames are the values of refusals_total's reason label: every
 // place the gateway sheds load with an overloaded error (-32000, 503 +
 // Retry-After over HTTP).
-var refusalNames = [numRefusals]string{"session_limit", "principal_limit", "gateway_limit", "stream_full", "draining", "stream_limit"}
+var refusalNames = [numRefusals]string{"session_limit", "principal_limit", "gateway_limit", "stream_full", "draining", "stream_limit", "connection_limit", "principal_rate"}
 
 // refusalErrors answer each refusal: -32000, with the reason the client is
 // told and a retry after a second.
@@ -152,6 +154,8 @@ var refusalErrors = func() (errs [numRefusals]*schema.Error) {
 		refusedStreamFull:     "request stream full",
 		refusedDraining:       "gateway shutting down",
 		refusedStreamLimit:    "gateway event stream limit reached",
+		refusedConnLimit:      "gateway connection limit reached",
+		refusedPrincipalRate:  principalRateReason,
 	} {
 		errs[reason] = schema.OverloadedError(text, 1000)
 	}
@@ -349,7 +353,7 @@ func (e *meteredWriter) Unwrap() http.ResponseWriter { return e.ResponseWriter }
 // body written without one, or a hijacked stream).
 func (e *meteredWriter) outcome() outcomeLabel {
 	switch s := e.status; {
-	case s == http.StatusServiceUnavailable:
+	case s == http.StatusServiceUnavailable, s == http.StatusTooManyRequests:
 		return outcomeRefused
 	case e.unauthorized:
 		return outcomeUnauthorized

@@ -149,6 +149,7 @@ func (h *httpReplier) write(b []byte) {
 	} else {
 		hdr.Set("Content-Type", "application/json")
 	}
+	h.g.armWrite(h.w, len(b))
 	h.w.WriteHeader(http.StatusOK)
 	_, _ = h.w.Write(b)
 }
@@ -245,11 +246,12 @@ func writeError(w http.ResponseWriter, status int, id schema.ID, e *schema.Error
 // writeErrorBody answers with status and b, an encoded JSON-RPC error. It
 // is where every 503 gets its Retry-After: an overload, a draining
 // gateway, or a store it cannot reach now, each worth trying again in a
-// second, on this gateway or another.
+// second, on this gateway or another; and a 429 (a principal's rate
+// limit) one, unless the refusal set it.
 func writeErrorBody(w http.ResponseWriter, status int, b []byte) {
 	noteRPCError(w)
 	h := w.Header()
-	if status == http.StatusServiceUnavailable {
+	if (status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests) && h.Get("Retry-After") == "" {
 		h.Set("Retry-After", "1")
 	}
 	h.Set("Content-Type", "application/json")

@@ -133,7 +133,12 @@ func newTestGateway(t *testing.T, cfg gateway.Config) *testGateway {
 
 	mux := http.NewServeMux()
 	g.Mount(mux)
-	srv := httptest.NewServer(mux)
+	// The server is configured as cmd/mcpstream's: every test runs under
+	// the deadlines and the connection cap of hostile.go.
+	srv := httptest.NewUnstartedServer(mux)
+	g.ConfigureServer(srv.Config)
+	srv.Listener = g.LimitListener(srv.Listener)
+	srv.Start()
 	tg.base, tg.url = srv.URL, srv.URL+gateway.MCPPath
 	tg.client = &http.Client{Transport: &http.Transport{}, Timeout: 2 * waitFor}
 	t.Cleanup(func() {

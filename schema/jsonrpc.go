@@ -110,15 +110,40 @@ func DecodeMessage(data []byte) (*Message, *Error) {
 		return nil, &Error{Code: CodeInvalidRequest, Message: "invalid request: not a JSON object"}
 	}
 	// Member names match exactly (struct decoding would also accept
-	// "JSONRPC" or "Method"); a repeated member's last value wins.
+	// "JSONRPC" or "Method"). A member of the message repeated is refused:
+	// RFC 8259 leaves which value counts to each parser, so a proxy and
+	// the gateway could see two different requests.
 	if !json.Valid(data) {
 		return nil, &Error{Code: CodeParseError, Message: "parse error: invalid JSON"}
 	}
 	var (
 		version, idRaw, method, params, result, errRaw []byte
 		hasVersion, hasResult, hasError, hasMethod     bool
+		repeated                                       string
+		hasParams, hasID                               bool
 	)
 	if err := ScanObject(data, func(k, v []byte) {
+		var seen *bool
+		switch string(k) {
+		case "jsonrpc":
+			seen = &hasVersion
+		case "id":
+			seen = &hasID
+		case "method":
+			seen = &hasMethod
+		case "params":
+			seen = &hasParams
+		case "result":
+			seen = &hasResult
+		case "error":
+			seen = &hasError
+		default:
+			return
+		}
+		if *seen && repeated == "" {
+			repeated = string(k)
+		}
+		*seen = true
 		switch string(k) {
 		case "jsonrpc":
 			version, hasVersion = v, true
@@ -135,6 +160,9 @@ func DecodeMessage(data []byte) (*Message, *Error) {
 		}
 	}); err != nil {
 		return nil, &Error{Code: CodeParseError, Message: "parse error: " + err.Error()}
+	}
+	if repeated != "" {
+		return nil, invalidRequest("member %q repeated", repeated)
 	}
 	if !hasVersion || string(version) != `"2.0"` {
 		return nil, invalidRequest(`"jsonrpc" must be "2.0"`)

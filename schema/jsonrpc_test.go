@@ -428,3 +428,23 @@ func assertJSON(t *testing.T, data []byte, want any) {
 		t.Errorf("JSON %s\n got %#v\nwant %#v", data, got, want)
 	}
 }
+
+// TestDecodeMessageRepeatedMember: a member of the message given twice is
+// an invalid request, whichever the member; repeated members inside params
+// are the tool's business.
+func TestDecodeMessageRepeatedMember(t *testing.T) {
+	for _, body := range []string{
+		`{"jsonrpc":"2.0","id":1,"method":"ping","method":"tools/call"}`,
+		`{"jsonrpc":"2.0","id":1,"id":2,"method":"ping"}`,
+		`{"jsonrpc":"2.0","jsonrpc":"2.0","id":1,"method":"ping"}`,
+		`{"jsonrpc":"2.0","id":1,"method":"ping","params":{},"params":{}}`,
+		`{"jsonrpc":"2.0","id":1,"result":{},"result":{}}`,
+	} {
+		if _, e := schema.DecodeMessage([]byte(body)); e == nil || e.Code != schema.CodeInvalidRequest {
+			t.Errorf("%s: %v, want -32600", body, e)
+		}
+	}
+	if _, e := schema.DecodeMessage([]byte(`{"jsonrpc":"2.0","id":1,"method":"ping","params":{"a":1,"a":2},"x":1,"x":2}`)); e != nil {
+		t.Errorf("repeated members inside params or unknown ones: %v", e)
+	}
+}

@@ -285,7 +285,15 @@ type gatewayFlags struct {
 	callTimeout time.Duration
 	maxBody     int64
 	origins     string
-	principal   string
+	apiKeys     string
+	// per-principal rate limit
+	principalRate  float64
+	principalBurst int
+	// hostile clients (gateway/hostile.go)
+	maxConns                                int
+	headerTimeout, bodyTimeout, idleTimeout time.Duration
+	minBodyRate                             int64
+	principal                               string
 
 	maxInFlight          int
 	queueTarget          time.Duration
@@ -329,14 +337,22 @@ func (f *gatewayFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.id, "id", "", "gateway id; replies arrive on mcp.reply.<id> (default random)")
 	fs.DurationVar(&f.callTimeout, "call-timeout", 0, "deadline of a request routed to a worker (default 60s)")
 	fs.Int64Var(&f.maxBody, "max-body", 0, "largest request body in bytes (default 4 MiB)")
+	fs.IntVar(&f.maxConns, "max-conns", 0, "connections open at once at most, event streams included; beyond it a connection gets 503 with Retry-After at once (default 3/4 of the open-file limit)")
+	fs.DurationVar(&f.headerTimeout, "header-timeout", 0, "time a client may take to send a request's headers (default 10s)")
+	fs.DurationVar(&f.bodyTimeout, "body-timeout", 0, "time a client may take to send a request's body, plus what --min-body-rate allows for the bytes sent; slower gets 408 (default 10s)")
+	fs.Int64Var(&f.minBodyRate, "min-body-rate", 0, "bytes a second of a request's body that extend --body-timeout (default 16384)")
+	fs.DurationVar(&f.idleTimeout, "idle-timeout", 0, "how long a kept-alive connection may wait for its next request (default 120s)")
 	fs.StringVar(&f.origins, "allowed-origins", "", "comma-separated Origin values accepted besides loopback ones")
 	fs.IntVar(&f.maxInFlight, "max-inflight", 0, "calls waiting on workers in this gateway at most; below it the limit adapts to queueing (default 10000)")
 	fs.DurationVar(&f.queueTarget, "queue-target", 0, "queueing a call may see before the gateway lowers its in-flight limit and refuses the excess with 503 (default 10ms)")
 	fs.DurationVar(&f.cpuQueueTarget, "cpu-queue-target", 0, "how long goroutines may wait for the gateway's CPU (p99 over 100ms) before it halves its in-flight limit, down to 8 per core, and refuses the excess with 503; off by default, as it also sheds many clients that saturate the CPU without overloading it (7ms is a good value)")
 	fs.IntVar(&f.maxSessionInFlight, "max-session-inflight", 0, "calls one session may have waiting on workers (default 64)")
 	fs.IntVar(&f.maxPrincipalInFlight, "max-principal-inflight", 0, "calls one principal may have waiting on workers, over all its sessions on this gateway (default 256)")
+	fs.Float64Var(&f.principalRate, "principal-rate", 0, "requests a second one principal may make of this gateway (with --principal-header, --jwks-url or --api-keys); beyond it 429 with Retry-After (default no limit)")
+	fs.IntVar(&f.principalBurst, "principal-burst", 0, "requests one principal may make at once within --principal-rate (default the rate rounded up)")
 	fs.IntVar(&f.maxEventStreams, "max-event-streams", 0, "event streams (session GET, subscriptions/listen, HTTP+SSE) open on this gateway at most; a subscriptions/listen beyond it is refused with 503 (default 20000)")
 	fs.DurationVar(&f.retireDelay, "retire-delay", 0, "on SIGTERM, how long the gateway keeps serving with /readyz failing before it drains, for load balancers to stop sending it clients (e.g. 5s behind a Kubernetes Service); a second signal cuts it short")
+	fs.StringVar(&f.apiKeys, "api-keys", "", "file of API keys, one a line: a principal and the hex SHA-256 of its key; clients present the key as a bearer token (Authorization: Bearer <key>) and are that principal")
 	fs.StringVar(&f.principal, "principal-header", "", "header naming the authenticated principal, set by an authenticating proxy in front (sessions are bound to it; per-principal in-flight caps apply)")
 	fs.StringVar(&f.jwksURL, "jwks-url", "", "validate OAuth bearer tokens (JWTs) signed by the keys of this JWK Set URL (https, or http on loopback); the token's subject is the principal")
 	fs.StringVar(&f.issuer, "jwt-issuer", "", "issuer (iss) tokens must name; required with --jwks-url")
@@ -353,12 +369,24 @@ func (f *gatewayFlags) register(fs *flag.FlagSet) {
 // that cannot be loaded.
 func (f *gatewayFlags) config(ctx context.Context, log *slog.Logger, t streams.Topology, obs *observability) (gateway.Config, error) {
 	cfg := gateway.Config{ID: f.id, Topology: t, CallTimeout: f.callTimeout, MaxBody: f.maxBody, Logger: log,
+		MaxConns: f.maxConns, HeaderTimeout: f.headerTimeout, BodyTimeout: f.bodyTimeout, MinBodyRate: f.minBodyRate, IdleTimeout: f.idleTimeout,
 		PrincipalHeader: f.principal, AllowedOrigins: splitList(f.origins),
 		MaxInFlight: f.maxInFlight, QueueTarget: f.queueTarget, CPUQueueTarget: f.cpuQueueTarget, MaxSessionInFlight: f.maxSessionInFlight,
-		MaxPrincipalInFlight: f.maxPrincipalInFlight, MaxEventStreams: f.maxEventStreams}
+		MaxPrincipalInFlight: f.maxPrincipalInFlight, MaxEventStreams: f.maxEventStreams,
+		PrincipalRate: f.principalRate, PrincipalBurst: f.principalBurst}
 	if obs != nil {
 		cfg.Metrics = obs.reg
 		cfg.TracerProvider, cfg.MeterProvider, cfg.Propagator = obs.tel.Tracer, obs.tel.Meter, obs.tel.Propagator
+	}
+	if f.apiKeys != "" {
+		if f.principal != "" || f.jwksURL != "" {
+			return cfg, errors.New("--api-keys excludes --principal-header and --jwks-url: the principal comes from one of them")
+		}
+		keys, err := auth.LoadAPIKeys(f.apiKeys)
+		if err != nil {
+			return cfg, err
+		}
+		cfg.Auth = keys
 	}
 	if f.jwksURL == "" {
 		if f.issuer != "" || f.audience != "" || f.scopes != "" || f.principalClaim != "" || f.resource != "" || len(f.authServers) > 0 {
@@ -487,17 +515,14 @@ func serveGateway(ctx context.Context, nc *nats.Conn, cfg gateway.Config, addr s
 	obs.ready.Store(&ready)
 	mux := http.NewServeMux()
 	gw.Mount(mux)
-	srv := &http.Server{
-		Handler:           mux,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-	}
+	srv := &http.Server{Handler: mux}
+	gw.ConfigureServer(srv) // deadlines for slow clients
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		gw.Close()
 		return fmt.Errorf("listening on %s: %w", addr, err)
 	}
+	ln = gw.LimitListener(ln) // at most Config.MaxConns connections
 	fmt.Fprintf(stdout, "mcpstream: gateway %s: MCP endpoint http://%s%s\n", gw.ID(), ln.Addr(), gateway.MCPPath)
 	fmt.Fprintf(stdout, "mcpstream: gateway %s: HTTP+SSE endpoint (2024-11-05) http://%s%s\n", gw.ID(), ln.Addr(), gateway.SSEPath)
 	serveErr := make(chan error, 1)

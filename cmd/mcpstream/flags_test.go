@@ -2,15 +2,21 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"flag"
 	"io"
 	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/mcpstream/mcpstream/gateway"
 	"github.com/mcpstream/mcpstream/streams"
 )
 
@@ -23,7 +29,9 @@ func TestGatewayFlagsConfig(t *testing.T) {
 	err := fs.Parse([]string{"--id", "gw-1", "--call-timeout", "7s", "--max-body", "1000",
 		"--allowed-origins", "https://a.example, https://b.example", "--principal-header", "X-User",
 		"--max-inflight", "50", "--queue-target", "3ms", "--cpu-queue-target", "7ms", "--max-session-inflight", "4",
-		"--max-principal-inflight", "9", "--max-event-streams", "11"})
+		"--max-principal-inflight", "9", "--max-event-streams", "11",
+		"--max-conns", "12", "--header-timeout", "2s", "--body-timeout", "3s", "--min-body-rate", "4096", "--idle-timeout", "5s",
+		"--principal-rate", "2.5", "--principal-burst", "6"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,6 +47,14 @@ func TestGatewayFlagsConfig(t *testing.T) {
 		cfg.MaxPrincipalInFlight != 9 || cfg.MaxEventStreams != 11 {
 		t.Errorf("admission: in flight %d, queue target %s, CPU queue target %s, session %d, principal %d, streams %d",
 			cfg.MaxInFlight, cfg.QueueTarget, cfg.CPUQueueTarget, cfg.MaxSessionInFlight, cfg.MaxPrincipalInFlight, cfg.MaxEventStreams)
+	}
+	if cfg.MaxConns != 12 || cfg.HeaderTimeout != 2*time.Second || cfg.BodyTimeout != 3*time.Second || cfg.MinBodyRate != 4096 ||
+		cfg.IdleTimeout != 5*time.Second {
+		t.Errorf("hostile clients: conns %d, header %s, body %s, rate %d, idle %s",
+			cfg.MaxConns, cfg.HeaderTimeout, cfg.BodyTimeout, cfg.MinBodyRate, cfg.IdleTimeout)
+	}
+	if cfg.PrincipalRate != 2.5 || cfg.PrincipalBurst != 6 {
+		t.Errorf("principal rate %v burst %d", cfg.PrincipalRate, cfg.PrincipalBurst)
 	}
 }
 
@@ -157,5 +173,48 @@ func TestRecordFlags(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("worker: %v", err)
+	}
+}
+
+// TestAPIKeysFlag: --api-keys loads a key file into the gateway's
+// authenticator (a request presenting a key is its principal's, another is
+// refused), and excludes --principal-header and --jwks-url.
+func TestAPIKeysFlag(t *testing.T) {
+	h := sha256.Sum256([]byte("secret-key"))
+	path := filepath.Join(t.TempDir(), "keys")
+	if err := os.WriteFile(path, []byte("alice "+hex.EncodeToString(h[:])+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	config := func(args ...string) (gateway.Config, error) {
+		fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		var f gatewayFlags
+		f.register(fs)
+		if err := fs.Parse(args); err != nil {
+			t.Fatal(err)
+		}
+		return f.config(context.Background(), slog.New(slog.DiscardHandler), streams.Topology{}, nil)
+	}
+	cfg, err := config("--api-keys", path)
+	if err != nil || cfg.Auth == nil {
+		t.Fatalf("config: %v, Auth %v", err, cfg.Auth)
+	}
+	r, _ := http.NewRequest(http.MethodPost, "http://gw/mcp", nil)
+	r.Header.Set("Authorization", "Bearer secret-key")
+	if p, err := cfg.Auth.Authenticate(r); err != nil || p != "alice" {
+		t.Errorf("the key: %q %v", p, err)
+	}
+	r.Header.Set("Authorization", "Bearer other-key")
+	if p, err := cfg.Auth.Authenticate(r); err == nil {
+		t.Errorf("another key: principal %q", p)
+	}
+	for _, args := range [][]string{
+		{"--api-keys", path, "--principal-header", "X-User"},
+		{"--api-keys", path, "--jwks-url", "https://idp.example/jwks"},
+		{"--api-keys", filepath.Join(t.TempDir(), "missing")},
+	} {
+		if _, err := config(args...); err == nil {
+			t.Errorf("%q: no error", args)
+		}
 	}
 }

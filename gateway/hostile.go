@@ -1,0 +1,191 @@
+package gateway
+
+import (
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/mcpstream/mcpstream/schema"
+)
+
+// Hostile and slow clients. Every phase of a connection has a deadline,
+// but none spans a whole request, which event streams and calls that run
+// for minutes need: the request's headers (Config.HeaderTimeout), its body
+// (Config.BodyTimeout plus the time Config.MinBodyRate allows for the
+// bytes read so far), each write of an answer (writeTimeout, plus the
+// time MinBodyRate allows for its bytes: armWrite, and the event streams'
+// own), and the wait for the next request on a kept-alive connection
+// (Config.IdleTimeout). [Gateway.ConfigureServer] sets the http.Server's
+// part; readBody the body's, on the connection, for the time it reads.
+// Connections are capped ([Gateway.LimitListener]).
+
+// ConfigureServer sets srv's deadlines for the gateway's clients: the
+// headers of a request must arrive within Config.HeaderTimeout, and a
+// kept-alive connection may idle for Config.IdleTimeout. It leaves
+// ReadTimeout and WriteTimeout off: a request's body has a deadline of
+// its own, and a whole-request deadline would cut event streams and long
+// calls (net/http cancels a request's context when its connection's read
+// deadline passes). It also bounds the headers to 64 KiB.
+func (g *Gateway) ConfigureServer(srv *http.Server) {
+	srv.ReadHeaderTimeout = g.cfg.HeaderTimeout
+	srv.IdleTimeout = g.cfg.IdleTimeout
+	srv.ReadTimeout, srv.WriteTimeout = 0, 0
+	srv.MaxHeaderBytes = 64 << 10
+}
+
+// bodyReader reads a request's body under a deadline on its connection
+// that moves with the bytes read: base, plus what rate allows for them.
+type bodyReader struct {
+	r     io.Reader
+	rc    *http.ResponseController
+	start time.Time
+	base  time.Duration
+	rate  int64
+	n     int64
+}
+
+func (b *bodyReader) Read(p []byte) (int, error) {
+	// Not every ResponseWriter can set deadlines (ErrNotSupported): then
+	// the body is read without one.
+	_ = b.rc.SetReadDeadline(b.start.Add(b.base + time.Duration(b.n)*time.Second/time.Duration(b.rate)))
+	n, err := b.r.Read(p)
+	b.n += int64(n)
+	return n, err
+}
+
+// readBody reads a POST's body for every transport, within its bounds:
+// over Config.MaxBody it answers 413; slower than its deadline 408; a
+// body that is not UTF-8 or escapes a lone surrogate 400 with -32700;
+// nested deeper than Config.MaxDepth 400 with -32600; a body that cannot
+// be read 400 with -32700. It then returns false. Malformed JSON is left
+// to schema.DecodeMessage (-32700).
+func (g *Gateway) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	sw := serverWriter(w)
+	rc := http.NewResponseController(sw)
+	br := &bodyReader{r: http.MaxBytesReader(sw, r.Body, g.cfg.MaxBody), rc: rc, start: time.Now(),
+		base: g.cfg.BodyTimeout, rate: g.cfg.MinBodyRate}
+	body, err := io.ReadAll(br)
+	if err != nil {
+		// The deadline stays: what net/http reads of the rest of the body
+		// after the answer must not wait on a slow client either.
+		var tooBig *http.MaxBytesError
+		var ne net.Error
+		switch {
+		case errors.As(err, &tooBig):
+			writeError(w, http.StatusRequestEntityTooLarge, nil, schema.Errorf(schema.CodeInvalidRequest, "request body exceeds %d bytes", g.cfg.MaxBody))
+		case errors.As(err, &ne) && ne.Timeout():
+			w.Header().Set("Connection", "close")
+			writeError(w, http.StatusRequestTimeout, nil, schema.Errorf(schema.CodeInvalidRequest,
+				"request body too slow: %d bytes in %s", br.n, time.Since(br.start).Round(time.Millisecond)))
+		default:
+			writeError(w, http.StatusBadRequest, nil, schema.Errorf(schema.CodeParseError, "reading body: %v", err))
+		}
+		return nil, false
+	}
+	// Answers may take long, and net/http reads on, to see the client go.
+	_ = rc.SetReadDeadline(time.Time{})
+	if err := schema.CheckText(body); err != nil {
+		writeError(w, http.StatusBadRequest, nil, schema.Errorf(schema.CodeParseError, "parse error: %v", err))
+		return nil, false
+	}
+	if err := schema.CheckDepth(body, g.cfg.MaxDepth); err != nil {
+		writeError(w, http.StatusBadRequest, nil, schema.Errorf(schema.CodeInvalidRequest, "JSON nested deeper than %d", g.cfg.MaxDepth))
+		return nil, false
+	}
+	return body, true
+}
+
+// armWrite bounds the writes of an answer of n more bytes to a client
+// that does not read: writeTimeout, plus what Config.MinBodyRate allows
+// for n. net/http clears the deadline once the response is flushed.
+func (g *Gateway) armWrite(w http.ResponseWriter, n int) {
+	d := writeTimeout + time.Duration(n)*time.Second/time.Duration(g.cfg.MinBodyRate)
+	_ = http.NewResponseController(serverWriter(w)).SetWriteDeadline(time.Now().Add(d))
+}
+
+// LimitListener returns ln with at most Config.MaxConns connections open
+// at once (event streams, which the gateway takes over from the
+// http.Server, included). A connection beyond the cap is accepted and
+// answered at once with 503, Retry-After and a JSON-RPC overloaded error
+// (-32000), then closed, rather than left in the backlog to time out; at
+// most 64 such answers are under way at a time (beyond them, connections
+// are closed unanswered), each within a second. Closing the listener
+// waits for them.
+func (g *Gateway) LimitListener(ln net.Listener) net.Listener {
+	return &connLimiter{Listener: ln, g: g, open: make(chan struct{}, g.cfg.MaxConns), refusing: make(chan struct{}, 64)}
+}
+
+type connLimiter struct {
+	net.Listener
+	g        *Gateway
+	open     chan struct{} // a token per open connection
+	refusing chan struct{} // a token per refusal under way
+	wg       sync.WaitGroup
+}
+
+func (l *connLimiter) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		select {
+		case l.open <- struct{}{}:
+			return &limitedConn{Conn: c, l: l}, nil
+		default:
+			l.refuse(c)
+		}
+	}
+}
+
+func (l *connLimiter) Close() error {
+	err := l.Listener.Close()
+	l.wg.Wait()
+	return err
+}
+
+// refuse answers a connection beyond the cap with 503 and closes it. The
+// request is read (a little of it, briefly) after the answer is sent, so
+// that closing does not reset the connection before the client reads the
+// answer.
+func (l *connLimiter) refuse(c net.Conn) {
+	select {
+	case l.refusing <- struct{}{}:
+	default:
+		_ = c.Close()
+		return
+	}
+	e := l.g.overloaded(refusedConnLimit)
+	body := schema.AppendError(nil, nil, e)
+	resp := "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\nConnection: close\r\nContent-Length: " +
+		strconv.Itoa(len(body)) + "\r\n\r\n" + string(body)
+	l.wg.Go(func() {
+		defer func() { <-l.refusing }()
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(time.Second))
+		if _, err := io.WriteString(c, resp); err != nil {
+			return
+		}
+		if cw, ok := c.(interface{ CloseWrite() error }); ok {
+			_ = cw.CloseWrite()
+			_, _ = io.Copy(io.Discard, io.LimitReader(c, 64<<10))
+		}
+	})
+}
+
+// limitedConn gives its token back when closed.
+type limitedConn struct {
+	net.Conn
+	l    *connLimiter
+	once sync.Once
+}
+
+func (c *limitedConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(func() { <-c.l.open })
+	return err
+}
