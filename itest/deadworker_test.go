@@ -2,16 +2,9 @@ package itest
 
 import (
 	"context"
-	"fmt"
-	"slices"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/modelcontextprotocol/go-sdk/mcp"
-
-	"github.com/mcpstream/mcpstream/internal/testkit"
 )
 
 // TestDeadWorkerCostsSeconds: with the default settings, one `mcpstream
@@ -25,75 +18,20 @@ func TestDeadWorkerCostsSeconds(t *testing.T) {
 	a.waitLine(workerRE, 30*time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
+	load := startLoad(t, ctx, endpoint, 16, "sleep", map[string]any{"ms": 20})
 
-	type result struct {
-		start, end time.Time
-		err        error
-	}
-	var mu sync.Mutex
-	var results []result
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for s := range 16 {
-		cs := connectOfficial(t, ctx, endpoint, fmt.Sprintf("dead-worker-%d", s), nil)
-		defer cs.Close()
-		if s == 0 {
-			testkit.Eventually(t, "sleep listed", 10*time.Second, func() bool {
-				res, err := cs.ListTools(ctx, nil)
-				return err == nil && slices.ContainsFunc(res.Tools, func(tl *mcp.Tool) bool { return tl.Name == "sleep" })
-			})
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				cctx, ccancel := context.WithTimeout(ctx, 30*time.Second) // a client's usual timeout
-				r := result{start: time.Now()}
-				res, err := cs.CallTool(cctx, &mcp.CallToolParams{Name: "sleep", Arguments: map[string]any{"ms": 20}})
-				ccancel()
-				r.end = time.Now()
-				if err == nil && res.IsError {
-					err = fmt.Errorf("tool error: %v", res.Content)
-				}
-				r.err = err
-				mu.Lock()
-				results = append(results, r)
-				mu.Unlock()
-			}
-		}()
-	}
 	// A second of load, then the worker dies; another starts half a
 	// second later (the scenario's own timing, as an operator's restart).
-	awaitCalls := func(n int) {
-		testkit.Eventually(t, fmt.Sprintf("%d calls answered", n), 30*time.Second, func() bool {
-			mu.Lock()
-			defer mu.Unlock()
-			return len(results) >= n
-		})
-	}
-	awaitCalls(200)
+	load.awaitCalls(t, 200)
 	killed := time.Now()
 	a.send(syscall.SIGKILL)
 	a.wait(10 * time.Second)
 	<-time.After(500 * time.Millisecond)
 	b := start(t, "worker-b", "worker", "--nats", natsURL, "--log-level", "warn", "--concurrency", "16")
 	b.waitLine(workerRE, 30*time.Second)
-	mu.Lock()
-	n := len(results)
-	mu.Unlock()
-	awaitCalls(n + 500) // served by the new worker
-	testkit.Eventually(t, "the calls held at the death answered", 30*time.Second, func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return len(results) > 0 && results[len(results)-1].start.After(killed.Add(6*time.Second))
-	})
-	close(stop)
-	wg.Wait()
+	load.awaitCalls(t, load.count()+500) // served by the new worker
+	load.awaitStartedAfter(t, killed.Add(6*time.Second))
+	results := load.finish()
 
 	held, slowest := 0, time.Duration(0)
 	for _, r := range results {

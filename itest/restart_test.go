@@ -3,15 +3,9 @@ package itest
 import (
 	"context"
 	"errors"
-	"fmt"
-	"slices"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/modelcontextprotocol/go-sdk/mcp"
-
-	"github.com/mcpstream/mcpstream/internal/testkit"
 	"github.com/mcpstream/mcpstream/streams"
 )
 
@@ -27,7 +21,7 @@ func TestNATSRestartUnderLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() { emb.Shutdown() }()
+	t.Cleanup(func() { emb.Shutdown() }) // the one running at the end, after the sessions close
 	url := emb.ClientURL()
 	w := start(t, "worker", "worker", "--nats", url, "--log-level", "warn", "--concurrency", "16")
 	w.waitLine(workerRE, 30*time.Second)
@@ -35,54 +29,8 @@ func TestNATSRestartUnderLoad(t *testing.T) {
 	endpoint := gw.waitLine(endpointRE, 30*time.Second)[1]
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-
-	type result struct {
-		start, end time.Time
-		err        error
-	}
-	var mu sync.Mutex
-	var results []result
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for s := range 16 {
-		cs := connectOfficial(t, ctx, endpoint, fmt.Sprintf("restart-%d", s), nil)
-		defer cs.Close()
-		if s == 0 {
-			testkit.Eventually(t, "sleep listed", 10*time.Second, func() bool {
-				res, err := cs.ListTools(ctx, nil)
-				return err == nil && slices.ContainsFunc(res.Tools, func(tl *mcp.Tool) bool { return tl.Name == "sleep" })
-			})
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				cctx, ccancel := context.WithTimeout(ctx, 30*time.Second)
-				r := result{start: time.Now()}
-				res, err := cs.CallTool(cctx, &mcp.CallToolParams{Name: "sleep", Arguments: map[string]any{"ms": 20}})
-				ccancel()
-				r.end = time.Now()
-				if err == nil && res.IsError {
-					err = fmt.Errorf("tool error: %v", res.Content)
-				}
-				r.err = err
-				mu.Lock()
-				results = append(results, r)
-				mu.Unlock()
-			}
-		}()
-	}
-	count := func() int {
-		mu.Lock()
-		defer mu.Unlock()
-		return len(results)
-	}
-	testkit.Eventually(t, "200 calls", 30*time.Second, func() bool { return count() >= 200 })
+	load := startLoad(t, ctx, endpoint, 16, "sleep", map[string]any{"ms": 20})
+	load.awaitCalls(t, 200)
 	listen := emb.Server().Addr().String()
 	emb.Shutdown()
 	stopped := time.Now()
@@ -91,10 +39,8 @@ func TestNATSRestartUnderLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	restarted := time.Now()
-	n := count()
-	testkit.Eventually(t, "500 calls after the restart", 60*time.Second, func() bool { return count() >= n+500 })
-	close(stop)
-	wg.Wait()
+	load.awaitCalls(t, load.count()+500)
+	results := load.finish()
 
 	failed, slowest := 0, time.Duration(0)
 	for _, r := range results {
