@@ -40,7 +40,7 @@ type replayFlags struct {
 	concurrency                      int
 	diff                             bool
 	ignore                           listFlag
-	toHeaders                        listFlag
+	toHeaders                        repeatFlag
 }
 
 func (f *replayFlags) register(fs *flag.FlagSet) {

@@ -56,6 +56,10 @@ func TestReplayFlags(t *testing.T) {
 			t.Errorf("%v: %v, want an error naming %q", c.args, err, c.want)
 		}
 	}
+	f, err = parse("--to", "http://x/mcp", "--to-header", "Authorization: Bearer a,b", "--to-header", "X-Other: 1")
+	if err != nil || len(f.toHeaders) != 2 || f.toHeaders[0] != "Authorization: Bearer a,b" {
+		t.Errorf("--to-header values %q (%v): a comma must not split one", f.toHeaders, err)
+	}
 	if _, err := headers([]string{"Authorization: Bearer a,b", "X-Empty:"}); err != nil {
 		t.Error(err)
 	}
