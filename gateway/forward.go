@@ -157,7 +157,8 @@ publish:
 		m.Data = data
 		m.Reply = g.ackPrefix + env.Key
 		m.Header.Set(jetstream.MsgIDHeader, msgID)
-		g.router.published(w)
+		elected := g.elections.wait(dest.partition)
+		g.router.published(w, dest.partition)
 		err = g.nc.PublishMsg(m)
 		if span != nil {
 			if err != nil {
@@ -209,6 +210,7 @@ publish:
 		g.log.WarnContext(ctx, "publish failed, retrying", "key", env.Key, "attempt", env.Attempt, "err", err)
 		select {
 		case <-time.After(backoff):
+		case <-elected:
 		case <-ctx.Done():
 			return nil, g.ctxError(ctx), false
 		}

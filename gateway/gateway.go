@@ -31,14 +31,17 @@ const Version = "0.1.0"
 // through JetStream to worker groups. [Gateway.Mount] serves its
 // endpoints on a mux; it is also the http.Handler of the MCP endpoint.
 type Gateway struct {
-	cfg      Config
-	nc       *nats.Conn
-	js       jetstream.JetStream
-	topo     streams.Topology
-	log      *slog.Logger
-	reg      *registry
-	router   *router
-	sessions *sessions
+	cfg    Config
+	nc     *nats.Conn
+	js     jetstream.JetStream
+	topo   streams.Topology
+	log    *slog.Logger
+	reg    *registry
+	router *router
+	// elections wakes the requests waiting to publish again to a request
+	// stream that has just got a new leader (elections.go).
+	elections elections
+	sessions  *sessions
 	// eventStreams are the event streams open here (eventstream.go).
 	eventStreams *eventStreamSet
 	replyTo      string
@@ -211,6 +214,9 @@ func (g *Gateway) open(ctx context.Context) error {
 	}
 	if err := g.ackSub.SetPendingLimits(-1, 256<<20); err != nil {
 		return fmt.Errorf("gateway: acknowledgement subscription limits: %w", err)
+	}
+	if err := g.watchElections(); err != nil {
+		return fmt.Errorf("gateway: %w", err)
 	}
 	if err := g.followEvents(); err != nil {
 		return fmt.Errorf("gateway: following stream %s: %w", streams.EventsStream, err)

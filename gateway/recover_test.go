@@ -85,7 +85,7 @@ func TestRecoverReply(t *testing.T) {
 func TestRouterSuspectsWaitersAfterReconnect(t *testing.T) {
 	r := newRouter(slog.New(slog.DiscardHandler), nil)
 	before := r.register("before")
-	r.published(before)
+	r.published(before, 0)
 	r.pubAck("before", &nats.Msg{Data: []byte(`{"stream":"MCP_REQ_0","seq":1}`)})
 	r.suspectAll()
 	after := r.register("after")

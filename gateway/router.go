@@ -59,6 +59,8 @@ type waiter struct {
 	// (0 before); acked is set by the stream's good acknowledgement.
 	published atomic.Int64
 	acked     atomic.Bool
+	// partition is the request stream's partition it was published to.
+	partition atomic.Int32
 	// suspect is set when the gateway reconnected to NATS while the
 	// request waited: its reply may have been lost in between.
 	suspect atomic.Bool
@@ -132,11 +134,30 @@ func (r *router) deliver(msg *nats.Msg) {
 	}
 }
 
-// published records that the request waiting on w was just published and
-// awaits the stream's acknowledgement.
-func (r *router) published(w *waiter) {
+// published records that the request waiting on w was just published to
+// partition p's stream and awaits its acknowledgement.
+func (r *router) published(w *waiter, p int) {
 	w.acked.Store(false)
+	w.partition.Store(int32(p))
 	w.published.Store(r.epoch.Load())
+}
+
+// elected ends, with errNoPubAck, the waits of the requests published to
+// partition p's stream and not acknowledged: the stream has a new leader,
+// and what the old one did not acknowledge is published again now rather
+// than when sweep finds it overdue.
+func (r *router) elected(p int) {
+	for i := range r.shards {
+		s := &r.shards[i]
+		s.mu.Lock()
+		for _, w := range s.m {
+			if w.published.Load() != 0 && !w.acked.Load() && w.partition.Load() == int32(p) {
+				w.published.Store(0)
+				w.signal(errNoPubAck)
+			}
+		}
+		s.mu.Unlock()
+	}
 }
 
 // suspectAll marks every request waiting now as suspect: the gateway has

@@ -119,7 +119,7 @@ func TestRouterExpiresUnacknowledgedPublishes(t *testing.T) {
 		waiters[key] = r.register(key)
 	}
 	for _, key := range []string{"lost", "stored", "late"} {
-		r.published(waiters[key])
+		r.published(waiters[key], 0)
 	}
 	ack := &nats.Msg{Data: []byte(`{"stream":"MCP_REQ_0","seq":1}`)}
 	r.pubAck("stored", ack)
@@ -152,7 +152,7 @@ func TestRouterExpiresUnacknowledgedPublishes(t *testing.T) {
 	expired("third sweep", "lost")
 	quiet("third sweep", "stored", "late", "idle")
 
-	r.published(waiters["lost"]) // the publish loop sends it again
+	r.published(waiters["lost"], 0) // the publish loop sends it again
 	r.expire()
 	r.expire()
 	quiet("two sweeps after the second publish", "lost")
@@ -162,4 +162,72 @@ func TestRouterExpiresUnacknowledgedPublishes(t *testing.T) {
 		r.expire()
 	}
 	quiet("sweeps with nothing published since", "lost", "stored", "late", "idle")
+}
+
+// When a request stream gets a new leader, the requests published to it and
+// not acknowledged end their wait at once with a retryable errNoPubAck, to
+// be published again; those of other partitions, acknowledged ones and
+// waits with nothing published are left alone.
+func TestRouterElectionRepublishes(t *testing.T) {
+	r := newRouter(slog.New(slog.DiscardHandler), nil)
+	waiters := map[string]*waiter{}
+	for _, key := range []string{"lost", "stored", "elsewhere", "idle"} {
+		waiters[key] = r.register(key)
+	}
+	r.published(waiters["lost"], 1)
+	r.published(waiters["stored"], 1)
+	r.published(waiters["elsewhere"], 2)
+	r.pubAck("stored", &nats.Msg{Data: []byte(`{"stream":"MCP_REQ_1","seq":1}`)})
+	r.elected(1)
+	for key, w := range waiters {
+		select {
+		case err := <-w.pubErr:
+			if key != "lost" {
+				t.Errorf("%s got %v", key, err)
+			} else if !errors.Is(err, errNoPubAck) || !streams.Retryable(err) {
+				t.Errorf("lost got %v, want errNoPubAck, retried", err)
+			}
+		default:
+			if key == "lost" {
+				t.Error("lost: its wait goes on after the election")
+			}
+		}
+	}
+	// Signalled once: sweeps do not end its wait again until it is
+	// published again.
+	for range 3 {
+		r.expire()
+	}
+	select {
+	case err := <-waiters["lost"].pubErr:
+		t.Errorf("lost signalled again: %v", err)
+	default:
+	}
+}
+
+// An election wakes the waits taken for its partition before it, once;
+// a wait taken after it waits for the next one.
+func TestElectionsWake(t *testing.T) {
+	var e elections
+	one, two := e.wait(1), e.wait(2)
+	if e.wait(1) != one {
+		t.Fatal("two waits of one partition before an election differ")
+	}
+	e.elected(1)
+	select {
+	case <-one:
+	default:
+		t.Fatal("partition 1's wait not woken by its election")
+	}
+	select {
+	case <-two:
+		t.Fatal("partition 2's wait woken by partition 1's election")
+	default:
+	}
+	select {
+	case <-e.wait(1):
+		t.Fatal("a wait taken after the election is already woken")
+	default:
+	}
+	e.elected(3) // no one waits: nothing to do
 }

@@ -14,6 +14,11 @@ const (
 	// ErrCodeStoreFailed is a stream's refusal to store a message: with
 	// Discard: New, a stream at its limits (HTTP-style code 503).
 	ErrCodeStoreFailed jetstream.ErrorCode = 10077
+	// ErrCodeDuplicateInProcess is a stream's answer to a publish whose
+	// message id it is storing already (HTTP-style code 409): a copy sent
+	// again while the first one is still being replicated, as around a
+	// leader change. The next copy is acknowledged as a duplicate.
+	ErrCodeDuplicateInProcess jetstream.ErrorCode = 10158
 )
 
 // IsStoreFailed reports whether err is a stream's refusal to store a
@@ -26,13 +31,14 @@ func IsStoreFailed(err error) bool {
 
 // Retryable reports whether a publish or a bucket operation that failed
 // with err may succeed if tried again: no stream leader answered in time or
-// one said it is unavailable for now (503, but not a failed store), or the
-// connection is reconnecting. A leader election after a node loss takes
+// one said it is unavailable for now (503, but not a failed store), or it
+// is storing the same message id already ([ErrCodeDuplicateInProcess]),
+// or the connection is reconnecting. A leader election after a node loss takes
 // seconds; retry with backoff within the request's deadline.
 func Retryable(err error) bool {
 	var apiErr *jetstream.APIError
 	return errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse) ||
 		errors.Is(err, nats.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) ||
 		errors.Is(err, nats.ErrConnectionReconnecting) ||
-		(errors.As(err, &apiErr) && apiErr.Code == 503 && !IsStoreFailed(err))
+		(errors.As(err, &apiErr) && (apiErr.Code == 503 && !IsStoreFailed(err) || apiErr.ErrorCode == ErrCodeDuplicateInProcess))
 }

@@ -35,13 +35,14 @@ func TestRetryableAndStoreFailed(t *testing.T) {
 		t.Errorf("publish to a full stream: %v; IsStoreFailed %v, Retryable %v, want true, false", err, streams.IsStoreFailed(err), streams.Retryable(err))
 	}
 	unavailable := &jetstream.APIError{Code: 503, ErrorCode: 10008, Description: "JetStream system temporarily unavailable"}
-	for _, err := range []error{fmt.Errorf("publishing: %w", unavailable), nats.ErrNoResponders, nats.ErrTimeout,
+	inProcess := &jetstream.APIError{Code: 409, ErrorCode: streams.ErrCodeDuplicateInProcess, Description: "duplicate message id is in process"}
+	for _, err := range []error{fmt.Errorf("publishing: %w", unavailable), inProcess, nats.ErrNoResponders, nats.ErrTimeout,
 		jetstream.ErrNoStreamResponse, nats.ErrConnectionReconnecting, context.DeadlineExceeded} {
 		if !streams.Retryable(err) || streams.IsStoreFailed(err) {
 			t.Errorf("%v: Retryable %v, IsStoreFailed %v, want true, false", err, streams.Retryable(err), streams.IsStoreFailed(err))
 		}
 	}
-	for _, err := range []error{errors.New("other"), &jetstream.APIError{Code: 400, ErrorCode: 10054}, nil} {
+	for _, err := range []error{errors.New("other"), &jetstream.APIError{Code: 400, ErrorCode: 10054}, &jetstream.APIError{Code: 409, ErrorCode: 10071}, nil} {
 		if streams.Retryable(err) {
 			t.Errorf("%v is retried", err)
 		}

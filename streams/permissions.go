@@ -184,7 +184,8 @@ func permissions(role Role, o PermissionOptions) (Permission, error) {
 		p.Publish = append(p.Publish, jsAPI+"STREAM.INFO."+EventsStream, jsAPI+"CONSUMER.CREATE."+EventsStream+".>",
 			jsAPI+"CONSUMER.DELETE."+EventsStream+".>", jsAPI+"CONSUMER.INFO."+EventsStream+".>",
 			jsAPI+"CONSUMER.MSG.NEXT."+EventsStream+".>")
-		p.Subscribe = []string{replyPrefix + id, replyPrefix + id + ".ack.*", ssePrefix + "*", inbox}
+		p.Subscribe = append([]string{replyPrefix + id, replyPrefix + id + ".ack.*", ssePrefix + "*", inbox},
+			each(leaderElectedPrefix+"{s}")...)
 	case RoleWorker:
 		g := o.Group
 		if err := CheckName("group", g); err != nil {
@@ -209,6 +210,9 @@ func permissions(role Role, o PermissionOptions) (Permission, error) {
 			p.Publish = append(p.Publish, kvRead(b)...)
 		}
 		p.Subscribe = []string{CancelSubject, answerPrefix + "*", inbox}
+		for i := range o.Partitions {
+			p.Subscribe = append(p.Subscribe, ConsumerLeaderElectedSubject(g, i))
+		}
 	case RoleProvisioner:
 		for i := range o.Partitions {
 			p.Publish = append(p.Publish, streamAdmin(StreamName(i))...)

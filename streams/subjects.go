@@ -107,6 +107,23 @@ func ParseRequestSubject(subject string) (group string, partition int, ok bool) 
 // StreamName is the name of the request stream of partition p: MCP_REQ_<p>.
 func StreamName(p int) string { return streamPrefix + strconv.Itoa(p) }
 
+// LeaderElectedSubject is the subject of the advisories nats-server sends
+// when partition p's request stream gets a new leader. A gateway listens to
+// them to publish again, at once, what it published while the stream had
+// none.
+func LeaderElectedSubject(p int) string { return leaderElectedPrefix + StreamName(p) }
+
+const leaderElectedPrefix = "$JS.EVENT.ADVISORY.STREAM.LEADER_ELECTED."
+
+// ConsumerLeaderElectedSubject is the subject of the advisories nats-server
+// sends when group's consumer of partition p gets a new leader. A worker
+// listens to them to pull again, at once, from the new leader.
+func ConsumerLeaderElectedSubject(group string, p int) string {
+	return consumerElectedPrefix + StreamName(p) + "." + ConsumerName(group)
+}
+
+const consumerElectedPrefix = "$JS.EVENT.ADVISORY.CONSUMER.LEADER_ELECTED."
+
 // partitionOf is the partition of request stream name (-1 for another
 // name).
 func partitionOf(name string) int {

@@ -99,9 +99,16 @@ type Options struct {
 	// buffered here wait for this replica, so a large batch on a replica of
 	// low concurrency would hold work that other replicas could run.
 	Batch int
-	// Heartbeat is the interval of registry heartbeats; a heartbeat expires
-	// after three intervals (default 5s).
+	// Heartbeat is the interval of registry heartbeats (default 5s); one
+	// that fails is tried again every 250ms.
 	Heartbeat time.Duration
+	// HeartbeatTTL is how long a heartbeat lives: the gateways count a
+	// group dead, and refuse its calls at once, this long after its last
+	// replica's last heartbeat (default three intervals, and 20s at least,
+	// so that a heartbeat missed while the registry bucket elects a leader,
+	// 4-9s after its node dies, does not make a live group look dead).
+	// JetStream keeps it in whole seconds, 1s at least.
+	HeartbeatTTL time.Duration
 	// Instance names this replica in heartbeats (default random).
 	Instance string
 	// Topology is used when none has been provisioned yet; a recorded
@@ -180,6 +187,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Heartbeat <= 0 {
 		o.Heartbeat = 5 * time.Second
+	}
+	if o.HeartbeatTTL <= 0 {
+		o.HeartbeatTTL = max(3*o.Heartbeat, heartbeatTTLFloor)
 	}
 	if o.Instance == "" {
 		var b [6]byte
@@ -339,18 +349,9 @@ func (g *Group) Run(ctx context.Context, nc *nats.Conn, o Options) error {
 	} else if len(r.stateKey) < 32 {
 		return fmt.Errorf("group %s: Options.StateKey has %d bytes, want at least 32", g.name, len(r.stateKey))
 	}
-	ccs := make([]jetstream.ConsumeContext, 0, len(consumers))
-	stopAll := func() {
-		for _, cc := range ccs {
-			cc.Drain()
-		}
-		for _, cc := range ccs {
-			<-cc.Closed()
-		}
-	}
 	r.blockedSince = make([]atomic.Int64, len(consumers))
-	for i, c := range consumers {
-		cc, err := c.Consume(func(msg jetstream.Msg) { r.onMsg(i, msg) },
+	pulls, err := consume(nc, g.name, len(consumers), func(i int) (jetstream.ConsumeContext, error) {
+		return consumers[i].Consume(func(msg jetstream.Msg) { r.onMsg(i, msg) },
 			jetstream.PullMaxMessages(o.Batch),
 			jetstream.PullExpiry(pullExpiry),
 			jetstream.PullHeartbeat(pullHeartbeat),
@@ -359,12 +360,11 @@ func (g *Group) Run(ctx context.Context, nc *nats.Conn, o Options) error {
 					r.log.Warn("consume", "err", err)
 				}
 			}))
-		if err != nil {
-			stopAll()
-			return fmt.Errorf("group %s: consuming: %w", g.name, err)
-		}
-		ccs = append(ccs, cc)
+	}, r.log)
+	if err != nil {
+		return fmt.Errorf("group %s: %w", g.name, err)
 	}
+	stopAll := pulls.stop
 	cancels, err := nc.Subscribe(streams.CancelSubject, r.onCancel)
 	if err != nil {
 		stopAll()
@@ -427,7 +427,8 @@ func (r *runner) awaitPool() {
 // new leader knows nothing of it and the replica would wait out the request
 // (30s by default) before pulling again. The server sends a heartbeat on an
 // idle pull every pullHeartbeat; two missed ones make Consume pull again,
-// from whichever node leads by then.
+// from whichever node leads by then (and the new leader's election
+// advisory sooner: consume.go).
 const (
 	pullHeartbeat = 2 * time.Second
 	pullExpiry    = 5 * pullHeartbeat

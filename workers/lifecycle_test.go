@@ -115,7 +115,7 @@ func TestHeartbeatExpiresAfterCrash(t *testing.T) {
 	h := newHarness(t)
 	reg := registry(t, h)
 	nc := h.connect()
-	stop := h.runOn(nc, testGroup("crash", newProbe()), workers.Options{Instance: "c1", Heartbeat: time.Second})
+	stop := h.runOn(nc, testGroup("crash", newProbe()), workers.Options{Instance: "c1", Heartbeat: time.Second, HeartbeatTTL: 3 * time.Second})
 	key := streams.HeartbeatKey("crash", "c1")
 	removed := watchUntilRemoved(t, h, reg, key)
 
@@ -126,7 +126,7 @@ func TestHeartbeatExpiresAfterCrash(t *testing.T) {
 		el := time.Since(closedAt)
 		t.Logf("heartbeat expired after %v (%v)", el, op)
 		// The last beat was at most one interval before the close and lives
-		// three intervals.
+		// HeartbeatTTL, three intervals.
 		if el < time.Second || el > 6*time.Second {
 			t.Errorf("heartbeat expired %v after the crash, want about 2-3s", el)
 		}
@@ -172,7 +172,7 @@ func TestRunUsesRecordedTopology(t *testing.T) {
 func TestSubSecondHeartbeat(t *testing.T) {
 	h := newHarness(t)
 	nc := h.connect()
-	if _, err := h.tryRun(nc, testGroup("fasthb", newProbe()), workers.Options{Heartbeat: 300 * time.Millisecond, Instance: "f1"}); err != nil {
+	if _, err := h.tryRun(nc, testGroup("fasthb", newProbe()), workers.Options{Heartbeat: 300 * time.Millisecond, HeartbeatTTL: 900 * time.Millisecond, Instance: "f1"}); err != nil {
 		t.Fatalf("Run with Heartbeat 300ms: %v", err)
 	}
 	removed := watchUntilRemoved(t, h, registry(t, h), streams.HeartbeatKey("fasthb", "f1"))

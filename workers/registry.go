@@ -57,8 +57,8 @@ func (r *runner) register(ctx context.Context, reg jetstream.KeyValue) (*heartbe
 	key := streams.HeartbeatKey(r.g.name, r.o.Instance)
 	subject := streams.RegistrySubject(key)
 	// JetStream takes message TTLs in whole seconds, at least one: round
-	// three intervals up.
-	ttl := max(3*r.o.Heartbeat, time.Second)
+	// up.
+	ttl := max(r.o.HeartbeatTTL, time.Second)
 	ttl = (ttl + time.Second - 1) / time.Second * time.Second
 	beat := func(ctx context.Context) error {
 		// A plain KV Put cannot carry a TTL (and Update clears it), so the
@@ -73,18 +73,34 @@ func (r *runner) register(ctx context.Context, reg jetstream.KeyValue) (*heartbe
 	h := &heartbeat{cancel: cancel, done: make(chan struct{}), reg: reg, key: key}
 	go func() {
 		defer close(h.done)
-		t := time.NewTicker(r.o.Heartbeat)
+		t := time.NewTimer(r.o.Heartbeat)
 		defer t.Stop()
+		failing := false
 		for {
 			select {
 			case <-hctx.Done():
 				return
 			case <-t.C:
-				bctx, bcancel := context.WithTimeout(hctx, r.o.Heartbeat)
-				if err := beat(bctx); err != nil && hctx.Err() == nil {
-					r.log.Warn("heartbeat", "err", err)
-				}
+				// A heartbeat that fails (the bucket's leader is being
+				// elected) is tried again soon, not an interval later:
+				// the group must not look dead to the gateways.
+				bctx, bcancel := context.WithTimeout(hctx, min(r.o.Heartbeat, heartbeatRetry*4))
+				err := beat(bctx)
 				bcancel()
+				switch {
+				case hctx.Err() != nil:
+				case err != nil:
+					if !failing {
+						r.log.Warn("heartbeat failed; trying again", "err", err)
+					}
+					failing = true
+					t.Reset(heartbeatRetry)
+					continue
+				case failing:
+					r.log.Info("heartbeat written again")
+					failing = false
+				}
+				t.Reset(r.o.Heartbeat)
 			case <-r.g.changed:
 				// Added while running: register it now (the heartbeat's
 				// tool list catches up at the next restart; routing
@@ -97,6 +113,15 @@ func (r *runner) register(ctx context.Context, reg jetstream.KeyValue) (*heartbe
 	}()
 	return h, nil
 }
+
+// A heartbeat lives heartbeatTTLFloor at least by default, and one that
+// fails is tried again every heartbeatRetry: a heartbeat missed while the
+// registry bucket elects a leader (4-9 s after its node dies) must not make
+// the gateways count a live group dead and refuse its calls.
+const (
+	heartbeatTTLFloor = 20 * time.Second
+	heartbeatRetry    = 250 * time.Millisecond
+)
 
 // putRecords writes g's registry entries that changed.
 func (r *runner) putRecords(ctx context.Context, reg jetstream.KeyValue) error {

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mcpstream/mcpstream/schema"
 )
@@ -287,7 +288,7 @@ func TestTextAndErrorResult(t *testing.T) {
 
 func TestOptionsDefaults(t *testing.T) {
 	o := Options{}.withDefaults()
-	if o.Concurrency != 64 || o.Batch != 0 || o.Heartbeat.Seconds() != 5 || o.Logger == nil { // Batch is set by Run, from the partitions
+	if o.Concurrency != 64 || o.Batch != 0 || o.Heartbeat.Seconds() != 5 || o.HeartbeatTTL.Seconds() != 20 || o.Logger == nil { // Batch is set by Run, from the partitions
 		t.Errorf("defaults = %+v", o)
 	}
 	if !regexp.MustCompile(`^[0-9a-f]{12}$`).MatchString(o.Instance) {
@@ -296,8 +297,11 @@ func TestOptionsDefaults(t *testing.T) {
 	if o2 := (Options{}).withDefaults(); o2.Instance == o.Instance {
 		t.Error("two default instances got the same name")
 	}
-	set := Options{Concurrency: 3, Batch: 4, Heartbeat: 7, Instance: "i"}.withDefaults()
-	if set.Concurrency != 3 || set.Batch != 4 || set.Heartbeat != 7 || set.Instance != "i" {
+	if long := (Options{Heartbeat: 10 * time.Second}).withDefaults(); long.HeartbeatTTL != 30*time.Second {
+		t.Errorf("Heartbeat 10s: HeartbeatTTL %s, want three intervals", long.HeartbeatTTL)
+	}
+	set := Options{Concurrency: 3, Batch: 4, Heartbeat: 7, HeartbeatTTL: 9, Instance: "i"}.withDefaults()
+	if set.Concurrency != 3 || set.Batch != 4 || set.Heartbeat != 7 || set.HeartbeatTTL != 9 || set.Instance != "i" {
 		t.Errorf("set options changed: %+v", set)
 	}
 }
