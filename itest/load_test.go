@@ -107,3 +107,10 @@ func (l *loadRun) finish() []callResult {
 	defer l.mu.Unlock()
 	return slices.Clone(l.results)
 }
+
+// snapshot returns the results of the calls ended so far.
+func (l *loadRun) snapshot() []callResult {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.results)
+}
