@@ -108,7 +108,7 @@ func ParseAPIKeyLine(line string) (k APIKey, ok bool, err error) {
 	}
 	k = APIKey{Principal: f[0], Hash: [sha256.Size]byte(b)}
 	for i, s := range f[2:] {
-		if err := checkScope(s); err != nil {
+		if err := CheckScope(s); err != nil {
 			return APIKey{}, false, fmt.Errorf("scope %d: %w", i+1, err)
 		}
 		k.Scopes = append(k.Scopes, s)

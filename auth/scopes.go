@@ -25,8 +25,8 @@ type scopeRule struct {
 // returns an error naming the first that is not an RFC 6749 scope token.
 func newScopeRule(required []string) (scopeRule, error) {
 	for _, s := range required {
-		if err := checkScope(s); err != nil {
-			return scopeRule{}, fmt.Errorf("auth: required scope: %w", err)
+		if err := CheckScope(s); err != nil {
+			return scopeRule{}, fmt.Errorf("auth: required scope %q: %w", s, err)
 		}
 	}
 	return scopeRule{required: slices.Clone(required), challenge: strings.Join(required, " ")}, nil
@@ -45,15 +45,16 @@ func (r scopeRule) check(granted []string, what string) *Error {
 	return nil
 }
 
-// checkScope returns an error unless s is an RFC 6749 §3.3 scope token:
+// CheckScope returns an error unless s is an RFC 6749 §3.3 scope token:
 // one or more printable ASCII characters other than space, '"' and '\'.
-func checkScope(s string) error {
+// The error does not quote s.
+func CheckScope(s string) error {
 	if s == "" {
 		return errors.New("an empty scope")
 	}
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; c <= 0x20 || c >= 0x7f || c == '"' || c == '\\' {
-			return fmt.Errorf("%q is not a scope token (printable ASCII but space, '\"' and '\\')", s)
+			return errors.New("not a scope token (printable ASCII but space, '\"' and '\\')")
 		}
 	}
 	return nil
