@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/mcpstream/mcpstream/auth"
+	"github.com/mcpstream/mcpstream/internal/testkit"
 )
 
 func sum(key string) string {
@@ -161,18 +162,6 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// await polls cond until it holds, failing the test after 5s.
-func await(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within 5s: %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // TestWatchAPIKeys: WatchAPIKeys follows its file: a key added by a rename
 // over the file is accepted, a key removed refused; a file that stops
 // parsing, or is gone, keeps the keys held and logs one error naming the
@@ -218,25 +207,25 @@ func TestWatchAPIKeys(t *testing.T) {
 		t.Fatal("the first file's keys are not what is accepted")
 	}
 	write("alice " + sum("k-alice") + "\nbob " + sum("k-bob") + "\n")
-	await(t, "a key added is accepted", func() bool { return accepts(a, "k-bob") })
+	testkit.Eventually(t, "a key added is accepted", 5*time.Second, func() bool { return accepts(a, "k-bob") })
 	write("bob " + sum("k-bob") + "\n")
-	await(t, "a key removed is refused", func() bool { return !accepts(a, "k-alice") })
+	testkit.Eventually(t, "a key removed is refused", 5*time.Second, func() bool { return !accepts(a, "k-alice") })
 
 	const secret = "mcps_not-a-hash"
 	write("bob " + sum("k-bob") + "\ncarol " + secret + "\n")
-	await(t, "an error for the file that does not parse", func() bool { return strings.Contains(logs.String(), "line 2") })
+	testkit.Eventually(t, "an error for the file that does not parse", 5*time.Second, func() bool { return strings.Contains(logs.String(), "line 2") })
 	if !accepts(a, "k-bob") || a.Len() != 1 {
 		t.Errorf("after a bad file: bob accepted %v, %d keys; want the keys held", accepts(a, "k-bob"), a.Len())
 	}
 	if err := os.Remove(path); err != nil {
 		t.Fatal(err)
 	}
-	await(t, "an error for the missing file", func() bool { return strings.Count(logs.String(), "level=ERROR") == 2 })
+	testkit.Eventually(t, "an error for the missing file", 5*time.Second, func() bool { return strings.Count(logs.String(), "level=ERROR") == 2 })
 	if !accepts(a, "k-bob") {
 		t.Error("after the file went: bob refused; want the keys held")
 	}
 	write("# every key revoked\n")
-	await(t, "an empty file refuses every key", func() bool { return !accepts(a, "k-bob") })
+	testkit.Eventually(t, "an empty file refuses every key", 5*time.Second, func() bool { return !accepts(a, "k-bob") })
 	if n := strings.Count(logs.String(), "level=ERROR"); n != 2 {
 		t.Errorf("%d errors logged, want one per bad state of the file:\n%s", n, logs.String())
 	}
@@ -246,7 +235,9 @@ func TestWatchAPIKeys(t *testing.T) {
 
 	a.Close()
 	write("dave " + sum("k-dave") + "\n")
-	time.Sleep(50 * time.Millisecond) // five intervals: no reload may happen
+	// Nothing to wait for: Close returned after the goroutine did. Five
+	// intervals pass, in which a goroutine left running would reload.
+	time.Sleep(50 * time.Millisecond)
 	if accepts(a, "k-dave") {
 		t.Error("a change followed after Close")
 	}
