@@ -231,7 +231,11 @@ func (a *APIKeys) Authenticate(r *http.Request) (string, error) {
 	}
 	// The map is keyed by the key's hash: what a lookup's timing could
 	// tell is about hashes, not keys.
-	k, ok := (*a.keys.Load())[HashAPIKey(key)]
+	var k APIKey
+	ok := false
+	if idx := a.keys.Load(); idx != nil {
+		k, ok = (*idx)[HashAPIKey(key)]
+	}
 	if !ok {
 		return "", &Error{Status: http.StatusUnauthorized, Code: ErrCodeInvalidToken, Description: "unknown API key", Scope: a.scopes.challenge}
 	}
@@ -245,7 +249,12 @@ func (a *APIKeys) Authenticate(r *http.Request) (string, error) {
 func (a *APIKeys) RequiredScopes() []string { return append([]string(nil), a.scopes.required...) }
 
 // Len is the number of keys accepted now.
-func (a *APIKeys) Len() int { return len(*a.keys.Load()) }
+func (a *APIKeys) Len() int {
+	if idx := a.keys.Load(); idx != nil {
+		return len(*idx)
+	}
+	return 0
+}
 
 // Close stops following the key file, if [WatchAPIKeys] made a, and
 // waits until the reloading goroutine has returned.

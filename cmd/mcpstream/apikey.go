@@ -88,7 +88,7 @@ func apiKeyCreate(_ context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	if _, err := fmt.Fprintln(stdout, key); err != nil {
-		return fmt.Errorf("printing the key: %w", err)
+		return fmt.Errorf("printing the key: %w (it was added to %s: revoke it with --hash %s)", err, *file, k.ShortHash())
 	}
 	fmt.Fprintf(stderr, "mcpstream apikey: added key %s of %s%s to %s; the key above is not kept anywhere: store it now\n",
 		k.ShortHash(), k.Principal, scopeNote(k.Scopes), *file)
