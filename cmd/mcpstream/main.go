@@ -44,7 +44,7 @@ Usage:
   mcpstream replay     [flags]  print the recorded requests as JSON lines, follow them, or send them again (--to)
   mcpstream bench      [flags]  drive any Streamable HTTP MCP endpoint: closed or open loop, idle streams
   mcpstream stdio      --url U  bridge a client that spawns stdio servers to a remote MCP endpoint
-  mcpstream apikey     create|revoke|list --file F  the gateway's API keys (--api-keys F): make one, printed once; revoke; list
+  mcpstream apikey     create|revoke|list  the gateway's API keys (--api-keys): make one (printed once), revoke, list
 
 Run "mcpstream <command> -h" for a command's flags.
 `
