@@ -31,7 +31,7 @@ type JWT struct {
 	opts   JWTOptions
 	kf     keyfunc.Keyfunc
 	parser *jwt.Parser
-	scope  string // RequiredScopes, space-separated
+	scopes scopeRule
 	cache  *tokenCache
 	stop   context.CancelFunc
 }
@@ -42,6 +42,10 @@ type JWT struct {
 // cannot be fetched, decoded, or holds no usable key.
 func NewJWT(ctx context.Context, opts JWTOptions) (*JWT, error) {
 	opts, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	scopes, err := newScopeRule(opts.RequiredScopes)
 	if err != nil {
 		return nil, err
 	}
@@ -79,8 +83,7 @@ func NewJWT(ctx context.Context, opts JWTOptions) (*JWT, error) {
 		return nil, fmt.Errorf("auth: loading the JWKS from %s: %w", opts.JWKSURL, err)
 	}
 	return &JWT{
-		opts: opts, kf: kf, stop: stop,
-		scope: strings.Join(opts.RequiredScopes, " "),
+		opts: opts, kf: kf, stop: stop, scopes: scopes,
 		cache: newTokenCache(opts.CacheSize, opts.CacheTTL),
 		parser: jwt.NewParser(
 			jwt.WithValidMethods(opts.Algorithms),
@@ -118,7 +121,7 @@ func (a *JWT) RequiredScopes() []string { return slices.Clone(a.opts.RequiredSco
 func (a *JWT) Authenticate(r *http.Request) (string, error) {
 	token, aerr := bearerToken(r)
 	if aerr != nil {
-		aerr.Scope = a.scope
+		aerr.Scope = a.scopes.challenge
 		return "", aerr
 	}
 	now := time.Now()
@@ -133,14 +136,8 @@ func (a *JWT) Authenticate(r *http.Request) (string, error) {
 	if principal == "" {
 		return "", a.invalid("token has no "+a.opts.PrincipalClaim+" claim", nil)
 	}
-	if len(a.opts.RequiredScopes) > 0 {
-		granted := grantedScopes(claims)
-		for _, s := range a.opts.RequiredScopes {
-			if !slices.Contains(granted, s) {
-				return "", &Error{Status: http.StatusForbidden, Code: ErrCodeInsufficientScope,
-					Description: "token lacks a required scope", Scope: a.scope}
-			}
-		}
+	if e := a.scopes.check(grantedScopes(claims), "token"); e != nil {
+		return "", e
 	}
 	if exp, err := claims.GetExpirationTime(); err == nil && exp != nil {
 		a.cache.put(token, principal, exp.Add(a.opts.Leeway), now)
@@ -149,7 +146,7 @@ func (a *JWT) Authenticate(r *http.Request) (string, error) {
 }
 
 func (a *JWT) invalid(desc string, err error) *Error {
-	return &Error{Status: http.StatusUnauthorized, Code: ErrCodeInvalidToken, Description: desc, Scope: a.scope, Err: err}
+	return &Error{Status: http.StatusUnauthorized, Code: ErrCodeInvalidToken, Description: desc, Scope: a.scopes.challenge, Err: err}
 }
 
 // keyfunc finds the token's verification key in the key set (refreshing
@@ -213,8 +210,9 @@ func tokenProblem(err error) string {
 	return "token is invalid"
 }
 
-// grantedScopes are the scopes a token grants: its scope claim
-// (space-separated) and its scp claim (an array, or space-separated).
+// grantedScopes are the scopes a token grants, which scopeRule checks: its
+// scope claim (space-separated) and its scp claim (an array, or
+// space-separated).
 func grantedScopes(c jwt.MapClaims) []string {
 	var out []string
 	if s, ok := c["scope"].(string); ok {

@@ -91,11 +91,6 @@ func (o JWTOptions) withDefaults() (JWTOptions, error) {
 			return o, fmt.Errorf("auth: JWT algorithm %q not accepted (have: %s)", a, strings.Join(asymmetricAlgorithms, ", "))
 		}
 	}
-	for _, s := range o.RequiredScopes {
-		if s == "" || strings.ContainsAny(s, " \"\\") {
-			return o, fmt.Errorf("auth: required scope %q is not a scope token", s)
-		}
-	}
 	switch {
 	case o.Leeway <= 0:
 		o.Leeway = 30 * time.Second

@@ -86,8 +86,9 @@ type Config struct {
 	MaxEventStreams int
 	// Auth authenticates every request, on every transport, before its
 	// body is read, and names its principal (see package auth): an
-	// [auth.JWT] validates OAuth bearer tokens itself, an [auth.Header]
-	// trusts a proxy's header. Nil (the default) means no authentication and no
+	// [auth.JWT] validates OAuth bearer tokens itself, an [auth.APIKeys]
+	// (auth.WatchAPIKeys) API keys, an [auth.Header] trusts a proxy's
+	// header. Nil (the default) means no authentication and no
 	// principals. With principals, a session belongs to the principal that
 	// initialized it (a request presenting another principal is answered
 	// 404, as for an unknown session), a task to the principal that

@@ -76,7 +76,10 @@
 // and any other origin is refused 403; and [Config.Auth] (package auth)
 // names its principal or refuses it. An auth.JWT makes the gateway an
 // OAuth 2.1 resource server, which also serves RFC 9728 protected resource
-// metadata; an auth.Header trusts an authenticating proxy. A principal
+// metadata; auth.WatchAPIKeys accepts API keys from a file of hashes it
+// follows as it changes (a revoked key is refused within about a second),
+// a key's scopes checked by the rule a JWT's are; an auth.Header trusts an
+// authenticating proxy. A principal
 // owns the sessions and tasks it starts, and counts against its in-flight
 // cap.
 //

@@ -286,6 +286,7 @@ type gatewayFlags struct {
 	maxBody     int64
 	origins     string
 	apiKeys     string
+	apiScopes   string
 	// per-principal rate limit
 	principalRate  float64
 	principalBurst int
@@ -352,7 +353,8 @@ func (f *gatewayFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.principalBurst, "principal-burst", 0, "requests one principal may make at once within --principal-rate (default the rate rounded up)")
 	fs.IntVar(&f.maxEventStreams, "max-event-streams", 0, "event streams (session GET, subscriptions/listen, HTTP+SSE) open on this gateway at most; a subscriptions/listen beyond it is refused with 503 (default 20000)")
 	fs.DurationVar(&f.retireDelay, "retire-delay", 0, "on SIGTERM, how long the gateway keeps serving with /readyz failing before it drains, for load balancers to stop sending it clients (e.g. 5s behind a Kubernetes Service); a second signal cuts it short")
-	fs.StringVar(&f.apiKeys, "api-keys", "", "file of API keys, one a line: a principal and the hex SHA-256 of its key; clients present the key as a bearer token (Authorization: Bearer <key>) and are that principal")
+	fs.StringVar(&f.apiKeys, "api-keys", "", "file of API keys, one a line: a principal, the hex SHA-256 of its key and the scopes it grants (made by mcpstream apikey create); clients present the key as a bearer token (Authorization: Bearer <key>) and are that principal; the file is read again within a second or two of a change, so a revoked key is refused without a restart")
+	fs.StringVar(&f.apiScopes, "api-key-scopes", "", "comma-separated scopes every API key must grant (its scopes in --api-keys); others get 403 insufficient_scope, as with --jwt-scopes")
 	fs.StringVar(&f.principal, "principal-header", "", "header naming the authenticated principal, set by an authenticating proxy in front (sessions are bound to it; per-principal in-flight caps apply)")
 	fs.StringVar(&f.jwksURL, "jwks-url", "", "validate OAuth bearer tokens (JWTs) signed by the keys of this JWK Set URL (https, or http on loopback); the token's subject is the principal")
 	fs.StringVar(&f.issuer, "jwt-issuer", "", "issuer (iss) tokens must name; required with --jwks-url")
@@ -364,9 +366,10 @@ func (f *gatewayFlags) register(fs *flag.FlagSet) {
 }
 
 // config builds the gateway's configuration. With --jwks-url it fetches
-// the key set (the refresh goroutine lives as long as ctx); it returns an
-// error for conflicting or incomplete authentication flags, or a key set
-// that cannot be loaded.
+// the key set, with --api-keys it reads the key file (the goroutine that
+// refreshes either lives as long as ctx); it returns an error for
+// conflicting or incomplete authentication flags, or a key set or key
+// file that cannot be loaded.
 func (f *gatewayFlags) config(ctx context.Context, log *slog.Logger, t streams.Topology, obs *observability) (gateway.Config, error) {
 	cfg := gateway.Config{ID: f.id, Topology: t, CallTimeout: f.callTimeout, MaxBody: f.maxBody, Logger: log,
 		MaxConns: f.maxConns, HeaderTimeout: f.headerTimeout, BodyTimeout: f.bodyTimeout, MinBodyRate: f.minBodyRate, IdleTimeout: f.idleTimeout,
@@ -378,15 +381,20 @@ func (f *gatewayFlags) config(ctx context.Context, log *slog.Logger, t streams.T
 		cfg.Metrics = obs.reg
 		cfg.TracerProvider, cfg.MeterProvider, cfg.Propagator = obs.tel.Tracer, obs.tel.Meter, obs.tel.Propagator
 	}
-	if f.apiKeys != "" {
+	switch {
+	case f.apiKeys != "":
 		if f.principal != "" || f.jwksURL != "" {
 			return cfg, errors.New("--api-keys excludes --principal-header and --jwks-url: the principal comes from one of them")
 		}
-		keys, err := auth.LoadAPIKeys(f.apiKeys)
+		// The goroutine that follows the file lives as long as ctx, as the
+		// JWT's key set refresh does.
+		keys, err := auth.WatchAPIKeys(ctx, f.apiKeys, auth.APIKeyOptions{RequiredScopes: splitList(f.apiScopes), Logger: log})
 		if err != nil {
 			return cfg, err
 		}
 		cfg.Auth = keys
+	case f.apiScopes != "":
+		return cfg, errors.New("--api-key-scopes needs --api-keys")
 	}
 	if f.jwksURL == "" {
 		if f.issuer != "" || f.audience != "" || f.scopes != "" || f.principalClaim != "" || f.resource != "" || len(f.authServers) > 0 {

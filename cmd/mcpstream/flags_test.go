@@ -178,7 +178,8 @@ func TestRecordFlags(t *testing.T) {
 
 // TestAPIKeysFlag: --api-keys loads a key file into the gateway's
 // authenticator (a request presenting a key is its principal's, another is
-// refused), and excludes --principal-header and --jwks-url.
+// refused), --api-key-scopes makes a key lacking a scope 403, and
+// --api-keys excludes --principal-header and --jwks-url.
 func TestAPIKeysFlag(t *testing.T) {
 	h := sha256.Sum256([]byte("secret-key"))
 	path := filepath.Join(t.TempDir(), "keys")
@@ -193,7 +194,7 @@ func TestAPIKeysFlag(t *testing.T) {
 		if err := fs.Parse(args); err != nil {
 			t.Fatal(err)
 		}
-		return f.config(context.Background(), slog.New(slog.DiscardHandler), streams.Topology{}, nil)
+		return f.config(t.Context(), slog.New(slog.DiscardHandler), streams.Topology{}, nil) // the file is followed until the test ends
 	}
 	cfg, err := config("--api-keys", path)
 	if err != nil || cfg.Auth == nil {
@@ -208,7 +209,19 @@ func TestAPIKeysFlag(t *testing.T) {
 	if p, err := cfg.Auth.Authenticate(r); err == nil {
 		t.Errorf("another key: principal %q", p)
 	}
+	// --api-key-scopes: the key file's line grants no scope, so the key
+	// lacks the one required.
+	cfg, err = config("--api-keys", path, "--api-key-scopes", "mcp:tools")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Header.Set("Authorization", "Bearer secret-key")
+	if _, err := cfg.Auth.Authenticate(r); err == nil || !strings.Contains(err.Error(), "403 insufficient_scope") {
+		t.Errorf("a key without the required scope: %v, want 403 insufficient_scope", err)
+	}
 	for _, args := range [][]string{
+		{"--api-key-scopes", "mcp:tools"},
+		{"--api-keys", path, "--api-key-scopes", "bad\"scope"},
 		{"--api-keys", path, "--principal-header", "X-User"},
 		{"--api-keys", path, "--jwks-url", "https://idp.example/jwks"},
 		{"--api-keys", filepath.Join(t.TempDir(), "missing")},

@@ -7,6 +7,7 @@
 //	mcpstream replay     print, follow or re-run the recorded requests
 //	mcpstream bench      drive any Streamable HTTP MCP endpoint with load
 //	mcpstream stdio      bridge a stdio MCP client to a remote endpoint
+//	mcpstream apikey     create, revoke and list the gateway's API keys
 package main
 
 import (
@@ -43,6 +44,7 @@ Usage:
   mcpstream replay     [flags]  print the recorded requests as JSON lines, follow them, or send them again (--to)
   mcpstream bench      [flags]  drive any Streamable HTTP MCP endpoint: closed or open loop, idle streams
   mcpstream stdio      --url U  bridge a client that spawns stdio servers to a remote MCP endpoint
+  mcpstream apikey     create|revoke|list  the gateway's API keys (--api-keys): make one (printed once), revoke, list
 
 Run "mcpstream <command> -h" for a command's flags.
 `
@@ -67,6 +69,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		"replay":    runReplay,
 		"bench":     runBench,
 		"stdio":     runStdio,
+		"apikey": func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+			return runAPIKey(ctx, args, os.Stdin, stdout, stderr)
+		},
 	}
 	cmd, ok := cmds[args[0]]
 	if !ok {

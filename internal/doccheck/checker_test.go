@@ -32,9 +32,10 @@ func commandsOf(t *testing.T, readme string) []doccheck.Command {
 }
 
 // TestCheckerReportsBadCommands: against the real binary, a quick start's
-// bad flag, unknown subcommand, bad flag value, stray argument, unknown
-// make target and unserved curl path are each reported on their line;
-// good commands, placeholders in them included, are not.
+// bad flag (of a subcommand's subcommand too), unknown subcommand, bad flag
+// value, stray argument, unknown make target and unserved curl path are
+// each reported on their line; good commands, placeholders in them
+// included, are not.
 func TestCheckerReportsBadCommands(t *testing.T) {
 	readme := "# X\n## Quick start\n```sh\n" + // 1-3
 		"go run ./cmd/mcpstream dev --no-such-flag   # a bad flag\n" + // 4
@@ -50,6 +51,9 @@ func TestCheckerReportsBadCommands(t *testing.T) {
 		"docker compose up --build\n" + // 14
 		"GOGC=200 go run ./cmd/mcpstream worker --nats \"$NATS_URL\" --concurrency $N\n" + // 15
 		"go run ./bench/compare --sessions 64 && go test -race ./... && go run ./nowhere --x\n" + // 16
+		"mcpstream apikey create --file F --principal P --scope mcp:tools && mcpstream apikey list --file F\n" + // 17
+		"mcpstream apikey revoke --file F --principal P --nope\n" + // 18
+		"mcpstream apikey rotate --file F\n" + // 19
 		"```\n## Next\n```sh\nmcpstream nothing-checked-here\n```\n"
 	root := t.TempDir()
 	if err := os.MkdirAll(filepath.Join(root, "bench", "compare"), 0o755); err != nil {
@@ -79,6 +83,8 @@ func TestCheckerReportsBadCommands(t *testing.T) {
 		"README.md:12: `make nosuch`: the Makefile has no target \"nosuch\"",
 		"README.md:13: `curl -s http://localhost:8080/api`: /api is not served by mcpstream (it serves /mcp, /sse, /messages, /healthz)",
 		"README.md:16: `go run ./nowhere --x`: no package directory ./nowhere",
+		"README.md:18: `mcpstream apikey revoke --file F --principal P --nope`: mcpstream apikey revoke has no flag --nope",
+		"README.md:19: `mcpstream apikey rotate --file F`: mcpstream apikey rotate --file F -h fails: mcpstream apikey: unknown subcommand \"rotate\" (have create, revoke, list)",
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("problems:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))

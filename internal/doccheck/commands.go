@@ -38,7 +38,7 @@ type Checker struct {
 	targets map[string]bool
 }
 
-// usage is what `mcpstream SUB -h` says.
+// usage is what `mcpstream SUB -h` (or `mcpstream SUB SUBSUB -h`) says.
 type usage struct {
 	flags map[string]string // flag name to its type: "int", "duration", "string", ... or "" for a bool
 	err   string            // why SUB -h failed, or ""
@@ -176,9 +176,19 @@ func (c *Checker) checkMCPStream(ctx context.Context, args []string) []string {
 	if u.err != "" {
 		return []string{u.err}
 	}
+	// A subcommand may have subcommands of its own (apikey create): the
+	// next word names one when `mcpstream SUB WORD -h` prints "Usage of
+	// SUB WORD:", and its flags are then those checked.
+	cmd := []string{sub}
+	if len(args) > 1 && !strings.HasPrefix(args[1], "-") {
+		if nested := c.usage(ctx, sub, args[1]); nested.err == "" {
+			cmd, u = append(cmd, args[1]), nested
+		}
+	}
+	usageOf := "Usage of " + strings.Join(cmd, " ") + ":"
 	var msgs []string
-	run := append([]string{sub}, args[1:]...)
-	for i := 1; i < len(run); i++ {
+	run := append(slices.Clone(cmd), args[len(cmd):]...)
+	for i := len(cmd); i < len(run); i++ {
 		w := run[i]
 		if w == "--" || !strings.HasPrefix(w, "-") || w == "-" {
 			break // flag parsing ends: mcpstream takes no arguments, the run says so
@@ -187,7 +197,7 @@ func (c *Checker) checkMCPStream(ctx context.Context, args []string) []string {
 		typ, ok := u.flags[name]
 		switch {
 		case !ok && name != "h" && name != "help":
-			msgs = append(msgs, fmt.Sprintf("mcpstream %s has no flag --%s", sub, name))
+			msgs = append(msgs, fmt.Sprintf("mcpstream %s has no flag --%s", strings.Join(cmd, " "), name))
 		case typ == "" || !ok:
 		case hasVal:
 			if isPlaceholder(val) {
@@ -204,7 +214,7 @@ func (c *Checker) checkMCPStream(ctx context.Context, args []string) []string {
 		return msgs
 	}
 	out, err := c.run(ctx, append(run, "-h")...)
-	if err != nil || !strings.Contains(out, "Usage of "+sub+":") || strings.Contains(out, "flag provided but not defined") {
+	if err != nil || !strings.Contains(out, usageOf) || strings.Contains(out, "flag provided but not defined") {
 		return []string{fmt.Sprintf("mcpstream %s -h fails: %s", strings.Join(run, " "), firstLine(out, err))}
 	}
 	return nil
@@ -215,7 +225,11 @@ func (c *Checker) checkMCPStream(ctx context.Context, args []string) []string {
 // same line for a one-letter name.
 var flagLine = regexp.MustCompile(`^  -([^\s=]+)(?: ([^\s]+))?(?:\t.*)?$`)
 
-func (c *Checker) usage(ctx context.Context, sub string) *usage {
+// usage runs `mcpstream CMD... -h` once and returns what it says: the
+// flags of the subcommand cmd names (one word, or a subcommand's
+// subcommand: apikey create), or why it has none.
+func (c *Checker) usage(ctx context.Context, cmd ...string) *usage {
+	sub := strings.Join(cmd, " ")
 	if u, ok := c.usages[sub]; ok {
 		return u
 	}
@@ -224,7 +238,7 @@ func (c *Checker) usage(ctx context.Context, sub string) *usage {
 	}
 	u := &usage{flags: map[string]string{}}
 	c.usages[sub] = u
-	out, err := c.run(ctx, sub, "-h")
+	out, err := c.run(ctx, append(cmd, "-h")...)
 	if err != nil || !strings.Contains(out, "Usage of "+sub+":") {
 		u.err = fmt.Sprintf("mcpstream has no subcommand %q: mcpstream %s -h says %s", sub, sub, firstLine(out, err))
 		return u

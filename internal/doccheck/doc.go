@@ -18,7 +18,9 @@
 //     bash, shell or console blocks, continuation lines are joined and
 //     comments dropped. A command that runs mcpstream (go run
 //     ./cmd/mcpstream SUB, mcpstream SUB, ./bin/mcpstream SUB) must name
-//     a subcommand and only flags it defines, with values it accepts: it
+//     a subcommand (or a subcommand's subcommand, as in mcpstream apikey
+//     create, when `mcpstream SUB WORD -h` prints "Usage of SUB WORD:")
+//     and only flags it defines, with values it accepts: it
 //     is run with -h appended, placeholders such as URL, N or $VAR
 //     replaced by a value of the flag's type, and must print the
 //     subcommand's usage. Another go run, build or test must name package
