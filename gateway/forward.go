@@ -136,6 +136,10 @@ func (g *Gateway) envelope(x *exchange, env *schema.Envelope) (destination, *sch
 	return destination{group, streams.Partition(routing, g.topo.Partitions)}, nil
 }
 
+// firstBackoff is the wait before a failed publish is tried again the
+// first time; it doubles up to a second.
+const firstBackoff = 50 * time.Millisecond
+
 // publishAndWait puts env on the stream, retrying with backoff while no
 // stream leader answers (a leader election takes seconds), then waits for
 // the reply, passing notes to out. The Nats-Msg-Id header makes a retried
@@ -143,7 +147,7 @@ func (g *Gateway) envelope(x *exchange, env *schema.Envelope) (destination, *sch
 // the reply, or the error to answer with; refused is set when a stream at
 // its limits refused the request (an overload, HTTP 503).
 func (g *Gateway) publishAndWait(ctx context.Context, dest destination, env *schema.Envelope, w *waiter, out replier) (_ *schema.Reply, _ *schema.Error, refused bool) {
-	backoff := 50 * time.Millisecond
+	backoff := firstBackoff
 	msgID, reruns := env.Key, 0
 	subject := dest.subject()
 publish:
@@ -210,11 +214,14 @@ publish:
 		g.log.WarnContext(ctx, "publish failed, retrying", "key", env.Key, "attempt", env.Attempt, "err", err)
 		select {
 		case <-time.After(backoff):
+			backoff = min(backoff*2, time.Second)
 		case <-elected:
+			// The new leader may take a moment to take publishes: try
+			// again soon, as at first.
+			backoff = firstBackoff
 		case <-ctx.Done():
 			return nil, g.ctxError(ctx), false
 		}
-		backoff = min(backoff*2, time.Second)
 		env.Attempt++
 	}
 }

@@ -1,10 +1,13 @@
 package workers
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -22,9 +25,10 @@ import (
 // leader is lost too, so the replica would find the new leader up to two
 // heartbeats after its election. The consumer's leader-elected advisory
 // makes it pull at once: a new Consume starts, and the old one drains (the
-// envelopes it holds still reach the pool).
+// envelopes it holds still reach the pool). A pull that finds no leader
+// (no responders) is made again in retryNoLeader the same way.
 type consuming struct {
-	start func(p int) (jetstream.ConsumeContext, error)
+	start func(p int, failed func(error)) (jetstream.ConsumeContext, error)
 	log   *slog.Logger
 
 	mu      sync.Mutex
@@ -32,16 +36,24 @@ type consuming struct {
 	retired []jetstream.ConsumeContext
 	stopped bool
 	subs    []*nats.Subscription
+	// retrying is set, per partition, while its timer is to restart it.
+	retrying []atomic.Bool
+	timers   []*time.Timer
 }
+
+// retryNoLeader is how soon a pull that found no consumer leader (no
+// responders, during an election) is made again.
+const retryNoLeader = 250 * time.Millisecond
 
 // consume starts pulling from every partition's consumer of group with
 // start, and follows the consumers' leader elections on nc. It returns an
 // error when a Consume or a subscription fails, having stopped what it
 // started.
-func consume(nc *nats.Conn, group string, partitions int, start func(p int) (jetstream.ConsumeContext, error), log *slog.Logger) (*consuming, error) {
-	c := &consuming{start: start, log: log}
+// start is given the function its Consume's error handler calls.
+func consume(nc *nats.Conn, group string, partitions int, start func(p int, failed func(error)) (jetstream.ConsumeContext, error), log *slog.Logger) (*consuming, error) {
+	c := &consuming{start: start, log: log, retrying: make([]atomic.Bool, partitions), timers: make([]*time.Timer, partitions)}
 	for p := range partitions {
-		cc, err := start(p)
+		cc, err := start(p, func(err error) { c.failed(p, err) })
 		if err != nil {
 			c.stop()
 			return nil, fmt.Errorf("consuming: %w", err)
@@ -59,6 +71,28 @@ func consume(nc *nats.Conn, group string, partitions int, start func(p int) (jet
 	return c, nil
 }
 
+// failed is the Consume error handler of partition p: a pull that found no
+// leader (the consumer's election is under way) is made again in
+// retryNoLeader, not at the next missed heartbeat (seconds later).
+func (c *consuming) failed(p int, err error) {
+	if !errors.Is(err, nats.ErrNoResponders) || !c.retrying[p].CompareAndSwap(false, true) {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.stopped {
+		return
+	}
+	if c.timers[p] == nil {
+		c.timers[p] = time.AfterFunc(retryNoLeader, func() {
+			c.retrying[p].Store(false)
+			c.restart(p)
+		})
+	} else {
+		c.timers[p].Reset(retryNoLeader)
+	}
+}
+
 // restart pulls from partition p's consumer again, from its new leader.
 func (c *consuming) restart(p int) {
 	c.mu.Lock()
@@ -66,7 +100,7 @@ func (c *consuming) restart(p int) {
 	if c.stopped {
 		return
 	}
-	cc, err := c.start(p)
+	cc, err := c.start(p, func(err error) { c.failed(p, err) })
 	if err != nil {
 		// The Consume running goes on: it pulls again at its next
 		// missed heartbeat.
@@ -94,6 +128,11 @@ func (c *consuming) restart(p int) {
 func (c *consuming) stop() {
 	c.mu.Lock()
 	c.stopped = true
+	for _, t := range c.timers {
+		if t != nil {
+			t.Stop()
+		}
+	}
 	for _, sub := range c.subs {
 		_ = sub.Unsubscribe()
 	}

@@ -350,13 +350,14 @@ func (g *Group) Run(ctx context.Context, nc *nats.Conn, o Options) error {
 		return fmt.Errorf("group %s: Options.StateKey has %d bytes, want at least 32", g.name, len(r.stateKey))
 	}
 	r.blockedSince = make([]atomic.Int64, len(consumers))
-	pulls, err := consume(nc, g.name, len(consumers), func(i int) (jetstream.ConsumeContext, error) {
+	pulls, err := consume(nc, g.name, len(consumers), func(i int, failed func(error)) (jetstream.ConsumeContext, error) {
 		return consumers[i].Consume(func(msg jetstream.Msg) { r.onMsg(i, msg) },
 			jetstream.PullMaxMessages(o.Batch),
 			jetstream.PullExpiry(pullExpiry),
 			jetstream.PullHeartbeat(pullHeartbeat),
 			jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-				if !errors.Is(err, jetstream.ErrNoHeartbeat) {
+				failed(err)
+				if !errors.Is(err, jetstream.ErrNoHeartbeat) && !errors.Is(err, nats.ErrNoResponders) {
 					r.log.Warn("consume", "err", err)
 				}
 			}))
