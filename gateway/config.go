@@ -67,6 +67,15 @@ type Config struct {
 	// its in-flight limit and refuses the excess (default 10ms; queueing is
 	// a call's latency less its handler's run time).
 	QueueTarget time.Duration
+	// GroupQueueTarget is the longest wait behind a worker group's backlog
+	// that a call may expect: beyond it the call is refused at once with
+	// 503, Retry-After and -32000 naming the group (default 50ms; a group
+	// or tool may set its own, workers.Options.QueueTarget and
+	// workers.Tool.QueueTarget; negative: no admission per group). The
+	// wait is estimated from the load reports of the group's replicas and
+	// the other gateways (groupload.go), and the expected wait is not
+	// counted as queueing by QueueTarget's limit.
+	GroupQueueTarget time.Duration
 	// CPUQueueTarget, if set, is how long goroutines may wait for the
 	// gateway's CPU (the 99th percentile of Go's scheduling latency over
 	// 100 ms) before the gateway halves its in-flight limit, down to 8 per
@@ -195,6 +204,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.QueueTarget <= 0 {
 		c.QueueTarget = 10 * time.Millisecond
+	}
+	if c.GroupQueueTarget == 0 {
+		c.GroupQueueTarget = 50 * time.Millisecond
 	}
 	if c.MaxPrincipalInFlight <= 0 {
 		c.MaxPrincipalInFlight = 256

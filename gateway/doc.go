@@ -50,7 +50,13 @@
 // in-flight limit that adapts to the queueing calls see (their latency
 // less their handler's run time) and, with [Config.CPUQueueTarget], falls
 // while Go's scheduling latency shows the gateway's CPU saturated. One
-// call to package admission takes the three caps together. What a client
+// call to package admission takes the three caps together. Then the
+// call's worker group admits it (groupload.go): from the load reports
+// every gateway hears on the group's load subject, the gateway estimates
+// the wait the call would have behind the group's backlog and refuses it
+// beyond the group's queue target ([Config.GroupQueueTarget]), so a slow
+// group's calls neither queue for seconds nor take the fast groups' room.
+// What a client
 // posts to finish calls in flight (its answers to workers' requests, its
 // cancellations) is always taken. A draining gateway refuses new
 // requests the same way, for their clients to try another gateway.

@@ -31,8 +31,15 @@ func (g *Gateway) forward(ctx context.Context, x *exchange) {
 		x.out.fail(http.StatusServiceUnavailable, g.overloaded(refusalOf(err)))
 		return
 	}
-	ran := time.Duration(-1) // unknown until a worker answers
-	defer func() { ticket.Release(ran) }()
+	ran, expected := time.Duration(-1), time.Duration(0) // unknown until a worker answers
+	defer func() {
+		// The wait expected behind the group's backlog is the group's
+		// queueing, not the gateway's: its in-flight limit ignores it.
+		if ran >= 0 {
+			ran += expected
+		}
+		ticket.Release(ran)
+	}()
 	var envelope schema.Envelope
 	env := &envelope
 	dest, rpcErr := g.envelope(x, env)
@@ -42,6 +49,10 @@ func (g *Gateway) forward(ctx context.Context, x *exchange) {
 			status = http.StatusServiceUnavailable
 		}
 		x.out.fail(status, rpcErr)
+		return
+	}
+	var admitted bool
+	if expected, admitted = g.withinGroupQueue(x, dest.group, g.reg.Load().QueueTarget(env.Method, env.Name)); !admitted {
 		return
 	}
 	ctx, cancel := context.WithDeadline(ctx, env.DeadlineTime())

@@ -41,7 +41,10 @@ type Gateway struct {
 	// elections wakes the requests waiting to publish again to a request
 	// stream that has just got a new leader (elections.go).
 	elections elections
-	sessions  *sessions
+	// loads admits calls per worker group (groupload.go); nil with
+	// Config.GroupQueueTarget negative.
+	loads    *groupLoads
+	sessions *sessions
 	// eventStreams are the event streams open here (eventstream.go).
 	eventStreams *eventStreamSet
 	replyTo      string
@@ -132,6 +135,9 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Gateway, error) {
 	}
 	g.ctx, g.stop = context.WithCancel(context.Background())
 	g.rates = newRateLimiter(cfg.PrincipalRate, cfg.PrincipalBurst)
+	if cfg.GroupQueueTarget > 0 {
+		g.loads = newGroupLoads(cfg.ID, loadInterval, cfg.GroupQueueTarget)
+	}
 	g.admission = admission.New(admission.Config{MaxInFlight: int64(cfg.MaxInFlight), QueueTarget: cfg.QueueTarget,
 		MaxSession: int32(cfg.MaxSessionInFlight), MaxPrincipal: cfg.MaxPrincipalInFlight,
 		Queueing: func(d time.Duration) { g.metrics.queueOverhead(d) }})
@@ -217,6 +223,12 @@ func (g *Gateway) open(ctx context.Context) error {
 	}
 	if err := g.watchElections(); err != nil {
 		return fmt.Errorf("gateway: %w", err)
+	}
+	if g.loads != nil {
+		if err := g.listenLoads(); err != nil {
+			return fmt.Errorf("gateway: %w", err)
+		}
+		g.start(func(ctx context.Context) { g.loads.report(ctx, g.nc) })
 	}
 	if err := g.followEvents(); err != nil {
 		return fmt.Errorf("gateway: following stream %s: %w", streams.EventsStream, err)

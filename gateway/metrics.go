@@ -136,13 +136,14 @@ const (
 	refusedStreamLimit
 	refusedConnLimit
 	refusedPrincipalRate
+	refusedGroupQueue
 	numRefusals
 )
 
 // refusalNames are the values of refusals_total's reason label: every
 // place the gateway sheds load with an overloaded error (-32000, 503 +
 // Retry-After over HTTP).
-var refusalNames = [numRefusals]string{"session_limit", "principal_limit", "gateway_limit", "stream_full", "draining", "stream_limit", "connection_limit", "principal_rate"}
+var refusalNames = [numRefusals]string{"session_limit", "principal_limit", "gateway_limit", "stream_full", "draining", "stream_limit", "connection_limit", "principal_rate", "group_queue"}
 
 // refusalErrors answer each refusal: -32000, with the reason the client is
 // told and a retry after a second.
@@ -156,6 +157,7 @@ var refusalErrors = func() (errs [numRefusals]*schema.Error) {
 		refusedStreamLimit:    "gateway event stream limit reached",
 		refusedConnLimit:      "gateway connection limit reached",
 		refusedPrincipalRate:  principalRateReason,
+		refusedGroupQueue:     groupQueueReason,
 	} {
 		errs[reason] = schema.OverloadedError(text, 1000)
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -48,6 +49,18 @@ func (s *Snapshot) Unserved(name string) string { return s.unserved[name] }
 
 // Tool returns the live tool named name, or nil.
 func (s *Snapshot) Tool(name string) *schema.ToolEntry { return s.tools[name] }
+
+// QueueTarget is the queue target of the tool a call of method (tools/call)
+// names, if it sets one (0: its group's).
+func (s *Snapshot) QueueTarget(method, name string) time.Duration {
+	if method != schema.MethodToolsCall {
+		return 0
+	}
+	if t := s.tools[name]; t != nil {
+		return time.Duration(t.QueueTargetNs)
+	}
+	return 0
+}
 
 // Len is the number of live tools.
 func (s *Snapshot) Len() int { return len(s.tools) }

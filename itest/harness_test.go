@@ -374,6 +374,13 @@ var quietLog = slog.New(slog.NewTextHandler(io.Discard, nil))
 // tool.
 func (s *stack) runGroup(t *testing.T, g *workers.Group, tool string) {
 	t.Helper()
+	s.runGroupWith(t, g, tool, workers.Options{})
+}
+
+// runGroupWith is runGroup with wo the group's options, to which it adds
+// Ready, Logger and the gateway's tracing.
+func (s *stack) runGroupWith(t *testing.T, g *workers.Group, tool string, wo workers.Options) {
+	t.Helper()
 	nc, err := s.emb.Connect()
 	if err != nil {
 		t.Fatal(err)
@@ -381,8 +388,8 @@ func (s *stack) runGroup(t *testing.T, g *workers.Group, tool string) {
 	ctx, stop := context.WithCancel(context.Background())
 	ready, ran := make(chan struct{}), make(chan error, 1)
 	go func() {
-		ran <- g.Run(ctx, nc, workers.Options{Ready: ready, Logger: quietLog,
-			TracerProvider: s.cfg.TracerProvider, Propagator: s.cfg.Propagator})
+		wo.Ready, wo.Logger, wo.TracerProvider, wo.Propagator = ready, quietLog, s.cfg.TracerProvider, s.cfg.Propagator
+		ran <- g.Run(ctx, nc, wo)
 	}()
 	t.Cleanup(func() { stop(); <-ran; nc.Close() })
 	select {

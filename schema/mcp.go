@@ -103,6 +103,10 @@ func Idempotent(method string, t *Tool) bool {
 type ToolEntry struct {
 	Tool
 	Group string `json:"group"`
+	// QueueTargetNs, if set, is the longest wait the gateways let a call of
+	// this tool expect behind its group's backlog before they refuse it
+	// (instead of the group's target).
+	QueueTargetNs int64 `json:"queueTargetNs,omitempty"`
 	// Version changes whenever the definition changes.
 	Version string `json:"version"`
 }

@@ -184,7 +184,8 @@ func permissions(role Role, o PermissionOptions) (Permission, error) {
 		p.Publish = append(p.Publish, jsAPI+"STREAM.INFO."+EventsStream, jsAPI+"CONSUMER.CREATE."+EventsStream+".>",
 			jsAPI+"CONSUMER.DELETE."+EventsStream+".>", jsAPI+"CONSUMER.INFO."+EventsStream+".>",
 			jsAPI+"CONSUMER.MSG.NEXT."+EventsStream+".>")
-		p.Subscribe = append([]string{replyPrefix + id, replyPrefix + id + ".ack.*", ssePrefix + "*", inbox},
+		p.Publish = append(p.Publish, LoadSubjects)
+		p.Subscribe = append([]string{replyPrefix + id, replyPrefix + id + ".ack.*", ssePrefix + "*", inbox, LoadSubjects},
 			each(leaderElectedPrefix+"{s}")...)
 	case RoleWorker:
 		g := o.Group
@@ -203,7 +204,7 @@ func permissions(role Role, o PermissionOptions) (Permission, error) {
 			kvPut(RegistryBucket, ToolKeyPrefix+"*"), kvPut(RegistryBucket, PromptKeyPrefix+"*"),
 			kvPut(RegistryBucket, ResourceKeyPrefix+"*"), kvPut(RegistryBucket, TemplateKeyPrefix+"*"),
 			kvPut(RegistryBucket, HeartbeatKeyPrefix+g+".*"), kvPut(RegistryBucket, StateKeyKey),
-			recordPrefix+g+".*",
+			recordPrefix+g+".*", LoadSubject(g),
 		)
 		p.Publish = append(p.Publish, streamAdmin(RecordStream(g))...)
 		for _, b := range []string{RegistryBucket, ResultBucket, TaskBucket} {

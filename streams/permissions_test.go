@@ -62,7 +62,8 @@ func TestPermissionsWorkerOwnGroupOnly(t *testing.T) {
 		t.Error("a fourth partition is allowed for 3")
 	}
 	if !allows(a.Subscribe, InboxPrefix(RoleWorker, "a")+".x") || allows(a.Subscribe, InboxPrefix(RoleWorker, "b")+".x") ||
-		!allows(a.Subscribe, ConsumerLeaderElectedSubject("a", 1)) || allows(a.Subscribe, ConsumerLeaderElectedSubject("b", 1)) {
+		!allows(a.Subscribe, ConsumerLeaderElectedSubject("a", 1)) || allows(a.Subscribe, ConsumerLeaderElectedSubject("b", 1)) ||
+		!allows(a.Publish, LoadSubject("a")) || allows(a.Publish, LoadSubject("b")) {
 		t.Errorf("worker a's inboxes: subscribe %v", a.Subscribe)
 	}
 	if allows(a.Publish, RegistrySubject(TopologyKey)) || allows(a.Publish, RegistrySubject(HeartbeatKey("b", "i"))) {
@@ -75,6 +76,9 @@ func TestPermissionsWorkerOwnGroupOnly(t *testing.T) {
 	if !allows(gw.Publish, RequestSubject("b", 2)) || allows(gw.Publish, "$JS.API.CONSUMER.MSG.NEXT.MCP_REQ_0.grp-b") ||
 		allows(gw.Publish, "$JS.API.CONSUMER.CREATE.MCP_REQ_0.grp-b") {
 		t.Errorf("gateway publish %v", gw.Publish)
+	}
+	if !allows(gw.Subscribe, LoadSubject("b")) || !allows(gw.Publish, LoadSubject("b")) {
+		t.Errorf("gateway gw1 cannot hear or report group b's load: publish %v, subscribe %v", gw.Publish, gw.Subscribe)
 	}
 	if !allows(gw.Subscribe, ReplySubject("gw1")) || !allows(gw.Subscribe, LeaderElectedSubject(3)) || allows(gw.Subscribe, "$JS.EVENT.ADVISORY.STREAM.LEADER_ELECTED.KV_mcp_results") || !allows(gw.Subscribe, PubAckPrefix("gw1")+"k") || allows(gw.Subscribe, ReplySubject("gw2")) {
 		t.Errorf("gateway gw1 subscribe %v", gw.Subscribe)

@@ -22,6 +22,7 @@ const (
 	eventsPrefix  = "mcp.events."
 	ssePrefix     = "mcp.sse."
 	answerPrefix  = "mcp.answer."
+	loadPrefix    = "mcp.load."
 	streamPrefix  = "MCP_REQ_"
 	consumerPfx   = "grp-"
 
@@ -106,6 +107,13 @@ func ParseRequestSubject(subject string) (group string, partition int, ok bool) 
 
 // StreamName is the name of the request stream of partition p: MCP_REQ_<p>.
 func StreamName(p int) string { return streamPrefix + strconv.Itoa(p) }
+
+// LoadSubject is the core NATS subject of group's load reports
+// (schema.LoadReport), from its replicas and from the gateways.
+func LoadSubject(group string) string { return loadPrefix + group }
+
+// LoadSubjects matches every group's load subject.
+const LoadSubjects = loadPrefix + "*"
 
 // LeaderElectedSubject is the subject of the advisories nats-server sends
 // when partition p's request stream gets a new leader. A gateway listens to

@@ -109,6 +109,17 @@ type Options struct {
 	// 4-9s after its node dies, does not make a live group look dead).
 	// JetStream keeps it in whole seconds, 1s at least.
 	HeartbeatTTL time.Duration
+	// QueueTarget is the longest wait behind the group's backlog that the
+	// gateways let a new call expect before they refuse it at once (503 or
+	// the overload error, with when to try again); a tool's own
+	// Tool.QueueTarget wins. Zero: the gateways' default (50ms).
+	QueueTarget time.Duration
+	// LoadInterval is how often this replica tells the gateways its load
+	// (schema.LoadReport on streams.LoadSubject): its handlers, their mean
+	// run time and, while every handler is busy, the group's backlog read
+	// from its consumers (default 100ms; negative: never, and the gateways
+	// then admit the group's calls without regard to its backlog).
+	LoadInterval time.Duration
 	// Instance names this replica in heartbeats (default random).
 	Instance string
 	// Topology is used when none has been provisioned yet; a recorded
@@ -188,6 +199,9 @@ func (o Options) withDefaults() Options {
 	if o.Heartbeat <= 0 {
 		o.Heartbeat = 5 * time.Second
 	}
+	if o.LoadInterval == 0 {
+		o.LoadInterval = 100 * time.Millisecond
+	}
 	if o.HeartbeatTTL <= 0 {
 		o.HeartbeatTTL = max(3*o.Heartbeat, heartbeatTTLFloor)
 	}
@@ -246,6 +260,7 @@ type runner struct {
 		msgs []jetstream.Msg
 	}
 	metrics *metrics  // nil without Options.Metrics
+	load    loadMeter // what the load reports say (load.go)
 	tracing *tracing  // nil without Options.TracerProvider
 	record  *recorder // nil without Options.RecordResults
 
@@ -366,6 +381,12 @@ func (g *Group) Run(ctx context.Context, nc *nats.Conn, o Options) error {
 		return fmt.Errorf("group %s: %w", g.name, err)
 	}
 	stopAll := pulls.stop
+	if o.LoadInterval > 0 {
+		lctx, stopReports := context.WithCancel(ctx)
+		reported := make(chan struct{})
+		go func() { defer close(reported); r.reportLoad(lctx, consumers) }()
+		defer func() { stopReports(); <-reported }()
+	}
 	cancels, err := nc.Subscribe(streams.CancelSubject, r.onCancel)
 	if err != nil {
 		stopAll()

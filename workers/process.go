@@ -28,6 +28,9 @@ import (
 func (r *runner) process(held *slot, msg jetstream.Msg, mayBeCopy bool) {
 	r.metrics.handlerStarted()
 	defer r.metrics.handlerDone()
+	r.load.started()
+	ran := time.Duration(-1) // a handler's run time, once it ran
+	defer func() { r.load.ended(ran) }()
 	env, err := schema.UnmarshalEnvelope(msg.Data())
 	if err != nil {
 		r.poison(msg, err.Error())
@@ -124,7 +127,7 @@ func (r *runner) process(held *slot, msg jetstream.Msg, mayBeCopy bool) {
 	// Held until acknowledged: storing the result can take a leader
 	// election, and the server must not redeliver meanwhile.
 	defer held.release()
-	ran := time.Since(started)
+	ran = time.Since(started)
 	r.metrics.ran(env.Method, call, ran)
 	if rep != nil && r.aborted() {
 		// The drain deadline passed while the handler ran: it was

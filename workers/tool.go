@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+	"time"
 
 	"github.com/google/jsonschema-go/jsonschema"
 	sjs "github.com/santhosh-tekuri/jsonschema/v6"
@@ -33,6 +34,12 @@ type Tool struct {
 	// schema.TaskSupportOptional, or schema.TaskSupportRequired for a tool
 	// that cannot serve clients without the tasks extension. Empty: never.
 	TaskSupport string
+	// QueueTarget, if set, is the longest wait behind the group's backlog
+	// the gateways let a call of this tool expect before refusing it (503,
+	// or the overload error, with when to try again), instead of the
+	// group's Options.QueueTarget: more for a slow tool whose callers
+	// would rather wait, less for one that must answer fast.
+	QueueTarget time.Duration
 }
 
 // ToolHandler is a typed tool: it receives the decoded, schema-validated
@@ -51,6 +58,8 @@ type toolEntry struct {
 	idempotent bool
 	// taskSupport is Tool.TaskSupport.
 	taskSupport string
+	// queueTarget is Tool.QueueTarget.
+	queueTarget time.Duration
 }
 
 // AddTool adds a typed tool to g. The input schema is inferred from In (a
@@ -134,7 +143,7 @@ func AddTool[In, Out any](g *Group, t Tool, h ToolHandler[In, Out]) {
 		}
 		return res, nil
 	}
-	g.add(&toolEntry{def: def, handle: handle, idempotent: schema.Idempotent(schema.MethodToolsCall, &def), taskSupport: t.TaskSupport})
+	g.add(&toolEntry{def: def, handle: handle, idempotent: schema.Idempotent(schema.MethodToolsCall, &def), taskSupport: t.TaskSupport, queueTarget: t.QueueTarget})
 }
 
 // inputSchema is the schema given, or else the one inferred from In, and
@@ -216,7 +225,7 @@ func ErrorResult(err error) *schema.ToolResult {
 
 // entry is the tool's registry record for group.
 func (t *toolEntry) entry(group string) (schema.ToolEntry, error) {
-	e := schema.ToolEntry{Tool: t.def, Group: group}
+	e := schema.ToolEntry{Tool: t.def, Group: group, QueueTargetNs: int64(t.queueTarget)}
 	if err := versioned(e, func(v string) { e.Version = v }); err != nil {
 		return e, fmt.Errorf("encoding tool %s: %w", t.def.Name, err)
 	}

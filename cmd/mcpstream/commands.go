@@ -162,6 +162,8 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	concurrency := fs.Int("concurrency", 0, "handlers running at once per group (default 64)")
 	batch := fs.Int("batch", 0, "envelopes buffered per partition pull (default 2 x concurrency / partitions, at least 4)")
 	drain := fs.Duration("drain-timeout", 0, "on shutdown, how long running handlers may finish before they are cancelled and their envelopes handed back to another replica (default 25s)")
+	groupTarget := fs.Duration("group-queue-target", 0, "the longest wait behind the group's backlog a call may expect before the gateways refuse it at once with 503 (default the gateways' --group-queue-target, 50ms)")
+	loadInterval := fs.Duration("load-interval", 0, "how often each replica reports its load to the gateways, for their admission per group (default 100ms; negative: never, and the gateways admit without regard to the group's backlog)")
 	metricsAddr := metricsFlag(fs)
 	var rec recordFlags
 	rec.register(fs)
@@ -172,7 +174,8 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	opts := workers.Options{Logger: log, Topology: c.topology(), Concurrency: *concurrency, Batch: *batch, DrainTimeout: *drain}
+	opts := workers.Options{Logger: log, Topology: c.topology(), Concurrency: *concurrency, Batch: *batch, DrainTimeout: *drain,
+		QueueTarget: *groupTarget, LoadInterval: *loadInterval}
 	if err := rec.apply(&opts); err != nil {
 		return err
 	}
@@ -298,6 +301,7 @@ type gatewayFlags struct {
 
 	maxInFlight          int
 	queueTarget          time.Duration
+	groupQueueTarget     time.Duration
 	cpuQueueTarget       time.Duration
 	maxSessionInFlight   int
 	maxPrincipalInFlight int
@@ -346,6 +350,7 @@ func (f *gatewayFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.origins, "allowed-origins", "", "comma-separated Origin values accepted besides loopback ones")
 	fs.IntVar(&f.maxInFlight, "max-inflight", 0, "calls waiting on workers in this gateway at most; below it the limit adapts to queueing (default 10000)")
 	fs.DurationVar(&f.queueTarget, "queue-target", 0, "queueing a call may see before the gateway lowers its in-flight limit and refuses the excess with 503 (default 10ms)")
+	fs.DurationVar(&f.groupQueueTarget, "group-queue-target", 0, "the longest wait behind a worker group's backlog a call may expect (estimated from the group's load reports); beyond it the call is refused at once with 503, Retry-After and -32000 naming the group (default 50ms; a group or tool may set its own; negative: no admission per group)")
 	fs.DurationVar(&f.cpuQueueTarget, "cpu-queue-target", 0, "how long goroutines may wait for the gateway's CPU (p99 over 100ms) before it halves its in-flight limit, down to 8 per core, and refuses the excess with 503; off by default, as it also sheds many clients that saturate the CPU without overloading it (7ms is a good value)")
 	fs.IntVar(&f.maxSessionInFlight, "max-session-inflight", 0, "calls one session may have waiting on workers (default 64)")
 	fs.IntVar(&f.maxPrincipalInFlight, "max-principal-inflight", 0, "calls one principal may have waiting on workers, over all its sessions on this gateway (default 256)")
@@ -374,7 +379,7 @@ func (f *gatewayFlags) config(ctx context.Context, log *slog.Logger, t streams.T
 	cfg := gateway.Config{ID: f.id, Topology: t, CallTimeout: f.callTimeout, MaxBody: f.maxBody, Logger: log,
 		MaxConns: f.maxConns, HeaderTimeout: f.headerTimeout, BodyTimeout: f.bodyTimeout, MinBodyRate: f.minBodyRate, IdleTimeout: f.idleTimeout,
 		PrincipalHeader: f.principal, AllowedOrigins: splitList(f.origins),
-		MaxInFlight: f.maxInFlight, QueueTarget: f.queueTarget, CPUQueueTarget: f.cpuQueueTarget, MaxSessionInFlight: f.maxSessionInFlight,
+		MaxInFlight: f.maxInFlight, QueueTarget: f.queueTarget, GroupQueueTarget: f.groupQueueTarget, CPUQueueTarget: f.cpuQueueTarget, MaxSessionInFlight: f.maxSessionInFlight,
 		MaxPrincipalInFlight: f.maxPrincipalInFlight, MaxEventStreams: f.maxEventStreams,
 		PrincipalRate: f.principalRate, PrincipalBurst: f.principalBurst}
 	if obs != nil {

@@ -28,7 +28,7 @@ func TestGatewayFlagsConfig(t *testing.T) {
 	f.register(fs)
 	err := fs.Parse([]string{"--id", "gw-1", "--call-timeout", "7s", "--max-body", "1000",
 		"--allowed-origins", "https://a.example, https://b.example", "--principal-header", "X-User",
-		"--max-inflight", "50", "--queue-target", "3ms", "--cpu-queue-target", "7ms", "--max-session-inflight", "4",
+		"--max-inflight", "50", "--queue-target", "3ms", "--group-queue-target", "80ms", "--cpu-queue-target", "7ms", "--max-session-inflight", "4",
 		"--max-principal-inflight", "9", "--max-event-streams", "11",
 		"--max-conns", "12", "--header-timeout", "2s", "--body-timeout", "3s", "--min-body-rate", "4096", "--idle-timeout", "5s",
 		"--principal-rate", "2.5", "--principal-burst", "6"})
@@ -42,6 +42,9 @@ func TestGatewayFlagsConfig(t *testing.T) {
 	if cfg.ID != "gw-1" || cfg.CallTimeout != 7*time.Second || cfg.MaxBody != 1000 || cfg.PrincipalHeader != "X-User" ||
 		len(cfg.AllowedOrigins) != 2 || cfg.AllowedOrigins[1] != "https://b.example" {
 		t.Errorf("config %+v", cfg)
+	}
+	if cfg.GroupQueueTarget != 80*time.Millisecond {
+		t.Errorf("--group-queue-target 80ms: GroupQueueTarget %s", cfg.GroupQueueTarget)
 	}
 	if cfg.MaxInFlight != 50 || cfg.QueueTarget != 3*time.Millisecond || cfg.CPUQueueTarget != 7*time.Millisecond || cfg.MaxSessionInFlight != 4 ||
 		cfg.MaxPrincipalInFlight != 9 || cfg.MaxEventStreams != 11 {

@@ -1,0 +1,253 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/mcpstream/mcpstream/schema"
+	"github.com/mcpstream/mcpstream/streams"
+)
+
+// groupLoads admits calls per worker group: a call is refused at once when
+// the wait it would have behind its group's backlog exceeds the group's
+// queue target, so that a slow group's calls do not queue for seconds and
+// do not take the in-flight room of the fast ones.
+//
+// The estimate comes from what every gateway hears on the groups' load
+// subjects (schema.LoadReport): the replicas' handlers and mean run time,
+// the backlog a saturated replica read from the consumers, and the calls
+// each gateway admitted since. Between two backlog readings a gateway
+// adds its own admissions at once and the others' as they report them,
+// and takes away what the handlers can have served in the meantime:
+//
+//	n    = backlog + admitted since (every gateway) - served since
+//	wait = (n + 1 - handlers) * mean run time / handlers, when positive
+//
+// A group whose replicas report nothing (LoadInterval negative, or an
+// older worker) is admitted as before.
+type groupLoads struct {
+	self     string        // this gateway's id
+	interval time.Duration // how often load is reported
+	target   time.Duration // the queue target of a group that sets none
+
+	mu     sync.RWMutex
+	groups map[string]*groupLoad
+}
+
+// groupLoad is what is known of one group's load.
+type groupLoad struct {
+	mu       sync.Mutex
+	replicas map[string]replicaLoad
+	// backlog is the last backlog measured (-1: none waited, the handlers
+	// busy are all there is), at backlogAt (when it arrived).
+	backlog   int64
+	backlogAt time.Time
+	// admitted counts the calls this gateway admitted since backlogAt,
+	// others those the other gateways reported since; unreported those
+	// this gateway has not reported yet.
+	admitted, others, unreported int64
+}
+
+// replicaLoad is a replica's last report, and when it arrived.
+type replicaLoad struct {
+	rep schema.LoadReport
+	at  time.Time
+}
+
+// loadLife is how many report intervals a replica's report counts.
+const loadLife = 5
+
+func newGroupLoads(self string, interval, target time.Duration) *groupLoads {
+	return &groupLoads{self: self, interval: interval, target: target, groups: map[string]*groupLoad{}}
+}
+
+// group returns group's load, made if needed.
+func (l *groupLoads) group(name string) *groupLoad {
+	l.mu.RLock()
+	gl := l.groups[name]
+	l.mu.RUnlock()
+	if gl != nil {
+		return gl
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if gl = l.groups[name]; gl == nil {
+		gl = &groupLoad{replicas: map[string]replicaLoad{}, backlog: -1}
+		l.groups[name] = gl
+	}
+	return gl
+}
+
+// heard takes in a load report that arrived at now.
+func (l *groupLoads) heard(rep *schema.LoadReport, now time.Time) {
+	if rep.Gateway == l.self {
+		return
+	}
+	gl := l.group(rep.Group)
+	gl.mu.Lock()
+	defer gl.mu.Unlock()
+	if rep.Gateway != "" {
+		gl.others += rep.Admitted
+		return
+	}
+	gl.replicas[rep.Instance] = replicaLoad{rep: *rep, at: now}
+	if rep.Backlog >= 0 || rep.Busy < rep.Concurrency {
+		// A new reading, or a replica with an idle handler: nothing
+		// waits, or it would have taken it.
+		gl.backlog, gl.backlogAt = rep.Backlog, now
+		if rep.Backlog < 0 {
+			gl.backlog = -1
+		}
+		gl.admitted, gl.others = 0, 0
+	}
+}
+
+// admit decides on one call to group, whose tool's own queue target is
+// toolTarget (0: none). It counts an admitted call and returns the wait it
+// is expected to have; for a refused one, over is the wait beyond its
+// target: try again after that.
+func (l *groupLoads) admit(group string, toolTarget time.Duration, now time.Time) (wait, over time.Duration) {
+	gl := l.group(group)
+	gl.mu.Lock()
+	defer gl.mu.Unlock()
+	wait, target := gl.estimate(now, l.interval*loadLife)
+	if target = firstPositive(toolTarget, target, l.target); wait > target {
+		return 0, wait - target
+	}
+	gl.admitted++
+	gl.unreported++
+	return wait, 0
+}
+
+// firstPositive returns the first of ds that is positive.
+func firstPositive(ds ...time.Duration) time.Duration {
+	for _, d := range ds {
+		if d > 0 {
+			return d
+		}
+	}
+	return 0
+}
+
+// estimate returns the wait a call admitted now would have, and the
+// group's own queue target (0: none); a zero wait when the replicas report
+// nothing. Reports older than life are forgotten.
+func (gl *groupLoad) estimate(now time.Time, life time.Duration) (wait, target time.Duration) {
+	var handlers, busy int64
+	var runNs float64
+	for id, r := range gl.replicas {
+		if now.Sub(r.at) > life {
+			delete(gl.replicas, id)
+			continue
+		}
+		if r.rep.ServiceNs <= 0 {
+			continue // it ran nothing yet: its speed is unknown
+		}
+		handlers += int64(r.rep.Concurrency)
+		busy += int64(r.rep.Busy)
+		runNs += float64(r.rep.Concurrency) * float64(r.rep.ServiceNs)
+		target = max(target, time.Duration(r.rep.QueueTargetNs))
+	}
+	if handlers == 0 {
+		return 0, target
+	}
+	mean := runNs / float64(handlers) // ns, weighted by handlers
+	n := float64(busy)
+	if gl.backlog >= 0 && now.Sub(gl.backlogAt) <= life {
+		n = float64(gl.backlog)
+	}
+	served := float64(min(int64(n), handlers)) * float64(now.Sub(gl.backlogAt)) / mean
+	n = math.Max(0, n+float64(gl.admitted+gl.others)-served)
+	if ahead := n + 1 - float64(handlers); ahead > 0 {
+		wait = time.Duration(ahead * mean / float64(handlers))
+	}
+	return wait, target
+}
+
+// report publishes, every interval until ctx ends, the calls this gateway
+// admitted to each group since its last report.
+func (l *groupLoads) report(ctx context.Context, nc *nats.Conn) {
+	t := time.NewTicker(l.interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		l.mu.RLock()
+		for name, gl := range l.groups {
+			gl.mu.Lock()
+			n := gl.unreported
+			gl.unreported = 0
+			gl.mu.Unlock()
+			if n == 0 {
+				continue
+			}
+			rep := schema.LoadReport{Group: name, Gateway: l.self, At: time.Now().UnixNano(), Admitted: n}
+			if b, err := rep.Marshal(); err == nil {
+				_ = nc.Publish(streams.LoadSubject(name), b)
+			}
+		}
+		l.mu.RUnlock()
+	}
+}
+
+// listenLoads subscribes to every group's load reports; the
+// subscription ends with the gateway's connection.
+func (g *Gateway) listenLoads() error {
+	_, err := g.nc.Subscribe(streams.LoadSubjects, func(m *nats.Msg) {
+		rep, err := schema.UnmarshalLoadReport(m.Data)
+		if err != nil {
+			return
+		}
+		g.loads.heard(rep, time.Now())
+	})
+	if err != nil {
+		return fmt.Errorf("subscribing to %s: %w", streams.LoadSubjects, err)
+	}
+	return nil
+}
+
+// groupQueueReason is what a call refused by its group's queue target is
+// told.
+const groupQueueReason = "worker group queue target exceeded"
+
+// withinGroupQueue admits x's call to group and returns the wait it is
+// expected to have behind the group's backlog, or refuses it at once (HTTP
+// 503 with Retry-After, -32000 naming the group, with retryAfterMs) and
+// returns false: the call would wait longer than its queue target.
+func (g *Gateway) withinGroupQueue(x *exchange, group string, toolTarget time.Duration) (time.Duration, bool) {
+	if g.loads == nil {
+		return 0, true
+	}
+	wait, over := g.loads.admit(group, toolTarget, time.Now())
+	if over == 0 {
+		return wait, true
+	}
+	g.metrics.refused(refusedGroupQueue)
+	ms := max(1, int(math.Ceil(float64(over)/float64(time.Millisecond))))
+	if x.w != nil {
+		x.w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(over.Seconds())))))
+	}
+	data, _ := json.Marshal(struct {
+		Reason       string `json:"reason"`
+		Group        string `json:"group"`
+		RetryAfterMs int    `json:"retryAfterMs"`
+	}{groupQueueReason, group, ms})
+	x.out.fail(http.StatusServiceUnavailable, &schema.Error{Code: schema.CodeOverloaded, Data: data,
+		Message: fmt.Sprintf("server overloaded: worker group %s is behind; try again in %d ms", group, ms)})
+	return 0, false
+}
+
+// loadInterval is how often a gateway reports the calls it admitted to
+// each group: the workers' default report interval.
+const loadInterval = 100 * time.Millisecond

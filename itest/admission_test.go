@@ -1,0 +1,186 @@
+package itest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mcpstream/mcpstream/gateway"
+	"github.com/mcpstream/mcpstream/schema"
+	"github.com/mcpstream/mcpstream/workers"
+)
+
+// openCall is one call of an open loop: when it was due, how long it took
+// from then, and how it was answered.
+type openCall struct {
+	tool    string
+	latency time.Duration
+	status  int
+	code    int    // the JSON-RPC error's code, 0 for a result
+	group   string // the refusal's group
+	retry   string // the Retry-After header
+	text    string
+}
+
+// openLoop calls tool (with arguments args) at rate calls a second for d,
+// each call at its due time whatever the previous ones do, round robin over
+// sessions; latencies count from the due time.
+func openLoop(t *testing.T, url string, sessions []string, tool, args string, rate float64, d time.Duration, out chan<- openCall) *sync.WaitGroup {
+	var wg sync.WaitGroup
+	n := int(rate * d.Seconds())
+	start := time.Now()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := range n {
+			due := start.Add(time.Duration(float64(i) / rate * float64(time.Second)))
+			time.Sleep(time.Until(due)) // the open loop's schedule, not a synchronisation
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				body := fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":%q,"arguments":%s}}`, i+2, tool, args)
+				req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+				req.Header.Set("Content-Type", "application/json")
+				req.Header.Set("Accept", "application/json, text/event-stream")
+				req.Header.Set("Mcp-Session-Id", sessions[i%len(sessions)])
+				req.Header.Set("Mcp-Protocol-Version", "2025-11-25")
+				c := openCall{tool: tool}
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					c.text = err.Error()
+					out <- c
+					return
+				}
+				var msg struct {
+					Result *struct {
+						Content []schema.Content `json:"content"`
+					} `json:"result"`
+					Error *struct {
+						Code int `json:"code"`
+						Data struct {
+							Group string `json:"group"`
+						} `json:"data"`
+					} `json:"error"`
+				}
+				err = json.NewDecoder(resp.Body).Decode(&msg)
+				resp.Body.Close()
+				c.latency, c.status, c.retry = time.Since(due), resp.StatusCode, resp.Header.Get("Retry-After")
+				switch {
+				case err != nil:
+					c.text = err.Error()
+				case msg.Error != nil:
+					c.code, c.group = msg.Error.Code, msg.Error.Data.Group
+				case msg.Result != nil && len(msg.Result.Content) > 0:
+					c.text = msg.Result.Content[0].Text
+				}
+				out <- c
+			}()
+		}
+	}()
+	return &wg
+}
+
+// p99 is the 99th percentile of ds.
+func p99(ds []time.Duration) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	slices.Sort(ds)
+	return ds[(len(ds)*99)/100]
+}
+
+// TestGroupAdmission overloads a slow worker group (2 handlers, 50 ms a
+// call: about 40 calls a second) twice over with an open loop for 3 s,
+// while another group's echo gets a steady 50 calls a second. The slow
+// group's excess is refused at once (503, Retry-After, -32000 naming the
+// group), the calls it admits wait about its queue target rather than
+// seconds, and echo keeps its latency. Without admission per group the
+// slow group's queue would grow by 40 calls a second: its last calls would
+// wait 3 s.
+func TestGroupAdmission(t *testing.T) {
+	s := newStack(t, gateway.Config{})
+	slow := workers.NewGroup("slow")
+	workers.AddTool(slow, workers.Tool{Name: "nap", Description: "Sleeps 50 ms.", Annotations: map[string]any{"readOnlyHint": true}},
+		func(ctx context.Context, _ *workers.Call, _ struct{}) (*schema.ToolResult, error) {
+			select {
+			case <-time.After(50 * time.Millisecond):
+				return workers.TextResult("rested"), nil
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		})
+	s.runGroupWith(t, slow, "nap", workers.Options{Concurrency: 2})
+	sessions := make([]string, 8)
+	for i := range sessions {
+		sessions[i] = initSession(t, s.url)
+	}
+	// Warm up: the replicas report their run times once they ran.
+	for range 4 {
+		r := post(t, s.url, `{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"nap","arguments":{}}}`,
+			"Mcp-Session-Id", sessions[0], "Mcp-Protocol-Version", "2025-11-25")
+		if r.status != http.StatusOK {
+			t.Fatalf("warm-up: %d %s", r.status, r.body)
+		}
+	}
+	const d = 3 * time.Second
+	out := make(chan openCall, 1024)
+	napLoop := openLoop(t, s.url, sessions, "nap", `{}`, 80, d, out)
+	echoLoop := openLoop(t, s.url, sessions, "echo", `{"text":"x"}`, 50, d, out)
+	done := make(chan struct{})
+	go func() { napLoop.Wait(); echoLoop.Wait(); close(done) }()
+	var calls []openCall
+	for collecting := true; collecting; {
+		select {
+		case c := <-out:
+			calls = append(calls, c)
+		case <-done:
+			collecting = false
+		}
+	}
+	for len(out) > 0 {
+		calls = append(calls, <-out)
+	}
+
+	var admitted, refused, echo []time.Duration
+	for _, c := range calls {
+		switch {
+		case c.tool == "echo" && c.status == http.StatusOK && c.text == "x":
+			echo = append(echo, c.latency)
+		case c.tool == "nap" && c.status == http.StatusOK && c.text == "rested":
+			admitted = append(admitted, c.latency)
+		case c.tool == "nap" && c.status == http.StatusServiceUnavailable && c.code == schema.CodeOverloaded && c.group == "slow":
+			if n, err := strconv.Atoi(c.retry); err != nil || n < 1 {
+				t.Errorf("a refusal's Retry-After is %q", c.retry)
+			}
+			refused = append(refused, c.latency)
+		default:
+			t.Errorf("unexpected answer to %s: %+v", c.tool, c)
+		}
+	}
+	t.Logf("nap: %d admitted (p99 %s), %d refused (p99 %s); echo: %d (p99 %s)", len(admitted), p99(admitted),
+		len(refused), p99(refused), len(echo), p99(echo))
+	if len(admitted)+len(refused) != 240 || len(echo) != 150 {
+		t.Errorf("answered %d nap and %d echo calls, want 240 and 150", len(admitted)+len(refused), len(echo))
+	}
+	// Twice the capacity: about half refused. Admitted: 50 ms of work and
+	// a 50 ms queue target, with room for a loaded, race-detecting run.
+	if len(refused) < 60 || len(admitted) < 60 {
+		t.Errorf("%d admitted, %d refused: want the excess refused and the capacity admitted", len(admitted), len(refused))
+	}
+	if p := p99(admitted); p > 400*time.Millisecond {
+		t.Errorf("admitted calls' p99 %s: they queued behind the slow group", p)
+	}
+	if p := p99(refused); p > 100*time.Millisecond {
+		t.Errorf("refusals' p99 %s: not refused at once", p)
+	}
+	if p := p99(echo); p > 150*time.Millisecond {
+		t.Errorf("echo's p99 %s while another group is overloaded", p)
+	}
+}
