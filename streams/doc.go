@@ -24,7 +24,8 @@
 // gateway, on a subject its id names ([NewClientRequest],
 // [AnswerSubject]). Cancellations go to every worker on [CancelSubject];
 // the messages of a 2024-11-05 HTTP+SSE session go to the gateway holding
-// its stream on [SSESubject].
+// its stream on [SSESubject]. A group's replicas and the gateways report
+// its load on [LoadSubject], for the gateways' admission per group.
 //
 // # Streams and buckets
 //

@@ -22,9 +22,13 @@
 // consumers, so each one adds throughput. Run provisions the topology if
 // none has been (streams.Ensure) and the group's consumers, writes the
 // group's definitions to the registry bucket, where every gateway sees
-// them within milliseconds, and keeps a heartbeat there that expires three
-// intervals ([Options.Heartbeat]) after the replica dies. Something added
-// to a running group is registered at once.
+// them within milliseconds, and keeps a heartbeat there that expires
+// [Options.HeartbeatTTL] after the replica dies. Something added to a
+// running group is registered at once. Every [Options.LoadInterval] the
+// replica reports its load to the gateways (load.go): its handlers, their
+// mean run time and, while all are busy, the group's backlog read from its
+// consumers; the gateways refuse a call whose wait behind that backlog
+// would exceed the group's [Options.QueueTarget].
 //
 // # Data path
 //
@@ -32,7 +36,8 @@
 // group's request subject on the partition its routing key maps to
 // (streams.RequestSubject, streams.Partition). Each replica pulls envelopes
 // in batches from every partition (Consume with pull heartbeats, so a pull
-// lost with a consumer's leader is made again within seconds) and hands
+// lost with a consumer's leader is made again within seconds, and at once
+// when the consumer's new leader is elected: consume.go) and hands
 // them to a pool of [Options.Concurrency] goroutines; while every one is
 // busy it pulls no more: backpressure, not an unbounded queue. For each
 // envelope a pool goroutine:
