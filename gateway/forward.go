@@ -32,10 +32,14 @@ func (g *Gateway) forward(ctx context.Context, x *exchange) {
 		return
 	}
 	ran, expected := time.Duration(-1), time.Duration(0) // unknown until a worker answers
+	var group string
+	admitted := time.Now()
 	defer func() {
-		// The wait expected behind the group's backlog is the group's
-		// queueing, not the gateway's: its in-flight limit ignores it.
 		if ran >= 0 {
+			// The estimate learns how far off it was; and the wait
+			// expected behind the group's backlog is the group's
+			// queueing, not the gateway's: its in-flight limit ignores it.
+			g.loads.observe(group, expected, time.Since(admitted)-ran)
 			ran += expected
 		}
 		ticket.Release(ran)
@@ -51,8 +55,9 @@ func (g *Gateway) forward(ctx context.Context, x *exchange) {
 		x.out.fail(status, rpcErr)
 		return
 	}
-	var admitted bool
-	if expected, admitted = g.withinGroupQueue(x, dest.group, g.reg.Load().QueueTarget(env.Method, env.Name)); !admitted {
+	group = dest.group
+	var ok bool
+	if expected, ok = g.withinGroupQueue(x, group, g.reg.Load().QueueTarget(env.Method, env.Name)); !ok {
 		return
 	}
 	ctx, cancel := context.WithDeadline(ctx, env.DeadlineTime())

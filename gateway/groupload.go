@@ -46,14 +46,20 @@ type groupLoads struct {
 type groupLoad struct {
 	mu       sync.Mutex
 	replicas map[string]replicaLoad
-	// backlog is the last backlog measured (-1: none waited, the handlers
-	// busy are all there is), at backlogAt (when it arrived).
+	// backlog is the last backlog measured (schema.BacklogNone: none
+	// waited, the handlers busy are all there is), at backlogAt (when it
+	// arrived).
 	backlog   int64
 	backlogAt time.Time
 	// admitted counts the calls this gateway admitted since backlogAt,
 	// others those the other gateways reported since; unreported those
 	// this gateway has not reported yet.
 	admitted, others, unreported int64
+	// bias is how much longer admitted calls waited than estimated (a
+	// moving ratio, 1 to start): what the reports cannot see (calls on
+	// their way to the stream when a backlog was read, a gateway short of
+	// CPU) is learnt from what the calls saw.
+	bias float64
 }
 
 // replicaLoad is a replica's last report, and when it arrived.
@@ -80,7 +86,7 @@ func (l *groupLoads) group(name string) *groupLoad {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if gl = l.groups[name]; gl == nil {
-		gl = &groupLoad{replicas: map[string]replicaLoad{}, backlog: -1}
+		gl = &groupLoad{replicas: map[string]replicaLoad{}, backlog: schema.BacklogNone, bias: 1}
 		l.groups[name] = gl
 	}
 	return gl
@@ -99,15 +105,14 @@ func (l *groupLoads) heard(rep *schema.LoadReport, now time.Time) {
 		return
 	}
 	gl.replicas[rep.Instance] = replicaLoad{rep: *rep, at: now}
-	if rep.Backlog >= 0 || rep.Busy < rep.Concurrency {
-		// A new reading, or a replica with an idle handler: nothing
-		// waits, or it would have taken it.
-		gl.backlog, gl.backlogAt = rep.Backlog, now
-		if rep.Backlog < 0 {
-			gl.backlog = -1
-		}
-		gl.admitted, gl.others = 0, 0
+	if rep.Backlog == schema.BacklogUnknown {
+		return // the estimate goes on from the last reading
 	}
+	// A new reading, or none from a replica that never had all its
+	// handlers busy since its last report: nothing waits, or it would
+	// have taken it.
+	gl.backlog, gl.backlogAt = max(rep.Backlog, schema.BacklogNone), now
+	gl.admitted, gl.others = 0, 0
 }
 
 // admit decides on one call to group, whose tool's own queue target is
@@ -119,6 +124,7 @@ func (l *groupLoads) admit(group string, toolTarget time.Duration, now time.Time
 	gl.mu.Lock()
 	defer gl.mu.Unlock()
 	wait, target := gl.estimate(now, l.interval*loadLife)
+	wait = time.Duration(float64(wait) * gl.bias)
 	if target = firstPositive(toolTarget, target, l.target); wait > target {
 		return 0, wait - target
 	}
@@ -126,6 +132,29 @@ func (l *groupLoads) admit(group string, toolTarget time.Duration, now time.Time
 	gl.unreported++
 	return wait, 0
 }
+
+// observe tells group's estimate that a call expected to wait expected
+// (its estimate, bias included) waited queued: its latency less its
+// handler's run time. Calls expected to wait less than biasFloor teach
+// nothing (their queueing is the gateway's and NATS's own). A nil
+// groupLoads does nothing.
+func (l *groupLoads) observe(group string, expected, queued time.Duration) {
+	if l == nil || expected < biasFloor {
+		return
+	}
+	gl := l.group(group)
+	gl.mu.Lock()
+	defer gl.mu.Unlock()
+	ratio := float64(queued) / float64(expected) // of the biased estimate
+	gl.bias = min(max(gl.bias*(1+biasRate*(ratio-1)), 0.5), 4)
+}
+
+// The estimate's bias moves by biasRate of each call's error, between 0.5
+// and 4, learning from calls expected to wait biasFloor at least.
+const (
+	biasRate  = 0.02
+	biasFloor = 5 * time.Millisecond
+)
 
 // firstPositive returns the first of ds that is positive.
 func firstPositive(ds ...time.Duration) time.Duration {

@@ -30,7 +30,7 @@ func TestGroupLoadEstimate(t *testing.T) {
 	// is 20th in line for 8 handlers at 20 ms: 50 ms. Admitted (not over
 	// the 50 ms target); the next, 51st... is not.
 	replica("a", 4, 27, t0)
-	replica("b", 4, -1, t0) // busy: says nothing of the backlog
+	replica("b", 4, schema.BacklogUnknown, t0) // its reading failed: the estimate goes on
 	wait, over := l.admit("g", 0, t0)
 	if wait != 50*time.Millisecond || over != 0 {
 		t.Errorf("backlog 27: wait %s, over %s; want 50ms admitted", wait, over)
@@ -97,4 +97,35 @@ func TestUnmarshalLoadReport(t *testing.T) {
 	if err != nil || r.Admitted != 3 {
 		t.Errorf("gateway report: %+v, %v", r, err)
 	}
+}
+
+// The estimate learns its bias from what admitted calls saw: calls that
+// waited twice what was expected make the next estimates longer, up to
+// twice; calls expected to wait under 5 ms teach nothing.
+func TestGroupLoadBias(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	l := newGroupLoads("gw1", 100*time.Millisecond, time.Second)
+	l.heard(&schema.LoadReport{Group: "g", Instance: "a", At: t0.UnixNano(), Concurrency: 1, Busy: 1, Backlog: 2,
+		ServiceNs: int64(10 * time.Millisecond)}, t0)
+	before, _ := l.admit("g", 0, t0) // 2 ahead of it, one handler: 20 ms
+	if before != 20*time.Millisecond {
+		t.Fatalf("first estimate %s, want 20ms", before)
+	}
+	for range 20 {
+		l.observe("g", 4*time.Millisecond, time.Second) // under the floor
+	}
+	// Calls that wait twice the unbiased 10 ms, each expected to wait
+	// what the estimate said then.
+	gl := l.group("g")
+	for range 300 {
+		l.observe("g", time.Duration(float64(10*time.Millisecond)*gl.bias), 20*time.Millisecond)
+	}
+	l.heard(&schema.LoadReport{Group: "g", Instance: "a", At: t0.UnixNano(), Concurrency: 1, Busy: 1, Backlog: 2,
+		ServiceNs: int64(10 * time.Millisecond)}, t0)
+	after, _ := l.admit("g", 0, t0)
+	if after < 35*time.Millisecond || after > 41*time.Millisecond {
+		t.Errorf("after calls that waited twice what was expected: estimate %s, want about 40ms", after)
+	}
+	var none *groupLoads
+	none.observe("g", time.Second, time.Second) // admission per group off: nothing to learn
 }

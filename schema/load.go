@@ -13,10 +13,11 @@ import (
 //
 //   - a replica (Instance set): its handlers (Concurrency, Busy), the mean
 //     run time of its handlers (ServiceNs), the group's queue target, and,
-//     when it measured it, the group's backlog (Backlog: the envelopes
-//     stored and not yet acknowledged on every partition, read from the
-//     consumers; -1 when not measured, because the replica had idle
-//     handlers and so nothing waited);
+//     the group's backlog (Backlog: the envelopes stored and not yet
+//     acknowledged on every partition, read from the consumers when all
+//     its handlers were busy at some moment since its last report;
+//     [BacklogNone] when they never were, and so nothing waited;
+//     [BacklogUnknown] when the reading failed);
 //   - a gateway (Gateway set): the calls it admitted to the group during
 //     the interval ending At (Admitted), which every other gateway adds
 //     to the backlog it last heard of.
@@ -33,6 +34,12 @@ type LoadReport struct {
 	QueueTargetNs int64 `json:"queueTargetNs,omitempty"`
 	Admitted      int64 `json:"admitted,omitempty"`
 }
+
+// Backlog values that are not counts.
+const (
+	BacklogNone    = -1
+	BacklogUnknown = -2
+)
 
 // Time is At as a time.
 func (r *LoadReport) Time() time.Time { return time.Unix(0, r.At) }

@@ -16,14 +16,19 @@ import (
 // the handlers' run times since the last report.
 type loadMeter struct {
 	busy    atomic.Int64
+	peak    atomic.Int64 // the most handlers busy at once since the last report
 	ran     atomic.Int64 // handlers ended since the last report
 	ranNs   atomic.Int64 // their run times, summed
 	meanNs  int64        // the reporter's moving mean of run times
-	backlog int64        // the last backlog measured (-1: none)
+	backlog int64        // the last backlog reported (or schema.BacklogNone, BacklogUnknown)
 }
 
 // started and ended count a handler busy; ended adds its run time.
-func (m *loadMeter) started() { m.busy.Add(1) }
+func (m *loadMeter) started() {
+	n := m.busy.Add(1)
+	for p := m.peak.Load(); n > p && !m.peak.CompareAndSwap(p, n); p = m.peak.Load() {
+	}
+}
 
 func (m *loadMeter) ended(ran time.Duration) {
 	m.busy.Add(-1)
@@ -36,15 +41,18 @@ func (m *loadMeter) ended(ran time.Duration) {
 // reportLoad publishes r's load report on the group's load subject every
 // Options.LoadInterval until ctx ends. The backlog (the envelopes stored
 // and not acknowledged on every partition: what waits in the stream, in
-// pulls and in handlers) is read from the consumers only while every
-// handler is busy, or was at the last report: a replica with an idle
-// handler would take any envelope waiting, so there is none to measure,
-// and the JetStream API is asked nothing while the group keeps up.
+// pulls and in handlers) is read from the consumers only when every
+// handler was busy at some moment since the last report, or there was a
+// backlog then: a replica whose handlers never all ran at once would have
+// taken any envelope waiting, so there is none to measure, and the
+// JetStream API is asked nothing while the group keeps up. (The handlers
+// busy at the moment of a report say little: under a backlog one of them
+// is often between two envelopes.)
 func (r *runner) reportLoad(ctx context.Context, consumers []jetstream.Consumer) {
 	t := time.NewTicker(r.o.LoadInterval)
 	defer t.Stop()
 	m := &r.load
-	m.backlog = -1
+	m.backlog = schema.BacklogNone
 	subject := streams.LoadSubject(r.g.name)
 	for {
 		select {
@@ -61,10 +69,11 @@ func (r *runner) reportLoad(ctx context.Context, consumers []jetstream.Consumer)
 			}
 		}
 		busy := m.busy.Load()
-		if busy >= int64(r.o.Concurrency) || m.backlog > 0 {
+		peak := m.peak.Swap(busy)
+		if peak >= int64(r.o.Concurrency) || m.backlog > 0 {
 			m.backlog = measureBacklog(ctx, consumers, r.o.LoadInterval)
 		} else {
-			m.backlog = -1
+			m.backlog = schema.BacklogNone
 		}
 		rep := schema.LoadReport{Group: r.g.name, Instance: r.o.Instance, At: time.Now().UnixNano(),
 			Concurrency: r.o.Concurrency, Busy: int(busy), Backlog: m.backlog, ServiceNs: m.meanNs,
@@ -78,8 +87,8 @@ func (r *runner) reportLoad(ctx context.Context, consumers []jetstream.Consumer)
 }
 
 // measureBacklog sums the envelopes pending and awaiting acknowledgement
-// on every consumer, or returns -1 if a consumer's info does not come
-// within timeout.
+// on every consumer, or returns schema.BacklogUnknown if a consumer's info
+// does not come within timeout.
 func measureBacklog(ctx context.Context, consumers []jetstream.Consumer, timeout time.Duration) int64 {
 	ctx, cancel := context.WithTimeout(ctx, max(timeout, 50*time.Millisecond))
 	defer cancel()
@@ -87,7 +96,7 @@ func measureBacklog(ctx context.Context, consumers []jetstream.Consumer, timeout
 	for _, c := range consumers {
 		info, err := c.Info(ctx)
 		if err != nil {
-			return -1
+			return schema.BacklogUnknown
 		}
 		n += int64(info.NumPending) + int64(info.NumAckPending)
 	}

@@ -50,7 +50,7 @@ func TestLoadReports(t *testing.T) {
 		}
 	}
 	idle := next("from the idle replica", func(r *schema.LoadReport) bool { return true })
-	if idle.Group != "loaded" || idle.Instance != "r1" || idle.Concurrency != 2 || idle.Busy != 0 || idle.Backlog != -1 ||
+	if idle.Group != "loaded" || idle.Instance != "r1" || idle.Concurrency != 2 || idle.Busy != 0 || idle.Backlog != schema.BacklogNone ||
 		idle.QueueTargetNs != int64(70*time.Millisecond) {
 		t.Errorf("idle replica's report: %+v", idle)
 	}
@@ -65,6 +65,8 @@ func TestLoadReports(t *testing.T) {
 		t.Errorf("saturated replica's report: %+v", busy)
 	}
 	close(p.release)
-	ran := next("with a mean run time, idle again", func(r *schema.LoadReport) bool { return r.ServiceNs > 0 && r.Busy == 0 && r.Backlog == -1 })
+	ran := next("with a mean run time, idle again", func(r *schema.LoadReport) bool {
+		return r.ServiceNs > 0 && r.Busy == 0 && r.Backlog == schema.BacklogNone
+	})
 	t.Logf("after the calls: %+v", ran)
 }

@@ -1,0 +1,386 @@
+// Command admission measures admission per worker group against the
+// targets of the issue that introduced it, with the defaults, as an
+// operator would run it: `mcpstream dev --examples ""` (gateway and
+// JetStream), one `mcpstream worker --examples demo --concurrency 16`
+// serving `sleep` (20 ms), and one `mcpstream worker --examples
+// conformance` whose trivial `test_simple_text` stands for a fast tool of
+// another group.
+//
+//  1. capacity: 64 closed-loop sessions calling sleep;
+//
+//  2. the fast tool alone at --fast-rate (its latency without overload);
+//
+//  3. sleep at 0.8x capacity (open loop, --sessions sessions): refusals;
+//
+//  4. sleep at 2x capacity for --duration, with the fast tool at
+//     --fast-rate beside it: the admitted calls' p99, the refusals' p99,
+//     timeouts and lost calls, the fast tool's p99, and the dev process's
+//     RSS every second;
+//
+//  5. two more gateways (`mcpstream gateway`), and 2x capacity spread over
+//     the three: what they admit together against the capacity.
+//
+//     go run ./bench/admission
+//     go run ./bench/admission --duration 20s --json admission.json
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/mcpstream/mcpstream/bench"
+	"github.com/mcpstream/mcpstream/bench/internal/proc"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// options are the command's flags.
+type options struct {
+	duration, under, alone, spread time.Duration
+	capDuration                    time.Duration
+	sessions                       int
+	sleepMs                        int
+	concurrency                    int
+	fastRate                       float64
+	jsonPath                       string
+}
+
+func parseFlags(args []string, stderr io.Writer) (*options, error) {
+	fs := flag.NewFlagSet("admission", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	o := &options{}
+	fs.DurationVar(&o.duration, "duration", 60*time.Second, "the 2x overload run")
+	fs.DurationVar(&o.under, "under", 30*time.Second, "the 0.8x run")
+	fs.DurationVar(&o.alone, "alone", 20*time.Second, "the fast tool's run without overload")
+	fs.DurationVar(&o.spread, "spread", 30*time.Second, "the 2x run spread over three gateways")
+	fs.DurationVar(&o.capDuration, "capacity-duration", 10*time.Second, "the closed-loop capacity run")
+	fs.IntVar(&o.sessions, "sessions", 256, "sessions of the open loops on sleep")
+	fs.IntVar(&o.sleepMs, "sleep-ms", 20, "the sleep tool's duration")
+	fs.IntVar(&o.concurrency, "concurrency", 16, "the sleep worker's handlers")
+	fs.Float64Var(&o.fastRate, "fast-rate", 500, "calls/s of the fast tool of another group")
+	fs.StringVar(&o.jsonPath, "json", "", "also write the results as JSON to this file")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	return o, nil
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	o, err := parseFlags(args, stderr)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := measure(ctx, o, stdout, stderr); err != nil {
+		fmt.Fprintln(stderr, "admission:", err)
+		return 1
+	}
+	return 0
+}
+
+// deployment is the processes under test.
+type deployment struct {
+	bin, natsURL, endpoint string
+	dev                    *proc.Proc
+	others                 []*proc.Proc
+}
+
+func (d *deployment) stop() {
+	for _, p := range d.others {
+		_ = p.Stop(30 * time.Second)
+	}
+	if d.dev != nil {
+		_ = d.dev.Stop(30 * time.Second)
+	}
+}
+
+var (
+	endpointRE = regexp.MustCompile(`MCP endpoint (http://\S+)`)
+	workerRE   = regexp.MustCompile(`worker group (\S+) serving`)
+)
+
+// start runs dev and the two workers, and waits until both tools answer.
+func start(ctx context.Context, o *options, dir string) (*deployment, error) {
+	bin, err := proc.BuildMcpstream(ctx, dir)
+	if err != nil {
+		return nil, err
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	d := &deployment{bin: bin, natsURL: "nats://127.0.0.1:" + strconv.Itoa(port)}
+	if d.dev, err = proc.Start(ctx, []string{bin, "dev", "--examples", "", "--addr", "127.0.0.1:0", "--log-level", "warn",
+		"--data", filepath.Join(dir, "data"), "--nats-listen", "127.0.0.1:" + strconv.Itoa(port)}, endpointRE); err != nil {
+		return nil, fmt.Errorf("starting dev: %w", err)
+	}
+	d.endpoint = d.dev.Endpoint()
+	for _, argv := range [][]string{
+		{bin, "worker", "--nats", d.natsURL, "--examples", "demo", "--concurrency", strconv.Itoa(o.concurrency), "--log-level", "warn"},
+		{bin, "worker", "--nats", d.natsURL, "--examples", "conformance", "--log-level", "warn"},
+	} {
+		p, err := proc.Start(ctx, argv, workerRE)
+		if err != nil {
+			d.stop()
+			return nil, fmt.Errorf("starting %s: %w", strings.Join(argv[1:], " "), err)
+		}
+		d.others = append(d.others, p)
+	}
+	for _, probe := range []struct{ tool, args string }{{"sleep", `{"ms":1}`}, {"test_simple_text", `{}`}} {
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			_, err := bench.ProbeCall(pctx, d.endpoint, probe.tool, json.RawMessage(probe.args))
+			cancel()
+			if err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				d.stop()
+				return nil, fmt.Errorf("%s does not answer: %w", probe.tool, err)
+			}
+			time.Sleep(200 * time.Millisecond) // polling a process we do not control
+		}
+	}
+	return d, nil
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// report is what the command prints and writes.
+type report struct {
+	Capacity      float64         `json:"capacity"`
+	Results       []*bench.Result `json:"results"`
+	RSSMiB        []float64       `json:"rss_mib"` // the dev process, every second of the 2x run
+	SpreadOK      float64         `json:"spread_admitted_per_s"`
+	Targets       []target        `json:"targets"`
+	GCPercent     string          `json:"gc"`
+	Machine       string          `json:"machine"`
+	HandlerMillis int             `json:"handler_ms"`
+}
+
+type target struct {
+	What     string `json:"what"`
+	Measured string `json:"measured"`
+	Met      bool   `json:"met"`
+}
+
+func measure(ctx context.Context, o *options, stdout, stderr io.Writer) error {
+	dir, err := os.MkdirTemp("", "admission-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	d, err := start(ctx, o, dir)
+	if err != nil {
+		return err
+	}
+	defer d.stop()
+	sleepArgs := json.RawMessage(fmt.Sprintf(`{"ms":%d}`, o.sleepMs))
+	rep := &report{HandlerMillis: o.sleepMs, GCPercent: "the binary's default (400) unless GOGC is set: " + os.Getenv("GOGC"),
+		Machine: fmt.Sprintf("%d CPUs, %s/%s, %s", runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version())}
+	runOne := func(cfg bench.Config) (*bench.Result, error) {
+		fmt.Fprintf(stderr, "running %s (%s)...\n", cfg.Label, cfg.Duration)
+		r, err := bench.Run(ctx, cfg)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", cfg.Label, err)
+		}
+		rep.Results = append(rep.Results, r)
+		return r, nil
+	}
+	capacity, err := runOne(bench.Config{Label: "capacity (closed loop, 64 sessions)", URL: d.endpoint, Sessions: 64,
+		Warmup: 2 * time.Second, Duration: o.capDuration, Tool: "sleep", Args: sleepArgs, ServerPID: d.dev.PID()})
+	if err != nil {
+		return err
+	}
+	c := capacity.Throughput
+	rep.Capacity = c
+	fast := bench.Config{URL: d.endpoint, Sessions: 16, Rate: o.fastRate, Tool: "test_simple_text", Warmup: time.Second}
+	fastAlone := fast
+	fastAlone.Label, fastAlone.Duration = "fast tool alone", o.alone
+	alone, err := runOne(fastAlone)
+	if err != nil {
+		return err
+	}
+	under, err := runOne(bench.Config{Label: "sleep at 0.8x", URL: d.endpoint, Sessions: o.sessions, Rate: 0.8 * c,
+		Warmup: 2 * time.Second, Duration: o.under, Tool: "sleep", Args: sleepArgs})
+	if err != nil {
+		return err
+	}
+
+	// 2x, with the fast tool beside it and the RSS sampled.
+	over := bench.Config{Label: "sleep at 2x", URL: d.endpoint, Sessions: o.sessions, Rate: 2 * c,
+		Duration: o.duration, Tool: "sleep", Args: sleepArgs, ServerPID: d.dev.PID()}
+	fastBeside := fast
+	fastBeside.Label, fastBeside.Duration, fastBeside.Warmup = "fast tool beside sleep at 2x", o.duration, 0
+	sctx, stopSampling := context.WithCancel(ctx)
+	sampled := make(chan []float64, 1)
+	go func() { sampled <- sampleRSS(sctx, d.dev.PID()) }()
+	var wg sync.WaitGroup
+	var besideRes *bench.Result
+	var besideErr error
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		besideRes, besideErr = bench.Run(ctx, fastBeside)
+	}()
+	fmt.Fprintf(stderr, "running %s (%s)...\n", over.Label, over.Duration)
+	overRes, err := bench.Run(ctx, over)
+	wg.Wait()
+	stopSampling()
+	rep.RSSMiB = <-sampled
+	if err != nil {
+		return fmt.Errorf("%s: %w", over.Label, err)
+	}
+	if besideErr != nil {
+		return fmt.Errorf("%s: %w", fastBeside.Label, besideErr)
+	}
+	rep.Results = append(rep.Results, overRes, besideRes)
+
+	// Three gateways.
+	urls := []string{d.endpoint}
+	for range 2 {
+		p, err := proc.Start(ctx, []string{d.bin, "gateway", "--nats", d.natsURL, "--addr", "127.0.0.1:0", "--log-level", "warn"}, endpointRE)
+		if err != nil {
+			return fmt.Errorf("starting a gateway: %w", err)
+		}
+		d.others = append(d.others, p)
+		if err := p.WaitInitialize(ctx, 30*time.Second); err != nil {
+			return err
+		}
+		urls = append(urls, p.Endpoint())
+	}
+	spread := make([]*bench.Result, len(urls))
+	errs := make([]error, len(urls))
+	fmt.Fprintf(stderr, "running sleep at 2x over 3 gateways (%s)...\n", o.spread)
+	for i, u := range urls {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			spread[i], errs[i] = bench.Run(ctx, bench.Config{Label: fmt.Sprintf("2x over 3 gateways: gateway %d", i+1), URL: u,
+				Sessions: o.sessions / 3, Rate: 2 * c / 3, Warmup: 2 * time.Second, Duration: o.spread, Tool: "sleep", Args: sleepArgs})
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	var spreadP99 time.Duration
+	for _, r := range spread {
+		rep.SpreadOK += r.Throughput
+		spreadP99 = max(spreadP99, r.P99)
+	}
+	rep.Results = append(rep.Results, spread...)
+
+	// The targets.
+	handler := time.Duration(o.sleepMs) * time.Millisecond
+	timeouts := func(r *bench.Result) int {
+		return r.Errors[bench.KindTimeout] + r.Errors[bench.KindTransport] + r.Errors[bench.KindDriverOverflow]
+	}
+	lo, hi := rssRange(rep.RSSMiB, 10)
+	refusedUnder := float64(under.Refused) / float64(max(under.Calls, 1))
+	rep.Targets = []target{
+		{"2x: admitted p99 <= handler + 100 ms", overRes.P99.Round(time.Millisecond).String(), overRes.P99 <= handler+100*time.Millisecond},
+		{"2x: refusals p99 <= 5 ms", overRes.RefusedP99.Round(10 * time.Microsecond).String(), overRes.RefusedP99 <= 5*time.Millisecond},
+		{"2x: no timeouts, no lost calls", fmt.Sprintf("%d timed out or lost, %d other errors", timeouts(overRes), overRes.ErrorCount()-overRes.Refused-int64(timeouts(overRes))), timeouts(overRes) == 0 && overRes.ErrorCount() == overRes.Refused},
+		{"2x: dev RSS after 10 s within 10%", fmt.Sprintf("%.0f-%.0f MiB (%+.1f%%)", lo, hi, 100*(hi-lo)/max(lo, 1)), hi <= 1.1*lo},
+		{"0.8x: at most 1% refused", fmt.Sprintf("%.2f%%", 100*refusedUnder), refusedUnder <= 0.01},
+		{"fast tool of another group: p99 within 2x of alone", fmt.Sprintf("%s beside, %s alone", besideRes.P99.Round(10*time.Microsecond), alone.P99.Round(10*time.Microsecond)), besideRes.P99 <= 2*alone.P99},
+		{"3 gateways at 2x: admitted within 10% of capacity", fmt.Sprintf("%.0f/s against %.0f/s (%+.1f%%)", rep.SpreadOK, c, 100*(rep.SpreadOK-c)/c), rep.SpreadOK <= 1.1*c && rep.SpreadOK >= 0.9*c},
+		{"3 gateways at 2x: admitted p99 <= handler + 100 ms", spreadP99.Round(time.Millisecond).String(), spreadP99 <= handler+100*time.Millisecond},
+	}
+	bench.WriteRows(stdout, rep.Results)
+	fmt.Fprintf(stdout, "\ncapacity %.0f calls/s (sleep %d ms, %d handlers); %s; GC: %s\n\n", c, o.sleepMs, o.concurrency, rep.Machine, rep.GCPercent)
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "target\tmeasured\tmet")
+	for _, t := range rep.Targets {
+		fmt.Fprintf(tw, "%s\t%s\t%v\n", t.What, t.Measured, t.Met)
+	}
+	tw.Flush()
+	if o.jsonPath != "" {
+		b, err := json.MarshalIndent(rep, "", "  ")
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(o.jsonPath, b, 0o644); err != nil {
+			return fmt.Errorf("writing %s: %w", o.jsonPath, err)
+		}
+	}
+	return nil
+}
+
+// sampleRSS reads pid's resident set every second until ctx ends.
+func sampleRSS(ctx context.Context, pid int) []float64 {
+	var out []float64
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return out
+		case <-t.C:
+			if mib, err := rssMiB(pid); err == nil {
+				out = append(out, mib)
+			}
+		}
+	}
+}
+
+// rssMiB is pid's VmRSS (Linux).
+func rssMiB(pid int) (float64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
+			return kb / 1024, err
+		}
+	}
+	return 0, errors.New("no VmRSS")
+}
+
+// rssRange is the lowest and highest sample after the first skip.
+func rssRange(samples []float64, skip int) (lo, hi float64) {
+	if len(samples) <= skip {
+		return 0, 0
+	}
+	lo, hi = samples[skip], samples[skip]
+	for _, s := range samples[skip:] {
+		lo, hi = min(lo, s), max(hi, s)
+	}
+	return lo, hi
+}
