@@ -1,7 +1,7 @@
 GO ?= go
 PKGS := ./...
 
-.PHONY: test vet unit itest bench nocliff fuzz dev build conformance
+.PHONY: test vet unit itest bench nocliff admission fuzz dev build conformance
 
 ## test: vet, then every test (unit and end-to-end) under the race detector,
 ## then the official conformance suite (see conformance)
@@ -30,6 +30,11 @@ bench:
 ## of it over 25 / 100 / 1,000 / 10,000 sessions, a fresh server for each
 nocliff:
 	$(GO) run ./bench/nocliff
+
+## admission: admission per worker group against its targets: a slow group
+## at 0.8x and 2x its capacity, a fast group beside it, three gateways
+admission:
+	$(GO) run ./bench/admission
 
 ## fuzz: a short run of every fuzz target
 fuzz:
