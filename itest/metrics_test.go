@@ -177,11 +177,11 @@ func TestGatewayAndWorkerMetrics(t *testing.T) {
 		}
 	}
 	// The series that exist: one per method and outcome seen, one per
-	// served method, eight refusal reasons, the two tools that ran.
+	// served method, nine refusal reasons, the two tools that ran.
 	for name, n := range map[string]int{
 		"mcpstream_gateway_requests_total":           8,
 		"mcpstream_gateway_request_duration_seconds": 5,
-		"mcpstream_gateway_refusals_total":           8,
+		"mcpstream_gateway_refusals_total":           9,
 		"mcpstream_worker_handler_duration_seconds":  2,
 	} {
 		if got, err := testutil.GatherAndCount(reg, name); err != nil || got != n {
