@@ -23,7 +23,6 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
-	"strings"
 	"syscall"
 	"time"
 
@@ -144,9 +143,12 @@ func (c *common) logger(stderr io.Writer) (*slog.Logger, error) {
 	return log, nil
 }
 
-// metricsFlag registers --metrics-addr (dev, gateway and worker).
+// metricsUsage is the help of --metrics-addr (dev, gateway and worker).
+const metricsUsage = "HOST:PORT serving Prometheus metrics at /metrics (off by default; port 0 picks one)"
+
+// metricsFlag registers --metrics-addr.
 func metricsFlag(fs *flag.FlagSet) *string {
-	return fs.String("metrics-addr", "", "HOST:PORT serving Prometheus metrics at /metrics (off by default; port 0 picks one)")
+	return fs.String("metrics-addr", "", metricsUsage)
 }
 
 // serveMetrics, with addr set, serves /metrics on addr from a new registry
@@ -179,14 +181,4 @@ func serveMetrics(addr string, stdout io.Writer, ready func() error) (prometheus
 	go func() { _ = srv.Serve(ln) }()
 	fmt.Fprintf(stdout, "mcpstream: metrics http://%s/metrics\n", ln.Addr())
 	return reg, func() { _ = srv.Close() }, nil
-}
-
-func parse(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
-	}
-	return nil
 }
