@@ -129,52 +129,76 @@ func TestComposeServices(t *testing.T) {
 func TestComposeCommands(t *testing.T) {
 	p := loadCompose(t)
 	vars := configVariables(t)
-	secrets := []string{"MCPSTREAM_NATS_USER", "MCPSTREAM_NATS_PASSWORD", "MCPSTREAM_NATS_TOKEN"}
-	bin := mcpstream(t)
 	n := 0
 	for name, s := range p.Services {
 		if s.Image != mcpstreamImage {
 			continue
 		}
 		n++
-		if len(s.Command) == 0 || !slices.Contains([]string{"gateway", "worker", "provision"}, s.Command[0]) {
-			t.Errorf("%s: command %q is not gateway, worker or provision", name, s.Command)
-			continue
-		}
-		cmd := s.Command[0]
-		args := slices.Clone([]string(s.Command))
+		env := map[string]string{}
 		for k, v := range s.Environment {
-			switch {
-			case slices.Contains(secrets, k):
-			case strings.HasPrefix(k, "MCPSTREAM_"):
-				cv, ok := vars[k]
-				if !ok {
-					t.Errorf("%s: %s is no flag's variable in the README's configuration table", name, k)
-					continue
-				}
-				if !slices.Contains(cv.commands, cmd) {
-					t.Errorf("%s: %s is the variable of --%s, which %s does not take", name, k, cv.flag, cmd)
-					continue
-				}
-				if v == nil {
-					t.Errorf("%s: %s has no value", name, k)
-					continue
-				}
-				args = append(args, "--"+cv.flag+"="+*v)
-			case strings.HasPrefix(k, "OTEL_"):
-			default:
-				t.Errorf("%s: variable %s is neither MCPSTREAM_* nor OTEL_*", name, k)
+			if v == nil {
+				t.Errorf("%s: %s has no value", name, k)
+				continue
 			}
+			env[k] = *v
 		}
-		var stderr bytes.Buffer
-		run := exec.Command(bin, append(args, "-h")...)
-		run.Env, run.Stderr = binaryEnv, &stderr
-		if err := run.Run(); err != nil || !strings.Contains(stderr.String(), "Usage of "+cmd+":") {
-			t.Errorf("%s: mcpstream %s: %v\n%s", name, strings.Join(args, " "), err, firstLines(stderr.String(), 3))
-		}
+		checkCommand(t, name, s.Command, env, nil, vars)
 	}
 	if n < 3 {
 		t.Errorf("%d mcpstream services, want provision, gateway and worker", n)
+	}
+}
+
+// secrets are the NATS credentials read from the environment only.
+var secrets = []string{"MCPSTREAM_NATS_USER", "MCPSTREAM_NATS_PASSWORD", "MCPSTREAM_NATS_TOKEN"}
+
+// checkCommand checks the mcpstream command args (gateway, worker or
+// provision and flags) of what, run with the variables env (each must be
+// a flag's of that command in the README's table vars, a NATS secret or
+// OTEL_*) and shared (each must be a flag's of some command in vars; the
+// command ignores the others): the built binary parses args with every
+// variable of the command given as the flag it stands for, and -h.
+func checkCommand(t *testing.T, what string, args []string, env, shared map[string]string, vars map[string]configVar) {
+	t.Helper()
+	if len(args) == 0 || !slices.Contains([]string{"gateway", "worker", "provision"}, args[0]) {
+		t.Errorf("%s: command %q is not gateway, worker or provision", what, args)
+		return
+	}
+	cmd := args[0]
+	args = slices.Clone(args)
+	for k, v := range shared {
+		if _, set := env[k]; set {
+			continue
+		}
+		cv, ok := vars[k]
+		switch {
+		case slices.Contains(secrets, k), strings.HasPrefix(k, "OTEL_"):
+		case !ok:
+			t.Errorf("%s: %s is no flag's variable in the README's configuration table", what, k)
+		case slices.Contains(cv.commands, cmd):
+			args = append(args, "--"+cv.flag+"="+v)
+		}
+	}
+	for k, v := range env {
+		cv, ok := vars[k]
+		switch {
+		case slices.Contains(secrets, k), strings.HasPrefix(k, "OTEL_"):
+		case !strings.HasPrefix(k, "MCPSTREAM_"):
+			t.Errorf("%s: variable %s is neither MCPSTREAM_* nor OTEL_*", what, k)
+		case !ok:
+			t.Errorf("%s: %s is no flag's variable in the README's configuration table", what, k)
+		case !slices.Contains(cv.commands, cmd):
+			t.Errorf("%s: %s is the variable of --%s, which %s does not take", what, k, cv.flag, cmd)
+		default:
+			args = append(args, "--"+cv.flag+"="+v)
+		}
+	}
+	var stderr bytes.Buffer
+	run := exec.Command(mcpstream(t), append(args, "-h")...)
+	run.Env, run.Stderr = binaryEnv, &stderr
+	if err := run.Run(); err != nil || !strings.Contains(stderr.String(), "Usage of "+cmd+":") {
+		t.Errorf("%s: mcpstream %s: %v\n%s", what, strings.Join(args, " "), err, firstLines(stderr.String(), 3))
 	}
 }
 

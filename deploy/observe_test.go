@@ -223,14 +223,16 @@ func TestDashboardMetrics(t *testing.T) {
 	}
 }
 
-// scrapeDev runs `mcpstream dev` with its metrics endpoint, makes a few
-// calls through its MCP endpoint (a session: initialize, then tools/call
-// of echo and add), scrapes /metrics, and returns each sample's metric
-// name with the labels seen on it.
-func scrapeDev(t *testing.T) map[string]map[string]bool {
+// devURLs are the endpoints of a running `mcpstream dev`.
+type devURLs struct {
+	mcp, metrics string // http://HOST:PORT/mcp, http://HOST:PORT/metrics
+}
+
+// startDev runs `mcpstream dev` with its metrics endpoint until the test
+// ends, and returns its MCP endpoint and metrics URL.
+func startDev(t *testing.T) devURLs {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
 	cmd := exec.CommandContext(ctx, mcpstream(t), "dev", "--addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0", "--log-level", "error")
 	cmd.Env = binaryEnv
 	cmd.Dir = t.TempDir()
@@ -241,26 +243,39 @@ func scrapeDev(t *testing.T) map[string]map[string]bool {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer func() {
+	t.Cleanup(func() {
 		_ = cmd.Process.Signal(os.Interrupt)
 		_ = cmd.Wait()
-	}()
-	mcpURL, metricsURL := "", ""
+		cancel()
+	})
+	var u devURLs
 	sc := bufio.NewScanner(stdout)
-	for (mcpURL == "" || metricsURL == "") && sc.Scan() {
+	for (u.mcp == "" || u.metrics == "") && sc.Scan() {
 		line := sc.Text()
 		if m := regexp.MustCompile(`MCP endpoint (http://\S+)`).FindStringSubmatch(line); m != nil {
-			mcpURL = m[1]
+			u.mcp = m[1]
 		}
 		if m := regexp.MustCompile(`metrics (http://\S+/metrics)`).FindStringSubmatch(line); m != nil {
-			metricsURL = m[1]
+			u.metrics = m[1]
 		}
 	}
-	if mcpURL == "" || metricsURL == "" {
+	if u.mcp == "" || u.metrics == "" {
 		t.Fatalf("mcpstream dev printed no MCP endpoint or metrics URL (%v)", sc.Err())
 	}
 	go func() { _, _ = io.Copy(io.Discard, stdout) }()
+	return u
+}
 
+// scrapeDev runs `mcpstream dev` with its metrics endpoint, makes a few
+// calls through its MCP endpoint (a session: initialize, then tools/call
+// of echo and add), scrapes /metrics, and returns each sample's metric
+// name with the labels seen on it.
+func scrapeDev(t *testing.T) map[string]map[string]bool {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	u := startDev(t)
+	mcpURL, metricsURL := u.mcp, u.metrics
 	sid := ""
 	post := func(body string) {
 		t.Helper()
