@@ -144,9 +144,38 @@ func TestComposeCommands(t *testing.T) {
 			env[k] = *v
 		}
 		checkCommand(t, name, s.Command, env, nil, vars)
+		if scalable(s) {
+			checkHealthCommand(t, name, s.HealthCheck)
+		}
 	}
 	if n < 3 {
 		t.Errorf("%d mcpstream services, want provision, gateway and worker", n)
+	}
+}
+
+// checkHealthCommand: the health check of a gateway or worker runs the mcpstream binary (at
+// the path deploy/Dockerfile installs it) names a command and flags the
+// binary accepts.
+func checkHealthCommand(t *testing.T, what string, hc *types.HealthCheckConfig) {
+	t.Helper()
+	const path = "/usr/local/bin/mcpstream"
+	if hc == nil || len(hc.Test) < 3 || hc.Test[0] != "CMD" || hc.Test[1] != path {
+		t.Errorf("%s: health check %v does not run %s", what, hc, path)
+		return
+	}
+	dockerfile, err := os.ReadFile(filepath.Join(root, "deploy/Dockerfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(dockerfile, []byte(" "+path+"\n")) {
+		t.Errorf("deploy/Dockerfile does not install the binary at %s", path)
+	}
+	args := append(slices.Clone([]string(hc.Test[2:])), "-h")
+	var stderr bytes.Buffer
+	run := exec.Command(mcpstream(t), args...)
+	run.Env, run.Stderr = binaryEnv, &stderr
+	if err := run.Run(); err != nil || !strings.Contains(stderr.String(), "Usage of "+hc.Test[2]+":") {
+		t.Errorf("%s: health check mcpstream %s: %v\n%s", what, strings.Join(args, " "), err, firstLines(stderr.String(), 3))
 	}
 }
 

@@ -8,6 +8,7 @@
 //	mcpstream bench      drive any Streamable HTTP MCP endpoint with load
 //	mcpstream stdio      bridge a stdio MCP client to a remote endpoint
 //	mcpstream apikey     create, revoke and list the gateway's API keys
+//	mcpstream health     ask a /healthz or /readyz URL (a container's health check)
 package main
 
 import (
@@ -44,6 +45,7 @@ Usage:
   mcpstream bench      [flags]  drive any Streamable HTTP MCP endpoint: closed or open loop, idle streams
   mcpstream stdio      --url U  bridge a client that spawns stdio servers to a remote MCP endpoint
   mcpstream apikey     create|revoke|list  the gateway's API keys (--api-keys): make one (printed once), revoke, list
+  mcpstream health     --url U  exit 0 when U (a /healthz or /readyz) answers 2xx: a health check for images without a shell
 
 Run "mcpstream <command> -h" for a command's flags.
 `
@@ -68,6 +70,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		"replay":    runReplay,
 		"bench":     runBench,
 		"stdio":     runStdio,
+		"health":    runHealth,
 		"apikey": func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return runAPIKey(ctx, args, os.Stdin, stdout, stderr)
 		},
