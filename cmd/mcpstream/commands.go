@@ -210,7 +210,7 @@ func runProvision(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	t := c.topology()
 	t.MaxAge, t.MaxBytes, t.SessionMaxBytes = f.maxAge, f.maxBytes, f.sessionBytes
 	t = t.WithDefaults()
-	if err := streams.Provision(ctx, js, t); err != nil {
+	if err := provisionRetrying(ctx, js, t, log); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "mcpstream: provisioned %d request streams, %s, buckets %s, %s, %s on %s\n",
@@ -248,6 +248,32 @@ func printPermissions(w io.Writer, groups []string, gatewayID string, partitions
 		return fmt.Errorf("writing permissions: %w", err)
 	}
 	return nil
+}
+
+// provisionWait bounds how long provision retries a transient failure.
+const provisionWait = time.Minute
+
+// provisionRetrying provisions t, and provisions again, with backoff for up
+// to provisionWait, while the failure is transient (streams.Retryable): a
+// cluster whose nodes have just come up may still be electing the leaders
+// that answer stream creations. Provisioning is idempotent.
+func provisionRetrying(ctx context.Context, js jetstream.JetStream, t streams.Topology, log *slog.Logger) error {
+	ctx, cancel := context.WithTimeout(ctx, provisionWait)
+	defer cancel()
+	wait := 250 * time.Millisecond
+	for {
+		err := streams.Provision(ctx, js, t)
+		if err == nil || !streams.Retryable(err) || ctx.Err() != nil {
+			return err
+		}
+		log.Warn("provisioning failed, trying again", "err", err, "in", wait)
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return err
+		}
+		wait = min(2*wait, 4*time.Second)
+	}
 }
 
 // gatewayFlags are the gateway's tuning and authentication flags, shared
