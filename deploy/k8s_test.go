@@ -1,6 +1,7 @@
 package deploy_test
 
 import (
+	"context"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -9,7 +10,10 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	batchv1 "k8s.io/api/batch/v1"
@@ -405,6 +409,42 @@ func checkScaledObject(t *testing.T, o *k8sObjects, ns string) {
 	}
 	if !slices.Equal(seen, want) {
 		t.Errorf("triggers on streams %q, want one on each of %q", seen, want)
+	}
+}
+
+// TestKEDATriggersExist: the stream and consumer each KEDA trigger of the
+// base reads exist on a real `mcpstream dev` provisioned with the
+// manifests' partitions and serving their group, and JetStream reports the
+// consumer's pending count (num_pending in /jsz, what the scaler reads).
+func TestKEDATriggersExist(t *testing.T) {
+	o := build(t, "deploy/k8s/base")
+	w := o.podOf("mcpstream-worker").Spec.Containers[0]
+	_, shared := o.env(t, w)
+	i := slices.Index(w.Args, "--examples")
+	if i < 0 || i+1 >= len(w.Args) {
+		t.Fatalf("worker args %q: no --examples", w.Args)
+	}
+	u := startDev(t, "--nats-listen", "127.0.0.1:0", "--partitions", shared["MCPSTREAM_PARTITIONS"], "--examples", w.Args[i+1])
+	nc, err := nats.Connect(u.nats)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, tr := range o.scaledObjects[0].Spec.Triggers {
+		c, err := js.Consumer(ctx, tr.Metadata["stream"], tr.Metadata["consumer"])
+		if err != nil {
+			t.Errorf("trigger on %s / %s: %v", tr.Metadata["stream"], tr.Metadata["consumer"], err)
+			continue
+		}
+		if info := c.CachedInfo(); info.NumPending != 0 || info.Config.Durable != tr.Metadata["consumer"] {
+			t.Errorf("%s / %s: pending %d, durable %q", tr.Metadata["stream"], tr.Metadata["consumer"], info.NumPending, info.Config.Durable)
+		}
 	}
 }
 

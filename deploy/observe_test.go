@@ -226,14 +226,17 @@ func TestDashboardMetrics(t *testing.T) {
 // devURLs are the endpoints of a running `mcpstream dev`.
 type devURLs struct {
 	mcp, metrics string // http://HOST:PORT/mcp, http://HOST:PORT/metrics
+	nats         string // nats://HOST:PORT with --nats-listen
 }
 
-// startDev runs `mcpstream dev` with its metrics endpoint until the test
-// ends, and returns its MCP endpoint and metrics URL.
-func startDev(t *testing.T) devURLs {
+// startDev runs `mcpstream dev` with its metrics endpoint and extra
+// flags until the test ends, and returns its MCP endpoint and metrics URL
+// (and NATS URL, with --nats-listen in extra).
+func startDev(t *testing.T, extra ...string) devURLs {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	cmd := exec.CommandContext(ctx, mcpstream(t), "dev", "--addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0", "--log-level", "error")
+	args := append([]string{"dev", "--addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0", "--log-level", "error"}, extra...)
+	cmd := exec.CommandContext(ctx, mcpstream(t), args...)
 	cmd.Env = binaryEnv
 	cmd.Dir = t.TempDir()
 	stdout, err := cmd.StdoutPipe()
@@ -249,9 +252,13 @@ func startDev(t *testing.T) devURLs {
 		cancel()
 	})
 	var u devURLs
+	wantNATS := slices.Contains(extra, "--nats-listen")
 	sc := bufio.NewScanner(stdout)
-	for (u.mcp == "" || u.metrics == "") && sc.Scan() {
+	for (u.mcp == "" || u.metrics == "" || (wantNATS && u.nats == "")) && sc.Scan() {
 		line := sc.Text()
+		if m := regexp.MustCompile(`NATS listening on (nats://\S+)`).FindStringSubmatch(line); m != nil {
+			u.nats = m[1]
+		}
 		if m := regexp.MustCompile(`MCP endpoint (http://\S+)`).FindStringSubmatch(line); m != nil {
 			u.mcp = m[1]
 		}
