@@ -98,7 +98,10 @@ func configVariables(t *testing.T) map[string]configVar {
 		}
 		name := strings.Trim(cells[0], "| `-")
 		v := strings.Trim(cells[1], "`")
-		vars[v] = configVar{flag: name, commands: strings.Split(cells[3], ", ")}
+		// A flag whose help differs between commands has a row for each.
+		cv := vars[v]
+		cv.flag, cv.commands = name, append(cv.commands, strings.Split(cells[3], ", ")...)
+		vars[v] = cv
 	}
 	if err := sc.Err(); err != nil {
 		t.Fatal(err)
