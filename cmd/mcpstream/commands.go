@@ -117,24 +117,16 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 }
 
 func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var c common
-	c.register(fs)
-	var nf natsFlags
-	nf.register(fs)
-	addr := fs.String("addr", "127.0.0.1:8080", "HTTP listen address of the MCP endpoint")
-	metricsAddr := metricsFlag(fs)
-	var gw gatewayFlags
-	gw.register(fs)
-	if err := parse(fs, args); err != nil {
+	fs, f := gatewayFlagSet(stderr)
+	if err := parseEnv(fs, args, os.LookupEnv, nil); err != nil {
 		return err
 	}
+	c, nf, gw := f.common, f.nats, f.gw
 	log, err := c.logger(stderr)
 	if err != nil {
 		return err
 	}
-	obs, err := observe(ctx, "mcpstream-gateway", *metricsAddr, stdout)
+	obs, err := observe(ctx, "mcpstream-gateway", f.metricsAddr, stdout)
 	if err != nil {
 		return err
 	}
@@ -148,45 +140,32 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	defer nc.Close()
-	return serveGateway(ctx, nc, cfg, *addr, gw.retireDelay, obs, stdout, nil)
+	return serveGateway(ctx, nc, cfg, f.addr, gw.retireDelay, obs, stdout, nil)
 }
 
 func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var c common
-	c.register(fs)
-	var nf natsFlags
-	nf.register(fs)
-	list := fs.String("examples", "demo", "comma-separated example groups to serve; have: "+strings.Join(examples.Names(), ", "))
-	concurrency := fs.Int("concurrency", 0, "handlers running at once per group (default 64)")
-	batch := fs.Int("batch", 0, "envelopes buffered per partition pull (default 2 x concurrency / partitions, at least 4)")
-	drain := fs.Duration("drain-timeout", 0, "on shutdown, how long running handlers may finish before they are cancelled and their envelopes handed back to another replica (default 25s)")
-	groupTarget := fs.Duration("group-queue-target", 0, "the longest wait behind the group's backlog a call may expect before the gateways refuse it at once with 503 (default the gateways' --group-queue-target, 50ms)")
-	loadInterval := fs.Duration("load-interval", 0, "how often each replica reports its load to the gateways, for their admission per group (default 100ms; negative: never, and the gateways admit without regard to the group's backlog)")
-	metricsAddr := metricsFlag(fs)
-	var rec recordFlags
-	rec.register(fs)
-	if err := parse(fs, args); err != nil {
+	fs, f := workerFlagSet(stderr)
+	if err := parseEnv(fs, args, os.LookupEnv, nil); err != nil {
 		return err
 	}
+	c, nf, rec := f.common, f.nats, f.rec
 	log, err := c.logger(stderr)
 	if err != nil {
 		return err
 	}
-	opts := workers.Options{Logger: log, Topology: c.topology(), Concurrency: *concurrency, Batch: *batch, DrainTimeout: *drain,
-		QueueTarget: *groupTarget, LoadInterval: *loadInterval}
+	opts := workers.Options{Logger: log, Topology: c.topology(), Concurrency: f.concurrency, Batch: f.batch, DrainTimeout: f.drain,
+		QueueTarget: f.groupTarget, LoadInterval: f.loadInterval}
 	if err := rec.apply(&opts); err != nil {
 		return err
 	}
-	groups, err := examples.Parse(*list)
+	groups, err := examples.Parse(f.examples)
 	if err != nil {
 		return err
 	}
 	if len(groups) == 0 {
 		return errors.New("no worker groups: name at least one with --examples")
 	}
-	obs, err := observe(ctx, "mcpstream-worker", *metricsAddr, stdout)
+	obs, err := observe(ctx, "mcpstream-worker", f.metricsAddr, stdout)
 	if err != nil {
 		return err
 	}
@@ -207,23 +186,13 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 }
 
 func runProvision(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("provision", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var c common
-	c.register(fs)
-	var nf natsFlags
-	nf.register(fs)
-	maxAge := fs.Duration("max-age", 0, "how long request streams keep messages for replay (default 1h)")
-	maxBytes := fs.Int64("max-bytes", 0, "bytes each request stream holds at most, the oldest requests dropped to stay within it (default 256 MiB)")
-	sessionBytes := fs.Int64("session-max-bytes", 0, "bytes the session bucket holds at most, the oldest sessions evicted to stay within it (default 1 GiB)")
-	printPerms := fs.Bool("print-permissions", false, "print, instead of provisioning, a nats-server authorization block with the narrowest permissions of each role's user (gateway, a worker per --groups, provision, replay), passwords read from variables MCPSTREAM_<USER>_PASSWORD; connects to nothing")
-	groups := fs.String("groups", "demo", "with --print-permissions: comma-separated worker groups, one user each, whose record streams the replay user may read")
-	gatewayID := fs.String("gateway-id", "", "with --print-permissions: the gateway user's gateway id (its --id), so that it receives only that gateway's replies (default any id)")
-	if err := parse(fs, args); err != nil {
+	fs, f := provisionFlagSet(stderr)
+	if err := parseEnv(fs, args, os.LookupEnv, nil); err != nil {
 		return err
 	}
-	if *printPerms {
-		return printPermissions(stdout, splitList(*groups), *gatewayID, c.topology().WithDefaults().Partitions)
+	c, nf := f.common, f.nats
+	if f.printPerms {
+		return printPermissions(stdout, splitList(f.groups), f.gatewayID, c.topology().WithDefaults().Partitions)
 	}
 	log, err := c.logger(stderr)
 	if err != nil {
@@ -239,9 +208,9 @@ func runProvision(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return fmt.Errorf("opening JetStream: %w", err)
 	}
 	t := c.topology()
-	t.MaxAge, t.MaxBytes, t.SessionMaxBytes = *maxAge, *maxBytes, *sessionBytes
+	t.MaxAge, t.MaxBytes, t.SessionMaxBytes = f.maxAge, f.maxBytes, f.sessionBytes
 	t = t.WithDefaults()
-	if err := streams.Provision(ctx, js, t); err != nil {
+	if err := provisionRetrying(ctx, js, t, log); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "mcpstream: provisioned %d request streams, %s, buckets %s, %s, %s on %s\n",
@@ -279,6 +248,32 @@ func printPermissions(w io.Writer, groups []string, gatewayID string, partitions
 		return fmt.Errorf("writing permissions: %w", err)
 	}
 	return nil
+}
+
+// provisionWait bounds how long provision retries a transient failure.
+const provisionWait = time.Minute
+
+// provisionRetrying provisions t, and provisions again, with backoff for up
+// to provisionWait, while the failure is transient (streams.Retryable): a
+// cluster whose nodes have just come up may still be electing the leaders
+// that answer stream creations. Provisioning is idempotent.
+func provisionRetrying(ctx context.Context, js jetstream.JetStream, t streams.Topology, log *slog.Logger) error {
+	ctx, cancel := context.WithTimeout(ctx, provisionWait)
+	defer cancel()
+	wait := 250 * time.Millisecond
+	for {
+		err := streams.Provision(ctx, js, t)
+		if err == nil || !streams.Retryable(err) || ctx.Err() != nil {
+			return err
+		}
+		log.Warn("provisioning failed, trying again", "err", err, "in", wait)
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return err
+		}
+		wait = min(2*wait, 4*time.Second)
+	}
 }
 
 // gatewayFlags are the gateway's tuning and authentication flags, shared

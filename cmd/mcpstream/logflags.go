@@ -5,17 +5,15 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
-	"strings"
 
 	"github.com/mcpstream/mcpstream/internal/logging"
 )
 
-// The environment variables that give --log-level and --log-format their
-// defaults; a flag on the command line wins.
-const (
-	envLogLevel  = "MCPSTREAM_LOG_LEVEL"
-	envLogFormat = "MCPSTREAM_LOG_FORMAT"
+// The environment variables of --log-level and --log-format (parse reads
+// them for every command that logs); a flag on the command line wins.
+var (
+	envLogLevel  = envName("log-level")
+	envLogFormat = envName("log-format")
 )
 
 // logFlags are --log-level and --log-format, taken by every command that
@@ -26,12 +24,11 @@ type logFlags struct {
 }
 
 // register adds --log-level (default defaultLevel) and --log-format
-// (default text) to fs, each defaulting to its environment variable
-// instead when that is set and not empty.
+// (default text) to fs; parse gives them their variables' values.
 func (l *logFlags) register(fs *flag.FlagSet, defaultLevel string) {
-	fs.StringVar(&l.level, "log-level", envOr(envLogLevel, defaultLevel),
+	fs.StringVar(&l.level, "log-level", defaultLevel,
 		"log level (logs go to stderr): debug, info, warn or error [env "+envLogLevel+"]")
-	fs.StringVar(&l.format, "log-format", envOr(envLogFormat, logging.FormatText),
+	fs.StringVar(&l.format, "log-format", logging.FormatText,
 		"log line format: text (key=value) or json (one object a line); a traced request's lines carry trace_id and span_id [env "+envLogFormat+"]")
 }
 
@@ -47,13 +44,4 @@ func (l *logFlags) logger(w io.Writer) (*slog.Logger, error) {
 		return nil, fmt.Errorf("--log-format (or $%s): %w", envLogFormat, err)
 	}
 	return log, nil
-}
-
-// envOr returns the environment variable key when it is set and not
-// blank, def otherwise.
-func envOr(key, def string) string {
-	if v, ok := os.LookupEnv(key); ok && strings.TrimSpace(v) != "" {
-		return v
-	}
-	return def
 }

@@ -22,7 +22,7 @@ func parseLogFlags(t *testing.T, args ...string) logFlags {
 	fs.SetOutput(io.Discard)
 	var c common
 	c.register(fs)
-	if err := fs.Parse(args); err != nil {
+	if err := parse(fs, args); err != nil {
 		t.Fatal(err)
 	}
 	return c.log
@@ -55,6 +55,9 @@ func TestLogFlagsFromEnvironment(t *testing.T) {
 	var lf logFlags
 	fs := flag.NewFlagSet("stdio", flag.ContinueOnError)
 	lf.register(fs, "warn")
+	if err := parse(fs, nil); err != nil {
+		t.Fatal(err)
+	}
 	if lf != (logFlags{level: "error", format: "json"}) {
 		t.Errorf("stdio from the environment %+v", lf)
 	}

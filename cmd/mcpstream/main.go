@@ -8,6 +8,7 @@
 //	mcpstream bench      drive any Streamable HTTP MCP endpoint with load
 //	mcpstream stdio      bridge a stdio MCP client to a remote endpoint
 //	mcpstream apikey     create, revoke and list the gateway's API keys
+//	mcpstream health     ask a /healthz or /readyz URL (a container's health check)
 package main
 
 import (
@@ -23,7 +24,6 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
-	"strings"
 	"syscall"
 	"time"
 
@@ -45,6 +45,7 @@ Usage:
   mcpstream bench      [flags]  drive any Streamable HTTP MCP endpoint: closed or open loop, idle streams
   mcpstream stdio      --url U  bridge a client that spawns stdio servers to a remote MCP endpoint
   mcpstream apikey     create|revoke|list  the gateway's API keys (--api-keys): make one (printed once), revoke, list
+  mcpstream health     --url U  exit 0 when U (a /healthz or /readyz) answers 2xx: a health check for images without a shell
 
 Run "mcpstream <command> -h" for a command's flags.
 `
@@ -69,6 +70,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		"replay":    runReplay,
 		"bench":     runBench,
 		"stdio":     runStdio,
+		"health":    runHealth,
 		"apikey": func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return runAPIKey(ctx, args, os.Stdin, stdout, stderr)
 		},
@@ -144,9 +146,12 @@ func (c *common) logger(stderr io.Writer) (*slog.Logger, error) {
 	return log, nil
 }
 
-// metricsFlag registers --metrics-addr (dev, gateway and worker).
+// metricsUsage is the help of --metrics-addr (dev, gateway and worker).
+const metricsUsage = "HOST:PORT serving Prometheus metrics at /metrics (off by default; port 0 picks one)"
+
+// metricsFlag registers --metrics-addr.
 func metricsFlag(fs *flag.FlagSet) *string {
-	return fs.String("metrics-addr", "", "HOST:PORT serving Prometheus metrics at /metrics (off by default; port 0 picks one)")
+	return fs.String("metrics-addr", "", metricsUsage)
 }
 
 // serveMetrics, with addr set, serves /metrics on addr from a new registry
@@ -179,14 +184,4 @@ func serveMetrics(addr string, stdout io.Writer, ready func() error) (prometheus
 	go func() { _ = srv.Serve(ln) }()
 	fmt.Fprintf(stdout, "mcpstream: metrics http://%s/metrics\n", ln.Addr())
 	return reg, func() { _ = srv.Close() }, nil
-}
-
-func parse(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
-	}
-	return nil
 }
