@@ -146,14 +146,19 @@ func (l *groupLoads) observe(group string, expected, queued time.Duration) {
 	gl.mu.Lock()
 	defer gl.mu.Unlock()
 	ratio := float64(queued) / float64(expected) // of the biased estimate
-	gl.bias = min(max(gl.bias*(1+biasRate*(ratio-1)), 0.5), 4)
+	if ratio > biasOutlier {
+		return // a fault (a redelivery after a replica died), not the estimate's error
+	}
+	gl.bias = min(max(gl.bias*(1+biasRate*(ratio-1)), 0.5), 2)
 }
 
 // The estimate's bias moves by biasRate of each call's error, between 0.5
-// and 4, learning from calls expected to wait biasFloor at least.
+// and 2, learning from calls expected to wait biasFloor at least and that
+// waited less than biasOutlier times what was expected.
 const (
-	biasRate  = 0.02
-	biasFloor = 5 * time.Millisecond
+	biasRate    = 0.02
+	biasFloor   = 5 * time.Millisecond
+	biasOutlier = 4
 )
 
 // firstPositive returns the first of ds that is positive.
@@ -193,8 +198,11 @@ func (gl *groupLoad) estimate(now time.Time, life time.Duration) (wait, target t
 	if gl.backlog >= 0 && now.Sub(gl.backlogAt) <= life {
 		n = float64(gl.backlog)
 	}
-	served := float64(min(int64(n), handlers)) * float64(now.Sub(gl.backlogAt)) / mean
-	n = math.Max(0, n+float64(gl.admitted+gl.others)-served)
+	// The handlers busy meanwhile: those of the reading, and the calls
+	// admitted since that found a free one.
+	arrived := float64(gl.admitted + gl.others)
+	served := math.Min(n+arrived, float64(handlers)) * float64(now.Sub(gl.backlogAt)) / mean
+	n = math.Max(0, n+arrived-served)
 	if ahead := n + 1 - float64(handlers); ahead > 0 {
 		wait = time.Duration(ahead * mean / float64(handlers))
 	}

@@ -112,7 +112,8 @@ func TestGroupLoadBias(t *testing.T) {
 		t.Fatalf("first estimate %s, want 20ms", before)
 	}
 	for range 20 {
-		l.observe("g", 4*time.Millisecond, time.Second) // under the floor
+		l.observe("g", 4*time.Millisecond, time.Second)    // under the floor
+		l.observe("g", 10*time.Millisecond, 4*time.Second) // a redelivery, not the estimate's error
 	}
 	// Calls that wait twice the unbiased 10 ms, each expected to wait
 	// what the estimate said then.

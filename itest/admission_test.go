@@ -169,18 +169,21 @@ func TestGroupAdmission(t *testing.T) {
 	if len(admitted)+len(refused) != 240 || len(echo) != 150 {
 		t.Errorf("answered %d nap and %d echo calls, want 240 and 150", len(admitted)+len(refused), len(echo))
 	}
-	// Twice the capacity: about half refused. Admitted: 50 ms of work and
-	// a 50 ms queue target, with room for a loaded, race-detecting run.
-	if len(refused) < 60 || len(admitted) < 60 {
-		t.Errorf("%d admitted, %d refused: want the excess refused and the capacity admitted", len(admitted), len(refused))
+	// Twice the capacity: about half refused, about the capacity (120)
+	// admitted. Admitted calls wait about the 50 ms target, not seconds
+	// (3.4 s without admission per group); refusals come at once, before
+	// the admitted calls' median; echo does not queue behind nap. The
+	// bounds leave room for a machine loaded by other jobs.
+	if len(refused) < 60 || len(admitted) < 60 || len(admitted) > 150 {
+		t.Errorf("%d admitted, %d refused: want the excess refused and about the capacity admitted", len(admitted), len(refused))
 	}
-	if p := p99(admitted); p > 400*time.Millisecond {
+	if p := p99(admitted); p > time.Second {
 		t.Errorf("admitted calls' p99 %s: they queued behind the slow group", p)
 	}
-	if p := p99(refused); p > 100*time.Millisecond {
-		t.Errorf("refusals' p99 %s: not refused at once", p)
+	if p, m := p99(refused), admitted[len(admitted)/2]; p > m {
+		t.Errorf("refusals' p99 %s, over the admitted calls' median %s: not refused at once", p, m)
 	}
-	if p := p99(echo); p > 150*time.Millisecond {
+	if p := p99(echo); p > 500*time.Millisecond {
 		t.Errorf("echo's p99 %s while another group is overloaded", p)
 	}
 }
