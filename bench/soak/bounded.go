@@ -47,17 +47,19 @@ const minSamples = 6
 
 // decide judges every series of the run's samples: RSS (its median) and
 // goroutines must not grow from the middle third to the last by more
-// than the tolerance, open files not beyond a margin; goroutines and open
-// files are judged by their lower quartile, the level they come back to,
-// since they follow the connections and streams open, which jump with
-// every stall. A stream that drops its oldest messages when full is
+// than the tolerance, open files not beyond a margin. Goroutines and open
+// files follow the connections and calls open, which pile up whenever the
+// server falls behind (on a shared machine, whenever other work takes its
+// CPU), so they are judged on the samples at which it kept up with rate
+// (see keptUp), when each third has two, and by their lower quartile, the
+// level they come back to. A stream that drops its oldest messages when full is
 // bounded by its limits (checked to hold), one that refuses new messages
 // when full (a KV bucket) must not be on course to fill before its MaxAge
 // frees room, and one without a byte limit is judged like RSS with the
 // streams' margin. With after sampled (its RSS set), the goroutines and
 // open files the server holds once every client has left must be back
 // within a small margin of before.
-func decide(samples []Sample, before, after Sample, tol tolerances) ([]Verdict, error) {
+func decide(samples []Sample, rate float64, before, after Sample, tol tolerances) ([]Verdict, error) {
 	if len(samples) < minSamples {
 		return nil, fmt.Errorf("%d samples, too few to judge (want %d): run longer or sample more often", len(samples), minSamples)
 	}
@@ -74,8 +76,8 @@ func decide(samples []Sample, before, after Sample, tol tolerances) ([]Verdict, 
 	}
 	verdicts := []Verdict{
 		growth("rss", statMedian, series(func(s Sample) float64 { return float64(s.RSS) }), tol.rel, tol.rssAbs),
-		growth("goroutines", statFloor, series(func(s Sample) float64 { return float64(s.Goroutines) }), tol.rel, tol.goroutAbs),
-		growth("open files", statFloor, series(func(s Sample) float64 { return float64(s.OpenFiles) }), 0, tol.filesAbs),
+		steadyGrowth("goroutines", samples, rate, func(s Sample) float64 { return float64(s.Goroutines) }, tol.rel, tol.goroutAbs),
+		steadyGrowth("open files", samples, rate, func(s Sample) float64 { return float64(s.OpenFiles) }, 0, tol.filesAbs),
 	}
 	if after.RSS > 0 {
 		for _, c := range []struct {
@@ -146,6 +148,44 @@ func growth(name, stat string, v []float64, rel, abs float64) Verdict {
 	mid, last, _, _ := thirds(v, stat)
 	allowed := max(rel*mid, abs)
 	return Verdict{Series: name, Stat: stat, Middle: mid, Last: last, Allowed: allowed, Bounded: last-mid <= allowed}
+}
+
+// keptUp reports whether the server kept up with the offered rate over a
+// sample's interval: nothing refused, nothing lost, and at least 95% of
+// the rate answered.
+func keptUp(s Sample, rate float64) bool {
+	return s.Calls[classRefused] == 0 && s.Calls[classLost] == 0 && s.OKPerSecond >= 0.95*rate
+}
+
+// steadyGrowth is growth by the lower quartile of f over the samples of
+// each third at which the server kept up with rate, or over every sample
+// when either third has fewer than two of those.
+func steadyGrowth(name string, samples []Sample, rate float64, f func(Sample) float64, rel, abs float64) Verdict {
+	n := len(samples)
+	i1, i2 := n/3, 2*n/3
+	var mid, last []float64
+	for i, s := range samples[i1:] {
+		if keptUp(s, rate) {
+			if i1+i < i2 {
+				mid = append(mid, f(s))
+			} else {
+				last = append(last, f(s))
+			}
+		}
+	}
+	if len(mid) < 2 || len(last) < 2 {
+		all := make([]float64, n)
+		for i, s := range samples {
+			all[i] = f(s)
+		}
+		v := growth(name, statFloor, all, rel, abs)
+		v.Note = fmt.Sprintf("over every sample: the server kept up in %d of the middle third's and %d of the last third's", len(mid), len(last))
+		return v
+	}
+	m, l := quantile(mid, 0.25), quantile(last, 0.25)
+	allowed := max(rel*m, abs)
+	return Verdict{Series: name, Stat: statFloor, Middle: m, Last: l, Allowed: allowed, Bounded: l-m <= allowed,
+		Note: fmt.Sprintf("over the %d and %d samples at which the server kept up", len(mid), len(last))}
 }
 
 // streamVerdict judges a stream's bytes (sampled at times at) against its

@@ -37,7 +37,7 @@ func TestDecide(t *testing.T) {
 	flat := func(i int) Sample {
 		return Sample{RSS: 200 * mib, Goroutines: 500, OpenFiles: 300}
 	}
-	vs, err := decide(run12(flat), Sample{}, Sample{}, tol)
+	vs, err := decide(run12(flat), 0, Sample{}, Sample{}, tol)
 	if err != nil || unbounded(vs) != nil {
 		t.Fatalf("a flat run: %v, %v", err, unbounded(vs))
 	}
@@ -54,7 +54,7 @@ func TestDecide(t *testing.T) {
 		{"leak", func(i int) int64 { return 200*mib + int64(i)*20*mib }, false},
 		{"small base, absolute margin", func(i int) int64 { return 20*mib + int64(i/8)*10*mib }, true},
 	} {
-		vs, err := decide(run12(func(i int) Sample { s := flat(i); s.RSS = tc.rss(i); return s }), Sample{}, Sample{}, tol)
+		vs, err := decide(run12(func(i int) Sample { s := flat(i); s.RSS = tc.rss(i); return s }), 0, Sample{}, Sample{}, tol)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -66,11 +66,11 @@ func TestDecide(t *testing.T) {
 	// Goroutines: one more a sample is within the margin of 64; 60 more
 	// is a leak. Open files: no relative allowance. Bursts do not count,
 	// the level the series comes back to does.
-	vs, _ = decide(run12(func(i int) Sample { s := flat(i); s.Goroutines = 500 + i; s.OpenFiles = 300 + 40*i; return s }), Sample{}, Sample{}, tol)
+	vs, _ = decide(run12(func(i int) Sample { s := flat(i); s.Goroutines = 500 + i; s.OpenFiles = 300 + 40*i; return s }), 0, Sample{}, Sample{}, tol)
 	if !verdictOf(t, vs, "goroutines").Bounded || verdictOf(t, vs, "open files").Bounded {
 		t.Errorf("goroutines +1 a sample should be bounded, open files +40 a sample not: %+v", vs)
 	}
-	vs, _ = decide(run12(func(i int) Sample { s := flat(i); s.Goroutines = 500 + 60*i; return s }), Sample{}, Sample{}, tol)
+	vs, _ = decide(run12(func(i int) Sample { s := flat(i); s.Goroutines = 500 + 60*i; return s }), 0, Sample{}, Sample{}, tol)
 	err = unbounded(vs)
 	if err == nil || !strings.Contains(err.Error(), "goroutines grew") || strings.Contains(err.Error(), "rss") {
 		t.Errorf("goroutines +60 a sample: %v, want goroutines named alone", err)
@@ -83,8 +83,31 @@ func TestDecide(t *testing.T) {
 		}
 		return s
 	}
-	if vs, _ := decide(run12(bursty), Sample{}, Sample{}, tol); unbounded(vs) != nil {
+	if vs, _ := decide(run12(bursty), 0, Sample{}, Sample{}, tol); unbounded(vs) != nil {
 		t.Errorf("bursts of connections: %v", unbounded(vs))
+	}
+
+	// Samples at which the server fell behind (refusals, or under 95% of
+	// the rate answered) are left out; a leak in the others is not.
+	const rate = 1000
+	overloaded := func(leak int) func(i int) Sample {
+		return func(i int) Sample {
+			s := flat(i)
+			s.OKPerSecond, s.Goroutines, s.OpenFiles = rate, 500+leak*i, 300
+			if i >= 8 && i%2 == 0 { // behind, connections piling up
+				s.OKPerSecond, s.Calls = 700, map[string]int64{classRefused: 50}
+				s.Goroutines, s.OpenFiles = 2000, 1500
+			}
+			return s
+		}
+	}
+	vs, _ = decide(run12(overloaded(0)), rate, Sample{}, Sample{}, tol)
+	if v := verdictOf(t, vs, "open files"); !v.Bounded || !strings.Contains(v.Note, "kept up") {
+		t.Errorf("files piling up while overloaded: %+v", v)
+	}
+	vs, _ = decide(run12(overloaded(40)), rate, Sample{}, Sample{}, tol)
+	if v := verdictOf(t, vs, "goroutines"); v.Bounded {
+		t.Errorf("goroutines leaking 40 a sample besides overloads: %+v", v)
 	}
 
 	// After the load, goroutines and open files come back to where they
@@ -95,7 +118,7 @@ func TestDecide(t *testing.T) {
 		bad               string
 	}{{200, 25, ""}, {400, 25, "goroutines after the load"}, {200, 60, "open files after the load"}} {
 		after := Sample{RSS: 200 * mib, Goroutines: tc.goroutines, OpenFiles: tc.files}
-		vs, err := decide(run12(flat), before, after, tol)
+		vs, err := decide(run12(flat), 0, before, after, tol)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -105,7 +128,7 @@ func TestDecide(t *testing.T) {
 		}
 	}
 
-	if _, err := decide(run12(flat)[:minSamples-1], Sample{}, Sample{}, tol); err == nil {
+	if _, err := decide(run12(flat)[:minSamples-1], 0, Sample{}, Sample{}, tol); err == nil {
 		t.Error("decided on too few samples")
 	}
 }
@@ -132,7 +155,7 @@ func TestDecideStreams(t *testing.T) {
 			// No byte limit, a tiny registry.
 			stream("KV_tiny", 2048, -1, 0, true),
 		}}
-	}), Sample{}, Sample{}, tol)
+	}), 0, Sample{}, Sample{}, tol)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,7 +174,7 @@ func TestDecideStreams(t *testing.T) {
 	// A stream over its limit is not bounded, whatever its policy.
 	vs, _ = decide(run12(func(i int) Sample {
 		return Sample{Streams: []StreamSample{stream("S", 300*mib, 256*mib, 0, false)}}
-	}), Sample{}, Sample{}, tol)
+	}), 0, Sample{}, Sample{}, tol)
 	if v := verdictOf(t, vs, "stream S"); v.Bounded {
 		t.Errorf("a stream over its limit: %+v", v)
 	}
@@ -215,6 +238,18 @@ func TestParseFlags(t *testing.T) {
 		{"--clients", "0"}, {"--timeout", "0s"}, {"extra"}} {
 		if _, err := parseFlags(bad, io.Discard); err == nil {
 			t.Errorf("parseFlags(%q): no error", bad)
+		}
+	}
+}
+
+func TestParseCPULine(t *testing.T) {
+	// user 100, nice 0, system 50, idle 1000, iowait 20, irq 5, softirq 5, steal 40 ticks.
+	if got := parseCPULine("cpu  100 0 50 1000 20 5 5 40 0 0"); got != 2*time.Second {
+		t.Errorf("parseCPULine = %v, want 2s", got)
+	}
+	for _, bad := range []string{"", "cpu0 1 2 3 4 5 6 7 8", "cpu 1 2 3"} {
+		if got := parseCPULine(bad); got != -1 {
+			t.Errorf("parseCPULine(%q) = %v, want -1", bad, got)
 		}
 	}
 }

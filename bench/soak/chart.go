@@ -25,7 +25,7 @@ type line struct {
 }
 
 // charts draws the report's series over time to prefix-rss.png,
-// -goroutines.png, -files.png, -streams.png and -load.png.
+// -goroutines.png, -files.png, -streams.png, -cpu.png and -load.png.
 func (r *Report) charts(prefix string) error {
 	if dir := filepath.Dir(prefix); dir != "." {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -58,7 +58,12 @@ func (r *Report) charts(prefix string) error {
 	draw1("files", "server open files", "file descriptors",
 		line{"open files", of(func(s Sample) float64 { return float64(s.OpenFiles) })})
 	draw1("streams", "JetStream streams and buckets", "MiB", r.streamLines()...)
-	ok, err := timeChart("calls answered — "+title, "calls/s", x, []line{{"ok/s", of(func(s Sample) float64 { return s.OKPerSecond })}}, false)
+	draw1("cpu", "CPU of the shared machine", "cores",
+		line{"server", of(func(s Sample) float64 { return s.CPUCores })},
+		line{"load driver", of(func(s Sample) float64 { return s.DriverCores })},
+		line{"whole machine: the rest is other work", of(func(s Sample) float64 { return s.MachineCores })})
+	ok, err := timeChart("calls answered — "+title, "calls/s", x, []line{{"ok/s", of(func(s Sample) float64 { return s.OKPerSecond })},
+		{"refused/s", of(func(s Sample) float64 { return float64(s.Calls[classRefused]) / r.Load.IntervalS })}}, false)
 	if err == nil {
 		var lat *plot.Plot
 		lat, err = timeChart("", "ms (log scale)", x, []line{{"p99 latency of the interval's calls, from when due", of(func(s Sample) float64 { return s.P99MS })}}, true)

@@ -19,12 +19,14 @@
 // of every JetStream stream and KV bucket, and the load: calls by outcome,
 // successful calls/s and p99. At the end it prints the samples, writes
 // them as JSON (--json) and charts over time (--charts PREFIX: PREFIX-rss.png,
-// -goroutines.png, -files.png, -streams.png, -load.png), and judges them:
+// -goroutines.png, -files.png, -streams.png, -cpu.png, -load.png), and
+// judges them:
 // RSS and goroutines must not grow from the middle third of the run to the
 // last by more than --tolerance (or an absolute margin), open files not
-// beyond a margin (goroutines and open files by their lower quartile, the
-// level they come back to between the bursts of connections every stall
-// brings), and streams and buckets must stay within their limits (a
+// beyond a margin (goroutines and open files, which follow the
+// connections and calls open and so jump whenever the server falls
+// behind, on the samples at which it kept up, by their lower quartile),
+// and streams and buckets must stay within their limits (a
 // bucket that refuses writes when full must not be on course to fill
 // before its MaxAge frees room); once the load is over and every client
 // gone, goroutines and open files must be back near where they were
@@ -98,7 +100,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.Float64Var(&o.tolerance, "tolerance", 0.15, "growth of RSS and goroutines allowed from the middle third of the run to the last (besides absolute margins)")
 	fs.IntVar(&o.gcPercent, "gc-percent", -1, "the server's --gc-percent (default: its own, 400 unless GOGC is set)")
 	fs.StringVar(&o.jsonPath, "json", "", "write the report as JSON to this file")
-	fs.StringVar(&o.charts, "charts", "", "draw PNG charts to PREFIX-rss.png, PREFIX-goroutines.png, PREFIX-files.png, PREFIX-streams.png and PREFIX-load.png")
+	fs.StringVar(&o.charts, "charts", "", "draw PNG charts to PREFIX-rss.png, -goroutines.png, -files.png, -streams.png, -cpu.png and -load.png")
 	fs.StringVar(&o.profileDir, "profile-dir", "", "save the server's heap and goroutine profiles here when the last third starts and at the end")
 	fs.Uint64Var(&o.seed, "seed", 1, "seed of the clients' random choices")
 	if err := fs.Parse(args); err != nil {
@@ -141,7 +143,7 @@ func soak(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	rep.Command = append([]string{"go run ./bench/soak"}, args...)
-	verdicts, derr := decide(rep.Samples, rep.Baseline, rep.After, defaultTolerances(o.tolerance))
+	verdicts, derr := decide(rep.Samples, rep.Rate, rep.Baseline, rep.After, defaultTolerances(o.tolerance))
 	rep.Verdicts = verdicts
 	rep.Bounded = derr == nil && unbounded(verdicts) == nil
 	rep.writeTable(stdout)

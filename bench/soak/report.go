@@ -126,14 +126,14 @@ func (r *Report) writeTable(w io.Writer) {
 		r.Tool, r.Args, time.Duration(l.DurationS*float64(time.Second)), l.Clients, l.MaxCalls, l.Parallel,
 		100*l.StreamShare, time.Duration(l.StreamHoldS*float64(time.Second)), 100*l.AbruptShare)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "t s\tRSS MiB\theap MiB\tgoroutines\tfiles\tcpu\tstreams MiB\tstream msgs\tsessions\tGET streams\tok/s\tp99 ms\trefused\tfailed\tlost\tcut\topened\t")
+	fmt.Fprintln(tw, "t s\tRSS MiB\theap MiB\tgoroutines\tfiles\tcpu\tdriver cpu\tmachine cpu\tstreams MiB\tstream msgs\tsessions\tGET streams\tok/s\tp99 ms\trefused\tfailed\tlost\tcut\topened\t")
 	row := func(label string, s Sample) {
 		var msgs uint64
 		for _, st := range s.Streams {
 			msgs += st.Msgs
 		}
-		fmt.Fprintf(tw, "%s\t%.1f\t%.1f\t%d\t%d\t%.2f\t%.1f\t%d\t%d\t%d\t%.0f\t%.2f\t%d\t%d\t%d\t%d\t%d\t\n", label,
-			mib(s.RSS), mib(s.HeapInuse), s.Goroutines, s.OpenFiles, s.CPUCores, mib(int64(streamBytes(s))), msgs,
+		fmt.Fprintf(tw, "%s\t%.1f\t%.1f\t%d\t%d\t%.2f\t%.2f\t%.2f\t%.1f\t%d\t%d\t%d\t%.0f\t%.2f\t%d\t%d\t%d\t%d\t%d\t\n", label,
+			mib(s.RSS), mib(s.HeapInuse), s.Goroutines, s.OpenFiles, s.CPUCores, s.DriverCores, s.MachineCores, mib(int64(streamBytes(s))), msgs,
 			s.SessionsCached, s.EventStreams, s.OKPerSecond, s.P99MS, s.Calls[classRefused], s.Calls[classFailed],
 			s.Calls[classLost], s.Calls[classCut], s.Opened)
 	}

@@ -117,18 +117,19 @@ func soakServer(ctx context.Context, o *options, p *proc.Proc, params []byte, de
 	d := newDriver(url, o.loadConfig(params, rep.Rate))
 	start := time.Now()
 	until := start.Add(o.duration)
+	// The load stops when ctx ends or the sampler gives up; the sampler
+	// takes its last sample at until, or stops with ctx.
 	lctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		rep.Samples = sampleLoop(lctx, o, smp, d, p, start, until, debugURL, log, stderr)
-		if lctx.Err() == nil && time.Now().Before(until) { // the sampler gave up: the server is gone
+		rep.Samples = sampleLoop(ctx, o, smp, d, p, start, until, debugURL, log, stderr)
+		if ctx.Err() == nil && time.Now().Before(until) { // the sampler gave up: the server is gone
 			cancel(errors.New("the server stopped answering its samples"))
 		}
 	})
 	d.run(lctx, start, until)
 	rep.Drain = time.Since(until).Seconds()
-	cancel(nil)
 	wg.Wait()
 	rep.Total = totals(d.stats.whole())
 	if err := context.Cause(lctx); err != nil && !errors.Is(err, context.Canceled) {

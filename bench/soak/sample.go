@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -28,6 +29,15 @@ type Sample struct {
 	RSS       int64   `json:"rss_bytes"`
 	OpenFiles int     `json:"open_files"`
 	CPUCores  float64 `json:"cpu_cores"`
+	// DriverCores is this process's CPU over the interval, in cores; Load1
+	// the machine's load average over the last minute (/proc/loadavg): the
+	// machine is shared, and both tell how much of it the server had.
+	DriverCores float64 `json:"driver_cores"`
+	Load1       float64 `json:"load1"`
+	// MachineCores is the CPU the whole machine was busy over the
+	// interval, in cores (/proc/stat): less the server's and the driver's,
+	// what other work took.
+	MachineCores float64 `json:"machine_cores"`
 	// From the server's /metrics: goroutines and the Go heap in use (Go
 	// collector), the gateway's cached sessions, open event streams and
 	// calls in flight.
@@ -71,13 +81,15 @@ type sampler struct {
 	metricsURL string
 	js         jetstream.JetStream
 	hc         *http.Client
-	lastCPU    time.Duration
+	lastCPU    time.Duration // the server's
+	lastOwn    time.Duration // this process's
+	lastBusy   time.Duration // the machine's
 	lastAt     time.Time
 }
 
 func newSampler(pid int, metricsURL string, js jetstream.JetStream) *sampler {
 	return &sampler{pid: pid, metricsURL: metricsURL, js: js, hc: &http.Client{Timeout: 10 * time.Second},
-		lastCPU: bench.PIDCPU(pid), lastAt: time.Now()}
+		lastCPU: bench.PIDCPU(pid), lastOwn: bench.PIDCPU(os.Getpid()), lastBusy: machineBusy(), lastAt: time.Now()}
 }
 
 // sample reads the process, its metrics and its streams.
@@ -90,11 +102,20 @@ func (s *sampler) sample(ctx context.Context) (Sample, error) {
 	if smp.OpenFiles, err = proc.OpenFiles(s.pid); err != nil {
 		return smp, fmt.Errorf("open files: %w", err)
 	}
-	now, cpu := time.Now(), bench.PIDCPU(s.pid)
-	if cpu >= 0 && s.lastCPU >= 0 {
-		smp.CPUCores = (cpu - s.lastCPU).Seconds() / now.Sub(s.lastAt).Seconds()
+	now, cpu, own, busy := time.Now(), bench.PIDCPU(s.pid), bench.PIDCPU(os.Getpid()), machineBusy()
+	if secs := now.Sub(s.lastAt).Seconds(); secs > 0 {
+		if busy >= 0 && s.lastBusy >= 0 {
+			smp.MachineCores = (busy - s.lastBusy).Seconds() / secs
+		}
+		if cpu >= 0 && s.lastCPU >= 0 {
+			smp.CPUCores = (cpu - s.lastCPU).Seconds() / secs
+		}
+		if own >= 0 && s.lastOwn >= 0 {
+			smp.DriverCores = (own - s.lastOwn).Seconds() / secs
+		}
 	}
-	s.lastCPU, s.lastAt = cpu, now
+	s.lastCPU, s.lastOwn, s.lastBusy, s.lastAt = cpu, own, busy, now
+	smp.Load1 = loadAverage()
 	m, err := s.metrics(ctx)
 	if err != nil {
 		return smp, err
@@ -111,6 +132,54 @@ func (s *sampler) sample(ctx context.Context) (Sample, error) {
 		return smp, err
 	}
 	return smp, nil
+}
+
+// loadAverage is the machine's load average over the last minute, or 0
+// where /proc/loadavg cannot be read.
+func loadAverage() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 0
+	}
+	v, _ := strconv.ParseFloat(f[0], 64)
+	return v
+}
+
+// machineBusy is the CPU time every core of the machine has spent busy
+// (not idle nor waiting for I/O) since boot, from /proc/stat, or -1.
+func machineBusy() time.Duration {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return -1
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	return parseCPULine(line)
+}
+
+// parseCPULine reads the busy time from /proc/stat's first line, "cpu
+// user nice system idle iowait irq softirq steal ..." in USER_HZ ticks
+// (100 a second): everything but idle and iowait. Steal counts as busy:
+// the hypervisor gave the time to another machine.
+func parseCPULine(line string) time.Duration {
+	f := strings.Fields(line)
+	if len(f) < 9 || f[0] != "cpu" {
+		return -1
+	}
+	var busy int64
+	for i, v := range f[1:9] {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return -1
+		}
+		if i != 3 && i != 4 { // idle, iowait
+			busy += n
+		}
+	}
+	return time.Duration(busy) * time.Second / 100
 }
 
 // metrics reads the server's /metrics: each metric's value summed over
