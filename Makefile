@@ -1,7 +1,7 @@
 GO ?= go
 PKGS := ./...
 
-.PHONY: test vet unit itest bench nocliff fuzz dev build conformance
+.PHONY: test vet unit itest bench nocliff soak fuzz dev build conformance
 
 ## test: vet, then every test (unit and end-to-end) under the race detector,
 ## then the official conformance suite (see conformance)
@@ -30,6 +30,11 @@ bench:
 ## of it over 25 / 100 / 1,000 / 10,000 sessions, a fresh server for each
 nocliff:
 	$(GO) run ./bench/nocliff
+
+## soak: mcpstream dev for 10 minutes at half of its capacity, clients coming
+## and going; fails if RSS, goroutines, open files or streams grow, or a call is lost
+soak:
+	$(GO) run ./bench/soak
 
 ## fuzz: a short run of every fuzz target
 fuzz:

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -172,11 +173,45 @@ func (r *Report) writeTable(w io.Writer) {
 
 func mib(b int64) float64 { return float64(b) / (1 << 20) }
 
-// writeJSON writes the report to path.
+// writeJSON writes the report to path, indented but for the samples, one
+// to a line, last; the streams' limits, the same in every sample, are
+// written once, as stream_limits (from the last sample), and left out of
+// the samples' streams.
 func (r *Report) writeJSON(path string) error {
-	return bench.WriteFile(path, func(w io.Writer) error {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(r)
-	})
+	type plain Report
+	head := struct {
+		*plain
+		Samples      []Sample       `json:"samples,omitempty"` // written apart
+		StreamLimits []StreamSample `json:"stream_limits"`
+	}{plain: (*plain)(r)}
+	if n := len(r.Samples); n > 0 {
+		for _, st := range r.Samples[n-1].Streams {
+			st.Bytes, st.Msgs = 0, 0
+			head.StreamLimits = append(head.StreamLimits, st)
+		}
+	}
+	b, err := json.MarshalIndent(head, "", "  ")
+	if err != nil {
+		return err
+	}
+	var out bytes.Buffer
+	out.Write(bytes.TrimSuffix(b, []byte("\n}")))
+	out.WriteString(",\n  \"samples\": [")
+	for i, s := range r.Samples {
+		s.Streams = slices.Clone(s.Streams)
+		for j, st := range s.Streams {
+			s.Streams[j] = StreamSample{Name: st.Name, Bytes: st.Bytes, Msgs: st.Msgs}
+		}
+		line, err := json.Marshal(s)
+		if err != nil {
+			return err
+		}
+		if i > 0 {
+			out.WriteByte(',')
+		}
+		out.WriteString("\n    ")
+		out.Write(line)
+	}
+	out.WriteString("\n  ]\n}\n")
+	return bench.WriteFile(path, func(w io.Writer) error { _, err := w.Write(out.Bytes()); return err })
 }

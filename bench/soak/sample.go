@@ -66,13 +66,13 @@ type StreamSample struct {
 	Name     string `json:"name"`
 	Bytes    uint64 `json:"bytes"`
 	Msgs     uint64 `json:"msgs"`
-	MaxBytes int64  `json:"max_bytes"` // -1: none
-	MaxMsgs  int64  `json:"max_msgs"`  // -1: none
+	MaxBytes int64  `json:"max_bytes,omitempty"` // -1: none
+	MaxMsgs  int64  `json:"max_msgs,omitempty"`  // -1: none
 	// MaxAgeS is the stream's MaxAge (a bucket's TTL) in seconds; 0: none.
-	MaxAgeS float64 `json:"max_age_s"`
+	MaxAgeS float64 `json:"max_age_s,omitempty"`
 	// DiscardNew: a full stream refuses new messages (KV buckets); else it
 	// drops its oldest.
-	DiscardNew bool `json:"discard_new"`
+	DiscardNew bool `json:"discard_new,omitempty"`
 }
 
 // sampler reads a server process's state.
