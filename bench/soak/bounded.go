@@ -213,13 +213,19 @@ func streamVerdict(name string, at, bytes []float64, lim StreamSample, tol toler
 		rate = (last - mid) / (t2 - t1)
 	}
 	fill := "not growing"
-	if rate > 0 {
+	switch {
+	case last >= 0.99*float64(lim.MaxBytes):
+		fill = "full"
+	case rate > 0:
 		fill = fmt.Sprintf("%s/min, full in %s", fmtBytes(rate*60), fmtDuration((float64(lim.MaxBytes)-last)/rate))
 	}
 	maxAge := time.Duration(lim.MaxAgeS * float64(time.Second))
 	switch {
 	case !lim.DiscardNew:
 		v.Note = fmt.Sprintf("%.0f%% of its %s limit, %s; then drops its oldest", 100*last/float64(lim.MaxBytes), fmtBytes(float64(lim.MaxBytes)), fill)
+	case fill == "full":
+		v.Bounded = false
+		v.Note = fmt.Sprintf("full at its %s limit: refuses writes", fmtBytes(float64(lim.MaxBytes)))
 	case rate <= 0:
 		v.Note = fmt.Sprintf("%.0f%% of its %s limit, not growing", 100*last/float64(lim.MaxBytes), fmtBytes(float64(lim.MaxBytes)))
 	case maxAge <= 0:

@@ -150,6 +150,10 @@ func TestDecideStreams(t *testing.T) {
 			stream("KV_full", uint64(i)*mib, 256*mib, time.Hour, true),
 			// The same growth, entries living 10 minutes: 60 MiB, fits.
 			stream("KV_fits", uint64(i)*mib, 256*mib, 10*time.Minute, true),
+			// Full, refusing writes.
+			stream("KV_refusing", 256*mib, 256*mib, time.Hour, true),
+			// Full, dropping its oldest.
+			stream("MCP_REQ_1", 256*mib, 256*mib, time.Hour, false),
 			// No byte limit and growing.
 			stream("KV_open", uint64(i)*2*mib, -1, 0, true),
 			// No byte limit, a tiny registry.
@@ -160,7 +164,7 @@ func TestDecideStreams(t *testing.T) {
 		t.Fatal(err)
 	}
 	for series, want := range map[string]bool{"stream MCP_REQ_0": true, "stream KV_full": false, "stream KV_fits": true,
-		"stream KV_open": false, "stream KV_tiny": true, "rss": true} {
+		"stream KV_open": false, "stream KV_tiny": true, "stream KV_refusing": false, "stream MCP_REQ_1": true, "rss": true} {
 		if v := verdictOf(t, vs, series); v.Bounded != want {
 			t.Errorf("%s: bounded %v, want %v (%+v)", series, v.Bounded, want, v)
 		}
@@ -235,7 +239,7 @@ func TestParseFlags(t *testing.T) {
 		t.Errorf("options = %+v", o)
 	}
 	for _, bad := range [][]string{{"--fraction", "0"}, {"--duration", "20s", "--interval", "5s"}, {"--abrupt", "2"},
-		{"--clients", "0"}, {"--timeout", "0s"}, {"extra"}} {
+		{"--clients", "0"}, {"--timeout", "0s"}, {"--max-bytes", "-1"}, {"extra"}} {
 		if _, err := parseFlags(bad, io.Discard); err == nil {
 			t.Errorf("parseFlags(%q): no error", bad)
 		}

@@ -70,6 +70,7 @@ type options struct {
 	timeout              time.Duration
 	tolerance            float64
 	gcPercent            int
+	maxBytes             int64
 	jsonPath, charts     string
 	profileDir           string
 	seed                 uint64
@@ -99,6 +100,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "a call, initialize, DELETE or stream opening without an answer within this is lost")
 	fs.Float64Var(&o.tolerance, "tolerance", 0.15, "growth of RSS and goroutines allowed from the middle third of the run to the last (besides absolute margins)")
 	fs.IntVar(&o.gcPercent, "gc-percent", -1, "the server's --gc-percent (default: its own, 400 unless GOGC is set)")
+	fs.Int64Var(&o.maxBytes, "max-bytes", 0, "provision dev's request streams (and result bucket) anew with this byte limit each, so that a run reaches it (default: dev's, 256 MiB)")
 	fs.StringVar(&o.jsonPath, "json", "", "write the report as JSON to this file")
 	fs.StringVar(&o.charts, "charts", "", "draw PNG charts to PREFIX-rss.png, -goroutines.png, -files.png, -streams.png, -cpu.png and -load.png")
 	fs.StringVar(&o.profileDir, "profile-dir", "", "save the server's heap and goroutine profiles here when the last third starts and at the end")
@@ -118,8 +120,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		return nil, errors.New("--clients, --max-calls, --parallel and --queue must be positive")
 	case !share(o.streamShare) || !share(o.abrupt):
 		return nil, errors.New("--stream-share and --abrupt must be in [0, 1]")
-	case o.streamHold < 0 || o.cutWithin < 0 || o.timeout <= 0 || o.tolerance < 0:
-		return nil, errors.New("--stream-hold, --cut-within and --tolerance must not be negative, --timeout positive")
+	case o.streamHold < 0 || o.cutWithin < 0 || o.timeout <= 0 || o.tolerance < 0 || o.maxBytes < 0:
+		return nil, errors.New("--stream-hold, --cut-within, --tolerance and --max-bytes must not be negative, --timeout positive")
 	}
 	return o, nil
 }

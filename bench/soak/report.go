@@ -57,13 +57,16 @@ type LoadJSON struct {
 	CapSessions   int     `json:"capacity_sessions"`
 	CapDurationS  float64 `json:"capacity_duration_s"`
 	ToleranceRate float64 `json:"tolerance"`
+	// MaxBytes is --max-bytes: the request streams' limit the soak
+	// provisioned (0: dev's default).
+	MaxBytes int64 `json:"max_bytes,omitempty"`
 }
 
 func (o *options) loadJSON() LoadJSON {
 	return LoadJSON{Clients: o.clients, MaxCalls: o.maxCalls, Parallel: o.parallel, StreamShare: o.streamShare,
 		StreamHoldS: o.streamHold.Seconds(), AbruptShare: o.abrupt, CutWithinMS: float64(o.cutWithin) / float64(time.Millisecond),
 		TimeoutS: o.timeout.Seconds(), DurationS: o.duration.Seconds(), IntervalS: o.interval.Seconds(), Fraction: o.fraction,
-		CapSessions: o.capSessions, CapDurationS: o.capDuration.Seconds(), ToleranceRate: o.tolerance}
+		CapSessions: o.capSessions, CapDurationS: o.capDuration.Seconds(), ToleranceRate: o.tolerance, MaxBytes: o.maxBytes}
 }
 
 // Totals are the whole run's counts.

@@ -22,6 +22,7 @@ import (
 
 	"github.com/mcpstream/mcpstream/bench"
 	"github.com/mcpstream/mcpstream/bench/internal/proc"
+	"github.com/mcpstream/mcpstream/streams"
 )
 
 var (
@@ -92,6 +93,12 @@ func soakServer(ctx context.Context, o *options, p *proc.Proc, params []byte, de
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return fmt.Errorf("opening JetStream: %w", err)
+	}
+	if o.maxBytes > 0 { // dev provisioned the default topology; only the limit changes
+		if err := streams.Provision(ctx, js, streams.Topology{MaxBytes: o.maxBytes}); err != nil {
+			return fmt.Errorf("--max-bytes: %w", err)
+		}
+		fmt.Fprintf(stdout, "streams provisioned anew with %s a request stream\n", fmtBytes(float64(o.maxBytes)))
 	}
 	if _, err := bench.ProbeCall(ctx, url, o.tool, json.RawMessage(o.args)); err != nil {
 		return fmt.Errorf("a first call: %w", err)
