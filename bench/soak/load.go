@@ -206,6 +206,7 @@ func (d *driver) call(ctx context.Context, s *bench.Session, t time.Time, cut ti
 // closed.
 type heldStream struct {
 	cancel context.CancelFunc
+	held   *time.Timer // ends the stream once held long enough
 	done   chan struct{}
 }
 
@@ -228,8 +229,8 @@ func (d *driver) holdStream(ctx context.Context, s *bench.Session, hold time.Dur
 	}
 	d.stats.session("stream")
 	d.streamsOpen.Add(1)
-	h := &heldStream{cancel: cancel, done: make(chan struct{})}
 	held := time.AfterFunc(hold, cancel)
+	h := &heldStream{cancel: cancel, held: held, done: make(chan struct{})}
 	go func() {
 		defer close(h.done)
 		defer d.streamsOpen.Add(-1)
@@ -247,6 +248,7 @@ func (h *heldStream) close() {
 	if h == nil {
 		return
 	}
+	h.held.Stop()
 	h.cancel()
 	<-h.done
 }

@@ -25,12 +25,6 @@ import (
 	"github.com/mcpstream/mcpstream/streams"
 )
 
-var (
-	endpointLine = regexp.MustCompile(`MCP endpoint (http://\S+)`)
-	natsLine     = regexp.MustCompile(`NATS listening on (\S+)`)
-	metricsLine  = regexp.MustCompile(`metrics (http://\S+/metrics)`)
-)
-
 // run builds mcpstream, starts `mcpstream dev`, measures capacity (unless
 // --rate is set) and soaks it. It returns the report of what it saw (nil
 // if it saw nothing) and the error that cut the run short, if any.
@@ -69,7 +63,7 @@ func run(ctx context.Context, o *options, stdout, stderr io.Writer) (*Report, er
 	rep := &Report{Server: argv[1:], GOGC: gogc(o.gcPercent), Machine: fmt.Sprintf("%d CPUs, %s, driver and server sharing them", runtime.NumCPU(), runtime.Version()),
 		Tool: o.tool, Args: json.RawMessage(o.args), Load: o.loadJSON()}
 	var got bool
-	err = proc.ServeEnv(ctx, argv, nil, endpointLine, stderr, func(p *proc.Proc) error {
+	err = proc.ServeEnv(ctx, argv, nil, regexp.MustCompile(`MCP endpoint (http://\S+)`), stderr, func(p *proc.Proc) error {
 		got = true
 		return soakServer(ctx, o, p, params, debugURL, rep, log, stdout, stderr)
 	})
@@ -81,7 +75,9 @@ func run(ctx context.Context, o *options, stdout, stderr io.Writer) (*Report, er
 
 // soakServer is the run against one started server.
 func soakServer(ctx context.Context, o *options, p *proc.Proc, params []byte, debugURL string, rep *Report, log *slog.Logger, stdout, stderr io.Writer) error {
-	url, natsURL, metricsURL := p.Endpoint(), p.StdoutMatch(natsLine), p.StdoutMatch(metricsLine)
+	url := p.Endpoint()
+	natsURL := p.StdoutMatch(regexp.MustCompile(`NATS listening on (\S+)`))
+	metricsURL := p.StdoutMatch(regexp.MustCompile(`metrics (http://\S+/metrics)`))
 	if natsURL == "" || metricsURL == "" {
 		return fmt.Errorf("dev did not print its NATS URL (%q) and metrics URL (%q)", natsURL, metricsURL)
 	}
