@@ -1,7 +1,7 @@
 GO ?= go
 PKGS := ./...
 
-.PHONY: test vet unit itest bench nocliff admission fuzz dev build conformance
+.PHONY: test vet unit itest bench nocliff admission soak fuzz dev build conformance
 
 ## test: vet, then every test (unit and end-to-end) under the race detector,
 ## then the official conformance suite (see conformance). deploy/ checks the
@@ -40,6 +40,11 @@ nocliff:
 ## at 0.8x and 2x its capacity, a fast group beside it, three gateways
 admission:
 	$(GO) run ./bench/admission
+
+## soak: mcpstream dev for 10 minutes at half of its capacity, clients coming
+## and going; fails if RSS, goroutines, open files or streams grow, or a call is lost
+soak:
+	$(GO) run ./bench/soak
 
 ## fuzz: a short run of every fuzz target
 fuzz:

@@ -29,6 +29,7 @@ type Proc struct {
 	exited  chan struct{} // closed when the process has exited
 	exitErr error         // its Wait error, once exited is closed
 	errTail *tail         // the end of its stderr
+	outHead *head         // the start of its stdout
 }
 
 // Start runs argv and waits until a line of its stdout matches ready (its
@@ -45,7 +46,7 @@ func StartEnv(ctx context.Context, argv, env []string, ready *regexp.Regexp) (*P
 	cmd.Env = env
 	cmd.Stdin = nil
 	killWithParent(cmd)
-	p := &Proc{cmd: cmd, exited: make(chan struct{}), errTail: newTail(40)}
+	p := &Proc{cmd: cmd, exited: make(chan struct{}), errTail: newTail(40), outHead: &head{n: 100}}
 	cmd.Stderr = p.errTail
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -60,6 +61,7 @@ func StartEnv(ctx context.Context, argv, env []string, ready *regexp.Regexp) (*P
 		defer close(scanDone)
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
+			p.outHead.add(sc.Text())
 			if m := ready.FindStringSubmatch(sc.Text()); m != nil {
 				select {
 				case found <- m[1:]:
@@ -131,6 +133,35 @@ func (p *Proc) Kill() {
 	}
 	_ = p.cmd.Process.Signal(syscall.SIGKILL)
 	<-p.exited
+}
+
+// StdoutMatch is the first group of the first of the lines the process
+// wrote to stdout (up to its 100th line) that matches re, or "". Lines
+// written before the ready line are all there once Start has returned.
+func (p *Proc) StdoutMatch(re *regexp.Regexp) string {
+	p.outHead.mu.Lock()
+	defer p.outHead.mu.Unlock()
+	for _, l := range p.outHead.lines {
+		if m := re.FindStringSubmatch(l); len(m) > 1 {
+			return m[1]
+		}
+	}
+	return ""
+}
+
+// head keeps the first n lines given to it.
+type head struct {
+	mu    sync.Mutex
+	n     int
+	lines []string
+}
+
+func (h *head) add(line string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.lines) < h.n {
+		h.lines = append(h.lines, line)
+	}
 }
 
 // StderrTail is the last lines the process wrote to stderr.
