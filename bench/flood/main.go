@@ -15,6 +15,10 @@
 //     loop: each session calls again as soon as it is answered). The flood
 //     is driven from a child process, as a real client would be.
 //
+// With --rounds N the two phases alternate N times on that server, and the
+// verdict takes the median of the rounds' ratios, so that a machine whose
+// speed drifts (shared cores) hits baseline and flood alike.
+//
 // Then, unless --unlimited=false, a third phase on a fresh server without
 // the rate limit shows what the same flood does there. It prints a table
 // and the ratio of quiet's p99 under the flood to its baseline p99, and
@@ -24,6 +28,7 @@
 //	go run ./bench/flood                       # header principals, 200/s, burst 50
 //	go run ./bench/flood --flood-rate 0        # the flood as fast as it can
 //	go run ./bench/flood --auth api-keys --json flood.json
+//	go run ./bench/flood --rounds 3 --duration 10s  # on a machine shared with other work
 package main
 
 import (
@@ -92,6 +97,7 @@ type options struct {
 	warmup        time.Duration
 	maxRatio      float64
 	unlimited     bool
+	rounds        int
 	inProcess     bool
 	gogc          int
 	serverCPUs    string
@@ -115,6 +121,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.duration, "duration", 20*time.Second, "measured window of each phase")
 	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "warm-up of each phase (not counted)")
 	fs.Float64Var(&o.maxRatio, "max-ratio", 2, "the largest quiet p99 under the flood over its baseline p99 that passes")
+	fs.IntVar(&o.rounds, "rounds", 1, "how many times the baseline and the flood alternate on the server; the verdict is the median of the rounds' ratios (for a machine whose speed drifts)")
 	fs.BoolVar(&o.unlimited, "unlimited", true, "also run the flood against a fresh server without the rate limit (a contrast; never fails the run)")
 	fs.BoolVar(&o.inProcess, "in-process", false, "drive the flood from the harness's own process, not a child process (quiet's driver then queues behind the flood's goroutines too)")
 	fs.IntVar(&o.gogc, "gogc", 400, "GC percentage of the server (mcpstream's default is 400)")
@@ -138,8 +145,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		return nil, errors.New("--rate and --burst must be positive")
 	case o.quietRate <= 0 || o.quietRate >= o.rate:
 		return nil, fmt.Errorf("--quiet-rate must be positive and below --rate (%g): quiet stays within its limit", o.rate)
-	case o.quietSessions <= 0 || o.floodSessions <= 0:
-		return nil, errors.New("--quiet-sessions and --flood-sessions must be positive")
+	case o.quietSessions <= 0 || o.floodSessions <= 0 || o.rounds <= 0:
+		return nil, errors.New("--quiet-sessions, --flood-sessions and --rounds must be positive")
 	case o.floodRate < 0:
 		return nil, errors.New("--flood-rate must not be negative")
 	case o.duration <= 0 || o.warmup < 0:
@@ -202,6 +209,7 @@ func loadAverage() string {
 // phase is what one phase measured.
 type phase struct {
 	Name    string        `json:"name"`
+	Round   int           `json:"round"` // from 1
 	Limited bool          `json:"rate_limited"`
 	Quiet   *bench.Result `json:"quiet"`
 	Flood   *bench.Result `json:"flood,omitempty"` // nil for the baseline
@@ -273,10 +281,10 @@ func serverArgv(o *options, bin string, c *credentials, limited bool) ([]string,
 	return argv, nil
 }
 
-// server is one server of the run and the phases run against it.
+// server is one server of the run and the phases run against it, in turn.
 type server struct {
 	limited bool
-	phases  []string
+	phases  []*phase // their names and rounds, to be filled
 }
 
 // run builds mcpstream, runs the baseline and the flood against a server
@@ -298,9 +306,13 @@ func run(ctx context.Context, o *options, stderr io.Writer) ([]*phase, error) {
 	}
 	// The baseline and the flood share a server with the rate limit; the
 	// contrast gets a fresh one without it.
-	servers := []server{{limited: true, phases: []string{phaseBaseline, phaseFlood}}}
+	limited := server{limited: true}
+	for r := 1; r <= o.rounds; r++ {
+		limited.phases = append(limited.phases, &phase{Name: phaseBaseline, Round: r, Limited: true}, &phase{Name: phaseFlood, Round: r, Limited: true})
+	}
+	servers := []server{limited}
 	if o.unlimited {
-		servers = append(servers, server{limited: false, phases: []string{phaseUnlimited}})
+		servers = append(servers, server{phases: []*phase{{Name: phaseUnlimited, Round: 1}}})
 	}
 	var phases []*phase
 	for _, s := range servers {
@@ -310,11 +322,10 @@ func run(ctx context.Context, o *options, stderr io.Writer) ([]*phase, error) {
 		}
 		err = proc.ServeAs(ctx, argv, nil, creds.headers[probePrincipal], regexp.MustCompile(`MCP endpoint (http://\S+)`), stderr,
 			func(p *proc.Proc) error {
-				for _, name := range s.phases {
-					fmt.Fprintf(stderr, "flood: phase %q (server pid %d, %s)\n", name, p.PID(), strings.Join(argv[1:], " "))
-					ph, err := runPhase(ctx, o, creds, p, name, s.limited, dir, stderr)
-					if err != nil {
-						return fmt.Errorf("phase %q: %w", name, err)
+				for _, ph := range s.phases {
+					fmt.Fprintf(stderr, "flood: phase %q, round %d (server pid %d, %s)\n", ph.Name, ph.Round, p.PID(), strings.Join(argv[1:], " "))
+					if err := runPhase(ctx, o, creds, p, ph, dir, stderr); err != nil {
+						return fmt.Errorf("phase %q, round %d: %w", ph.Name, ph.Round, err)
 					}
 					phases = append(phases, ph)
 				}
@@ -331,8 +342,8 @@ func run(ctx context.Context, o *options, stderr io.Writer) ([]*phase, error) {
 // beside the flood: the flood starts first and runs for a second longer
 // than quiet's window, so that quiet's whole window is flooded. The
 // flood's driver is a child process (see childArg) unless o.inProcess.
-func runPhase(ctx context.Context, o *options, creds *credentials, p *proc.Proc, name string, limited bool, dir string, stderr io.Writer) (*phase, error) {
-	ph := &phase{Name: name, Limited: limited}
+func runPhase(ctx context.Context, o *options, creds *credentials, p *proc.Proc, ph *phase, dir string, stderr io.Writer) error {
+	name := ph.Name
 	quiet := bench.Config{Label: name + "/" + quietPrincipal, URL: p.Endpoint(), ServerPID: p.PID(),
 		Sessions: o.quietSessions, Rate: o.quietRate, Conns: 64, Warmup: o.warmup, Duration: o.duration,
 		Tool: "echo", Args: []byte(`{"text":"hello"}`), Header: creds.headers[quietPrincipal]}
@@ -340,31 +351,31 @@ func runPhase(ctx context.Context, o *options, creds *credentials, p *proc.Proc,
 		quiet.Progress = stderr
 	}
 	if name == phaseBaseline {
-		res, err := bench.Run(ctx, quiet)
-		ph.Quiet = res
-		return ph, err
+		var err error
+		ph.Quiet, err = bench.Run(ctx, quiet)
+		return err
 	}
 	fl := bench.Config{Label: name + "/" + floodPrincipal, URL: p.Endpoint(),
 		Sessions: o.floodSessions, Rate: o.floodRate, Warmup: o.warmup, Duration: o.duration + time.Second,
 		Tool: "echo", Args: []byte(`{"text":"hello"}`), Header: creds.headers[floodPrincipal]}
 	wait, err := startFloodLoad(ctx, o, fl, dir)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	ph.Quiet, err = bench.Run(ctx, quiet)
 	var floodErr error
 	ph.Flood, floodErr = wait(err != nil)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if floodErr != nil {
-		return nil, fmt.Errorf("flood: %w", floodErr)
+		return fmt.Errorf("flood: %w", floodErr)
 	}
 	if !covers(ph.Flood, ph.Quiet) {
-		return nil, fmt.Errorf("the flood's window %s + %s does not cover quiet's %s + %s",
+		return fmt.Errorf("the flood's window %s + %s does not cover quiet's %s + %s",
 			ph.Flood.Start.Format(time.StampMilli), ph.Flood.Config.Duration, ph.Quiet.Start.Format(time.StampMilli), ph.Quiet.Config.Duration)
 	}
-	return ph, nil
+	return nil
 }
 
 // startFloodLoad starts the flood's load and returns once its calls go

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"slices"
 	"text/tabwriter"
 	"time"
 
@@ -14,11 +15,13 @@ import (
 // verdict is what the run shows: quiet's p99 under the flood over its
 // baseline p99, and whether that passes.
 type verdict struct {
-	// Ratio is quiet's p99 under the flood (rate limit on) over its
-	// baseline p99; 0 when either phase is missing or served no call.
-	Ratio float64 `json:"p99_ratio"`
+	// Ratios are quiet's p99 under the flood (rate limit on) over its
+	// baseline p99, a round each (0 where either served no call); Ratio is
+	// their median.
+	Ratios []float64 `json:"p99_ratios"`
+	Ratio  float64   `json:"p99_ratio"`
 	// UnlimitedRatio is quiet's p99 under the flood without the rate
-	// limit over the same baseline (0 when not run): the contrast.
+	// limit over the median baseline p99 (0 when not run): the contrast.
 	UnlimitedRatio float64 `json:"p99_ratio_unlimited,omitempty"`
 	MaxRatio       float64 `json:"max_ratio"`
 	Pass           bool    `json:"pass"`
@@ -26,42 +29,59 @@ type verdict struct {
 	Failures []string `json:"failures,omitempty"`
 }
 
-// judge compares the phases: the run passes when quiet's p99 under the
-// flood is at most o.maxRatio times its baseline p99, quiet saw no error
-// while the rate limit held, and the flood was refused at all (else the
-// limit was never put to the test).
+// judge compares the phases: the run passes when the median over the
+// rounds of quiet's p99 under the flood over its baseline p99 is at most
+// o.maxRatio, quiet saw no error while the rate limit held, and every
+// flood was refused (else the limit was never put to the test).
 func judge(o *options, phases []*phase) verdict {
 	v := verdict{MaxRatio: o.maxRatio}
-	base, flooded, unlimited := find(phases, phaseBaseline), find(phases, phaseFlood), find(phases, phaseUnlimited)
-	if base == nil || flooded == nil {
-		v.Failures = append(v.Failures, "the baseline or the flood phase is missing")
+	var baseP99 []time.Duration
+	for _, base := range phases {
+		if base.Name != phaseBaseline {
+			continue
+		}
+		baseP99 = append(baseP99, base.Quiet.P99)
+		flooded := find(phases, phaseFlood, base.Round)
+		if flooded == nil {
+			continue
+		}
+		ratio, err := p99Ratio(base.Quiet, flooded.Quiet)
+		if err != nil {
+			v.Failures = append(v.Failures, fmt.Sprintf("round %d: %v", base.Round, err))
+		}
+		v.Ratios = append(v.Ratios, ratio)
+	}
+	if len(v.Ratios) == 0 {
+		v.Failures = append(v.Failures, "no round has both a baseline and a flood")
 		return v
 	}
-	var err error
-	if v.Ratio, err = p99Ratio(base.Quiet, flooded.Quiet); err != nil {
-		v.Failures = append(v.Failures, err.Error())
-	} else if v.Ratio > o.maxRatio {
+	if v.Ratio = median(v.Ratios); v.Ratio > o.maxRatio {
 		v.Failures = append(v.Failures, fmt.Sprintf("quiet's p99 under the flood is %.2fx its baseline, more than %gx", v.Ratio, o.maxRatio))
 	}
-	for _, ph := range []*phase{base, flooded} {
+	for _, ph := range phases {
+		if !ph.Limited {
+			continue
+		}
 		if n := ph.Quiet.ErrorCount(); n > 0 {
-			v.Failures = append(v.Failures, fmt.Sprintf("quiet saw %d errors in phase %q (%s)", n, ph.Name, bench.FormatCounts(ph.Quiet.Errors)))
+			v.Failures = append(v.Failures, fmt.Sprintf("quiet saw %d errors in phase %q, round %d (%s)", n, ph.Name, ph.Round, bench.FormatCounts(ph.Quiet.Errors)))
+		}
+		if ph.Flood != nil && ph.Flood.Errors[bench.KindHTTP429] == 0 {
+			v.Failures = append(v.Failures, fmt.Sprintf("round %d: the flood was never refused with 429: the rate limit was not put to the test", ph.Round))
 		}
 	}
-	if flooded.Flood != nil && flooded.Flood.Errors[bench.KindHTTP429] == 0 {
-		v.Failures = append(v.Failures, "the flood was never refused with 429: the rate limit was not put to the test")
-	}
-	if unlimited != nil {
-		v.UnlimitedRatio, _ = p99Ratio(base.Quiet, unlimited.Quiet)
+	if un := find(phases, phaseUnlimited, 1); un != nil && un.Quiet.OK > 0 {
+		if b := medianDuration(baseP99); b > 0 {
+			v.UnlimitedRatio = float64(un.Quiet.P99) / float64(b)
+		}
 	}
 	v.Pass = len(v.Failures) == 0
 	return v
 }
 
-// find is the phase of that name, or nil.
-func find(phases []*phase, name string) *phase {
+// find is the phase of that name and round, or nil.
+func find(phases []*phase, name string, round int) *phase {
 	for _, ph := range phases {
-		if ph.Name == name {
+		if ph.Name == name && ph.Round == round {
 			return ph
 		}
 	}
@@ -74,6 +94,30 @@ func p99Ratio(base, other *bench.Result) (float64, error) {
 		return 0, fmt.Errorf("no p99 to compare: a phase served no call")
 	}
 	return float64(other.P99) / float64(base.P99), nil
+}
+
+// median is the median of xs (the mean of the middle two for an even
+// count); 0 for none.
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
+}
+
+// medianDuration is the median of ds.
+func medianDuration(ds []time.Duration) time.Duration {
+	xs := make([]float64, len(ds))
+	for i, d := range ds {
+		xs[i] = float64(d)
+	}
+	return time.Duration(median(xs))
 }
 
 // describeLoad is a result's load in a few words.
@@ -129,34 +173,59 @@ func writeReport(w io.Writer, o *options, phases []*phase, v verdict, load [2]st
 			if r.ServerCPU > 0 {
 				cores = fmt.Sprintf("%.2f", r.ServerCores())
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%.0f\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t\n", ph.Name, principal, describeLoad(r),
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%.0f\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t\n", phaseLabel(o, ph), principal, describeLoad(r),
 				r.Calls, r.Throughput, bench.FormatMS(r.P50), bench.FormatMS(r.P99), bench.FormatMS(r.P999), bench.FormatMS(r.Max),
 				n429, bench.FormatMS(r.RefusedP50), bench.FormatMS(r.RefusedP99), bench.FormatCounts(other), cores)
 		}
 	}
 	_ = tw.Flush()
 	fmt.Fprintln(w)
-	if fl := find(phases, phaseFlood); fl != nil && fl.Flood != nil {
-		f := fl.Flood
-		secs := f.Config.Duration.Seconds()
-		fmt.Fprintf(w, "flood: %.0f calls/s offered, %.0f/s admitted (limit %g/s), %.0f/s refused with 429 in p50 %s ms, p99 %s ms\n",
-			f.Offered, f.Throughput, o.rate, float64(f.Errors[bench.KindHTTP429])/secs, bench.FormatMS(f.RefusedP50), bench.FormatMS(f.RefusedP99))
-	}
-	if base, fl := find(phases, phaseBaseline), find(phases, phaseFlood); base != nil && fl != nil {
-		verdict := "pass"
-		if !v.Pass {
-			verdict = "FAIL"
+	for _, ph := range phases {
+		if ph.Name != phaseFlood || ph.Flood == nil {
+			continue
 		}
-		fmt.Fprintf(w, "quiet p99: baseline %s ms, under the flood %s ms: %.2fx (max %gx): %s\n",
-			bench.FormatMS(base.Quiet.P99), bench.FormatMS(fl.Quiet.P99), v.Ratio, o.maxRatio, verdict)
+		f := ph.Flood
+		fmt.Fprintf(w, "%sflood: %.0f calls/s offered, %.0f/s admitted (limit %g/s), %.0f/s refused with 429 in p50 %s ms, p99 %s ms\n",
+			roundPrefix(o, ph), f.Offered, f.Throughput, o.rate, float64(f.Errors[bench.KindHTTP429])/f.Config.Duration.Seconds(),
+			bench.FormatMS(f.RefusedP50), bench.FormatMS(f.RefusedP99))
+		if base := find(phases, phaseBaseline, ph.Round); base != nil && base.Quiet != nil && ph.Quiet != nil {
+			ratio, _ := p99Ratio(base.Quiet, ph.Quiet)
+			fmt.Fprintf(w, "%squiet p99: baseline %s ms, under the flood %s ms: %.2fx\n",
+				roundPrefix(o, ph), bench.FormatMS(base.Quiet.P99), bench.FormatMS(ph.Quiet.P99), ratio)
+		}
 	}
-	if un := find(phases, phaseUnlimited); un != nil {
+	verdict := "pass"
+	if !v.Pass {
+		verdict = "FAIL"
+	}
+	what := "quiet's p99 under the flood over its baseline"
+	if len(v.Ratios) > 1 {
+		what = fmt.Sprintf("the median of %d rounds' ratios", len(v.Ratios))
+	}
+	fmt.Fprintf(w, "%s: %.2fx (max %gx): %s\n", what, v.Ratio, o.maxRatio, verdict)
+	if un := find(phases, phaseUnlimited, 1); un != nil && un.Flood != nil {
 		fmt.Fprintf(w, "without the rate limit: the flood had %.0f calls/s served, quiet's p99 %s ms: %.2fx the baseline (contrast, not judged)\n",
 			un.Flood.Throughput, bench.FormatMS(un.Quiet.P99), v.UnlimitedRatio)
 	}
 	for _, f := range v.Failures {
 		fmt.Fprintf(w, "fail: %s\n", f)
 	}
+}
+
+// phaseLabel is the phase's name, with its round when there are several.
+func phaseLabel(o *options, ph *phase) string {
+	if o.rounds > 1 && ph.Limited {
+		return fmt.Sprintf("%s %d", ph.Name, ph.Round)
+	}
+	return ph.Name
+}
+
+// roundPrefix names the phase's round when there are several.
+func roundPrefix(o *options, ph *phase) string {
+	if o.rounds > 1 {
+		return fmt.Sprintf("round %d: ", ph.Round)
+	}
+	return ""
 }
 
 // writeJSON writes the run as one JSON object: the machine, the options,
@@ -177,10 +246,11 @@ func writeJSON(w io.Writer, o *options, phases []*phase, v verdict, load [2]stri
 		QuietRate     float64  `json:"quiet_rate"`
 		FloodRate     float64  `json:"flood_rate"`
 		FloodSessions int      `json:"flood_sessions"`
+		Rounds        int      `json:"rounds"`
 		InProcess     bool     `json:"flood_in_process"`
 		DurationMS    float64  `json:"duration_ms"`
 		Phases        []*phase `json:"phases"`
 		Verdict       verdict  `json:"verdict"`
 	}{runtime.Version(), runtime.NumCPU(), o.serverCPUs, o.gogc, load[0], load[1], o.auth, o.rate, o.burst, o.quietRate, o.floodRate,
-		o.floodSessions, o.inProcess, float64(o.duration) / float64(time.Millisecond), phases, v})
+		o.floodSessions, o.rounds, o.inProcess, float64(o.duration) / float64(time.Millisecond), phases, v})
 }
