@@ -187,6 +187,14 @@ func TestWriteReport(t *testing.T) {
 			t.Errorf("report lacks %q:\n%s", s, b.String())
 		}
 	}
+	if strings.Contains(b.String(), "note: the load average") {
+		t.Errorf("a note of a busy machine at load 1.20:\n%s", b.String())
+	}
+	b.Reset()
+	writeReport(&b, o, phases, v, [2]string{"0.50", "99"})
+	if !strings.Contains(b.String(), "note: the load average exceeded") {
+		t.Errorf("no note of a busy machine at load 99:\n%s", b.String())
+	}
 	b.Reset()
 	if err := writeJSON(&b, o, phases, v, [2]string{"0.50", "1.20"}); err != nil {
 		t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"io"
 	"runtime"
 	"slices"
+	"strconv"
 	"text/tabwriter"
 	"time"
 
@@ -150,7 +151,11 @@ func writeReport(w io.Writer, o *options, phases []*phase, v verdict, load [2]st
 	if load[0] != "" {
 		fmt.Fprintf(w, "; load average %s before, %s after", load[0], load[1])
 	}
-	fmt.Fprint(w, "\n\n")
+	fmt.Fprint(w, "\n")
+	if busy(load) {
+		fmt.Fprintf(w, "note: the load average exceeded the %d CPUs: other work shared the machine, and moves the baseline as much as the flood does\n", runtime.NumCPU())
+	}
+	fmt.Fprint(w, "\n")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "phase\tprincipal\tload\tcalls\tok/s\tp50 ms\tp99 ms\tp99.9 ms\tmax ms\t429s\t429 p50 ms\t429 p99 ms\tother errors\tserver cores\t")
 	for _, ph := range phases {
@@ -210,6 +215,17 @@ func writeReport(w io.Writer, o *options, phases []*phase, v verdict, load [2]st
 	for _, f := range v.Failures {
 		fmt.Fprintf(w, "fail: %s\n", f)
 	}
+}
+
+// busy reports whether a load average (before or after the run) exceeded
+// the CPU count.
+func busy(load [2]string) bool {
+	for _, l := range load {
+		if v, err := strconv.ParseFloat(l, 64); err == nil && v > float64(runtime.NumCPU()) {
+			return true
+		}
+	}
+	return false
 }
 
 // phaseLabel is the phase's name, with its round when there are several.
