@@ -239,6 +239,49 @@ func TestRefusalLatency(t *testing.T) {
 	}
 }
 
+// TestHeaderAndRateLimitedSetup: Config.Header goes with every request, an
+// initialize refused with 429 is tried again, Started is called once, and
+// JSON names the headers without their values.
+func TestHeaderAndRateLimitedSetup(t *testing.T) {
+	mcp := targets.MCPGo()
+	var mu sync.Mutex
+	refusedInits, missing := 0, 0
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		mu.Lock()
+		if r.Header.Get("X-Principal") != "alice" {
+			missing++
+		}
+		refuse := bytes.Contains(body, []byte(`"initialize"`)) && refusedInits < 2
+		if refuse {
+			refusedInits++
+		}
+		mu.Unlock()
+		if refuse {
+			w.Header().Set("Retry-After", "0")
+			http.Error(w, "rate limited", http.StatusTooManyRequests)
+			return
+		}
+		mcp.ServeHTTP(w, r)
+	})
+	started := 0
+	res := run(t, Config{
+		URL: serve(t, h), Sessions: 3, Duration: 200 * time.Millisecond, Args: json.RawMessage(`{"text":"x"}`),
+		Header: http.Header{"x-principal": {"alice"}}, Started: func() { started++ },
+	})
+	if res.SessionsReady != 3 || len(res.SetupErrors) != 0 || res.OK == 0 {
+		t.Errorf("%d sessions ready, setup errors %v, %d calls ok; want 3 ready after the 429s, none failed", res.SessionsReady, res.SetupErrors, res.OK)
+	}
+	if refusedInits != 2 || missing != 0 || started != 1 {
+		t.Errorf("%d initializes refused, %d requests without the header, Started called %d times; want 2, 0, 1", refusedInits, missing, started)
+	}
+	b, err := json.Marshal(res.Config)
+	if err != nil || !strings.Contains(string(b), `"headers":["X-Principal"]`) || strings.Contains(string(b), "alice") {
+		t.Errorf("config as JSON: %s, %v; want the header's name, not its value", b, err)
+	}
+}
+
 func TestIdleStreams(t *testing.T) {
 	for name, h := range map[string]http.Handler{"mcp-go": targets.MCPGo(), "go-sdk": targets.GoSDK()} {
 		t.Run(name, func(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 )
@@ -55,8 +56,9 @@ func newHTTPClient(conns, sourceIPs int) *http.Client {
 type session struct {
 	hc     *http.Client
 	url    string
-	id     string // Mcp-Session-Id; empty for stateless servers
-	proto  string // negotiated protocol revision; empty before initialize
+	id     string      // Mcp-Session-Id; empty for stateless servers
+	proto  string      // negotiated protocol revision; empty before initialize
+	header http.Header // sent with every request; canonical keys
 	nextID atomic.Int64
 	rec    *recorder
 }
@@ -70,6 +72,15 @@ type callError struct {
 
 func (e *callError) Error() string { return e.kind + ": " + e.err.Error() }
 func (e *callError) Unwrap() error { return e.err }
+
+// retryLater is an HTTP refusal that said when to try again (Retry-After,
+// in seconds as HTTP has it).
+type retryLater struct {
+	*callError
+	after time.Duration
+}
+
+func (e *retryLater) Unwrap() error { return e.callError }
 
 // errKind is the error kind of err; "" for nil.
 func errKind(err error) string {
@@ -105,6 +116,9 @@ func (s *session) post(ctx context.Context, body []byte) (*http.Response, error)
 		return nil, &callError{KindTransport, err}
 	}
 	h := req.Header
+	for k, v := range s.header {
+		h[k] = v
+	}
 	h["Content-Type"] = []string{contentJSON}
 	h["Accept"] = []string{acceptPost}
 	if s.id != "" {
@@ -138,7 +152,11 @@ func (s *session) request(ctx context.Context, method string, params []byte) (js
 	}
 	defer closeBody(resp)
 	if resp.StatusCode != http.StatusOK {
-		return nil, resp, &callError{httpKind(resp.StatusCode), fmt.Errorf("%s: HTTP %s", method, resp.Status)}
+		ce := &callError{httpKind(resp.StatusCode), fmt.Errorf("%s: HTTP %s", method, resp.Status)}
+		if after := retryAfter(resp.Header.Get("Retry-After")); after > 0 {
+			return nil, resp, &retryLater{ce, after}
+		}
+		return nil, resp, ce
 	}
 	result, err := readResponse(resp, id)
 	if err != nil {
@@ -196,6 +214,9 @@ func (s *session) openStream(ctx context.Context) (*http.Response, error) {
 	if err != nil {
 		return nil, &callError{KindTransport, err}
 	}
+	for k, v := range s.header {
+		req.Header[k] = v
+	}
 	req.Header.Set("Accept", acceptStream)
 	if s.id != "" {
 		req.Header.Set(headerSessionID, s.id)
@@ -218,6 +239,51 @@ func (s *session) openStream(ctx context.Context) (*http.Response, error) {
 	return resp, nil
 }
 
+// initializeRetrying is initialize, tried again after the Retry-After (at
+// least 100ms) while the server refuses it with HTTP 429, until ctx ends.
+func (s *session) initializeRetrying(ctx context.Context) error {
+	for {
+		err := s.initialize(ctx)
+		if errKind(err) != KindHTTP429 {
+			return err
+		}
+		var later *retryLater
+		wait := 100 * time.Millisecond
+		if errors.As(err, &later) {
+			wait = max(wait, later.after)
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		}
+	}
+}
+
+// retryAfter parses a Retry-After header given in seconds; 0 when absent
+// or a date.
+func retryAfter(v string) time.Duration {
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil || n < 0 {
+		return 0
+	}
+	return time.Duration(n) * time.Second
+}
+
+// canonicalHeader is h with canonical keys, for sessions to copy as is.
+func canonicalHeader(h http.Header) http.Header {
+	if len(h) == 0 {
+		return nil
+	}
+	c := make(http.Header, len(h))
+	for k, v := range h {
+		c[http.CanonicalHeaderKey(k)] = v
+	}
+	return c
+}
+
 // httpKind is the error kind of an HTTP status.
 func httpKind(status int) string {
 	if status == http.StatusServiceUnavailable {
@@ -236,10 +302,14 @@ func closeBody(resp *http.Response) {
 // Probe opens one MCP session at url (initialize, then
 // notifications/initialized) and reports whether the server answered
 // properly; use it to wait for a server to be ready.
-func Probe(ctx context.Context, url string) error {
+func Probe(ctx context.Context, url string) error { return ProbeAs(ctx, url, nil) }
+
+// ProbeAs is Probe with header sent with each request (the credentials of
+// a server that refuses anonymous clients).
+func ProbeAs(ctx context.Context, url string, header http.Header) error {
 	hc := newHTTPClient(1, 1)
 	defer hc.CloseIdleConnections()
-	s := &session{hc: hc, url: url}
+	s := &session{hc: hc, url: url, header: canonicalHeader(header)}
 	return s.initialize(ctx)
 }
 

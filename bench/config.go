@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"net/url"
+	"slices"
 	"time"
 )
 
@@ -54,8 +56,18 @@ type Config struct {
 	// its CPU time over the measured window is reported as
 	// [Result.ServerCPU].
 	ServerPID int
+	// Header holds headers sent with every request of the run (initialize,
+	// calls, event streams), e.g. the credentials that name a principal:
+	// a proxy's principal header, or Authorization: Bearer <API key>. A
+	// session whose initialize is refused with HTTP 429 (the principal's
+	// rate limit) tries again after the Retry-After, within Timeout. JSON
+	// carries the header names only, not their values.
+	Header http.Header
 	// Progress receives a progress bar; nil shows none.
 	Progress io.Writer
+	// Started, if set, is called once the sessions are set up, just
+	// before the first call goes out (to start another load alongside).
+	Started func()
 }
 
 // Error kinds counted in [Result.Errors]. HTTP statuses other than 503 count
@@ -144,16 +156,24 @@ type configJSON struct {
 	MaxOutstanding int             `json:"max_outstanding"`
 	Conns          int             `json:"conns"`
 	SourceIPs      int             `json:"source_ips"`
+	Headers        []string        `json:"headers,omitempty"`
 }
 
 // MarshalJSON encodes the configuration with durations in milliseconds
-// (warmup_ms, duration_ms, timeout_ms); Progress is left out.
+// (warmup_ms, duration_ms, timeout_ms) and the names of Header (headers);
+// Header's values, Progress and Started are left out.
 func (c Config) MarshalJSON() ([]byte, error) {
+	var names []string
+	for k := range c.Header {
+		names = append(names, http.CanonicalHeaderKey(k))
+	}
+	slices.Sort(names)
 	return json.Marshal(configJSON{
 		Label: c.Label, URL: c.URL, Sessions: c.Sessions,
 		WarmupMS: ms(c.Warmup), DurationMS: ms(c.Duration), Rate: c.Rate,
 		IdleStreams: c.IdleStreams, Tool: c.Tool, Args: c.Args,
 		TimeoutMS: ms(c.Timeout), MaxOutstanding: c.MaxOutstanding, Conns: c.Conns, SourceIPs: c.SourceIPs,
+		Headers: names,
 	})
 }
 

@@ -21,6 +21,7 @@ type runner struct {
 	cfg      Config
 	hc       *http.Client
 	params   []byte // tools/call params: {"name":...,"arguments":...}
+	header   http.Header
 	sessions []*session
 
 	// The measured window; calls sent (closed loop) or due (open loop)
@@ -57,7 +58,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if cfg.Rate > 0 {
 		conns = cfg.Conns + cfg.IdleStreams
 	}
-	r := &runner{cfg: cfg, hc: newHTTPClient(conns, cfg.SourceIPs), params: params}
+	r := &runner{cfg: cfg, hc: newHTTPClient(conns, cfg.SourceIPs), params: params, header: canonicalHeader(cfg.Header)}
 	defer r.hc.CloseIdleConnections()
 
 	res := &Result{Config: cfg}
@@ -77,6 +78,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	r.measureStart = r.start.Add(cfg.Warmup)
 	r.measureEnd = r.measureStart.Add(cfg.Duration)
 	stopProgress := r.progress(cfg.Progress)
+	if cfg.Started != nil {
+		cfg.Started()
+	}
 	// The driver's and the server's CPU time when measurement started.
 	var cpuAtStart, serverAtStart atomic.Int64
 	cpuAtStart.Store(-1)
@@ -136,10 +140,10 @@ func (r *runner) setup(ctx context.Context, recs []*recorder, idle *idleStreams,
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			s := &session{hc: r.hc, url: cfg.URL}
+			s := &session{hc: r.hc, url: cfg.URL, header: r.header}
 			ictx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 			defer cancel()
-			if err := s.initialize(ictx); err != nil {
+			if err := s.initializeRetrying(ictx); err != nil {
 				failed("init", err)
 				return
 			}

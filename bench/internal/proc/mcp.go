@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,13 +29,19 @@ func (p *Proc) Endpoint() string {
 // initialize. It returns an error if the process exits first, or if no
 // answer comes within the given time.
 func (p *Proc) WaitInitialize(ctx context.Context, within time.Duration) error {
+	return p.WaitInitializeAs(ctx, within, nil)
+}
+
+// WaitInitializeAs is WaitInitialize with header sent with each probe (the
+// credentials of a server that refuses anonymous clients).
+func (p *Proc) WaitInitializeAs(ctx context.Context, within time.Duration, header http.Header) error {
 	url := p.Endpoint()
 	ctx, cancel := context.WithTimeout(ctx, within)
 	defer cancel()
 	backoff := 10 * time.Millisecond
 	for {
 		pctx, pcancel := context.WithTimeout(ctx, 5*time.Second)
-		err := bench.Probe(pctx, url)
+		err := bench.ProbeAs(pctx, url, header)
 		pcancel()
 		if err == nil {
 			return nil
@@ -61,12 +68,18 @@ func Serve(ctx context.Context, argv []string, ready *regexp.Regexp, stderr io.W
 // ServeEnv is Serve with env as the process's environment (nil: the
 // harness's own), handing drive the process itself.
 func ServeEnv(ctx context.Context, argv, env []string, ready *regexp.Regexp, stderr io.Writer, drive func(*Proc) error) error {
+	return ServeAs(ctx, argv, env, nil, ready, stderr, drive)
+}
+
+// ServeAs is ServeEnv with header sent with the probes that wait for the
+// server to answer initialize (see [Proc.WaitInitializeAs]).
+func ServeAs(ctx context.Context, argv, env []string, header http.Header, ready *regexp.Regexp, stderr io.Writer, drive func(*Proc) error) error {
 	p, err := StartEnv(ctx, argv, env, ready)
 	if err != nil {
 		return err
 	}
 	defer p.Kill()
-	if err := p.WaitInitialize(ctx, 30*time.Second); err != nil {
+	if err := p.WaitInitializeAs(ctx, 30*time.Second, header); err != nil {
 		return err
 	}
 	driveErr := drive(p)
