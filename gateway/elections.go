@@ -54,10 +54,10 @@ func (e *elections) elected(p int) {
 // request stream. At one, the requests of that partition still waiting
 // for the stream's acknowledgement, and those waiting to publish again,
 // publish at once; the stream drops the copies it has by their message id.
-// The subscriptions end with the gateway's connection.
+// Close ends the subscriptions.
 func (g *Gateway) watchElections() error {
 	for p := range g.topo.Partitions {
-		_, err := g.nc.Subscribe(streams.LeaderElectedSubject(p), func(*nats.Msg) {
+		sub, err := g.nc.Subscribe(streams.LeaderElectedSubject(p), func(*nats.Msg) {
 			g.log.Info("request stream has a new leader; publishing again what it did not acknowledge", "stream", streams.StreamName(p))
 			g.router.elected(p)
 			g.elections.elected(p)
@@ -65,6 +65,7 @@ func (g *Gateway) watchElections() error {
 		if err != nil {
 			return fmt.Errorf("subscribing to %s: %w", streams.LeaderElectedSubject(p), err)
 		}
+		g.subs = append(g.subs, sub)
 	}
 	return nil
 }

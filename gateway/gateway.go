@@ -70,6 +70,9 @@ type Gateway struct {
 	// key (streams.PubAckPrefix).
 	ackPrefix string
 	ackSub    *nats.Subscription
+	// subs are the other subscriptions Close ends: leader elections
+	// (elections.go) and load reports (groupload.go).
+	subs []*nats.Subscription
 
 	metrics *metrics  // nil without Config.Metrics
 	obs     *observer // nil without Config.TracerProvider or MeterProvider
@@ -383,7 +386,7 @@ func (g *Gateway) Close() {
 	g.stop()
 	g.eventStreams.each((*eventStream).close)
 	g.wg.Wait()
-	for _, s := range []*nats.Subscription{g.sub, g.ackSub} {
+	for _, s := range append([]*nats.Subscription{g.sub, g.ackSub}, g.subs...) {
 		if s != nil {
 			_ = s.Unsubscribe()
 		}

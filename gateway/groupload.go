@@ -238,10 +238,9 @@ func (l *groupLoads) report(ctx context.Context, nc *nats.Conn) {
 	}
 }
 
-// listenLoads subscribes to every group's load reports; the
-// subscription ends with the gateway's connection.
+// listenLoads subscribes to every group's load reports, until Close.
 func (g *Gateway) listenLoads() error {
-	_, err := g.nc.Subscribe(streams.LoadSubjects, func(m *nats.Msg) {
+	sub, err := g.nc.Subscribe(streams.LoadSubjects, func(m *nats.Msg) {
 		rep, err := schema.UnmarshalLoadReport(m.Data)
 		if err != nil {
 			return
@@ -251,6 +250,7 @@ func (g *Gateway) listenLoads() error {
 	if err != nil {
 		return fmt.Errorf("subscribing to %s: %w", streams.LoadSubjects, err)
 	}
+	g.subs = append(g.subs, sub)
 	return nil
 }
 
