@@ -3,7 +3,6 @@ package schema
 import (
 	"encoding/json"
 	"fmt"
-	"time"
 )
 
 // LoadReport is what a worker group's load looks like to the gateways,
@@ -40,9 +39,6 @@ const (
 	BacklogNone    = -1
 	BacklogUnknown = -2
 )
-
-// Time is At as a time.
-func (r *LoadReport) Time() time.Time { return time.Unix(0, r.At) }
 
 // Marshal encodes the report.
 func (r *LoadReport) Marshal() ([]byte, error) { return json.Marshal(r) }
