@@ -1,7 +1,7 @@
 GO ?= go
 PKGS := ./...
 
-.PHONY: test vet unit itest bench nocliff admission soak fuzz dev build conformance
+.PHONY: test vet unit itest bench nocliff admission soak flood fuzz dev build conformance
 
 ## test: vet, then every test (unit and end-to-end) under the race detector,
 ## then the official conformance suite (see conformance). deploy/ checks the
@@ -45,6 +45,12 @@ admission:
 ## and going; fails if RSS, goroutines, open files or streams grow, or a call is lost
 soak:
 	$(GO) run ./bench/soak
+
+## flood: principal "quiet" at 100 calls/s alone, then beside principal
+## "flood" at 10x its rate limit (200/s, burst 50), then the same flood on a
+## server without the limit; fails if quiet's p99 more than doubles
+flood:
+	$(GO) run ./bench/flood
 
 ## fuzz: a short run of every fuzz target
 fuzz:
