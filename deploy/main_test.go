@@ -10,60 +10,31 @@ package deploy_test
 
 import (
 	"bufio"
-	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
-	"time"
+
+	"github.com/mcpstream/mcpstream/internal/testkit"
 )
 
-var (
-	buildDir  string
-	buildOnce sync.Once
-	binary    string
-	buildErr  error
-)
+// bin is the mcpstream command, built once for the package's tests.
+var bin testkit.Binary
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if buildDir != "" {
-		os.RemoveAll(buildDir)
-	}
+	bin.Remove()
 	os.Exit(code)
 }
 
 // root is the repository's root, the parent of this package's directory.
 const root = ".."
 
-// mcpstream builds the command once for the package's tests (with the
-// race detector when the tests have it: its packages are then already
-// compiled by go test -race ./...).
+// mcpstream is the command built for the package's tests (with the race
+// detector when the tests have it).
 func mcpstream(t *testing.T) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		start := time.Now()
-		if buildDir, buildErr = os.MkdirTemp("", "deploycheck-"); buildErr != nil {
-			return
-		}
-		binary = filepath.Join(buildDir, "mcpstream")
-		args := []string{"build", "-o", binary}
-		if raceEnabled {
-			args = append(args, "-race")
-		}
-		build := exec.Command("go", append(args, "./cmd/mcpstream")...)
-		build.Dir = root
-		if out, err := build.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build ./cmd/mcpstream: %v\n%s", err, out)
-		}
-		t.Logf("built mcpstream in %s", time.Since(start).Round(time.Millisecond))
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binary
+	return bin.Path(t, root, raceEnabled)
 }
 
 // binaryEnv is the environment of the binary's runs: a race-enabled

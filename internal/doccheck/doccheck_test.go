@@ -4,14 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -29,48 +27,20 @@ const quickStart = "Quick start"
 // servedPaths are the paths mcpstream gateway and dev serve.
 var servedPaths = []string{gateway.MCPPath, gateway.SSEPath, gateway.MessagesPath, "/healthz"}
 
-var (
-	buildDir  string
-	buildOnce sync.Once
-	binary    string
-	buildErr  error
-)
+// bin is the mcpstream command, built once for the package's tests.
+var bin testkit.Binary
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if buildDir != "" {
-		os.RemoveAll(buildDir)
-	}
+	bin.Remove()
 	os.Exit(code)
 }
 
-// mcpstream builds the command once for the package's tests (with the
-// race detector when the tests have it: its packages are then already
-// compiled by go test -race ./...).
+// mcpstream is the command built for the package's tests (with the race
+// detector when the tests have it).
 func mcpstream(t *testing.T) string {
 	t.Helper()
-	root := moduleRoot(t)
-	buildOnce.Do(func() {
-		start := time.Now()
-		if buildDir, buildErr = os.MkdirTemp("", "doccheck-"); buildErr != nil {
-			return
-		}
-		binary = filepath.Join(buildDir, "mcpstream")
-		args := []string{"build", "-o", binary}
-		if raceEnabled {
-			args = append(args, "-race")
-		}
-		build := exec.Command("go", append(args, "./cmd/mcpstream")...)
-		build.Dir = root
-		if out, err := build.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build ./cmd/mcpstream: %v\n%s", err, out)
-		}
-		t.Logf("built mcpstream in %s", time.Since(start).Round(time.Millisecond))
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binary
+	return bin.Path(t, moduleRoot(t), raceEnabled)
 }
 
 // binaryEnv is the environment of the binary's runs: a race-enabled
