@@ -119,13 +119,23 @@ type Config struct {
 	// PrincipalRate, if positive, limits the requests each principal
 	// (see Auth) makes of this gateway, over every transport and session:
 	// PrincipalRate a second, in bursts of up to PrincipalBurst (default
-	// PrincipalRate rounded up, at least 1). A request beyond it is refused
-	// at once with HTTP 429, Retry-After, and -32000 whose data's
-	// retryAfterMs says when the next is allowed; notifications and
-	// answers to the server's requests are not counted, nor anonymous
-	// requests. Zero (the default) sets no limit.
+	// PrincipalRate rounded up, at least 1). A request beyond it is held
+	// (PrincipalRateHold) and then served or refused with HTTP 429,
+	// Retry-After, and -32000 whose data's retryAfterMs says when the next
+	// is allowed. Notifications and answers to the server's requests are
+	// not counted, nor anonymous requests. Zero (the default) sets no
+	// limit.
 	PrincipalRate  float64
 	PrincipalBurst int
+	// PrincipalRateHold is how long a request over its principal's rate
+	// is held (default 1s; negative: refused at once): one whose token
+	// comes within it waits for it and is served; another is refused
+	// after the hold, its Retry-After the time left. Holding slows a
+	// client that ignores Retry-After down to the rate, where refusing at
+	// once would let it come straight back and spend the gateway's CPU on
+	// refusals. The gateway holds at most MaxConns / 4 requests, a
+	// principal a quarter of those; beyond, 429 at once.
+	PrincipalRateHold time.Duration
 	// SessionCache bounds the sessions cached in memory (default 100,000).
 	SessionCache int
 	// AllowedOrigins lists Origin values accepted besides loopback ones
@@ -219,6 +229,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.PrincipalBurst <= 0 {
 		c.PrincipalBurst = max(1, int(math.Ceil(c.PrincipalRate)))
+	}
+	if c.PrincipalRateHold == 0 {
+		c.PrincipalRateHold = time.Second
 	}
 	if c.SessionCache <= 0 {
 		c.SessionCache = 100_000

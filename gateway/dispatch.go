@@ -52,7 +52,7 @@ func (g *Gateway) dispatch(ctx context.Context, x *exchange) {
 		x.out.fail(http.StatusServiceUnavailable, g.overloaded(refusedDraining))
 		return
 	}
-	if !g.withinRate(x) {
+	if !g.withinRate(ctx, x) {
 		return
 	}
 	switch method := x.msg.Method; {

@@ -72,7 +72,10 @@
 // 503 at once, apply them to an http.Server. A body must be JSON text by
 // RFC 8259 (UTF-8, no lone surrogates) or is -32700, and is bounded in
 // size and nesting before it is decoded. With principals,
-// [Config.PrincipalRate] limits each one's requests (429).
+// [Config.PrincipalRate] limits each one's requests: a request over the
+// rate is held up to [Config.PrincipalRateHold], served if its token
+// comes within the hold and refused with 429 after it otherwise, so a
+// client that ignores Retry-After is slowed down, not answered at once.
 //
 // # Authentication
 //

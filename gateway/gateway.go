@@ -79,8 +79,12 @@ type Gateway struct {
 
 	keySeq    atomic.Uint64
 	admission *admission.Controller
-	// rates limits each principal's requests (nil: no limit).
-	rates *rateLimiter
+	// rates limits each principal's requests (nil: no limit); holds
+	// counts the requests held over their principal's rate, at most
+	// maxHolds (Config.MaxConns / 4).
+	rates    *rateLimiter
+	holds    atomic.Int64
+	maxHolds int64
 
 	// ctx is the context of every goroutine the gateway starts (start);
 	// Close cancels it (stop) and waits for them (wg). It is the one stop
@@ -138,6 +142,7 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Gateway, error) {
 	}
 	g.ctx, g.stop = context.WithCancel(context.Background())
 	g.rates = newRateLimiter(cfg.PrincipalRate, cfg.PrincipalBurst)
+	g.maxHolds = int64(max(1, cfg.MaxConns/4))
 	if cfg.GroupQueueTarget > 0 {
 		g.loads = newGroupLoads(cfg.ID, loadInterval, cfg.GroupQueueTarget)
 	}

@@ -234,6 +234,8 @@ func newMetrics(reg prometheus.Registerer, g *Gateway) (*metrics, error) {
 		gauge("inflight_limit", "The adaptive in-flight limit now: calls beyond it are refused.", func() float64 { return float64(g.admission.Limit()) }),
 		gauge("event_streams", "Event streams open (session GET streams, subscriptions/listen streams, HTTP+SSE streams).",
 			func() float64 { return float64(g.eventStreams.open.Load()) }),
+		gauge("rate_held", "Requests over their principal's rate held before they are served or refused (Config.PrincipalRateHold).",
+			func() float64 { return float64(g.holds.Load()) }),
 		gauge("sessions_cached", "Sessions in the gateway's cache.", func() float64 { return float64(g.sessions.cached()) }),
 	}
 	for i, c := range m.collectors {

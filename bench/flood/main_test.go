@@ -52,8 +52,13 @@ func result(p99 time.Duration, errors map[string]int) *bench.Result {
 }
 
 func TestJudge(t *testing.T) {
-	o := &options{maxRatio: 2, rounds: 1}
+	o := &options{maxRatio: 2, rounds: 1, rate: 200, burst: 50, duration: 10 * time.Second}
 	floodRes := result(time.Millisecond, map[string]int{bench.KindHTTP429: 5000})
+	floodRes.Throughput = 205
+	held := result(300*time.Millisecond, nil) // no 429: held to the rate
+	held.Throughput = 199
+	leaked := result(time.Millisecond, map[string]int{bench.KindHTTP429: 50})
+	leaked.Throughput = 400
 	phases := func(base, flooded *bench.Result, fl *bench.Result) []*phase {
 		return []*phase{{Name: phaseBaseline, Round: 1, Limited: true, Quiet: base}, {Name: phaseFlood, Round: 1, Limited: true, Quiet: flooded, Flood: fl}}
 	}
@@ -70,6 +75,8 @@ func TestJudge(t *testing.T) {
 		{"beyond", phases(result(10*ms, nil), result(21*ms, nil), floodRes), 2.1, false, "2.10x its baseline"},
 		{"quiet errors", phases(result(10*ms, nil), result(10*ms, map[string]int{"http-503": 3}), floodRes), 1, false, "quiet saw 3 errors"},
 		{"never refused", phases(result(10*ms, nil), result(10*ms, nil), result(ms, nil)), 1, false, "never refused"},
+		{"held to the rate", phases(result(10*ms, nil), result(10*ms, nil), held), 1, true, ""},
+		{"beyond the limit", phases(result(10*ms, nil), result(10*ms, nil), leaked), 1, false, "beyond the limit"},
 		{"no baseline call", phases(&bench.Result{}, result(10*ms, nil), floodRes), 0, false, "no p99"},
 		{"no flood", phases(result(10*ms, nil), result(10*ms, nil), floodRes)[:1], 0, false, "no round has both"},
 	} {
@@ -182,7 +189,7 @@ func TestWriteReport(t *testing.T) {
 	writeReport(&b, o, phases, v, [2]string{"0.50", "1.20"})
 	for _, s := range []string{"quiet p99: baseline 4.000 ms, under the flood 12.00 ms: 3.00x\n",
 		"quiet's p99 under the flood over its baseline: 3.00x (max 2x): FAIL",
-		"200/s admitted (limit 200/s), 900/s refused with 429", "closed, 64 sessions", "server GOGC=400", "load average 0.50 before, 1.20 after"} {
+		"200/s admitted (limit 200/s) in p50 0.500 ms, p99 1.000 ms, 900/s refused with 429", "closed, 64 sessions", "server GOGC=400", "load average 0.50 before, 1.20 after"} {
 		if !strings.Contains(b.String(), s) {
 			t.Errorf("report lacks %q:\n%s", s, b.String())
 		}

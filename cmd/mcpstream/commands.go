@@ -288,6 +288,7 @@ type gatewayFlags struct {
 	// per-principal rate limit
 	principalRate  float64
 	principalBurst int
+	principalHold  time.Duration
 	// hostile clients (gateway/hostile.go)
 	maxConns                                int
 	headerTimeout, bodyTimeout, idleTimeout time.Duration
@@ -349,8 +350,9 @@ func (f *gatewayFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.cpuQueueTarget, "cpu-queue-target", 0, "how long goroutines may wait for the gateway's CPU (p99 over 100ms) before it halves its in-flight limit, down to 8 per core, and refuses the excess with 503; off by default, as it also sheds many clients that saturate the CPU without overloading it (7ms is a good value)")
 	fs.IntVar(&f.maxSessionInFlight, "max-session-inflight", 0, "calls one session may have waiting on workers (default 64)")
 	fs.IntVar(&f.maxPrincipalInFlight, "max-principal-inflight", 0, "calls one principal may have waiting on workers, over all its sessions on this gateway (default 256)")
-	fs.Float64Var(&f.principalRate, "principal-rate", 0, "requests a second one principal may make of this gateway (with --principal-header, --jwks-url or --api-keys); beyond it 429 with Retry-After (default no limit)")
+	fs.Float64Var(&f.principalRate, "principal-rate", 0, "requests a second one principal may make of this gateway (with --principal-header, --jwks-url or --api-keys); a request beyond it is held up to --principal-rate-hold, then served or refused with 429 and Retry-After (default no limit)")
 	fs.IntVar(&f.principalBurst, "principal-burst", 0, "requests one principal may make at once within --principal-rate (default the rate rounded up)")
+	fs.DurationVar(&f.principalHold, "principal-rate-hold", 0, "how long a request over --principal-rate is held: served if its token comes within it, else refused with 429 after it, so a client that ignores Retry-After is slowed down, not answered at once (default 1s; negative: refuse at once)")
 	fs.IntVar(&f.maxEventStreams, "max-event-streams", 0, "event streams (session GET, subscriptions/listen, HTTP+SSE) open on this gateway at most; a subscriptions/listen beyond it is refused with 503 (default 20000)")
 	fs.DurationVar(&f.retireDelay, "retire-delay", 0, "on SIGTERM, how long the gateway keeps serving with /readyz failing before it drains, for load balancers to stop sending it clients (e.g. 5s behind a Kubernetes Service); a second signal cuts it short")
 	fs.StringVar(&f.apiKeys, "api-keys", "", "file of API keys, one a line: a principal, the hex SHA-256 of its key and the scopes it grants (made by mcpstream apikey create); clients present the key as a bearer token (Authorization: Bearer <key>) and are that principal; the file is read again within a second or two of a change, so a revoked key is refused without a restart")
@@ -376,7 +378,7 @@ func (f *gatewayFlags) config(ctx context.Context, log *slog.Logger, t streams.T
 		PrincipalHeader: f.principal, AllowedOrigins: splitList(f.origins),
 		MaxInFlight: f.maxInFlight, QueueTarget: f.queueTarget, GroupQueueTarget: f.groupQueueTarget, CPUQueueTarget: f.cpuQueueTarget, MaxSessionInFlight: f.maxSessionInFlight,
 		MaxPrincipalInFlight: f.maxPrincipalInFlight, MaxEventStreams: f.maxEventStreams,
-		PrincipalRate: f.principalRate, PrincipalBurst: f.principalBurst}
+		PrincipalRate: f.principalRate, PrincipalBurst: f.principalBurst, PrincipalRateHold: f.principalHold}
 	if obs != nil {
 		cfg.Metrics = obs.reg
 		cfg.TracerProvider, cfg.MeterProvider, cfg.Propagator = obs.tel.Tracer, obs.tel.Meter, obs.tel.Propagator
