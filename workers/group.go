@@ -37,6 +37,9 @@ type Group struct {
 	// changed signals running replicas that something was added: they
 	// register it at once (a tool added while the group runs is served).
 	changed chan struct{}
+	// removed holds the registry keys of raw definitions SetRaw removed,
+	// until a running replica deletes them.
+	removed []string
 }
 
 // NewGroup returns an empty group. The name must be 1-64 of [A-Za-z0-9_-]

@@ -1,0 +1,83 @@
+package upstream
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/mcpstream/mcpstream/bridge"
+)
+
+// Over HTTP the official SDK's transports are used where they work
+// without its Client: mcp.SSEClientTransport for the 2024-11-05 HTTP+SSE
+// transport. Its StreamableClientTransport does not: the
+// Mcp-Protocol-Version header after initialize, and the session's GET
+// stream (where a server sends list_changed), follow the negotiated state
+// that only mcp.Client hands it (an unexported hook). The Streamable HTTP
+// client used instead is the repository's own, package bridge (what
+// `mcpstream stdio` runs): it keeps Mcp-Session-Id and
+// Mcp-Protocol-Version, opens the GET stream after initialized, mirrors
+// the stateless revision's headers, and speaks newline-delimited JSON on
+// its other side, which the SDK's IOTransport reads as for a process.
+
+// headerTransport adds fixed headers (credentials) to every request.
+type headerTransport struct {
+	base    http.RoundTripper
+	headers http.Header
+}
+
+func (h headerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	req = req.Clone(req.Context())
+	for k, vs := range h.headers {
+		req.Header[k] = append([]string(nil), vs...)
+	}
+	return h.base.RoundTrip(req)
+}
+
+// httpClient is a client without timeouts (streams last) that adds
+// headers to every request.
+func httpClient(headers http.Header) *http.Client {
+	return &http.Client{Transport: headerTransport{base: http.DefaultTransport, headers: headers}}
+}
+
+// dialStreamable connects to a Streamable HTTP endpoint through a
+// bridge.Bridge over in-memory pipes; the returned stop ends the bridge
+// (the session is deleted) and waits for it.
+func dialStreamable(url string, headers http.Header, maxMessage int, log *slog.Logger) (mcp.Connection, func(), error) {
+	inR, inW := io.Pipe()   // what we send: the bridge's input
+	outR, outW := io.Pipe() // what the bridge relays back
+	ctx, cancel := context.WithCancel(context.Background())
+	b := &bridge.Bridge{URL: url, HTTP: httpClient(headers), Log: log, MaxInFlight: 256, Grace: time.Second}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := b.Run(ctx, inR, outW); err != nil {
+			log.Debug("streamable HTTP bridge ended", "err", err)
+		}
+		_ = outW.Close()
+	}()
+	c, err := (&mcp.IOTransport{Reader: outR, Writer: inW, MaxLineLength: maxMessage}).Connect(ctx)
+	stop := func() {
+		_ = inW.Close()
+		cancel()
+		_ = outR.Close()
+		wg.Wait()
+	}
+	if err != nil {
+		stop()
+		return nil, nil, err
+	}
+	return c, stop, nil
+}
+
+// dialSSE connects to a 2024-11-05 HTTP+SSE endpoint with the official
+// SDK's transport.
+func dialSSE(ctx context.Context, url string, headers http.Header, maxMessage int) (mcp.Connection, error) {
+	return (&mcp.SSEClientTransport{Endpoint: url, HTTPClient: httpClient(headers), MaxEventSize: maxMessage}).Connect(ctx)
+}
