@@ -406,7 +406,7 @@ func (s *stack) runGroupWith(t *testing.T, g *workers.Group, tool string, wo wor
 // connection to the stack's JetStream for the rest of the test, with wo
 // and a Ready it waits for (30s at most), then waits until the gateway's
 // snapshot has tool (none when "").
-func (s *stack) serve(t *testing.T, run func(context.Context, *nats.Conn, workers.Options) error, wo workers.Options, tool string) {
+func (s *stack) serve(t testing.TB, run func(context.Context, *nats.Conn, workers.Options) error, wo workers.Options, tool string) {
 	t.Helper()
 	nc, err := s.emb.Connect()
 	if err != nil {

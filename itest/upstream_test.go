@@ -36,13 +36,21 @@ func upstreamBin(t testing.TB) string {
 // runUpstream hosts the upstream cfg describes in group on the stack's
 // JetStream for the rest of the test, and waits until it serves and the
 // gateway's snapshot has tool (none when "").
-func (s *stack) runUpstream(t *testing.T, group string, cfg upstream.Config, tool string) *upstream.Host {
+func (s *stack) runUpstream(t testing.TB, group string, cfg upstream.Config, tool string) *upstream.Host {
+	t.Helper()
+	return s.runUpstreamWith(t, group, cfg, workers.Options{}, tool)
+}
+
+// runUpstreamWith is runUpstream with wo the group's options (to which
+// it adds a quiet Logger and a 1s Heartbeat).
+func (s *stack) runUpstreamWith(t testing.TB, group string, cfg upstream.Config, wo workers.Options, tool string) *upstream.Host {
 	t.Helper()
 	h, err := upstream.New(group, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.serve(t, h.Run, workers.Options{Logger: quietLog, Heartbeat: time.Second}, tool)
+	wo.Logger, wo.Heartbeat = quietLog, time.Second
+	s.serve(t, h.Run, wo, tool)
 	return h
 }
 

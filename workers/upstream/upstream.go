@@ -158,6 +158,9 @@ type Host struct {
 	// other pooled processes of a stateful server may not).
 	listedBy atomic.Pointer[conn]
 
+	// nc is Run's connection, on which resource updates are announced.
+	nc *nats.Conn
+
 	mu       sync.Mutex
 	synced   bool
 	syncErr  error
@@ -270,6 +273,7 @@ func (h *Host) Run(ctx context.Context, nc *nats.Conn, o workers.Options) error 
 		h.log = slog.Default()
 	}
 	h.log = h.log.With("group", h.g.Name(), "upstream", h.What())
+	h.nc = nc
 	h.pool = newPool(h.cfg.Pool, h.cfg.Affinity == AffinitySession, h.cfg.MinBackoff, h.cfg.MaxBackoff, h.dial, h.log)
 	if err := h.g.SetRaw(workers.RawDefinitions{Handler: h.handle}); err != nil {
 		return err
@@ -350,8 +354,10 @@ func (h *Host) syncOnce(ctx context.Context, reg jetstream.KeyValue) bool {
 }
 
 // onNotify takes the upstream's notifications that no call takes: a list
-// change makes the host register the lists again; a log message that
-// belongs to no single call goes to the worker's log.
+// change makes the host register the lists again; a resource update is
+// announced to the gateways (workers.ResourceUpdated), which tell the
+// sessions subscribed to it; a log message that belongs to no single call
+// goes to the worker's log.
 func (h *Host) onNotify(k *conn, method string, params json.RawMessage) {
 	switch method {
 	case "notifications/tools/list_changed", "notifications/prompts/list_changed", "notifications/resources/list_changed":
@@ -359,6 +365,16 @@ func (h *Host) onNotify(k *conn, method string, params json.RawMessage) {
 		select {
 		case h.changed <- struct{}{}:
 		default:
+		}
+	case "notifications/resources/updated":
+		// To the gateways, which tell the sessions subscribed to it.
+		var p struct {
+			URI string `json:"uri"`
+		}
+		if json.Unmarshal(params, &p) == nil && p.URI != "" && h.nc != nil {
+			if err := workers.ResourceUpdated(h.nc, p.URI); err != nil {
+				h.log.Warn("relaying a resource update", "uri", p.URI, "err", err)
+			}
 		}
 	case "notifications/message":
 		h.log.Info("upstream log message (no single call in flight to relay it to)", "params", string(params))
