@@ -1,9 +1,7 @@
 package itest
 
 import (
-	"bytes"
 	"fmt"
-	"io"
 	"net/http"
 	"sync/atomic"
 	"testing"
@@ -41,19 +39,7 @@ func BenchmarkUpstreamReplicas(b *testing.B) {
 				sid := initSession(b, s.url)
 				for pb.Next() {
 					body := fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"slow","arguments":{}}}`, id.Add(1))
-					req, _ := http.NewRequest(http.MethodPost, s.url, bytes.NewBufferString(body))
-					req.Header.Set("Content-Type", "application/json")
-					req.Header.Set("Accept", "application/json, text/event-stream")
-					req.Header.Set("Mcp-Session-Id", sid)
-					resp, err := hc.Do(req)
-					if err != nil {
-						b.Error(err)
-						return
-					}
-					out, _ := io.ReadAll(resp.Body)
-					resp.Body.Close()
-					if resp.StatusCode != 200 || !bytes.Contains(out, []byte("slow done")) {
-						b.Errorf("status %d: %s", resp.StatusCode, out)
+					if !benchPost(b, hc, s.url, sid, body, "slow done") {
 						return
 					}
 				}

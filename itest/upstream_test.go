@@ -341,6 +341,40 @@ func TestUpstreamAffinity(t *testing.T) {
 	}
 }
 
+// TestUpstreamAffinityAcrossReplicas: two replicas of one group with
+// session affinity, each with its share of the partitions: every session
+// reaches one process of one replica for all its calls (without the
+// shares, both replicas pull every partition and a session's calls reach
+// both), and the sessions between them reach more than one process.
+func TestUpstreamAffinityAcrossReplicas(t *testing.T) {
+	s := newStack(t, gateway.Config{})
+	bin := upstreamBin(t)
+	for i := range 2 {
+		s.runUpstreamWith(t, "sticky", upstream.Config{Command: []string{bin}, Pool: 2, Affinity: upstream.AffinitySession},
+			workers.Options{Share: workers.PartitionShare{Index: i, Of: 2}}, "pid")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	all := map[int]bool{}
+	for i := range 8 {
+		cs := connectOfficial(t, ctx, s.url, fmt.Sprint("itest-affinity-replicas-", i), nil)
+		seen := map[int]bool{}
+		for range 6 {
+			seen[callPid(t, ctx, cs)] = true
+		}
+		cs.Close()
+		if len(seen) != 1 {
+			t.Errorf("session %d reached processes %v, want one", i, seen)
+		}
+		for p := range seen {
+			all[p] = true
+		}
+	}
+	if len(all) < 2 {
+		t.Errorf("8 sessions all reached %v: want the replicas' processes shared out", all)
+	}
+}
+
 // TestUpstreamCrashRestarted: the pooled process is killed while a call
 // (of a tool that is not idempotent) runs on it: the call gets an explicit
 // JSON-RPC error saying the connection was lost and it was not sent

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -116,5 +117,36 @@ func TestSetRawRefusesTypedAndRepeatedNames(t *testing.T) {
 	}
 	if err := g.SetRaw(workers.RawDefinitions{Tools: []schema.Tool{{Name: "x"}}}); err == nil {
 		t.Fatal("SetRaw took definitions without a handler")
+	}
+}
+
+// A replica with a partition share pulls only from its partitions: its
+// pull requests wait on partition 1 of 2, none on partition 0, and a call
+// routed to partition 1 is answered. A share it cannot take is an error.
+func TestPartitionShare(t *testing.T) {
+	h := newHarness(t)
+	g := workers.NewGroup("shared")
+	workers.AddTool(g, workers.Tool{Name: "hi"}, func(context.Context, *workers.Call, struct{}) (*schema.ToolResult, error) {
+		return workers.TextResult("hi"), nil
+	})
+	h.run(g, workers.Options{Share: workers.PartitionShare{Index: 1, Of: 2}})
+	testkit.Eventually(t, "a pull waiting on partition 1", 10*time.Second, func() bool { return h.consumerInfo("shared", 1).NumWaiting > 0 })
+	if n := h.consumerInfo("shared", 0).NumWaiting; n != 0 {
+		t.Fatalf("%d pulls waiting on partition 0, outside the share", n)
+	}
+	var key string
+	for i := 0; key == ""; i++ {
+		if k := fmt.Sprintf("share-%d", i); h.partition(k) == 1 {
+			key = k
+		}
+	}
+	h.publish("shared", h.envelope(key, "hi", nil))
+	if rep := h.await(key, 10*time.Second); rep.Error != nil {
+		t.Fatalf("call on partition 1: %v", rep.Error)
+	}
+	for _, bad := range []workers.PartitionShare{{Index: 2, Of: 2}, {Index: 0, Of: 3}, {Index: -1, Of: 1}} {
+		if _, err := h.tryRun(h.connect(), workers.NewGroup("bad"), workers.Options{Share: bad}); err == nil {
+			t.Errorf("share %+v taken", bad)
+		}
 	}
 }

@@ -162,6 +162,9 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
+	if opts.Share, err = f.up.partitionShare(); err != nil {
+		return err
+	}
 	list := f.examples
 	if host != nil && !flagSet(fs, "examples") {
 		list = "" // hosting an upstream, no example unless asked for

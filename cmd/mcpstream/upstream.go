@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -37,6 +38,7 @@ type upstreamFlags struct {
 	maxMessage  int
 	initTimeout time.Duration
 	hangGrace   time.Duration
+	share       string
 }
 
 // lineList is a repeatable flag whose values may hold commas (an
@@ -72,7 +74,22 @@ func (f *upstreamFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.maxPending, "upstream-max-pending", 0, "requests in flight on one upstream connection at most (default 16); 1 makes every log message and sampling or elicitation request of the upstream attributable to its call")
 	fs.IntVar(&f.maxMessage, "upstream-max-message", 0, "bytes of one message from the upstream at most; a longer one restarts the connection (default 4 MiB)")
 	fs.DurationVar(&f.initTimeout, "upstream-init-timeout", 0, "how long one upstream connection may take to start and initialize; one that does not is started again with backoff, and /readyz says why (default 30s)")
+	fs.StringVar(&f.share, "partition-share", "", "I/N: this replica, number I of N (from 0), pulls only from the request partitions p with p mod N == I, so that each session (routed to one partition) reaches one replica: with --upstream-affinity session, one process of one worker; a share no live replica takes waits (default all partitions)")
 	fs.DurationVar(&f.hangGrace, "upstream-hang-grace", 0, "how long a request cancelled at its deadline may stay unanswered before its upstream connection is recycled (default 5s)")
+}
+
+// partitionShare parses --partition-share.
+func (f *upstreamFlags) partitionShare() (workers.PartitionShare, error) {
+	if f.share == "" {
+		return workers.PartitionShare{}, nil
+	}
+	i, n, ok := strings.Cut(f.share, "/")
+	index, err1 := strconv.Atoi(strings.TrimSpace(i))
+	of, err2 := strconv.Atoi(strings.TrimSpace(n))
+	if !ok || err1 != nil || err2 != nil || of < 1 || index < 0 || index >= of {
+		return workers.PartitionShare{}, fmt.Errorf("--partition-share %q: want I/N with 0 <= I < N", f.share)
+	}
+	return workers.PartitionShare{Index: index, Of: of}, nil
 }
 
 // host returns the upstream host the flags describe, nil without

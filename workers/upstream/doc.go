@@ -76,16 +76,20 @@
 // connection with the fewest requests in flight: right for stateless
 // servers, which most are. [AffinitySession] sends every call of a client
 // session to one pooled connection of the worker: the session id hashes
-// to a slot. The gateways route a session's calls to one partition of the
-// group's streams, but every replica of the group competes for every
-// partition, so across replicas a session stays on one process only when
-// the group runs one replica (scale such a server up, with --upstream-pool,
-// rather than out). When that connection restarts (its process crashed or
-// was recycled) or the worker dies, the session's calls go to the new
-// process, or to another replica, which does not have the old one's
-// state: the server sees a new client. Choose affinity for servers that
-// keep state between calls without a session of their own (a browser, a
-// REPL); choose the pool for the rest.
+// to a slot. Across replicas: the gateways route a session's calls to one
+// partition of the group's streams, but every replica competes for every
+// partition, so give each replica its share (workers.Options.Share,
+// `--partition-share I/N`): replica I of N pulls only the partitions p
+// with p mod N == I, and a session reaches one process of one worker
+// while both live. When that process restarts (it crashed or was
+// recycled) the session's calls reach the new one, which does not have
+// the old one's state: the server sees a new client. When the worker
+// dies, its partitions are served by no one until a replica with its
+// share comes back (a Kubernetes StatefulSet restarts it under the same
+// ordinal): the sessions' calls wait, up to their deadline, and then
+// reach a new process. Choose affinity for servers that keep state
+// between calls without a session of their own (a browser, a REPL);
+// choose the pool for the rest.
 //
 // # Faults
 //

@@ -65,9 +65,12 @@ type Config struct {
 	// at once are spread over them.
 	Pool int
 	// MaxPending bounds the requests in flight on one connection (default
-	// 16); a call beyond it on every connection is answered with an error
-	// at once. With 1, every log message and request to the client an
-	// upstream sends is attributable to its call.
+	// 16). The worker runs Pool x MaxPending handlers unless its
+	// Options.Concurrency says otherwise; a call beyond what every
+	// connection takes (a higher Concurrency, or affinity crowding one
+	// connection) is answered with an error at once. With 1, every log
+	// message and request to the client an upstream sends is
+	// attributable to its call.
 	MaxPending int
 	// Affinity is AffinityNone (default) or AffinitySession.
 	Affinity string
@@ -200,7 +203,8 @@ func New(group string, cfg Config) (*Host, error) {
 	if err := n.check(); err != nil {
 		return nil, fmt.Errorf("upstream: %w", err)
 	}
-	h := &Host{g: workers.NewGroup(group), cfg: cfg, naming: n, changed: make(chan struct{}, 1)}
+	h := &Host{g: workers.NewGroup(group), cfg: cfg, naming: n, changed: make(chan struct{}, 1), log: slog.Default()}
+	h.pool = newPool(cfg.Pool, cfg.Affinity == AffinitySession, cfg.MinBackoff, cfg.MaxBackoff, h.dial, h.log)
 	h.names.Store(&nameMap{})
 	return h, nil
 }
@@ -221,9 +225,6 @@ func (h *Host) What() string {
 // upstream and its last failure (one that never initializes is told
 // apart from one that is being started again).
 func (h *Host) Ready() error {
-	if h.pool == nil {
-		return errors.New("upstream not started")
-	}
 	up, lastErr, attempts, ever := h.pool.state()
 	h.mu.Lock()
 	synced, syncErr, stopping := h.synced, h.syncErr, h.stopping
@@ -262,19 +263,25 @@ func (h *Host) Refused() []string {
 // Run starts the pool, waits for a connection to initialize, registers
 // the upstream's definitions under the group and serves it (Group.Run
 // with o; o.Ready is closed once it serves) until ctx ends; then the
-// group drains and the connections close. The definitions are registered
+// group drains and the connections close. o.Concurrency defaults to
+// Config.Pool x Config.MaxPending, what the pool takes at once. The
+// definitions are registered
 // again when the upstream says a list changed. An upstream that never
 // initializes keeps being started again, with backoff, and Ready says
 // why; Run returns only when ctx ends, or with Group.Run's error. The
 // caller owns nc.
 func (h *Host) Run(ctx context.Context, nc *nats.Conn, o workers.Options) error {
-	h.log = o.Logger
-	if h.log == nil {
-		h.log = slog.Default()
+	if o.Logger != nil {
+		h.log = o.Logger
 	}
 	h.log = h.log.With("group", h.g.Name(), "upstream", h.What())
+	h.pool.log = h.log // before the pool's goroutines start
 	h.nc = nc
-	h.pool = newPool(h.cfg.Pool, h.cfg.Affinity == AffinitySession, h.cfg.MinBackoff, h.cfg.MaxBackoff, h.dial, h.log)
+	if o.Concurrency <= 0 {
+		// The worker pulls what the pool can take, and no more: calls
+		// beyond it wait in the stream, where admission sees them.
+		o.Concurrency = h.cfg.Pool * h.cfg.MaxPending
+	}
 	if err := h.g.SetRaw(workers.RawDefinitions{Handler: h.handle}); err != nil {
 		return err
 	}
