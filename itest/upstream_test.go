@@ -424,6 +424,79 @@ func TestUpstreamCrashRestarted(t *testing.T) {
 	}
 }
 
+// TestUpstreamCrashIdempotentRunsAgain: the pooled process is SIGKILLed
+// while a call of a readOnlyHint tool runs on it: the call is sent again,
+// runs on the process started after, and the client gets its result.
+func TestUpstreamCrashIdempotentRunsAgain(t *testing.T) {
+	s := newStack(t, gateway.Config{})
+	s.runUpstream(t, "up", upstream.Config{Command: []string{upstreamBin(t)}, Pool: 1, MinBackoff: 50 * time.Millisecond}, "pid_later")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	started := make(chan struct{}, 4)
+	cs := connectOfficial(t, ctx, s.url, "itest-crash-ro", &mcp.ClientOptions{
+		ProgressNotificationHandler: func(context.Context, *mcp.ProgressNotificationClientRequest) {
+			select {
+			case started <- struct{}{}:
+			default:
+			}
+		},
+	})
+	defer cs.Close()
+	pid := callPid(t, ctx, cs)
+	type answer struct {
+		res *mcp.CallToolResult
+		err error
+	}
+	done := make(chan answer, 1)
+	go func() {
+		p := &mcp.CallToolParams{Name: "pid_later", Arguments: map[string]any{"ms": 2000}}
+		p.SetProgressToken("ro")
+		res, err := cs.CallTool(ctx, p)
+		done <- answer{res, err}
+	}()
+	select {
+	case <-started:
+	case <-ctx.Done():
+		t.Fatal("the pid_later call never reported progress")
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case a := <-done:
+		if a.err != nil || a.res.IsError {
+			t.Fatalf("the readOnlyHint call in flight: %v %+v, want it run again and answered", a.err, a.res)
+		}
+		if got := textOf(t, a.res); got == strconv.Itoa(pid) {
+			t.Fatalf("answered by the killed process %s", got)
+		}
+	case <-ctx.Done():
+		t.Fatal("the call in flight got no answer after its process died")
+	}
+}
+
+// TestUpstreamHTTPSSE: the test server over the 2024-11-05 HTTP+SSE
+// transport, found by auto-detection (Streamable HTTP fails first): a
+// tool and a prompt answer through the gateway.
+func TestUpstreamHTTPSSE(t *testing.T) {
+	srv := startProgram(t, "upstreamserver", upstreamBin(t), "-sse", "127.0.0.1:0")
+	url := srv.waitLine(regexp.MustCompile(`listening on (http://\S+)`), 30*time.Second)[1]
+	s := newStack(t, gateway.Config{})
+	s.runUpstream(t, "legacy", upstream.Config{URL: url, Pool: 1}, "say")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cs := connectOfficial(t, ctx, s.url, "itest-upstream-sse", nil)
+	defer cs.Close()
+	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "say", Arguments: map[string]any{"msg": "legacy"}})
+	if err != nil || textOf(t, res) != "say: legacy" {
+		t.Fatalf("say: %v %+v", err, res)
+	}
+	prompt, err := cs.GetPrompt(ctx, &mcp.GetPromptParams{Name: "greet", Arguments: map[string]string{"name": "sse"}})
+	if err != nil || prompt.Messages[0].Content.(*mcp.TextContent).Text != "hello sse" {
+		t.Fatalf("greet: %v %+v", err, prompt)
+	}
+}
+
 // TestUpstreamHungCallRecycled: a call that the upstream never answers,
 // and whose cancellation it ignores, ends at the call's deadline with the
 // gateway's timeout; the process is recycled soon after (a new pid).

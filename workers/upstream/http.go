@@ -77,7 +77,32 @@ func dialStreamable(url string, headers http.Header, maxMessage int, log *slog.L
 }
 
 // dialSSE connects to a 2024-11-05 HTTP+SSE endpoint with the official
-// SDK's transport.
-func dialSSE(ctx context.Context, url string, headers http.Header, maxMessage int) (mcp.Connection, error) {
-	return (&mcp.SSEClientTransport{Endpoint: url, HTTPClient: httpClient(headers), MaxEventSize: maxMessage}).Connect(ctx)
+// SDK's transport, waiting until ctx ends at most. The event stream lives
+// on a context of its own (the transport's GET request is made with the
+// context Connect gets), ended by the returned stop.
+func dialSSE(ctx context.Context, url string, headers http.Header, maxMessage int) (mcp.Connection, func(), error) {
+	sctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	type dialed struct {
+		c   mcp.Connection
+		err error
+	}
+	done := make(chan dialed, 1)
+	go func() {
+		c, err := (&mcp.SSEClientTransport{Endpoint: url, HTTPClient: httpClient(headers), MaxEventSize: maxMessage}).Connect(sctx)
+		done <- dialed{c, err}
+	}()
+	select {
+	case d := <-done:
+		if d.err != nil {
+			stop()
+			return nil, nil, d.err
+		}
+		return d.c, stop, nil
+	case <-ctx.Done():
+		stop()
+		if d := <-done; d.c != nil {
+			_ = d.c.Close()
+		}
+		return nil, nil, context.Cause(ctx)
+	}
 }

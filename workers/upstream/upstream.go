@@ -411,11 +411,12 @@ func (h *Host) dial(ctx context.Context, slot int) (*conn, error) {
 			k = newConn(c, nil, o)
 			k.closer = stop
 		case TransportSSE:
-			c, err := dialSSE(ctx, h.cfg.URL, h.cfg.Headers, h.cfg.MaxMessage)
+			c, stop, err := dialSSE(ctx, h.cfg.URL, h.cfg.Headers, h.cfg.MaxMessage)
 			if err != nil {
 				return nil, err
 			}
 			k = newConn(c, nil, o)
+			k.closer = stop
 		}
 		if err := k.initialize(ctx, h.cfg.Version, h.cfg.InitTimeout); err != nil {
 			k.close(err)

@@ -1,13 +1,16 @@
 // Command upstreamserver is an MCP server written with the official
 // go-sdk's server API, for the tests of worker groups that host an
-// existing server (package workers/upstream). It serves over stdio, or
-// over Streamable HTTP with -http ADDR (it prints "listening on URL").
+// existing server (package workers/upstream). It serves over stdio, over
+// Streamable HTTP with -http ADDR, or over the 2024-11-05 HTTP+SSE
+// transport with -sse ADDR (it prints "listening on URL").
 //
 // Tools: say (readOnlyHint), slow (20 ms, or -slow), progress (three
 // progress notifications and a log message), sample (asks the client's
 // model), elicit (asks the user), add_tool (adds a tool, which sends
-// notifications/tools/list_changed), pid (the process's id), wait (reports progress once, then waits until
-// cancelled), hang (ignores cancellation). A resource test://static, a
+// notifications/tools/list_changed), pid (the process's id), wait
+// (reports progress once, then waits until cancelled), pid_later
+// (readOnlyHint: progress once, then its pid ms later), hang (ignores
+// cancellation). A resource test://static, a
 // template test://items/{id}, a prompt greet whose argument name
 // completes.
 //
@@ -33,6 +36,7 @@ import (
 
 func main() {
 	httpAddr := flag.String("http", "", "serve Streamable HTTP on this address instead of stdio")
+	sseAddr := flag.String("sse", "", "serve the 2024-11-05 HTTP+SSE transport on this address instead of stdio")
 	neverInit := flag.Bool("never-init", false, "read the input and never answer")
 	slow := flag.Duration("slow", 20*time.Millisecond, "how long the slow tool takes")
 	flag.Parse()
@@ -42,20 +46,24 @@ func main() {
 		return
 	}
 	s := newServer(*slow)
-	if *httpAddr == "" {
+	if *httpAddr == "" && *sseAddr == "" {
 		fmt.Fprintln(os.Stderr, "upstreamserver: serving on stdio")
 		if err := s.Run(context.Background(), &mcp.StdioTransport{}); err != nil {
 			log.Fatal(err)
 		}
 		return
 	}
-	ln, err := net.Listen("tcp", *httpAddr)
+	addr, path, h := *httpAddr, "/mcp", http.Handler(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s }, nil))
+	if *sseAddr != "" {
+		addr, path, h = *sseAddr, "/sse", mcp.NewSSEHandler(func(*http.Request) *mcp.Server { return s }, nil)
+	}
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Printf("listening on http://%s/mcp\n", ln.Addr())
+	fmt.Printf("listening on http://%s%s\n", ln.Addr(), path)
 	mux := http.NewServeMux()
-	mux.Handle("/mcp", mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s }, nil))
+	mux.Handle(path, h)
 	log.Fatal(http.Serve(ln, mux))
 }
 
@@ -147,6 +155,20 @@ func newServer(slow time.Duration) *mcp.Server {
 			}
 			<-ctx.Done()
 			return nil, nil, ctx.Err()
+		})
+	mcp.AddTool(s, &mcp.Tool{Name: "pid_later", Description: "reports progress once, waits ms, then answers its pid", Annotations: &mcp.ToolAnnotations{ReadOnlyHint: true}},
+		func(ctx context.Context, req *mcp.CallToolRequest, in struct {
+			Ms int `json:"ms"`
+		}) (*mcp.CallToolResult, any, error) {
+			if tok := req.Params.GetProgressToken(); tok != nil {
+				_ = req.Session.NotifyProgress(ctx, &mcp.ProgressNotificationParams{ProgressToken: tok, Message: "waiting"})
+			}
+			select {
+			case <-time.After(time.Duration(in.Ms) * time.Millisecond):
+			case <-ctx.Done():
+				return nil, nil, ctx.Err()
+			}
+			return text(fmt.Sprint(os.Getpid())), nil, nil
 		})
 	mcp.AddTool(s, &mcp.Tool{Name: "hang", Description: "ignores cancellation"},
 		func(context.Context, *mcp.CallToolRequest, struct{}) (*mcp.CallToolResult, any, error) {
