@@ -375,18 +375,16 @@ func TestUpstreamAffinityAcrossReplicas(t *testing.T) {
 	}
 }
 
-// TestUpstreamCrashRestarted: the pooled process is killed while a call
-// (of a tool that is not idempotent) runs on it: the call gets an explicit
-// JSON-RPC error saying the connection was lost and it was not sent
-// again; the process is started again, and serves the next call.
-func TestUpstreamCrashRestarted(t *testing.T) {
+// crashDuringCall hosts the test server in a pool of one process, calls
+// tool (with a progress token) on it and SIGKILLs the process once the
+// call has reported progress. It returns the killed pid, the client
+// session (for more calls) and the call's outcome.
+func crashDuringCall(t *testing.T, ctx context.Context, tool string, args map[string]any) (int, *mcp.ClientSession, *mcp.CallToolResult, error) {
+	t.Helper()
 	s := newStack(t, gateway.Config{})
-	s.runUpstream(t, "up", upstream.Config{Command: []string{upstreamBin(t)}, Pool: 1, MinBackoff: 50 * time.Millisecond}, "wait")
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
+	s.runUpstream(t, "up", upstream.Config{Command: []string{upstreamBin(t)}, Pool: 1, MinBackoff: 50 * time.Millisecond}, tool)
 	started := make(chan struct{}, 1)
 	cs := connectOfficial(t, ctx, s.url, "itest-crash", &mcp.ClientOptions{
-		LoggingMessageHandler: func(context.Context, *mcp.LoggingMessageRequest) {},
 		ProgressNotificationHandler: func(context.Context, *mcp.ProgressNotificationClientRequest) {
 			select {
 			case started <- struct{}{}:
@@ -394,30 +392,46 @@ func TestUpstreamCrashRestarted(t *testing.T) {
 			}
 		},
 	})
-	defer cs.Close()
+	t.Cleanup(func() { cs.Close() })
 	pid := callPid(t, ctx, cs)
-	done := make(chan error, 1)
+	type answer struct {
+		res *mcp.CallToolResult
+		err error
+	}
+	done := make(chan answer, 1)
 	go func() {
-		p := &mcp.CallToolParams{Name: "wait", Arguments: map[string]any{}}
-		p.SetProgressToken("w")
-		_, err := cs.CallTool(ctx, p)
-		done <- err
+		p := &mcp.CallToolParams{Name: tool, Arguments: args}
+		p.SetProgressToken("crash")
+		res, err := cs.CallTool(ctx, p)
+		done <- answer{res, err}
 	}()
 	select {
 	case <-started:
 	case <-ctx.Done():
-		t.Fatal("the wait call never reported progress")
+		t.Fatalf("the %s call never reported progress", tool)
 	}
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	select {
-	case err := <-done:
-		if err == nil || !strings.Contains(err.Error(), "connection was lost") || !strings.Contains(err.Error(), "not sent again") {
-			t.Fatalf("the call in flight ended with %v, want an explicit error that it was lost and not sent again", err)
-		}
+	case a := <-done:
+		return pid, cs, a.res, a.err
 	case <-ctx.Done():
 		t.Fatal("the call in flight got no answer after its process died")
+	}
+	return 0, nil, nil, nil
+}
+
+// TestUpstreamCrashRestarted: the pooled process is killed while a call
+// (of a tool that is not idempotent) runs on it: the call gets an explicit
+// JSON-RPC error saying the connection was lost and it was not sent
+// again; the process is started again, and serves the next call.
+func TestUpstreamCrashRestarted(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	pid, cs, _, err := crashDuringCall(t, ctx, "wait", map[string]any{})
+	if err == nil || !strings.Contains(err.Error(), "connection was lost") || !strings.Contains(err.Error(), "not sent again") {
+		t.Fatalf("the call in flight ended with %v, want an explicit error that it was lost and not sent again", err)
 	}
 	if again := callPid(t, ctx, cs); again == pid {
 		t.Fatalf("pid %d after the crash: the same process", again)
@@ -428,50 +442,14 @@ func TestUpstreamCrashRestarted(t *testing.T) {
 // while a call of a readOnlyHint tool runs on it: the call is sent again,
 // runs on the process started after, and the client gets its result.
 func TestUpstreamCrashIdempotentRunsAgain(t *testing.T) {
-	s := newStack(t, gateway.Config{})
-	s.runUpstream(t, "up", upstream.Config{Command: []string{upstreamBin(t)}, Pool: 1, MinBackoff: 50 * time.Millisecond}, "pid_later")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	started := make(chan struct{}, 4)
-	cs := connectOfficial(t, ctx, s.url, "itest-crash-ro", &mcp.ClientOptions{
-		ProgressNotificationHandler: func(context.Context, *mcp.ProgressNotificationClientRequest) {
-			select {
-			case started <- struct{}{}:
-			default:
-			}
-		},
-	})
-	defer cs.Close()
-	pid := callPid(t, ctx, cs)
-	type answer struct {
-		res *mcp.CallToolResult
-		err error
+	pid, _, res, err := crashDuringCall(t, ctx, "pid_later", map[string]any{"ms": 2000})
+	if err != nil || res.IsError {
+		t.Fatalf("the readOnlyHint call in flight: %v %+v, want it run again and answered", err, res)
 	}
-	done := make(chan answer, 1)
-	go func() {
-		p := &mcp.CallToolParams{Name: "pid_later", Arguments: map[string]any{"ms": 2000}}
-		p.SetProgressToken("ro")
-		res, err := cs.CallTool(ctx, p)
-		done <- answer{res, err}
-	}()
-	select {
-	case <-started:
-	case <-ctx.Done():
-		t.Fatal("the pid_later call never reported progress")
-	}
-	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case a := <-done:
-		if a.err != nil || a.res.IsError {
-			t.Fatalf("the readOnlyHint call in flight: %v %+v, want it run again and answered", a.err, a.res)
-		}
-		if got := textOf(t, a.res); got == strconv.Itoa(pid) {
-			t.Fatalf("answered by the killed process %s", got)
-		}
-	case <-ctx.Done():
-		t.Fatal("the call in flight got no answer after its process died")
+	if got := textOf(t, res); got == strconv.Itoa(pid) {
+		t.Fatalf("answered by the killed process %s", got)
 	}
 }
 
