@@ -62,7 +62,7 @@ func (f *upstreamFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.target, "upstream", "", "an existing MCP server for --group to host: a stdio command line ('npx -y @modelcontextprotocol/server-filesystem /data', words split as a shell would, nothing expanded) or an http(s) URL of its MCP endpoint")
 	fs.StringVar(&f.transport, "upstream-transport", upstream.TransportAuto, "how to reach --upstream: auto (stdio for a command; Streamable HTTP for a URL, else the 2024-11-05 HTTP+SSE transport), stdio, streamable or sse")
 	fs.IntVar(&f.pool, "upstream-pool", 0, "connections to the upstream each worker keeps (processes of a command, sessions of a URL), calls spread over them (default 2)")
-	fs.Var(&f.env, "upstream-env", "NAME=value added to the environment of the upstream command (repeatable; in the variable, one per line)")
+	fs.Var(&f.env, "upstream-env", "NAME=value added to the environment of the upstream command, which is the worker's less its MCPSTREAM_* variables (repeatable; in the variable, one per line)")
 	fs.StringVar(&f.cwd, "upstream-cwd", "", "working directory of the upstream command (default the worker's)")
 	fs.Var(&f.headers, "upstream-header", "'Name: value' header sent with every request to an HTTP upstream, e.g. credentials (repeatable; in the variable, one per line)")
 	fs.StringVar(&f.prefix, "upstream-prefix", upstream.PrefixNone, "prefix the upstream's tool and prompt names: none (names as the server has them; one another group has is refused), always, or conditional (only a name another group has)")

@@ -63,3 +63,10 @@ func TestNaming(t *testing.T) {
 		}
 	}
 }
+
+func TestChildEnvDropsOwnSettings(t *testing.T) {
+	got := childEnv([]string{"PATH=/bin", "MCPSTREAM_NATS_PASSWORD=secret", "HOME=/root", "MCPSTREAM_GROUP=g"})
+	if !slices.Equal(got, []string{"PATH=/bin", "HOME=/root"}) {
+		t.Fatalf("childEnv = %q", got)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -32,7 +33,7 @@ type process struct {
 }
 
 // startProcess starts the server's command: argv with env added to this
-// process's environment, in dir (if set), its stdio on pipes of its own
+// process's environment (less its MCPSTREAM_* variables), in dir (if set), its stdio on pipes of its own
 // (the official SDK's IOTransport reads its messages, at most maxMessage
 // bytes each) and its stderr, line by line, in log. It returns the
 // connection and the process.
@@ -41,7 +42,7 @@ func startProcess(argv, env []string, dir string, maxMessage int, stopGrace time
 		return nil, nil, errors.New("no command")
 	}
 	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Env = append(os.Environ(), env...)
+	cmd.Env = append(childEnv(os.Environ()), env...)
 	cmd.Dir = dir
 	ownGroup(cmd)
 	inR, inW, err := os.Pipe()
@@ -76,6 +77,19 @@ func startProcess(argv, env []string, dir string, maxMessage int, stopGrace time
 		return nil, nil, fmt.Errorf("connecting to %s: %w", argv[0], err)
 	}
 	return c, p, nil
+}
+
+// childEnv is the worker's environment without its own settings
+// (MCPSTREAM_*, NATS credentials among them): a hosted server is another
+// party's program.
+func childEnv(environ []string) []string {
+	out := make([]string, 0, len(environ))
+	for _, kv := range environ {
+		if !strings.HasPrefix(kv, "MCPSTREAM_") {
+			out = append(out, kv)
+		}
+	}
+	return out
 }
 
 func closeAll(fs ...*os.File) {

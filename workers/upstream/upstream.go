@@ -48,8 +48,9 @@ type Config struct {
 	// Command is the stdio server's command line, split into words (see
 	// SplitCommand), started Pool times.
 	Command []string
-	// Env are NAME=value entries added to the worker's environment for
-	// the command.
+	// Env are NAME=value entries added to the command's environment,
+	// which is the worker's less its MCPSTREAM_* variables (the NATS
+	// credentials among them).
 	Env []string
 	// Dir is the command's working directory (default the worker's).
 	Dir string
