@@ -501,8 +501,9 @@ func TestUpstreamHungCallRecycled(t *testing.T) {
 }
 
 // TestUpstreamStreamableHTTP: the test server over Streamable HTTP behind
-// a worker group: a tool, progress, sampling (on the call's own stream),
-// a resource.
+// a worker group: a tool, progress, sampling, sampling again while another
+// call is in flight on the same connection (attributed by the call's own
+// event stream), a resource.
 func TestUpstreamStreamableHTTP(t *testing.T) {
 	srv := startProgram(t, "upstreamserver", upstreamBin(t), "-http", "127.0.0.1:0")
 	url := srv.waitLine(regexp.MustCompile(`listening on (http://\S+)`), 30*time.Second)[1]
@@ -540,6 +541,31 @@ func TestUpstreamStreamableHTTP(t *testing.T) {
 	if res, err = cs.CallTool(ctx, &mcp.CallToolParams{Name: "sample", Arguments: map[string]any{}}); err != nil || textOf(t, res) != "sampled: over http" {
 		t.Fatalf("sample: %v %+v", err, res)
 	}
+	// With another call in flight on the one connection, the sampling
+	// request still reaches its own call's client: it came on that
+	// call's event stream (over stdio it would be refused as not
+	// attributable).
+	wctx, stopWait := context.WithCancel(ctx)
+	defer stopWait()
+	waiting := make(chan struct{})
+	other := connectOfficial(t, ctx, s.url, "itest-upstream-http-wait", &mcp.ClientOptions{
+		ProgressNotificationHandler: func(context.Context, *mcp.ProgressNotificationClientRequest) { close(waiting) },
+	})
+	defer other.Close()
+	go func() {
+		p := &mcp.CallToolParams{Name: "wait", Arguments: map[string]any{}}
+		p.SetProgressToken("w")
+		_, _ = other.CallTool(wctx, p)
+	}()
+	select {
+	case <-waiting:
+	case <-ctx.Done():
+		t.Fatal("the wait call never reported progress")
+	}
+	if res, err = cs.CallTool(ctx, &mcp.CallToolParams{Name: "sample", Arguments: map[string]any{}}); err != nil || textOf(t, res) != "sampled: over http" {
+		t.Fatalf("sample with another call in flight: %v %+v", err, res)
+	}
+	stopWait()
 	read, err := cs.ReadResource(ctx, &mcp.ReadResourceParams{URI: "test://static"})
 	if err != nil || read.Contents[0].Text != "static content" {
 		t.Fatalf("read: %v %+v", err, read)

@@ -1,6 +1,7 @@
 package upstream
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,6 +13,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/mcpstream/mcpstream/bridge"
 	"github.com/mcpstream/mcpstream/schema"
 )
 
@@ -268,7 +270,7 @@ func (k *conn) notification(m *jsonrpc.Request) {
 		}
 		return
 	case schema.NotificationMessage:
-		if c := k.attributable(); c != nil {
+		if c := k.attributable(m.Params); c != nil {
 			c.log(m.Params)
 			return
 		}
@@ -278,11 +280,25 @@ func (k *conn) notification(m *jsonrpc.Request) {
 	}
 }
 
-// attributable is the call a message of the upstream that names no
-// request belongs to: the only client call in flight on the connection;
-// nil when there are none or several (a stdio process serving several
-// calls at once cannot say whose a log message or a sampling request is).
-func (k *conn) attributable() caller {
+// attributable is the call a message of the upstream (its params)
+// belongs to: the request its _meta names under bridge.RelatedKey (what
+// the server sent on that request's own HTTP event stream), else the only
+// client call in flight on the connection; nil when there are none or
+// several (a stdio process serving several calls at once cannot say whose
+// a log message or a sampling request is).
+func (k *conn) attributable(params json.RawMessage) caller {
+	var p struct {
+		Meta map[string]json.RawMessage `json:"_meta"`
+	}
+	var related int64
+	if json.Unmarshal(params, &p) == nil && json.Unmarshal(p.Meta[bridge.RelatedKey], &related) == nil && related > 0 {
+		k.mu.Lock()
+		pc := k.pending[related]
+		k.mu.Unlock()
+		if pc != nil && pc.call != nil {
+			return pc.call
+		}
+	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	var only caller
@@ -307,7 +323,7 @@ func (k *conn) serverRequest(m *jsonrpc.Request) {
 		k.respond(m.ID, json.RawMessage(`{}`), nil)
 		return
 	}
-	c := k.attributable()
+	c := k.attributable(m.Params)
 	if c == nil {
 		k.respond(m.ID, nil, &jsonrpc.Error{Code: schema.CodeInternalError,
 			Message: fmt.Sprintf("mcpstream cannot relay %s: it belongs to no single call in flight on this connection (relayed only while one call runs on it; see --upstream-max-pending)", m.Method)})
@@ -331,7 +347,7 @@ func (k *conn) serverRequest(m *jsonrpc.Request) {
 			case <-ctx.Done():
 			}
 		}()
-		res, err := c.request(ctx, m.Method, m.Params)
+		res, err := c.request(ctx, m.Method, unmarked(m.Params))
 		if err != nil {
 			var re *rpcError
 			if errors.As(err, &re) {
@@ -343,6 +359,30 @@ func (k *conn) serverRequest(m *jsonrpc.Request) {
 		}
 		k.respond(m.ID, res, nil)
 	}()
+}
+
+// unmarked is params without the bridge's bridge.RelatedKey mark (the
+// client gets the server's params as the server sent them).
+func unmarked(params json.RawMessage) json.RawMessage {
+	if !bytes.Contains(params, []byte(bridge.RelatedKey)) {
+		return params
+	}
+	var p map[string]json.RawMessage
+	var meta map[string]json.RawMessage
+	if json.Unmarshal(params, &p) != nil || json.Unmarshal(p["_meta"], &meta) != nil {
+		return params
+	}
+	delete(meta, bridge.RelatedKey)
+	if len(meta) == 0 {
+		delete(p, "_meta")
+	} else {
+		p["_meta"], _ = json.Marshal(meta)
+	}
+	out, err := json.Marshal(p)
+	if err != nil {
+		return params
+	}
+	return out
 }
 
 // respond answers a request of the upstream.

@@ -44,9 +44,11 @@
 // when exactly one client call is in flight on that connection; otherwise
 // a log message goes to the worker's log and a request is answered with a
 // JSON-RPC error at once. Config.MaxPending 1 makes every such message
-// attributable, at the cost of one call per connection at a time. The
-// HTTP transports deliver to the same single stream, so the same rule
-// holds there. Relayed requests travel as workers.Call.Request does:
+// attributable, at the cost of one call per connection at a time. Over
+// Streamable HTTP the server sends them on the call's own event stream,
+// which the bridge marks with the call's id (bridge.Bridge.MarkRelated):
+// there attribution is exact however many calls run at once. The
+// 2024-11-05 HTTP+SSE transport has one stream, and the stdio rule. Relayed requests travel as workers.Call.Request does:
 // through the gateway holding the client, and the answer back to the
 // server. mcpstream declares sampling and elicitation to the server, not
 // roots: a pooled process serves many clients, whose roots differ.

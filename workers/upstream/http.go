@@ -24,6 +24,9 @@ import (
 // Mcp-Protocol-Version, opens the GET stream after initialized, mirrors
 // the stateless revision's headers, and speaks newline-delimited JSON on
 // its other side, which the SDK's IOTransport reads as for a process.
+// With MarkRelated it marks what the server sends on a request's own
+// event stream with that request's id, so that log messages and requests
+// to the client are relayed to the right call however many run at once.
 
 // headerTransport adds fixed headers (credentials) to every request.
 type headerTransport struct {
@@ -52,7 +55,7 @@ func dialStreamable(url string, headers http.Header, maxMessage int, log *slog.L
 	inR, inW := io.Pipe()   // what we send: the bridge's input
 	outR, outW := io.Pipe() // what the bridge relays back
 	ctx, cancel := context.WithCancel(context.Background())
-	b := &bridge.Bridge{URL: url, HTTP: httpClient(headers), Log: log, MaxInFlight: 256, Grace: time.Second}
+	b := &bridge.Bridge{URL: url, HTTP: httpClient(headers), Log: log, MaxInFlight: 256, Grace: time.Second, MarkRelated: true}
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
