@@ -1,7 +1,7 @@
 GO ?= go
 PKGS := ./...
 
-.PHONY: test vet unit itest bench nocliff admission soak flood fuzz dev build conformance
+.PHONY: test vet unit itest bench nocliff admission soak flood fuzz dev build conformance conformance-upstream
 
 ## test: vet, then every test (unit and end-to-end) under the race detector,
 ## then the official conformance suite (see conformance). deploy/ checks the
@@ -68,3 +68,9 @@ dev:
 ## and the suite from npm into .cache/conformance on first use)
 conformance:
 	bash conformance/run.sh
+
+## conformance-upstream: the same suite through a hosted upstream: the
+## go-sdk's conformance/everything-server behind `mcpstream worker
+## --upstream`, with the known failures in conformance/baseline-upstream-*.yml
+conformance-upstream:
+	CONFORMANCE_UPSTREAM=1 bash conformance/run.sh

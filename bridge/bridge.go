@@ -49,6 +49,13 @@ type Bridge struct {
 	// Grace is how long requests in flight may still be answered once the
 	// client's input ends (default 10s); long-lived streams end then.
 	Grace time.Duration
+	// MarkRelated, when set, marks each request and notification of the
+	// server that arrives on the event stream of one of the client's
+	// requests with that request's id, in its params' _meta under
+	// RelatedKey: over stdio nothing else tells which request a server's
+	// message belongs to (workers/upstream relays it to that call's
+	// client).
+	MarkRelated bool
 
 	out     sync.Mutex // serializes lines to the client
 	w       io.Writer
@@ -284,7 +291,11 @@ func (b *Bridge) relay(ctx context.Context, resp *http.Response, msg *schema.Mes
 	switch {
 	case resp.StatusCode == http.StatusAccepted:
 	case mt == "text/event-stream":
-		b.events(resp.Body, msg.Method == schema.MethodInitialize)
+		var related schema.ID
+		if b.MarkRelated {
+			related = msg.ID
+		}
+		b.events(resp.Body, msg.Method == schema.MethodInitialize, related)
 	case mt == "application/json":
 		body, err := io.ReadAll(io.LimitReader(resp.Body, MaxMessage+1))
 		if err != nil || len(body) > MaxMessage {
@@ -317,8 +328,43 @@ func (b *Bridge) learn(msg *schema.Message, body []byte) {
 	}
 }
 
-// events relays the data of each event of an SSE stream until it ends.
-func (b *Bridge) events(body io.Reader, initialize bool) {
+// RelatedKey is the _meta member MarkRelated sets.
+const RelatedKey = "io.mcpstream/relatedRequest"
+
+// markRelated returns msg, a server's request or notification, with id
+// in its params' _meta under RelatedKey; anything else unchanged.
+func markRelated(msg []byte, id schema.ID) []byte {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(msg, &m) != nil || m["method"] == nil {
+		return msg
+	}
+	params := map[string]json.RawMessage{}
+	if len(m["params"]) > 0 && json.Unmarshal(m["params"], &params) != nil {
+		return msg
+	}
+	meta := map[string]json.RawMessage{}
+	if len(params["_meta"]) > 0 && json.Unmarshal(params["_meta"], &meta) != nil {
+		return msg
+	}
+	meta[RelatedKey] = json.RawMessage(id)
+	var err error
+	if params["_meta"], err = json.Marshal(meta); err != nil {
+		return msg
+	}
+	if m["params"], err = json.Marshal(params); err != nil {
+		return msg
+	}
+	out, err := json.Marshal(m)
+	if err != nil {
+		return msg
+	}
+	return out
+}
+
+// events relays the data of each event of an SSE stream until it ends;
+// with related set (MarkRelated), the server's requests and notifications
+// on it are marked with that request id.
+func (b *Bridge) events(body io.Reader, initialize bool, related schema.ID) {
 	sc := bufio.NewScanner(body)
 	sc.Buffer(make([]byte, 64<<10), MaxMessage)
 	var data []byte
@@ -329,6 +375,9 @@ func (b *Bridge) events(body io.Reader, initialize bool) {
 			if len(data) > 0 {
 				if initialize {
 					b.learn(&schema.Message{Method: schema.MethodInitialize}, data)
+				}
+				if related != nil {
+					data = markRelated(data, related)
 				}
 				b.send(data)
 			}
@@ -341,6 +390,9 @@ func (b *Bridge) events(body io.Reader, initialize bool) {
 		}
 	}
 	if len(data) > 0 {
+		if related != nil {
+			data = markRelated(data, related)
+		}
 		b.send(data)
 	}
 }
@@ -369,7 +421,7 @@ func (b *Bridge) openStream(ctx context.Context) {
 		}
 		defer resp.Body.Close()
 		if resp.StatusCode == http.StatusOK {
-			b.events(resp.Body, false)
+			b.events(resp.Body, false, nil)
 		}
 	}()
 }

@@ -33,3 +33,17 @@ func TestReadLineSkipsOversizedLines(t *testing.T) {
 		t.Fatalf("at the end: %v", err)
 	}
 }
+
+func TestMarkRelated(t *testing.T) {
+	got := string(markRelated([]byte(`{"jsonrpc":"2.0","id":5,"method":"sampling/createMessage","params":{"_meta":{"k":1},"maxTokens":3}}`), []byte("12")))
+	if !strings.Contains(got, `"io.mcpstream/relatedRequest":12`) || !strings.Contains(got, `"k":1`) || !strings.Contains(got, `"maxTokens":3`) {
+		t.Fatalf("marked request %s", got)
+	}
+	if got := string(markRelated([]byte(`{"jsonrpc":"2.0","method":"notifications/message"}`), []byte(`"a"`))); !strings.Contains(got, `"_meta":{"io.mcpstream/relatedRequest":"a"}`) {
+		t.Fatalf("marked notification without params %s", got)
+	}
+	resp := `{"jsonrpc":"2.0","id":12,"result":{}}`
+	if got := string(markRelated([]byte(resp), []byte("12"))); got != resp {
+		t.Fatalf("a response was changed: %s", got)
+	}
+}

@@ -100,21 +100,30 @@ func benchCalls(b *testing.B, s *stack) {
 		sid := initSession(b, s.url)
 		for pb.Next() {
 			body := fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hello"}}}`, id.Add(1))
-			req, _ := http.NewRequest(http.MethodPost, s.url, bytes.NewBufferString(body))
-			req.Header.Set("Content-Type", "application/json")
-			req.Header.Set("Accept", "application/json, text/event-stream")
-			req.Header.Set("Mcp-Session-Id", sid)
-			resp, err := hc.Do(req)
-			if err != nil {
-				b.Error(err)
-				return
-			}
-			out, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != 200 || !bytes.Contains(out, []byte(`"text":"hello"`)) {
-				b.Errorf("status %d: %s", resp.StatusCode, out)
+			if !benchPost(b, hc, s.url, sid, body, `"text":"hello"`) {
 				return
 			}
 		}
 	})
+}
+
+// benchPost posts body on session sid and reports whether the answer is
+// 200 and holds want; otherwise it marks b failed.
+func benchPost(b testing.TB, hc *http.Client, url, sid, body, want string) bool {
+	req, _ := http.NewRequest(http.MethodPost, url, bytes.NewBufferString(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header.Set("Mcp-Session-Id", sid)
+	resp, err := hc.Do(req)
+	if err != nil {
+		b.Error(err)
+		return false
+	}
+	out, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !bytes.Contains(out, []byte(want)) {
+		b.Errorf("status %d: %s", resp.StatusCode, out)
+		return false
+	}
+	return true
 }

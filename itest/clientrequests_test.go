@@ -11,7 +11,6 @@ import (
 	"time"
 
 	mcpgoclient "github.com/mark3labs/mcp-go/client"
-	"github.com/mark3labs/mcp-go/client/transport"
 	mcpgo "github.com/mark3labs/mcp-go/mcp"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
@@ -57,20 +56,8 @@ func TestSamplingAndElicitationRoundTrips(t *testing.T) {
 	})
 
 	t.Run("mcp-go", func(t *testing.T) {
-		c, err := mcpgoclient.NewStreamableHttpClient(endpoint, transport.WithHTTPBasicClient(&http.Client{}))
-		if err != nil {
-			t.Fatal(err)
-		}
-		c = mcpgoclient.NewClient(c.GetTransport(), mcpgoclient.WithSamplingHandler(sampler{}))
-		if err := c.Start(ctx); err != nil {
-			t.Fatal(err)
-		}
+		c := connectMCPGo(t, ctx, endpoint, "itest-mcp-go-sampling", nil, mcpgoclient.WithSamplingHandler(sampler{}))
 		defer c.Close()
-		if _, err := c.Initialize(ctx, mcpgo.InitializeRequest{Params: mcpgo.InitializeParams{
-			ProtocolVersion: "2025-11-25", ClientInfo: mcpgo.Implementation{Name: "itest-mcp-go-sampling", Version: "1"},
-		}}); err != nil {
-			t.Fatal(err)
-		}
 		res, err := c.CallTool(ctx, mcpgo.CallToolRequest{Params: mcpgo.CallToolParams{Name: "test_sampling", Arguments: map[string]any{"prompt": "hi"}}})
 		if err != nil {
 			t.Fatal(err)

@@ -20,6 +20,9 @@ import (
 	"testing"
 	"time"
 
+	mcpgoclient "github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/client/transport"
+	mcpgo "github.com/mark3labs/mcp-go/mcp"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/nats-io/nats.go"
 
@@ -52,6 +55,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
+	upstreamServer.Remove()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
@@ -80,8 +84,21 @@ func start(t testing.TB, name string, args ...string) *proc {
 // environment.
 func startEnv(t testing.TB, name string, env []string, args ...string) *proc {
 	t.Helper()
+	return startCmd(t, name, binary, env, args...)
+}
+
+// startProgram is start for another program than mcpstream.
+func startProgram(t testing.TB, name, path string, args ...string) *proc {
+	t.Helper()
+	return startCmd(t, name, path, nil, args...)
+}
+
+// startCmd runs the program at path with args, env added to the test's
+// environment (see start).
+func startCmd(t testing.TB, name, path string, env []string, args ...string) *proc {
+	t.Helper()
 	p := &proc{t: t, name: name, done: make(chan struct{}), notify: make(chan struct{})}
-	p.cmd = exec.Command(binary, args...)
+	p.cmd = exec.Command(path, args...)
 	if env != nil {
 		p.cmd.Env = append(os.Environ(), env...)
 	}
@@ -381,23 +398,61 @@ func (s *stack) runGroup(t *testing.T, g *workers.Group, tool string) {
 // Ready, Logger and the gateway's tracing.
 func (s *stack) runGroupWith(t *testing.T, g *workers.Group, tool string, wo workers.Options) {
 	t.Helper()
+	wo.Logger, wo.TracerProvider, wo.Propagator = quietLog, s.cfg.TracerProvider, s.cfg.Propagator
+	s.serve(t, g.Run, wo, tool)
+}
+
+// serve runs run (a group's Run, or what serves one) on its own
+// connection to the stack's JetStream for the rest of the test, with wo
+// and a Ready it waits for (30s at most), then waits until the gateway's
+// snapshot has tool (none when "").
+func (s *stack) serve(t testing.TB, run func(context.Context, *nats.Conn, workers.Options) error, wo workers.Options, tool string) {
+	t.Helper()
 	nc, err := s.emb.Connect()
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, stop := context.WithCancel(context.Background())
 	ready, ran := make(chan struct{}), make(chan error, 1)
-	go func() {
-		wo.Ready, wo.Logger, wo.TracerProvider, wo.Propagator = ready, quietLog, s.cfg.TracerProvider, s.cfg.Propagator
-		ran <- g.Run(ctx, nc, wo)
-	}()
+	wo.Ready = ready
+	go func() { ran <- run(ctx, nc, wo) }()
 	t.Cleanup(func() { stop(); <-ran; nc.Close() })
 	select {
 	case <-ready:
 	case err := <-ran:
 		t.Fatal(err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("not serving within 30s")
 	}
-	testkit.Eventually(t, "tool "+tool+" in the registry snapshot", 10*time.Second, func() bool { return s.gw.Registry().Tool(tool) != nil })
+	if tool != "" {
+		testkit.Eventually(t, "tool "+tool+" in the registry snapshot", 10*time.Second, func() bool { return s.gw.Registry().Tool(tool) != nil })
+	}
+}
+
+// connectMCPGo starts mark3labs/mcp-go's Streamable HTTP client on
+// endpoint with opts and initializes it, named name, at revision
+// 2025-11-25; the caller closes it. before, if set, runs before
+// initialize (to set notification handlers).
+func connectMCPGo(t testing.TB, ctx context.Context, endpoint, name string, before func(*mcpgoclient.Client), opts ...mcpgoclient.ClientOption) *mcpgoclient.Client {
+	t.Helper()
+	c, err := mcpgoclient.NewStreamableHttpClient(endpoint, transport.WithHTTPBasicClient(&http.Client{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c = mcpgoclient.NewClient(c.GetTransport(), opts...)
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if before != nil {
+		before(c)
+	}
+	if _, err := c.Initialize(ctx, mcpgo.InitializeRequest{Params: mcpgo.InitializeParams{
+		ProtocolVersion: "2025-11-25", ClientInfo: mcpgo.Implementation{Name: name, Version: "1"},
+	}}); err != nil {
+		c.Close()
+		t.Fatal(err)
+	}
+	return c
 }
 
 // connectOfficial connects the official go-sdk client, named name and

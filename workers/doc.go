@@ -16,6 +16,11 @@
 // request's context and a [Call]: the request's key, session, principal,
 // protocol revision, delivery attempt and deadline, and what the handler
 // can do while it runs (see Requests to the client, and Tasks).
+// [Group.SetRaw] gives definitions as they are published instead, their
+// schemas and annotations kept, served by one [RawHandler] on JSON params
+// and results, and replaced as a whole (what is gone is deleted from the
+// registry; a name another group registered is refused): package
+// workers/upstream serves an existing MCP server that way.
 //
 // [Group.Run] serves the group until its context ends. Run it in as many
 // processes as needed: the replicas compete for the group's durable

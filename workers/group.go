@@ -37,6 +37,9 @@ type Group struct {
 	// changed signals running replicas that something was added: they
 	// register it at once (a tool added while the group runs is served).
 	changed chan struct{}
+	// removed holds the registry keys of raw definitions SetRaw removed,
+	// until a running replica deletes them.
+	removed []string
 }
 
 // NewGroup returns an empty group. The name must be 1-64 of [A-Za-z0-9_-]
@@ -163,6 +166,16 @@ type Options struct {
 	// no drain window, handlers are cancelled as soon as the context
 	// ends; a tiny value has the same effect.
 	DrainTimeout time.Duration
+	// Share, when its Of is set, makes this replica take only its share
+	// of the request partitions: replica Index of Of (0 <= Index < Of)
+	// pulls from the partitions p with p mod Of == Index; by default a
+	// replica pulls from all of them. The gateways route all requests of
+	// a session to one partition, so replicas that split the partitions
+	// this way each serve whole sessions, which a server that keeps state
+	// per session needs (workers/upstream's session affinity). A share no
+	// live replica takes is not served: its requests wait, until their
+	// deadline, for a replica with that Index to come back.
+	Share PartitionShare
 	// RecordResults, when set, records every answer this group's
 	// handlers produce, a result or a JSON-RPC error with the handler's
 	// run time (the schema.Reply sent to the gateway), in the group's
@@ -299,6 +312,9 @@ func (g *Group) Run(ctx context.Context, nc *nats.Conn, o Options) error {
 	}
 	consumers, err := streams.EnsureGroup(ctx, js, topo, g.name)
 	if err != nil {
+		return fmt.Errorf("group %s: %w", g.name, err)
+	}
+	if consumers, err = o.Share.take(consumers); err != nil {
 		return fmt.Errorf("group %s: %w", g.name, err)
 	}
 	m, err := newMetrics(o.Metrics, g.name)
@@ -572,4 +588,28 @@ func (r *runner) onCancel(msg *nats.Msg) {
 		}
 		cancel.(context.CancelCauseFunc)(errors.New(reason))
 	}
+}
+
+// PartitionShare is a replica's share of the request partitions (see
+// Options.Share): replica Index of Of.
+type PartitionShare struct{ Index, Of int }
+
+// take returns the consumers of the share's partitions (all for a zero
+// share), or an error for a share that cannot be taken: Index outside 0
+// to Of-1, or more replicas than partitions.
+func (s PartitionShare) take(consumers []jetstream.Consumer) ([]jetstream.Consumer, error) {
+	if s == (PartitionShare{}) {
+		return consumers, nil
+	}
+	if s.Of < 1 || s.Index < 0 || s.Index >= s.Of {
+		return nil, fmt.Errorf("partition share %d of %d: want 0 <= index < count", s.Index, s.Of)
+	}
+	if s.Of > len(consumers) {
+		return nil, fmt.Errorf("partition share %d of %d: only %d partitions, fewer than the replicas sharing them", s.Index, s.Of, len(consumers))
+	}
+	var out []jetstream.Consumer
+	for p := s.Index; p < len(consumers); p += s.Of {
+		out = append(out, consumers[p])
+	}
+	return out, nil
 }

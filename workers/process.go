@@ -310,6 +310,10 @@ func (r *runner) run(ctx context.Context, env *schema.Envelope, attempt int) (re
 				return rep, call
 			}
 		}
+		if t.forward != nil {
+			rep.Result, err = runRaw(ctx, call, t.forward, RawRequest{Method: env.Method, Name: env.Name, Params: args})
+			break
+		}
 		var res *schema.ToolResult
 		if res, err = t.handle(ctx, call, args); err == nil {
 			rep.Result, err = schema.AppendToolResult(nil, res)
@@ -321,16 +325,28 @@ func (r *runner) run(ctx context.Context, env *schema.Envelope, attempt int) (re
 			return rep, call
 		}
 		call.handler = p.def.Name
+		if p.forward != nil {
+			rep.Result, err = runRaw(ctx, call, p.forward, RawRequest{Method: env.Method, Name: env.Name, Params: args})
+			break
+		}
 		var res *schema.PromptResult
 		if res, err = p.get(ctx, call, args); err == nil {
 			rep.Result, err = compact(res)
 		}
 	case schema.MethodResourcesRead:
+		if h := r.g.rawReader(env.Name); h != nil {
+			rep.Result, err = runRaw(ctx, call, h, RawRequest{Method: env.Method, Name: env.Name})
+			break
+		}
 		var contents []schema.ResourceContents
 		if contents, err = r.g.read(ctx, call, env.Name); err == nil {
 			rep.Result, err = compact(schema.ReadResourceResult{Contents: contents})
 		}
 	case schema.MethodCompletionComplete:
+		if h, target := r.g.rawCompleter(args); h != nil {
+			rep.Result, err = runRaw(ctx, call, h, RawRequest{Method: env.Method, Name: target, Params: args})
+			break
+		}
 		var res *schema.CompleteResult
 		if res, err = r.g.complete(ctx, call, args); err == nil {
 			rep.Result, err = compact(res)

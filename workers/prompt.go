@@ -15,6 +15,9 @@ type promptEntry struct {
 	def      schema.Prompt
 	handle   PromptHandler
 	complete Completer // nil: no suggestions
+	// forward, set for a raw prompt (Group.SetRaw), serves it and its
+	// completions instead of handle and complete.
+	forward RawHandler
 }
 
 // AddPrompt adds a prompt to g. Its required arguments are checked before

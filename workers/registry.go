@@ -130,9 +130,94 @@ func (r *runner) putRecords(ctx context.Context, reg jetstream.KeyValue) error {
 		return err
 	}
 	for _, rec := range records {
+		if rec.exclusive {
+			err := putExclusive(ctx, reg, r.g.name, rec.key, rec.value)
+			var taken *nameTaken
+			if errors.As(err, &taken) {
+				r.log.Error("refusing to register "+rec.what+": another group serves it; names must be unique across groups",
+					"name", rec.name, "group", r.g.name, "servedBy", taken.holder)
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("registering %s: %w", rec.key, err)
+			}
+			continue
+		}
 		if err := putIfChanged(ctx, reg, rec.key, rec.value); err != nil {
 			return fmt.Errorf("registering %s: %w", rec.key, err)
 		}
+	}
+	for _, key := range r.g.takeRemoved() {
+		if err := deleteOwn(ctx, reg, r.g.name, key); err != nil {
+			return fmt.Errorf("removing %s: %w", key, err)
+		}
+	}
+	return nil
+}
+
+// nameTaken is putExclusive's refusal: another group's entry holds the key.
+type nameTaken struct{ holder string }
+
+func (e *nameTaken) Error() string { return "registered by group " + e.holder }
+
+// entryGroup is the group a registry entry names.
+func entryGroup(b []byte) string {
+	var e struct {
+		Group string `json:"group"`
+	}
+	_ = json.Unmarshal(b, &e)
+	return e.Group
+}
+
+// putExclusive writes v (as JSON) under key for group unless the key holds
+// exactly that already, and only where no other group's entry is: it
+// returns a *nameTaken naming the group whose entry holds the key. The
+// write is conditional on the revision read (Create for a key not there,
+// Update otherwise), so that two groups registering one name at once do
+// not both win.
+func putExclusive(ctx context.Context, reg jetstream.KeyValue, group, key string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	for range 3 { // a lost race with a replica of the same group: read again
+		cur, err := reg.Get(ctx, key)
+		switch {
+		case errors.Is(err, jetstream.ErrKeyNotFound):
+			if _, err = reg.Create(ctx, key, b); err == nil || !errors.Is(err, jetstream.ErrKeyExists) {
+				return err
+			}
+			continue
+		case err != nil:
+			return err
+		}
+		if holder := entryGroup(cur.Value()); holder != group {
+			return &nameTaken{holder: holder}
+		}
+		if bytes.Equal(cur.Value(), b) {
+			return nil
+		}
+		if _, err = reg.Update(ctx, key, b, cur.Revision()); err == nil {
+			return nil
+		}
+	}
+	return fmt.Errorf("registering %s: the entry kept changing", key)
+}
+
+// deleteOwn deletes the registry entry under key if it is group's.
+func deleteOwn(ctx context.Context, reg jetstream.KeyValue, group, key string) error {
+	cur, err := reg.Get(ctx, key)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if entryGroup(cur.Value()) != group {
+		return nil
+	}
+	if err := reg.Delete(ctx, key, jetstream.LastRevision(cur.Revision())); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
+		return err
 	}
 	return nil
 }
@@ -153,6 +238,11 @@ func (h *heartbeat) stop() {
 type record struct {
 	key   string
 	value any
+	// exclusive is set for raw definitions (Group.SetRaw): registered only
+	// where no other group's entry is (putExclusive). what and name say
+	// what it is in the log of a refusal.
+	exclusive  bool
+	what, name string
 }
 
 // records returns the registry entries of everything g serves.
@@ -160,11 +250,11 @@ func (g *Group) records() ([]record, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	var out []record
-	add := func(key, what string, e any, setVersion func(string)) error {
+	add := func(key, what, name string, raw bool, e any, setVersion func(string)) error {
 		if err := versioned(e, setVersion); err != nil {
-			return fmt.Errorf("encoding %s: %w", what, err)
+			return fmt.Errorf("encoding %s %s: %w", what, name, err)
 		}
-		out = append(out, record{key, e})
+		out = append(out, record{key: key, value: e, exclusive: raw, what: what, name: name})
 		return nil
 	}
 	for name, t := range g.tools {
@@ -172,23 +262,23 @@ func (g *Group) records() ([]record, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, record{streams.ToolKey(name), e})
+		out = append(out, record{key: streams.ToolKey(name), value: e, exclusive: t.forward != nil, what: "tool", name: name})
 	}
 	for name, p := range g.prompts {
 		e := &schema.PromptEntry{Prompt: p.def, Group: g.name}
-		if err := add(streams.PromptKey(name), "prompt "+name, e, func(v string) { e.Version = v }); err != nil {
+		if err := add(streams.PromptKey(name), "prompt", name, p.forward != nil, e, func(v string) { e.Version = v }); err != nil {
 			return nil, err
 		}
 	}
 	for uri, res := range g.resources {
 		e := &schema.ResourceEntry{Resource: res.def, Group: g.name}
-		if err := add(streams.ResourceKey(uri), "resource "+uri, e, func(v string) { e.Version = v }); err != nil {
+		if err := add(streams.ResourceKey(uri), "resource", uri, res.forward != nil, e, func(v string) { e.Version = v }); err != nil {
 			return nil, err
 		}
 	}
 	for _, t := range g.templates {
 		e := &schema.TemplateEntry{ResourceTemplate: t.def, Group: g.name}
-		if err := add(streams.TemplateKey(t.def.URITemplate), "template "+t.def.URITemplate, e, func(v string) { e.Version = v }); err != nil {
+		if err := add(streams.TemplateKey(t.def.URITemplate), "template", t.def.URITemplate, t.forward != nil, e, func(v string) { e.Version = v }); err != nil {
 			return nil, err
 		}
 	}

@@ -21,12 +21,18 @@ type ResourceHandler func(ctx context.Context, call *Call, uri string, vars map[
 type resourceEntry struct {
 	def    schema.Resource
 	handle ResourceHandler
+	// forward, set for a raw resource (Group.SetRaw), reads it instead of
+	// handle.
+	forward RawHandler
 }
 
 type templateEntry struct {
 	def      schema.ResourceTemplate
 	handle   ResourceHandler
 	complete Completer // nil: no suggestions
+	// forward, set for a raw template (Group.SetRaw), reads and completes
+	// it instead of handle and complete.
+	forward RawHandler
 }
 
 // AddResource adds a resource with a fixed URI to g. It panics when the URI

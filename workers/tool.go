@@ -60,6 +60,9 @@ type toolEntry struct {
 	taskSupport string
 	// queueTarget is Tool.QueueTarget.
 	queueTarget time.Duration
+	// forward, set for a raw tool (Group.SetRaw), serves it instead of
+	// handle.
+	forward RawHandler
 }
 
 // AddTool adds a typed tool to g. The input schema is inferred from In (a

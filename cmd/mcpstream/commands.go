@@ -158,12 +158,23 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := rec.apply(&opts); err != nil {
 		return err
 	}
-	groups, err := examples.Parse(f.examples)
+	host, err := f.up.host()
 	if err != nil {
 		return err
 	}
-	if len(groups) == 0 {
-		return errors.New("no worker groups: name at least one with --examples")
+	if opts.Share, err = f.up.partitionShare(); err != nil {
+		return err
+	}
+	list := f.examples
+	if host != nil && !flagSet(fs, "examples") {
+		list = "" // hosting an upstream, no example unless asked for
+	}
+	groups, err := examples.Parse(list)
+	if err != nil {
+		return err
+	}
+	if len(groups) == 0 && host == nil {
+		return errors.New("no worker groups: name at least one with --examples, or host a server with --upstream")
 	}
 	obs, err := observe(ctx, "mcpstream-worker", f.metricsAddr, stdout)
 	if err != nil {
@@ -174,15 +185,53 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return connect(nf, "mcpstream-worker-"+group, streams.InboxPrefix(streams.RoleWorker, group), os.Getenv, log)
 	}
 	opts.Metrics, opts.TracerProvider, opts.Propagator = obs.reg, obs.tel.Tracer, obs.tel.Propagator
+	var hostFailed <-chan error
+	stopHost := func() {}
+	if host != nil {
+		// Started first, and not waited for: an upstream that does not
+		// initialize keeps the worker unready, saying why, until it does.
+		if stopHost, hostFailed, err = startHost(ctx, host, conn, opts, stdout); err != nil {
+			return err
+		}
+		notReady := func() error { return host.Ready() }
+		obs.ready.Store(&notReady)
+	}
 	stop, ready, err := startWorkers(ctx, groups, conn, opts, stdout)
 	if err != nil {
+		stopHost()
 		return err
 	}
-	obs.ready.Store(&ready)
-	<-ctx.Done()
+	allReady := func() error {
+		if host != nil {
+			if err := host.Ready(); err != nil {
+				return err
+			}
+		}
+		return ready()
+	}
+	obs.ready.Store(&allReady)
+	select {
+	case <-ctx.Done():
+	case err := <-hostFailed:
+		stop()
+		stopHost()
+		return err
+	}
 	fmt.Fprintln(stdout, "mcpstream: draining workers")
-	stop()
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); stop() }()
+	go func() { defer wg.Done(); stopHost() }()
+	wg.Wait()
 	return nil
+}
+
+// flagSet reports whether the flag named name was given (on the command
+// line or by its variable).
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 func runProvision(ctx context.Context, args []string, stdout, stderr io.Writer) error {

@@ -51,6 +51,7 @@ type workerCmd struct {
 	loadInterval time.Duration
 	metricsAddr  string
 	rec          recordFlags
+	up           upstreamFlags
 }
 
 // workerFlagSet returns the flag set of `mcpstream worker`, its help
@@ -61,7 +62,7 @@ func workerFlagSet(stderr io.Writer) (*flag.FlagSet, *workerCmd) {
 	f := &workerCmd{}
 	f.common.register(fs)
 	f.nats.register(fs)
-	fs.StringVar(&f.examples, "examples", "demo", "comma-separated example groups to serve; have: "+strings.Join(examples.Names(), ", "))
+	fs.StringVar(&f.examples, "examples", "demo", "comma-separated example groups to serve (with --upstream, none unless given); have: "+strings.Join(examples.Names(), ", "))
 	fs.IntVar(&f.concurrency, "concurrency", 0, "handlers running at once per group (default 64)")
 	fs.IntVar(&f.batch, "batch", 0, "envelopes buffered per partition pull (default 2 x concurrency / partitions, at least 4)")
 	fs.DurationVar(&f.drain, "drain-timeout", 0, "on shutdown, how long running handlers may finish before they are cancelled and their envelopes handed back to another replica (default 25s)")
@@ -69,6 +70,7 @@ func workerFlagSet(stderr io.Writer) (*flag.FlagSet, *workerCmd) {
 	fs.DurationVar(&f.loadInterval, "load-interval", 0, "how often each replica reports its load to the gateways, for their admission per group (default 100ms; negative: never, and the gateways admit without regard to the group's backlog)")
 	fs.StringVar(&f.metricsAddr, "metrics-addr", "", metricsUsage)
 	f.rec.register(fs)
+	f.up.register(fs)
 	withEnvUsage(fs)
 	return fs, f
 }

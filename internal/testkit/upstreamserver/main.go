@@ -1,0 +1,191 @@
+// Command upstreamserver is an MCP server written with the official
+// go-sdk's server API, for the tests of worker groups that host an
+// existing server (package workers/upstream). It serves over stdio, over
+// Streamable HTTP with -http ADDR, or over the 2024-11-05 HTTP+SSE
+// transport with -sse ADDR (it prints "listening on URL").
+//
+// Tools: say (readOnlyHint), slow (20 ms, or -slow), progress (three
+// progress notifications and a log message), sample (asks the client's
+// model), elicit (asks the user), add_tool (adds a tool, which sends
+// notifications/tools/list_changed), pid (the process's id), wait
+// (reports progress once, then waits until cancelled), pid_later
+// (readOnlyHint: progress once, then its pid ms later), hang (ignores
+// cancellation). A resource test://static, a
+// template test://items/{id}, a prompt greet whose argument name
+// completes.
+//
+// With -never-init it reads its input and never answers: an upstream that
+// never initializes.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+func main() {
+	httpAddr := flag.String("http", "", "serve Streamable HTTP on this address instead of stdio")
+	sseAddr := flag.String("sse", "", "serve the 2024-11-05 HTTP+SSE transport on this address instead of stdio")
+	neverInit := flag.Bool("never-init", false, "read the input and never answer")
+	slow := flag.Duration("slow", 20*time.Millisecond, "how long the slow tool takes")
+	flag.Parse()
+	if *neverInit {
+		fmt.Fprintln(os.Stderr, "upstreamserver: never initializing")
+		_, _ = io.Copy(io.Discard, os.Stdin)
+		return
+	}
+	s := newServer(*slow)
+	if *httpAddr == "" && *sseAddr == "" {
+		fmt.Fprintln(os.Stderr, "upstreamserver: serving on stdio")
+		if err := s.Run(context.Background(), &mcp.StdioTransport{}); err != nil {
+			log.Fatal(err)
+		}
+		return
+	}
+	addr, path, h := *httpAddr, "/mcp", http.Handler(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s }, nil))
+	if *sseAddr != "" {
+		addr, path, h = *sseAddr, "/sse", mcp.NewSSEHandler(func(*http.Request) *mcp.Server { return s }, nil)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("listening on http://%s%s\n", ln.Addr(), path)
+	mux := http.NewServeMux()
+	mux.Handle(path, h)
+	log.Fatal(http.Serve(ln, mux))
+}
+
+type echoIn struct {
+	Msg string `json:"msg"`
+}
+
+func text(s string) *mcp.CallToolResult {
+	return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: s}}}
+}
+
+func newServer(slow time.Duration) *mcp.Server {
+	s := mcp.NewServer(&mcp.Implementation{Name: "upstreamserver", Version: "1"}, &mcp.ServerOptions{
+		CompletionHandler: func(_ context.Context, req *mcp.CompleteRequest) (*mcp.CompleteResult, error) {
+			var out []string
+			for _, v := range []string{"alice", "alfred", "bob"} {
+				if strings.HasPrefix(v, req.Params.Argument.Value) {
+					out = append(out, v)
+				}
+			}
+			return &mcp.CompleteResult{Completion: mcp.CompletionResultDetails{Values: out, Total: len(out)}}, nil
+		},
+	})
+	mcp.AddTool(s, &mcp.Tool{Name: "say", Description: "says msg back", Annotations: &mcp.ToolAnnotations{ReadOnlyHint: true}},
+		func(_ context.Context, _ *mcp.CallToolRequest, in echoIn) (*mcp.CallToolResult, any, error) {
+			return text("say: " + in.Msg), nil, nil
+		})
+	mcp.AddTool(s, &mcp.Tool{Name: "slow", Description: "takes a while", Annotations: &mcp.ToolAnnotations{ReadOnlyHint: true}},
+		func(ctx context.Context, _ *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
+			select {
+			case <-time.After(slow):
+			case <-ctx.Done():
+				return nil, nil, ctx.Err()
+			}
+			return text("slow done"), nil, nil
+		})
+	mcp.AddTool(s, &mcp.Tool{Name: "progress", Description: "reports progress and logs"},
+		func(ctx context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
+			_ = req.Session.Log(ctx, &mcp.LoggingMessageParams{Level: "info", Logger: "upstreamserver", Data: "working"})
+			if tok := req.Params.GetProgressToken(); tok != nil {
+				for i := 1; i <= 3; i++ {
+					if err := req.Session.NotifyProgress(ctx, &mcp.ProgressNotificationParams{ProgressToken: tok, Progress: float64(i), Total: 3, Message: fmt.Sprintf("step %d", i)}); err != nil {
+						return nil, nil, err
+					}
+				}
+			}
+			return text("progress done"), nil, nil
+		})
+	mcp.AddTool(s, &mcp.Tool{Name: "sample", Description: "asks the client's model"},
+		func(ctx context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
+			res, err := req.Session.CreateMessage(ctx, &mcp.CreateMessageParams{MaxTokens: 10,
+				Messages: []*mcp.SamplingMessage{{Role: "user", Content: &mcp.TextContent{Text: "say hi"}}}})
+			if err != nil {
+				return nil, nil, fmt.Errorf("sampling: %w", err)
+			}
+			t, _ := res.Content.(*mcp.TextContent)
+			if t == nil {
+				return text("sampled: (not text)"), nil, nil
+			}
+			return text("sampled: " + t.Text), nil, nil
+		})
+	mcp.AddTool(s, &mcp.Tool{Name: "elicit", Description: "asks the user"},
+		func(ctx context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
+			res, err := req.Session.Elicit(ctx, &mcp.ElicitParams{Message: "name?",
+				RequestedSchema: map[string]any{"type": "object", "properties": map[string]any{"name": map[string]any{"type": "string"}}}})
+			if err != nil {
+				return nil, nil, fmt.Errorf("elicitation: %w", err)
+			}
+			return text(fmt.Sprintf("elicited: %s %v", res.Action, res.Content["name"])), nil, nil
+		})
+	var added atomic.Int64
+	mcp.AddTool(s, &mcp.Tool{Name: "add_tool", Description: "adds a tool"},
+		func(_ context.Context, _ *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
+			name := fmt.Sprintf("added_%d", added.Add(1))
+			mcp.AddTool(s, &mcp.Tool{Name: name, Description: "added at run time"},
+				func(context.Context, *mcp.CallToolRequest, struct{}) (*mcp.CallToolResult, any, error) {
+					return text(name + " here"), nil, nil
+				})
+			return text(name), nil, nil
+		})
+	mcp.AddTool(s, &mcp.Tool{Name: "pid", Description: "the process id", Annotations: &mcp.ToolAnnotations{ReadOnlyHint: true}},
+		func(context.Context, *mcp.CallToolRequest, struct{}) (*mcp.CallToolResult, any, error) {
+			return text(fmt.Sprint(os.Getpid())), nil, nil
+		})
+	mcp.AddTool(s, &mcp.Tool{Name: "wait", Description: "reports progress 0 once, then waits until cancelled"},
+		func(ctx context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
+			if tok := req.Params.GetProgressToken(); tok != nil {
+				_ = req.Session.NotifyProgress(ctx, &mcp.ProgressNotificationParams{ProgressToken: tok, Message: "waiting"})
+			}
+			<-ctx.Done()
+			return nil, nil, ctx.Err()
+		})
+	mcp.AddTool(s, &mcp.Tool{Name: "pid_later", Description: "reports progress once, waits ms, then answers its pid", Annotations: &mcp.ToolAnnotations{ReadOnlyHint: true}},
+		func(ctx context.Context, req *mcp.CallToolRequest, in struct {
+			Ms int `json:"ms"`
+		}) (*mcp.CallToolResult, any, error) {
+			if tok := req.Params.GetProgressToken(); tok != nil {
+				_ = req.Session.NotifyProgress(ctx, &mcp.ProgressNotificationParams{ProgressToken: tok, Message: "waiting"})
+			}
+			select {
+			case <-time.After(time.Duration(in.Ms) * time.Millisecond):
+			case <-ctx.Done():
+				return nil, nil, ctx.Err()
+			}
+			return text(fmt.Sprint(os.Getpid())), nil, nil
+		})
+	mcp.AddTool(s, &mcp.Tool{Name: "hang", Description: "ignores cancellation"},
+		func(context.Context, *mcp.CallToolRequest, struct{}) (*mcp.CallToolResult, any, error) {
+			select {}
+		})
+	s.AddResource(&mcp.Resource{URI: "test://static", Name: "static", MIMEType: "text/plain"},
+		func(_ context.Context, req *mcp.ReadResourceRequest) (*mcp.ReadResourceResult, error) {
+			return &mcp.ReadResourceResult{Contents: []*mcp.ResourceContents{{URI: req.Params.URI, MIMEType: "text/plain", Text: "static content"}}}, nil
+		})
+	s.AddResourceTemplate(&mcp.ResourceTemplate{URITemplate: "test://items/{id}", Name: "item", MIMEType: "text/plain"},
+		func(_ context.Context, req *mcp.ReadResourceRequest) (*mcp.ReadResourceResult, error) {
+			id := strings.TrimPrefix(req.Params.URI, "test://items/")
+			return &mcp.ReadResourceResult{Contents: []*mcp.ResourceContents{{URI: req.Params.URI, MIMEType: "text/plain", Text: "item " + id}}}, nil
+		})
+	s.AddPrompt(&mcp.Prompt{Name: "greet", Description: "greets", Arguments: []*mcp.PromptArgument{{Name: "name", Required: true}}},
+		func(_ context.Context, req *mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {
+			return &mcp.GetPromptResult{Messages: []*mcp.PromptMessage{{Role: "user", Content: &mcp.TextContent{Text: "hello " + req.Params.Arguments["name"]}}}}, nil
+		})
+	return s
+}
