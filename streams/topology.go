@@ -24,19 +24,19 @@ type Topology struct {
 	MaxMsgSize int32
 	// DuplicateWindow is how long a request stream remembers a request's
 	// Nats-Msg-Id, to drop a copy the gateway publishes again (default
-	// 30s). A gateway publishes a request again under the same id only
-	// while the stream has not acknowledged it: two to three seconds after
-	// a lost acknowledgement, at once when a new stream leader is elected
-	// (4-9 s after a leader's node dies), and with a backoff of up to a
-	// second while the stream has no leader; never past the call's
-	// deadline. The window is held in the NATS server's memory, about 200
-	// bytes a request: at 8,000 calls/s the former default of 2m was 195
-	// MB of live heap, 30s is a quarter of it. A copy published again
-	// after the window (a stream without a leader for longer than it) is
-	// stored a second time; a worker then finds the request's claim in the
-	// result bucket (kept ResultTTL, 10m) and does not run a non-idempotent
-	// tool again, while an idempotent or read-only tool runs again, which
-	// it allows.
+	// 60s, the gateway's default call deadline). A gateway publishes a
+	// request again under the same id only while the stream has not
+	// acknowledged it (two to three seconds after a lost acknowledgement,
+	// at once when a new stream leader is elected, and with a backoff of
+	// up to a second while the stream has no leader), and never past the
+	// call's deadline (the gateway's --call-timeout). A window at least
+	// that long therefore drops every copy, and no call runs twice for
+	// it; keep it at least the gateways' --call-timeout. The window is
+	// held in the NATS server's memory, about 200 bytes a request: at
+	// 8,000 calls/s the former default of 2m was 195 MB of live heap, 60s
+	// is half of it. A copy stored after the window anyway (a gateway with
+	// a longer call timeout) carries Attempt > 1, and a worker answers it
+	// from the result bucket if the first copy's run stored its result.
 	DuplicateWindow time.Duration
 	// AckWait is how long a worker may hold an envelope without telling
 	// the server it is working on it before the server redelivers it to
@@ -63,11 +63,11 @@ type Topology struct {
 	TaskTTL time.Duration
 }
 
-// DefaultDuplicateWindow is [Topology.DuplicateWindow]'s default: ten times
-// the gateway's re-publish after a lost acknowledgement (2-3 s), three
-// times a leader election (4-9 s), well inside a result's TTL (10m). See
+// DefaultDuplicateWindow is [Topology.DuplicateWindow]'s default: the
+// gateway's default call deadline (gateway.Config.CallTimeout), the
+// longest a gateway publishes the same request again. See
 // docs/operations.md#the-duplicate-window.
-const DefaultDuplicateWindow = 30 * time.Second
+const DefaultDuplicateWindow = 60 * time.Second
 
 // WithDefaults returns t with every zero field set to its default.
 func (t Topology) WithDefaults() Topology {
