@@ -1,7 +1,7 @@
 GO ?= go
 PKGS := ./...
 
-.PHONY: test vet unit itest bench nocliff admission soak flood fuzz dev build conformance conformance-upstream
+.PHONY: test vet unit itest bench nocliff admission soak flood steady floor fuzz dev build conformance conformance-upstream
 
 ## test: vet, then every test (unit and end-to-end) under the race detector,
 ## then the official conformance suite (see conformance). deploy/ checks the
@@ -45,6 +45,11 @@ admission:
 ## and going; fails if RSS, goroutines, open files or streams grow, or a call is lost
 soak:
 	$(GO) run ./bench/soak
+
+## steady: mcpstream dev at 32 closed-loop sessions of echo for 10 minutes,
+## its RSS every 5 s with the load average, the plateau and MiB per 1,000 calls/s
+steady:
+	$(GO) run ./bench/steady
 
 ## flood: principal "quiet" at 100 calls/s alone, then beside principal
 ## "flood" at 10x its rate limit (200/s, burst 50), then the same flood on a

@@ -175,8 +175,8 @@ func TestClientsAgainstDev(t *testing.T) {
 				t.Fatal(err)
 			}
 			sort.Strings(names)
-			if fmt.Sprint(names) != "[add echo sleep]" {
-				t.Fatalf("tools = %v, want [add echo sleep]", names)
+			if fmt.Sprint(names) != "[add echo increment sleep]" {
+				t.Fatalf("tools = %v, want [add echo increment sleep]", names)
 			}
 			text, _, err := c.call(ctx, "echo", map[string]any{"text": "héllo, " + name})
 			if err != nil || text != "héllo, "+name {

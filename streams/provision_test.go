@@ -555,3 +555,45 @@ func TestDuplicateWindowDedupes(t *testing.T) {
 		t.Errorf("second publish with same Nats-Msg-Id: duplicate %v seq %d (first seq %d)", a2.Duplicate, a2.Sequence, a1.Sequence)
 	}
 }
+
+// A deployment provisioned with the former 2-minute duplicate window gets
+// the new default when provision runs again: the stream's config is
+// updated in place, its messages kept, and it still drops a copy.
+func TestProvisionUpdatesDuplicateWindow(t *testing.T) {
+	_, _, js := server(t)
+	ctx := testCtx(t)
+	old := streams.Topology{Partitions: 2, DuplicateWindow: 2 * time.Minute}
+	if err := streams.Provision(ctx, js, old); err != nil {
+		t.Fatal(err)
+	}
+	subj := streams.RequestSubject("g1", 1)
+	first, err := js.Publish(ctx, subj, []byte("one"), jetstream.WithMsgID("kept-key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := streams.Provision(ctx, js, streams.Topology{Partitions: 2}); err != nil {
+		t.Fatal(err)
+	}
+	for p := range 2 {
+		s, err := js.Stream(ctx, streams.StreamName(p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := s.CachedInfo().Config.Duplicates; got != streams.DefaultDuplicateWindow {
+			t.Errorf("%s Duplicates after provisioning again = %v, want %v", streams.StreamName(p), got, streams.DefaultDuplicateWindow)
+		}
+		if p == 1 && s.CachedInfo().State.Msgs != 1 {
+			t.Errorf("%s holds %d messages after the update, want 1", streams.StreamName(p), s.CachedInfo().State.Msgs)
+		}
+	}
+	again, err := js.Publish(ctx, subj, []byte("two"), jetstream.WithMsgID("kept-key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !again.Duplicate || again.Sequence != first.Sequence {
+		t.Errorf("a copy published after the update: duplicate %v seq %d (first seq %d)", again.Duplicate, again.Sequence, first.Sequence)
+	}
+	if rec, _ := recordedTopology(t, ctx, js); rec.DuplicateWindow != streams.DefaultDuplicateWindow {
+		t.Errorf("recorded DuplicateWindow = %v, want %v", rec.DuplicateWindow, streams.DefaultDuplicateWindow)
+	}
+}

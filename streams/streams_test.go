@@ -182,7 +182,7 @@ func TestWithDefaults(t *testing.T) {
 		MaxAge:          time.Hour,
 		MaxBytes:        256 << 20,
 		MaxMsgSize:      8 << 20,
-		DuplicateWindow: 2 * time.Minute,
+		DuplicateWindow: 60 * time.Second,
 		AckWait:         4 * time.Second,
 		MaxDeliver:      5,
 		MaxAckPending:   4096,

@@ -54,7 +54,11 @@ func (r *runner) process(held *slot, msg jetstream.Msg, mayBeCopy bool) {
 		return
 	}
 	rkey := streams.ResultKey(env.Key)
-	if attempt > 1 && r.results != nil {
+	// A delivery again, or a copy the gateway published again (its
+	// Attempt counts its publishes) that the stream stored a second time,
+	// past its duplicate window: the result of a run is answered from the
+	// bucket, not run again.
+	if (attempt > 1 || env.Attempt > 1) && r.results != nil {
 		e, err := r.results.Get(r.base, rkey)
 		if err == nil {
 			if rep, err := schema.UnmarshalReply(e.Value()); err == nil {

@@ -28,8 +28,16 @@
 // a little over three minutes (3m04s on the project's 2-core machine),
 // against some 40 s for the single round of one setting before.
 //
-// Beside the figures it says what they measure: that echo is read-only
-// (readOnlyHint), mcpstream's cheapest path, and which response type each
+// The workload is a tool (--tool, --args): echo, read-only
+// (readOnlyHint), mcpstream's cheapest path; or increment, neither
+// read-only nor idempotent, which every target serves too (it adds to a
+// counter), and for which mcpstream's worker claims the call and stores
+// its result in the result bucket:
+//
+//	go run ./bench/compare --tool increment --args '{}' --settings same
+//
+// Beside the figures it says what they measure: which tool's path it is,
+// and which response type each
 // server chose for a call (the driver accepts application/json and
 // text/event-stream, as clients do). --json writes the settings, every run
 // and the summary; --chart draws a panel per setting.

@@ -213,7 +213,11 @@ func (rep *report) notes() []string {
 	var notes []string
 	if o.cfg.Tool == "echo" {
 		notes = append(notes, "tool: echo is read-only (readOnlyHint), mcpstream's cheapest path: "+
-			"its worker writes no result to the result bucket; a tool that may not run twice costs more")
+			"its worker writes no result to the result bucket; a tool that may not run twice costs more (--tool increment)")
+	}
+	if o.cfg.Tool == "increment" {
+		notes = append(notes, "tool: increment is neither read-only nor idempotent: mcpstream's worker claims each call in the result bucket "+
+			"and stores its result there, so a redelivered call is answered from it, not run again; mcp-go and go-sdk store nothing")
 	}
 	// Which server answered with which response type.
 	byType := map[string][]string{}

@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -50,7 +48,7 @@ func run(ctx context.Context, o *options, stdout, stderr io.Writer) (*Report, er
 	}
 	var debugURL string
 	if o.profileDir != "" {
-		addr, err := freeAddr()
+		addr, err := proc.FreeAddr()
 		if err != nil {
 			return nil, err
 		}
@@ -218,39 +216,12 @@ func streamBytes(s Sample) uint64 {
 func saveProfiles(ctx context.Context, debugURL, dir, tag string, log *slog.Logger) {
 	for _, name := range []string{"heap", "goroutine"} {
 		path := filepath.Join(dir, name+"-"+tag+".pb.gz")
-		if err := fetch(ctx, debugURL+name+"?gc=1", path); err != nil {
+		if err := proc.Fetch(ctx, debugURL+name+"?gc=1", path); err != nil {
 			log.Warn("saving a profile", "profile", name, "err", err)
 			continue
 		}
 		log.Info("profile saved", "path", path)
 	}
-}
-
-// fetch saves what url answers to path.
-func fetch(ctx context.Context, url, path string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s: %s", url, resp.Status)
-	}
-	return bench.WriteFile(path, func(w io.Writer) error { _, err := io.Copy(w, resp.Body); return err })
-}
-
-// freeAddr is a loopback address with a port free now.
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
 }
 
 // gogc describes the server's GC target.

@@ -39,6 +39,8 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	natsListen := fs.String("nats-listen", "", "HOST:PORT to expose the embedded NATS server over TCP (port 0 picks one)")
 	list := fs.String("examples", "demo", "comma-separated example groups to run in-process (0 or empty for none); have: "+strings.Join(examples.Names(), ", "))
 	metricsAddr := metricsFlag(fs)
+	var mem memoryFlag
+	mem.register(fs, devMemoryUsage)
 	var gw gatewayFlags
 	gw.register(fs)
 	var rec recordFlags
@@ -48,6 +50,12 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	log, err := c.logger(stderr)
 	if err != nil {
+		return err
+	}
+	if err := applyEnv(fs, os.LookupEnv, []string{"memory-limit"}); err != nil {
+		return err
+	}
+	if _, err := mem.apply(log, stdout, devMemoryLimit, memoryEnv{os.LookupEnv, "/"}); err != nil {
 		return err
 	}
 	wopts := workers.Options{Logger: log, Topology: c.topology()}
@@ -126,6 +134,9 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
+	if _, err := f.mem.apply(log, stdout, 0, memoryEnv{os.LookupEnv, "/"}); err != nil {
+		return err
+	}
 	obs, err := observe(ctx, "mcpstream-gateway", f.metricsAddr, stdout)
 	if err != nil {
 		return err
@@ -151,6 +162,9 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	c, nf, rec := f.common, f.nats, f.rec
 	log, err := c.logger(stderr)
 	if err != nil {
+		return err
+	}
+	if _, err := f.mem.apply(log, stdout, 0, memoryEnv{os.LookupEnv, "/"}); err != nil {
 		return err
 	}
 	opts := workers.Options{Logger: log, Topology: c.topology(), Concurrency: f.concurrency, Batch: f.batch, DrainTimeout: f.drain,
@@ -257,7 +271,7 @@ func runProvision(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return fmt.Errorf("opening JetStream: %w", err)
 	}
 	t := c.topology()
-	t.MaxAge, t.MaxBytes, t.SessionMaxBytes = f.maxAge, f.maxBytes, f.sessionBytes
+	t.MaxAge, t.MaxBytes, t.SessionMaxBytes, t.DuplicateWindow = f.maxAge, f.maxBytes, f.sessionBytes, f.dupWindow
 	t = t.WithDefaults()
 	if err := provisionRetrying(ctx, js, t, log); err != nil {
 		return err

@@ -72,7 +72,7 @@ func TestProvisionFlags(t *testing.T) {
 	defer emb.Shutdown()
 	ctx := context.Background()
 	args := []string{"--nats", emb.ClientURL(), "--partitions", "2", "--max-age", "30m",
-		"--max-bytes", "1048576", "--session-max-bytes", "2097152", "--log-level", "error"}
+		"--max-bytes", "1048576", "--session-max-bytes", "2097152", "--duplicate-window", "45s", "--log-level", "error"}
 	if err := runProvision(ctx, args, io.Discard, io.Discard); err != nil {
 		t.Fatal(err)
 	}
@@ -102,6 +102,9 @@ func TestProvisionFlags(t *testing.T) {
 		c := s.CachedInfo().Config
 		if c.MaxBytes != w.maxBytes || c.Discard != jetstream.DiscardOld || (w.maxAge != 0 && c.MaxAge != w.maxAge) {
 			t.Errorf("%s: MaxBytes %d, discard %v, MaxAge %s; want %d, old, %s", name, c.MaxBytes, c.Discard, c.MaxAge, w.maxBytes, w.maxAge)
+		}
+		if w.maxAge != 0 && c.Duplicates != 45*time.Second {
+			t.Errorf("%s: duplicate window %s, want 45s (--duplicate-window)", name, c.Duplicates)
 		}
 	}
 	if _, err := js.Stream(ctx, streams.StreamName(2)); err == nil {

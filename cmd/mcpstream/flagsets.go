@@ -20,6 +20,7 @@ type gatewayCmd struct {
 	nats        natsFlags
 	addr        string
 	metricsAddr string
+	mem         memoryFlag
 	gw          gatewayFlags
 }
 
@@ -33,6 +34,7 @@ func gatewayFlagSet(stderr io.Writer) (*flag.FlagSet, *gatewayCmd) {
 	f.nats.register(fs)
 	fs.StringVar(&f.addr, "addr", "127.0.0.1:8080", "HTTP listen address of the MCP endpoint")
 	fs.StringVar(&f.metricsAddr, "metrics-addr", "", metricsUsage)
+	f.mem.register(fs, memoryUsage)
 	f.gw.register(fs)
 	withEnvUsage(fs)
 	return fs, f
@@ -50,6 +52,7 @@ type workerCmd struct {
 	// loadInterval is how often each replica reports its load.
 	loadInterval time.Duration
 	metricsAddr  string
+	mem          memoryFlag
 	rec          recordFlags
 	up           upstreamFlags
 }
@@ -69,6 +72,7 @@ func workerFlagSet(stderr io.Writer) (*flag.FlagSet, *workerCmd) {
 	fs.DurationVar(&f.groupTarget, "group-queue-target", 0, "the longest wait behind the group's backlog a call may expect before the gateways refuse it at once with 503 (default the gateways' --group-queue-target, 50ms)")
 	fs.DurationVar(&f.loadInterval, "load-interval", 0, "how often each replica reports its load to the gateways, for their admission per group (default 100ms; negative: never, and the gateways admit without regard to the group's backlog)")
 	fs.StringVar(&f.metricsAddr, "metrics-addr", "", metricsUsage)
+	f.mem.register(fs, memoryUsage)
 	f.rec.register(fs)
 	f.up.register(fs)
 	withEnvUsage(fs)
@@ -82,6 +86,7 @@ type provisionCmd struct {
 	maxAge       time.Duration
 	maxBytes     int64
 	sessionBytes int64
+	dupWindow    time.Duration
 	printPerms   bool
 	groups       string
 	gatewayID    string
@@ -98,6 +103,7 @@ func provisionFlagSet(stderr io.Writer) (*flag.FlagSet, *provisionCmd) {
 	fs.DurationVar(&f.maxAge, "max-age", 0, "how long request streams keep messages for replay (default 1h)")
 	fs.Int64Var(&f.maxBytes, "max-bytes", 0, "bytes each request stream holds at most, the oldest requests dropped to stay within it (default 256 MiB)")
 	fs.Int64Var(&f.sessionBytes, "session-max-bytes", 0, "bytes the session bucket holds at most, the oldest sessions evicted to stay within it (default 1 GiB)")
+	fs.DurationVar(&f.dupWindow, "duplicate-window", 0, "how long each request stream remembers a request's message id, to drop the copy a gateway publishes again when the stream's acknowledgement was lost or its leader changed; keep it at least the gateways' --call-timeout, the longest a gateway publishes a request again; the NATS server holds about 200 bytes a request for it, 100 MB at 8,000 calls/s; running provision again applies it to existing streams (default 60s)")
 	fs.BoolVar(&f.printPerms, "print-permissions", false, "print, instead of provisioning, a nats-server authorization block with the narrowest permissions of each role's user (gateway, a worker per --groups, provision, replay), passwords read from variables MCPSTREAM_<USER>_PASSWORD; connects to nothing")
 	fs.StringVar(&f.groups, "groups", "demo", "with --print-permissions: comma-separated worker groups, one user each, whose record streams the replay user may read")
 	fs.StringVar(&f.gatewayID, "gateway-id", "", "with --print-permissions: the gateway user's gateway id (its --id), so that it receives only that gateway's replies (default any id)")

@@ -39,7 +39,7 @@ func TestDemoTools(t *testing.T) {
 	if g.Name() != "demo" {
 		t.Errorf("Demo().Name() = %q", g.Name())
 	}
-	if got, want := g.Tools(), []string{"add", "echo", "sleep"}; !slices.Equal(got, want) {
+	if got, want := g.Tools(), []string{"add", "echo", "increment", "sleep"}; !slices.Equal(got, want) {
 		t.Errorf("Demo().Tools() = %v, want %v", got, want)
 	}
 	// Each call builds a fresh group.

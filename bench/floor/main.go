@@ -1,0 +1,255 @@
+// Command floor measures, on this machine and in one run, what a call's
+// parts cost alone, and mcpstream's CPU a call against their sum:
+//
+//   - http: a loopback net/http server with a trivial JSON-RPC handler
+//     (reads the id and method, answers a canned echo result), driven by
+//     the same load driver and workload as mcpstream (--sessions
+//     closed-loop MCP sessions calling echo); its process's CPU a call;
+//   - jetstream: the message pattern of a call without HTTP or any of
+//     mcpstream's logic, in this process against an embedded nats-server
+//     laid out as `mcpstream dev`'s (4 file-stored request streams, one
+//     replica, a durable pull consumer each): publish with a Nats-Msg-Id
+//     and a stored acknowledgement, pull (Consume), reply on core NATS,
+//     ack; --sessions goroutines one call at a time each; this process's
+//     CPU a call;
+//   - mcpstream: `mcpstream dev` under the same load as http.
+//
+// The floor is http + jetstream; the ratio is mcpstream's CPU a call over
+// it. Each of --rounds rounds runs the three in turn (every other round in
+// reverse), every server process at GC target --gogc. With --profile, the
+// last round's mcpstream run is profiled (CPU) over its measured window,
+// for `go tool pprof -top`.
+//
+//	go run ./bench/floor --sessions 64 --duration 10s --rounds 2 --profile /tmp/dev.pprof
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"regexp"
+	"runtime"
+	"runtime/debug"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/mcpstream/mcpstream/bench"
+	"github.com/mcpstream/mcpstream/bench/internal/proc"
+)
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "serve-http" {
+		os.Exit(serveHTTP(os.Args[2:], os.Stdout, os.Stderr))
+	}
+	os.Exit(floor(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// options are the command's flags.
+type options struct {
+	cfg      bench.Config
+	rounds   int
+	gogc     int
+	profile  string
+	jsonPath string
+}
+
+func parseFlags(args []string, stderr io.Writer) (*options, error) {
+	fs := flag.NewFlagSet("floor", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	o := &options{}
+	fs.IntVar(&o.cfg.Sessions, "sessions", 64, "closed-loop sessions (jetstream: goroutines) making calls")
+	fs.DurationVar(&o.cfg.Duration, "duration", 10*time.Second, "measured window of each run")
+	fs.DurationVar(&o.cfg.Warmup, "warmup", 2*time.Second, "warm-up of each run (not counted)")
+	fs.IntVar(&o.rounds, "rounds", 2, "rounds, each running http, jetstream and mcpstream")
+	fs.IntVar(&o.gogc, "gogc", 400, "GC target of every server process (and of this one for jetstream)")
+	fs.StringVar(&o.profile, "profile", "", "write a CPU profile of mcpstream dev over the last round's measured window to this file")
+	fs.StringVar(&o.jsonPath, "json", "", "write the runs and the summary as JSON to this file")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	if o.rounds < 1 || o.cfg.Sessions < 1 || o.gogc < 1 || o.cfg.Duration <= 0 {
+		return nil, errors.New("--rounds, --sessions, --gogc and --duration must be positive")
+	}
+	o.cfg.Tool, o.cfg.Args, o.cfg.Timeout = "echo", json.RawMessage(`{"text":"hello"}`), 30*time.Second
+	return o, nil
+}
+
+func floor(args []string, stdout, stderr io.Writer) int {
+	o, err := parseFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "floor: %v\n", err)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	debug.SetGCPercent(o.gogc)
+	rep := &report{Command: append([]string{"go run ./bench/floor"}, args...), Sessions: o.cfg.Sessions, GOGC: o.gogc,
+		CPUs: runtime.NumCPU(), GoVersion: runtime.Version()}
+	err = runAll(ctx, o, rep, stderr)
+	rep.summarize()
+	rep.write(stdout)
+	if err == nil && o.jsonPath != "" {
+		err = bench.WriteFile(o.jsonPath, func(w io.Writer) error {
+			enc := json.NewEncoder(w)
+			enc.SetIndent("", "  ")
+			return enc.Encode(rep)
+		})
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "floor: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// part names.
+const (
+	partHTTP      = "http"
+	partJetStream = "jetstream"
+	partMcpstream = "mcpstream"
+)
+
+// runAll runs the rounds, appending each run to rep.
+func runAll(ctx context.Context, o *options, rep *report, stderr io.Writer) error {
+	dir, err := os.MkdirTemp("", "mcpstream-floor-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	bin, err := proc.BuildMcpstream(ctx, dir)
+	if err != nil {
+		return err
+	}
+	env := append(slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "GOGC=") }), "GOGC="+strconv.Itoa(o.gogc))
+	for r := 1; r <= o.rounds; r++ {
+		parts := []string{partHTTP, partJetStream, partMcpstream}
+		if r%2 == 0 {
+			slices.Reverse(parts)
+		}
+		for _, part := range parts {
+			fmt.Fprintf(stderr, "floor: round %d/%d: %s (load average %s)\n", r, o.rounds, part, proc.LoadAverage())
+			rn := run{Round: r, Part: part, LoadBefore: proc.LoadAverage()}
+			var err error
+			switch part {
+			case partJetStream:
+				var res jsResult
+				res, err = jsRoundTrips(ctx, fmt.Sprintf("%s/js%d", dir, r), o.cfg.Sessions, o.cfg.Warmup, o.cfg.Duration)
+				rn.Throughput, rn.CPUPerCallUs, rn.Cores = res.Throughput(), us(res.PerCall), res.CPU.Seconds()/res.Window.Seconds()
+			case partHTTP:
+				exe, _ := os.Executable()
+				err = proc.ServeEnv(ctx, []string{exe, "serve-http", "--addr", "127.0.0.1:0"}, env, listening, stderr, func(p *proc.Proc) error {
+					return drive(ctx, o.cfg, p, &rn, "")
+				})
+			case partMcpstream:
+				profile := ""
+				if r == o.rounds {
+					profile = o.profile
+				}
+				debugAddr, derr := proc.FreeAddr()
+				if derr != nil {
+					return derr
+				}
+				argv := []string{bin, "dev", "--addr", "127.0.0.1:0", "--log-level", "warn", "--data", fmt.Sprintf("%s/dev%d", dir, r), "--debug-addr", debugAddr}
+				err = proc.ServeEnv(ctx, argv, env, endpointLine, stderr, func(p *proc.Proc) error {
+					if profile == "" {
+						return drive(ctx, o.cfg, p, &rn, "")
+					}
+					return drive(ctx, o.cfg, p, &rn, "http://"+debugAddr+"/debug/pprof/profile?seconds="+strconv.Itoa(int(o.cfg.Duration.Seconds()))+"&out="+profile)
+				})
+			}
+			rn.LoadAfter = proc.LoadAverage()
+			if err != nil {
+				return fmt.Errorf("round %d, %s: %w", r, part, err)
+			}
+			fmt.Fprintf(stderr, "floor: %s: %.0f calls/s, %.1f us CPU a call\n", part, rn.Throughput, rn.CPUPerCallUs)
+			rep.Runs = append(rep.Runs, rn)
+		}
+	}
+	return nil
+}
+
+var (
+	listening    = regexp.MustCompile(`^listening on (\S+)$`)
+	endpointLine = regexp.MustCompile(`MCP endpoint (http://\S+)`)
+)
+
+// drive runs the load at p's endpoint and fills rn; with profileURL (its
+// query's out naming the file), it profiles the server over the measured
+// window.
+func drive(ctx context.Context, cfg bench.Config, p *proc.Proc, rn *run, profileURL string) error {
+	cfg.URL, cfg.ServerPID, cfg.Label = p.Endpoint(), p.PID(), rn.Part
+	profErr := make(chan error, 1)
+	if profileURL != "" {
+		cfg.Started = func() {
+			go func() {
+				select {
+				case <-time.After(cfg.Warmup):
+				case <-ctx.Done():
+					profErr <- ctx.Err()
+					return
+				}
+				base, out, _ := strings.Cut(profileURL, "&out=")
+				profErr <- proc.Fetch(ctx, base, out)
+			}()
+		}
+	} else {
+		profErr <- nil
+	}
+	res, err := bench.Run(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	if n := res.ErrorCount(); n > 0 {
+		return fmt.Errorf("%d calls failed: %s", n, bench.FormatCounts(res.Errors))
+	}
+	rn.Throughput, rn.CPUPerCallUs, rn.Cores = res.Throughput, us(res.ServerPerCall()), res.ServerCores()
+	rn.P50Ms, rn.P99Ms = res.P50.Seconds()*1e3, res.P99.Seconds()*1e3
+	return <-profErr
+}
+
+// serveHTTP is the harness re-executed as the HTTP floor's server: it
+// serves rpcHandler on /mcp at --addr, prints "listening on ADDR", and
+// stops on SIGINT or SIGTERM.
+func serveHTTP(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("serve-http", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", "127.0.0.1:0", "listen address")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		fmt.Fprintf(stderr, "serve-http: %v\n", err)
+		return 1
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/mcp", rpcHandler())
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	fmt.Fprintf(stdout, "listening on %s\n", ln.Addr())
+	<-ctx.Done()
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(sctx)
+	return 0
+}
+
+func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }

@@ -1,0 +1,95 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+)
+
+// run is one part's run in one round.
+type run struct {
+	Round        int     `json:"round"`
+	Part         string  `json:"part"`
+	Throughput   float64 `json:"calls_per_s"`
+	CPUPerCallUs float64 `json:"cpu_us_per_call"`
+	// Cores is the measured process's CPU over the window.
+	Cores      float64 `json:"cores"`
+	P50Ms      float64 `json:"p50_ms,omitempty"`
+	P99Ms      float64 `json:"p99_ms,omitempty"`
+	LoadBefore string  `json:"loadavg_before"`
+	LoadAfter  string  `json:"loadavg_after"`
+}
+
+// report is the runs and their summary.
+type report struct {
+	Command   []string `json:"command"`
+	Sessions  int      `json:"sessions"`
+	GOGC      int      `json:"gogc"`
+	CPUs      int      `json:"cpus"`
+	GoVersion string   `json:"go_version"`
+	Runs      []run    `json:"runs"`
+	// Medians over the rounds of CPU a call (us), and mcpstream's ratio
+	// to the floor (http + jetstream), per round: its median and range.
+	HTTPUs      float64   `json:"http_us"`
+	JetStreamUs float64   `json:"jetstream_us"`
+	FloorUs     float64   `json:"floor_us"`
+	McpstreamUs float64   `json:"mcpstream_us"`
+	Ratios      []float64 `json:"ratios"`
+	Ratio       float64   `json:"ratio"`
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// summarize fills the medians and ratios from the runs.
+func (r *report) summarize() {
+	by := map[string][]float64{}
+	round := map[int]map[string]float64{}
+	for _, rn := range r.Runs {
+		by[rn.Part] = append(by[rn.Part], rn.CPUPerCallUs)
+		if round[rn.Round] == nil {
+			round[rn.Round] = map[string]float64{}
+		}
+		round[rn.Round][rn.Part] = rn.CPUPerCallUs
+	}
+	r.HTTPUs, r.JetStreamUs, r.McpstreamUs = median(by[partHTTP]), median(by[partJetStream]), median(by[partMcpstream])
+	r.FloorUs = r.HTTPUs + r.JetStreamUs
+	r.Ratios = nil
+	for i := 1; i <= len(round); i++ {
+		m := round[i]
+		if f := m[partHTTP] + m[partJetStream]; f > 0 && m[partMcpstream] > 0 && m[partHTTP] > 0 && m[partJetStream] > 0 {
+			r.Ratios = append(r.Ratios, m[partMcpstream]/f)
+		}
+	}
+	r.Ratio = median(r.Ratios)
+}
+
+// write prints every run, then the summary.
+func (r *report) write(w io.Writer) {
+	fmt.Fprintln(w, strings.Join(r.Command, " "))
+	fmt.Fprintf(w, "%d closed-loop sessions, echo; every server at GOGC %d; %d CPUs, %s; the load driver on the same machine\n\n",
+		r.Sessions, r.GOGC, r.CPUs, r.GoVersion)
+	fmt.Fprintf(w, "%-5s %-10s %10s %12s %7s %8s %8s  %s\n", "round", "part", "calls/s", "CPU us/call", "cores", "p50 ms", "p99 ms", "load average before / after")
+	for _, rn := range r.Runs {
+		fmt.Fprintf(w, "%-5d %-10s %10.0f %12.1f %7.2f %8.2f %8.2f  %s / %s\n", rn.Round, rn.Part, rn.Throughput, rn.CPUPerCallUs, rn.Cores, rn.P50Ms, rn.P99Ms, rn.LoadBefore, rn.LoadAfter)
+	}
+	if len(r.Ratios) == 0 {
+		return
+	}
+	var parts []string
+	for _, v := range r.Ratios {
+		parts = append(parts, fmt.Sprintf("%.2f", v))
+	}
+	fmt.Fprintf(w, "\nCPU a call (medians): http %.1f us + jetstream %.1f us = floor %.1f us; mcpstream %.1f us: %.2fx the floor (rounds: %s)\n",
+		r.HTTPUs, r.JetStreamUs, r.FloorUs, r.McpstreamUs, r.Ratio, strings.Join(parts, ", "))
+}
