@@ -55,10 +55,11 @@ type groupLoad struct {
 	// others those the other gateways reported since; unreported those
 	// this gateway has not reported yet.
 	admitted, others, unreported int64
-	// bias is how much longer admitted calls waited than estimated (a
-	// moving ratio, 1 to start): what the reports cannot see (calls on
-	// their way to the stream when a backlog was read, a gateway short of
-	// CPU) is learnt from what the calls saw.
+	// bias multiplies the estimate so that nine admitted calls in ten
+	// wait less than it (1 to start; see observe): what the reports cannot
+	// see (calls on their way to the stream when a backlog was read, a
+	// partition's backlog longer than the others', a gateway short of CPU)
+	// is learnt from what the calls saw.
 	bias float64
 }
 
@@ -135,9 +136,16 @@ func (l *groupLoads) admit(group string, toolTarget time.Duration, now time.Time
 
 // observe tells group's estimate that a call expected to wait expected
 // (its estimate, bias included) waited queued: its latency less its
-// handler's run time. Calls expected to wait less than biasFloor teach
-// nothing (their queueing is the gateway's and NATS's own). A nil
-// groupLoads does nothing.
+// handler's run time. The bias tracks the biasQuantile of what calls
+// waited over what was expected: it grows by biasRate when a call waited
+// longer than expected and shrinks by a ninth of that otherwise, so that
+// at rest one call in ten waits longer than its estimate, and refusing
+// beyond the queue target keeps nine admitted calls in ten within it (a
+// call's wait varies with its partition's backlog and the reports' age,
+// which the group's mean cannot see). Calls expected to wait less than
+// biasFloor teach nothing (their queueing is the gateway's and NATS's
+// own), nor calls that waited more than biasOutlier times it (a
+// redelivery after a replica died). A nil groupLoads does nothing.
 func (l *groupLoads) observe(group string, expected, queued time.Duration) {
 	if l == nil || expected < biasFloor {
 		return
@@ -146,19 +154,28 @@ func (l *groupLoads) observe(group string, expected, queued time.Duration) {
 	gl.mu.Lock()
 	defer gl.mu.Unlock()
 	ratio := float64(queued) / float64(expected) // of the biased estimate
-	if ratio > biasOutlier {
-		return // a fault (a redelivery after a replica died), not the estimate's error
+	switch {
+	case ratio > biasOutlier:
+		return
+	case ratio > 1:
+		gl.bias *= 1 + biasRate
+	default:
+		gl.bias *= 1 - biasRate*(1-biasQuantile)/biasQuantile
 	}
-	gl.bias = min(max(gl.bias*(1+biasRate*(ratio-1)), 0.5), 2)
+	gl.bias = min(max(gl.bias, biasMin), biasMax)
 }
 
-// The estimate's bias moves by biasRate of each call's error, between 0.5
-// and 2, learning from calls expected to wait biasFloor at least and that
-// waited less than biasOutlier times what was expected.
+// The estimate's bias: the biasQuantile of waited over estimated, learnt
+// in steps of biasRate, within biasMin and biasMax, from calls expected
+// to wait biasFloor at least and that waited less than biasOutlier times
+// what was expected.
 const (
-	biasRate    = 0.02
-	biasFloor   = 5 * time.Millisecond
-	biasOutlier = 4
+	biasQuantile = 0.9
+	biasRate     = 0.02
+	biasMin      = 0.5
+	biasMax      = 4
+	biasFloor    = 5 * time.Millisecond
+	biasOutlier  = 4
 )
 
 // firstPositive returns the first of ds that is positive.

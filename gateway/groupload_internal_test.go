@@ -99,9 +99,9 @@ func TestUnmarshalLoadReport(t *testing.T) {
 	}
 }
 
-// The estimate learns its bias from what admitted calls saw: calls that
-// waited twice what was expected make the next estimates longer, up to
-// twice; calls expected to wait under 5 ms teach nothing.
+// The estimate learns its bias from what admitted calls saw: the 90th
+// percentile of their waits over what was expected; calls expected to
+// wait under 5 ms teach nothing, nor redeliveries.
 func TestGroupLoadBias(t *testing.T) {
 	t0 := time.Unix(1000, 0)
 	l := newGroupLoads("gw1", 100*time.Millisecond, time.Second)
@@ -115,17 +115,26 @@ func TestGroupLoadBias(t *testing.T) {
 		l.observe("g", 4*time.Millisecond, time.Second)    // under the floor
 		l.observe("g", 10*time.Millisecond, 4*time.Second) // a redelivery, not the estimate's error
 	}
-	// Calls that wait twice the unbiased 10 ms, each expected to wait
-	// what the estimate said then.
+	// Calls whose waits spread evenly over 1 to 20 ms, against an
+	// unbiased estimate of 10 ms: nine in ten wait 18 ms or less, so the
+	// bias settles near 1.8.
 	gl := l.group("g")
-	for range 300 {
-		l.observe("g", time.Duration(float64(10*time.Millisecond)*gl.bias), 20*time.Millisecond)
+	for i := range 5000 {
+		l.observe("g", time.Duration(float64(10*time.Millisecond)*gl.bias), time.Duration(1+i%20)*time.Millisecond)
 	}
 	l.heard(&schema.LoadReport{Group: "g", Instance: "a", At: t0.UnixNano(), Concurrency: 1, Busy: 1, Backlog: 2,
 		ServiceNs: int64(10 * time.Millisecond)}, t0)
 	after, _ := l.admit("g", 0, t0)
-	if after < 35*time.Millisecond || after > 41*time.Millisecond {
-		t.Errorf("after calls that waited twice what was expected: estimate %s, want about 40ms", after)
+	if after < 33*time.Millisecond || after > 40*time.Millisecond {
+		t.Errorf("after calls that waited up to twice the estimate: estimate %s, want about 36ms (1.8 x 20ms)", after)
+	}
+	// Calls that all wait less than estimated bring the bias down, not
+	// below biasMin.
+	for range 5000 {
+		l.observe("g", time.Duration(float64(10*time.Millisecond)*gl.bias), time.Millisecond)
+	}
+	if gl.bias != biasMin {
+		t.Errorf("bias %v after calls that all waited less, want %v", gl.bias, biasMin)
 	}
 	var none *groupLoads
 	none.observe("g", time.Second, time.Second) // admission per group off: nothing to learn
