@@ -141,10 +141,10 @@ func (h *Host) sync(ctx context.Context, k *conn, reg jetstream.KeyValue) error 
 func listAll[T any](ctx context.Context, k *conn, method, member string, out *[]T) error {
 	var cursor string
 	for range maxPages {
-		params := json.RawMessage(`{}`)
-		if cursor != "" {
-			params, _ = json.Marshal(map[string]string{"cursor": cursor})
-		}
+		params, _ := json.Marshal(struct {
+			Cursor string          `json:"cursor,omitempty"`
+			Meta   json.RawMessage `json:"_meta,omitempty"`
+		}{cursor, k.meta})
 		res, err := k.roundTrip(ctx, method, params, nil)
 		if err != nil {
 			return fmt.Errorf("%s: %w", method, err)
