@@ -599,7 +599,8 @@ func TestUpstreamNeverInitializesUnready(t *testing.T) {
 // that needs sampling gets the upstream's -32021 for a client that did
 // not declare it, and runs for one that did (mcpstream declares sampling
 // on its session connections, so the upstream judges by the client's own
-// _meta). A session client calling the same tool over stdio is asked by
+// _meta); a tool with an argument marked x-mcp-header is served (over
+// HTTP through a session connection). A session client calling the same tool over stdio is asked by
 // the upstream's SDK with elicitation/create, relayed as before. An
 // upstream that does not speak 2026-07-28 (the test server over
 // Streamable HTTP with sessions) is reached through a session
@@ -673,6 +674,16 @@ func TestUpstreamStatelessPassThrough(t *testing.T) {
 			defer sampler.Close()
 			if res, err := sampler.CallTool(ctx, &mcp.CallToolParams{Name: "need_sampling", Arguments: map[string]any{}}); err != nil || textOf(t, res) != "sampling declared" {
 				t.Fatalf("need_sampling with sampling: %v %+v", err, res)
+			}
+			// An argument marked x-mcp-header: over HTTP the call takes a
+			// session connection (the bridge writes no Mcp-Param header,
+			// which the server would want). The client mirrors the header
+			// for a tool it has listed.
+			if _, err := cs.ListTools(ctx, nil); err != nil {
+				t.Fatal(err)
+			}
+			if res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "region", Arguments: map[string]any{"region": "eu"}}); err != nil || textOf(t, res) != "region eu" {
+				t.Fatalf("region: %v %+v", err, res)
 			}
 			if tc.flags != nil {
 				return // a stateless HTTP server sends no requests to the client

@@ -152,7 +152,10 @@
 // Config.InitTimeout, no 2026-07-28 among its supportedVersions, the
 // HTTP+SSE transport) stops this pool for good, and the calls take the
 // session connections. The go-sdk speaks the revision over stdio, and
-// over HTTP only when its handler is stateless.
+// over HTTP only when its handler is stateless. Calls of a tool that
+// supports tasks take the session connections too, and over HTTP so do
+// those of a tool whose arguments are marked x-mcp-header: the server
+// would want the Mcp-Param headers, which the bridge does not write.
 //
 // A pooled process keeps its own state: a list the server changes on a
 // stateless connection is registered from there, but the session

@@ -31,19 +31,24 @@ import (
 // (stateless.go) with the client's revision and capabilities in its _meta
 // and the client's inputResponses and requestState as they came; the
 // upstream's result, input_required ones included, comes back as it is.
-// A tool that supports tasks keeps the session path: mcpstream's task
-// holds its state.
+// A tool that supports tasks keeps the session path (mcpstream's task
+// holds its state), and so does, over HTTP, a tool whose arguments are
+// marked x-mcp-header (the server would want Mcp-Param headers the
+// bridge does not write).
 func (h *Host) handle(ctx context.Context, call *workers.Call, req workers.RawRequest) (json.RawMessage, error) {
 	n := h.names.Load()
 	var mk func(id int64) json.RawMessage
-	again, tasks := true, false
+	// sessionOnly: the call takes a session connection whatever the
+	// client's revision.
+	again, sessionOnly := true, false
 	switch req.Method {
 	case schema.MethodToolsCall:
 		t, ok := n.tools[req.Name]
 		if !ok {
 			return nil, schema.Errorf(schema.CodeInvalidParams, "Unknown tool: %s", req.Name)
 		}
-		again, tasks = t.idempotent, t.tasks
+		again = t.idempotent
+		sessionOnly = t.tasks || (t.headers && len(h.cfg.Command) == 0)
 		if t.tasks {
 			var err error
 			if ctx, err = call.Detach(ctx); err != nil {
@@ -87,7 +92,7 @@ func (h *Host) handle(ctx context.Context, call *workers.Call, req workers.RawRe
 	default:
 		return nil, schema.Errorf(schema.CodeMethodNotFound, "Method not found: %s", req.Method)
 	}
-	if schema.IsStateless(call.Revision) && !tasks {
+	if schema.IsStateless(call.Revision) && !sessionOnly {
 		if sp := h.statelessPool(); sp != nil {
 			meta := h.statelessMeta(call)
 			smk := func(id int64) json.RawMessage {

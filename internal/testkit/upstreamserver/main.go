@@ -16,7 +16,7 @@
 // result of its own: key upstream_name, requestState upstream-state-1;
 // a session client is asked by the SDK with elicitation/create),
 // need_sampling (-32021 unless the calling client declared sampling, as
-// its request says). A resource test://static, a
+// its request says), region (an argument marked x-mcp-header). A resource test://static, a
 // template test://items/{id}, a prompt greet whose argument name
 // completes.
 //
@@ -204,6 +204,13 @@ func newServer(slow time.Duration) *mcp.Server {
 			}
 			data, _ := json.Marshal(mcp.MissingRequiredClientCapabilityData{RequiredCapabilities: &mcp.ClientCapabilities{Sampling: &mcp.SamplingCapabilities{}}})
 			return nil, nil, &jsonrpc.Error{Code: mcp.CodeMissingRequiredClientCapabilities, Message: "sampling required", Data: data}
+		})
+	mcp.AddTool(s, &mcp.Tool{Name: "region", Description: "says its region argument, which 2026-07-28 mirrors into Mcp-Param-Region",
+		InputSchema: json.RawMessage(`{"type":"object","properties":{"region":{"type":"string","x-mcp-header":"Region"}}}`)},
+		func(_ context.Context, _ *mcp.CallToolRequest, in struct {
+			Region string `json:"region"`
+		}) (*mcp.CallToolResult, any, error) {
+			return text("region " + in.Region), nil, nil
 		})
 	s.AddResource(&mcp.Resource{URI: "test://static", Name: "static", MIMEType: "text/plain"},
 		func(_ context.Context, req *mcp.ReadResourceRequest) (*mcp.ReadResourceResult, error) {
