@@ -2,6 +2,7 @@ package itest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"regexp"
@@ -15,6 +16,7 @@ import (
 
 	mcpgoclient "github.com/mark3labs/mcp-go/client"
 	mcpgo "github.com/mark3labs/mcp-go/mcp"
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/mcpstream/mcpstream/gateway"
@@ -586,4 +588,114 @@ func TestUpstreamNeverInitializesUnready(t *testing.T) {
 		return status == http.StatusServiceUnavailable && strings.Contains(body, "has not initialized") &&
 			strings.Contains(body, "-never-init") && strings.Contains(body, "no answer within 500ms")
 	})
+}
+
+// TestUpstreamStatelessPassThrough: a client that speaks 2026-07-28 is
+// answered by an upstream that speaks it too (the test server over stdio,
+// or over stateless Streamable HTTP) as that client. The upstream's
+// input_required result reaches it with the upstream's own inputRequests
+// key and requestState (not mcpstream's), and its retry with
+// inputResponses and requestState reaches the upstream unchanged; a tool
+// that needs sampling gets the upstream's -32021 for a client that did
+// not declare it, and runs for one that did (mcpstream declares sampling
+// on its session connections, so the upstream judges by the client's own
+// _meta); a tool with an argument marked x-mcp-header is served (over
+// HTTP through a session connection). A session client calling the same tool over stdio is asked by
+// the upstream's SDK with elicitation/create, relayed as before. An
+// upstream that does not speak 2026-07-28 (the test server over
+// Streamable HTTP with sessions) is reached through a session
+// connection: the round is mcpstream's, under its own key and signed
+// requestState, and the retry carries the answer.
+func TestUpstreamStatelessPassThrough(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		flags []string // none: stdio
+		// through: the upstream speaks 2026-07-28.
+		through bool
+	}{
+		{"stdio", nil, true},
+		{"streamable-stateless", []string{"-http", "127.0.0.1:0", "-stateless"}, true},
+		{"streamable-sessions", []string{"-http", "127.0.0.1:0"}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newStack(t, gateway.Config{})
+			cfg := upstream.Config{Command: []string{upstreamBin(t)}, Pool: 1}
+			if tc.flags != nil {
+				srv := startProgram(t, "upstreamserver", upstreamBin(t), tc.flags...)
+				cfg = upstream.Config{URL: srv.waitLine(regexp.MustCompile(`listening on (http://\S+)`), 30*time.Second)[1], Pool: 1}
+			}
+			s.runUpstream(t, "up", cfg, "ask_name")
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			stateless := func(opts *mcp.ClientOptions) *mcp.ClientSession {
+				opts.MultiRoundTrip = &mcp.MultiRoundTripOptions{Disabled: true} // see each round
+				cs, err := mcp.NewClient(&mcp.Implementation{Name: "itest-stateless-upstream", Version: "1"}, opts).
+					Connect(ctx, &mcp.StreamableClientTransport{Endpoint: s.url, HTTPClient: &http.Client{}, MaxRetries: -1}, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if v := cs.InitializeResult().ProtocolVersion; v != "2026-07-28" {
+					t.Fatalf("negotiated %q, want 2026-07-28", v)
+				}
+				return cs
+			}
+			cs := stateless(&mcp.ClientOptions{ElicitationHandler: func(context.Context, *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
+				return nil, errors.New("not asked: the retry answers")
+			}})
+			defer cs.Close()
+
+			res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "ask_name", Arguments: map[string]any{}})
+			if err != nil || !res.NeedsInput() || len(res.InputRequests) != 1 {
+				t.Fatalf("ask_name: %v %+v: want input_required with one request", err, res)
+			}
+			key := "upstream_name"
+			if !tc.through {
+				key = "elicitation-create-1" // mcpstream's name for the SDK's elicitation/create
+			}
+			if _, ok := res.InputRequests[key].(*mcp.ElicitParams); !ok || (res.RequestState == "upstream-state-1") != tc.through {
+				t.Fatalf("input_required %v, requestState %q: want key %s, the upstream's state %v", res.InputRequests, res.RequestState, key, tc.through)
+			}
+			res, err = cs.CallTool(ctx, &mcp.CallToolParams{Name: "ask_name", Arguments: map[string]any{}, RequestState: res.RequestState,
+				InputResponses: mcp.InputResponseMap{key: &mcp.ElicitResult{Action: "accept", Content: map[string]any{"name": "ada"}}}})
+			if err != nil || res.NeedsInput() || textOf(t, res) != "hello ada (state upstream-state-1)" {
+				t.Fatalf("ask_name retried: %v %+v", err, res)
+			}
+			if !tc.through {
+				return
+			}
+
+			var rpcErr *jsonrpc.Error
+			if res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "need_sampling", Arguments: map[string]any{}}); !errors.As(err, &rpcErr) || rpcErr.Code != -32021 {
+				t.Fatalf("need_sampling without sampling: %v %+v: want the upstream's -32021", err, res)
+			}
+			sampler := stateless(&mcp.ClientOptions{CreateMessageHandler: func(context.Context, *mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error) {
+				return nil, errors.New("not asked")
+			}})
+			defer sampler.Close()
+			if res, err := sampler.CallTool(ctx, &mcp.CallToolParams{Name: "need_sampling", Arguments: map[string]any{}}); err != nil || textOf(t, res) != "sampling declared" {
+				t.Fatalf("need_sampling with sampling: %v %+v", err, res)
+			}
+			// An argument marked x-mcp-header: over HTTP the call takes a
+			// session connection (the bridge writes no Mcp-Param header,
+			// which the server would want). The client mirrors the header
+			// for a tool it has listed.
+			if _, err := cs.ListTools(ctx, nil); err != nil {
+				t.Fatal(err)
+			}
+			if res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "region", Arguments: map[string]any{"region": "eu"}}); err != nil || textOf(t, res) != "region eu" {
+				t.Fatalf("region: %v %+v", err, res)
+			}
+			if tc.flags != nil {
+				return // a stateless HTTP server sends no requests to the client
+			}
+			session := connectOfficial(t, ctx, s.url, "itest-session-upstream", &mcp.ClientOptions{
+				ElicitationHandler: func(context.Context, *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
+					return &mcp.ElicitResult{Action: "accept", Content: map[string]any{"name": "grace"}}, nil
+				}})
+			defer session.Close()
+			if res, err := session.CallTool(ctx, &mcp.CallToolParams{Name: "ask_name", Arguments: map[string]any{}}); err != nil || textOf(t, res) != "hello grace (state upstream-state-1)" {
+				t.Fatalf("ask_name from a session client: %v %+v", err, res)
+			}
+		})
+	}
 }

@@ -230,6 +230,9 @@ func (c *Call) AskAll(ctx context.Context, reqs ...InputRequest) (map[string]jso
 		}
 		return out, nil
 	}
+	if c.inputs.err != nil {
+		return nil, c.inputs.err
+	}
 	for _, q := range reqs {
 		if capability := schema.ClientCapability(q.Method); capability == "" {
 			return nil, fmt.Errorf("workers: %s cannot be asked of the client", q.Method)
@@ -272,6 +275,11 @@ func (c *Call) nextKey(method string) string {
 func (c *Call) ClientCan(capability string) bool {
 	return schema.HasCapability(c.clientCapabilities(), capability)
 }
+
+// ClientCapabilities returns the capabilities the client declared, as
+// JSON (an object, as the client sent it), or nil when the gateway passed
+// none (a Call made by hand).
+func (c *Call) ClientCapabilities() json.RawMessage { return c.clientCapabilities() }
 
 // clientCapabilities is the client's capabilities as JSON, decoded from
 // the envelope on first use.

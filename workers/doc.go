@@ -122,7 +122,13 @@
 // answered input_required with the questions, and the client's retry,
 // carrying the answers, runs the handler again from the start; Ask then
 // returns them. Ask works the same in both. [Call.ClientCan] and
-// [Call.RequireCapability] check what the client declared.
+// [Call.RequireCapability] check what the client declared, and
+// [Call.ClientCapabilities] gives it as JSON. A raw handler (see
+// [Group.SetRaw]) that forwards to a server speaking the stateless
+// revision gets the retry's inputResponses and requestState as the client
+// sent them ([RawRequest]) and returns the server's input_required result
+// as it is; a requestState the runtime did not sign is refused only when
+// such a handler asks the client itself.
 //
 // # Tasks
 //

@@ -46,6 +46,10 @@ type inputs struct {
 	used    map[string]json.RawMessage // answers the handler took this run
 	asked   []askedInput               // questions still open, in order
 	n       int                        // questions asked this run, for keys
+	// err, when set, is why the retry's requestState was refused: a raw
+	// handler may forward it to the server that made it, but asking the
+	// client (Call.AskAll) returns err.
+	err *schema.Error
 }
 
 type askedInput struct {
@@ -65,7 +69,8 @@ type requestState struct {
 
 // prepareInputs sets up a stateless call's multi round-trip state from the
 // envelope: the answers of a verified requestState and of the retry. A
-// requestState that fails verification is -32602.
+// requestState that fails verification is -32602 (returned, and kept in
+// the call's inputs for AskAll).
 func (r *runner) prepareInputs(env *schema.Envelope, call *Call) *schema.Error {
 	if !schema.IsStateless(env.Revision) {
 		return nil
@@ -85,10 +90,11 @@ func (r *runner) prepareInputs(env *schema.Envelope, call *Call) *schema.Error {
 			err = errors.New("it has expired")
 		}
 		if err != nil {
-			return schema.Errorf(schema.CodeInvalidParams, "requestState rejected: %v", err)
-		}
-		for k, v := range st.Answers {
-			in.answers[k] = v
+			in.err = schema.Errorf(schema.CodeInvalidParams, "requestState rejected: %v", err)
+		} else {
+			for k, v := range st.Answers {
+				in.answers[k] = v
+			}
 		}
 	}
 	if len(env.InputResponses) > 0 {
@@ -101,6 +107,9 @@ func (r *runner) prepareInputs(env *schema.Envelope, call *Call) *schema.Error {
 		}
 	}
 	call.inputs = in
+	if in.err != nil {
+		return in.err
+	}
 	return nil
 }
 

@@ -295,7 +295,9 @@ func (r *runner) run(ctx context.Context, env *schema.Envelope, attempt int) (re
 	}
 	call = r.newCall(env, attempt)
 	call.span = span
-	if rpcErr := r.prepareInputs(env, call); rpcErr != nil {
+	if rpcErr := r.prepareInputs(env, call); rpcErr != nil && !r.g.rawTarget(env) {
+		// A raw handler may forward the request, requestState and all, to
+		// a server whose state it is: Ask refuses it there (inputs.err).
 		rep.Error = rpcErr
 		return rep, call
 	}
@@ -315,7 +317,7 @@ func (r *runner) run(ctx context.Context, env *schema.Envelope, attempt int) (re
 			}
 		}
 		if t.forward != nil {
-			rep.Result, err = runRaw(ctx, call, t.forward, RawRequest{Method: env.Method, Name: env.Name, Params: args})
+			rep.Result, err = runRaw(ctx, call, t.forward, rawRequest(env, env.Name, args))
 			break
 		}
 		var res *schema.ToolResult
@@ -330,7 +332,7 @@ func (r *runner) run(ctx context.Context, env *schema.Envelope, attempt int) (re
 		}
 		call.handler = p.def.Name
 		if p.forward != nil {
-			rep.Result, err = runRaw(ctx, call, p.forward, RawRequest{Method: env.Method, Name: env.Name, Params: args})
+			rep.Result, err = runRaw(ctx, call, p.forward, rawRequest(env, env.Name, args))
 			break
 		}
 		var res *schema.PromptResult
@@ -339,7 +341,7 @@ func (r *runner) run(ctx context.Context, env *schema.Envelope, attempt int) (re
 		}
 	case schema.MethodResourcesRead:
 		if h := r.g.rawReader(env.Name); h != nil {
-			rep.Result, err = runRaw(ctx, call, h, RawRequest{Method: env.Method, Name: env.Name})
+			rep.Result, err = runRaw(ctx, call, h, rawRequest(env, env.Name, nil))
 			break
 		}
 		var contents []schema.ResourceContents
@@ -348,7 +350,7 @@ func (r *runner) run(ctx context.Context, env *schema.Envelope, attempt int) (re
 		}
 	case schema.MethodCompletionComplete:
 		if h, target := r.g.rawCompleter(args); h != nil {
-			rep.Result, err = runRaw(ctx, call, h, RawRequest{Method: env.Method, Name: target, Params: args})
+			rep.Result, err = runRaw(ctx, call, h, rawRequest(env, target, args))
 			break
 		}
 		var res *schema.CompleteResult

@@ -25,6 +25,46 @@ type RawRequest struct {
 	// object; nil when the client sent none); nil for resources/read; the
 	// whole params of completion/complete.
 	Params json.RawMessage
+	// InputResponses and RequestState are what a client of the stateless
+	// revision (Call.Revision 2026-07-28) sent with the retry of a
+	// tools/call, prompts/get or resources/read answered input_required:
+	// its answers (a JSON object; nil for none) and the requestState it
+	// echoes ("" for none), as it sent them. A handler that forwards the
+	// request to a server speaking that revision passes them on, and the
+	// server's own input_required result back as it is. The runtime checks
+	// a raw request's requestState only when the handler asks the client
+	// itself ([Call.Ask], [Call.Request]): one it did not sign is then
+	// refused (-32602).
+	InputResponses json.RawMessage
+	RequestState   string
+}
+
+// rawRequest is the RawRequest of env, whose params are args (JSON) and
+// whose target is name.
+func rawRequest(env *schema.Envelope, name string, args []byte) RawRequest {
+	req := RawRequest{Method: env.Method, Name: name, Params: args, RequestState: env.RequestState}
+	if len(env.InputResponses) > 0 {
+		if js, err := schema.MsgpackToJSON(nil, env.InputResponses); err == nil {
+			req.InputResponses = js
+		}
+	}
+	return req
+}
+
+// rawTarget reports whether env's target is a raw definition (see
+// [Group.SetRaw]).
+func (g *Group) rawTarget(env *schema.Envelope) bool {
+	switch env.Method {
+	case schema.MethodToolsCall:
+		t := g.tool(env.Name)
+		return t != nil && t.forward != nil
+	case schema.MethodPromptsGet:
+		p := g.prompt(env.Name)
+		return p != nil && p.forward != nil
+	case schema.MethodResourcesRead:
+		return g.rawReader(env.Name) != nil
+	}
+	return false
 }
 
 // RawHandler serves the requests of raw definitions (see [Group.SetRaw])

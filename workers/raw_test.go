@@ -150,3 +150,45 @@ func TestPartitionShare(t *testing.T) {
 		}
 	}
 }
+
+// A stateless client's retry reaches a raw handler with its inputResponses
+// and requestState as the client sent them: a requestState the runtime
+// did not sign (the forwarded server's own) is not refused, unless the
+// handler asks the client itself (Call.Ask), which gets -32602.
+func TestRawStatelessRetryPassesThrough(t *testing.T) {
+	h := newHarness(t)
+	g := workers.NewGroup("rawst")
+	got := make(chan workers.RawRequest, 2)
+	handler := func(ctx context.Context, call *workers.Call, req workers.RawRequest) (json.RawMessage, error) {
+		got <- req
+		if string(req.Params) == `{"ask":true}` {
+			_, err := call.Ask(ctx, "k", schema.MethodElicitationCreate, map[string]any{"message": "?"})
+			return nil, err
+		}
+		return json.RawMessage(`{"content":[]}`), nil
+	}
+	def := schema.Tool{Name: "pass", InputSchema: json.RawMessage(`{"type":"object"}`)}
+	if err := g.SetRaw(workers.RawDefinitions{Tools: []schema.Tool{def}, Handler: handler}); err != nil {
+		t.Fatal(err)
+	}
+	h.run(g, workers.Options{})
+	retry := func(args any) *schema.Reply {
+		env := h.envelope(h.key(), "pass", args)
+		env.Session, env.Revision, env.RequestState = "", schema.Revision20260728, "upstream-state"
+		var err error
+		if env.InputResponses, err = schema.JSONToMsgpack(nil, []byte(`{"name":{"action":"accept"}}`)); err != nil {
+			t.Fatal(err)
+		}
+		h.publish("rawst", env)
+		return h.await(env.Key, 10*time.Second)
+	}
+	if rep := retry(map[string]any{}); rep.Error != nil {
+		t.Fatalf("forwarded retry: error %v", rep.Error)
+	}
+	if req := <-got; req.RequestState != "upstream-state" || string(req.InputResponses) != `{"name":{"action":"accept"}}` {
+		t.Fatalf("handler got requestState %q, inputResponses %s", req.RequestState, req.InputResponses)
+	}
+	if rep := retry(map[string]any{"ask": true}); rep.Error == nil || rep.Error.Code != schema.CodeInvalidParams {
+		t.Fatalf("asking with a foreign requestState: %+v, want -32602", rep.Error)
+	}
+}

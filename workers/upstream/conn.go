@@ -43,8 +43,12 @@ type conn struct {
 	pending map[int64]*pending
 	// hung holds the timers of requests cancelled but not yet answered.
 	hung map[int64]*time.Timer
-	// result is the initialize result: the upstream's capabilities.
+	// result is the initialize result: the upstream's capabilities (on a
+	// stateless connection, from server/discover).
 	result initResult
+	// meta, set on a stateless connection before it is used, is the
+	// _meta of mcpstream's own requests on it (the lists).
+	meta json.RawMessage
 
 	done    chan struct{} // closed when the connection is gone
 	doneErr error         // why, once done is closed
@@ -60,6 +64,10 @@ type pending struct {
 	// call, when the request is a client's call, relays what the
 	// upstream says about it (progress, logs, requests to the client).
 	call caller
+	// standing marks a request that lasts as long as the connection
+	// (subscriptions/listen): it counts in neither maxPending nor the
+	// load the pool balances.
+	standing bool
 }
 
 // caller is what a forwarded request can do for the upstream while it
@@ -193,7 +201,18 @@ func (k *conn) err() error {
 func (k *conn) inFlight() int {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	return len(k.pending)
+	return k.busy()
+}
+
+// busy counts the requests in flight but standing ones; k.mu is held.
+func (k *conn) busy() int {
+	n := 0
+	for _, p := range k.pending {
+		if !p.standing {
+			n++
+		}
+	}
+	return n
 }
 
 // read dispatches what the upstream sends until the connection ends.
@@ -425,13 +444,13 @@ func (k *conn) roundTrip(ctx context.Context, method string, params json.RawMess
 }
 
 func (k *conn) roundTripWith(ctx context.Context, method string, mk func(id int64) json.RawMessage, call caller) (json.RawMessage, error) {
-	p := &pending{answer: make(chan *jsonrpc.Response, 1), call: call}
+	p := &pending{answer: make(chan *jsonrpc.Response, 1), call: call, standing: method == schema.MethodSubscriptionsListen}
 	k.mu.Lock()
 	if err := k.err(); err != nil {
 		k.mu.Unlock()
 		return nil, err
 	}
-	if len(k.pending) >= k.maxPending {
+	if !p.standing && k.busy() >= k.maxPending {
 		k.mu.Unlock()
 		return nil, errBusy
 	}

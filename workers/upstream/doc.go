@@ -50,8 +50,9 @@
 // there attribution is exact however many calls run at once. The
 // 2024-11-05 HTTP+SSE transport has one stream, and the stdio rule. Relayed requests travel as workers.Call.Request does:
 // through the gateway holding the client, and the answer back to the
-// server. mcpstream declares sampling and elicitation to the server, not
-// roots: a pooled process serves many clients, whose roots differ.
+// server. mcpstream declares sampling and elicitation to the server on
+// its session connections, not roots: a pooled process serves many
+// clients, whose roots differ.
 //
 // When a call's context ends first (its deadline, the client's
 // notifications/cancelled, the drain deadline) the server is sent
@@ -127,13 +128,48 @@
 // stderr line is logged up to 8 KiB. Writes to the server wait 10s at
 // most.
 //
+// # The stateless revision
+//
+// A client that speaks the stateless revision (2026-07-28) is answered by
+// a server that speaks it too as that client (stateless.go). Its requests
+// go to a second pool of Config.Pool connections, started on the first
+// such call and never initialized: server/discover, with the revision's
+// _meta, says whether the server speaks it. Each request carries in its
+// _meta the client's revision and capabilities (workers.Call.Revision,
+// ClientCapabilities), mcpstream as clientInfo and log level debug (the
+// gateway drops what the client did not ask for), and the client's
+// inputResponses and requestState as it sent them
+// (workers.RawRequest); the server's answer comes back as it is: -32021
+// for a capability the client did not declare, input_required with the
+// server's own inputRequests keys and requestState. Only resultType
+// "complete" and the server's serverInfo are left out of a result: the
+// gateway sets its own. A server's request to the client on such a
+// connection (the revision has none) is answered with an error. Each
+// connection keeps a subscriptions/listen open for the list changes the
+// server's capabilities declare, which register the lists again as on a
+// session connection. A server that does not speak the revision (a
+// JSON-RPC error or no answer to server/discover within
+// Config.InitTimeout, no 2026-07-28 among its supportedVersions, the
+// HTTP+SSE transport) stops this pool for good, and the calls take the
+// session connections. The go-sdk speaks the revision over stdio, and
+// over HTTP only when its handler is stateless. Calls of a tool that
+// supports tasks take the session connections too, and over HTTP so do
+// those of a tool whose arguments are marked x-mcp-header: the server
+// would want the Mcp-Param headers, which the bridge does not write.
+//
+// A pooled process keeps its own state: a list the server changes on a
+// stateless connection is registered from there, but the session
+// connections' processes do not have the change, as between the
+// processes of one pool.
+//
 // # Tasks and input-required
 //
 // A tool whose execution declares task support is registered with it: a
 // client that asks for a task gets one of mcpstream's (workers'
 // Call.Detach), whose run forwards the call to the server as an ordinary
-// call. In the stateless revision (2026-07-28), a request of the server to
-// the client becomes an input_required answer (workers.Call.Request), and
-// the client's retry runs the call on the server again, this time with
-// the answer ready.
+// call, on a session connection. When a stateless client's call takes a
+// session connection, a request of the server to the client becomes
+// mcpstream's own input_required answer (workers.Call.Request), and the
+// client's retry runs the call on the server again, this time with the
+// answer ready.
 package upstream

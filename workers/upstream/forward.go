@@ -25,10 +25,22 @@ import (
 // when running it twice does no harm: a tool annotated readOnlyHint or
 // idempotentHint, prompts/get, resources/read and completion/complete.
 // Otherwise the client gets a JSON-RPC error (-32603) saying so.
+//
+// A request of a client that speaks the stateless revision goes, when the
+// upstream speaks it too, to a connection of the stateless pool
+// (stateless.go) with the client's revision and capabilities in its _meta
+// and the client's inputResponses and requestState as they came; the
+// upstream's result, input_required ones included, comes back as it is.
+// A tool that supports tasks keeps the session path (mcpstream's task
+// holds its state), and so does, over HTTP, a tool whose arguments are
+// marked x-mcp-header (the server would want Mcp-Param headers the
+// bridge does not write).
 func (h *Host) handle(ctx context.Context, call *workers.Call, req workers.RawRequest) (json.RawMessage, error) {
 	n := h.names.Load()
 	var mk func(id int64) json.RawMessage
-	again := true
+	// sessionOnly: the call takes a session connection whatever the
+	// client's revision.
+	again, sessionOnly := true, false
 	switch req.Method {
 	case schema.MethodToolsCall:
 		t, ok := n.tools[req.Name]
@@ -36,6 +48,7 @@ func (h *Host) handle(ctx context.Context, call *workers.Call, req workers.RawRe
 			return nil, schema.Errorf(schema.CodeInvalidParams, "Unknown tool: %s", req.Name)
 		}
 		again = t.idempotent
+		sessionOnly = t.tasks || (t.headers && len(h.cfg.Command) == 0)
 		if t.tasks {
 			var err error
 			if ctx, err = call.Detach(ctx); err != nil {
@@ -79,10 +92,36 @@ func (h *Host) handle(ctx context.Context, call *workers.Call, req workers.RawRe
 	default:
 		return nil, schema.Errorf(schema.CodeMethodNotFound, "Method not found: %s", req.Method)
 	}
-	relay := &relay{call: call, c: ctx}
+	if schema.IsStateless(call.Revision) && !sessionOnly {
+		if sp := h.statelessPool(); sp != nil {
+			meta := h.statelessMeta(call)
+			smk := func(id int64) json.RawMessage {
+				m := meta
+				if call.ProgressToken() != nil {
+					m.ProgressToken = &id
+				}
+				return statelessParams(mk(id), m, req)
+			}
+			res, err := h.send(ctx, sp, call, req, smk, &relay{call: call, c: ctx, stateless: true}, again)
+			if !errors.Is(err, errNoStateless) {
+				if err != nil {
+					return nil, err
+				}
+				return statelessResult(res), nil
+			}
+		}
+	}
+	return h.send(ctx, h.pool, call, req, mk, &relay{call: call, c: ctx}, again)
+}
+
+// send sends a request, its params made by mk, on a connection of p and
+// returns the upstream's answer: its result, or its JSON-RPC error as a
+// *schema.Error. A request whose connection is lost is sent once more on
+// another when again is set.
+func (h *Host) send(ctx context.Context, p *pool, call *workers.Call, req workers.RawRequest, mk func(int64) json.RawMessage, relay *relay, again bool) (json.RawMessage, error) {
 	var last *conn
 	for attempt := 1; ; attempt++ {
-		k, err := h.pool.pick(ctx, call.Session, last)
+		k, err := p.pick(ctx, call.Session, last)
 		if err != nil {
 			return nil, err
 		}
@@ -152,6 +191,10 @@ func (n *nameMap) completeParams(params json.RawMessage) (json.RawMessage, error
 type relay struct {
 	call *workers.Call
 	c    context.Context
+	// stateless is set on a connection that speaks the stateless
+	// revision, which has no requests to the client: the upstream asks
+	// with an input_required result instead.
+	stateless bool
 }
 
 func (r *relay) ctx() context.Context { return r.c }
@@ -184,6 +227,10 @@ func (r *relay) log(params json.RawMessage) {
 // answer as they are; the client's error comes back as the upstream's
 // JSON-RPC error.
 func (r *relay) request(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error) {
+	if r.stateless {
+		return nil, &rpcError{&jsonrpc.Error{Code: schema.CodeMethodNotFound,
+			Message: fmt.Sprintf("mcpstream: %s: the stateless revision has no requests to the client (answer input_required instead)", method)}}
+	}
 	if len(params) == 0 {
 		params = json.RawMessage(`{}`)
 	}

@@ -34,6 +34,10 @@ type pool struct {
 	ever     bool
 	restarts int
 	rr       int
+	// fatal, once set, is a start failure no retry mends (the upstream
+	// does not speak the stateless revision): the slots stop, and pick
+	// returns it.
+	fatal error
 }
 
 func newPool(size int, affinity bool, minBackoff, maxBackoff time.Duration, dial func(context.Context, int) (*conn, error), log *slog.Logger) *pool {
@@ -69,6 +73,15 @@ func (p *pool) supervise(ctx context.Context, i int) {
 		k, err := p.dial(ctx, i)
 		if err != nil {
 			if ctx.Err() != nil {
+				return
+			}
+			if errors.Is(err, errNoStateless) {
+				p.log.Info("stateless clients' calls take the session connections", "slot", i, "err", err)
+				p.mu.Lock()
+				p.fatal = err
+				close(p.changed)
+				p.changed = make(chan struct{})
+				p.mu.Unlock()
 				return
 			}
 			p.failed(err)
@@ -162,13 +175,18 @@ func (p *pool) state() (up int, lastErr error, attempts int, ever bool) {
 }
 
 // pick returns the connection a call goes to, waiting while none is up
-// until ctx ends: with affinity, the slot the session hashes to (the
-// same one for all its calls); otherwise the one with the fewest requests
-// in flight, ties taken in turn. except, if set, is avoided while another
-// is up (a retry goes elsewhere).
+// until ctx ends (or returning the pool's fatal error): with affinity,
+// the slot the session hashes to (the same one for all its calls);
+// otherwise the one with the fewest requests in flight, ties taken in
+// turn. except, if set, is avoided while another is up (a retry goes
+// elsewhere).
 func (p *pool) pick(ctx context.Context, session string, except *conn) (*conn, error) {
 	for {
 		p.mu.Lock()
+		if p.fatal != nil {
+			p.mu.Unlock()
+			return nil, p.fatal
+		}
 		var best *conn
 		if p.affinity && session != "" {
 			h := fnv.New32a()

@@ -1,6 +1,7 @@
 package upstream
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -26,6 +27,11 @@ type toolInfo struct {
 	idempotent bool
 	// tasks: the tool declares task support; a call may become a task.
 	tasks bool
+	// headers: the tool's input schema marks arguments with
+	// x-mcp-header, which the 2026-07-28 revision mirrors into HTTP
+	// headers; the bridge does not write them, so over HTTP a stateless
+	// client's call of the tool takes a session connection.
+	headers bool
 }
 
 // Bounds of what one sync reads: pages per list, and items in all.
@@ -82,7 +88,8 @@ func (h *Host) sync(ctx context.Context, k *conn, reg jetstream.KeyValue) error 
 			refused = append(refused, refusal{"tool", name, "(a repeated or overlong name)"})
 			continue
 		}
-		n.tools[name] = toolInfo{upstream: t.Name, idempotent: schema.Idempotent(schema.MethodToolsCall, &t), tasks: t.TaskSupport() != ""}
+		n.tools[name] = toolInfo{upstream: t.Name, idempotent: schema.Idempotent(schema.MethodToolsCall, &t), tasks: t.TaskSupport() != "",
+			headers: bytes.Contains(t.InputSchema, []byte("x-mcp-header"))}
 		t.Name = name
 		if len(t.InputSchema) == 0 {
 			t.InputSchema = json.RawMessage(`{"type":"object"}`)
@@ -141,10 +148,10 @@ func (h *Host) sync(ctx context.Context, k *conn, reg jetstream.KeyValue) error 
 func listAll[T any](ctx context.Context, k *conn, method, member string, out *[]T) error {
 	var cursor string
 	for range maxPages {
-		params := json.RawMessage(`{}`)
-		if cursor != "" {
-			params, _ = json.Marshal(map[string]string{"cursor": cursor})
-		}
+		params, _ := json.Marshal(struct {
+			Cursor string          `json:"cursor,omitempty"`
+			Meta   json.RawMessage `json:"_meta,omitempty"`
+		}{cursor, k.meta})
 		res, err := k.roundTrip(ctx, method, params, nil)
 		if err != nil {
 			return fmt.Errorf("%s: %w", method, err)

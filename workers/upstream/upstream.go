@@ -165,6 +165,16 @@ type Host struct {
 	// nc is Run's connection, on which resource updates are announced.
 	nc *nats.Conn
 
+	// spool is the pool of connections that speak the stateless revision
+	// (stateless.go), started on the first call of a client that speaks
+	// it; spoolCtx, spoolStarted and spoolStopped (under mu) and spoolRun
+	// govern its life.
+	spool        *pool
+	spoolCtx     context.Context
+	spoolRun     sync.WaitGroup
+	spoolStarted bool
+	spoolStopped bool
+
 	mu       sync.Mutex
 	synced   bool
 	syncErr  error
@@ -206,6 +216,7 @@ func New(group string, cfg Config) (*Host, error) {
 	}
 	h := &Host{g: workers.NewGroup(group), cfg: cfg, naming: n, changed: make(chan struct{}, 1), log: slog.Default()}
 	h.pool = newPool(cfg.Pool, cfg.Affinity == AffinitySession, cfg.MinBackoff, cfg.MaxBackoff, h.dial, h.log)
+	h.spool = newPool(cfg.Pool, false, cfg.MinBackoff, cfg.MaxBackoff, h.dialStateless, h.log)
 	h.names.Store(&nameMap{})
 	return h, nil
 }
@@ -277,6 +288,7 @@ func (h *Host) Run(ctx context.Context, nc *nats.Conn, o workers.Options) error 
 	}
 	h.log = h.log.With("group", h.g.Name(), "upstream", h.What())
 	h.pool.log = h.log // before the pool's goroutines start
+	h.spool.log = h.log
 	h.nc = nc
 	if o.Concurrency <= 0 {
 		// The worker pulls what the pool can take, and no more: calls
@@ -289,9 +301,19 @@ func (h *Host) Run(ctx context.Context, nc *nats.Conn, o workers.Options) error 
 	pctx, stopPool := context.WithCancel(context.WithoutCancel(ctx))
 	pooled := make(chan struct{})
 	go func() { defer close(pooled); h.pool.run(pctx) }()
+	h.mu.Lock()
+	h.spoolCtx = pctx
+	h.mu.Unlock()
 	// The connections close after the group has drained: calls running
 	// at the drain need them.
-	defer func() { stopPool(); <-pooled }()
+	defer func() {
+		stopPool()
+		<-pooled
+		h.mu.Lock()
+		h.spoolStopped = true
+		h.mu.Unlock()
+		h.spoolRun.Wait()
+	}()
 
 	js, err := jetstream.New(nc)
 	if err != nil {
@@ -389,35 +411,46 @@ func (h *Host) onNotify(k *conn, method string, params json.RawMessage) {
 	}
 }
 
+// open starts one connection over transport (not initialized), within
+// ctx.
+func (h *Host) open(ctx context.Context, transport string, log *slog.Logger) (*conn, error) {
+	o := connOptions{log: log, maxPending: h.cfg.MaxPending, hangGrace: h.cfg.HangGrace, onNotify: h.onNotify}
+	switch transport {
+	case TransportStdio:
+		c, proc, err := startProcess(h.cfg.Command, h.cfg.Env, h.cfg.Dir, h.cfg.MaxMessage, time.Second, log)
+		if err != nil {
+			return nil, err
+		}
+		return newConn(c, proc, o), nil
+	case TransportStreamable:
+		c, stop, err := dialStreamable(h.cfg.URL, h.cfg.Headers, h.cfg.MaxMessage, log)
+		if err != nil {
+			return nil, err
+		}
+		k := newConn(c, nil, o)
+		k.closer = stop
+		return k, nil
+	case TransportSSE:
+		c, stop, err := dialSSE(ctx, h.cfg.URL, h.cfg.Headers, h.cfg.MaxMessage)
+		if err != nil {
+			return nil, err
+		}
+		k := newConn(c, nil, o)
+		k.closer = stop
+		return k, nil
+	}
+	return nil, fmt.Errorf("upstream: transport %q", transport)
+}
+
 // dial starts and initializes one connection.
 func (h *Host) dial(ctx context.Context, slot int) (*conn, error) {
 	ctx, cancel := context.WithTimeout(ctx, h.cfg.InitTimeout)
 	defer cancel()
 	log := h.log.With("slot", slot)
-	o := connOptions{log: log, maxPending: h.cfg.MaxPending, hangGrace: h.cfg.HangGrace, onNotify: h.onNotify}
 	try := func(transport string) (*conn, error) {
-		var k *conn
-		switch transport {
-		case TransportStdio:
-			c, proc, err := startProcess(h.cfg.Command, h.cfg.Env, h.cfg.Dir, h.cfg.MaxMessage, time.Second, log)
-			if err != nil {
-				return nil, err
-			}
-			k = newConn(c, proc, o)
-		case TransportStreamable:
-			c, stop, err := dialStreamable(h.cfg.URL, h.cfg.Headers, h.cfg.MaxMessage, log)
-			if err != nil {
-				return nil, err
-			}
-			k = newConn(c, nil, o)
-			k.closer = stop
-		case TransportSSE:
-			c, stop, err := dialSSE(ctx, h.cfg.URL, h.cfg.Headers, h.cfg.MaxMessage)
-			if err != nil {
-				return nil, err
-			}
-			k = newConn(c, nil, o)
-			k.closer = stop
+		k, err := h.open(ctx, transport, log)
+		if err != nil {
+			return nil, err
 		}
 		if err := k.initialize(ctx, h.cfg.Version, h.cfg.InitTimeout); err != nil {
 			k.close(err)

@@ -2,7 +2,9 @@
 // go-sdk's server API, for the tests of worker groups that host an
 // existing server (package workers/upstream). It serves over stdio, over
 // Streamable HTTP with -http ADDR, or over the 2024-11-05 HTTP+SSE
-// transport with -sse ADDR (it prints "listening on URL").
+// transport with -sse ADDR (it prints "listening on URL"). Over stdio the
+// SDK speaks 2026-07-28 as well as the session revisions; over HTTP only
+// with -stateless (no sessions then: no requests to the client).
 //
 // Tools: say (readOnlyHint), slow (20 ms, or -slow), progress (three
 // progress notifications and a log message), sample (asks the client's
@@ -10,7 +12,11 @@
 // notifications/tools/list_changed), pid (the process's id), wait
 // (reports progress once, then waits until cancelled), pid_later
 // (readOnlyHint: progress once, then its pid ms later), hang (ignores
-// cancellation). A resource test://static, a
+// cancellation), ask_name (asks the user's name with an input_required
+// result of its own: key upstream_name, requestState upstream-state-1;
+// a session client is asked by the SDK with elicitation/create),
+// need_sampling (-32021 unless the calling client declared sampling, as
+// its request says), region (an argument marked x-mcp-header). A resource test://static, a
 // template test://items/{id}, a prompt greet whose argument name
 // completes.
 //
@@ -20,6 +26,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -31,6 +38,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -38,6 +46,7 @@ func main() {
 	httpAddr := flag.String("http", "", "serve Streamable HTTP on this address instead of stdio")
 	sseAddr := flag.String("sse", "", "serve the 2024-11-05 HTTP+SSE transport on this address instead of stdio")
 	neverInit := flag.Bool("never-init", false, "read the input and never answer")
+	stateless := flag.Bool("stateless", false, "with -http: serve Streamable HTTP statelessly, which the SDK needs to speak 2026-07-28 over HTTP")
 	slow := flag.Duration("slow", 20*time.Millisecond, "how long the slow tool takes")
 	flag.Parse()
 	if *neverInit {
@@ -53,7 +62,8 @@ func main() {
 		}
 		return
 	}
-	addr, path, h := *httpAddr, "/mcp", http.Handler(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s }, nil))
+	addr, path, h := *httpAddr, "/mcp", http.Handler(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s },
+		&mcp.StreamableHTTPOptions{Stateless: *stateless}))
 	if *sseAddr != "" {
 		addr, path, h = *sseAddr, "/sse", mcp.NewSSEHandler(func(*http.Request) *mcp.Server { return s }, nil)
 	}
@@ -173,6 +183,34 @@ func newServer(slow time.Duration) *mcp.Server {
 	mcp.AddTool(s, &mcp.Tool{Name: "hang", Description: "ignores cancellation"},
 		func(context.Context, *mcp.CallToolRequest, struct{}) (*mcp.CallToolResult, any, error) {
 			select {}
+		})
+	mcp.AddTool(s, &mcp.Tool{Name: "ask_name", Description: "asks the user's name with an input_required result"},
+		func(_ context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
+			if r, ok := req.Params.InputResponses["upstream_name"].(*mcp.ElicitResult); ok && r != nil {
+				if req.Params.RequestState != "upstream-state-1" {
+					return nil, nil, fmt.Errorf("requestState %q is not mine", req.Params.RequestState)
+				}
+				return text(fmt.Sprintf("hello %v (state %s)", r.Content["name"], req.Params.RequestState)), nil, nil
+			}
+			return &mcp.CallToolResult{InputRequests: mcp.InputRequestMap{
+				"upstream_name": &mcp.ElicitParams{Message: "name?",
+					RequestedSchema: map[string]any{"type": "object", "properties": map[string]any{"name": map[string]any{"type": "string"}}}},
+			}, RequestState: "upstream-state-1"}, nil, nil
+		})
+	mcp.AddTool(s, &mcp.Tool{Name: "need_sampling", Description: "requires the sampling capability of the calling client"},
+		func(_ context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
+			if caps := req.ClientCapabilities(); caps != nil && caps.Sampling != nil {
+				return text("sampling declared"), nil, nil
+			}
+			data, _ := json.Marshal(mcp.MissingRequiredClientCapabilityData{RequiredCapabilities: &mcp.ClientCapabilities{Sampling: &mcp.SamplingCapabilities{}}})
+			return nil, nil, &jsonrpc.Error{Code: mcp.CodeMissingRequiredClientCapabilities, Message: "sampling required", Data: data}
+		})
+	mcp.AddTool(s, &mcp.Tool{Name: "region", Description: "says its region argument, which 2026-07-28 mirrors into Mcp-Param-Region",
+		InputSchema: json.RawMessage(`{"type":"object","properties":{"region":{"type":"string","x-mcp-header":"Region"}}}`)},
+		func(_ context.Context, _ *mcp.CallToolRequest, in struct {
+			Region string `json:"region"`
+		}) (*mcp.CallToolResult, any, error) {
+			return text("region " + in.Region), nil, nil
 		})
 	s.AddResource(&mcp.Resource{URI: "test://static", Name: "static", MIMEType: "text/plain"},
 		func(_ context.Context, req *mcp.ReadResourceRequest) (*mcp.ReadResourceResult, error) {
