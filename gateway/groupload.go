@@ -25,8 +25,11 @@ import (
 // subjects (schema.LoadReport): the replicas' handlers and mean run time,
 // the backlog a saturated replica read from the consumers, and the calls
 // each gateway admitted since. Between two backlog readings a gateway
-// adds its own admissions at once and the others' as they report them,
-// and takes away what the handlers can have served in the meantime:
+// adds its own admissions at once, and the others' as its own times the
+// share they have lately had of the group's admissions (or, while it
+// admits few itself, as they report them, and at the rate of their last
+// report until the next); and it takes away what the handlers can have
+// served in the meantime:
 //
 //	n    = backlog + admitted since (every gateway) - served since
 //	wait = (n + 1 - handlers) * mean run time / handlers, when positive
@@ -55,6 +58,24 @@ type groupLoad struct {
 	// others those the other gateways reported since; unreported those
 	// this gateway has not reported yet.
 	admitted, others, unreported int64
+	// rates holds each other gateway's last report of admissions: the
+	// rate it admitted at, and when the report arrived. Until its next,
+	// it is taken to go on at that rate (for one report interval at
+	// most): without it, a gateway would not know of a third of what
+	// two others admit, at a report interval of 100 ms, and the group's
+	// queue would grow past its target by as much.
+	rates map[string]gatewayRate
+	// own and theirs are the calls this gateway admitted and those the
+	// others reported, decayed with the time constant recentTau, as of
+	// ownAt and theirsAt: their ratio is how many calls the others admit
+	// for each of this gateway's. Gateways that hear the same readings
+	// decide alike, so the others' admissions since a reading are taken
+	// to be this gateway's times that ratio at once, rather than as they
+	// report them a report interval later: every gateway admitting into
+	// the same room for that interval made the group's queue swing from
+	// empty to twice its target.
+	own, theirs     float64
+	ownAt, theirsAt time.Time
 	// bias multiplies the estimate so that nine admitted calls in ten
 	// wait less than it (1 to start; see observe): what the reports cannot
 	// see (calls on their way to the stream when a backlog was read, a
@@ -67,6 +88,12 @@ type groupLoad struct {
 type replicaLoad struct {
 	rep schema.LoadReport
 	at  time.Time
+}
+
+// gatewayRate is a gateway's last report of admissions to a group.
+type gatewayRate struct {
+	perNs float64 // calls admitted a nanosecond
+	at    time.Time
 }
 
 // loadLife is how many report intervals a replica's report counts.
@@ -87,7 +114,7 @@ func (l *groupLoads) group(name string) *groupLoad {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if gl = l.groups[name]; gl == nil {
-		gl = &groupLoad{replicas: map[string]replicaLoad{}, backlog: schema.BacklogNone, bias: 1}
+		gl = &groupLoad{replicas: map[string]replicaLoad{}, rates: map[string]gatewayRate{}, backlog: schema.BacklogNone, bias: 1}
 		l.groups[name] = gl
 	}
 	return gl
@@ -103,6 +130,8 @@ func (l *groupLoads) heard(rep *schema.LoadReport, now time.Time) {
 	defer gl.mu.Unlock()
 	if rep.Gateway != "" {
 		gl.others += rep.Admitted
+		gl.rates[rep.Gateway] = gatewayRate{perNs: float64(rep.Admitted) / float64(l.interval), at: now}
+		gl.theirs, gl.theirsAt = decayed(gl.theirs, gl.theirsAt, now)+float64(rep.Admitted), now
 		return
 	}
 	gl.replicas[rep.Instance] = replicaLoad{rep: *rep, at: now}
@@ -124,13 +153,14 @@ func (l *groupLoads) admit(group string, toolTarget time.Duration, now time.Time
 	gl := l.group(group)
 	gl.mu.Lock()
 	defer gl.mu.Unlock()
-	wait, target := gl.estimate(now, l.interval*loadLife)
+	wait, target := gl.estimate(now, l.interval)
 	wait = time.Duration(float64(wait) * gl.bias)
 	if target = firstPositive(toolTarget, target, l.target); wait > target {
 		return 0, wait - target
 	}
 	gl.admitted++
 	gl.unreported++
+	gl.own, gl.ownAt = decayed(gl.own, gl.ownAt, now)+1, now
 	return wait, 0
 }
 
@@ -144,8 +174,13 @@ func (l *groupLoads) admit(group string, toolTarget time.Duration, now time.Time
 // call's wait varies with its partition's backlog and the reports' age,
 // which the group's mean cannot see). Calls expected to wait less than
 // biasFloor teach nothing (their queueing is the gateway's and NATS's
-// own), nor calls that waited more than biasOutlier times it (a
-// redelivery after a replica died). A nil groupLoads does nothing.
+// own), nor calls that waited biasOutlier longer than expected (a
+// redelivery after a replica died, which takes the streams' AckWait).
+// Only whether a call waited longer than expected counts, not by how
+// much: with several gateways a call expected to wait 10 ms may wait 60
+// (the other gateways' admissions of the last report interval are not
+// known yet), and it is those calls the bias must learn from. A nil
+// groupLoads does nothing.
 func (l *groupLoads) observe(group string, expected, queued time.Duration) {
 	if l == nil || expected < biasFloor {
 		return
@@ -153,11 +188,10 @@ func (l *groupLoads) observe(group string, expected, queued time.Duration) {
 	gl := l.group(group)
 	gl.mu.Lock()
 	defer gl.mu.Unlock()
-	ratio := float64(queued) / float64(expected) // of the biased estimate
 	switch {
-	case ratio > biasOutlier:
+	case queued-expected > biasOutlier:
 		return
-	case ratio > 1:
+	case queued > expected: // expected is the biased estimate
 		gl.bias *= 1 + biasRate
 	default:
 		gl.bias *= 1 - biasRate*(1-biasQuantile)/biasQuantile
@@ -167,15 +201,15 @@ func (l *groupLoads) observe(group string, expected, queued time.Duration) {
 
 // The estimate's bias: the biasQuantile of waited over estimated, learnt
 // in steps of biasRate, within biasMin and biasMax, from calls expected
-// to wait biasFloor at least and that waited less than biasOutlier times
-// what was expected.
+// to wait biasFloor at least and that waited less than biasOutlier more
+// than expected.
 const (
 	biasQuantile = 0.9
 	biasRate     = 0.02
 	biasMin      = 0.5
 	biasMax      = 4
 	biasFloor    = 5 * time.Millisecond
-	biasOutlier  = 4
+	biasOutlier  = time.Second
 )
 
 // firstPositive returns the first of ds that is positive.
@@ -190,8 +224,12 @@ func firstPositive(ds ...time.Duration) time.Duration {
 
 // estimate returns the wait a call admitted now would have, and the
 // group's own queue target (0: none); a zero wait when the replicas report
-// nothing. Reports older than life are forgotten.
-func (gl *groupLoad) estimate(now time.Time, life time.Duration) (wait, target time.Duration) {
+// nothing. interval is how often loads are reported: replicas' reports
+// older than loadLife of them are forgotten, and a gateway's rate two
+// intervals after its last report (it admits nothing any more, or is
+// gone).
+func (gl *groupLoad) estimate(now time.Time, interval time.Duration) (wait, target time.Duration) {
+	life := interval * loadLife
 	var handlers, busy int64
 	var runNs float64
 	for id, r := range gl.replicas {
@@ -217,13 +255,58 @@ func (gl *groupLoad) estimate(now time.Time, life time.Duration) (wait, target t
 	}
 	// The handlers busy meanwhile: those of the reading, and the calls
 	// admitted since that found a free one.
-	arrived := float64(gl.admitted + gl.others)
+	arrived := float64(gl.admitted) + gl.othersSince(now, interval)
 	served := math.Min(n+arrived, float64(handlers)) * float64(now.Sub(gl.backlogAt)) / mean
 	n = math.Max(0, n+arrived-served)
 	if ahead := n + 1 - float64(handlers); ahead > 0 {
 		wait = time.Duration(ahead * mean / float64(handlers))
 	}
 	return wait, target
+}
+
+// othersSince returns what the other gateways admitted since the last
+// backlog reading: what they reported and, until they report the rest,
+// what they admit at the rate of their last reports; or, when this
+// gateway admitted mirrorMin calls at least lately, its own admissions
+// times the others' share, if that is more.
+func (gl *groupLoad) othersSince(now time.Time, interval time.Duration) float64 {
+	n := float64(gl.others) + gl.unheard(now, interval)
+	if own := decayed(gl.own, gl.ownAt, now); own >= mirrorMin {
+		n = float64(gl.admitted) * decayed(gl.theirs, gl.theirsAt, now) / own
+	}
+	return n
+}
+
+// decayed returns v, counted at at, decayed to now with the time constant
+// recentTau.
+func decayed(v float64, at, now time.Time) float64 {
+	if v == 0 {
+		return 0
+	}
+	return v * math.Exp(-float64(now.Sub(at))/float64(recentTau))
+}
+
+// The others' share of admissions: counted over about recentTau, and
+// used once this gateway's own count reaches mirrorMin.
+const (
+	recentTau = time.Second
+	mirrorMin = 10
+)
+
+// unheard returns what the other gateways admitted since their last
+// reports (and since the last backlog reading, which counted what came
+// before), at the rate of those reports, for one interval at most.
+func (gl *groupLoad) unheard(now time.Time, interval time.Duration) float64 {
+	var n float64
+	for id, r := range gl.rates {
+		if now.Sub(r.at) > 2*interval {
+			delete(gl.rates, id)
+			continue
+		}
+		since := min(now.Sub(r.at), now.Sub(gl.backlogAt), interval)
+		n += r.perNs * float64(max(0, since))
+	}
+	return n
 }
 
 // report publishes, every interval until ctx ends, the calls this gateway

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"math"
 	"testing"
 	"time"
 
@@ -43,16 +44,17 @@ func TestGroupLoadEstimate(t *testing.T) {
 		t.Errorf("tool target 200ms: wait %s, over %s", wait, over)
 	}
 	// 10 ms later the handlers have served 4 calls: with the 2 admitted
-	// here, 25 wait. Another gateway's report of one admission makes 26:
-	// room for 2 more.
+	// here, 25 wait. Another gateway's report of one admission makes 26,
+	// and at its rate (one in 100 ms) it admitted 0.1 more since: room
+	// for 1 more.
 	l.heard(&schema.LoadReport{Group: "g", Gateway: "gw2", At: t0.UnixNano(), Admitted: 1}, t0)
 	t10 := t0.Add(10 * time.Millisecond)
 	admitted := 0
 	for l.admitOK("g", t10) {
 		admitted++
 	}
-	if admitted != 2 {
-		t.Errorf("10 ms later, with one admitted by gw2: %d admitted, want 2", admitted)
+	if admitted != 1 {
+		t.Errorf("10 ms later, with one admitted by gw2: %d admitted, want 1", admitted)
 	}
 	// Our own reports are not counted twice.
 	l.heard(&schema.LoadReport{Group: "g", Gateway: "gw1", At: t0.UnixNano(), Admitted: 100}, t0)
@@ -76,6 +78,87 @@ func TestGroupLoadEstimate(t *testing.T) {
 		ServiceNs: int64(100 * time.Millisecond), QueueTargetNs: int64(time.Second)}, late)
 	if wait, over := l.admit("g", 0, late); over != 0 || wait != 300*time.Millisecond {
 		t.Errorf("group target 1s, backlog 3 of 100 ms for 1 handler: wait %s, over %s", wait, over)
+	}
+}
+
+// What the other gateways admit between their reports is counted at the
+// rate of their last report, for one report interval at most.
+func TestGroupLoadOtherGateways(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	l := newGroupLoads("gw1", 100*time.Millisecond, time.Second)
+	// One handler at 10 ms a call, a backlog of 10: a new call waits
+	// 100 ms.
+	l.heard(&schema.LoadReport{Group: "g", Instance: "a", At: t0.UnixNano(), Concurrency: 1, Busy: 1, Backlog: 10,
+		ServiceNs: int64(10 * time.Millisecond)}, t0)
+	gl := l.group("g")
+	if wait, _ := gl.estimate(t0, l.interval); wait != 100*time.Millisecond {
+		t.Fatalf("backlog 10: wait %s, want 100ms", wait)
+	}
+	// gw2 admitted 20 in its last interval (200 a second), gw3 10; both
+	// reports arrive 20 ms after the reading.
+	t20 := t0.Add(20 * time.Millisecond)
+	l.heard(&schema.LoadReport{Group: "g", Gateway: "gw2", At: t20.UnixNano(), Admitted: 20}, t20)
+	l.heard(&schema.LoadReport{Group: "g", Gateway: "gw3", At: t20.UnixNano(), Admitted: 10}, t20)
+	for _, c := range []struct {
+		after time.Duration
+		want  time.Duration // (10 + 30 reported + unheard - served) x 10 ms
+	}{
+		{20 * time.Millisecond, 380 * time.Millisecond},  // 30 reported, 2 served
+		{70 * time.Millisecond, 480 * time.Millisecond},  // 15 unheard, 7 served
+		{120 * time.Millisecond, 580 * time.Millisecond}, // 30 unheard (one interval), 12 served
+		{170 * time.Millisecond, 530 * time.Millisecond}, // still 30 unheard: a late report
+		{230 * time.Millisecond, 170 * time.Millisecond}, // no report for two intervals: admitting nothing
+	} {
+		wait, _ := gl.estimate(t0.Add(c.after), l.interval)
+		if d := wait - c.want; d < -time.Microsecond || d > time.Microsecond {
+			t.Errorf("%s after the reading: wait %s, want %s", c.after, wait, c.want)
+		}
+	}
+}
+
+// A gateway that admitted mirrorMin calls lately takes the others to admit,
+// between two readings, what it admits times their share; below that it
+// counts what they report.
+func TestGroupLoadMirror(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	reading := func(l *groupLoads, at time.Time) {
+		l.heard(&schema.LoadReport{Group: "g", Instance: "a", At: at.UnixNano(), Concurrency: 1, Backlog: 0,
+			ServiceNs: int64(time.Millisecond)}, at)
+	}
+	near := func(got, want float64) bool { return math.Abs(got-want) < 1e-6 }
+
+	l := newGroupLoads("gw1", 100*time.Millisecond, time.Hour)
+	reading(l, t0)
+	for range 20 {
+		if !l.admitOK("g", t0) {
+			t.Fatal("refused under a target of an hour")
+		}
+	}
+	l.heard(&schema.LoadReport{Group: "g", Gateway: "gw2", At: t0.UnixNano(), Admitted: 40}, t0)
+	reading(l, t0) // a new reading: nothing admitted since
+	gl := l.group("g")
+	if n := gl.othersSince(t0, l.interval); n != 0 {
+		t.Errorf("at the reading: others %v, want 0", n)
+	}
+	for range 5 {
+		l.admitOK("g", t0)
+	}
+	// 5 of ours since the reading, the others admitting 40 to our 20 (21
+	// with these 5 decayed at once: 25): 5 x 40/25.
+	if n := gl.othersSince(t0, l.interval); !near(n, 8) {
+		t.Errorf("5 admitted since the reading, others at 40 to our 25: others %v, want 8", n)
+	}
+
+	// Fewer than mirrorMin of ours: what gw2 reported, and at its rate
+	// until its next report.
+	l = newGroupLoads("gw1", 100*time.Millisecond, time.Hour)
+	reading(l, t0)
+	for range 5 {
+		l.admitOK("g", t0)
+	}
+	l.heard(&schema.LoadReport{Group: "g", Gateway: "gw2", At: t0.UnixNano(), Admitted: 10}, t0)
+	if n := l.group("g").othersSince(t0.Add(50*time.Millisecond), l.interval); !near(n, 15) {
+		t.Errorf("5 of ours, 10 reported by gw2 50 ms ago: others %v, want 15", n)
 	}
 }
 

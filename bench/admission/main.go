@@ -14,14 +14,19 @@
 //
 //  4. sleep at 2x capacity for --duration, with the fast tool at
 //     --fast-rate beside it: the admitted calls' p99, the refusals' p99,
-//     timeouts and lost calls, the fast tool's p99, and the dev process's
-//     RSS every second;
+//     timeouts and lost calls, the fast tool's p99, and the gateway's RSS
+//     every second (and dev's, which holds JetStream, for information);
 //
-//  5. two more gateways (`mcpstream gateway`), and 2x capacity spread over
-//     the three: what they admit together against the capacity.
+//  5. a third gateway, and 2x capacity spread over the three: what they
+//     admit together against the capacity.
 //
-//     go run ./bench/admission
-//     go run ./bench/admission --duration 20s --json admission.json
+// Steps 2-4 go through a gateway of its own (`mcpstream gateway`), so that
+// the RSS measured is the gateway's and not JetStream's; --via dev sends
+// them through dev's gateway instead, as the first version of this
+// command did (its RSS is then the gateway's and JetStream's together).
+//
+//	go run ./bench/admission
+//	go run ./bench/admission --duration 20s --json admission.json
 package main
 
 import (
@@ -61,6 +66,7 @@ type options struct {
 	concurrency                    int
 	fastRate                       float64
 	jsonPath                       string
+	via                            string
 }
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
@@ -77,11 +83,15 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.concurrency, "concurrency", 16, "the sleep worker's handlers")
 	fs.Float64Var(&o.fastRate, "fast-rate", 500, "calls/s of the fast tool of another group")
 	fs.StringVar(&o.jsonPath, "json", "", "also write the results as JSON to this file")
+	fs.StringVar(&o.via, "via", "gateway", "the fast tool, 0.8x and 2x runs go through a gateway of its own (gateway) or dev's (dev)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if o.via != "gateway" && o.via != "dev" {
+		return nil, fmt.Errorf("--via %q: want gateway or dev", o.via)
 	}
 	return o, nil
 }
@@ -117,6 +127,15 @@ func (d *deployment) stop() {
 	if d.dev != nil {
 		_ = d.dev.Stop(30 * time.Second)
 	}
+}
+
+// cpu is the CPU time the deployment's processes and this one have used.
+func (d *deployment) cpu() time.Duration {
+	total := max(0, bench.PIDCPU(os.Getpid()))
+	for _, p := range append([]*proc.Proc{d.dev}, d.others...) {
+		total += max(0, bench.PIDCPU(p.PID()))
+	}
+	return total
 }
 
 var (
@@ -183,8 +202,11 @@ func freePort() (int, error) {
 type report struct {
 	Capacity      float64         `json:"capacity"`
 	Results       []*bench.Result `json:"results"`
-	RSSMiB        []float64       `json:"rss_mib"` // the dev process, every second of the 2x run
+	Via           string          `json:"via"`                   // the gateway the 2x run went through: gateway or dev
+	RSSMiB        []float64       `json:"rss_mib"`               // that gateway's process, every second of the 2x run
+	DevRSSMiB     []float64       `json:"dev_rss_mib,omitempty"` // dev's (JetStream's) with --via gateway
 	SpreadOK      float64         `json:"spread_admitted_per_s"`
+	CoresBusy     float64         `json:"cores_busy_2x"` // CPU of every process (the driver's too) over the 2x run, in cores
 	Targets       []target        `json:"targets"`
 	GCPercent     string          `json:"gc"`
 	Machine       string          `json:"machine"`
@@ -211,6 +233,17 @@ func measure(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 	sleepArgs := json.RawMessage(fmt.Sprintf(`{"ms":%d}`, o.sleepMs))
 	rep := &report{HandlerMillis: o.sleepMs, GCPercent: "the binary's default (400) unless GOGC is set: " + os.Getenv("GOGC"),
 		Machine: fmt.Sprintf("%d CPUs, %s/%s, %s", runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version())}
+	rep.Via = o.via
+	entry, entryPID := d.endpoint, d.dev.PID()
+	gateways := []string{d.endpoint}
+	if o.via == "gateway" {
+		g, err := d.startGateway(ctx)
+		if err != nil {
+			return err
+		}
+		entry, entryPID = g.Endpoint(), g.PID()
+		gateways = append(gateways, entry)
+	}
 	runOne := func(cfg bench.Config) (*bench.Result, error) {
 		fmt.Fprintf(stderr, "running %s (%s)...\n", cfg.Label, cfg.Duration)
 		r, err := bench.Run(ctx, cfg)
@@ -227,27 +260,34 @@ func measure(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 	}
 	c := capacity.Throughput
 	rep.Capacity = c
-	fast := bench.Config{URL: d.endpoint, Sessions: 16, Rate: o.fastRate, Tool: "test_simple_text", Warmup: time.Second}
+	fast := bench.Config{URL: entry, Sessions: 16, Rate: o.fastRate, Tool: "test_simple_text", Warmup: time.Second}
 	fastAlone := fast
 	fastAlone.Label, fastAlone.Duration = "fast tool alone", o.alone
 	alone, err := runOne(fastAlone)
 	if err != nil {
 		return err
 	}
-	under, err := runOne(bench.Config{Label: "sleep at 0.8x", URL: d.endpoint, Sessions: o.sessions, Rate: 0.8 * c,
+	under, err := runOne(bench.Config{Label: "sleep at 0.8x", URL: entry, Sessions: o.sessions, Rate: 0.8 * c,
 		Warmup: 2 * time.Second, Duration: o.under, Tool: "sleep", Args: sleepArgs})
 	if err != nil {
 		return err
 	}
 
 	// 2x, with the fast tool beside it and the RSS sampled.
-	over := bench.Config{Label: "sleep at 2x", URL: d.endpoint, Sessions: o.sessions, Rate: 2 * c,
-		Duration: o.duration, Tool: "sleep", Args: sleepArgs, ServerPID: d.dev.PID()}
+	over := bench.Config{Label: "sleep at 2x", URL: entry, Sessions: o.sessions, Rate: 2 * c,
+		Duration: o.duration, Tool: "sleep", Args: sleepArgs, ServerPID: entryPID}
 	fastBeside := fast
 	fastBeside.Label, fastBeside.Duration, fastBeside.Warmup = "fast tool beside sleep at 2x", o.duration, 0
 	sctx, stopSampling := context.WithCancel(ctx)
-	sampled := make(chan []float64, 1)
-	go func() { sampled <- sampleRSS(sctx, d.dev.PID()) }()
+	sampled, devSampled := make(chan []float64, 1), make(chan []float64, 1)
+	go func() { sampled <- sampleRSS(sctx, entryPID) }()
+	go func() {
+		if entryPID == d.dev.PID() {
+			devSampled <- nil
+			return
+		}
+		devSampled <- sampleRSS(sctx, d.dev.PID())
+	}()
 	var wg sync.WaitGroup
 	var besideRes *bench.Result
 	var besideErr error
@@ -257,10 +297,12 @@ func measure(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 		besideRes, besideErr = bench.Run(ctx, fastBeside)
 	}()
 	fmt.Fprintf(stderr, "running %s (%s)...\n", over.Label, over.Duration)
+	cpu0, t0 := d.cpu(), time.Now()
 	overRes, err := bench.Run(ctx, over)
 	wg.Wait()
+	rep.CoresBusy = float64(d.cpu()-cpu0) / float64(time.Since(t0))
 	stopSampling()
-	rep.RSSMiB = <-sampled
+	rep.RSSMiB, rep.DevRSSMiB = <-sampled, <-devSampled
 	if err != nil {
 		return fmt.Errorf("%s: %w", over.Label, err)
 	}
@@ -270,17 +312,13 @@ func measure(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 	rep.Results = append(rep.Results, overRes, besideRes)
 
 	// Three gateways.
-	urls := []string{d.endpoint}
-	for range 2 {
-		p, err := proc.Start(ctx, []string{d.bin, "gateway", "--nats", d.natsURL, "--addr", "127.0.0.1:0", "--log-level", "warn"}, endpointRE)
+	urls := gateways
+	for len(urls) < 3 {
+		g, err := d.startGateway(ctx)
 		if err != nil {
-			return fmt.Errorf("starting a gateway: %w", err)
-		}
-		d.others = append(d.others, p)
-		if err := p.WaitInitialize(ctx, 30*time.Second); err != nil {
 			return err
 		}
-		urls = append(urls, p.Endpoint())
+		urls = append(urls, g.Endpoint())
 	}
 	spread := make([]*bench.Result, len(urls))
 	errs := make([]error, len(urls))
@@ -315,7 +353,7 @@ func measure(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 		{"2x: admitted p99 <= handler + 100 ms", overRes.P99.Round(time.Millisecond).String(), overRes.P99 <= handler+100*time.Millisecond},
 		{"2x: refusals p99 <= 5 ms", overRes.RefusedP99.Round(10 * time.Microsecond).String(), overRes.RefusedP99 <= 5*time.Millisecond},
 		{"2x: no timeouts, no lost calls", fmt.Sprintf("%d timed out or lost, %d other errors", timeouts(overRes), overRes.ErrorCount()-overRes.Refused-int64(timeouts(overRes))), timeouts(overRes) == 0 && overRes.ErrorCount() == overRes.Refused},
-		{"2x: dev RSS after 10 s within 10%", fmt.Sprintf("%.0f-%.0f MiB (%+.1f%%)", lo, hi, 100*(hi-lo)/max(lo, 1)), hi <= 1.1*lo},
+		{fmt.Sprintf("2x: %s RSS after 10 s within 10%%", rssOf(o.via)), fmt.Sprintf("%.0f-%.0f MiB (%+.1f%%)", lo, hi, 100*(hi-lo)/max(lo, 1)), hi <= 1.1*lo},
 		{"0.8x: at most 1% refused", fmt.Sprintf("%.2f%%", 100*refusedUnder), refusedUnder <= 0.01},
 		{"fast tool of another group: p99 within 2x of alone", fmt.Sprintf("%s beside, %s alone", besideRes.P99.Round(10*time.Microsecond), alone.P99.Round(10*time.Microsecond)), besideRes.P99 <= 2*alone.P99},
 		{"3 gateways at 2x: admitted within 10% of capacity", fmt.Sprintf("%.0f/s against %.0f/s (%+.1f%%)", rep.SpreadOK, c, 100*(rep.SpreadOK-c)/c), rep.SpreadOK <= 1.1*c && rep.SpreadOK >= 0.9*c},
@@ -329,6 +367,11 @@ func measure(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 		fmt.Fprintf(tw, "%s\t%s\t%v\n", t.What, t.Measured, t.Met)
 	}
 	tw.Flush()
+	fmt.Fprintln(stdout)
+	if dlo, dhi := rssRange(rep.DevRSSMiB, 10); dhi > 0 {
+		fmt.Fprintf(stdout, "(for information) dev's RSS, JetStream's, after 10 s of the 2x run: %.0f-%.0f MiB (%+.1f%%)\n", dlo, dhi, 100*(dhi-dlo)/max(dlo, 1))
+	}
+	fmt.Fprintf(stdout, "(for information) CPU over the 2x run, every process's and the driver's: %.2f cores of %d\n", rep.CoresBusy, runtime.NumCPU())
 	if o.jsonPath != "" {
 		b, err := json.MarshalIndent(rep, "", "  ")
 		if err != nil {
@@ -339,6 +382,28 @@ func measure(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// startGateway starts a `mcpstream gateway` on d's NATS server and waits
+// until it initializes a session; d.stop stops it.
+func (d *deployment) startGateway(ctx context.Context) (*proc.Proc, error) {
+	p, err := proc.Start(ctx, []string{d.bin, "gateway", "--nats", d.natsURL, "--addr", "127.0.0.1:0", "--log-level", "warn"}, endpointRE)
+	if err != nil {
+		return nil, fmt.Errorf("starting a gateway: %w", err)
+	}
+	d.others = append(d.others, p)
+	if err := p.WaitInitialize(ctx, 30*time.Second); err != nil {
+		return nil, fmt.Errorf("a gateway's first session: %w", err)
+	}
+	return p, nil
+}
+
+// rssOf names the process whose RSS the 2x target measures.
+func rssOf(via string) string {
+	if via == "dev" {
+		return "dev (gateway and JetStream)"
+	}
+	return "gateway"
 }
 
 // sampleRSS reads pid's resident set every second until ctx ends.
