@@ -49,16 +49,9 @@ func startClusterDeployment(t *testing.T) *clusterDeployment {
 	t.Helper()
 	c := startNATSCluster(t)
 	// A fresh cluster's meta leader can count a node offline for a moment
-	// ("no suitable peers for placement"): provision again, as an
-	// operator's job would.
-	for attempt := 1; ; attempt++ {
-		p := start(t, "provision", append([]string{"provision", "--nats", c.URLs(), "--log-level", "warn"}, topologyFlags...)...)
-		if p.wait(time.Minute) == 0 {
-			break
-		}
-		if attempt == 5 {
-			t.Fatalf("provisioning failed 5 times:\n%s", p.stderr.String())
-		}
+	// ("no suitable peers for placement"): provision tries again by itself.
+	if p := start(t, "provision", append([]string{"provision", "--nats", c.URLs(), "--log-level", "warn"}, topologyFlags...)...); p.wait(2*time.Minute) != 0 {
+		t.Fatalf("provision failed:\n%s", p.stderr.String())
 	}
 	w := start(t, "worker", append([]string{"worker", "--nats", c.URLs(), "--log-level", "warn", "--concurrency", "16"}, topologyFlags...)...)
 	w.waitLine(workerRE, time.Minute)
@@ -319,4 +312,41 @@ func mapValues[K comparable, V any](m map[K]V) []V {
 		vs = append(vs, v)
 	}
 	return vs
+}
+
+// Provisioning three replicas on a cluster whose nodes have just started,
+// before any is healthy: while it elects its meta leader and hears from
+// every node the cluster does not answer, answers that it is unavailable,
+// or refuses placement (no suitable peers), and provision tries again
+// until it succeeds, with the streams on three peers. A placement the
+// cluster cannot make (five replicas on three nodes) is the error
+// provision tries again on.
+func TestProvisionOnNewCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a three-node cluster of nats-server processes")
+	}
+	c := newNATSCluster(t)
+	for _, n := range c.nodes {
+		c.restart(n)
+	}
+	p := start(t, "provision", append([]string{"provision", "--nats", c.URLs(), "--log-level", "warn"}, topologyFlags...)...)
+	if code := p.wait(2 * time.Minute); code != 0 {
+		t.Fatalf("provision exited %d", code)
+	}
+	c.awaitHealthy()
+	nc, js := c.admin()
+	defer nc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := js.Stream(ctx, streams.StreamName(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := s.CachedInfo().Config.Replicas; r != 3 {
+		t.Errorf("%s: %d replicas, want 3", streams.StreamName(0), r)
+	}
+	_, err = js.CreateStream(ctx, jetstream.StreamConfig{Name: "FIVE", Subjects: []string{"five.>"}, Replicas: 5})
+	if !streams.IsNoPeers(err) {
+		t.Errorf("five replicas on three nodes: %v, want IsNoPeers", err)
+	}
 }

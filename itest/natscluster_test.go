@@ -73,10 +73,17 @@ func freePorts(t *testing.T, n int) []int {
 // cleanup.
 func startNATSCluster(t *testing.T) *natsCluster {
 	t.Helper()
-	bin, err := natsServerBinary()
-	if err != nil {
-		t.Fatal(err)
+	c := newNATSCluster(t)
+	for _, n := range c.nodes {
+		c.restart(n)
 	}
+	c.awaitHealthy()
+	return c
+}
+
+// newNATSCluster configures a cluster of three nodes and starts none.
+func newNATSCluster(t *testing.T) *natsCluster {
+	t.Helper()
 	ports := freePorts(t, 9)
 	routes := make([]string, 3)
 	for i := range routes {
@@ -101,15 +108,11 @@ cluster {
 		}
 		c.nodes = append(c.nodes, n)
 	}
-	for _, n := range c.nodes {
-		c.start(n, bin)
-	}
 	t.Cleanup(func() {
 		for _, n := range c.nodes {
 			c.kill(n)
 		}
 	})
-	c.awaitHealthy()
 	return c
 }
 
@@ -148,10 +151,14 @@ func (c *natsCluster) start(n *natsNode, bin string) {
 	}(n.cmd, n.done)
 }
 
-// restart starts the stopped node again on its ports and store.
+// restart starts the node, or starts the stopped node again on its ports
+// and store.
 func (c *natsCluster) restart(n *natsNode) {
 	c.t.Helper()
-	bin, _ := natsServerBinary()
+	bin, err := natsServerBinary()
+	if err != nil {
+		c.t.Fatal(err)
+	}
 	c.start(n, bin)
 }
 

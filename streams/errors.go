@@ -19,7 +19,22 @@ const (
 	// again while the first one is still being replicated, as around a
 	// leader change. The next copy is acknowledged as a duplicate.
 	ErrCodeDuplicateInProcess jetstream.ErrorCode = 10158
+	// ErrCodeNoPeers is a cluster's refusal to place a stream or bucket
+	// (HTTP-style code 400, "no suitable peers for placement"): fewer
+	// nodes up, as its meta leader sees them, than the replicas asked for.
+	// A cluster whose nodes have just started reports it until the meta
+	// leader has heard from them all, and one with a node down until the
+	// node is back.
+	ErrCodeNoPeers jetstream.ErrorCode = 10005
 )
+
+// IsNoPeers reports whether err is a cluster's refusal to place a stream
+// for want of nodes up ([ErrCodeNoPeers]): worth trying again while nodes
+// are starting, and a configuration error when it lasts.
+func IsNoPeers(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == ErrCodeNoPeers
+}
 
 // IsStoreFailed reports whether err is a stream's refusal to store a
 // publish ([ErrCodeStoreFailed]): trying again at once would fail the same

@@ -313,20 +313,29 @@ func printPermissions(w io.Writer, groups []string, gatewayID string, partitions
 	return nil
 }
 
-// provisionWait bounds how long provision retries a transient failure.
-const provisionWait = time.Minute
+// provisionWait bounds how long provision retries a transient failure,
+// provisionAttempt each try: a cluster without a meta leader does not
+// answer, and the next try may reach one that does.
+const (
+	provisionWait    = time.Minute
+	provisionAttempt = 10 * time.Second
+)
 
 // provisionRetrying provisions t, and provisions again, with backoff for up
-// to provisionWait, while the failure is transient (streams.Retryable): a
+// to provisionWait, while the failure is transient (streams.Retryable) or
+// the cluster has fewer nodes up than the replicas (streams.IsNoPeers): a
 // cluster whose nodes have just come up may still be electing the leaders
-// that answer stream creations. Provisioning is idempotent.
+// that answer stream creations, or not yet count every node. Provisioning
+// is idempotent.
 func provisionRetrying(ctx context.Context, js jetstream.JetStream, t streams.Topology, log *slog.Logger) error {
 	ctx, cancel := context.WithTimeout(ctx, provisionWait)
 	defer cancel()
 	wait := 250 * time.Millisecond
 	for {
-		err := streams.Provision(ctx, js, t)
-		if err == nil || !streams.Retryable(err) || ctx.Err() != nil {
+		actx, cancelAttempt := context.WithTimeout(ctx, provisionAttempt)
+		err := streams.Provision(actx, js, t)
+		cancelAttempt()
+		if err == nil || !streams.Retryable(err) && !streams.IsNoPeers(err) || ctx.Err() != nil {
 			return err
 		}
 		log.Warn("provisioning failed, trying again", "err", err, "in", wait)
