@@ -17,7 +17,12 @@
 //     timeouts and lost calls, the fast tool's p99, and the gateway's RSS
 //     every second (and dev's, which holds JetStream, for information);
 //
-//  5. a third gateway, and 2x capacity spread over the three: what they
+//  5. the control: the fast tool alone again for --alone, beside a busy
+//     loop (this command again, in a process of its own) taking the CPU
+//     the 2x run took beyond the fast tool's own run: what of the fast
+//     tool's tail beside the overload is the cores', not the slow group's;
+//
+//  6. a third gateway, and 2x capacity spread over the three: what they
 //     admit together against the capacity.
 //
 // Steps 2-4 go through a gateway of its own (`mcpstream gateway`), so that
@@ -54,6 +59,9 @@ import (
 )
 
 func main() {
+	if cores, ok := os.LookupEnv(burnEnv); ok {
+		os.Exit(burnForever(cores))
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
@@ -207,6 +215,7 @@ type report struct {
 	DevRSSMiB     []float64       `json:"dev_rss_mib,omitempty"` // dev's (JetStream's) with --via gateway
 	SpreadOK      float64         `json:"spread_admitted_per_s"`
 	CoresBusy     float64         `json:"cores_busy_2x"` // CPU of every process (the driver's too) over the 2x run, in cores
+	BurnCores     float64         `json:"burn_cores"`    // what the 2x run took beyond the fast tool alone: the control's busy loop
 	Targets       []target        `json:"targets"`
 	GCPercent     string          `json:"gc"`
 	Machine       string          `json:"machine"`
@@ -263,10 +272,12 @@ func measure(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 	fast := bench.Config{URL: entry, Sessions: 16, Rate: o.fastRate, Tool: "test_simple_text", Warmup: time.Second}
 	fastAlone := fast
 	fastAlone.Label, fastAlone.Duration = "fast tool alone", o.alone
+	cpuAlone, tAlone := d.cpu(), time.Now()
 	alone, err := runOne(fastAlone)
 	if err != nil {
 		return err
 	}
+	coresAlone := float64(d.cpu()-cpuAlone) / float64(time.Since(tAlone))
 	under, err := runOne(bench.Config{Label: "sleep at 0.8x", URL: entry, Sessions: o.sessions, Rate: 0.8 * c,
 		Warmup: 2 * time.Second, Duration: o.under, Tool: "sleep", Args: sleepArgs})
 	if err != nil {
@@ -310,6 +321,24 @@ func measure(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 		return fmt.Errorf("%s: %w", fastBeside.Label, besideErr)
 	}
 	rep.Results = append(rep.Results, overRes, besideRes)
+
+	// The control: the fast tool alone again, beside a busy loop taking
+	// the cores the 2x run added, and nothing else.
+	rep.BurnCores = max(0, rep.CoresBusy-coresAlone)
+	burnCtx, stopBurn := context.WithCancel(ctx)
+	burnDone, err := burn(burnCtx, rep.BurnCores)
+	if err != nil {
+		stopBurn()
+		return err
+	}
+	fastBurn := fast
+	fastBurn.Label, fastBurn.Duration = fmt.Sprintf("fast tool beside a busy loop (%.2f cores)", rep.BurnCores), o.alone
+	burnRes, err := runOne(fastBurn)
+	stopBurn()
+	<-burnDone
+	if err != nil {
+		return err
+	}
 
 	// Three gateways.
 	urls := gateways
@@ -372,6 +401,8 @@ func measure(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "(for information) dev's RSS, JetStream's, after 10 s of the 2x run: %.0f-%.0f MiB (%+.1f%%)\n", dlo, dhi, 100*(dhi-dlo)/max(dlo, 1))
 	}
 	fmt.Fprintf(stdout, "(for information) CPU over the 2x run, every process's and the driver's: %.2f cores of %d\n", rep.CoresBusy, runtime.NumCPU())
+	fmt.Fprintf(stdout, "(for information) the fast tool beside a busy loop of the %.2f cores the 2x run added, no overload: p99 %s, against %s alone and %s beside the overload\n",
+		rep.BurnCores, burnRes.P99.Round(10*time.Microsecond), alone.P99.Round(10*time.Microsecond), besideRes.P99.Round(10*time.Microsecond))
 	if o.jsonPath != "" {
 		b, err := json.MarshalIndent(rep, "", "  ")
 		if err != nil {
