@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"os/exec"
@@ -30,6 +31,11 @@ func burn(ctx context.Context, cores float64) (<-chan struct{}, error) {
 	}
 	cmd := exec.CommandContext(ctx, self)
 	cmd.Env = append(os.Environ(), burnEnv+"="+strconv.FormatFloat(cores, 'f', 3, 64))
+	// The loop ends at EOF on its stdin: when ctx ends (the process is
+	// killed) or when this process dies without killing it.
+	if _, err := cmd.StdinPipe(); err != nil {
+		return nil, fmt.Errorf("starting the busy loop: %w", err)
+	}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting the busy loop: %w", err)
 	}
@@ -40,9 +46,10 @@ func burn(ctx context.Context, cores float64) (<-chan struct{}, error) {
 	return done, nil
 }
 
-// burnForever takes cores (a decimal number) of CPU until the process is
-// killed: one goroutine a started core, each busy for its share of every
-// 10 ms and asleep for the rest.
+// burnForever takes cores (a decimal number) of CPU until its stdin ends
+// (the command that started it has stopped it or died): one goroutine a
+// started core, each busy for its share of every 10 ms and asleep for the
+// rest.
 func burnForever(cores string) int {
 	c, err := strconv.ParseFloat(cores, 64)
 	if err != nil || c <= 0 {
@@ -63,5 +70,6 @@ func burnForever(cores string) int {
 			}
 		}()
 	}
-	select {}
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	return 0
 }
