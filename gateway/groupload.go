@@ -178,8 +178,8 @@ func (l *groupLoads) admit(group string, toolTarget time.Duration, now time.Time
 // redelivery after a replica died, which takes the streams' AckWait).
 // Only whether a call waited longer than expected counts, not by how
 // much: with several gateways a call expected to wait 10 ms may wait 60
-// (the other gateways' admissions of the last report interval are not
-// known yet), and it is those calls the bias must learn from. A nil
+// (the other gateways' admissions since the last reading are an
+// estimate), and it is those calls the bias must learn from. A nil
 // groupLoads does nothing.
 func (l *groupLoads) observe(group string, expected, queued time.Duration) {
 	if l == nil || expected < biasFloor {
@@ -266,12 +266,12 @@ func (gl *groupLoad) estimate(now time.Time, interval time.Duration) (wait, targ
 
 // othersSince returns what the other gateways admitted since the last
 // backlog reading: what they reported and, until they report the rest,
-// what they admit at the rate of their last reports; or, when this
-// gateway admitted mirrorMin calls at least lately, its own admissions
-// times the others' share, if that is more.
+// what they admit at the rate of their last reports; or instead, when
+// this gateway admitted shareMin calls at least lately, its own
+// admissions times the others' share.
 func (gl *groupLoad) othersSince(now time.Time, interval time.Duration) float64 {
 	n := float64(gl.others) + gl.unheard(now, interval)
-	if own := decayed(gl.own, gl.ownAt, now); own >= mirrorMin {
+	if own := decayed(gl.own, gl.ownAt, now); own >= shareMin {
 		n = float64(gl.admitted) * decayed(gl.theirs, gl.theirsAt, now) / own
 	}
 	return n
@@ -287,10 +287,10 @@ func decayed(v float64, at, now time.Time) float64 {
 }
 
 // The others' share of admissions: counted over about recentTau, and
-// used once this gateway's own count reaches mirrorMin.
+// used once this gateway's own count reaches shareMin.
 const (
 	recentTau = time.Second
-	mirrorMin = 10
+	shareMin  = 10
 )
 
 // unheard returns what the other gateways admitted since their last

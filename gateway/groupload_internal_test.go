@@ -116,10 +116,10 @@ func TestGroupLoadOtherGateways(t *testing.T) {
 	}
 }
 
-// A gateway that admitted mirrorMin calls lately takes the others to admit,
+// A gateway that admitted shareMin calls lately takes the others to admit,
 // between two readings, what it admits times their share; below that it
 // counts what they report.
-func TestGroupLoadMirror(t *testing.T) {
+func TestGroupLoadShare(t *testing.T) {
 	t0 := time.Unix(1000, 0)
 	reading := func(l *groupLoads, at time.Time) {
 		l.heard(&schema.LoadReport{Group: "g", Instance: "a", At: at.UnixNano(), Concurrency: 1, Backlog: 0,
@@ -149,7 +149,7 @@ func TestGroupLoadMirror(t *testing.T) {
 		t.Errorf("5 admitted since the reading, others at 40 to our 25: others %v, want 8", n)
 	}
 
-	// Fewer than mirrorMin of ours: what gw2 reported, and at its rate
+	// Fewer than shareMin of ours: what gw2 reported, and at its rate
 	// until its next report.
 	l = newGroupLoads("gw1", 100*time.Millisecond, time.Hour)
 	reading(l, t0)
