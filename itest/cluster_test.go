@@ -326,9 +326,7 @@ func TestProvisionOnNewCluster(t *testing.T) {
 		t.Skip("runs a three-node cluster of nats-server processes")
 	}
 	c := newNATSCluster(t)
-	for _, n := range c.nodes {
-		c.restart(n)
-	}
+	c.startAll()
 	p := start(t, "provision", append([]string{"provision", "--nats", c.URLs(), "--log-level", "warn"}, topologyFlags...)...)
 	if code := p.wait(2 * time.Minute); code != 0 {
 		t.Fatalf("provision exited %d", code)

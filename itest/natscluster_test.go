@@ -74,11 +74,17 @@ func freePorts(t *testing.T, n int) []int {
 func startNATSCluster(t *testing.T) *natsCluster {
 	t.Helper()
 	c := newNATSCluster(t)
+	c.startAll()
+	c.awaitHealthy()
+	return c
+}
+
+// startAll starts every node, without waiting for them.
+func (c *natsCluster) startAll() {
+	c.t.Helper()
 	for _, n := range c.nodes {
 		c.restart(n)
 	}
-	c.awaitHealthy()
-	return c
 }
 
 // newNATSCluster configures a cluster of three nodes and starts none.

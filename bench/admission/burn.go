@@ -13,7 +13,7 @@ import (
 )
 
 // burnEnv, set to a number of cores, makes this command a busy loop that
-// takes that much CPU until it is killed: the control run's load.
+// takes that much CPU until its stdin ends: the control run's load.
 const burnEnv = "ADMISSION_BURN_CORES"
 
 // burn starts this command again as a busy loop taking cores, in a process
