@@ -323,6 +323,10 @@ func FuzzMsgpackToJSON(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
 		out, err := schema.MsgpackToJSON(nil, in)
+		value, valueErr := schema.MsgpackValue(in)
+		if (err == nil) != (valueErr == nil) {
+			t.Fatalf("% x: MsgpackToJSON fails with %v, MsgpackValue with %v", in, err, valueErr)
+		}
 		if err != nil {
 			return
 		}
@@ -330,6 +334,10 @@ func FuzzMsgpackToJSON(f *testing.F) {
 			t.Fatalf("% x expanded to invalid JSON %q", in, out)
 		}
 		got := jsonAny(t, out)
+		// The value decoded directly is the one its JSON gives.
+		if !reflect.DeepEqual(value, got) {
+			t.Fatalf("% x: MsgpackValue gives %#v, encoding/json of %q %#v", in, value, out, got)
+		}
 		if err := schema.CheckDepth(out, schema.MaxDepth); err != nil {
 			t.Fatalf("expanded %q deeper than MaxDepth", out)
 		}

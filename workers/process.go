@@ -321,7 +321,7 @@ func (r *runner) run(ctx context.Context, env *schema.Envelope, attempt int) (re
 			break
 		}
 		var res *schema.ToolResult
-		if res, err = t.handle(ctx, call, args); err == nil {
+		if res, err = t.handle(ctx, call, toolArgs{msgpack: env.Params, json: args}); err == nil {
 			rep.Result, err = schema.AppendToolResult(nil, res)
 		}
 	case schema.MethodPromptsGet:

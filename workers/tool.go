@@ -47,8 +47,27 @@ type Tool struct {
 // MCP clients show to the model; return a *schema.Error for a protocol error.
 type ToolHandler[In, Out any] func(ctx context.Context, call *Call, in In) (Out, error)
 
-// rawHandler runs a tool on JSON arguments.
-type rawHandler func(ctx context.Context, call *Call, args []byte) (*schema.ToolResult, error)
+// rawHandler runs a tool on its arguments.
+type rawHandler func(ctx context.Context, call *Call, args toolArgs) (*schema.ToolResult, error)
+
+// toolArgs are a call's arguments, as the envelope carries them and as
+// JSON.
+type toolArgs struct {
+	// msgpack is nil when the call has no arguments.
+	msgpack []byte
+	// json is nil when the call has no arguments.
+	json []byte
+}
+
+// value is the arguments as encoding/json decodes them into an any (an
+// empty object when there are none), decoded from their msgpack: what the
+// input schema validates, without parsing the JSON once more.
+func (a toolArgs) value() (any, error) {
+	if len(a.msgpack) == 0 {
+		return map[string]any{}, nil
+	}
+	return schema.MsgpackValue(a.msgpack)
+}
 
 type toolEntry struct {
 	def    schema.Tool
@@ -106,19 +125,19 @@ func AddTool[In, Out any](g *Group, t Tool, h ToolHandler[In, Out]) {
 			def.OutputSchema, _ = json.Marshal(out)
 		}
 	}
-	handle := func(ctx context.Context, call *Call, args []byte) (*schema.ToolResult, error) {
-		if len(args) == 0 {
-			args = []byte("{}")
-		}
-		var instance any
-		if err := json.Unmarshal(args, &instance); err != nil {
+	handle := func(ctx context.Context, call *Call, args toolArgs) (*schema.ToolResult, error) {
+		instance, err := args.value()
+		if err != nil {
 			return ErrorResult(fmt.Errorf("invalid arguments: %w", err)), nil
 		}
 		if err := validator.Validate(instance); err != nil {
 			return ErrorResult(fmt.Errorf("invalid arguments: %w", argsError(err))), nil
 		}
+		if args.json == nil {
+			args.json = []byte("{}")
+		}
 		var v In
-		if err := json.Unmarshal(args, &v); err != nil {
+		if err := json.Unmarshal(args.json, &v); err != nil {
 			return ErrorResult(fmt.Errorf("invalid arguments: %w", err)), nil
 		}
 		out, err := h(ctx, call, v)

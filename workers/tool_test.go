@@ -184,7 +184,7 @@ func TestToolHandlerResults(t *testing.T) {
 	call := &Call{Key: "k1", Attempt: 2}
 	wx := g.tool("wx").handle
 
-	res, err := wx(ctx, call, []byte(`{"city":"Oslo","days":2,"units":"metric"}`))
+	res, err := wx(ctx, call, argsOf(t, `{"city":"Oslo","days":2,"units":"metric"}`))
 	if err != nil || res.IsError {
 		t.Fatalf("valid call: %+v, %v", res, err)
 	}
@@ -207,10 +207,10 @@ func TestToolHandlerResults(t *testing.T) {
 		{`[1,2]`, "got array, want object"},
 		{`{"city":"x","days":2.5}`, "at '/days': got number, want integer"},
 		{`{"city":"x","days":2,"tags":[1]}`, "at '/tags/0': got number, want string"},
-		{`{not json`, "invalid character"},
+		{"\xc1", "msgpack type 0xc1 has no JSON form"}, // not even msgpack
 	} {
 		gotCall = nil
-		res, err := wx(ctx, call, []byte(bad.args))
+		res, err := wx(ctx, call, argsOf(t, bad.args))
 		if err != nil {
 			t.Errorf("args %s: protocol error %v, want an isError result", bad.args, err)
 			continue
@@ -224,12 +224,12 @@ func TestToolHandlerResults(t *testing.T) {
 		}
 	}
 
-	res, err = wx(ctx, call, []byte(`{"city":"fail","days":1}`))
+	res, err = wx(ctx, call, argsOf(t, `{"city":"fail","days":1}`))
 	if err != nil || !res.IsError || res.Content[0].Text != "no such city" || res.StructuredContent != nil {
 		t.Errorf("handler error: %+v, %v; want isError result with its text", res, err)
 	}
 
-	res, err = wx(ctx, call, []byte(`{"city":"proto","days":1}`))
+	res, err = wx(ctx, call, argsOf(t, `{"city":"proto","days":1}`))
 	var perr *schema.Error
 	if res != nil || !errors.As(err, &perr) || perr.Code != schema.CodeResourceNotFound || perr.Message != "gone" {
 		t.Errorf("wrapped *schema.Error: %+v, %v; want the protocol error", res, err)
@@ -237,14 +237,14 @@ func TestToolHandlerResults(t *testing.T) {
 
 	// Missing arguments are an empty object: a tool without required fields
 	// runs, a tool with them reports which.
-	res, err = g.tool("nilraw").handle(ctx, call, nil)
+	res, err = g.tool("nilraw").handle(ctx, call, toolArgs{})
 	if err != nil || res == nil || res.IsError || res.Content == nil {
 		t.Errorf("nil raw result: %+v, %v; want a result with empty (non-nil) content", res, err)
 	}
 	if b, _ := json.Marshal(res); string(b) != `{"content":[]}` {
 		t.Errorf("nil raw result encodes as %s, want {\"content\":[]}", b)
 	}
-	res, err = wx(ctx, call, nil)
+	res, err = wx(ctx, call, toolArgs{})
 	if err != nil || !res.IsError {
 		t.Errorf("no arguments to a tool with required fields: %+v, %v", res, err)
 	}
@@ -315,7 +315,7 @@ func BenchmarkTypedToolHandler(b *testing.B) {
 		return weatherOut{TempC: float64(in.Days), Sky: in.City}, nil
 	})
 	wx := g.tool("wx").handle
-	args := []byte(`{"city":"Oslo","days":2,"units":"metric","tags":["a","b"]}`)
+	args := argsOf(b, `{"city":"Oslo","days":2,"units":"metric","tags":["a","b"]}`)
 	ctx := context.Background()
 	call := &Call{Key: "k"}
 	b.ReportAllocs()
@@ -350,4 +350,15 @@ func TestSensitiveTag(t *testing.T) {
 	if want := []string{"creds/*/secret", "password", "primary/secret"}; !slices.Equal(got, want) {
 		t.Errorf("sensitive %v, want %v in %s", got, want, g.tool("login").def.InputSchema)
 	}
+}
+
+// argsOf is a call's arguments as the worker gets them, from their JSON;
+// text that is not JSON is taken to be the envelope's msgpack.
+func argsOf(tb testing.TB, text string) toolArgs {
+	tb.Helper()
+	mp, err := schema.JSONToMsgpack(nil, []byte(text))
+	if err != nil {
+		return toolArgs{msgpack: []byte(text)}
+	}
+	return toolArgs{msgpack: mp, json: []byte(text)}
 }
