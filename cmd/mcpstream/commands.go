@@ -41,6 +41,8 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	metricsAddr := metricsFlag(fs)
 	var mem memoryFlag
 	mem.register(fs, devMemoryUsage)
+	var cores procsFlag
+	cores.register(fs, true)
 	var gw gatewayFlags
 	gw.register(fs)
 	var rec recordFlags
@@ -52,12 +54,13 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	if err := applyEnv(fs, os.LookupEnv, []string{"memory-limit"}); err != nil {
+	if err := applyEnv(fs, os.LookupEnv, []string{"memory-limit", "adapt-procs"}); err != nil {
 		return err
 	}
 	if _, err := mem.apply(log, stdout, devMemoryLimit, memoryEnv{os.LookupEnv, "/"}); err != nil {
 		return err
 	}
+	defer cores.start(log, os.LookupEnv)()
 	wopts := workers.Options{Logger: log, Topology: c.topology()}
 	if err := rec.apply(&wopts); err != nil {
 		return err
@@ -137,6 +140,7 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if _, err := f.mem.apply(log, stdout, 0, memoryEnv{os.LookupEnv, "/"}); err != nil {
 		return err
 	}
+	defer f.cores.start(log, os.LookupEnv)()
 	obs, err := observe(ctx, "mcpstream-gateway", f.metricsAddr, stdout)
 	if err != nil {
 		return err
@@ -167,6 +171,7 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if _, err := f.mem.apply(log, stdout, 0, memoryEnv{os.LookupEnv, "/"}); err != nil {
 		return err
 	}
+	defer f.cores.start(log, os.LookupEnv)()
 	opts := workers.Options{Logger: log, Topology: c.topology(), Concurrency: f.concurrency, Batch: f.batch, DrainTimeout: f.drain,
 		QueueTarget: f.groupTarget, LoadInterval: f.loadInterval}
 	if err := rec.apply(&opts); err != nil {

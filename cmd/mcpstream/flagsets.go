@@ -21,6 +21,7 @@ type gatewayCmd struct {
 	addr        string
 	metricsAddr string
 	mem         memoryFlag
+	cores       procsFlag
 	gw          gatewayFlags
 }
 
@@ -35,6 +36,7 @@ func gatewayFlagSet(stderr io.Writer) (*flag.FlagSet, *gatewayCmd) {
 	fs.StringVar(&f.addr, "addr", "127.0.0.1:8080", "HTTP listen address of the MCP endpoint")
 	fs.StringVar(&f.metricsAddr, "metrics-addr", "", metricsUsage)
 	f.mem.register(fs, memoryUsage)
+	f.cores.register(fs, false)
 	f.gw.register(fs)
 	withEnvUsage(fs)
 	return fs, f
@@ -53,6 +55,7 @@ type workerCmd struct {
 	loadInterval time.Duration
 	metricsAddr  string
 	mem          memoryFlag
+	cores        procsFlag
 	rec          recordFlags
 	up           upstreamFlags
 }
@@ -73,6 +76,7 @@ func workerFlagSet(stderr io.Writer) (*flag.FlagSet, *workerCmd) {
 	fs.DurationVar(&f.loadInterval, "load-interval", 0, "how often each replica reports its load to the gateways, for their admission per group (default 100ms; negative: never, and the gateways admit without regard to the group's backlog)")
 	fs.StringVar(&f.metricsAddr, "metrics-addr", "", metricsUsage)
 	f.mem.register(fs, memoryUsage)
+	f.cores.register(fs, false)
 	f.rec.register(fs)
 	f.up.register(fs)
 	withEnvUsage(fs)
