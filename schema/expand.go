@@ -61,79 +61,140 @@ func (m *mpReader) uintN(size int) (uint64, bool) {
 	}
 }
 
-func (m *mpReader) value(depth int) error {
+// headKind is what a msgpack value that JSON can hold is, from its header
+// (head).
+type headKind uint8
+
+const (
+	headNil headKind = iota
+	headFalse
+	headTrue
+	headUint    // the value in u
+	headInt     // the value's int64 bits in u
+	headFloat32 // its bits in u
+	headFloat64 // its bits in u
+	headStr     // its length in u; the bytes follow
+	headArray   // its length in u; the elements follow
+	headMap     // its number of entries in u; the entries follow
+)
+
+// head reads the header of a value JSON can hold: nil, bool, int, float,
+// str, array or map. It fails on truncated data and on other types (bin,
+// ext, unused bytes).
+func (m *mpReader) head() (headKind, uint64, error) {
 	b, ok := m.take(1)
 	if !ok {
-		return m.errorf("unexpected end of input")
+		return 0, 0, m.errorf("unexpected end of input")
 	}
 	c := b[0]
 	switch {
 	case c <= 0x7f:
-		m.out = strconv.AppendUint(m.out, uint64(c), 10)
-		return nil
+		return headUint, uint64(c), nil
 	case c >= 0xe0:
-		m.out = strconv.AppendInt(m.out, int64(int8(c)), 10)
-		return nil
+		return headInt, uint64(int64(int8(c))), nil
 	case c >= 0xa0 && c <= 0xbf:
-		return m.str(uint64(c & 0x1f))
+		return headStr, uint64(c & 0x1f), nil
 	case c >= 0x90 && c <= 0x9f:
-		return m.array(uint64(c&0x0f), depth)
+		return headArray, uint64(c & 0x0f), nil
 	case c >= 0x80 && c <= 0x8f:
-		return m.object(uint64(c&0x0f), depth)
+		return headMap, uint64(c & 0x0f), nil
 	}
 	switch c {
 	case 0xc0:
-		m.out = append(m.out, "null"...)
+		return headNil, 0, nil
 	case 0xc2:
-		m.out = append(m.out, "false"...)
+		return headFalse, 0, nil
 	case 0xc3:
-		m.out = append(m.out, "true"...)
+		return headTrue, 0, nil
 	case 0xcc, 0xcd, 0xce, 0xcf:
 		u, ok := m.uintN(1 << (c - 0xcc))
 		if !ok {
-			return m.errorf("truncated integer")
+			return 0, 0, m.errorf("truncated integer")
 		}
-		m.out = strconv.AppendUint(m.out, u, 10)
+		return headUint, u, nil
 	case 0xd0, 0xd1, 0xd2, 0xd3:
 		size := 1 << (c - 0xd0)
 		u, ok := m.uintN(size)
 		if !ok {
-			return m.errorf("truncated integer")
+			return 0, 0, m.errorf("truncated integer")
 		}
 		shift := 64 - 8*size
-		m.out = strconv.AppendInt(m.out, int64(u<<shift)>>shift, 10)
-	case 0xca:
-		u, ok := m.uintN(4)
+		return headInt, uint64(int64(u<<shift) >> shift), nil
+	case 0xca, 0xcb:
+		u, ok := m.uintN(4 << (c - 0xca))
 		if !ok {
-			return m.errorf("truncated float")
+			return 0, 0, m.errorf("truncated float")
 		}
-		return m.float(float64(math.Float32frombits(uint32(u))), 32)
-	case 0xcb:
-		u, ok := m.uintN(8)
-		if !ok {
-			return m.errorf("truncated float")
-		}
-		return m.float(math.Float64frombits(u), 64)
+		return headFloat32 + headKind(c-0xca), u, nil
 	case 0xd9, 0xda, 0xdb:
 		n, ok := m.uintN(1 << (c - 0xd9))
 		if !ok {
-			return m.errorf("truncated string header")
+			return 0, 0, m.errorf("truncated string header")
 		}
-		return m.str(n)
+		return headStr, n, nil
 	case 0xdc, 0xdd:
 		n, ok := m.uintN(2 << (c - 0xdc))
 		if !ok {
-			return m.errorf("truncated array header")
+			return 0, 0, m.errorf("truncated array header")
 		}
-		return m.array(n, depth)
+		return headArray, n, nil
 	case 0xde, 0xdf:
 		n, ok := m.uintN(2 << (c - 0xde))
 		if !ok {
-			return m.errorf("truncated map header")
+			return 0, 0, m.errorf("truncated map header")
 		}
-		return m.object(n, depth)
+		return headMap, n, nil
+	}
+	return 0, 0, m.errorf("msgpack type 0x%02x has no JSON form", c)
+}
+
+// keyLen reads a map key's header and returns its length: a key must be a
+// string, as JSON's are.
+func (m *mpReader) keyLen() (uint64, error) {
+	b, ok := m.take(1)
+	if !ok {
+		return 0, m.errorf("truncated map key")
+	}
+	switch c := b[0]; {
+	case c >= 0xa0 && c <= 0xbf:
+		return uint64(c & 0x1f), nil
+	case c == 0xd9 || c == 0xda || c == 0xdb:
+		n, ok := m.uintN(1 << (c - 0xd9))
+		if !ok {
+			return 0, m.errorf("truncated map key")
+		}
+		return n, nil
 	default:
-		return m.errorf("msgpack type 0x%02x has no JSON form", c)
+		return 0, m.errorf("map key of type 0x%02x is not a string", c)
+	}
+}
+
+func (m *mpReader) value(depth int) error {
+	k, u, err := m.head()
+	if err != nil {
+		return err
+	}
+	switch k {
+	case headNil:
+		m.out = append(m.out, "null"...)
+	case headFalse:
+		m.out = append(m.out, "false"...)
+	case headTrue:
+		m.out = append(m.out, "true"...)
+	case headUint:
+		m.out = strconv.AppendUint(m.out, u, 10)
+	case headInt:
+		m.out = strconv.AppendInt(m.out, int64(u), 10)
+	case headFloat32:
+		return m.float(float64(math.Float32frombits(uint32(u))), 32)
+	case headFloat64:
+		return m.float(math.Float64frombits(u), 64)
+	case headStr:
+		return m.str(u)
+	case headArray:
+		return m.array(u, depth)
+	case headMap:
+		return m.object(u, depth)
 	}
 	return nil
 }
@@ -202,20 +263,9 @@ func (m *mpReader) object(n uint64, depth int) error {
 		if i > 0 {
 			m.out = append(m.out, ',')
 		}
-		b, ok := m.take(1)
-		if !ok {
-			return m.errorf("truncated map key")
-		}
-		var klen uint64
-		switch c := b[0]; {
-		case c >= 0xa0 && c <= 0xbf:
-			klen = uint64(c & 0x1f)
-		case c == 0xd9 || c == 0xda || c == 0xdb:
-			if klen, ok = m.uintN(1 << (c - 0xd9)); !ok {
-				return m.errorf("truncated map key")
-			}
-		default:
-			return m.errorf("map key of type 0x%02x is not a string", c)
+		klen, err := m.keyLen()
+		if err != nil {
+			return err
 		}
 		if err := m.str(klen); err != nil {
 			return err

@@ -30,92 +30,47 @@ func MsgpackValue(src []byte) (any, error) {
 const maxExactInt = 1 << 53
 
 func (m *mpReader) anyValue(depth int) (any, error) {
-	b, ok := m.take(1)
-	if !ok {
-		return nil, m.errorf("unexpected end of input")
+	k, u, err := m.head()
+	if err != nil {
+		return nil, err
 	}
-	c := b[0]
-	switch {
-	case c <= 0x7f:
-		return float64(c), nil
-	case c >= 0xe0:
-		return float64(int8(c)), nil
-	case c >= 0xa0 && c <= 0xbf:
-		return m.anyString(uint64(c & 0x1f))
-	case c >= 0x90 && c <= 0x9f:
-		return m.anyArray(uint64(c&0x0f), depth)
-	case c >= 0x80 && c <= 0x8f:
-		return m.anyObject(uint64(c&0x0f), depth)
-	}
-	switch c {
-	case 0xc0:
+	switch k {
+	case headNil:
 		return nil, nil
-	case 0xc2:
+	case headFalse:
 		return false, nil
-	case 0xc3:
+	case headTrue:
 		return true, nil
-	case 0xcc, 0xcd, 0xce, 0xcf:
-		u, ok := m.uintN(1 << (c - 0xcc))
-		if !ok {
-			return nil, m.errorf("truncated integer")
-		}
+	case headUint:
 		if u <= maxExactInt {
 			return float64(u), nil
 		}
 		return strconv.ParseFloat(strconv.FormatUint(u, 10), 64)
-	case 0xd0, 0xd1, 0xd2, 0xd3:
-		size := 1 << (c - 0xd0)
-		u, ok := m.uintN(size)
-		if !ok {
-			return nil, m.errorf("truncated integer")
-		}
-		shift := 64 - 8*size
-		i := int64(u<<shift) >> shift
-		if -maxExactInt <= i && i <= maxExactInt {
+	case headInt:
+		if i := int64(u); -maxExactInt <= i && i <= maxExactInt {
 			return float64(i), nil
 		}
-		return strconv.ParseFloat(strconv.FormatInt(i, 10), 64)
-	case 0xcb:
-		u, ok := m.uintN(8)
-		if !ok {
-			return nil, m.errorf("truncated float")
+		return strconv.ParseFloat(strconv.FormatInt(int64(u), 10), 64)
+	case headFloat32:
+		// JSON carries a float32's shortest decimal at its own precision,
+		// which does not read back as its float64 value.
+		f := float64(math.Float32frombits(uint32(u)))
+		if math.IsNaN(f) || math.IsInf(f, 0) {
+			return nil, m.errorf("%v has no JSON form", f)
 		}
+		return strconv.ParseFloat(strconv.FormatFloat(f, 'g', -1, 32), 64)
+	case headFloat64:
 		f := math.Float64frombits(u)
 		if math.IsNaN(f) || math.IsInf(f, 0) {
 			return nil, m.errorf("%v has no JSON form", f)
 		}
 		return f, nil // its shortest decimal reads back as itself
-	case 0xca:
-		// What JSON carries is a float32's shortest decimal at its own
-		// precision, which does not read back as its float64 value.
-		m.pos--
-		start := len(m.out)
-		if err := m.value(depth); err != nil {
-			return nil, err
-		}
-		f, err := strconv.ParseFloat(string(m.out[start:]), 64)
-		m.out = m.out[:start]
-		return f, err
-	case 0xd9, 0xda, 0xdb:
-		n, ok := m.uintN(1 << (c - 0xd9))
-		if !ok {
-			return nil, m.errorf("truncated string header")
-		}
-		return m.anyString(n)
-	case 0xdc, 0xdd:
-		n, ok := m.uintN(2 << (c - 0xdc))
-		if !ok {
-			return nil, m.errorf("truncated array header")
-		}
-		return m.anyArray(n, depth)
-	case 0xde, 0xdf:
-		n, ok := m.uintN(2 << (c - 0xde))
-		if !ok {
-			return nil, m.errorf("truncated map header")
-		}
-		return m.anyObject(n, depth)
-	default:
-		return nil, m.errorf("msgpack type 0x%02x has no JSON form", c)
+	case headStr:
+		return m.anyString(u)
+	case headArray:
+		return m.anyArray(u, depth)
+	default: // headMap
+		return m.anyObject(u, depth)
 	}
 }
 
@@ -169,20 +124,9 @@ func (m *mpReader) anyObject(n uint64, depth int) (map[string]any, error) {
 	}
 	o := make(map[string]any, n)
 	for range n {
-		b, ok := m.take(1)
-		if !ok {
-			return nil, m.errorf("truncated map key")
-		}
-		var klen uint64
-		switch c := b[0]; {
-		case c >= 0xa0 && c <= 0xbf:
-			klen = uint64(c & 0x1f)
-		case c == 0xd9 || c == 0xda || c == 0xdb:
-			if klen, ok = m.uintN(1 << (c - 0xd9)); !ok {
-				return nil, m.errorf("truncated map key")
-			}
-		default:
-			return nil, m.errorf("map key of type 0x%02x is not a string", c)
+		klen, err := m.keyLen()
+		if err != nil {
+			return nil, err
 		}
 		k, err := m.anyString(klen)
 		if err != nil {

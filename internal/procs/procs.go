@@ -27,13 +27,10 @@ import (
 	"context"
 	"log/slog"
 	"runtime"
-	rtmetrics "runtime/metrics"
 	"time"
-)
 
-// schedLatencies is the runtime's histogram of how long goroutines waited
-// to run once runnable.
-const schedLatencies = "/sched/latencies:seconds"
+	"github.com/mcpstream/mcpstream/internal/schedwait"
+)
 
 const (
 	// lateAfter is a scheduling wait that says goroutines queue for a
@@ -82,8 +79,8 @@ func (a *Adapter) Run(ctx context.Context) {
 	}
 	runtime.GOMAXPROCS(d.n)
 	defer runtime.SetDefaultGOMAXPROCS()
-	var w schedWatch
-	w.read()
+	var w schedwait.Watch
+	w.Next()
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	last := time.Now()
@@ -92,7 +89,12 @@ func (a *Adapter) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case now := <-t.C:
-			late, waits := w.read()
+			win := w.Next()
+			waits := win.Total()
+			late := 0.0
+			if waits > 0 {
+				late = float64(win.Over(lateAfter)) / float64(waits)
+			}
 			before := d.n
 			if d.next(late, waits, now.Sub(last)) != before {
 				runtime.GOMAXPROCS(d.n)
@@ -150,38 +152,4 @@ func (d *decider) next(late float64, waits uint64, dt time.Duration) int {
 		d.quiet, d.trying = 0, true
 	}
 	return d.n
-}
-
-// schedWatch reads the runtime's cumulative histogram of scheduling waits
-// reading by reading.
-type schedWatch struct {
-	sample [1]rtmetrics.Sample
-	prev   []uint64
-}
-
-// read returns the share of waits longer than lateAfter since the previous
-// read, and how many waits there were.
-func (s *schedWatch) read() (late float64, waits uint64) {
-	s.sample[0].Name = schedLatencies
-	rtmetrics.Read(s.sample[:])
-	if s.sample[0].Value.Kind() != rtmetrics.KindFloat64Histogram {
-		return 0, 0
-	}
-	h := s.sample[0].Value.Float64Histogram()
-	if len(s.prev) != len(h.Counts) {
-		s.prev = make([]uint64, len(h.Counts))
-	}
-	var over uint64
-	for i, c := range h.Counts {
-		n := c - s.prev[i]
-		waits += n
-		if h.Buckets[i] >= lateAfter.Seconds() { // the bucket's lower bound
-			over += n
-		}
-	}
-	copy(s.prev, h.Counts)
-	if waits == 0 {
-		return 0, 0
-	}
-	return float64(over) / float64(waits), waits
 }
