@@ -302,27 +302,9 @@ func TestCPUDoor(t *testing.T) {
 	limit := func() float64 { return gather(t, reg).value(t, "mcpstream_gateway_inflight_limit") }
 	// Saturate this process's CPU: spinners that yield every millisecond,
 	// four to a core, so that each waits about 3 ms to run again.
-	stop := make(chan struct{})
-	var spinners sync.WaitGroup
-	for range 4 * runtime.GOMAXPROCS(0) {
-		spinners.Add(1)
-		go func() {
-			defer spinners.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				for until := time.Now().Add(time.Millisecond); time.Now().Before(until); {
-				}
-				runtime.Gosched()
-			}
-		}()
-	}
+	stopSpinning := testkit.Spin(4*runtime.GOMAXPROCS(0), time.Millisecond)
 	testkit.Eventually(t, fmt.Sprintf("the limit at the CPU floor %d", floor), 20*time.Second, func() bool { return limit() == float64(floor) })
-	close(stop)
-	spinners.Wait()
+	stopSpinning()
 
 	// At the floor: floor calls in flight, and the next is refused.
 	results := make(chan rawResponse, floor)

@@ -6,6 +6,8 @@ import (
 	"runtime"
 	"testing"
 	"time"
+
+	"github.com/mcpstream/mcpstream/internal/testkit"
 )
 
 // TestProcsFlag: --adapt-procs starts the adapter, which takes the idle
@@ -30,14 +32,8 @@ func TestProcsFlag(t *testing.T) {
 	}
 
 	stop := (&procsFlag{adapt: true}).start(log, noEnv)
-	deadline := time.Now().Add(10 * time.Second)
-	for runtime.GOMAXPROCS(0) != 1 {
-		if time.Now().After(deadline) {
-			stop()
-			t.Fatalf("idle process on %d cores with --adapt-procs, want 1", runtime.GOMAXPROCS(0))
-		}
-		time.Sleep(time.Millisecond) // polling: no event says GOMAXPROCS changed
-	}
+	defer stop() // stop is idempotent: this one is for a failure before the one below
+	testkit.Eventually(t, "an idle process on one core with --adapt-procs", 10*time.Second, func() bool { return runtime.GOMAXPROCS(0) == 1 })
 	stop()
 	if n := runtime.GOMAXPROCS(0); n != all {
 		t.Fatalf("GOMAXPROCS %d after stop, want every core (%d)", n, all)

@@ -2,10 +2,12 @@ package procs
 
 import (
 	"context"
+	"fmt"
 	"runtime"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/mcpstream/mcpstream/internal/testkit"
 )
 
 // TestDecider: every core at once when waits are late; one fewer after a
@@ -72,6 +74,7 @@ func TestAdapter(t *testing.T) {
 	runtime.SetDefaultGOMAXPROCS()
 	def := runtime.GOMAXPROCS(0)
 	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel() // for a failure before the end
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -79,38 +82,17 @@ func TestAdapter(t *testing.T) {
 	}()
 	await := func(want int, what string) {
 		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for runtime.GOMAXPROCS(0) != want {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: GOMAXPROCS %d, want %d", what, runtime.GOMAXPROCS(0), want)
-			}
-			time.Sleep(time.Millisecond) // polling: no event says GOMAXPROCS changed
-		}
+		testkit.Eventually(t, fmt.Sprintf("GOMAXPROCS %d %s", want, what), 10*time.Second, func() bool { return runtime.GOMAXPROCS(0) == want })
 	}
 	await(1, "idle")
 
 	// 32 goroutines, each working 20 us at a time: on one core each waits
 	// for the 31 others, beyond 250 us, and often enough for the runtime's
 	// sample of waits (one in 8) to count.
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for range 32 {
-		wg.Go(func() {
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				for start := time.Now(); time.Since(start) < 20*time.Microsecond; {
-				}
-				runtime.Gosched()
-			}
-		})
-	}
+	stop := testkit.Spin(32, 20*time.Microsecond)
+	defer stop()
 	await(2, "under load")
-	close(stop)
-	wg.Wait()
+	stop()
 	await(1, "idle again")
 
 	cancel()
