@@ -124,6 +124,42 @@ func TestOpenLoopDeliversRate(t *testing.T) {
 	}
 }
 
+// TestOpenLoopLag: with one sender and a tool slower than the arrival
+// interval, calls queue in the driver; the lag recorded apart is that
+// queue, part of each latency, and a closed loop records none.
+func TestOpenLoopLag(t *testing.T) {
+	const delay = 20 * time.Millisecond
+	mcp := targets.MCPGo()
+	url := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		if bytes.Contains(body, []byte(`"tools/call"`)) {
+			time.Sleep(delay) // the tool's own time, not synchronisation
+		}
+		mcp.ServeHTTP(w, r)
+	}))
+	open := run(t, Config{
+		URL: url, Sessions: 1, Rate: 100, Conns: 1, Warmup: 50 * time.Millisecond,
+		Duration: 300 * time.Millisecond, Args: json.RawMessage(`{"text":"x"}`),
+	})
+	if open.LagP99 < delay || open.P99 < open.LagP99 || open.LagMax < open.LagP99 || open.LagP50 > open.LagP99 {
+		t.Errorf("one sender at twice its pace: lag p50 %v p99 %v max %v, latency p99 %v; want the lag ordered, beyond %v and within the latency",
+			open.LagP50, open.LagP99, open.LagMax, open.P99, delay)
+	}
+	if open.SentP99 < delay || open.SentP99 >= open.P99 {
+		t.Errorf("p99 from the send %v, from the due time %v; want at least the tool's %v and less than from the due time", open.SentP99, open.P99, delay)
+	}
+	var buf bytes.Buffer
+	open.WriteTable(&buf)
+	if !strings.Contains(buf.String(), "driver lag ms") {
+		t.Errorf("table lacks the driver's lag:\n%s", buf.String())
+	}
+	closed := run(t, Config{URL: url, Sessions: 1, Warmup: 10 * time.Millisecond, Duration: 100 * time.Millisecond, Args: json.RawMessage(`{"text":"x"}`)})
+	if closed.OK == 0 || closed.LagMax != 0 {
+		t.Errorf("closed loop: %d ok, lag max %v; want calls and no lag", closed.OK, closed.LagMax)
+	}
+}
+
 func TestOpenLoopOverflow(t *testing.T) {
 	// A tool that never answers before the timeout: with at most 2 calls
 	// outstanding, later arrivals are refused by the driver, not queued.
@@ -231,6 +267,9 @@ func TestRefusalLatency(t *testing.T) {
 	}
 	if res.RefusedP50 < delay || res.RefusedP99 < res.RefusedP50 || res.RefusedMax < res.RefusedP99 {
 		t.Errorf("refusal latency p50 %v p99 %v max %v, want ordered and at least %v", res.RefusedP50, res.RefusedP99, res.RefusedMax, delay)
+	}
+	if res.RefusedSentP99 < delay || res.RefusedSentP99 > res.RefusedP99 {
+		t.Errorf("refusals' p99 from the send %v, from the due time %v: want at least %v and at most from the due time", res.RefusedSentP99, res.RefusedP99, delay)
 	}
 	var buf bytes.Buffer
 	res.WriteTable(&buf)

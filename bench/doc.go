@@ -9,7 +9,9 @@
 // either in a closed loop (one call at a time per session) or in an open
 // loop (arrivals at a constant rate, latency measured from the intended send
 // time so that a slow server cannot hide its queueing delay — no coordinated
-// omission). Optionally it also holds extra sessions' GET event streams open
+// omission; the driver's own part of that delay, from the due time to the
+// send, is recorded apart with the latencies from the send, see
+// [Result.LagP99]). Optionally it also holds extra sessions' GET event streams open
 // for the whole run to show what idle connections cost the server.
 //
 // Latencies go into an HDR histogram (1µs..60s, 3 significant digits). A

@@ -17,18 +17,23 @@ const (
 
 // recorder counts one session's measured calls. Latencies of successful
 // calls go into hist and those of refusals (see [IsRefusal]) into refused;
-// failed calls are counted by kind.
+// failed calls are counted by kind. In an open loop, where latency runs
+// from a call's due time, lag holds how long each call waited in the
+// driver before its send, and sent and refusedSent the latencies from the
+// send.
 type recorder struct {
-	mu      sync.Mutex
-	hist    *hdrhistogram.Histogram
-	refused *hdrhistogram.Histogram
-	calls   int64
-	ok      int64
-	errors  map[string]int
+	mu                sync.Mutex
+	hist, refused     *hdrhistogram.Histogram
+	lag               *hdrhistogram.Histogram
+	sent, refusedSent *hdrhistogram.Histogram
+	calls             int64
+	ok                int64
+	errors            map[string]int
 }
 
 func newRecorder() *recorder {
-	return &recorder{hist: newHistogram(), refused: newHistogram(), errors: make(map[string]int)}
+	return &recorder{hist: newHistogram(), refused: newHistogram(), lag: newHistogram(),
+		sent: newHistogram(), refusedSent: newHistogram(), errors: make(map[string]int)}
 }
 
 // IsRefusal reports whether an error kind is the server's explicit refusal
@@ -46,8 +51,7 @@ func newHistogram() *hdrhistogram.Histogram {
 // record counts one call that took lat and failed with kind ("" for
 // success).
 func (r *recorder) record(lat time.Duration, kind string) {
-	us := int64(lat / time.Microsecond)
-	us = min(max(us, histMin), histMax)
+	us := micros(lat)
 	r.mu.Lock()
 	r.calls++
 	switch {
@@ -63,21 +67,45 @@ func (r *recorder) record(lat time.Duration, kind string) {
 	r.mu.Unlock()
 }
 
+// recordOpen counts one open-loop call that took lat from its due time,
+// of which lag before its send, and failed with kind ("" for success).
+func (r *recorder) recordOpen(lat, lag time.Duration, kind string) {
+	r.record(lat, kind)
+	r.mu.Lock()
+	_ = r.lag.RecordValue(micros(lag))
+	switch {
+	case kind == "":
+		_ = r.sent.RecordValue(micros(lat - lag))
+	case IsRefusal(kind):
+		_ = r.refusedSent.RecordValue(micros(lat - lag))
+	}
+	r.mu.Unlock()
+}
+
+// micros is d in whole microseconds within the histograms' range.
+func micros(d time.Duration) int64 {
+	return min(max(int64(d/time.Microsecond), histMin), histMax)
+}
+
 // tally is the sum of several recorders.
 type tally struct {
-	hist, refused *hdrhistogram.Histogram
-	calls         int64
-	ok            int64
-	errors        map[string]int
+	hist, refused, lag, sent, refusedSent *hdrhistogram.Histogram
+	calls                                 int64
+	ok                                    int64
+	errors                                map[string]int
 }
 
 // merge adds up recorders.
 func merge(rs []*recorder) tally {
-	t := tally{hist: newHistogram(), refused: newHistogram(), errors: make(map[string]int)}
+	t := tally{hist: newHistogram(), refused: newHistogram(), lag: newHistogram(), sent: newHistogram(),
+		refusedSent: newHistogram(), errors: make(map[string]int)}
 	for _, r := range rs {
 		r.mu.Lock()
 		t.hist.Merge(r.hist)
 		t.refused.Merge(r.refused)
+		t.lag.Merge(r.lag)
+		t.sent.Merge(r.sent)
+		t.refusedSent.Merge(r.refusedSent)
 		t.calls += r.calls
 		t.ok += r.ok
 		for k, n := range r.errors {

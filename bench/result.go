@@ -48,6 +48,19 @@ type Result struct {
 	RefusedP50 time.Duration `json:"-"`
 	RefusedP99 time.Duration `json:"-"`
 	RefusedMax time.Duration `json:"-"`
+	// LagP50, LagP99 and LagMax are, in an open loop, how long calls
+	// waited in the driver from their due time to their send (for a free
+	// sender, see [Config.Conns], or for the driver's own turn on a CPU):
+	// a part of every latency above that the server did not cause.
+	// SentP99 and RefusedSentP99 are the p99 of successful calls and of
+	// refusals measured from the send instead, without that lag (a quantile
+	// of the difference, not the difference of quantiles). All zero in a
+	// closed loop, which measures from the send.
+	LagP50         time.Duration `json:"-"`
+	LagP99         time.Duration `json:"-"`
+	LagMax         time.Duration `json:"-"`
+	SentP99        time.Duration `json:"-"`
+	RefusedSentP99 time.Duration `json:"-"`
 	// SessionsReady is the number of calling sessions that initialized.
 	SessionsReady int `json:"sessions_ready"`
 	// SetupErrors counts sessions that failed to initialize ("init-<kind>")
@@ -95,6 +108,13 @@ func (r *Result) fill(t tally, start, end time.Time) {
 		r.RefusedP99 = quantile(t.refused, 99)
 		r.RefusedMax = time.Duration(t.refused.Max()) * time.Microsecond
 	}
+	if t.lag.TotalCount() > 0 {
+		r.LagP50 = quantile(t.lag, 50)
+		r.LagP99 = quantile(t.lag, 99)
+		r.LagMax = time.Duration(t.lag.Max()) * time.Microsecond
+		r.SentP99 = quantile(t.sent, 99)
+		r.RefusedSentP99 = quantile(t.refusedSent, 99)
+	}
 }
 
 // ErrorCount is the number of failed calls.
@@ -102,7 +122,8 @@ func (r *Result) ErrorCount() int64 { return r.Calls - r.OK }
 
 // MarshalJSON encodes the result with latencies in milliseconds (p50_ms,
 // p90_ms, p99_ms, p999_ms, max_ms, mean_ms, and refused_p50_ms,
-// refused_p99_ms, refused_max_ms) and the driver's and the server's CPU in
+// refused_p99_ms, refused_max_ms, lag_p50_ms, lag_p99_ms, lag_max_ms,
+// sent_p99_ms, refused_sent_p99_ms) and the driver's and the server's CPU in
 // seconds (driver_cpu_s, server_cpu_s).
 func (r Result) MarshalJSON() ([]byte, error) {
 	type plain Result
@@ -117,10 +138,15 @@ func (r Result) MarshalJSON() ([]byte, error) {
 		RP50 float64 `json:"refused_p50_ms"`
 		RP99 float64 `json:"refused_p99_ms"`
 		RMax float64 `json:"refused_max_ms"`
+		LP50 float64 `json:"lag_p50_ms"`
+		LP99 float64 `json:"lag_p99_ms"`
+		LMax float64 `json:"lag_max_ms"`
+		SP99 float64 `json:"sent_p99_ms"`
+		RS99 float64 `json:"refused_sent_p99_ms"`
 		CPU  float64 `json:"driver_cpu_s"`
 		SCPU float64 `json:"server_cpu_s"`
 	}{plain(r), ms(r.P50), ms(r.P90), ms(r.P99), ms(r.P999), ms(r.Max), ms(r.Mean),
-		ms(r.RefusedP50), ms(r.RefusedP99), ms(r.RefusedMax), r.DriverCPU.Seconds(), r.ServerCPU.Seconds()})
+		ms(r.RefusedP50), ms(r.RefusedP99), ms(r.RefusedMax), ms(r.LagP50), ms(r.LagP99), ms(r.LagMax), ms(r.SentP99), ms(r.RefusedSentP99), r.DriverCPU.Seconds(), r.ServerCPU.Seconds()})
 }
 
 // DriverCores is DriverCPU over the measured window's wall time: how many
@@ -180,6 +206,11 @@ func (r *Result) WriteTable(w io.Writer) {
 		fmt.Fprintf(tw, "refusals ms\t%d answered in p50 %s  p99 %s  max %s\n", r.Refused,
 			FormatMS(r.RefusedP50), FormatMS(r.RefusedP99), FormatMS(r.RefusedMax))
 	}
+	if r.LagMax > 0 {
+		fmt.Fprintf(tw, "driver lag ms\tp50 %s  p99 %s  max %s (due to sent, in every latency above)\n",
+			FormatMS(r.LagP50), FormatMS(r.LagP99), FormatMS(r.LagMax))
+		fmt.Fprintf(tw, "from the send\tp99 %s, refusals' p99 %s\n", FormatMS(r.SentP99), FormatMS(r.RefusedSentP99))
+	}
 	if r.DriverCPU > 0 && r.Calls > 0 {
 		fmt.Fprintf(tw, "driver cpu\t%.2f cores, %.0f us a call\n", r.DriverCores(), us(r.perCall(r.DriverCPU)))
 	}
@@ -224,7 +255,6 @@ func FormatCounts(m map[string]int) string {
 	return b.String()
 }
 
-// FormatMS prints d in milliseconds with 3 significant digits or more; "-"
 // FormatUS formats a duration in whole microseconds, or "-" for zero (not
 // measured).
 func FormatUS(d time.Duration) string {
@@ -234,6 +264,7 @@ func FormatUS(d time.Duration) string {
 	return fmt.Sprintf("%.0f", us(d))
 }
 
+// FormatMS prints d in milliseconds with 3 significant digits or more; "-"
 // for zero (no successful call).
 func FormatMS(d time.Duration) string {
 	v := ms(d)

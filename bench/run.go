@@ -213,7 +213,8 @@ func (r *runner) closedLoop(ctx context.Context) {
 // openLoop sends calls at the configured rate, round-robin over the
 // sessions, whatever the server's latency: a call is due at
 // start + i/rate and its latency is measured from then, so time spent
-// queued (in the driver or the server) is not hidden. cfg.Conns senders
+// queued (in the driver or the server) is not hidden; the part spent in
+// the driver, from due to send, is recorded apart. cfg.Conns senders
 // each make one call at a time; a due call waits for a free sender, and
 // beyond MaxOutstanding calls due but unfinished an arrival is counted as
 // "driver-overflow" and not sent. It returns when every call sent has
@@ -233,10 +234,11 @@ func (r *runner) openLoop(ctx context.Context) {
 		go func() {
 			defer wg.Done()
 			for a := range due {
+				lag := time.Since(a.due)
 				kind := r.call(ctx, a.s)
 				r.outstanding.Add(-1)
 				if !a.due.Before(r.measureStart) {
-					a.s.rec.record(time.Since(a.due), kind)
+					a.s.rec.recordOpen(time.Since(a.due), lag, kind)
 				}
 			}
 		}()
