@@ -51,8 +51,28 @@ func newHistogram() *hdrhistogram.Histogram {
 // record counts one call that took lat and failed with kind ("" for
 // success).
 func (r *recorder) record(lat time.Duration, kind string) {
-	us := micros(lat)
 	r.mu.Lock()
+	r.recordLocked(lat, kind)
+	r.mu.Unlock()
+}
+
+// recordOpen counts one open-loop call that took lat from its due time,
+// of which lag before its send, and failed with kind ("" for success).
+func (r *recorder) recordOpen(lat, lag time.Duration, kind string) {
+	r.mu.Lock()
+	r.recordLocked(lat, kind)
+	_ = r.lag.RecordValue(micros(lag))
+	switch {
+	case kind == "":
+		_ = r.sent.RecordValue(micros(lat - lag))
+	case IsRefusal(kind):
+		_ = r.refusedSent.RecordValue(micros(lat - lag))
+	}
+	r.mu.Unlock()
+}
+
+func (r *recorder) recordLocked(lat time.Duration, kind string) {
+	us := micros(lat)
 	r.calls++
 	switch {
 	case kind == "":
@@ -64,22 +84,6 @@ func (r *recorder) record(lat time.Duration, kind string) {
 	default:
 		r.errors[kind]++
 	}
-	r.mu.Unlock()
-}
-
-// recordOpen counts one open-loop call that took lat from its due time,
-// of which lag before its send, and failed with kind ("" for success).
-func (r *recorder) recordOpen(lat, lag time.Duration, kind string) {
-	r.record(lat, kind)
-	r.mu.Lock()
-	_ = r.lag.RecordValue(micros(lag))
-	switch {
-	case kind == "":
-		_ = r.sent.RecordValue(micros(lat - lag))
-	case IsRefusal(kind):
-		_ = r.refusedSent.RecordValue(micros(lat - lag))
-	}
-	r.mu.Unlock()
 }
 
 // micros is d in whole microseconds within the histograms' range.
