@@ -1,0 +1,29 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestRSSTarget: the RSS target is judged on the samples after the first
+// 10 s; a run without any is not met, rather than met by two zeros.
+func TestRSSTarget(t *testing.T) {
+	steady := []float64{10, 20, 30, 40, 50, 55, 56, 57, 58, 59, 60, 61, 62, 60}
+	grows := append(append([]float64{}, steady[:10]...), 60, 64, 68, 72)
+	for _, c := range []struct {
+		name    string
+		samples []float64
+		met     bool
+		says    string
+	}{
+		{"short run", steady[:10], false, "not measured"},
+		{"steady after 10 s", steady, true, "60-62 MiB (+3.3%)"},
+		{"growing after 10 s", grows, false, "60-72 MiB (+20.0%)"},
+	} {
+		lo, hi := rssRange(c.samples, 10)
+		got := rssTarget("gateway", lo, hi)
+		if got.Met != c.met || !strings.Contains(got.Measured, c.says) {
+			t.Errorf("%s: %+v, want met %v and %q", c.name, got, c.met, c.says)
+		}
+	}
+}
