@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -12,8 +13,10 @@ import (
 // a request's id and method (encoding/json, as a real server must), and
 // answers initialize (with a session id), a notification (202) and any
 // other request with a canned result of an echo call's size and shape,
-// as application/json. It keeps nothing but a counter of sessions.
-func rpcHandler() http.Handler {
+// as application/json. It keeps nothing but a counter of sessions. With
+// call, a tools/call answers once call returns (500 if it fails): the
+// joined part's round trip through JetStream.
+func rpcHandler(call func(context.Context) error) http.Handler {
 	var sessions atomic.Int64
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
@@ -36,6 +39,12 @@ func rpcHandler() http.Handler {
 		if req.ID == nil {
 			w.WriteHeader(http.StatusAccepted)
 			return
+		}
+		if call != nil && req.Method == "tools/call" {
+			if err := call(r.Context()); err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
 		}
 		result := `{"content":[{"type":"text","text":"hello"}]}`
 		if req.Method == "initialize" {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -36,97 +37,156 @@ const (
 	replySize    = 90
 )
 
-// jsRoundTrips runs the message pattern of a call, with none of the
-// gateway's or workers' logic, in this process against an embedded
-// nats-server with JetStream on disk in dir, laid out as `mcpstream dev`
-// lays it (its default topology: 4 request streams, file storage, one
-// replica, a durable pull consumer a partition), over in-process
-// connections as dev's: sessions goroutines each, one at a time, publish a
-// request of envelopeSize bytes with a Nats-Msg-Id and a reply subject for
-// the stream's acknowledgement (stored acknowledgement), and wait for the
-// answer; a worker connection consumes each partition (Consume, explicit
-// ack), replies replySize bytes on core NATS to the subject the request
-// names in a header, and acks. Every acknowledgement is read, as the
-// gateway's router reads them. It measures the process's CPU over window
-// after warmup.
-func jsRoundTrips(ctx context.Context, dir string, sessions int, warmup, window time.Duration) (jsResult, error) {
+// pipeline is a call's message pattern with none of the gateway's or
+// workers' logic: an embedded nats-server with JetStream on disk, laid
+// out as `mcpstream dev` lays it (its default topology: 4 request streams,
+// file storage, one replica, a durable pull consumer a partition), over
+// in-process connections as dev's; a worker connection that consumes each
+// partition (Consume, explicit ack), replies replySize bytes on core NATS
+// to the subject the request names in a header, and acks; and the
+// gateway's connection, whose publishes carry a Nats-Msg-Id and a reply
+// subject for the stream's acknowledgement (stored acknowledgement), every
+// acknowledgement read, as the gateway's router reads them.
+type pipeline struct {
+	emb            *streams.Embedded
+	conns          []*nats.Conn
+	stops          []func()
+	gc             *nats.Conn // the gateway's connection
+	topo           streams.Topology
+	acked, refused atomic.Int64
+}
+
+// startPipeline starts a pipeline with its store in dir; close stops it.
+func startPipeline(ctx context.Context, dir string) (_ *pipeline, err error) {
 	emb, err := streams.StartEmbedded(streams.EmbeddedOptions{Dir: dir})
 	if err != nil {
-		return jsResult{}, err
+		return nil, err
 	}
-	defer emb.Shutdown()
-	admin, err := emb.Connect()
+	p := &pipeline{emb: emb, topo: streams.Topology{}.WithDefaults()}
+	defer func() {
+		if err != nil {
+			p.close()
+		}
+	}()
+	admin, err := p.connect("floor-admin")
 	if err != nil {
-		return jsResult{}, err
+		return nil, err
 	}
-	defer admin.Close()
 	js, err := jetstream.New(admin)
 	if err != nil {
-		return jsResult{}, fmt.Errorf("opening JetStream: %w", err)
+		return nil, fmt.Errorf("opening JetStream: %w", err)
 	}
-	topo := streams.Topology{}.WithDefaults()
-	if err := streams.Provision(ctx, js, topo); err != nil {
-		return jsResult{}, err
+	if err := streams.Provision(ctx, js, p.topo); err != nil {
+		return nil, err
 	}
-	cons, err := streams.EnsureGroup(ctx, js, topo, "floor")
+	cons, err := streams.EnsureGroup(ctx, js, p.topo, "floor")
 	if err != nil {
-		return jsResult{}, err
+		return nil, err
 	}
 
 	// The worker: its own connection, a Consume a partition.
-	wc, err := emb.Connect(nats.Name("floor-worker"))
+	wc, err := p.connect("floor-worker")
 	if err != nil {
-		return jsResult{}, err
+		return nil, err
 	}
-	defer wc.Close()
 	wjs, err := jetstream.New(wc)
 	if err != nil {
-		return jsResult{}, err
+		return nil, err
 	}
 	reply := make([]byte, replySize)
-	for p, c := range cons {
-		c, err := wjs.Consumer(ctx, streams.StreamName(p), c.CachedInfo().Name)
+	for i, c := range cons {
+		c, err := wjs.Consumer(ctx, streams.StreamName(i), c.CachedInfo().Name)
 		if err != nil {
-			return jsResult{}, err
+			return nil, err
 		}
 		cc, err := c.Consume(func(m jetstream.Msg) {
 			_ = wc.Publish(m.Headers().Get("Floor-Reply"), reply)
 			_ = m.Ack()
-		}, jetstream.PullMaxMessages(max(4, 2*64/topo.Partitions)))
+		}, jetstream.PullMaxMessages(max(4, 2*64/p.topo.Partitions)))
 		if err != nil {
-			return jsResult{}, fmt.Errorf("consuming partition %d: %w", p, err)
+			return nil, fmt.Errorf("consuming partition %d: %w", i, err)
 		}
-		defer cc.Stop()
+		p.stops = append(p.stops, cc.Stop)
 	}
 
-	// The gateway: its own connection, one subscription for the replies
-	// and one for the acknowledgements, routed to the waiting session by
-	// the subject's last token.
-	gc, err := emb.Connect(nats.Name("floor-gateway"))
+	// The gateway: its own connection and a subscription for the
+	// acknowledgements.
+	if p.gc, err = p.connect("floor-gateway"); err != nil {
+		return nil, err
+	}
+	if _, err := p.gc.Subscribe("floor.ack.*", func(m *nats.Msg) {
+		if _, err := jetstreamAck(m.Data); err != nil {
+			p.refused.Add(1)
+		}
+		p.acked.Add(1)
+	}); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func (p *pipeline) connect(name string) (*nats.Conn, error) {
+	nc, err := p.emb.Connect(nats.Name(name))
+	if err == nil {
+		p.conns = append(p.conns, nc)
+	}
+	return nc, err
+}
+
+// publish sends a request of envelopeSize bytes with message id key,
+// answered on replyTo, its stream's acknowledgement to ackTo (under
+// floor.ack.).
+func (p *pipeline) publish(key, replyTo, ackTo string, body []byte) error {
+	m := nats.NewMsg(streams.RequestSubject("floor", streams.Partition(key, p.topo.Partitions)))
+	m.Data = body
+	m.Reply = ackTo
+	m.Header.Set(jetstream.MsgIDHeader, key)
+	m.Header.Set("Floor-Reply", replyTo)
+	return p.gc.PublishMsg(m)
+}
+
+// refusals is an error if the stream refused any publish.
+func (p *pipeline) refusals() error {
+	if n := p.refused.Load(); n > 0 {
+		return fmt.Errorf("%d of %d publishes refused by the stream", n, p.acked.Load())
+	}
+	return nil
+}
+
+func (p *pipeline) close() {
+	for _, stop := range p.stops {
+		stop()
+	}
+	for _, nc := range slices.Backward(p.conns) {
+		nc.Close()
+	}
+	p.emb.Shutdown()
+}
+
+// jsRoundTrips runs a pipeline in this process with its store in dir:
+// sessions goroutines each, one at a time, publish a request and wait for
+// its answer, routed to the waiting goroutine by the reply subject's last
+// token; with rate > 0, a call starts only as a pacer allows, rate calls
+// a second over all goroutines (released every millisecond; a call the
+// goroutines are too busy to start waits). It measures the process's CPU
+// over window after warmup.
+func jsRoundTrips(ctx context.Context, dir string, sessions int, rate float64, warmup, window time.Duration) (jsResult, error) {
+	p, err := startPipeline(ctx, dir)
 	if err != nil {
 		return jsResult{}, err
 	}
-	defer gc.Close()
+	defer p.close()
 	waiting := make([]chan struct{}, sessions)
 	for i := range waiting {
 		waiting[i] = make(chan struct{}, 1)
 	}
-	var acked, refused atomic.Int64
 	route := func(m *nats.Msg) {
 		i, err := strconv.Atoi(m.Subject[strings.LastIndexByte(m.Subject, '.')+1:])
 		if err == nil && i < sessions {
 			waiting[i] <- struct{}{}
 		}
 	}
-	if _, err := gc.Subscribe("floor.reply.*", route); err != nil {
-		return jsResult{}, err
-	}
-	if _, err := gc.Subscribe("floor.ack.*", func(m *nats.Msg) {
-		if _, err := jetstreamAck(m.Data); err != nil {
-			refused.Add(1)
-		}
-		acked.Add(1)
-	}); err != nil {
+	if _, err := p.gc.Subscribe("floor.reply.*", route); err != nil {
 		return jsResult{}, err
 	}
 
@@ -135,18 +195,25 @@ func jsRoundTrips(ctx context.Context, dir string, sessions int, warmup, window 
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
+	var paced <-chan struct{}
+	if rate > 0 {
+		tokens := make(chan struct{}, int(rate)+1) // a second's calls at most wait to start
+		paced = tokens
+		wg.Go(func() { pace(runCtx, rate, tokens) })
+	}
 	body := make([]byte, envelopeSize)
 	for i := range sessions {
 		wg.Go(func() {
 			idx := strconv.Itoa(i)
 			for n := 0; runCtx.Err() == nil; n++ {
-				key := "floor-" + idx + "-" + strconv.Itoa(n)
-				m := nats.NewMsg(streams.RequestSubject("floor", streams.Partition(key, topo.Partitions)))
-				m.Data = body
-				m.Reply = "floor.ack." + idx
-				m.Header.Set(jetstream.MsgIDHeader, key)
-				m.Header.Set("Floor-Reply", "floor.reply."+idx)
-				if err := gc.PublishMsg(m); err != nil {
+				if paced != nil {
+					select {
+					case <-paced:
+					case <-runCtx.Done():
+						return
+					}
+				}
+				if err := p.publish("floor-"+idx+"-"+strconv.Itoa(n), "floor.reply."+idx, "floor.ack."+idx, body); err != nil {
 					return
 				}
 				select {
@@ -179,8 +246,8 @@ func jsRoundTrips(ctx context.Context, dir string, sessions int, warmup, window 
 	res := jsResult{Calls: calls.Load(), Window: time.Since(t0), CPU: bench.PIDCPU(self) - cpu0}
 	cancel()
 	wg.Wait()
-	if n := refused.Load(); n > 0 {
-		return res, fmt.Errorf("%d of %d publishes refused by the stream", n, acked.Load())
+	if err := p.refusals(); err != nil {
+		return res, err
 	}
 	if res.Calls > 0 {
 		res.PerCall = res.CPU / time.Duration(res.Calls)
@@ -194,4 +261,26 @@ func jetstreamAck(data []byte) (bool, error) {
 		return false, fmt.Errorf("refused: %s", data)
 	}
 	return true, nil
+}
+
+// pace releases rate tokens a second on tokens, every millisecond as many
+// as are due since it started, until ctx ends; tokens the channel has no
+// room for are dropped.
+func pace(ctx context.Context, rate float64, tokens chan<- struct{}) {
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	start, released := time.Now(), 0
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-tick.C:
+			for due := int(now.Sub(start).Seconds() * rate); released < due; released++ {
+				select {
+				case tokens <- struct{}{}:
+				default:
+				}
+			}
+		}
+	}
 }

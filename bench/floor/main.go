@@ -12,11 +12,18 @@
 //     and a stored acknowledgement, pull (Consume), reply on core NATS,
 //     ack; --sessions goroutines one call at a time each; this process's
 //     CPU a call;
+//   - joined: http's handler and jetstream's pattern in one process (this
+//     command again), a tools/call published and answered when its reply
+//     comes back, with no session, envelope, admission or schema: what
+//     joining the parts costs, without mcpstream's logic;
 //   - mcpstream: `mcpstream dev` under the same load as http.
 //
 // The floor is http + jetstream; the ratio is mcpstream's CPU a call over
-// it. Each of --rounds rounds runs the three in turn (every other round in
-// reverse), every server process at GC target --gogc. With --profile, the
+// it, and the report splits it in two: joined over the floor (the cost of
+// the parts' hand-offs in one process) and mcpstream over joined (the cost
+// of mcpstream's own logic). Each of --rounds rounds runs the four in turn
+// (every other round in reverse), every server process at GC target
+// --gogc. With --profile, the
 // last round's mcpstream run is profiled (CPU) over its measured window,
 // for `go tool pprof -top`.
 //
@@ -51,6 +58,9 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "serve-http" {
 		os.Exit(serveHTTP(os.Args[2:], os.Stdout, os.Stderr))
 	}
+	if len(os.Args) > 1 && os.Args[1] == "serve-joined" {
+		os.Exit(serveJoined(os.Args[2:], os.Stdout, os.Stderr))
+	}
 	os.Exit(floor(os.Args[1:], os.Stdout, os.Stderr))
 }
 
@@ -68,9 +78,10 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.SetOutput(stderr)
 	o := &options{}
 	fs.IntVar(&o.cfg.Sessions, "sessions", 64, "closed-loop sessions (jetstream: goroutines) making calls")
+	fs.Float64Var(&o.cfg.Rate, "rate", 0, "run every part as an open loop at this many calls/s instead of closed loops, so that each part's CPU a call is measured at the same rate (0: closed loops, each part as fast as it goes)")
 	fs.DurationVar(&o.cfg.Duration, "duration", 10*time.Second, "measured window of each run")
 	fs.DurationVar(&o.cfg.Warmup, "warmup", 2*time.Second, "warm-up of each run (not counted)")
-	fs.IntVar(&o.rounds, "rounds", 2, "rounds, each running http, jetstream and mcpstream")
+	fs.IntVar(&o.rounds, "rounds", 2, "rounds, each running http, jetstream, joined and mcpstream")
 	fs.IntVar(&o.gogc, "gogc", 400, "GC target of every server process (and of this one for jetstream)")
 	fs.StringVar(&o.profile, "profile", "", "write a CPU profile of mcpstream dev over the last round's measured window to this file")
 	fs.StringVar(&o.jsonPath, "json", "", "write the runs and the summary as JSON to this file")
@@ -80,8 +91,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
 	}
-	if o.rounds < 1 || o.cfg.Sessions < 1 || o.gogc < 1 || o.cfg.Duration <= 0 {
-		return nil, errors.New("--rounds, --sessions, --gogc and --duration must be positive")
+	if o.rounds < 1 || o.cfg.Sessions < 1 || o.gogc < 1 || o.cfg.Duration <= 0 || o.cfg.Rate < 0 {
+		return nil, errors.New("--rounds, --sessions, --gogc and --duration must be positive, --rate not negative")
 	}
 	o.cfg.Tool, o.cfg.Args, o.cfg.Timeout = "echo", json.RawMessage(`{"text":"hello"}`), 30*time.Second
 	return o, nil
@@ -99,7 +110,7 @@ func floor(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	debug.SetGCPercent(o.gogc)
-	rep := &report{Command: append([]string{"go run ./bench/floor"}, args...), Sessions: o.cfg.Sessions, GOGC: o.gogc,
+	rep := &report{Command: append([]string{"go run ./bench/floor"}, args...), Sessions: o.cfg.Sessions, Rate: o.cfg.Rate, GOGC: o.gogc,
 		CPUs: runtime.NumCPU(), GoVersion: runtime.Version()}
 	err = runAll(ctx, o, rep, stderr)
 	rep.summarize()
@@ -122,6 +133,7 @@ func floor(args []string, stdout, stderr io.Writer) int {
 const (
 	partHTTP      = "http"
 	partJetStream = "jetstream"
+	partJoined    = "joined"
 	partMcpstream = "mcpstream"
 )
 
@@ -138,7 +150,7 @@ func runAll(ctx context.Context, o *options, rep *report, stderr io.Writer) erro
 	}
 	env := append(slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "GOGC=") }), "GOGC="+strconv.Itoa(o.gogc))
 	for r := 1; r <= o.rounds; r++ {
-		parts := []string{partHTTP, partJetStream, partMcpstream}
+		parts := []string{partHTTP, partJetStream, partJoined, partMcpstream}
 		if r%2 == 0 {
 			slices.Reverse(parts)
 		}
@@ -149,11 +161,17 @@ func runAll(ctx context.Context, o *options, rep *report, stderr io.Writer) erro
 			switch part {
 			case partJetStream:
 				var res jsResult
-				res, err = jsRoundTrips(ctx, fmt.Sprintf("%s/js%d", dir, r), o.cfg.Sessions, o.cfg.Warmup, o.cfg.Duration)
+				res, err = jsRoundTrips(ctx, fmt.Sprintf("%s/js%d", dir, r), o.cfg.Sessions, o.cfg.Rate, o.cfg.Warmup, o.cfg.Duration)
 				rn.Throughput, rn.CPUPerCallUs, rn.Cores = res.Throughput(), us(res.PerCall), res.CPU.Seconds()/res.Window.Seconds()
 			case partHTTP:
 				exe, _ := os.Executable()
 				err = proc.ServeEnv(ctx, []string{exe, "serve-http", "--addr", "127.0.0.1:0"}, env, listening, stderr, func(p *proc.Proc) error {
+					return drive(ctx, o.cfg, p, &rn, "")
+				})
+			case partJoined:
+				exe, _ := os.Executable()
+				argv := []string{exe, "serve-joined", "--addr", "127.0.0.1:0", "--data", fmt.Sprintf("%s/joined%d", dir, r)}
+				err = proc.ServeEnv(ctx, argv, env, listening, stderr, func(p *proc.Proc) error {
 					return drive(ctx, o.cfg, p, &rn, "")
 				})
 			case partMcpstream:
@@ -241,7 +259,7 @@ func serveHTTP(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/mcp", rpcHandler())
+	mux.Handle("/mcp", rpcHandler(nil))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	fmt.Fprintf(stdout, "listening on %s\n", ln.Addr())

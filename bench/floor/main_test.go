@@ -8,12 +8,13 @@ import (
 	"time"
 
 	"github.com/mcpstream/mcpstream/bench"
+	"github.com/mcpstream/mcpstream/internal/testkit"
 )
 
 // TestRPCHandler: the HTTP floor's handler, on real loopback HTTP, serves
 // the load driver's sessions and calls with no error.
 func TestRPCHandler(t *testing.T) {
-	srv := httptest.NewServer(rpcHandler())
+	srv := httptest.NewServer(rpcHandler(nil))
 	defer srv.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -32,22 +33,66 @@ func TestRPCHandler(t *testing.T) {
 func TestJetStreamRoundTrips(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	res, err := jsRoundTrips(ctx, t.TempDir(), 4, 100*time.Millisecond, 300*time.Millisecond)
+	res, err := jsRoundTrips(ctx, t.TempDir(), 4, 0, 100*time.Millisecond, 300*time.Millisecond)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if res.Calls == 0 || res.Throughput() <= 0 {
 		t.Errorf("no round trip measured: %+v", res)
 	}
+	// Paced well below what it does unpaced, it does the rate asked.
+	rate := min(500, res.Throughput()/4)
+	paced, err := jsRoundTrips(ctx, t.TempDir(), 4, rate, 100*time.Millisecond, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := paced.Throughput(); got < 0.9*rate || got > 1.1*rate {
+		t.Errorf("paced at %.0f calls/s: %.0f calls/s", rate, got)
+	}
+}
+
+// TestJoined: the joined part, on real loopback HTTP, answers every call
+// of the load driver through its pipeline: the stream acknowledged a
+// stored request for each call answered, and refused none.
+func TestJoined(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	j, err := startJoined(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.close()
+	srv := httptest.NewServer(rpcHandler(j.call))
+	defer srv.Close()
+	res, err := bench.Run(ctx, bench.Config{URL: srv.URL, Sessions: 2, Warmup: 50 * time.Millisecond, Duration: 300 * time.Millisecond,
+		Tool: "echo", Args: json.RawMessage(`{"text":"hello"}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.OK == 0 || res.ErrorCount() != 0 {
+		t.Errorf("%d ok, errors %v", res.OK, res.Errors)
+	}
+	if published := j.seq.Load(); published < uint64(res.OK) {
+		t.Errorf("%d calls answered but %d published", res.OK, published)
+	}
+	if err := j.p.refusals(); err != nil {
+		t.Error(err)
+	}
+	// Every publish is acknowledged (the last few may still be on their way).
+	testkit.Eventually(t, "every publish acknowledged", 5*time.Second, func() bool { return uint64(j.p.acked.Load()) == j.seq.Load() })
 }
 
 func TestSummarize(t *testing.T) {
 	r := &report{Runs: []run{
-		{Round: 1, Part: partHTTP, CPUPerCallUs: 40}, {Round: 1, Part: partJetStream, CPUPerCallUs: 40}, {Round: 1, Part: partMcpstream, CPUPerCallUs: 120},
-		{Round: 2, Part: partMcpstream, CPUPerCallUs: 100}, {Round: 2, Part: partJetStream, CPUPerCallUs: 30}, {Round: 2, Part: partHTTP, CPUPerCallUs: 50},
+		{Round: 1, Part: partHTTP, CPUPerCallUs: 40}, {Round: 1, Part: partJetStream, CPUPerCallUs: 40}, {Round: 1, Part: partJoined, CPUPerCallUs: 100}, {Round: 1, Part: partMcpstream, CPUPerCallUs: 120},
+		{Round: 2, Part: partMcpstream, CPUPerCallUs: 100}, {Round: 2, Part: partJoined, CPUPerCallUs: 80}, {Round: 2, Part: partJetStream, CPUPerCallUs: 30}, {Round: 2, Part: partHTTP, CPUPerCallUs: 50},
 	}}
 	r.summarize()
 	if r.FloorUs != 80 || r.McpstreamUs != 110 || len(r.Ratios) != 2 || r.Ratios[0] != 1.5 || r.Ratios[1] != 1.25 || r.Ratio != 1.375 {
 		t.Errorf("summary: floor %v, mcpstream %v, ratios %v, ratio %v", r.FloorUs, r.McpstreamUs, r.Ratios, r.Ratio)
+	}
+	// joined over the floor: 1.25 and 1.0; mcpstream over joined: 1.2 and 1.25.
+	if r.JoinedUs != 90 || r.JoinedRatio != 1.125 || r.OverJoined != 1.225 {
+		t.Errorf("joined %v us, %vx the floor, mcpstream %vx joined; want 90, 1.125, 1.225", r.JoinedUs, r.JoinedRatio, r.OverJoined)
 	}
 }

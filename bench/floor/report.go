@@ -25,6 +25,7 @@ type run struct {
 type report struct {
 	Command   []string `json:"command"`
 	Sessions  int      `json:"sessions"`
+	Rate      float64  `json:"rate,omitempty"` // open-loop calls/s of every part; 0: closed loops
 	GOGC      int      `json:"gogc"`
 	CPUs      int      `json:"cpus"`
 	GoVersion string   `json:"go_version"`
@@ -37,6 +38,13 @@ type report struct {
 	McpstreamUs float64   `json:"mcpstream_us"`
 	Ratios      []float64 `json:"ratios"`
 	Ratio       float64   `json:"ratio"`
+	// JoinedUs is the joined part's median CPU a call; JoinedRatio the
+	// median over the rounds of joined over the floor (what joining the
+	// parts costs), and OverJoined of mcpstream over joined (what
+	// mcpstream's own logic costs).
+	JoinedUs    float64 `json:"joined_us,omitempty"`
+	JoinedRatio float64 `json:"joined_ratio,omitempty"`
+	OverJoined  float64 `json:"mcpstream_over_joined,omitempty"`
 }
 
 func median(v []float64) float64 {
@@ -63,22 +71,38 @@ func (r *report) summarize() {
 		round[rn.Round][rn.Part] = rn.CPUPerCallUs
 	}
 	r.HTTPUs, r.JetStreamUs, r.McpstreamUs = median(by[partHTTP]), median(by[partJetStream]), median(by[partMcpstream])
+	r.JoinedUs = median(by[partJoined])
 	r.FloorUs = r.HTTPUs + r.JetStreamUs
 	r.Ratios = nil
+	var joined, over []float64
 	for i := 1; i <= len(round); i++ {
 		m := round[i]
-		if f := m[partHTTP] + m[partJetStream]; f > 0 && m[partMcpstream] > 0 && m[partHTTP] > 0 && m[partJetStream] > 0 {
+		f := m[partHTTP] + m[partJetStream]
+		if m[partHTTP] == 0 || m[partJetStream] == 0 {
+			continue
+		}
+		if m[partMcpstream] > 0 {
 			r.Ratios = append(r.Ratios, m[partMcpstream]/f)
 		}
+		if m[partJoined] > 0 {
+			joined = append(joined, m[partJoined]/f)
+			if m[partMcpstream] > 0 {
+				over = append(over, m[partMcpstream]/m[partJoined])
+			}
+		}
 	}
-	r.Ratio = median(r.Ratios)
+	r.Ratio, r.JoinedRatio, r.OverJoined = median(r.Ratios), median(joined), median(over)
 }
 
 // write prints every run, then the summary.
 func (r *report) write(w io.Writer) {
 	fmt.Fprintln(w, strings.Join(r.Command, " "))
-	fmt.Fprintf(w, "%d closed-loop sessions, echo; every server at GOGC %d; %d CPUs, %s; the load driver on the same machine\n\n",
-		r.Sessions, r.GOGC, r.CPUs, r.GoVersion)
+	load := fmt.Sprintf("%d closed-loop sessions", r.Sessions)
+	if r.Rate > 0 {
+		load = fmt.Sprintf("an open loop at %.0f calls/s over %d sessions", r.Rate, r.Sessions)
+	}
+	fmt.Fprintf(w, "%s, echo; every server at GOGC %d; %d CPUs, %s; the load driver on the same machine\n\n",
+		load, r.GOGC, r.CPUs, r.GoVersion)
 	fmt.Fprintf(w, "%-5s %-10s %10s %12s %7s %8s %8s  %s\n", "round", "part", "calls/s", "CPU us/call", "cores", "p50 ms", "p99 ms", "load average before / after")
 	for _, rn := range r.Runs {
 		fmt.Fprintf(w, "%-5d %-10s %10.0f %12.1f %7.2f %8.2f %8.2f  %s / %s\n", rn.Round, rn.Part, rn.Throughput, rn.CPUPerCallUs, rn.Cores, rn.P50Ms, rn.P99Ms, rn.LoadBefore, rn.LoadAfter)
@@ -92,4 +116,8 @@ func (r *report) write(w io.Writer) {
 	}
 	fmt.Fprintf(w, "\nCPU a call (medians): http %.1f us + jetstream %.1f us = floor %.1f us; mcpstream %.1f us: %.2fx the floor (rounds: %s)\n",
 		r.HTTPUs, r.JetStreamUs, r.FloorUs, r.McpstreamUs, r.Ratio, strings.Join(parts, ", "))
+	if r.JoinedUs > 0 {
+		fmt.Fprintf(w, "joined (http and jetstream in one process, no MCP logic): %.1f us, %.2fx the floor; mcpstream %.2fx joined (medians of the rounds' ratios)\n",
+			r.JoinedUs, r.JoinedRatio, r.OverJoined)
+	}
 }
