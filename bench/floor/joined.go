@@ -6,8 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"strconv"
@@ -105,20 +103,9 @@ func serveJoined(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer j.close()
-	ln, err := net.Listen("tcp", *addr)
-	if err != nil {
-		fmt.Fprintf(stderr, "serve-joined: %v\n", err)
-		return 1
+	if code := serve(ctx, "serve-joined", *addr, rpcHandler(j.call), stdout, stderr); code != 0 {
+		return code
 	}
-	mux := http.NewServeMux()
-	mux.Handle("/mcp", rpcHandler(j.call))
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	fmt.Fprintf(stdout, "listening on %s\n", ln.Addr())
-	<-ctx.Done()
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_ = srv.Shutdown(sctx)
 	if err := j.p.refusals(); err != nil {
 		fmt.Fprintf(stderr, "serve-joined: %v\n", err)
 		return 1

@@ -253,13 +253,19 @@ func serveHTTP(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	ln, err := net.Listen("tcp", *addr)
+	return serve(ctx, "serve-http", *addr, rpcHandler(nil), stdout, stderr)
+}
+
+// serve serves h on /mcp at addr, prints "listening on ADDR", and stops
+// when ctx ends; name prefixes its errors.
+func serve(ctx context.Context, name, addr string, h http.Handler, stdout, stderr io.Writer) int {
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		fmt.Fprintf(stderr, "serve-http: %v\n", err)
+		fmt.Fprintf(stderr, "%s: %v\n", name, err)
 		return 1
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/mcp", rpcHandler(nil))
+	mux.Handle("/mcp", h)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	fmt.Fprintf(stdout, "listening on %s\n", ln.Addr())
