@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -46,15 +47,11 @@ func startJoined(ctx context.Context, dir string) (*joined, error) {
 	return j, nil
 }
 
+// route hands a reply to the call its subject's last token numbers.
 func (j *joined) route(m *nats.Msg) {
-	for i := len(m.Subject) - 1; i >= 0; i-- {
-		if m.Subject[i] == '.' {
-			n, err := strconv.ParseUint(m.Subject[i+1:], 10, 64)
-			if w, ok := j.waiters.Load(n); err == nil && ok {
-				w.(chan struct{}) <- struct{}{}
-			}
-			return
-		}
+	n, err := strconv.ParseUint(m.Subject[strings.LastIndexByte(m.Subject, '.')+1:], 10, 64)
+	if w, ok := j.waiters.Load(n); err == nil && ok {
+		w.(chan struct{}) <- struct{}{}
 	}
 }
 
@@ -91,7 +88,10 @@ func serveJoined(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", "127.0.0.1:0", "listen address")
 	data := fs.String("data", "", "JetStream store directory (required)")
-	if err := fs.Parse(args); err != nil || *data == "" {
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *data == "" {
 		fmt.Fprintln(stderr, "serve-joined: --data is required")
 		return 2
 	}

@@ -23,9 +23,8 @@
 // the parts' hand-offs in one process) and mcpstream over joined (the cost
 // of mcpstream's own logic). Each of --rounds rounds runs the four in turn
 // (every other round in reverse), every server process at GC target
-// --gogc. With --profile, the
-// last round's mcpstream run is profiled (CPU) over its measured window,
-// for `go tool pprof -top`.
+// --gogc. With --profile, the last round's mcpstream run is profiled (CPU)
+// over its measured window, for `go tool pprof -top`.
 //
 //	go run ./bench/floor --sessions 64 --duration 10s --rounds 2 --profile /tmp/dev.pprof
 package main
