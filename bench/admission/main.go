@@ -246,7 +246,7 @@ func measure(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 	}
 	defer d.stop()
 	sleepArgs := json.RawMessage(fmt.Sprintf(`{"ms":%d}`, o.sleepMs))
-	rep := &report{HandlerMillis: o.sleepMs, GCPercent: "the binary's default (400) unless GOGC is set: " + os.Getenv("GOGC"),
+	rep := &report{HandlerMillis: o.sleepMs, GCPercent: gcSetting(os.Getenv("GOGC")),
 		Machine: fmt.Sprintf("%d CPUs, %s/%s, %s", runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version())}
 	rep.Via = o.via
 	entry, entryPID := d.endpoint, d.dev.PID()
@@ -431,6 +431,15 @@ func measure(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// gcSetting says which GC target the servers and this process (the
+// driver) run at, given GOGC from the environment, which both inherit.
+func gcSetting(gogc string) string {
+	if gogc == "" {
+		return "servers at mcpstream's default GOGC 400, the driver at Go's 100 (GOGC unset)"
+	}
+	return "servers and the driver at GOGC=" + gogc
 }
 
 // startGateway starts a `mcpstream gateway` on d's NATS server and waits

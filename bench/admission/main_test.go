@@ -27,3 +27,12 @@ func TestRSSTarget(t *testing.T) {
 		}
 	}
 }
+
+func TestGCSetting(t *testing.T) {
+	if got := gcSetting(""); !strings.Contains(got, "400") || !strings.Contains(got, "100") {
+		t.Errorf("GOGC unset: %q, want the servers' 400 and the driver's 100 named", got)
+	}
+	if got := gcSetting("off"); !strings.HasSuffix(got, "GOGC=off") {
+		t.Errorf("GOGC=off: %q, want the setting named", got)
+	}
+}
