@@ -52,6 +52,13 @@ type session struct {
 	inflight atomic.Int32
 	// recMu serializes changes to the record (update, refresh).
 	recMu sync.Mutex
+	// rev is the bucket revision of the record applied last (under recMu;
+	// 0 when unknown). The bucket's watch delivers every change, this
+	// gateway's own included, after the fact: one older than what update
+	// or get already applied here is skipped, or it would undo the change
+	// until the next arrived (a client's capabilities lost between its
+	// initialize and the watch catching up).
+	rev uint64
 	// client is what the client declared in initialize. An HTTP+SSE
 	// session's initialize comes after the stream that opened the
 	// session, and replaces it on every gateway.
@@ -181,7 +188,8 @@ func (s *sessions) create(ctx context.Context, rec sessionRecord) (*session, err
 	attempt := 0
 	err = withRetry(ctx, func() error {
 		attempt++
-		_, err := s.kv.Create(ctx, sess.id, val)
+		rev, err := s.kv.Create(ctx, sess.id, val)
+		sess.rev = rev // the session is not shared yet
 		if attempt > 1 && errors.Is(err, jetstream.ErrKeyExists) {
 			return nil // an earlier attempt stored it; the id is ours alone
 		}
@@ -240,6 +248,7 @@ func (s *sessions) get(ctx context.Context, id string) (*session, error) {
 		return nil, fmt.Errorf("decoding session %s: %w", id, err)
 	}
 	sess = newSession(id, rec)
+	sess.rev = e.Revision()
 	sh.mu.Lock()
 	if cur := sh.m[id]; cur != nil { // another request loaded it meanwhile
 		sh.mu.Unlock()
@@ -283,20 +292,23 @@ func (s *sessions) update(ctx context.Context, sess *session, change func(*sessi
 		return rpcErr
 	}
 	val, err := json.Marshal(rec)
+	var rev uint64
 	if err == nil {
-		err = withRetry(ctx, func() error { _, err := s.kv.Put(ctx, sess.id, val); return err })
+		err = withRetry(ctx, func() (err error) { rev, err = s.kv.Put(ctx, sess.id, val); return err })
 	}
 	if err != nil {
 		s.log.WarnContext(ctx, "saving session", "err", err)
 		return schema.Errorf(schema.CodeInternalError, "could not save the session")
 	}
+	sess.rev = rev
 	sess.applyRecord(rec)
 	return nil
 }
 
-// refresh takes a record another gateway (or this one) stored into the
-// cached session, if it is cached here.
-func (s *sessions) refresh(id string, val []byte) {
+// refresh takes a record another gateway (or this one) stored, at bucket
+// revision rev, into the cached session, if it is cached here and has
+// not applied that revision or a later one.
+func (s *sessions) refresh(id string, rev uint64, val []byte) {
 	sh := s.shard(id)
 	sh.mu.Lock()
 	sess := sh.m[id]
@@ -310,8 +322,12 @@ func (s *sessions) refresh(id string, val []byte) {
 		return
 	}
 	sess.recMu.Lock()
+	defer sess.recMu.Unlock()
+	if rev <= sess.rev {
+		return
+	}
+	sess.rev = rev
 	sess.applyRecord(rec)
-	sess.recMu.Unlock()
 }
 
 // remove ends a session everywhere. It returns errNoSession for an unknown id.
@@ -354,7 +370,7 @@ func (s *sessions) watch(ctx context.Context, w jetstream.KeyWatcher) {
 			case e.Operation() != jetstream.KeyValuePut:
 				s.evict(e.Key())
 			default:
-				s.refresh(e.Key(), e.Value())
+				s.refresh(e.Key(), e.Revision(), e.Value())
 			}
 		}
 	}

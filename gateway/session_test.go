@@ -2,12 +2,18 @@ package gateway
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"log/slog"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/mcpstream/mcpstream/internal/testkit"
+	"github.com/mcpstream/mcpstream/schema"
 )
 
 func TestWithRetry(t *testing.T) {
@@ -53,5 +59,63 @@ func TestValidSessionID(t *testing.T) {
 		if got := validSessionID(id); got != want {
 			t.Errorf("validSessionID(%q) = %v", id, got)
 		}
+	}
+}
+
+// TestSessionRefreshSkipsOlderRevisions: the bucket's watch delivers this
+// gateway's own changes after the fact, so the record stored when a
+// session was created can arrive after initialize stored its capabilities
+// here. Applying it would drop the capabilities until the next entry
+// came; refresh skips a revision no newer than the one applied, and takes
+// a newer one, another gateway's, in.
+func TestSessionRefreshSkipsOlderRevisions(t *testing.T) {
+	ctx := context.Background()
+	_, _, js := testkit.JetStream(t)
+	kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "sessions-refresh"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newSessions(kv, 64, slog.New(slog.DiscardHandler))
+	sess, err := s.create(ctx, sessionRecord{Revision: "2024-11-05", Transport: "sse"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	created, err := kv.Get(ctx, sess.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rpcErr := s.update(ctx, sess, func(rec *sessionRecord) *schema.Error {
+		rec.Capabilities = json.RawMessage(`{"roots":{}}`)
+		return nil
+	}); rpcErr != nil {
+		t.Fatal(rpcErr)
+	}
+	initialized, err := kv.Get(ctx, sess.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// The watch catching up: the creation's entry, then initialize's.
+	for _, e := range []jetstream.KeyValueEntry{created, initialized} {
+		s.refresh(sess.id, e.Revision(), e.Value())
+		if got := string(sess.capabilities()); got != `{"roots":{}}` {
+			t.Fatalf("after the watch delivered revision %d: capabilities %q, want {\"roots\":{}}", e.Revision(), got)
+		}
+	}
+
+	// Another gateway's change, newer, is taken in.
+	newer := sess.sessionRecord
+	newer.LogLevel = "error"
+	val, err := json.Marshal(newer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rev, err := kv.Put(ctx, sess.id, val)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.refresh(sess.id, rev, val)
+	if sess.LogLevel != "error" || sess.logLevel.Load() != int32(slices.Index(logLevels, "error")) {
+		t.Fatalf("log level %q (%d) after another gateway's change, want error", sess.LogLevel, sess.logLevel.Load())
 	}
 }
