@@ -282,25 +282,55 @@ func (s *session) applyRecord(rec sessionRecord) {
 
 // update changes the session's record with change and stores it; the
 // change takes effect here once stored, and on other gateways through the
-// bucket's watch. A *schema.Error from change is returned as is; a failing
-// bucket gives -32603.
+// bucket's watch. The record is stored only over the revision applied
+// here: when another gateway changed it since (a client's requests of
+// one session spread over gateways), the newer record is loaded and
+// change applied to it again, up to maxUpdateConflicts times, so that
+// neither change is lost. A *schema.Error from change is returned as is;
+// a failing bucket, or a session deleted meanwhile, gives -32603.
 func (s *sessions) update(ctx context.Context, sess *session, change func(*sessionRecord) *schema.Error) *schema.Error {
 	sess.recMu.Lock()
 	defer sess.recMu.Unlock()
-	rec := sess.sessionRecord
-	if rpcErr := change(&rec); rpcErr != nil {
-		return rpcErr
+	for conflicts := 0; ; conflicts++ {
+		rec := sess.sessionRecord
+		if rpcErr := change(&rec); rpcErr != nil {
+			return rpcErr
+		}
+		val, err := json.Marshal(rec)
+		var rev uint64
+		if err == nil {
+			err = withRetry(ctx, func() (err error) { rev, err = s.kv.Update(ctx, sess.id, val, sess.rev); return err })
+		}
+		if errors.Is(err, jetstream.ErrKeyRevisionMismatch) && conflicts < maxUpdateConflicts {
+			if err = s.reload(ctx, sess); err == nil {
+				continue
+			}
+		}
+		if err != nil {
+			s.log.WarnContext(ctx, "saving session", "session", sess.id, "err", err)
+			return schema.Errorf(schema.CodeInternalError, "could not save the session")
+		}
+		sess.rev = rev
+		sess.applyRecord(rec)
+		return nil
 	}
-	val, err := json.Marshal(rec)
-	var rev uint64
-	if err == nil {
-		err = withRetry(ctx, func() (err error) { rev, err = s.kv.Put(ctx, sess.id, val); return err })
+}
+
+// maxUpdateConflicts bounds how often update takes in another gateway's
+// newer record before it gives up.
+const maxUpdateConflicts = 5
+
+// reload takes the stored record into sess, whose recMu the caller holds.
+func (s *sessions) reload(ctx context.Context, sess *session) error {
+	var e jetstream.KeyValueEntry
+	if err := withRetry(ctx, func() (err error) { e, err = s.kv.Get(ctx, sess.id); return err }); err != nil {
+		return fmt.Errorf("reloading session: %w", err)
 	}
-	if err != nil {
-		s.log.WarnContext(ctx, "saving session", "err", err)
-		return schema.Errorf(schema.CodeInternalError, "could not save the session")
+	var rec sessionRecord
+	if err := json.Unmarshal(e.Value(), &rec); err != nil {
+		return fmt.Errorf("decoding session %s: %w", sess.id, err)
 	}
-	sess.rev = rev
+	sess.rev = e.Revision()
 	sess.applyRecord(rec)
 	return nil
 }

@@ -119,3 +119,63 @@ func TestSessionRefreshSkipsOlderRevisions(t *testing.T) {
 		t.Fatalf("log level %q (%d) after another gateway's change, want error", sess.LogLevel, sess.logLevel.Load())
 	}
 }
+
+// TestSessionUpdateKeepsOtherGatewaysChanges: two gateways each hold the
+// session cached, and each takes a subscription of the client's (its
+// requests spread over them) before hearing of the other's. The second
+// stores over a revision it has not seen, is refused, takes the newer
+// record in and applies its change to it: both subscriptions are stored,
+// where storing its cached record as it was would drop the first.
+func TestSessionUpdateKeepsOtherGatewaysChanges(t *testing.T) {
+	ctx := context.Background()
+	_, _, js := testkit.JetStream(t)
+	kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "sessions-update"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.DiscardHandler)
+	a, b := newSessions(kv, 64, log), newSessions(kv, 64, log)
+	onA, err := a.create(ctx, sessionRecord{Revision: "2025-11-25"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	onB, err := b.get(ctx, onA.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	subscribe := func(uri string) func(*sessionRecord) *schema.Error {
+		return func(rec *sessionRecord) *schema.Error {
+			rec.Subscriptions = append(slices.Clip(rec.Subscriptions), uri)
+			return nil
+		}
+	}
+	if rpcErr := a.update(ctx, onA, subscribe("file:///a")); rpcErr != nil {
+		t.Fatal(rpcErr)
+	}
+	if rpcErr := b.update(ctx, onB, subscribe("file:///b")); rpcErr != nil {
+		t.Fatal(rpcErr)
+	}
+	e, err := kv.Get(ctx, onA.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stored sessionRecord
+	if err := json.Unmarshal(e.Value(), &stored); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"file:///a", "file:///b"}
+	if !slices.Equal(stored.Subscriptions, want) || !slices.Equal(onB.Subscriptions, want) {
+		t.Fatalf("stored subscriptions %v, gateway b's %v, want %v", stored.Subscriptions, onB.Subscriptions, want)
+	}
+
+	// A session deleted meanwhile is not stored again.
+	if err := kv.Delete(ctx, onA.id); err != nil {
+		t.Fatal(err)
+	}
+	if rpcErr := a.update(ctx, onA, subscribe("file:///c")); rpcErr == nil || rpcErr.Code != schema.CodeInternalError {
+		t.Fatalf("update of a deleted session: %v, want -32603", rpcErr)
+	}
+	if _, err := kv.Get(ctx, onA.id); !errors.Is(err, jetstream.ErrKeyNotFound) {
+		t.Fatalf("the deleted session after the update: %v, want not found", err)
+	}
+}
