@@ -232,23 +232,12 @@ func (s *sessions) get(ctx context.Context, id string) (*session, error) {
 	if sess != nil {
 		return sess, nil
 	}
-	var e jetstream.KeyValueEntry
-	err := withRetry(ctx, func() (err error) {
-		e, err = s.kv.Get(ctx, id)
-		return err
-	})
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return nil, errNoSession
-	}
+	rec, rev, err := s.load(ctx, id)
 	if err != nil {
-		return nil, fmt.Errorf("loading session: %w", err)
-	}
-	var rec sessionRecord
-	if err := json.Unmarshal(e.Value(), &rec); err != nil {
-		return nil, fmt.Errorf("decoding session %s: %w", id, err)
+		return nil, err
 	}
 	sess = newSession(id, rec)
-	sess.rev = e.Revision()
+	sess.rev = rev
 	sh.mu.Lock()
 	if cur := sh.m[id]; cur != nil { // another request loaded it meanwhile
 		sh.mu.Unlock()
@@ -257,6 +246,28 @@ func (s *sessions) get(ctx context.Context, id string) (*session, error) {
 	sh.mu.Unlock()
 	s.cache(sess)
 	return sess, nil
+}
+
+// load reads the session's record and its revision from the bucket. It
+// returns errNoSession for an unknown id and a wrapped error when the
+// bucket fails.
+func (s *sessions) load(ctx context.Context, id string) (sessionRecord, uint64, error) {
+	var e jetstream.KeyValueEntry
+	err := withRetry(ctx, func() (err error) {
+		e, err = s.kv.Get(ctx, id)
+		return err
+	})
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return sessionRecord{}, 0, errNoSession
+	}
+	if err != nil {
+		return sessionRecord{}, 0, fmt.Errorf("loading session: %w", err)
+	}
+	var rec sessionRecord
+	if err := json.Unmarshal(e.Value(), &rec); err != nil {
+		return sessionRecord{}, 0, fmt.Errorf("decoding session %s: %w", id, err)
+	}
+	return rec, e.Revision(), nil
 }
 
 // applyRecord takes what rec changes into the session: the client's
@@ -302,7 +313,12 @@ func (s *sessions) update(ctx context.Context, sess *session, change func(*sessi
 			err = withRetry(ctx, func() (err error) { rev, err = s.kv.Update(ctx, sess.id, val, sess.rev); return err })
 		}
 		if errors.Is(err, jetstream.ErrKeyRevisionMismatch) && conflicts < maxUpdateConflicts {
-			if err = s.reload(ctx, sess); err == nil {
+			// Another gateway changed the record: take it in, and the
+			// change again over it.
+			var newer sessionRecord
+			if newer, rev, err = s.load(ctx, sess.id); err == nil {
+				sess.rev = rev
+				sess.applyRecord(newer)
 				continue
 			}
 		}
@@ -319,21 +335,6 @@ func (s *sessions) update(ctx context.Context, sess *session, change func(*sessi
 // maxUpdateConflicts bounds how often update takes in another gateway's
 // newer record before it gives up.
 const maxUpdateConflicts = 5
-
-// reload takes the stored record into sess, whose recMu the caller holds.
-func (s *sessions) reload(ctx context.Context, sess *session) error {
-	var e jetstream.KeyValueEntry
-	if err := withRetry(ctx, func() (err error) { e, err = s.kv.Get(ctx, sess.id); return err }); err != nil {
-		return fmt.Errorf("reloading session: %w", err)
-	}
-	var rec sessionRecord
-	if err := json.Unmarshal(e.Value(), &rec); err != nil {
-		return fmt.Errorf("decoding session %s: %w", sess.id, err)
-	}
-	sess.rev = e.Revision()
-	sess.applyRecord(rec)
-	return nil
-}
 
 // refresh takes a record another gateway (or this one) stored, at bucket
 // revision rev, into the cached session, if it is cached here and has
