@@ -70,11 +70,7 @@ func TestValidSessionID(t *testing.T) {
 // a newer one, another gateway's, in.
 func TestSessionRefreshSkipsOlderRevisions(t *testing.T) {
 	ctx := context.Background()
-	_, _, js := testkit.JetStream(t)
-	kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "sessions-refresh"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	kv := sessionBucket(t)
 	s := newSessions(kv, 64, slog.New(slog.DiscardHandler))
 	sess, err := s.create(ctx, sessionRecord{Revision: "2024-11-05", Transport: "sse"})
 	if err != nil {
@@ -128,11 +124,7 @@ func TestSessionRefreshSkipsOlderRevisions(t *testing.T) {
 // where storing its cached record as it was would drop the first.
 func TestSessionUpdateKeepsOtherGatewaysChanges(t *testing.T) {
 	ctx := context.Background()
-	_, _, js := testkit.JetStream(t)
-	kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "sessions-update"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	kv := sessionBucket(t)
 	log := slog.New(slog.DiscardHandler)
 	a, b := newSessions(kv, 64, log), newSessions(kv, 64, log)
 	onA, err := a.create(ctx, sessionRecord{Revision: "2025-11-25"})
@@ -178,4 +170,16 @@ func TestSessionUpdateKeepsOtherGatewaysChanges(t *testing.T) {
 	if _, err := kv.Get(ctx, onA.id); !errors.Is(err, jetstream.ErrKeyNotFound) {
 		t.Fatalf("the deleted session after the update: %v, want not found", err)
 	}
+}
+
+// sessionBucket is a session bucket on an embedded JetStream server of
+// the test's own.
+func sessionBucket(t *testing.T) jetstream.KeyValue {
+	t.Helper()
+	_, _, js := testkit.JetStream(t)
+	kv, err := js.CreateKeyValue(context.Background(), jetstream.KeyValueConfig{Bucket: "sessions"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kv
 }
