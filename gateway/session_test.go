@@ -14,6 +14,7 @@ import (
 
 	"github.com/mcpstream/mcpstream/internal/testkit"
 	"github.com/mcpstream/mcpstream/schema"
+	"github.com/mcpstream/mcpstream/streams"
 )
 
 func TestWithRetry(t *testing.T) {
@@ -160,8 +161,8 @@ func TestSessionUpdateKeepsOtherGatewaysChanges(t *testing.T) {
 		t.Fatalf("stored subscriptions %v, gateway b's %v, want %v", stored.Subscriptions, onB.Subscriptions, want)
 	}
 
-	// A session deleted meanwhile is not stored again.
-	if err := kv.Delete(ctx, onA.id); err != nil {
+	// A session deleted meanwhile (by gateway b) is not stored again.
+	if err := b.remove(ctx, onA.id); err != nil {
 		t.Fatal(err)
 	}
 	if rpcErr := a.update(ctx, onA, subscribe("file:///c")); rpcErr == nil || rpcErr.Code != schema.CodeInternalError {
@@ -172,12 +173,12 @@ func TestSessionUpdateKeepsOtherGatewaysChanges(t *testing.T) {
 	}
 }
 
-// sessionBucket is a session bucket on an embedded JetStream server of
-// the test's own.
+// sessionBucket is the session bucket as provisioned by default, on an
+// embedded JetStream server of the test's own.
 func sessionBucket(t *testing.T) jetstream.KeyValue {
 	t.Helper()
 	_, _, js := testkit.JetStream(t)
-	kv, err := js.CreateKeyValue(context.Background(), jetstream.KeyValueConfig{Bucket: "sessions"})
+	kv, err := js.CreateKeyValue(context.Background(), streams.Topology{}.SessionConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
