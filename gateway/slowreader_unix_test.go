@@ -20,13 +20,16 @@ import (
 	"github.com/mcpstream/mcpstream/internal/testkit"
 )
 
-// unreadAnswer: a client that posts a call with a 2 MiB answer and reads
+// unreadAnswer: a client that posts a call whose answer is 2 MiB and reads
 // none of it (its receive buffer set to 4 KiB before it connects, and the
 // server's send buffers to 4 KiB, so that the answer cannot sit in the
 // kernel's buffers) holds the call's request
 // until the write's deadline, 2s plus what MinBodyRate (2 MiB/s in
 // TestSlowClients) allows, about 3s; then the gateway closes the
 // connection, and the client, reading at last, gets part of the answer.
+// The call is the hold tool's, released with the 2 MiB answer, so that the
+// request itself is small: a 2 MiB upload would race TestSlowClients'
+// short BodyTimeout on a busy machine.
 func unreadAnswer(t *testing.T, tg *testGateway, hs []string, reg *prometheus.Registry) {
 	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
 		var err error
@@ -48,11 +51,12 @@ func unreadAnswer(t *testing.T, tg *testGateway, hs []string, reg *prometheus.Re
 	}
 	t.Cleanup(func() { c.Close() })
 	callsBefore := calls(t, reg)
-	text := strings.Repeat("r", 2<<20)
-	body := callBody(5, "echo", `{"text":"`+text+`"}`, "")
+	body := callBody(5, "hold", `{}`, "")
 	if _, err := io.WriteString(c, postHead(hs, len(body))+body); err != nil {
 		t.Fatal(err)
 	}
+	text := strings.Repeat("r", 2<<20)
+	tg.awaitHeld(t).release <- map[string]any{"content": []any{map[string]any{"type": "text", "text": text}}}
 	start := time.Now()
 	testkit.Eventually(t, "the unread call's request to end", waitFor, func() bool { return calls(t, reg) == 1+callsBefore })
 	took := time.Since(start)
