@@ -75,15 +75,6 @@ func newWindow() *window {
 		classes: map[string]int64{}, kinds: map[string]int64{}, setupErrors: map[string]int64{}}
 }
 
-// calls is the number of calls counted.
-func (w *window) calls() int64 {
-	var n int64
-	for _, c := range w.classes {
-		n += c
-	}
-	return n
-}
-
 // p99 is the 99th percentile latency of the successful calls (0 without).
 func (w *window) p99() time.Duration { return w.quantile(99) }
 
