@@ -199,6 +199,7 @@ type metrics struct {
 	requests    [numMethods][numOutcomes]atomic.Pointer[prometheus.Counter]
 	durations   [numMethods]atomic.Pointer[prometheus.Observer]
 	refusals    [numRefusals]prometheus.Counter
+	refusalTime prometheus.Histogram
 	overhead    prometheus.Histogram
 }
 
@@ -223,13 +224,16 @@ func newMetrics(reg prometheus.Registerer, g *Gateway) (*metrics, error) {
 	for i := range m.refusals {
 		m.refusals[i] = refusals.WithLabelValues(refusalNames[i])
 	}
+	m.refusalTime = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub, Name: "refusal_duration_seconds",
+		Help:    "Time from a refused request's arrival in the handler to its refusal written (outcome refused: a 503 or 429 with Retry-After), a hold over its principal's rate included: how fast the gateway sheds load.",
+		Buckets: latencyBuckets})
 	m.overhead = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub, Name: "queue_overhead_seconds",
 		Help:    "A worker call's latency less its handler's run time (queueing and transit), as the adaptive in-flight limit sees it.",
 		Buckets: latencyBuckets})
 	gauge := func(name, help string, f func() float64) prometheus.Collector {
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: name, Help: help}, f)
 	}
-	m.collectors = []prometheus.Collector{m.requestVec, m.durationVec, refusals, m.overhead,
+	m.collectors = []prometheus.Collector{m.requestVec, m.durationVec, refusals, m.refusalTime, m.overhead,
 		gauge("inflight", "Calls waiting on workers.", func() float64 { return float64(g.admission.InFlight()) }),
 		gauge("inflight_limit", "The adaptive in-flight limit now: calls beyond it are refused.", func() float64 { return float64(g.admission.Limit()) }),
 		gauge("event_streams", "Event streams open (session GET streams, subscriptions/listen streams, HTTP+SSE streams).",
@@ -308,7 +312,7 @@ func (m *metrics) duration(method methodLabel) prometheus.Observer {
 
 // begin starts counting a request: the handler answers through the
 // writer it returns, which end then counts by method and outcome, and
-// times if the request was served.
+// times if the request was served or refused.
 func (m *metrics) begin(w http.ResponseWriter, r *http.Request) *meteredWriter {
 	mw := &meteredWriter{ResponseWriter: w, start: time.Now()}
 	switch r.Method {
@@ -320,12 +324,16 @@ func (m *metrics) begin(w http.ResponseWriter, r *http.Request) *meteredWriter {
 	return mw
 }
 
-// end counts the request mw answered.
+// end counts the request mw answered, and times it if it was served or
+// refused.
 func (m *metrics) end(mw *meteredWriter) {
 	outcome := mw.outcome()
 	m.request(mw.method, outcome).Inc()
-	if outcome == outcomeOK || outcome == outcomeError {
+	switch outcome {
+	case outcomeOK, outcomeError:
 		m.duration(mw.method).Observe(time.Since(mw.start).Seconds())
+	case outcomeRefused:
+		m.refusalTime.Observe(time.Since(mw.start).Seconds())
 	}
 }
 

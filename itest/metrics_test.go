@@ -156,9 +156,11 @@ func TestGatewayAndWorkerMetrics(t *testing.T) {
 		{"mcpstream_gateway_requests_total", []string{"method", "ping", "outcome", "ok"}, 1},
 		{"mcpstream_gateway_requests_total", []string{"method", "other", "outcome", "error"}, 1},
 		{"mcpstream_gateway_requests_total", []string{"method", "GET", "outcome", "ok"}, 1},
-		// Served requests are timed; refused and bad ones are not.
+		// Served requests are timed by method, refused ones apart; bad
+		// ones are not.
 		{"mcpstream_gateway_request_duration_seconds", []string{"method", "tools/call"}, 5},
 		{"mcpstream_gateway_request_duration_seconds", []string{"method", "initialize"}, 1},
+		{"mcpstream_gateway_refusal_duration_seconds", nil, 1},
 		{"mcpstream_gateway_refusals_total", []string{"reason", "session_limit"}, 1},
 		{"mcpstream_gateway_refusals_total", []string{"reason", "gateway_limit"}, 0},
 		{"mcpstream_gateway_queue_overhead_seconds", nil, 4}, // the calls a worker answered
@@ -177,10 +179,12 @@ func TestGatewayAndWorkerMetrics(t *testing.T) {
 		}
 	}
 	// The series that exist: one per method and outcome seen, one per
-	// served method, nine refusal reasons, the two tools that ran.
+	// served method, one of refusal times, nine refusal reasons, the two
+	// tools that ran.
 	for name, n := range map[string]int{
 		"mcpstream_gateway_requests_total":           8,
 		"mcpstream_gateway_request_duration_seconds": 5,
+		"mcpstream_gateway_refusal_duration_seconds": 1,
 		"mcpstream_gateway_refusals_total":           9,
 		"mcpstream_worker_handler_duration_seconds":  2,
 	} {

@@ -30,6 +30,10 @@
 // from the send as well, and two closest forms of the targets the
 // machine decides when the driver shares its cores: the refusals' p99
 // from the send, and the fast tool beside the overload against step 5.
+// With --via gateway (the default) the entry gateway serves its metrics
+// (--metrics-addr), and the report gives what its handler took over the
+// 2x run, from a request's arrival in the handler to its answer written:
+// the gateway's share of a refusal, without the kernel's or the driver's.
 //
 // Steps 2-4 go through a gateway of its own (`mcpstream gateway`), so that
 // the RSS measured is the gateway's and not JetStream's; --via dev sends
@@ -226,6 +230,12 @@ type report struct {
 	GCPercent     string          `json:"gc"`
 	Machine       string          `json:"machine"`
 	HandlerMillis int             `json:"handler_ms"`
+
+	// What the entry gateway's handler measured over the 2x run (its
+	// metrics; --via gateway only): refusals and admitted calls, from
+	// their arrival in the handler to the answer written.
+	HandlerRefusals string `json:"handler_refusals,omitempty"`
+	HandlerCalls    string `json:"handler_calls,omitempty"`
 }
 
 type target struct {
@@ -251,13 +261,19 @@ func measure(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 	rep.Via = o.via
 	entry, entryPID := d.endpoint, d.dev.PID()
 	gateways := []string{d.endpoint}
+	var metricsURL string // the entry gateway's, --via gateway only
 	if o.via == "gateway" {
-		g, err := d.startGateway(ctx)
+		addr, err := proc.FreeAddr()
+		if err != nil {
+			return err
+		}
+		g, err := d.startGateway(ctx, addr)
 		if err != nil {
 			return err
 		}
 		entry, entryPID = g.Endpoint(), g.PID()
 		gateways = append(gateways, entry)
+		metricsURL = "http://" + addr + "/metrics"
 	}
 	runOne := func(cfg bench.Config) (*bench.Result, error) {
 		fmt.Fprintf(stderr, "running %s (%s)...\n", cfg.Label, cfg.Duration)
@@ -295,6 +311,12 @@ func measure(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 		Duration: o.duration, Tool: "sleep", Args: sleepArgs, ServerPID: entryPID}
 	fastBeside := fast
 	fastBeside.Label, fastBeside.Duration, fastBeside.Warmup = "fast tool beside sleep at 2x", o.duration, 0
+	var handlerBefore handlerTimes
+	if metricsURL != "" {
+		if handlerBefore, err = scrapeHandlerTimes(ctx, metricsURL); err != nil {
+			return err
+		}
+	}
 	sctx, stopSampling := context.WithCancel(ctx)
 	sampled, devSampled := make(chan []float64, 1), make(chan []float64, 1)
 	go func() { sampled <- sampleRSS(sctx, entryPID) }()
@@ -327,6 +349,14 @@ func measure(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 		return fmt.Errorf("%s: %w", fastBeside.Label, besideErr)
 	}
 	rep.Results = append(rep.Results, overRes, besideRes)
+	if metricsURL != "" {
+		after, err := scrapeHandlerTimes(ctx, metricsURL)
+		if err != nil {
+			return err
+		}
+		rep.HandlerRefusals = after.refusals.since(handlerBefore.refusals).describe(0.99)
+		rep.HandlerCalls = after.calls.since(handlerBefore.calls).describe(0.99)
+	}
 
 	// The control: the fast tool alone again, beside a busy loop taking
 	// the cores the 2x run added, and nothing else.
@@ -349,7 +379,7 @@ func measure(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 	// Three gateways.
 	urls := gateways
 	for len(urls) < 3 {
-		g, err := d.startGateway(ctx)
+		g, err := d.startGateway(ctx, "")
 		if err != nil {
 			return err
 		}
@@ -421,6 +451,10 @@ func measure(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 		r10(overRes.LagP99), r10(alone.LagP99), r10(besideRes.LagP99), r10(burnRes.LagP99))
 	fmt.Fprintf(stdout, "(for information) p99 from the send, without the driver's lag: 2x refusals %s, admitted %s; the fast tool %s alone, %s beside the overload, %s beside the busy loop\n",
 		r10(overRes.RefusedSentP99), r10(overRes.SentP99), r10(alone.SentP99), r10(besideRes.SentP99), r10(burnRes.SentP99))
+	if metricsURL != "" {
+		fmt.Fprintf(stdout, "(for information) in the gateway's handler over the 2x run (its metrics, from a request's arrival in the handler to its answer written; the bucket holding the p99): refusals %s; tools/call served %s (the fast tool's among them)\n",
+			rep.HandlerRefusals, rep.HandlerCalls)
+	}
 	if o.jsonPath != "" {
 		b, err := json.MarshalIndent(rep, "", "  ")
 		if err != nil {
@@ -442,10 +476,15 @@ func gcSetting(gogc string) string {
 	return "servers and the driver at GOGC=" + gogc
 }
 
-// startGateway starts a `mcpstream gateway` on d's NATS server and waits
-// until it initializes a session; d.stop stops it.
-func (d *deployment) startGateway(ctx context.Context) (*proc.Proc, error) {
-	p, err := proc.Start(ctx, []string{d.bin, "gateway", "--nats", d.natsURL, "--addr", "127.0.0.1:0", "--log-level", "warn"}, endpointRE)
+// startGateway starts a `mcpstream gateway` on d's NATS server, serving
+// its metrics on metricsAddr unless it is empty, and waits until it
+// initializes a session; d.stop stops it.
+func (d *deployment) startGateway(ctx context.Context, metricsAddr string) (*proc.Proc, error) {
+	argv := []string{d.bin, "gateway", "--nats", d.natsURL, "--addr", "127.0.0.1:0", "--log-level", "warn"}
+	if metricsAddr != "" {
+		argv = append(argv, "--metrics-addr", metricsAddr)
+	}
+	p, err := proc.Start(ctx, argv, endpointRE)
 	if err != nil {
 		return nil, fmt.Errorf("starting a gateway: %w", err)
 	}
