@@ -113,8 +113,10 @@
 //
 // With [Config.Metrics] set, the gateway registers Prometheus metrics
 // there: requests by method and outcome and their duration, refusals by
-// reason, the queueing the adaptive limit sees, and gauges of calls in
-// flight, the limit, open event streams and cached sessions.
+// reason and their duration, the queueing the adaptive limit sees, each
+// worker group's calls admitted and refused and the wait a call to it
+// would be expected to have, and gauges of calls in flight, the limit,
+// open event streams and cached sessions.
 //
 // # Tracing
 //

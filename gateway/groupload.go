@@ -82,6 +82,9 @@ type groupLoad struct {
 	// partition's backlog longer than the others', a gateway short of CPU)
 	// is learnt from what the calls saw.
 	bias float64
+	// calls and refused count the calls this gateway admitted and those
+	// it refused, for its metrics (groupCollector).
+	calls, refused uint64
 }
 
 // replicaLoad is a replica's last report, and when it arrived.
@@ -156,8 +159,10 @@ func (l *groupLoads) admit(group string, toolTarget time.Duration, now time.Time
 	wait, target := gl.estimate(now, l.interval)
 	wait = time.Duration(float64(wait) * gl.bias)
 	if target = firstPositive(toolTarget, target, l.target); wait > target {
+		gl.refused++
 		return 0, wait - target
 	}
+	gl.calls++
 	gl.admitted++
 	gl.unreported++
 	gl.own, gl.ownAt = decayed(gl.own, gl.ownAt, now)+1, now

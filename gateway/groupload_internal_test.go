@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/mcpstream/mcpstream/schema"
 )
 
@@ -221,4 +223,49 @@ func TestGroupLoadBias(t *testing.T) {
 	}
 	var none *groupLoads
 	none.observe("g", time.Second, time.Second) // admission per group off: nothing to learn
+}
+
+// TestGroupCollector: the metrics of admission per group count what admit
+// decided, and give the wait a call to the group would be expected to have
+// when scraped.
+func TestGroupCollector(t *testing.T) {
+	t0 := time.Now()
+	l := newGroupLoads("gw1", 100*time.Millisecond, 50*time.Millisecond)
+	// 8 handlers at 20 ms, all busy, 19 more waiting: a new call is
+	// expected to wait 50 ms (admitted), the next 52.5 ms (refused).
+	l.heard(&schema.LoadReport{Group: "g", Instance: "a", At: t0.UnixNano(), Concurrency: 8, Busy: 8,
+		Backlog: 27, ServiceNs: int64(20 * time.Millisecond)}, t0)
+	if _, over := l.admit("g", 0, t0); over != 0 {
+		t.Fatalf("first call refused (over %s)", over)
+	}
+	if _, over := l.admit("g", 0, t0); over == 0 {
+		t.Fatalf("second call admitted")
+	}
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(newGroupCollector(l))
+	fams, err := reg.Gather()
+	elapsed := time.Since(t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, f := range fams {
+		for _, m := range f.GetMetric() {
+			key := f.GetName()
+			for _, lp := range m.GetLabel() {
+				key += "," + lp.GetName() + "=" + lp.GetValue()
+			}
+			got[key] = m.GetCounter().GetValue() + m.GetGauge().GetValue()
+		}
+	}
+	if len(got) != 3 || got["mcpstream_gateway_group_calls_total,group=g,outcome=admitted"] != 1 ||
+		got["mcpstream_gateway_group_calls_total,group=g,outcome=refused"] != 1 {
+		t.Errorf("series %v, want one call admitted and one refused", got)
+	}
+	// 28 ahead now (the reading's 27 and the call admitted), less what
+	// the handlers served since t0: 8 calls each 20 ms, 20 ms of wait.
+	wait := time.Duration(got["mcpstream_gateway_group_expected_wait_seconds,group=g"] * float64(time.Second))
+	if want := 52500 * time.Microsecond; wait > want || wait < want-elapsed-time.Microsecond {
+		t.Errorf("expected wait %s, want %s less at most the %s since the reading", wait, want, elapsed)
+	}
 }

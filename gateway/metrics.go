@@ -242,6 +242,9 @@ func newMetrics(reg prometheus.Registerer, g *Gateway) (*metrics, error) {
 			func() float64 { return float64(g.holds.Load()) }),
 		gauge("sessions_cached", "Sessions in the gateway's cache.", func() float64 { return float64(g.sessions.cached()) }),
 	}
+	if g.loads != nil {
+		m.collectors = append(m.collectors, newGroupCollector(g.loads))
+	}
 	for i, c := range m.collectors {
 		if err := m.reg.Register(c); err != nil {
 			for _, done := range m.collectors[:i] {

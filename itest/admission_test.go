@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/mcpstream/mcpstream/gateway"
 	"github.com/mcpstream/mcpstream/schema"
 	"github.com/mcpstream/mcpstream/workers"
@@ -103,9 +105,11 @@ func p99(ds []time.Duration) time.Duration {
 // group), the calls it admits wait about its queue target rather than
 // seconds, and echo keeps its latency. Without admission per group the
 // slow group's queue would grow by 40 calls a second: its last calls would
-// wait 3 s.
+// wait 3 s. The gateway's metrics count each group's calls as the clients
+// saw them answered.
 func TestGroupAdmission(t *testing.T) {
-	s := newStack(t, gateway.Config{})
+	reg := prometheus.NewRegistry()
+	s := newStack(t, gateway.Config{Metrics: reg})
 	slow := workers.NewGroup("slow")
 	workers.AddTool(slow, workers.Tool{Name: "nap", Description: "Sleeps 50 ms.", Annotations: map[string]any{"readOnlyHint": true}},
 		func(ctx context.Context, _ *workers.Call, _ struct{}) (*schema.ToolResult, error) {
@@ -185,5 +189,24 @@ func TestGroupAdmission(t *testing.T) {
 	}
 	if p := p99(echo); p > 500*time.Millisecond {
 		t.Errorf("echo's p99 %s while another group is overloaded", p)
+	}
+
+	// Every call was counted before it was answered.
+	fams := gather(t, reg)
+	for _, c := range []struct {
+		group, outcome string
+		want           int
+	}{
+		{"slow", "admitted", len(admitted) + 4}, // and the warm-up's
+		{"slow", "refused", len(refused)},
+		{"demo", "admitted", len(echo)},
+		{"demo", "refused", 0},
+	} {
+		if got := fams.value(t, "mcpstream_gateway_group_calls_total", "group", c.group, "outcome", c.outcome); got != float64(c.want) {
+			t.Errorf("group_calls_total{group=%q,outcome=%q} = %v, want %d", c.group, c.outcome, got, c.want)
+		}
+	}
+	if n := len(fams["mcpstream_gateway_group_expected_wait_seconds"].GetMetric()); n != 2 {
+		t.Errorf("%d series of group_expected_wait_seconds, want one a group", n)
 	}
 }
