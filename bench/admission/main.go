@@ -39,12 +39,17 @@
 // the RSS measured is the gateway's and not JetStream's; --via dev sends
 // them through dev's gateway instead, as the first version of this
 // command did (its RSS is then the gateway's and JetStream's together).
+// --fast-via dev sends the fast tool's calls (steps 2, 4 and 5) through
+// dev's gateway whatever --via says: with --via gateway, a gateway the
+// overload does not pass through, which tells what sharing a gateway
+// with the overload does to another group's calls.
 //
 //	go run ./bench/admission
 //	go run ./bench/admission --duration 20s --json admission.json
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -84,7 +89,7 @@ type options struct {
 	concurrency                    int
 	fastRate                       float64
 	jsonPath                       string
-	via                            string
+	via, fastVia                   string
 }
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
@@ -102,14 +107,22 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.Float64Var(&o.fastRate, "fast-rate", 500, "calls/s of the fast tool of another group")
 	fs.StringVar(&o.jsonPath, "json", "", "also write the results as JSON to this file")
 	fs.StringVar(&o.via, "via", "gateway", "the fast tool, 0.8x and 2x runs go through a gateway of its own (gateway) or dev's (dev)")
+	fs.StringVar(&o.fastVia, "fast-via", "", "the fast tool goes through dev's gateway (dev) instead of --via's: with --via gateway, one the overload does not pass through")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
+	var err error
+	switch {
+	case fs.NArg() > 0:
+		err = fmt.Errorf("unexpected arguments %q", fs.Args())
+	case o.via != "gateway" && o.via != "dev":
+		err = fmt.Errorf("--via %q: want gateway or dev", o.via)
+	case o.fastVia != "" && o.fastVia != "dev":
+		err = fmt.Errorf("--fast-via %q: want dev, or nothing for --via's gateway", o.fastVia)
 	}
-	if o.via != "gateway" && o.via != "dev" {
-		return nil, fmt.Errorf("--via %q: want gateway or dev", o.via)
+	if err != nil {
+		fmt.Fprintln(stderr, "admission:", err) // the flag set printed its own errors, not these
+		return nil, err
 	}
 	return o, nil
 }
@@ -236,6 +249,8 @@ type report struct {
 	// their arrival in the handler to the answer written.
 	HandlerRefusals string `json:"handler_refusals,omitempty"`
 	HandlerCalls    string `json:"handler_calls,omitempty"`
+	// FastVia is the gateway the fast tool went through: gateway or dev.
+	FastVia string `json:"fast_via"`
 }
 
 type target struct {
@@ -292,6 +307,10 @@ func measure(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 	c := capacity.Throughput
 	rep.Capacity = c
 	fast := bench.Config{URL: entry, Sessions: 16, Rate: o.fastRate, Tool: "test_simple_text", Warmup: time.Second}
+	if o.fastVia == "dev" {
+		fast.URL = d.endpoint
+	}
+	rep.FastVia = cmp.Or(o.fastVia, o.via)
 	fastAlone := fast
 	fastAlone.Label, fastAlone.Duration = "fast tool alone", o.alone
 	cpuAlone, tAlone := d.cpu(), time.Now()
@@ -452,8 +471,8 @@ func measure(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "(for information) dev's RSS, JetStream's, after 10 s of the 2x run: %.0f-%.0f MiB (%+.1f%%)\n", dlo, dhi, 100*(dhi-dlo)/max(dlo, 1))
 	}
 	fmt.Fprintf(stdout, "(for information) CPU over the 2x run, every process's and the driver's: %.2f cores of %d\n", rep.CoresBusy, runtime.NumCPU())
-	fmt.Fprintf(stdout, "(for information) the fast tool beside a busy loop of the %.2f cores the 2x run added, no overload: p99 %s, against %s alone and %s beside the overload\n",
-		rep.BurnCores, r10(burnRes.P99), r10(alone.P99), r10(besideRes.P99))
+	fmt.Fprintf(stdout, "(for information) the fast tool (through %s) beside a busy loop of the %.2f cores the 2x run added, no overload: p99 %s, against %s alone and %s beside the overload\n",
+		fastRoute(rep.FastVia, o.via), rep.BurnCores, r10(burnRes.P99), r10(alone.P99), r10(besideRes.P99))
 	fmt.Fprintf(stdout, "(for information) the driver's own lag, from a call's due time to its send, p99 (part of every latency above): %s at 2x, the fast tool %s alone, %s beside the overload, %s beside the busy loop\n",
 		r10(overRes.LagP99), r10(alone.LagP99), r10(besideRes.LagP99), r10(burnRes.LagP99))
 	fmt.Fprintf(stdout, "(for information) p99 from the send, without the driver's lag: 2x refusals %s, admitted %s; the fast tool %s alone, %s beside the overload, %s beside the busy loop\n",
@@ -510,6 +529,15 @@ func rssTarget(of string, lo, hi float64) target {
 		return target{what, "not measured: the run is not longer than 10 s", false}
 	}
 	return target{what, fmt.Sprintf("%.0f-%.0f MiB (%+.1f%%)", lo, hi, 100*(hi-lo)/max(lo, 1)), hi <= 1.1*lo}
+}
+
+// fastRoute names the gateway the fast tool went through, given the
+// report's FastVia and --via.
+func fastRoute(fastVia, via string) string {
+	if fastVia == via {
+		return "the overload's gateway"
+	}
+	return "dev's gateway, apart from the overload's"
 }
 
 // rssOf names the process whose RSS the 2x target measures.

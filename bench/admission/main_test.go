@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"strings"
 	"testing"
 )
@@ -34,5 +35,27 @@ func TestGCSetting(t *testing.T) {
 	}
 	if got := gcSetting("off"); !strings.HasSuffix(got, "GOGC=off") {
 		t.Errorf("GOGC=off: %q, want the setting named", got)
+	}
+}
+
+// TestParseFlags: bad flags are refused with a message that names them.
+func TestParseFlags(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		says string
+	}{
+		{[]string{"--via", "y"}, `--via "y"`},
+		{[]string{"--fast-via", "gateway"}, `--fast-via "gateway"`},
+		{[]string{"extra"}, "unexpected arguments"},
+		{[]string{"--duration", "soon"}, "-duration"},
+	} {
+		var stderr strings.Builder
+		if _, err := parseFlags(c.args, &stderr); err == nil || !strings.Contains(stderr.String(), c.says) {
+			t.Errorf("%q: error %v, stderr %q; want an error naming %s", c.args, err, stderr.String(), c.says)
+		}
+	}
+	o, err := parseFlags([]string{"--fast-via", "dev"}, io.Discard)
+	if err != nil || o.fastVia != "dev" || o.via != "gateway" {
+		t.Errorf("--fast-via dev: %+v, %v", o, err)
 	}
 }
