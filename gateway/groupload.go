@@ -82,9 +82,9 @@ type groupLoad struct {
 	// partition's backlog longer than the others', a gateway short of CPU)
 	// is learnt from what the calls saw.
 	bias float64
-	// calls and refused count the calls this gateway admitted and those
-	// it refused, for its metrics (groupCollector).
-	calls, refused uint64
+	// admittedTotal and refusedTotal count the calls this gateway
+	// admitted and refused, for its metrics (groupCollector).
+	admittedTotal, refusedTotal uint64
 }
 
 // replicaLoad is a replica's last report, and when it arrived.
@@ -159,10 +159,10 @@ func (l *groupLoads) admit(group string, toolTarget time.Duration, now time.Time
 	wait, target := gl.estimate(now, l.interval)
 	wait = time.Duration(float64(wait) * gl.bias)
 	if target = firstPositive(toolTarget, target, l.target); wait > target {
-		gl.refused++
+		gl.refusedTotal++
 		return 0, wait - target
 	}
-	gl.calls++
+	gl.admittedTotal++
 	gl.admitted++
 	gl.unreported++
 	gl.own, gl.ownAt = decayed(gl.own, gl.ownAt, now)+1, now

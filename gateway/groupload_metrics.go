@@ -26,6 +26,7 @@ type groupCollector struct {
 	wait  *prometheus.Desc
 }
 
+// newGroupCollector returns the collector of l's groups.
 func newGroupCollector(l *groupLoads) *groupCollector {
 	name := func(n string) string { return prometheus.BuildFQName("mcpstream", "gateway", n) }
 	return &groupCollector{loads: l,
@@ -53,9 +54,9 @@ func (c *groupCollector) Collect(ch chan<- prometheus.Metric) {
 		gl.mu.Lock()
 		wait, _ := gl.estimate(now, l.interval)
 		wait = time.Duration(float64(wait) * gl.bias)
-		calls, refused := gl.calls, gl.refused
+		admitted, refused := gl.admittedTotal, gl.refusedTotal
 		gl.mu.Unlock()
-		ch <- prometheus.MustNewConstMetric(c.calls, prometheus.CounterValue, float64(calls), name, "admitted")
+		ch <- prometheus.MustNewConstMetric(c.calls, prometheus.CounterValue, float64(admitted), name, "admitted")
 		ch <- prometheus.MustNewConstMetric(c.calls, prometheus.CounterValue, float64(refused), name, "refused")
 		ch <- prometheus.MustNewConstMetric(c.wait, prometheus.GaugeValue, wait.Seconds(), name)
 	}
