@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"strconv"
@@ -15,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/mcpstream/mcpstream/gateway"
+	"github.com/mcpstream/mcpstream/internal/testkit"
 	"github.com/mcpstream/mcpstream/schema"
 	"github.com/mcpstream/mcpstream/workers"
 )
@@ -208,5 +210,101 @@ func TestGroupAdmission(t *testing.T) {
 	}
 	if n := len(fams["mcpstream_gateway_group_expected_wait_seconds"].GetMetric()); n != 2 {
 		t.Errorf("%d series of group_expected_wait_seconds, want one a group", n)
+	}
+}
+
+// TestQueueTargets: a worker group and a tool set their own queue targets
+// at registration, and every gateway refuses by them. A group of one
+// handler at 100 ms a call, with a target of 10 s, gets ten calls at once:
+// a second of backlog. Then a call of its tool with no target of its own
+// is admitted (the group's 10 s), and one of its tool whose target is
+// 20 ms is refused at once, naming the group; by the gateways' default of
+// 50 ms both would be refused.
+func TestQueueTargets(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	s := newStack(t, gateway.Config{Metrics: reg})
+	g := workers.NewGroup("patient")
+	rest := func(ctx context.Context, _ *workers.Call, _ struct{}) (*schema.ToolResult, error) {
+		select {
+		case <-time.After(100 * time.Millisecond):
+			return workers.TextResult("rested"), nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	ro := map[string]any{"readOnlyHint": true}
+	workers.AddTool(g, workers.Tool{Name: "wait_in_line", Description: "Sleeps 100 ms.", Annotations: ro}, rest)
+	workers.AddTool(g, workers.Tool{Name: "must_be_quick", Description: "Sleeps 100 ms, if it can start soon.", Annotations: ro,
+		QueueTarget: 20 * time.Millisecond}, rest)
+	s.runGroupWith(t, g, "must_be_quick", workers.Options{Concurrency: 1, QueueTarget: 10 * time.Second})
+	sid := initSession(t, s.url)
+	call := func(tool string) (int, string, error) {
+		req, _ := http.NewRequest(http.MethodPost, s.url, strings.NewReader(
+			fmt.Sprintf(`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":%q,"arguments":{}}}`, tool)))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		req.Header.Set("Mcp-Session-Id", sid)
+		req.Header.Set("Mcp-Protocol-Version", "2025-11-25")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0, "", err
+		}
+		defer resp.Body.Close()
+		var b strings.Builder
+		_, err = io.Copy(&b, resp.Body)
+		return resp.StatusCode, b.String(), err
+	}
+	// The replica reports its run time once it ran.
+	for range 2 {
+		if status, body, err := call("wait_in_line"); err != nil || status != http.StatusOK {
+			t.Fatalf("warm-up: %d %s %v", status, body, err)
+		}
+	}
+
+	// A second of backlog, and a gateway that knows it.
+	const queued = 10
+	answers := make(chan error, queued+1)
+	inLine := func() {
+		status, body, err := call("wait_in_line")
+		if err == nil && (status != http.StatusOK || !strings.Contains(body, "rested")) {
+			err = fmt.Errorf("status %d: %s", status, body)
+		}
+		answers <- err
+	}
+	for range queued {
+		go inLine()
+	}
+	testkit.Eventually(t, "the gateway expecting a wait of 300 ms at least", 10*time.Second, func() bool {
+		fams := gather(t, reg)
+		return fams.value(t, "mcpstream_gateway_group_calls_total", "group", "patient", "outcome", "admitted") == 2+queued &&
+			fams.value(t, "mcpstream_gateway_group_expected_wait_seconds", "group", "patient") >= 0.3
+	})
+
+	// The tool with a target of its own is refused; the group's admits.
+	status, body, err := call("must_be_quick")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var refusal struct {
+		Error *struct {
+			Code int `json:"code"`
+			Data struct {
+				Group string `json:"group"`
+			} `json:"data"`
+		} `json:"error"`
+	}
+	if json.Unmarshal([]byte(body), &refusal); status != http.StatusServiceUnavailable || refusal.Error == nil ||
+		refusal.Error.Code != schema.CodeOverloaded || refusal.Error.Data.Group != "patient" {
+		t.Errorf("must_be_quick behind a second of backlog: status %d: %s; want 503, -32000 naming the group", status, body)
+	}
+	go inLine()
+	for range queued + 1 {
+		if err := <-answers; err != nil {
+			t.Errorf("wait_in_line, within the group's 10 s: %v", err)
+		}
+	}
+	fams := gather(t, reg)
+	if got := fams.value(t, "mcpstream_gateway_group_calls_total", "group", "patient", "outcome", "refused"); got != 1 {
+		t.Errorf("%v calls refused, want must_be_quick's", got)
 	}
 }
