@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"slices"
 	"strconv"
@@ -49,46 +48,55 @@ func openLoop(t *testing.T, url string, sessions []string, tool, args string, ra
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				body := fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":%q,"arguments":%s}}`, i+2, tool, args)
-				req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
-				req.Header.Set("Content-Type", "application/json")
-				req.Header.Set("Accept", "application/json, text/event-stream")
-				req.Header.Set("Mcp-Session-Id", sessions[i%len(sessions)])
-				req.Header.Set("Mcp-Protocol-Version", "2025-11-25")
-				c := openCall{tool: tool}
-				resp, err := http.DefaultClient.Do(req)
-				if err != nil {
-					c.text = err.Error()
-					out <- c
-					return
-				}
-				var msg struct {
-					Result *struct {
-						Content []schema.Content `json:"content"`
-					} `json:"result"`
-					Error *struct {
-						Code int `json:"code"`
-						Data struct {
-							Group string `json:"group"`
-						} `json:"data"`
-					} `json:"error"`
-				}
-				err = json.NewDecoder(resp.Body).Decode(&msg)
-				resp.Body.Close()
-				c.latency, c.status, c.retry = time.Since(due), resp.StatusCode, resp.Header.Get("Retry-After")
-				switch {
-				case err != nil:
-					c.text = err.Error()
-				case msg.Error != nil:
-					c.code, c.group = msg.Error.Code, msg.Error.Data.Group
-				case msg.Result != nil && len(msg.Result.Content) > 0:
-					c.text = msg.Result.Content[0].Text
-				}
+				c := callTool(url, sessions[i%len(sessions)], i+2, tool, args)
+				c.latency = time.Since(due)
 				out <- c
 			}()
 		}
 	}()
 	return &wg
+}
+
+// callTool calls tool with args (JSON) in session sid, as request id,
+// and returns how it was answered: status, Retry-After, and the result's
+// first text or the error's code and group; a failed exchange's error in
+// text. It may run on any goroutine.
+func callTool(url, sid string, id int, tool, args string) openCall {
+	body := fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":%q,"arguments":%s}}`, id, tool, args)
+	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header.Set("Mcp-Session-Id", sid)
+	req.Header.Set("Mcp-Protocol-Version", "2025-11-25")
+	c := openCall{tool: tool}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		c.text = err.Error()
+		return c
+	}
+	var msg struct {
+		Result *struct {
+			Content []schema.Content `json:"content"`
+		} `json:"result"`
+		Error *struct {
+			Code int `json:"code"`
+			Data struct {
+				Group string `json:"group"`
+			} `json:"data"`
+		} `json:"error"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&msg)
+	resp.Body.Close()
+	c.status, c.retry = resp.StatusCode, resp.Header.Get("Retry-After")
+	switch {
+	case err != nil:
+		c.text = err.Error()
+	case msg.Error != nil:
+		c.code, c.group = msg.Error.Code, msg.Error.Data.Group
+	case msg.Result != nil && len(msg.Result.Content) > 0:
+		c.text = msg.Result.Content[0].Text
+	}
+	return c
 }
 
 // p99 is the 99th percentile of ds.
@@ -238,39 +246,18 @@ func TestQueueTargets(t *testing.T) {
 		QueueTarget: 20 * time.Millisecond}, rest)
 	s.runGroupWith(t, g, "must_be_quick", workers.Options{Concurrency: 1, QueueTarget: 10 * time.Second})
 	sid := initSession(t, s.url)
-	call := func(tool string) (int, string, error) {
-		req, _ := http.NewRequest(http.MethodPost, s.url, strings.NewReader(
-			fmt.Sprintf(`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":%q,"arguments":{}}}`, tool)))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Accept", "application/json, text/event-stream")
-		req.Header.Set("Mcp-Session-Id", sid)
-		req.Header.Set("Mcp-Protocol-Version", "2025-11-25")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return 0, "", err
-		}
-		defer resp.Body.Close()
-		var b strings.Builder
-		_, err = io.Copy(&b, resp.Body)
-		return resp.StatusCode, b.String(), err
-	}
+	rested := func(c openCall) bool { return c.status == http.StatusOK && c.text == "rested" }
 	// The replica reports its run time once it ran.
 	for range 2 {
-		if status, body, err := call("wait_in_line"); err != nil || status != http.StatusOK {
-			t.Fatalf("warm-up: %d %s %v", status, body, err)
+		if c := callTool(s.url, sid, 2, "wait_in_line", `{}`); !rested(c) {
+			t.Fatalf("warm-up: %+v", c)
 		}
 	}
 
 	// A second of backlog, and a gateway that knows it.
 	const queued = 10
-	answers := make(chan error, queued+1)
-	inLine := func() {
-		status, body, err := call("wait_in_line")
-		if err == nil && (status != http.StatusOK || !strings.Contains(body, "rested")) {
-			err = fmt.Errorf("status %d: %s", status, body)
-		}
-		answers <- err
-	}
+	answers := make(chan openCall, queued+1)
+	inLine := func() { answers <- callTool(s.url, sid, 3, "wait_in_line", `{}`) }
 	for range queued {
 		go inLine()
 	}
@@ -281,26 +268,14 @@ func TestQueueTargets(t *testing.T) {
 	})
 
 	// The tool with a target of its own is refused; the group's admits.
-	status, body, err := call("must_be_quick")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var refusal struct {
-		Error *struct {
-			Code int `json:"code"`
-			Data struct {
-				Group string `json:"group"`
-			} `json:"data"`
-		} `json:"error"`
-	}
-	if json.Unmarshal([]byte(body), &refusal); status != http.StatusServiceUnavailable || refusal.Error == nil ||
-		refusal.Error.Code != schema.CodeOverloaded || refusal.Error.Data.Group != "patient" {
-		t.Errorf("must_be_quick behind a second of backlog: status %d: %s; want 503, -32000 naming the group", status, body)
+	if c := callTool(s.url, sid, 4, "must_be_quick", `{}`); c.status != http.StatusServiceUnavailable ||
+		c.code != schema.CodeOverloaded || c.group != "patient" {
+		t.Errorf("must_be_quick behind a second of backlog: %+v; want 503, -32000 naming the group", c)
 	}
 	go inLine()
 	for range queued + 1 {
-		if err := <-answers; err != nil {
-			t.Errorf("wait_in_line, within the group's 10 s: %v", err)
+		if c := <-answers; !rested(c) {
+			t.Errorf("wait_in_line, within the group's 10 s: %+v", c)
 		}
 	}
 	fams := gather(t, reg)
