@@ -296,6 +296,11 @@ func TestNodeDeathCostsAnElection(t *testing.T) {
 		}
 		if slowest > last+time.Second {
 			t.Errorf("run %d: the slowest call took %s, more than the last election (%s) and a second", run, slowest, last)
+			for _, r := range results { // when they ran, for whoever reads the failure
+				if took := r.end.Sub(r.start); took > last+time.Second && r.end.After(killed) {
+					t.Logf("run %d: a call started %s after the kill took %s", run, r.start.Sub(killed).Round(time.Millisecond), took.Round(time.Millisecond))
+				}
+			}
 		}
 		d.nats.restart(n)
 		d.nats.awaitHealthy()
