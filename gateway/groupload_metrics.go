@@ -7,8 +7,8 @@ import (
 )
 
 // groupCollector exports the admission per worker group of a gateway's
-// groupLoads, read when scraped, so that admitting a call costs nothing
-// more than two counts under the group's lock:
+// groupLoads, read when scraped, so that deciding on a call costs one
+// count more, under the lock admission already holds:
 //
 //   - mcpstream_gateway_group_calls_total{group,outcome}: the calls this
 //     gateway admitted (outcome admitted) and refused at once because
