@@ -161,17 +161,30 @@ func (p *pool) failed(err error) {
 	p.attempts++
 }
 
+// poolState is what state reports of a pool.
+type poolState struct {
+	// up is how many slots hold a connection that is up.
+	up int
+	// lastErr is the last failed start's error, nil since one succeeded;
+	// attempts counts the failed starts since then.
+	lastErr  error
+	attempts int
+	// ever is set once a start has succeeded.
+	ever bool
+}
+
 // state says how many slots are up, and the last start's error with the
 // failed starts since one succeeded.
-func (p *pool) state() (up int, lastErr error, attempts int, ever bool) {
+func (p *pool) state() poolState {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	st := poolState{lastErr: p.lastErr, attempts: p.attempts, ever: p.ever}
 	for _, k := range p.conns {
 		if k != nil && k.err() == nil {
-			up++
+			st.up++
 		}
 	}
-	return up, p.lastErr, p.attempts, p.ever
+	return st
 }
 
 // pick returns the connection a call goes to, waiting while none is up
@@ -215,8 +228,7 @@ func (p *pool) pick(ctx context.Context, session string, except *conn) (*conn, e
 		select {
 		case <-changed:
 		case <-ctx.Done():
-			_, lastErr, _, _ := p.state()
-			if lastErr != nil {
+			if lastErr := p.state().lastErr; lastErr != nil {
 				return nil, fmt.Errorf("no upstream connection is up (last start: %v): %w", lastErr, context.Cause(ctx))
 			}
 			return nil, fmt.Errorf("no upstream connection is up: %w", context.Cause(ctx))

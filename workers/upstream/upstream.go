@@ -237,20 +237,20 @@ func (h *Host) What() string {
 // upstream and its last failure (one that never initializes is told
 // apart from one that is being started again).
 func (h *Host) Ready() error {
-	up, lastErr, attempts, ever := h.pool.state()
+	st := h.pool.state()
 	h.mu.Lock()
 	synced, syncErr, stopping := h.synced, h.syncErr, h.stopping
 	h.mu.Unlock()
 	switch {
 	case stopping:
 		return errors.New("draining")
-	case !ever && lastErr != nil:
-		return fmt.Errorf("upstream %q has not initialized (%d attempts): %v", h.What(), attempts, lastErr)
-	case !ever:
+	case !st.ever && st.lastErr != nil:
+		return fmt.Errorf("upstream %q has not initialized (%d attempts): %v", h.What(), st.attempts, st.lastErr)
+	case !st.ever:
 		return fmt.Errorf("upstream %q is starting", h.What())
-	case up == 0 && lastErr != nil:
-		return fmt.Errorf("no connection to upstream %q is up (%d failed starts): %v", h.What(), attempts, lastErr)
-	case up == 0:
+	case st.up == 0 && st.lastErr != nil:
+		return fmt.Errorf("no connection to upstream %q is up (%d failed starts): %v", h.What(), st.attempts, st.lastErr)
+	case st.up == 0:
 		return fmt.Errorf("no connection to upstream %q is up; starting it again", h.What())
 	case !synced && syncErr != nil:
 		return fmt.Errorf("upstream %q: registering its definitions: %v", h.What(), syncErr)
