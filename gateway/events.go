@@ -77,16 +77,40 @@ func eventChange(subject string, data []byte) (change, bool) {
 
 // publishListChange records a change of the registry's lists. id names the
 // change the same on every gateway (the registry's revision), so only one
-// event is kept.
+// event is kept. While the events stream cannot take it (no leader during
+// an election, or not answering in time), it tries again with backoff for
+// up to announceTimeout, then gives the change up with a warning.
 func (g *Gateway) publishListChange(ctx context.Context, subject, id string) {
 	m := nats.NewMsg(subject)
 	m.Header.Set(jetstream.MsgIDHeader, subject+":"+id)
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, announceTimeout)
 	defer cancel()
-	if _, err := g.js.PublishMsg(ctx, m); err != nil {
-		g.log.Warn("publishing a list change", "subject", subject, "err", err)
+	for backoff := firstBackoff; ; backoff = min(2*backoff, time.Second) {
+		actx, cancel := context.WithTimeout(ctx, announceTry)
+		_, err := g.js.PublishMsg(actx, m)
+		cancel()
+		if err == nil {
+			return
+		}
+		if !streams.Retryable(err) || ctx.Err() != nil {
+			g.log.Warn("publishing a list change", "subject", subject, "err", err)
+			return
+		}
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			g.log.Warn("publishing a list change", "subject", subject, "err", err)
+			return
+		}
 	}
 }
+
+// announceTimeout bounds the tries to record one list change: longer than
+// an election after a node's death (4-9 s). announceTry bounds one.
+const (
+	announceTimeout = 30 * time.Second
+	announceTry     = 5 * time.Second
+)
 
 // params are the notification's params: {"uri":...} for a resource
 // update, none for a list change.
@@ -204,24 +228,21 @@ func (g *Gateway) announceListChanges(ctx context.Context) {
 			return append(append([]byte{}, s.ResourcesListResult()...), s.TemplatesListResult()...)
 		}},
 	}
-	// Compare from the first complete snapshot: filling the registry at
-	// start is no change to announce.
+	// Compare from the first complete snapshot (filling the registry at
+	// start is no change to announce), not from the one current when this
+	// goroutine gets to run: a change in between is announced too.
 	select {
 	case <-g.reg.ready:
 	case <-ctx.Done():
 		return
 	}
-	snap := g.reg.Load()
 	for i := range kinds {
-		kinds[i].last = kinds[i].list(snap)
+		kinds[i].last = kinds[i].list(g.reg.first)
 	}
 	for {
+		// Taken before the snapshot is read: a snapshot stored after the
+		// read closes it.
 		changed := g.reg.Changed()
-		select {
-		case <-ctx.Done():
-			return
-		case <-changed:
-		}
 		snap := g.reg.Load()
 		for i := range kinds {
 			k := &kinds[i]
@@ -229,6 +250,11 @@ func (g *Gateway) announceListChanges(ctx context.Context) {
 				k.last = cur
 				g.publishListChange(ctx, k.subject, strconv.FormatUint(snap.Rev, 10))
 			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-changed:
 		}
 	}
 }

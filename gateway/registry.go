@@ -110,6 +110,8 @@ func (s *Snapshot) ResourceGroup(uri string) string {
 type registry struct {
 	snap  atomic.Pointer[Snapshot]
 	ready chan struct{}
+	// first is the snapshot current when ready closed (set before).
+	first *Snapshot
 	log   *slog.Logger
 
 	changedMu sync.Mutex
@@ -196,6 +198,7 @@ func (r *registry) watch(ctx context.Context, w jetstream.KeyWatcher) {
 			select {
 			case <-r.ready:
 			default:
+				r.first = r.snap.Load()
 				close(r.ready)
 			}
 		}
