@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"strconv"
@@ -53,9 +54,11 @@ func startClusterDeployment(t *testing.T) *clusterDeployment {
 	if p := start(t, "provision", append([]string{"provision", "--nats", c.URLs(), "--log-level", "warn"}, topologyFlags...)...); p.wait(2*time.Minute) != 0 {
 		t.Fatalf("provision failed:\n%s", p.stderr.String())
 	}
-	w := start(t, "worker", append([]string{"worker", "--nats", c.URLs(), "--log-level", "warn", "--concurrency", "16"}, topologyFlags...)...)
+	// At info, the worker and the gateway log each new leader they
+	// follow: a failing test's output shows when they did.
+	w := start(t, "worker", append([]string{"worker", "--nats", c.URLs(), "--log-level", "info", "--concurrency", "16"}, topologyFlags...)...)
 	w.waitLine(workerRE, time.Minute)
-	gw := start(t, "gateway", append([]string{"gateway", "--nats", c.URLs(), "--addr", "127.0.0.1:0", "--log-level", "warn"}, topologyFlags...)...)
+	gw := start(t, "gateway", append([]string{"gateway", "--nats", c.URLs(), "--addr", "127.0.0.1:0", "--log-level", "info"}, topologyFlags...)...)
 	return &clusterDeployment{nats: c, endpoint: gw.waitLine(endpointRE, time.Minute)[1], gateway: gw, worker: w}
 }
 
@@ -280,7 +283,7 @@ func TestNodeDeathCostsAnElection(t *testing.T) {
 			}
 		}
 		closeWitness()
-		last := slices.Max(mapValues(elected))
+		last := slices.Max(slices.Collect(maps.Values(elected)))
 		load.awaitStartedAfter(t, killed.Add(last))
 		load.awaitCalls(t, load.count()+300)
 		end := time.Now()
@@ -296,6 +299,9 @@ func TestNodeDeathCostsAnElection(t *testing.T) {
 		}
 		if slowest > last+time.Second {
 			t.Errorf("run %d: the slowest call took %s, more than the last election (%s) and a second", run, slowest, last)
+			for _, asset := range slices.Sorted(maps.Keys(elected)) {
+				t.Logf("run %d: %s elected %s after the kill", run, asset, elected[asset].Round(time.Millisecond))
+			}
 			for _, r := range results { // when they ran, for whoever reads the failure
 				if took := r.end.Sub(r.start); took > last+time.Second && r.end.After(killed) {
 					t.Logf("run %d: a call started %s after the kill took %s", run, r.start.Sub(killed).Round(time.Millisecond), took.Round(time.Millisecond))
@@ -309,14 +315,6 @@ func TestNodeDeathCostsAnElection(t *testing.T) {
 	for _, l := range report {
 		t.Log(l)
 	}
-}
-
-func mapValues[K comparable, V any](m map[K]V) []V {
-	vs := make([]V, 0, len(m))
-	for _, v := range m {
-		vs = append(vs, v)
-	}
-	return vs
 }
 
 // Provisioning three replicas on a cluster whose nodes have just started,

@@ -131,7 +131,7 @@ func startCmd(t testing.TB, name, path string, env []string, args ...string) *pr
 		}
 		if t.Failed() {
 			p.mu.Lock()
-			t.Logf("%s stdout:\n%s\n%s stderr (tail):\n%s", name, strings.Join(p.lines, "\n"), name, tail(p.stderr.String(), 4000))
+			t.Logf("%s stdout:\n%s\n%s stderr (tail):\n%s", name, strings.Join(p.lines, "\n"), name, tail(p.stderr.String(), 12000))
 			p.mu.Unlock()
 		}
 	})

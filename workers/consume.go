@@ -61,7 +61,7 @@ func consume(nc *nats.Conn, group string, partitions int, start func(p int, fail
 		c.current = append(c.current, cc)
 	}
 	for p := range partitions {
-		sub, err := nc.Subscribe(streams.ConsumerLeaderElectedSubject(group, p), func(*nats.Msg) { c.restart(p) })
+		sub, err := nc.Subscribe(streams.ConsumerLeaderElectedSubject(group, p), func(*nats.Msg) { c.restart(p, true) })
 		if err != nil {
 			c.stop()
 			return nil, fmt.Errorf("subscribing to %s: %w", streams.ConsumerLeaderElectedSubject(group, p), err)
@@ -86,15 +86,17 @@ func (c *consuming) failed(p int, err error) {
 	if c.timers[p] == nil {
 		c.timers[p] = time.AfterFunc(retryNoLeader, func() {
 			c.retrying[p].Store(false)
-			c.restart(p)
+			c.restart(p, false)
 		})
 	} else {
 		c.timers[p].Reset(retryNoLeader)
 	}
 }
 
-// restart pulls from partition p's consumer again, from its new leader.
-func (c *consuming) restart(p int) {
+// restart pulls from partition p's consumer again, from its new leader:
+// elected is set when its leader-elected advisory says there is one (a
+// rare event, logged at info), and not when a pull found no leader.
+func (c *consuming) restart(p int, elected bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.stopped {
@@ -104,10 +106,14 @@ func (c *consuming) restart(p int) {
 	if err != nil {
 		// The Consume running goes on: it pulls again at its next
 		// missed heartbeat.
-		c.log.Warn("consuming again after a leader election", "stream", streams.StreamName(p), "err", err)
+		c.log.Warn("pulling again from a consumer", "stream", streams.StreamName(p), "elected", elected, "err", err)
 		return
 	}
-	c.log.Debug("consuming again after a leader election", "stream", streams.StreamName(p))
+	if elected {
+		c.log.Info("the consumer has a new leader; pulling from it", "stream", streams.StreamName(p))
+	} else {
+		c.log.Debug("no consumer leader was found; pulling again", "stream", streams.StreamName(p))
+	}
 	old := c.current[p]
 	c.current[p] = cc
 	old.Drain()
