@@ -216,7 +216,7 @@ publish:
 				reruns++
 				msgID = env.Key + ".rerun" + strconv.Itoa(reruns)
 				env.Attempt++
-				g.log.WarnContext(ctx, "reply may be lost across a reconnect, running the request again", "key", env.Key)
+				g.repeats.Warn(ctx, g.log, "rerun", "reply may be lost across a reconnect, running the request again", "key", env.Key)
 				continue publish
 			}
 		}
@@ -227,7 +227,8 @@ publish:
 			g.log.ErrorContext(ctx, "publishing request", "key", env.Key, "subject", subject, "err", err)
 			return nil, schema.Errorf(schema.CodeInternalError, "could not queue the request"), false
 		}
-		g.log.WarnContext(ctx, "publish failed, retrying", "key", env.Key, "attempt", env.Attempt, "err", err)
+		g.repeats.Warn(ctx, g.log, streams.StreamName(dest.partition), "publish failed, retrying",
+			"stream", streams.StreamName(dest.partition), "key", env.Key, "attempt", env.Attempt, "err", err)
 		select {
 		case <-time.After(backoff):
 			backoff = min(backoff*2, time.Second)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/mcpstream/mcpstream/auth"
 	"github.com/mcpstream/mcpstream/gateway/internal/admission"
+	"github.com/mcpstream/mcpstream/internal/logging"
 	"github.com/mcpstream/mcpstream/schema"
 	"github.com/mcpstream/mcpstream/streams"
 )
@@ -41,6 +42,9 @@ type Gateway struct {
 	// elections wakes the requests waiting to publish again to a request
 	// stream that has just got a new leader (elections.go).
 	elections elections
+	// repeats holds back repeats of a failure that hits every request
+	// in flight.
+	repeats logging.Repeats
 	// loads admits calls per worker group (groupload.go); nil with
 	// Config.GroupQueueTarget negative.
 	loads    *groupLoads

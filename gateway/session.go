@@ -17,6 +17,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/mcpstream/mcpstream/internal/logging"
 	"github.com/mcpstream/mcpstream/schema"
 	"github.com/mcpstream/mcpstream/streams"
 )
@@ -128,6 +129,8 @@ type sessions struct {
 	shards [sessionShards]sessionShard
 	max    int // per shard
 	log    *slog.Logger
+	// repeats holds back repeats of a failure to save.
+	repeats logging.Repeats
 }
 
 type sessionShard struct {
@@ -323,7 +326,10 @@ func (s *sessions) update(ctx context.Context, sess *session, change func(*sessi
 			}
 		}
 		if err != nil {
-			s.log.WarnContext(ctx, "saving session", "session", sess.id, "err", err)
+			// Not the session's id: it is the client's credential for the
+			// session. When the request is traced, the line's trace_id
+			// leads to its span, which has it.
+			s.repeats.Warn(ctx, s.log, "session", "saving session", "err", err)
 			return schema.Errorf(schema.CodeInternalError, "could not save the session")
 		}
 		sess.rev = rev

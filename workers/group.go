@@ -18,6 +18,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/mcpstream/mcpstream/internal/logging"
 	"github.com/mcpstream/mcpstream/schema"
 	"github.com/mcpstream/mcpstream/streams"
 )
@@ -234,7 +235,10 @@ func (o Options) withDefaults() Options {
 
 // runner is one running replica of a group.
 type runner struct {
-	g       *Group
+	g *Group
+	// repeats holds back repeats of a failure that hits every request in
+	// flight (a bucket's election): one warning a second of each kind.
+	repeats logging.Repeats
 	o       Options
 	nc      *nats.Conn
 	js      jetstream.JetStream

@@ -78,7 +78,7 @@ func (r *runner) process(held *slot, msg jetstream.Msg, mayBeCopy bool) {
 			// is being elected): ask again later rather than run it twice.
 			// The last delivery runs it: at least once, even if the bucket
 			// stays unreadable.
-			r.log.WarnContext(lctx, "reading stored result, redelivery delayed", "key", env.Key, "err", err)
+			r.repeats.Warn(lctx, r.log, "reading stored result", "reading stored result, redelivery delayed", "key", env.Key, "err", err)
 			_ = msg.NakWithDelay(time.Second)
 			return
 		}
@@ -206,11 +206,11 @@ func (r *runner) process(held *slot, msg jetstream.Msg, mayBeCopy bool) {
 	if store {
 		subject = streams.ResultSubject(env.Key)
 		if stored, err = r.js.PublishAsync(subject, b); err != nil {
-			r.log.WarnContext(lctx, "storing result", "key", env.Key, "err", err)
+			r.repeats.Warn(lctx, r.log, "storing result", "storing result", "key", env.Key, "err", err)
 		}
 	}
 	if err := r.nc.Publish(env.ReplyTo, b); err != nil {
-		r.log.WarnContext(lctx, "replying", "key", env.Key, "err", err)
+		r.repeats.Warn(lctx, r.log, "replying", "replying", "key", env.Key, "err", err)
 	}
 	r.record.record(env.Key, b) // if recording: the same bytes, not awaited
 	if store {
@@ -240,11 +240,11 @@ func (r *runner) awaitStored(ctx context.Context, env *schema.Envelope, subject 
 			case <-stored.Ok():
 				return
 			case err := <-stored.Err():
-				r.log.Warn("storing result", "key", env.Key, "err", err)
+				r.repeats.Warn(ctx, r.log, "storing result", "storing result", "key", env.Key, "err", err)
 			case <-timer.C:
-				r.log.Warn("storing result: no acknowledgement in time", "key", env.Key, "waited", storeAckWait)
+				r.repeats.Warn(ctx, r.log, "storing result", "storing result: no acknowledgement in time", "key", env.Key, "waited", storeAckWait)
 			case <-ctx.Done():
-				r.log.Warn("result not stored", "key", env.Key, "err", context.Cause(ctx))
+				r.repeats.Warn(ctx, r.log, "result not stored", "result not stored", "key", env.Key, "err", context.Cause(ctx))
 				return
 			}
 		}
@@ -255,12 +255,12 @@ func (r *runner) awaitStored(ctx context.Context, env *schema.Envelope, subject 
 		select {
 		case <-timer.C:
 		case <-ctx.Done():
-			r.log.Warn("result not stored", "key", env.Key, "err", context.Cause(ctx))
+			r.repeats.Warn(ctx, r.log, "result not stored", "result not stored", "key", env.Key, "err", context.Cause(ctx))
 			return
 		}
 		var err error
 		if stored, err = r.js.PublishAsync(subject, b); err != nil {
-			r.log.Warn("storing result", "key", env.Key, "err", err)
+			r.repeats.Warn(ctx, r.log, "storing result", "storing result", "key", env.Key, "err", err)
 		}
 	}
 }
@@ -417,7 +417,7 @@ func compact(v any) ([]byte, error) {
 // send publishes rep to the gateway waiting for env, logging a failure.
 func (r *runner) send(env *schema.Envelope, rep *schema.Reply) {
 	if err := r.publish(env, rep); err != nil {
-		r.log.Warn("replying", "key", env.Key, "err", err)
+		r.repeats.Warn(context.Background(), r.log, "replying", "replying", "key", env.Key, "err", err)
 	}
 }
 

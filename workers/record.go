@@ -4,12 +4,12 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/mcpstream/mcpstream/internal/logging"
 	"github.com/mcpstream/mcpstream/streams"
 )
 
@@ -27,9 +27,8 @@ type recorder struct {
 	// maxPending is how many records may await their acknowledgement;
 	// past it a record is dropped rather than published.
 	maxPending int
-	// failures counts the records lost since the last warning, logged at
-	// most once every recordWarnEvery (warned, in Unix nanoseconds).
-	failures, warned atomic.Int64
+	// repeats spaces the warnings about lost records (recordWarnEvery).
+	repeats logging.Repeats
 }
 
 const (
@@ -52,7 +51,8 @@ func newRecorder(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, top
 	if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
 		return nil, fmt.Errorf("creating or updating record stream %s: %w", cfg.Name, err)
 	}
-	rec := &recorder{group: group, log: o.Logger.With("group", group, "instance", o.Instance), maxPending: recordMaxPending}
+	rec := &recorder{group: group, log: o.Logger.With("group", group, "instance", o.Instance), maxPending: recordMaxPending,
+		repeats: logging.Repeats{Every: recordWarnEvery}}
 	// The publisher's own bound is Concurrency above maxPending: each
 	// pool goroutine records one answer at a time, so a publish that
 	// passed record's check never stalls the call.
@@ -86,15 +86,9 @@ func (rec *recorder) record(key string, b []byte) {
 }
 
 // lost logs a record that was not stored: at warning level at most once
-// every recordWarnEvery, with the count lost since, else at debug level.
-// It names the record's subject (the request's key, or its hash), never
-// the arguments or the result.
+// every recordWarnEvery, with the count lost in between, else at debug
+// level. It names the record's subject (the request's key, or its hash),
+// never the arguments or the result.
 func (rec *recorder) lost(subject string, err error) {
-	rec.failures.Add(1)
-	now := time.Now().UnixNano()
-	if last := rec.warned.Load(); now-last >= int64(recordWarnEvery) && rec.warned.CompareAndSwap(last, now) {
-		rec.log.Warn("recording a result", "subject", subject, "err", err, "lost", rec.failures.Swap(0))
-		return
-	}
-	rec.log.Debug("recording a result", "subject", subject, "err", err)
+	rec.repeats.Warn(context.Background(), rec.log, "record", "recording a result", "subject", subject, "err", err)
 }

@@ -7,6 +7,10 @@
 // made with that context (slog's InfoContext, DebugContext, ... or
 // Logger.Log) is tied to the trace. A call without a context, or with one
 // that carries no valid span context, is logged as the base handler logs it.
+//
+// [Repeats] holds back the repeats of one failure that every request in
+// flight meets at once (a stream electing a leader), so that a busy
+// process logs one warning a second of it rather than one a request.
 package logging
 
 import (
