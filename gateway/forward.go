@@ -227,8 +227,8 @@ publish:
 			g.log.ErrorContext(ctx, "publishing request", "key", env.Key, "subject", subject, "err", err)
 			return nil, schema.Errorf(schema.CodeInternalError, "could not queue the request"), false
 		}
-		g.repeats.Warn(ctx, g.log, streams.StreamName(dest.partition), "publish failed, retrying",
-			"stream", streams.StreamName(dest.partition), "key", env.Key, "attempt", env.Attempt, "err", err)
+		stream := streams.StreamName(dest.partition)
+		g.repeats.Warn(ctx, g.log, stream, "publish failed, retrying", "stream", stream, "key", env.Key, "attempt", env.Attempt, "err", err)
 		select {
 		case <-time.After(backoff):
 			backoff = min(backoff*2, time.Second)

@@ -156,8 +156,7 @@ func (l *groupLoads) admit(group string, toolTarget time.Duration, now time.Time
 	gl := l.group(group)
 	gl.mu.Lock()
 	defer gl.mu.Unlock()
-	wait, target := gl.estimate(now, l.interval)
-	wait = time.Duration(float64(wait) * gl.bias)
+	wait, target := gl.expectedWait(now, l.interval)
 	if target = firstPositive(toolTarget, target, l.target); wait > target {
 		gl.refusedTotal++
 		return 0, wait - target
@@ -225,6 +224,13 @@ func firstPositive(ds ...time.Duration) time.Duration {
 		}
 	}
 	return 0
+}
+
+// expectedWait is estimate with the bias learnt from what calls saw: the
+// wait admission decides on, and the one the metrics report.
+func (gl *groupLoad) expectedWait(now time.Time, interval time.Duration) (wait, target time.Duration) {
+	wait, target = gl.estimate(now, interval)
+	return time.Duration(float64(wait) * gl.bias), target
 }
 
 // estimate returns the wait a call admitted now would have, and the
