@@ -50,10 +50,11 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	log, err := c.logger(stderr)
+	log, stopDebug, err := c.logger(stderr)
 	if err != nil {
 		return err
 	}
+	defer stopDebug()
 	if err := applyEnv(fs, os.LookupEnv, []string{"memory-limit", "adapt-procs"}); err != nil {
 		return err
 	}
@@ -133,10 +134,11 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	c, nf, gw := f.common, f.nats, f.gw
-	log, err := c.logger(stderr)
+	log, stopDebug, err := c.logger(stderr)
 	if err != nil {
 		return err
 	}
+	defer stopDebug()
 	if _, err := f.mem.apply(log, stdout, 0, memoryEnv{os.LookupEnv, "/"}); err != nil {
 		return err
 	}
@@ -164,10 +166,11 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	c, nf, rec := f.common, f.nats, f.rec
-	log, err := c.logger(stderr)
+	log, stopDebug, err := c.logger(stderr)
 	if err != nil {
 		return err
 	}
+	defer stopDebug()
 	if _, err := f.mem.apply(log, stdout, 0, memoryEnv{os.LookupEnv, "/"}); err != nil {
 		return err
 	}
@@ -262,10 +265,11 @@ func runProvision(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if f.printPerms {
 		return printPermissions(stdout, splitList(f.groups), f.gatewayID, c.topology().WithDefaults().Partitions)
 	}
-	log, err := c.logger(stderr)
+	log, stopDebug, err := c.logger(stderr)
 	if err != nil {
 		return err
 	}
+	defer stopDebug()
 	nc, err := connect(nf, "mcpstream-provision", streams.InboxPrefix(streams.RoleProvisioner, ""), os.Getenv, log)
 	if err != nil {
 		return err

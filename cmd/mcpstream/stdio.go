@@ -24,10 +24,11 @@ func runStdio(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return errors.New("--url is required")
 	}
 	c := common{log: lf, gcPercent: 100}
-	log, err := c.logger(stderr)
+	log, stopDebug, err := c.logger(stderr)
 	if err != nil {
 		return err
 	}
+	defer stopDebug()
 	b := &bridge.Bridge{URL: *url, Log: log}
 	return b.Run(ctx, os.Stdin, stdout)
 }
