@@ -27,6 +27,8 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/mcpstream/mcpstream/gateway"
+	"go.uber.org/goleak"
+
 	"github.com/mcpstream/mcpstream/internal/testkit"
 	"github.com/mcpstream/mcpstream/streams"
 	"github.com/mcpstream/mcpstream/workers"
@@ -55,6 +57,13 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
+	if code == 0 {
+		// Every goroutine the tests started has ended (docs/testing.md).
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goroutines outlived the tests:", err)
+			code = 1
+		}
+	}
 	upstreamServer.Remove()
 	os.RemoveAll(dir)
 	os.Exit(code)
