@@ -1,6 +1,7 @@
 package workers_test
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -42,45 +43,62 @@ func TestWaitingEnvelopeIsNotRedelivered(t *testing.T) {
 	}
 }
 
-// TestBufferedCopyRunsOnce: a replica whose only handler is busy holds
+// TestBufferedCopyRunsOnce: a replica whose handlers are all busy holds
 // envelopes of a tool that must not run twice, buffered unstarted; the
 // server redelivers them after AckWait to a second replica, which runs
 // them. When the first replica gets to its copies, it answers them from
-// the stored results (their claims are done) and runs none again.
+// the stored results (their claims are done) and runs none again: with
+// one handler, and with several, where the copies behind the first are
+// handed to free handlers at once, one after another.
 func TestBufferedCopyRunsOnce(t *testing.T) {
+	for _, c := range []struct{ handlers, copies int }{{1, 4}, {4, 8}} {
+		t.Run(fmt.Sprintf("handlers=%d", c.handlers), func(t *testing.T) { bufferedCopiesRunOnce(t, c.handlers, c.copies) })
+	}
+}
+
+// bufferedCopiesRunOnce fills a replica's handlers with blocked calls,
+// buffers n calls of count behind them, and checks that count runs n
+// times once a second replica has run the copies the server redelivered
+// to it and the first replica's handlers are free again.
+func bufferedCopiesRunOnce(t *testing.T, handlers, n int) {
 	h := newHarness(t)
 	p := newProbe()
-	h.run(testGroup("dup", p), workers.Options{Concurrency: 1, Batch: 8})
-	k0 := h.keyFor(0)
-	h.publish("dup", h.envelope(k0, "block", map[string]any{}))
-	select {
-	case <-p.started:
-	case <-time.After(10 * time.Second):
-		t.Fatal("handler did not start")
+	h.run(testGroup("dup", p), workers.Options{Concurrency: handlers, Batch: handlers + n})
+	var blocked []string
+	for range handlers {
+		k := h.keyFor(0)
+		blocked = append(blocked, k)
+		h.publish("dup", h.envelope(k, "block", map[string]any{}))
+	}
+	for range handlers {
+		select {
+		case <-p.started:
+		case <-time.After(10 * time.Second):
+			t.Fatal("handler did not start")
+		}
 	}
 	var keys []string
-	for range 4 {
+	for range n {
 		k := h.keyFor(0)
 		keys = append(keys, k)
 		h.publish("dup", h.envelope(k, "count", map[string]any{}))
 	}
-	testkit.Eventually(t, "the busy replica holding all 5", 10*time.Second, func() bool {
-		return h.consumerInfo("dup", 0).NumAckPending == 5
+	testkit.Eventually(t, "the busy replica holding them all", 10*time.Second, func() bool {
+		return h.consumerInfo("dup", 0).NumAckPending == handlers+n
 	})
-	// The first waits for the handler, kept; the 3 behind it are
+	// The first waits for a handler, kept; the ones behind it are
 	// redelivered to a free replica after AckWait, and run there.
-	h.run(testGroup("dup", p), workers.Options{Concurrency: 4})
-	testkit.Eventually(t, "3 runs on the second replica", 15*time.Second, func() bool { return p.runs.Load() == 3 })
+	h.run(testGroup("dup", p), workers.Options{Concurrency: n})
+	testkit.Eventually(t, "the copies run on the second replica", 15*time.Second, func() bool { return p.runs.Load() == int64(n-1) })
 	close(p.release)
-	h.await(k0, 10*time.Second)
-	for _, k := range keys {
+	for _, k := range append(blocked, keys...) {
 		h.await(k, 10*time.Second)
 	}
 	testkit.Eventually(t, "every envelope acknowledged", 15*time.Second, func() bool {
 		return h.consumerInfo("dup", 0).NumAckPending == 0
 	})
-	if n := p.runs.Load(); n != 4 {
-		t.Errorf("count ran %d times for 4 requests", n)
+	if got := p.runs.Load(); got != int64(n) {
+		t.Errorf("count ran %d times for %d requests", got, n)
 	}
 }
 

@@ -253,11 +253,9 @@ type runner struct {
 	// stacks stay grown instead of growing again for every envelope.
 	work chan pulled
 	pool sync.WaitGroup
-	// blockedSince holds, for each partition's consumer, when its
-	// callback began to wait for a free handler (Unix nanoseconds; 0
-	// while it does not wait): the envelopes buffered behind it have
-	// waited at most that long.
-	blockedSince []atomic.Int64
+	// buffered holds, for each partition's consumer, how long the
+	// envelopes its pulls buffer may have waited (see hand).
+	buffered []bufferWait
 	// slots holds what each pool goroutine's handler runs, for extendAcks.
 	slots []slot
 	// running maps session + "\x00" + JSON-RPC id to the cancel function
@@ -384,7 +382,7 @@ func (g *Group) Run(ctx context.Context, nc *nats.Conn, o Options) error {
 	} else if len(r.stateKey) < 32 {
 		return fmt.Errorf("group %s: Options.StateKey has %d bytes, want at least 32", g.name, len(r.stateKey))
 	}
-	r.blockedSince = make([]atomic.Int64, len(consumers))
+	r.buffered = make([]bufferWait, len(consumers))
 	pulls, err := consume(nc, g.name, len(consumers), func(i int, failed func(error)) (jetstream.ConsumeContext, error) {
 		return consumers[i].Consume(func(msg jetstream.Msg) { r.onMsg(i, msg) },
 			jetstream.PullMaxMessages(o.Batch),
@@ -489,6 +487,49 @@ type pulled struct {
 	mayBeCopy bool
 }
 
+// bufferWait is what a partition's consumer callback knows of how long
+// the envelopes buffered behind it have waited. A pull buffers up to
+// Options.Batch envelopes, which the server does not hear of until a
+// handler takes them; the callback takes them one at a time. While it
+// waits for a free handler (blocked), the envelopes buffered behind it
+// wait too, from since at the latest, and once a handler is free they
+// come one after another, each taken at once. So after a wait ends, the
+// next owed envelopes (twice Batch: the pull's buffer, and another pull's
+// after a reconnect reset its count) are taken as having waited since
+// since, and only then is the buffer known to hold none that waited. The
+// callback runs on one goroutine a consumer at a time.
+type bufferWait struct {
+	since atomic.Int64 // Unix nanoseconds; 0 when no envelope may have waited
+	owed  atomic.Int64
+}
+
+// waited reports whether an envelope taken now may have waited for d or
+// more.
+func (b *bufferWait) waited(d time.Duration) bool {
+	since := b.since.Load()
+	return since != 0 && time.Since(time.Unix(0, since)) >= d
+}
+
+// block records that the callback waits for a free handler.
+func (b *bufferWait) block() {
+	if b.since.Load() == 0 {
+		b.since.Store(time.Now().UnixNano())
+	}
+}
+
+// unblocked records that a wait ended: owed envelopes may be buffered
+// behind it.
+func (b *bufferWait) unblocked(owed int) { b.owed.Store(int64(owed)) }
+
+// taken records that an envelope was taken at once: one fewer may have
+// waited; with none left, none behind it did.
+func (b *bufferWait) taken() {
+	if b.owed.Load() > 0 && b.owed.Add(-1) > 0 {
+		return
+	}
+	b.since.Store(0)
+}
+
 // onMsg is the Consume callback of partition p's consumer. It blocks
 // while every pool goroutine is busy, which stops the partition's pulls:
 // backpressure instead of an unbounded queue; meanwhile it tells the
@@ -514,17 +555,16 @@ func (r *runner) hand(p int, msg jetstream.Msg) bool {
 		return false
 	default:
 	}
-	since := r.blockedSince[p].Load()
-	mayBeCopy := since != 0 && time.Since(time.Unix(0, since)) >= r.topo.AckWait/4
+	b := &r.buffered[p]
+	mayBeCopy := b.waited(r.topo.AckWait / 4)
 	select {
 	case r.work <- pulled{msg, mayBeCopy}:
-		r.blockedSince[p].Store(0) // taken at once: the buffer behind it did not wait
+		b.taken()
 		return true
 	default:
 	}
-	if since == 0 {
-		r.blockedSince[p].Store(time.Now().UnixNano())
-	}
+	b.block()
+	defer b.unblocked(2 * r.o.Batch)
 	t := time.NewTicker(r.topo.AckWait / 4)
 	defer t.Stop()
 	for {
@@ -533,9 +573,7 @@ func (r *runner) hand(p int, msg jetstream.Msg) bool {
 			return true
 		case <-t.C:
 			_ = msg.InProgress()
-			if since := r.blockedSince[p].Load(); time.Since(time.Unix(0, since)) >= r.topo.AckWait/4 {
-				mayBeCopy = true
-			}
+			mayBeCopy = mayBeCopy || b.waited(r.topo.AckWait/4)
 		case <-r.draining:
 			return false
 		}
