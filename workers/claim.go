@@ -93,8 +93,12 @@ func (r *runner) claim(ctx context.Context, env *schema.Envelope) (claimOutcome,
 }
 
 // claimStale is how long after its last renewal a claim's holder is taken
-// to be gone: two renewals missed.
-func (r *runner) claimStale() time.Duration { return r.topo.AckWait / 2 }
+// to be gone: two renewals missed (they come every quarter AckWait, see
+// extendAcks). A dead holder's envelope is redelivered AckWait after its
+// last in-progress acknowledgement, which renewed the claim too: its claim
+// is stale by then, a quarter AckWait to spare for the clocks of the
+// server (the claim's time) and of this replica to differ.
+func (r *runner) claimStale() time.Duration { return 3 * r.topo.AckWait / 4 }
 
 // renewClaim renews env's claim (extendAcks, with the in-progress
 // acknowledgement), without waiting.

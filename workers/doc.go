@@ -101,8 +101,8 @@
 // the server redelivers to another replica while this one still holds it
 // (buffered behind a busy pool longer than AckWait) is not run again: it
 // is answered from the stored result, or left to the holder; the claim of
-// a replica that died is taken over when it has not been renewed for half
-// an AckWait. With [Options.NoResultStore] every redelivery runs again. An
+// a replica that died is taken over when it has not been renewed for
+// three quarters of an AckWait. With [Options.NoResultStore] every redelivery runs again. An
 // envelope that cannot be decoded is copied to the group's dead-letter
 // subject (streams.DLQSubject) and terminated. One whose handler panics is
 // answered with an internal error, copied there too, and acknowledged.
