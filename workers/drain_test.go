@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/mcpstream/mcpstream/internal/testkit"
 	"github.com/mcpstream/mcpstream/schema"
 	"github.com/mcpstream/mcpstream/streams"
@@ -149,6 +151,65 @@ func TestDrainDeadline(t *testing.T) {
 	case again := <-startedA:
 		t.Errorf("A ran %+v after its drain", again)
 	default:
+	}
+}
+
+// TestDrainDeadlineReleasesClaim: a replica that holds a request's claim
+// (its second delivery, of a tool that must not run twice) and is cut
+// short by its drain deadline releases the claim as it hands the envelope
+// back: the replica the server gives it to at once runs it, rather than
+// finding it held and leaving it for AckWait (30 s here).
+func TestDrainDeadlineReleasesClaim(t *testing.T) {
+	h := newHarnessWith(t, slowTopology)
+	const group = "rc"
+	started := make(chan int, 4)
+	a := workers.NewGroup(group)
+	workers.AddTool(a, workers.Tool{Name: "hold"},
+		func(ctx context.Context, c *workers.Call, _ struct{}) (*schema.ToolResult, error) {
+			started <- c.Attempt
+			<-ctx.Done()
+			return nil, ctx.Err()
+		})
+	k := h.keyFor(0)
+	env := h.envelope(k, "hold", map[string]any{})
+	env.Deadline = time.Now().Add(time.Minute).UnixNano()
+	h.publish(group, env)
+	// A first delivery that nobody runs: the next one is claimed.
+	consumers, err := streams.EnsureGroup(h.ctx(), h.js, h.topo, group)
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch, err := consumers[0].Fetch(1, jetstream.FetchMaxWait(10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for msg := range batch.Messages() {
+		if err := msg.Nak(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, stopA := h.run(a, workers.Options{Instance: "a", DrainTimeout: 200 * time.Millisecond})
+	if got := awaitValue(t, started, 10*time.Second, "A's handler to start"); got != 2 {
+		t.Fatalf("A ran attempt %d, want 2", got)
+	}
+	results, err := h.js.KeyValue(h.ctx(), streams.ResultBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := results.Get(h.ctx(), streams.ClaimKey(k)); err != nil {
+		t.Fatalf("A runs the request unclaimed: %v", err)
+	}
+	b := workers.NewGroup(group)
+	workers.AddTool(b, workers.Tool{Name: "hold"},
+		func(_ context.Context, c *workers.Call, _ struct{}) (*schema.ToolResult, error) {
+			return workers.TextResult(fmt.Sprintf("B ran attempt %d", c.Attempt)), nil
+		})
+	h.run(b, workers.Options{Instance: "b"})
+	if err := stopA(); err != nil {
+		t.Fatalf("A's Run: %v", err)
+	}
+	if got := h.text(h.await(k, 10*time.Second)); got != "B ran attempt 3" {
+		t.Errorf("reply %q, want B's run of the third delivery", got)
 	}
 }
 

@@ -88,7 +88,7 @@ func (r *runner) process(held *slot, msg jetstream.Msg, mayBeCopy bool) {
 	// replica's buffers long enough for the server to have redelivered it
 	// elsewhere, is claimed first: a copy another replica runs, or ran, is
 	// not run here (see claim.go).
-	claimed, handBackClaim := false, false
+	claimed, handedBack := false, false
 	if (mayBeCopy || attempt > 1) && r.results != nil && env.TaskID == "" && !r.idempotent(env) {
 		var handled bool
 		if claimed, handled = r.claimRequest(lctx, span, msg, env); handled {
@@ -96,13 +96,22 @@ func (r *runner) process(held *slot, msg jetstream.Msg, mayBeCopy bool) {
 		}
 		if claimed {
 			defer func() {
-				if handBackClaim {
-					r.releaseClaim(env)
-				} else {
+				if !handedBack {
 					r.finishClaim(env)
 				}
 			}()
 		}
+	}
+	// handBack returns the envelope to the stream unanswered, for another
+	// replica to run at once: its claim released first, or the replica
+	// the server gives it to could find it held, drop it, and wait
+	// AckWait for it to come again.
+	handBack := func(why string) {
+		handedBack = true
+		if claimed {
+			r.releaseClaim(env)
+		}
+		r.handBack(msg, env.Key, why)
 	}
 
 	var ctx context.Context
@@ -142,8 +151,7 @@ func (r *runner) process(held *slot, msg jetstream.Msg, mayBeCopy bool) {
 			call.task.cancel(context.Cause(r.base))
 		}
 		event(span, "handed back: cancelled at the drain deadline")
-		handBackClaim = true
-		r.handBack(msg, env.Key, "cancelled at the drain deadline")
+		handBack("cancelled at the drain deadline")
 		return
 	}
 	if env.TaskID != "" || (call != nil && call.task != nil) {
@@ -155,8 +163,7 @@ func (r *runner) process(held *slot, msg jetstream.Msg, mayBeCopy bool) {
 		if err := r.finishTask(env, call, rep); err != nil {
 			r.log.WarnContext(lctx, "recording the task's outcome", "key", env.Key, "err", err)
 			if r.aborted() { // cut short by the drain deadline
-				handBackClaim = true
-				r.handBack(msg, env.Key, "task outcome not recorded by the drain deadline")
+				handBack("task outcome not recorded by the drain deadline")
 				return
 			}
 		}
