@@ -56,6 +56,10 @@ type Call struct {
 	inputs *inputs
 	// task is set once the call runs as a task.
 	task *taskRun
+	// held is the pool goroutine's slot holding the envelope (nil for a
+	// Call made by hand), kept in progress until the task's deadline once
+	// the call is detached.
+	held *slot
 	// span is the handler's span (nil when the group does not trace): the
 	// notifications the handler sends are its events.
 	span trace.Span

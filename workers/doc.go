@@ -52,7 +52,8 @@
 //  3. runs the handler under a context that ends at the envelope's
 //     deadline, or when the client cancels the request (its reason is the
 //     context's cause), meanwhile telling the server with in-progress
-//     acknowledgements that the envelope is being worked on, so that a
+//     acknowledgements that the envelope is being worked on, until its
+//     deadline (the task's, once the call is detached), so that a
 //     handler longer than AckWait is not redelivered (an envelope that
 //     waits for a free handler is kept the same way);
 //  4. stores the result in the result bucket and sends the reply on core
@@ -138,7 +139,8 @@
 // and lets the handler go on under a context bounded by the task's
 // lifetime, which tasks/cancel ends. What the handler returns, or asks,
 // becomes the task's state, which the client polls through any gateway.
-// The drain deadline (see Shutdown) ends a task's run too, and its
+// The envelope is kept in progress until the task's deadline, not the
+// call's. The drain deadline (see Shutdown) ends a task's run too, and its
 // envelope is handed back like any other.
 //
 // # Shutdown

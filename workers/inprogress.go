@@ -10,22 +10,35 @@ import (
 )
 
 // slot is what one pool goroutine holds while a handler runs: the
-// envelope, and when the server last heard that it is being worked on.
+// envelope, when the server last heard that it is being worked on, and
+// until when it is.
 type slot struct {
 	mu    sync.Mutex
 	msg   jetstream.Msg // nil while the goroutine waits for work
 	env   *schema.Envelope
 	since time.Time
+	// until is when the envelope is no longer kept in progress (zero for
+	// never): its deadline, or its task's once the call is detached.
+	until time.Time
 	// claimed is set when this replica holds the request's claim, renewed
 	// with each in-progress acknowledgement.
 	claimed bool
 }
 
 // hold records that msg's handler started at now, and whether this
-// replica holds the request's claim.
+// replica holds the request's claim; msg is kept in progress until env's
+// deadline.
 func (s *slot) hold(msg jetstream.Msg, env *schema.Envelope, now time.Time, claimed bool) {
 	s.mu.Lock()
-	s.msg, s.env, s.since, s.claimed = msg, env, now, claimed
+	s.msg, s.env, s.since, s.until, s.claimed = msg, env, now, env.DeadlineTime(), claimed
+	s.mu.Unlock()
+}
+
+// holdUntil keeps the envelope in progress until t instead: the call was
+// detached into a task that ends at t.
+func (s *slot) holdUntil(t time.Time) {
+	s.mu.Lock()
+	s.until = t
 	s.mu.Unlock()
 }
 
@@ -60,8 +73,9 @@ func (r *runner) held() int {
 //
 // The common handler that ends within a quarter AckWait costs two
 // uncontended locks, and no timer of its own. A handler that ignores its
-// context past the deadline no longer holds the envelope: redelivery may
-// then answer it. extendAcks returns when stop is closed.
+// context past the deadline (the envelope's, or its task's once detached:
+// slot.until) no longer holds the envelope: redelivery may then answer
+// it. extendAcks returns when stop is closed.
 func (r *runner) extendAcks(stop <-chan struct{}) {
 	every := r.topo.AckWait / 4
 	t := time.NewTicker(every)
@@ -74,7 +88,7 @@ func (r *runner) extendAcks(stop <-chan struct{}) {
 			for i := range r.slots {
 				s := &r.slots[i]
 				s.mu.Lock()
-				if s.msg != nil && renewDue(now, s.since, every) && !s.env.Expired(now) {
+				if s.msg != nil && renewDue(now, s.since, every) && (s.until.IsZero() || now.Before(s.until)) {
 					_ = s.msg.InProgress()
 					if s.claimed {
 						r.renewClaim(s.env)

@@ -136,7 +136,7 @@ func (r *runner) process(held *slot, msg jetstream.Msg, mayBeCopy bool) {
 	}
 	started := time.Now()
 	held.hold(msg, env, started, claimed)
-	rep, call := r.run(ctx, env, attempt)
+	rep, call := r.run(ctx, held, env, attempt)
 	// Held until acknowledged: storing the result can take a leader
 	// election, and the server must not redeliver meanwhile.
 	defer held.release()
@@ -276,10 +276,10 @@ func (r *runner) awaitStored(ctx context.Context, env *schema.Envelope, subject 
 // acknowledge one write before it writes again.
 const storeAckWait = 2 * time.Second
 
-// run dispatches env to its handler and returns the reply, and the call it
-// made (nil if it returned before); the reply is nil when the handler
-// panicked (the panic is answered and dead-lettered here).
-func (r *runner) run(ctx context.Context, env *schema.Envelope, attempt int) (rep *schema.Reply, call *Call) {
+// run dispatches env, held in slot held, to its handler and returns the
+// reply, and the call it made (nil if it returned before); the reply is nil
+// when the handler panicked (the panic is answered and dead-lettered here).
+func (r *runner) run(ctx context.Context, held *slot, env *schema.Envelope, attempt int) (rep *schema.Reply, call *Call) {
 	ctx, span := r.tracing.handler(ctx, env)
 	defer func() { handled(span, rep) }() // after the recovery below
 	defer func() {
@@ -301,7 +301,7 @@ func (r *runner) run(ctx context.Context, env *schema.Envelope, attempt int) (re
 		}
 	}
 	call = r.newCall(env, attempt)
-	call.span = span
+	call.span, call.held = span, held
 	if rpcErr := r.prepareInputs(env, call); rpcErr != nil && !r.g.rawTarget(env) {
 		// A raw handler may forward the request, requestState and all, to
 		// a server whose state it is: Ask refuses it there (inputs.err).

@@ -62,11 +62,16 @@ func (r *runner) detach(ctx context.Context, env *schema.Envelope, call *Call, s
 		}
 	}
 	tctx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
-	// The task outlives the call's deadline, but not the group's drain
-	// deadline: its envelope then goes back to the stream, and the
-	// replica that takes it goes on with the task.
+	// The task outlives the call's deadline, and its envelope is kept in
+	// progress as long, but not the group's drain deadline: its envelope
+	// then goes back to the stream, and the replica that takes it goes on
+	// with the task.
 	stopDrain := context.AfterFunc(r.base, func() { cancel(context.Cause(r.base)) })
-	tctx, stop := context.WithDeadline(tctx, r.taskDeadline(env))
+	deadline := r.taskDeadline(env)
+	tctx, stop := context.WithDeadline(tctx, deadline)
+	if call.held != nil {
+		call.held.holdUntil(deadline)
+	}
 	key := schema.CancelTask + "\x00" + id
 	r.running.Store(key, cancel)
 	call.task = &taskRun{id: id, cancel: func(err error) { r.running.Delete(key); stopDrain(); stop(); cancel(err) }}

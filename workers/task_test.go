@@ -1,0 +1,160 @@
+package workers_test
+
+import (
+	"context"
+	"encoding/json"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mcpstream/mcpstream/schema"
+	"github.com/mcpstream/mcpstream/streams"
+	"github.com/mcpstream/mcpstream/workers"
+)
+
+// taskEnvelope is a stateless tools/call of name whose client declared the
+// tasks extension, with a call deadline callFor away.
+func (h *harness) taskEnvelope(key, name string, callFor time.Duration) *schema.Envelope {
+	h.t.Helper()
+	env := h.envelope(key, name, map[string]any{})
+	env.Session, env.Revision = "", schema.Revision20260728
+	env.Deadline = time.Now().Add(callFor).UnixNano()
+	var err error
+	if env.ClientCaps, err = schema.JSONToMsgpack(nil, []byte(`{"extensions":{"`+schema.ExtensionTasks+`":{}}}`)); err != nil {
+		h.t.Fatal(err)
+	}
+	return env
+}
+
+// taskHandle decodes the reply that answers a detached call with its task.
+func (h *harness) taskHandle(r *schema.Reply) *schema.Task {
+	h.t.Helper()
+	j, err := schema.MsgpackToJSON(nil, r.Result)
+	if err != nil || r.Error != nil {
+		h.t.Fatalf("reply %s: %v %v, want a task handle", r.Key, err, r.Error)
+	}
+	var t schema.Task
+	if err := json.Unmarshal(j, &t); err != nil || t.TaskID == "" || t.Status != schema.TaskWorking {
+		h.t.Fatalf("reply %s: %s (%v), want a working task's handle", r.Key, j, err)
+	}
+	return &t
+}
+
+// awaitTaskStatus watches task id in the task bucket until it has status,
+// and returns it.
+func (h *harness) awaitTaskStatus(id, status string, timeout time.Duration) *schema.Task {
+	h.t.Helper()
+	kv, err := streams.TaskBucketOf(h.ctx(), h.js, h.topo)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	w, err := kv.Watch(h.ctx(), id)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer func() { _ = w.Stop() }()
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	var last schema.Task
+	for {
+		select {
+		case e := <-w.Updates():
+			if e == nil { // the current value has been delivered
+				continue
+			}
+			if err := json.Unmarshal(e.Value(), &last); err != nil {
+				h.t.Fatalf("task %s: %s: %v", id, e.Value(), err)
+			}
+			if last.Status == status {
+				return &last
+			}
+		case <-timer.C:
+			h.t.Fatalf("task %s is %q after %v, want %q", id, last.Status, timeout, status)
+			return nil
+		}
+	}
+}
+
+// taskText is the first text content of a task's result.
+func taskText(t *testing.T, task *schema.Task) string {
+	t.Helper()
+	var res toolResult
+	if err := json.Unmarshal(task.Result, &res); err != nil || len(res.Content) == 0 {
+		t.Fatalf("task %s: result %s (%v), want text content", task.TaskID, task.Result, err)
+	}
+	return res.Content[0].Text
+}
+
+// taskRun is what a task's handler saw when it started.
+type taskRun struct {
+	attempt  int
+	deadline time.Time // of the context Detach returned
+	live     bool      // that context had not ended
+}
+
+// taskTool adds tool "long" to g: it detaches, reports its run on runs,
+// and answers text once release is closed, or its context's error.
+func taskTool(g *workers.Group, runs chan<- taskRun, release <-chan struct{}, text string) {
+	workers.AddTool(g, workers.Tool{Name: "long", TaskSupport: schema.TaskSupportOptional},
+		func(ctx context.Context, c *workers.Call, _ struct{}) (*schema.ToolResult, error) {
+			ctx, err := c.Detach(ctx)
+			if err != nil {
+				return nil, err
+			}
+			d, _ := ctx.Deadline()
+			runs <- taskRun{c.Attempt, d, ctx.Err() == nil}
+			select {
+			case <-release:
+				return workers.TextResult(text), nil
+			case <-ctx.Done():
+				return nil, context.Cause(ctx)
+			}
+		})
+}
+
+// TestDetachedTaskOutlivesCallDeadline: a call detached into a task keeps
+// its envelope in progress until the task ends, not until the call's
+// deadline: more than two AckWaits past that deadline the envelope has
+// been delivered once and is still held, and the handler has run once;
+// then the task completes and the envelope is acknowledged.
+func TestDetachedTaskOutlivesCallDeadline(t *testing.T) {
+	h := newHarness(t) // AckWait 1s
+	runs, release := make(chan taskRun, 4), make(chan struct{})
+	g := workers.NewGroup("tl")
+	taskTool(g, runs, release, "finished")
+	h.run(g, workers.Options{})
+	finish := sync.OnceFunc(func() { close(release) })
+	t.Cleanup(finish) // before the group stops
+
+	k := h.keyFor(0)
+	env := h.taskEnvelope(k, "long", time.Second)
+	ack := h.publish("tl", env)
+	task := h.taskHandle(h.await(k, 10*time.Second))
+	if run := awaitValue(t, runs, 10*time.Second, "the handler to start"); run.attempt != 1 || !run.live {
+		t.Fatalf("first run %+v, want attempt 1 under a live context", run)
+	}
+
+	// The window: the call's deadline and three AckWaits past it, in which
+	// an envelope no longer kept in progress is redelivered (and dropped).
+	window := time.NewTimer(time.Until(env.DeadlineTime()) + 3*h.topo.AckWait)
+	defer window.Stop()
+	select {
+	case run := <-runs:
+		t.Fatalf("the handler ran again (%+v) while its first run went on", run)
+	case <-window.C:
+	}
+	info := h.consumerInfo("tl", 0)
+	if info.Delivered.Consumer != 1 || info.NumRedelivered != 0 || info.NumAckPending != 1 {
+		t.Fatalf("%v past the call's deadline: %d deliveries, %d redelivered, %d pending; want the one delivery still held",
+			3*h.topo.AckWait, info.Delivered.Consumer, info.NumRedelivered, info.NumAckPending)
+	}
+
+	finish()
+	done := h.awaitTaskStatus(task.TaskID, schema.TaskCompleted, 10*time.Second)
+	if got := taskText(t, done); got != "finished" {
+		t.Errorf("completed task answered %q, want %q", got, "finished")
+	}
+	if info := h.waitAcked("tl", 0, ack.Sequence); info.Delivered.Consumer != 1 {
+		t.Errorf("%d deliveries, want 1", info.Delivered.Consumer)
+	}
+}
