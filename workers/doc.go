@@ -47,7 +47,9 @@
 // busy it pulls no more: backpressure, not an unbounded queue. For each
 // envelope a pool goroutine:
 //
-//  1. drops it if its deadline has passed (the gateway no longer waits);
+//  1. drops it if its deadline has passed (the gateway no longer waits),
+//     unless its call was detached into a task that still works, which
+//     goes on (see Tasks);
 //  2. answers a redelivery from the result bucket if the result is there;
 //  3. runs the handler under a context that ends at the envelope's
 //     deadline, or when the client cancels the request (its reason is the
@@ -141,7 +143,13 @@
 // becomes the task's state, which the client polls through any gateway.
 // The envelope is kept in progress until the task's deadline, not the
 // call's. The drain deadline (see Shutdown) ends a task's run too, and its
-// envelope is handed back like any other.
+// envelope is handed back like any other; the replica that takes it, or
+// the one it is redelivered to after its replica died, goes on with the
+// task, the call's deadline passed or not: the handler runs again from the
+// start, under the task's deadline, and Detach returns the task's context
+// at once, the task's entry kept. An envelope past the call's deadline
+// whose task has ended, or waits for the client's input, is dropped: a
+// task that completed does not run again.
 //
 // # Shutdown
 //

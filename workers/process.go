@@ -16,7 +16,8 @@ import (
 	"github.com/mcpstream/mcpstream/streams"
 )
 
-// process runs one envelope: decode, drop if expired, answer from the
+// process runs one envelope: decode, drop if expired (go on with its task
+// if the call was detached into one that still works), answer from the
 // result store on redelivery, otherwise run the handler (holding it in
 // held, the pool goroutine's slot, meanwhile); then store the result,
 // reply, record the answer if the group records results, and acknowledge.
@@ -45,13 +46,34 @@ func (r *runner) process(held *slot, msg jetstream.Msg, mayBeCopy bool) {
 		defer span.End()
 	}
 	if env.Expired(time.Now()) {
-		// The gateway has stopped waiting; running it would be wasted work.
-		event(span, "expired: the gateway no longer waits")
-		r.expired.Add(1)
-		r.metrics.delivered(deliveredExpired)
-		r.log.DebugContext(lctx, "dropping expired envelope", "key", env.Key, "method", env.Method)
-		_ = msg.Term()
-		return
+		// The gateway has stopped waiting; running it would be wasted
+		// work, unless the call was detached into a task that still works:
+		// its run was cut short, and goes on here.
+		task, err := r.resumable(env)
+		if err != nil {
+			if r.aborted() {
+				r.handBack(msg, env.Key, "drain deadline passed reading the task")
+				return
+			}
+			if attempt < r.topo.MaxDeliver {
+				// The bucket cannot say (its leader is being elected): ask
+				// again later rather than lose the task.
+				r.repeats.Warn(lctx, r.log, "reading task", "reading the task of an expired envelope, redelivery delayed", "key", env.Key, "err", err)
+				_ = msg.NakWithDelay(time.Second)
+				return
+			}
+		}
+		if task == nil {
+			event(span, "expired: the gateway no longer waits")
+			r.expired.Add(1)
+			r.metrics.delivered(deliveredExpired)
+			r.log.DebugContext(lctx, "dropping expired envelope", "key", env.Key, "method", env.Method)
+			_ = msg.Term()
+			return
+		}
+		event(span, "expired call of a working task: the task goes on")
+		r.log.DebugContext(lctx, "going on with the task of an expired envelope", "key", env.Key, "task", task.TaskID)
+		resumeAs(env, task)
 	}
 	rkey := streams.ResultKey(env.Key)
 	// A delivery again, or a copy the gateway published again (its

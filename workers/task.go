@@ -29,7 +29,7 @@ func (r *runner) detach(ctx context.Context, env *schema.Envelope, call *Call, s
 		if support == "" || !schema.IsStateless(env.Revision) || !call.ClientCanExtension(schema.ExtensionTasks) || r.tasks == nil {
 			return ctx, nil
 		}
-		id = "task-" + digest([]byte(env.Key))[:32]
+		id = taskID(env.Key)
 		if call.span != nil {
 			call.span.SetAttributes(attribute.String("mcp.task.id", id))
 		}
@@ -65,7 +65,7 @@ func (r *runner) detach(ctx context.Context, env *schema.Envelope, call *Call, s
 	// The task outlives the call's deadline, and its envelope is kept in
 	// progress as long, but not the group's drain deadline: its envelope
 	// then goes back to the stream, and the replica that takes it goes on
-	// with the task.
+	// with the task (see resumable), the call's deadline passed or not.
 	stopDrain := context.AfterFunc(r.base, func() { cancel(context.Cause(r.base)) })
 	deadline := r.taskDeadline(env)
 	tctx, stop := context.WithDeadline(tctx, deadline)
@@ -85,6 +85,67 @@ func (r *runner) taskDeadline(env *schema.Envelope) time.Time {
 		return env.DeadlineTime()
 	}
 	return time.Now().Add(r.topo.TaskTTL)
+}
+
+// taskID is the id of the task that the call of request key is detached
+// into: the same on every delivery, so that a delivery again finds it.
+func taskID(key string) string { return "task-" + digest([]byte(key))[:32] }
+
+// resumable returns the task that env's call was detached into, for an
+// envelope whose deadline has passed, when the task still works: its run
+// was cut short (its replica died, or drained) and goes on with this
+// delivery. It returns nil when there is no such task, or it no longer
+// works: it ended (a completed task does not run again), it waits for the
+// client's input (which comes in an envelope of its own), or it outlived
+// its lifetime. Only a call of a tool with task support, in the stateless
+// revision, can have been detached: no other envelope costs a read of the
+// task bucket. The error is the bucket's.
+func (r *runner) resumable(env *schema.Envelope) (*schema.Task, error) {
+	if env.TaskID != "" || env.Method != schema.MethodToolsCall || r.tasks == nil || !schema.IsStateless(env.Revision) {
+		return nil, nil
+	}
+	if t := r.g.tool(env.Name); t == nil || t.taskSupport == "" {
+		return nil, nil
+	}
+	id := taskID(env.Key)
+	ctx, cancel := context.WithTimeout(r.base, 10*time.Second)
+	defer cancel()
+	e, err := r.tasks.Get(ctx, id)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading task %s: %w", id, err)
+	}
+	var t schema.Task
+	if err := json.Unmarshal(e.Value(), &t); err != nil {
+		return nil, fmt.Errorf("decoding task %s: %w", id, err)
+	}
+	if t.Status != schema.TaskWorking || !time.Now().Before(taskEnd(&t)) {
+		return nil, nil
+	}
+	return &t, nil
+}
+
+// resumeAs makes env, whose call was detached into task t, a run of t, as
+// the gateway's resumeTask makes one: with the task's id, its deadline, and
+// the answers the run had used when it detached (for the questions it asked
+// before; the call's requestState may have expired since). Its handler
+// then runs again from the start, and Call.Detach finds the task, which
+// keeps its entry.
+func resumeAs(env *schema.Envelope, t *schema.Task) {
+	env.TaskID, env.Deadline = t.TaskID, taskEnd(t).UnixNano()
+	env.InputResponses, env.RequestState = nil, ""
+	if len(t.Answers) > 0 {
+		if answers, err := json.Marshal(t.Answers); err == nil {
+			env.InputResponses, _ = schema.JSONToMsgpack(nil, answers)
+		}
+	}
+}
+
+// taskEnd is when task t's lifetime in the task bucket ends.
+func taskEnd(t *schema.Task) time.Time {
+	return t.CreatedAt.Add(time.Duration(t.TTLMs) * time.Millisecond)
 }
 
 // finishTask records the outcome of a task's run: the questions it asked

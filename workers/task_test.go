@@ -7,6 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/mcpstream/mcpstream/schema"
 	"github.com/mcpstream/mcpstream/streams"
 	"github.com/mcpstream/mcpstream/workers"
@@ -156,5 +159,88 @@ func TestDetachedTaskOutlivesCallDeadline(t *testing.T) {
 	}
 	if info := h.waitAcked("tl", 0, ack.Sequence); info.Delivered.Consumer != 1 {
 		t.Errorf("%d deliveries, want 1", info.Delivered.Consumer)
+	}
+}
+
+// TestDetachedTaskResumedAfterDeadline: replica A runs a task whose call
+// deadline has passed and drains; the envelope it hands back is expired as
+// a call, but its task works on, so replica B goes on with the task (its
+// handler again, under the task's deadline, attempt 2) to completion,
+// sending the gateway nothing, and the task keeps its entry. An expired
+// copy of the envelope once the task has completed is dropped, not run.
+func TestDetachedTaskResumedAfterDeadline(t *testing.T) {
+	h := newHarnessWith(t, slowTopology) // AckWait 30s: any redelivery within the test is a hand-back
+	runsA, runsB := make(chan taskRun, 4), make(chan taskRun, 4)
+	a := workers.NewGroup("tr")
+	taskTool(a, runsA, nil, "A finished")
+	_, stopA := h.run(a, workers.Options{Instance: "a", DrainTimeout: 300 * time.Millisecond})
+
+	k := h.keyFor(0)
+	env := h.taskEnvelope(k, "long", time.Second)
+	ack := h.publish("tr", env)
+	task := h.taskHandle(h.await(k, 10*time.Second))
+	awaitValue(t, runsA, 10*time.Second, "A's handler to start")
+
+	released := make(chan struct{})
+	close(released)
+	b := workers.NewGroup("tr")
+	taskTool(b, runsB, released, "B finished")
+	h.run(b, workers.Options{Instance: "b"})
+
+	// Past the call's deadline (nothing to await but the clock), A drains.
+	time.Sleep(time.Until(env.DeadlineTime()) + 100*time.Millisecond)
+	if err := stopA(); err != nil {
+		t.Fatalf("A's Run: %v", err)
+	}
+
+	run := awaitValue(t, runsB, 10*time.Second, "B to go on with the task")
+	want := task.CreatedAt.Add(time.Duration(task.TTLMs) * time.Millisecond)
+	if run.attempt != 2 || !run.live || !run.deadline.Equal(want) {
+		t.Errorf("B ran %+v, want attempt 2 under a live context ending at the task's deadline %v", run, want)
+	}
+	done := h.awaitTaskStatus(task.TaskID, schema.TaskCompleted, 10*time.Second)
+	if got := taskText(t, done); got != "B finished" {
+		t.Errorf("completed task answered %q, want B's result", got)
+	}
+	if !done.CreatedAt.Equal(task.CreatedAt) || done.TTLMs != task.TTLMs {
+		t.Errorf("task created %v with TTL %dms, want its entry kept: %v, %dms", done.CreatedAt, done.TTLMs, task.CreatedAt, task.TTLMs)
+	}
+	if info := h.waitAcked("tr", 0, ack.Sequence); info.Delivered.Consumer != 2 {
+		t.Errorf("%d deliveries, want 2: A's, then B's", info.Delivered.Consumer)
+	}
+
+	// The same request again, past its deadline and its task done (a copy
+	// the stream stored twice): dropped, the task not run again.
+	data, err := env.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := nats.NewMsg(streams.RequestSubject("tr", h.partition(k)))
+	m.Data = data
+	m.Header.Set(jetstream.MsgIDHeader, k+"-copy")
+	copyAck, err := h.js.PublishMsg(h.ctx(), m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.waitAcked("tr", 0, copyAck.Sequence)
+	select {
+	case run := <-runsB:
+		t.Errorf("a completed task ran again: %+v", run)
+	default:
+	}
+	if n := h.drainReplies()[k]; n != 0 {
+		t.Errorf("%d more replies for %s, want the task's handle alone", n, k)
+	}
+	kv, err := streams.TaskBucketOf(h.ctx(), h.js, h.topo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := kv.Get(h.ctx(), task.TaskID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var after schema.Task
+	if err := json.Unmarshal(e.Value(), &after); err != nil || after.Status != schema.TaskCompleted || !after.LastUpdatedAt.Equal(done.LastUpdatedAt) {
+		t.Errorf("task after the copy: %s (%v), want it as B completed it", e.Value(), err)
 	}
 }
