@@ -16,6 +16,9 @@ import (
 // notifications and responses gets 202; a draining gateway refuses the
 // whole batch with 503, for the client to send it elsewhere.
 func (g *Gateway) postBatch(w http.ResponseWriter, r *http.Request, body []byte, sseOnly bool) {
+	if !sessionVersionOK(w, r, nil) {
+		return
+	}
 	sess, ok := g.requireSession(w, r, nil)
 	if !ok {
 		return

@@ -3,7 +3,9 @@ package gateway_test
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -182,5 +184,86 @@ func TestBatch(t *testing.T) {
 	t.Run("not in 2025-11-25", func(t *testing.T) {
 		hs := tg.initialize(t, "2025-11-25", `{}`)
 		wantError(t, tg.post(t, `[{"jsonrpc":"2.0","id":1,"method":"ping"}]`, hs...), http.StatusBadRequest, schema.CodeInvalidRequest)
+	})
+}
+
+// TestProtocolVersionHeader checks the MCP-Protocol-Version header on
+// every Streamable HTTP request of a session, as the spec asks: a value
+// naming no session revision (unknown, malformed, or the HTTP+SSE
+// transport's 2024-11-05) is refused with 400 and the same -32600 error on
+// a POST of one message, of a batch, on GET (no stream opens) and on
+// DELETE (the session stays); the same requests without the header are
+// served. A stateless notification naming an unknown revision is refused
+// with 400 and -32022, with or without _meta naming it too.
+func TestProtocolVersionHeader(t *testing.T) {
+	tg := newTestGateway(t, gateway.Config{})
+	hs := tg.initialize(t, "2025-03-26", `{}`) // a revision that allows batches
+	sid := []string{"Mcp-Session-Id", hs[1]}
+	ping := `{"jsonrpc":"2.0","id":7,"method":"ping"}`
+	// get sends a GET for the session's stream and returns its answer,
+	// the body read unless a stream opened.
+	get := func(t *testing.T, headers ...string) response {
+		t.Helper()
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		resp := tg.open(t, ctx, http.MethodGet, tg.url, "", append([]string{"Accept", "text/event-stream"}, headers...)...)
+		r := response{status: resp.StatusCode, header: resp.Header}
+		if r.status != http.StatusOK {
+			r.body, _ = io.ReadAll(resp.Body)
+		}
+		return r
+	}
+
+	for _, v := range []string{"1999-01-01", "not-a-version", schema.Revision20241105} {
+		t.Run(v, func(t *testing.T) {
+			bad := append(append([]string{}, sid...), "MCP-Protocol-Version", v)
+			single := wantError(t, tg.post(t, ping, bad...), http.StatusBadRequest, schema.CodeInvalidRequest)
+			if string(single.ID) != "7" || !strings.Contains(single.Error.Message, v) {
+				t.Fatalf("one message: %s, want id 7 and the version named", single)
+			}
+			for _, c := range []struct {
+				name string
+				send func(t *testing.T) response
+			}{
+				{"batch", func(t *testing.T) response { return tg.post(t, "["+ping+"]", bad...) }},
+				{"GET", func(t *testing.T) response { return get(t, bad...) }},
+				{"DELETE", func(t *testing.T) response { return tg.do(t, http.MethodDelete, tg.url, "", bad...) }},
+			} {
+				t.Run(c.name, func(t *testing.T) {
+					m := wantError(t, c.send(t), http.StatusBadRequest, schema.CodeInvalidRequest)
+					if string(m.ID) != "null" || m.Error.Message != single.Error.Message {
+						t.Errorf("%s, want id null and the error one message gets: %s", m, single.Error.Message)
+					}
+				})
+			}
+			wantResult(t, tg.post(t, ping, hs...)) // the session stays
+		})
+	}
+
+	t.Run("no header", func(t *testing.T) {
+		wantResult(t, tg.post(t, ping, sid...))
+		if r := tg.post(t, "["+ping+"]", sid...); r.status != http.StatusOK {
+			t.Errorf("batch: status %d: %s", r.status, r.body)
+		}
+		if r := get(t, sid...); r.status != http.StatusOK {
+			t.Errorf("GET: status %d: %s", r.status, r.body)
+		}
+		if r := tg.do(t, http.MethodDelete, tg.url, "", sid...); r.status != http.StatusNoContent {
+			t.Errorf("DELETE: status %d: %s", r.status, r.body)
+		}
+	})
+
+	t.Run("stateless notification", func(t *testing.T) {
+		const method = "notifications/roots/list_changed"
+		headers := []string{"MCP-Protocol-Version", "2099-01-01", "Mcp-Method", method}
+		for _, body := range []string{
+			`{"jsonrpc":"2.0","method":"` + method + `"}`,
+			`{"jsonrpc":"2.0","method":"` + method + `","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2099-01-01"}}}`,
+		} {
+			m := wantError(t, tg.post(t, body, headers...), http.StatusBadRequest, schema.CodeUnsupportedVersion)
+			if !strings.Contains(string(m.Error.Data), schema.Revision20260728) {
+				t.Errorf("%s: error data %s, want the supported revisions", body, m.Error.Data)
+			}
+		}
 	})
 }

@@ -32,17 +32,21 @@ func isStateless(msg *schema.Message, meta schema.RequestMeta, r *http.Request) 
 	return later(meta.ProtocolVersion) || (later(r.Header.Get(schema.HeaderProtocolVersion)) && r.Header.Get(schema.HeaderSessionID) == "")
 }
 
-// checkNotificationHeaders validates a stateless notification's headers:
-// MCP-Protocol-Version, matching its _meta's when that names one, and
-// Mcp-Method, matching its method. It returns the error to refuse it with
-// (HTTP 400), or nil.
-func checkNotificationHeaders(msg *schema.Message, meta schema.RequestMeta, r *http.Request) *schema.Error {
+// checkHeaders validates the headers every stateless message carries,
+// against the revision its _meta names (metaRev, which a notification may
+// leave empty): MCP-Protocol-Version, required, matching metaRev and
+// naming a stateless revision, and Mcp-Method, matching its method. It
+// returns the error to refuse it with (HTTP 400): -32020, or -32022 with
+// the supported revisions for a header naming another revision; or nil.
+func checkHeaders(msg *schema.Message, metaRev string, r *http.Request) *schema.Error {
 	switch hdr := r.Header.Get(schema.HeaderProtocolVersion); {
 	case hdr == "":
 		return schema.Errorf(schema.CodeHeaderMismatch, "Header mismatch: the MCP-Protocol-Version header is required")
-	case meta.ProtocolVersion != "" && hdr != meta.ProtocolVersion:
+	case metaRev != "" && hdr != metaRev:
 		return schema.Errorf(schema.CodeHeaderMismatch,
-			"Header mismatch: MCP-Protocol-Version header %q does not match body value %q", hdr, meta.ProtocolVersion)
+			"Header mismatch: MCP-Protocol-Version header %q does not match body value %q", hdr, metaRev)
+	case !schema.IsStateless(hdr):
+		return schema.UnsupportedVersionError(hdr)
 	}
 	if m := r.Header.Values(schema.HeaderMethod); len(m) != 1 || m[0] != msg.Method {
 		return schema.Errorf(schema.CodeHeaderMismatch,
@@ -52,25 +56,18 @@ func checkNotificationHeaders(msg *schema.Message, meta schema.RequestMeta, r *h
 }
 
 // checkStateless validates a stateless request's version, _meta and
-// headers. It returns the error to refuse it with (HTTP 400), or nil.
+// headers (checkHeaders, then Mcp-Name and mirrored arguments). It
+// returns the error to refuse it with (HTTP 400), or nil.
 func checkStateless(snap *Snapshot, msg *schema.Message, meta schema.RequestMeta, r *http.Request) *schema.Error {
-	hdr := r.Header.Get(schema.HeaderProtocolVersion)
-	switch {
-	case hdr == "":
-		return schema.Errorf(schema.CodeHeaderMismatch, "Header mismatch: the MCP-Protocol-Version header is required")
-	case meta.ProtocolVersion == "":
+	if meta.ProtocolVersion == "" {
+		// Served statelessly for its header: _meta must name the revision too.
 		return schema.Errorf(schema.CodeInvalidParams, "params._meta must carry %s", schema.MetaProtocolVersion)
-	case meta.ClientCapabilities == nil:
-		return schema.Errorf(schema.CodeInvalidParams, "params._meta must carry %s", schema.MetaClientCapabilities)
-	case hdr != meta.ProtocolVersion:
-		return schema.Errorf(schema.CodeHeaderMismatch,
-			"Header mismatch: MCP-Protocol-Version header %q does not match body value %q", hdr, meta.ProtocolVersion)
-	case !schema.IsStateless(meta.ProtocolVersion):
-		return schema.UnsupportedVersionError(meta.ProtocolVersion)
 	}
-	if m := r.Header.Values(schema.HeaderMethod); len(m) != 1 || m[0] != msg.Method {
-		return schema.Errorf(schema.CodeHeaderMismatch,
-			"Header mismatch: Mcp-Method header %q does not match body value %q", r.Header.Get(schema.HeaderMethod), msg.Method)
+	if rpcErr := checkHeaders(msg, meta.ProtocolVersion, r); rpcErr != nil {
+		return rpcErr
+	}
+	if meta.ClientCapabilities == nil {
+		return schema.Errorf(schema.CodeInvalidParams, "params._meta must carry %s", schema.MetaClientCapabilities)
 	}
 	member := schema.NameMember(msg.Method)
 	if member == "" {
@@ -119,7 +116,7 @@ func (g *Gateway) openStateless(w http.ResponseWriter, x *exchange, meta schema.
 	case schema.KindRequest:
 		rpcErr = checkStateless(g.reg.Load(), msg, meta, x.r)
 	case schema.KindNotification:
-		rpcErr = checkNotificationHeaders(msg, meta, x.r)
+		rpcErr = checkHeaders(msg, meta.ProtocolVersion, x.r)
 	}
 	if rpcErr != nil {
 		writeError(w, http.StatusBadRequest, msg.ID, rpcErr)

@@ -87,13 +87,11 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request) {
 }
 
 // openSession prepares a message of a session revision for dispatch, or
-// answers it and returns false: a revision named in MCP-Protocol-Version
-// must be one of them, and every message but an initialize request must
-// name its session (requireSession).
+// answers it and returns false: its MCP-Protocol-Version header must pass
+// sessionVersionOK, and every message but an initialize request must name
+// its session (requireSession).
 func (g *Gateway) openSession(w http.ResponseWriter, x *exchange) bool {
-	if v := x.r.Header.Get(schema.HeaderProtocolVersion); v != "" && !schema.IsSessionRevision(v) {
-		writeError(w, http.StatusBadRequest, x.msg.ID, schema.Errorf(schema.CodeInvalidRequest,
-			"Unsupported protocol version: %s (supported: %s)", v, strings.Join(schema.SessionRevisions, ", ")))
+	if !sessionVersionOK(w, x.r, x.msg.ID) {
 		return false
 	}
 	if x.msg.Kind() == schema.KindRequest && x.msg.Method == schema.MethodInitialize {
@@ -102,6 +100,27 @@ func (g *Gateway) openSession(w http.ResponseWriter, x *exchange) bool {
 	sess, ok := g.requireSession(w, x.r, x.msg.ID)
 	x.sess = sess
 	return ok
+}
+
+// sessionVersionOK applies the session revisions' rule for the
+// MCP-Protocol-Version header to a Streamable HTTP request that is not
+// served statelessly, whatever its method: a POST of one message
+// (initialize included) or of a batch, GET, DELETE. A header naming
+// anything but a session revision (an unknown or malformed value,
+// 2024-11-05, whose transport is HTTP+SSE, or 2026-07-28, which has no
+// sessions) is answered 400 with -32600 listing the session revisions, id
+// being the message's (nil but for one message), and it returns false. A
+// request without the header goes on: the spec then has the server assume
+// 2025-03-26, and the gateway serves the revision the session negotiated.
+// The stateless revision has its own rule (checkHeaders).
+func sessionVersionOK(w http.ResponseWriter, r *http.Request, id schema.ID) bool {
+	v := r.Header.Get(schema.HeaderProtocolVersion)
+	if v == "" || schema.IsSessionRevision(v) {
+		return true
+	}
+	writeError(w, http.StatusBadRequest, id, schema.Errorf(schema.CodeInvalidRequest,
+		"Unsupported protocol version: %s (supported: %s)", v, strings.Join(schema.SessionRevisions, ", ")))
+	return false
 }
 
 // requireSession finds the session named by the Mcp-Session-Id header:
@@ -141,6 +160,9 @@ func (g *Gateway) get(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotAcceptable, nil, schema.Errorf(schema.CodeInvalidRequest, "Accept must allow text/event-stream"))
 		return
 	}
+	if !sessionVersionOK(w, r, nil) {
+		return
+	}
 	sess, ok := g.requireSession(w, r, nil)
 	if !ok {
 		return
@@ -173,7 +195,12 @@ func (g *Gateway) get(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// delete ends the session (HTTP 204): it leaves the session bucket, so
+// every gateway forgets it and ends its GET stream.
 func (g *Gateway) delete(w http.ResponseWriter, r *http.Request) {
+	if !sessionVersionOK(w, r, nil) {
+		return
+	}
 	sess, ok := g.requireSession(w, r, nil) // only its own principal may end it
 	if !ok {
 		return
