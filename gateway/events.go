@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strconv"
 	"time"
 
@@ -137,18 +138,22 @@ type event struct {
 	b   []byte
 }
 
-// replay returns the events after seq that concern sess (list changes, and
-// updates of the resources it subscribed to), up to the stream's end when
-// it is called and at most maxReplay, formatted for its stream, and the
-// sequence up to which it looked.
+// replay returns the events after sequence after that concern sess (list
+// changes, and updates of the resources it subscribed to), up to the
+// stream's end when it is called and at most maxReplay, formatted for its
+// stream, and the sequence up to which it looked, which the stream then
+// skips events up to. A sequence beyond the end (an id from another events
+// stream, or from before the stream was made again) replays nothing and
+// gives the end, so that the events published after it still reach the
+// stream; when the end cannot be read, it gives 0.
 func (g *Gateway) replay(ctx context.Context, sess *session, after uint64) ([]event, uint64, error) {
 	info, err := g.events.Info(ctx)
 	if err != nil {
-		return nil, after, err
+		return nil, 0, fmt.Errorf("reading the events stream's end: %w", err)
 	}
 	end := info.State.LastSeq
 	if after >= end {
-		return nil, after, nil
+		return nil, end, nil
 	}
 	filters := []string{streams.EventsToolsSubject, streams.EventsPromptsSubject, streams.EventsResourcesSubject}
 	for _, u := range sess.subscriptions() {

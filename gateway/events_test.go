@@ -130,3 +130,39 @@ func TestResumeStream(t *testing.T) {
 		t.Fatalf("replayed event %+v, want the list change after id %d", ev, first)
 	}
 }
+
+// TestResumeBeyondTheEnd checks a GET stream resumed with a Last-Event-ID
+// beyond the events stream's last event (an id from another events
+// stream, or from before it was made again): the stream opens, replays
+// nothing, and carries the next list change, with an id after the last
+// event stored when it opened.
+func TestResumeBeyondTheEnd(t *testing.T) {
+	tg := newTestGateway(t, gateway.Config{})
+	hs := tg.initialize(t, "2025-11-25", `{}`)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	get := append([]string{"Accept", "text/event-stream"}, hs...)
+	stream := tg.open(t, ctx, http.MethodGet, tg.url, "", get...)
+
+	// A first change, so that the events stream does not end at 0.
+	nc, _ := testkit.JetStreamOver(t, func() (*nats.Conn, error) { return tg.emb.Connect() })
+	late := testkit.StartWorker(t, nc, testkit.WorkerOptions{Group: "late", Tools: []schema.Tool{{Name: "late"}},
+		Handle: func(context.Context, *testkit.Call) (any, error) { return map[string]any{"content": []any{}}, nil }})
+	ev := nextEvent(t, readSSE(stream.Body), "the first list change")
+	first, err := strconv.ParseUint(ev.id, 10, 64)
+	if err != nil {
+		t.Fatalf("event id %q", ev.id)
+	}
+	stream.Body.Close()
+	testkit.Eventually(t, "the closed GET stream to be let go", waitFor, func() bool { return tg.g.OpenEventStreams() == 0 })
+
+	resumed := tg.open(t, ctx, http.MethodGet, tg.url, "", append(get, "Last-Event-ID", strconv.FormatUint(first+1_000_000, 10))...)
+	if resumed.StatusCode != http.StatusOK {
+		t.Fatalf("resuming: status %d", resumed.StatusCode)
+	}
+	late.Stop() // the group goes: a second change
+	ev = nextEvent(t, readSSE(resumed.Body), "the change after the resumption")
+	if id, err := strconv.ParseUint(ev.id, 10, 64); err != nil || id <= first || decode(t, []byte(ev.data)).Method != schema.NotificationToolListChanged {
+		t.Fatalf("event %+v, want the list change after id %d", ev, first)
+	}
+}
