@@ -160,16 +160,17 @@ func (g *Gateway) replay(ctx context.Context, sess *session, after uint64) ([]ev
 		filters = append(filters, streams.ResourceEventSubject(u))
 	}
 	cons, err := g.events.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: filters,
-		DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: after + 1})
+		DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: after + 1, InactiveThreshold: replayInactive})
 	if err != nil {
-		return nil, after, err
+		return nil, after, fmt.Errorf("creating the replay's consumer: %w", err)
 	}
+	defer g.dropConsumer(ctx, cons)
 	var out []event
 	last, n := after, 0
 	for last < end && n < maxReplay {
 		batch, err := cons.Fetch(min(256, maxReplay-n), jetstream.FetchMaxWait(200*time.Millisecond))
 		if err != nil {
-			return out, last, err
+			return out, last, fmt.Errorf("fetching events to replay: %w", err)
 		}
 		got := 0
 		for m := range batch.Messages() {
@@ -185,7 +186,7 @@ func (g *Gateway) replay(ctx context.Context, sess *session, after uint64) ([]ev
 			}
 		}
 		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
-			return out, last, err
+			return out, last, fmt.Errorf("fetching events to replay: %w", err)
 		}
 		if got == 0 {
 			break // nothing more for this session before the end
@@ -195,6 +196,30 @@ func (g *Gateway) replay(ctx context.Context, sess *session, after uint64) ([]ev
 		return out, last, nil
 	}
 	return out, end, nil // every later event up to end is not this session's
+}
+
+// replayInactive is how long the server keeps a replay's consumer once
+// nothing pulls from it (nats.go's default is 5 minutes). A replay pulls
+// without pause and deletes its consumer when it ends (dropConsumer), so
+// this matters only when a delete fails, that one or nats.go's own of the
+// consumer a Fetch replaced.
+const replayInactive = 5 * time.Second
+
+// dropConsumer deletes the consumer a replay's ordered consumer pulls from
+// now (each Fetch makes a new one and deletes the one before), so that
+// every resumed stream leaves none on the events stream. A failure is
+// logged at debug level: the server drops the consumer after
+// replayInactive anyway.
+func (g *Gateway) dropConsumer(ctx context.Context, cons jetstream.Consumer) {
+	info := cons.CachedInfo()
+	if info == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), replayInactive)
+	defer cancel()
+	if err := g.events.DeleteConsumer(ctx, info.Name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		g.log.DebugContext(ctx, "deleting a replay's consumer", "consumer", info.Name, "err", err)
+	}
 }
 
 // catchUp writes to sess's new stream the events published between its

@@ -6,12 +6,15 @@ import (
 	"net/http"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/mcpstream/mcpstream/gateway"
 	"github.com/mcpstream/mcpstream/internal/testkit"
 	"github.com/mcpstream/mcpstream/schema"
+	"github.com/mcpstream/mcpstream/streams"
 )
 
 // TestListChanged checks how a change of the registry reaches open
@@ -89,7 +92,8 @@ func TestListChanged(t *testing.T) {
 // same gateway: the client loses its stream after a list change (event
 // id N), another change happens meanwhile, and the stream opened again
 // with Last-Event-ID N first replays the change it missed, with a later
-// id.
+// id; the replay leaves no consumer on the events stream (gone within
+// 3 s, where nats.go would keep an ordered consumer's for 5 minutes).
 func TestResumeStream(t *testing.T) {
 	tg := newTestGateway(t, gateway.Config{})
 	hs := tg.initialize(t, "2025-11-25", `{}`)
@@ -104,7 +108,7 @@ func TestResumeStream(t *testing.T) {
 	listened := readSSE(listen.Body)
 	nextEvent(t, listened, "the listen acknowledgement")
 
-	nc, _ := testkit.JetStreamOver(t, func() (*nats.Conn, error) { return tg.emb.Connect() })
+	nc, js := testkit.JetStreamOver(t, func() (*nats.Conn, error) { return tg.emb.Connect() })
 	late := testkit.StartWorker(t, nc, testkit.WorkerOptions{Group: "late", Tools: []schema.Tool{{Name: "late"}},
 		Handle: func(context.Context, *testkit.Call) (any, error) { return map[string]any{"content": []any{}}, nil }})
 	ev := nextEvent(t, events, "the list change on the GET stream")
@@ -121,6 +125,7 @@ func TestResumeStream(t *testing.T) {
 	if m := decode(t, []byte(nextEvent(t, listened, "the second list change").data)); m.Method != schema.NotificationToolListChanged {
 		t.Fatalf("listen event %s", m)
 	}
+	following := eventsConsumers(t, js) // the gateway's own, which follows the stream
 	resumed := tg.open(t, ctx, http.MethodGet, tg.url, "", append(get, "Last-Event-ID", ev.id)...)
 	if resumed.StatusCode != http.StatusOK {
 		t.Fatalf("resuming: status %d", resumed.StatusCode)
@@ -129,6 +134,19 @@ func TestResumeStream(t *testing.T) {
 	if id, err := strconv.ParseUint(ev.id, 10, 64); err != nil || id <= first || decode(t, []byte(ev.data)).Method != schema.NotificationToolListChanged {
 		t.Fatalf("replayed event %+v, want the list change after id %d", ev, first)
 	}
+	testkit.Eventually(t, "the replay's consumers to go", 3*time.Second, func() bool { return eventsConsumers(t, js) == following })
+}
+
+// eventsConsumers is the number of consumers on the events stream now.
+func eventsConsumers(t *testing.T, js jetstream.JetStream) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	s, err := js.Stream(ctx, streams.EventsStream) // reads the stream's info
+	if err != nil {
+		t.Fatalf("reading the events stream: %v", err)
+	}
+	return s.CachedInfo().State.Consumers
 }
 
 // TestResumeBeyondTheEnd checks a GET stream resumed with a Last-Event-ID
