@@ -96,8 +96,9 @@
 //
 // List changes and resource updates go through the events stream, which
 // every gateway follows to tell the event streams it holds: session GET
-// streams (resumable with Last-Event-ID on any gateway), subscriptions/listen
-// streams and HTTP+SSE streams. Event streams run on hijacked connections,
+// streams (resumable with Last-Event-ID on any gateway; a new GET for a
+// session replaces, and closes, the stream a gateway holds for it),
+// subscriptions/listen streams and HTTP+SSE streams. Event streams run on hijacked connections,
 // a few KB each, with every write under a short deadline: a client that
 // stops reading is cut off rather than buffered for.
 //

@@ -222,16 +222,13 @@ func (g *Gateway) dropConsumer(ctx context.Context, cons jetstream.Consumer) {
 	}
 }
 
-// catchUp writes to sess's new stream the events published between its
-// replay and its publication, which the fan-out may have passed by.
-func (g *Gateway) catchUp(ctx context.Context, sess *session, after uint64) {
-	es := sess.stream.Load()
-	if es == nil {
-		return
-	}
+// catchUp writes to es, a session's new stream, the events published
+// between its replay and its publication, which the fan-out may have
+// passed by.
+func (g *Gateway) catchUp(ctx context.Context, es *eventStream, after uint64) {
 	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
 	defer cancel()
-	missed, _, err := g.replay(ctx, sess, after)
+	missed, _, err := g.replay(ctx, es.sess, after)
 	if err != nil || len(missed) == 0 {
 		return
 	}

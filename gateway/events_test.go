@@ -184,3 +184,67 @@ func TestResumeBeyondTheEnd(t *testing.T) {
 		t.Fatalf("event %+v, want the list change after id %d", ev, first)
 	}
 }
+
+// TestResumeReplacesStream checks resumption on the gateway that still
+// holds the session's stream, as after a connection lost without a FIN:
+// the first GET stream stays open, a change it carried (id N) is followed
+// by another, and a second GET with Last-Event-ID N is served (not
+// refused while the first lives): it replays the change after N, the
+// server closes the first stream (its body ends), and the second carries
+// the next change live.
+func TestResumeReplacesStream(t *testing.T) {
+	tg := newTestGateway(t, gateway.Config{})
+	hs := tg.initialize(t, "2025-11-25", `{}`)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	get := append([]string{"Accept", "text/event-stream"}, hs...)
+	first := tg.open(t, ctx, http.MethodGet, tg.url, "", get...)
+	firstEvents := readSSE(first.Body)
+	// A listen stream tells the test when a change has been published.
+	listen := tg.open(t, ctx, http.MethodPost, tg.url, statelessBody(9, "subscriptions/listen", `{"notifications":{"toolsListChanged":true}}`),
+		statelessHeaders("subscriptions/listen", "")...)
+	listened := readSSE(listen.Body)
+	nextEvent(t, listened, "the listen acknowledgement")
+	startLate := func(name string) *testkit.Worker {
+		nc, _ := testkit.JetStreamOver(t, func() (*nats.Conn, error) { return tg.emb.Connect() })
+		return testkit.StartWorker(t, nc, testkit.WorkerOptions{Group: name, Tools: []schema.Tool{{Name: name}},
+			Handle: func(context.Context, *testkit.Call) (any, error) { return map[string]any{"content": []any{}}, nil }})
+	}
+	seq := func(ev sseEvent) uint64 {
+		t.Helper()
+		id, err := strconv.ParseUint(ev.id, 10, 64)
+		if err != nil || decode(t, []byte(ev.data)).Method != schema.NotificationToolListChanged {
+			t.Fatalf("event %+v: want notifications/tools/list_changed with a numeric id", ev)
+		}
+		return id
+	}
+
+	late := startLate("late")
+	n := seq(nextEvent(t, firstEvents, "the first change on the first stream"))
+	nextEvent(t, listened, "the first change on the listen stream")
+	late.Stop()
+	nextEvent(t, listened, "the second change on the listen stream")
+
+	second := tg.open(t, ctx, http.MethodGet, tg.url, "", append(get, "Last-Event-ID", strconv.FormatUint(n, 10))...)
+	if second.StatusCode != http.StatusOK {
+		t.Fatalf("resuming while the first stream is open: status %d, want 200", second.StatusCode)
+	}
+	secondEvents := readSSE(second.Body)
+	replayed := seq(nextEvent(t, secondEvents, "the replayed change"))
+	if replayed <= n {
+		t.Fatalf("replayed event id %d, want after %d", replayed, n)
+	}
+	for open := true; open; {
+		select {
+		case _, open = <-firstEvents:
+		case <-time.After(waitFor):
+			t.Fatal("the replaced stream is still open")
+		}
+	}
+	testkit.Eventually(t, "the replaced stream let go", waitFor, func() bool { return tg.g.OpenEventStreams() == 2 })
+
+	startLate("later")
+	if live := seq(nextEvent(t, secondEvents, "the next change on the new stream")); live <= replayed {
+		t.Fatalf("live event id %d, want after %d", live, replayed)
+	}
+}

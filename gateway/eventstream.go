@@ -63,19 +63,17 @@ func (s *eventStream) write(b []byte) error {
 func (s *eventStream) writeLocked(b []byte) error {
 	_ = s.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
 	if _, err := s.conn.Write(b); err != nil {
-		s.closeLocked()
+		s.close()
 		return err
 	}
 	return nil
 }
 
+// close closes the stream's connection at once, without waiting for mu: a
+// write in progress fails rather than holding the closer for up to
+// writeTimeout (a stream replaced because its client vanished may be
+// blocked on a full socket buffer), and no write starts after it.
 func (s *eventStream) close() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.closeLocked()
-}
-
-func (s *eventStream) closeLocked() {
 	if s.closed.CompareAndSwap(false, true) {
 		_ = s.conn.Close()
 	}
@@ -147,17 +145,27 @@ var keepAliveEvent = []byte(": keep-alive\n\n")
 
 // hijackStream takes over the connection of a validated GET and serves the
 // session's event stream on it, starting with first (the response head and
-// any replayed events, up to lastSeq). It reports false when the connection cannot
-// be hijacked (HTTP/2, or a response writer without it): the caller then
-// streams through net/http.
-func (g *Gateway) hijackStream(w http.ResponseWriter, sess *session, first []byte, lastSeq uint64) bool {
+// any replayed events, up to lastSeq). Once first is written, the stream
+// delivers the session's events on this gateway, and the stream it
+// replaces, if any, is closed: a client that resumes after losing its
+// connection without a FIN (a network switch, a NAT timeout, a laptop's
+// sleep) is served at once rather than after the kernel gives up on the
+// old connection, and what the old stream would have carried comes with
+// Last-Event-ID. The caller counted the stream in sess.openStreams; its
+// end takes it off. It reports false when the connection cannot be
+// hijacked (HTTP/2, or a response writer without it), and leaves the count
+// to the caller then.
+func (g *Gateway) hijackStream(w http.ResponseWriter, sess *session, first []byte, lastSeq uint64) (*eventStream, bool) {
 	es := &eventStream{sess: sess, lastSeq: lastSeq}
-	return g.hijack(w, es, first, func() {
-		sess.stream.Store(es)
+	ok := g.hijack(w, es, first, func() {
+		if old := sess.stream.Swap(es); old != nil {
+			old.close()
+		}
 	}, func() {
 		sess.stream.CompareAndSwap(es, nil)
-		sess.streaming.Store(false)
+		sess.openStreams.Add(-1)
 	})
+	return es, ok
 }
 
 // hijack takes over the connection of a validated request and serves es on
@@ -233,7 +241,7 @@ func (g *Gateway) keepAlive(ctx context.Context) {
 // streamThroughHTTP is the fallback for connections that cannot be
 // hijacked: the handler holds the stream open itself.
 func (g *Gateway) streamThroughHTTP(w http.ResponseWriter, r *http.Request, sess *session) {
-	defer sess.streaming.Store(false)
+	defer sess.openStreams.Add(-1)
 	setSSEHeaders(w.Header())
 	w.WriteHeader(http.StatusOK)
 	rc := http.NewResponseController(w)

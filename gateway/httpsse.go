@@ -63,7 +63,7 @@ func (g *Gateway) sseOpen(w http.ResponseWriter, r *http.Request, messagesPath s
 		writeError(w, http.StatusServiceUnavailable, nil, errSessionStore)
 		return
 	}
-	sess.streaming.Store(true)
+	sess.openStreams.Add(1)
 	es := &eventStream{sess: sess}
 	var sub *nats.Subscription
 	sub, err = g.nc.Subscribe(streams.SSESubject(sess.id), func(m *nats.Msg) {
@@ -83,7 +83,7 @@ func (g *Gateway) sseOpen(w http.ResponseWriter, r *http.Request, messagesPath s
 	ended := func() {
 		_ = sub.Unsubscribe()
 		sess.stream.CompareAndSwap(es, nil)
-		sess.streaming.Store(false)
+		sess.openStreams.Add(-1)
 		// The session ends with its stream, before the gateway closes
 		// (Close waits for this), even when Close is what ended it.
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(g.ctx), storeTimeout)

@@ -18,7 +18,8 @@ import (
 // without Mcp-Session-Id is 400, one naming an unknown session 404 (for
 // POST, GET and DELETE); the GET event stream opens (200,
 // text/event-stream, counted in OpenEventStreams), a second one for the
-// session is 409, and once the first is closed a new one opens; a GET
+// session replaces it (200; the server closes the first, and one stream
+// stays open), and once the client closes that one none is open; a GET
 // without an Accept allowing event streams is 406; DELETE ends the
 // session (204) and its open stream, after which the session is 404.
 func TestSessionRules(t *testing.T) {
@@ -62,19 +63,25 @@ func TestSessionRules(t *testing.T) {
 		if n := tg.g.OpenEventStreams(); n != 1 {
 			t.Errorf("OpenEventStreams %d with one stream open", n)
 		}
-		if r := tg.do(t, http.MethodGet, tg.url, "", get...); r.status != http.StatusConflict {
-			t.Errorf("second GET: status %d, want 409", r.status)
-		}
 		if r := tg.do(t, http.MethodGet, tg.url, "", append(hs, "Accept", "application/json")...); r.status != http.StatusNotAcceptable {
 			t.Errorf("GET accepting only JSON: status %d, want 406", r.status)
 		}
-		first.Body.Close()
-		testkit.Eventually(t, "the closed stream to be let go", waitFor, func() bool { return tg.g.OpenEventStreams() == 0 })
-		again := tg.open(t, ctx, http.MethodGet, tg.url, "", get...)
-		if again.StatusCode != http.StatusOK {
-			t.Fatalf("GET after the first stream closed: status %d", again.StatusCode)
+		firstEvents := readSSE(first.Body)
+		second := tg.open(t, ctx, http.MethodGet, tg.url, "", get...)
+		if second.StatusCode != http.StatusOK {
+			t.Fatalf("second GET: status %d, want 200", second.StatusCode)
 		}
-		again.Body.Close()
+		select {
+		case ev, ok := <-firstEvents:
+			if ok {
+				t.Fatalf("event %+v on the replaced stream", ev)
+			}
+		case <-time.After(waitFor):
+			t.Fatal("the replaced stream stayed open")
+		}
+		testkit.Eventually(t, "one stream left open", waitFor, func() bool { return tg.g.OpenEventStreams() == 1 })
+		second.Body.Close()
+		testkit.Eventually(t, "the closed stream to be let go", waitFor, func() bool { return tg.g.OpenEventStreams() == 0 })
 	})
 
 	t.Run("delete", func(t *testing.T) {

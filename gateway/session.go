@@ -75,10 +75,12 @@ type session struct {
 	// inputs (JSON), passed on to the worker.
 	inputResponses []byte
 	requestState   string
-	// streaming is set while a GET event stream is open here; stream is it
-	// when it runs on a hijacked connection.
-	streaming atomic.Bool
-	stream    atomic.Pointer[eventStream]
+	// openStreams counts the session's event streams open, or being
+	// opened, here: a session with one stays cached. It is more than one
+	// only for a moment, while a new GET replaces the stream. stream is
+	// the one that delivers the session's events here.
+	openStreams atomic.Int32
+	stream      atomic.Pointer[eventStream]
 	// gone is closed when the session is deleted, to end its streams.
 	gone     chan struct{}
 	goneOnce sync.Once
@@ -213,7 +215,7 @@ func (s *sessions) cache(sess *session) {
 		// Evict an arbitrary idle entry; it is reloaded from the bucket on
 		// its next use.
 		for id, old := range sh.m {
-			if old.inflight.Load() == 0 && !old.streaming.Load() {
+			if old.inflight.Load() == 0 && old.openStreams.Load() == 0 {
 				delete(sh.m, id)
 				break
 			}

@@ -150,10 +150,13 @@ func (g *Gateway) requireSession(w http.ResponseWriter, r *http.Request, id sche
 	return sess, true
 }
 
-// get opens the session's event stream (one per session: a second gets
-// 409): list changes and updates of the resources it subscribed to, with
-// keep-alive comments in between; with Last-Event-ID, what it missed first
-// (events.go). It ends when the client goes, the session is deleted or the
+// get opens the session's event stream: list changes and updates of the
+// resources it subscribed to, with keep-alive comments in between; with
+// Last-Event-ID, what it missed first (events.go). A session has one
+// stream on a gateway: a new GET replaces the one open here, which is
+// closed (hijackStream), since a client that lost its connection may
+// still hold it as far as the server can tell. A stream ends when its
+// client goes, another GET replaces it, the session is deleted or the
 // gateway drains.
 func (g *Gateway) get(w http.ResponseWriter, r *http.Request) {
 	if _, sseOK := accepts(r); !sseOK || len(r.Header.Values("Accept")) == 0 {
@@ -167,10 +170,7 @@ func (g *Gateway) get(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if !sess.streaming.CompareAndSwap(false, true) {
-		writeError(w, http.StatusConflict, nil, schema.Errorf(schema.CodeInvalidRequest, "an event stream is already open for this session"))
-		return
-	}
+	sess.openStreams.Add(1) // the session stays cached while its stream opens
 	first, last := sseHead, uint64(0)
 	if after, err := strconv.ParseUint(r.Header.Get("Last-Event-ID"), 10, 64); err == nil {
 		// Resuming: what the client missed comes first, from the events
@@ -186,12 +186,13 @@ func (g *Gateway) get(w http.ResponseWriter, r *http.Request) {
 			first = append(first, ev.b...)
 		}
 	}
-	if !g.hijackStream(w, sess, first, last) {
+	es, ok := g.hijackStream(w, sess, first, last)
+	if !ok {
 		g.streamThroughHTTP(w, r, sess)
 		return
 	}
 	if last > 0 {
-		g.catchUp(r.Context(), sess, last)
+		g.catchUp(r.Context(), es, last)
 	}
 }
 
