@@ -90,8 +90,11 @@ type Config struct {
 	MaxSessionInFlight int
 	// MaxEventStreams bounds the event streams open on the gateway
 	// (session GET streams, subscriptions/listen streams, HTTP+SSE
-	// streams; default 20,000): a subscriptions/listen beyond it is
-	// refused with 503.
+	// streams; default 20,000): beyond it a request that would open
+	// another (a session's GET, a subscriptions/listen, a GET of the
+	// HTTP+SSE transport) is refused with 503, Retry-After and -32000; a
+	// GET that replaces its session's stream here opens none more and is
+	// served.
 	MaxEventStreams int
 	// Auth authenticates every request, on every transport, before its
 	// body is read, and names its principal (see package auth): an

@@ -138,6 +138,15 @@ func (s *eventStreamSet) each(fn func(*eventStream)) {
 	}
 }
 
+// streamsFull reports whether Config.MaxEventStreams event streams are
+// open here. A request that would open another (a session's GET, a
+// subscriptions/listen, a GET of the HTTP+SSE transport) is then refused
+// with the overload answer for refusedStreamLimit: 503, Retry-After and
+// -32000. Streams opening at once may pass the bound by as many.
+func (g *Gateway) streamsFull() bool {
+	return g.eventStreams.open.Load() >= int64(g.cfg.MaxEventStreams)
+}
+
 var sseHead = []byte("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n" +
 	"X-Accel-Buffering: no\r\nConnection: close\r\n\r\n")
 

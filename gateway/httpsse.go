@@ -44,7 +44,8 @@ func (g *Gateway) HTTPSSE(messagesPath string) http.Handler {
 	})
 }
 
-// sseOpen starts a session and its stream.
+// sseOpen starts a session and its stream. A draining gateway, or one
+// with Config.MaxEventStreams streams open, refuses it with 503.
 func (g *Gateway) sseOpen(w http.ResponseWriter, r *http.Request, messagesPath string) {
 	if _, sseOK := accepts(r); !sseOK {
 		writeError(w, http.StatusNotAcceptable, nil, schema.Errorf(schema.CodeInvalidRequest, "Accept must allow text/event-stream"))
@@ -52,6 +53,10 @@ func (g *Gateway) sseOpen(w http.ResponseWriter, r *http.Request, messagesPath s
 	}
 	if g.draining() {
 		writeError(w, http.StatusServiceUnavailable, nil, g.overloaded(refusedDraining))
+		return
+	}
+	if g.streamsFull() { // before a session is made for the stream
+		writeError(w, http.StatusServiceUnavailable, nil, g.overloaded(refusedStreamLimit))
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), storeTimeout)

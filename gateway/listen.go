@@ -113,7 +113,7 @@ func (g *Gateway) listen(x *exchange) {
 		x.out.fail(http.StatusNotAcceptable, schema.Errorf(schema.CodeInvalidRequest, "subscriptions/listen answers with an event stream: Accept must allow text/event-stream"))
 		return
 	}
-	if g.eventStreams.open.Load() >= int64(g.cfg.MaxEventStreams) {
+	if g.streamsFull() {
 		x.out.fail(http.StatusServiceUnavailable, g.overloaded(refusedStreamLimit))
 		return
 	}

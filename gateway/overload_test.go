@@ -3,12 +3,14 @@ package gateway_test
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/mcpstream/mcpstream/gateway"
+	"github.com/mcpstream/mcpstream/internal/testkit"
 	"github.com/mcpstream/mcpstream/schema"
 )
 
@@ -163,4 +165,55 @@ func TestReadiness(t *testing.T) {
 	if r := get(gateway.HealthPath); r.status != http.StatusOK {
 		t.Fatalf("liveness while draining: %d %s", r.status, r.body)
 	}
+}
+
+// TestEventStreamLimit checks Config.MaxEventStreams on every transport
+// that opens an event stream: with the one stream allowed open (a
+// session's GET), another session's GET, a GET of the HTTP+SSE transport
+// and a subscriptions/listen are each refused at once with 503,
+// Retry-After and -32000 naming the limit; a GET that replaces the open
+// session's stream opens none more and is served.
+func TestEventStreamLimit(t *testing.T) {
+	tg := newTestGateway(t, gateway.Config{MaxEventStreams: 1})
+	ctx := t.Context()
+	a := tg.initialize(t, "2025-11-25", `{}`)
+	getA := append([]string{"Accept", "text/event-stream"}, a...)
+	if r := tg.open(t, ctx, http.MethodGet, tg.url, "", getA...); r.StatusCode != http.StatusOK {
+		t.Fatalf("first GET: status %d", r.StatusCode)
+	}
+	testkit.Eventually(t, "the first stream open", waitFor, func() bool { return tg.g.OpenEventStreams() == 1 })
+
+	// refused opens a stream, which must be refused: a stream opened by
+	// mistake is not read to its end.
+	refused := func(t *testing.T, method, url, body string, headers ...string) {
+		t.Helper()
+		resp := tg.open(t, ctx, method, url, body, headers...)
+		if resp.StatusCode != http.StatusServiceUnavailable {
+			t.Fatalf("status %d, Content-Type %q, want 503", resp.StatusCode, resp.Header.Get("Content-Type"))
+		}
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantOverloaded(t, response{status: resp.StatusCode, header: resp.Header, body: b})
+		if m := decode(t, b); !strings.Contains(m.Error.Message, "event stream limit") {
+			t.Errorf("refusal %s, want the event stream limit named", b)
+		}
+	}
+	t.Run("GET", func(t *testing.T) {
+		refused(t, http.MethodGet, tg.url, "", append([]string{"Accept", "text/event-stream"}, tg.initialize(t, "2025-11-25", `{}`)...)...)
+	})
+	t.Run("HTTP+SSE", func(t *testing.T) {
+		refused(t, http.MethodGet, tg.base+"/sse", "", "Accept", "text/event-stream")
+	})
+	t.Run("subscriptions/listen", func(t *testing.T) {
+		refused(t, http.MethodPost, tg.url, statelessBody(9, "subscriptions/listen", `{"notifications":{"toolsListChanged":true}}`),
+			statelessHeaders("subscriptions/listen", "")...)
+	})
+	t.Run("replacing GET", func(t *testing.T) {
+		if r := tg.open(t, ctx, http.MethodGet, tg.url, "", getA...); r.StatusCode != http.StatusOK {
+			t.Fatalf("GET replacing the session's stream: status %d, want 200", r.StatusCode)
+		}
+		testkit.Eventually(t, "the replaced stream let go", waitFor, func() bool { return tg.g.OpenEventStreams() == 1 })
+	})
 }

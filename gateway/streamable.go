@@ -157,7 +157,8 @@ func (g *Gateway) requireSession(w http.ResponseWriter, r *http.Request, id sche
 // closed (hijackStream), since a client that lost its connection may
 // still hold it as far as the server can tell. A stream ends when its
 // client goes, another GET replaces it, the session is deleted or the
-// gateway drains.
+// gateway drains. With Config.MaxEventStreams streams open a GET is
+// refused with 503, unless it replaces its session's stream here.
 func (g *Gateway) get(w http.ResponseWriter, r *http.Request) {
 	if _, sseOK := accepts(r); !sseOK || len(r.Header.Values("Accept")) == 0 {
 		writeError(w, http.StatusNotAcceptable, nil, schema.Errorf(schema.CodeInvalidRequest, "Accept must allow text/event-stream"))
@@ -168,6 +169,10 @@ func (g *Gateway) get(w http.ResponseWriter, r *http.Request) {
 	}
 	sess, ok := g.requireSession(w, r, nil)
 	if !ok {
+		return
+	}
+	if sess.stream.Load() == nil && g.streamsFull() {
+		writeError(w, http.StatusServiceUnavailable, nil, g.overloaded(refusedStreamLimit))
 		return
 	}
 	sess.openStreams.Add(1) // the session stays cached while its stream opens
