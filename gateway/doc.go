@@ -98,9 +98,12 @@
 // every gateway follows to tell the event streams it holds: session GET
 // streams (resumable with Last-Event-ID on any gateway; a new GET for a
 // session replaces, and closes, the stream a gateway holds for it),
-// subscriptions/listen streams and HTTP+SSE streams. Event streams run on hijacked connections,
-// a few KB each, with every write under a short deadline: a client that
-// stops reading is cut off rather than buffered for.
+// subscriptions/listen streams and HTTP+SSE streams. Event streams run on
+// hijacked connections, a few KB each, with every write under a short
+// deadline: a client that stops reading is cut off rather than buffered
+// for. On a connection that cannot be hijacked (HTTP/2, or a wrapping
+// ResponseWriter that hides Hijack) a session's GET is answered 405, the
+// spec's answer of a server that offers no stream, and the other two 505.
 //
 // # Lifecycle
 //

@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"bufio"
 	"context"
 	"hash/maphash"
 	"io"
@@ -161,9 +160,9 @@ var keepAliveEvent = []byte(": keep-alive\n\n")
 // sleep) is served at once rather than after the kernel gives up on the
 // old connection, and what the old stream would have carried comes with
 // Last-Event-ID. The caller counted the stream in sess.openStreams; its
-// end takes it off. It reports false when the connection cannot be
-// hijacked (HTTP/2, or a response writer without it), and leaves the count
-// to the caller then.
+// end takes it off. It reports false, having written nothing, when the
+// connection cannot be hijacked (HTTP/2, or a response writer without
+// it): the caller then takes the count off and refuses the GET.
 func (g *Gateway) hijackStream(w http.ResponseWriter, sess *session, first []byte, lastSeq uint64) (*eventStream, bool) {
 	es := &eventStream{sess: sess, lastSeq: lastSeq}
 	ok := g.hijack(w, es, first, func() {
@@ -243,36 +242,6 @@ func (g *Gateway) keepAlive(ctx context.Context) {
 			return
 		case <-t.C:
 			g.eventStreams.each(func(es *eventStream) { _ = es.write(keepAliveEvent) })
-		}
-	}
-}
-
-// streamThroughHTTP is the fallback for connections that cannot be
-// hijacked: the handler holds the stream open itself.
-func (g *Gateway) streamThroughHTTP(w http.ResponseWriter, r *http.Request, sess *session) {
-	defer sess.openStreams.Add(-1)
-	setSSEHeaders(w.Header())
-	w.WriteHeader(http.StatusOK)
-	rc := http.NewResponseController(w)
-	if err := rc.Flush(); err != nil {
-		return
-	}
-	t := time.NewTicker(g.cfg.KeepAlive)
-	defer t.Stop()
-	bw := bufio.NewWriterSize(w, 64)
-	for {
-		select {
-		case <-r.Context().Done():
-			return
-		case <-sess.gone:
-			return
-		case <-g.drain:
-			return
-		case <-t.C:
-			_ = rc.SetWriteDeadline(time.Now().Add(writeTimeout))
-			if _, err := bw.Write(keepAliveEvent); err != nil || bw.Flush() != nil || rc.Flush() != nil {
-				return
-			}
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -273,4 +274,58 @@ func TestProtocolVersionHeader(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestEventStreamNeedsHijack checks a session's GET on connections the
+// gateway cannot take over, through a ResponseWriter that hides Hijack (a
+// wrapping middleware) and over HTTP/2: it is answered at once with 405,
+// Allow: POST, DELETE and -32600 (the spec's answer of a server that
+// offers no stream), not with a stream that never delivers; the session's
+// GET over HTTP/1.1 still opens its stream.
+func TestEventStreamNeedsHijack(t *testing.T) {
+	tg := newTestGateway(t, gateway.Config{})
+	hs := tg.initialize(t, "2025-11-25", `{}`)
+	get := append([]string{"Accept", "text/event-stream"}, hs...)
+	wrapped := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tg.g.ServeHTTP(struct{ http.ResponseWriter }{w}, r) // Write, WriteHeader and Header only
+	}))
+	t.Cleanup(wrapped.Close)
+	h2 := httptest.NewUnstartedServer(tg.g)
+	h2.EnableHTTP2 = true
+	h2.StartTLS()
+	t.Cleanup(h2.Close)
+
+	for _, c := range []struct {
+		name  string
+		srv   *httptest.Server
+		major int
+	}{{"hidden Hijack", wrapped, 1}, {"HTTP/2", h2, 2}} {
+		t.Run(c.name, func(t *testing.T) {
+			req, err := newRequest(t.Context(), http.MethodGet, c.srv.URL+gateway.MCPPath, "", get...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp, err := c.srv.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			if resp.ProtoMajor != c.major {
+				t.Fatalf("served over %s, want HTTP/%d", resp.Proto, c.major)
+			}
+			if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != "POST, DELETE" {
+				t.Fatalf("status %d, Allow %q, Content-Type %q: want 405 and Allow: POST, DELETE",
+					resp.StatusCode, resp.Header.Get("Allow"), resp.Header.Get("Content-Type"))
+			}
+			b, err := io.ReadAll(resp.Body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantError(t, response{status: resp.StatusCode, header: resp.Header, body: b}, http.StatusMethodNotAllowed, schema.CodeInvalidRequest)
+		})
+	}
+	if r := tg.open(t, t.Context(), http.MethodGet, tg.url, "", get...); r.StatusCode != http.StatusOK {
+		t.Fatalf("GET over HTTP/1.1 after the refusals: status %d", r.StatusCode)
+	}
+	testkit.Eventually(t, "the stream open", waitFor, func() bool { return tg.g.OpenEventStreams() == 1 })
 }

@@ -158,7 +158,11 @@ func (g *Gateway) requireSession(w http.ResponseWriter, r *http.Request, id sche
 // still hold it as far as the server can tell. A stream ends when its
 // client goes, another GET replaces it, the session is deleted or the
 // gateway drains. With Config.MaxEventStreams streams open a GET is
-// refused with 503, unless it replaces its session's stream here.
+// refused with 503, unless it replaces its session's stream here. Event
+// streams run on hijacked connections only: on one that cannot be
+// hijacked (HTTP/2, or a wrapping ResponseWriter that hides Hijack) a GET
+// is answered 405, as the spec has a server that offers no stream answer,
+// and the client goes on without one.
 func (g *Gateway) get(w http.ResponseWriter, r *http.Request) {
 	if _, sseOK := accepts(r); !sseOK || len(r.Header.Values("Accept")) == 0 {
 		writeError(w, http.StatusNotAcceptable, nil, schema.Errorf(schema.CodeInvalidRequest, "Accept must allow text/event-stream"))
@@ -193,7 +197,10 @@ func (g *Gateway) get(w http.ResponseWriter, r *http.Request) {
 	}
 	es, ok := g.hijackStream(w, sess, first, last)
 	if !ok {
-		g.streamThroughHTTP(w, r, sess)
+		sess.openStreams.Add(-1)
+		w.Header().Set("Allow", "POST, DELETE")
+		writeError(w, http.StatusMethodNotAllowed, nil, schema.Errorf(schema.CodeInvalidRequest,
+			"the GET event stream needs an HTTP/1.1 connection"))
 		return
 	}
 	if last > 0 {
