@@ -31,6 +31,10 @@ type eventStream struct {
 	// lastSeq is the events-stream sequence of the last event written
 	// (guarded by mu): replayed and live events are each written once.
 	lastSeq uint64
+	// order numbers a session's GET stream by its request's arrival
+	// (eventStreamSet.nextGET): of two streams of a session, the later
+	// GET's delivers, whichever is ready first.
+	order uint64
 }
 
 // writeSeq writes b, the event of sequence seq, unless it was written.
@@ -88,6 +92,8 @@ type eventStreamSet struct {
 		m  map[*eventStream]struct{}
 	}
 	open atomic.Int64
+	// gets numbers session GETs as they come (nextGET).
+	gets atomic.Uint64
 }
 
 func newEventStreamSet() *eventStreamSet {
@@ -101,6 +107,9 @@ func newEventStreamSet() *eventStreamSet {
 func (s *eventStreamSet) shard(es *eventStream) int {
 	return int(maphash.Comparable(s.seed, es) % streamShards)
 }
+
+// nextGET numbers a session GET that arrives, for its stream's order.
+func (s *eventStreamSet) nextGET() uint64 { return s.gets.Add(1) }
 
 func (s *eventStreamSet) add(es *eventStream) {
 	sh := &s.shards[s.shard(es)]
@@ -153,21 +162,33 @@ var keepAliveEvent = []byte(": keep-alive\n\n")
 
 // hijackStream takes over the connection of a validated GET and serves the
 // session's event stream on it, starting with first (the response head and
-// any replayed events, up to lastSeq). Once first is written, the stream
-// delivers the session's events on this gateway, and the stream it
-// replaces, if any, is closed: a client that resumes after losing its
-// connection without a FIN (a network switch, a NAT timeout, a laptop's
-// sleep) is served at once rather than after the kernel gives up on the
-// old connection, and what the old stream would have carried comes with
-// Last-Event-ID. The caller counted the stream in sess.openStreams; its
-// end takes it off. It reports false, having written nothing, when the
-// connection cannot be hijacked (HTTP/2, or a response writer without
-// it): the caller then takes the count off and refuses the GET.
-func (g *Gateway) hijackStream(w http.ResponseWriter, sess *session, first []byte, lastSeq uint64) (*eventStream, bool) {
-	es := &eventStream{sess: sess, lastSeq: lastSeq}
+// any replayed events, up to lastSeq); order is its GET's (nextGET). Once
+// first is written, the stream delivers the session's events on this
+// gateway and the stream it replaces, if any, is closed: a client that
+// resumes after losing its connection without a FIN (a network switch, a
+// NAT timeout, a laptop's sleep) is served at once rather than after the
+// kernel gives up on the old connection, and what the old stream would
+// have carried comes with Last-Event-ID. Should a later GET's stream have
+// taken over first, this one is closed instead: the client's latest GET
+// is the one served. The caller counted the stream in sess.openStreams;
+// its end takes it off. It reports false, having written nothing, when the
+// connection cannot be hijacked (HTTP/2, or a response writer without it):
+// the caller then takes the count off and refuses the GET.
+func (g *Gateway) hijackStream(w http.ResponseWriter, sess *session, first []byte, lastSeq, order uint64) (*eventStream, bool) {
+	es := &eventStream{sess: sess, lastSeq: lastSeq, order: order}
 	ok := g.hijack(w, es, first, func() {
-		if old := sess.stream.Swap(es); old != nil {
-			old.close()
+		for {
+			old := sess.stream.Load()
+			if old != nil && old.order > es.order {
+				es.close()
+				return
+			}
+			if sess.stream.CompareAndSwap(old, es) {
+				if old != nil {
+					old.close()
+				}
+				return
+			}
 		}
 	}, func() {
 		sess.stream.CompareAndSwap(es, nil)

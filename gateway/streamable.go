@@ -180,6 +180,7 @@ func (g *Gateway) get(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sess.openStreams.Add(1) // the session stays cached while its stream opens
+	order := g.eventStreams.nextGET()
 	first, last := sseHead, uint64(0)
 	if after, err := strconv.ParseUint(r.Header.Get("Last-Event-ID"), 10, 64); err == nil {
 		// Resuming: what the client missed comes first, from the events
@@ -195,7 +196,7 @@ func (g *Gateway) get(w http.ResponseWriter, r *http.Request) {
 			first = append(first, ev.b...)
 		}
 	}
-	es, ok := g.hijackStream(w, sess, first, last)
+	es, ok := g.hijackStream(w, sess, first, last, order)
 	if !ok {
 		sess.openStreams.Add(-1)
 		w.Header().Set("Allow", "POST, DELETE")
