@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -88,6 +89,64 @@ func TestListChanged(t *testing.T) {
 	}
 }
 
+// resumeTest is a session on a test gateway, for the tests of its GET
+// stream's resumption.
+type resumeTest struct {
+	tg  *testGateway
+	ctx context.Context
+	get []string // a GET stream's headers
+	// listened is a stateless subscriptions/listen stream, acknowledged:
+	// it tells when a list change has been published.
+	listened <-chan sseEvent
+}
+
+func newResumeTest(t *testing.T) *resumeTest {
+	tg := newTestGateway(t, gateway.Config{})
+	hs := tg.initialize(t, "2025-11-25", `{}`)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	listen := tg.open(t, ctx, http.MethodPost, tg.url, statelessBody(9, "subscriptions/listen", `{"notifications":{"toolsListChanged":true}}`),
+		statelessHeaders("subscriptions/listen", "")...)
+	rt := &resumeTest{tg: tg, ctx: ctx, get: append([]string{"Accept", "text/event-stream"}, hs...), listened: readSSE(listen.Body)}
+	nextEvent(t, rt.listened, "the listen acknowledgement")
+	return rt
+}
+
+// open opens a GET stream of the session, resuming after lastID unless it
+// is empty, and fails the test unless it is answered 200.
+func (rt *resumeTest) open(t *testing.T, lastID string) *http.Response {
+	t.Helper()
+	headers := rt.get
+	if lastID != "" {
+		headers = append(slices.Clip(headers), "Last-Event-ID", lastID)
+	}
+	r := rt.tg.open(t, rt.ctx, http.MethodGet, rt.tg.url, "", headers...)
+	if r.StatusCode != http.StatusOK {
+		t.Fatalf("GET stream (Last-Event-ID %q): status %d, want 200", lastID, r.StatusCode)
+	}
+	return r
+}
+
+// startWorker starts a worker group, name, with a tool of its name: a list
+// change, and another once it stops. It returns the worker and its
+// connection's JetStream.
+func (rt *resumeTest) startWorker(t *testing.T, name string) (*testkit.Worker, jetstream.JetStream) {
+	nc, js := testkit.JetStreamOver(t, func() (*nats.Conn, error) { return rt.tg.emb.Connect() })
+	return testkit.StartWorker(t, nc, testkit.WorkerOptions{Group: name, Tools: []schema.Tool{{Name: name}},
+		Handle: func(context.Context, *testkit.Call) (any, error) { return map[string]any{"content": []any{}}, nil }}), js
+}
+
+// listChange returns the id of ev, failing the test unless ev is a tools
+// list change with a numeric id.
+func listChange(t *testing.T, ev sseEvent) uint64 {
+	t.Helper()
+	id, err := strconv.ParseUint(ev.id, 10, 64)
+	if err != nil || decode(t, []byte(ev.data)).Method != schema.NotificationToolListChanged {
+		t.Fatalf("event %+v: want notifications/tools/list_changed with a numeric id", ev)
+	}
+	return id
+}
+
 // TestResumeStream checks resumption of a session's GET stream on the
 // same gateway: the client loses its stream after a list change (event
 // id N), another change happens meanwhile, and the stream opened again
@@ -95,44 +154,23 @@ func TestListChanged(t *testing.T) {
 // id; the replay leaves no consumer on the events stream (gone within
 // 3 s, where nats.go would keep an ordered consumer's for 5 minutes).
 func TestResumeStream(t *testing.T) {
-	tg := newTestGateway(t, gateway.Config{})
-	hs := tg.initialize(t, "2025-11-25", `{}`)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	get := append([]string{"Accept", "text/event-stream"}, hs...)
-	stream := tg.open(t, ctx, http.MethodGet, tg.url, "", get...)
-	events := readSSE(stream.Body)
-	// A listen stream tells the test when a change has been published.
-	listen := tg.open(t, ctx, http.MethodPost, tg.url, statelessBody(9, "subscriptions/listen", `{"notifications":{"toolsListChanged":true}}`),
-		statelessHeaders("subscriptions/listen", "")...)
-	listened := readSSE(listen.Body)
-	nextEvent(t, listened, "the listen acknowledgement")
-
-	nc, js := testkit.JetStreamOver(t, func() (*nats.Conn, error) { return tg.emb.Connect() })
-	late := testkit.StartWorker(t, nc, testkit.WorkerOptions{Group: "late", Tools: []schema.Tool{{Name: "late"}},
-		Handle: func(context.Context, *testkit.Call) (any, error) { return map[string]any{"content": []any{}}, nil }})
-	ev := nextEvent(t, events, "the list change on the GET stream")
-	first, err := strconv.ParseUint(ev.id, 10, 64)
-	if err != nil {
-		t.Fatalf("event id %q", ev.id)
-	}
-	nextEvent(t, listened, "the first list change on the listen stream")
+	rt := newResumeTest(t)
+	stream := rt.open(t, "")
+	late, js := rt.startWorker(t, "late")
+	first := listChange(t, nextEvent(t, readSSE(stream.Body), "the list change on the GET stream"))
+	nextEvent(t, rt.listened, "the first list change on the listen stream")
 
 	// The client loses its GET stream; the group goes meanwhile.
 	stream.Body.Close()
-	testkit.Eventually(t, "the closed GET stream to be let go", waitFor, func() bool { return tg.g.OpenEventStreams() == 1 })
+	testkit.Eventually(t, "the closed GET stream to be let go", waitFor, func() bool { return rt.tg.g.OpenEventStreams() == 1 })
 	late.Stop()
-	if m := decode(t, []byte(nextEvent(t, listened, "the second list change").data)); m.Method != schema.NotificationToolListChanged {
+	if m := decode(t, []byte(nextEvent(t, rt.listened, "the second list change").data)); m.Method != schema.NotificationToolListChanged {
 		t.Fatalf("listen event %s", m)
 	}
 	following := eventsConsumers(t, js) // the gateway's own, which follows the stream
-	resumed := tg.open(t, ctx, http.MethodGet, tg.url, "", append(get, "Last-Event-ID", ev.id)...)
-	if resumed.StatusCode != http.StatusOK {
-		t.Fatalf("resuming: status %d", resumed.StatusCode)
-	}
-	ev = nextEvent(t, readSSE(resumed.Body), "the replayed change")
-	if id, err := strconv.ParseUint(ev.id, 10, 64); err != nil || id <= first || decode(t, []byte(ev.data)).Method != schema.NotificationToolListChanged {
-		t.Fatalf("replayed event %+v, want the list change after id %d", ev, first)
+	resumed := rt.open(t, strconv.FormatUint(first, 10))
+	if id := listChange(t, nextEvent(t, readSSE(resumed.Body), "the replayed change")); id <= first {
+		t.Fatalf("replayed event id %d, want the list change after id %d", id, first)
 	}
 	testkit.Eventually(t, "the replay's consumers to go", 3*time.Second, func() bool { return eventsConsumers(t, js) == following })
 }
@@ -155,33 +193,18 @@ func eventsConsumers(t *testing.T, js jetstream.JetStream) int {
 // nothing, and carries the next list change, with an id after the last
 // event stored when it opened.
 func TestResumeBeyondTheEnd(t *testing.T) {
-	tg := newTestGateway(t, gateway.Config{})
-	hs := tg.initialize(t, "2025-11-25", `{}`)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	get := append([]string{"Accept", "text/event-stream"}, hs...)
-	stream := tg.open(t, ctx, http.MethodGet, tg.url, "", get...)
-
+	rt := newResumeTest(t)
+	stream := rt.open(t, "")
 	// A first change, so that the events stream does not end at 0.
-	nc, _ := testkit.JetStreamOver(t, func() (*nats.Conn, error) { return tg.emb.Connect() })
-	late := testkit.StartWorker(t, nc, testkit.WorkerOptions{Group: "late", Tools: []schema.Tool{{Name: "late"}},
-		Handle: func(context.Context, *testkit.Call) (any, error) { return map[string]any{"content": []any{}}, nil }})
-	ev := nextEvent(t, readSSE(stream.Body), "the first list change")
-	first, err := strconv.ParseUint(ev.id, 10, 64)
-	if err != nil {
-		t.Fatalf("event id %q", ev.id)
-	}
+	late, _ := rt.startWorker(t, "late")
+	first := listChange(t, nextEvent(t, readSSE(stream.Body), "the first list change"))
 	stream.Body.Close()
-	testkit.Eventually(t, "the closed GET stream to be let go", waitFor, func() bool { return tg.g.OpenEventStreams() == 0 })
+	testkit.Eventually(t, "the closed GET stream to be let go", waitFor, func() bool { return rt.tg.g.OpenEventStreams() == 1 })
 
-	resumed := tg.open(t, ctx, http.MethodGet, tg.url, "", append(get, "Last-Event-ID", strconv.FormatUint(first+1_000_000, 10))...)
-	if resumed.StatusCode != http.StatusOK {
-		t.Fatalf("resuming: status %d", resumed.StatusCode)
-	}
+	resumed := rt.open(t, strconv.FormatUint(first+1_000_000, 10))
 	late.Stop() // the group goes: a second change
-	ev = nextEvent(t, readSSE(resumed.Body), "the change after the resumption")
-	if id, err := strconv.ParseUint(ev.id, 10, 64); err != nil || id <= first || decode(t, []byte(ev.data)).Method != schema.NotificationToolListChanged {
-		t.Fatalf("event %+v, want the list change after id %d", ev, first)
+	if id := listChange(t, nextEvent(t, readSSE(resumed.Body), "the change after the resumption")); id <= first {
+		t.Fatalf("event id %d, want the list change after id %d", id, first)
 	}
 }
 
@@ -193,44 +216,16 @@ func TestResumeBeyondTheEnd(t *testing.T) {
 // server closes the first stream (its body ends), and the second carries
 // the next change live.
 func TestResumeReplacesStream(t *testing.T) {
-	tg := newTestGateway(t, gateway.Config{})
-	hs := tg.initialize(t, "2025-11-25", `{}`)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	get := append([]string{"Accept", "text/event-stream"}, hs...)
-	first := tg.open(t, ctx, http.MethodGet, tg.url, "", get...)
-	firstEvents := readSSE(first.Body)
-	// A listen stream tells the test when a change has been published.
-	listen := tg.open(t, ctx, http.MethodPost, tg.url, statelessBody(9, "subscriptions/listen", `{"notifications":{"toolsListChanged":true}}`),
-		statelessHeaders("subscriptions/listen", "")...)
-	listened := readSSE(listen.Body)
-	nextEvent(t, listened, "the listen acknowledgement")
-	startLate := func(name string) *testkit.Worker {
-		nc, _ := testkit.JetStreamOver(t, func() (*nats.Conn, error) { return tg.emb.Connect() })
-		return testkit.StartWorker(t, nc, testkit.WorkerOptions{Group: name, Tools: []schema.Tool{{Name: name}},
-			Handle: func(context.Context, *testkit.Call) (any, error) { return map[string]any{"content": []any{}}, nil }})
-	}
-	seq := func(ev sseEvent) uint64 {
-		t.Helper()
-		id, err := strconv.ParseUint(ev.id, 10, 64)
-		if err != nil || decode(t, []byte(ev.data)).Method != schema.NotificationToolListChanged {
-			t.Fatalf("event %+v: want notifications/tools/list_changed with a numeric id", ev)
-		}
-		return id
-	}
-
-	late := startLate("late")
-	n := seq(nextEvent(t, firstEvents, "the first change on the first stream"))
-	nextEvent(t, listened, "the first change on the listen stream")
+	rt := newResumeTest(t)
+	firstEvents := readSSE(rt.open(t, "").Body)
+	late, _ := rt.startWorker(t, "late")
+	n := listChange(t, nextEvent(t, firstEvents, "the first change on the first stream"))
+	nextEvent(t, rt.listened, "the first change on the listen stream")
 	late.Stop()
-	nextEvent(t, listened, "the second change on the listen stream")
+	nextEvent(t, rt.listened, "the second change on the listen stream")
 
-	second := tg.open(t, ctx, http.MethodGet, tg.url, "", append(get, "Last-Event-ID", strconv.FormatUint(n, 10))...)
-	if second.StatusCode != http.StatusOK {
-		t.Fatalf("resuming while the first stream is open: status %d, want 200", second.StatusCode)
-	}
-	secondEvents := readSSE(second.Body)
-	replayed := seq(nextEvent(t, secondEvents, "the replayed change"))
+	secondEvents := readSSE(rt.open(t, strconv.FormatUint(n, 10)).Body)
+	replayed := listChange(t, nextEvent(t, secondEvents, "the replayed change"))
 	if replayed <= n {
 		t.Fatalf("replayed event id %d, want after %d", replayed, n)
 	}
@@ -241,10 +236,10 @@ func TestResumeReplacesStream(t *testing.T) {
 			t.Fatal("the replaced stream is still open")
 		}
 	}
-	testkit.Eventually(t, "the replaced stream let go", waitFor, func() bool { return tg.g.OpenEventStreams() == 2 })
+	testkit.Eventually(t, "the replaced stream let go", waitFor, func() bool { return rt.tg.g.OpenEventStreams() == 2 })
 
-	startLate("later")
-	if live := seq(nextEvent(t, secondEvents, "the next change on the new stream")); live <= replayed {
+	rt.startWorker(t, "later")
+	if live := listChange(t, nextEvent(t, secondEvents, "the next change on the new stream")); live <= replayed {
 		t.Fatalf("live event id %d, want after %d", live, replayed)
 	}
 }
