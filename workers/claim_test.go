@@ -2,10 +2,13 @@ package workers_test
 
 import (
 	"fmt"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/mcpstream/mcpstream/internal/testkit"
+	"github.com/mcpstream/mcpstream/schema"
+	"github.com/mcpstream/mcpstream/streams"
 	"github.com/mcpstream/mcpstream/workers"
 )
 
@@ -147,5 +150,52 @@ func BenchmarkCallNotIdempotent(b *testing.B) {
 	b.ResetTimer()
 	for range b.N {
 		h.await(h.call("bench", "echo", map[string]any{"text": "x"}), 10*time.Second)
+	}
+}
+
+// TestCancelledWhileBuffered: a request the client cancels while its
+// envelope waits in a replica's buffers, behind a busy pool, does not run
+// when a handler is free: it is acknowledged without an answer, and the
+// request behind it runs.
+func TestCancelledWhileBuffered(t *testing.T) {
+	h := newHarness(t)
+	p := newProbe()
+	h.run(testGroup("cw", p), workers.Options{Concurrency: 1, Batch: 4})
+	envs := make([]*schema.Envelope, 3)
+	for i, tool := range []string{"block", "count", "count"} {
+		envs[i] = h.envelope(h.keyFor(0), tool, map[string]any{})
+		envs[i].RequestID = strconv.Itoa(i + 1)
+		h.publish("cw", envs[i])
+		if i == 0 {
+			awaitValue(t, p.started, 10*time.Second, "the first handler to start")
+		}
+	}
+	testkit.Eventually(t, "the replica holding all 3", 10*time.Second, func() bool {
+		return h.consumerInfo("cw", 0).NumAckPending == 3
+	})
+	// The second is cancelled while it waits, then the first while it
+	// runs, which frees the handler: the replica handles cancellations in
+	// order, so it knows of the second's when its turn comes.
+	nc := h.connect()
+	for _, env := range []*schema.Envelope{envs[1], envs[0]} {
+		b, err := (&schema.Cancel{Session: env.Session, RequestID: env.RequestID, Reason: "changed my mind"}).Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := nc.Publish(streams.CancelSubject, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := h.text(h.await(envs[2].Key, 10*time.Second)); got != "counted attempt 1" {
+		t.Errorf("the third request's reply %q", got)
+	}
+	testkit.Eventually(t, "every envelope acknowledged", 10*time.Second, func() bool {
+		return h.consumerInfo("cw", 0).NumAckPending == 0
+	})
+	if n := p.runs.Load(); n != 1 {
+		t.Errorf("count ran %d times, want once: the cancelled request ran", n)
+	}
+	if n := h.drainReplies(); n[envs[0].Key]+n[envs[1].Key] != 0 {
+		t.Errorf("replies to cancelled requests: %v", n)
 	}
 }

@@ -65,7 +65,8 @@
 //
 // A result that comes after the deadline or after the client cancelled is
 // neither stored nor sent: the gateway has answered already, or the
-// client wants no answer.
+// client wants no answer. A request the client cancelled while its
+// envelope waited in this replica's buffers is not run at all (cancel.go).
 //
 // # Recording results
 //

@@ -19,7 +19,6 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/mcpstream/mcpstream/internal/logging"
-	"github.com/mcpstream/mcpstream/schema"
 	"github.com/mcpstream/mcpstream/streams"
 )
 
@@ -261,6 +260,9 @@ type runner struct {
 	// running maps session + "\x00" + JSON-RPC id to the cancel function
 	// of the handler running that request, for notifications/cancelled.
 	running sync.Map
+	// cancelled remembers the requests cancelled lately, for one whose
+	// envelope waits in this replica's buffers as its cancellation comes.
+	cancelled cancelled
 	// base is the parent of every handler's context and of the pool's
 	// waits (the result bucket, the task bucket, dead letters). It is
 	// cancelled, with ErrDraining, only by abort: at the drain deadline.
@@ -614,22 +616,6 @@ func (r *runner) handBack(msg jetstream.Msg, key, why string) {
 		return
 	}
 	r.log.Debug("envelope handed back to the stream", "subject", msg.Subject(), "key", key, "why", why)
-}
-
-// onCancel cancels the handler of a request the client cancelled, if it
-// runs here.
-func (r *runner) onCancel(msg *nats.Msg) {
-	c, err := schema.UnmarshalCancel(msg.Data)
-	if err != nil {
-		return
-	}
-	if cancel, ok := r.running.Load(c.Session + "\x00" + c.RequestID); ok {
-		reason := c.Reason
-		if reason == "" {
-			reason = "cancelled by the client"
-		}
-		cancel.(context.CancelCauseFunc)(errors.New(reason))
-	}
 }
 
 // PartitionShare is a replica's share of the request partitions (see

@@ -155,6 +155,16 @@ func (r *runner) process(held *slot, msg jetstream.Msg, mayBeCopy bool) {
 			r.running.Delete(key)
 			cancelCause(nil)
 		}()
+		if reason, ok := r.cancelled.reason(key); ok {
+			// Cancelled while it waited here, or elsewhere before a
+			// redelivery: the client wants no answer, and it is not run.
+			event(span, "not run: cancelled by the client before it started")
+			r.log.DebugContext(lctx, "dropping a request cancelled before it started", "key", env.Key, "reason", reason)
+			r.expired.Add(1)
+			r.metrics.delivered(deliveredExpired)
+			_ = msg.Ack()
+			return
+		}
 	}
 	started := time.Now()
 	held.hold(msg, env, started, claimed)

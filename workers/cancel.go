@@ -1,0 +1,83 @@
+package workers
+
+import (
+	"context"
+	"errors"
+	"sync"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/mcpstream/mcpstream/schema"
+)
+
+// A client cancels a request with notifications/cancelled (a stateless
+// one by closing its stream); the gateway publishes the cancellation to
+// every replica (streams.CancelSubject). The replica running the request
+// cancels its handler's context. One holding the envelope unstarted, in
+// its buffers behind a busy pool, remembers the cancellation, and does
+// not run the request when its turn comes.
+
+// onCancel handles a cancellation: it cancels the handler of the request
+// if it runs here, and remembers it for an envelope still waiting.
+func (r *runner) onCancel(msg *nats.Msg) {
+	c, err := schema.UnmarshalCancel(msg.Data)
+	if err != nil {
+		return
+	}
+	reason := c.Reason
+	if reason == "" {
+		reason = "cancelled by the client"
+	}
+	key := c.Session + "\x00" + c.RequestID
+	// Remembered before the look-up, as process stores a handler before
+	// it asks: one of the two sees the other.
+	r.cancelled.add(key, reason)
+	if cancel, ok := r.running.Load(key); ok {
+		cancel.(context.CancelCauseFunc)(errors.New(reason))
+	}
+}
+
+// cancelMemory bounds the cancellations a replica remembers: the oldest
+// is forgotten when another comes. An envelope waits in a replica's
+// buffers for at most one pull's batch of handlers' runs, in which far
+// fewer cancellations come.
+const cancelMemory = 4096
+
+// cancelled remembers the latest cancelMemory cancellations, by cancel key
+// (cancelKey), with their reasons. A key is never reused: a JSON-RPC id
+// names one request of its session, and a stateless request's key is its
+// own. The zero value is ready.
+type cancelled struct {
+	mu      sync.Mutex
+	reasons map[string]string
+	ring    []string // the keys, oldest at next once full
+	next    int
+}
+
+// add remembers that the request of key was cancelled, for reason.
+func (c *cancelled) add(key, reason string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.reasons == nil {
+		c.reasons = make(map[string]string)
+	}
+	if _, ok := c.reasons[key]; ok {
+		return
+	}
+	if len(c.ring) < cancelMemory {
+		c.ring = append(c.ring, key)
+	} else {
+		delete(c.reasons, c.ring[c.next])
+		c.ring[c.next] = key
+		c.next = (c.next + 1) % cancelMemory
+	}
+	c.reasons[key] = reason
+}
+
+// reason returns why the request of key was cancelled, if it was lately.
+func (c *cancelled) reason(key string) (string, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	reason, ok := c.reasons[key]
+	return reason, ok
+}
