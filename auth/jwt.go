@@ -5,14 +5,18 @@ import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/rsa"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/MicahParks/jwkset"
 	"github.com/MicahParks/keyfunc/v3"
 	"github.com/golang-jwt/jwt/v5"
 	"golang.org/x/time/rate"
@@ -26,15 +30,44 @@ import (
 //
 // The key set is fetched at start, again every RefreshInterval, and when a
 // token names a key id not in it (at most once per RefreshUnknownKID), so
-// rotated keys are picked up at once.
+// rotated keys are picked up at once. A fetch belongs to the
+// authenticator, not to the request that caused it: the requests that need
+// it wait for the same fetch, each only as long as its own context lasts,
+// and a client that goes does not abort it.
 type JWT struct {
 	opts   JWTOptions
-	kf     keyfunc.Keyfunc
+	log    *slog.Logger
+	keys   *jwkset.MemoryJWKSet // the key set last fetched
+	kf     keyfunc.Keyfunc      // reads keys
 	parser *jwt.Parser
 	scopes scopeRule
 	cache  *tokenCache
-	stop   context.CancelFunc
+
+	ctx     context.Context // ends at Close, ending the fetches
+	stop    context.CancelFunc
+	unknown *rate.Limiter // fetches for unknown key ids
+	timeout time.Duration // bounds a fetch
+
+	mu       sync.Mutex
+	fetching *keyFetch     // the fetch under way or due, nil when none
+	fetched  atomic.Uint64 // fetches ended; changed under mu
 }
+
+// keyFetch is one fetch of the key set, which any number of requests may
+// wait for.
+type keyFetch struct {
+	done chan struct{} // closed when the fetch has ended
+	err  error         // why it failed; set before done is closed
+}
+
+// unknownKIDWaitMax is the longest a fetch for an unknown key id is
+// delayed to respect RefreshUnknownKID: a token naming an unknown key id
+// is refused at once when no fetch is due sooner.
+const unknownKIDWaitMax = 5 * time.Second
+
+// errFetchLimited says a fetch for an unknown key id was not made:
+// another was made less than RefreshUnknownKID ago.
+var errFetchLimited = errors.New("key set fetched too recently to fetch again")
 
 // NewJWT fetches the key set and returns the authenticator; the key
 // set is refreshed in the background until ctx ends or Close is called. It
@@ -53,37 +86,13 @@ func NewJWT(ctx context.Context, opts JWTOptions) (*JWT, error) {
 	if log == nil {
 		log = slog.Default()
 	}
+	timeout := opts.HTTPClient.Timeout
+	if timeout <= 0 {
+		timeout = time.Minute
+	}
 	kctx, stop := context.WithCancel(ctx)
-	strictFirstFetch := false
-	kf, err := keyfunc.NewDefaultOverrideCtx(kctx, []string{opts.JWKSURL}, keyfunc.Override{
-		Client:                    opts.HTTPClient,
-		HTTPTimeout:               opts.HTTPClient.Timeout,
-		NoErrorReturnFirstHTTPReq: &strictFirstFetch,
-		RefreshInterval:           opts.RefreshInterval,
-		RefreshUnknownKID:         rate.NewLimiter(rate.Every(opts.RefreshUnknownKID), 1),
-		// Waiting for the limiter, then fetching, is bounded: a token
-		// with an unknown key id is refused at once when no fetch is due.
-		RateLimitWaitMax: 5 * time.Second,
-		RefreshErrorHandlerFunc: func(u string) func(context.Context, error) {
-			return func(_ context.Context, err error) {
-				log.Warn("refreshing the JWKS failed; keeping the keys held", "url", u, "err", err)
-			}
-		},
-	})
-	if err != nil {
-		stop()
-		return nil, fmt.Errorf("auth: loading the JWKS from %s: %w", opts.JWKSURL, oneLine{err})
-	}
-	keys, err := kf.Storage().KeyReadAll(ctx)
-	if err == nil && len(keys) == 0 {
-		err = errors.New("it holds no key this server can use")
-	}
-	if err != nil {
-		stop()
-		return nil, fmt.Errorf("auth: loading the JWKS from %s: %w", opts.JWKSURL, err)
-	}
-	return &JWT{
-		opts: opts, kf: kf, stop: stop, scopes: scopes,
+	a := &JWT{
+		opts: opts, log: log, keys: jwkset.NewMemoryStorage(), scopes: scopes,
 		cache: newTokenCache(opts.CacheSize, opts.CacheTTL),
 		parser: jwt.NewParser(
 			jwt.WithValidMethods(opts.Algorithms),
@@ -93,17 +102,158 @@ func NewJWT(ctx context.Context, opts JWTOptions) (*JWT, error) {
 			jwt.WithIssuedAt(),
 			jwt.WithLeeway(opts.Leeway),
 		),
-	}, nil
+		ctx: kctx, stop: stop, timeout: timeout,
+		unknown: rate.NewLimiter(rate.Every(opts.RefreshUnknownKID), 1),
+	}
+	if err := a.fetch(); err != nil {
+		stop()
+		return nil, fmt.Errorf("auth: loading the JWKS from %s: %w", opts.JWKSURL, err)
+	}
+	if keys, _ := a.keys.KeyReadAll(ctx); len(keys) == 0 {
+		stop()
+		return nil, fmt.Errorf("auth: loading the JWKS from %s: it holds no key this server can use", opts.JWKSURL)
+	}
+	a.kf, err = keyfunc.New(keyfunc.Options{Ctx: kctx, Storage: a.keys})
+	if err != nil {
+		stop()
+		return nil, fmt.Errorf("auth: reading the JWKS: %w", err)
+	}
+	go a.refreshEvery(opts.RefreshInterval)
+	return a, nil
 }
 
-// oneLine shows a joined error on one line.
-type oneLine struct{ error }
-
-func (e oneLine) Error() string { return strings.ReplaceAll(e.error.Error(), "\n", "; ") }
-func (e oneLine) Unwrap() error { return e.error }
-
-// Close stops refreshing the key set.
+// Close stops refreshing the key set, and ends a fetch under way.
 func (a *JWT) Close() { a.stop() }
+
+// refreshEvery fetches the key set every d until Close.
+func (a *JWT) refreshEvery(d time.Duration) {
+	t := time.NewTicker(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-a.ctx.Done():
+			return
+		case <-t.C:
+			f, _ := a.startFetch(false, a.fetched.Load())
+			select {
+			case <-f.done:
+			case <-a.ctx.Done():
+				return
+			}
+		}
+	}
+}
+
+// awaitFetch has the key set fetched again for a token naming an unknown
+// key id, looked up when seen had fetches ended, and waits for the fetch
+// until ctx ends. A fetch under way is joined; none is made when one ended
+// since the lookup (the key set is to be read again) or when another was
+// started less than RefreshUnknownKID ago (errFetchLimited); otherwise one
+// is started, after waiting at most unknownKIDWaitMax for its turn. The
+// fetch runs under the authenticator's context, not ctx: a request that
+// goes does not abort it.
+func (a *JWT) awaitFetch(ctx context.Context, seen uint64) error {
+	f, err := a.startFetch(true, seen)
+	if f == nil {
+		return err
+	}
+	select {
+	case <-f.done:
+		return f.err
+	case <-ctx.Done():
+		return fmt.Errorf("request ended while the key set was fetched: %w", context.Cause(ctx))
+	}
+}
+
+// startFetch returns the fetch under way, or starts one unless a fetch
+// ended since seen fetches had (then it returns nil, nil); for an unknown
+// key id (limited) only as RefreshUnknownKID allows.
+func (a *JWT) startFetch(limited bool, seen uint64) (*keyFetch, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.fetching != nil {
+		return a.fetching, nil
+	}
+	if a.fetched.Load() != seen {
+		return nil, nil
+	}
+	var delay time.Duration
+	if limited {
+		r := a.unknown.Reserve()
+		if delay = r.Delay(); delay > unknownKIDWaitMax {
+			r.Cancel()
+			return nil, errFetchLimited
+		}
+	}
+	f := &keyFetch{done: make(chan struct{})}
+	a.fetching = f
+	go a.runFetch(f, delay)
+	return f, nil
+}
+
+// runFetch fetches the key set after delay, logs a failure, and ends f.
+func (a *JWT) runFetch(f *keyFetch, delay time.Duration) {
+	var err error
+	if delay > 0 {
+		t := time.NewTimer(delay)
+		select {
+		case <-t.C:
+		case <-a.ctx.Done():
+			t.Stop()
+			err = fmt.Errorf("authenticator closed: %w", context.Cause(a.ctx))
+		}
+	}
+	if err == nil {
+		if err = a.fetch(); err != nil {
+			a.log.Warn("refreshing the JWKS failed; keeping the keys held", "url", a.opts.JWKSURL, "err", err)
+		}
+	}
+	a.mu.Lock()
+	a.fetching = nil
+	a.fetched.Add(1)
+	a.mu.Unlock()
+	f.err = err
+	close(f.done)
+}
+
+// fetch reads the key set and replaces the keys held with its keys (those
+// of a type this server supports), within the HTTP client's timeout and
+// until Close. On failure the keys held are kept.
+func (a *JWT) fetch() error {
+	ctx, cancel := context.WithTimeout(a.ctx, a.timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.opts.JWKSURL, nil)
+	if err != nil {
+		return fmt.Errorf("fetching the JWKS: %w", err)
+	}
+	resp, err := a.opts.HTTPClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("fetching the JWKS: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("fetching the JWKS: HTTP status %d", resp.StatusCode)
+	}
+	var set jwkset.JWKSMarshal
+	if err := json.NewDecoder(resp.Body).Decode(&set); err != nil {
+		return fmt.Errorf("decoding the JWKS: %w", err)
+	}
+	keys := make([]jwkset.JWK, 0, len(set.Keys))
+	for _, m := range set.Keys {
+		k, err := jwkset.NewJWKFromMarshal(m, jwkset.JWKMarshalOptions{Private: true}, jwkset.JWKValidateOptions{})
+		switch {
+		case errors.Is(err, jwkset.ErrUnsupportedKey):
+			continue
+		case err != nil:
+			return fmt.Errorf("decoding the JWKS: key %q: %w", m.KID, err)
+		}
+		keys = append(keys, k)
+	}
+	if err := a.keys.KeyReplaceAll(ctx, keys); err != nil {
+		return fmt.Errorf("storing the JWKS: %w", err)
+	}
+	return nil
+}
 
 // Issuer is the issuer tokens must name.
 func (a *JWT) Issuer() string { return a.opts.Issuer }
@@ -149,13 +299,21 @@ func (a *JWT) invalid(desc string, err error) *Error {
 	return &Error{Status: http.StatusUnauthorized, Code: ErrCodeInvalidToken, Description: desc, Scope: a.scopes.challenge, Err: err}
 }
 
-// keyfunc finds the token's verification key in the key set (refreshing
-// it, within ctx, for an unknown key id) and refuses any key but an
-// asymmetric public key, whatever the key set holds.
+// keyfunc finds the token's verification key in the key set (fetching it
+// again for an unknown key id, waiting for that until ctx ends) and
+// refuses any key but an asymmetric public key, whatever the key set
+// holds.
 func (a *JWT) keyfunc(ctx context.Context) jwt.Keyfunc {
 	kf := a.kf.KeyfuncCtx(ctx)
 	return func(t *jwt.Token) (any, error) {
+		seen := a.fetched.Load()
 		k, err := kf(t)
+		if errors.Is(err, jwkset.ErrKeyNotFound) {
+			ferr := a.awaitFetch(ctx, seen)
+			if k, err = kf(t); err != nil && ferr != nil {
+				err = errors.Join(err, ferr)
+			}
+		}
 		if err != nil {
 			return nil, err
 		}

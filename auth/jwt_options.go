@@ -44,9 +44,15 @@ type JWTOptions struct {
 	// RefreshUnknownKID is the least time between two fetches caused by a
 	// token naming an unknown key id (default 1m): a key published after
 	// the last fetch is found at once, and tokens with made-up key ids
-	// cannot make the server hammer the authorization server.
+	// cannot make the server hammer the authorization server. A token
+	// naming an unknown key id when no such fetch is allowed for more than
+	// 5s is refused at once. Such a fetch is not the request's: requests
+	// naming unknown key ids meanwhile wait for the same fetch, each until
+	// it ends or the request does, and it completes even when every
+	// client waiting for it has gone.
 	RefreshUnknownKID time.Duration
-	// HTTPClient fetches the key set (default one with a 10s timeout).
+	// HTTPClient fetches the key set (default one with a 10s timeout; its
+	// timeout, or 1m for a client without one, bounds each fetch).
 	// Whatever client is given, a response larger than MaxJWKSBytes is
 	// refused.
 	HTTPClient *http.Client

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -34,7 +35,24 @@ const (
 type testIssuer struct {
 	keys    *jwkset.MemoryJWKSet
 	fetches atomic.Int32
+	gate    atomic.Pointer[fetchGate]
 	srv     *httptest.Server
+}
+
+// fetchGate holds the key set's fetches: each waits until release is
+// closed (or its client goes), and arrived is closed when the first comes.
+type fetchGate struct {
+	arrived chan struct{}
+	release chan struct{}
+	once    sync.Once
+}
+
+// hold makes the key set's fetches wait from now on until the gate
+// returned is released.
+func (iss *testIssuer) hold() *fetchGate {
+	g := &fetchGate{arrived: make(chan struct{}), release: make(chan struct{})}
+	iss.gate.Store(g)
+	return g
 }
 
 func newTestIssuer(t testing.TB) *testIssuer {
@@ -42,6 +60,14 @@ func newTestIssuer(t testing.TB) *testIssuer {
 	iss := &testIssuer{keys: jwkset.NewMemoryStorage()}
 	iss.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		iss.fetches.Add(1)
+		if g := iss.gate.Load(); g != nil {
+			g.once.Do(func() { close(g.arrived) })
+			select {
+			case <-g.release:
+			case <-r.Context().Done():
+				return
+			}
+		}
 		b, err := iss.keys.JSONPublic(r.Context())
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
@@ -317,6 +343,88 @@ func TestJWTKeyRotation(t *testing.T) {
 	}
 	if d := time.Since(start); d > 4*time.Second {
 		t.Fatalf("refusing 5 made-up kids took %s: requests waited for the rate limiter", d)
+	}
+}
+
+// TestJWTKeyRotationClientGone: a client that names a made-up key id and
+// goes while the key set is being fetched does not abort the fetch (which
+// would spend the allowance of one fetch a minute for nothing, so that a
+// key published since could not be found for a minute): the client is
+// answered at once, the fetch completes, and a token signed by a key the
+// authorization server published meanwhile is accepted, with no further
+// fetch.
+func TestJWTKeyRotationClientGone(t *testing.T) {
+	iss := newTestIssuer(t)
+	k1, k2 := ecKey(t), ecKey(t)
+	iss.publish(t, "k1", &k1.PublicKey, jwkset.AlgES256)
+	a := newTestAuth(t, JWTOptions{JWKSURL: iss.srv.URL}) // one fetch a minute for unknown key ids
+	before := iss.fetches.Load()
+
+	gate := iss.hold()
+	ctx, cancel := context.WithCancel(t.Context())
+	garbage := authRequest("Bearer " + sign(t, jwt.SigningMethodES256, k1, "made-up", claims())).WithContext(ctx)
+	refused := make(chan error, 1)
+	go func() {
+		_, err := a.Authenticate(garbage)
+		refused <- err
+	}()
+	<-gate.arrived // the key set is being fetched for the made-up kid
+	cancel()       // and the client goes
+	select {
+	case err := <-refused:
+		if authError(t, err).Code != ErrCodeInvalidToken {
+			t.Fatalf("the made-up kid's request was answered %v, want invalid_token", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a request whose client went still waits for the key set fetch")
+	}
+
+	// The authorization server rotates its key, then answers the fetch.
+	iss.publish(t, "k2", &k2.PublicKey, jwkset.AlgES256)
+	close(gate.release)
+	if p, err := a.Authenticate(authRequest("Bearer " + sign(t, jwt.SigningMethodES256, k2, "k2", claims()))); err != nil || p != "alice" {
+		t.Fatalf("a token signed by the new key: Authenticate = %q, %v", p, err)
+	}
+	if n := iss.fetches.Load() - before; n != 1 {
+		t.Fatalf("%d key set fetches for the made-up kid and the new key, want 1", n)
+	}
+}
+
+// TestJWTKeyFetchShared: requests naming a key id not yet fetched, while
+// the key set is being fetched for one of them, wait for that fetch
+// rather than each making its own, however often fetches are allowed.
+func TestJWTKeyFetchShared(t *testing.T) {
+	iss := newTestIssuer(t)
+	k1, k2 := ecKey(t), ecKey(t)
+	iss.publish(t, "k1", &k1.PublicKey, jwkset.AlgES256)
+	a := newTestAuth(t, JWTOptions{JWKSURL: iss.srv.URL, RefreshUnknownKID: time.Millisecond})
+	before := iss.fetches.Load()
+
+	gate := iss.hold()
+	tok := authRequest("Bearer " + sign(t, jwt.SigningMethodES256, k2, "k2", claims())).Header.Get("Authorization")
+	const n = 8
+	errs := make(chan error, n)
+	auth := func() {
+		p, err := a.Authenticate(authRequest(tok))
+		if err == nil && p != "alice" {
+			err = errors.New("principal " + p)
+		}
+		errs <- err
+	}
+	go auth()
+	<-gate.arrived // the key set is being fetched for the first request
+	for range n - 1 {
+		go auth()
+	}
+	iss.publish(t, "k2", &k2.PublicKey, jwkset.AlgES256)
+	close(gate.release)
+	for range n {
+		if err := <-errs; err != nil {
+			t.Errorf("a token signed by the key being fetched: %v", err)
+		}
+	}
+	if got := iss.fetches.Load() - before; got != 1 {
+		t.Fatalf("%d key set fetches for %d requests naming the same new key, want 1", got, n)
 	}
 }
 
