@@ -175,8 +175,9 @@ func (k *conn) fail(why error) {
 	k.closing.Do(func() {
 		k.mu.Lock()
 		k.doneErr = why
-		for _, t := range k.hung {
+		for id, t := range k.hung {
 			t.Stop()
+			delete(k.hung, id)
 		}
 		k.mu.Unlock()
 		close(k.done)
@@ -304,22 +305,28 @@ func (k *conn) notification(m *jsonrpc.Request) {
 // the server sent on that request's own HTTP event stream), else the only
 // client call in flight on the connection; nil when there are none or
 // several (a stdio process serving several calls at once cannot say whose
-// a log message or a sampling request is).
+// a log message or a sampling request is). A request cancelled but not
+// yet answered (in hung) still runs on the server, so it counts as in
+// flight: while there is one, a message that names no request belongs to
+// nobody, and one that names it, or any request that is not a client
+// call in flight, belongs to nobody either (never to another session's
+// call).
 func (k *conn) attributable(params json.RawMessage) caller {
 	var p struct {
 		Meta map[string]json.RawMessage `json:"_meta"`
 	}
 	var related int64
-	if json.Unmarshal(params, &p) == nil && json.Unmarshal(p.Meta[bridge.RelatedKey], &related) == nil && related > 0 {
-		k.mu.Lock()
-		pc := k.pending[related]
-		k.mu.Unlock()
-		if pc != nil && pc.call != nil {
-			return pc.call
-		}
-	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	if json.Unmarshal(params, &p) == nil && json.Unmarshal(p.Meta[bridge.RelatedKey], &related) == nil && related > 0 {
+		if pc := k.pending[related]; pc != nil {
+			return pc.call // nil for mcpstream's own requests
+		}
+		return nil
+	}
+	if len(k.hung) > 0 {
+		return nil
+	}
 	var only caller
 	for _, p := range k.pending {
 		if p.call == nil {

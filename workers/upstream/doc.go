@@ -48,9 +48,14 @@
 // Streamable HTTP the server sends them on the call's own event stream,
 // which the bridge marks with the call's id (bridge.Bridge.MarkRelated):
 // there attribution is exact however many calls run at once. The
-// 2024-11-05 HTTP+SSE transport has one stream, and the stdio rule. Relayed requests travel as workers.Call.Request does:
-// through the gateway holding the client, and the answer back to the
-// server. mcpstream declares sampling and elicitation to the server on
+// 2024-11-05 HTTP+SSE transport has one stream, and the stdio rule. A
+// call cancelled (its deadline, its client) that the server has not
+// answered yet still runs there, so it counts as in flight: until its
+// answer comes, or the connection is recycled Config.HangGrace later, a
+// message that names no request, or names that one, is relayed to no
+// call (never to another session's call taken on meanwhile). Relayed
+// requests travel as workers.Call.Request does: through the gateway
+// holding the client, and the answer back to the server. mcpstream declares sampling and elicitation to the server on
 // its session connections, not roots: a pooled process serves many
 // clients, whose roots differ.
 //

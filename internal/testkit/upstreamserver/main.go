@@ -15,6 +15,10 @@
 // cancellation), ask_name (asks the user's name with an input_required
 // result of its own: key upstream_name, requestState upstream-state-1;
 // a session client is asked by the SDK with elicitation/create),
+// linger (ignores cancellation; once release is called, sends a log
+// message and a sampling request, answers release with how the sampling
+// went, then answers), release (lets linger go on; answers what its
+// sampling request got: "sampled: ..." or "sampling failed: ..."),
 // need_sampling (-32021 unless the calling client declared sampling, as
 // its request says), region (an argument marked x-mcp-header). A resource test://static, a
 // template test://items/{id}, a prompt greet whose argument name
@@ -183,6 +187,45 @@ func newServer(slow time.Duration) *mcp.Server {
 	mcp.AddTool(s, &mcp.Tool{Name: "hang", Description: "ignores cancellation"},
 		func(context.Context, *mcp.CallToolRequest, struct{}) (*mcp.CallToolResult, any, error) {
 			select {}
+		})
+	// linger and release: release hands linger a channel to answer on;
+	// linger, whose own context may be cancelled by then, logs and asks
+	// for sampling without it, so that both reach the client after the
+	// call was cancelled.
+	releases := make(chan chan string)
+	mcp.AddTool(s, &mcp.Tool{Name: "linger", Description: "ignores cancellation; once released, logs and asks for sampling"},
+		func(_ context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
+			report := <-releases
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			_ = req.Session.Log(ctx, &mcp.LoggingMessageParams{Level: "info", Logger: "upstreamserver", Data: "linger after cancellation"})
+			res, err := req.Session.CreateMessage(ctx, &mcp.CreateMessageParams{MaxTokens: 10,
+				Messages: []*mcp.SamplingMessage{{Role: "user", Content: &mcp.TextContent{Text: "linger"}}}})
+			if err != nil {
+				report <- "sampling failed: " + err.Error()
+			} else {
+				t, _ := res.Content.(*mcp.TextContent)
+				if t == nil {
+					t = &mcp.TextContent{Text: "(not text)"}
+				}
+				report <- "sampled: " + t.Text
+			}
+			return text("linger done"), nil, nil
+		})
+	mcp.AddTool(s, &mcp.Tool{Name: "release", Description: "lets linger go on and says how its sampling went"},
+		func(ctx context.Context, _ *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
+			report := make(chan string, 1)
+			select {
+			case releases <- report:
+			case <-ctx.Done():
+				return nil, nil, ctx.Err()
+			}
+			select {
+			case r := <-report:
+				return text(r), nil, nil
+			case <-ctx.Done():
+				return nil, nil, ctx.Err()
+			}
 		})
 	mcp.AddTool(s, &mcp.Tool{Name: "ask_name", Description: "asks the user's name with an input_required result"},
 		func(_ context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
