@@ -34,6 +34,8 @@ type conn struct {
 	// hangGrace is how long a request cancelled at its deadline may stay
 	// unanswered before the connection is recycled.
 	hangGrace time.Duration
+	// writeTimeout bounds one write to the upstream (see write).
+	writeTimeout time.Duration
 	// onNotify receives the upstream's notifications that no call takes
 	// (list changes, and log messages no call is attributable to).
 	onNotify func(k *conn, method string, params json.RawMessage)
@@ -106,9 +108,12 @@ var errBusy = errors.New("too many requests in flight on the upstream connection
 
 // newConn starts reading c. Call initialize next.
 func newConn(c mcp.Connection, proc *process, o connOptions) *conn {
-	k := &conn{c: c, proc: proc, log: o.log, maxPending: o.maxPending, hangGrace: o.hangGrace, onNotify: o.onNotify,
-		pending: map[int64]*pending{}, hung: map[int64]*time.Timer{}, done: make(chan struct{}),
+	k := &conn{c: c, proc: proc, log: o.log, maxPending: o.maxPending, hangGrace: o.hangGrace, writeTimeout: o.writeTimeout,
+		onNotify: o.onNotify, pending: map[int64]*pending{}, hung: map[int64]*time.Timer{}, done: make(chan struct{}),
 		requests: make(chan struct{}, o.maxPending)}
+	if k.writeTimeout <= 0 {
+		k.writeTimeout = defaultWriteTimeout
+	}
 	k.wg.Add(1)
 	go func() { defer k.wg.Done(); k.read() }()
 	return k
@@ -120,6 +125,8 @@ type connOptions struct {
 	maxPending int
 	hangGrace  time.Duration
 	onNotify   func(k *conn, method string, params json.RawMessage)
+	// writeTimeout bounds one write (default defaultWriteTimeout).
+	writeTimeout time.Duration
 }
 
 // clientCapabilities are what mcpstream declares to the upstream: it
@@ -417,22 +424,74 @@ func (k *conn) respond(id jsonrpc.ID, result json.RawMessage, rpcErr *jsonrpc.Er
 	if rpcErr != nil {
 		resp.Error = rpcErr
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
-	defer cancel()
-	if err := k.c.Write(ctx, resp); err != nil {
+	if err := k.write(context.Background(), resp); err != nil {
 		k.log.Warn("answering the upstream's request", "err", err)
 	}
 }
 
-// writeTimeout bounds one write to the upstream (a process that reads
-// nothing fills its pipe).
-const writeTimeout = 10 * time.Second
+// defaultWriteTimeout bounds one write to the upstream (a process that
+// reads nothing fills its pipe).
+const defaultWriteTimeout = 10 * time.Second
 
 // notify sends a notification.
 func (k *conn) notify(ctx context.Context, method string, params json.RawMessage) error {
-	ctx, cancel := context.WithTimeout(ctx, writeTimeout)
-	defer cancel()
-	return k.c.Write(ctx, &jsonrpc.Request{Method: method, Params: params})
+	return k.write(ctx, &jsonrpc.Request{Method: method, Params: params})
+}
+
+// write sends msg, waiting until ctx ends or k.writeTimeout has passed at
+// most. Over HTTP the write is the SDK's, with ctx bounded so. To a
+// process it is a goroutine's (send), since the SDK's stdio write checks
+// ctx only before it blocks on the pipe: ctx's end returns at once, while
+// the write goes on, to complete or to recycle the connection (see send).
+func (k *conn) write(ctx context.Context, msg jsonrpc.Message) error {
+	if k.proc == nil {
+		wctx, cancel := context.WithTimeout(ctx, k.writeTimeout)
+		defer cancel()
+		return k.c.Write(wctx, msg)
+	}
+	if ctx.Err() != nil {
+		return context.Cause(ctx)
+	}
+	select {
+	case err := <-k.send(msg):
+		return err
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}
+
+// send starts writing msg to a process and returns where the write's
+// error goes (buffered). A write still not done k.writeTimeout after it
+// began (the process reads nothing and its pipe is full, or a write before
+// it is stuck so) fails the connection, which is recycled: a message half
+// written cannot be taken back, and closing the pipe ends the write.
+func (k *conn) send(msg jsonrpc.Message) <-chan error {
+	done := make(chan error, 1)
+	// Added under k.mu while the connection is up: the read loop, which
+	// holds the group until the connection fails, takes k.mu before it
+	// lets go of it, so the group is never empty here.
+	k.mu.Lock()
+	if err := k.err(); err != nil {
+		k.mu.Unlock()
+		done <- err
+		return done
+	}
+	k.wg.Add(1)
+	k.mu.Unlock()
+	go func() {
+		defer k.wg.Done()
+		stuck := time.AfterFunc(k.writeTimeout, func() {
+			k.log.Warn("a write to the upstream did not complete; recycling the connection", "timeout", k.writeTimeout)
+			k.fail(fmt.Errorf("%w: recycled: a write to it did not complete within %s", errLost, k.writeTimeout))
+		})
+		err := k.c.Write(context.Background(), msg)
+		stuck.Stop()
+		if err != nil {
+			k.log.Debug("writing to the upstream", "err", err)
+		}
+		done <- err
+	}()
+	return done
 }
 
 // rpcError is a JSON-RPC error the upstream answered with.
@@ -466,10 +525,13 @@ func (k *conn) roundTripWith(ctx context.Context, method string, mk func(id int6
 	k.pending[id] = p
 	k.mu.Unlock()
 	rid, _ := jsonrpc.MakeID(float64(id))
-	wctx, cancel := context.WithTimeout(ctx, writeTimeout)
-	err := k.c.Write(wctx, &jsonrpc.Request{ID: rid, Method: method, Params: mk(id)})
-	cancel()
-	if err != nil {
+	if err := k.write(ctx, &jsonrpc.Request{ID: rid, Method: method, Params: mk(id)}); err != nil {
+		if ctx.Err() != nil && k.proc != nil {
+			// The write goes on (send): the process may yet get the
+			// request, so it is cancelled as one sent.
+			k.cancelled(id, context.Cause(ctx))
+			return nil, context.Cause(ctx)
+		}
 		k.forget(id)
 		if ctx.Err() != nil {
 			return nil, context.Cause(ctx)
@@ -531,6 +593,12 @@ func (k *conn) cancelled(id int64, why error) {
 		reason = why.Error()
 	}
 	params, _ := json.Marshal(map[string]any{"requestId": id, "reason": reason})
+	if k.proc != nil {
+		// Not waited for: behind a stuck write it would hold the caller
+		// past its deadline (send bounds it, and logs its failure).
+		k.send(&jsonrpc.Request{Method: schema.NotificationCancelled, Params: params})
+		return
+	}
 	if err := k.notify(context.Background(), schema.NotificationCancelled, params); err != nil {
 		k.log.Debug("telling the upstream of a cancellation", "err", err)
 	}

@@ -53,17 +53,17 @@ func (r *recorder) got() (logs, requests []string) {
 }
 
 // startConn starts the test server as a stdio process and initializes a
-// connection to it with maxPending and hangGrace; notes receives the
-// methods of the notifications no call takes. The connection is closed
-// when the test ends.
-func startConn(t *testing.T, maxPending int, hangGrace time.Duration, notes chan<- string) *conn {
+// connection to it with maxPending, hangGrace and writeTimeout; notes
+// receives the methods of the notifications no call takes (those it has
+// room for). The connection is closed when the test ends.
+func startConn(t *testing.T, maxPending int, hangGrace, writeTimeout time.Duration, notes chan<- string) *conn {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	c, proc, err := startProcess([]string{upstreamServer.Path(t, "../..", false)}, nil, "", 4<<20, time.Second, log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	k := newConn(c, proc, connOptions{log: log, maxPending: maxPending, hangGrace: hangGrace,
+	k := newConn(c, proc, connOptions{log: log, maxPending: maxPending, hangGrace: hangGrace, writeTimeout: writeTimeout,
 		onNotify: func(_ *conn, method string, _ json.RawMessage) {
 			select {
 			case notes <- method:
@@ -87,7 +87,7 @@ func startConn(t *testing.T, maxPending int, hangGrace time.Duration, notes chan
 // sampling request is answered with an error.
 func TestCancelledCallsMessagesNotRelayedToAnother(t *testing.T) {
 	notes := make(chan string, 16)
-	k := startConn(t, 1, time.Minute, notes)
+	k := startConn(t, 1, time.Minute, 0, notes)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
@@ -127,5 +127,46 @@ func TestCancelledCallsMessagesNotRelayedToAnother(t *testing.T) {
 	}
 	if logs, requests := a.got(); len(logs) != 0 || len(requests) != 0 {
 		t.Fatalf("A's cancelled call was relayed logs %q, requests %q", logs, requests)
+	}
+}
+
+// TestStuckWriteEndsAtDeadlineAndRecycles: the process stops reading its
+// stdin, then a call 1 MiB long is sent with a 500ms deadline: the pipe
+// fills and the write blocks, yet the call ends at its deadline, before
+// anything else happens to the connection; the connection is recycled
+// once the write has not completed within the write timeout (2s here).
+func TestStuckWriteEndsAtDeadlineAndRecycles(t *testing.T) {
+	k := startConn(t, 16, time.Minute, 2*time.Second, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := k.roundTrip(ctx, "tools/call", json.RawMessage(`{"name":"stop_reading","arguments":{}}`), nil); err != nil {
+		t.Fatal(err)
+	}
+	big := json.RawMessage(`{"name":"say","arguments":{"msg":"` + strings.Repeat("x", 1<<20) + `"}}`)
+	cctx, ccancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	defer ccancel()
+	errc := make(chan error, 1) // buffered: the goroutine ends even if the test fails first
+	go func() {
+		_, err := k.roundTrip(cctx, "tools/call", big, nil)
+		errc <- err
+	}()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("the call ended with %v, want its deadline", err)
+		}
+		if err := k.err(); err != nil {
+			t.Fatalf("the call ended only once its connection had: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the call was still writing 10s after its 500ms deadline")
+	}
+	select {
+	case <-k.done:
+		if err := k.err(); !errors.Is(err, errLost) || !strings.Contains(err.Error(), "write") {
+			t.Fatalf("the connection ended with %v, want it recycled for the stuck write", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the connection with a stuck write was not recycled within 10s")
 	}
 }

@@ -130,8 +130,11 @@
 // flight per connection: Config.MaxPending (16; beyond it on every
 // connection a call is refused at once), and as many relayed requests to
 // clients. One sync reads at most 100 pages and 10,000 items a list. A
-// stderr line is logged up to 8 KiB. Writes to the server wait 10s at
-// most.
+// stderr line is logged up to 8 KiB. A write to the server keeps its
+// caller until the caller's deadline, 10s at most; to a process that has
+// stopped reading its stdin (its pipe full), a write not done 10s after
+// it began recycles the connection, since a message half written cannot
+// be taken back.
 //
 // # The stateless revision
 //

@@ -19,7 +19,8 @@
 // message and a sampling request, answers release with how the sampling
 // went, then answers), release (lets linger go on; answers what its
 // sampling request got: "sampled: ..." or "sampling failed: ..."),
-// need_sampling (-32021 unless the calling client declared sampling, as
+// stop_reading (over stdio: answers, then its stdin is no longer read,
+// so a writer to it blocks once the pipe is full), need_sampling (-32021 unless the calling client declared sampling, as
 // its request says), region (an argument marked x-mcp-header). A resource test://static, a
 // template test://items/{id}, a prompt greet whose argument name
 // completes.
@@ -61,7 +62,7 @@ func main() {
 	s := newServer(*slow)
 	if *httpAddr == "" && *sseAddr == "" {
 		fmt.Fprintln(os.Stderr, "upstreamserver: serving on stdio")
-		if err := s.Run(context.Background(), &mcp.StdioTransport{}); err != nil {
+		if err := s.Run(context.Background(), &mcp.IOTransport{Reader: stdin, Writer: os.Stdout}); err != nil {
 			log.Fatal(err)
 		}
 		return
@@ -80,6 +81,26 @@ func main() {
 	mux.Handle(path, h)
 	log.Fatal(http.Serve(ln, mux))
 }
+
+// stdin is the server's stdin over stdio, until stop_reading stops it.
+var stdin = &gatedReader{r: os.Stdin}
+
+// gatedReader reads r until stopped, then blocks each read for an hour
+// (a timer, so that the runtime does not take it for a deadlock and
+// exit): a process that does not read its input.
+type gatedReader struct {
+	r       io.ReadCloser
+	stopped atomic.Bool
+}
+
+func (g *gatedReader) Read(p []byte) (int, error) {
+	if g.stopped.Load() {
+		time.Sleep(time.Hour)
+	}
+	return g.r.Read(p)
+}
+
+func (g *gatedReader) Close() error { return g.r.Close() }
 
 type echoIn struct {
 	Msg string `json:"msg"`
@@ -226,6 +247,11 @@ func newServer(slow time.Duration) *mcp.Server {
 			case <-ctx.Done():
 				return nil, nil, ctx.Err()
 			}
+		})
+	mcp.AddTool(s, &mcp.Tool{Name: "stop_reading", Description: "over stdio: stops reading stdin once answered"},
+		func(context.Context, *mcp.CallToolRequest, struct{}) (*mcp.CallToolResult, any, error) {
+			stdin.stopped.Store(true)
+			return text("no longer reading"), nil, nil
 		})
 	mcp.AddTool(s, &mcp.Tool{Name: "ask_name", Description: "asks the user's name with an input_required result"},
 		func(_ context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
