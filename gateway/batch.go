@@ -1,20 +1,24 @@
 package gateway
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/mcpstream/mcpstream/schema"
 )
 
 // postBatch serves a JSON-RPC batch, which only revision 2025-03-26
-// allows: every message goes to dispatch, the requests at once (an
-// initialize may not be one of them), and the responses come back as one
-// JSON array in the order of the requests (or as one SSE event holding
-// it, for a client that accepts only event streams). A batch of only
-// notifications and responses gets 202; a draining gateway refuses the
-// whole batch with 503, for the client to send it elsewhere.
+// allows: every message goes to dispatch (runBatch), the requests
+// BatchConcurrency at a time (an initialize may not be one of them), and
+// the responses come back as one JSON array in the order of the requests
+// (or as one SSE event holding it, for a client that accepts only event
+// streams). A batch of only notifications and responses gets 202; a batch
+// of more than MaxBatch messages is refused whole (batchTooLarge), and a
+// draining gateway refuses the whole batch with 503, for the client to
+// send it elsewhere.
 func (g *Gateway) postBatch(w http.ResponseWriter, r *http.Request, body []byte, sseOnly bool) {
 	if !sessionVersionOK(w, r, nil) {
 		return
@@ -33,12 +37,15 @@ func (g *Gateway) postBatch(w http.ResponseWriter, r *http.Request, body []byte,
 		writeError(w, http.StatusBadRequest, nil, rpcErr)
 		return
 	}
+	if g.batchTooLarge(w, len(parts)) {
+		return
+	}
 	if g.draining() {
 		writeError(w, http.StatusServiceUnavailable, nil, g.overloaded(refusedDraining))
 		return
 	}
 	responses := make([][]byte, len(parts)) // nil where nothing is answered
-	var wg sync.WaitGroup
+	xs := make([]*exchange, 0, len(parts))
 	for i, part := range parts {
 		msg, rpcErr := schema.DecodeMessage(part)
 		switch {
@@ -49,14 +56,9 @@ func (g *Gateway) postBatch(w http.ResponseWriter, r *http.Request, body []byte,
 			responses[i] = schema.AppendError(nil, msg.ID, schema.Errorf(schema.CodeInvalidRequest, "initialize must not be part of a batch"))
 			continue
 		}
-		x := &exchange{msg: msg, raw: part, sess: sess, r: r, out: &batchReplier{g: g, id: msg.ID, slot: &responses[i]}}
-		if msg.Kind() != schema.KindRequest {
-			g.dispatch(r.Context(), x)
-			continue
-		}
-		wg.Go(func() { g.dispatch(r.Context(), x) })
+		xs = append(xs, &exchange{msg: msg, raw: part, sess: sess, r: r, out: &batchReplier{g: g, id: msg.ID, slot: &responses[i]}})
 	}
-	wg.Wait()
+	g.runBatch(r.Context(), xs, 0)
 	var out []string
 	for _, b := range responses {
 		if b != nil {
@@ -78,6 +80,58 @@ func (g *Gateway) postBatch(w http.ResponseWriter, r *http.Request, body []byte,
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write([]byte(array))
+}
+
+// batchTooLarge refuses a batch of more than MaxBatch messages, on either
+// transport, before any of it runs: HTTP 400 with -32600 (id null), as for
+// the other batches that are not valid requests as a whole. Not 413: the
+// body is within MaxBody, which owns that status; it is the number of
+// messages that is refused, and the client may send them in smaller
+// batches.
+func (g *Gateway) batchTooLarge(w http.ResponseWriter, n int) bool {
+	if n <= g.cfg.MaxBatch {
+		return false
+	}
+	writeError(w, http.StatusBadRequest, nil, schema.Errorf(schema.CodeInvalidRequest,
+		"a batch of %d messages; this server serves at most %d in one batch: send them in smaller batches", n, g.cfg.MaxBatch))
+	return true
+}
+
+// runBatch dispatches the messages of one batch, on either transport, and
+// returns when every one is done: a notification or response at once, in
+// its place, and the requests in goroutines of their own, at most
+// BatchConcurrency at once (the next waits for a slot, and the messages
+// after it with it), so that one POST holds a bounded number of
+// goroutines and calls. A positive timeout bounds each request. A lone
+// message is served in the caller's goroutine.
+func (g *Gateway) runBatch(ctx context.Context, xs []*exchange, timeout time.Duration) {
+	serve := func(x *exchange) {
+		ctx := ctx
+		if timeout > 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, timeout)
+			defer cancel()
+		}
+		g.dispatch(ctx, x)
+	}
+	if len(xs) == 1 {
+		serve(xs[0])
+		return
+	}
+	slots := make(chan struct{}, g.cfg.BatchConcurrency)
+	var wg sync.WaitGroup
+	for _, x := range xs {
+		if x.msg.Kind() != schema.KindRequest {
+			g.dispatch(ctx, x)
+			continue
+		}
+		slots <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			serve(x)
+		})
+	}
+	wg.Wait()
 }
 
 // batchReplier answers one message of a batch into its slot of the

@@ -71,7 +71,11 @@
 // connections ([Config.MaxConns]) and answers those beyond the cap with
 // 503 at once, apply them to an http.Server. A body must be JSON text by
 // RFC 8259 (UTF-8, no lone surrogates) or is -32700, and is bounded in
-// size and nesting before it is decoded. With principals,
+// size and nesting before it is decoded. A JSON-RPC batch, on either
+// transport that allows one, holds at most [Config.MaxBatch] messages (or
+// is refused whole with 400 before any of it runs) and its requests run
+// [Config.BatchConcurrency] at a time, so that one POST holds a bounded
+// number of goroutines, calls and answers. With principals,
 // [Config.PrincipalRate] limits each one's requests: a request over the
 // rate is held up to [Config.PrincipalRateHold], served if its token
 // comes within the hold and refused with 429 after it otherwise, so a

@@ -104,9 +104,11 @@ func (g *Gateway) sseOpen(w http.ResponseWriter, r *http.Request, messagesPath s
 	}
 }
 
-// ssePost takes the messages of a POST for a session (one, or a batch):
-// answered at once with 202, each request then served by dispatch in a
-// goroutine the gateway owns, its answer sent on the stream.
+// ssePost takes the messages of a POST for a session (one, or a batch of
+// at most MaxBatch): answered at once with 202, its notifications and
+// responses then handled in order, and its requests served by dispatch
+// (runBatch, BatchConcurrency at a time) in a goroutine the gateway owns,
+// their answers sent on the stream.
 func (g *Gateway) ssePost(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), storeTimeout)
 	sess, err := g.sessions.get(ctx, r.URL.Query().Get("sessionId"))
@@ -129,6 +131,9 @@ func (g *Gateway) ssePost(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusBadRequest, nil, rpcErr)
 			return
 		}
+		if g.batchTooLarge(w, len(parts)) {
+			return
+		}
 	}
 	msgs := make([]*schema.Message, 0, len(parts))
 	for _, part := range parts {
@@ -145,17 +150,17 @@ func (g *Gateway) ssePost(w http.ResponseWriter, r *http.Request) {
 		noteMethod(w, methodBatch)
 	}
 	w.WriteHeader(http.StatusAccepted)
+	var requests []*exchange
 	for i, msg := range msgs {
 		x := &exchange{msg: msg, raw: parts[i], sess: sess, r: r, out: &sseReplier{g: g, sess: sess, id: msg.ID}}
 		if msg.Kind() != schema.KindRequest {
 			g.dispatch(r.Context(), x)
 			continue
 		}
-		g.start(func(ctx context.Context) {
-			ctx, cancel := context.WithTimeout(ctx, g.cfg.CallTimeout)
-			defer cancel()
-			g.dispatch(ctx, x)
-		})
+		requests = append(requests, x)
+	}
+	if len(requests) > 0 {
+		g.start(func(ctx context.Context) { g.runBatch(ctx, requests, g.cfg.CallTimeout) })
 	}
 }
 

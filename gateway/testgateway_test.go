@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -44,6 +45,9 @@ type testGateway struct {
 	// held receives each call of the "hold" tool as it reaches the
 	// worker; the call ends when the test sends its result on release.
 	held chan heldCall
+	// holding counts the calls of the hold tool in its handler, and
+	// mostHolding the most there have been at once.
+	holding, mostHolding atomic.Int32
 	// answers receives what came back to the "roots" tool's request to
 	// the client.
 	answers chan *testkit.Answer
@@ -187,6 +191,10 @@ func (tg *testGateway) handle(ctx context.Context, c *testkit.Call) (any, error)
 		}
 		return text("logged"), nil
 	case "hold":
+		n := tg.holding.Add(1)
+		defer tg.holding.Add(-1) // before the reply goes
+		for most := tg.mostHolding.Load(); n > most && !tg.mostHolding.CompareAndSwap(most, n); most = tg.mostHolding.Load() {
+		}
 		release, ended := make(chan any, 1), make(chan error, 1)
 		select {
 		case tg.held <- heldCall{call: c, release: release, ended: ended}:

@@ -1,0 +1,195 @@
+package gateway_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/mcpstream/mcpstream/gateway"
+	"github.com/mcpstream/mcpstream/schema"
+)
+
+// batchOf is a JSON-RPC batch of the messages.
+func batchOf(msgs ...string) string { return "[" + strings.Join(msgs, ",") + "]" }
+
+// holdBatch is a batch of n calls of the hold tool, ids first to
+// first+n-1.
+func holdBatch(first, n int) string {
+	var msgs []string
+	for i := range n {
+		msgs = append(msgs, callBody(first+i, "hold", `{}`, ""))
+	}
+	return batchOf(msgs...)
+}
+
+// refusedWhole checks that a batch over MaxBatch was answered with 400 and
+// -32600 naming the cap, and that none of its calls of the hold tool
+// reached the worker before the answer came.
+func refusedWhole(t *testing.T, tg *testGateway, done <-chan response, limit int) {
+	t.Helper()
+	select {
+	case r := <-done:
+		m := wantError(t, r, http.StatusBadRequest, schema.CodeInvalidRequest)
+		if want := fmt.Sprintf("at most %d", limit); !strings.Contains(m.Error.Message, want) {
+			t.Errorf("message %q does not say %q", m.Error.Message, want)
+		}
+	case h := <-tg.held:
+		h.release <- nil
+		t.Fatalf("a call of the refused batch reached the worker: %s", h.call.Env.Name)
+	}
+}
+
+// TestBatchLimit checks MaxBatch on both transports: a batch of more
+// messages is refused whole with 400 and -32600 before any of it runs,
+// and a batch of exactly MaxBatch is served in full.
+func TestBatchLimit(t *testing.T) {
+	const limit = 3
+	tg := newTestGateway(t, gateway.Config{MaxBatch: limit})
+
+	t.Run("Streamable HTTP", func(t *testing.T) {
+		hs := tg.initialize(t, "2025-03-26", `{}`)
+		refusedWhole(t, tg, tg.postAsync(context.Background(), holdBatch(1, limit+1), hs...), limit)
+
+		r := tg.post(t, batchOf(callBody(1, "echo", `{"text":"a"}`, ""), `{"jsonrpc":"2.0","id":2,"method":"ping"}`,
+			callBody(3, "echo", `{"text":"c"}`, "")), hs...)
+		if r.status != http.StatusOK {
+			t.Fatalf("a batch of %d: status %d: %s", limit, r.status, r.body)
+		}
+		var out []json.RawMessage
+		if err := json.Unmarshal(r.body, &out); err != nil || len(out) != limit {
+			t.Fatalf("a batch of %d: want %d responses (%v): %s", limit, limit, err, r.body)
+		}
+		for i, b := range out {
+			if m := decode(t, b); m.Error != nil || string(m.ID) != fmt.Sprint(i+1) {
+				t.Errorf("response %d: %s", i, b)
+			}
+		}
+	})
+
+	t.Run("HTTP+SSE", func(t *testing.T) {
+		c := openHTTPSSE(t, tg)
+		c.initialize(`{}`)
+		done := make(chan response, 1)
+		go func() {
+			r, err := tg.try(context.Background(), http.MethodPost, c.messages, holdBatch(1, limit+1))
+			if err != nil {
+				r = response{body: []byte(err.Error())}
+			}
+			done <- r
+		}()
+		refusedWhole(t, tg, done, limit)
+
+		c.send(batchOf(callBody(1, "echo", `{"text":"a"}`, ""), `{"jsonrpc":"2.0","id":2,"method":"ping"}`,
+			callBody(3, "echo", `{"text":"c"}`, "")))
+		seen := map[string]bool{}
+		for range limit {
+			m := c.next("an answer of the batch")
+			if m.Error != nil || m.Result == nil {
+				t.Errorf("answer %s", m)
+			}
+			seen[string(m.ID)] = true
+		}
+		if !seen["1"] || !seen["2"] || !seen["3"] {
+			t.Errorf("answers for ids %v, want 1, 2 and 3", seen)
+		}
+	})
+}
+
+// TestBatchConcurrency checks BatchConcurrency on both transports: of a
+// batch of calls the worker holds, no more than BatchConcurrency reach it
+// at once; the next comes as one is released, and the batch is served in
+// full.
+func TestBatchConcurrency(t *testing.T) {
+	const limit, calls = 2, 7
+	tg := newTestGateway(t, gateway.Config{BatchConcurrency: limit})
+	// serve releases the batch's calls as they reach the worker, limit at
+	// a time (the last, fewer): each round waits for limit calls, which
+	// gives any call beyond the limit time to reach the handler too.
+	serve := func(t *testing.T) {
+		t.Helper()
+		for left := calls; left > 0; {
+			round := make([]heldCall, min(limit, left))
+			for i := range round {
+				round[i] = tg.awaitHeld(t)
+			}
+			for _, h := range round {
+				h.release <- map[string]any{"content": []any{map[string]any{"type": "text", "text": "done"}}}
+				await(t, h.ended, "the end of a held call")
+			}
+			left -= len(round)
+		}
+		if most := tg.mostHolding.Load(); most > limit {
+			t.Errorf("%d calls of one batch at the worker at once, want at most %d", most, limit)
+		}
+	}
+
+	t.Run("Streamable HTTP", func(t *testing.T) {
+		hs := tg.initialize(t, "2025-03-26", `{}`)
+		done := tg.postAsync(context.Background(), holdBatch(1, calls), hs...)
+		serve(t)
+		r := await(t, done, "the batch's response")
+		var out []json.RawMessage
+		if err := json.Unmarshal(r.body, &out); r.status != http.StatusOK || err != nil || len(out) != calls {
+			t.Fatalf("status %d, want 200 and %d responses (%v): %s", r.status, calls, err, r.body)
+		}
+		for i, b := range out {
+			if m := decode(t, b); m.Error != nil || string(m.ID) != fmt.Sprint(i+1) || toolText(t, m.Result) != "done" {
+				t.Errorf("response %d: %s", i, b)
+			}
+		}
+	})
+
+	t.Run("HTTP+SSE", func(t *testing.T) {
+		tg.mostHolding.Store(0)
+		c := openHTTPSSE(t, tg)
+		c.initialize(`{}`)
+		c.send(holdBatch(1, calls))
+		serve(t)
+		seen := map[string]bool{}
+		for range calls {
+			m := c.next("an answer of the batch")
+			if m.Error != nil || toolText(t, m.Result) != "done" {
+				t.Errorf("answer %s", m)
+			}
+			seen[string(m.ID)] = true
+		}
+		if len(seen) != calls {
+			t.Errorf("answers for ids %v, want %d", seen, calls)
+		}
+	})
+}
+
+// TestBatchPrincipalRate checks that each request of a batch counts
+// against its principal's rate (Config.PrincipalRate) as if posted alone:
+// of a batch of five pings with three tokens left, three are served and
+// two refused in their slots with -32000, and the batch is 200.
+func TestBatchPrincipalRate(t *testing.T) {
+	tg := newTestGateway(t, gateway.Config{PrincipalHeader: "X-User", PrincipalRate: 0.01, PrincipalBurst: 4, PrincipalRateHold: -1})
+	r := tg.post(t, initializeBody(1, "2025-03-26", `{}`), "X-User", "alice") // the first token
+	wantResult(t, r)
+	hs := []string{"X-User", "alice", "Mcp-Session-Id", r.header.Get("Mcp-Session-Id"), "MCP-Protocol-Version", "2025-03-26"}
+	var pings []string
+	for i := range 5 {
+		pings = append(pings, fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"ping"}`, i+1))
+	}
+	r = tg.post(t, batchOf(pings...), hs...)
+	var out []json.RawMessage
+	if err := json.Unmarshal(r.body, &out); r.status != http.StatusOK || err != nil || len(out) != len(pings) {
+		t.Fatalf("status %d, want 200 and %d responses (%v): %s", r.status, len(pings), err, r.body)
+	}
+	served, refused := 0, 0
+	for _, b := range out {
+		switch m := decode(t, b); {
+		case m.Error == nil:
+			served++
+		case m.Error.Code == schema.CodeOverloaded:
+			refused++
+		}
+	}
+	if served != 3 || refused != 2 {
+		t.Errorf("%d served and %d refused, want 3 and 2: %s", served, refused, r.body)
+	}
+}
