@@ -383,6 +383,8 @@ type gatewayFlags struct {
 	maxSessionInFlight   int
 	maxPrincipalInFlight int
 	maxEventStreams      int
+	maxBatch             int
+	batchConcurrency     int
 	retireDelay          time.Duration
 
 	jwksURL        string
@@ -435,6 +437,8 @@ func (f *gatewayFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.principalBurst, "principal-burst", 0, "requests one principal may make at once within --principal-rate (default the rate rounded up)")
 	fs.DurationVar(&f.principalHold, "principal-rate-hold", 0, "how long a request over --principal-rate is held: served if its token comes within it, else refused with 429 after it, so a client that ignores Retry-After is slowed down, not answered at once (default 1s; negative: refuse at once)")
 	fs.IntVar(&f.maxEventStreams, "max-event-streams", 0, "event streams (session GET, subscriptions/listen, HTTP+SSE) open on this gateway at most; a request opening one beyond it is refused with 503 (default 20000)")
+	fs.IntVar(&f.maxBatch, "max-batch", 0, "messages one JSON-RPC batch may hold (2025-03-26 sessions and HTTP+SSE); a larger batch is refused whole with 400 and -32600 before any of it runs (default 100)")
+	fs.IntVar(&f.batchConcurrency, "batch-concurrency", 0, "requests of one JSON-RPC batch served at once; the next waits for one to be done (default 8)")
 	fs.DurationVar(&f.retireDelay, "retire-delay", 0, "on SIGTERM, how long the gateway keeps serving with /readyz failing before it drains, for load balancers to stop sending it clients (e.g. 5s behind a Kubernetes Service); a second signal cuts it short")
 	fs.StringVar(&f.apiKeys, "api-keys", "", "file of API keys, one a line: a principal, the hex SHA-256 of its key and the scopes it grants (made by mcpstream apikey create); clients present the key as a bearer token (Authorization: Bearer <key>) and are that principal; the file is read again within a second or two of a change, so a revoked key is refused without a restart")
 	fs.StringVar(&f.apiScopes, "api-key-scopes", "", "comma-separated scopes every API key must grant (its scopes in --api-keys); others get 403 insufficient_scope, as with --jwt-scopes")
@@ -458,7 +462,7 @@ func (f *gatewayFlags) config(ctx context.Context, log *slog.Logger, t streams.T
 		MaxConns: f.maxConns, HeaderTimeout: f.headerTimeout, BodyTimeout: f.bodyTimeout, MinBodyRate: f.minBodyRate, IdleTimeout: f.idleTimeout,
 		PrincipalHeader: f.principal, AllowedOrigins: splitList(f.origins),
 		MaxInFlight: f.maxInFlight, QueueTarget: f.queueTarget, GroupQueueTarget: f.groupQueueTarget, CPUQueueTarget: f.cpuQueueTarget, MaxSessionInFlight: f.maxSessionInFlight,
-		MaxPrincipalInFlight: f.maxPrincipalInFlight, MaxEventStreams: f.maxEventStreams,
+		MaxPrincipalInFlight: f.maxPrincipalInFlight, MaxEventStreams: f.maxEventStreams, MaxBatch: f.maxBatch, BatchConcurrency: f.batchConcurrency,
 		PrincipalRate: f.principalRate, PrincipalBurst: f.principalBurst, PrincipalRateHold: f.principalHold}
 	if obs != nil {
 		cfg.Metrics = obs.reg

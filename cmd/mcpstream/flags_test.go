@@ -29,7 +29,7 @@ func TestGatewayFlagsConfig(t *testing.T) {
 	err := fs.Parse([]string{"--id", "gw-1", "--call-timeout", "7s", "--max-body", "1000",
 		"--allowed-origins", "https://a.example, https://b.example", "--principal-header", "X-User",
 		"--max-inflight", "50", "--queue-target", "3ms", "--group-queue-target", "80ms", "--cpu-queue-target", "7ms", "--max-session-inflight", "4",
-		"--max-principal-inflight", "9", "--max-event-streams", "11",
+		"--max-principal-inflight", "9", "--max-event-streams", "11", "--max-batch", "13", "--batch-concurrency", "3",
 		"--max-conns", "12", "--header-timeout", "2s", "--body-timeout", "3s", "--min-body-rate", "4096", "--idle-timeout", "5s",
 		"--principal-rate", "2.5", "--principal-burst", "6"})
 	if err != nil {
@@ -55,6 +55,9 @@ func TestGatewayFlagsConfig(t *testing.T) {
 		cfg.IdleTimeout != 5*time.Second {
 		t.Errorf("hostile clients: conns %d, header %s, body %s, rate %d, idle %s",
 			cfg.MaxConns, cfg.HeaderTimeout, cfg.BodyTimeout, cfg.MinBodyRate, cfg.IdleTimeout)
+	}
+	if cfg.MaxBatch != 13 || cfg.BatchConcurrency != 3 {
+		t.Errorf("batches: at most %d messages, %d at once", cfg.MaxBatch, cfg.BatchConcurrency)
 	}
 	if cfg.PrincipalRate != 2.5 || cfg.PrincipalBurst != 6 {
 		t.Errorf("principal rate %v burst %d", cfg.PrincipalRate, cfg.PrincipalBurst)
