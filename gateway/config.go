@@ -92,16 +92,14 @@ type Config struct {
 	// HTTP (revision 2025-03-26) and on the HTTP+SSE transport (default
 	// 100): a batch of more is refused whole, before any of it runs, with
 	// HTTP 400 and -32600 saying how many are allowed, and the client may
-	// send them in smaller batches. Without it only MaxBody bounds a batch
-	// (4 MiB: some 100,000 pings, each one's answer held until the last is
-	// done).
+	// send them in smaller batches. MaxBody alone would let one POST hold
+	// some 100,000 pings, each one's answer kept until the last is done.
 	MaxBatch int
 	// BatchConcurrency bounds the requests of one batch served at once
 	// (default 8): the next waits for one of them to be done, so that a
-	// batch holds at most that many goroutines and calls, and its
-	// requests take turns with other clients'. Each request is still
-	// admitted (MaxSessionInFlight and the other caps) and counted against
-	// its principal's rate (PrincipalRate) on its own.
+	// batch holds at most that many goroutines and calls of its own. Each
+	// request is still admitted (MaxSessionInFlight and the other caps)
+	// and counted against its principal's rate (PrincipalRate) on its own.
 	BatchConcurrency int
 	// MaxEventStreams bounds the event streams open on the gateway
 	// (session GET streams, subscriptions/listen streams, HTTP+SSE
