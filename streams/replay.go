@@ -50,7 +50,9 @@ type ReplayOptions struct {
 	// StartSeq, if set, starts each stream read at that stream sequence.
 	StartSeq uint64
 	// Since, if set, starts at the first request stored at or after it
-	// (the server seeks to it, unless StartSeq is also set).
+	// (the server seeks to it, unless StartSeq is also set: then the
+	// requests read from StartSeq that are older are dropped, and a
+	// stream whose requests are all older passes none on).
 	Since time.Time
 	// Until, if set, ends at the last request stored at or before it,
 	// with Follow too.
@@ -293,16 +295,18 @@ func readStream(ctx context.Context, js jetstream.JetStream, name string, o Repl
 			}
 			return
 		}
-		if !o.Since.IsZero() && md.Timestamp.Before(o.Since) {
-			continue // before the range (StartSeq placed the read)
-		}
-		rec := &Recorded{Stream: name, Seq: seq, Time: md.Timestamp, Live: !inRange}
-		rec.Group, _, _ = ParseRequestSubject(msg.Subject())
-		if rec.Envelope, rec.Err = schema.UnmarshalEnvelope(msg.Data()); rec.Err != nil {
-			rec.Err = fmt.Errorf("%s seq %d: %w", name, seq, rec.Err)
-		}
-		if !send(out, item{rec: rec}) {
-			return
+		// A request stored before Since (StartSeq placed the read) is not
+		// passed on, but still counts for the end of the range below: a
+		// stream whose requests are all older must end its range too.
+		if o.Since.IsZero() || !md.Timestamp.Before(o.Since) {
+			rec := &Recorded{Stream: name, Seq: seq, Time: md.Timestamp, Live: !inRange}
+			rec.Group, _, _ = ParseRequestSubject(msg.Subject())
+			if rec.Envelope, rec.Err = schema.UnmarshalEnvelope(msg.Data()); rec.Err != nil {
+				rec.Err = fmt.Errorf("%s seq %d: %w", name, seq, rec.Err)
+			}
+			if !send(out, item{rec: rec}) {
+				return
+			}
 		}
 		if inRange && (seq >= end || md.NumPending == 0) && !endRange() {
 			return

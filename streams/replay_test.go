@@ -271,3 +271,44 @@ func TestReplayFollowUntil(t *testing.T) {
 		t.Errorf("session in another stream: %v", err)
 	}
 }
+
+// TestReplayStartSeqSince: with a start sequence and Since both set, a
+// stream whose requests from the start sequence on are all older than
+// Since still ends its range: the replay returns at once, with none of
+// them (or only the newer ones), instead of waiting for the context.
+func TestReplayStartSeqSince(t *testing.T) {
+	_, _, js := testkit.JetStream(t)
+	all := recordRequests(t, js, 40, 5)
+	var last time.Time
+	streamsWith := map[string]bool{}
+	err := streams.Replay(context.Background(), js, streams.ReplayOptions{}, func(r *streams.Recorded) error {
+		last = r.Time
+		streamsWith[r.Stream] = true
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(streamsWith) < 2 {
+		t.Fatalf("the requests are in %d streams; the test needs one whose requests are all older than Since", len(streamsWith))
+	}
+	check := func(name string, since time.Time, want []string) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		begin := time.Now()
+		var got []string
+		err := streams.Replay(ctx, js, streams.ReplayOptions{StartSeq: 1, Since: since}, func(r *streams.Recorded) error {
+			got = append(got, r.Envelope.Key)
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("%s: replay ended after %v with %v (%d requests)", name, time.Since(begin).Round(time.Millisecond), err, len(got))
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: got %v, want %v", name, got, want)
+		}
+	}
+	check("all older", last.Add(time.Hour), nil)
+	check("only the last newer", last, all[len(all)-1:])
+}
