@@ -10,6 +10,18 @@
 // own messages; for revision 2026-07-28 it mirrors each request's _meta
 // protocolVersion, method and target into the headers the revision requires.
 // A notifications/cancelled for a request still open closes its stream.
+//
+// When the endpoint answers HTTP 404 to a request carrying the session's
+// Mcp-Session-Id, the session is gone (the server restarted, or expired
+// or deleted it): the bridge ends, and Run returns an error wrapping
+// [ErrSessionLost], without answering the requests in flight. It does not
+// start a new session behind the client's back: the session's state on
+// the server (subscriptions, log level, the answers to its requests in
+// flight) would be lost without the client knowing, and the new
+// session's initialize result could differ from the one the client
+// negotiated. A stdio client sees its server exit, and starts it again
+// with a new session, as the MCP specification requires of a client that
+// gets HTTP 404 for its session.
 package bridge
 
 import (
@@ -19,6 +31,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"mime"
@@ -32,6 +45,12 @@ import (
 
 // MaxMessage bounds one message line from the client.
 const MaxMessage = 4 << 20
+
+// ErrSessionLost is what Run's error wraps when the endpoint answered
+// HTTP 404 to a request carrying the session's Mcp-Session-Id: the
+// endpoint no longer knows the session, and the client must initialize a
+// new one.
+var ErrSessionLost = errors.New("the endpoint no longer knows the session (HTTP 404)")
 
 // Bridge relays one stdio client to one endpoint. Set URL; the zero values
 // of the other fields work.
@@ -64,11 +83,17 @@ type Bridge struct {
 	version string // negotiated revision
 	streams bool   // the session's GET stream was opened
 	open    map[string]context.CancelFunc
+	// lost, once set, is why the session ended (wrapping ErrSessionLost);
+	// stop ends Run.
+	lost error
+	stop context.CancelFunc
 }
 
 // Run relays messages from in to the endpoint and its answers to out until
 // in ends (the client went) or ctx does. It then waits for the requests in
-// flight and ends the session (DELETE). It returns the error of reading in.
+// flight and ends the session (DELETE). It returns the error of reading in,
+// or, when the endpoint no longer knows the session, an error wrapping
+// ErrSessionLost at once (the requests in flight unanswered).
 func (b *Bridge) Run(ctx context.Context, in io.Reader, out io.Writer) error {
 	if b.HTTP == nil {
 		b.HTTP = &http.Client{}
@@ -79,9 +104,11 @@ func (b *Bridge) Run(ctx context.Context, in io.Reader, out io.Writer) error {
 	if b.MaxInFlight <= 0 {
 		b.MaxInFlight = 64
 	}
-	b.w, b.open = out, map[string]context.CancelFunc{}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	b.mu.Lock()
+	b.w, b.open, b.stop = out, map[string]context.CancelFunc{}, cancel
+	b.mu.Unlock()
 	// Lines are read apart, so that ctx ending stops the bridge even while
 	// the client writes nothing.
 	lines, readDone := make(chan []byte), make(chan error, 1)
@@ -139,8 +166,34 @@ loop:
 	}
 	cancel()
 	<-done
+	b.mu.Lock()
+	lost := b.lost
+	b.mu.Unlock()
+	if lost != nil {
+		return lost
+	}
 	b.endSession()
 	return readErr
+}
+
+// sessionLost ends the bridge when the endpoint answered HTTP 404 to a
+// request (method) that carried session: the session is gone, and there
+// is nothing to DELETE. Only the first such answer counts.
+func (b *Bridge) sessionLost(session, method string) {
+	b.mu.Lock()
+	first := b.lost == nil && session != "" && session == b.session
+	if first {
+		b.lost = fmt.Errorf("%w: session %s, at %s (%s); the client must start a new session", ErrSessionLost, session, method, b.URL)
+		b.session = ""
+	}
+	stop := b.stop
+	b.mu.Unlock()
+	if !first {
+		return
+	}
+	b.Log.Warn("the endpoint no longer knows the session: ending the bridge, so that the client starts a new one",
+		"session", session, "request", method, "url", b.URL)
+	stop()
 }
 
 // grace is how long answers may still come after the client's input ends.
@@ -225,6 +278,14 @@ func (b *Bridge) forward(ctx context.Context, raw []byte) {
 		return
 	}
 	defer resp.Body.Close()
+	if session := req.Header.Get(schema.HeaderSessionID); session != "" && resp.StatusCode == http.StatusNotFound {
+		what := msg.Method
+		if what == "" {
+			what = "a response"
+		}
+		b.sessionLost(session, what)
+		return
+	}
 	if msg.Method == schema.MethodInitialize && resp.StatusCode == http.StatusOK {
 		b.mu.Lock()
 		b.session = resp.Header.Get(schema.HeaderSessionID)
@@ -420,8 +481,11 @@ func (b *Bridge) openStream(ctx context.Context) {
 			return
 		}
 		defer resp.Body.Close()
-		if resp.StatusCode == http.StatusOK {
+		switch resp.StatusCode {
+		case http.StatusOK:
 			b.events(resp.Body, false, nil)
+		case http.StatusNotFound:
+			b.sessionLost(session, "the GET stream")
 		}
 	}()
 }

@@ -102,7 +102,8 @@
 // # Faults
 //
 //   - A connection that goes (a process that exits or is killed, an HTTP
-//     session that fails, a message over Config.MaxMessage) is started
+//     session that fails or that the server forgets, answering HTTP 404
+//     to its Mcp-Session-Id, a message over Config.MaxMessage) is started
 //     again after a backoff that doubles from Config.MinBackoff to
 //     Config.MaxBackoff, and starts from the minimum again after one that
 //     lived 30s. A process's stderr goes to the worker's log, line by

@@ -50,7 +50,9 @@ func httpClient(headers http.Header) *http.Client {
 
 // dialStreamable connects to a Streamable HTTP endpoint through a
 // bridge.Bridge over in-memory pipes; the returned stop ends the bridge
-// (the session is deleted) and waits for it.
+// (the session is deleted) and waits for it. When the endpoint forgets
+// the session (HTTP 404) the bridge ends, and reading the connection
+// fails with its error.
 func dialStreamable(url string, headers http.Header, maxMessage int, log *slog.Logger) (mcp.Connection, func(), error) {
 	inR, inW := io.Pipe()   // what we send: the bridge's input
 	outR, outW := io.Pipe() // what the bridge relays back
@@ -60,10 +62,14 @@ func dialStreamable(url string, headers http.Header, maxMessage int, log *slog.L
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		if err := b.Run(ctx, inR, outW); err != nil {
+		err := b.Run(ctx, inR, outW)
+		if err != nil {
 			log.Debug("streamable HTTP bridge ended", "err", err)
 		}
-		_ = outW.Close()
+		// The connection's reader gets why: a lost session
+		// (bridge.ErrSessionLost) fails the connection, and the pool
+		// opens another with a new session.
+		_ = outW.CloseWithError(err)
 	}()
 	c, err := (&mcp.IOTransport{Reader: outR, Writer: inW, MaxLineLength: maxMessage}).Connect(ctx)
 	stop := func() {
