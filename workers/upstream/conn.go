@@ -529,7 +529,7 @@ func (k *conn) roundTripWith(ctx context.Context, method string, mk func(id int6
 		if ctx.Err() != nil && k.proc != nil {
 			// The write goes on (send): the process may yet get the
 			// request, so it is cancelled as one sent.
-			k.cancelled(id, context.Cause(ctx))
+			k.cancelled(id, context.Cause(ctx), deadlineOf(ctx))
 			return nil, context.Cause(ctx)
 		}
 		k.forget(id)
@@ -552,7 +552,7 @@ func (k *conn) roundTripWith(ctx context.Context, method string, mk func(id int6
 		}
 		return resp.Result, nil
 	case <-ctx.Done():
-		k.cancelled(id, context.Cause(ctx))
+		k.cancelled(id, context.Cause(ctx), deadlineOf(ctx))
 		return nil, context.Cause(ctx)
 	}
 }
@@ -564,16 +564,23 @@ func (k *conn) forget(id int64) {
 	k.mu.Unlock()
 }
 
-// cancelled tells the upstream that request id is cancelled (why) and
-// recycles the connection if the request is still unanswered hangGrace
-// later: a process that ignores cancellation and holds a request past its
-// deadline is taken to be hung.
-func (k *conn) cancelled(id int64, why error) {
+// cancelled tells the upstream that request id, due by deadline (zero
+// for none), is cancelled (why), and recycles the connection if the
+// request is still unanswered hangGrace past its deadline: a process that
+// holds a request past its deadline is taken to be hung. A request its
+// client cancelled sooner may run on until then (the spec lets a server
+// finish what it cannot stop): one client's cancellation does not get a
+// process that other sessions share stopped.
+func (k *conn) cancelled(id int64, why error, deadline time.Time) {
+	wait := k.hangGrace
+	if !deadline.IsZero() {
+		wait += max(0, time.Until(deadline))
+	}
 	k.mu.Lock()
 	p := k.pending[id]
 	delete(k.pending, id)
 	if p != nil && k.err() == nil {
-		k.hung[id] = time.AfterFunc(k.hangGrace, func() {
+		k.hung[id] = time.AfterFunc(wait, func() {
 			k.mu.Lock()
 			_, still := k.hung[id]
 			delete(k.hung, id)
@@ -602,4 +609,10 @@ func (k *conn) cancelled(id int64, why error) {
 	if err := k.notify(context.Background(), schema.NotificationCancelled, params); err != nil {
 		k.log.Debug("telling the upstream of a cancellation", "err", err)
 	}
+}
+
+// deadlineOf is ctx's deadline, zero for none.
+func deadlineOf(ctx context.Context) time.Time {
+	dl, _ := ctx.Deadline()
+	return dl
 }

@@ -170,3 +170,37 @@ func TestStuckWriteEndsAtDeadlineAndRecycles(t *testing.T) {
 		t.Fatal("the connection with a stuck write was not recycled within 10s")
 	}
 }
+
+// TestClientCancelDoesNotRecycle: a call its client cancels long before
+// its deadline, which the server goes on running (as the spec lets it),
+// does not get the process that other sessions share recycled HangGrace
+// later: the connection stays up, and serves the next call, which lets
+// the cancelled one end.
+func TestClientCancelDoesNotRecycle(t *testing.T) {
+	const grace = 100 * time.Millisecond
+	k := startConn(t, 1, grace, 0, make(chan string, 16))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	actx, acancel := context.WithCancel(ctx) // due in 30 s
+	aerr := make(chan error, 1)
+	go func() {
+		_, err := k.roundTrip(actx, "tools/call", json.RawMessage(`{"name":"linger","arguments":{}}`), &recorder{c: actx})
+		aerr <- err
+	}()
+	testkit.Eventually(t, "the call in flight", 10*time.Second, func() bool { return k.inFlight() == 1 })
+	acancel()
+	if err := <-aerr; !errors.Is(err, context.Canceled) {
+		t.Fatalf("the call: %v, want it cancelled", err)
+	}
+	time.Sleep(10 * grace) // the window measured: ten HangGraces after the cancellation
+	if err := k.err(); err != nil {
+		t.Fatalf("the connection was recycled after a client's cancellation: %v", err)
+	}
+	if _, err := k.roundTrip(ctx, "tools/call", json.RawMessage(`{"name":"release","arguments":{}}`), &recorder{c: ctx}); err != nil {
+		t.Fatalf("the next call: %v", err)
+	}
+	if err := k.err(); err != nil {
+		t.Fatalf("the connection after the cancelled call ended: %v", err)
+	}
+}

@@ -51,13 +51,14 @@
 // 2024-11-05 HTTP+SSE transport has one stream, and the stdio rule. A
 // call cancelled (its deadline, its client) that the server has not
 // answered yet still runs there, so it counts as in flight: until its
-// answer comes, or the connection is recycled Config.HangGrace later, a
-// message that names no request, or names that one, is relayed to no
-// call (never to another session's call taken on meanwhile). Relayed
-// requests travel as workers.Call.Request does: through the gateway
-// holding the client, and the answer back to the server. mcpstream declares sampling and elicitation to the server on
-// its session connections, not roots: a pooled process serves many
-// clients, whose roots differ.
+// answer comes, or the connection is recycled Config.HangGrace past its
+// deadline, a message that names no request, or names that one, is
+// relayed to no call (never to another session's call taken on
+// meanwhile). Relayed requests travel as workers.Call.Request does:
+// through the gateway holding the client, and the answer back to the
+// server. mcpstream declares sampling and elicitation to the server on its
+// session connections, not roots: a pooled process serves many clients,
+// whose roots differ.
 //
 // When a call's context ends first (its deadline, the client's
 // notifications/cancelled, the drain deadline) the server is sent
@@ -115,8 +116,10 @@
 //     on another connection; any other gets a JSON-RPC error (-32603)
 //     saying the connection was lost and the request was not sent again.
 //   - A call is bounded by its deadline, as any handler is. A request
-//     cancelled at its deadline that the server has still not answered
-//     Config.HangGrace later marks its connection hung: it is recycled
+//     that the server has still not answered Config.HangGrace past its
+//     deadline marks its connection hung (one its client cancelled sooner
+//     may run on until then: a client's cancellation does not stop a
+//     process other sessions share): it is recycled
 //     (its process stopped: stdin closed, SIGTERM, SIGKILL, to its process
 //     group) and started again.
 //   - Until one connection has initialized, and the definitions are

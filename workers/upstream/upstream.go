@@ -90,8 +90,9 @@ type Config struct {
 	// (default 30s); one that does not initialize in time is started
 	// again with backoff, and the worker is not ready meanwhile.
 	InitTimeout time.Duration
-	// HangGrace is how long a request cancelled at its deadline may stay
-	// unanswered before its connection is recycled (default 5s).
+	// HangGrace is how long past its deadline a request may stay
+	// unanswered before its connection is recycled (default 5s); one its
+	// client cancelled sooner is not counted hung before then.
 	HangGrace time.Duration
 	// MinBackoff and MaxBackoff bound the wait before a connection that
 	// failed or went is started again (default 250ms, doubling up to
