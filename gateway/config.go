@@ -158,7 +158,9 @@ type Config struct {
 	// ("*" accepts any). A request with another Origin gets HTTP 403.
 	AllowedOrigins []string
 	// KeepAlive is the interval of SSE comments on idle GET streams
-	// (default 25s).
+	// (default 25s), and of the check of each event stream's credential:
+	// a stream whose API key was revoked or whose token expired is closed
+	// at the next one.
 	KeepAlive time.Duration
 	// Logger receives structured logs (default slog.Default()).
 	Logger *slog.Logger

@@ -90,7 +90,9 @@
 // names its principal or refuses it. An auth.JWT makes the gateway an
 // OAuth 2.1 resource server, which also serves RFC 9728 protected resource
 // metadata; auth.WatchAPIKeys accepts API keys from a file of hashes it
-// follows as it changes (a revoked key is refused within about a second),
+// follows as it changes (a revoked key is refused within about a second,
+// and the event streams it opened end at the next keep-alive, as do those
+// of an expired token),
 // a key's scopes checked by the rule a JWT's are; an auth.Header trusts an
 // authenticating proxy. A principal
 // owns the sessions and tasks it starts, and counts against its in-flight

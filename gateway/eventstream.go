@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"hash/maphash"
 	"io"
 	"net"
@@ -9,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/mcpstream/mcpstream/auth"
 )
 
 // Event streams are the long-lived SSE responses the gateway holds: a
@@ -35,6 +38,10 @@ type eventStream struct {
 	// (eventStreamSet.nextGET): of two streams of a session, the later
 	// GET's delivers, whichever is ready first.
 	order uint64
+	// credential is the Authorization header the stream was opened with,
+	// and principal what it authenticated as (both empty without
+	// Config.Auth): checked again at every keep-alive (stillAuthorized).
+	credential, principal string
 }
 
 // writeSeq writes b, the event of sequence seq, unless it was written.
@@ -174,9 +181,9 @@ var keepAliveEvent = []byte(": keep-alive\n\n")
 // its end takes it off. It reports false, having written nothing, when the
 // connection cannot be hijacked (HTTP/2, or a response writer without it):
 // the caller then takes the count off and refuses the GET.
-func (g *Gateway) hijackStream(w http.ResponseWriter, sess *session, first []byte, lastSeq, order uint64) (*eventStream, bool) {
+func (g *Gateway) hijackStream(w http.ResponseWriter, r *http.Request, sess *session, first []byte, lastSeq, order uint64) (*eventStream, bool) {
 	es := &eventStream{sess: sess, lastSeq: lastSeq, order: order}
-	ok := g.hijack(w, es, first, func() {
+	ok := g.hijack(w, r, es, first, func() {
 		for {
 			old := sess.stream.Load()
 			if old != nil && old.order > es.order {
@@ -203,10 +210,13 @@ func (g *Gateway) hijackStream(w http.ResponseWriter, sess *session, first []byt
 // is published at once, so that nothing announced after the client reads
 // first is missed; then started runs, and ended once the stream is over.
 // It reports false when the connection cannot be hijacked.
-func (g *Gateway) hijack(w http.ResponseWriter, es *eventStream, first []byte, started, ended func()) bool {
+func (g *Gateway) hijack(w http.ResponseWriter, r *http.Request, es *eventStream, first []byte, started, ended func()) bool {
 	conn, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		return false
+	}
+	if g.cfg.Auth != nil {
+		es.credential, es.principal = r.Header.Get("Authorization"), g.principal(r)
 	}
 	es.conn = conn
 	first = withResponseHeaders(first, w.Header())
@@ -262,7 +272,37 @@ func (g *Gateway) keepAlive(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			g.eventStreams.each(func(es *eventStream) { _ = es.write(keepAliveEvent) })
+			g.eventStreams.each(func(es *eventStream) {
+				if !g.stillAuthorized(es) {
+					es.close() // its reader sees it, and ends it
+					return
+				}
+				_ = es.write(keepAliveEvent)
+			})
 		}
 	}
+}
+
+// stillAuthorized reports whether the credential es was opened with still
+// authenticates as the principal it did then: a stream outlives the
+// request that opened it, and an API key revoked (its file reloaded) or a
+// token expired since ends its streams at the next keep-alive rather than
+// never. A failure that is not a refusal (an *auth.Error) keeps the
+// stream. A stream opened without a credential, or without Config.Auth,
+// is not checked.
+func (g *Gateway) stillAuthorized(es *eventStream) bool {
+	if g.cfg.Auth == nil || es.credential == "" {
+		return true
+	}
+	principal, err := g.cfg.Auth.Authenticate(&http.Request{Header: http.Header{"Authorization": {es.credential}}})
+	var refused *auth.Error
+	switch {
+	case errors.As(err, &refused):
+		g.log.Info("closing an event stream whose credential no longer holds", "principal", es.principal, "status", refused.Status, "error", refused.Code)
+		return false
+	case err == nil && principal != es.principal:
+		g.log.Info("closing an event stream whose credential names another principal now", "principal", es.principal)
+		return false
+	}
+	return true
 }

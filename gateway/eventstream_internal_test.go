@@ -26,7 +26,7 @@ func TestLaterGETKeepsTheStream(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		order, _ := strconv.ParseUint(r.URL.Query().Get("order"), 10, 64)
 		sess.openStreams.Add(1)
-		if _, ok := g.hijackStream(w, sess, sseHead, 0, order); !ok {
+		if _, ok := g.hijackStream(w, r, sess, sseHead, 0, order); !ok {
 			t.Error("the test server's connection was not hijacked")
 		}
 	}))

@@ -98,7 +98,7 @@ func (g *Gateway) sseOpen(w http.ResponseWriter, r *http.Request, messagesPath s
 		}
 		g.obs.sessionEnded(ctx, sess)
 	}
-	if !g.hijack(w, es, first, func() { sess.stream.Store(es) }, ended) {
+	if !g.hijack(w, r, es, first, func() { sess.stream.Store(es) }, ended) {
 		ended()
 		writeError(w, http.StatusHTTPVersionNotSupported, nil, schema.Errorf(schema.CodeInvalidRequest, "the HTTP+SSE transport needs an HTTP/1.1 connection"))
 	}

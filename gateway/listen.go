@@ -129,7 +129,7 @@ func (g *Gateway) listen(x *exchange) {
 	honoured, _ := json.Marshal(map[string]any{"notifications": n})
 	first := append(sseHead, f.event(schema.NotificationSubscriptionsAck, honoured)...)
 	es := &eventStream{sess: &session{}, listen: f}
-	if !g.hijack(x.w, es, first, func() {}, func() {}) {
+	if !g.hijack(x.w, x.r, es, first, func() {}, func() {}) {
 		x.out.fail(http.StatusHTTPVersionNotSupported, schema.Errorf(schema.CodeInvalidRequest, "subscriptions/listen needs an HTTP/1.1 connection"))
 	}
 }

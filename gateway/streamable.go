@@ -196,7 +196,7 @@ func (g *Gateway) get(w http.ResponseWriter, r *http.Request) {
 			first = append(first, ev.b...)
 		}
 	}
-	es, ok := g.hijackStream(w, sess, first, last, order)
+	es, ok := g.hijackStream(w, r, sess, first, last, order)
 	if !ok {
 		sess.openStreams.Add(-1)
 		w.Header().Set("Allow", "POST, DELETE")
