@@ -193,3 +193,24 @@ func TestBatchPrincipalRate(t *testing.T) {
 		t.Errorf("%d served and %d refused, want 3 and 2: %s", served, refused, r.body)
 	}
 }
+
+// TestGETPrincipalRate: a session's GET stream counts against its
+// principal's rate as a request does (each one replaces the session's
+// stream, and a resumption reads the events stream): past the principal's
+// burst a GET is refused with 429 and Retry-After.
+func TestGETPrincipalRate(t *testing.T) {
+	tg := newTestGateway(t, gateway.Config{PrincipalHeader: "X-User", PrincipalRate: 0.01, PrincipalBurst: 3, PrincipalRateHold: -1})
+	r := tg.post(t, initializeBody(1, "2025-11-25", `{}`), "X-User", "alice") // the first token
+	wantResult(t, r)
+	get := []string{"X-User", "alice", "Accept", "text/event-stream", "Mcp-Session-Id", r.header.Get("Mcp-Session-Id"),
+		"MCP-Protocol-Version", "2025-11-25", "Last-Event-ID", "1"}
+	for i := range 2 {
+		if resp := tg.open(t, t.Context(), http.MethodGet, tg.url, "", get...); resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET %d within the burst: status %d", i+1, resp.StatusCode)
+		}
+	}
+	resp := tg.open(t, t.Context(), http.MethodGet, tg.url, "", get...)
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("GET past the burst: status %d, Retry-After %q, want 429 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+}

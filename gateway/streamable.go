@@ -175,6 +175,12 @@ func (g *Gateway) get(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	// A GET counts against its principal's rate as a request does: each
+	// replaces the session's stream here, and one resuming reads the
+	// events stream through a consumer of its own.
+	if !g.withinRate(r.Context(), &exchange{r: r, w: w, sess: sess, out: &httpReplier{g: g, w: w, sess: sess}}) {
+		return
+	}
 	if sess.stream.Load() == nil && g.streamsFull() {
 		writeError(w, http.StatusServiceUnavailable, nil, g.overloaded(refusedStreamLimit))
 		return
