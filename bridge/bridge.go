@@ -10,6 +10,8 @@
 // own messages; for revision 2026-07-28 it mirrors each request's _meta
 // protocolVersion, method and target into the headers the revision requires.
 // A notifications/cancelled for a request still open closes its stream.
+// A line longer than [MaxMessage] is not posted: the client gets -32600
+// with a null id (its id cannot be read without parsing it), not silence.
 //
 // When the endpoint answers HTTP 404 to a request carrying the session's
 // Mcp-Session-Id, the session is gone (the server restarted, or expired
@@ -115,7 +117,15 @@ func (b *Bridge) Run(ctx context.Context, in io.Reader, out io.Writer) error {
 	go func() {
 		r := bufio.NewReaderSize(in, 64<<10)
 		for {
-			line, err := readLine(r)
+			line, oversized, err := readLine(r)
+			if oversized {
+				// Not a message this bridge forwards; its id cannot be
+				// read without parsing what is too large to parse: the
+				// client gets the error with a null id, as for a parse
+				// error, rather than no answer at all.
+				b.Log.Warn("dropping a message over the size limit", "limit", MaxMessage)
+				b.send(tooLarge)
+			}
 			if len(bytes.TrimSpace(line)) > 0 {
 				select {
 				case lines <- line:
@@ -204,24 +214,26 @@ func (b *Bridge) grace() time.Duration {
 	return 10 * time.Second
 }
 
-// readLine reads one line of at most MaxMessage bytes.
-func readLine(r *bufio.Reader) ([]byte, error) {
-	var line []byte
+// readLine reads one line of at most MaxMessage bytes. A longer one is
+// skipped to its end, and reported oversized.
+func readLine(r *bufio.Reader) (line []byte, oversized bool, err error) {
 	for {
 		chunk, err := r.ReadSlice('\n')
 		line = append(line, chunk...)
 		if len(line) > MaxMessage {
-			// Skip the rest of an oversized line; it is not a message.
 			for errors.Is(err, bufio.ErrBufferFull) {
 				_, err = r.ReadSlice('\n')
 			}
-			return nil, err
+			return nil, true, err
 		}
 		if !errors.Is(err, bufio.ErrBufferFull) {
-			return line, err
+			return line, false, err
 		}
 	}
 }
+
+// tooLarge answers a client's line longer than MaxMessage.
+var tooLarge = []byte(`{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"message over the bridge's 4 MiB limit, not sent"}}`)
 
 // send writes one message to the client, on a line of its own.
 func (b *Bridge) send(msg []byte) {

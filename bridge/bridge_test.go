@@ -23,13 +23,13 @@ func TestHeaderValue(t *testing.T) {
 func TestReadLineSkipsOversizedLines(t *testing.T) {
 	in := strings.Repeat("x", MaxMessage+10) + "\n{\"ok\":1}\n"
 	r := bufio.NewReaderSize(strings.NewReader(in), 64<<10)
-	if line, err := readLine(r); line != nil || err != nil {
-		t.Fatalf("oversized line: %d bytes, %v; want it skipped", len(line), err)
+	if line, oversized, err := readLine(r); line != nil || !oversized || err != nil {
+		t.Fatalf("oversized line: %d bytes, oversized %v, %v; want it skipped and reported", len(line), oversized, err)
 	}
-	if line, err := readLine(r); string(line) != "{\"ok\":1}\n" || err != nil {
-		t.Fatalf("next line %q, %v", line, err)
+	if line, oversized, err := readLine(r); string(line) != "{\"ok\":1}\n" || oversized || err != nil {
+		t.Fatalf("next line %q, %v, %v", line, oversized, err)
 	}
-	if _, err := readLine(r); err != io.EOF {
+	if _, _, err := readLine(r); err != io.EOF {
 		t.Fatalf("at the end: %v", err)
 	}
 }

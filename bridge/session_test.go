@@ -139,3 +139,31 @@ func TestSessionLost(t *testing.T) {
 		t.Fatalf("echo on the new session: %q", got)
 	}
 }
+
+// TestOversizedMessageAnswered: a client's line over MaxMessage is not
+// sent on, but answered with -32600 (id null, since it cannot be parsed
+// for its id), rather than left without an answer; the bridge then goes
+// on with the next message.
+func TestOversizedMessageAnswered(t *testing.T) {
+	srv := testkit.StartSessionServer(t)
+	c := runBridge(t, &bridge.Bridge{URL: srv.URL})
+	c.send(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`)
+	if line, ok := c.answer(); !ok || !strings.Contains(line, `"protocolVersion":"2025-06-18"`) {
+		t.Fatalf("initialize: %q", line)
+	}
+	c.send(`{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+	c.send(`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo","arguments":{"text":%q}}}`, strings.Repeat("x", bridge.MaxMessage))
+	line, ok := c.answer()
+	var m struct {
+		ID    any `json:"id"`
+		Error struct {
+			Code int `json:"code"`
+		} `json:"error"`
+	}
+	if !ok || json.Unmarshal([]byte(line), &m) != nil || m.ID != nil || m.Error.Code != -32600 {
+		t.Fatalf("answer to an oversized message: %q, want -32600 with a null id", line)
+	}
+	if got := c.call(3, "after"); got != "after" {
+		t.Fatalf("echo after: %q", got)
+	}
+}
