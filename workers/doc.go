@@ -162,7 +162,10 @@
 // handlers still running, with [ErrDraining] as their context's cause, and
 // hands their envelopes back unanswered: whatever such a handler returns
 // is not sent, and another replica answers the gateway, which is still
-// waiting. Run then removes the replica's heartbeat and returns.
+// waiting. But a handler of a tool that must not run twice that returns
+// a result that is not an error (its work done) is answered with it:
+// running it again would repeat its side effects. Run then removes the
+// replica's heartbeat and returns.
 //
 // # Metrics
 //

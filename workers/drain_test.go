@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -210,6 +211,51 @@ func TestDrainDeadlineReleasesClaim(t *testing.T) {
 	}
 	if got := h.text(h.await(k, 10*time.Second)); got != "B ran attempt 3" {
 		t.Errorf("reply %q, want B's run of the third delivery", got)
+	}
+}
+
+// TestDrainDeadlineKeepsAFinishedRun: a handler of a tool that must not
+// run twice, cut short by its replica's drain deadline, that finishes its
+// work anyway and returns a result: that result is the request's answer
+// (stored, sent and acknowledged), and the replica running beside it does
+// not run the request again, as it does a run that returned its
+// context's error (TestDrainDeadline).
+func TestDrainDeadlineKeepsAFinishedRun(t *testing.T) {
+	h := newHarnessWith(t, slowTopology) // AckWait 30s: any redelivery within the test is a hand-back
+	const group = "fin"
+	started := make(chan struct{}, 1)
+	a := workers.NewGroup(group)
+	workers.AddTool(a, workers.Tool{Name: "finish"},
+		func(ctx context.Context, _ *workers.Call, _ struct{}) (*schema.ToolResult, error) {
+			started <- struct{}{}
+			<-ctx.Done()
+			return workers.TextResult("A finished after " + context.Cause(ctx).Error()), nil
+		})
+	_, stopA := h.run(a, workers.Options{Instance: "a", DrainTimeout: 200 * time.Millisecond})
+	k := h.keyFor(0)
+	env := h.envelope(k, "finish", map[string]any{})
+	env.Deadline = time.Now().Add(time.Minute).UnixNano()
+	ack := h.publish(group, env)
+	awaitValue(t, started, 10*time.Second, "A's handler to start")
+	var ranB atomic.Int32
+	b := workers.NewGroup(group)
+	workers.AddTool(b, workers.Tool{Name: "finish"},
+		func(context.Context, *workers.Call, struct{}) (*schema.ToolResult, error) {
+			ranB.Add(1)
+			return workers.TextResult("B ran it"), nil
+		})
+	h.run(b, workers.Options{Instance: "b"})
+	if err := stopA(); err != nil {
+		t.Fatalf("A's Run: %v", err)
+	}
+	if got, want := h.text(h.await(k, 10*time.Second)), "A finished after "+workers.ErrDraining.Error(); got != want {
+		t.Errorf("reply %q, want %q", got, want)
+	}
+	if info := h.waitAcked(group, 0, ack.Sequence); info.Delivered.Consumer != 1 {
+		t.Errorf("%d deliveries, want A's alone", info.Delivered.Consumer)
+	}
+	if n := ranB.Load(); n != 0 {
+		t.Errorf("B ran the request %d times after A finished it", n)
 	}
 }
 

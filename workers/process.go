@@ -174,7 +174,14 @@ func (r *runner) process(held *slot, msg jetstream.Msg, mayBeCopy bool) {
 	defer held.release()
 	ran = time.Since(started)
 	r.metrics.ran(env.Method, call, ran)
-	if rep != nil && r.aborted() {
+	// A run of a request that must not run twice, which returned a result
+	// that is not an error (the handler finished its work, or ignored its
+	// cancellation), is the request's answer even past the drain
+	// deadline: handing it back would run it, and its side effects,
+	// again. An error, most likely the context's, is not an answer.
+	finished := rep != nil && rep.Error == nil && !schema.IsToolError(rep.Result) &&
+		!r.idempotent(env) && env.TaskID == "" && (call == nil || call.task == nil)
+	if rep != nil && r.aborted() && !finished {
 		// The drain deadline passed while the handler ran: it was
 		// cancelled (or returned as it passed), so what it returned,
 		// most likely its context's error, is not the request's answer.
@@ -217,11 +224,12 @@ func (r *runner) process(held *slot, msg jetstream.Msg, mayBeCopy bool) {
 	}
 	rep.RunNs = int64(ran)
 	interim := call != nil && call.inputs != nil && len(call.inputs.asked) > 0
-	if ctx.Err() != nil {
+	if (ctx.Err() != nil && !errors.Is(context.Cause(ctx), ErrDraining)) || env.Expired(time.Now()) {
 		// The deadline passed while the handler ran (the gateway has
 		// already answered the client with a timeout, so a result now would
 		// race that answer), or the client cancelled the request (it wants
-		// no response). Nothing is stored or sent.
+		// no response). Nothing is stored or sent. (A finished run that
+		// the drain deadline cut short goes on: its answer is awaited.)
 		r.expired.Add(1)
 		r.metrics.delivered(deliveredExpired)
 		_ = msg.Ack()
