@@ -174,14 +174,7 @@ func (r *runner) process(held *slot, msg jetstream.Msg, mayBeCopy bool) {
 	defer held.release()
 	ran = time.Since(started)
 	r.metrics.ran(env.Method, call, ran)
-	// A run of a request that must not run twice, which returned a result
-	// that is not an error (the handler finished its work, or ignored its
-	// cancellation), is the request's answer even past the drain
-	// deadline: handing it back would run it, and its side effects,
-	// again. An error, most likely the context's, is not an answer.
-	finished := rep != nil && rep.Error == nil && !schema.IsToolError(rep.Result) &&
-		!r.idempotent(env) && env.TaskID == "" && (call == nil || call.task == nil)
-	if rep != nil && r.aborted() && !finished {
+	if rep != nil && r.aborted() && !r.finishedAnyway(env, call, rep) {
 		// The drain deadline passed while the handler ran: it was
 		// cancelled (or returned as it passed), so what it returned,
 		// most likely its context's error, is not the request's answer.
@@ -532,4 +525,15 @@ func panicked(env *schema.Envelope) *schema.Reply {
 func mustMarshal(env *schema.Envelope) []byte {
 	b, _ := env.Marshal()
 	return b
+}
+
+// finishedAnyway reports whether rep, what a handler cut short by the
+// drain deadline returned, is the request's answer all the same: a result
+// that is not an error (the handler finished its work, or ignored its
+// cancellation) of a request that must not run twice, not a task's.
+// Handing it back would run it, and its side effects, again. An error,
+// most likely the context's, is not an answer.
+func (r *runner) finishedAnyway(env *schema.Envelope, call *Call, rep *schema.Reply) bool {
+	return rep.Error == nil && !schema.IsToolError(rep.Result) && !r.idempotent(env) &&
+		env.TaskID == "" && (call == nil || call.task == nil)
 }
