@@ -73,6 +73,17 @@ func (c *stdioClient) answer() (string, bool) {
 	}
 }
 
+// initialize opens the session: initialize (id 1, revision 2025-06-18),
+// its answer, then notifications/initialized.
+func (c *stdioClient) initialize() {
+	c.t.Helper()
+	c.send(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`)
+	if line, ok := c.answer(); !ok || !strings.Contains(line, `"protocolVersion":"2025-06-18"`) {
+		c.t.Fatalf("initialize: %q", line)
+	}
+	c.send(`{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+}
+
 // call sends tools/call echo with text under id and returns the text of
 // the result.
 func (c *stdioClient) call(id int, text string) string {
@@ -103,11 +114,7 @@ func (c *stdioClient) call(id int, text string) string {
 func TestSessionLost(t *testing.T) {
 	srv := testkit.StartSessionServer(t)
 	c := runBridge(t, &bridge.Bridge{URL: srv.URL})
-	c.send(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`)
-	if line, ok := c.answer(); !ok || !strings.Contains(line, `"protocolVersion":"2025-06-18"`) {
-		t.Fatalf("initialize: %q", line)
-	}
-	c.send(`{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+	c.initialize()
 	if got := c.call(2, "before"); got != "before" {
 		t.Fatalf("echo before: %q", got)
 	}
@@ -130,11 +137,7 @@ func TestSessionLost(t *testing.T) {
 
 	// The client started again gets a new session.
 	c = runBridge(t, &bridge.Bridge{URL: srv.URL})
-	c.send(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`)
-	if _, ok := c.answer(); !ok {
-		t.Fatal("no answer to the second initialize")
-	}
-	c.send(`{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+	c.initialize()
 	if got := c.call(2, "again"); got != "again" {
 		t.Fatalf("echo on the new session: %q", got)
 	}
@@ -147,11 +150,7 @@ func TestSessionLost(t *testing.T) {
 func TestOversizedMessageAnswered(t *testing.T) {
 	srv := testkit.StartSessionServer(t)
 	c := runBridge(t, &bridge.Bridge{URL: srv.URL})
-	c.send(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`)
-	if line, ok := c.answer(); !ok || !strings.Contains(line, `"protocolVersion":"2025-06-18"`) {
-		t.Fatalf("initialize: %q", line)
-	}
-	c.send(`{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+	c.initialize()
 	c.send(`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo","arguments":{"text":%q}}}`, strings.Repeat("x", bridge.MaxMessage))
 	line, ok := c.answer()
 	var m struct {
