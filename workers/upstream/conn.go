@@ -212,9 +212,12 @@ func (k *conn) inFlight() int {
 	return k.busy()
 }
 
-// busy counts the requests in flight but standing ones; k.mu is held.
+// busy counts the requests in flight but standing ones, and those
+// cancelled but not answered yet (hung), which the server still runs: a
+// connection of MaxPending 1 takes no other call until the cancelled one
+// ends, so that what the server sends stays attributable. k.mu is held.
 func (k *conn) busy() int {
-	n := 0
+	n := len(k.hung)
 	for _, p := range k.pending {
 		if !p.standing {
 			n++

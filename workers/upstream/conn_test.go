@@ -81,13 +81,14 @@ func startConn(t *testing.T, maxPending int, hangGrace, writeTimeout time.Durati
 
 // TestCancelledCallsMessagesNotRelayedToAnother: session A's call is
 // cancelled while the server goes on running it; the connection then
-// takes session B's call (MaxPending 1), the only one in flight; A's
-// handler then sends a log message and a sampling request. Neither
-// reaches B's client: the log message goes to the worker's log, and the
-// sampling request is answered with an error.
+// takes session B's call (MaxPending 2: with 1 it would take none until
+// A's ends), the only one in flight; A's handler then sends a log message
+// and a sampling request. Neither reaches B's client: the log message
+// goes to the worker's log, and the sampling request is answered with an
+// error.
 func TestCancelledCallsMessagesNotRelayedToAnother(t *testing.T) {
 	notes := make(chan string, 16)
-	k := startConn(t, 1, time.Minute, 0, notes)
+	k := startConn(t, 2, time.Minute, 0, notes)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
@@ -178,7 +179,7 @@ func TestStuckWriteEndsAtDeadlineAndRecycles(t *testing.T) {
 // the cancelled one end.
 func TestClientCancelDoesNotRecycle(t *testing.T) {
 	const grace = 100 * time.Millisecond
-	k := startConn(t, 1, grace, 0, make(chan string, 16))
+	k := startConn(t, 2, grace, 0, make(chan string, 16))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
@@ -202,5 +203,32 @@ func TestClientCancelDoesNotRecycle(t *testing.T) {
 	}
 	if err := k.err(); err != nil {
 		t.Fatalf("the connection after the cancelled call ended: %v", err)
+	}
+}
+
+// TestCancelledCallStillCounts: a call cancelled but not answered yet
+// still runs on the server, so a connection of MaxPending 1 takes no
+// other call until it ends (errBusy: the pool picks another connection),
+// and what the server sends stays attributable.
+func TestCancelledCallStillCounts(t *testing.T) {
+	k := startConn(t, 1, time.Minute, 0, make(chan string, 16))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	actx, acancel := context.WithCancel(ctx)
+	aerr := make(chan error, 1)
+	go func() {
+		_, err := k.roundTrip(actx, "tools/call", json.RawMessage(`{"name":"linger","arguments":{}}`), &recorder{c: actx})
+		aerr <- err
+	}()
+	testkit.Eventually(t, "the call in flight", 10*time.Second, func() bool { return k.inFlight() == 1 })
+	acancel()
+	if err := <-aerr; !errors.Is(err, context.Canceled) {
+		t.Fatalf("the call: %v, want it cancelled", err)
+	}
+	if n := k.inFlight(); n != 1 {
+		t.Fatalf("%d in flight after the cancellation, want the cancelled call still counted", n)
+	}
+	if _, err := k.roundTrip(ctx, "tools/call", json.RawMessage(`{"name":"release","arguments":{}}`), &recorder{c: ctx}); !errors.Is(err, errBusy) {
+		t.Fatalf("another call while the cancelled one runs: %v, want errBusy", err)
 	}
 }

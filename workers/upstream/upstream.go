@@ -66,12 +66,13 @@ type Config struct {
 	// at once are spread over them.
 	Pool int
 	// MaxPending bounds the requests in flight on one connection (default
-	// 16). The worker runs Pool x MaxPending handlers unless its
-	// Options.Concurrency says otherwise; a call beyond what every
-	// connection takes (a higher Concurrency, or affinity crowding one
-	// connection) is answered with an error at once. With 1, every log
-	// message and request to the client an upstream sends is
-	// attributable to its call.
+	// 16), a request cancelled but not answered yet among them: the
+	// server still runs it. The worker runs Pool x MaxPending handlers
+	// unless its Options.Concurrency says otherwise; a call beyond what
+	// every connection takes (a higher Concurrency, affinity crowding one
+	// connection, or cancelled requests the server still runs) is
+	// answered with an error at once. With 1, every log message and
+	// request to the client an upstream sends is attributable to its call.
 	MaxPending int
 	// Affinity is AffinityNone (default) or AffinitySession.
 	Affinity string
