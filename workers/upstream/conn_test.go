@@ -79,6 +79,27 @@ func startConn(t *testing.T, maxPending int, hangGrace, writeTimeout time.Durati
 	return k
 }
 
+// lingerCancelled calls linger on k, which ignores cancellation, under a
+// context of ctx, cancels that once the call is in flight (alone on k),
+// and returns the call's recorder once the call has returned cancelled;
+// the server goes on running it.
+func lingerCancelled(t *testing.T, k *conn, ctx context.Context) *recorder {
+	t.Helper()
+	actx, acancel := context.WithCancel(ctx)
+	a := &recorder{c: actx}
+	aerr := make(chan error, 1)
+	go func() {
+		_, err := k.roundTrip(actx, "tools/call", json.RawMessage(`{"name":"linger","arguments":{}}`), a)
+		aerr <- err
+	}()
+	testkit.Eventually(t, "the lingering call in flight", 10*time.Second, func() bool { return k.inFlight() == 1 })
+	acancel()
+	if err := <-aerr; !errors.Is(err, context.Canceled) {
+		t.Fatalf("the lingering call: %v, want it cancelled", err)
+	}
+	return a
+}
+
 // TestCancelledCallsMessagesNotRelayedToAnother: session A's call is
 // cancelled while the server goes on running it; the connection then
 // takes session B's call (MaxPending 2: with 1 it would take none until
@@ -92,19 +113,7 @@ func TestCancelledCallsMessagesNotRelayedToAnother(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
-	actx, acancel := context.WithCancel(ctx)
-	a := &recorder{c: actx}
-	aerr := make(chan error, 1)
-	go func() {
-		_, err := k.roundTrip(actx, "tools/call", json.RawMessage(`{"name":"linger","arguments":{}}`), a)
-		aerr <- err
-	}()
-	// A is in flight once the connection is busy with it.
-	testkit.Eventually(t, "A's call in flight", 10*time.Second, func() bool { return k.inFlight() == 1 })
-	acancel()
-	if err := <-aerr; !errors.Is(err, context.Canceled) {
-		t.Fatalf("A's call: %v, want it cancelled", err)
-	}
+	a := lingerCancelled(t, k, ctx)
 
 	b := &recorder{c: ctx}
 	res, err := k.roundTrip(ctx, "tools/call", json.RawMessage(`{"name":"release","arguments":{}}`), b)
@@ -183,18 +192,8 @@ func TestClientCancelDoesNotRecycle(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
-	actx, acancel := context.WithCancel(ctx) // due in 30 s
-	aerr := make(chan error, 1)
-	go func() {
-		_, err := k.roundTrip(actx, "tools/call", json.RawMessage(`{"name":"linger","arguments":{}}`), &recorder{c: actx})
-		aerr <- err
-	}()
-	testkit.Eventually(t, "the call in flight", 10*time.Second, func() bool { return k.inFlight() == 1 })
-	acancel()
-	if err := <-aerr; !errors.Is(err, context.Canceled) {
-		t.Fatalf("the call: %v, want it cancelled", err)
-	}
-	time.Sleep(10 * grace) // the window measured: ten HangGraces after the cancellation
+	lingerCancelled(t, k, ctx) // due in 30 s
+	time.Sleep(10 * grace)     // the window measured: ten HangGraces after the cancellation
 	if err := k.err(); err != nil {
 		t.Fatalf("the connection was recycled after a client's cancellation: %v", err)
 	}
@@ -214,17 +213,7 @@ func TestCancelledCallStillCounts(t *testing.T) {
 	k := startConn(t, 1, time.Minute, 0, make(chan string, 16))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	actx, acancel := context.WithCancel(ctx)
-	aerr := make(chan error, 1)
-	go func() {
-		_, err := k.roundTrip(actx, "tools/call", json.RawMessage(`{"name":"linger","arguments":{}}`), &recorder{c: actx})
-		aerr <- err
-	}()
-	testkit.Eventually(t, "the call in flight", 10*time.Second, func() bool { return k.inFlight() == 1 })
-	acancel()
-	if err := <-aerr; !errors.Is(err, context.Canceled) {
-		t.Fatalf("the call: %v, want it cancelled", err)
-	}
+	lingerCancelled(t, k, ctx)
 	if n := k.inFlight(); n != 1 {
 		t.Fatalf("%d in flight after the cancellation, want the cancelled call still counted", n)
 	}
