@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -22,13 +23,22 @@ var upstreamServer = &testkit.Binary{Pkg: "./internal/testkit/upstreamserver"}
 // client of one call, as the forwarder would be.
 type recorder struct {
 	c context.Context
+	// progressed, if set, is closed at the first progress notification.
+	progressed chan struct{}
 
 	mu       sync.Mutex
 	logs     []string
 	requests []string
 }
 
-func (r *recorder) progress(json.RawMessage) {}
+func (r *recorder) progress(json.RawMessage) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.progressed != nil {
+		close(r.progressed)
+		r.progressed = nil
+	}
+}
 
 func (r *recorder) log(params json.RawMessage) {
 	r.mu.Lock()
@@ -80,19 +90,29 @@ func startConn(t *testing.T, maxPending int, hangGrace, writeTimeout time.Durati
 }
 
 // lingerCancelled calls linger on k, which ignores cancellation, under a
-// context of ctx, cancels that once the call is in flight (alone on k),
-// and returns the call's recorder once the call has returned cancelled;
-// the server goes on running it.
+// context of ctx, cancels that once the server runs its handler (it
+// reports progress as it starts: a request cancelled sooner never
+// reaches its handler), and returns the call's recorder once the call has
+// returned cancelled; the server goes on running it.
 func lingerCancelled(t *testing.T, k *conn, ctx context.Context) *recorder {
 	t.Helper()
 	actx, acancel := context.WithCancel(ctx)
-	a := &recorder{c: actx}
+	started := make(chan struct{})
+	a := &recorder{c: actx, progressed: started}
 	aerr := make(chan error, 1)
 	go func() {
-		_, err := k.roundTrip(actx, "tools/call", json.RawMessage(`{"name":"linger","arguments":{}}`), a)
+		_, err := k.roundTripWith(actx, "tools/call", func(id int64) json.RawMessage {
+			return json.RawMessage(fmt.Sprintf(`{"name":"linger","arguments":{},"_meta":{"progressToken":%d}}`, id))
+		}, a)
 		aerr <- err
 	}()
-	testkit.Eventually(t, "the lingering call in flight", 10*time.Second, func() bool { return k.inFlight() == 1 })
+	select {
+	case <-started:
+	case err := <-aerr:
+		t.Fatalf("the lingering call ended before it started: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the lingering call did not start within 10s")
+	}
 	acancel()
 	if err := <-aerr; !errors.Is(err, context.Canceled) {
 		t.Fatalf("the lingering call: %v, want it cancelled", err)

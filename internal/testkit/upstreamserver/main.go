@@ -212,10 +212,15 @@ func newServer(slow time.Duration) *mcp.Server {
 	// linger and release: release hands linger a channel to answer on;
 	// linger, whose own context may be cancelled by then, logs and asks
 	// for sampling without it, so that both reach the client after the
-	// call was cancelled.
+	// call was cancelled. Linger reports progress as it starts, when the
+	// call asks for it: a call cancelled before its handler starts never
+	// runs it.
 	releases := make(chan chan string)
 	mcp.AddTool(s, &mcp.Tool{Name: "linger", Description: "ignores cancellation; once released, logs and asks for sampling"},
-		func(_ context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
+		func(ctx context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
+			if tok := req.Params.GetProgressToken(); tok != nil {
+				_ = req.Session.NotifyProgress(ctx, &mcp.ProgressNotificationParams{ProgressToken: tok, Message: "started"})
+			}
 			report := <-releases
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
