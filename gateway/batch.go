@@ -3,7 +3,6 @@ package gateway
 import (
 	"context"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
@@ -15,10 +14,13 @@ import (
 // BatchConcurrency at a time (an initialize may not be one of them), and
 // the responses come back as one JSON array in the order of the requests
 // (or as one SSE event holding it, for a client that accepts only event
-// streams). A batch of only notifications and responses gets 202; a batch
-// of more than MaxBatch messages is refused whole (batchTooLarge), and a
-// draining gateway refuses the whole batch with 503, for the client to
-// send it elsewhere.
+// streams). The array is written as it grows: a response goes out once
+// those before it have, and until then it keeps its request's slot, so
+// that one POST holds at most BatchConcurrency answers in memory however
+// large they are. A batch of only notifications and responses gets 202; a
+// batch of more than MaxBatch messages is refused whole (batchTooLarge),
+// and a draining gateway refuses the whole batch with 503, for the client
+// to send it elsewhere.
 func (g *Gateway) postBatch(w http.ResponseWriter, r *http.Request, body []byte, sseOnly bool) {
 	if !sessionVersionOK(w, r, nil) {
 		return
@@ -46,6 +48,7 @@ func (g *Gateway) postBatch(w http.ResponseWriter, r *http.Request, body []byte,
 	}
 	responses := make([][]byte, len(parts)) // nil where nothing is answered
 	xs := make([]*exchange, 0, len(parts))
+	at := make([]int, 0, len(parts)) // the part of each of xs
 	for i, part := range parts {
 		msg, rpcErr := schema.DecodeMessage(part)
 		switch {
@@ -57,29 +60,68 @@ func (g *Gateway) postBatch(w http.ResponseWriter, r *http.Request, body []byte,
 			continue
 		}
 		xs = append(xs, &exchange{msg: msg, raw: part, sess: sess, r: r, out: &batchReplier{g: g, id: msg.ID, slot: &responses[i]}})
+		at = append(at, i)
 	}
-	g.runBatch(r.Context(), xs, 0)
-	var out []string
-	for _, b := range responses {
-		if b != nil {
-			out = append(out, string(b))
+	out := &batchWriter{g: g, w: w, sseOnly: sseOnly}
+	next := 0 // the first part not written yet
+	g.runBatch(r.Context(), xs, 0, func(i int) {
+		for ; next <= at[i]; next++ {
+			out.add(responses[next])
+			responses[next] = nil
 		}
+	})
+	for ; next < len(responses); next++ {
+		out.add(responses[next])
 	}
-	if len(out) == 0 {
-		w.WriteHeader(http.StatusAccepted)
+	out.end()
+}
+
+// batchWriter writes the response to a batch as its answers come: the
+// status and headers with the first, then each answer into the array (or
+// into the one SSE event that holds it), each write under a deadline of
+// its own.
+type batchWriter struct {
+	g       *Gateway
+	w       http.ResponseWriter
+	sseOnly bool
+	// n counts the answers written.
+	n int
+}
+
+// add writes answer b, if there is one.
+func (o *batchWriter) add(b []byte) {
+	if b == nil {
 		return
 	}
-	array := "[" + strings.Join(out, ",") + "]"
-	g.armWrite(w, len(array))
-	if sseOnly {
-		setSSEHeaders(w.Header())
-		w.WriteHeader(http.StatusOK)
-		_, _ = w.Write([]byte(sseEvent + array + "\n\n"))
+	sep := ","
+	if o.n == 0 {
+		sep = "["
+		if o.sseOnly {
+			setSSEHeaders(o.w.Header())
+			sep = sseEvent + sep
+		} else {
+			o.w.Header().Set("Content-Type", "application/json")
+		}
+		o.w.WriteHeader(http.StatusOK)
+	}
+	o.n++
+	o.g.armWrite(o.w, len(sep)+len(b))
+	_, _ = o.w.Write([]byte(sep))
+	_, _ = o.w.Write(b)
+}
+
+// end closes the array; a batch that had nothing to answer gets 202.
+func (o *batchWriter) end() {
+	if o.n == 0 {
+		o.w.WriteHeader(http.StatusAccepted)
 		return
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write([]byte(array))
+	end := "]"
+	if o.sseOnly {
+		end = "]\n\n"
+	}
+	o.g.armWrite(o.w, len(end))
+	_, _ = o.w.Write([]byte(end))
 }
 
 // batchTooLarge refuses a batch of more than MaxBatch messages, on either
@@ -104,7 +146,12 @@ func (g *Gateway) batchTooLarge(w http.ResponseWriter, n int) bool {
 // after it with it), so that one POST holds a bounded number of
 // goroutines and calls. A positive timeout bounds each request. A lone
 // message is served in the caller's goroutine.
-func (g *Gateway) runBatch(ctx context.Context, xs []*exchange, timeout time.Duration) {
+//
+// With written non-nil, runBatch calls it for each message in the order
+// of xs, once that message is done, and a request keeps its slot until
+// written has returned for it: answers wait in their slots to be written
+// in order, and no more of them than BatchConcurrency.
+func (g *Gateway) runBatch(ctx context.Context, xs []*exchange, timeout time.Duration, written func(i int)) {
 	serve := func(x *exchange) {
 		ctx := ctx
 		if timeout > 0 {
@@ -116,19 +163,47 @@ func (g *Gateway) runBatch(ctx context.Context, xs []*exchange, timeout time.Dur
 	}
 	if len(xs) == 1 {
 		serve(xs[0])
+		if written != nil {
+			written(0)
+		}
 		return
 	}
 	slots := make(chan struct{}, g.cfg.BatchConcurrency)
 	var wg sync.WaitGroup
-	for _, x := range xs {
+	var done []chan struct{} // closed as each message is done, for written
+	if written != nil {
+		done = make([]chan struct{}, len(xs))
+		for i := range done {
+			done[i] = make(chan struct{})
+		}
+		wg.Go(func() {
+			for i, x := range xs {
+				<-done[i]
+				written(i)
+				if x.msg.Kind() == schema.KindRequest {
+					<-slots
+				}
+			}
+		})
+	}
+	finished := func(i int) {
+		if done != nil {
+			close(done[i])
+		}
+	}
+	for i, x := range xs {
 		if x.msg.Kind() != schema.KindRequest {
 			g.dispatch(ctx, x)
+			finished(i)
 			continue
 		}
 		slots <- struct{}{}
 		wg.Go(func() {
-			defer func() { <-slots }()
 			serve(x)
+			if done == nil {
+				<-slots
+			}
+			finished(i)
 		})
 	}
 	wg.Wait()

@@ -96,10 +96,12 @@ type Config struct {
 	// some 100,000 pings, each one's answer kept until the last is done.
 	MaxBatch int
 	// BatchConcurrency bounds the requests of one batch served at once
-	// (default 8): the next waits for one of them to be done, so that a
-	// batch holds at most that many goroutines and calls of its own. Each
-	// request is still admitted (MaxSessionInFlight and the other caps)
-	// and counted against its principal's rate (PrincipalRate) on its own.
+	// (default 8): the next waits for one of them to be done (over
+	// Streamable HTTP, for its answer to be written, in order), so that a
+	// batch holds at most that many goroutines, calls and answers of its
+	// own. Each request is still admitted (MaxSessionInFlight and the
+	// other caps) and counted against its principal's rate
+	// (PrincipalRate) on its own.
 	BatchConcurrency int
 	// MaxEventStreams bounds the event streams open on the gateway
 	// (session GET streams, subscriptions/listen streams, HTTP+SSE
@@ -138,9 +140,11 @@ type Config struct {
 	// PrincipalRate rounded up, at least 1). A request beyond it is held
 	// (PrincipalRateHold) and then served or refused with HTTP 429,
 	// Retry-After, and -32000 whose data's retryAfterMs says when the next
-	// is allowed. Notifications and answers to the server's requests are
-	// not counted, nor anonymous requests. Zero (the default) sets no
-	// limit.
+	// is allowed. notifications/cancelled, passed to every worker, counts
+	// as a request does (one past the rate in a batch, or over HTTP+SSE,
+	// is dropped); the other notifications and answers to the server's
+	// requests are not counted, nor anonymous requests. Zero (the
+	// default) sets no limit.
 	PrincipalRate  float64
 	PrincipalBurst int
 	// PrincipalRateHold is how long a request over its principal's rate

@@ -40,7 +40,7 @@ type exchange struct {
 // snapshot, the session or the task bucket (answer).
 func (g *Gateway) dispatch(ctx context.Context, x *exchange) {
 	if x.msg.Kind() != schema.KindRequest {
-		g.notified(x)
+		g.notified(ctx, x)
 		return
 	}
 	if g.obs != nil {
@@ -75,12 +75,13 @@ func routedToWorkers(method string) bool {
 }
 
 // notified handles a notification or a response from the client:
-// notifications/cancelled is passed to the workers, and a response to a
-// worker's request to the worker waiting for it; the others change
-// nothing. The stateless revision has neither: a response is refused,
+// notifications/cancelled is passed to the workers (every one of them,
+// so it counts against its principal's rate as a request does), and a
+// response to a worker's request to the worker waiting for it; the others
+// change nothing. The stateless revision has neither: a response is refused,
 // and notifications are acknowledged (a stateless request is cancelled by
 // closing its stream).
-func (g *Gateway) notified(x *exchange) {
+func (g *Gateway) notified(ctx context.Context, x *exchange) {
 	msg := x.msg
 	switch {
 	case x.stateless && msg.Kind() == schema.KindResponse:
@@ -91,6 +92,9 @@ func (g *Gateway) notified(x *exchange) {
 	case msg.Kind() == schema.KindResponse:
 		g.relayAnswer(x.sess, msg, x.raw)
 	case msg.Method == schema.NotificationCancelled:
+		if !g.withinRate(ctx, x) {
+			return
+		}
 		g.cancelRequest(x.sess, msg.Params)
 	}
 	x.out.accepted()

@@ -160,7 +160,7 @@ func (g *Gateway) ssePost(w http.ResponseWriter, r *http.Request) {
 		requests = append(requests, x)
 	}
 	if len(requests) > 0 {
-		g.start(func(ctx context.Context) { g.runBatch(ctx, requests, g.cfg.CallTimeout) })
+		g.start(func(ctx context.Context) { g.runBatch(ctx, requests, g.cfg.CallTimeout, nil) })
 	}
 }
 

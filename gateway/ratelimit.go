@@ -23,7 +23,10 @@ const principalRateReason = "principal rate limit reached"
 // retryAfterMs, the time left to its token. Either way a client that
 // ignores Retry-After is slowed down instead of answered at once. Holds
 // are bounded (holdRoom); a request beyond them, or whose ctx ends while
-// it is held, is refused at once. Anonymous requests are not limited.
+// it is held, is refused at once. Anonymous requests are not limited. A
+// notification is refused the same way when it was posted alone; in a
+// batch, or on the HTTP+SSE transport, it has no answer of its own and is
+// dropped.
 func (g *Gateway) withinRate(ctx context.Context, x *exchange) bool {
 	if g.rates == nil {
 		return true
@@ -51,6 +54,9 @@ func (g *Gateway) withinRate(ctx context.Context, x *exchange) bool {
 		g.rates.refund(p)
 	}
 	g.metrics.refused(refusedPrincipalRate)
+	if x.msg != nil && x.msg.Kind() == schema.KindNotification && x.w == nil {
+		return false
+	}
 	left := max(wait-held, time.Millisecond)
 	if x.w != nil {
 		x.w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(left.Seconds()))))
