@@ -39,7 +39,8 @@ type Envelope struct {
 	Revision string `msgpack:"r,omitempty"`
 	// Deadline is when the gateway stops waiting, in Unix nanoseconds.
 	Deadline int64 `msgpack:"d"`
-	// Attempt counts the gateway's publishes of this request, from 1.
+	// Attempt counts the publishes of this request, from 1: the gateway's,
+	// and a draining worker's that hands it back on its last delivery.
 	Attempt uint16 `msgpack:"a,omitempty"`
 	// ReplyTo is the core NATS subject of the gateway waiting for the reply.
 	ReplyTo string `msgpack:"t"`

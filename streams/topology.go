@@ -45,7 +45,10 @@ type Topology struct {
 	// live worker keeps what it holds however long it takes, and the calls
 	// a replica held when it died run elsewhere about AckWait later.
 	AckWait time.Duration
-	// MaxDeliver bounds deliveries of one envelope (default 5).
+	// MaxDeliver bounds deliveries of one envelope (default 5): an
+	// envelope whose runs fail that often (its replicas die, or its stored
+	// result cannot be read) is delivered no more. A draining replica that
+	// hands an envelope back on its last delivery publishes it again.
 	MaxDeliver int
 	// MaxAckPending bounds what a group holds unacked per partition, over all
 	// its replicas (default 4096; at least replicas x batch).

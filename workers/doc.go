@@ -165,7 +165,11 @@
 // waiting. But a handler of a tool that must not run twice that returns
 // a result that is not an error (its work done) is answered with it:
 // running it again would repeat its side effects. Run then removes the
-// replica's heartbeat and returns.
+// replica's heartbeat and returns. A hand-back is a negative
+// acknowledgement, which the server counts as a delivery; one on an
+// envelope's last delivery (Topology.MaxDeliver) publishes it again
+// instead, so that replicas draining in turn in a rolling deploy do not
+// use up its deliveries.
 //
 // # Metrics
 //

@@ -333,3 +333,63 @@ func TestDrainDeadlineIgnoredByHandler(t *testing.T) {
 		t.Errorf("Run returned %v after its context ended, want about DrainTimeout %v and a second", took, drain)
 	}
 }
+
+// TestHandBackOnLastDelivery: an envelope handed back on its last delivery
+// (Topology.MaxDeliver, here 2), which the server would deliver no more,
+// is published again, and a replica that comes later runs it (the new
+// message's first delivery). Two replicas draining in turn hand it back:
+// A on its first delivery, then B on its second, each busy with a call
+// of its own. A takes partition 0 only and B every partition, so that
+// B's own call (partition 1) cannot go to A.
+func TestHandBackOnLastDelivery(t *testing.T) {
+	topo := slowTopology
+	topo.MaxDeliver = 2
+	h := newHarnessWith(t, topo)
+	pa, pb := newProbe(), newProbe()
+	_, stopA := h.run(testGroup("hb", pa), workers.Options{Instance: "a", Concurrency: 1, DrainTimeout: 20 * time.Second,
+		Share: workers.PartitionShare{Index: 0, Of: 2}})
+	runningA, waiting, runningB := h.keyFor(0), h.keyFor(0), h.keyFor(1)
+	h.publish("hb", h.envelope(runningA, "block", map[string]any{}))
+	awaitValue(t, pa.started, 10*time.Second, "A's handler to start")
+	h.publish("hb", h.envelope(waiting, "whoami", map[string]any{}))
+	testkit.Eventually(t, "A to hold both envelopes", 10*time.Second, func() bool {
+		return h.consumerInfo("hb", 0).NumAckPending == 2
+	})
+	_, stopB := h.run(testGroup("hb", pb), workers.Options{Instance: "b", Concurrency: 1, DrainTimeout: 20 * time.Second})
+	h.publish("hb", h.envelope(runningB, "block", map[string]any{}))
+	if got := awaitValue(t, pb.started, 10*time.Second, "B's handler to start"); got != runningB {
+		t.Fatalf("B started %s, want %s", got, runningB)
+	}
+
+	// A drains: it hands the waiting envelope back (its first delivery),
+	// and the server delivers it to B, busy, which holds it unstarted.
+	stoppedA := make(chan error, 1)
+	go func() { stoppedA <- stopA() }()
+	testkit.Eventually(t, "B to hold the waiting envelope", 10*time.Second, func() bool {
+		info := h.consumerInfo("hb", 0)
+		return info.Delivered.Consumer == 3 && info.NumAckPending == 2
+	})
+	close(pa.release)
+	if err := awaitValue(t, stoppedA, 10*time.Second, "A's Run to return"); err != nil {
+		t.Fatalf("A's Run: %v", err)
+	}
+	// B drains: the waiting envelope is on its last delivery.
+	stoppedB := make(chan error, 1)
+	go func() { stoppedB <- stopB() }()
+	close(pb.release)
+	if err := awaitValue(t, stoppedB, 10*time.Second, "B's Run to return"); err != nil {
+		t.Fatalf("B's Run: %v", err)
+	}
+
+	pc := newProbe()
+	close(pc.release)
+	h.run(testGroup("hb", pc), workers.Options{Instance: "c"})
+	res := h.result(h.await(waiting, 10*time.Second))
+	var got callOut
+	if err := json.Unmarshal(res.StructuredContent, &got); err != nil {
+		t.Fatalf("structuredContent %s: %v", res.StructuredContent, err)
+	}
+	if got.Key != waiting || got.Attempt != 1 || got.CtxErr != "" {
+		t.Errorf("the waiting envelope ran as %+v, want the first delivery of its new message, with a live context", got)
+	}
+}

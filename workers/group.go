@@ -582,41 +582,8 @@ func (r *runner) hand(p int, msg jetstream.Msg) bool {
 	}
 }
 
-// handBackUnstarted hands back to the stream the envelopes onMsg set aside
-// while the consumers drained. Not sooner: until a consumer has closed,
-// its pull request may still be on the server, which would deliver a
-// handed-back envelope straight back to this replica. A closed consumer's
-// unsubscription has reached the server (the drain flushes after it), so
-// the server skips its pull request.
-func (r *runner) handBackUnstarted() {
-	r.unstarted.Lock()
-	msgs := r.unstarted.msgs
-	r.unstarted.msgs = nil
-	r.unstarted.Unlock()
-	for _, msg := range msgs {
-		r.handBack(msg, "", "draining, not started")
-	}
-}
-
 // aborted reports whether the drain deadline has passed.
 func (r *runner) aborted() bool { return r.base.Err() != nil }
-
-// handBack returns msg (of request key, if known) to its stream unanswered
-// with a negative acknowledgement, so that another replica runs it at
-// once: the group is draining and msg's handler had not started, or the
-// drain deadline cancelled it. A hand-back that fails leaves msg to be
-// redelivered after AckWait. (With a negative DrainTimeout a hand-back may
-// precede the end of this replica's pulls and come back to it: it is then
-// set aside and handed back again.)
-func (r *runner) handBack(msg jetstream.Msg, key, why string) {
-	r.handedBack.Add(1)
-	r.metrics.delivered(deliveredDrained)
-	if err := msg.Nak(); err != nil {
-		r.log.Warn("handing an envelope back to the stream", "subject", msg.Subject(), "key", key, "why", why, "err", err)
-		return
-	}
-	r.log.Debug("envelope handed back to the stream", "subject", msg.Subject(), "key", key, "why", why)
-}
 
 // PartitionShare is a replica's share of the request partitions (see
 // Options.Share): replica Index of Of.
