@@ -38,7 +38,9 @@
 // an id; answers find their caller by it. A call whose client asked for
 // progress carries, as its progress token, its own id on the connection:
 // the server's notifications/progress go to that call, and on to its
-// client under the client's token. A log message (notifications/message)
+// client under the client's token. No client's own token reaches the
+// server (completion/complete's params go without the client's _meta),
+// so the server's progress never names another call's id. A log message (notifications/message)
 // and a request of the server to the client (sampling, elicitation,
 // roots) name no request over stdio, so they are relayed to a call only
 // when exactly one client call is in flight on that connection; otherwise

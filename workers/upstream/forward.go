@@ -162,13 +162,19 @@ func fixed(b []byte) func(int64) json.RawMessage {
 }
 
 // completeParams rewrites completion/complete's params for the upstream:
-// a prompt reference gets the upstream's name of the prompt; every other
-// member is kept as it is.
+// a prompt reference gets the upstream's name of the prompt, and the
+// client's _meta is left out, as it is from the other methods' params:
+// its progressToken would reach the upstream as it is, and the upstream's
+// progress under it would be taken for that of the request with that id
+// on the connection, another client's (mcpstream's progress tokens are
+// its own ids); on a session connection its stateless revision's members
+// would not fit either. Every other member is kept as it is.
 func (n *nameMap) completeParams(params json.RawMessage) (json.RawMessage, error) {
 	var p map[string]json.RawMessage
 	if err := json.Unmarshal(params, &p); err != nil {
 		return nil, schema.Errorf(schema.CodeInvalidParams, "completion/complete params: %v", err)
 	}
+	delete(p, "_meta")
 	var ref map[string]json.RawMessage
 	if err := json.Unmarshal(p["ref"], &ref); err != nil {
 		return nil, schema.Errorf(schema.CodeInvalidParams, "completion/complete ref: %v", err)
