@@ -162,10 +162,14 @@
 // connection keeps a subscriptions/listen open for the list changes the
 // server's capabilities declare, which register the lists again as on a
 // session connection. A server that does not speak the revision (a
-// JSON-RPC error or no answer to server/discover within
-// Config.InitTimeout, no 2026-07-28 among its supportedVersions, the
-// HTTP+SSE transport) stops this pool for good, and the calls take the
-// session connections. The go-sdk speaks the revision over stdio, and
+// JSON-RPC error to server/discover, no 2026-07-28 among its
+// supportedVersions, the HTTP+SSE transport) stops this pool for good,
+// and the calls take the session connections. No answer to
+// server/discover within Config.InitTimeout (a server slow to start) is
+// a failed start like any other: the connection is started again with
+// backoff, and until one is up the calls take the session connections,
+// as they do whenever the pool has none up and its last start failed.
+// The go-sdk speaks the revision over stdio, and
 // over HTTP only when its handler is stateless. Calls of a tool that
 // supports tasks take the session connections too, and over HTTP so do
 // those of a tool whose arguments are marked x-mcp-header: the server

@@ -31,6 +31,9 @@ import (
 // (stateless.go) with the client's revision and capabilities in its _meta
 // and the client's inputResponses and requestState as they came; the
 // upstream's result, input_required ones included, comes back as it is.
+// While that pool has no connection up and its last start failed (it is
+// being started again), the request takes a session connection, as it
+// does once the upstream said it does not speak the revision.
 // A tool that supports tasks keeps the session path (mcpstream's task
 // holds its state), and so does, over HTTP, a tool whose arguments are
 // marked x-mcp-header (the server would want Mcp-Param headers the
@@ -103,7 +106,7 @@ func (h *Host) handle(ctx context.Context, call *workers.Call, req workers.RawRe
 				return statelessParams(mk(id), m, req)
 			}
 			res, err := h.send(ctx, sp, call, req, smk, &relay{call: call, c: ctx, stateless: true}, again)
-			if !errors.Is(err, errNoStateless) {
+			if !errors.Is(err, errNoStateless) && !errors.Is(err, errStatelessDown) {
 				if err != nil {
 					return nil, err
 				}

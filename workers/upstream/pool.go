@@ -38,6 +38,11 @@ type pool struct {
 	// does not speak the stateless revision): the slots stop, and pick
 	// returns it.
 	fatal error
+	// fallback marks a pool whose calls have somewhere else to go (the
+	// stateless pool: the session connections): while none of its
+	// connections is up and its last start failed, pick does not wait
+	// for the next start but returns errStatelessDown.
+	fallback bool
 }
 
 func newPool(size int, affinity bool, minBackoff, maxBackoff time.Duration, dial func(context.Context, int) (*conn, error), log *slog.Logger) *pool {
@@ -153,12 +158,15 @@ func (p *pool) set(i int, k *conn) {
 	p.changed = make(chan struct{})
 }
 
-// failed records a failed start.
+// failed records a failed start, and wakes those waiting for a change
+// (pick in a fallback pool gives up on it).
 func (p *pool) failed(err error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.lastErr = err
 	p.attempts++
+	close(p.changed)
+	p.changed = make(chan struct{})
 }
 
 // poolState is what state reports of a pool.
@@ -188,7 +196,9 @@ func (p *pool) state() poolState {
 }
 
 // pick returns the connection a call goes to, waiting while none is up
-// until ctx ends (or returning the pool's fatal error): with affinity,
+// until ctx ends (or returning the pool's fatal error; in a fallback
+// pool, errStatelessDown once a start has failed since one last
+// succeeded): with affinity,
 // the slot the session hashes to (the same one for all its calls);
 // otherwise the one with the fewest requests in flight, ties taken in
 // turn. except, if set, is avoided while another is up (a retry goes
@@ -220,10 +230,13 @@ func (p *pool) pick(ctx context.Context, session string, except *conn) (*conn, e
 			}
 			p.rr++
 		}
-		changed := p.changed
+		changed, lastErr := p.changed, p.lastErr
 		p.mu.Unlock()
 		if best != nil {
 			return best, nil
+		}
+		if p.fallback && lastErr != nil {
+			return nil, fmt.Errorf("%w (last start: %v)", errStatelessDown, lastErr)
 		}
 		select {
 		case <-changed:

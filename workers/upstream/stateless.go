@@ -22,14 +22,22 @@ import (
 // asks its questions as requests to the client), so these requests go to
 // a pool of their own: connections never initialized, started on the
 // first such call. server/discover, with the revision's _meta, tells
-// whether the upstream speaks it; when it does not (a JSON-RPC error, no
-// answer within Config.InitTimeout, no 2026-07-28 among its
-// supportedVersions, or the HTTP+SSE transport) the pool stops for good
-// and the calls take the session connections, as a session client's do.
+// whether the upstream speaks it; when it says it does not (a JSON-RPC
+// error, no 2026-07-28 among its supportedVersions, or the HTTP+SSE
+// transport) the pool stops for good and the calls take the session
+// connections, as a session client's do. No answer within
+// Config.InitTimeout says nothing (an upstream slow to start): the start
+// failed, and is tried again with backoff as any other; meanwhile the
+// calls take the session connections (errStatelessDown).
 
 // errNoStateless is why the stateless pool stops: the upstream does not
 // speak the stateless revision.
 var errNoStateless = errors.New("the upstream does not speak the stateless revision")
+
+// errStatelessDown is why a call of a stateless client takes a session
+// connection while the stateless pool has none up and its last start
+// failed: it is being started again.
+var errStatelessDown = errors.New("no stateless upstream connection is up")
 
 // statelessPool returns the pool of stateless connections, starting it on
 // first use; nil before Run has started the pools or once they stopped.
@@ -49,7 +57,7 @@ func (h *Host) statelessPool() *pool {
 
 // dialStateless starts one connection that speaks the stateless revision:
 // not initialized; server/discover says whether the upstream speaks it.
-// A start that fails for that reason wraps errNoStateless.
+// A start that fails because it does not wraps errNoStateless.
 func (h *Host) dialStateless(ctx context.Context, slot int) (*conn, error) {
 	ctx, cancel := context.WithTimeout(ctx, h.cfg.InitTimeout)
 	defer cancel()
@@ -80,8 +88,10 @@ func (h *Host) dialStateless(ctx context.Context, slot int) (*conn, error) {
 }
 
 // discover asks the upstream, on a connection not initialized, which
-// revisions it speaks (server/discover); an answer without 2026-07-28, a
-// JSON-RPC error or none before ctx's deadline wraps errNoStateless.
+// revisions it speaks (server/discover); an answer without 2026-07-28 or
+// a JSON-RPC error wraps errNoStateless. No answer before ctx's deadline
+// does not: the upstream may be slow to start, and discovery is tried
+// again on the next start.
 func (k *conn) discover(ctx context.Context, version string) error {
 	meta, err := json.Marshal(statelessMeta{ProtocolVersion: schema.Revision20260728, ClientCapabilities: json.RawMessage(`{}`),
 		ClientInfo: clientInfo{Name: "mcpstream", Version: version}})
@@ -98,7 +108,7 @@ func (k *conn) discover(ctx context.Context, version string) error {
 	case errors.As(err, &re):
 		return fmt.Errorf("%w: server/discover: %v", errNoStateless, err)
 	case errors.Is(err, context.DeadlineExceeded):
-		return fmt.Errorf("%w: server/discover: no answer in time", errNoStateless)
+		return fmt.Errorf("server/discover: no answer in time: %w", err)
 	case err != nil:
 		return fmt.Errorf("server/discover: %w", err)
 	}

@@ -219,6 +219,7 @@ func New(group string, cfg Config) (*Host, error) {
 	h := &Host{g: workers.NewGroup(group), cfg: cfg, naming: n, changed: make(chan struct{}, 1), log: slog.Default()}
 	h.pool = newPool(cfg.Pool, cfg.Affinity == AffinitySession, cfg.MinBackoff, cfg.MaxBackoff, h.dial, h.log)
 	h.spool = newPool(cfg.Pool, false, cfg.MinBackoff, cfg.MaxBackoff, h.dialStateless, h.log)
+	h.spool.fallback = true
 	h.names.Store(&nameMap{})
 	return h, nil
 }
