@@ -147,10 +147,14 @@
 // envelope is handed back like any other; the replica that takes it, or
 // the one it is redelivered to after its replica died, goes on with the
 // task, the call's deadline passed or not: the handler runs again from the
-// start, under the task's deadline, and Detach returns the task's context
-// at once, the task's entry kept. An envelope past the call's deadline
-// whose task has ended, or waits for the client's input, is dropped: a
-// task that completed does not run again.
+// start, under the task's deadline (its creation plus its lifetime), and
+// Detach returns the task's context at once, the task's entry kept; a
+// gateway that still waits for the call is answered with the task's
+// handle. The envelope of a call whose task has ended, or waits for the
+// client's input, is not run again: a task that completed does not run
+// twice. Past the call's deadline it is dropped; before it the gateway is
+// answered with the task's handle, and the client polls the task for its
+// outcome.
 //
 // # Shutdown
 //

@@ -16,8 +16,9 @@ import (
 	"github.com/mcpstream/mcpstream/streams"
 )
 
-// process runs one envelope: decode, drop if expired (go on with its task
-// if the call was detached into one that still works), answer from the
+// process runs one envelope: decode, drop if expired, go on with the task
+// of a call delivered again that was detached into one that still works
+// (and run no call again whose task ended: taskAgain), answer from the
 // result store on redelivery, otherwise run the handler (holding it in
 // held, the pool goroutine's slot, meanwhile); then store the result,
 // reply, record the answer if the group records results, and acknowledge.
@@ -45,42 +46,20 @@ func (r *runner) process(held *slot, msg jetstream.Msg, mayBeCopy bool) {
 	if span != nil {
 		defer span.End()
 	}
-	if env.Expired(time.Now()) {
-		// The gateway has stopped waiting; running it would be wasted
-		// work, unless the call was detached into a task that still works:
-		// its run was cut short, and goes on here.
-		task, err := r.resumable(env)
-		if err != nil {
-			if r.aborted() {
-				r.handBack(msg, env.Key, "drain deadline passed reading the task")
-				return
-			}
-			if attempt < r.topo.MaxDeliver {
-				// The bucket cannot say (its leader is being elected): ask
-				// again later rather than lose the task.
-				r.repeats.Warn(lctx, r.log, "reading task", "reading the task of an expired envelope, redelivery delayed", "key", env.Key, "err", err)
-				_ = msg.NakWithDelay(time.Second)
-				return
-			}
-		}
-		if task == nil {
-			event(span, "expired: the gateway no longer waits")
-			r.expired.Add(1)
-			r.metrics.delivered(deliveredExpired)
-			r.log.DebugContext(lctx, "dropping expired envelope", "key", env.Key, "method", env.Method)
-			_ = msg.Term()
-			return
-		}
-		event(span, "expired call of a working task: the task goes on")
-		r.log.DebugContext(lctx, "going on with the task of an expired envelope", "key", env.Key, "task", task.TaskID)
-		resumeAs(env, task)
+	// A call detached into a task may come again: past its deadline,
+	// or before it (its replica died, or drained). Its task goes on, or is
+	// not run again (see taskAgain).
+	own := env.TaskID == "" // the call's envelope, not a run of its task the gateway sent
+	handled, resumed := r.taskAgain(lctx, span, msg, env, attempt)
+	if handled {
+		return
 	}
 	rkey := streams.ResultKey(env.Key)
 	// A delivery again, or a copy the gateway published again (its
 	// Attempt counts its publishes) that the stream stored a second time,
 	// past its duplicate window: the result of a run is answered from the
 	// bucket, not run again.
-	if (attempt > 1 || env.Attempt > 1) && r.results != nil {
+	if (attempt > 1 || env.Attempt > 1) && r.results != nil && !resumed { // a task's result is not stored there
 		e, err := r.results.Get(r.base, rkey)
 		if err == nil {
 			if rep, err := schema.UnmarshalReply(e.Value()); err == nil {
@@ -109,9 +88,10 @@ func (r *runner) process(held *slot, msg jetstream.Msg, mayBeCopy bool) {
 	// A request that must not run twice, delivered again or held in this
 	// replica's buffers long enough for the server to have redelivered it
 	// elsewhere, is claimed first: a copy another replica runs, or ran, is
-	// not run here (see claim.go).
+	// not run here (see claim.go). So is a call's envelope that goes on
+	// with its task: a copy a live replica holds goes on there.
 	claimed, handedBack := false, false
-	if (mayBeCopy || attempt > 1) && r.results != nil && env.TaskID == "" && !r.idempotent(env) {
+	if (mayBeCopy || attempt > 1) && r.results != nil && own && !r.idempotent(env) {
 		var handled bool
 		if claimed, handled = r.claimRequest(lctx, span, msg, env); handled {
 			return

@@ -9,6 +9,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/mcpstream/mcpstream/schema"
 )
@@ -50,22 +51,13 @@ func (r *runner) detach(ctx context.Context, env *schema.Envelope, call *Call, s
 		if _, err := r.tasks.Create(ctx, id, val); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
 			return nil, fmt.Errorf("storing task %s: %w", id, err)
 		}
-		created, err := t.CreateTaskResult()
-		if err == nil {
-			var mp []byte
-			if mp, err = schema.JSONToMsgpack(nil, created); err == nil {
-				err = r.publish(env, &schema.Reply{Key: env.Key, Result: mp})
-			}
-		}
-		if err != nil {
-			r.log.Warn("answering with the task handle", "task", id, "err", err)
-		}
+		r.answerWithHandle(ctx, env, t)
 	}
 	tctx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
 	// The task outlives the call's deadline, and its envelope is kept in
 	// progress as long, but not the group's drain deadline: its envelope
 	// then goes back to the stream, and the replica that takes it goes on
-	// with the task (see resumable), the call's deadline passed or not.
+	// with the task (see taskAgain), the call's deadline passed or not.
 	stopDrain := context.AfterFunc(r.base, func() { cancel(context.Cause(r.base)) })
 	deadline := r.taskDeadline(env)
 	tctx, stop := context.WithDeadline(tctx, deadline)
@@ -91,16 +83,94 @@ func (r *runner) taskDeadline(env *schema.Envelope) time.Time {
 // into: the same on every delivery, so that a delivery again finds it.
 func taskID(key string) string { return "task-" + digest([]byte(key))[:32] }
 
-// resumable returns the task that env's call was detached into, for an
-// envelope whose deadline has passed, when the task still works: its run
-// was cut short (its replica died, or drained) and goes on with this
-// delivery. It returns nil when there is no such task, or it no longer
-// works: it ended (a completed task does not run again), it waits for the
-// client's input (which comes in an envelope of its own), or it outlived
-// its lifetime. Only a call of a tool with task support, in the stateless
-// revision, can have been detached: no other envelope costs a read of the
+// answerWithHandle answers the gateway waiting for env's call with the
+// handle of task t, the call's answer once it is detached, logging a
+// failure.
+func (r *runner) answerWithHandle(ctx context.Context, env *schema.Envelope, t *schema.Task) {
+	created, err := t.CreateTaskResult()
+	if err == nil {
+		var mp []byte
+		if mp, err = schema.JSONToMsgpack(nil, created); err == nil {
+			err = r.publish(env, &schema.Reply{Key: env.Key, Result: mp})
+		}
+	}
+	if err != nil {
+		r.log.WarnContext(ctx, "answering with the task handle", "key", env.Key, "task", t.TaskID, "err", err)
+	}
+}
+
+// taskAgain handles what a delivery of env that may find its call already
+// detached into a task does about that task: a delivery past the call's
+// deadline, or one again (the server's redelivery, attempt, or the
+// gateway's publish again, env.Attempt) before it. A task that still works
+// (goesOn) had its run cut short (its replica died, or drained): env is
+// made a run of it (resumeAs), to go on under the task's deadline, its
+// entry kept, and resumed reports it. A task that ended, or waits for the
+// client's input (which comes in an envelope of its own), is not run
+// again: a completed task's handler, which may not be idempotent, would
+// repeat its work, and its outcome is recorded already. An expired
+// envelope is dropped otherwise (the gateway no longer waits). One before
+// its deadline whose call was detached answers the gateway, which still
+// waits for the call, with the task's handle, the answer the first run
+// sent (the client polls the task for its outcome). handled reports that
+// msg was dealt with (dropped, acknowledged, handed back, or its
+// redelivery delayed): process has nothing more to do.
+func (r *runner) taskAgain(ctx context.Context, span trace.Span, msg jetstream.Msg, env *schema.Envelope, attempt int) (handled, resumed bool) {
+	expired := env.Expired(time.Now())
+	if !expired && attempt <= 1 && env.Attempt <= 1 {
+		return false, false // its first delivery: not detached yet
+	}
+	task, err := r.detachedTask(env)
+	if err != nil {
+		if r.aborted() {
+			r.handBack(msg, env.Key, "drain deadline passed reading the task")
+			return true, false
+		}
+		if attempt < r.topo.MaxDeliver {
+			// The bucket cannot say (its leader is being elected): ask
+			// again later rather than lose the task, or run it again.
+			// The last delivery goes on as if there were no task.
+			r.repeats.Warn(ctx, r.log, "reading task", "reading the task of a call delivered again, redelivery delayed", "key", env.Key, "err", err)
+			_ = msg.NakWithDelay(time.Second)
+			return true, false
+		}
+	}
+	switch {
+	case expired && (task == nil || !goesOn(task)):
+		event(span, "expired: the gateway no longer waits")
+		r.expired.Add(1)
+		r.metrics.delivered(deliveredExpired)
+		r.log.DebugContext(ctx, "dropping expired envelope", "key", env.Key, "method", env.Method)
+		_ = msg.Term()
+		return true, false
+	case expired:
+		event(span, "expired call of a working task: the task goes on")
+		r.log.DebugContext(ctx, "going on with the task of an expired envelope", "key", env.Key, "task", task.TaskID)
+		resumeAs(env, task)
+		return false, true
+	case task == nil:
+		return false, false
+	}
+	r.answerWithHandle(ctx, env, task)
+	if !goesOn(task) {
+		event(span, "not run: its task is "+task.Status)
+		r.metrics.delivered(deliveredDuplicate)
+		r.log.DebugContext(ctx, "not running again a call whose task is "+task.Status, "key", env.Key, "task", task.TaskID)
+		_ = msg.Ack()
+		return true, false
+	}
+	event(span, "call of a working task delivered again: the task goes on")
+	r.log.DebugContext(ctx, "going on with the task of an envelope delivered again", "key", env.Key, "task", task.TaskID)
+	resumeAs(env, task)
+	return false, true
+}
+
+// detachedTask returns the task that env's call was detached into, in
+// whatever state, or nil when there is none. Only a call of a tool with
+// task support, in the stateless revision, can have been detached (and a
+// run of a task is one already): no other envelope costs a read of the
 // task bucket. The error is the bucket's.
-func (r *runner) resumable(env *schema.Envelope) (*schema.Task, error) {
+func (r *runner) detachedTask(env *schema.Envelope) (*schema.Task, error) {
 	if env.TaskID != "" || env.Method != schema.MethodToolsCall || r.tasks == nil || !schema.IsStateless(env.Revision) {
 		return nil, nil
 	}
@@ -121,10 +191,13 @@ func (r *runner) resumable(env *schema.Envelope) (*schema.Task, error) {
 	if err := json.Unmarshal(e.Value(), &t); err != nil {
 		return nil, fmt.Errorf("decoding task %s: %w", id, err)
 	}
-	if t.Status != schema.TaskWorking || !time.Now().Before(taskEnd(&t)) {
-		return nil, nil
-	}
 	return &t, nil
+}
+
+// goesOn reports whether task t still works, within its lifetime: a run
+// of it cut short goes on with a delivery again of its call.
+func goesOn(t *schema.Task) bool {
+	return t.Status == schema.TaskWorking && time.Now().Before(taskEnd(t))
 }
 
 // resumeAs makes env, whose call was detached into task t, a run of t, as

@@ -244,3 +244,167 @@ func TestDetachedTaskResumedAfterDeadline(t *testing.T) {
 		t.Errorf("task after the copy: %s (%v), want it as B completed it", e.Value(), err)
 	}
 }
+
+// TestTaskRedeliveredBeforeCallDeadline: replica A detaches a call into a
+// task and dies while the task works, long before the call's deadline;
+// replica B, to which the server redelivers the envelope, goes on with the
+// task under the task's deadline (its creation plus its TTL, not a TTL
+// from now), the task's entry kept, and answers the gateway, which still
+// waits for the call, with the task's handle.
+func TestTaskRedeliveredBeforeCallDeadline(t *testing.T) {
+	h := newHarness(t) // AckWait 1s: a dead replica's envelope comes again within seconds
+	runsA, runsB := make(chan taskRun, 4), make(chan taskRun, 4)
+	releaseA, releaseB := make(chan struct{}), make(chan struct{})
+	a := workers.NewGroup("tb")
+	taskTool(a, runsA, releaseA, "A finished")
+	ncA, _ := h.run(a, workers.Options{Instance: "a", DrainTimeout: -1})
+	t.Cleanup(func() { close(releaseA) }) // before A stops
+
+	k := h.keyFor(0)
+	env := h.taskEnvelope(k, "long", 20*time.Second)
+	ack := h.publish("tb", env)
+	task := h.taskHandle(h.await(k, 10*time.Second))
+	awaitValue(t, runsA, 10*time.Second, "A's handler to start")
+	ncA.Close() // A dies: its envelope is no longer kept in progress
+	b := workers.NewGroup("tb")
+	taskTool(b, runsB, releaseB, "B finished")
+	h.run(b, workers.Options{Instance: "b"})
+	finishB := sync.OnceFunc(func() { close(releaseB) })
+	t.Cleanup(finishB) // before B stops
+
+	run := awaitValue(t, runsB, 10*time.Second, "B to go on with the task")
+	want := task.CreatedAt.Add(time.Duration(task.TTLMs) * time.Millisecond)
+	if run.attempt != 2 || !run.live || !run.deadline.Equal(want) {
+		t.Errorf("B ran %+v, want attempt 2 under a live context ending at the task's deadline %v", run, want)
+	}
+	again := h.taskHandle(h.await(k, 10*time.Second))
+	if again.TaskID != task.TaskID || !again.CreatedAt.Equal(task.CreatedAt) {
+		t.Errorf("B answered the gateway with task %s created %v, want the handle of %s created %v",
+			again.TaskID, again.CreatedAt, task.TaskID, task.CreatedAt)
+	}
+	finishB()
+	done := h.awaitTaskStatus(task.TaskID, schema.TaskCompleted, 10*time.Second)
+	if got := taskText(t, done); got != "B finished" {
+		t.Errorf("completed task answered %q, want B's result", got)
+	}
+	if !done.CreatedAt.Equal(task.CreatedAt) || done.TTLMs != task.TTLMs {
+		t.Errorf("task created %v with TTL %dms, want its entry kept: %v, %dms", done.CreatedAt, done.TTLMs, task.CreatedAt, task.TTLMs)
+	}
+	if info := h.waitAcked("tb", 0, ack.Sequence); info.Delivered.Consumer != 2 {
+		t.Errorf("%d deliveries, want 2: A's, then B's", info.Delivered.Consumer)
+	}
+}
+
+// TestEndedTaskNotRunAgain: the envelope of a call detached into a task
+// that has ended comes again before the call's deadline, redelivered by
+// the server (its replica died after recording the task's outcome, before
+// acknowledging) or published again by the gateway: the handler does not
+// run again; the gateway, which waits for the call, is answered with the
+// task's handle (the client polls the task for its outcome), and the
+// envelope is acknowledged.
+func TestEndedTaskNotRunAgain(t *testing.T) {
+	t.Run("redelivered", func(t *testing.T) {
+		h := newHarness(t) // AckWait 1s
+		runsA, runsB := make(chan taskRun, 4), make(chan taskRun, 4)
+		release := make(chan struct{})
+		a := workers.NewGroup("te")
+		taskTool(a, runsA, release, "A finished")
+		ncA, _ := h.run(a, workers.Options{Instance: "a", DrainTimeout: -1})
+		k := h.keyFor(0)
+		ack := h.publish("te", h.taskEnvelope(k, "long", 20*time.Second))
+		task := h.taskHandle(h.await(k, 10*time.Second))
+		awaitValue(t, runsA, 10*time.Second, "A's handler to start")
+		// A records the task's outcome, and dies before acknowledging.
+		h.setTaskStatus(task.TaskID, schema.TaskCompleted, `{"content":[{"type":"text","text":"A finished"}]}`)
+		ncA.Close()
+		b := workers.NewGroup("te")
+		taskTool(b, runsB, release, "B finished")
+		h.run(b, workers.Options{Instance: "b"})
+		t.Cleanup(func() { close(release) }) // before the groups stop
+
+		h.checkEndedHandle(h.await(k, 10*time.Second), task.TaskID, schema.TaskCompleted)
+		if info := h.waitAcked("te", 0, ack.Sequence); info.Delivered.Consumer != 2 {
+			t.Errorf("%d deliveries, want 2: A's, then B's", info.Delivered.Consumer)
+		}
+		select {
+		case run := <-runsB:
+			t.Errorf("a completed task ran again: %+v", run)
+		default:
+		}
+	})
+	t.Run("published again", func(t *testing.T) {
+		h := newHarness(t)
+		runs, release := make(chan taskRun, 4), make(chan struct{})
+		close(release)
+		g := workers.NewGroup("tp")
+		taskTool(g, runs, release, "finished")
+		h.run(g, workers.Options{})
+
+		k := h.keyFor(0)
+		env := h.taskEnvelope(k, "long", 20*time.Second)
+		ack := h.publish("tp", env)
+		task := h.taskHandle(h.await(k, 10*time.Second))
+		awaitValue(t, runs, 10*time.Second, "the handler to start")
+		h.awaitTaskStatus(task.TaskID, schema.TaskCompleted, 10*time.Second)
+		h.waitAcked("tp", 0, ack.Sequence)
+
+		// The gateway publishes the call again (it lost the stream's
+		// acknowledgement), past the stream's duplicate window.
+		env.Attempt = 2
+		data, err := env.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		copyAck := h.publishRaw("tp", k+"-again", data)
+		h.checkEndedHandle(h.await(k, 10*time.Second), task.TaskID, schema.TaskCompleted)
+		h.waitAcked("tp", 0, copyAck.Sequence)
+		select {
+		case run := <-runs:
+			t.Errorf("a completed task ran again: %+v", run)
+		default:
+		}
+	})
+}
+
+// setTaskStatus sets task id's status, and its result if not "", in the
+// task bucket, as a replica records a task's outcome.
+func (h *harness) setTaskStatus(id, status, result string) {
+	h.t.Helper()
+	kv, err := streams.TaskBucketOf(h.ctx(), h.js, h.topo)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	e, err := kv.Get(h.ctx(), id)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	var task schema.Task
+	if err := json.Unmarshal(e.Value(), &task); err != nil {
+		h.t.Fatal(err)
+	}
+	task.Status, task.LastUpdatedAt = status, time.Now().UTC()
+	if result != "" {
+		task.Result = json.RawMessage(result)
+	}
+	val, err := json.Marshal(&task)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if _, err := kv.Update(h.ctx(), id, val, e.Revision()); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// checkEndedHandle checks that r answers a call with the handle of task
+// id, which has status.
+func (h *harness) checkEndedHandle(r *schema.Reply, id, status string) {
+	h.t.Helper()
+	j, err := schema.MsgpackToJSON(nil, r.Result)
+	if err != nil || r.Error != nil {
+		h.t.Fatalf("reply %s: %v %v, want a task handle", r.Key, err, r.Error)
+	}
+	var task schema.Task
+	if err := json.Unmarshal(j, &task); err != nil || task.TaskID != id || task.Status != status {
+		h.t.Errorf("reply %s: %s (%v), want the handle of task %s, %s", r.Key, j, err, id, status)
+	}
+}
