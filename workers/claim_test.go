@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/mcpstream/mcpstream/internal/testkit"
 	"github.com/mcpstream/mcpstream/schema"
 	"github.com/mcpstream/mcpstream/streams"
@@ -197,5 +199,79 @@ func TestCancelledWhileBuffered(t *testing.T) {
 	}
 	if n := h.drainReplies(); n[envs[0].Key]+n[envs[1].Key] != 0 {
 		t.Errorf("replies to cancelled requests: %v", n)
+	}
+}
+
+// heldByDeadReplica publishes a call of name to group on partition 0 and
+// takes its first delivery, as a replica of group that dies before it
+// acknowledges: the server redelivers it AckWait later. It returns the
+// call's key.
+func (h *harness) heldByDeadReplica(group, name string) string {
+	h.t.Helper()
+	consumers, err := streams.EnsureGroup(h.ctx(), h.js, h.topo, group)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	k := h.keyFor(0)
+	h.publish(group, h.envelope(k, name, map[string]any{}))
+	batch, err := consumers[0].Fetch(1, jetstream.FetchMaxWait(5*time.Second))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if m := <-batch.Messages(); m == nil {
+		h.t.Fatalf("no delivery of %s: %v", k, batch.Error())
+	}
+	return k
+}
+
+// TestClaimNotMadeDelaysRedelivery: a request that must not run twice,
+// delivered again to a replica that cannot make its claim (the result
+// bucket refuses writes; here it is sealed, as it reads), is not run
+// unclaimed: its redelivery is delayed, as when the stored result cannot
+// be read, and the last delivery runs it, once.
+func TestClaimNotMadeDelaysRedelivery(t *testing.T) {
+	h := newHarness(t) // AckWait 1s, MaxDeliver 5
+	p := newProbe()
+	k := h.heldByDeadReplica("unclaimed", "count")
+	s, err := h.js.Stream(h.ctx(), "KV_"+streams.ResultBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := s.CachedInfo().Config
+	cfg.Sealed = true
+	if _, err := h.js.UpdateStream(h.ctx(), cfg); err != nil {
+		t.Fatalf("sealing the result bucket: %v", err)
+	}
+	h.run(testGroup("unclaimed", p), workers.Options{DrainTimeout: -1})
+
+	want := fmt.Sprintf("counted attempt %d", h.topo.MaxDeliver)
+	if got := h.text(h.await(k, 20*time.Second)); got != want {
+		t.Errorf("answered %q, want %q: run unclaimed before the last delivery", got, want)
+	}
+	if n := p.runs.Load(); n != 1 {
+		t.Errorf("ran %d times, want once", n)
+	}
+}
+
+// TestClaimlessBucketRunsUnclaimed: a result bucket provisioned before
+// claims, its per-message TTLs disabled, can never take a claim: a request
+// that must not run twice, delivered again, runs at once, unclaimed, its
+// redelivery not delayed.
+func TestClaimlessBucketRunsUnclaimed(t *testing.T) {
+	h := newHarness(t) // AckWait 1s
+	p := newProbe()
+	if err := h.js.DeleteKeyValue(h.ctx(), streams.ResultBucket); err != nil {
+		t.Fatal(err)
+	}
+	cfg := h.topo.ResultConfig()
+	cfg.LimitMarkerTTL = 0
+	if _, err := h.js.CreateKeyValue(h.ctx(), cfg); err != nil {
+		t.Fatalf("creating a result bucket without per-message TTLs: %v", err)
+	}
+	k := h.heldByDeadReplica("claimless", "count")
+	h.run(testGroup("claimless", p), workers.Options{})
+
+	if got := h.text(h.await(k, 10*time.Second)); got != "counted attempt 2" {
+		t.Errorf("answered %q, want %q: the redelivery run at once", got, "counted attempt 2")
 	}
 }

@@ -106,7 +106,10 @@
 // (buffered behind a busy pool longer than AckWait) is not run again: it
 // is answered from the stored result, or left to the holder; the claim of
 // a replica that died is taken over when it has not been renewed for
-// three quarters of an AckWait. With [Options.NoResultStore] every redelivery runs again. An
+// three quarters of an AckWait. A request whose stored result or claim
+// the bucket can neither read nor make (its leader being elected) is
+// asked for again a second later; its last delivery runs it. With
+// [Options.NoResultStore] every redelivery runs again. An
 // envelope that cannot be decoded is copied to the group's dead-letter
 // subject (streams.DLQSubject) and terminated. One whose handler panics is
 // answered with an internal error, copied there too, and acknowledged.

@@ -93,7 +93,7 @@ func (r *runner) process(held *slot, msg jetstream.Msg, mayBeCopy bool) {
 	claimed, handedBack := false, false
 	if (mayBeCopy || attempt > 1) && r.results != nil && own && !r.idempotent(env) {
 		var handled bool
-		if claimed, handled = r.claimRequest(lctx, span, msg, env); handled {
+		if claimed, handled = r.claimRequest(lctx, span, msg, env, attempt); handled {
 			return
 		}
 		if claimed {
