@@ -159,8 +159,13 @@ func (g *Gateway) replay(ctx context.Context, sess *session, after uint64) ([]ev
 	for _, u := range sess.subscriptions() {
 		filters = append(filters, streams.ResourceEventSubject(u))
 	}
+	// Each Fetch makes the consumer (again) in the caller's goroutine,
+	// retrying with backoff on failure, and by default forever, whatever
+	// ctx says: a replay whose consumer cannot be made (the connection
+	// closed, the stream gone) would hold its GET for good.
 	cons, err := g.events.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: filters,
-		DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: after + 1, InactiveThreshold: replayInactive})
+		DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: after + 1, InactiveThreshold: replayInactive,
+		MaxResetAttempts: replayConsumerAttempts})
 	if err != nil {
 		return nil, after, fmt.Errorf("creating the replay's consumer: %w", err)
 	}
@@ -197,6 +202,11 @@ func (g *Gateway) replay(ctx context.Context, sess *session, after uint64) ([]ev
 	}
 	return out, end, nil // every later event up to end is not this session's
 }
+
+// replayConsumerAttempts bounds the tries to make a replay's consumer
+// (a second apart): past them the replay ends with an error, and the
+// stream opens without what it missed.
+const replayConsumerAttempts = 2
 
 // replayInactive is how long the server keeps a replay's consumer once
 // nothing pulls from it (nats.go's default is 5 minutes). A replay pulls

@@ -198,11 +198,10 @@ func (p *pool) state() poolState {
 // pick returns the connection a call goes to, waiting while none is up
 // until ctx ends (or returning the pool's fatal error; in a fallback
 // pool, errStatelessDown once a start has failed since one last
-// succeeded): with affinity,
-// the slot the session hashes to (the same one for all its calls);
-// otherwise the one with the fewest requests in flight, ties taken in
-// turn. except, if set, is avoided while another is up (a retry goes
-// elsewhere).
+// succeeded): with affinity, the slot the session hashes to (the same
+// one for all its calls); otherwise the one with the fewest requests in
+// flight, ties taken in turn. except, if set, is avoided while another
+// is up (a retry goes elsewhere).
 func (p *pool) pick(ctx context.Context, session string, except *conn) (*conn, error) {
 	for {
 		p.mu.Lock()
