@@ -84,7 +84,8 @@ type Bridge struct {
 	session string // Mcp-Session-Id of the session revisions
 	version string // negotiated revision
 	streams bool   // the session's GET stream was opened
-	open    map[string]context.CancelFunc
+	// open are the client's requests in flight, by id.
+	open map[string]*openRequest
 	// lost, once set, is why the session ended (wrapping ErrSessionLost);
 	// stop ends Run.
 	lost error
@@ -109,7 +110,7 @@ func (b *Bridge) Run(ctx context.Context, in io.Reader, out io.Writer) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	b.mu.Lock()
-	b.w, b.open, b.stop = out, map[string]context.CancelFunc{}, cancel
+	b.w, b.open, b.stop = out, map[string]*openRequest{}, cancel
 	b.mu.Unlock()
 	// Lines are read apart, so that ctx ending stops the bridge even while
 	// the client writes nothing.
@@ -153,15 +154,28 @@ loop:
 			}
 			break loop
 		case line := <-lines:
+			// Each line is decoded, and a request registered as open, here,
+			// in the order the client wrote them, before its own goroutine
+			// posts it: a notifications/cancelled that follows its request
+			// finds it open, however the goroutines are scheduled.
+			msg, rpcErr := schema.DecodeMessage(line)
+			if rpcErr != nil {
+				b.send(schema.AppendError(nil, nil, rpcErr))
+				continue
+			}
+			if msg.Method == schema.NotificationCancelled && b.closeStream(msg.Params) {
+				continue // over HTTP a request is cancelled by closing its stream
+			}
 			select {
 			case sem <- struct{}{}:
 			case <-ctx.Done():
 				break loop
 			}
+			rctx, end := b.register(ctx, msg)
 			wg.Add(1)
 			go func() {
-				defer func() { <-sem; wg.Done() }()
-				b.forward(ctx, line)
+				defer func() { end(); <-sem; wg.Done() }()
+				b.forward(rctx, line, msg)
 			}()
 		}
 	}
@@ -257,25 +271,36 @@ func (b *Bridge) fail(id schema.ID, format string, args ...any) {
 	b.send(schema.AppendError(nil, id, schema.Errorf(schema.CodeInternalError, format, args...)))
 }
 
-// forward posts one message and relays the answer.
-func (b *Bridge) forward(ctx context.Context, raw []byte) {
-	msg, rpcErr := schema.DecodeMessage(raw)
-	if rpcErr != nil {
-		b.send(schema.AppendError(nil, nil, rpcErr))
-		return
+// openRequest is a request of the client's in flight: cancel closes its
+// stream.
+type openRequest struct{ cancel context.CancelFunc }
+
+// register records msg, when it is a request, as open until end is
+// called, and returns the context to post it within, which closeStream
+// cancels. A request whose id the client reuses while it is open takes
+// the id over; the first one's end leaves it registered.
+func (b *Bridge) register(ctx context.Context, msg *schema.Message) (_ context.Context, end func()) {
+	if msg.Kind() != schema.KindRequest {
+		return ctx, func() {}
 	}
-	if msg.Method == schema.NotificationCancelled && b.closeStream(msg.Params) {
-		return // over HTTP a request is cancelled by closing its stream
-	}
-	if msg.Kind() == schema.KindRequest {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithCancel(ctx)
-		defer cancel()
+	ctx, cancel := context.WithCancel(ctx)
+	r, id := &openRequest{cancel: cancel}, string(msg.ID)
+	b.mu.Lock()
+	b.open[id] = r
+	b.mu.Unlock()
+	return ctx, func() {
+		cancel()
 		b.mu.Lock()
-		b.open[string(msg.ID)] = cancel
+		if b.open[id] == r {
+			delete(b.open, id)
+		}
 		b.mu.Unlock()
-		defer func() { b.mu.Lock(); delete(b.open, string(msg.ID)); b.mu.Unlock() }()
 	}
+}
+
+// forward posts one message, raw as decoded into msg, and relays the
+// answer.
+func (b *Bridge) forward(ctx context.Context, raw []byte, msg *schema.Message) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, b.URL, bytes.NewReader(raw))
 	if err != nil {
 		b.fail(msg.ID, "building the request: %v", err)
@@ -512,13 +537,13 @@ func (b *Bridge) closeStream(params []byte) bool {
 		}
 	})
 	b.mu.Lock()
-	cancel := b.open[string(id)]
+	r := b.open[string(id)]
 	stateless := b.session == ""
 	b.mu.Unlock()
-	if cancel == nil || !stateless {
+	if r == nil || !stateless {
 		return false // a session's request is cancelled by telling the server
 	}
-	cancel()
+	r.cancel()
 	return true
 }
 
