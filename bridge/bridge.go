@@ -7,9 +7,15 @@
 // to the client line by line, as it arrives. The bridge keeps the session of
 // the session revisions (the Mcp-Session-Id from initialize, the negotiated
 // MCP-Protocol-Version) and opens the session's GET stream for the server's
-// own messages; for revision 2026-07-28 it mirrors each request's _meta
-// protocolVersion, method and target into the headers the revision requires.
-// A notifications/cancelled for a request still open closes its stream.
+// own messages; when that stream ends (the server restarted or closed it,
+// the connection dropped) it opens it again with Last-Event-ID, after a
+// bounded backoff or the stream's retry: time, until the bridge shuts down
+// or the endpoint answers 405 (it offers no stream) or 404 (see below). For
+// revision 2026-07-28 it mirrors each request's _meta protocolVersion,
+// method and target into the headers the revision requires. A
+// notifications/cancelled for a stateless request still open closes the
+// request's stream, however soon after the request it comes (a session's
+// is posted, for the server to act on).
 // A line longer than [MaxMessage] is not posted: the client gets -32600
 // with a null id (its id cannot be read without parsing it), not silence.
 //
@@ -90,6 +96,10 @@ type Bridge struct {
 	// stop ends Run.
 	lost error
 	stop context.CancelFunc
+	// closing is closed once the client's input has ended (or ctx): the
+	// bridge is shutting down. bg runs the GET stream.
+	closing chan struct{}
+	bg      sync.WaitGroup
 }
 
 // Run relays messages from in to the endpoint and its answers to out until
@@ -110,7 +120,7 @@ func (b *Bridge) Run(ctx context.Context, in io.Reader, out io.Writer) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	b.mu.Lock()
-	b.w, b.open, b.stop = out, map[string]*openRequest{}, cancel
+	b.w, b.open, b.stop, b.closing = out, map[string]*openRequest{}, cancel, make(chan struct{})
 	b.mu.Unlock()
 	// Lines are read apart, so that ctx ending stops the bridge even while
 	// the client writes nothing.
@@ -180,7 +190,9 @@ loop:
 		}
 	}
 	// The client has closed its input: answers still on their way get a
-	// grace period, then every stream (the GET stream, listens) ends.
+	// grace period, then every stream (the GET stream, listens) ends; the
+	// GET stream is not opened again meanwhile.
+	close(b.closing)
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
 	select {
@@ -190,6 +202,7 @@ loop:
 	}
 	cancel()
 	<-done
+	b.bg.Wait()
 	b.mu.Lock()
 	lost := b.lost
 	b.mu.Unlock()
@@ -393,7 +406,7 @@ func (b *Bridge) relay(ctx context.Context, resp *http.Response, msg *schema.Mes
 		if b.MarkRelated {
 			related = msg.ID
 		}
-		b.events(resp.Body, msg.Method == schema.MethodInitialize, related)
+		b.events(resp.Body, msg.Method == schema.MethodInitialize, related, nil)
 	case mt == "application/json":
 		body, err := io.ReadAll(io.LimitReader(resp.Body, MaxMessage+1))
 		if err != nil || len(body) > MaxMessage {
@@ -457,74 +470,6 @@ func markRelated(msg []byte, id schema.ID) []byte {
 		return msg
 	}
 	return out
-}
-
-// events relays the data of each event of an SSE stream until it ends;
-// with related set (MarkRelated), the server's requests and notifications
-// on it are marked with that request id.
-func (b *Bridge) events(body io.Reader, initialize bool, related schema.ID) {
-	sc := bufio.NewScanner(body)
-	sc.Buffer(make([]byte, 64<<10), MaxMessage)
-	var data []byte
-	for sc.Scan() {
-		line := sc.Bytes()
-		switch {
-		case len(line) == 0:
-			if len(data) > 0 {
-				if initialize {
-					b.learn(&schema.Message{Method: schema.MethodInitialize}, data)
-				}
-				if related != nil {
-					data = markRelated(data, related)
-				}
-				b.send(data)
-			}
-			data = data[:0]
-		case bytes.HasPrefix(line, []byte("data:")):
-			if len(data) > 0 {
-				data = append(data, '\n')
-			}
-			data = append(data, bytes.TrimPrefix(bytes.TrimPrefix(line, []byte("data:")), []byte(" "))...)
-		}
-	}
-	if len(data) > 0 {
-		if related != nil {
-			data = markRelated(data, related)
-		}
-		b.send(data)
-	}
-}
-
-// openStream opens the session's GET stream once, for the server's own
-// notifications and requests, and relays it until it ends.
-func (b *Bridge) openStream(ctx context.Context) {
-	b.mu.Lock()
-	session, version, opened := b.session, b.version, b.streams
-	b.streams = true
-	b.mu.Unlock()
-	if session == "" || opened {
-		return
-	}
-	go func() {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, b.URL, nil)
-		if err != nil {
-			return
-		}
-		req.Header.Set("Accept", "text/event-stream")
-		req.Header.Set(schema.HeaderSessionID, session)
-		req.Header.Set(schema.HeaderProtocolVersion, version)
-		resp, err := b.HTTP.Do(req)
-		if err != nil {
-			return
-		}
-		defer resp.Body.Close()
-		switch resp.StatusCode {
-		case http.StatusOK:
-			b.events(resp.Body, false, nil)
-		case http.StatusNotFound:
-			b.sessionLost(session, "the GET stream")
-		}
-	}()
 }
 
 // closeStream cancels the open request a notifications/cancelled names,

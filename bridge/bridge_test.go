@@ -5,6 +5,7 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestHeaderValue(t *testing.T) {
@@ -45,5 +46,42 @@ func TestMarkRelated(t *testing.T) {
 	resp := `{"jsonrpc":"2.0","id":12,"result":{}}`
 	if got := string(markRelated([]byte(resp), []byte("12"))); got != resp {
 		t.Fatalf("a response was changed: %s", got)
+	}
+}
+
+func TestEventsKeepsIDAndRetry(t *testing.T) {
+	var out strings.Builder
+	b := &Bridge{w: &out}
+	var st sseState
+	b.events(strings.NewReader("retry: 1500\n\nid: 7\nevent: message\ndata: {\"a\":1}\n\n: keep-alive\n\nid: 8\n\nid: bad\x00\nretry: x\ndata:{\"b\":2}\n\n"), false, nil, &st)
+	if st.lastID != "8" || st.retry != 1500*time.Millisecond {
+		t.Errorf("last event id %q, retry %v; want 8, 1.5s", st.lastID, st.retry)
+	}
+	if got := out.String(); got != "{\"a\":1}\n{\"b\":2}\n" {
+		t.Errorf("relayed %q", got)
+	}
+}
+
+func TestStreamRetryDelay(t *testing.T) {
+	if d := streamRetryDelay(0, 0, 0); d < streamRetryMin/2 || d > streamRetryMin {
+		t.Errorf("first delay %v, want within [%v, %v]", d, streamRetryMin/2, streamRetryMin)
+	}
+	for _, c := range []struct {
+		retry       time.Duration
+		fails       int
+		after, want time.Duration
+	}{
+		{retry: 3 * time.Second, want: 3 * time.Second},                     // the stream's retry: honoured
+		{retry: 3 * time.Second, fails: 2, want: 12 * time.Second},          // doubled per failure in a row
+		{retry: 3 * time.Second, fails: 1000, want: streamRetryMax},         // bounded
+		{retry: time.Second, after: 5 * time.Second, want: 5 * time.Second}, // Retry-After wins
+		{after: time.Hour, want: streamRetryMax},
+	} {
+		if got := streamRetryDelay(c.retry, c.fails, c.after); got != c.want {
+			t.Errorf("streamRetryDelay(%v, %d, %v) = %v, want %v", c.retry, c.fails, c.after, got, c.want)
+		}
+	}
+	if d := streamRetryDelay(0, 1000, 0); d != streamRetryMax {
+		t.Errorf("after many failures %v, want %v", d, streamRetryMax)
 	}
 }

@@ -25,10 +25,11 @@ const statelessMeta = `"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-
 // that it takes the bridge a while to parse: its cancel, short, is read
 // and handled meanwhile.
 func TestStatelessCancelRightAfterRequest(t *testing.T) {
-	tg := startGateway(t, nil)
+	tg := startGateway(t, false)
 	holdOver := make(chan struct{})
 	var cancelPosted atomic.Bool
 	tr := &watchedTransport{
+		base: tg.transport,
 		before: func(r *http.Request) {
 			if bytes.Contains(bodyOf(r), []byte(`"notifications/cancelled"`)) {
 				cancelPosted.Store(true)
@@ -40,7 +41,6 @@ func TestStatelessCancelRightAfterRequest(t *testing.T) {
 			}
 		},
 	}
-	t.Cleanup(tr.base.CloseIdleConnections)
 	c := runBridge(t, &bridge.Bridge{URL: tg.url, HTTP: &http.Client{Transport: tr}})
 	pad := strings.Repeat(" ", bridge.MaxMessage-1<<10)
 	c.send(`{"jsonrpc":"2.0",%s"id":7,"method":"tools/call","params":{"name":"hold","arguments":{},%s}}`, pad, statelessMeta)

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"testing"
 	"time"
 
@@ -23,8 +24,11 @@ import (
 // text; hold waits until its context ends (the client cancelled, or the
 // test ended), reporting its call on held and its end on ended.
 type testGateway struct {
-	url string              // the MCP endpoint
-	js  jetstream.JetStream // on the gateway's NATS, to publish events
+	url string // the MCP endpoint
+	// transport reaches the endpoint (over TLS and HTTP/2 with h2).
+	transport *http.Transport
+	// js is on the gateway's NATS, to publish events.
+	js jetstream.JetStream
 	// held receives each call of hold as it reaches the worker, and ended
 	// the cause of the end of each.
 	held  chan *testkit.Call
@@ -32,8 +36,8 @@ type testGateway struct {
 }
 
 // startGateway starts a gateway, its worker and NATS for the rest of the
-// test; wrap, when set, sees every request before the gateway.
-func startGateway(t *testing.T, wrap func(http.Handler) http.Handler) *testGateway {
+// test, served over HTTP/1.1 on loopback, or with h2 over TLS and HTTP/2.
+func startGateway(t *testing.T, h2 bool) *testGateway {
 	t.Helper()
 	emb, _, js := testkit.JetStream(t)
 	connect := func() *nats.Conn {
@@ -61,18 +65,31 @@ func startGateway(t *testing.T, wrap func(http.Handler) http.Handler) *testGatew
 	t.Cleanup(g.Close)
 	mux := http.NewServeMux()
 	g.Mount(mux)
-	var h http.Handler = mux
-	if wrap != nil {
-		h = wrap(mux)
-	}
-	srv := httptest.NewUnstartedServer(h)
+	// The server does not wait for the handlers of hijacked connections
+	// (a GET stream's handler catches up after hijacking it): they must
+	// end before NATS stops, or a replay in progress retries forever.
+	var handlers sync.WaitGroup
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		handlers.Add(1)
+		defer handlers.Done()
+		mux.ServeHTTP(w, r)
+	}))
 	g.ConfigureServer(srv.Config)
-	srv.Start()
+	if h2 {
+		srv.EnableHTTP2 = true
+		srv.StartTLS()
+		tg.transport = srv.Client().Transport.(*http.Transport)
+	} else {
+		srv.Start()
+		tg.transport = &http.Transport{}
+	}
 	tg.url = srv.URL + gateway.MCPPath
 	t.Cleanup(func() {
+		tg.transport.CloseIdleConnections()
 		g.Drain() // ends the event streams, which the server does not track
 		srv.CloseClientConnections()
 		srv.Close()
+		handlers.Wait()
 	})
 	return tg
 }

@@ -12,7 +12,7 @@ import (
 // the end of the exchange (the round trip failed, or the bridge closed
 // the response's body).
 type watchedTransport struct {
-	base   http.Transport
+	base   *http.Transport
 	before func(*http.Request)
 	after  func(*http.Request, *http.Response, error)
 	over   func(*http.Request)
