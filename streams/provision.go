@@ -27,10 +27,28 @@ const TopologyKey = "config.topology"
 // and records t in the registry bucket under [TopologyKey]. It creates no
 // consumer (a worker group's are made by [EnsureGroup]) and no
 // request-state key ([StateKey] makes it on first use). It is idempotent;
-// run it again with a changed t to update limits. It returns the first
-// JetStream error, wrapped with the stream or bucket being provisioned.
+// run it again with a changed t to update limits (every field of t: start
+// from [RecordedTopology] to change some and keep the others). It does
+// not change the partition count of a recorded topology: running gateways and
+// workers read it once, at start, and a request on a partition the others
+// do not serve would wait out its deadline; it returns
+// [ErrPartitionsChanged] instead, before changing anything. It returns an
+// error for a t the server would refuse ([Topology.Validate]), and the
+// first JetStream error, wrapped with the stream or bucket being
+// provisioned.
 func Provision(ctx context.Context, js jetstream.JetStream, t Topology) error {
 	t = t.WithDefaults()
+	if err := t.Validate(); err != nil {
+		return err
+	}
+	rec, ok, err := RecordedTopology(ctx, js)
+	if err != nil {
+		return err
+	}
+	if ok && rec.Partitions != t.Partitions {
+		return fmt.Errorf("%w: provisioning %d request partitions, the deployment has %d (%s): stop every gateway and worker, delete the request streams %s to %s and the registry key %s, then provision again",
+			ErrPartitionsChanged, t.Partitions, rec.Partitions, TopologyKey, StreamName(0), StreamName(rec.Partitions-1), TopologyKey)
+	}
 	for p := 0; p < t.Partitions; p++ {
 		if _, err := js.CreateOrUpdateStream(ctx, t.StreamConfig(p)); err != nil {
 			return fmt.Errorf("provisioning stream %s: %w", StreamName(p), err)
@@ -67,26 +85,43 @@ func Provision(ctx context.Context, js jetstream.JetStream, t Topology) error {
 	return nil
 }
 
+// ErrPartitionsChanged is what [Provision] returns for a topology whose
+// partition count differs from the recorded one.
+var ErrPartitionsChanged = errors.New("streams: the partition count of a provisioned deployment does not change")
+
+// RecordedTopology returns the topology [Provision] recorded (with its
+// defaults), and false when none is recorded yet. The error is the
+// registry's.
+func RecordedTopology(ctx context.Context, js jetstream.JetStream) (Topology, bool, error) {
+	kv, err := js.KeyValue(ctx, RegistryBucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		return Topology{}, false, nil
+	}
+	if err != nil {
+		return Topology{}, false, fmt.Errorf("opening bucket %s: %w", RegistryBucket, err)
+	}
+	e, err := kv.Get(ctx, TopologyKey)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return Topology{}, false, nil
+	}
+	if err != nil {
+		return Topology{}, false, fmt.Errorf("reading recorded topology: %w", err)
+	}
+	var rec Topology
+	if err := json.Unmarshal(e.Value(), &rec); err != nil {
+		return Topology{}, false, fmt.Errorf("decoding recorded topology: %w", err)
+	}
+	return rec.WithDefaults(), true, nil
+}
+
 // Ensure provisions t only if the topology has never been provisioned, and
 // returns the topology in force: the recorded one when there is one, so that
 // a process started with other flags cannot split partitions. It returns the
 // error of [Provision] or of reading the registry.
 func Ensure(ctx context.Context, js jetstream.JetStream, t Topology) (Topology, error) {
-	kv, err := js.KeyValue(ctx, RegistryBucket)
-	if err == nil {
-		e, err := kv.Get(ctx, TopologyKey)
-		if err == nil {
-			var rec Topology
-			if err := json.Unmarshal(e.Value(), &rec); err != nil {
-				return Topology{}, fmt.Errorf("decoding recorded topology: %w", err)
-			}
-			return rec.WithDefaults(), nil
-		}
-		if !errors.Is(err, jetstream.ErrKeyNotFound) {
-			return Topology{}, fmt.Errorf("reading recorded topology: %w", err)
-		}
-	} else if !errors.Is(err, jetstream.ErrBucketNotFound) {
-		return Topology{}, fmt.Errorf("opening bucket %s: %w", RegistryBucket, err)
+	rec, ok, err := RecordedTopology(ctx, js)
+	if err != nil || ok {
+		return rec, err
 	}
 	t = t.WithDefaults()
 	return t, Provision(ctx, js, t)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -595,5 +596,54 @@ func TestProvisionUpdatesDuplicateWindow(t *testing.T) {
 	}
 	if rec, _ := recordedTopology(t, ctx, js); rec.DuplicateWindow != streams.DefaultDuplicateWindow {
 		t.Errorf("recorded DuplicateWindow = %v, want %v", rec.DuplicateWindow, streams.DefaultDuplicateWindow)
+	}
+}
+
+// TestProvisionKeepsPartitionCount: a recorded topology's partition count
+// does not change: running gateways and workers read it once, so a
+// request on a partition the others do not serve would wait out its
+// deadline. Provision refuses, before it changes anything.
+func TestProvisionKeepsPartitionCount(t *testing.T) {
+	_, _, js := server(t)
+	ctx := testCtx(t)
+	if err := streams.Provision(ctx, js, streams.Topology{Partitions: 3}); err != nil {
+		t.Fatal(err)
+	}
+	err := streams.Provision(ctx, js, streams.Topology{Partitions: 5, MaxAge: 2 * time.Hour})
+	if !errors.Is(err, streams.ErrPartitionsChanged) {
+		t.Fatalf("provisioning 5 partitions over 3: %v, want ErrPartitionsChanged", err)
+	}
+	if _, err := js.Stream(ctx, streams.StreamName(3)); !errors.Is(err, jetstream.ErrStreamNotFound) {
+		t.Errorf("%s after the refusal: %v, want no such stream", streams.StreamName(3), err)
+	}
+	if rec, _ := recordedTopology(t, ctx, js); rec.Partitions != 3 || rec.MaxAge != time.Hour {
+		t.Errorf("recorded after the refusal: %d partitions, max age %v; want 3 and 1h, unchanged", rec.Partitions, rec.MaxAge)
+	}
+	rec, ok, err := streams.RecordedTopology(ctx, js)
+	if err != nil || !ok || rec.Partitions != 3 {
+		t.Errorf("RecordedTopology: %+v, %v, %v; want 3 partitions", rec, ok, err)
+	}
+}
+
+// TestDuplicateWindowWithinMaxAge: the duplicate window defaults to the
+// max age when that is shorter than 60 s (the server refuses a longer
+// window), and one set longer is refused in the settings' words, not the
+// server's.
+func TestDuplicateWindowWithinMaxAge(t *testing.T) {
+	_, _, js := server(t)
+	ctx := testCtx(t)
+	if err := streams.Provision(ctx, js, streams.Topology{Partitions: 1, MaxAge: 30 * time.Second}); err != nil {
+		t.Fatalf("a 30s max age: %v", err)
+	}
+	s, err := js.Stream(ctx, streams.StreamName(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.CachedInfo().Config.Duplicates; got != 30*time.Second {
+		t.Errorf("duplicate window %v, want the max age, 30s", got)
+	}
+	err = streams.Provision(ctx, js, streams.Topology{Partitions: 1, MaxAge: 30 * time.Second, DuplicateWindow: time.Minute})
+	if err == nil || !strings.Contains(err.Error(), "duplicate window (1m0s) is longer than the request streams' max age (30s)") {
+		t.Errorf("a 1m window with a 30s max age: %v, want it refused naming both", err)
 	}
 }

@@ -1,6 +1,7 @@
 package streams
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -68,9 +69,21 @@ type Topology struct {
 
 // DefaultDuplicateWindow is [Topology.DuplicateWindow]'s default: the
 // gateway's default call deadline (gateway.Config.CallTimeout), the
-// longest a gateway publishes the same request again. See
-// docs/operations.md#the-duplicate-window.
+// longest a gateway publishes the same request again, or MaxAge if that
+// is shorter (a stream cannot remember ids longer than it keeps
+// messages). See docs/operations.md#the-duplicate-window.
 const DefaultDuplicateWindow = 60 * time.Second
+
+// Validate reports what in t (with its defaults) the server would refuse,
+// in the words of the setting: a duplicate window longer than the
+// request streams' MaxAge.
+func (t Topology) Validate() error {
+	t = t.WithDefaults()
+	if t.DuplicateWindow > t.MaxAge {
+		return fmt.Errorf("the duplicate window (%v) is longer than the request streams' max age (%v): a stream cannot remember request ids longer than it keeps the requests", t.DuplicateWindow, t.MaxAge)
+	}
+	return nil
+}
 
 // WithDefaults returns t with every zero field set to its default.
 func (t Topology) WithDefaults() Topology {
@@ -101,7 +114,7 @@ func (t Topology) WithDefaults() Topology {
 		t.MaxAckPending = 4096
 	}
 	def(&t.MaxAge, time.Hour)
-	def(&t.DuplicateWindow, DefaultDuplicateWindow)
+	def(&t.DuplicateWindow, min(DefaultDuplicateWindow, t.MaxAge))
 	def(&t.AckWait, 4*time.Second)
 	def(&t.SessionTTL, 24*time.Hour)
 	def(&t.TaskTTL, time.Hour)

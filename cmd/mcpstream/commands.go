@@ -279,15 +279,55 @@ func runProvision(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return fmt.Errorf("opening JetStream: %w", err)
 	}
-	t := c.topology()
-	t.MaxAge, t.MaxBytes, t.SessionMaxBytes, t.DuplicateWindow = f.maxAge, f.maxBytes, f.sessionBytes, f.dupWindow
-	t = t.WithDefaults()
+	rctx, cancel := context.WithTimeout(ctx, provisionAttempt)
+	t, recorded, err := streams.RecordedTopology(rctx, js)
+	cancel()
+	if err != nil {
+		return err
+	}
+	t = provisionTopology(fs, f, t)
+	if err := t.Validate(); err != nil {
+		return fmt.Errorf("%w (--duplicate-window at most --max-age)", err)
+	}
 	if err := provisionRetrying(ctx, js, t, log); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "mcpstream: provisioned %d request streams, %s, buckets %s, %s, %s on %s\n",
-		t.Partitions, streams.DLQStream, streams.RegistryBucket, streams.SessionBucket, streams.ResultBucket, nc.ConnectedUrlRedacted())
+	was := "new"
+	if recorded {
+		was = "updated; flags not given kept their recorded values"
+	}
+	fmt.Fprintf(stdout, "mcpstream: provisioned (%s) %d request streams (max age %v, %d bytes each, duplicate window %v, %d replicas), %s, buckets %s, %s, %s on %s\n",
+		was, t.Partitions, t.MaxAge, t.MaxBytes, t.DuplicateWindow, t.Replicas, streams.DLQStream, streams.RegistryBucket, streams.SessionBucket, streams.ResultBucket, nc.ConnectedUrlRedacted())
 	return nil
+}
+
+// provisionTopology is the topology `provision` applies: t, the recorded
+// one (or the zero Topology before the first run), with the flags given
+// on the command line or in their variables in place of its values, and
+// defaults for the rest. Running provision again to change one setting
+// leaves the others as they are, where starting from the flags' defaults
+// would reset every one not given (a tuned --max-bytes back to 256 MiB,
+// --replicas 3 back to 1).
+func provisionTopology(fs *flag.FlagSet, f *provisionCmd, t streams.Topology) streams.Topology {
+	fs.Visit(func(fl *flag.Flag) {
+		switch fl.Name {
+		case "partitions":
+			t.Partitions = f.common.partitions
+		case "replicas":
+			t.Replicas = f.common.replicas
+		case "ack-wait":
+			t.AckWait = f.common.ackWait
+		case "max-age":
+			t.MaxAge = f.maxAge
+		case "max-bytes":
+			t.MaxBytes = f.maxBytes
+		case "session-max-bytes":
+			t.SessionMaxBytes = f.sessionBytes
+		case "duplicate-window":
+			t.DuplicateWindow = f.dupWindow
+		}
+	})
+	return t.WithDefaults()
 }
 
 // printPermissions writes the authorization block of the users of every

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"flag"
 	"io"
 	"log/slog"
@@ -112,6 +113,60 @@ func TestProvisionFlags(t *testing.T) {
 	}
 	if _, err := js.Stream(ctx, streams.StreamName(2)); err == nil {
 		t.Error("a third partition stream exists with --partitions 2")
+	}
+}
+
+// TestProvisionAgainKeepsSettings: `mcpstream provision` run again to
+// change one setting keeps the others as recorded, where it once reset
+// every setting whose flag was not given to its default (3 partitions
+// back to 4, a 6h replay window back to 1h); a different --partitions is
+// refused, and a --max-age below the duplicate window is refused naming
+// the flags.
+func TestProvisionAgainKeepsSettings(t *testing.T) {
+	emb, err := streams.StartEmbedded(streams.EmbeddedOptions{Dir: t.TempDir(), Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer emb.Shutdown()
+	ctx := context.Background()
+	run := func(args ...string) error {
+		return runProvision(ctx, append([]string{"--nats", emb.ClientURL(), "--log-level", "error"}, args...), io.Discard, io.Discard)
+	}
+	if err := run("--partitions", "3", "--max-age", "6h", "--max-bytes", "1048576", "--ack-wait", "30s"); err != nil {
+		t.Fatal(err)
+	}
+	if err := run("--duplicate-window", "90s"); err != nil {
+		t.Fatal(err)
+	}
+	nc, err := emb.Connect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, ok, err := streams.RecordedTopology(ctx, js)
+	if err != nil || !ok {
+		t.Fatalf("recorded topology: %v (%v)", err, ok)
+	}
+	if rec.Partitions != 3 || rec.MaxAge != 6*time.Hour || rec.MaxBytes != 1<<20 || rec.AckWait != 30*time.Second || rec.DuplicateWindow != 90*time.Second {
+		t.Errorf("after provision --duplicate-window 90s: %d partitions, max age %v, %d bytes, ack wait %v, window %v; want 3, 6h, 1 MiB, 30s (kept) and 90s",
+			rec.Partitions, rec.MaxAge, rec.MaxBytes, rec.AckWait, rec.DuplicateWindow)
+	}
+	s, err := js.Stream(ctx, streams.StreamName(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := s.CachedInfo().Config; c.MaxAge != 6*time.Hour || c.MaxBytes != 1<<20 || c.Duplicates != 90*time.Second {
+		t.Errorf("%s: max age %v, %d bytes, window %v; want 6h, 1 MiB, 90s", streams.StreamName(2), c.MaxAge, c.MaxBytes, c.Duplicates)
+	}
+	if err := run("--partitions", "4"); !errors.Is(err, streams.ErrPartitionsChanged) {
+		t.Errorf("provision --partitions 4 over 3: %v, want ErrPartitionsChanged", err)
+	}
+	if err := run("--max-age", "30s"); err == nil || !strings.Contains(err.Error(), "--duplicate-window at most --max-age") {
+		t.Errorf("provision --max-age 30s under a 90s window: %v, want it refused naming the flags", err)
 	}
 }
 
