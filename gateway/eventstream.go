@@ -38,6 +38,10 @@ type eventStream struct {
 	// (eventStreamSet.nextGET): of two streams of a session, the later
 	// GET's delivers, whichever is ready first.
 	order uint64
+	// drain is what Drain does to the stream: nil to end it at once, as a
+	// stream that carries no answers; an HTTP+SSE stream's ends after the
+	// answers to its session's calls (drainHTTPSSE).
+	drain func()
 	// credential is the Authorization header the stream was opened with,
 	// and principal what it authenticated as (both empty without
 	// Config.Auth): checked again at every keep-alive (stillAuthorized).
@@ -255,10 +259,20 @@ func (g *Gateway) hijack(w http.ResponseWriter, r *http.Request, es *eventStream
 	case <-es.sess.gone: // the session ended while the stream was being set up
 		es.close()
 	case <-g.drain: // Drain ran before the stream was registered
-		es.end()
+		drainStream(es)
 	default:
 	}
 	return true
+}
+
+// drainStream ends es for a draining gateway: at once, unless it carries
+// answers still to come (eventStream.drain).
+func drainStream(es *eventStream) {
+	if es.drain != nil {
+		es.drain()
+		return
+	}
+	es.end()
 }
 
 // keepAlive writes a comment on every open event stream each

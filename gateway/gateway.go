@@ -336,15 +336,18 @@ func (g *Gateway) InFlight() int64 { return g.admission.InFlight() }
 // (session GET streams, subscriptions/listen streams, HTTP+SSE streams).
 func (g *Gateway) OpenEventStreams() int64 { return g.eventStreams.open.Load() }
 
-// Drain ends the open event streams (a listen stream gets its final
-// answer) and refuses new requests with 503 and Retry-After, for their
-// clients to try another gateway, so that an http.Server's Shutdown only
-// waits for the requests already in flight.
+// Drain refuses new requests with 503 and Retry-After, for their clients
+// to try another gateway, and ends the open event streams that carry no
+// answers (a listen stream gets its final answer), so that an
+// http.Server's Shutdown only waits for the requests already in flight.
+// An HTTP+SSE stream, which carries its session's answers, ends once the
+// calls its session posted here are answered; meanwhile new requests
+// POSTed for it are refused as all others are. Drain returns at once.
 func (g *Gateway) Drain() {
 	g.drainOnce.Do(func() {
 		g.Retire()
 		close(g.drain)
-		g.start(func(context.Context) { g.eventStreams.each((*eventStream).end) })
+		g.start(func(context.Context) { g.eventStreams.each(drainStream) })
 	})
 }
 

@@ -70,8 +70,13 @@ func (g *Gateway) sseOpen(w http.ResponseWriter, r *http.Request, messagesPath s
 	}
 	sess.openStreams.Add(1)
 	es := &eventStream{sess: sess}
+	es.drain = func() { g.drainHTTPSSE(es, sess) }
 	var sub *nats.Subscription
 	sub, err = g.nc.Subscribe(streams.SSESubject(sess.id), func(m *nats.Msg) {
+		if len(m.Data) == 0 && m.Header.Get(sseEndHeader) != "" { // drained: every answer due is written
+			es.close()
+			return
+		}
 		b := append(append([]byte(sseEvent), m.Data...), "\n\n"...)
 		_ = es.write(b)
 	})
@@ -149,6 +154,20 @@ func (g *Gateway) ssePost(w http.ResponseWriter, r *http.Request) {
 	} else {
 		noteMethod(w, methodBatch)
 	}
+	if hasRequest(msgs) {
+		// Counted before the check, so that a draining gateway either
+		// refuses the POST or keeps the stream open for its answers.
+		sess.sseCalls.add()
+		if g.draining() {
+			sess.sseCalls.done()
+			var id schema.ID
+			if len(msgs) == 1 {
+				id = msgs[0].ID
+			}
+			writeError(w, http.StatusServiceUnavailable, id, g.overloaded(refusedDraining))
+			return
+		}
+	}
 	w.WriteHeader(http.StatusAccepted)
 	var requests []*exchange
 	for i, msg := range msgs {
@@ -159,9 +178,22 @@ func (g *Gateway) ssePost(w http.ResponseWriter, r *http.Request) {
 		}
 		requests = append(requests, x)
 	}
-	if len(requests) > 0 {
-		g.start(func(ctx context.Context) { g.runBatch(ctx, requests, g.cfg.CallTimeout, nil) })
+	if len(requests) > 0 && !g.start(func(ctx context.Context) {
+		defer sess.sseCalls.done()
+		g.runBatch(ctx, requests, g.cfg.CallTimeout, nil)
+	}) {
+		sess.sseCalls.done()
 	}
+}
+
+// hasRequest reports whether msgs hold a request.
+func hasRequest(msgs []*schema.Message) bool {
+	for _, msg := range msgs {
+		if msg.Kind() == schema.KindRequest {
+			return true
+		}
+	}
+	return false
 }
 
 // sseReplier answers a message of an HTTP+SSE session on the session's

@@ -81,6 +81,10 @@ type session struct {
 	// the one that delivers the session's events here.
 	openStreams atomic.Int32
 	stream      atomic.Pointer[eventStream]
+	// sseCalls counts the requests of an HTTP+SSE session posted here
+	// whose answers are not yet published: a draining gateway keeps the
+	// session's stream open for them.
+	sseCalls inFlight
 	// gone is closed when the session is deleted, to end its streams.
 	gone     chan struct{}
 	goneOnce sync.Once
