@@ -48,6 +48,8 @@ func (g *Gateway) dispatch(ctx context.Context, x *exchange) {
 		ctx, op = g.obs.begin(ctx, x)
 		defer op.end(ctx)
 	}
+	g.calls.add() // before the check: Shutdown waits for it, or it is refused
+	defer g.calls.done()
 	if g.draining() {
 		x.out.fail(http.StatusServiceUnavailable, g.overloaded(refusedDraining))
 		return

@@ -113,11 +113,17 @@
 //
 // # Lifecycle
 //
-// [New] starts the gateway; [Gateway.Drain] ends its event streams and
-// refuses new requests, so that an http.Server's Shutdown only waits for
-// the requests in flight; [Gateway.Close] then stops every goroutine the
-// gateway started (watchers, the reply sweep, event streams, HTTP+SSE
-// requests still waiting on workers) and waits for them.
+// [New] starts the gateway; [Gateway.Drain] refuses new requests and ends
+// the event streams that carry no answers (session GET streams,
+// subscriptions/listen streams) at once, and an HTTP+SSE stream once the
+// calls its session posted here are answered. [Gateway.Shutdown] drains
+// and waits, within its ctx, for the requests in flight; at the ctx's end
+// the calls still waiting on workers are answered with -32000 (503 where
+// the response has not started) on whatever transport they came, so that
+// an http.Server's Shutdown after it finds nothing left to cut. A worker
+// may still run such a call. [Gateway.Close] then stops every goroutine
+// the gateway started (watchers, the reply sweep, event streams) and
+// waits for them.
 //
 // # Metrics
 //

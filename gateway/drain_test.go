@@ -1,10 +1,15 @@
 package gateway_test
 
 import (
+	"context"
+	"errors"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/mcpstream/mcpstream/gateway"
+	"github.com/mcpstream/mcpstream/internal/testkit"
+	"github.com/mcpstream/mcpstream/schema"
 )
 
 // TestDrainHTTPSSE checks that Drain keeps an HTTP+SSE stream open while
@@ -33,5 +38,131 @@ func TestDrainHTTPSSE(t *testing.T) {
 	}
 	if ev, ok := <-c.events; ok {
 		t.Fatalf("event %+v: want the stream ended once its call was answered", ev)
+	}
+}
+
+// TestShutdownAnswersCallsLeft checks that the calls still waiting on
+// workers when Shutdown's ctx ends are answered, each over its transport,
+// with -32000 saying the gateway shut down before the worker answered: a
+// JSON response with 503 and Retry-After, an SSE response (started by a
+// worker's notification) with a last event, and an HTTP+SSE session on
+// its stream, which then ends. Shutdown then returns ctx's error.
+func TestShutdownAnswersCallsLeft(t *testing.T) {
+	tg := newTestGateway(t, gateway.Config{})
+	hs := tg.initialize(t, "2025-11-25", `{}`)
+	asJSON := tg.postAsync(context.Background(), callBody(2, "hold", `{}`, ""), hs...)
+	heldJSON := tg.awaitHeld(t)
+
+	// The response's head comes with the worker's first notification.
+	req, err := newRequest(t.Context(), http.MethodPost, tg.url, callBody(3, "hold", `{}`, "t3"), hs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opened := make(chan *http.Response, 1)
+	go func() {
+		resp, err := tg.client.Do(req)
+		if err != nil {
+			resp = &http.Response{Status: err.Error(), Body: http.NoBody}
+		}
+		opened <- resp
+	}()
+	heldSSE := tg.awaitHeld(t)
+	if err := heldSSE.call.Notify(schema.NotificationProgress, map[string]any{"progressToken": "t3", "progress": 1}); err != nil {
+		t.Fatal(err)
+	}
+	sse := await(t, opened, "the SSE response's head")
+	defer sse.Body.Close()
+	if sse.StatusCode != http.StatusOK || sse.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("call answered with SSE: status %q, Content-Type %q", sse.Status, sse.Header.Get("Content-Type"))
+	}
+	sseEvents := readSSE(sse.Body)
+	if m := decode(t, []byte(nextEvent(t, sseEvents, "the progress notification").data)); m.Method != schema.NotificationProgress {
+		t.Fatalf("first event %s, want the progress notification", m)
+	}
+
+	c := openHTTPSSE(t, tg)
+	c.initialize(`{}`)
+	c.send(callBody(4, "hold", `{}`, ""))
+	heldHTTPSSE := tg.awaitHeld(t)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	shut := make(chan error, 1)
+	go func() { shut <- tg.g.Shutdown(ctx) }()
+	testkit.Eventually(t, "the gateway draining", waitFor, func() bool {
+		r, err := tg.try(context.Background(), http.MethodPost, tg.url, `{"jsonrpc":"2.0","id":9,"method":"ping"}`, hs...)
+		return err == nil && r.status == http.StatusServiceUnavailable
+	})
+	select {
+	case r := <-asJSON:
+		t.Fatalf("answered before Shutdown's deadline: %d %s", r.status, r.body)
+	default:
+	}
+	cancel() // the deadline
+
+	wantShutDown := func(what string, m rpcMessage, id string) {
+		t.Helper()
+		if string(m.ID) != id || m.Error == nil || m.Error.Code != schema.CodeOverloaded || !strings.Contains(m.Error.Message, "shut down") {
+			t.Errorf("%s: %s, want error %d for id %s saying the gateway shut down", what, m, schema.CodeOverloaded, id)
+		}
+	}
+	r := await(t, asJSON, "the JSON response")
+	wantOverloaded(t, r)
+	wantShutDown("JSON response", decode(t, r.body), "2")
+	wantShutDown("SSE response", decode(t, []byte(nextEvent(t, sseEvents, "the SSE response's answer").data)), "3")
+	if ev, ok := <-sseEvents; ok {
+		t.Errorf("SSE response: event %+v after the answer, want its end", ev)
+	}
+	wantShutDown("HTTP+SSE", c.next("the HTTP+SSE call's answer"), "4")
+	if ev, ok := <-c.events; ok {
+		t.Errorf("HTTP+SSE stream: event %+v after the answer, want its end", ev)
+	}
+	if err := await(t, shut, "Shutdown to return"); !errors.Is(err, context.Canceled) {
+		t.Errorf("Shutdown: %v, want context.Canceled", err)
+	}
+	// The worker may still finish the calls: nobody waits for them.
+	for _, h := range []heldCall{heldJSON, heldSSE, heldHTTPSSE} {
+		h.release <- map[string]any{"content": []any{}}
+	}
+}
+
+// TestShutdownWaitsForCalls checks that Shutdown, its ctx not ended,
+// returns nil only once the calls in flight are answered: a Streamable
+// HTTP call and an HTTP+SSE call get their workers' results, and the
+// HTTP+SSE stream has ended.
+func TestShutdownWaitsForCalls(t *testing.T) {
+	tg := newTestGateway(t, gateway.Config{})
+	hs := tg.initialize(t, "2025-11-25", `{}`)
+	call := tg.postAsync(context.Background(), callBody(2, "hold", `{}`, ""), hs...)
+	held := tg.awaitHeld(t)
+	c := openHTTPSSE(t, tg)
+	c.initialize(`{}`)
+	c.send(callBody(3, "hold", `{}`, ""))
+	heldSSE := tg.awaitHeld(t)
+
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	shut := make(chan error, 1)
+	go func() { shut <- tg.g.Shutdown(ctx) }()
+	testkit.Eventually(t, "the gateway draining", waitFor, func() bool { return tg.g.Ready() != nil })
+
+	heldSSE.release <- map[string]any{"content": []any{map[string]any{"type": "text", "text": "over sse"}}}
+	if m := c.next("the HTTP+SSE call's result"); string(m.ID) != "3" || toolText(t, m.Result) != "over sse" {
+		t.Fatalf("HTTP+SSE answer %s", m)
+	}
+	if ev, ok := <-c.events; ok {
+		t.Fatalf("HTTP+SSE stream: event %+v after the answer, want its end", ev)
+	}
+	select {
+	case err := <-shut:
+		t.Fatalf("Shutdown returned %v with a call in flight", err)
+	default:
+	}
+	held.release <- map[string]any{"content": []any{map[string]any{"type": "text", "text": "finished"}}}
+	if m := wantResult(t, await(t, call, "the call's response")); toolText(t, m.Result) != "finished" {
+		t.Errorf("call answer %s", m.Result)
+	}
+	if err := await(t, shut, "Shutdown to return"); err != nil {
+		t.Errorf("Shutdown: %v, want nil", err)
 	}
 }

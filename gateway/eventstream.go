@@ -42,6 +42,9 @@ type eventStream struct {
 	// stream that carries no answers; an HTTP+SSE stream's ends after the
 	// answers to its session's calls (drainHTTPSSE).
 	drain func()
+	// over is closed once the stream has ended and is no longer open
+	// (Shutdown waits for it).
+	over chan struct{}
 	// credential is the Authorization header the stream was opened with,
 	// and principal what it authenticated as (both empty without
 	// Config.Auth): checked again at every keep-alive (stillAuthorized).
@@ -223,6 +226,12 @@ func (g *Gateway) hijack(w http.ResponseWriter, r *http.Request, es *eventStream
 		es.credential, es.principal = r.Header.Get("Authorization"), g.principal(r)
 	}
 	es.conn = conn
+	es.over = make(chan struct{})
+	whenEnded := ended
+	ended = func() {
+		whenEnded()
+		close(es.over)
+	}
 	first = withResponseHeaders(first, w.Header())
 	if brw.Reader.Buffered() > 0 { // a pipelined request: nothing may follow a stream
 		_ = conn.Close()

@@ -67,7 +67,7 @@ func (g *Gateway) forward(ctx context.Context, x *exchange) {
 
 	rep, rpcErr, refused := g.publishAndWait(ctx, dest, env, w, x.out)
 	switch {
-	case refused:
+	case refused, rpcErr == errShutDown:
 		x.out.fail(http.StatusServiceUnavailable, rpcErr)
 		return
 	case rpcErr != nil:
@@ -238,6 +238,8 @@ publish:
 			backoff = firstBackoff
 		case <-ctx.Done():
 			return nil, g.ctxError(ctx), false
+		case <-g.shutDown():
+			return nil, errShutDown, false
 		}
 		env.Attempt++
 	}
@@ -278,6 +280,8 @@ func (g *Gateway) wait(ctx context.Context, w *waiter, out replier) (*schema.Rep
 			return nil, nil, err
 		case <-ctx.Done():
 			return nil, g.ctxError(ctx), nil
+		case <-g.shutDown():
+			return nil, errShutDown, nil
 		}
 	}
 }

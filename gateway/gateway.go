@@ -101,6 +101,12 @@ type Gateway struct {
 	// drain is closed by Drain: event streams end, new requests get 503.
 	drain     chan struct{}
 	drainOnce sync.Once
+	// calls counts the requests being served (dispatch), for Shutdown.
+	calls inFlight
+	// cut is closed when Shutdown's deadline passes: the calls still
+	// waiting on workers are answered with errShutDown.
+	cut     chan struct{}
+	cutOnce sync.Once
 	// retired is set by Retire (and Drain): Ready fails.
 	retired atomic.Bool
 }
@@ -139,6 +145,7 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Gateway, error) {
 		serverInfo:   func() []byte { b, _ := json.Marshal(cfg.ServerInfo); return b }(),
 		metadata:     metadata,
 		drain:        make(chan struct{}),
+		cut:          make(chan struct{}),
 		eventStreams: newEventStreamSet(),
 	}
 	if g.obs, err = newObserver(cfg); err != nil {
@@ -385,13 +392,16 @@ func (g *Gateway) draining() bool {
 	}
 }
 
-// Close drains the gateway if it has not drained, stops every goroutine it
-// started (watchers, the reply sweep, event streams and their endings,
-// requests of the HTTP+SSE transport still waiting on workers) and waits
-// for them, then unsubscribes and unregisters the metrics. Call it after
-// the HTTP server has shut down. It leaves nc open.
+// Close shuts the gateway down if Shutdown has not (with no time left:
+// the calls still waiting on workers are answered with errShutDown at
+// once), stops every goroutine it started (watchers, the reply sweep,
+// event streams and their endings) and waits for them, then unsubscribes
+// and unregisters the metrics. Call it after the HTTP server has shut
+// down. It leaves nc open.
 func (g *Gateway) Close() {
-	g.Drain()
+	now, cancel := context.WithCancel(context.Background())
+	cancel()
+	_ = g.Shutdown(now) // answers what still waits, if Shutdown has not
 	g.mu.Lock()
 	g.closed = true
 	g.mu.Unlock()

@@ -2,11 +2,14 @@ package gateway
 
 import (
 	"context"
+	"encoding/json"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/mcpstream/mcpstream/schema"
 	"github.com/mcpstream/mcpstream/streams"
 )
 
@@ -96,3 +99,60 @@ func (g *Gateway) drainHTTPSSE(es *eventStream, sess *session) {
 		es.close()
 	}
 }
+
+// Shutdown drains the gateway (Drain) and waits until every request in
+// flight here has been answered and every event stream has ended, or ctx
+// ends. Then the calls still waiting on workers are answered at once with
+// -32000 (errShutDown; HTTP 503 and Retry-After where the response has
+// not started), over whatever transport they came: a worker may still
+// run them, and their clients may try them again elsewhere. Shutdown
+// returns once those answers are written (within a few seconds: each
+// write has its deadline), with ctx's error, or nil if nothing was cut.
+// Call it before the http.Server's Shutdown, with the same deadline or a
+// shorter one, so that the server finds every request answered; Close
+// calls it with no time left if it was not called.
+func (g *Gateway) Shutdown(ctx context.Context) error {
+	g.Drain()
+	if g.settle(ctx.Done()) {
+		return nil
+	}
+	g.cutOnce.Do(func() { close(g.cut) })
+	grace, cancel := context.WithTimeout(context.Background(), cutGrace)
+	defer cancel()
+	if !g.settle(grace.Done()) {
+		g.log.Warn("requests still unanswered after the shutdown's deadline")
+	}
+	return ctx.Err()
+}
+
+// cutGrace bounds the wait, after Shutdown's deadline, for the answers of
+// the calls it cut to be written.
+const cutGrace = 5 * time.Second
+
+// settle waits until no request is in flight and every event stream open
+// has ended, or stop is closed; it reports whether they have.
+func (g *Gateway) settle(stop <-chan struct{}) bool {
+	if !g.calls.wait(stop) {
+		return false
+	}
+	var open []*eventStream
+	g.eventStreams.each(func(es *eventStream) { open = append(open, es) })
+	for _, es := range open {
+		select {
+		case <-es.over:
+		case <-stop:
+			return false
+		}
+	}
+	return true
+}
+
+// shutDown is closed once Shutdown's deadline has passed: the calls still
+// waiting on workers are then answered with errShutDown.
+func (g *Gateway) shutDown() <-chan struct{} { return g.cut }
+
+// errShutDown answers a call still waiting on its worker when Shutdown's
+// deadline passes (HTTP 503 where the response has not started).
+var errShutDown = &schema.Error{Code: schema.CodeOverloaded,
+	Message: "the gateway shut down before the worker answered; the call may have run",
+	Data:    json.RawMessage(`{"reason":"gateway shut down","retryAfterMs":1000}`)}
