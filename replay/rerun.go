@@ -45,7 +45,9 @@ type Rate struct {
 	// previous one as its line was recorded after the previous line's
 	// (see RerunOptions.MaxGap). A call held back because its session is
 	// still busy goes as soon as it can; the later ones keep their
-	// schedule.
+	// schedule. A line recorded before the latest one so far (with
+	// Follow, one partition's clock behind another's) goes at once and
+	// does not move the schedule back.
 	Original bool
 	// PerSecond, when positive, sends at most that many calls a second,
 	// evenly spaced (no bursts).
@@ -276,8 +278,8 @@ func (r *rerunner) feed(ctx context.Context, lines iter.Seq2[*Line, error], queu
 	if r.o.Rate.PerSecond > 0 {
 		limiter = rate.NewLimiter(rate.Limit(r.o.Rate.PerSecond), 1)
 	}
-	var start, prev time.Time // of the first line sent; when the previous one was recorded
-	var due time.Duration     // after start, when this line goes (original rate)
+	var start time.Time // when the first line was sent (original rate)
+	sched := schedule{maxGap: r.o.MaxGap}
 	for l, err := range lines {
 		if err != nil {
 			return fmt.Errorf("re-run: reading the lines: %w", err)
@@ -298,14 +300,8 @@ func (r *rerunner) feed(ctx context.Context, lines iter.Seq2[*Line, error], queu
 		case r.o.Rate.Original:
 			if start.IsZero() {
 				start = time.Now()
-			} else if gap := l.At().Sub(prev); gap > 0 && !prev.IsZero() && !l.At().IsZero() {
-				if r.o.MaxGap > 0 {
-					gap = min(gap, r.o.MaxGap)
-				}
-				due += gap
 			}
-			prev = l.At()
-			if err := sleep(ctx, time.Until(start.Add(due))); err != nil {
+			if err := sleep(ctx, time.Until(start.Add(sched.next(l.At())))); err != nil {
 				return err
 			}
 		case limiter != nil:
@@ -320,6 +316,38 @@ func (r *rerunner) feed(ctx context.Context, lines iter.Seq2[*Line, error], queu
 		}
 	}
 	return nil
+}
+
+// schedule is when lines go at the original rate, after the first one.
+type schedule struct {
+	maxGap time.Duration // the longest gap kept; 0 keeps every gap
+	latest time.Time     // the latest time recorded of the lines so far
+	due    time.Duration // after the first line, when the last one went
+}
+
+// next is when a line recorded at at goes, after the first line: as long
+// after the previous one as it was recorded after the latest line so far,
+// that gap capped at maxGap. A line recorded before an earlier one (the
+// partitions merge in order, but a --follow'ed stream's clock may lag
+// another's) goes at once, and the schedule stays where the latest line
+// put it: the gap it would make seem is not counted again. A line without
+// a time goes at once.
+func (s *schedule) next(at time.Time) time.Duration {
+	if at.IsZero() {
+		return s.due
+	}
+	if !s.latest.IsZero() {
+		if gap := at.Sub(s.latest); gap > 0 {
+			if s.maxGap > 0 {
+				gap = min(gap, s.maxGap)
+			}
+			s.due += gap
+		}
+	}
+	if at.After(s.latest) {
+		s.latest = at
+	}
+	return s.due
 }
 
 // rerunnable reports whether Rerun sends lines of method.

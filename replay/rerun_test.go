@@ -521,3 +521,32 @@ func TestSummaryString(t *testing.T) {
 		t.Errorf("%q", got)
 	}
 }
+
+// TestScheduleOutOfOrder: at the original rate, a line recorded before
+// an earlier one goes at once and does not move the schedule back: lines
+// stamped 0, 10, 5 and 15 ms go at 0, 10, 10 and 15 ms (not 20 for the
+// last, its gap counted from 5); MaxGap cuts only forward gaps, and a
+// line without a time goes at once.
+func TestScheduleOutOfOrder(t *testing.T) {
+	t0 := time.Date(2026, 12, 7, 5, 0, 0, 0, time.UTC)
+	ms := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Millisecond) }
+	for _, c := range []struct {
+		maxGap time.Duration
+		at     []time.Time
+		want   []time.Duration
+	}{
+		{0, []time.Time{ms(0), ms(10), ms(5), ms(15)}, []time.Duration{0, 10 * time.Millisecond, 10 * time.Millisecond, 15 * time.Millisecond}},
+		{0, []time.Time{ms(100), ms(0), ms(0), ms(150)}, []time.Duration{0, 0, 0, 50 * time.Millisecond}},
+		{20 * time.Millisecond, []time.Time{ms(0), ms(100), ms(50), ms(110), {}, ms(200)},
+			[]time.Duration{0, 20 * time.Millisecond, 20 * time.Millisecond, 30 * time.Millisecond, 30 * time.Millisecond, 50 * time.Millisecond}},
+	} {
+		s := schedule{maxGap: c.maxGap}
+		var got []time.Duration
+		for _, at := range c.at {
+			got = append(got, s.next(at))
+		}
+		if !slices.Equal(got, c.want) {
+			t.Errorf("max gap %v, lines at %v: due %v, want %v", c.maxGap, c.at, got, c.want)
+		}
+	}
+}
