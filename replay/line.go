@@ -1,6 +1,7 @@
 package replay
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -34,6 +35,9 @@ type Line struct {
 	TraceID   string          `json:"trace_id,omitempty"`
 	Attempt   int             `json:"attempt"`
 	Deadline  string          `json:"deadline,omitempty"`
+	// Rerun is set on a request that a re-run ([Rerun]) sent: its client
+	// declared the experimental capability [RerunCapability].
+	Rerun bool `json:"rerun,omitempty"`
 
 	Result   json.RawMessage `json:"result,omitempty"`
 	Error    *schema.Error   `json:"error,omitempty"`
@@ -59,7 +63,7 @@ func NewLine(m *streams.Recorded) (*Line, error) {
 	l := &Line{Seq: m.Seq, Stream: m.Stream, Time: m.Time.UTC().Format(TimeFormat), Group: m.Group,
 		Key: env.Key, Session: env.Session, Principal: env.Principal, Revision: env.Revision,
 		Method: env.Method, Tool: env.Name, TraceID: TraceID(env.TraceParent),
-		Attempt: max(int(env.Attempt), 1), at: m.Time, live: m.Live}
+		Attempt: max(int(env.Attempt), 1), Rerun: SentByRerun(env), at: m.Time, live: m.Live}
 	if d := env.DeadlineTime(); !d.IsZero() {
 		l.Deadline = d.UTC().Format(TimeFormat)
 	}
@@ -81,4 +85,30 @@ func TraceID(traceparent string) string {
 		return ""
 	}
 	return parts[1]
+}
+
+// RerunCapability is the experimental client capability a re-run's
+// client sessions declare ([Rerun]): the gateway keeps a session's
+// capabilities in every envelope it sends, so the requests a re-run sent
+// are known as such wherever they are read, by any later replay too.
+const RerunCapability = "io.mcpstream/replay"
+
+// SentByRerun reports whether env was sent by a re-run: its client
+// declared [RerunCapability].
+func SentByRerun(env *schema.Envelope) bool {
+	if env == nil || !bytes.Contains(env.ClientCaps, []byte(RerunCapability)) {
+		return false
+	}
+	caps, err := schema.MsgpackToJSON(nil, env.ClientCaps)
+	if err != nil {
+		return false
+	}
+	var c struct {
+		Experimental map[string]json.RawMessage `json:"experimental"`
+	}
+	if json.Unmarshal(caps, &c) != nil {
+		return false
+	}
+	_, ok := c.Experimental[RerunCapability]
+	return ok
 }

@@ -23,6 +23,11 @@ type Options struct {
 	// with that tool (or prompt, or resource URI), method, principal or
 	// trace id. They are applied as the requests stream past.
 	Tool, Method, Principal, TraceID string
+	// SkipRerun leaves out the requests a re-run sent ([SentByRerun]),
+	// as the filters do: a re-run against the deployment it reads, with
+	// Follow, would otherwise read its own calls and send them again, for
+	// ever.
+	SkipRerun bool
 	// Results adds each request's recorded result or error and the
 	// handler's duration, for groups that record them (workers'
 	// RecordResults). A request whose group records nothing, or whose
@@ -74,7 +79,8 @@ func (o *Options) match(rec *streams.Recorded) bool {
 	if env == nil {
 		return o.Tool == "" && o.Method == "" && o.Principal == "" && o.TraceID == ""
 	}
-	return (o.Tool == "" || env.Name == o.Tool) &&
+	return !(o.SkipRerun && SentByRerun(env)) &&
+		(o.Tool == "" || env.Name == o.Tool) &&
 		(o.Method == "" || env.Method == o.Method) &&
 		(o.Principal == "" || env.Principal == o.Principal) &&
 		(o.TraceID == "" || TraceID(env.TraceParent) == o.TraceID)

@@ -164,9 +164,10 @@ type Summary struct {
 	Same, Different, Unrecorded int
 	// Failed counts the calls that got no answer.
 	Failed int
-	// Skipped counts the lines whose method is not re-run (only
-	// tools/call, prompts/get, resources/read and completion/complete
-	// are).
+	// Skipped counts the lines not sent: those whose method is not re-run
+	// (only tools/call, prompts/get, resources/read and
+	// completion/complete are), and the requests a re-run sent
+	// ([Line.Rerun], or of a session this run opened).
 	Skipped int
 	// Compared is set when the answers were compared (Diff).
 	Compared bool
@@ -200,7 +201,12 @@ func (s Summary) String() string {
 // Only tools/call (Tool is the tool, Arguments its arguments),
 // prompts/get (the prompt and its arguments), resources/read (Tool is the
 // URI) and completion/complete (Arguments are the whole params) are sent;
-// other lines are counted as skipped. Results, recorded and new, are
+// other lines are counted as skipped. So are the requests a re-run sent
+// (Line.Rerun: its client sessions declare the experimental capability
+// [RerunCapability], which the gateway keeps in the envelopes), and those
+// of the sessions this run opened: re-run against the deployment it
+// reads, with Follow, a call is sent again once, not its re-run again.
+// Results, recorded and new, are
 // compared after passing both through go-sdk's result type for the method
 // (decoded and encoded again) and filling in what the protocol says an
 // absent member means (a resource's cacheScope is "public"), so that
@@ -233,7 +239,11 @@ func Rerun(ctx context.Context, o RerunOptions, lines iter.Seq2[*Line, error], o
 	c := *r.httpc
 	c.Transport = runTransport{base: c.Transport, header: o.Header, run: ctx}
 	r.httpc = &c
-	r.client = mcp.NewClient(&mcp.Implementation{Name: "mcpstream-replay", Version: "1"}, nil)
+	r.client = mcp.NewClient(&mcp.Implementation{Name: "mcpstream-replay", Version: "1"}, &mcp.ClientOptions{
+		// go-sdk's default (roots), and the mark of a re-run's requests.
+		Capabilities: &mcp.ClientCapabilities{RootsV2: &mcp.RootCapabilities{ListChanged: true},
+			Experimental: map[string]any{RerunCapability: map[string]any{}}},
+	})
 
 	queues := make([]chan *Line, o.Concurrency)
 	var wg sync.WaitGroup
@@ -265,10 +275,26 @@ type rerunner struct {
 	client *mcp.Client
 	cancel context.CancelFunc // ends the run, on a write error
 
-	mu       sync.Mutex // guards out, sum and writeErr
+	mu       sync.Mutex // guards out, sum, writeErr and own
 	out      io.Writer
 	sum      Summary
 	writeErr error
+	// own are the ids of the endpoint's sessions this run opened: their
+	// requests, read back from the deployment re-run against, are not
+	// sent again (even from an endpoint that does not keep the client's
+	// capabilities, Line.Rerun).
+	own map[string]bool
+}
+
+// ownLine reports whether l is a request this run, or an earlier one,
+// sent.
+func (r *rerunner) ownLine(l *Line) bool {
+	if l.Rerun {
+		return true
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return l.Session != "" && r.own[l.Session]
 }
 
 // feed paces the lines and hands each to its session's queue. It returns
@@ -290,7 +316,7 @@ func (r *rerunner) feed(ctx context.Context, lines iter.Seq2[*Line, error], queu
 		if l == nil {
 			continue
 		}
-		if !rerunnable(l.Method) {
+		if !rerunnable(l.Method) || r.ownLine(l) {
 			r.mu.Lock()
 			r.sum.Skipped++
 			r.mu.Unlock()
@@ -423,6 +449,14 @@ func (r *rerunner) call(ctx context.Context, cs **mcp.ClientSession, l *Line) (A
 			return Answer{}, fmt.Errorf("connecting to %s: %w", r.o.To, r.timedOut(cctx, err))
 		}
 		*cs = s
+		if id := s.ID(); id != "" {
+			r.mu.Lock()
+			if r.own == nil {
+				r.own = map[string]bool{}
+			}
+			r.own[id] = true
+			r.mu.Unlock()
+		}
 	}
 	res, err := send(cctx, *cs, l)
 	if err == nil {

@@ -75,7 +75,7 @@ func (f *replayFlags) register(fs *flag.FlagSet) {
 // now. It returns an error for a malformed time or a conflicting flag.
 func (f *replayFlags) options(now time.Time) (replay.Options, error) {
 	o := replay.Options{Tool: f.tool, Method: f.method, Principal: f.principal, TraceID: strings.ToLower(f.traceID),
-		Results: f.results || f.diff}
+		Results: f.results || f.diff, SkipRerun: f.to != ""}
 	o.Group, o.Session, o.Stream, o.StartSeq, o.Limit, o.Follow = f.group, f.session, f.stream, f.startSeq, f.limit, f.follow
 	var err error
 	if o.Since, err = parseWhen("--since", f.since, now); err != nil {

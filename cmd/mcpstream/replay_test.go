@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"io"
 	"strings"
@@ -94,5 +95,73 @@ func TestReplayProgress(t *testing.T) {
 	}
 	if p := newReplayProgress(&out, false); !p.off {
 		t.Error("a bar on a writer that is not a terminal")
+	}
+}
+
+// TestReplayFollowToSameDeployment: `replay --follow --to` the deployment
+// it reads re-runs a call once, not its own re-run again (which the
+// deployment records as it does any call): once a call made after the
+// first one's re-run has been re-run itself, the first has run exactly
+// twice. A later `replay --to` over the range, a process that knows
+// nothing of the first one's sessions, re-runs only the clients' calls.
+func TestReplayFollowToSameDeployment(t *testing.T) {
+	s := startReplayStack(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cs := s.client(t, ctx)
+	s.call(t, ctx, cs, "first")
+
+	rctx, stop := context.WithCancel(ctx)
+	out, errOut := newLineWriter(), newLineWriter()
+	done := make(chan error, 1)
+	go func() {
+		done <- runReplay(rctx, []string{"--nats", s.natsURL, "--follow", "--results", "--to", s.endpoint, "--tool", "count"}, out, errOut)
+	}()
+	awaitAnswered := func(text string) {
+		t.Helper()
+		for {
+			select {
+			case l := <-out.lines:
+				if strings.Contains(l, `"outcome":"answered"`) && strings.Contains(l, "counted "+text) {
+					return
+				}
+			case err := <-done:
+				t.Fatalf("replay ended before re-running %q: %v", text, err)
+			case <-ctx.Done():
+				t.Fatalf("no re-run of %q answered", text)
+			}
+		}
+	}
+	awaitAnswered("first")
+	s.call(t, ctx, cs, "second") // read live, after the re-run of first
+	awaitAnswered("second")
+	s.awaitRuns(t, ctx, "second", 2)
+	if n := s.count("first"); n != 2 {
+		t.Errorf("first ran %d times, want 2: the call and its re-run", n)
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Errorf("replay --follow ended with %v", err)
+	}
+
+	// Again over the range: the two calls are re-run, their re-runs not.
+	out2, errOut2 := newLineWriter(), newLineWriter()
+	if err := runReplay(ctx, []string{"--nats", s.natsURL, "--to", s.endpoint}, out2, errOut2); err != nil {
+		t.Fatal(err)
+	}
+	if n, m := s.count("first"), s.count("second"); n != 3 || m != 3 {
+		t.Errorf("after a second replay, first ran %d times and second %d, want 3 each", n, m)
+	}
+	if !strings.Contains(errOut2.String(), "2 sent: 2 answered") {
+		t.Errorf("second replay's summary: %q", errOut2.String())
+	}
+
+	// Printed, the re-runs' requests say so.
+	printed := newLineWriter()
+	if err := runReplay(ctx, []string{"--nats", s.natsURL}, printed, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if all, reruns := strings.Count(printed.String(), "\n"), strings.Count(printed.String(), `"rerun":true`); all != 6 || reruns != 4 {
+		t.Errorf("printed %d lines, %d marked as a re-run's, want 6 and 4:\n%s", all, reruns, printed)
 	}
 }
