@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -31,9 +32,13 @@ type Masker struct {
 	// ShowSensitive prints sensitive arguments as they are.
 	ShowSensitive bool
 	// Registry is where tools' input schemas are read (the registry
-	// bucket); nil masks no sensitive argument. A tool no longer in the
-	// registry has no schema: its arguments are not masked.
+	// bucket); nil masks no sensitive argument. A tool not in the
+	// registry (removed since, or renamed) has no schema to say which of
+	// its arguments are sensitive: all of them are masked, and Log warns
+	// once for the tool.
 	Registry jetstream.KeyValue
+	// Log, when set, receives the warnings (a tool not in the registry).
+	Log *slog.Logger
 
 	tools map[string][]Pointer // sensitive pointers by tool, from the line's root
 }
@@ -159,6 +164,11 @@ func (m *Masker) sensitive(ctx context.Context, tool string) ([]Pointer, error) 
 	e, err := m.Registry.Get(ctx, streams.ToolKey(tool))
 	switch {
 	case errors.Is(err, jetstream.ErrKeyNotFound):
+		ps = []Pointer{{segs: []string{"arguments", Wildcard}}}
+		if m.Log != nil {
+			m.Log.Warn("tool not in the registry, which of its arguments are sensitive is not known: all masked (--show-sensitive prints them)",
+				"tool", tool)
+		}
 	case err != nil:
 		return nil, fmt.Errorf("reading the schema of tool %s: %w", tool, err)
 	default:

@@ -1,9 +1,11 @@
 package replay_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -223,5 +225,50 @@ func TestMaskMembers(t *testing.T) {
 	}
 	if lines[4].Session != "sess-ada" || lines[4].Error.Message != "bad password" {
 		t.Errorf("masking changed the line it was given: %+v", lines[4])
+	}
+}
+
+// TestMaskerUnknownTool: the arguments of a tool the registry no longer
+// holds are all masked (which of them were sensitive is not known), with
+// one warning for the tool however many of its lines are printed; with
+// ShowSensitive they are printed as recorded, without a warning.
+func TestMaskerUnknownTool(t *testing.T) {
+	js := deployment(t)
+	ctx := context.Background()
+	lines := read(t, js, replay.Options{})
+	reg, err := js.KeyValue(ctx, streams.RegistryBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := reg.Delete(ctx, streams.ToolKey("login")); err != nil {
+		t.Fatal(err)
+	}
+	var logged bytes.Buffer
+	m, err := replay.NewMasker(ctx, js, nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Log = slog.New(slog.NewTextHandler(&logged, nil))
+	for _, l := range lines[:2] {
+		b, err := m.Marshal(ctx, l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(b), "pw") || strings.Contains(string(b), `"user":"`+l.Principal) ||
+			!strings.Contains(string(b), `"arguments":{"user":"***","password":"***","i":"***"}`) {
+			t.Errorf("line of an unknown tool: %s", b)
+		}
+	}
+	if n := strings.Count(logged.String(), "level=WARN"); n != 1 || !strings.Contains(logged.String(), "tool=login") {
+		t.Errorf("warnings: %d, want 1 naming the tool:\n%s", n, logged.String())
+	}
+	logged.Reset()
+	shown, err := replay.NewMasker(ctx, js, nil, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shown.Log = slog.New(slog.NewTextHandler(&logged, nil))
+	if b, err := shown.Marshal(ctx, lines[0]); err != nil || !strings.Contains(string(b), `"password":"pw0"`) || logged.Len() != 0 {
+		t.Errorf("shown: %s (%v), logged %q", b, err, logged.String())
 	}
 }

@@ -59,7 +59,7 @@ func (f *replayFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.follow, "follow", false, "after the range, go on printing requests as they are stored, until interrupted")
 	fs.BoolVar(&f.results, "results", false, "add each request's recorded result or error and duration (groups run with --record-results)")
 	fs.Var(&f.redact, "redact", `JSON pointer, from a line's root, of a value to print as "***", e.g. /arguments/query (repeatable or comma-separated; "*" matches every element)`)
-	fs.BoolVar(&f.showSensitive, "show-sensitive", false, "print the arguments tools mark sensitive in their input schema ("+"x-mcpstream-sensitive"+"), masked by default")
+	fs.BoolVar(&f.showSensitive, "show-sensitive", false, "print the arguments tools mark sensitive in their input schema ("+"x-mcpstream-sensitive"+"), and all those of tools no longer in the registry, masked by default")
 	fs.BoolVar(&f.noProgress, "no-progress", false, "draw no progress bar (drawn on a terminal for ranges above 5,000 requests)")
 	fs.StringVar(&f.to, "to", "", "send the selected calls again to this Streamable HTTP MCP endpoint instead of printing them")
 	fs.StringVar(&f.rate, "rate", "instant", `with --to: "original" (the recorded spacing), "instant", or calls per second`)
@@ -173,6 +173,7 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
+	m.Log = log
 	w := bufio.NewWriterSize(stdout, 64<<10)
 	err = replay.Read(ctx, js, o, func(l *replay.Line) error {
 		b, err := m.Marshal(ctx, l)
