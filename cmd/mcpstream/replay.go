@@ -36,7 +36,7 @@ type replayFlags struct {
 	redact                           listFlag
 	noProgress                       bool
 	to, rate                         string
-	maxGap, timeout                  time.Duration
+	maxGap, timeout, resultWait      time.Duration
 	concurrency                      int
 	diff                             bool
 	ignore                           listFlag
@@ -58,6 +58,7 @@ func (f *replayFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.limit, "limit", 0, "print at most this many requests (default no limit)")
 	fs.BoolVar(&f.follow, "follow", false, "after the range, go on printing requests as they are stored, until interrupted")
 	fs.BoolVar(&f.results, "results", false, "add each request's recorded result or error and duration (groups run with --record-results)")
+	fs.DurationVar(&f.resultWait, "result-wait", 0, "with --follow --results: how long a request read live waits for its answer to be recorded, holding back no other line (default until its deadline, at most 1m)")
 	fs.Var(&f.redact, "redact", `JSON pointer, from a line's root, of a value to print as "***", e.g. /arguments/query (repeatable or comma-separated; "*" matches every element)`)
 	fs.BoolVar(&f.showSensitive, "show-sensitive", false, "print the arguments tools mark sensitive in their input schema ("+"x-mcpstream-sensitive"+"), and all those of tools no longer in the registry, masked by default")
 	fs.BoolVar(&f.noProgress, "no-progress", false, "draw no progress bar (drawn on a terminal for ranges above 5,000 requests)")
@@ -77,6 +78,7 @@ func (f *replayFlags) options(now time.Time) (replay.Options, error) {
 	o := replay.Options{Tool: f.tool, Method: f.method, Principal: f.principal, TraceID: strings.ToLower(f.traceID),
 		Results: f.results || f.diff, SkipRerun: f.to != ""}
 	o.Group, o.Session, o.Stream, o.StartSeq, o.Limit, o.Follow = f.group, f.session, f.stream, f.startSeq, f.limit, f.follow
+	o.ResultWait = f.resultWait
 	var err error
 	if o.Since, err = parseWhen("--since", f.since, now); err != nil {
 		return o, err
@@ -89,6 +91,9 @@ func (f *replayFlags) options(now time.Time) (replay.Options, error) {
 	}
 	if f.limit < 0 {
 		return o, errors.New("--limit must not be negative")
+	}
+	if f.resultWait < 0 {
+		return o, errors.New("--result-wait must not be negative")
 	}
 	if f.to == "" && (f.diff || len(f.ignore) > 0 || len(f.toHeaders) > 0) {
 		return o, errors.New("--diff, --ignore and --to-header need --to")

@@ -23,7 +23,7 @@ func TestReplayFlags(t *testing.T) {
 	}
 	f, err := parse("--since", "15m", "--until", "2026-12-04T09:59:00.5Z", "--group", "demo", "--session", "s",
 		"--tool", "echo", "--method", "tools/call", "--principal", "ada", "--trace-id", "ABCDEF", "--start-seq", "7",
-		"--limit", "3", "--follow", "--results", "--stream", "MCP_REQ_1")
+		"--limit", "3", "--follow", "--results", "--stream", "MCP_REQ_1", "--result-wait", "2s")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,7 +35,8 @@ func TestReplayFlags(t *testing.T) {
 		t.Errorf("since %s until %s", o.Since, o.Until)
 	}
 	if o.Group != "demo" || o.Session != "s" || o.Tool != "echo" || o.Method != "tools/call" || o.Principal != "ada" ||
-		o.TraceID != "abcdef" || o.StartSeq != 7 || o.Limit != 3 || !o.Follow || !o.Results || o.Stream != "MCP_REQ_1" {
+		o.TraceID != "abcdef" || o.StartSeq != 7 || o.Limit != 3 || !o.Follow || !o.Results || o.Stream != "MCP_REQ_1" ||
+		o.ResultWait != 2*time.Second {
 		t.Errorf("options %+v", o)
 	}
 	for _, c := range []struct {
@@ -46,6 +47,7 @@ func TestReplayFlags(t *testing.T) {
 		{[]string{"--until", "-5m"}, "--until"},
 		{[]string{"--since", "5m", "--until", "10m"}, "before --since"},
 		{[]string{"--limit", "-1"}, "--limit"},
+		{[]string{"--result-wait", "-1s"}, "--result-wait"},
 		{[]string{"--diff"}, "need --to"},
 		{[]string{"--ignore", "/result"}, "need --to"},
 	} {
