@@ -79,6 +79,12 @@ type ReplayOptions struct {
 // what a replay holds in memory, whatever the range's size.
 const readBuffer = 256
 
+// resetAttempts is how many times a stream's ordered consumer is made
+// again when it is lost (a stream deleted, or without a leader), with
+// waits of 1, 2 and 4 s between: a leader election (4-5 s) is waited
+// out, a deleted stream ends the replay with an error naming it.
+const resetAttempts = 4
+
 // Replay reads the recorded requests o selects, from every partition
 // stream merged in the order the streams stored them, and passes them to
 // emit. It reads through ordered, ephemeral consumers, deleted when it
@@ -87,7 +93,8 @@ const readBuffer = 256
 //
 // It returns nil at the end of the range (or the Limit), the error emit
 // returns, ctx's error when ctx ends first (with Follow, that is how it
-// ends), an error naming the stream for a read that fails, and an error
+// ends), an error naming the stream for a read that fails (a stream
+// deleted under it, or without a leader for 7 s), and an error
 // when the deployment has no request streams (nothing provisioned) or
 // o.Stream names none of them.
 func Replay(ctx context.Context, js jetstream.JetStream, o ReplayOptions, emit func(*Recorded) error) error {
@@ -224,7 +231,7 @@ func readStream(ctx context.Context, js jetstream.JetStream, name string, o Repl
 		return
 	}
 	end := s.CachedInfo().State.LastSeq // the range ends here
-	cfg := jetstream.OrderedConsumerConfig{InactiveThreshold: time.Minute}
+	cfg := jetstream.OrderedConsumerConfig{InactiveThreshold: time.Minute, MaxResetAttempts: resetAttempts}
 	if o.Group != "" {
 		cfg.FilterSubjects = []string{RequestSubject(o.Group, partitionOf(name))}
 	}
@@ -245,7 +252,11 @@ func readStream(ctx context.Context, js jetstream.JetStream, name string, o Repl
 		fail(err)
 		return
 	}
+	// The iterator's Next does not end with ctx while it makes its
+	// consumer again: stopping it does.
+	stop := context.AfterFunc(ctx, msgs.Stop)
 	defer func() {
+		stop()
 		msgs.Stop()
 		if info := c.CachedInfo(); info != nil {
 			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
@@ -276,6 +287,9 @@ func readStream(ctx context.Context, js jetstream.JetStream, name string, o Repl
 		msg, err := msgs.Next(jetstream.NextContext(ctx))
 		if err != nil {
 			if ctx.Err() == nil {
+				if errors.Is(err, jetstream.ErrStreamNotFound) {
+					err = errors.New("the stream was deleted")
+				}
 				fail(err)
 			}
 			return
