@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/mcpstream/mcpstream/schema"
@@ -84,6 +85,12 @@ const readBuffer = 256
 // waits of 1, 2 and 4 s between: a leader election (4-5 s) is waited
 // out, a deleted stream ends the replay with an error naming it.
 const resetAttempts = 4
+
+// idleCheck is how long a stream's read waits for its next request in the
+// range before it asks the server whether the range still holds any: the
+// requests left may have expired (MaxAge, MaxBytes) or been purged before
+// they were read, and then none arrives to end the range.
+const idleCheck = time.Second
 
 // Replay reads the recorded requests o selects, from every partition
 // stream merged in the order the streams stored them, and passes them to
@@ -283,8 +290,15 @@ func readStream(ctx context.Context, js jetstream.JetStream, name string, o Repl
 	if !inRange && !endRange() {
 		return
 	}
+	var last *jetstream.MsgMetadata // of the last request read
 	for {
-		msg, err := msgs.Next(jetstream.NextContext(ctx))
+		msg, err := msgs.Next(jetstream.NextMaxWait(idleCheck))
+		if errors.Is(err, nats.ErrTimeout) {
+			if inRange && ctx.Err() == nil && rangeOver(ctx, c, last) && !endRange() {
+				return
+			}
+			continue
+		}
 		if err != nil {
 			if ctx.Err() == nil {
 				if errors.Is(err, jetstream.ErrStreamNotFound) {
@@ -299,6 +313,7 @@ func readStream(ctx context.Context, js jetstream.JetStream, name string, o Repl
 			fail(err)
 			return
 		}
+		last = md
 		seq := md.Sequence.Stream
 		if inRange && seq > end && !endRange() {
 			return
@@ -326,6 +341,21 @@ func readStream(ctx context.Context, js jetstream.JetStream, name string, o Repl
 			return
 		}
 	}
+}
+
+// rangeOver reports whether c has nothing left to deliver (the range's
+// requests it had not delivered are gone) and every request it delivered
+// was read: last is the last one read, nil if none. An error reading c's
+// state reports false: the next wait asks again.
+func rangeOver(ctx context.Context, c jetstream.Consumer, last *jetstream.MsgMetadata) bool {
+	info, err := c.Info(ctx)
+	if err != nil || info.NumPending > 0 {
+		return false
+	}
+	if last == nil || last.Consumer != info.Name {
+		return info.Delivered.Consumer == 0 // made again since: it read none yet
+	}
+	return info.Delivered.Consumer <= last.Sequence.Consumer
 }
 
 // merger passes requests on: to o.Match, then emit, counting them for

@@ -82,6 +82,74 @@ func (r *blockedReplay) await(t *testing.T, timeout time.Duration) error {
 	}
 }
 
+// TestReplayEndsWhenRangeIsPurged: when the rest of a range is removed
+// before the reader pulls it (purged here; expired by MaxAge is the same
+// to the reader), the range still ends: the replay returns, with the
+// requests it read, and with Follow a request stored in another partition
+// afterwards is passed on instead of waiting behind the dead range.
+func TestReplayEndsWhenRangeIsPurged(t *testing.T) {
+	_, _, js := testkit.JetStream(t)
+	ctx := context.Background()
+	if err := streams.Provision(ctx, js, streams.Topology{Partitions: 2}); err != nil {
+		t.Fatal(err)
+	}
+	publishTo(t, js, 0, 2000, "k", 0)
+	purge := func() {
+		t.Helper()
+		s, err := js.Stream(ctx, streams.StreamName(0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Purge(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	t.Run("range", func(t *testing.T) {
+		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		r := startBlockedReplay(rctx, js, streams.ReplayOptions{Stream: streams.StreamName(0)})
+		<-r.first
+		purge()
+		close(r.release)
+		if err := r.await(t, time.Minute); err != nil {
+			t.Fatalf("replay of a purged range: %v (%d requests read)", err, len(r.keys))
+		}
+		if n := len(r.keys); n == 0 || n >= 2000 {
+			t.Errorf("read %d requests; want those buffered before the purge", n)
+		}
+	})
+
+	t.Run("follow", func(t *testing.T) {
+		publishTo(t, js, 0, 2000, "f", 0)
+		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		r := startBlockedReplay(rctx, js, streams.ReplayOptions{Follow: true})
+		<-r.first
+		purge()
+		close(r.release)
+		publishTo(t, js, 1, 1, "live", 0)
+		deadline := time.After(20 * time.Second)
+		for {
+			select {
+			case k := <-r.keys:
+				if k != "live0" {
+					continue
+				}
+				cancel()
+				if err := r.await(t, time.Minute); err != context.Canceled {
+					t.Errorf("follow ended with %v", err)
+				}
+				return
+			case err := <-r.done:
+				t.Fatalf("follow ended with %v before the live request", err)
+			case <-deadline:
+				t.Fatal("a request stored in partition 1 was not passed on: the follow waits on partition 0's purged range")
+			}
+		}
+	})
+}
+
 // TestReplayStreamDeletedUnderIt: a stream deleted under a follow ends
 // the replay with an error naming it; and a replay whose stream was just
 // deleted returns soon after its context ends.
