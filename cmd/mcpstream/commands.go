@@ -508,6 +508,9 @@ func (f *gatewayFlags) config(ctx context.Context, log *slog.Logger, t streams.T
 		cfg.Metrics = obs.reg
 		cfg.TracerProvider, cfg.MeterProvider, cfg.Propagator = obs.tel.Tracer, obs.tel.Meter, obs.tel.Propagator
 	}
+	if (f.principalRate != 0 || f.principalBurst != 0 || f.principalHold != 0) && f.principal == "" && f.jwksURL == "" && f.apiKeys == "" {
+		return cfg, errors.New("--principal-rate, --principal-burst and --principal-rate-hold need a principal: --principal-header, --jwks-url or --api-keys")
+	}
 	switch {
 	case f.apiKeys != "":
 		if f.principal != "" || f.jwksURL != "" {
