@@ -50,6 +50,9 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err := parse(fs, args); err != nil {
 		return err
 	}
+	if err := refuseNegative(fs, false); err != nil {
+		return err
+	}
 	log, stopDebug, err := c.logger(stderr)
 	if err != nil {
 		return err
@@ -133,6 +136,9 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err := parseEnv(fs, args, os.LookupEnv, nil); err != nil {
 		return err
 	}
+	if err := refuseNegative(fs, true); err != nil {
+		return err
+	}
 	c, nf, gw := f.common, f.nats, f.gw
 	log, stopDebug, err := c.logger(stderr)
 	if err != nil {
@@ -163,6 +169,9 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs, f := workerFlagSet(stderr)
 	if err := parseEnv(fs, args, os.LookupEnv, nil); err != nil {
+		return err
+	}
+	if err := refuseNegative(fs, true); err != nil {
 		return err
 	}
 	c, nf, rec := f.common, f.nats, f.rec

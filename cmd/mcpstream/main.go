@@ -195,3 +195,45 @@ func serveMetrics(addr string, stdout io.Writer, ready func() error) (prometheus
 	fmt.Fprintf(stdout, "mcpstream: metrics http://%s/metrics\n", ln.Addr())
 	return reg, func() { _ = srv.Close() }, nil
 }
+
+// negativeMeans are the numeric flags of dev, gateway and worker whose
+// negative value is documented (what it means is in their help); every
+// other numeric flag of theirs refuses one (refuseNegative).
+var negativeMeans = map[string]bool{
+	"gc-percent":          true, // the default, -1: 400 unless GOGC is set
+	"group-queue-target":  true, // no admission per group
+	"principal-rate-hold": true, // refuse at once
+	"load-interval":       true, // never report the load
+}
+
+// refuseNegative returns an error naming the first numeric flag of fs (an
+// int, an int64, a float64 or a duration) set to a negative value that
+// has no documented meaning (negativeMeans), instead of letting it fall
+// back to its default as zero does; withEnv names its variable too.
+func refuseNegative(fs *flag.FlagSet, withEnv bool) error {
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		g, ok := f.Value.(flag.Getter)
+		if err != nil || !ok || negativeMeans[f.Name] {
+			return
+		}
+		neg := false
+		switch v := g.Get().(type) {
+		case int:
+			neg = v < 0
+		case int64:
+			neg = v < 0
+		case float64:
+			neg = v < 0
+		case time.Duration:
+			neg = v < 0
+		}
+		switch {
+		case neg && withEnv:
+			err = fmt.Errorf("--%s (or $%s) must not be negative: %s", f.Name, envName(f.Name), f.Value)
+		case neg:
+			err = fmt.Errorf("--%s must not be negative: %s", f.Name, f.Value)
+		}
+	})
+	return err
+}
