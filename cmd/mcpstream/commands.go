@@ -128,7 +128,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	defer gwc.Close()
-	return serveGateway(ctx, gwc, gwCfg, *addr, gw.retireDelay, obs, stdout, stopWorkers)
+	return serveGateway(ctx, gwc, gwCfg, *addr, gw.retireDelay, obs, stdout, stopWorkers, nil)
 }
 
 func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -163,7 +163,11 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	defer nc.Close()
-	return serveGateway(ctx, nc, cfg, f.addr, gw.retireDelay, obs, stdout, nil)
+	lost := make(chan error, 1)
+	watchClosed(nc, lost)
+	alive := closedCheck(func() []*nats.Conn { return []*nats.Conn{nc} })
+	obs.alive.Store(&alive)
+	return serveGateway(ctx, nc, cfg, f.addr, gw.retireDelay, obs, stdout, nil, lost)
 }
 
 func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -212,9 +216,28 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	defer obs.close()
+	// Each connection closed for good (watchClosed) ends the worker, and
+	// fails /healthz meanwhile.
+	lost := make(chan error, 1)
+	var connsMu sync.Mutex
+	var conns []*nats.Conn
 	conn := func(group string) (*nats.Conn, error) {
-		return connect(nf, "mcpstream-worker-"+group, streams.InboxPrefix(streams.RoleWorker, group), os.Getenv, log)
+		nc, err := connect(nf, "mcpstream-worker-"+group, streams.InboxPrefix(streams.RoleWorker, group), os.Getenv, log)
+		if err != nil {
+			return nil, err
+		}
+		watchClosed(nc, lost)
+		connsMu.Lock()
+		conns = append(conns, nc)
+		connsMu.Unlock()
+		return nc, nil
 	}
+	alive := closedCheck(func() []*nats.Conn {
+		connsMu.Lock()
+		defer connsMu.Unlock()
+		return append([]*nats.Conn(nil), conns...)
+	})
+	obs.alive.Store(&alive)
 	opts.Metrics, opts.TracerProvider, opts.Propagator = obs.reg, obs.tel.Tracer, obs.tel.Propagator
 	var hostFailed <-chan error
 	stopHost := func() {}
@@ -244,6 +267,10 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	select {
 	case <-ctx.Done():
 	case err := <-hostFailed:
+		stop()
+		stopHost()
+		return err
+	case err := <-lost:
 		stop()
 		stopHost()
 		return err
@@ -649,9 +676,10 @@ func startWorkers(ctx context.Context, groups []*workers.Group, conn func(string
 // interrupt or SIGTERM, and drains: event streams
 // close, in-flight requests finish (up to drainTimeout), then beforeClose
 // runs (dev stops its workers there) and the gateway closes. The metrics
-// endpoint's /readyz follows the gateway's.
+// endpoint's /readyz follows the gateway's. An error on lost (nc closed
+// for good: watchClosed) closes the gateway at once and is returned.
 func serveGateway(ctx context.Context, nc *nats.Conn, cfg gateway.Config, addr string, retireDelay time.Duration, obs *observability,
-	stdout io.Writer, beforeClose func()) error {
+	stdout io.Writer, beforeClose func(), lost <-chan error) error {
 	gctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	gw, err := gateway.New(gctx, nc, cfg)
 	cancel()
@@ -679,6 +707,10 @@ func serveGateway(ctx context.Context, nc *nats.Conn, cfg gateway.Config, addr s
 	case err := <-serveErr:
 		gw.Close()
 		return fmt.Errorf("serving HTTP: %w", err)
+	case err := <-lost:
+		_ = srv.Close()
+		gw.Close()
+		return err
 	case <-ctx.Done():
 	}
 	gw.Retire()

@@ -165,12 +165,13 @@ func metricsFlag(fs *flag.FlagSet) *string {
 }
 
 // serveMetrics, with addr set, serves /metrics on addr from a new registry
-// holding the Go runtime and process collectors, /healthz (200 while the
-// process runs) and /readyz (200 while ready says so), and prints the
+// holding the Go runtime and process collectors, /healthz (200 while
+// alive says so: the process runs and its NATS connections are not
+// closed for good) and /readyz (200 while ready says so), and prints the
 // URL. It returns the registry for the gateway's and the workers' metrics
 // (nil without addr) and a function that closes the endpoint, or an error
 // when addr cannot be listened on.
-func serveMetrics(addr string, stdout io.Writer, ready func() error) (prometheus.Registerer, func(), error) {
+func serveMetrics(addr string, stdout io.Writer, ready, alive func() error) (prometheus.Registerer, func(), error) {
 	if addr == "" {
 		return nil, func() {}, nil
 	}
@@ -182,7 +183,13 @@ func serveMetrics(addr string, stdout io.Writer, ready func() error) (prometheus
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		if err := alive(); err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if err := ready(); err != nil {
 			http.Error(w, err.Error(), http.StatusServiceUnavailable)

@@ -103,7 +103,10 @@ func (f *natsFlags) options(getenv func(string) string) ([]nats.Option, error) {
 // connect dials the NATS servers of f as name, with reply inboxes under
 // inbox (streams.InboxPrefix of the command's role; "" for NATS's
 // default), and reconnects that never give up: a gateway or worker
-// outlives a broker restart. getenv reads the secrets of the environment.
+// outlives a broker restart. nats.go still closes the connection for
+// good when two reconnects in a row fail authorization the same way (a
+// rotated password or revoked user); a command that serves sees it with
+// watchClosed and ends, for a restart to read the secrets again. getenv reads the secrets of the environment.
 // Its errors name the servers without passwords in their URLs, and never
 // hold a secret.
 func connect(f natsFlags, name, inbox string, getenv func(string) string, log *slog.Logger) (*nats.Conn, error) {
@@ -160,4 +163,34 @@ func redactURLs(servers string) string {
 		out = append(out, s)
 	}
 	return strings.Join(out, ",")
+}
+
+// watchClosed sends on lost, without waiting, an error naming why when
+// nats.go closes nc (its last error, such as an authorization violation).
+// A command that serves selects on lost while it serves: a connection it
+// closes itself on its way out closes when nothing listens any more.
+func watchClosed(nc *nats.Conn, lost chan<- error) {
+	nc.SetClosedHandler(func(c *nats.Conn) {
+		err := errors.New("NATS connection closed")
+		if last := c.LastError(); last != nil {
+			err = fmt.Errorf("NATS connection closed: %w", last)
+		}
+		select {
+		case lost <- err:
+		default:
+		}
+	})
+}
+
+// closedCheck is a liveness check (/healthz of --metrics-addr): an error
+// once any of conns() is closed.
+func closedCheck(conns func() []*nats.Conn) func() error {
+	return func() error {
+		for _, nc := range conns() {
+			if nc.IsClosed() {
+				return errors.New("nats connection closed")
+			}
+		}
+		return nil
+	}
 }

@@ -25,6 +25,8 @@ type observability struct {
 	stop func()
 	// ready, once set, answers /readyz on the metrics endpoint.
 	ready atomic.Pointer[func() error]
+	// alive, once set, answers /healthz on the metrics endpoint.
+	alive atomic.Pointer[func() error]
 }
 
 // observe starts the metrics endpoint on metricsAddr (none without it) and
@@ -33,7 +35,7 @@ type observability struct {
 // names an exporter that cannot be built.
 func observe(ctx context.Context, service, metricsAddr string, stdout io.Writer) (*observability, error) {
 	o := &observability{}
-	reg, stop, err := serveMetrics(metricsAddr, stdout, o.readiness)
+	reg, stop, err := serveMetrics(metricsAddr, stdout, o.readiness, o.liveness)
 	if err != nil {
 		return nil, err
 	}
@@ -52,6 +54,15 @@ func (o *observability) readiness() error {
 		return (*f)()
 	}
 	return fmt.Errorf("starting")
+}
+
+// liveness is the metrics endpoint's /healthz check: alive unless the
+// process set one that says otherwise.
+func (o *observability) liveness() error {
+	if f := o.alive.Load(); f != nil {
+		return (*f)()
+	}
+	return nil
 }
 
 // close flushes the telemetry (up to 5s: the spans of the last requests
