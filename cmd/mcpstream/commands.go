@@ -58,6 +58,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	defer stopDebug()
+	logFatalTo(ctx, log)
 	if err := applyEnv(fs, os.LookupEnv, []string{"memory-limit", "adapt-procs"}); err != nil {
 		return err
 	}
@@ -145,6 +146,7 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	defer stopDebug()
+	logFatalTo(ctx, log)
 	if _, err := f.mem.apply(log, stdout, 0, memoryEnv{os.LookupEnv, "/"}); err != nil {
 		return err
 	}
@@ -184,6 +186,7 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	defer stopDebug()
+	logFatalTo(ctx, log)
 	if _, err := f.mem.apply(log, stdout, 0, memoryEnv{os.LookupEnv, "/"}); err != nil {
 		return err
 	}

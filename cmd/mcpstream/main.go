@@ -82,14 +82,34 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := cmd(ctx, args[1:], stdout, stderr); err != nil {
+	var fatal fatalLog
+	if err := cmd(context.WithValue(ctx, fatalLogKey{}, &fatal), args[1:], stdout, stderr); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
-		fmt.Fprintf(stderr, "mcpstream %s: %v\n", args[0], err)
+		if fatal.log != nil {
+			fatal.log.Error("mcpstream "+args[0]+" failed", "command", args[0], "err", err)
+		} else {
+			fmt.Fprintf(stderr, "mcpstream %s: %v\n", args[0], err)
+		}
 		return 1
 	}
 	return 0
+}
+
+// fatalLog holds the logger of the running command, once it has one, for
+// run to log the error the command ends with (at ERROR, in the format of
+// --log-format); before, that error is a line of plain text.
+type fatalLog struct{ log *slog.Logger }
+
+type fatalLogKey struct{}
+
+// logFatalTo makes log the logger of the error the command of ctx ends
+// with (run's; nothing for a ctx not from run).
+func logFatalTo(ctx context.Context, log *slog.Logger) {
+	if f, ok := ctx.Value(fatalLogKey{}).(*fatalLog); ok {
+		f.log = log
+	}
 }
 
 // common are the flags every command shares.

@@ -29,6 +29,7 @@ func runStdio(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer stopDebug()
+	logFatalTo(ctx, log)
 	b := &bridge.Bridge{URL: *url, Log: log}
 	return b.Run(ctx, os.Stdin, stdout)
 }
