@@ -26,9 +26,6 @@ import (
 	"github.com/mcpstream/mcpstream/workers/examples"
 )
 
-// drainTimeout bounds how long a shutdown waits for in-flight work.
-const drainTimeout = 30 * time.Second
-
 func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -129,7 +126,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	defer gwc.Close()
-	return serveGateway(ctx, gwc, gwCfg, *addr, gw.retireDelay, obs, stdout, stopWorkers, nil)
+	return serveGateway(ctx, gwc, gwCfg, *addr, gw.retireDelay, gw.drain(), obs, stdout, stopWorkers, nil)
 }
 
 func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -169,7 +166,7 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	watchClosed(nc, lost)
 	alive := closedCheck(func() []*nats.Conn { return []*nats.Conn{nc} })
 	obs.alive.Store(&alive)
-	return serveGateway(ctx, nc, cfg, f.addr, gw.retireDelay, obs, stdout, nil, lost)
+	return serveGateway(ctx, nc, cfg, f.addr, gw.retireDelay, gw.drain(), obs, stdout, nil, lost)
 }
 
 func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -465,6 +462,7 @@ type gatewayFlags struct {
 	maxBatch             int
 	batchConcurrency     int
 	retireDelay          time.Duration
+	drainTimeout         time.Duration
 
 	jwksURL        string
 	issuer         string
@@ -519,6 +517,7 @@ func (f *gatewayFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.maxBatch, "max-batch", 0, "messages one JSON-RPC batch may hold (2025-03-26 sessions and HTTP+SSE); a larger batch is refused whole with 400 and -32600 before any of it runs (default 100)")
 	fs.IntVar(&f.batchConcurrency, "batch-concurrency", 0, "requests of one JSON-RPC batch served at once; the next waits for one to be done (default 8)")
 	fs.DurationVar(&f.retireDelay, "retire-delay", 0, "on SIGTERM, how long the gateway keeps serving with /readyz failing before it drains, for load balancers to stop sending it clients (e.g. 5s behind a Kubernetes Service); a second signal cuts it short")
+	fs.DurationVar(&f.drainTimeout, "drain-timeout", 0, "on shutdown, how long the gateway waits for the calls in flight to be answered before it closes and drops them (default --call-timeout, so that a call in flight can finish)")
 	fs.StringVar(&f.apiKeys, "api-keys", "", "file of API keys, one a line: a principal, the hex SHA-256 of its key and the scopes it grants (made by mcpstream apikey create); clients present the key as a bearer token (Authorization: Bearer <key>) and are that principal; the file is read again within a second or two of a change, so a revoked key is refused without a restart")
 	fs.StringVar(&f.apiScopes, "api-key-scopes", "", "comma-separated scopes every API key must grant (its scopes in --api-keys); others get 403 insufficient_scope, as with --jwt-scopes")
 	fs.StringVar(&f.principal, "principal-header", "", "header naming the authenticated principal, set by an authenticating proxy in front (sessions are bound to it; per-principal in-flight caps apply)")
@@ -591,6 +590,19 @@ func (f *gatewayFlags) config(ctx context.Context, log *slog.Logger, t streams.T
 	cfg.Auth = jwt
 	cfg.ResourceMetadata = auth.ResourceMetadata{Resource: f.resource, AuthorizationServers: f.authServers}
 	return cfg, nil
+}
+
+// drain is how long the gateway's shutdown waits for the calls in flight:
+// --drain-timeout, or the calls' deadline (--call-timeout, 60s by default),
+// so that every call in flight is answered, if only with its timeout.
+func (f *gatewayFlags) drain() time.Duration {
+	switch {
+	case f.drainTimeout > 0:
+		return f.drainTimeout
+	case f.callTimeout > 0:
+		return f.callTimeout
+	}
+	return 60 * time.Second // gateway.Config's default CallTimeout
 }
 
 // recordFlags are the flags of recorded results, shared by dev and worker.
@@ -677,11 +689,11 @@ func startWorkers(ctx context.Context, groups []*workers.Group, conn func(string
 // serveGateway serves the MCP endpoint until ctx ends, then retires the
 // gateway (its readiness fails) for retireDelay, or until a second
 // interrupt or SIGTERM, and drains: event streams
-// close, in-flight requests finish (up to drainTimeout), then beforeClose
+// close, in-flight requests finish (up to drain), then beforeClose
 // runs (dev stops its workers there) and the gateway closes. The metrics
 // endpoint's /readyz follows the gateway's. An error on lost (nc closed
 // for good: watchClosed) closes the gateway at once and is returned.
-func serveGateway(ctx context.Context, nc *nats.Conn, cfg gateway.Config, addr string, retireDelay time.Duration, obs *observability,
+func serveGateway(ctx context.Context, nc *nats.Conn, cfg gateway.Config, addr string, retireDelay, drain time.Duration, obs *observability,
 	stdout io.Writer, beforeClose func(), lost <-chan error) error {
 	gctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	gw, err := gateway.New(gctx, nc, cfg)
@@ -729,10 +741,12 @@ func serveGateway(ctx context.Context, nc *nats.Conn, cfg gateway.Config, addr s
 		stopAgain()
 	}
 	fmt.Fprintf(stdout, "mcpstream: draining gateway %s (%d in flight)\n", gw.ID(), gw.InFlight())
+	// dctx bounds the whole drain: what the HTTP server waits for, and
+	// what the gateway does.
+	dctx, dcancel := context.WithTimeout(context.Background(), drain)
+	defer dcancel()
 	gw.Drain()
-	sctx, scancel := context.WithTimeout(context.Background(), drainTimeout)
-	defer scancel()
-	if err := srv.Shutdown(sctx); err != nil {
+	if err := srv.Shutdown(dctx); err != nil {
 		_ = srv.Close()
 	}
 	if beforeClose != nil {

@@ -71,7 +71,7 @@ func workerFlagSet(stderr io.Writer) (*flag.FlagSet, *workerCmd) {
 	fs.StringVar(&f.examples, "examples", "demo", "comma-separated example groups to serve (with --upstream, none unless given); have: "+strings.Join(examples.Names(), ", "))
 	fs.IntVar(&f.concurrency, "concurrency", 0, "handlers running at once per group (default 64)")
 	fs.IntVar(&f.batch, "batch", 0, "envelopes buffered per partition pull (default 2 x concurrency / partitions, at least 4)")
-	fs.DurationVar(&f.drain, "drain-timeout", 0, "on shutdown, how long running handlers may finish before they are cancelled and their envelopes handed back to another replica (default 25s)")
+	fs.DurationVar(&f.drain, "drain-timeout", 0, "on shutdown, how long the worker's running handlers may finish before they are cancelled and their envelopes handed back to another replica (default 25s)")
 	fs.DurationVar(&f.groupTarget, "group-queue-target", 0, "the longest wait behind the group's backlog a call may expect before the gateways refuse it at once with 503 (default the gateways' --group-queue-target, 50ms)")
 	fs.DurationVar(&f.loadInterval, "load-interval", 0, "how often each replica reports its load to the gateways, for their admission per group (default 100ms; negative: never, and the gateways admit without regard to the group's backlog)")
 	fs.StringVar(&f.metricsAddr, "metrics-addr", "", metricsUsage)

@@ -1,0 +1,151 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// lineSignal sends each line written that holds want on ch, without
+// waiting.
+type lineSignal struct {
+	want string
+	ch   chan string
+}
+
+func (w lineSignal) Write(p []byte) (int, error) {
+	sc := bufio.NewScanner(strings.NewReader(string(p)))
+	for sc.Scan() {
+		if strings.Contains(sc.Text(), w.want) {
+			select {
+			case w.ch <- sc.Text():
+			default:
+			}
+		}
+	}
+	return len(p), nil
+}
+
+// awaitLine returns the first line on ch, failing t when the command ends
+// first (on done, which it then refills) or after 30s.
+func awaitLine(t *testing.T, ch chan string, what string, done chan error) string {
+	t.Helper()
+	select {
+	case l := <-ch:
+		return l
+	case err := <-done:
+		done <- err
+		t.Fatalf("ended before %s: %v", what, err)
+		return ""
+	case <-time.After(30 * time.Second):
+		t.Fatalf("no %s after 30s", what)
+		return ""
+	}
+}
+
+// TestGatewayDrainTimeout: a gateway stopped with a call in flight (the
+// demo sleep tool, 60s) waits --drain-timeout (1s) for it, not the 60s of
+// --call-timeout, then closes.
+func TestGatewayDrainTimeout(t *testing.T) {
+	url, _ := passwordNATS(t, "pw")
+	t.Setenv(envNATSUser, "u")
+	t.Setenv(envNATSPassword, "pw")
+	wctx, wcancel := context.WithCancel(context.Background())
+	wdone := make(chan error, 1)
+	wready := make(chan string, 1)
+	go func() {
+		wdone <- runWorker(wctx, []string{"--nats", url, "--log-level", "error", "--drain-timeout", "1s"}, lineSignal{"serving", wready}, io.Discard)
+	}()
+	defer func() { wcancel(); <-wdone }()
+	awaitLine(t, wready, "worker serving", wdone)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	endpoint := make(chan string, 1)
+	metrics := make(chan string, 1)
+	out := io.MultiWriter(lineSignal{"MCP endpoint http://", endpoint}, lineSignal{"metrics http://", metrics})
+	go func() {
+		done <- runGateway(ctx, []string{"--nats", url, "--addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0", "--log-level", "error",
+			"--drain-timeout", "1s"}, out, io.Discard)
+	}()
+	metricsURL := strings.Fields(awaitLine(t, metrics, "metrics endpoint", done))[2]
+	f := strings.Fields(awaitLine(t, endpoint, "MCP endpoint", done))
+	mcpURL := f[len(f)-1]
+
+	const meta = `"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}`
+	call := `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"sleep","arguments":{"ms":60000},` + meta + `}}`
+	callDone := make(chan struct{})
+	go func() {
+		defer close(callDone)
+		req, _ := http.NewRequest(http.MethodPost, mcpURL, strings.NewReader(call))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		req.Header.Set("MCP-Protocol-Version", "2026-07-28")
+		req.Header.Set("Mcp-Method", "tools/call")
+		req.Header.Set("Mcp-Name", "sleep")
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+	}()
+	// The call is in flight once the gateway's gauge says so.
+	inFlight := func() bool {
+		resp, err := http.Get(metricsURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(l, "mcpstream_gateway_inflight{") {
+				return strings.HasSuffix(l, "} 1")
+			}
+		}
+		return false
+	}
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for deadline := time.Now().Add(30 * time.Second); !inFlight(); <-tick.C {
+		if time.Now().After(deadline) {
+			t.Fatal("the call not in flight after 30s")
+		}
+	}
+
+	start := time.Now()
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+		if took := time.Since(start); took > 10*time.Second {
+			t.Errorf("gateway took %s to stop, want about --drain-timeout 1s", took)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("gateway still draining 30s after it was stopped, with --drain-timeout 1s")
+	}
+	<-callDone
+}
+
+// TestGatewayDrainDefault: without --drain-timeout the gateway's drain
+// lasts its calls' deadline, --call-timeout (60s by default), so that a
+// call in flight can finish.
+func TestGatewayDrainDefault(t *testing.T) {
+	for _, c := range []struct {
+		f    gatewayFlags
+		want time.Duration
+	}{
+		{gatewayFlags{}, 60 * time.Second},
+		{gatewayFlags{callTimeout: 90 * time.Second}, 90 * time.Second},
+		{gatewayFlags{callTimeout: 90 * time.Second, drainTimeout: 5 * time.Second}, 5 * time.Second},
+	} {
+		if got := c.f.drain(); got != c.want {
+			t.Errorf("call timeout %s, drain timeout %s: drain %s, want %s", c.f.callTimeout, c.f.drainTimeout, got, c.want)
+		}
+	}
+}
