@@ -106,6 +106,9 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	defer nc.Close()
+	if err := gw.fitMaxBody(&gwCfg, c.topology(), nc.MaxPayload(), log); err != nil {
+		return err
+	}
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return fmt.Errorf("opening JetStream: %w", err)
@@ -162,6 +165,9 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	defer nc.Close()
+	if err := gw.fitMaxBody(&cfg, c.topology(), nc.MaxPayload(), log); err != nil {
+		return err
+	}
 	lost := make(chan error, 1)
 	watchClosed(nc, lost)
 	alive := closedCheck(func() []*nats.Conn { return []*nats.Conn{nc} })
@@ -603,6 +609,37 @@ func (f *gatewayFlags) drain() time.Duration {
 		return f.callTimeout
 	}
 	return 60 * time.Second // gateway.Config's default CallTimeout
+}
+
+// defaultMaxBody is gateway.Config's default MaxBody; envelopeReserve
+// is what fitMaxBody leaves for the rest of a request's message (the
+// envelope's fields and headers: trace context, principal, session).
+const (
+	defaultMaxBody  = 4 << 20
+	envelopeReserve = 64 << 10
+)
+
+// fitMaxBody checks the request body limit against what a request can be
+// queued in: the request streams' MaxMsgSize (t) and the NATS server's
+// max_payload (maxPayload), less envelopeReserve. A --max-body above
+// either is refused, naming
+// both, for a bigger call would fail with -32603 instead of 413; the
+// default 4 MiB above either is lowered to it, with a warning, so that a
+// gateway on a server of the NATS default max_payload (1 MiB) still
+// starts, and answers a larger body with 413.
+func (f *gatewayFlags) fitMaxBody(cfg *gateway.Config, t streams.Topology, maxPayload int64, log *slog.Logger) error {
+	msg := int64(t.WithDefaults().MaxMsgSize)
+	limit := min(msg, maxPayload) - envelopeReserve
+	switch {
+	case f.maxBody > limit:
+		return fmt.Errorf("--max-body %d is more than a request can be queued in: the request streams' MaxMsgSize %d and the NATS server's max_payload %d take bodies of %d at most (64 KiB go to the envelope); lower --max-body or raise max_payload",
+			f.maxBody, msg, maxPayload, limit)
+	case f.maxBody == 0 && defaultMaxBody > limit:
+		log.Warn("request bodies limited to what NATS carries, below the default --max-body", "max_body", limit, "default", defaultMaxBody,
+			"max_msg_size", msg, "max_payload", maxPayload)
+		cfg.MaxBody = limit
+	}
+	return nil
 }
 
 // recordFlags are the flags of recorded results, shared by dev and worker.

@@ -88,3 +88,25 @@ func TestPrincipalRateNeedsPrincipal(t *testing.T) {
 		}
 	}
 }
+
+// TestMaxBodyOverWhatNATSCarries: a --max-body larger than a request can
+// be queued (the server's max_payload, 1 MiB by default, or the request
+// streams' MaxMsgSize, 8 MiB) stops gateway and dev at start with an
+// error naming both values, instead of refusing every such call with
+// -32603 later.
+func TestMaxBodyOverWhatNATSCarries(t *testing.T) {
+	url, _ := passwordNATS(t, "pw")
+	t.Setenv(envNATSUser, "u")
+	t.Setenv(envNATSPassword, "pw")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // a command that gets past the check ends at once
+	err := runGateway(ctx, []string{"--nats", url, "--log-level", "error", "--max-body", "2000000"}, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "--max-body 2000000") || !strings.Contains(err.Error(), "max_payload 1048576") {
+		t.Errorf("gateway: %v, want an error naming --max-body 2000000 and max_payload 1048576", err)
+	}
+	// The embedded server of dev carries 16 MiB; the streams take 8.
+	err = runDev(ctx, []string{"--log-level", "error", "--examples", "", "--max-body", "9000000"}, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "--max-body 9000000") || !strings.Contains(err.Error(), "MaxMsgSize 8388608") {
+		t.Errorf("dev: %v, want an error naming --max-body 9000000 and MaxMsgSize 8388608", err)
+	}
+}
