@@ -10,10 +10,8 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/signal"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -769,11 +767,11 @@ func serveGateway(ctx context.Context, nc *nats.Conn, cfg gateway.Config, addr s
 	if retireDelay > 0 {
 		// Load balancers see /readyz fail meanwhile; a second signal cuts
 		// the delay short.
-		again, stopAgain := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		again, stopAgain := nextSignal(ctx)
 		fmt.Fprintf(stdout, "mcpstream: gateway %s not ready, draining in %s\n", gw.ID(), retireDelay)
 		select {
 		case <-time.After(retireDelay):
-		case <-again.Done():
+		case <-again:
 		}
 		stopAgain()
 	}

@@ -24,6 +24,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"sync"
 	"syscall"
 	"time"
 
@@ -80,7 +81,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "mcpstream: unknown command %q\n\n%s", args[0], usage)
 		return 2
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := onSignals(args[0], stderr, func() { os.Exit(1) })
 	defer stop()
 	var fatal fatalLog
 	if err := cmd(context.WithValue(ctx, fatalLogKey{}, &fatal), args[1:], stdout, stderr); err != nil {
@@ -95,6 +96,93 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// onSignals returns a context that ends on the first SIGINT or SIGTERM
+// (the command then drains), and stop, which stops watching. A later
+// signal goes to whoever waits for one (nextSignal: the gateway's
+// --retire-delay); with none waiting, it writes why to stderr and calls
+// exit (os.Exit(1)) at once: the command is asked a second time, and
+// its drain is not waited for.
+func onSignals(name string, stderr io.Writer, exit func()) (_ context.Context, stop func()) {
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	w := &signalWaiters{}
+	ctx, cancel := context.WithCancel(context.WithValue(context.Background(), signalWaitersKey{}, w))
+	done := make(chan struct{})
+	ended := make(chan struct{})
+	go func() {
+		defer close(ended)
+		select {
+		case <-sigs:
+			cancel()
+		case <-done:
+			return
+		}
+		for {
+			select {
+			case s := <-sigs:
+				if w.wake() {
+					continue
+				}
+				fmt.Fprintf(stderr, "mcpstream %s: %s again: exiting without waiting for the drain\n", name, s)
+				exit()
+				return
+			case <-done:
+				return
+			}
+		}
+	}()
+	return ctx, sync.OnceFunc(func() {
+		signal.Stop(sigs)
+		close(done)
+		<-ended
+		cancel()
+	})
+}
+
+// signalWaiters is who waits for the next signal after the first.
+type signalWaiters struct {
+	mu   sync.Mutex
+	next chan struct{}
+}
+
+type signalWaitersKey struct{}
+
+// wake closes the channel of the one waiting for a signal, if any, and
+// reports whether there was one.
+func (w *signalWaiters) wake() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.next == nil {
+		return false
+	}
+	close(w.next)
+	w.next = nil
+	return true
+}
+
+// nextSignal returns a channel closed by the next SIGINT or SIGTERM that
+// run's onSignals gets (instead of that signal ending the process), and
+// a function to stop waiting for it; for a ctx not from onSignals, a
+// channel closed by the next signal the process gets.
+func nextSignal(ctx context.Context) (<-chan struct{}, func()) {
+	w, ok := ctx.Value(signalWaitersKey{}).(*signalWaiters)
+	if !ok {
+		again, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		return again.Done(), stop
+	}
+	ch := make(chan struct{})
+	w.mu.Lock()
+	w.next = ch
+	w.mu.Unlock()
+	return ch, func() {
+		w.mu.Lock()
+		if w.next == ch {
+			w.next = nil
+		}
+		w.mu.Unlock()
+	}
 }
 
 // fatalLog holds the logger of the running command, once it has one, for
