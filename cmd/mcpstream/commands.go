@@ -721,6 +721,10 @@ func startWorkers(ctx context.Context, groups []*workers.Group, conn func(string
 	return stop, ready, nil
 }
 
+// shutdownGrace bounds the HTTP server's shutdown once the gateway's has
+// answered every call: the writes of those answers.
+const shutdownGrace = 5 * time.Second
+
 // serveGateway serves the MCP endpoint until ctx ends, then retires the
 // gateway (its readiness fails) for retireDelay, or until a second
 // interrupt or SIGTERM, and drains: event streams
@@ -776,12 +780,15 @@ func serveGateway(ctx context.Context, nc *nats.Conn, cfg gateway.Config, addr s
 		stopAgain()
 	}
 	fmt.Fprintf(stdout, "mcpstream: draining gateway %s (%d in flight)\n", gw.ID(), gw.InFlight())
-	// dctx bounds the whole drain: what the HTTP server waits for, and
-	// what the gateway does.
+	// drain bounds the wait for the calls in flight; at its end the
+	// gateway answers those still waiting (-32000, or 503), and the HTTP
+	// server then has only those answers' writes to wait for.
 	dctx, dcancel := context.WithTimeout(context.Background(), drain)
 	defer dcancel()
-	gw.Drain()
-	if err := srv.Shutdown(dctx); err != nil {
+	_ = gw.Shutdown(dctx)
+	sctx, scancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer scancel()
+	if err := srv.Shutdown(sctx); err != nil {
 		_ = srv.Close()
 	}
 	if beforeClose != nil {

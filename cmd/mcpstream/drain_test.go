@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -49,7 +50,7 @@ func awaitLine(t *testing.T, ch chan string, what string, done chan error) strin
 
 // TestGatewayDrainTimeout: a gateway stopped with a call in flight (the
 // demo sleep tool, 60s) waits --drain-timeout (1s) for it, not the 60s of
-// --call-timeout, then closes.
+// --call-timeout, then answers it with -32000 and closes.
 func TestGatewayDrainTimeout(t *testing.T) {
 	url, _ := passwordNATS(t, "pw")
 	t.Setenv(envNATSUser, "u")
@@ -80,6 +81,7 @@ func TestGatewayDrainTimeout(t *testing.T) {
 	const meta = `"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}`
 	call := `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"sleep","arguments":{"ms":60000},` + meta + `}}`
 	callDone := make(chan struct{})
+	var answer string // the call's answer, or why there is none
 	go func() {
 		defer close(callDone)
 		req, _ := http.NewRequest(http.MethodPost, mcpURL, strings.NewReader(call))
@@ -88,10 +90,14 @@ func TestGatewayDrainTimeout(t *testing.T) {
 		req.Header.Set("MCP-Protocol-Version", "2026-07-28")
 		req.Header.Set("Mcp-Method", "tools/call")
 		req.Header.Set("Mcp-Name", "sleep")
-		if resp, err := http.DefaultClient.Do(req); err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			answer = err.Error()
+			return
 		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		answer = fmt.Sprintf("%d %s %v", resp.StatusCode, b, err)
 	}()
 	// The call is in flight once the gateway's gauge says so.
 	inFlight := func() bool {
@@ -130,6 +136,10 @@ func TestGatewayDrainTimeout(t *testing.T) {
 		t.Fatal("gateway still draining 30s after it was stopped, with --drain-timeout 1s")
 	}
 	<-callDone
+	// Cut short by the drain's end, the call is answered, not dropped.
+	if !strings.Contains(answer, "-32000") || !strings.Contains(answer, "shut down") {
+		t.Errorf("the call in flight got %q, want a -32000 answer saying the gateway shut down", answer)
+	}
 }
 
 // TestGatewayDrainDefault: without --drain-timeout the gateway's drain
