@@ -319,17 +319,20 @@ func runProvision(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return fmt.Errorf("opening JetStream: %w", err)
 	}
-	rctx, cancel := context.WithTimeout(ctx, provisionAttempt)
-	t, recorded, err := streams.RecordedTopology(rctx, js)
-	cancel()
+	recorded := false
+	t, err := provisionRetrying(ctx, js, log, func(ctx context.Context) (streams.Topology, error) {
+		rec, ok, err := streams.RecordedTopology(ctx, js)
+		if err != nil {
+			return rec, err
+		}
+		recorded = ok
+		t := provisionTopology(fs, f, rec)
+		if err := t.Validate(); err != nil {
+			return t, fmt.Errorf("%w (--duplicate-window at most --max-age)", err)
+		}
+		return t, nil
+	})
 	if err != nil {
-		return err
-	}
-	t = provisionTopology(fs, f, t)
-	if err := t.Validate(); err != nil {
-		return fmt.Errorf("%w (--duplicate-window at most --max-age)", err)
-	}
-	if err := provisionRetrying(ctx, js, t, log); err != nil {
 		return err
 	}
 	was := "new"
@@ -410,28 +413,33 @@ const (
 	provisionAttempt = 10 * time.Second
 )
 
-// provisionRetrying provisions t, and provisions again, with backoff for up
-// to provisionWait, while the failure is transient (streams.Retryable) or
-// the cluster has fewer nodes up than the replicas (streams.IsNoPeers): a
-// cluster whose nodes have just come up may still be electing the leaders
-// that answer stream creations, or not yet count every node. Provisioning
-// is idempotent.
-func provisionRetrying(ctx context.Context, js jetstream.JetStream, t streams.Topology, log *slog.Logger) error {
+// provisionRetrying provisions the topology that topology returns (from
+// the recorded one, which is read again on each try), and tries again,
+// with backoff for up to provisionWait, while the failure is transient
+// (streams.Retryable) or the cluster has fewer nodes up than the replicas
+// (streams.IsNoPeers): a cluster whose nodes have just come up may still
+// be electing the leaders that answer stream creations and registry
+// reads, or not yet count every node. Provisioning is idempotent. It
+// returns the topology provisioned.
+func provisionRetrying(ctx context.Context, js jetstream.JetStream, log *slog.Logger, topology func(context.Context) (streams.Topology, error)) (streams.Topology, error) {
 	ctx, cancel := context.WithTimeout(ctx, provisionWait)
 	defer cancel()
 	wait := 250 * time.Millisecond
 	for {
 		actx, cancelAttempt := context.WithTimeout(ctx, provisionAttempt)
-		err := streams.Provision(actx, js, t)
+		t, err := topology(actx)
+		if err == nil {
+			err = streams.Provision(actx, js, t)
+		}
 		cancelAttempt()
 		if err == nil || !streams.Retryable(err) && !streams.IsNoPeers(err) || ctx.Err() != nil {
-			return err
+			return t, err
 		}
 		log.Warn("provisioning failed, trying again", "err", err, "in", wait)
 		select {
 		case <-time.After(wait):
 		case <-ctx.Done():
-			return err
+			return t, err
 		}
 		wait = min(2*wait, 4*time.Second)
 	}
