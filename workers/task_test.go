@@ -198,13 +198,7 @@ func TestDetachedTaskResumedAfterDeadline(t *testing.T) {
 	if run.attempt != 2 || !run.live || !run.deadline.Equal(want) {
 		t.Errorf("B ran %+v, want attempt 2 under a live context ending at the task's deadline %v", run, want)
 	}
-	done := h.awaitTaskStatus(task.TaskID, schema.TaskCompleted, 10*time.Second)
-	if got := taskText(t, done); got != "B finished" {
-		t.Errorf("completed task answered %q, want B's result", got)
-	}
-	if !done.CreatedAt.Equal(task.CreatedAt) || done.TTLMs != task.TTLMs {
-		t.Errorf("task created %v with TTL %dms, want its entry kept: %v, %dms", done.CreatedAt, done.TTLMs, task.CreatedAt, task.TTLMs)
-	}
+	done := awaitFinishedByB(t, h, task)
 	if info := h.waitAcked("tr", 0, ack.Sequence); info.Delivered.Consumer != 2 {
 		t.Errorf("%d deliveries, want 2: A's, then B's", info.Delivered.Consumer)
 	}
@@ -283,13 +277,7 @@ func TestTaskRedeliveredBeforeCallDeadline(t *testing.T) {
 			again.TaskID, again.CreatedAt, task.TaskID, task.CreatedAt)
 	}
 	finishB()
-	done := h.awaitTaskStatus(task.TaskID, schema.TaskCompleted, 10*time.Second)
-	if got := taskText(t, done); got != "B finished" {
-		t.Errorf("completed task answered %q, want B's result", got)
-	}
-	if !done.CreatedAt.Equal(task.CreatedAt) || done.TTLMs != task.TTLMs {
-		t.Errorf("task created %v with TTL %dms, want its entry kept: %v, %dms", done.CreatedAt, done.TTLMs, task.CreatedAt, task.TTLMs)
-	}
+	awaitFinishedByB(t, h, task)
 	if info := h.waitAcked("tb", 0, ack.Sequence); info.Delivered.Consumer != 2 {
 		t.Errorf("%d deliveries, want 2: A's, then B's", info.Delivered.Consumer)
 	}
@@ -407,4 +395,19 @@ func (h *harness) checkEndedHandle(r *schema.Reply, id, status string) {
 	if err := json.Unmarshal(j, &task); err != nil || task.TaskID != id || task.Status != status {
 		h.t.Errorf("reply %s: %s (%v), want the handle of task %s, %s", r.Key, j, err, id, status)
 	}
+}
+
+// awaitFinishedByB waits for task to complete with replica B's result,
+// its entry (creation time, TTL) kept from the run that created it, and
+// returns it.
+func awaitFinishedByB(t *testing.T, h *harness, task *schema.Task) *schema.Task {
+	t.Helper()
+	done := h.awaitTaskStatus(task.TaskID, schema.TaskCompleted, 10*time.Second)
+	if got := taskText(t, done); got != "B finished" {
+		t.Errorf("completed task answered %q, want B's result", got)
+	}
+	if !done.CreatedAt.Equal(task.CreatedAt) || done.TTLMs != task.TTLMs {
+		t.Errorf("task created %v with TTL %dms, want its entry kept: %v, %dms", done.CreatedAt, done.TTLMs, task.CreatedAt, task.TTLMs)
+	}
+	return done
 }

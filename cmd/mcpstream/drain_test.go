@@ -3,9 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
-	"fmt"
 	"io"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -78,49 +76,13 @@ func TestGatewayDrainTimeout(t *testing.T) {
 	f := strings.Fields(awaitLine(t, endpoint, "MCP endpoint", done))
 	mcpURL := f[len(f)-1]
 
-	const meta = `"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}`
-	call := `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"sleep","arguments":{"ms":60000},` + meta + `}}`
 	callDone := make(chan struct{})
 	var answer string // the call's answer, or why there is none
 	go func() {
 		defer close(callDone)
-		req, _ := http.NewRequest(http.MethodPost, mcpURL, strings.NewReader(call))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Accept", "application/json, text/event-stream")
-		req.Header.Set("MCP-Protocol-Version", "2026-07-28")
-		req.Header.Set("Mcp-Method", "tools/call")
-		req.Header.Set("Mcp-Name", "sleep")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			answer = err.Error()
-			return
-		}
-		b, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		answer = fmt.Sprintf("%d %s %v", resp.StatusCode, b, err)
+		answer = postSleep(mcpURL)
 	}()
-	// The call is in flight once the gateway's gauge says so.
-	inFlight := func() bool {
-		resp, err := http.Get(metricsURL)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		for _, l := range strings.Split(string(b), "\n") {
-			if strings.HasPrefix(l, "mcpstream_gateway_inflight{") {
-				return strings.HasSuffix(l, "} 1")
-			}
-		}
-		return false
-	}
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for deadline := time.Now().Add(30 * time.Second); !inFlight(); <-tick.C {
-		if time.Now().After(deadline) {
-			t.Fatal("the call not in flight after 30s")
-		}
-	}
+	awaitInFlight(t, metricsURL)
 
 	start := time.Now()
 	cancel()

@@ -80,15 +80,7 @@ func TestProvisionFlags(t *testing.T) {
 	if err := runProvision(ctx, args, io.Discard, io.Discard); err != nil {
 		t.Fatal(err)
 	}
-	nc, err := emb.Connect()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := jetStreamOf(t, emb)
 	want := map[string]struct {
 		maxBytes int64
 		maxAge   time.Duration
@@ -138,15 +130,7 @@ func TestProvisionAgainKeepsSettings(t *testing.T) {
 	if err := run("--duplicate-window", "90s"); err != nil {
 		t.Fatal(err)
 	}
-	nc, err := emb.Connect()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := jetStreamOf(t, emb)
 	rec, ok, err := streams.RecordedTopology(ctx, js)
 	if err != nil || !ok {
 		t.Fatalf("recorded topology: %v (%v)", err, ok)
@@ -218,15 +202,7 @@ func TestRecordFlags(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("worker not serving within 30s")
 	}
-	nc, err := emb.Connect()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := jetStreamOf(t, emb)
 	s, err := js.Stream(ctx, streams.RecordStream("demo"))
 	if err != nil {
 		t.Fatalf("record stream of demo: %v", err)
@@ -294,4 +270,20 @@ func TestAPIKeysFlag(t *testing.T) {
 			t.Errorf("%q: no error", args)
 		}
 	}
+}
+
+// jetStreamOf is JetStream over a new connection to emb, closed with the
+// test.
+func jetStreamOf(t *testing.T, emb *streams.Embedded) jetstream.JetStream {
+	t.Helper()
+	nc, err := emb.Connect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -73,29 +74,12 @@ func TestSecondSignalExits(t *testing.T) {
 	f := strings.Fields(await("MCP endpoint http://"))
 	mcpURL := f[len(f)-1]
 
-	const meta = `"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}`
-	call := `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"sleep","arguments":{"ms":60000},` + meta + `}}`
 	callDone = make(chan struct{})
 	go func() {
 		defer close(callDone)
-		req, _ := http.NewRequest(http.MethodPost, mcpURL, strings.NewReader(call))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Accept", "application/json, text/event-stream")
-		req.Header.Set("MCP-Protocol-Version", "2026-07-28")
-		req.Header.Set("Mcp-Method", "tools/call")
-		req.Header.Set("Mcp-Name", "sleep")
-		if resp, err := http.DefaultClient.Do(req); err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-		}
+		postSleep(mcpURL)
 	}()
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for deadline := time.Now().Add(30 * time.Second); !gaugeIs(t, metricsURL, "mcpstream_gateway_inflight{", "1"); <-tick.C {
-		if time.Now().After(deadline) {
-			t.Fatal("the call not in flight after 30s")
-		}
-	}
+	awaitInFlight(t, metricsURL)
 
 	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
@@ -136,6 +120,40 @@ func gaugeIs(t *testing.T, url, prefix, want string) bool {
 		}
 	}
 	return false
+}
+
+// postSleep posts a stateless call of the sleep tool for a minute to
+// mcpURL and returns its answer: the status and the body, or why there is
+// none.
+func postSleep(mcpURL string) string {
+	const meta = `"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}`
+	call := `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"sleep","arguments":{"ms":60000},` + meta + `}}`
+	req, _ := http.NewRequest(http.MethodPost, mcpURL, strings.NewReader(call))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header.Set("MCP-Protocol-Version", "2026-07-28")
+	req.Header.Set("Mcp-Method", "tools/call")
+	req.Header.Set("Mcp-Name", "sleep")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err.Error()
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return fmt.Sprintf("%d %s %v", resp.StatusCode, b, err)
+}
+
+// awaitInFlight waits until the gateway whose metrics are at metricsURL
+// has one call in flight (its gauge says so), for up to 30s.
+func awaitInFlight(t *testing.T, metricsURL string) {
+	t.Helper()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for deadline := time.Now().Add(30 * time.Second); !gaugeIs(t, metricsURL, "mcpstream_gateway_inflight{", "1"); <-tick.C {
+		if time.Now().After(deadline) {
+			t.Fatal("the call not in flight after 30s")
+		}
+	}
 }
 
 // TestSignalsAfterTheFirst: the first SIGTERM ends the command's context;

@@ -97,13 +97,7 @@ func TestStatelessDiscoverTimeoutNotForGood(t *testing.T) {
 		})
 	})
 
-	h, err := New("g", Config{URL: url, Transport: TransportStreamable, Pool: 1, InitTimeout: 2 * time.Second,
-		MinBackoff: 10 * time.Millisecond, MaxBackoff: 10 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.names.Store(&nameMap{tools: map[string]toolInfo{"echo": {upstream: "echo"}}})
-	runPools(t, h)
+	h := echoHost(t, url, 2*time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	echo := func(key string) (stateless bool) {
@@ -155,13 +149,7 @@ func TestStatelessDiscoverRefusedStopsPool(t *testing.T) {
 		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "hi"}}}, nil, nil
 	})
 	url := serveHTTP(t, s, false, nil)
-	h, err := New("g", Config{URL: url, Transport: TransportStreamable, Pool: 1, InitTimeout: 10 * time.Second,
-		MinBackoff: 10 * time.Millisecond, MaxBackoff: 10 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.names.Store(&nameMap{tools: map[string]toolInfo{"echo": {upstream: "echo"}}})
-	runPools(t, h)
+	h := echoHost(t, url, 10*time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	call := &workers.Call{Key: "k1", Revision: schema.Revision20260728}
@@ -174,4 +162,19 @@ func TestStatelessDiscoverRefusedStopsPool(t *testing.T) {
 	if !errors.Is(fatal, errNoStateless) {
 		t.Fatalf("the stateless pool after the upstream's answer: %v, want it stopped for good", fatal)
 	}
+}
+
+// echoHost is a host of the Streamable HTTP upstream at url, one
+// connection a pool restarted at once, whose tool echo is the upstream's,
+// its pools running until the test ends.
+func echoHost(t *testing.T, url string, initTimeout time.Duration) *Host {
+	t.Helper()
+	h, err := New("g", Config{URL: url, Transport: TransportStreamable, Pool: 1, InitTimeout: initTimeout,
+		MinBackoff: 10 * time.Millisecond, MaxBackoff: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.names.Store(&nameMap{tools: map[string]toolInfo{"echo": {upstream: "echo"}}})
+	runPools(t, h)
+	return h
 }
