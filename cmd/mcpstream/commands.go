@@ -310,6 +310,7 @@ func runProvision(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return err
 	}
 	defer stopDebug()
+	logFatalTo(ctx, log)
 	nc, err := connect(nf, "mcpstream-provision", streams.InboxPrefix(streams.RoleProvisioner, ""), os.Getenv, log)
 	if err != nil {
 		return err

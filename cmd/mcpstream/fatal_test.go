@@ -16,7 +16,7 @@ func TestFatalErrorLogged(t *testing.T) {
 	t.Setenv(envLogFormat, "")
 	t.Setenv(envLogLevel, "")
 	nats := "nats://" + freeAddr(t)
-	for _, cmd := range []string{"gateway", "worker"} {
+	for _, cmd := range []string{"gateway", "worker", "provision"} {
 		var stderr bytes.Buffer
 		if code := run([]string{cmd, "--nats", nats, "--log-format", "json"}, io.Discard, &stderr); code != 1 {
 			t.Errorf("%s: exit code %d, want 1", cmd, code)
