@@ -128,9 +128,11 @@ func streamAdmin(name string) []string {
 //     mcp.req.G.<p>, which the server checks against the config), acks
 //     only its deliveries, replies to gateways on mcp.reply.*, writes
 //     results, tasks, its registry definitions and heartbeats, dead-letters
-//     to mcp.dlq.G, records to its own stream MCP_RESULTS_G, and receives
-//     cancellations and client answers. It cannot publish requests nor
-//     read another group's.
+//     to mcp.dlq.G, records to its own stream MCP_RESULTS_G, receives
+//     cancellations and client answers, and publishes requests to its own
+//     group's partitions only (a replica that drains hands an envelope on
+//     its last delivery back by publishing it again). It cannot publish
+//     another group's requests nor read them.
 //   - [RoleProvisioner] creates and updates the request, events and
 //     dead-letter streams and the four buckets, and records the topology.
 //   - [RoleReplay] opens the request streams and reads them through
@@ -196,7 +198,8 @@ func permissions(role Role, o PermissionOptions) (Permission, error) {
 		for i := range o.Partitions {
 			s := StreamName(i)
 			p.Publish = append(p.Publish, jsAPI+"CONSUMER.CREATE."+s+"."+c+"."+RequestSubject(g, i),
-				jsAPI+"CONSUMER.INFO."+s+"."+c, jsAPI+"CONSUMER.MSG.NEXT."+s+"."+c, "$JS.ACK."+s+"."+c+".>")
+				jsAPI+"CONSUMER.INFO."+s+"."+c, jsAPI+"CONSUMER.MSG.NEXT."+s+"."+c, "$JS.ACK."+s+"."+c+".>",
+				RequestSubject(g, i))
 		}
 		p.Publish = append(p.Publish,
 			replyPrefix+"*", DLQSubject(g), eventsResourcePrefix+"*",
