@@ -60,6 +60,13 @@ func TestEventsKeepsIDAndRetry(t *testing.T) {
 	if got := out.String(); got != "{\"a\":1}\n{\"b\":2}\n" {
 		t.Errorf("relayed %q", got)
 	}
+	// The stream reopened carries only keep-alives before it ends: the
+	// id is the last one set, on whichever stream (the SSE spec's last
+	// event ID outlives a reconnection), not none.
+	b.events(strings.NewReader(": keep-alive\n\n: keep-alive\n\n"), false, nil, &st)
+	if st.lastID != "8" {
+		t.Errorf("last event id %q after a stream of keep-alives, want 8 still", st.lastID)
+	}
 }
 
 func TestStreamRetryDelay(t *testing.T) {

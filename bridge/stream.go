@@ -30,7 +30,10 @@ func (b *Bridge) events(body io.Reader, initialize bool, related schema.ID, st *
 	sc := bufio.NewScanner(body)
 	sc.Buffer(make([]byte, 64<<10), MaxMessage)
 	var data []byte
-	var id string // the last event id buffer
+	var id string // the last event id buffer, kept across reconnections
+	if st != nil {
+		id = st.lastID
+	}
 	for sc.Scan() {
 		line := sc.Bytes()
 		if len(line) == 0 {
