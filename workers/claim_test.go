@@ -275,3 +275,33 @@ func TestClaimlessBucketRunsUnclaimed(t *testing.T) {
 		t.Errorf("answered %q, want %q: the redelivery run at once", got, "counted attempt 2")
 	}
 }
+
+// TestPublishedAgainIsClaimed: a copy published again (Attempt 2 on its
+// first delivery: a gateway's publish past the duplicate window, or a
+// draining replica's hand-back on the last delivery) of a request that
+// must not run twice is claimed as a redelivery is. Here its claim says a
+// run answered it (done, the result no longer kept): the copy is
+// acknowledged without running, and nothing is sent.
+func TestPublishedAgainIsClaimed(t *testing.T) {
+	h := newHarness(t)
+	p := newProbe()
+	k := h.keyFor(0)
+	kv, err := h.js.KeyValue(h.ctx(), streams.ResultBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.Put(h.ctx(), streams.ClaimKey(k), []byte("done")); err != nil {
+		t.Fatal(err)
+	}
+	h.run(testGroup("again", p), workers.Options{})
+	env := h.envelope(k, "count", map[string]any{})
+	env.Attempt = 2
+	ack := h.publish("again", env)
+	h.waitAcked("again", h.partition(k), ack.Sequence)
+	if n := p.runs.Load(); n != 0 {
+		t.Errorf("the copy ran %d times, want none: its claim says it ran", n)
+	}
+	if n := h.drainReplies()[k]; n != 0 {
+		t.Errorf("%d replies for the copy, want none", n)
+	}
+}

@@ -85,13 +85,15 @@ func (r *runner) process(held *slot, msg jetstream.Msg, mayBeCopy bool) {
 		}
 	}
 
-	// A request that must not run twice, delivered again or held in this
-	// replica's buffers long enough for the server to have redelivered it
-	// elsewhere, is claimed first: a copy another replica runs, or ran, is
-	// not run here (see claim.go). So is a call's envelope that goes on
-	// with its task: a copy a live replica holds goes on there.
+	// A request that must not run twice, delivered again, published again
+	// (by a gateway, or by a draining replica on its last delivery), or
+	// held in this replica's buffers long enough for the server to have
+	// redelivered it elsewhere, is claimed first: a copy another replica
+	// runs, or ran, is not run here (see claim.go). So is a call's
+	// envelope that goes on with its task: a copy a live replica holds
+	// goes on there.
 	claimed, handedBack := false, false
-	if (mayBeCopy || attempt > 1) && r.results != nil && own && !r.idempotent(env) {
+	if (mayBeCopy || attempt > 1 || env.Attempt > 1) && r.results != nil && own && !r.idempotent(env) {
 		var handled bool
 		if claimed, handled = r.claimRequest(lctx, span, msg, env, attempt); handled {
 			return
