@@ -29,6 +29,12 @@ type Options struct {
 	// Follow, would otherwise read its own calls and send them again, for
 	// ever.
 	SkipRerun bool
+	// SkipCopies leaves out the copies of a request stored a second time
+	// (Attempt above 1: a gateway's publish again past the stream's
+	// duplicate window, or a draining worker's on the request's last
+	// delivery), whose first copy comes earlier: a re-run sends each
+	// request once.
+	SkipCopies bool
 	// Results adds each request's recorded result or error and the
 	// handler's duration, for groups that record them (workers'
 	// RecordResults). A request whose group records nothing, or whose
@@ -172,7 +178,7 @@ func (o *Options) match(rec *streams.Recorded) bool {
 	if env == nil {
 		return o.Tool == "" && o.Method == "" && o.Principal == "" && o.TraceID == ""
 	}
-	return !(o.SkipRerun && SentByRerun(env)) &&
+	return !(o.SkipRerun && SentByRerun(env)) && !(o.SkipCopies && env.Attempt > 1) &&
 		(o.Tool == "" || env.Name == o.Tool) &&
 		(o.Method == "" || env.Method == o.Method) &&
 		(o.Principal == "" || env.Principal == o.Principal) &&

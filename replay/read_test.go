@@ -100,6 +100,26 @@ func is(t *testing.T, lines []*replay.Line) string {
 	return strings.Join(out, ",")
 }
 
+// TestReadSkipCopies: a copy of a request stored a second time (Attempt
+// 2) is read as a line of its own, and left out with SkipCopies, as a
+// re-run (--to) reads: it sends the request once.
+func TestReadSkipCopies(t *testing.T) {
+	js := deployment(t)
+	args, _ := schema.JSONToMsgpack(nil, []byte(`{"user":"ada","password":"pw0","i":0}`))
+	env := schema.Envelope{Key: "key-0", Method: schema.MethodToolsCall, Name: "login", Params: args, Session: "sess-ada",
+		Principal: "ada", Revision: "2025-11-25", ReplyTo: "mcp.reply.gw", Attempt: 2, Deadline: time.Now().Add(time.Minute).UnixNano()}
+	b, _ := env.Marshal()
+	if _, err := js.PublishMsg(context.Background(), &nats.Msg{Subject: streams.RequestSubject("g", streams.Partition(env.Session, 2)), Data: b}); err != nil {
+		t.Fatal(err)
+	}
+	if got := is(t, read(t, js, replay.Options{})); got != "0,1,2,3,4,5,0" {
+		t.Errorf("every line: %s, want the copy of 0 last", got)
+	}
+	if got := is(t, read(t, js, replay.Options{SkipCopies: true})); got != "0,1,2,3,4,5" {
+		t.Errorf("without copies: %s", got)
+	}
+}
+
 // TestReadFilters: the filters applied as requests stream past select
 // exactly theirs, in order; the fields of a line come from the envelope
 // and the stream.

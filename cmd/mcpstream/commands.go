@@ -353,6 +353,7 @@ func runProvision(ctx context.Context, args []string, stdout, stderr io.Writer) 
 // would reset every one not given (a tuned --max-bytes back to 256 MiB,
 // --replicas 3 back to 1).
 func provisionTopology(fs *flag.FlagSet, f *provisionCmd, t streams.Topology) streams.Topology {
+	window := false
 	fs.Visit(func(fl *flag.Flag) {
 		switch fl.Name {
 		case "partitions":
@@ -368,9 +369,14 @@ func provisionTopology(fs *flag.FlagSet, f *provisionCmd, t streams.Topology) st
 		case "session-max-bytes":
 			t.SessionMaxBytes = f.sessionBytes
 		case "duplicate-window":
-			t.DuplicateWindow = f.dupWindow
+			t.DuplicateWindow, window = f.dupWindow, true
 		}
 	})
+	if t.MaxAge > 0 && t.DuplicateWindow > t.MaxAge && !window {
+		// A recorded window longer than a --max-age now given: cut to it,
+		// as the default is (a stream cannot remember ids longer).
+		t.DuplicateWindow = t.MaxAge
+	}
 	return t.WithDefaults()
 }
 

@@ -112,8 +112,9 @@ func TestProvisionFlags(t *testing.T) {
 // change one setting keeps the others as recorded, where it once reset
 // every setting whose flag was not given to its default (3 partitions
 // back to 4, a 6h replay window back to 1h); a different --partitions is
-// refused, and a --max-age below the duplicate window is refused naming
-// the flags.
+// refused, a --duplicate-window longer than --max-age is refused naming
+// the flags, and a --max-age alone shorter than the recorded window cuts
+// the window to it.
 func TestProvisionAgainKeepsSettings(t *testing.T) {
 	emb, err := streams.StartEmbedded(streams.EmbeddedOptions{Dir: t.TempDir(), Listen: "127.0.0.1:0"})
 	if err != nil {
@@ -149,8 +150,15 @@ func TestProvisionAgainKeepsSettings(t *testing.T) {
 	if err := run("--partitions", "4"); !errors.Is(err, streams.ErrPartitionsChanged) {
 		t.Errorf("provision --partitions 4 over 3: %v, want ErrPartitionsChanged", err)
 	}
-	if err := run("--max-age", "30s"); err == nil || !strings.Contains(err.Error(), "--duplicate-window at most --max-age") {
-		t.Errorf("provision --max-age 30s under a 90s window: %v, want it refused naming the flags", err)
+	if err := run("--max-age", "30s", "--duplicate-window", "60s"); err == nil || !strings.Contains(err.Error(), "--duplicate-window at most --max-age") {
+		t.Errorf("provision --max-age 30s --duplicate-window 60s: %v, want it refused naming the flags", err)
+	}
+	// A shorter --max-age alone cuts the recorded 90s window to it.
+	if err := run("--max-age", "30s"); err != nil {
+		t.Fatalf("provision --max-age 30s under a recorded 90s window: %v", err)
+	}
+	if rec, _, err := streams.RecordedTopology(ctx, js); err != nil || rec.MaxAge != 30*time.Second || rec.DuplicateWindow != 30*time.Second {
+		t.Errorf("after provision --max-age 30s: max age %v, window %v (%v); want both 30s", rec.MaxAge, rec.DuplicateWindow, err)
 	}
 }
 

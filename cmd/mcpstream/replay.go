@@ -76,7 +76,7 @@ func (f *replayFlags) register(fs *flag.FlagSet) {
 // now. It returns an error for a malformed time or a conflicting flag.
 func (f *replayFlags) options(now time.Time) (replay.Options, error) {
 	o := replay.Options{Tool: f.tool, Method: f.method, Principal: f.principal, TraceID: strings.ToLower(f.traceID),
-		Results: f.results || f.diff, SkipRerun: f.to != ""}
+		Results: f.results || f.diff, SkipRerun: f.to != "", SkipCopies: f.to != ""}
 	o.Group, o.Session, o.Stream, o.StartSeq, o.Limit, o.Follow = f.group, f.session, f.stream, f.startSeq, f.limit, f.follow
 	o.ResultWait = f.resultWait
 	var err error
