@@ -120,9 +120,13 @@ func TestShutdownAnswersCallsLeft(t *testing.T) {
 	if err := await(t, shut, "Shutdown to return"); !errors.Is(err, context.Canceled) {
 		t.Errorf("Shutdown: %v, want context.Canceled", err)
 	}
-	// The worker may still finish the calls: nobody waits for them.
-	for _, h := range []heldCall{heldJSON, heldSSE, heldHTTPSSE} {
-		h.release <- map[string]any{"content": []any{}}
+	// Nobody waits for the calls any more, and their clients were told to
+	// try again: the workers are told to stop them, so that a call tried
+	// again does not run beside the first.
+	for i, h := range []heldCall{heldJSON, heldSSE, heldHTTPSSE} {
+		if err := await(t, h.ended, "the worker's call to end"); err == nil {
+			t.Errorf("call %d at the worker: released, want it cancelled by the shutdown", i+2)
+		}
 	}
 }
 

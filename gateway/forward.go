@@ -67,14 +67,20 @@ func (g *Gateway) forward(ctx context.Context, x *exchange) {
 
 	rep, rpcErr, refused := g.publishAndWait(ctx, dest, env, w, x.out)
 	switch {
-	case refused, rpcErr == errShutDown:
+	case refused:
+		x.out.fail(http.StatusServiceUnavailable, rpcErr)
+		return
+	case rpcErr == errShutDown:
+		// Its client is told to try again: the worker should stop, so that
+		// the call tried again does not run beside this one.
+		g.cancelAtWorker(env, "the gateway shut down")
 		x.out.fail(http.StatusServiceUnavailable, rpcErr)
 		return
 	case rpcErr != nil:
 		if x.stateless && errors.Is(ctx.Err(), context.Canceled) {
 			// A stateless request's client closed its stream: that is its
 			// cancellation, and the worker should stop.
-			g.publishCancel(schema.Cancel{Session: schema.CancelByKey, RequestID: env.Key, Reason: "the client closed the request's stream"})
+			g.cancelAtWorker(env, "the client closed the request's stream")
 		}
 		x.out.fail(0, rpcErr)
 		return

@@ -83,6 +83,17 @@ func (g *Gateway) cancelRequest(sess *session, params []byte) {
 	g.publishCancel(c)
 }
 
+// cancelAtWorker tells the workers to stop env's call, named as a worker
+// names it: by session and JSON-RPC id, or, for a stateless request, by
+// its key.
+func (g *Gateway) cancelAtWorker(env *schema.Envelope, reason string) {
+	c := schema.Cancel{Session: env.Session, RequestID: env.RequestID, Reason: reason}
+	if env.Session == "" {
+		c.Session, c.RequestID = schema.CancelByKey, env.Key
+	}
+	g.publishCancel(c)
+}
+
 // publishCancel tells every worker to cancel the request c names.
 func (g *Gateway) publishCancel(c schema.Cancel) {
 	b, err := c.Marshal()
