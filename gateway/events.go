@@ -204,9 +204,10 @@ func (g *Gateway) replay(ctx context.Context, sess *session, after uint64) ([]ev
 }
 
 // replayConsumerAttempts bounds the tries to make a replay's consumer
-// (a second apart): past them the replay ends with an error, and the
-// stream opens without what it missed.
-const replayConsumerAttempts = 2
+// (1, 2 and 4 s apart: a JetStream leader election takes seconds, and the
+// replay's storeTimeout is 10 s): past them the replay ends with an
+// error, and the stream opens without what it missed.
+const replayConsumerAttempts = 4
 
 // replayInactive is how long the server keeps a replay's consumer once
 // nothing pulls from it (nats.go's default is 5 minutes). A replay pulls

@@ -94,6 +94,25 @@ func (g *Gateway) drainHTTPSSE(es *eventStream, sess *session) {
 		m.Header.Set(sseEndHeader, "1")
 		if err := g.nc.PublishMsg(m); err != nil {
 			es.close()
+			return
+		}
+		// With NATS unreachable the marker waits in the connection's
+		// buffer, and would hold the stream open for good: cutGrace past
+		// Shutdown's deadline the stream ends without it.
+		select {
+		case <-es.over:
+			return
+		case <-ctx.Done():
+			return
+		case <-g.shutDown():
+		}
+		t := time.NewTimer(cutGrace)
+		defer t.Stop()
+		select {
+		case <-es.over:
+		case <-t.C:
+			es.close()
+		case <-ctx.Done():
 		}
 	}) {
 		es.close()
@@ -116,7 +135,11 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	if g.settle(ctx.Done()) {
 		return nil
 	}
-	g.cutOnce.Do(func() { close(g.cut) })
+	first := false
+	g.cutOnce.Do(func() { close(g.cut); first = true })
+	if !first {
+		return ctx.Err() // an earlier Shutdown cut, and waited for, what was left
+	}
 	grace, cancel := context.WithTimeout(context.Background(), cutGrace)
 	defer cancel()
 	if !g.settle(grace.Done()) {
