@@ -42,6 +42,11 @@ func (g *Gateway) postBatch(w http.ResponseWriter, r *http.Request, body []byte,
 	if g.batchTooLarge(w, len(parts)) {
 		return
 	}
+	// Counted as a whole, before the check: a draining gateway either
+	// refuses the batch or serves every request of it (admitted) and
+	// waits until its answer is written.
+	g.calls.add()
+	defer g.calls.done()
 	if g.draining() {
 		writeError(w, http.StatusServiceUnavailable, nil, g.overloaded(refusedDraining))
 		return
@@ -59,7 +64,7 @@ func (g *Gateway) postBatch(w http.ResponseWriter, r *http.Request, body []byte,
 			responses[i] = schema.AppendError(nil, msg.ID, schema.Errorf(schema.CodeInvalidRequest, "initialize must not be part of a batch"))
 			continue
 		}
-		xs = append(xs, &exchange{msg: msg, raw: part, sess: sess, r: r, out: &batchReplier{g: g, id: msg.ID, slot: &responses[i]}})
+		xs = append(xs, &exchange{msg: msg, raw: part, sess: sess, r: r, out: &batchReplier{g: g, id: msg.ID, slot: &responses[i]}, admitted: true})
 		at = append(at, i)
 	}
 	out := &batchWriter{g: g, w: w, sseOnly: sseOnly}

@@ -31,11 +31,15 @@ type exchange struct {
 	w http.ResponseWriter
 	// out carries the answers back.
 	out replier
+	// admitted is set for a request of a POST the gateway took before it
+	// began to drain (a batch, an HTTP+SSE POST answered 202): it is
+	// served, not refused, while the gateway drains.
+	admitted bool
 }
 
 // dispatch serves one message from any transport: a notification or a
 // response is handled and acknowledged; a request is refused while the
-// gateway drains, and otherwise initializes a session, goes to the worker
+// gateway drains (unless its POST was admitted before), and otherwise initializes a session, goes to the worker
 // group that serves it (forward), or is answered here from the registry
 // snapshot, the session or the task bucket (answer).
 func (g *Gateway) dispatch(ctx context.Context, x *exchange) {
@@ -50,7 +54,7 @@ func (g *Gateway) dispatch(ctx context.Context, x *exchange) {
 	}
 	g.calls.add() // before the check: Shutdown waits for it, or it is refused
 	defer g.calls.done()
-	if g.draining() {
+	if g.draining() && !x.admitted {
 		x.out.fail(http.StatusServiceUnavailable, g.overloaded(refusedDraining))
 		return
 	}

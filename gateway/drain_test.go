@@ -2,7 +2,9 @@ package gateway_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -38,6 +40,67 @@ func TestDrainHTTPSSE(t *testing.T) {
 	}
 	if ev, ok := <-c.events; ok {
 		t.Fatalf("event %+v: want the stream ended once its call was answered", ev)
+	}
+}
+
+// TestDrainTakesNotificationsOfRefusedPOST: an HTTP+SSE POST that mixes a
+// request with a notification, while the gateway drains, is refused (503)
+// for its request, but its notification is taken: here the cancellation
+// of a call in flight, which reaches the worker.
+func TestDrainTakesNotificationsOfRefusedPOST(t *testing.T) {
+	tg := newTestGateway(t, gateway.Config{})
+	c := openHTTPSSE(t, tg)
+	c.initialize(`{}`)
+	c.send(callBody(2, "hold", `{}`, ""))
+	h := tg.awaitHeld(t)
+	tg.g.Drain()
+	r := tg.do(t, http.MethodPost, c.messages, batchOf(callBody(3, "echo", `{"text":"x"}`, ""),
+		`{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":2}}`))
+	if r.status != http.StatusServiceUnavailable {
+		t.Errorf("a request and a notification while draining: status %d, want 503: %s", r.status, r.body)
+	}
+	if err := await(t, h.ended, "the cancelled call to end"); err == nil {
+		t.Error("the held call was released, want it cancelled by the notification")
+	}
+}
+
+// TestDrainServesAcceptedBatches: the requests of a POST the gateway took
+// before it began to drain, still queued behind BatchConcurrency, are
+// served, not refused, on both transports: an HTTP+SSE batch answered 202
+// and a Streamable HTTP batch whose answer has begun.
+func TestDrainServesAcceptedBatches(t *testing.T) {
+	tg := newTestGateway(t, gateway.Config{BatchConcurrency: 1})
+	c := openHTTPSSE(t, tg)
+	c.initialize(`{}`)
+	c.send(holdBatch(1, 2))
+	hs := tg.initialize(t, "2025-03-26", `{}`)
+	streamable := tg.postAsync(context.Background(), holdBatch(11, 2), hs...)
+	first := []heldCall{tg.awaitHeld(t), tg.awaitHeld(t)}
+
+	tg.g.Drain()
+	release := func(h heldCall) {
+		h.release <- map[string]any{"content": []any{map[string]any{"type": "text", "text": "done " + h.call.Env.RequestID}}}
+	}
+	for _, h := range first {
+		release(h)
+	}
+	for range 2 { // the second call of each batch, served while draining
+		release(tg.awaitHeld(t))
+	}
+	for range 2 {
+		if m := c.next("an answer of the HTTP+SSE batch"); m.Error != nil || !strings.HasPrefix(toolText(t, m.Result), "done ") {
+			t.Errorf("HTTP+SSE answer %s, want its call's result", m)
+		}
+	}
+	r := await(t, streamable, "the Streamable HTTP batch's answer")
+	var out []json.RawMessage
+	if err := json.Unmarshal(r.body, &out); r.status != http.StatusOK || err != nil || len(out) != 2 {
+		t.Fatalf("status %d, want 200 and 2 answers (%v): %s", r.status, err, r.body)
+	}
+	for i, b := range out {
+		if m := decode(t, b); m.Error != nil || toolText(t, m.Result) != fmt.Sprintf("done %d", 11+i) {
+			t.Errorf("Streamable HTTP answer %d: %s", i, b)
+		}
 	}
 }
 

@@ -160,6 +160,13 @@ func (g *Gateway) ssePost(w http.ResponseWriter, r *http.Request) {
 		sess.sseCalls.add()
 		if g.draining() {
 			sess.sseCalls.done()
+			// Its requests are refused; its notifications and answers to
+			// workers' requests (which calls in flight wait for) are taken.
+			for i, msg := range msgs {
+				if msg.Kind() != schema.KindRequest {
+					g.dispatch(r.Context(), &exchange{msg: msg, raw: parts[i], sess: sess, r: r, out: &sseReplier{g: g, sess: sess, id: msg.ID}})
+				}
+			}
 			var id schema.ID
 			if len(msgs) == 1 {
 				id = msgs[0].ID
@@ -171,7 +178,7 @@ func (g *Gateway) ssePost(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusAccepted)
 	var requests []*exchange
 	for i, msg := range msgs {
-		x := &exchange{msg: msg, raw: parts[i], sess: sess, r: r, out: &sseReplier{g: g, sess: sess, id: msg.ID}}
+		x := &exchange{msg: msg, raw: parts[i], sess: sess, r: r, out: &sseReplier{g: g, sess: sess, id: msg.ID}, admitted: true}
 		if msg.Kind() != schema.KindRequest {
 			g.dispatch(r.Context(), x)
 			continue
