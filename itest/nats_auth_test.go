@@ -24,6 +24,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/mcpstream/mcpstream/schema"
 	"github.com/mcpstream/mcpstream/streams"
 )
 
@@ -339,8 +340,9 @@ func TestLeastPrivilegeNATS(t *testing.T) {
 
 // refusedConsuming checks, with worker-demo's credentials, that the
 // server refuses creating, opening and pulling from group other's
-// consumer, publishing requests and reading other's inboxes, while
-// worker-other may create its own consumers.
+// consumer, publishing other's requests and reading other's inboxes,
+// while worker-other may create its own consumers and worker-demo publish
+// its own group's requests.
 func refusedConsuming(t *testing.T, a *authServer) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -380,6 +382,19 @@ func refusedConsuming(t *testing.T, a *authServer) {
 		_, err := js.Publish(ctx, streams.RequestSubject("other", 0), []byte("x"))
 		return err
 	})
+	// Its own group's requests it may publish: a replica that drains hands
+	// an envelope on its last delivery back so. This one has expired, and
+	// the demo worker drops it.
+	env := schema.Envelope{Key: "handed-back", Method: schema.MethodToolsCall, Name: "echo", Deadline: 1, ReplyTo: streams.ReplySubject("gw-none")}
+	b, err := env.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pctx, pcancel := context.WithTimeout(ctx, 5*time.Second)
+	defer pcancel()
+	if _, err := js.Publish(pctx, streams.RequestSubject("demo", 0), b); err != nil {
+		t.Errorf("worker-demo publishing a request of its own group again: %v", err)
+	}
 	refused(t, refusals, "worker-demo reading other's inboxes", "_INBOX.worker-other.>", func(context.Context) error {
 		sub, err := nc.SubscribeSync("_INBOX.worker-other.>")
 		if err != nil {
