@@ -25,15 +25,7 @@ func passwordNATS(t *testing.T, pw string) (url string, rotate func(string)) {
 	// reload refuses, read their counters racily (nats-server 2.15.2).
 	opts := &server.Options{Host: "127.0.0.1", Port: -1, NoSigs: true, NoLog: true, JetStream: true, StoreDir: t.TempDir(),
 		NoSystemAccount: true, Users: []*server.User{{Username: "u", Password: pw}}}
-	s, err := server.NewServer(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Start()
-	t.Cleanup(s.Shutdown)
-	if !s.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats-server not ready")
-	}
+	s := startNATS(t, opts)
 	nc, err := nats.Connect(s.ClientURL(), nats.UserInfo("u", pw))
 	if err != nil {
 		t.Fatal(err)

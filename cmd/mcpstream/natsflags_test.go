@@ -20,8 +20,15 @@ import (
 // password "right-pw" and the nkey user of pub.
 func authNATS(t *testing.T, pub string) string {
 	t.Helper()
-	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoSigs: true, NoLog: true,
-		Users: []*server.User{{Username: "u", Password: "right-pw"}}, Nkeys: []*server.NkeyUser{{Nkey: pub}}})
+	return startNATS(t, &server.Options{Host: "127.0.0.1", Port: -1, NoSigs: true, NoLog: true,
+		Users: []*server.User{{Username: "u", Password: "right-pw"}}, Nkeys: []*server.NkeyUser{{Nkey: pub}}}).ClientURL()
+}
+
+// startNATS starts a nats-server with opts, shut down with the test, and
+// returns it once it takes connections.
+func startNATS(t *testing.T, opts *server.Options) *server.Server {
+	t.Helper()
+	s, err := server.NewServer(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,7 +37,7 @@ func authNATS(t *testing.T, pub string) string {
 	if !s.ReadyForConnections(10 * time.Second) {
 		t.Fatal("nats-server not ready")
 	}
-	return s.ClientURL()
+	return s
 }
 
 func env(kv ...string) func(string) string {
