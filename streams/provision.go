@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -61,7 +62,7 @@ func Provision(ctx context.Context, js jetstream.JetStream, t Topology) error {
 		return fmt.Errorf("provisioning stream %s: %w", DLQStream, err)
 	}
 	var reg jetstream.KeyValue
-	for _, cfg := range []jetstream.KeyValueConfig{t.RegistryConfig(), t.SessionConfig(), t.ResultConfig(), t.TaskConfig()} {
+	for _, cfg := range []jetstream.KeyValueConfig{t.RegistryConfig(), t.TaskConfig()} {
 		kv, err := js.CreateOrUpdateKeyValue(ctx, cfg)
 		if err != nil {
 			return fmt.Errorf("provisioning bucket %s: %w", cfg.Bucket, err)
@@ -70,8 +71,8 @@ func Provision(ctx context.Context, js jetstream.JetStream, t Topology) error {
 			reg = kv
 		}
 	}
-	for _, bucket := range []string{SessionBucket, ResultBucket} {
-		if err := dropOldest(ctx, js, bucket); err != nil {
+	for _, cfg := range []jetstream.KeyValueConfig{t.SessionConfig(), t.ResultConfig()} {
+		if err := provisionEvicting(ctx, js, cfg); err != nil {
 			return err
 		}
 	}
@@ -148,25 +149,47 @@ func EnsureGroup(ctx context.Context, js jetstream.JetStream, t Topology, group 
 
 func itoa(i int) string { return strconv.Itoa(i) }
 
-// dropOldest makes bucket evict its oldest entries when it reaches its
-// MaxBytes. Buckets refuse puts when full (Discard New), which suits the
-// registry and tasks. But results are a cache for redeliveries, and a full
-// result bucket would refuse every result until TTLs freed room; and a full
-// session bucket would refuse every new session, when evicting the oldest
-// only sends their clients, answered 404, to start new ones.
-func dropOldest(ctx context.Context, js jetstream.JetStream, bucket string) error {
-	name := "KV_" + bucket
+// provisionEvicting creates or updates a bucket that evicts its oldest
+// entries when it reaches its MaxBytes. Buckets refuse puts when full
+// (Discard New), which suits the registry and tasks. But results are a
+// cache for redeliveries, and a full result bucket would refuse every result
+// until TTLs freed room; and a full session bucket would refuse every new
+// session, when evicting the oldest only sends their clients, answered 404,
+// to start new ones. An existing bucket is updated in one stream update
+// that keeps Discard Old: updating it as a bucket would set Discard New
+// until a second update, refusing entries in between.
+func provisionEvicting(ctx context.Context, js jetstream.JetStream, cfg jetstream.KeyValueConfig) error {
+	name := "KV_" + cfg.Bucket
 	s, err := js.Stream(ctx, name)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		// A new bucket is empty: nothing is refused before the update below.
+		if _, err := js.CreateKeyValue(ctx, cfg); err != nil && !errors.Is(err, jetstream.ErrBucketExists) {
+			return fmt.Errorf("provisioning bucket %s: %w", cfg.Bucket, err)
+		}
+		s, err = js.Stream(ctx, name)
+	}
 	if err != nil {
 		return fmt.Errorf("opening stream %s: %w", name, err)
 	}
-	cfg := s.CachedInfo().Config
-	if cfg.Discard == jetstream.DiscardOld {
-		return nil
+	sc := s.CachedInfo().Config
+	sc.Description = cfg.Description
+	sc.MaxMsgsPerSubject = int64(max(cfg.History, 1))
+	sc.MaxBytes = cfg.MaxBytes
+	if sc.MaxBytes == 0 {
+		sc.MaxBytes = -1
 	}
-	cfg.Discard = jetstream.DiscardOld
-	if _, err := js.UpdateStream(ctx, cfg); err != nil {
-		return fmt.Errorf("provisioning stream %s: %w", name, err)
+	sc.MaxAge = cfg.TTL
+	sc.Duplicates = 2 * time.Minute // nats.go's for a bucket: at most 2 minutes, at most the TTL
+	if cfg.TTL > 0 && cfg.TTL < sc.Duplicates {
+		sc.Duplicates = cfg.TTL
+	}
+	sc.Replicas = max(cfg.Replicas, 1)
+	if cfg.LimitMarkerTTL != 0 {
+		sc.AllowMsgTTL, sc.SubjectDeleteMarkerTTL = true, cfg.LimitMarkerTTL
+	}
+	sc.Discard = jetstream.DiscardOld
+	if _, err := js.UpdateStream(ctx, sc); err != nil {
+		return fmt.Errorf("provisioning bucket %s: %w", cfg.Bucket, err)
 	}
 	return nil
 }

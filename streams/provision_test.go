@@ -537,6 +537,63 @@ func TestFullBucketsDropOldest(t *testing.T) {
 	}
 }
 
+// TestProvisionNeverRefusesNewEntries: provisioning a running deployment
+// again never sets the result or session bucket to refuse new entries when
+// full, not even for the moment between two updates: every stream
+// configuration provisioning sends for them keeps Discard Old.
+func TestProvisionNeverRefusesNewEntries(t *testing.T) {
+	_, nc, js := server(t)
+	ctx := testCtx(t)
+	if err := streams.Provision(ctx, js, streams.Topology{Partitions: 1, MaxBytes: 4096, SessionMaxBytes: 4096}); err != nil {
+		t.Fatal(err)
+	}
+	sub, err := nc.SubscribeSync("$JS.API.STREAM.*.*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := streams.Provision(ctx, js, streams.Topology{Partitions: 1, MaxBytes: 8192, SessionMaxBytes: 8192}); err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	sent := map[string]int{}
+	for {
+		m, err := sub.NextMsg(0)
+		if err != nil {
+			break
+		}
+		var cfg jetstream.StreamConfig
+		if len(m.Data) == 0 || json.Unmarshal(m.Data, &cfg) != nil || cfg.Name == "" {
+			continue // an info request, not a configuration
+		}
+		sent[cfg.Name]++
+		evicting := cfg.Name == "KV_"+streams.ResultBucket || cfg.Name == "KV_"+streams.SessionBucket
+		if evicting && cfg.Discard != jetstream.DiscardOld {
+			t.Errorf("%s: provisioning sent %s with discard %v, want old", cfg.Name, m.Subject, cfg.Discard)
+		}
+	}
+	for _, b := range []string{streams.ResultBucket, streams.SessionBucket} {
+		if sent["KV_"+b] == 0 {
+			t.Errorf("KV_%s: provisioning sent no configuration (sent %v)", b, sent)
+		}
+		kv, err := js.KeyValue(ctx, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := kv.Status(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c := st.(*jetstream.KeyValueBucketStatus).StreamInfo().Config; c.MaxBytes != 8192 || c.Discard != jetstream.DiscardOld {
+			t.Errorf("%s after provisioning again: MaxBytes %d discard %v, want 8192, old", b, c.MaxBytes, c.Discard)
+		}
+	}
+}
+
 func TestDuplicateWindowDedupes(t *testing.T) {
 	_, _, js := server(t)
 	ctx := testCtx(t)
