@@ -376,12 +376,21 @@ func runGroupOn(t *testing.T, natsURL string, g *workers.Group) {
 // `mcpstream dev`) and reads them all back with `mcpstream replay`, which
 // prints none of them (a --tool filter no request matches), and reports
 // the replay process's peak resident memory (maxrss-MiB) and its reading
-// rate. Run it with -benchtime 10000x, then 100000x: the peak stays flat
-// as the range grows ten times.
-func BenchmarkReplayRSS(b *testing.B) {
+// rate. Run it with -benchtime 100000x, then 300000x: the peak levels off
+// once the readers' buffers are full (at about 100,000 of these requests)
+// as the range grows.
+func BenchmarkReplayRSS(b *testing.B) { benchmarkReplayRSS(b, 200) }
+
+// BenchmarkReplayRSSLarge is BenchmarkReplayRSS with requests of 256 KiB
+// (a tool given a document or an image): the peak is bounded in bytes,
+// not only in requests. Run it with -benchtime 1000x, then 4000x (a 1 GiB
+// range).
+func BenchmarkReplayRSSLarge(b *testing.B) { benchmarkReplayRSS(b, 256<<10) }
+
+func benchmarkReplayRSS(b *testing.B, size int) {
 	_, _, natsURL := startDev(b, true, "--examples", "0")
 	_, js := testkit.JetStreamOver(b, func() (*nats.Conn, error) { return nats.Connect(natsURL) })
-	args, _ := json.Marshal(map[string]string{"text": strings.Repeat("x", 200)})
+	args, _ := json.Marshal(map[string]string{"text": strings.Repeat("x", size)})
 	for i := range b.N {
 		if err := publishRecorded(js, i, args); err != nil {
 			b.Fatal(err)

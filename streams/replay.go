@@ -76,9 +76,36 @@ type ReplayOptions struct {
 	Progress func(read, total uint64)
 }
 
-// readBuffer is how many messages each stream's ordered consumer buffers:
-// what a replay holds in memory, whatever the range's size.
-const readBuffer = 256
+// readBytes is how many bytes of requests a replay's readers buffer, all
+// streams together (each stream's ordered consumer pulls its share, and at
+// least one request as large as the stream takes and readOverhead): what a
+// replay holds in memory, whatever the range's size and its requests'
+// sizes. With the default topology that is 4 x (8 MiB + 64 KiB); small
+// requests cost more memory than their bytes (a buffered message's own
+// structures), so a replay of small requests peaks higher than one of
+// large requests of the same total. The bound also keeps what the server writes to the
+// replay's connection at once below its max_pending (64 MiB by default),
+// past which it closes the connection as slow. The pulls are bounded in
+// bytes alone: nats.go sizes a message-and-byte bounded iterator's buffer
+// to its message count, and the server's "Batch Completed" status after
+// each pull then overflows it when the replay's output is slower than the
+// stream.
+const (
+	readBytes    = 16 << 20
+	readOverhead = 64 << 10 // a message's subject, headers and framing
+)
+
+// readLimit is the byte limit of the pulls of stream s, one of n read at
+// once: its share of readBytes, or one request as large as s takes (its
+// MaxMsgSize, else the connection's MaxPayload) when that is more, so that
+// no request is left behind the limit.
+func readLimit(js jetstream.JetStream, s jetstream.Stream, n int) int {
+	largest := int64(s.CachedInfo().Config.MaxMsgSize)
+	if largest <= 0 {
+		largest = js.Conn().MaxPayload()
+	}
+	return int(max(readBytes/int64(max(n, 1)), largest+readOverhead))
+}
 
 // resetAttempts is how many times a stream's ordered consumer is made
 // again when it is lost (a stream deleted, or without a leader), with
@@ -115,14 +142,14 @@ func Replay(ctx context.Context, js jetstream.JetStream, o ReplayOptions, emit f
 		cancel()
 		wg.Wait()
 	}()
-	live := make(chan item, readBuffer)
+	live := make(chan item, len(names)) // each reader buffers its own
 	ranges := make([]chan item, len(names))
 	for i, name := range names {
 		ranges[i] = make(chan item, 1)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			readStream(ctx, js, name, o, ranges[i], live)
+			readStream(ctx, js, name, len(names), o, ranges[i], live)
 		}()
 	}
 	m := merger{o: o, emit: emit}
@@ -218,10 +245,11 @@ type item struct {
 	err   error
 }
 
-// readStream reads stream name for o: its range on rangeCh, ended by an
-// end item, then (with o.Follow) what arrives later on live. It returns
-// when ctx ends, after an error item, or after the range without Follow.
-func readStream(ctx context.Context, js jetstream.JetStream, name string, o ReplayOptions, rangeCh, live chan<- item) {
+// readStream reads stream name, one of readers, for o: its range on
+// rangeCh, ended by an end item, then (with o.Follow) what arrives later
+// on live. It returns when ctx ends, after an error item, or after the
+// range without Follow.
+func readStream(ctx context.Context, js jetstream.JetStream, name string, readers int, o ReplayOptions, rangeCh, live chan<- item) {
 	send := func(ch chan<- item, it item) bool {
 		select {
 		case ch <- it:
@@ -254,7 +282,7 @@ func readStream(ctx context.Context, js jetstream.JetStream, name string, o Repl
 		fail(err)
 		return
 	}
-	msgs, err := c.Messages(jetstream.PullMaxMessages(readBuffer))
+	msgs, err := c.Messages(jetstream.PullMaxBytes(readLimit(js, s, readers)))
 	if err != nil {
 		fail(err)
 		return

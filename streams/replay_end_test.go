@@ -93,7 +93,7 @@ func TestReplayEndsWhenRangeIsPurged(t *testing.T) {
 	if err := streams.Provision(ctx, js, streams.Topology{Partitions: 2}); err != nil {
 		t.Fatal(err)
 	}
-	publishTo(t, js, 0, 2000, "k", 0)
+	publishTo(t, js, 0, 2000, "k", 10<<10) // 20 MiB: more than a reader buffers
 	purge := func() {
 		t.Helper()
 		s, err := js.Stream(ctx, streams.StreamName(0))
@@ -121,7 +121,7 @@ func TestReplayEndsWhenRangeIsPurged(t *testing.T) {
 	})
 
 	t.Run("follow", func(t *testing.T) {
-		publishTo(t, js, 0, 2000, "f", 0)
+		publishTo(t, js, 0, 2000, "f", 10<<10)
 		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
 		r := startBlockedReplay(rctx, js, streams.ReplayOptions{Follow: true})

@@ -2,6 +2,7 @@ package streams_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -311,4 +312,72 @@ func TestReplayStartSeqSince(t *testing.T) {
 	}
 	check("all older", last.Add(time.Hour), nil)
 	check("only the last newer", last, all[len(all)-1:])
+}
+
+// TestReplayBoundsBytesRead: a replay holds at most a bounded number of
+// bytes, whatever the requests' sizes (they may each be as large as the
+// stream's MaxMsgSize, 8 MiB by default): every pull request its readers
+// send names a byte limit, none larger than one request of the largest
+// size the stream takes and 64 KiB (more than a 4-stream share of the
+// 16 MiB budget), and each stream's first pull takes at least such a
+// request, so that none is stuck behind the limit. A request near that
+// size is replayed.
+func TestReplayBoundsBytesRead(t *testing.T) {
+	_, nc, js := testkit.JetStream(t)
+	recordRequests(t, js, 8, 4)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	params, err := schema.JSONToMsgpack(nil, []byte(`{"text":"`+strings.Repeat("x", 7<<20)+`"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := schema.Envelope{Key: "big", Method: schema.MethodToolsCall, Name: "t0", Session: "s0", ReplyTo: "mcp.reply.gw",
+		Params: params, Attempt: 1}
+	data, _ := big.Marshal()
+	if _, err := js.Publish(ctx, streams.RequestSubject("g0", streams.Partition("s0", 4)), data); err != nil {
+		t.Fatal(err)
+	}
+	pulls, err := nc.SubscribeSync("$JS.API.CONSUMER.MSG.NEXT.>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	keys := replayKeys(t, ctx, js, streams.ReplayOptions{})
+	if len(keys) != 9 || !slices.Contains(keys, "big") {
+		t.Fatalf("replayed %d requests (%v), want 9 with big", len(keys), keys)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	const bound = 8<<20 + 64<<10
+	first := map[string]int{} // a consumer's first pull's byte limit
+	for {
+		m, err := pulls.NextMsg(0)
+		if err != nil {
+			break
+		}
+		var req struct {
+			Batch    int `json:"batch"`
+			MaxBytes int `json:"max_bytes"`
+		}
+		if err := json.Unmarshal(m.Data, &req); err != nil {
+			t.Fatalf("pull request %q: %v", m.Data, err)
+		}
+		if _, ok := first[m.Subject]; !ok {
+			first[m.Subject] = req.MaxBytes
+		}
+		if req.MaxBytes <= 0 || req.MaxBytes > bound {
+			t.Errorf("%s: pull of %d requests with a byte limit of %d, want at most %d", m.Subject, req.Batch, req.MaxBytes, bound)
+		}
+	}
+	if len(first) < 4 {
+		t.Errorf("pulls seen of %d consumers, want one per stream (4): %v", len(first), first)
+	}
+	for subject, n := range first {
+		if n <= 8<<20 {
+			t.Errorf("%s: first pull's byte limit %d, want more than 8 MiB (a request as large as the stream takes)", subject, n)
+		}
+	}
 }
