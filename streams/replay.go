@@ -76,35 +76,23 @@ type ReplayOptions struct {
 	Progress func(read, total uint64)
 }
 
-// readBytes is how many bytes of requests a replay's readers buffer, all
-// streams together (each stream's ordered consumer pulls its share, and at
-// least one request as large as the stream takes and readOverhead): what a
-// replay holds in memory, whatever the range's size and its requests'
-// sizes. With the default topology that is 4 x (8 MiB + 64 KiB); small
-// requests cost more memory than their bytes (a buffered message's own
-// structures), so a replay of small requests peaks higher than one of
-// large requests of the same total. The bound also keeps what the server writes to the
-// replay's connection at once below its max_pending (64 MiB by default),
-// past which it closes the connection as slow. The pulls are bounded in
-// bytes alone: nats.go sizes a message-and-byte bounded iterator's buffer
-// to its message count, and the server's "Batch Completed" status after
-// each pull then overflows it when the replay's output is slower than the
-// stream.
-const (
-	readBytes    = 16 << 20
-	readOverhead = 64 << 10 // a message's subject, headers and framing
-)
-
 // readLimit is the byte limit of the pulls of stream s, one of n read at
-// once: its share of readBytes, or one request as large as s takes (its
-// MaxMsgSize, else the connection's MaxPayload) when that is more, so that
-// no request is left behind the limit.
+// once (PullBytes, for requests as large as s takes: its MaxMsgSize, else
+// the connection's max payload). It bounds what a replay holds in memory,
+// whatever the range's size and its requests' sizes: with the default
+// topology 4 x (8 MiB + 64 KiB). Small requests cost more memory than
+// their bytes (a buffered message's own structures), so a replay of small
+// requests peaks higher than one of large requests of the same total. The
+// pulls are bounded in bytes alone: nats.go sizes a message-and-byte
+// bounded iterator's buffer to its message count, and the server's "Batch
+// Completed" status after each pull then overflows it when the replay's
+// output is slower than the stream.
 func readLimit(js jetstream.JetStream, s jetstream.Stream, n int) int {
 	largest := int64(s.CachedInfo().Config.MaxMsgSize)
 	if largest <= 0 {
 		largest = js.Conn().MaxPayload()
 	}
-	return int(max(readBytes/int64(max(n, 1)), largest+readOverhead))
+	return PullBytes(largest, n)
 }
 
 // resetAttempts is how many times a stream's ordered consumer is made

@@ -100,7 +100,12 @@ type Options struct {
 	// Batch is how many envelopes each partition's pull buffers (default:
 	// twice Concurrency spread over the partitions, at least 4). Envelopes
 	// buffered here wait for this replica, so a large batch on a replica of
-	// low concurrency would hold work that other replicas could run.
+	// low concurrency would hold work that other replicas could run. Each
+	// pull also asks for no more than 16 MiB spread over the partitions
+	// (room for one envelope as large as the streams take at least:
+	// streams.PullBytes), so that a batch of large requests is not more
+	// than the NATS server lets wait on the connection, past which it
+	// closes it as slow.
 	Batch int
 	// Heartbeat is the interval of registry heartbeats (default 5s); one
 	// that fails is tried again every 250ms.
@@ -385,9 +390,13 @@ func (g *Group) Run(ctx context.Context, nc *nats.Conn, o Options) error {
 		return fmt.Errorf("group %s: Options.StateKey has %d bytes, want at least 32", g.name, len(r.stateKey))
 	}
 	r.buffered = make([]bufferWait, len(consumers))
+	// Each pull is bounded in bytes too: a batch of large requests
+	// would otherwise be more than the server lets wait on the
+	// connection, which it then closes as slow.
+	pullBytes := streams.PullBytes(min(int64(topo.WithDefaults().MaxMsgSize), nc.MaxPayload()), len(consumers))
 	pulls, err := consume(nc, g.name, len(consumers), func(i int, failed func(error)) (jetstream.ConsumeContext, error) {
 		return consumers[i].Consume(func(msg jetstream.Msg) { r.onMsg(i, msg) },
-			jetstream.PullMaxMessages(o.Batch),
+			jetstream.PullMaxMessagesWithBytesLimit(o.Batch, pullBytes),
 			jetstream.PullExpiry(pullExpiry),
 			jetstream.PullHeartbeat(pullHeartbeat),
 			jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
