@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"math"
+	"runtime/debug"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -27,6 +28,13 @@ type Config struct {
 	Topology streams.Topology
 	// MaxBody bounds a request body (default 4 MiB): beyond it, HTTP 413.
 	MaxBody int64
+	// MaxBodyMemory bounds the bytes of request bodies the gateway holds
+	// at once: those being read, and those of POSTs still being served
+	// (default a quarter of Go's memory limit when one is set, else 1 GiB;
+	// never less than MaxBody). A body that would pass it is refused with
+	// 503, Retry-After and -32000, and its connection closed, so that many
+	// large or slowly sent bodies cannot exhaust the gateway's memory.
+	MaxBodyMemory int64
 	// MaxDepth bounds JSON nesting of a request (default 64): deeper,
 	// HTTP 400 with -32600, checked before anything is decoded.
 	MaxDepth int
@@ -210,6 +218,13 @@ func (c Config) withDefaults() Config {
 	if c.MaxBody <= 0 {
 		c.MaxBody = 4 << 20
 	}
+	if c.MaxBodyMemory <= 0 {
+		c.MaxBodyMemory = 1 << 30
+		if limit := debug.SetMemoryLimit(-1); limit < math.MaxInt64 {
+			c.MaxBodyMemory = limit / 4
+		}
+	}
+	c.MaxBodyMemory = max(c.MaxBodyMemory, c.MaxBody)
 	if c.MaxDepth <= 0 {
 		c.MaxDepth = schema.MaxDepth
 	}

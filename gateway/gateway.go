@@ -52,6 +52,9 @@ type Gateway struct {
 	// eventStreams are the event streams open here (eventstream.go).
 	eventStreams *eventStreamSet
 	replyTo      string
+	// bodies counts the request bodies held, up to Config.MaxBodyMemory
+	// (readBody).
+	bodies bodyMemory
 	// tasks is the task bucket (the tasks extension).
 	tasks jetstream.KeyValue
 	// results is the result bucket, where a reply lost around a reconnect
@@ -154,6 +157,7 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Gateway, error) {
 	g.ctx, g.stop = context.WithCancel(context.Background())
 	g.rates = newRateLimiter(cfg.PrincipalRate, cfg.PrincipalBurst)
 	g.maxHolds = int64(max(1, cfg.MaxConns/4))
+	g.bodies.max = cfg.MaxBodyMemory
 	if cfg.GroupQueueTarget > 0 {
 		g.loads = newGroupLoads(cfg.ID, loadInterval, cfg.GroupQueueTarget)
 	}

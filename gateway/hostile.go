@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mcpstream/mcpstream/schema"
@@ -37,11 +38,37 @@ func (g *Gateway) ConfigureServer(srv *http.Server) {
 	srv.MaxHeaderBytes = 64 << 10
 }
 
+// bodyMemory counts the bytes of request bodies the gateway holds, up to
+// Config.MaxBodyMemory: a body's bytes are taken as they are read, and
+// given back when its POST has been served (or refused).
+type bodyMemory struct {
+	max  int64
+	used atomic.Int64
+}
+
+// take counts n more bytes, or reports false (counting none) when they
+// would pass the bound.
+func (m *bodyMemory) take(n int64) bool {
+	if m.used.Add(n) > m.max {
+		m.used.Add(-n)
+		return false
+	}
+	return true
+}
+
+// give returns n bytes that take counted.
+func (m *bodyMemory) give(n int) { m.used.Add(-int64(n)) }
+
+// errBodyMemory is a body's read refused by bodyMemory.
+var errBodyMemory = errors.New("the gateway holds too many request bytes")
+
 // bodyReader reads a request's body under a deadline on its connection
 // that moves with the bytes read: base, plus what rate allows for them.
+// Each read's bytes are taken from mem.
 type bodyReader struct {
 	r     io.Reader
 	rc    *http.ResponseController
+	mem   *bodyMemory
 	start time.Time
 	base  time.Duration
 	rate  int64
@@ -53,28 +80,40 @@ func (b *bodyReader) Read(p []byte) (int, error) {
 	// the body is read without one.
 	_ = b.rc.SetReadDeadline(b.start.Add(b.base + time.Duration(b.n)*time.Second/time.Duration(b.rate)))
 	n, err := b.r.Read(p)
+	if n > 0 && !b.mem.take(int64(n)) {
+		return 0, errBodyMemory
+	}
 	b.n += int64(n)
 	return n, err
 }
 
 // readBody reads a POST's body for every transport, within its bounds:
-// over Config.MaxBody it answers 413; slower than its deadline 408; a
-// body that is not UTF-8 or escapes a lone surrogate 400 with -32700;
-// nested deeper than Config.MaxDepth 400 with -32600; a body that cannot
-// be read 400 with -32700. It then returns false. Malformed JSON is left
-// to schema.DecodeMessage (-32700).
+// over Config.MaxBody it answers 413; past Config.MaxBodyMemory (the
+// bodies the gateway holds) 503 with -32000, closing the connection;
+// slower than its deadline 408; a body that is not UTF-8 or escapes a
+// lone surrogate 400 with -32700; nested deeper than Config.MaxDepth 400
+// with -32600; a body that cannot be read 400 with -32700. It then
+// returns false. Malformed JSON is left to schema.DecodeMessage (-32700).
+// The body's bytes stay counted in the gateway's body memory until the
+// caller gives them back (g.bodies.give(len(body))), once the POST has
+// been served.
 func (g *Gateway) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 	sw := serverWriter(w)
 	rc := http.NewResponseController(sw)
-	br := &bodyReader{r: http.MaxBytesReader(sw, r.Body, g.cfg.MaxBody), rc: rc, start: time.Now(),
+	br := &bodyReader{r: http.MaxBytesReader(sw, r.Body, g.cfg.MaxBody), rc: rc, mem: &g.bodies, start: time.Now(),
 		base: g.cfg.BodyTimeout, rate: g.cfg.MinBodyRate}
 	body, err := io.ReadAll(br)
 	if err != nil {
+		g.bodies.give(int(br.n))
 		// The deadline stays: what net/http reads of the rest of the body
 		// after the answer must not wait on a slow client either.
 		var tooBig *http.MaxBytesError
 		var ne net.Error
 		switch {
+		case errors.Is(err, errBodyMemory):
+			// The rest of the body is not read: the connection goes.
+			w.Header().Set("Connection", "close")
+			writeError(w, http.StatusServiceUnavailable, nil, g.overloaded(refusedBodyMemory))
 		case errors.As(err, &tooBig):
 			writeError(w, http.StatusRequestEntityTooLarge, nil, schema.Errorf(schema.CodeInvalidRequest, "request body exceeds %d bytes", g.cfg.MaxBody))
 		case errors.As(err, &ne) && ne.Timeout():
@@ -89,10 +128,12 @@ func (g *Gateway) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool
 	// Answers may take long, and net/http reads on, to see the client go.
 	_ = rc.SetReadDeadline(time.Time{})
 	if err := schema.CheckText(body); err != nil {
+		g.bodies.give(len(body))
 		writeError(w, http.StatusBadRequest, nil, schema.Errorf(schema.CodeParseError, "parse error: %v", err))
 		return nil, false
 	}
 	if err := schema.CheckDepth(body, g.cfg.MaxDepth); err != nil {
+		g.bodies.give(len(body))
 		writeError(w, http.StatusBadRequest, nil, schema.Errorf(schema.CodeInvalidRequest, "JSON nested deeper than %d", g.cfg.MaxDepth))
 		return nil, false
 	}

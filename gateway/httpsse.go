@@ -129,6 +129,10 @@ func (g *Gateway) ssePost(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	// The body is given back when the POST has been served: here, or
+	// once the goroutine serving its requests is done.
+	held := len(body)
+	defer func() { g.bodies.give(held) }()
 	parts := [][]byte{body}
 	if isBatch(body) {
 		var rpcErr *schema.Error
@@ -185,10 +189,17 @@ func (g *Gateway) ssePost(w http.ResponseWriter, r *http.Request) {
 		}
 		requests = append(requests, x)
 	}
-	if len(requests) > 0 && !g.start(func(ctx context.Context) {
+	if len(requests) == 0 {
+		return
+	}
+	n := held
+	if g.start(func(ctx context.Context) {
+		defer g.bodies.give(n)
 		defer sess.sseCalls.done()
 		g.runBatch(ctx, requests, g.cfg.CallTimeout, nil)
 	}) {
+		held = 0
+	} else {
 		sess.sseCalls.done()
 	}
 }

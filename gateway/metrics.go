@@ -137,13 +137,14 @@ const (
 	refusedConnLimit
 	refusedPrincipalRate
 	refusedGroupQueue
+	refusedBodyMemory
 	numRefusals
 )
 
 // refusalNames are the values of refusals_total's reason label: every
 // place the gateway sheds load with an overloaded error (-32000, 503 +
 // Retry-After over HTTP).
-var refusalNames = [numRefusals]string{"session_limit", "principal_limit", "gateway_limit", "stream_full", "draining", "stream_limit", "connection_limit", "principal_rate", "group_queue"}
+var refusalNames = [numRefusals]string{"session_limit", "principal_limit", "gateway_limit", "stream_full", "draining", "stream_limit", "connection_limit", "principal_rate", "group_queue", "body_memory"}
 
 // refusalErrors answer each refusal: -32000, with the reason the client is
 // told and a retry after a second.
@@ -158,6 +159,7 @@ var refusalErrors = func() (errs [numRefusals]*schema.Error) {
 		refusedConnLimit:      "gateway connection limit reached",
 		refusedPrincipalRate:  principalRateReason,
 		refusedGroupQueue:     groupQueueReason,
+		refusedBodyMemory:     "gateway request memory full",
 	} {
 		errs[reason] = schema.OverloadedError(text, 1000)
 	}

@@ -217,3 +217,52 @@ func TestEventStreamLimit(t *testing.T) {
 		testkit.Eventually(t, "the replaced stream let go", waitFor, func() bool { return tg.g.OpenEventStreams() == 1 })
 	})
 }
+
+// TestBodyMemory checks the bound on request bodies held at once: with
+// MaxBodyMemory 600 KiB and two calls of 250 KiB held by the worker, a
+// third such body is refused while it is read (503, Retry-After, -32000
+// with retryAfterMs, the connection closed), while a small call goes
+// through; once the held calls are answered their bytes are given back
+// and a body of 250 KiB is served again, over Streamable HTTP and over
+// the HTTP+SSE transport, whose POSTs give theirs back when their
+// requests have been served in the background.
+func TestBodyMemory(t *testing.T) {
+	tg := newTestGateway(t, gateway.Config{MaxBody: 256 << 10, MaxBodyMemory: 600 << 10})
+	a := tg.initialize(t, "2025-11-25", `{}`)
+	large := func(id int, tool string) string {
+		return callBody(id, tool, `{"text":"`+strings.Repeat("x", 250<<10)+`"}`, "")
+	}
+	first := tg.postAsync(context.Background(), large(2, "hold"), a...)
+	h1 := tg.awaitHeld(t)
+	second := tg.postAsync(context.Background(), large(3, "hold"), a...)
+	h2 := tg.awaitHeld(t)
+
+	r := tg.post(t, large(4, "echo"), a...)
+	wantOverloaded(t, r)
+	if !r.close {
+		t.Error("a refused body's connection is kept open, want it closed (the rest of the body unread)")
+	}
+	if m := wantResult(t, tg.post(t, callBody(5, "echo", `{"text":"small"}`, ""), a...)); toolText(t, m.Result) != "small" {
+		t.Errorf("small call beside the held bodies: %s", m.Result)
+	}
+
+	for _, h := range []heldCall{h1, h2} {
+		h.release <- map[string]any{"content": []any{map[string]any{"type": "text", "text": "done"}}}
+	}
+	wantResult(t, await(t, first, "the first held call's response"))
+	wantResult(t, await(t, second, "the second held call's response"))
+	for i := range 3 { // more than the bound together: each was given back
+		if m := wantResult(t, tg.post(t, large(6+i, "echo"), a...)); len(toolText(t, m.Result)) != 250<<10 {
+			t.Fatalf("large call %d after the held ones: %d bytes echoed", i, len(toolText(t, m.Result)))
+		}
+	}
+
+	c := openHTTPSSE(t, tg)
+	c.initialize(`{}`)
+	for i := range 3 {
+		c.send(large(20+i, "echo"))
+		if m := c.next("an HTTP+SSE answer"); len(toolText(t, m.Result)) != 250<<10 {
+			t.Fatalf("HTTP+SSE answer %d: %d bytes echoed", i, len(toolText(t, m.Result)))
+		}
+	}
+}

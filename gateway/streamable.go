@@ -59,6 +59,7 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	defer g.bodies.give(len(body))
 	if isBatch(body) {
 		noteMethod(w, methodBatch)
 		g.postBatch(w, r, body, sseOK && !jsonOK)

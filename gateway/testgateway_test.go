@@ -251,6 +251,7 @@ type response struct {
 	status int
 	header http.Header
 	body   []byte
+	close  bool // the server closes the connection after it
 }
 
 // newRequest builds a request with headers: pairs of name and value,
@@ -295,7 +296,7 @@ func (tg *testGateway) try(ctx context.Context, method, url, body string, header
 	if err != nil {
 		return response{}, fmt.Errorf("reading the body: %w", err)
 	}
-	return response{status: resp.StatusCode, header: resp.Header, body: b}, nil
+	return response{status: resp.StatusCode, header: resp.Header, body: b, close: resp.Close}, nil
 }
 
 // do sends a request to url (see newRequest) and reads the whole

@@ -179,13 +179,13 @@ func TestGatewayAndWorkerMetrics(t *testing.T) {
 		}
 	}
 	// The series that exist: one per method and outcome seen, one per
-	// served method, one of refusal times, nine refusal reasons, the two
+	// served method, one of refusal times, ten refusal reasons, the two
 	// tools that ran.
 	for name, n := range map[string]int{
 		"mcpstream_gateway_requests_total":           8,
 		"mcpstream_gateway_request_duration_seconds": 5,
 		"mcpstream_gateway_refusal_duration_seconds": 1,
-		"mcpstream_gateway_refusals_total":           9,
+		"mcpstream_gateway_refusals_total":           10,
 		"mcpstream_worker_handler_duration_seconds":  2,
 	} {
 		if got, err := testutil.GatherAndCount(reg, name); err != nil || got != n {

@@ -458,6 +458,7 @@ type gatewayFlags struct {
 	id          string
 	callTimeout time.Duration
 	maxBody     int64
+	maxBodyMem  int64
 	origins     string
 	apiKeys     string
 	apiScopes   string
@@ -517,6 +518,7 @@ func (f *gatewayFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.id, "id", "", "gateway id; replies arrive on mcp.reply.<id> (default random)")
 	fs.DurationVar(&f.callTimeout, "call-timeout", 0, "deadline of a request routed to a worker (default 60s)")
 	fs.Int64Var(&f.maxBody, "max-body", 0, "largest request body in bytes (default 4 MiB)")
+	fs.Int64Var(&f.maxBodyMem, "max-body-memory", 0, "bytes of request bodies held at once, being read or being served; beyond it 503 with Retry-After (default 1/4 of the Go memory limit, else 1 GiB)")
 	fs.IntVar(&f.maxConns, "max-conns", 0, "connections open at once at most, event streams included; beyond it a connection gets 503 with Retry-After at once (default 3/4 of the open-file limit)")
 	fs.DurationVar(&f.headerTimeout, "header-timeout", 0, "time a client may take to send a request's headers (default 10s)")
 	fs.DurationVar(&f.bodyTimeout, "body-timeout", 0, "time a client may take to send a request's body, plus what --min-body-rate allows for the bytes sent; slower gets 408 (default 10s)")
@@ -555,7 +557,7 @@ func (f *gatewayFlags) register(fs *flag.FlagSet) {
 // conflicting or incomplete authentication flags, or a key set or key
 // file that cannot be loaded.
 func (f *gatewayFlags) config(ctx context.Context, log *slog.Logger, t streams.Topology, obs *observability) (gateway.Config, error) {
-	cfg := gateway.Config{ID: f.id, Topology: t, CallTimeout: f.callTimeout, MaxBody: f.maxBody, Logger: log,
+	cfg := gateway.Config{ID: f.id, Topology: t, CallTimeout: f.callTimeout, MaxBody: f.maxBody, MaxBodyMemory: f.maxBodyMem, Logger: log,
 		MaxConns: f.maxConns, HeaderTimeout: f.headerTimeout, BodyTimeout: f.bodyTimeout, MinBodyRate: f.minBodyRate, IdleTimeout: f.idleTimeout,
 		PrincipalHeader: f.principal, AllowedOrigins: splitList(f.origins),
 		MaxInFlight: f.maxInFlight, QueueTarget: f.queueTarget, GroupQueueTarget: f.groupQueueTarget, CPUQueueTarget: f.cpuQueueTarget, MaxSessionInFlight: f.maxSessionInFlight,
