@@ -3,8 +3,9 @@
 //
 // An [Authenticator] returns the request's principal, or refuses it. Three
 // are provided: [JWT] makes the endpoint an OAuth 2.1 resource server,
-// validating bearer JWTs against the authorization server's key set
-// (issuer, audience, expiry, scopes; tokens validated once are cached),
+// validating bearer JWTs against the signing keys of the authorization
+// server's key set (issuer, audience, expiry, scopes; tokens validated
+// once are cached),
 // [APIKeys] accepts API keys presented as bearer tokens, for deployments
 // without an authorization server, and [Header] trusts the header an
 // authenticating proxy in front sets.

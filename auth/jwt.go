@@ -24,7 +24,8 @@ import (
 
 // JWT is an OAuth 2.1 resource server's token validation: the bearer
 // token must be a JWT signed by a key of the authorization server's key
-// set with an accepted asymmetric algorithm, issued by the configured
+// set published for signatures (not one for encryption) with an accepted
+// asymmetric algorithm, issued by the configured
 // issuer for the configured audience, unexpired (exp is required), and
 // must grant the required scopes. The principal is its PrincipalClaim.
 //
@@ -217,7 +218,7 @@ func (a *JWT) runFetch(f *keyFetch, delay time.Duration) {
 }
 
 // fetch reads the key set and replaces the keys held with its keys (those
-// of a type this server supports), within the HTTP client's timeout and
+// of a type this server supports, published for signatures), within the HTTP client's timeout and
 // until Close. On failure the keys held are kept.
 func (a *JWT) fetch() error {
 	ctx, cancel := context.WithTimeout(a.ctx, a.timeout)
@@ -240,6 +241,9 @@ func (a *JWT) fetch() error {
 	}
 	keys := make([]jwkset.JWK, 0, len(set.Keys))
 	for _, m := range set.Keys {
+		if !forSignatures(m) {
+			continue
+		}
 		k, err := jwkset.NewJWKFromMarshal(m, jwkset.JWKMarshalOptions{Private: true}, jwkset.JWKValidateOptions{})
 		switch {
 		case errors.Is(err, jwkset.ErrUnsupportedKey):
@@ -253,6 +257,17 @@ func (a *JWT) fetch() error {
 		return fmt.Errorf("storing the JWKS: %w", err)
 	}
 	return nil
+}
+
+// forSignatures reports whether a key of the key set may verify
+// signatures (RFC 7517 §4.2, §4.3): its "use", when given, is "sig", and
+// its "key_ops", when given, hold "verify". A key published for
+// encryption never verifies a token.
+func forSignatures(m jwkset.JWKMarshal) bool {
+	if m.USE != "" && m.USE != jwkset.UseSig {
+		return false
+	}
+	return len(m.KEYOPS) == 0 || slices.Contains(m.KEYOPS, jwkset.KeyOpsVerify)
 }
 
 // Issuer is the issuer tokens must name.

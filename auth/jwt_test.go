@@ -465,3 +465,58 @@ func TestNewJWTErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestJWTEncryptionKeyNotForSignatures: a key the key set publishes for
+// encryption ("use": "enc", or "key_ops" without "verify") never verifies
+// a token's signature (RFC 7517 §4.2, §4.3), whether the token names it
+// by key id or names none; keys marked "sig", and keys with neither
+// "use" nor "key_ops", do.
+func TestJWTEncryptionKeyNotForSignatures(t *testing.T) {
+	iss := newTestIssuer(t)
+	sig, enc, ops, plain := ecKey(t), ecKey(t), ecKey(t), ecKey(t)
+	iss.publish(t, "sig", &sig.PublicKey, jwkset.AlgES256)
+	for kid, m := range map[string]jwkset.JWKMetadataOptions{
+		"enc":   {KID: "enc", USE: jwkset.UseEnc},
+		"ops":   {KID: "ops", KEYOPS: []jwkset.KEYOPS{jwkset.KeyOpsEncrypt}},
+		"plain": {KID: "plain"},
+	} {
+		k := map[string]*ecdsa.PrivateKey{"enc": enc, "ops": ops, "plain": plain}[kid]
+		jwk, err := jwkset.NewJWKFromKey(&k.PublicKey, jwkset.JWKOptions{Metadata: m})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := iss.keys.KeyWrite(t.Context(), jwk); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a := newTestAuth(t, JWTOptions{JWKSURL: iss.srv.URL})
+	for _, c := range []struct {
+		name, kid string
+		key       *ecdsa.PrivateKey
+		ok        bool
+	}{
+		{"signing key", "sig", sig, true},
+		{"key without use", "plain", plain, true},
+		{"key without use, no kid", "", plain, true},
+		{"encryption key", "enc", enc, false},
+		{"encryption key, no kid", "", enc, false},
+		{"key for encrypting only", "ops", ops, false},
+		{"key for encrypting only, no kid", "", ops, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p, err := a.Authenticate(authRequest("Bearer " + sign(t, jwt.SigningMethodES256, c.key, c.kid, claims())))
+			if !c.ok {
+				if err == nil {
+					t.Fatalf("a token signed by an encryption key was accepted as %q", p)
+				}
+				if ae := authError(t, err); ae.Status != http.StatusUnauthorized || ae.Code != ErrCodeInvalidToken {
+					t.Fatalf("refused %d %q, want 401 invalid_token", ae.Status, ae.Code)
+				}
+				return
+			}
+			if err != nil || p != "alice" {
+				t.Fatalf("Authenticate = %q, %v; want alice", p, err)
+			}
+		})
+	}
+}
