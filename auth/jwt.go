@@ -25,13 +25,14 @@ import (
 // JWT is an OAuth 2.1 resource server's token validation: the bearer
 // token must be a JWT signed by a key of the authorization server's key
 // set published for signatures (not one for encryption) with an accepted
-// asymmetric algorithm, issued by the configured
-// issuer for the configured audience, unexpired (exp is required), and
-// must grant the required scopes. The principal is its PrincipalClaim.
+// asymmetric algorithm, issued by the configured issuer for the
+// configured audience, unexpired (exp is required), and must grant the
+// required scopes. The principal is its PrincipalClaim.
 //
 // The key set is fetched at start, again every RefreshInterval, and when a
 // token names a key id not in it (at most once per RefreshUnknownKID), so
-// rotated keys are picked up at once. A fetch belongs to the
+// rotated keys are picked up at once. A fetch that fails, or finds no key
+// this server can use, keeps the keys held. A fetch belongs to the
 // authenticator, not to the request that caused it: the requests that need
 // it wait for the same fetch, each only as long as its own context lasts,
 // and a client that goes does not abort it.
@@ -65,6 +66,10 @@ type keyFetch struct {
 // delayed to respect RefreshUnknownKID: a token naming an unknown key id
 // is refused at once when no fetch is due sooner.
 const unknownKIDWaitMax = 5 * time.Second
+
+// errNoUsableKey says a key set fetched holds no key this server can use
+// (of a supported type, for signatures): the keys held are kept.
+var errNoUsableKey = errors.New("the JWKS holds no key this server can use")
 
 // errFetchLimited says a fetch for an unknown key id was not made:
 // another was made less than RefreshUnknownKID ago.
@@ -109,10 +114,6 @@ func NewJWT(ctx context.Context, opts JWTOptions) (*JWT, error) {
 	if err := a.fetch(); err != nil {
 		stop()
 		return nil, fmt.Errorf("auth: loading the JWKS from %s: %w", opts.JWKSURL, err)
-	}
-	if keys, _ := a.keys.KeyReadAll(ctx); len(keys) == 0 {
-		stop()
-		return nil, fmt.Errorf("auth: loading the JWKS from %s: it holds no key this server can use", opts.JWKSURL)
 	}
 	a.kf, err = keyfunc.New(keyfunc.Options{Ctx: kctx, Storage: a.keys})
 	if err != nil {
@@ -218,8 +219,10 @@ func (a *JWT) runFetch(f *keyFetch, delay time.Duration) {
 }
 
 // fetch reads the key set and replaces the keys held with its keys (those
-// of a type this server supports, published for signatures), within the HTTP client's timeout and
-// until Close. On failure the keys held are kept.
+// of a type this server supports, published for signatures), within the
+// HTTP client's timeout and until Close. On failure the keys held are
+// kept: when the key set cannot be fetched or decoded, and when it holds
+// no key this server can use (errNoUsableKey), which no token could pass.
 func (a *JWT) fetch() error {
 	ctx, cancel := context.WithTimeout(a.ctx, a.timeout)
 	defer cancel()
@@ -252,6 +255,9 @@ func (a *JWT) fetch() error {
 			return fmt.Errorf("decoding the JWKS: key %q: %w", m.KID, err)
 		}
 		keys = append(keys, k)
+	}
+	if len(keys) == 0 {
+		return errNoUsableKey
 	}
 	if err := a.keys.KeyReplaceAll(ctx, keys); err != nil {
 		return fmt.Errorf("storing the JWKS: %w", err)

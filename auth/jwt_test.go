@@ -22,6 +22,8 @@ import (
 	"github.com/MicahParks/jwkset"
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/modelcontextprotocol/go-sdk/oauthex"
+
+	"github.com/mcpstream/mcpstream/internal/testkit"
 )
 
 const (
@@ -516,6 +518,41 @@ func TestJWTEncryptionKeyNotForSignatures(t *testing.T) {
 			}
 			if err != nil || p != "alice" {
 				t.Fatalf("Authenticate = %q, %v; want alice", p, err)
+			}
+		})
+	}
+}
+
+// TestJWTEmptyKeySetKeepsKeys: a refresh that finds no key this server can
+// use (the authorization server answering an empty set, or only keys for
+// encryption, during a faulty deploy say) is a failed refresh: the keys
+// held are kept, as for an unreachable key set, rather than replaced by
+// none, which would refuse every token until a later refresh.
+func TestJWTEmptyKeySetKeepsKeys(t *testing.T) {
+	iss := newTestIssuer(t)
+	k1, enc := ecKey(t), ecKey(t)
+	iss.publish(t, "k1", &k1.PublicKey, jwkset.AlgES256)
+	a := newTestAuth(t, JWTOptions{JWKSURL: iss.srv.URL, RefreshInterval: 20 * time.Millisecond, CacheSize: -1})
+	if _, err := iss.keys.KeyDelete(t.Context(), "k1"); err != nil {
+		t.Fatal(err)
+	}
+	encJWK, err := jwkset.NewJWKFromKey(&enc.PublicKey, jwkset.JWKOptions{Metadata: jwkset.JWKMetadataOptions{KID: "enc", USE: jwkset.UseEnc}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, published := range []string{"no key", "only a key for encryption"} {
+		if published != "no key" {
+			if err := iss.keys.KeyWrite(t.Context(), encJWK); err != nil {
+				t.Fatal(err)
+			}
+		}
+		t.Run(published, func(t *testing.T) {
+			before := iss.fetches.Load()
+			testkit.Eventually(t, "two refreshes", 10*time.Second, func() bool { return iss.fetches.Load() >= before+2 })
+			for _, kid := range []string{"k1", ""} {
+				if p, err := a.Authenticate(authRequest("Bearer " + sign(t, jwt.SigningMethodES256, k1, kid, claims()))); err != nil || p != "alice" {
+					t.Fatalf("kid %q after the key set was refreshed with %s: Authenticate = %q, %v; want the keys held kept", kid, published, p, err)
+				}
 			}
 		})
 	}
