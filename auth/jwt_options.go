@@ -54,7 +54,8 @@ type JWTOptions struct {
 	// HTTPClient fetches the key set (default one with a 10s timeout; its
 	// timeout, or 1m for a client without one, bounds each fetch).
 	// Whatever client is given, a response larger than MaxJWKSBytes is
-	// refused.
+	// refused, and a redirect is followed only to a URL JWKSURL could be
+	// (https, or http on a loopback host).
 	HTTPClient *http.Client
 	// MaxJWKSBytes bounds a key set response (default 1 MiB).
 	MaxJWKSBytes int64
@@ -128,6 +129,7 @@ func (o JWTOptions) withDefaults() (JWTOptions, error) {
 		base = http.DefaultTransport
 	}
 	c.Transport = limitedTransport{base: base, max: o.MaxJWKSBytes}
+	c.CheckRedirect = checkRedirect(c.CheckRedirect)
 	o.HTTPClient = c
 	return o, nil
 }
@@ -151,6 +153,25 @@ func checkJWKSURL(s string) error {
 		}
 	}
 	return fmt.Errorf("auth: JWKS URL %q must be https (http only on a loopback host)", s)
+}
+
+// checkRedirect follows a key set's redirect only to a URL checkJWKSURL
+// accepts (a redirect from https to plain http off loopback would let
+// anyone on the path replace the keys), then as next decides (by default,
+// at most 10 redirects).
+func checkRedirect(next func(*http.Request, []*http.Request) error) func(*http.Request, []*http.Request) error {
+	return func(req *http.Request, via []*http.Request) error {
+		if err := checkJWKSURL(req.URL.String()); err != nil {
+			return fmt.Errorf("redirected: %w", err)
+		}
+		if next != nil {
+			return next(req, via)
+		}
+		if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects")
+		}
+		return nil
+	}
 }
 
 // limitedTransport refuses response bodies over max bytes: the key set

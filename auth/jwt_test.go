@@ -11,6 +11,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -555,5 +556,53 @@ func TestJWTEmptyKeySetKeepsKeys(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestJWTKeySetRedirect: a key set URL that redirects is followed only to
+// a URL the key set could have been configured with (https, or http on a
+// loopback host): a redirect from https to plain http elsewhere, where
+// anyone on the path could replace the keys, fails the fetch.
+func TestJWTKeySetRedirect(t *testing.T) {
+	iss := newTestIssuer(t)
+	ec := ecKey(t)
+	iss.publish(t, "k1", &ec.PublicKey, jwkset.AlgES256)
+	const plainHost = "keys.example.test:80" // served by iss, over plain http
+	redirecting := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "http://"+r.URL.Query().Get("to")+"/jwks", http.StatusFound)
+	}))
+	t.Cleanup(redirecting.Close)
+	// The client trusts the test certificate, and reaches plainHost at
+	// the issuer's loopback address, as a name resolved elsewhere would.
+	tr := redirecting.Client().Transport.(*http.Transport).Clone()
+	var d net.Dialer
+	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if addr == plainHost {
+			addr = iss.srv.Listener.Addr().String()
+		}
+		return d.DialContext(ctx, network, addr)
+	}
+	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	opts := func(to string) JWTOptions {
+		return JWTOptions{JWKSURL: redirecting.URL + "/jwks?to=" + to, Issuer: testIss, Audience: testAud, HTTPClient: client,
+			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	}
+
+	a, err := NewJWT(t.Context(), opts(iss.srv.Listener.Addr().String()))
+	if err != nil {
+		t.Fatalf("a redirect to http on loopback: %v", err)
+	}
+	a.Close()
+	before := iss.fetches.Load()
+	a, err = NewJWT(t.Context(), opts(plainHost))
+	if err == nil {
+		a.Close()
+		t.Fatal("the key set was fetched through a redirect from https to plain http off loopback")
+	}
+	if !strings.Contains(err.Error(), "https") {
+		t.Errorf("error %q does not say the redirect must be https", err)
+	}
+	if n := iss.fetches.Load() - before; n != 0 {
+		t.Errorf("the plain http key set was fetched %d times", n)
 	}
 }
