@@ -103,7 +103,6 @@ func NewJWT(ctx context.Context, opts JWTOptions) (*JWT, error) {
 		parser: jwt.NewParser(
 			jwt.WithValidMethods(opts.Algorithms),
 			jwt.WithIssuer(opts.Issuer),
-			jwt.WithAudience(opts.Audience),
 			jwt.WithExpirationRequired(),
 			jwt.WithIssuedAt(),
 			jwt.WithLeeway(opts.Leeway),
@@ -303,6 +302,9 @@ func (a *JWT) Authenticate(r *http.Request) (string, error) {
 	if _, err := a.parser.ParseWithClaims(token, claims, a.keyfunc(r.Context())); err != nil {
 		return "", a.invalid(tokenProblem(err), err)
 	}
+	if e := a.checkAudience(claims); e != nil {
+		return "", e
+	}
 	principal, _ := claims[a.opts.PrincipalClaim].(string)
 	if principal == "" {
 		return "", a.invalid("token has no "+a.opts.PrincipalClaim+" claim", nil)
@@ -314,6 +316,43 @@ func (a *JWT) Authenticate(r *http.Request) (string, error) {
 		a.cache.put(token, principal, exp.Add(a.opts.Leeway), now)
 	}
 	return principal, nil
+}
+
+// checkAudience returns nil when one of the token's aud values names
+// this server's Audience (sameResource), else a 401 invalid_token *Error.
+func (a *JWT) checkAudience(c jwt.MapClaims) *Error {
+	aud, err := c.GetAudience()
+	if err != nil {
+		return a.invalid("token is malformed", err)
+	}
+	if len(aud) == 0 {
+		return a.invalid("token lacks a required claim (exp, iss, aud)", jwt.ErrTokenRequiredClaimMissing)
+	}
+	for _, v := range aud {
+		if sameResource(v, a.opts.Audience) {
+			return nil
+		}
+	}
+	return a.invalid("token was not issued for this resource", jwt.ErrTokenInvalidAudience)
+}
+
+// sameResource reports whether two audiences name the same resource: they
+// are equal, or are URIs equal but for the case of their scheme and host,
+// which the MCP authorization specification asks servers to accept
+// (RFC 3986 §6.2.2.1: neither is case-sensitive). Path, query and
+// everything else are compared exactly.
+func sameResource(a, b string) bool {
+	if a == b {
+		return true
+	}
+	as, arest, ok := strings.Cut(a, "://")
+	bs, brest, ok2 := strings.Cut(b, "://")
+	if !ok || !ok2 || !strings.EqualFold(as, bs) {
+		return false
+	}
+	ai := strings.IndexAny(arest+"/", "/?#")
+	bi := strings.IndexAny(brest+"/", "/?#")
+	return strings.EqualFold(arest[:ai], brest[:bi]) && arest[ai:] == brest[bi:]
 }
 
 func (a *JWT) invalid(desc string, err error) *Error {

@@ -22,7 +22,10 @@ type JWTOptions struct {
 	Issuer string
 	// Audience must be one of the token's aud values: the token was issued
 	// for this server (RFC 8707 resource indicators: usually the canonical
-	// URL of the MCP endpoint). Required.
+	// URL of the MCP endpoint). Values are compared exactly, but for the
+	// case of a URI's scheme and host (HTTPS://MCP.example.com/mcp names
+	// https://mcp.example.com/mcp, as the MCP authorization specification
+	// asks). Required.
 	Audience string
 	// RequiredScopes must all be granted by the token, in its scope claim
 	// (space-separated) or its scp claim (an array, or a space-separated

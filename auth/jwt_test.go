@@ -606,3 +606,45 @@ func TestJWTKeySetRedirect(t *testing.T) {
 		t.Errorf("the plain http key set was fetched %d times", n)
 	}
 }
+
+// TestJWTAudienceCase: the audience is compared as the MCP authorization
+// specification (2025-11-25, "Canonical Server URI") asks: a resource URI's
+// scheme and host in upper case name the same resource, so a token whose
+// aud spells them so is accepted; its path and query are compared exactly,
+// and any other resource is refused.
+func TestJWTAudienceCase(t *testing.T) {
+	iss := newTestIssuer(t)
+	ec := ecKey(t)
+	iss.publish(t, "k1", &ec.PublicKey, jwkset.AlgES256)
+	lower := newTestAuth(t, JWTOptions{JWKSURL: iss.srv.URL}) // https://mcp.example.test/mcp
+	upper := newTestAuth(t, JWTOptions{JWKSURL: iss.srv.URL, Audience: "HTTPS://MCP.Example.TEST/mcp"})
+	for _, c := range []struct {
+		aud any
+		ok  bool
+	}{
+		{testAud, true},
+		{"HTTPS://MCP.EXAMPLE.TEST/mcp", true},
+		{"https://Mcp.Example.Test/mcp", true},
+		{[]string{"https://other.test", "Https://mcp.example.TEST/mcp"}, true},
+		{"https://mcp.example.test/MCP", false},
+		{"https://mcp.example.test/mcp/", false},
+		{"https://mcp.example.test/mcp?x=1", false},
+		{"https://mcp.example.test.evil/mcp", false},
+		{"https://mcp.example.test:8443/mcp", false},
+		{"http://mcp.example.test/mcp", false},
+		{"mcp.example.test/mcp", false},
+		{"https://MCP.EXAMPLE.TEST", false},
+	} {
+		for _, a := range []*JWT{lower, upper} {
+			p, err := a.Authenticate(authRequest("Bearer " + sign(t, jwt.SigningMethodES256, ec, "k1", claims("aud", c.aud))))
+			switch {
+			case c.ok && (err != nil || p != "alice"):
+				t.Errorf("audience %q, aud %v: Authenticate = %q, %v; want alice", a.opts.Audience, c.aud, p, err)
+			case !c.ok && err == nil:
+				t.Errorf("audience %q, aud %v: accepted as %q", a.opts.Audience, c.aud, p)
+			case !c.ok && authError(t, err).Description != "token was not issued for this resource":
+				t.Errorf("audience %q, aud %v: refused %v, want as not issued for this resource", a.opts.Audience, c.aud, err)
+			}
+		}
+	}
+}
