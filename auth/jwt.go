@@ -71,6 +71,11 @@ const unknownKIDWaitMax = 5 * time.Second
 // (of a supported type, for signatures): the keys held are kept.
 var errNoUsableKey = errors.New("the JWKS holds no key this server can use")
 
+// errCriticalHeader refuses a token whose header lists critical
+// extensions ("crit"): this server understands none, and RFC 7515
+// §4.1.11 makes such a JWS invalid to it.
+var errCriticalHeader = errors.New(`token header lists critical extensions ("crit")`)
+
 // errFetchLimited says a fetch for an unknown key id was not made:
 // another was made less than RefreshUnknownKID ago.
 var errFetchLimited = errors.New("key set fetched too recently to fetch again")
@@ -362,10 +367,14 @@ func (a *JWT) invalid(desc string, err error) *Error {
 // keyfunc finds the token's verification key in the key set (fetching it
 // again for an unknown key id, waiting for that until ctx ends) and
 // refuses any key but an asymmetric public key, whatever the key set
-// holds.
+// holds. A token whose header has "crit" is refused first
+// (errCriticalHeader).
 func (a *JWT) keyfunc(ctx context.Context) jwt.Keyfunc {
 	kf := a.kf.KeyfuncCtx(ctx)
 	return func(t *jwt.Token) (any, error) {
+		if _, ok := t.Header["crit"]; ok {
+			return nil, errCriticalHeader
+		}
 		seen := a.fetched.Load()
 		k, err := kf(t)
 		if errors.Is(err, jwkset.ErrKeyNotFound) {
@@ -408,6 +417,8 @@ func isPublicKey(k any) bool {
 // parser.
 func tokenProblem(err error) string {
 	switch {
+	case errors.Is(err, errCriticalHeader):
+		return "token header lists critical extensions, none supported"
 	case errors.Is(err, jwt.ErrTokenMalformed):
 		return "token is malformed"
 	case errors.Is(err, jwt.ErrTokenExpired):

@@ -648,3 +648,31 @@ func TestJWTAudienceCase(t *testing.T) {
 		}
 	}
 }
+
+// TestJWTCriticalHeader: a token whose header lists critical extensions
+// ("crit") is refused, since this server understands none (RFC 7515
+// §4.1.11: such a JWS is invalid to a recipient that does not), even
+// when it is validly signed.
+func TestJWTCriticalHeader(t *testing.T) {
+	iss := newTestIssuer(t)
+	ec := ecKey(t)
+	iss.publish(t, "k1", &ec.PublicKey, jwkset.AlgES256)
+	a := newTestAuth(t, JWTOptions{JWKSURL: iss.srv.URL})
+	for _, crit := range []any{[]string{"exp-by-processor"}, []string{}, "exp-by-processor"} {
+		tok := jwt.NewWithClaims(jwt.SigningMethodES256, claims())
+		tok.Header["kid"] = "k1"
+		tok.Header["crit"] = crit
+		tok.Header["exp-by-processor"] = true
+		s, err := tok.SignedString(ec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := a.Authenticate(authRequest("Bearer " + s))
+		if err == nil {
+			t.Fatalf("crit %v: accepted as %q", crit, p)
+		}
+		if ae := authError(t, err); ae.Status != http.StatusUnauthorized || ae.Code != ErrCodeInvalidToken || !strings.Contains(ae.Description, "critical") {
+			t.Fatalf("crit %v: refused %d %q %q, want 401 invalid_token naming the critical extensions", crit, ae.Status, ae.Code, ae.Description)
+		}
+	}
+}
