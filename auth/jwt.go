@@ -223,7 +223,8 @@ func (a *JWT) runFetch(f *keyFetch, delay time.Duration) {
 }
 
 // fetch reads the key set and replaces the keys held with its keys (those
-// of a type this server supports, published for signatures), within the
+// of a type this server supports, published for signatures, RSA keys of
+// 2048 bits or more: a shorter one is logged and left out), within the
 // HTTP client's timeout and until Close. On failure the keys held are
 // kept: when the key set cannot be fetched or decoded, and when it holds
 // no key this server can use (errNoUsableKey), which no token could pass.
@@ -258,6 +259,10 @@ func (a *JWT) fetch() error {
 		case err != nil:
 			return fmt.Errorf("decoding the JWKS: key %q: %w", m.KID, err)
 		}
+		if bits, short := shortRSAKey(k.Key()); short {
+			a.log.Warn("ignoring an RSA key of the JWKS shorter than 2048 bits", "url", a.opts.JWKSURL, "kid", m.KID, "bits", bits)
+			continue
+		}
 		keys = append(keys, k)
 	}
 	if len(keys) == 0 {
@@ -278,6 +283,24 @@ func forSignatures(m jwkset.JWKMarshal) bool {
 		return false
 	}
 	return len(m.KEYOPS) == 0 || slices.Contains(m.KEYOPS, jwkset.KeyOpsVerify)
+}
+
+// minRSABits is the shortest RSA key that verifies a token: RFC 7518 §3.3
+// and §3.5 require 2048 bits or more for RS* and PS*.
+const minRSABits = 2048
+
+// shortRSAKey reports whether k is an RSA key shorter than minRSABits,
+// and its length.
+func shortRSAKey(k any) (bits int, short bool) {
+	switch k := k.(type) {
+	case *rsa.PublicKey:
+		bits = k.N.BitLen()
+	case *rsa.PrivateKey:
+		bits = k.N.BitLen()
+	default:
+		return 0, false
+	}
+	return bits, bits < minRSABits
 }
 
 // Issuer is the issuer tokens must name.

@@ -676,3 +676,34 @@ func TestJWTCriticalHeader(t *testing.T) {
 		}
 	}
 }
+
+// TestJWTShortRSAKey: an RSA key shorter than 2048 bits in the key set
+// verifies no token (RFC 7518 §3.3 requires 2048 bits or more for RS* and
+// PS*; a shorter key may be factored), whether the token names it or not;
+// a 2048-bit key does.
+func TestJWTShortRSAKey(t *testing.T) {
+	iss := newTestIssuer(t)
+	short, err := rsa.GenerateKey(rand.Reader, 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	long, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	iss.publish(t, "short", &short.PublicKey, jwkset.AlgRS256)
+	iss.publish(t, "long", &long.PublicKey, jwkset.AlgRS256)
+	a := newTestAuth(t, JWTOptions{JWKSURL: iss.srv.URL})
+	for _, kid := range []string{"short", ""} {
+		p, err := a.Authenticate(authRequest("Bearer " + sign(t, jwt.SigningMethodRS256, short, kid, claims())))
+		if err == nil {
+			t.Fatalf("kid %q: a token signed by a 1024-bit RSA key was accepted as %q", kid, p)
+		}
+		if ae := authError(t, err); ae.Status != http.StatusUnauthorized || ae.Code != ErrCodeInvalidToken {
+			t.Fatalf("kid %q: refused %d %q, want 401 invalid_token", kid, ae.Status, ae.Code)
+		}
+	}
+	if p, err := a.Authenticate(authRequest("Bearer " + sign(t, jwt.SigningMethodRS256, long, "long", claims()))); err != nil || p != "alice" {
+		t.Fatalf("a 2048-bit key: Authenticate = %q, %v; want alice", p, err)
+	}
+}
