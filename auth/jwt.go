@@ -30,8 +30,9 @@ import (
 // required scopes. The principal is its PrincipalClaim.
 //
 // The key set is fetched at start, again every RefreshInterval, and when a
-// token names a key id not in it (at most once per RefreshUnknownKID), so
-// rotated keys are picked up at once. A fetch that fails, or finds no key
+// token names a key id not in it, or names none and no key held verifies
+// it (at most once per RefreshUnknownKID), so rotated keys are picked up
+// at once. A fetch that fails, or finds no key
 // this server can use, keeps the keys held. A fetch belongs to the
 // authenticator, not to the request that caused it: the requests that need
 // it wait for the same fetch, each only as long as its own context lasts,
@@ -75,6 +76,10 @@ var errNoUsableKey = errors.New("the JWKS holds no key this server can use")
 // extensions ("crit"): this server understands none, and RFC 7515
 // §4.1.11 makes such a JWS invalid to it.
 var errCriticalHeader = errors.New(`token header lists critical extensions ("crit")`)
+
+// errNoKeyForAlg says no key held may verify a token that names no key
+// id: none is a public key for its algorithm.
+var errNoKeyForAlg = errors.New("no public key in the key set for the token's algorithm")
 
 // errFetchLimited says a fetch for an unknown key id was not made:
 // another was made less than RefreshUnknownKID ago.
@@ -326,8 +331,8 @@ func (a *JWT) Authenticate(r *http.Request) (string, error) {
 	if p, ok := a.cache.get(token, now); ok {
 		return p, nil
 	}
-	claims := jwt.MapClaims{}
-	if _, err := a.parser.ParseWithClaims(token, claims, a.keyfunc(r.Context())); err != nil {
+	claims, err := a.parse(r.Context(), token)
+	if err != nil {
 		return "", a.invalid(tokenProblem(err), err)
 	}
 	if e := a.checkAudience(claims); e != nil {
@@ -344,6 +349,40 @@ func (a *JWT) Authenticate(r *http.Request) (string, error) {
 		a.cache.put(token, principal, exp.Add(a.opts.Leeway), now)
 	}
 	return principal, nil
+}
+
+// parse verifies token and returns its claims, or the parser's error. A
+// token naming no key id that no key held verifies may be signed by a key
+// published since: the key set is fetched again, as for an unknown key id
+// (awaitFetch, within RefreshUnknownKID), and the token verified once
+// more.
+func (a *JWT) parse(ctx context.Context, token string) (jwt.MapClaims, error) {
+	seen := a.fetched.Load()
+	claims := jwt.MapClaims{}
+	t, err := a.parser.ParseWithClaims(token, claims, a.keyfunc(ctx))
+	if err == nil || !a.unverifiedNoKID(t, err) {
+		return claims, err
+	}
+	if ferr := a.awaitFetch(ctx, seen); ferr != nil {
+		return claims, errors.Join(err, ferr)
+	}
+	claims = jwt.MapClaims{}
+	_, err = a.parser.ParseWithClaims(token, claims, a.keyfunc(ctx))
+	return claims, err
+}
+
+// unverifiedNoKID reports whether err refuses t, which names no key id and
+// an accepted algorithm, only because no key held verifies its signature
+// (or none is for its algorithm).
+func (a *JWT) unverifiedNoKID(t *jwt.Token, err error) bool {
+	if t == nil || !errors.Is(err, jwt.ErrTokenSignatureInvalid) && !errors.Is(err, errNoKeyForAlg) {
+		return false
+	}
+	if _, ok := t.Header["kid"]; ok {
+		return false
+	}
+	alg, _ := t.Header["alg"].(string)
+	return slices.Contains(a.opts.Algorithms, alg)
 }
 
 // checkAudience returns nil when one of the token's aud values names
@@ -417,7 +456,7 @@ func (a *JWT) keyfunc(ctx context.Context) jwt.Keyfunc {
 				}
 			}
 			if len(pub.Keys) == 0 {
-				return nil, errors.New("no public key in the key set")
+				return nil, errNoKeyForAlg
 			}
 			return pub, nil
 		}

@@ -45,8 +45,9 @@ type JWTOptions struct {
 	// 1h).
 	RefreshInterval time.Duration
 	// RefreshUnknownKID is the least time between two fetches caused by a
-	// token naming an unknown key id (default 1m): a key published after
-	// the last fetch is found at once, and tokens with made-up key ids
+	// token naming an unknown key id, or naming none and verified by no
+	// key held (default 1m): a key published after the last fetch is
+	// found at once, and tokens with made-up key ids
 	// cannot make the server hammer the authorization server. A token
 	// naming an unknown key id when no such fetch is allowed for more than
 	// 5s is refused at once. Such a fetch is not the request's: requests
