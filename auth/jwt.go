@@ -51,9 +51,10 @@ type JWT struct {
 	unknown *rate.Limiter // fetches for unknown key ids
 	timeout time.Duration // bounds a fetch
 
-	mu       sync.Mutex
-	fetching *keyFetch     // the fetch under way or due, nil when none
-	fetched  atomic.Uint64 // fetches ended; changed under mu
+	mu         sync.Mutex
+	fetching   *keyFetch     // the fetch under way or due, nil when none
+	fetched    atomic.Uint64 // fetches ended; changed under mu
+	lastFailed atomic.Bool   // the last fetch to end failed; changed under mu
 }
 
 // keyFetch is one fetch of the key set, which any number of requests may
@@ -80,6 +81,11 @@ var errCriticalHeader = errors.New(`token header lists critical extensions ("cri
 // errNoKeyForAlg says no key held may verify a token that names no key
 // id: none is a public key for its algorithm.
 var errNoKeyForAlg = errors.New("no public key in the key set for the token's algorithm")
+
+// errKeySetUnavailable says the key set, fetched again for a token whose
+// key is not held, could not be read: the token cannot be judged, and the
+// request is answered 503, not 401.
+var errKeySetUnavailable = errors.New("the JWKS could not be fetched")
 
 // errFetchLimited says a fetch for an unknown key id was not made:
 // another was made less than RefreshUnknownKID ago.
@@ -162,15 +168,26 @@ func (a *JWT) refreshEvery(d time.Duration) {
 // started less than RefreshUnknownKID ago (errFetchLimited); otherwise one
 // is started, after waiting at most unknownKIDWaitMax for its turn. The
 // fetch runs under the authenticator's context, not ctx: a request that
-// goes does not abort it.
+// goes does not abort it. The error wraps errKeySetUnavailable when the
+// fetch failed, or none was made and the last one failed: the key set
+// could not be read, and the token cannot be judged.
 func (a *JWT) awaitFetch(ctx context.Context, seen uint64) error {
 	f, err := a.startFetch(true, seen)
 	if f == nil {
+		if a.lastFailed.Load() {
+			if err == nil {
+				err = errors.New("the last fetch failed")
+			}
+			return fmt.Errorf("%w: %w", errKeySetUnavailable, err)
+		}
 		return err
 	}
 	select {
 	case <-f.done:
-		return f.err
+		if f.err != nil {
+			return fmt.Errorf("%w: %w", errKeySetUnavailable, f.err)
+		}
+		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("request ended while the key set was fetched: %w", context.Cause(ctx))
 	}
@@ -221,6 +238,7 @@ func (a *JWT) runFetch(f *keyFetch, delay time.Duration) {
 	}
 	a.mu.Lock()
 	a.fetching = nil
+	a.lastFailed.Store(err != nil)
 	a.fetched.Add(1)
 	a.mu.Unlock()
 	f.err = err
@@ -316,11 +334,14 @@ func (a *JWT) RequiredScopes() []string { return slices.Clone(a.opts.RequiredSco
 
 // Authenticate validates the request's bearer token and returns its
 // principal claim; a token validated before is taken from the cache
-// (JWTOptions.CacheSize). Errors are *Error: 401 with no code for a request
-// without a bearer token, 400 invalid_request for a malformed
+// (JWTOptions.CacheSize). Refusals are *Error: 401 with no code for a
+// request without a bearer token, 400 invalid_request for a malformed
 // Authorization header, 401 invalid_token for a token that fails
 // validation, 403 insufficient_scope for a valid token lacking a required
-// scope.
+// scope. A token signed by a key not held, while the key set cannot be
+// fetched (the fetch made for it failed, or the last one did), is not
+// refused but undecided: the error is not an *Error, and [Refuse] answers
+// it 503 with Retry-After.
 func (a *JWT) Authenticate(r *http.Request) (string, error) {
 	token, aerr := bearerToken(r)
 	if aerr != nil {
@@ -332,6 +353,9 @@ func (a *JWT) Authenticate(r *http.Request) (string, error) {
 		return p, nil
 	}
 	claims, err := a.parse(r.Context(), token)
+	if errors.Is(err, errKeySetUnavailable) {
+		return "", fmt.Errorf("auth: verifying a token whose key is not held: %w", err)
+	}
 	if err != nil {
 		return "", a.invalid(tokenProblem(err), err)
 	}

@@ -39,6 +39,7 @@ type testIssuer struct {
 	keys    *jwkset.MemoryJWKSet
 	fetches atomic.Int32
 	gate    atomic.Pointer[fetchGate]
+	failing atomic.Bool // the key set is answered 503 while set
 	srv     *httptest.Server
 }
 
@@ -63,6 +64,10 @@ func newTestIssuer(t testing.TB) *testIssuer {
 	iss := &testIssuer{keys: jwkset.NewMemoryStorage()}
 	iss.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		iss.fetches.Add(1)
+		if iss.failing.Load() {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+			return
+		}
 		if g := iss.gate.Load(); g != nil {
 			g.once.Do(func() { close(g.arrived) })
 			select {
