@@ -138,12 +138,17 @@ func (h Header) Authenticate(r *http.Request) (string, error) {
 // bearerToken reads the token of the Authorization header, the only place
 // a token is taken from (the MCP authorization specification forbids
 // tokens in the query string). No header, or another scheme, is a 401
-// naming no error (RFC 6750 §3.1: the client sent no bearer credentials);
-// a malformed Bearer header is a 400 invalid_request.
+// naming no error (RFC 6750 §3.1: the client sent no bearer credentials),
+// whose description says where the token goes when the query string
+// holds an access_token; a malformed Bearer header is a 400
+// invalid_request.
 func bearerToken(r *http.Request) (string, *Error) {
 	vals := r.Header.Values("Authorization")
 	switch len(vals) {
 	case 0:
+		if r.URL != nil && r.URL.Query().Has("access_token") {
+			return "", &Error{Status: http.StatusUnauthorized, Description: "a bearer token is required in the Authorization header, never in the query string"}
+		}
 		return "", &Error{Status: http.StatusUnauthorized, Description: "a bearer token is required"}
 	case 1:
 	default:

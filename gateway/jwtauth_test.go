@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -122,6 +123,19 @@ func TestJWTOverHTTP(t *testing.T) {
 				t.Errorf("body %s, want error %q", r.body, c.code)
 			}
 		})
+	}
+
+	// A token in the query string only (which the MCP specification
+	// forbids) is no credential: 401 naming no error, and the body says
+	// where the token goes.
+	q := tg.do(t, http.MethodPost, tg.url+"?access_token="+good[len("Bearer "):], initializeBody(1, "2025-11-25", `{}`))
+	var qbody struct {
+		Error       string `json:"error"`
+		Description string `json:"error_description"`
+	}
+	if err := json.Unmarshal(q.body, &qbody); q.status != http.StatusUnauthorized || err != nil || qbody.Error != "" ||
+		!strings.Contains(qbody.Description, "Authorization header") {
+		t.Errorf("a token in the query string: %d %s, want 401 saying the token goes in the Authorization header", q.status, q.body)
 	}
 
 	md := tg.do(t, http.MethodGet, tg.base+auth.MetadataPath+"/mcp", "")
