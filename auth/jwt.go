@@ -32,11 +32,11 @@ import (
 // The key set is fetched at start, again every RefreshInterval, and when a
 // token names a key id not in it, or names none and no key held verifies
 // it (at most once per RefreshUnknownKID), so rotated keys are picked up
-// at once. A fetch that fails, or finds no key
-// this server can use, keeps the keys held. A fetch belongs to the
-// authenticator, not to the request that caused it: the requests that need
-// it wait for the same fetch, each only as long as its own context lasts,
-// and a client that goes does not abort it.
+// at once. A fetch that fails, or finds no key this server can use, keeps
+// the keys held. A fetch belongs to the authenticator, not to the request
+// that caused it: the requests that need it wait for the same fetch, each
+// only as long as its own context lasts, and a client that goes does not
+// abort it.
 type JWT struct {
 	opts   JWTOptions
 	log    *slog.Logger

@@ -47,10 +47,10 @@ type JWTOptions struct {
 	// RefreshUnknownKID is the least time between two fetches caused by a
 	// token naming an unknown key id, or naming none and verified by no
 	// key held (default 1m): a key published after the last fetch is
-	// found at once, and tokens with made-up key ids
-	// cannot make the server hammer the authorization server. A token
-	// naming an unknown key id when no such fetch is allowed for more than
-	// 5s is refused at once. Such a fetch is not the request's: requests
+	// found at once, and tokens with made-up key ids cannot make the
+	// server hammer the authorization server. A token naming an unknown
+	// key id when no such fetch is allowed for more than 5s is refused at
+	// once (or, when the last fetch failed, answered 503). Such a fetch is not the request's: requests
 	// naming unknown key ids meanwhile wait for the same fetch, each until
 	// it ends or the request does, and it completes even when every
 	// client waiting for it has gone.
