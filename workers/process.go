@@ -219,6 +219,13 @@ func (r *runner) process(held *slot, msg jetstream.Msg, mayBeCopy bool) {
 		rep = &schema.Reply{Key: env.Key, Error: schema.Errorf(schema.CodeInternalError, "encoding result failed")}
 		b, _ = rep.Marshal()
 	}
+	if e := r.tooLarge(len(b)); e != nil {
+		// Neither the gateway nor the result bucket would get it: the
+		// client is told now, rather than when its deadline passes.
+		r.log.WarnContext(lctx, "result too large to send", "key", env.Key, "bytes", len(b), "max_payload", r.nc.MaxPayload())
+		rep = &schema.Reply{Key: env.Key, Error: e, RunNs: rep.RunNs}
+		b, _ = rep.Marshal()
+	}
 	// Store and reply at once; acknowledge once the store has the result,
 	// so a redelivery after a crash is answered from it, not run again.
 	// Idempotent tools are simply run again.
@@ -441,6 +448,18 @@ func (r *runner) send(env *schema.Envelope, rep *schema.Reply) {
 	if err := r.publish(env, rep); err != nil {
 		r.repeats.Warn(context.Background(), r.log, "replying", "replying", "key", env.Key, "err", err)
 	}
+}
+
+// tooLarge returns the error that answers a call whose reply (or stored
+// outcome) is n bytes when that is more than a message may be (the NATS
+// server's max_payload: 1 MiB unless configured, 16 MiB in dev's embedded
+// server), and nil otherwise. Such a reply would reach neither the gateway
+// nor a bucket, and the client would wait for its deadline.
+func (r *runner) tooLarge(n int) *schema.Error {
+	if limit := r.nc.MaxPayload(); int64(n) > limit {
+		return schema.Errorf(schema.CodeInternalError, "the result is %d bytes, more than the %d bytes a message may hold (the NATS server's max_payload)", n, limit)
+	}
+	return nil
 }
 
 // publish sends rep to the gateway waiting for env.

@@ -275,6 +275,12 @@ func (r *runner) finishTask(env *schema.Envelope, call *Call, rep *schema.Reply)
 		if err != nil {
 			return fmt.Errorf("encoding task %s: %w", id, err)
 		}
+		if e := r.tooLarge(len(val)); e != nil {
+			t.Status, t.InputRequests, t.Result, t.Error = schema.TaskFailed, nil, nil, e
+			if val, err = json.Marshal(&t); err != nil {
+				return fmt.Errorf("encoding task %s: %w", id, err)
+			}
+		}
 		if _, err = r.tasks.Update(ctx, t.TaskID, val, e.Revision()); err == nil {
 			return nil
 		}

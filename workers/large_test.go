@@ -113,3 +113,40 @@ func TestLargeRequestsKeepTheConnection(t *testing.T) {
 		t.Errorf("%d requests redelivered, want none", info.CachedInfo().NumRedelivered)
 	}
 }
+
+// TestResultTooLarge: a result larger than a message may be (the NATS
+// server's max_payload, 16 MiB for the embedded server) is answered at
+// once with -32603 naming the limit, long before the call's deadline (20
+// s), which the gateway would otherwise wait out for a reply that never
+// comes: for a tool that may run again, for one that may not (its
+// answer stored), and for a task, which records it as its failure.
+func TestResultTooLarge(t *testing.T) {
+	h := newHarness(t)
+	big := workers.TextResult(strings.Repeat("x", 17<<20))
+	answer := func(context.Context, *workers.Call, struct{}) (*schema.ToolResult, error) { return big, nil }
+	g := workers.NewGroup("huge")
+	workers.AddTool(g, workers.Tool{Name: "read", Annotations: map[string]any{"readOnlyHint": true}}, answer)
+	workers.AddTool(g, workers.Tool{Name: "write"}, answer)
+	workers.AddTool(g, workers.Tool{Name: "long", TaskSupport: schema.TaskSupportOptional},
+		func(ctx context.Context, c *workers.Call, _ struct{}) (*schema.ToolResult, error) {
+			if _, err := c.Detach(ctx); err != nil {
+				return nil, err
+			}
+			return big, nil
+		})
+	h.run(g, workers.Options{})
+	tooLarge := func(what string, e *schema.Error) {
+		t.Helper()
+		if e == nil || e.Code != schema.CodeInternalError || !strings.Contains(e.Message, "max_payload") {
+			t.Errorf("%s: error %v, want -32603 naming max_payload", what, e)
+		}
+	}
+	for _, tool := range []string{"read", "write"} {
+		k := h.call("huge", tool, map[string]any{})
+		tooLarge(tool, h.await(k, 10*time.Second).Error)
+	}
+	k := h.key()
+	h.publish("huge", h.taskEnvelope(k, "long", 20*time.Second))
+	task := h.taskHandle(h.await(k, 10*time.Second))
+	tooLarge("task", h.awaitTaskStatus(task.TaskID, schema.TaskFailed, 10*time.Second).Error)
+}
