@@ -205,16 +205,15 @@ publish:
 				break
 			}
 			err = nil
-			select {
-			case rep = <-w.result:
-				drainNotes(w, out)
+			if rep, notes := w.takeResult(nil); rep != nil {
+				passNotes(notes, out)
 				return rep, nil, false
-			default:
 			}
 			rep, rerun := g.recoverReply(ctx, env)
 			switch {
 			case rep != nil:
-				drainNotes(w, out)
+				_, notes, _ := w.take(nil)
+				passNotes(notes, out)
 				return rep, nil, false
 			case rerun:
 				// A new message id, or the stream would drop it.
@@ -262,28 +261,31 @@ func readParams(params []byte) (string, *schema.Error) {
 	return p.URI, nil
 }
 
-// drainNotes passes on the notifications that arrived before the result,
+// passNotes passes on the notifications that arrived before the result,
 // so the client sees them first.
-func drainNotes(w *waiter, out replier) {
-	for len(w.notes) > 0 {
-		out.note(<-w.notes)
+func passNotes(notes []*schema.Reply, out replier) {
+	for _, n := range notes {
+		out.note(n)
 	}
 }
 
 // wait waits for the result or the deadline, passing notifications on. The
 // result can overtake the request's PubAck. A failed PubAck, or a
-// suspicion that the reply was lost (on w.pubErr), ends the wait with that
-// error for the caller to handle.
+// suspicion that the reply was lost (w's error slot), ends the wait with
+// that error for the caller to handle; the result wins if both are there.
 func (g *Gateway) wait(ctx context.Context, w *waiter, out replier) (*schema.Reply, *schema.Error, error) {
+	var buf [noteBuffer]*schema.Reply
 	for {
 		select {
-		case rep := <-w.result:
-			drainNotes(w, out)
-			return rep, nil, nil
-		case n := <-w.notes:
-			out.note(n)
-		case err := <-w.pubErr:
-			return nil, nil, err
+		case <-w.wake:
+			rep, notes, err := w.take(buf[:0])
+			passNotes(notes, out)
+			switch {
+			case rep != nil:
+				return rep, nil, nil
+			case err != nil:
+				return nil, nil, err
+			}
 		case <-ctx.Done():
 			return nil, g.ctxError(ctx), nil
 		case <-g.shutDown():

@@ -58,15 +58,13 @@ func TestPubAckError(t *testing.T) {
 		}
 		r.pubAck(key, ack)
 		err := pubAckError(ack)
-		select {
-		case werr := <-w.pubErr:
-			if err == nil || werr.Error() != err.Error() {
-				t.Errorf("%s: waiter got %v, pubAckError %v", key, werr, err)
-			}
-		default:
+		switch _, _, werr := w.take(nil); {
+		case werr == nil:
 			if err != nil {
 				t.Errorf("%s: waiter got nothing for %v", key, err)
 			}
+		case err == nil || werr.Error() != err.Error():
+			t.Errorf("%s: waiter got %v, pubAckError %v", key, werr, err)
 		}
 		return err
 	}

@@ -91,22 +91,18 @@ func TestRouterSuspectsWaitersAfterReconnect(t *testing.T) {
 	after := r.register("after")
 	for sweep := 1; sweep <= 2; sweep++ {
 		r.expire()
-		select {
-		case err := <-before.pubErr:
-			if !errors.Is(err, errReplyMayBeLost) {
-				t.Errorf("sweep %d: got %v, want errReplyMayBeLost", sweep, err)
-			}
-		default:
+		switch _, _, err := before.take(nil); {
+		case err == nil:
 			t.Errorf("sweep %d: the suspect request was not told", sweep)
+		case !errors.Is(err, errReplyMayBeLost):
+			t.Errorf("sweep %d: got %v, want errReplyMayBeLost", sweep, err)
 		}
 	}
 	before.suspect.Store(false) // recovered
 	r.expire()
 	for name, w := range map[string]*waiter{"before": before, "after": after} {
-		select {
-		case err := <-w.pubErr:
+		if _, _, err := w.take(nil); err != nil {
 			t.Errorf("%s: got %v", name, err)
-		default:
 		}
 	}
 }

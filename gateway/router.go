@@ -44,17 +44,24 @@ type routerShard struct {
 	m  map[string]*waiter
 }
 
-// waiter is one request waiting for its reply. The result slot is written
-// at most once (the key leaves the map on the first result), so
-// notifications can never crowd it out; they have a bounded buffer of
-// their own, and beyond it they are dropped (they are advisory).
+// waiter is one request waiting for its reply. The router fills its
+// slots and wakes it: the result, written at most once (the key leaves the
+// map on the first result), so notifications can never crowd it out; the
+// notifications, up to noteBuffer of them, beyond which they are dropped
+// (they are advisory); and the stream's refusal of the request, or
+// errNoPubAck when none came (a good acknowledgement fills nothing). One
+// mutex and one wake-up channel cost fewer allocations a call than a
+// channel for each slot.
 type waiter struct {
-	result chan *schema.Reply // capacity 1
-	notes  chan *schema.Reply // capacity noteBuffer
-	// pubErr receives the stream's refusal of the request, or
-	// errNoPubAck when none came (capacity 1; a good acknowledgement sends
-	// nothing).
-	pubErr chan error
+	// wake holds a token (capacity 1) when a slot was filled since the
+	// token was last taken.
+	wake chan struct{}
+
+	mu     sync.Mutex
+	result *schema.Reply
+	notes  []*schema.Reply // made with capacity noteBuffer on the first
+	pubErr error
+
 	// published is the router's epoch when the request was last published
 	// (0 before); acked is set by the stream's good acknowledgement.
 	published atomic.Int64
@@ -84,7 +91,7 @@ func (r *router) shard(key string) *routerShard {
 
 // register returns the waiter on which the replies for key arrive.
 func (r *router) register(key string) *waiter {
-	w := &waiter{result: make(chan *schema.Reply, 1), notes: make(chan *schema.Reply, noteBuffer), pubErr: make(chan error, 1)}
+	w := &waiter{wake: make(chan struct{}, 1)}
 	s := r.shard(key)
 	s.mu.Lock()
 	s.m[key] = w
@@ -120,16 +127,12 @@ func (r *router) deliver(msg *nats.Msg) {
 	case w == nil:
 		r.duplicates.Add(1)
 	case rep.Kind == schema.ReplyResult:
-		w.result <- rep // never blocks: the slot is written once
-	default:
-		select {
-		case w.notes <- rep:
-		default:
-			if rep.Kind == schema.ReplyRequest {
-				r.unrelayed(rep)
-			} else {
-				r.dropped.Add(1)
-			}
+		w.setResult(rep)
+	case !w.addNote(rep):
+		if rep.Kind == schema.ReplyRequest {
+			r.unrelayed(rep)
+		} else {
+			r.dropped.Add(1)
 		}
 	}
 }
@@ -197,10 +200,77 @@ func (r *router) pubAck(key string, msg *nats.Msg) {
 
 // signal ends w's wait with err, unless an error is pending already.
 func (w *waiter) signal(err error) {
+	w.mu.Lock()
+	pending := w.pubErr != nil
+	if !pending {
+		w.pubErr = err
+	}
+	w.mu.Unlock()
+	if !pending {
+		w.wakeUp()
+	}
+}
+
+// setResult fills w's result slot; the router calls it at most once.
+func (w *waiter) setResult(rep *schema.Reply) {
+	w.mu.Lock()
+	w.result = rep
+	w.mu.Unlock()
+	w.wakeUp()
+}
+
+// addNote adds a notification or a request to the client to w's buffer,
+// and reports false, adding nothing, when the buffer is full.
+func (w *waiter) addNote(rep *schema.Reply) bool {
+	w.mu.Lock()
+	if w.notes == nil {
+		w.notes = make([]*schema.Reply, 0, noteBuffer)
+	}
+	added := len(w.notes) < noteBuffer
+	if added {
+		w.notes = append(w.notes, rep)
+	}
+	w.mu.Unlock()
+	if added {
+		w.wakeUp()
+	}
+	return added
+}
+
+// wakeUp leaves a token on w.wake unless one is there already.
+func (w *waiter) wakeUp() {
 	select {
-	case w.pubErr <- err:
+	case w.wake <- struct{}{}:
 	default:
 	}
+}
+
+// take empties w's slots: it returns the result if it has come (it stays
+// in its slot), the notifications buffered, appended to notes in the order
+// they came, and the pending error, if any.
+func (w *waiter) take(notes []*schema.Reply) (*schema.Reply, []*schema.Reply, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	notes = append(notes, w.notes...)
+	clear(w.notes)
+	w.notes = w.notes[:0]
+	err := w.pubErr
+	w.pubErr = nil
+	return w.result, notes, err
+}
+
+// takeResult is take when the result has come, leaving a pending error in
+// its slot; before, it takes nothing and returns nil.
+func (w *waiter) takeResult(notes []*schema.Reply) (*schema.Reply, []*schema.Reply) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.result == nil {
+		return nil, notes
+	}
+	notes = append(notes, w.notes...)
+	clear(w.notes)
+	w.notes = w.notes[:0]
+	return w.result, notes
 }
 
 // pubAckTick is the period of sweep: a publish that no acknowledgement

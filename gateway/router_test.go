@@ -32,15 +32,14 @@ func TestRouterResultNeverCrowdedOut(t *testing.T) {
 	}
 	r.deliver(replyMsg(t, &schema.Reply{Key: "k1", Result: []byte{0xc3}}))
 	r.deliver(replyMsg(t, &schema.Reply{Key: "k1", Result: []byte{0xc2}})) // a duplicate
-	select {
-	case got := <-w.result:
-		if len(got.Result) != 1 || got.Result[0] != 0xc3 {
-			t.Fatalf("result %x, want the first one", got.Result)
-		}
-	default:
+	got, notes, _ := w.take(nil)
+	if got == nil {
 		t.Fatal("result lost behind progress replies")
 	}
-	if n := len(w.notes); n != noteBuffer {
+	if len(got.Result) != 1 || got.Result[0] != 0xc3 {
+		t.Fatalf("result %x, want the first one", got.Result)
+	}
+	if n := len(notes); n != noteBuffer {
 		t.Fatalf("%d notifications buffered, want the bound %d", n, noteBuffer)
 	}
 	if n := r.dropped.Load(); n != 21-noteBuffer {
@@ -68,13 +67,12 @@ func TestRouterConcurrentWaiters(t *testing.T) {
 	}
 	wg.Wait()
 	for i, w := range waiters {
-		select {
-		case rep := <-w.result:
-			if rep.Key != fmt.Sprintf("key-%d", i) {
-				t.Fatalf("waiter %d got %s", i, rep.Key)
-			}
-		default:
+		rep, _, _ := w.take(nil)
+		if rep == nil {
 			t.Fatalf("waiter %d got nothing", i)
+		}
+		if rep.Key != fmt.Sprintf("key-%d", i) {
+			t.Fatalf("waiter %d got %s", i, rep.Key)
 		}
 	}
 	// Every key is done: replies now are duplicates, and nothing panics on
@@ -101,7 +99,9 @@ func TestRouterHandsBackUnrelayableRequests(t *testing.T) {
 	if fmt.Sprint(back) != "[a b]" {
 		t.Fatalf("handed back %v, want [a b]", back)
 	}
-	<-w.notes
+	if _, notes, _ := w.take(nil); len(notes) != noteBuffer {
+		t.Fatalf("%d notifications buffered, want %d", len(notes), noteBuffer)
+	}
 	r.deliver(replyMsg(t, &schema.Reply{Key: "k", Kind: schema.ReplyRequest, Method: schema.MethodRootsList, ID: "c"}))
 	if len(back) != 2 || r.dropped.Load() != 0 {
 		t.Fatalf("a request with room was handed back (%v) or counted dropped (%d)", back, r.dropped.Load())
@@ -126,22 +126,18 @@ func TestRouterExpiresUnacknowledgedPublishes(t *testing.T) {
 	quiet := func(when string, keys ...string) {
 		t.Helper()
 		for _, key := range keys {
-			select {
-			case err := <-waiters[key].pubErr:
+			if _, _, err := waiters[key].take(nil); err != nil {
 				t.Errorf("%s: %s got %v", when, key, err)
-			default:
 			}
 		}
 	}
 	expired := func(when, key string) {
 		t.Helper()
-		select {
-		case err := <-waiters[key].pubErr:
-			if !errors.Is(err, errNoPubAck) || !streams.Retryable(err) {
-				t.Errorf("%s: %s got %v, want errNoPubAck, retried", when, key, err)
-			}
-		default:
+		switch _, _, err := waiters[key].take(nil); {
+		case err == nil:
 			t.Errorf("%s: %s not expired", when, key)
+		case !errors.Is(err, errNoPubAck) || !streams.Retryable(err):
+			t.Errorf("%s: %s got %v, want errNoPubAck, retried", when, key, err)
 		}
 	}
 	r.expire()
@@ -180,17 +176,15 @@ func TestRouterElectionRepublishes(t *testing.T) {
 	r.pubAck("stored", &nats.Msg{Data: []byte(`{"stream":"MCP_REQ_1","seq":1}`)})
 	r.elected(1)
 	for key, w := range waiters {
-		select {
-		case err := <-w.pubErr:
-			if key != "lost" {
-				t.Errorf("%s got %v", key, err)
-			} else if !errors.Is(err, errNoPubAck) || !streams.Retryable(err) {
-				t.Errorf("lost got %v, want errNoPubAck, retried", err)
-			}
-		default:
+		switch _, _, err := w.take(nil); {
+		case err == nil:
 			if key == "lost" {
 				t.Error("lost: its wait goes on after the election")
 			}
+		case key != "lost":
+			t.Errorf("%s got %v", key, err)
+		case !errors.Is(err, errNoPubAck) || !streams.Retryable(err):
+			t.Errorf("lost got %v, want errNoPubAck, retried", err)
 		}
 	}
 	// Signalled once: sweeps do not end its wait again until it is
@@ -198,10 +192,8 @@ func TestRouterElectionRepublishes(t *testing.T) {
 	for range 3 {
 		r.expire()
 	}
-	select {
-	case err := <-waiters["lost"].pubErr:
+	if _, _, err := waiters["lost"].take(nil); err != nil {
 		t.Errorf("lost signalled again: %v", err)
-	default:
 	}
 }
 
@@ -230,4 +222,56 @@ func TestElectionsWake(t *testing.T) {
 	default:
 	}
 	e.elected(3) // no one waits: nothing to do
+}
+
+// noteRecorder is a replier that records the notifications passed to it.
+type noteRecorder struct{ notes []string }
+
+func (n *noteRecorder) result(resultBody)       {}
+func (n *noteRecorder) fail(int, *schema.Error) {}
+func (n *noteRecorder) note(rep *schema.Reply)  { n.notes = append(n.notes, rep.Method) }
+func (n *noteRecorder) accepted()               {}
+
+// A wait passes on the notifications that came before the result, in
+// order, then returns the result, which wins over an error that came with
+// it; with no result, it returns the error, after the notifications.
+func TestWaitNotesBeforeResult(t *testing.T) {
+	g := &Gateway{cut: make(chan struct{})}
+	r := newRouter(slog.New(slog.DiscardHandler), func(*schema.Reply) {})
+	ctx := t.Context()
+
+	w := r.register("k1")
+	for _, m := range []string{"a", "b", "c"} {
+		r.deliver(replyMsg(t, &schema.Reply{Key: "k1", Kind: schema.ReplyNotification, Method: m}))
+	}
+	w.signal(errNoPubAck)
+	r.deliver(replyMsg(t, &schema.Reply{Key: "k1", Result: []byte{0xc3}}))
+	var out noteRecorder
+	rep, rpcErr, err := g.wait(ctx, w, &out)
+	if rep == nil || rpcErr != nil || err != nil {
+		t.Fatalf("wait = %v, %v, %v; want the result", rep, rpcErr, err)
+	}
+	if fmt.Sprint(out.notes) != "[a b c]" {
+		t.Fatalf("notifications %v, want [a b c] before the result", out.notes)
+	}
+
+	w = r.register("k2")
+	r.deliver(replyMsg(t, &schema.Reply{Key: "k2", Kind: schema.ReplyNotification, Method: "d"}))
+	w.signal(errNoPubAck)
+	w.signal(errReplyMayBeLost) // an error is pending: not kept
+	out = noteRecorder{}
+	if rep, _, err := g.wait(ctx, w, &out); rep != nil || !errors.Is(err, errNoPubAck) {
+		t.Fatalf("wait = %v, %v; want errNoPubAck", rep, err)
+	}
+	if fmt.Sprint(out.notes) != "[d]" {
+		t.Fatalf("notifications %v, want [d]", out.notes)
+	}
+	if rep, notes := w.takeResult(nil); rep != nil || len(notes) != 0 {
+		t.Fatalf("takeResult before the result = %v, %v", rep, notes)
+	}
+	r.deliver(replyMsg(t, &schema.Reply{Key: "k2", Kind: schema.ReplyNotification, Method: "e"}))
+	r.deliver(replyMsg(t, &schema.Reply{Key: "k2", Result: []byte{0xc3}}))
+	if rep, notes := w.takeResult(nil); rep == nil || len(notes) != 1 || notes[0].Method != "e" {
+		t.Fatalf("takeResult = %v, %v; want the result after e", rep, notes)
+	}
 }
