@@ -67,7 +67,7 @@ var errBodyMemory = errors.New("the gateway holds too many request bytes")
 // Each read's bytes are taken from mem.
 type bodyReader struct {
 	r     io.Reader
-	rc    *http.ResponseController
+	rc    http.ResponseController
 	mem   *bodyMemory
 	start time.Time
 	base  time.Duration
@@ -99,10 +99,13 @@ func (b *bodyReader) Read(p []byte) (int, error) {
 // been served.
 func (g *Gateway) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 	sw := serverWriter(w)
-	rc := http.NewResponseController(sw)
-	br := &bodyReader{r: http.MaxBytesReader(sw, r.Body, g.cfg.MaxBody), rc: rc, mem: &g.bodies, start: time.Now(),
+	br := &bodyReader{r: http.MaxBytesReader(sw, r.Body, g.cfg.MaxBody), rc: *http.NewResponseController(sw), mem: &g.bodies, start: time.Now(),
 		base: g.cfg.BodyTimeout, rate: g.cfg.MinBodyRate}
-	body, err := io.ReadAll(br)
+	size := r.ContentLength
+	if size > g.cfg.MaxBody {
+		size = -1 // read up to the bound, then refused
+	}
+	body, err := readAll(br, size)
 	if err != nil {
 		g.bodies.give(int(br.n))
 		// The deadline stays: what net/http reads of the rest of the body
@@ -126,7 +129,7 @@ func (g *Gateway) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool
 		return nil, false
 	}
 	// Answers may take long, and net/http reads on, to see the client go.
-	_ = rc.SetReadDeadline(time.Time{})
+	_ = br.rc.SetReadDeadline(time.Time{})
 	if err := schema.CheckText(body); err != nil {
 		g.bodies.give(len(body))
 		writeError(w, http.StatusBadRequest, nil, schema.Errorf(schema.CodeParseError, "parse error: %v", err))
@@ -138,6 +141,33 @@ func (g *Gateway) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool
 		return nil, false
 	}
 	return body, true
+}
+
+// smallBody bounds the body that readAll reads into one buffer of the
+// size announced before its bytes arrive: no more than net/http's own
+// read buffer of a connection.
+const smallBody = 4 << 10
+
+// readAll reads r to its end. A body of a known size up to smallBody
+// (size is its Content-Length; -1 when unknown) is read into one buffer of
+// that size, since net/http's body of a known length ends there; any other
+// as io.ReadAll does, the buffer growing with the bytes that arrive.
+func readAll(r io.Reader, size int64) ([]byte, error) {
+	if size < 0 || size > smallBody {
+		return io.ReadAll(r)
+	}
+	b := make([]byte, 0, size)
+	for len(b) < cap(b) {
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return b, err
+		}
+	}
+	return b, nil
 }
 
 // armWrite bounds the writes of an answer of n more bytes to a client

@@ -71,7 +71,12 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	noteMessage(w, msg)
-	x := &exchange{msg: msg, raw: body, r: r, w: w}
+	// The message's exchange and its replier, in one allocation.
+	xh := &struct {
+		x exchange
+		h httpReplier
+	}{x: exchange{msg: msg, raw: body, r: r, w: w}}
+	x := &xh.x
 	if meta, ok := schema.ParseRequestMeta(msg.Params); ok && isStateless(msg, meta, r) {
 		if !g.openStateless(w, x, meta) {
 			return
@@ -79,7 +84,8 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request) {
 	} else if !g.openSession(w, x) {
 		return
 	}
-	h := &httpReplier{g: g, w: w, id: msg.ID, sess: x.sess, sseOK: sseOK, sseOnly: sseOK && !jsonOK, stateless: x.stateless}
+	h := &xh.h
+	*h = httpReplier{g: g, w: w, id: msg.ID, sess: x.sess, sseOK: sseOK, sseOnly: sseOK && !jsonOK, stateless: x.stateless}
 	if x.stateless {
 		h.hints = cacheHints(msg.Method)
 	}
