@@ -28,13 +28,50 @@ func (r *runner) onCancel(msg *nats.Msg) {
 	if reason == "" {
 		reason = "cancelled by the client"
 	}
-	key := c.Session + "\x00" + c.RequestID
+	key := cancelID{c.Session, c.RequestID}
 	// Remembered before the look-up, as process stores a handler before
 	// it asks: one of the two sees the other.
 	r.cancelled.add(key, reason)
-	if cancel, ok := r.running.Load(key); ok {
-		cancel.(context.CancelCauseFunc)(errors.New(reason))
+	if cancel := r.running.get(key); cancel != nil {
+		cancel(errors.New(reason))
 	}
+}
+
+// cancelID names a request in the cancellations a replica receives
+// (schema.Cancel): a session's request by its session and JSON-RPC id, a
+// stateless request by schema.CancelByKey and its key, a task by
+// schema.CancelTask and its id.
+type cancelID struct{ session, id string }
+
+// handlers maps the requests whose handlers run here, and the tasks, to
+// their cancel functions. The zero value is ready.
+type handlers struct {
+	mu sync.Mutex
+	m  map[cancelID]context.CancelCauseFunc
+}
+
+// add maps key to cancel.
+func (h *handlers) add(key cancelID, cancel context.CancelCauseFunc) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.m == nil {
+		h.m = make(map[cancelID]context.CancelCauseFunc)
+	}
+	h.m[key] = cancel
+}
+
+// remove forgets key.
+func (h *handlers) remove(key cancelID) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.m, key)
+}
+
+// get returns key's cancel function, nil when it runs nowhere here.
+func (h *handlers) get(key cancelID) context.CancelCauseFunc {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.m[key]
 }
 
 // cancelMemory bounds the cancellations a replica remembers: the oldest
@@ -44,22 +81,22 @@ func (r *runner) onCancel(msg *nats.Msg) {
 const cancelMemory = 4096
 
 // cancelled remembers the latest cancelMemory cancellations, by cancel key
-// (cancelKey), with their reasons. A key is never reused: a JSON-RPC id
+// (cancelID), with their reasons. A key is never reused: a JSON-RPC id
 // names one request of its session, and a stateless request's key is its
 // own. The zero value is ready.
 type cancelled struct {
 	mu      sync.Mutex
-	reasons map[string]string
-	ring    []string // the keys, oldest at next once full
+	reasons map[cancelID]string
+	ring    []cancelID // the keys, oldest at next once full
 	next    int
 }
 
 // add remembers that the request of key was cancelled, for reason.
-func (c *cancelled) add(key, reason string) {
+func (c *cancelled) add(key cancelID, reason string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.reasons == nil {
-		c.reasons = make(map[string]string)
+		c.reasons = make(map[cancelID]string)
 	}
 	if _, ok := c.reasons[key]; ok {
 		return
@@ -75,7 +112,7 @@ func (c *cancelled) add(key, reason string) {
 }
 
 // reason returns why the request of key was cancelled, if it was lately.
-func (c *cancelled) reason(key string) (string, bool) {
+func (c *cancelled) reason(key cancelID) (string, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	reason, ok := c.reasons[key]

@@ -262,9 +262,9 @@ type runner struct {
 	buffered []bufferWait
 	// slots holds what each pool goroutine's handler runs, for extendAcks.
 	slots []slot
-	// running maps session + "\x00" + JSON-RPC id to the cancel function
-	// of the handler running that request, for notifications/cancelled.
-	running sync.Map
+	// running maps the requests and tasks running here to their cancel
+	// functions, for notifications/cancelled and tasks/cancel.
+	running handlers
 	// cancelled remembers the requests cancelled lately, for one whose
 	// envelope waits in this replica's buffers as its cancellation comes.
 	cancelled cancelled

@@ -129,12 +129,12 @@ func (r *runner) process(held *slot, msg jetstream.Msg, mayBeCopy bool) {
 	if span != nil {
 		ctx = trace.ContextWithSpan(ctx, span)
 	}
-	if key := cancelKey(env); key != "" { // cancellable by the client
+	if key, ok := cancelKey(env); ok { // cancellable by the client
 		var cancelCause context.CancelCauseFunc
 		ctx, cancelCause = context.WithCancelCause(ctx)
-		r.running.Store(key, cancelCause)
+		r.running.add(key, cancelCause)
 		defer func() {
-			r.running.Delete(key)
+			r.running.remove(key)
 			cancelCause(nil)
 		}()
 		if reason, ok := r.cancelled.reason(key); ok {
@@ -423,15 +423,15 @@ func outcome(attempt int, rep *schema.Reply) delivery {
 
 // cancelKey names env in the cancellations workers receive: a session's
 // request by session and JSON-RPC id (notifications/cancelled), a stateless
-// one by its key (the client closed its stream); "" for neither.
-func cancelKey(env *schema.Envelope) string {
+// one by its key (the client closed its stream); false for neither.
+func cancelKey(env *schema.Envelope) (cancelID, bool) {
 	switch {
 	case env.Session != "" && env.RequestID != "":
-		return env.Session + "\x00" + env.RequestID
+		return cancelID{env.Session, env.RequestID}, true
 	case env.Session == "" && schema.IsStateless(env.Revision):
-		return schema.CancelByKey + "\x00" + env.Key
+		return cancelID{schema.CancelByKey, env.Key}, true
 	}
-	return ""
+	return cancelID{}, false
 }
 
 // compact encodes a result as JSON, then compacts it to msgpack.

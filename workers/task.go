@@ -64,9 +64,9 @@ func (r *runner) detach(ctx context.Context, env *schema.Envelope, call *Call, s
 	if call.held != nil {
 		call.held.holdUntil(deadline)
 	}
-	key := schema.CancelTask + "\x00" + id
-	r.running.Store(key, cancel)
-	call.task = &taskRun{id: id, cancel: func(err error) { r.running.Delete(key); stopDrain(); stop(); cancel(err) }}
+	key := cancelID{schema.CancelTask, id}
+	r.running.add(key, cancel)
+	call.task = &taskRun{id: id, cancel: func(err error) { r.running.remove(key); stopDrain(); stop(); cancel(err) }}
 	return tctx, nil
 }
 
