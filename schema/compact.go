@@ -52,9 +52,14 @@ func CheckDepth(data []byte, max int) error {
 // keys keep their order; integers become msgpack integers, other numbers
 // float64; strings are unescaped (invalid UTF-8 becomes U+FFFD, as in
 // encoding/json). It returns an error for invalid JSON, trailing data, a
-// number out of float64 range or nesting deeper than [MaxDepth].
+// number out of float64 range or nesting deeper than [MaxDepth]. With dst
+// nil, the output is allocated once with room for len(src) bytes, which
+// msgpack seldom exceeds (it grows if it does).
 func JSONToMsgpack(dst, src []byte) ([]byte, error) {
 	c := jsonReader{in: src, out: dst}
+	if dst == nil {
+		c.out = make([]byte, 0, len(src)+8)
+	}
 	if err := c.value(0); err != nil {
 		return dst, err
 	}
@@ -376,18 +381,19 @@ func (c *jsonReader) number() error {
 			return c.errorf("invalid number")
 		}
 	}
-	text := string(c.in[start:c.pos])
+	// Converted where it is used, so that it stays on the stack.
+	text := c.in[start:c.pos]
 	if isInt {
-		if i, err := strconv.ParseInt(text, 10, 64); err == nil {
+		if i, err := strconv.ParseInt(string(text), 10, 64); err == nil {
 			c.out = appendMsgpackInt(c.out, i)
 			return nil
 		}
-		if u, err := strconv.ParseUint(text, 10, 64); err == nil {
+		if u, err := strconv.ParseUint(string(text), 10, 64); err == nil {
 			c.out = appendMsgpackUint(c.out, u)
 			return nil
 		}
 	}
-	f, err := strconv.ParseFloat(text, 64)
+	f, err := strconv.ParseFloat(string(text), 64)
 	if err != nil {
 		return c.errorf("number %s out of range", text)
 	}

@@ -12,9 +12,14 @@ import (
 // any msgpack encoder using nil, bool, int, float, str, array and map with
 // string keys) to JSON text appended to dst. It returns an error for
 // truncated or trailing data, types JSON cannot hold (bin, ext, non-string
-// map keys, NaN and infinities) and nesting deeper than [MaxDepth].
+// map keys, NaN and infinities) and nesting deeper than [MaxDepth]. With
+// dst nil, the output is allocated once with room for one and a half times
+// len(src) (it grows if JSON takes more).
 func MsgpackToJSON(dst, src []byte) ([]byte, error) {
 	m := mpReader{in: src, out: dst}
+	if dst == nil {
+		m.out = make([]byte, 0, len(src)+len(src)/2+16)
+	}
 	if err := m.value(0); err != nil {
 		return dst, err
 	}

@@ -9,8 +9,12 @@ import (
 // JSONToMsgpack(json.Marshal(r)) gives, written without the JSON step.
 // StructuredContent that is a json.RawMessage is compacted as is; any other
 // value goes through encoding/json. It returns an error for structured
-// content that is not valid JSON.
+// content that is not valid JSON. With dst nil, the output is allocated
+// once with room for what r's strings take (toolResultSize).
 func AppendToolResult(dst []byte, r *ToolResult) ([]byte, error) {
+	if dst == nil {
+		dst = make([]byte, 0, toolResultSize(r))
+	}
 	fields := 1
 	if r.StructuredContent != nil {
 		fields++
@@ -47,6 +51,24 @@ func AppendToolResult(dst []byte, r *ToolResult) ([]byte, error) {
 		dst = append(dst, 0xc3)
 	}
 	return dst, nil
+}
+
+// toolResultSize is about the length of r as msgpack: its strings, and
+// room for keys and headers; structured content counts when it is a
+// json.RawMessage, the length of its JSON.
+func toolResultSize(r *ToolResult) int {
+	n := 32
+	for i := range r.Content {
+		c := &r.Content[i]
+		n += 40 + len(c.Type) + len(c.Text) + len(c.Data) + len(c.MimeType)
+		if res := c.Resource; res != nil {
+			n += 40 + len(res.URI) + len(res.MimeType) + len(res.Text) + len(res.Blob)
+		}
+	}
+	if raw, ok := r.StructuredContent.(json.RawMessage); ok {
+		n += len(raw)
+	}
+	return n
 }
 
 func appendContent(dst []byte, c *Content) []byte {

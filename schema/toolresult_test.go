@@ -75,3 +75,24 @@ func TestIsToolError(t *testing.T) {
 		t.Error("malformed msgpack read as a tool error")
 	}
 }
+
+// With dst nil, a small value's conversions and a tool result's encoding
+// each allocate their output once, not growing it.
+func TestNilDstAllocatesOnce(t *testing.T) {
+	js := []byte(`{"text":"hello","n":[1,-2,2.5,true,null],"o":{"k":"v"}}`)
+	mp, err := schema.JSONToMsgpack(nil, js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := &schema.ToolResult{Content: []schema.Content{{Type: "text", Text: strings.Repeat("x", 300)}},
+		StructuredContent: json.RawMessage(js)}
+	for name, f := range map[string]func(){
+		"JSONToMsgpack":    func() { _, _ = schema.JSONToMsgpack(nil, js) },
+		"MsgpackToJSON":    func() { _, _ = schema.MsgpackToJSON(nil, mp) },
+		"AppendToolResult": func() { _, _ = schema.AppendToolResult(nil, res) },
+	} {
+		if n := testing.AllocsPerRun(100, f); n > 1 {
+			t.Errorf("%s: %.0f allocations, want 1", name, n)
+		}
+	}
+}
