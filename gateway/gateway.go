@@ -423,5 +423,7 @@ func (g *Gateway) Close() {
 // nextKey returns a request key unique across gateways and restarts: the
 // gateway id is random and the counter is per process.
 func (g *Gateway) nextKey() string {
-	return g.cfg.ID + "-" + strconv.FormatUint(g.keySeq.Add(1), 36)
+	var buf [64]byte // on the stack: the key's one allocation is the string
+	k := append(append(buf[:0], g.cfg.ID...), '-')
+	return string(strconv.AppendUint(k, g.keySeq.Add(1), 36))
 }
