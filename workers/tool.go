@@ -236,13 +236,20 @@ func argsError(err error) error {
 }
 
 // TextResult is a tool result with one text item.
-func TextResult(text string) *schema.ToolResult {
-	return &schema.ToolResult{Content: []schema.Content{{Type: "text", Text: text}}}
-}
+func TextResult(text string) *schema.ToolResult { return textResult(text, false) }
 
 // ErrorResult is a tool result with isError set and err's text.
-func ErrorResult(err error) *schema.ToolResult {
-	return &schema.ToolResult{Content: []schema.Content{{Type: "text", Text: err.Error()}}, IsError: true}
+func ErrorResult(err error) *schema.ToolResult { return textResult(err.Error(), true) }
+
+// textResult is a tool result with one text item, made with the item in
+// one allocation.
+func textResult(text string, isError bool) *schema.ToolResult {
+	r := &struct {
+		res  schema.ToolResult
+		item [1]schema.Content
+	}{item: [1]schema.Content{{Type: "text", Text: text}}}
+	r.res.Content, r.res.IsError = r.item[:], isError
+	return &r.res
 }
 
 // entry is the tool's registry record for group.

@@ -284,6 +284,14 @@ func TestTextAndErrorResult(t *testing.T) {
 	if !e.IsError || len(e.Content) != 1 || e.Content[0].Text != "bad" {
 		t.Errorf("ErrorResult = %+v", e)
 	}
+	// Content added to a result goes in a new array: the first item stays.
+	r.Content = append(r.Content, schema.Content{Type: "text", Text: "more"})
+	if len(r.Content) != 2 || r.Content[0].Text != "hi" || r.Content[1].Text != "more" {
+		t.Errorf("appended: %+v", r.Content)
+	}
+	if n := testing.AllocsPerRun(100, func() { _ = TextResult("hi") }); n != 1 {
+		t.Errorf("TextResult: %.0f allocations, want 1", n)
+	}
 }
 
 func TestOptionsDefaults(t *testing.T) {
