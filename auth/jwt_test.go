@@ -76,13 +76,7 @@ func newTestIssuer(t testing.TB) *testIssuer {
 				return
 			}
 		}
-		b, err := iss.keys.JSONPublic(r.Context())
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusInternalServerError)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write(b)
+		testkit.JWKSHandler(iss.keys).ServeHTTP(w, r)
 	}))
 	t.Cleanup(iss.srv.Close)
 	return iss
@@ -91,13 +85,7 @@ func newTestIssuer(t testing.TB) *testIssuer {
 // publish adds a public key to the key set under kid.
 func (iss *testIssuer) publish(t testing.TB, kid string, pub any, alg jwkset.ALG) {
 	t.Helper()
-	jwk, err := jwkset.NewJWKFromKey(pub, jwkset.JWKOptions{Metadata: jwkset.JWKMetadataOptions{KID: kid, ALG: alg, USE: jwkset.UseSig}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := iss.keys.KeyWrite(context.Background(), jwk); err != nil {
-		t.Fatal(err)
-	}
+	testkit.PublishKey(t, iss.keys, pub, jwkset.JWKMetadataOptions{KID: kid, ALG: alg, USE: jwkset.UseSig})
 }
 
 func ecKey(t testing.TB) *ecdsa.PrivateKey {

@@ -2,7 +2,6 @@ package gateway_test
 
 import (
 	"bytes"
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -10,7 +9,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -21,6 +19,7 @@ import (
 
 	"github.com/mcpstream/mcpstream/auth"
 	"github.com/mcpstream/mcpstream/gateway"
+	"github.com/mcpstream/mcpstream/internal/testkit"
 )
 
 // TestJWTOverHTTP: a gateway validating bearer JWTs against a key set
@@ -39,32 +38,9 @@ func TestJWTOverHTTP(t *testing.T) {
 	)
 	sig, enc := ecdsaKey(t), ecdsaKey(t)
 	keys := jwkset.NewMemoryStorage()
-	for _, k := range []struct {
-		key *ecdsa.PrivateKey
-		md  jwkset.JWKMetadataOptions
-	}{
-		{sig, jwkset.JWKMetadataOptions{KID: "sig", ALG: jwkset.AlgES256, USE: jwkset.UseSig}},
-		{enc, jwkset.JWKMetadataOptions{KID: "enc", USE: jwkset.UseEnc}},
-	} {
-		jwk, err := jwkset.NewJWKFromKey(&k.key.PublicKey, jwkset.JWKOptions{Metadata: k.md})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := keys.KeyWrite(context.Background(), jwk); err != nil {
-			t.Fatal(err)
-		}
-	}
-	jwks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, err := keys.JSONPublic(r.Context())
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusInternalServerError)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write(b)
-	}))
-	t.Cleanup(jwks.Close)
-	a, err := auth.NewJWT(t.Context(), auth.JWTOptions{JWKSURL: jwks.URL, Issuer: issuer, Audience: resource,
+	testkit.PublishKey(t, keys, &sig.PublicKey, jwkset.JWKMetadataOptions{KID: "sig", ALG: jwkset.AlgES256, USE: jwkset.UseSig})
+	testkit.PublishKey(t, keys, &enc.PublicKey, jwkset.JWKMetadataOptions{KID: "enc", USE: jwkset.UseEnc})
+	a, err := auth.NewJWT(t.Context(), auth.JWTOptions{JWKSURL: testkit.ServeJWKS(t, keys), Issuer: issuer, Audience: resource,
 		RequiredScopes: []string{scope}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)

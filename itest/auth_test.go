@@ -7,7 +7,6 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strings"
@@ -17,6 +16,8 @@ import (
 	"github.com/MicahParks/jwkset"
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/modelcontextprotocol/go-sdk/oauthex"
+
+	"github.com/mcpstream/mcpstream/internal/testkit"
 )
 
 // bearer adds a bearer token to every request, as an OAuth-enabled client
@@ -47,23 +48,8 @@ func TestBearerTokens(t *testing.T) {
 		t.Fatal(err)
 	}
 	keys := jwkset.NewMemoryStorage()
-	jwk, err := jwkset.NewJWKFromKey(&key.PublicKey, jwkset.JWKOptions{Metadata: jwkset.JWKMetadataOptions{KID: "k1", ALG: jwkset.AlgES256, USE: jwkset.UseSig}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := keys.KeyWrite(context.Background(), jwk); err != nil {
-		t.Fatal(err)
-	}
-	jwks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, err := keys.JSONPublic(r.Context())
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusInternalServerError)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write(b)
-	}))
-	defer jwks.Close()
+	testkit.PublishKey(t, keys, &key.PublicKey, jwkset.JWKMetadataOptions{KID: "k1", ALG: jwkset.AlgES256, USE: jwkset.UseSig})
+	jwksURL := testkit.ServeJWKS(t, keys)
 	token := func(sub, aud, scope string) string {
 		t.Helper()
 		tok := jwt.NewWithClaims(jwt.SigningMethodES256, jwt.MapClaims{"iss": issuer, "aud": aud, "sub": sub, "scope": scope,
@@ -78,7 +64,7 @@ func TestBearerTokens(t *testing.T) {
 	alice, bob := token("alice", resource, "mcp:tools"), token("bob", resource, "mcp:tools offline")
 	auth := func(tok string) []string { return []string{"Authorization", "Bearer " + tok} }
 
-	dev, endpoint, _ := startDev(t, false, "--jwks-url", jwks.URL, "--jwt-issuer", issuer, "--resource-url", resource,
+	dev, endpoint, _ := startDev(t, false, "--jwks-url", jwksURL, "--jwt-issuer", issuer, "--resource-url", resource,
 		"--auth-server", authServer, "--jwt-scopes", "mcp:tools")
 	base := strings.TrimSuffix(endpoint, "/mcp")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
