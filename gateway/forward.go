@@ -93,14 +93,13 @@ func (g *Gateway) forward(ctx context.Context, x *exchange) {
 	x.out.result(workerResult(rep.Result))
 }
 
-// destination is where an envelope goes: a group's partition.
+// destination is where an envelope goes: a group's partition, and its
+// request subject (streams.RequestSubject).
 type destination struct {
 	group     string
 	partition int
+	subject   string
 }
-
-// subject is the destination's request subject.
-func (d destination) subject() string { return streams.RequestSubject(d.group, d.partition) }
 
 // envelope fills env, the envelope that carries x's request to the group
 // serving it, and returns where it goes: a session's requests share a
@@ -108,8 +107,8 @@ func (d destination) subject() string { return streams.RequestSubject(d.group, d
 // for an unknown target or malformed params, -32002 for an unknown
 // resource.
 func (g *Gateway) envelope(x *exchange, env *schema.Envelope) (destination, *schema.Error) {
-	sess, msg := x.sess, x.msg
-	name, group, rawArgs, rawToken, rpcErr := target(g.reg.Load(), msg)
+	sess, msg, snap := x.sess, x.msg, g.reg.Load()
+	name, group, rawArgs, rawToken, rpcErr := target(snap, msg)
 	if rpcErr != nil {
 		return destination{}, rpcErr
 	}
@@ -155,7 +154,8 @@ func (g *Gateway) envelope(x *exchange, env *schema.Envelope) (destination, *sch
 	if routing == "" {
 		routing = env.Key
 	}
-	return destination{group, streams.Partition(routing, g.topo.Partitions)}, nil
+	p := streams.Partition(routing, g.topo.Partitions)
+	return destination{group, p, snap.requestSubject(group, p)}, nil
 }
 
 // firstBackoff is the wait before a failed publish is tried again the
@@ -171,7 +171,7 @@ const firstBackoff = 50 * time.Millisecond
 func (g *Gateway) publishAndWait(ctx context.Context, dest destination, env *schema.Envelope, w *waiter, out replier) (_ *schema.Reply, _ *schema.Error, refused bool) {
 	backoff := firstBackoff
 	msgID, reruns := env.Key, 0
-	subject := dest.subject()
+	subject := dest.subject
 publish:
 	for {
 		m := nats.NewMsg(subject)

@@ -165,7 +165,7 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Gateway, error) {
 		MaxSession: int32(cfg.MaxSessionInFlight), MaxPrincipal: cfg.MaxPrincipalInFlight,
 		Queueing: func(d time.Duration) { g.metrics.queueOverhead(d) }})
 	g.cors = newCORS(g.originAllowed)
-	g.reg = newRegistry(g.log)
+	g.reg = newRegistry(g.log, topo.Partitions)
 	g.router = newRouter(g.log, func(rep *schema.Reply) {
 		g.refuseClientRequest(rep, schema.Errorf(schema.CodeInternalError, "%s: the call it belongs to is no longer waiting here", rep.Method))
 	})

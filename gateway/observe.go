@@ -252,7 +252,7 @@ func (o *observer) publishing(ctx context.Context, env *schema.Envelope, h nats.
 			semconv.MessagingSystemKey.String("nats"),
 			semconv.MessagingOperationName("send"),
 			semconv.MessagingOperationTypeSend,
-			semconv.MessagingDestinationName(dest.subject()),
+			semconv.MessagingDestinationName(dest.subject),
 			semconv.MessagingDestinationTemplate(streams.RequestSubjectTemplate),
 			semconv.MessagingDestinationPartitionID(strconv.Itoa(dest.partition)),
 			semconv.MessagingConsumerGroupName(streams.ConsumerName(dest.group)),

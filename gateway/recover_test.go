@@ -30,7 +30,7 @@ func TestRecoverReply(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := &Gateway{results: kv, reg: newRegistry(slog.New(slog.DiscardHandler))}
+	g := &Gateway{results: kv, reg: newRegistry(slog.New(slog.DiscardHandler), 4)}
 	tool := func(name, annotations string) *schema.ToolEntry {
 		return &schema.ToolEntry{Tool: schema.Tool{Name: name, Annotations: json.RawMessage(annotations)}, Group: "g"}
 	}

@@ -41,6 +41,19 @@ type Snapshot struct {
 	// unserved maps the tools and prompts registered by groups that have
 	// no live replica now to their group.
 	unserved map[string]string
+	// subjects holds the request subjects of the groups with a live
+	// replica, one per partition: made once a snapshot, not once a call.
+	subjects map[string][]string
+}
+
+// requestSubject returns the request subject of group's partition p
+// (streams.RequestSubject): the one the snapshot holds for a live group,
+// else one made now.
+func (s *Snapshot) requestSubject(group string, p int) string {
+	if subs := s.subjects[group]; p >= 0 && p < len(subs) {
+		return subs[p]
+	}
+	return streams.RequestSubject(group, p)
 }
 
 // Unserved returns the worker group of a tool or prompt that is
@@ -113,6 +126,9 @@ type registry struct {
 	// first is the snapshot current when ready closed (set before).
 	first *Snapshot
 	log   *slog.Logger
+	// partitions is the number of partitions of the topology, for the
+	// snapshot's request subjects.
+	partitions int
 
 	changedMu sync.Mutex
 	changed   chan struct{} // closed and replaced by every new snapshot
@@ -127,16 +143,19 @@ type registry struct {
 	rev       uint64 // the last revision applied
 }
 
-func newRegistry(log *slog.Logger) *registry {
+// newRegistry returns a registry whose snapshots hold the request
+// subjects of a topology of the given number of partitions.
+func newRegistry(log *slog.Logger, partitions int) *registry {
 	r := &registry{
-		ready:     make(chan struct{}),
-		log:       log,
-		changed:   make(chan struct{}),
-		tools:     map[string]*schema.ToolEntry{},
-		prompts:   map[string]*schema.PromptEntry{},
-		resources: map[string]*schema.ResourceEntry{},
-		templates: map[string]*schema.TemplateEntry{},
-		live:      map[string]map[string]struct{}{},
+		ready:      make(chan struct{}),
+		log:        log,
+		partitions: partitions,
+		changed:    make(chan struct{}),
+		tools:      map[string]*schema.ToolEntry{},
+		prompts:    map[string]*schema.PromptEntry{},
+		resources:  map[string]*schema.ResourceEntry{},
+		templates:  map[string]*schema.TemplateEntry{},
+		live:       map[string]map[string]struct{}{},
 	}
 	r.snap.Store(&Snapshot{tools: map[string]*schema.ToolEntry{}, prompts: map[string]*schema.PromptEntry{},
 		resources: map[string]*schema.ResourceEntry{}, listResult: []byte(`{"tools":[]}`),
@@ -357,6 +376,14 @@ func (r *registry) rebuild() {
 	s.templatesResult, _ = json.Marshal(struct {
 		Templates []*schema.ResourceTemplate `json:"resourceTemplates"`
 	}{tlist})
+	s.subjects = make(map[string][]string, len(r.live))
+	for group := range r.live {
+		subs := make([]string, r.partitions)
+		for p := range subs {
+			subs[p] = streams.RequestSubject(group, p)
+		}
+		s.subjects[group] = subs
+	}
 	r.snap.Store(s)
 	r.changedMu.Lock()
 	close(r.changed)

@@ -45,7 +45,7 @@ func newRegistryFixture(t *testing.T) *registryFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg := newRegistry(slog.New(slog.DiscardHandler))
+	reg := newRegistry(slog.New(slog.DiscardHandler), 4)
 	go func() { defer close(done); reg.watch(ctx, w) }()
 	select {
 	case <-reg.ready:
@@ -209,7 +209,7 @@ func TestRegistryToolMovesBetweenGroups(t *testing.T) {
 // BenchmarkRegistryLookup measures the gateway's lookup path: load the
 // snapshot pointer and find a tool, from every core at once.
 func BenchmarkRegistryLookup(b *testing.B) {
-	reg := newRegistry(slog.New(slog.DiscardHandler))
+	reg := newRegistry(slog.New(slog.DiscardHandler), 4)
 	const n = 1000
 	toolNames := make([]string, n)
 	reg.live["g"] = map[string]struct{}{"i": {}}
@@ -253,4 +253,32 @@ func TestRegistryPrompts(t *testing.T) {
 	f.await("greet gone", func(s *Snapshot) bool {
 		return s.Prompt("greet") == nil && string(s.PromptsListResult()) == `{"prompts":[]}`
 	})
+}
+
+// TestSnapshotRequestSubjects checks that a snapshot's request subjects,
+// made once for each live group and partition, are the ones
+// streams.RequestSubject makes, and that a group or partition it holds
+// none for still gets the right subject, without an allocation a call for
+// the ones it holds.
+func TestSnapshotRequestSubjects(t *testing.T) {
+	f := newRegistryFixture(t) // 4 partitions
+	f.beat("g1", "i1", 0)
+	f.putTool("a", "g1", "v1")
+	s := f.await("a", has("a"))
+	if got := len(s.subjects["g1"]); got != 4 {
+		t.Fatalf("%d subjects held for g1, want 4", got)
+	}
+	for _, group := range []string{"g1", "g2"} { // g2 has no live replica
+		for p := range 6 { // 4 and 5 beyond the topology's partitions
+			if got, want := s.requestSubject(group, p), streams.RequestSubject(group, p); got != want {
+				t.Errorf("requestSubject(%q, %d) = %q, want %q", group, p, got, want)
+			}
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { _ = s.requestSubject("g1", 3) }); n != 0 {
+		t.Errorf("requestSubject of a live group: %v allocations, want 0", n)
+	}
+	if (&Snapshot{}).requestSubject("g1", 1) != streams.RequestSubject("g1", 1) {
+		t.Error("a snapshot without subjects made the wrong one")
+	}
 }
