@@ -105,7 +105,7 @@ func (o *batchWriter) add(b []byte) {
 			setSSEHeaders(o.w.Header())
 			sep = sseEvent + sep
 		} else {
-			o.w.Header().Set("Content-Type", "application/json")
+			setJSONContentType(o.w.Header())
 		}
 		o.w.WriteHeader(http.StatusOK)
 	}

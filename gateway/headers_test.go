@@ -2,45 +2,54 @@ package gateway
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"testing"
 )
 
-func TestParamHeaders(t *testing.T) {
-	hp := headerParams([]byte(`{"type":"object","properties":{"region":{"type":"string","x-mcp-header":"Region"},` +
-		`"n":{"type":"integer","x-mcp-header":"N"},"opts":{"type":"object","properties":{"deep":{"type":"boolean","x-mcp-header":"Deep"}}},"plain":{"type":"string"}}}`))
-	if len(hp) != 3 {
-		t.Fatalf("headerParams = %+v, want region, n and opts.deep", hp)
-	}
-	if headerParams([]byte(`{"type":"object","properties":{"a":{"type":"string"}}}`)) != nil {
-		t.Error("a schema without x-mcp-header has header params")
-	}
-	args := []byte(`{"region":"Hello","n":42,"opts":{"deep":true},"plain":"x"}`)
-	hdr := func(kv ...string) http.Header {
-		h := http.Header{}
-		for i := 0; i+1 < len(kv); i += 2 {
-			h.Add(kv[i], kv[i+1])
+// TestSharedHeaderValues checks that the header values every answer
+// shares reach the client and come back from net/http unchanged, even
+// when a handler adds to one after setting it: the next response must not
+// see another's value.
+func TestSharedHeaderValues(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/sse" {
+			setSSEHeaders(w.Header())
+			w.Header().Add("Cache-Control", "no-store")
+			w.WriteHeader(http.StatusOK)
+			_, _ = w.Write([]byte("data: {}\n\n"))
+			return
 		}
-		return h
-	}
-	ok := []string{"Mcp-Param-Region", "=?base64?SGVsbG8=?=", "mcp-param-n", "42.0", "Mcp-Param-Deep", "true"}
-	if err := checkParamHeaders(hp, args, hdr(ok...)); err != nil {
-		t.Fatalf("matching headers refused: %v", err)
-	}
-	for name, h := range map[string]http.Header{
-		"missing":         hdr(ok[2:]...),
-		"differs":         hdr(append([]string{"Mcp-Param-Region", "Bye"}, ok[2:]...)...),
-		"bad padding":     hdr(append([]string{"Mcp-Param-Region", "=?base64?SGVsbG8?="}, ok[2:]...)...),
-		"number differs":  hdr("Mcp-Param-Region", "Hello", "Mcp-Param-N", "43", "Mcp-Param-Deep", "true"),
-		"bool differs":    hdr("Mcp-Param-Region", "Hello", "Mcp-Param-N", "42", "Mcp-Param-Deep", "false"),
-		"control char":    hdr("Mcp-Param-Region", "Hel\x01lo", "Mcp-Param-N", "42", "Mcp-Param-Deep", "true"),
-		"header repeated": hdr("Mcp-Param-Region", "Hello", "Mcp-Param-Region", "Hello", "Mcp-Param-N", "42", "Mcp-Param-Deep", "true"),
-	} {
-		if err := checkParamHeaders(hp, args, h); err == nil || err.Code != -32020 {
-			t.Errorf("%s: %v, want -32020", name, err)
+		w.Header().Add("Content-Type", "charset=utf-8") // after the shared value: a slice of its own
+		writeErrorBody(w, http.StatusServiceUnavailable, []byte(`{}`))
+	}))
+	defer srv.Close()
+	for range 2 {
+		for _, path := range []string{"/json", "/sse"} {
+			resp, err := http.Get(srv.URL + path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			want := "application/json"
+			if path == "/sse" {
+				want = "text/event-stream"
+			}
+			if got := resp.Header.Get("Content-Type"); got != want {
+				t.Errorf("%s: Content-Type %q, want %q", path, got, want)
+			}
 		}
 	}
-	// A value absent (or null) in the body needs no header.
-	if err := checkParamHeaders(hp, []byte(`{"region":null}`), hdr()); err != nil {
-		t.Errorf("absent values: %v", err)
+	for _, c := range []struct {
+		v    []string
+		want string
+	}{{jsonContentType, "application/json"}, {sseContentType, "text/event-stream"}, {noCache, "no-cache"}, {noBuffering, "no"}} {
+		if len(c.v) != 1 || cap(c.v) != 1 || c.v[0] != c.want {
+			t.Errorf("shared value %q (cap %d) changed, want [%q]", c.v, cap(c.v), c.want)
+		}
+	}
+	h := http.Header{}
+	setJSONContentType(h)
+	if n := testing.AllocsPerRun(100, func() { setJSONContentType(h) }); n != 0 {
+		t.Errorf("setting Content-Type: %v allocations, want 0", n)
 	}
 }

@@ -147,7 +147,7 @@ func (h *httpReplier) write(b []byte) {
 		b = append(b, "\n\n"...)
 		setSSEHeaders(hdr)
 	} else {
-		hdr.Set("Content-Type", "application/json")
+		setJSONContentType(hdr)
 	}
 	h.g.armWrite(h.w, len(b))
 	h.w.WriteHeader(http.StatusOK)
@@ -198,10 +198,26 @@ func (h *httpReplier) accepted() { h.w.WriteHeader(http.StatusAccepted) }
 // to be cached, nor buffered by a proxy (X-Accel-Buffering, which nginx
 // honours and the 2026-07-28 transport asks for).
 func setSSEHeaders(h http.Header) {
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("X-Accel-Buffering", "no")
+	h["Content-Type"] = sseContentType
+	h["Cache-Control"] = noCache
+	h["X-Accel-Buffering"] = noBuffering
 }
+
+// The values of the headers every answer sets, each one slice shared by
+// all responses instead of one made a response (as Header.Set would).
+// They are never modified: net/http only reads a handler's header values
+// (it writes the response from a clone of the header), and a value added
+// to one with Header.Add goes to a new slice, since each has no room
+// beyond its one element.
+var (
+	jsonContentType = []string{"application/json"}
+	sseContentType  = []string{"text/event-stream"}
+	noCache         = []string{"no-cache"}
+	noBuffering     = []string{"no"}
+)
+
+// setJSONContentType sets h's Content-Type to application/json.
+func setJSONContentType(h http.Header) { h["Content-Type"] = jsonContentType }
 
 // clientMessage formats a worker's notification or request about a call
 // of sess for its client, or returns nil when nothing is to be sent: log
@@ -254,7 +270,7 @@ func writeErrorBody(w http.ResponseWriter, status int, b []byte) {
 	if (status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests) && h.Get("Retry-After") == "" {
 		h.Set("Retry-After", "1")
 	}
-	h.Set("Content-Type", "application/json")
+	setJSONContentType(h)
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
 }
