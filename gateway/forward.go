@@ -94,11 +94,14 @@ func (g *Gateway) forward(ctx context.Context, x *exchange) {
 }
 
 // destination is where an envelope goes: a group's partition, and its
-// request subject (streams.RequestSubject).
+// request subject (streams.RequestSubject); and where the stream's
+// acknowledgement of its publish comes: ackSubject, the gateway's ack
+// prefix then the envelope's key.
 type destination struct {
-	group     string
-	partition int
-	subject   string
+	group      string
+	partition  int
+	subject    string
+	ackSubject string
 }
 
 // envelope fills env, the envelope that carries x's request to the group
@@ -128,8 +131,9 @@ func (g *Gateway) envelope(x *exchange, env *schema.Envelope) (destination, *sch
 			return destination{}, schema.Errorf(schema.CodeInvalidParams, "progressToken: %v", err)
 		}
 	}
+	key, ackSubject := g.nextKey()
 	*env = schema.Envelope{
-		Key:       g.nextKey(),
+		Key:       key,
 		Method:    msg.Method,
 		Name:      name,
 		Params:    args,
@@ -155,7 +159,7 @@ func (g *Gateway) envelope(x *exchange, env *schema.Envelope) (destination, *sch
 		routing = env.Key
 	}
 	p := streams.Partition(routing, g.topo.Partitions)
-	return destination{group, p, snap.requestSubject(group, p)}, nil
+	return destination{group, p, snap.requestSubject(group, p), ackSubject}, nil
 }
 
 // firstBackoff is the wait before a failed publish is tried again the
@@ -181,7 +185,7 @@ publish:
 			return nil, schema.Errorf(schema.CodeInternalError, "encoding request"), false
 		}
 		m.Data = data
-		m.Reply = g.ackPrefix + env.Key
+		m.Reply = dest.ackSubject
 		m.Header.Set(jetstream.MsgIDHeader, msgID)
 		elected := g.elections.wait(dest.partition)
 		g.router.published(w, dest.partition)

@@ -420,10 +420,14 @@ func (g *Gateway) Close() {
 	g.metrics.unregister()
 }
 
-// nextKey returns a request key unique across gateways and restarts: the
-// gateway id is random and the counter is per process.
-func (g *Gateway) nextKey() string {
-	var buf [64]byte // on the stack: the key's one allocation is the string
-	k := append(append(buf[:0], g.cfg.ID...), '-')
-	return string(strconv.AppendUint(k, g.keySeq.Add(1), 36))
+// nextKey returns a request key unique across gateways and restarts (the
+// gateway id is random and the counter is per process), and the reply
+// subject that the stream's acknowledgement of its publish comes to: the
+// gateway's ack prefix, then the key. Both are one allocation, the key
+// the subject's tail.
+func (g *Gateway) nextKey() (key, ackSubject string) {
+	var buf [128]byte // on the stack: the one allocation is the string
+	k := append(append(append(buf[:0], g.ackPrefix...), g.cfg.ID...), '-')
+	ackSubject = string(strconv.AppendUint(k, g.keySeq.Add(1), 36))
+	return ackSubject[len(g.ackPrefix):], ackSubject
 }

@@ -176,7 +176,8 @@ func (g *Gateway) answerTask(t *schema.Task, responses map[string]json.RawMessag
 
 // resumeTask sends a task's request to its group again, with its answers.
 func (g *Gateway) resumeTask(ctx context.Context, t *schema.Task) error {
-	env := &schema.Envelope{Key: g.nextKey(), Method: schema.MethodToolsCall, Name: t.Tool, Principal: t.Principal,
+	key, _ := g.nextKey()
+	env := &schema.Envelope{Key: key, Method: schema.MethodToolsCall, Name: t.Tool, Principal: t.Principal,
 		Revision: t.Revision, Deadline: t.CreatedAt.Add(time.Duration(t.TTLMs) * time.Millisecond).UnixNano(),
 		Attempt: 1, ReplyTo: g.replyTo, TaskID: t.TaskID}
 	var err error
