@@ -186,7 +186,8 @@ publish:
 		}
 		m.Data = data
 		m.Reply = dest.ackSubject
-		m.Header.Set(jetstream.MsgIDHeader, msgID)
+		w.msgID[0] = msgID
+		m.Header[jetstream.MsgIDHeader] = w.msgID[:]
 		elected := g.elections.wait(dest.partition)
 		g.router.published(w, dest.partition)
 		err = g.nc.PublishMsg(m)

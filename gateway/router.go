@@ -71,6 +71,13 @@ type waiter struct {
 	// suspect is set when the gateway reconnected to NATS while the
 	// request waited: its reply may have been lost in between.
 	suspect atomic.Bool
+
+	// msgID holds the Nats-Msg-Id header value of the request's publish,
+	// and is the header's value slice: the publish encodes its headers
+	// before it returns, so one slice serves every publish of the
+	// request, not a new one each. Only the goroutine publishing the
+	// request uses it.
+	msgID [1]string
 }
 
 // noteBuffer bounds the notifications buffered for one request.
