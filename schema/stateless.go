@@ -103,22 +103,32 @@ func ParseRequestMeta(params []byte) (m RequestMeta, ok bool) {
 	_ = ScanObject(meta, func(k, v []byte) {
 		switch string(k) {
 		case MetaProtocolVersion:
-			_ = json.Unmarshal(v, &m.ProtocolVersion)
+			unmarshalString(v, &m.ProtocolVersion)
 		case MetaClientCapabilities:
 			m.ClientCapabilities = v
 		case MetaClientInfo:
 			m.ClientInfo = v
 		case MetaLogLevel:
-			_ = json.Unmarshal(v, &m.LogLevel)
+			unmarshalString(v, &m.LogLevel)
 		case "progressToken":
 			m.ProgressToken = v
 		case "traceparent":
-			_ = json.Unmarshal(v, &m.TraceParent)
+			unmarshalString(v, &m.TraceParent)
 		case "tracestate":
-			_ = json.Unmarshal(v, &m.TraceState)
+			unmarshalString(v, &m.TraceState)
 		}
 	})
 	return m, true
+}
+
+// unmarshalString is json.Unmarshal(v, dst) through a copy of *dst: the
+// copy escapes to the heap, when this runs, and dst does not, so a caller's
+// value holding *dst can stay on the stack (ParseRequestMeta's result,
+// once an allocation for every request with params).
+func unmarshalString(v []byte, dst *string) {
+	s := *dst
+	_ = json.Unmarshal(v, &s)
+	*dst = s
 }
 
 // DecodeHeaderValue decodes a Mcp-Name or Mcp-Param-* header value: the

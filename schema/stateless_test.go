@@ -79,3 +79,17 @@ func TestParseRequestMetaTraceContext(t *testing.T) {
 		t.Errorf("a traceparent that is not a string read as %q", m.TraceParent)
 	}
 }
+
+// A _meta string member read twice keeps the last string value, a value
+// of another type leaving it as it was (json.Unmarshal's rule); params
+// without _meta are read without an allocation.
+func TestParseRequestMetaRepeatedAndAllocs(t *testing.T) {
+	m, ok := schema.ParseRequestMeta([]byte(`{"_meta":{"io.modelcontextprotocol/logLevel":"info","io.modelcontextprotocol/logLevel":3,"tracestate":"a","tracestate":"b","traceparent":null}}`))
+	if !ok || m.LogLevel != "info" || m.TraceState != "b" || m.TraceParent != "" {
+		t.Errorf("ParseRequestMeta = %+v, %v", m, ok)
+	}
+	params := []byte(`{"name":"echo","arguments":{"text":"hello"}}`)
+	if n := testing.AllocsPerRun(100, func() { _, _ = schema.ParseRequestMeta(params) }); n != 0 {
+		t.Errorf("params without _meta: %v allocations, want 0", n)
+	}
+}
