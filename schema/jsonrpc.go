@@ -182,7 +182,7 @@ func DecodeMessage(data []byte) (*Message, *Error) {
 	}
 	if hasMethod {
 		var ok bool
-		if m.Method, ok = jsonString(method); !ok {
+		if m.Method, ok = methodName(method); !ok {
 			return nil, invalidRequest(`"method" must be a string`)
 		}
 		if m.Method == "" {
@@ -308,4 +308,27 @@ func appendID(dst []byte, id ID) []byte {
 		return append(dst, "null"...)
 	}
 	return append(dst, id...)
+}
+
+// methodName is jsonString of a request's method member, except that the
+// methods most requests name come back as the package's constants, not as
+// a new string each.
+func methodName(raw []byte) (string, bool) {
+	if len(raw) >= 2 && raw[0] == '"' {
+		switch string(raw[1 : len(raw)-1]) { // compared without a copy
+		case MethodToolsCall:
+			return MethodToolsCall, true
+		case MethodToolsList:
+			return MethodToolsList, true
+		case MethodResourcesRead:
+			return MethodResourcesRead, true
+		case MethodPromptsGet:
+			return MethodPromptsGet, true
+		case MethodCompletionComplete:
+			return MethodCompletionComplete, true
+		case MethodPing:
+			return MethodPing, true
+		}
+	}
+	return jsonString(raw)
 }

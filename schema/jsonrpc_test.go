@@ -448,3 +448,21 @@ func TestDecodeMessageRepeatedMember(t *testing.T) {
 		t.Errorf("repeated members inside params or unknown ones: %v", e)
 	}
 }
+
+// A request's method reads the same whether or not it is one of the
+// methods that come back as constants, escaped or not; and a tools/call
+// costs no allocation for its method.
+func TestDecodeMessageMethodNames(t *testing.T) {
+	for raw, want := range map[string]string{`"tools/call"`: "tools/call", `"tools\/call"`: "tools/call", `"ping"`: "ping",
+		`"tools/call2"`: "tools/call2", `"notifications/initialized"`: "notifications/initialized", `"\u0074ools/list"`: "tools/list"} {
+		m, err := schema.DecodeMessage([]byte(`{"jsonrpc":"2.0","id":1,"method":` + raw + `}`))
+		if err != nil || m.Method != want {
+			t.Errorf("method %s: got %+v, %v; want %q", raw, m, err, want)
+		}
+	}
+	call := []byte(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{}}`)
+	other := []byte(`{"jsonrpc":"2.0","id":1,"method":"tools/callx","params":{}}`)
+	if a, b := testing.AllocsPerRun(100, func() { _, _ = schema.DecodeMessage(call) }), testing.AllocsPerRun(100, func() { _, _ = schema.DecodeMessage(other) }); a != b-1 {
+		t.Errorf("decoding a tools/call: %v allocations, want one fewer than another method's %v", a, b)
+	}
+}
