@@ -208,7 +208,9 @@ func (op *operation) end(ctx context.Context) {
 
 // requestTarget is what a request names, for its span's name, and the
 // attribute that carries it: a tool (gen_ai.tool.name), a prompt
-// (gen_ai.prompt.name) or a resource (mcp.resource.uri).
+// (gen_ai.prompt.name) or a resource (mcp.resource.uri, with no name: the
+// conventions keep a URI out of span names, whose cardinality it would
+// make unbounded).
 func requestTarget(msg *schema.Message) (string, attribute.KeyValue) {
 	switch msg.Method {
 	case schema.MethodToolsCall, schema.MethodPromptsGet:
@@ -222,7 +224,7 @@ func requestTarget(msg *schema.Message) (string, attribute.KeyValue) {
 		return name, semconv.GenAIToolName(name)
 	case schema.MethodResourcesRead:
 		if uri, rpcErr := readParams(msg.Params); rpcErr == nil {
-			return uri, semconv.McpResourceURI(uri)
+			return "", semconv.McpResourceURI(uri)
 		}
 	}
 	return "", attribute.KeyValue{}

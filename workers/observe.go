@@ -88,7 +88,8 @@ func (t *tracing) delivery(ctx context.Context, env *schema.Envelope, msg jetstr
 }
 
 // handler starts the span a handler runs in, under ctx: named
-// "{mcp.method.name} {target}".
+// "{mcp.method.name} {target}", the target a tool's or a prompt's name
+// (a resource's URI is an attribute only).
 func (t *tracing) handler(ctx context.Context, env *schema.Envelope) (context.Context, trace.Span) {
 	if t == nil {
 		return ctx, nil
@@ -96,13 +97,15 @@ func (t *tracing) handler(ctx context.Context, env *schema.Envelope) (context.Co
 	name := env.Method
 	attrs := []attribute.KeyValue{semconv.McpMethodNameKey.String(env.Method)}
 	if env.Name != "" {
-		name += " " + env.Name
 		switch env.Method {
 		case schema.MethodToolsCall:
+			name += " " + env.Name
 			attrs = append(attrs, semconv.GenAIToolName(env.Name), semconv.GenAIOperationNameExecuteTool)
 		case schema.MethodPromptsGet:
+			name += " " + env.Name
 			attrs = append(attrs, semconv.GenAIPromptName(env.Name))
 		case schema.MethodResourcesRead:
+			// Not in the name: a URI would make span names unbounded.
 			attrs = append(attrs, semconv.McpResourceURI(env.Name))
 		}
 	}

@@ -178,3 +178,38 @@ func TestLogsNameTheTrace(t *testing.T) {
 		t.Errorf("the call's arguments were logged:\n%s", out.String())
 	}
 }
+
+// TestResourceSpanName: the handler span of a resources/read is named
+// "resources/read", not after the URI (the MCP conventions keep span
+// names low-cardinality), and carries mcp.resource.uri.
+func TestResourceSpanName(t *testing.T) {
+	h := newHarness(t)
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	g := workers.NewGroup("resources")
+	workers.AddResource(g, schema.Resource{URI: "test://doc", Name: "doc"}, func(context.Context, *workers.Call, string, map[string]string) ([]schema.ResourceContents, error) {
+		return []schema.ResourceContents{{URI: "test://doc", Text: "hi"}}, nil
+	})
+	h.run(g, workers.Options{TracerProvider: tp})
+	k := h.key()
+	env := h.envelope(k, "test://doc", nil)
+	env.Method = schema.MethodResourcesRead
+	h.publish("resources", env)
+	h.await(k, 10*time.Second)
+	var handler sdktrace.ReadOnlySpan
+	testkit.Eventually(t, "the handler's span ended", 10*time.Second, func() bool {
+		for _, s := range rec.Ended() {
+			if v, ok := attr(s.Attributes(), "mcp.method.name"); ok && v.AsString() == schema.MethodResourcesRead {
+				handler = s
+				return true
+			}
+		}
+		return false
+	})
+	if handler.Name() != "resources/read" {
+		t.Errorf("handler span %q, want resources/read", handler.Name())
+	}
+	if v, _ := attr(handler.Attributes(), "mcp.resource.uri"); v.AsString() != "test://doc" {
+		t.Errorf("handler span mcp.resource.uri %q, want test://doc", v.AsString())
+	}
+}
