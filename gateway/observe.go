@@ -208,7 +208,8 @@ func (op *operation) end(ctx context.Context) {
 
 // requestTarget is what a request names, for its span's name, and the
 // attribute that carries it: a tool (gen_ai.tool.name), a prompt
-// (gen_ai.prompt.name) or a resource (mcp.resource.uri, with no name: the
+// (gen_ai.prompt.name) or the resource a resources/read, /subscribe or
+// /unsubscribe names (mcp.resource.uri, with no name: the
 // conventions keep a URI out of span names, whose cardinality it would
 // make unbounded).
 func requestTarget(msg *schema.Message) (string, attribute.KeyValue) {
@@ -222,7 +223,7 @@ func requestTarget(msg *schema.Message) (string, attribute.KeyValue) {
 			return name, semconv.GenAIPromptName(name)
 		}
 		return name, semconv.GenAIToolName(name)
-	case schema.MethodResourcesRead:
+	case schema.MethodResourcesRead, schema.MethodResourcesSubscribe, schema.MethodResourcesUnsubscribe:
 		if uri, rpcErr := readParams(msg.Params); rpcErr == nil {
 			return "", semconv.McpResourceURI(uri)
 		}

@@ -27,12 +27,13 @@ func spanNamed(t *testing.T, rec *tracetest.SpanRecorder, name string) sdktrace.
 
 // TestSpanResourceURI: a resources/read span is named "resources/read",
 // not after its URI (the MCP conventions keep span names low-cardinality),
-// and carries mcp.resource.uri.
+// and carries mcp.resource.uri; so do resources/subscribe and
+// resources/unsubscribe, whose params name a URI too.
 func TestSpanResourceURI(t *testing.T) {
 	rec := tracetest.NewSpanRecorder()
 	tg := newTestGateway(t, gateway.Config{TracerProvider: sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))})
 	hs := tg.initialize(t, "2025-11-25", `{}`)
-	for _, method := range []string{"resources/read"} {
+	for _, method := range []string{"resources/read", "resources/subscribe", "resources/unsubscribe"} {
 		wantResult(t, tg.post(t, `{"jsonrpc":"2.0","id":2,"method":"`+method+`","params":{"uri":"test://readme"}}`, hs...))
 		s := spanNamed(t, rec, method)
 		if got := stringAttr(s.Attributes(), "mcp.resource.uri"); got != "test://readme" {
