@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"net"
+	"net/http"
 	"strconv"
 	"time"
 
@@ -97,6 +98,9 @@ func (o *observer) begin(ctx context.Context, x *exchange) (context.Context, *op
 	x.out = op
 	target, targetAttr := requestTarget(x.msg)
 	op.attrs = append(op.attrs, semconv.NetworkTransportTCP, semconv.NetworkProtocolName("http"))
+	if x.r != nil {
+		op.attrs = append(op.attrs, semconv.NetworkProtocolVersion(httpVersion(x.r)))
+	}
 	if targetAttr.Valid() && targetAttr.Key != semconv.McpResourceURIKey {
 		op.attrs = append(op.attrs, targetAttr)
 	}
@@ -122,10 +126,12 @@ func (o *observer) begin(ctx context.Context, x *exchange) (context.Context, *op
 		attrs = append(attrs, semconv.McpSessionID(x.sess.id))
 	}
 	if x.r != nil {
-		if host, _, err := net.SplitHostPort(x.r.RemoteAddr); err == nil {
+		if host, port, err := net.SplitHostPort(x.r.RemoteAddr); err == nil {
 			attrs = append(attrs, semconv.ClientAddress(host))
+			if p, err := strconv.Atoi(port); err == nil {
+				attrs = append(attrs, semconv.ClientPort(p))
+			}
 		}
-		attrs = append(attrs, semconv.NetworkProtocolVersion(strconv.Itoa(x.r.ProtoMajor)+"."+strconv.Itoa(x.r.ProtoMinor)))
 	}
 	ctx, op.span = o.tracer.Start(parent, name, trace.WithSpanKind(trace.SpanKindServer),
 		trace.WithAttributes(attrs...), trace.WithLinks(links...))
@@ -229,6 +235,22 @@ func requestTarget(msg *schema.Message) (string, attribute.KeyValue) {
 		}
 	}
 	return "", attribute.KeyValue{}
+}
+
+// httpVersion is r's HTTP version as network.protocol.version writes it:
+// "1.1", "2", "3".
+func httpVersion(r *http.Request) string {
+	switch {
+	case r.ProtoMajor == 1 && r.ProtoMinor == 1:
+		return "1.1"
+	case r.ProtoMajor == 1:
+		return "1." + strconv.Itoa(r.ProtoMinor)
+	case r.ProtoMajor == 2:
+		return "2"
+	case r.ProtoMajor == 3:
+		return "3"
+	}
+	return strconv.Itoa(r.ProtoMajor)
 }
 
 // jsonRPCID is a JSON-RPC id as the conventions write it: a string's

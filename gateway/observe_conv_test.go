@@ -1,8 +1,12 @@
 package gateway_test
 
 import (
+	"context"
+	"strconv"
 	"testing"
 
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
@@ -43,6 +47,37 @@ func TestSpanResourceURI(t *testing.T) {
 	for _, s := range rec.Ended() {
 		if s.Name() == "resources/read test://readme" {
 			t.Errorf("a span is named after the resource's URI: %q", s.Name())
+		}
+	}
+}
+
+// TestSpanNetwork: a request's span has the client's address and port
+// and network.protocol.version as the conventions write it ("1.1", "2");
+// the operation duration has network.protocol.version too.
+func TestSpanNetwork(t *testing.T) {
+	rec := tracetest.NewSpanRecorder()
+	reader := sdkmetric.NewManualReader()
+	tg := newTestGateway(t, gateway.Config{TracerProvider: sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec)),
+		MeterProvider: sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))})
+	hs := tg.initialize(t, "2025-11-25", `{}`)
+	wantResult(t, tg.post(t, `{"jsonrpc":"2.0","id":2,"method":"ping"}`, hs...))
+	ping := spanNamed(t, rec, "ping")
+	if got := stringAttr(ping.Attributes(), "network.protocol.version"); got != "1.1" {
+		t.Errorf("ping span network.protocol.version %q, want 1.1", got)
+	}
+	if got := stringAttr(ping.Attributes(), "client.address"); got != "127.0.0.1" {
+		t.Errorf("ping span client.address %q, want 127.0.0.1", got)
+	}
+	if port, err := strconv.Atoi(stringAttr(ping.Attributes(), "client.port")); err != nil || port <= 0 {
+		t.Errorf("ping span client.port %q, want the client's port", stringAttr(ping.Attributes(), "client.port"))
+	}
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	for _, dp := range histogram(t, rm, "mcp.server.operation.duration").DataPoints {
+		if v, _ := dp.Attributes.Value("network.protocol.version"); v.AsString() != "1.1" {
+			t.Errorf("operation duration %v: network.protocol.version %q, want 1.1", dp.Attributes.ToSlice(), v.AsString())
 		}
 	}
 }
