@@ -85,6 +85,8 @@ type operation struct {
 	errType string
 	errMsg  string
 	status  int // the HTTP status of an error answered with one
+	// hadSession is set when the span got mcp.session.id at its start.
+	hadSession bool
 }
 
 // begin starts observing x's request: ctx gains its SERVER span, and
@@ -124,6 +126,7 @@ func (o *observer) begin(ctx context.Context, x *exchange) (context.Context, *op
 	}
 	if x.sess != nil && x.sess.id != "" {
 		attrs = append(attrs, semconv.McpSessionID(x.sess.id))
+		op.hadSession = true
 	}
 	if x.r != nil {
 		if host, port, err := net.SplitHostPort(x.r.RemoteAddr); err == nil {
@@ -183,6 +186,10 @@ const refusalReasonKey = attribute.Key("mcpstream.refusal.reason")
 
 // end closes the request's span and records its duration.
 func (op *operation) end(ctx context.Context) {
+	if sess := op.x.sess; op.span != nil && !op.hadSession && sess != nil && sess.id != "" {
+		// An initialize over Streamable HTTP created it.
+		op.span.SetAttributes(semconv.McpSessionID(sess.id))
+	}
 	if sess := op.x.sess; sess != nil && sess.client.Load() != nil {
 		// Read at the end: an initialize has negotiated it by now.
 		v := semconv.McpProtocolVersion(sess.revision())

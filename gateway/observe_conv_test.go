@@ -81,3 +81,14 @@ func TestSpanNetwork(t *testing.T) {
 		}
 	}
 }
+
+// TestInitializeSpanSession: the span of an initialize over Streamable
+// HTTP has the id of the session it created.
+func TestInitializeSpanSession(t *testing.T) {
+	rec := tracetest.NewSpanRecorder()
+	tg := newTestGateway(t, gateway.Config{TracerProvider: sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))})
+	hs := tg.initialize(t, "2025-11-25", `{}`)
+	if got := stringAttr(spanNamed(t, rec, "initialize").Attributes(), "mcp.session.id"); got != hs[1] {
+		t.Errorf("initialize span mcp.session.id %q, want the session it created, %q", got, hs[1])
+	}
+}
