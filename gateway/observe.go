@@ -1,7 +1,9 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"net"
 	"net/http"
 	"strconv"
@@ -261,9 +263,15 @@ func httpVersion(r *http.Request) string {
 }
 
 // jsonRPCID is a JSON-RPC id as the conventions write it: a string's
-// value, a number's text.
+// value (its escapes decoded), a number's text.
 func jsonRPCID(id schema.ID) string {
 	if len(id) >= 2 && id[0] == '"' {
+		if bytes.IndexByte(id, '\\') >= 0 {
+			var s string
+			if json.Unmarshal(id, &s) == nil {
+				return s
+			}
+		}
 		return string(id[1 : len(id)-1])
 	}
 	return string(id)

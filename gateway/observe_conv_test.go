@@ -92,3 +92,15 @@ func TestInitializeSpanSession(t *testing.T) {
 		t.Errorf("initialize span mcp.session.id %q, want the session it created, %q", got, hs[1])
 	}
 }
+
+// TestSpanRequestIDEscaped: a string id with JSON escapes is recorded as
+// the string it stands for.
+func TestSpanRequestIDEscaped(t *testing.T) {
+	rec := tracetest.NewSpanRecorder()
+	tg := newTestGateway(t, gateway.Config{TracerProvider: sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))})
+	hs := tg.initialize(t, "2025-11-25", `{}`)
+	wantResult(t, tg.post(t, `{"jsonrpc":"2.0","id":"p\u0041\"q","method":"ping"}`, hs...))
+	if got := stringAttr(spanNamed(t, rec, "ping").Attributes(), "jsonrpc.request.id"); got != `pA"q` {
+		t.Errorf("jsonrpc.request.id %q, want %q", got, `pA"q`)
+	}
+}
