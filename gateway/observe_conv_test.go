@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"testing"
 
+	"go.opentelemetry.io/otel/baggage"
+	"go.opentelemetry.io/otel/propagation"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -102,5 +104,31 @@ func TestSpanRequestIDEscaped(t *testing.T) {
 	wantResult(t, tg.post(t, `{"jsonrpc":"2.0","id":"p\u0041\"q","method":"ping"}`, hs...))
 	if got := stringAttr(spanNamed(t, rec, "ping").Attributes(), "jsonrpc.request.id"); got != `pA"q` {
 		t.Errorf("jsonrpc.request.id %q, want %q", got, `pA"q`)
+	}
+}
+
+// baggageSeen is a span processor that notes the baggage member "user" of
+// the context each span starts in.
+type baggageSeen struct {
+	sdktrace.SpanProcessor
+	seen map[string]string
+}
+
+func (b *baggageSeen) OnStart(parent context.Context, s sdktrace.ReadWriteSpan) {
+	b.seen[s.Name()] = baggage.FromContext(parent).Member("user").Value()
+}
+
+// TestMetaBaggage: the baggage a client puts in params._meta (an
+// unprefixed key, as SEP-414 has it) is in the context of the request's
+// span, as its traceparent is.
+func TestMetaBaggage(t *testing.T) {
+	rec := tracetest.NewSpanRecorder()
+	seen := &baggageSeen{SpanProcessor: rec, seen: map[string]string{}}
+	prop := propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
+	tg := newTestGateway(t, gateway.Config{TracerProvider: sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(seen)), Propagator: prop})
+	hs := tg.initialize(t, "2025-11-25", `{}`)
+	wantResult(t, tg.post(t, `{"jsonrpc":"2.0","id":2,"method":"ping","params":{"_meta":{"traceparent":"00-`+metaTrace+`-`+metaParent+`-01","baggage":"user=alice"}}}`, hs...))
+	if got := seen.seen["ping"]; got != "alice" {
+		t.Errorf("the ping span's context has baggage user=%q, want alice", got)
 	}
 }

@@ -232,13 +232,17 @@ func UnmarshalCancel(b []byte) (*Cancel, error) {
 }
 
 // TraceCarrier carries a W3C trace context, the traceparent and
-// tracestate keys in any case, in two string fields, for an OpenTelemetry
+// tracestate keys in any case, and W3C baggage (the baggage key) when
+// Baggage is not nil, in string fields, for an OpenTelemetry
 // TextMapPropagator (it is a propagation.TextMapCarrier); other keys are
 // dropped. [Envelope.Trace] and [RequestMeta.Trace] return theirs.
-type TraceCarrier struct{ Parent, State *string }
+type TraceCarrier struct{ Parent, State, Baggage *string }
 
-// Trace is the carrier of the envelope's trace context.
-func (e *Envelope) Trace() TraceCarrier { return TraceCarrier{&e.TraceParent, &e.TraceState} }
+// Trace is the carrier of the envelope's trace context (it has no
+// baggage).
+func (e *Envelope) Trace() TraceCarrier {
+	return TraceCarrier{Parent: &e.TraceParent, State: &e.TraceState}
+}
 
 // field is the field key names, nil for another key.
 func (c TraceCarrier) field(key string) *string {
@@ -247,6 +251,8 @@ func (c TraceCarrier) field(key string) *string {
 		return c.Parent
 	case strings.EqualFold(key, "tracestate"):
 		return c.State
+	case strings.EqualFold(key, "baggage"):
+		return c.Baggage
 	}
 	return nil
 }
@@ -274,6 +280,9 @@ func (c TraceCarrier) Keys() []string {
 	}
 	if *c.State != "" {
 		keys = append(keys, "tracestate")
+	}
+	if c.Baggage != nil && *c.Baggage != "" {
+		keys = append(keys, "baggage")
 	}
 	return keys
 }

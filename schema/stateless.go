@@ -65,8 +65,9 @@ const (
 
 // RequestMeta is what a request says about itself in params._meta: a
 // stateless request its revision, client and log level; any request its
-// progress token and the W3C trace context its client injected
-// (traceparent, tracestate: unprefixed keys, as MCP clients write them).
+// progress token and the W3C trace context and baggage its client
+// injected (traceparent, tracestate, baggage: unprefixed keys, as MCP
+// clients write them, SEP-414).
 type RequestMeta struct {
 	ProtocolVersion    string
 	ClientCapabilities json.RawMessage
@@ -75,10 +76,14 @@ type RequestMeta struct {
 	ProgressToken      json.RawMessage
 	TraceParent        string
 	TraceState         string
+	Baggage            string
 }
 
-// Trace is the carrier of the trace context the client sent in _meta.
-func (m *RequestMeta) Trace() TraceCarrier { return TraceCarrier{&m.TraceParent, &m.TraceState} }
+// Trace is the carrier of the trace context and the baggage the client
+// sent in _meta.
+func (m *RequestMeta) Trace() TraceCarrier {
+	return TraceCarrier{Parent: &m.TraceParent, State: &m.TraceState, Baggage: &m.Baggage}
+}
 
 // ParseRequestMeta reads the _meta member of params (raw JSON, may be nil).
 // It returns ok false when params or _meta is not an object.
@@ -116,6 +121,8 @@ func ParseRequestMeta(params []byte) (m RequestMeta, ok bool) {
 			unmarshalString(v, &m.TraceParent)
 		case "tracestate":
 			unmarshalString(v, &m.TraceState)
+		case "baggage":
+			unmarshalString(v, &m.Baggage)
 		}
 	})
 	return m, true
