@@ -213,3 +213,49 @@ func TestResourceSpanName(t *testing.T) {
 		t.Errorf("handler span mcp.resource.uri %q, want test://doc", v.AsString())
 	}
 }
+
+// TestNoSpanForPrefetched: a worker makes no span for an envelope it has
+// pulled but not yet handed to a handler (the messaging conventions: no
+// span for prefetched messages). With one handler busy, the envelopes
+// behind it have no span started; each gets its own once it runs.
+func TestNoSpanForPrefetched(t *testing.T) {
+	h := newHarness(t)
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	g := workers.NewGroup("prefetch")
+	started, release := make(chan struct{}, 4), make(chan struct{})
+	workers.AddTool(g, workers.Tool{Name: "block"}, func(context.Context, *workers.Call, struct{}) (*schema.ToolResult, error) {
+		started <- struct{}{}
+		<-release
+		return workers.TextResult("done"), nil
+	})
+	h.run(g, workers.Options{TracerProvider: tp, Concurrency: 1, Batch: 8})
+	var keys []string
+	for range 3 {
+		k := h.key()
+		keys = append(keys, k)
+		h.publish("prefetch", h.envelope(k, "block", nil))
+	}
+	<-started
+	time.Sleep(300 * time.Millisecond) // the pull has fetched the other two by now
+	process := func(spans []sdktrace.ReadOnlySpan) (n int) {
+		for _, s := range spans {
+			if s.Name() == "process mcp.req.{group}.{partition}" {
+				n++
+			}
+		}
+		return n
+	}
+	var startedSpans []sdktrace.ReadOnlySpan
+	for _, s := range rec.Started() {
+		startedSpans = append(startedSpans, s)
+	}
+	if n := process(startedSpans); n != 1 {
+		t.Errorf("%d process spans started while one handler runs and two envelopes wait, want 1", n)
+	}
+	close(release)
+	for _, k := range keys {
+		h.await(k, 10*time.Second)
+	}
+	testkit.Eventually(t, "three process spans ended", 10*time.Second, func() bool { return process(rec.Ended()) == 3 })
+}
