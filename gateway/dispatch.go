@@ -43,14 +43,14 @@ type exchange struct {
 // group that serves it (forward), or is answered here from the registry
 // snapshot, the session or the task bucket (answer).
 func (g *Gateway) dispatch(ctx context.Context, x *exchange) {
-	if x.msg.Kind() != schema.KindRequest {
-		g.notified(ctx, x)
-		return
-	}
-	if g.obs != nil {
+	if g.obs != nil && x.msg.Method != "" { // a request or a notification
 		var op *operation
 		ctx, op = g.obs.begin(ctx, x)
 		defer op.end(ctx)
+	}
+	if x.msg.Kind() != schema.KindRequest {
+		g.notified(ctx, x)
+		return
 	}
 	g.calls.add() // before the check: Shutdown waits for it, or it is refused
 	defer g.calls.done()

@@ -5,12 +5,14 @@ import (
 	"strconv"
 	"testing"
 
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/baggage"
 	"go.opentelemetry.io/otel/propagation"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/mcpstream/mcpstream/gateway"
 )
@@ -131,4 +133,48 @@ func TestMetaBaggage(t *testing.T) {
 	if got := seen.seen["ping"]; got != "alice" {
 		t.Errorf("the ping span's context has baggage user=%q, want alice", got)
 	}
+}
+
+// TestNotificationSpan: a notification the client sends is a SERVER span
+// too (the conventions' server span is for a request or a
+// notification), without jsonrpc.request.id, and is recorded in
+// mcp.server.operation.duration.
+func TestNotificationSpan(t *testing.T) {
+	rec := tracetest.NewSpanRecorder()
+	reader := sdkmetric.NewManualReader()
+	tg := newTestGateway(t, gateway.Config{TracerProvider: sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec)),
+		MeterProvider: sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))})
+	hs := tg.initialize(t, "2025-11-25", `{}`) // it sends notifications/initialized
+	s := spanNamed(t, rec, "notifications/initialized")
+	if s.SpanKind() != trace.SpanKindServer {
+		t.Errorf("notification span kind %v, want SERVER", s.SpanKind())
+	}
+	if got := stringAttr(s.Attributes(), "mcp.session.id"); got != hs[1] {
+		t.Errorf("notification span mcp.session.id %q, want %q", got, hs[1])
+	}
+	if _, ok := attrOf(s.Attributes(), "jsonrpc.request.id"); ok {
+		t.Error("a notification's span has jsonrpc.request.id")
+	}
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, dp := range histogram(t, rm, "mcp.server.operation.duration").DataPoints {
+		if v, _ := dp.Attributes.Value("mcp.method.name"); v.AsString() == "notifications/initialized" && dp.Count == 1 {
+			found = true
+		}
+	}
+	if !found {
+		t.Error("no operation duration for notifications/initialized")
+	}
+}
+
+func attrOf(attrs []attribute.KeyValue, key string) (attribute.Value, bool) {
+	for _, a := range attrs {
+		if string(a.Key) == key {
+			return a.Value, true
+		}
+	}
+	return attribute.Value{}, false
 }
