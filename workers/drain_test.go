@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -355,7 +356,9 @@ func TestHandBackOnLastDelivery(t *testing.T) {
 	testkit.Eventually(t, "A to hold both envelopes", 10*time.Second, func() bool {
 		return h.consumerInfo("hb", 0).NumAckPending == 2
 	})
-	_, stopB := h.run(testGroup("hb", pb), workers.Options{Instance: "b", Concurrency: 1, DrainTimeout: 20 * time.Second})
+	republishedB := make(chan struct{}, 1)
+	_, stopB := h.run(testGroup("hb", pb), workers.Options{Instance: "b", Concurrency: 1, DrainTimeout: 20 * time.Second,
+		Logger: slog.New(testkit.LogSignal{Msg: "envelope on its last delivery published again", Ch: republishedB})})
 	h.publish("hb", h.envelope(runningB, "block", map[string]any{}))
 	if got := awaitValue(t, pb.started, 10*time.Second, "B's handler to start"); got != runningB {
 		t.Fatalf("B started %s, want %s", got, runningB)
@@ -373,9 +376,12 @@ func TestHandBackOnLastDelivery(t *testing.T) {
 	if err := awaitValue(t, stoppedA, 10*time.Second, "A's Run to return"); err != nil {
 		t.Fatalf("A's Run: %v", err)
 	}
-	// B drains: the waiting envelope is on its last delivery.
+	// B drains: the waiting envelope is on its last delivery, and is
+	// published again before B's own call is let finish (released sooner,
+	// B's free handler could take it first and run it).
 	stoppedB := make(chan error, 1)
 	go func() { stoppedB <- stopB() }()
+	awaitValue(t, republishedB, 10*time.Second, "B to publish the waiting envelope again")
 	close(pb.release)
 	if err := awaitValue(t, stoppedB, 10*time.Second, "B's Run to return"); err != nil {
 		t.Fatalf("B's Run: %v", err)
