@@ -71,7 +71,9 @@
 // connections ([Config.MaxConns]) and answers those beyond the cap with
 // 503 at once, apply them to an http.Server. A body must be JSON text by
 // RFC 8259 (UTF-8, no lone surrogates) or is -32700, and is bounded in
-// size and nesting before it is decoded. A JSON-RPC batch, on either
+// size and nesting before it is decoded; the bodies held at once are
+// bounded together ([Config.MaxBodyMemory]), past which one is refused
+// with 503 as it arrives. A JSON-RPC batch, on either
 // transport that allows one, holds at most [Config.MaxBatch] messages (or
 // is refused whole with 400 before any of it runs) and its requests run
 // [Config.BatchConcurrency] at a time, so that one POST holds a bounded
