@@ -40,12 +40,12 @@
 // A gateway publishes each request as a msgpack schema.Envelope to the
 // group's request subject on the partition its routing key maps to
 // (streams.RequestSubject, streams.Partition). Each replica pulls envelopes
-// in batches from every partition, bounded in envelopes ([Options.Batch])
-// and in bytes (streams.PullBytes) (Consume with pull heartbeats, so a pull
+// in batches from every partition (Consume with pull heartbeats, so a pull
 // lost with a consumer's leader is made again within seconds, and at once
-// when the consumer's new leader is elected: consume.go) and hands
-// them to a pool of [Options.Concurrency] goroutines; while every one is
-// busy it pulls no more: backpressure, not an unbounded queue. For each
+// when the consumer's new leader is elected: consume.go), each batch
+// bounded in envelopes ([Options.Batch]) and in bytes (streams.PullBytes),
+// and hands them to a pool of [Options.Concurrency] goroutines; while every
+// one is busy it pulls no more: backpressure, not an unbounded queue. For each
 // envelope a pool goroutine:
 //
 //  1. drops it if its deadline has passed (the gateway no longer waits),
