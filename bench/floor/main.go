@@ -18,6 +18,14 @@
 //     joining the parts costs, without mcpstream's logic;
 //   - mcpstream: `mcpstream dev` under the same load as http.
 //
+// Three more parts run when --parts names them: joined-core, the joined
+// part with the stream taken out (core NATS request and reply between the
+// gateway's and the worker's connections: no stored request, no
+// at-least-once delivery, no replay), and the in-process servers mcp-go
+// and go-sdk (bench/compare's, JSON responses) under the same load. With
+// them the report gives each part's throughput against theirs: what the
+// issue's throughput targets would take, and which guarantee.
+//
 // The floor is http + jetstream; the ratio is mcpstream's CPU a call over
 // it, and the report splits it in two: joined over the floor (the cost of
 // the parts' hand-offs in one process) and mcpstream over joined (the cost
@@ -51,11 +59,12 @@ import (
 
 	"github.com/mcpstream/mcpstream/bench"
 	"github.com/mcpstream/mcpstream/bench/internal/proc"
+	"github.com/mcpstream/mcpstream/bench/internal/targets"
 )
 
 func main() {
-	if len(os.Args) > 1 && os.Args[1] == "serve-http" {
-		os.Exit(serveHTTP(os.Args[2:], os.Stdout, os.Stderr))
+	if len(os.Args) > 1 && slices.Contains([]string{"serve-http", "serve-mcpgo", "serve-gosdk"}, os.Args[1]) {
+		os.Exit(serveMode(os.Args[1], os.Args[2:], os.Stdout, os.Stderr))
 	}
 	if len(os.Args) > 1 && os.Args[1] == "serve-joined" {
 		os.Exit(serveJoined(os.Args[2:], os.Stdout, os.Stderr))
@@ -70,6 +79,7 @@ type options struct {
 	gogc     int
 	profile  string
 	jsonPath string
+	parts    []string
 }
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
@@ -84,8 +94,15 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.gogc, "gogc", 400, "GC target of every server process (and of this one for jetstream)")
 	fs.StringVar(&o.profile, "profile", "", "write a CPU profile of mcpstream dev over the last round's measured window to this file")
 	fs.StringVar(&o.jsonPath, "json", "", "write the runs and the summary as JSON to this file")
+	parts := fs.String("parts", strings.Join(defaultParts, ","), "comma-separated parts each round runs, of "+strings.Join(allParts, ", "))
 	if err := fs.Parse(args); err != nil {
 		return nil, err
+	}
+	for p := range strings.SplitSeq(*parts, ",") {
+		if !slices.Contains(allParts, p) || slices.Contains(o.parts, p) {
+			return nil, fmt.Errorf("--parts: %q is not a part, or named twice (parts: %s)", p, strings.Join(allParts, ", "))
+		}
+		o.parts = append(o.parts, p)
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
@@ -134,6 +151,15 @@ const (
 	partJetStream = "jetstream"
 	partJoined    = "joined"
 	partMcpstream = "mcpstream"
+	partCore      = "joined-core"
+	partMCPGo     = "mcp-go"
+	partGoSDK     = "go-sdk"
+)
+
+// defaultParts run unless --parts says otherwise; allParts can run.
+var (
+	defaultParts = []string{partHTTP, partJetStream, partJoined, partMcpstream}
+	allParts     = []string{partHTTP, partJetStream, partJoined, partCore, partMcpstream, partMCPGo, partGoSDK}
 )
 
 // runAll runs the rounds, appending each run to rep.
@@ -149,7 +175,7 @@ func runAll(ctx context.Context, o *options, rep *report, stderr io.Writer) erro
 	}
 	env := append(slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "GOGC=") }), "GOGC="+strconv.Itoa(o.gogc))
 	for r := 1; r <= o.rounds; r++ {
-		parts := []string{partHTTP, partJetStream, partJoined, partMcpstream}
+		parts := slices.Clone(o.parts)
 		if r%2 == 0 {
 			slices.Reverse(parts)
 		}
@@ -167,10 +193,19 @@ func runAll(ctx context.Context, o *options, rep *report, stderr io.Writer) erro
 				err = proc.ServeEnv(ctx, []string{exe, "serve-http", "--addr", "127.0.0.1:0"}, env, listening, stderr, func(p *proc.Proc) error {
 					return drive(ctx, o.cfg, p, &rn, "")
 				})
-			case partJoined:
+			case partJoined, partCore:
 				exe, _ := os.Executable()
-				argv := []string{exe, "serve-joined", "--addr", "127.0.0.1:0", "--data", fmt.Sprintf("%s/joined%d", dir, r)}
+				argv := []string{exe, "serve-joined", "--addr", "127.0.0.1:0", "--data", fmt.Sprintf("%s/%s%d", dir, part, r)}
+				if part == partCore {
+					argv = append(argv, "--core")
+				}
 				err = proc.ServeEnv(ctx, argv, env, listening, stderr, func(p *proc.Proc) error {
+					return drive(ctx, o.cfg, p, &rn, "")
+				})
+			case partMCPGo, partGoSDK:
+				exe, _ := os.Executable()
+				mode := map[string]string{partMCPGo: "serve-mcpgo", partGoSDK: "serve-gosdk"}[part]
+				err = proc.ServeEnv(ctx, []string{exe, mode, "--addr", "127.0.0.1:0"}, env, listening, stderr, func(p *proc.Proc) error {
 					return drive(ctx, o.cfg, p, &rn, "")
 				})
 			case partMcpstream:
@@ -240,11 +275,12 @@ func drive(ctx context.Context, cfg bench.Config, p *proc.Proc, rn *run, profile
 	return <-profErr
 }
 
-// serveHTTP is the harness re-executed as the HTTP floor's server: it
-// serves rpcHandler on /mcp at --addr, prints "listening on ADDR", and
-// stops on SIGINT or SIGTERM.
-func serveHTTP(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("serve-http", flag.ContinueOnError)
+// serveMode is the harness re-executed as a server in mode: serve-http,
+// the HTTP floor's (rpcHandler), or serve-mcpgo and serve-gosdk, the
+// in-process MCP servers (bench/compare's). It serves on /mcp at --addr,
+// prints "listening on ADDR", and stops on SIGINT or SIGTERM.
+func serveMode(mode string, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet(mode, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", "127.0.0.1:0", "listen address")
 	if err := fs.Parse(args); err != nil {
@@ -252,7 +288,16 @@ func serveHTTP(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	return serve(ctx, "serve-http", *addr, rpcHandler(nil), stdout, stderr)
+	var h http.Handler
+	switch mode {
+	case "serve-mcpgo":
+		h = targets.MCPGo()
+	case "serve-gosdk":
+		h = targets.GoSDK()
+	default:
+		h = rpcHandler(nil)
+	}
+	return serve(ctx, mode, *addr, h, stdout, stderr)
 }
 
 // serve serves h on /mcp at addr, prints "listening on ADDR", and stops

@@ -3,7 +3,10 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http/httptest"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -53,33 +56,61 @@ func TestJetStreamRoundTrips(t *testing.T) {
 
 // TestJoined: the joined part, on real loopback HTTP, answers every call
 // of the load driver through its pipeline: the stream acknowledged a
-// stored request for each call answered, and refused none.
+// stored request for each call answered, and refused none; and so does the
+// joined-core part, through core NATS, with no stream.
 func TestJoined(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	j, err := startJoined(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
+	for _, core := range []bool{false, true} {
+		t.Run(map[bool]string{false: "stored", true: "core"}[core], func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			j, err := startJoined(ctx, t.TempDir(), core)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer j.close()
+			srv := httptest.NewServer(rpcHandler(j.call))
+			defer srv.Close()
+			res, err := bench.Run(ctx, bench.Config{URL: srv.URL, Sessions: 2, Warmup: 50 * time.Millisecond, Duration: 300 * time.Millisecond,
+				Tool: "echo", Args: json.RawMessage(`{"text":"hello"}`)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.OK == 0 || res.ErrorCount() != 0 {
+				t.Errorf("%d ok, errors %v", res.OK, res.Errors)
+			}
+			if published := j.seq.Load(); published < uint64(res.OK) {
+				t.Errorf("%d calls answered but %d published", res.OK, published)
+			}
+			if core {
+				if j.p != nil {
+					t.Error("the core form has a stream")
+				}
+				return
+			}
+			if err := j.refusals(); err != nil {
+				t.Error(err)
+			}
+			// Every publish is acknowledged (the last few may still be on their way).
+			testkit.Eventually(t, "every publish acknowledged", 5*time.Second, func() bool { return uint64(j.p.acked.Load()) == j.seq.Load() })
+		})
 	}
-	defer j.close()
-	srv := httptest.NewServer(rpcHandler(j.call))
-	defer srv.Close()
-	res, err := bench.Run(ctx, bench.Config{URL: srv.URL, Sessions: 2, Warmup: 50 * time.Millisecond, Duration: 300 * time.Millisecond,
-		Tool: "echo", Args: json.RawMessage(`{"text":"hello"}`)})
-	if err != nil {
-		t.Fatal(err)
+}
+
+// TestParts: --parts runs what it names, and refuses what is no part or
+// is named twice.
+func TestParts(t *testing.T) {
+	o, err := parseFlags([]string{"--parts", "joined-core,mcp-go"}, io.Discard)
+	if err != nil || !slices.Equal(o.parts, []string{partCore, partMCPGo}) {
+		t.Errorf("parts %v, %v", o.parts, err)
 	}
-	if res.OK == 0 || res.ErrorCount() != 0 {
-		t.Errorf("%d ok, errors %v", res.OK, res.Errors)
+	if o, _ := parseFlags(nil, io.Discard); !slices.Equal(o.parts, defaultParts) {
+		t.Errorf("default parts %v", o.parts)
 	}
-	if published := j.seq.Load(); published < uint64(res.OK) {
-		t.Errorf("%d calls answered but %d published", res.OK, published)
+	for _, bad := range []string{"http,http", "nats", ""} {
+		if _, err := parseFlags([]string{"--parts", bad}, io.Discard); err == nil {
+			t.Errorf("--parts %q accepted", bad)
+		}
 	}
-	if err := j.p.refusals(); err != nil {
-		t.Error(err)
-	}
-	// Every publish is acknowledged (the last few may still be on their way).
-	testkit.Eventually(t, "every publish acknowledged", 5*time.Second, func() bool { return uint64(j.p.acked.Load()) == j.seq.Load() })
 }
 
 func TestSummarize(t *testing.T) {
@@ -94,5 +125,31 @@ func TestSummarize(t *testing.T) {
 	// joined over the floor: 1.25 and 1.0; mcpstream over joined: 1.2 and 1.25.
 	if r.JoinedUs != 90 || r.JoinedRatio != 1.125 || r.OverJoined != 1.225 {
 		t.Errorf("joined %v us, %vx the floor, mcpstream %vx joined; want 90, 1.125, 1.225", r.JoinedUs, r.JoinedRatio, r.OverJoined)
+	}
+	if len(r.Parts) != 4 || r.Parts[2] != (partMedians{Part: partJoined, CPUPerCallUs: 90}) || len(r.Against) != 0 {
+		t.Errorf("parts %+v, against %+v", r.Parts, r.Against)
+	}
+}
+
+// TestSummarizeAgainst: each part's throughput over an in-process
+// server's is the median of the rounds' ratios.
+func TestSummarizeAgainst(t *testing.T) {
+	r := &report{Runs: []run{
+		{Round: 1, Part: partMCPGo, Throughput: 20000}, {Round: 1, Part: partMcpstream, Throughput: 10000}, {Round: 1, Part: partCore, Throughput: 16000},
+		{Round: 2, Part: partCore, Throughput: 14000}, {Round: 2, Part: partMcpstream, Throughput: 12000}, {Round: 2, Part: partMCPGo, Throughput: 20000},
+		{Round: 3, Part: partMcpstream, Throughput: 9000}, {Round: 3, Part: partMCPGo, Throughput: 10000},
+	}}
+	r.summarize()
+	want := []against{{Part: partMcpstream, Server: partMCPGo, Ratio: 0.6}, {Part: partCore, Server: partMCPGo, Ratio: 0.75}}
+	if !slices.Equal(r.Against, want) {
+		t.Errorf("against %+v, want %+v", r.Against, want)
+	}
+	if len(r.Parts) != 3 || r.Parts[0].Part != partMCPGo || r.Parts[1] != (partMedians{Part: partMcpstream, Throughput: 10000}) {
+		t.Errorf("parts %+v", r.Parts)
+	}
+	var out strings.Builder
+	r.write(&out)
+	if !strings.Contains(out.String(), "throughput against mcp-go (medians of the rounds' ratios): mcpstream 0.60x, joined-core 0.75x") {
+		t.Errorf("report:\n%s", out.String())
 	}
 }

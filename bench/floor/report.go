@@ -45,6 +45,26 @@ type report struct {
 	JoinedUs    float64 `json:"joined_us,omitempty"`
 	JoinedRatio float64 `json:"joined_ratio,omitempty"`
 	OverJoined  float64 `json:"mcpstream_over_joined,omitempty"`
+	// Parts is every part's medians over the rounds, in the order run.
+	Parts []partMedians `json:"parts"`
+	// Against is, when the in-process servers ran, the median over the
+	// rounds of each stored-or-not part's throughput over theirs.
+	Against []against `json:"against,omitempty"`
+}
+
+// partMedians is one part's medians over the rounds.
+type partMedians struct {
+	Part         string  `json:"part"`
+	CPUPerCallUs float64 `json:"cpu_us_per_call"`
+	Throughput   float64 `json:"calls_per_s"`
+}
+
+// against is Part's throughput over Server's (an in-process MCP server):
+// the median over the rounds of the ratio within each round.
+type against struct {
+	Part   string  `json:"part"`
+	Server string  `json:"server"`
+	Ratio  float64 `json:"ratio"`
 }
 
 func median(v []float64) float64 {
@@ -61,14 +81,36 @@ func median(v []float64) float64 {
 
 // summarize fills the medians and ratios from the runs.
 func (r *report) summarize() {
-	by := map[string][]float64{}
-	round := map[int]map[string]float64{}
+	by, calls := map[string][]float64{}, map[string][]float64{}
+	round, roundCalls := map[int]map[string]float64{}, map[int]map[string]float64{}
+	r.Parts = nil
 	for _, rn := range r.Runs {
-		by[rn.Part] = append(by[rn.Part], rn.CPUPerCallUs)
-		if round[rn.Round] == nil {
-			round[rn.Round] = map[string]float64{}
+		if by[rn.Part] == nil {
+			r.Parts = append(r.Parts, partMedians{Part: rn.Part})
 		}
-		round[rn.Round][rn.Part] = rn.CPUPerCallUs
+		by[rn.Part] = append(by[rn.Part], rn.CPUPerCallUs)
+		calls[rn.Part] = append(calls[rn.Part], rn.Throughput)
+		if round[rn.Round] == nil {
+			round[rn.Round], roundCalls[rn.Round] = map[string]float64{}, map[string]float64{}
+		}
+		round[rn.Round][rn.Part], roundCalls[rn.Round][rn.Part] = rn.CPUPerCallUs, rn.Throughput
+	}
+	for i := range r.Parts {
+		r.Parts[i].CPUPerCallUs, r.Parts[i].Throughput = median(by[r.Parts[i].Part]), median(calls[r.Parts[i].Part])
+	}
+	r.Against = nil
+	for _, server := range []string{partMCPGo, partGoSDK} {
+		for _, part := range []string{partMcpstream, partJoined, partCore} {
+			var ratios []float64
+			for _, m := range roundCalls {
+				if m[server] > 0 && m[part] > 0 {
+					ratios = append(ratios, m[part]/m[server])
+				}
+			}
+			if len(ratios) > 0 {
+				r.Against = append(r.Against, against{Part: part, Server: server, Ratio: median(ratios)})
+			}
+		}
 	}
 	r.HTTPUs, r.JetStreamUs, r.McpstreamUs = median(by[partHTTP]), median(by[partJetStream]), median(by[partMcpstream])
 	r.JoinedUs = median(by[partJoined])
@@ -103,10 +145,11 @@ func (r *report) write(w io.Writer) {
 	}
 	fmt.Fprintf(w, "%s, echo; every server at GOGC %d; %d CPUs, %s; the load driver on the same machine\n\n",
 		load, r.GOGC, r.CPUs, r.GoVersion)
-	fmt.Fprintf(w, "%-5s %-10s %10s %12s %7s %8s %8s  %s\n", "round", "part", "calls/s", "CPU us/call", "cores", "p50 ms", "p99 ms", "load average before / after")
+	fmt.Fprintf(w, "%-5s %-11s %10s %12s %7s %8s %8s  %s\n", "round", "part", "calls/s", "CPU us/call", "cores", "p50 ms", "p99 ms", "load average before / after")
 	for _, rn := range r.Runs {
-		fmt.Fprintf(w, "%-5d %-10s %10.0f %12.1f %7.2f %8.2f %8.2f  %s / %s\n", rn.Round, rn.Part, rn.Throughput, rn.CPUPerCallUs, rn.Cores, rn.P50Ms, rn.P99Ms, rn.LoadBefore, rn.LoadAfter)
+		fmt.Fprintf(w, "%-5d %-11s %10.0f %12.1f %7.2f %8.2f %8.2f  %s / %s\n", rn.Round, rn.Part, rn.Throughput, rn.CPUPerCallUs, rn.Cores, rn.P50Ms, rn.P99Ms, rn.LoadBefore, rn.LoadAfter)
 	}
+	r.writeAgainst(w)
 	if len(r.Ratios) == 0 {
 		return
 	}
@@ -119,5 +162,26 @@ func (r *report) write(w io.Writer) {
 	if r.JoinedUs > 0 {
 		fmt.Fprintf(w, "joined (http and jetstream in one process, no MCP logic): %.1f us, %.2fx the floor; mcpstream %.2fx joined (medians of the rounds' ratios)\n",
 			r.JoinedUs, r.JoinedRatio, r.OverJoined)
+	}
+}
+
+// writeAgainst prints the joined-core part and the throughput against the
+// in-process servers, when they ran.
+func (r *report) writeAgainst(w io.Writer) {
+	for _, p := range r.Parts {
+		if p.Part == partCore {
+			fmt.Fprintf(w, "\njoined-core (joined with core NATS instead of a stream: no stored request, no at-least-once delivery): %.1f us a call, %.0f calls/s (medians)\n", p.CPUPerCallUs, p.Throughput)
+		}
+	}
+	for _, server := range []string{partMCPGo, partGoSDK} {
+		var parts []string
+		for _, a := range r.Against {
+			if a.Server == server {
+				parts = append(parts, fmt.Sprintf("%s %.2fx", a.Part, a.Ratio))
+			}
+		}
+		if len(parts) > 0 {
+			fmt.Fprintf(w, "throughput against %s (medians of the rounds' ratios): %s\n", server, strings.Join(parts, ", "))
+		}
 	}
 }
