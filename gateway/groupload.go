@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -25,14 +26,21 @@ import (
 // subjects (schema.LoadReport): the replicas' handlers and mean run time,
 // the backlog a saturated replica read from the consumers, and the calls
 // each gateway admitted since. Between two backlog readings a gateway
-// adds its own admissions at once, and the others' as its own times the
-// share they have lately had of the group's admissions (or, while it
-// admits few itself, as they report them, and at the rate of their last
-// report until the next); and it takes away what the handlers can have
-// served in the meantime:
+// adds its own admissions at once, and the others' as its own times their
+// fair share over its own (or, while it is asked for few calls itself, as
+// they report them, and at the rate of their last report until the next);
+// and it takes away what the handlers can have served in the meantime:
 //
 //	n    = backlog + admitted since (every gateway) - served since
 //	wait = (n + 1 - handlers) * mean run time / handlers, when positive
+//
+// The fair shares are the group's service rate shared by max-min fairness
+// over what each gateway was lately asked for (its admissions and its
+// refusals, which the gateways report too): a gateway asked for less than
+// an equal share gets what it asks for, the others split the rest
+// equally. Every gateway thus fills the room a reading leaves in
+// proportion to its share, and gateways that are all asked for more than
+// the group can serve admit alike, whatever each admitted before.
 //
 // A group whose replicas report nothing (LoadInterval negative, or an
 // older worker) is admitted as before.
@@ -65,17 +73,26 @@ type groupLoad struct {
 	// two others admit, at a report interval of 100 ms, and the group's
 	// queue would grow past its target by as much.
 	rates map[string]gatewayRate
-	// own and theirs are the calls this gateway admitted and those the
-	// others reported, decayed with the time constant recentTau, as of
-	// ownAt and theirsAt: their ratio is how many calls the others admit
-	// for each of this gateway's. Gateways that hear the same readings
-	// decide alike, so the others' admissions since a reading are taken
-	// to be this gateway's times that ratio at once, rather than as they
-	// report them a report interval later: every gateway admitting into
-	// the same room for that interval made the group's queue swing from
-	// empty to twice its target.
-	own, theirs     float64
-	ownAt, theirsAt time.Time
+	// asked is the calls this gateway was asked for (admitted and
+	// refused) and asks each other gateway's as it reported them, decayed
+	// with the time constant recentTau, as of askedAt and their own
+	// times: the others' fair shares over this gateway's (fairRatio) is
+	// how many calls the others admit for each of this gateway's.
+	// Gateways that hear the same readings decide alike, so the others'
+	// admissions since a reading are taken to be this gateway's times
+	// that ratio at once, rather than as they report them a report
+	// interval later: every gateway admitting into the same room for that
+	// interval made the group's queue swing from empty to twice its
+	// target. The ratio is of fair shares, not of what each admitted: by
+	// what each admitted, a gateway that once admitted less kept
+	// admitting less (three gateways asked alike settled at 65, 270 and
+	// 435 calls a second).
+	asked   float64
+	askedAt time.Time
+	asks    map[string]decaying
+	// unreportedRefused counts the calls this gateway refused and has not
+	// reported yet.
+	unreportedRefused int64
 	// bias multiplies the estimate so that nine admitted calls in ten
 	// wait less than it (1 to start; see observe): what the reports cannot
 	// see (calls on their way to the stream when a backlog was read, a
@@ -91,6 +108,17 @@ type groupLoad struct {
 type replicaLoad struct {
 	rep schema.LoadReport
 	at  time.Time
+}
+
+// decaying is a count decayed with the time constant recentTau, as of at.
+type decaying struct {
+	v  float64
+	at time.Time
+}
+
+// add returns d decayed to now, plus n.
+func (d decaying) add(n float64, now time.Time) decaying {
+	return decaying{v: decayed(d.v, d.at, now) + n, at: now}
 }
 
 // gatewayRate is a gateway's last report of admissions to a group.
@@ -117,7 +145,7 @@ func (l *groupLoads) group(name string) *groupLoad {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if gl = l.groups[name]; gl == nil {
-		gl = &groupLoad{replicas: map[string]replicaLoad{}, rates: map[string]gatewayRate{}, backlog: schema.BacklogNone, bias: 1}
+		gl = &groupLoad{replicas: map[string]replicaLoad{}, rates: map[string]gatewayRate{}, asks: map[string]decaying{}, backlog: schema.BacklogNone, bias: 1}
 		l.groups[name] = gl
 	}
 	return gl
@@ -134,7 +162,7 @@ func (l *groupLoads) heard(rep *schema.LoadReport, now time.Time) {
 	if rep.Gateway != "" {
 		gl.others += rep.Admitted
 		gl.rates[rep.Gateway] = gatewayRate{perNs: float64(rep.Admitted) / float64(l.interval), at: now}
-		gl.theirs, gl.theirsAt = decayed(gl.theirs, gl.theirsAt, now)+float64(rep.Admitted), now
+		gl.asks[rep.Gateway] = gl.asks[rep.Gateway].add(float64(rep.Admitted+rep.Refused), now)
 		return
 	}
 	gl.replicas[rep.Instance] = replicaLoad{rep: *rep, at: now}
@@ -156,15 +184,20 @@ func (l *groupLoads) admit(group string, toolTarget time.Duration, now time.Time
 	gl := l.group(group)
 	gl.mu.Lock()
 	defer gl.mu.Unlock()
-	wait, target := gl.expectedWait(now, l.interval)
-	if target = firstPositive(toolTarget, target, l.target); wait > target {
+	gl.asked, gl.askedAt = decayed(gl.asked, gl.askedAt, now)+1, now
+	wait, target, underShare := gl.expectedWait(now, l.interval)
+	target = firstPositive(toolTarget, target, l.target)
+	if underShare {
+		target = time.Duration(float64(target) * ownHeadroom)
+	}
+	if wait > target {
 		gl.refusedTotal++
+		gl.unreportedRefused++
 		return 0, wait - target
 	}
 	gl.admittedTotal++
 	gl.admitted++
 	gl.unreported++
-	gl.own, gl.ownAt = decayed(gl.own, gl.ownAt, now)+1, now
 	return wait, 0
 }
 
@@ -228,18 +261,19 @@ func firstPositive(ds ...time.Duration) time.Duration {
 
 // expectedWait is estimate with the bias learnt from what calls saw: the
 // wait admission decides on, and the one the metrics report.
-func (gl *groupLoad) expectedWait(now time.Time, interval time.Duration) (wait, target time.Duration) {
-	wait, target = gl.estimate(now, interval)
-	return time.Duration(float64(wait) * gl.bias), target
+func (gl *groupLoad) expectedWait(now time.Time, interval time.Duration) (wait, target time.Duration, underShare bool) {
+	wait, target, underShare = gl.estimate(now, interval)
+	return time.Duration(float64(wait) * gl.bias), target, underShare
 }
 
-// estimate returns the wait a call admitted now would have, and the
-// group's own queue target (0: none); a zero wait when the replicas report
-// nothing. interval is how often loads are reported: replicas' reports
-// older than loadLife of them are forgotten, and a gateway's rate two
-// intervals after its last report (it admits nothing any more, or is
-// gone).
-func (gl *groupLoad) estimate(now time.Time, interval time.Duration) (wait, target time.Duration) {
+// estimate returns the wait a call admitted now would have, the group's
+// own queue target (0: none), and whether this gateway is asked for less
+// than its fair share while others are asked for more (see othersSince);
+// a zero wait when the replicas report nothing. interval is how often
+// loads are reported: replicas' reports older than loadLife of them are
+// forgotten, and a gateway's rate two intervals after its last report (it
+// admits nothing any more, or is gone).
+func (gl *groupLoad) estimate(now time.Time, interval time.Duration) (wait, target time.Duration, underShare bool) {
 	life := interval * loadLife
 	var handlers, busy int64
 	var runNs float64
@@ -257,7 +291,7 @@ func (gl *groupLoad) estimate(now time.Time, interval time.Duration) (wait, targ
 		target = max(target, time.Duration(r.rep.QueueTargetNs))
 	}
 	if handlers == 0 {
-		return 0, target
+		return 0, target, false
 	}
 	mean := runNs / float64(handlers) // ns, weighted by handlers
 	n := float64(busy)
@@ -266,27 +300,94 @@ func (gl *groupLoad) estimate(now time.Time, interval time.Duration) (wait, targ
 	}
 	// The handlers busy meanwhile: those of the reading, and the calls
 	// admitted since that found a free one.
-	arrived := float64(gl.admitted) + gl.othersSince(now, interval)
+	others, underShare := gl.othersSince(now, interval, float64(handlers)*float64(recentTau)/mean)
+	arrived := float64(gl.admitted) + others
 	served := math.Min(n+arrived, float64(handlers)) * float64(now.Sub(gl.backlogAt)) / mean
 	n = math.Max(0, n+arrived-served)
 	if ahead := n + 1 - float64(handlers); ahead > 0 {
 		wait = time.Duration(ahead * mean / float64(handlers))
 	}
-	return wait, target
+	return wait, target, underShare
 }
 
 // othersSince returns what the other gateways admitted since the last
-// backlog reading: what they reported and, until they report the rest,
-// what they admit at the rate of their last reports; or instead, when
-// this gateway admitted shareMin calls at least lately, its own
-// admissions times the others' share.
-func (gl *groupLoad) othersSince(now time.Time, interval time.Duration) float64 {
-	n := float64(gl.others) + gl.unheard(now, interval)
-	if own := decayed(gl.own, gl.ownAt, now); own >= shareMin {
-		n = float64(gl.admitted) * decayed(gl.theirs, gl.theirsAt, now) / own
+// backlog reading. By default, what they reported and, until they report
+// the rest, what they admit at the rate of their last reports. When this
+// gateway was asked for shareMin calls at least lately, the group's
+// capacity (what it serves in recentTau) is shared by max-min fairness
+// over what every gateway was asked for (fairRatio), and:
+//
+//   - asked for its share or more, this gateway takes the others to
+//     admit, at once, its own admissions since the reading times their
+//     shares over its own: they fill the room a reading leaves as it
+//     does, in proportion;
+//   - asked for less than its share while others are asked for more
+//     (underShare), it takes the others to admit their shares of the
+//     capacity, all of it but its own, steadily since the reading: its
+//     own calls come too seldom to tell when the others fill the room.
+//     Those others hold the group's queue at its target, and this
+//     gateway's calls, which they leave room for, wait about that long:
+//     they are admitted up to ownHeadroom times the target (see admit),
+//     where against the target itself they would be refused on the edge
+//     of the queue the others hold there.
+func (gl *groupLoad) othersSince(now time.Time, interval time.Duration, capacity float64) (n float64, underShare bool) {
+	n = float64(gl.others) + gl.unheard(now, interval)
+	asked := decayed(gl.asked, gl.askedAt, now)
+	if asked < shareMin {
+		return n, false
 	}
-	return n
+	others := make([]float64, 0, len(gl.asks))
+	for id, a := range gl.asks {
+		v := decayed(a.v, a.at, now)
+		if v < askedMin {
+			delete(gl.asks, id) // it stopped, or is gone
+			continue
+		}
+		others = append(others, v)
+	}
+	ratio, ownShare, underShare := fairRatio(asked, others, capacity)
+	if underShare {
+		return (capacity - ownShare) * float64(now.Sub(gl.backlogAt)) / float64(recentTau), true
+	}
+	return float64(gl.admitted) * ratio, false
 }
+
+// fairRatio shares capacity by max-min fairness over what own and others
+// ask for (an ask below an equal share of what is left gets all it asks
+// for, the rest share the remainder equally) and returns the others'
+// shares over own's, own's share, and whether own asks for ownHeadroom
+// times less than its share would give it while the others' asks exceed
+// theirs (underShare). Without a capacity, or with room for everything
+// asked, the shares are what each asks for.
+func fairRatio(own float64, others []float64, capacity float64) (ratio, ownShare float64, underShare bool) {
+	if own <= 0 {
+		return 0, 0, false
+	}
+	total := own
+	for _, v := range others {
+		total += v
+	}
+	if capacity <= 0 || total <= capacity {
+		return (total - own) / own, own, false
+	}
+	asks := append([]float64{own}, others...)
+	slices.Sort(asks)
+	left, level := capacity, 0.0
+	for i, v := range asks {
+		level = left / float64(len(asks)-i)
+		if v > level {
+			break // every ask from here on gets level
+		}
+		left -= v
+	}
+	ownShare = min(own, level)
+	return (capacity - ownShare) / ownShare, ownShare, own*ownHeadroom < level
+}
+
+// ownHeadroom is how much more than what it asks for a gateway must have
+// as its share to count as asked for less (underShare), and how far past
+// the queue target it then admits its calls.
+const ownHeadroom = 1.5
 
 // decayed returns v, counted at at, decayed to now with the time constant
 // recentTau.
@@ -297,11 +398,13 @@ func decayed(v float64, at, now time.Time) float64 {
 	return v * math.Exp(-float64(now.Sub(at))/float64(recentTau))
 }
 
-// The others' share of admissions: counted over about recentTau, and
-// used once this gateway's own count reaches shareMin.
+// What the gateways are asked for: counted over about recentTau; the
+// others' fair shares are used once this gateway's own count reaches
+// shareMin; a gateway whose count decayed below askedMin is forgotten.
 const (
 	recentTau = time.Second
 	shareMin  = 10
+	askedMin  = 0.5
 )
 
 // unheard returns what the other gateways admitted since their last
@@ -321,7 +424,7 @@ func (gl *groupLoad) unheard(now time.Time, interval time.Duration) float64 {
 }
 
 // report publishes, every interval until ctx ends, the calls this gateway
-// admitted to each group since its last report.
+// admitted and refused to each group since its last report.
 func (l *groupLoads) report(ctx context.Context, nc *nats.Conn) {
 	t := time.NewTicker(l.interval)
 	defer t.Stop()
@@ -329,24 +432,33 @@ func (l *groupLoads) report(ctx context.Context, nc *nats.Conn) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
-		}
-		l.mu.RLock()
-		for name, gl := range l.groups {
-			gl.mu.Lock()
-			n := gl.unreported
-			gl.unreported = 0
-			gl.mu.Unlock()
-			if n == 0 {
-				continue
-			}
-			rep := schema.LoadReport{Group: name, Gateway: l.self, At: time.Now().UnixNano(), Admitted: n}
-			if b, err := rep.Marshal(); err == nil {
-				_ = nc.Publish(streams.LoadSubject(name), b)
+		case now := <-t.C:
+			for _, rep := range l.unreported(now) {
+				if b, err := rep.Marshal(); err == nil {
+					_ = nc.Publish(streams.LoadSubject(rep.Group), b)
+				}
 			}
 		}
-		l.mu.RUnlock()
 	}
+}
+
+// unreported returns, and forgets, the calls this gateway admitted and
+// refused to each group since the last call: a report a group that had
+// any, made at now.
+func (l *groupLoads) unreported(now time.Time) []schema.LoadReport {
+	var reps []schema.LoadReport
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	for name, gl := range l.groups {
+		gl.mu.Lock()
+		n, refused := gl.unreported, gl.unreportedRefused
+		gl.unreported, gl.unreportedRefused = 0, 0
+		gl.mu.Unlock()
+		if n > 0 || refused > 0 {
+			reps = append(reps, schema.LoadReport{Group: name, Gateway: l.self, At: now.UnixNano(), Admitted: n, Refused: refused})
+		}
+	}
+	return reps
 }
 
 // listenLoads subscribes to every group's load reports, until Close.

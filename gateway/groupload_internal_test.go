@@ -93,7 +93,7 @@ func TestGroupLoadOtherGateways(t *testing.T) {
 	l.heard(&schema.LoadReport{Group: "g", Instance: "a", At: t0.UnixNano(), Concurrency: 1, Busy: 1, Backlog: 10,
 		ServiceNs: int64(10 * time.Millisecond)}, t0)
 	gl := l.group("g")
-	if wait, _ := gl.estimate(t0, l.interval); wait != 100*time.Millisecond {
+	if wait, _, _ := gl.estimate(t0, l.interval); wait != 100*time.Millisecond {
 		t.Fatalf("backlog 10: wait %s, want 100ms", wait)
 	}
 	// gw2 admitted 20 in its last interval (200 a second), gw3 10; both
@@ -111,16 +111,17 @@ func TestGroupLoadOtherGateways(t *testing.T) {
 		{170 * time.Millisecond, 530 * time.Millisecond}, // still 30 unheard: a late report
 		{230 * time.Millisecond, 170 * time.Millisecond}, // no report for two intervals: admitting nothing
 	} {
-		wait, _ := gl.estimate(t0.Add(c.after), l.interval)
+		wait, _, _ := gl.estimate(t0.Add(c.after), l.interval)
 		if d := wait - c.want; d < -time.Microsecond || d > time.Microsecond {
 			t.Errorf("%s after the reading: wait %s, want %s", c.after, wait, c.want)
 		}
 	}
 }
 
-// A gateway that admitted shareMin calls lately takes the others to admit,
+// A gateway asked for shareMin calls lately takes the others to admit,
 // between two readings, what it admits times their share; below that it
-// counts what they report.
+// counts what they report. (The group serves 1,000 calls in recentTau,
+// more than anyone asks for here: the shares are what each asks for.)
 func TestGroupLoadShare(t *testing.T) {
 	t0 := time.Unix(1000, 0)
 	reading := func(l *groupLoads, at time.Time) {
@@ -139,7 +140,7 @@ func TestGroupLoadShare(t *testing.T) {
 	l.heard(&schema.LoadReport{Group: "g", Gateway: "gw2", At: t0.UnixNano(), Admitted: 40}, t0)
 	reading(l, t0) // a new reading: nothing admitted since
 	gl := l.group("g")
-	if n := gl.othersSince(t0, l.interval); n != 0 {
+	if n, _ := gl.othersSince(t0, l.interval, 1000); n != 0 {
 		t.Errorf("at the reading: others %v, want 0", n)
 	}
 	for range 5 {
@@ -147,7 +148,7 @@ func TestGroupLoadShare(t *testing.T) {
 	}
 	// 5 of ours since the reading, the others admitting 40 to our 20 (21
 	// with these 5 decayed at once: 25): 5 x 40/25.
-	if n := gl.othersSince(t0, l.interval); !near(n, 8) {
+	if n, _ := gl.othersSince(t0, l.interval, 1000); !near(n, 8) {
 		t.Errorf("5 admitted since the reading, others at 40 to our 25: others %v, want 8", n)
 	}
 
@@ -159,7 +160,7 @@ func TestGroupLoadShare(t *testing.T) {
 		l.admitOK("g", t0)
 	}
 	l.heard(&schema.LoadReport{Group: "g", Gateway: "gw2", At: t0.UnixNano(), Admitted: 10}, t0)
-	if n := l.group("g").othersSince(t0.Add(50*time.Millisecond), l.interval); !near(n, 15) {
+	if n, _ := l.group("g").othersSince(t0.Add(50*time.Millisecond), l.interval, 1000); !near(n, 15) {
 		t.Errorf("5 of ours, 10 reported by gw2 50 ms ago: others %v, want 15", n)
 	}
 }

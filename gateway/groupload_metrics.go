@@ -52,7 +52,7 @@ func (c *groupCollector) Collect(ch chan<- prometheus.Metric) {
 	defer l.mu.RUnlock()
 	for name, gl := range l.groups {
 		gl.mu.Lock()
-		wait, _ := gl.expectedWait(now, l.interval)
+		wait, _, _ := gl.expectedWait(now, l.interval)
 		admitted, refused := gl.admittedTotal, gl.refusedTotal
 		gl.mu.Unlock()
 		ch <- prometheus.MustNewConstMetric(c.calls, prometheus.CounterValue, float64(admitted), name, "admitted")

@@ -19,7 +19,9 @@ import (
 //     [BacklogUnknown] when the reading failed);
 //   - a gateway (Gateway set): the calls it admitted to the group during
 //     the interval ending At (Admitted), which every other gateway adds
-//     to the backlog it last heard of.
+//     to the backlog it last heard of, and those it refused on the
+//     group's queue target (Refused): with them, what it was asked for,
+//     by which the gateways share the group's room fairly.
 type LoadReport struct {
 	Group    string `json:"group"`
 	Instance string `json:"instance,omitempty"`
@@ -32,6 +34,7 @@ type LoadReport struct {
 	ServiceNs     int64 `json:"serviceNs,omitempty"`
 	QueueTargetNs int64 `json:"queueTargetNs,omitempty"`
 	Admitted      int64 `json:"admitted,omitempty"`
+	Refused       int64 `json:"refused,omitempty"`
 }
 
 // Backlog values that are not counts.

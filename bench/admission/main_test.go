@@ -4,6 +4,8 @@ import (
 	"io"
 	"strings"
 	"testing"
+
+	"github.com/mcpstream/mcpstream/bench"
 )
 
 // TestRSSTarget: the RSS target is judged on the samples after the first
@@ -57,5 +59,26 @@ func TestParseFlags(t *testing.T) {
 	o, err := parseFlags([]string{"--fast-via", "dev"}, io.Discard)
 	if err != nil || o.fastVia != "dev" || o.via != "gateway" {
 		t.Errorf("--fast-via dev: %+v, %v", o, err)
+	}
+}
+
+// TestFairTarget: three gateways are fair when each admitted within 20% of
+// an equal share of their total.
+func TestFairTarget(t *testing.T) {
+	for _, c := range []struct {
+		each []float64
+		met  bool
+	}{
+		{[]float64{272, 231, 268}, true},
+		{[]float64{270, 65, 435}, false},
+		{[]float64{0, 0, 0}, false},
+	} {
+		var spread []*bench.Result
+		for _, v := range c.each {
+			spread = append(spread, &bench.Result{Throughput: v})
+		}
+		if got := fairTarget(spread); got.Met != c.met {
+			t.Errorf("%v: %+v, want met %v", c.each, got, c.met)
+		}
 	}
 }
