@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/baggage"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/propagation"
@@ -145,7 +146,8 @@ func (o *observer) begin(ctx context.Context, x *exchange) (context.Context, *op
 
 // parent is the context a request's span descends from: the trace context
 // in its params._meta, else its HTTP traceparent, with the other as a link
-// when both are there and differ.
+// when both are there and differ; and the W3C baggage of _meta, else of
+// the header, whether a trace context came or not.
 func (o *observer) parent(ctx context.Context, x *exchange) (context.Context, []trace.Link) {
 	meta, _ := schema.ParseRequestMeta(x.msg.Params)
 	metaCtx := o.propagator.Extract(ctx, meta.Trace())
@@ -156,15 +158,25 @@ func (o *observer) parent(ctx context.Context, x *exchange) (context.Context, []
 		httpCtx = o.propagator.Extract(ctx, propagation.HeaderCarrier(x.r.Header))
 		httpSC = trace.SpanContextFromContext(httpCtx)
 	}
+	var links []trace.Link
 	switch {
 	case metaSC.IsValid() && httpSC.IsValid() && !metaSC.Equal(httpSC):
-		return metaCtx, []trace.Link{{SpanContext: httpSC}}
+		ctx, links = metaCtx, []trace.Link{{SpanContext: httpSC}}
 	case metaSC.IsValid():
-		return metaCtx, nil
+		ctx = metaCtx
 	case httpSC.IsValid():
-		return httpCtx, nil
+		ctx = httpCtx
 	}
-	return ctx, nil
+	// Baggage comes with or without a trace context: _meta's, else the
+	// header's.
+	bag := baggage.FromContext(metaCtx)
+	if bag.Len() == 0 && httpCtx != nil {
+		bag = baggage.FromContext(httpCtx)
+	}
+	if bag.Len() > 0 && baggage.FromContext(ctx).Len() == 0 {
+		ctx = baggage.ContextWithBaggage(ctx, bag)
+	}
+	return ctx, links
 }
 
 func (op *operation) result(body resultBody) {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"go.opentelemetry.io/otel/baggage"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/sdk/resource"
@@ -24,6 +25,7 @@ import (
 	"github.com/mcpstream/mcpstream/internal/testkit"
 	"github.com/mcpstream/mcpstream/schema"
 	"github.com/mcpstream/mcpstream/streams"
+	"github.com/mcpstream/mcpstream/workers"
 	"github.com/mcpstream/mcpstream/workers/examples"
 )
 
@@ -416,4 +418,43 @@ func spanAttr(sp sdktrace.ReadOnlySpan, key string) string {
 		}
 	}
 	return ""
+}
+
+// TestBaggageReachesTheHandler: the W3C baggage a client sends, in
+// params._meta (the official go-sdk client) or in the HTTP baggage header
+// (a plain HTTP client), is in the context of the worker's handler, which
+// runs in another connection's consumer: it travels in the envelope.
+func TestBaggageReachesTheHandler(t *testing.T) {
+	tp := sdktrace.NewTracerProvider()
+	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	s := newStack(t, gateway.Config{TracerProvider: tp})
+	g := workers.NewGroup("baggage")
+	workers.AddTool(g, workers.Tool{Name: "tenant", Description: "Returns the baggage member tenant of its context."},
+		func(ctx context.Context, _ *workers.Call, _ struct{}) (*schema.ToolResult, error) {
+			return &schema.ToolResult{Content: []schema.Content{{Type: "text", Text: "tenant=" + baggage.FromContext(ctx).Member("tenant").Value()}}}, nil
+		})
+	s.runGroup(t, g, "tenant")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+
+	cs := connectOfficial(t, ctx, s.url, "itest-baggage", nil)
+	defer cs.Close()
+	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "tenant", Meta: mcp.Meta{"baggage": "tenant=acme,user=ada"}})
+	if err != nil || res.IsError || len(res.Content) == 0 {
+		t.Fatalf("tools/call tenant: %v %+v", err, res)
+	}
+	if got := res.Content[0].(*mcp.TextContent).Text; got != "tenant=acme" {
+		t.Errorf("with baggage in _meta the handler saw %q, want tenant=acme", got)
+	}
+
+	sid := initSession(t, s.url)
+	r := post(t, s.url, `{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"tenant"}}`,
+		"Mcp-Session-Id", sid, "baggage", "tenant=globex")
+	if r.status != http.StatusOK || !strings.Contains(string(r.body), `tenant=globex`) {
+		t.Errorf("with baggage in the header: %d %s, want tenant=globex", r.status, r.body)
+	}
+	r = post(t, s.url, `{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"tenant"}}`, "Mcp-Session-Id", sid)
+	if r.status != http.StatusOK || !strings.Contains(string(r.body), `"tenant="`) {
+		t.Errorf("without baggage: %d %s, want an empty tenant", r.status, r.body)
+	}
 }

@@ -40,6 +40,7 @@ const (
 	envTaskID
 	envTraceParent
 	envTraceState
+	envBaggage
 	envStrings
 )
 
@@ -91,6 +92,8 @@ func decodeEnvelope(b []byte, e *Envelope) error {
 			strs[envTraceParent], err = m.strBytes()
 		case 'z':
 			strs[envTraceState], err = m.strBytes()
+		case 'b':
+			strs[envBaggage], err = m.strBytes()
 		default:
 			err = m.skip(1)
 		}
@@ -112,6 +115,7 @@ func decodeEnvelope(b []byte, e *Envelope) error {
 		envTaskID:       &e.TaskID,
 		envTraceParent:  &e.TraceParent,
 		envTraceState:   &e.TraceState,
+		envBaggage:      &e.Baggage,
 	}
 	setStrings(dst[:], strs[:])
 	return nil

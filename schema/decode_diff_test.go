@@ -242,7 +242,7 @@ func richEnvelope() *Envelope {
 		Session: "sess-1", Principal: "user@example.com", Revision: LatestRevision, Deadline: -1 << 62, Attempt: 65535,
 		ReplyTo: "_INBOX.gw1", ProgressToken: []byte{0xa3, 't', 'o', 'k'}, RequestID: `"7"`,
 		ClientCaps: []byte{0x81, 0xa8, 's', 'a', 'm', 'p', 'l', 'i', 'n', 'g', 0x80}, InputResponses: []byte{0x81, 0xa1, 'k', 0x90},
-		RequestState: "state.sig", TaskID: "task-1", TraceParent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", TraceState: "congo=t61rcWkgMzE"}
+		RequestState: "state.sig", TaskID: "task-1", TraceParent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", TraceState: "congo=t61rcWkgMzE", Baggage: "tenant=acme,user=ada"}
 }
 
 func richReply() *Reply {

@@ -39,7 +39,7 @@ func appendEnvelope(dst []byte, e *Envelope) []byte {
 	if e.RequestState != "" {
 		n++
 	}
-	for _, s := range []string{e.TaskID, e.TraceParent, e.TraceState} {
+	for _, s := range []string{e.TaskID, e.TraceParent, e.TraceState, e.Baggage} {
 		if s != "" {
 			n++
 		}
@@ -95,6 +95,9 @@ func appendEnvelope(dst []byte, e *Envelope) []byte {
 	}
 	if e.TraceState != "" {
 		dst = appendStrField(dst, "z", e.TraceState)
+	}
+	if e.Baggage != "" {
+		dst = appendStrField(dst, "b", e.Baggage)
 	}
 	return dst
 }

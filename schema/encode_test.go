@@ -22,11 +22,11 @@ func TestEncodersMatchLibrary(t *testing.T) {
 			Revision: "2025-11-25", Deadline: 1_800_000_000_000_000_000, Attempt: 3, ReplyTo: "mcp.reply.gw"},
 		{Key: "k", Method: "m", ReplyTo: "r", Deadline: -5, Attempt: 70000 % 65536},
 		{Key: "k", Method: "m", ReplyTo: "r", ProgressToken: []byte{0xa3, 't', 'o', 'k'}, RequestID: `"req-1"`},
-		// every field set: 17 entries, more than a fixmap holds
+		// every field set: 20 entries, more than a fixmap holds
 		{Key: "gw-1-2", Method: "tools/call", Name: "echo", Params: params, Session: "s", Principal: "alice",
 			Revision: "2025-11-25", Deadline: 1, Attempt: 2, ReplyTo: "r", ProgressToken: []byte{0x07}, RequestID: "1",
 			ClientCaps: []byte{0x80}, InputResponses: []byte{0x80}, RequestState: "st", TaskID: "t",
-			TraceParent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", TraceState: "k=v"},
+			TraceParent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", TraceState: "k=v", Baggage: "user=ada"},
 	}
 	for _, e := range envs {
 		got, _ := e.Marshal()

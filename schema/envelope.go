@@ -67,6 +67,10 @@ type Envelope struct {
 	// children, on every delivery and in a replay.
 	TraceParent string `msgpack:"w,omitempty"`
 	TraceState  string `msgpack:"z,omitempty"`
+	// Baggage is the W3C baggage of the request (from the client's
+	// _meta.baggage or baggage header), as the gateway's propagator
+	// wrote it: a worker's handler finds it in its context.
+	Baggage string `msgpack:"b,omitempty"`
 }
 
 // Cancel asks workers to cancel the handler of a request: the client sent
@@ -106,7 +110,7 @@ func (e *Envelope) Marshal() ([]byte, error) {
 	e.V = EnvelopeVersion
 	n := 96 + len(e.Key) + len(e.Name) + len(e.Session) + len(e.ReplyTo) + len(e.Params) +
 		len(e.ClientCaps) + len(e.InputResponses) + len(e.RequestState) + len(e.TaskID) +
-		len(e.TraceParent) + len(e.TraceState)
+		len(e.TraceParent) + len(e.TraceState) + len(e.Baggage)
 	return appendEnvelope(make([]byte, 0, n), e), nil
 }
 
@@ -238,10 +242,9 @@ func UnmarshalCancel(b []byte) (*Cancel, error) {
 // dropped. [Envelope.Trace] and [RequestMeta.Trace] return theirs.
 type TraceCarrier struct{ Parent, State, Baggage *string }
 
-// Trace is the carrier of the envelope's trace context (it has no
-// baggage).
+// Trace is the carrier of the envelope's trace context and baggage.
 func (e *Envelope) Trace() TraceCarrier {
-	return TraceCarrier{Parent: &e.TraceParent, State: &e.TraceState}
+	return TraceCarrier{Parent: &e.TraceParent, State: &e.TraceState, Baggage: &e.Baggage}
 }
 
 // field is the field key names, nil for another key.

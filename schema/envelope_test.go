@@ -38,6 +38,7 @@ func fullEnvelope(t *testing.T) schema.Envelope {
 		TaskID:         "task-1",
 		TraceParent:    "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
 		TraceState:     "congo=t61rcWkgMzE",
+		Baggage:        "tenant=acme",
 	}
 }
 
@@ -73,7 +74,7 @@ func TestEnvelopeRoundTrip(t *testing.T) {
 	if !reflect.DeepEqual(*got, in) {
 		t.Errorf("round trip\n got %+v\nwant %+v", *got, in)
 	}
-	want := []string{"a", "c", "d", "j", "k", "m", "n", "p", "r", "s", "t", "u", "v", "w", "x", "y", "z"}
+	want := []string{"a", "b", "c", "d", "j", "k", "m", "n", "p", "r", "s", "t", "u", "v", "w", "x", "y", "z"}
 	if keys := wireKeys(t, b); !slices.Equal(keys, want) {
 		t.Errorf("wire keys = %v, want %v", keys, want)
 	}
@@ -439,9 +440,9 @@ func TestUnmarshalReplyErrors(t *testing.T) {
 	}
 }
 
-// TestTraceCarrier: the envelope carries the W3C traceparent and
-// tracestate, set and read in any case; other keys (baggage) are dropped,
-// and Keys lists only what is set.
+// TestTraceCarrier: the envelope carries the W3C traceparent, tracestate
+// and baggage, set and read in any case; other keys are dropped, and Keys
+// lists only what is set.
 func TestTraceCarrier(t *testing.T) {
 	var env schema.Envelope
 	c := env.Trace()
@@ -449,12 +450,13 @@ func TestTraceCarrier(t *testing.T) {
 		t.Fatalf("keys of an empty envelope: %v", keys)
 	}
 	c.Set("Traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
-	c.Set("baggage", "k=v")
-	if env.TraceParent == "" || c.Get("TRACEPARENT") != env.TraceParent || c.Get("baggage") != "" {
+	c.Set("Baggage", "k=v")
+	c.Set("x-other", "dropped")
+	if env.TraceParent == "" || c.Get("TRACEPARENT") != env.TraceParent || env.Baggage != "k=v" || c.Get("baggage") != "k=v" || c.Get("x-other") != "" {
 		t.Fatalf("after Set: %+v, Get(TRACEPARENT) %q", env, c.Get("TRACEPARENT"))
 	}
 	c.Set("tracestate", "congo=t61rcWkgMzE")
-	if keys := c.Keys(); len(keys) != 2 || keys[0] != "traceparent" || keys[1] != "tracestate" {
+	if keys := c.Keys(); len(keys) != 3 || keys[0] != "traceparent" || keys[1] != "tracestate" || keys[2] != "baggage" {
 		t.Errorf("keys %v", keys)
 	}
 }

@@ -157,8 +157,9 @@ type Options struct {
 	// handler, whose context carries its span so that a handler's own
 	// spans nest under it. Nil (the default) makes no span.
 	TracerProvider trace.TracerProvider
-	// Propagator reads the trace context envelopes carry (default W3C
-	// trace context and baggage).
+	// Propagator reads the trace context and baggage envelopes carry
+	// (default W3C trace context and baggage): with TracerProvider set, a
+	// handler's context has the request's baggage.
 	Propagator propagation.TextMapPropagator
 	// DrainTimeout bounds the drain that follows the cancellation of
 	// Run's context (default 25s, which fits Kubernetes' default 30s

@@ -10,6 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/baggage"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/mcpstream/mcpstream/schema"
@@ -127,7 +128,9 @@ func (r *runner) process(held *slot, msg jetstream.Msg, mayBeCopy bool) {
 	}
 	defer cancel()
 	if span != nil {
-		ctx = trace.ContextWithSpan(ctx, span)
+		// The delivery's span, and the request's baggage the envelope
+		// carried, for the handler.
+		ctx = baggage.ContextWithBaggage(trace.ContextWithSpan(ctx, span), baggage.FromContext(lctx))
 	}
 	if key, ok := cancelKey(env); ok { // cancellable by the client
 		var cancelCause context.CancelCauseFunc
