@@ -78,6 +78,10 @@ var errNoUsableKey = errors.New("the JWKS holds no key this server can use")
 // §4.1.11 makes such a JWS invalid to it.
 var errCriticalHeader = errors.New(`token header lists critical extensions ("crit")`)
 
+// errNotAccessToken refuses, with JWTOptions.RequireAccessTokenType, a
+// token whose typ header does not say it is a JWT access token.
+var errNotAccessToken = errors.New(`token type (typ) is not at+jwt`)
+
 // errNoKeyForAlg says no key held may verify a token that names no key
 // id: none is a public key for its algorithm.
 var errNoKeyForAlg = errors.New("no public key in the key set for the token's algorithm")
@@ -454,12 +458,16 @@ func (a *JWT) invalid(desc string, err error) *Error {
 // again for an unknown key id, waiting for that until ctx ends) and
 // refuses any key but an asymmetric public key, whatever the key set
 // holds. A token whose header has "crit" is refused first
-// (errCriticalHeader).
+// (errCriticalHeader), and, with RequireAccessTokenType, one whose typ is
+// not at+jwt (errNotAccessToken).
 func (a *JWT) keyfunc(ctx context.Context) jwt.Keyfunc {
 	kf := a.kf.KeyfuncCtx(ctx)
 	return func(t *jwt.Token) (any, error) {
 		if _, ok := t.Header["crit"]; ok {
 			return nil, errCriticalHeader
+		}
+		if a.opts.RequireAccessTokenType && !isAccessTokenType(t.Header["typ"]) {
+			return nil, errNotAccessToken
 		}
 		seen := a.fetched.Load()
 		k, err := kf(t)
@@ -491,6 +499,14 @@ func (a *JWT) keyfunc(ctx context.Context) jwt.Keyfunc {
 	}
 }
 
+// isAccessTokenType reports whether a typ header value names a JWT access
+// token (RFC 9068 §2.1): at+jwt, or its media type application/at+jwt,
+// compared without regard to case (RFC 7515 §4.1.9).
+func isAccessTokenType(typ any) bool {
+	s, ok := typ.(string)
+	return ok && (strings.EqualFold(s, "at+jwt") || strings.EqualFold(s, "application/at+jwt"))
+}
+
 func isPublicKey(k any) bool {
 	switch k.(type) {
 	case *rsa.PublicKey, *ecdsa.PublicKey, ed25519.PublicKey:
@@ -505,6 +521,8 @@ func tokenProblem(err error) string {
 	switch {
 	case errors.Is(err, errCriticalHeader):
 		return "token header lists critical extensions, none supported"
+	case errors.Is(err, errNotAccessToken):
+		return "token is not an access token (typ must be at+jwt)"
 	case errors.Is(err, jwt.ErrTokenMalformed):
 		return "token is malformed"
 	case errors.Is(err, jwt.ErrTokenExpired):

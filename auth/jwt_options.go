@@ -31,6 +31,14 @@ type JWTOptions struct {
 	// (space-separated) or its scp claim (an array, or a space-separated
 	// string). A token missing one is answered 403 insufficient_scope.
 	RequiredScopes []string
+	// RequireAccessTokenType, when set, accepts only tokens whose typ
+	// header says they are JWT access tokens: at+jwt or
+	// application/at+jwt, in any case (RFC 9068 §4), so that another JWT
+	// of the same issuer for this audience (an ID token, a logout token)
+	// is not taken for one. Others are answered 401 invalid_token. Off by
+	// default: many authorization servers sign access tokens with typ JWT
+	// or none.
+	RequireAccessTokenType bool
 	// PrincipalClaim names the string claim that identifies the caller
 	// (default "sub").
 	PrincipalClaim string

@@ -670,6 +670,52 @@ func TestJWTCriticalHeader(t *testing.T) {
 	}
 }
 
+// TestJWTAccessTokenType: with RequireAccessTokenType, a token is
+// accepted only when its typ says it is a JWT access token (at+jwt or
+// application/at+jwt, in any case); one typed JWT, or untyped, such as an
+// ID token of the same issuer, is refused 401 invalid_token. Without the
+// option every typ is accepted.
+func TestJWTAccessTokenType(t *testing.T) {
+	iss := newTestIssuer(t)
+	ec := ecKey(t)
+	iss.publish(t, "k1", &ec.PublicKey, jwkset.AlgES256)
+	strict := newTestAuth(t, JWTOptions{JWKSURL: iss.srv.URL, RequireAccessTokenType: true})
+	lax := newTestAuth(t, JWTOptions{JWKSURL: iss.srv.URL})
+	for _, c := range []struct {
+		typ    any // nil: no typ header
+		strict bool
+	}{
+		{"at+jwt", true}, {"AT+JWT", true}, {"application/at+jwt", true},
+		{"JWT", false}, {nil, false}, {"at+jwt ", false}, {1, false},
+	} {
+		tok := jwt.NewWithClaims(jwt.SigningMethodES256, claims())
+		tok.Header["kid"] = "k1"
+		if c.typ == nil {
+			delete(tok.Header, "typ")
+		} else {
+			tok.Header["typ"] = c.typ
+		}
+		s, err := tok.SignedString(ec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p, err := lax.Authenticate(authRequest("Bearer " + s)); err != nil || p != "alice" {
+			t.Errorf("typ %v without the option: %q, %v", c.typ, p, err)
+		}
+		p, err := strict.Authenticate(authRequest("Bearer " + s))
+		switch {
+		case c.strict && (err != nil || p != "alice"):
+			t.Errorf("typ %v: %q, %v; want alice", c.typ, p, err)
+		case !c.strict && err == nil:
+			t.Errorf("typ %v: accepted as %q", c.typ, p)
+		case !c.strict:
+			if ae := authError(t, err); ae.Status != http.StatusUnauthorized || ae.Code != ErrCodeInvalidToken || !strings.Contains(ae.Description, "at+jwt") {
+				t.Errorf("typ %v: refused %d %q %q, want 401 invalid_token naming at+jwt", c.typ, ae.Status, ae.Code, ae.Description)
+			}
+		}
+	}
+}
+
 // TestJWTShortRSAKey: an RSA key shorter than 2048 bits in the key set
 // verifies no token (RFC 7518 §3.3 requires 2048 bits or more for RS* and
 // PS*; a shorter key may be factored), whether the token names it or not;

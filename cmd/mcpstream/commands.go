@@ -489,6 +489,7 @@ type gatewayFlags struct {
 	audience       string
 	scopes         string
 	principalClaim string
+	requireATJWT   bool
 	resource       string
 	authServers    listFlag
 }
@@ -547,6 +548,7 @@ func (f *gatewayFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.audience, "jwt-audience", "", "audience (aud) tokens must include (default --resource-url)")
 	fs.StringVar(&f.scopes, "jwt-scopes", "", "comma-separated scopes every token must grant (scope or scp claim); others get 403 insufficient_scope")
 	fs.StringVar(&f.principalClaim, "jwt-principal-claim", "", "string claim naming the principal (default sub)")
+	fs.BoolVar(&f.requireATJWT, "jwt-require-at-jwt", false, "accept only tokens whose typ header is at+jwt (RFC 9068 JWT access tokens), so that other JWTs of the issuer for this audience, such as ID tokens, are refused (off by default: many authorization servers type access tokens JWT)")
 	fs.StringVar(&f.resource, "resource-url", "", "canonical URL of the MCP endpoint as clients reach it (the OAuth resource); required with --jwks-url")
 	fs.Var(&f.authServers, "auth-server", "authorization server issuer URL named in the protected resource metadata (repeatable or comma-separated; default --jwt-issuer)")
 }
@@ -586,8 +588,8 @@ func (f *gatewayFlags) config(ctx context.Context, log *slog.Logger, t streams.T
 		return cfg, errors.New("--api-key-scopes needs --api-keys")
 	}
 	if f.jwksURL == "" {
-		if f.issuer != "" || f.audience != "" || f.scopes != "" || f.principalClaim != "" || f.resource != "" || len(f.authServers) > 0 {
-			return cfg, errors.New("--jwt-issuer, --jwt-audience, --jwt-scopes, --jwt-principal-claim, --resource-url and --auth-server need --jwks-url")
+		if f.issuer != "" || f.audience != "" || f.scopes != "" || f.principalClaim != "" || f.requireATJWT || f.resource != "" || len(f.authServers) > 0 {
+			return cfg, errors.New("--jwt-issuer, --jwt-audience, --jwt-scopes, --jwt-principal-claim, --jwt-require-at-jwt, --resource-url and --auth-server need --jwks-url")
 		}
 		return cfg, nil
 	}
@@ -604,7 +606,7 @@ func (f *gatewayFlags) config(ctx context.Context, log *slog.Logger, t streams.T
 		audience = f.resource
 	}
 	jwt, err := auth.NewJWT(ctx, auth.JWTOptions{JWKSURL: f.jwksURL, Issuer: f.issuer, Audience: audience,
-		RequiredScopes: splitList(f.scopes), PrincipalClaim: f.principalClaim, Logger: log})
+		RequiredScopes: splitList(f.scopes), PrincipalClaim: f.principalClaim, RequireAccessTokenType: f.requireATJWT, Logger: log})
 	if err != nil {
 		return cfg, err
 	}
