@@ -189,7 +189,11 @@ func (g *Gateway) open(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("gateway: opening bucket %s: %w", streams.SessionBucket, err)
 	}
-	g.sessions = newSessions(sessKV, g.cfg.SessionCache, g.log)
+	sessStatus, err := sessKV.Status(ctx)
+	if err != nil {
+		return fmt.Errorf("gateway: reading bucket %s's configuration: %w", streams.SessionBucket, err)
+	}
+	g.sessions = newSessions(sessKV, sessStatus.TTL(), g.cfg.SessionCache, g.log)
 	if g.results, err = g.js.KeyValue(ctx, streams.ResultBucket); err != nil {
 		return fmt.Errorf("gateway: opening bucket %s: %w", streams.ResultBucket, err)
 	}

@@ -88,6 +88,11 @@ type session struct {
 	// gone is closed when the session is deleted, to end its streams.
 	gone     chan struct{}
 	goneOnce sync.Once
+	// storedAt is when the record applied last was stored (Unix
+	// nanoseconds): the bucket's TTL runs from it. touching is set while
+	// a request stores the record again to keep the session (keep).
+	storedAt atomic.Int64
+	touching atomic.Bool
 }
 
 // clientState is what a session's client declared: the revision
@@ -128,9 +133,12 @@ const sessionShards = 32
 
 // sessions is the session store: the session bucket, fronted by a bounded
 // cache. A watch of the bucket's deletes evicts sessions that another
-// gateway ended.
+// gateway ended. A session in use is stored again once a quarter of the
+// bucket's TTL has passed since it was last stored (keep): the TTL is how
+// long a session may stay unused, not how long it may live.
 type sessions struct {
 	kv     jetstream.KeyValue
+	ttl    time.Duration // the bucket's; 0: none
 	seed   maphash.Seed
 	shards [sessionShards]sessionShard
 	max    int // per shard
@@ -144,8 +152,8 @@ type sessionShard struct {
 	m  map[string]*session
 }
 
-func newSessions(kv jetstream.KeyValue, maxCached int, log *slog.Logger) *sessions {
-	s := &sessions{kv: kv, seed: maphash.MakeSeed(), log: log, max: max(1, maxCached/sessionShards)}
+func newSessions(kv jetstream.KeyValue, ttl time.Duration, maxCached int, log *slog.Logger) *sessions {
+	s := &sessions{kv: kv, ttl: ttl, seed: maphash.MakeSeed(), log: log, max: max(1, maxCached/sessionShards)}
 	for i := range s.shards {
 		s.shards[i].m = map[string]*session{}
 	}
@@ -199,6 +207,7 @@ func (s *sessions) create(ctx context.Context, rec sessionRecord) (*session, err
 		attempt++
 		rev, err := s.kv.Create(ctx, sess.id, val)
 		sess.rev = rev // the session is not shared yet
+		sess.storedAt.Store(time.Now().UnixNano())
 		if attempt > 1 && errors.Is(err, jetstream.ErrKeyExists) {
 			return nil // an earlier attempt stored it; the id is ours alone
 		}
@@ -228,8 +237,9 @@ func (s *sessions) cache(sess *session) {
 	sh.m[sess.id] = sess
 }
 
-// get returns the session, from the cache or the bucket. It returns
-// errNoSession for an unknown id and a wrapped error when the bucket fails.
+// get returns the session, from the cache or the bucket, kept (keep) for
+// the request using it. It returns errNoSession for an unknown id and a
+// wrapped error when the bucket fails.
 func (s *sessions) get(ctx context.Context, id string) (*session, error) {
 	if !validSessionID(id) {
 		return nil, errNoSession
@@ -239,44 +249,62 @@ func (s *sessions) get(ctx context.Context, id string) (*session, error) {
 	sess := sh.m[id]
 	sh.mu.Unlock()
 	if sess != nil {
+		s.keep(ctx, sess)
 		return sess, nil
 	}
-	rec, rev, err := s.load(ctx, id)
+	rec, rev, stored, err := s.load(ctx, id)
 	if err != nil {
 		return nil, err
 	}
 	sess = newSession(id, rec)
 	sess.rev = rev
+	sess.storedAt.Store(stored.UnixNano())
 	sh.mu.Lock()
 	if cur := sh.m[id]; cur != nil { // another request loaded it meanwhile
 		sh.mu.Unlock()
+		s.keep(ctx, cur)
 		return cur, nil
 	}
 	sh.mu.Unlock()
 	s.cache(sess)
+	s.keep(ctx, sess)
 	return sess, nil
 }
 
-// load reads the session's record and its revision from the bucket. It
-// returns errNoSession for an unknown id and a wrapped error when the
-// bucket fails.
-func (s *sessions) load(ctx context.Context, id string) (sessionRecord, uint64, error) {
+// keep stores sess's record again when a quarter of the bucket's TTL has
+// passed since it was stored, so that a session in use does not expire:
+// one write a session every TTL/4 at most (6 hours at the default 24),
+// made by the request that finds it due while no other does. A failure
+// is logged (by update) and the request goes on: the session lives until
+// the TTL of its last write, and the next request tries again.
+func (s *sessions) keep(ctx context.Context, sess *session) {
+	if s.ttl <= 0 || time.Since(time.Unix(0, sess.storedAt.Load())) < s.ttl/4 || !sess.touching.CompareAndSwap(false, true) {
+		return
+	}
+	defer sess.touching.Store(false)
+	_ = s.update(ctx, sess, func(*sessionRecord) *schema.Error { return nil })
+}
+
+// load reads the session's record, its revision and when it was stored
+// from the bucket. It returns errNoSession for an unknown id and a wrapped
+// error when the bucket fails.
+func (s *sessions) load(ctx context.Context, id string) (sessionRecord, uint64, time.Time, error) {
 	var e jetstream.KeyValueEntry
 	err := withRetry(ctx, func() (err error) {
 		e, err = s.kv.Get(ctx, id)
 		return err
 	})
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return sessionRecord{}, 0, errNoSession
+		return sessionRecord{}, 0, time.Time{}, errNoSession
 	}
 	if err != nil {
-		return sessionRecord{}, 0, fmt.Errorf("loading session: %w", err)
+		return sessionRecord{}, 0, time.Time{}, fmt.Errorf("loading session: %w", err)
 	}
 	var rec sessionRecord
 	if err := json.Unmarshal(e.Value(), &rec); err != nil {
-		return sessionRecord{}, 0, fmt.Errorf("decoding session %s: %w", id, err)
+		return sessionRecord{}, 0, time.Time{}, fmt.Errorf("decoding session %s: %w", id, err)
 	}
-	return rec, e.Revision(), nil
+	return rec, e.Revision(), e.Created(), nil
 }
 
 // applyRecord takes what rec changes into the session: the client's
@@ -325,8 +353,10 @@ func (s *sessions) update(ctx context.Context, sess *session, change func(*sessi
 			// Another gateway changed the record: take it in, and the
 			// change again over it.
 			var newer sessionRecord
-			if newer, rev, err = s.load(ctx, sess.id); err == nil {
+			var stored time.Time
+			if newer, rev, stored, err = s.load(ctx, sess.id); err == nil {
 				sess.rev = rev
+				sess.storedAt.Store(stored.UnixNano())
 				sess.applyRecord(newer)
 				continue
 			}
@@ -339,6 +369,7 @@ func (s *sessions) update(ctx context.Context, sess *session, change func(*sessi
 			return schema.Errorf(schema.CodeInternalError, "could not save the session")
 		}
 		sess.rev = rev
+		sess.storedAt.Store(time.Now().UnixNano())
 		sess.applyRecord(rec)
 		return nil
 	}
@@ -348,10 +379,10 @@ func (s *sessions) update(ctx context.Context, sess *session, change func(*sessi
 // newer record before it gives up.
 const maxUpdateConflicts = 5
 
-// refresh takes a record another gateway (or this one) stored, at bucket
-// revision rev, into the cached session, if it is cached here and has
-// not applied that revision or a later one.
-func (s *sessions) refresh(id string, rev uint64, val []byte) {
+// refresh takes a record another gateway (or this one) stored at stored,
+// at bucket revision rev, into the cached session, if it is cached here
+// and has not applied that revision or a later one.
+func (s *sessions) refresh(id string, rev uint64, val []byte, stored time.Time) {
 	sh := s.shard(id)
 	sh.mu.Lock()
 	sess := sh.m[id]
@@ -370,6 +401,7 @@ func (s *sessions) refresh(id string, rev uint64, val []byte) {
 		return
 	}
 	sess.rev = rev
+	sess.storedAt.Store(stored.UnixNano())
 	sess.applyRecord(rec)
 }
 
@@ -413,7 +445,7 @@ func (s *sessions) watch(ctx context.Context, w jetstream.KeyWatcher) {
 			case e.Operation() != jetstream.KeyValuePut:
 				s.evict(e.Key())
 			default:
-				s.refresh(e.Key(), e.Revision(), e.Value())
+				s.refresh(e.Key(), e.Revision(), e.Value(), e.Created())
 			}
 		}
 	}

@@ -72,7 +72,7 @@ func TestValidSessionID(t *testing.T) {
 func TestSessionRefreshSkipsOlderRevisions(t *testing.T) {
 	ctx := context.Background()
 	kv := sessionBucket(t)
-	s := newSessions(kv, 64, slog.New(slog.DiscardHandler))
+	s := newSessions(kv, 0, 64, slog.New(slog.DiscardHandler))
 	sess, err := s.create(ctx, sessionRecord{Revision: "2024-11-05", Transport: "sse"})
 	if err != nil {
 		t.Fatal(err)
@@ -94,7 +94,7 @@ func TestSessionRefreshSkipsOlderRevisions(t *testing.T) {
 
 	// The watch catching up: the creation's entry, then initialize's.
 	for _, e := range []jetstream.KeyValueEntry{created, initialized} {
-		s.refresh(sess.id, e.Revision(), e.Value())
+		s.refresh(sess.id, e.Revision(), e.Value(), e.Created())
 		if got := string(sess.capabilities()); got != `{"roots":{}}` {
 			t.Fatalf("after the watch delivered revision %d: capabilities %q, want {\"roots\":{}}", e.Revision(), got)
 		}
@@ -111,7 +111,7 @@ func TestSessionRefreshSkipsOlderRevisions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.refresh(sess.id, rev, val)
+	s.refresh(sess.id, rev, val, time.Now())
 	if sess.LogLevel != "error" || sess.logLevel.Load() != int32(slices.Index(logLevels, "error")) {
 		t.Fatalf("log level %q (%d) after another gateway's change, want error", sess.LogLevel, sess.logLevel.Load())
 	}
@@ -127,7 +127,7 @@ func TestSessionUpdateKeepsOtherGatewaysChanges(t *testing.T) {
 	ctx := context.Background()
 	kv := sessionBucket(t)
 	log := slog.New(slog.DiscardHandler)
-	a, b := newSessions(kv, 64, log), newSessions(kv, 64, log)
+	a, b := newSessions(kv, 0, 64, log), newSessions(kv, 0, 64, log)
 	onA, err := a.create(ctx, sessionRecord{Revision: "2025-11-25"})
 	if err != nil {
 		t.Fatal(err)
@@ -183,4 +183,54 @@ func sessionBucket(t *testing.T) jetstream.KeyValue {
 		t.Fatal(err)
 	}
 	return kv
+}
+
+// TestSessionKeptInUse: a session in use is stored again once a quarter
+// of the bucket's TTL has passed since it was stored, so it outlives the
+// TTL; not at every request (one write a quarter TTL at most). Unused, it
+// expires a TTL after its last write.
+func TestSessionKeptInUse(t *testing.T) {
+	const ttl = 2 * time.Second
+	ctx := context.Background()
+	_, _, js := testkit.JetStream(t)
+	kv, err := js.CreateKeyValue(ctx, streams.Topology{SessionTTL: ttl}.SessionConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newSessions(kv, ttl, 64, slog.New(slog.DiscardHandler))
+	sess, err := s.create(ctx, sessionRecord{Revision: "2025-11-25", CreatedAt: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	created := sess.rev
+
+	// A request every 100 ms for twice the TTL.
+	requests := 0
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for end := time.Now().Add(2 * ttl); time.Now().Before(end); requests++ {
+		<-tick.C
+		if _, err := s.get(ctx, sess.id); err != nil {
+			t.Fatalf("request %d, %s after creation: %v", requests, time.Since(sess.CreatedAt), err)
+		}
+	}
+	e, err := kv.Get(ctx, sess.id)
+	if err != nil {
+		t.Fatalf("in use for twice its TTL, the session is gone from the bucket: %v", err)
+	}
+	// The bucket holds this key alone: its revisions count the writes.
+	writes := e.Revision() - created
+	if maxWrites := uint64(2*ttl/(ttl/4)) + 1; writes < 1 || writes > maxWrites {
+		t.Errorf("%d requests over %s stored the session %d times, want 1 to %d", requests, 2*ttl, writes, maxWrites)
+	}
+
+	// Unused, it expires (looked for in the bucket, not by a request,
+	// which would keep it).
+	testkit.Eventually(t, "the unused session expired", ttl+10*time.Second, func() bool {
+		_, err := kv.Get(ctx, sess.id)
+		return errors.Is(err, jetstream.ErrKeyNotFound)
+	})
+	if _, err := newSessions(kv, ttl, 64, slog.New(slog.DiscardHandler)).get(ctx, sess.id); !errors.Is(err, errNoSession) {
+		t.Errorf("a gateway without it cached: %v, want errNoSession", err)
+	}
 }
