@@ -286,7 +286,9 @@ func drainStream(es *eventStream) {
 
 // keepAlive writes a comment on every open event stream each
 // Config.KeepAlive until ctx ends, so proxies keep idle streams open and
-// dead clients are found.
+// dead clients are found; and keeps the session of each (sessions.keep),
+// keepsPerTick at most a tick, so that a client connected to its stream
+// but sending nothing keeps its session.
 func (g *Gateway) keepAlive(ctx context.Context) {
 	t := time.NewTicker(g.cfg.KeepAlive)
 	defer t.Stop()
@@ -295,16 +297,26 @@ func (g *Gateway) keepAlive(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			kept := 0
 			g.eventStreams.each(func(es *eventStream) {
 				if !g.stillAuthorized(es) {
 					es.close() // its reader sees it, and ends it
 					return
 				}
 				_ = es.write(keepAliveEvent)
+				if sess := es.sess; sess != nil && sess.id != "" && kept < keepsPerTick && g.sessions.due(sess) {
+					g.sessions.keep(ctx, sess)
+					kept++
+				}
 			})
 		}
 	}
 }
+
+// keepsPerTick bounds the sessions keepAlive stores again in one tick:
+// sessions due together (loaded together after a restart) are spread over
+// ticks rather than holding up the keep-alives of every stream.
+const keepsPerTick = 100
 
 // stillAuthorized reports whether the credential es was opened with still
 // authenticates as the principal it did then: a stream outlives the

@@ -274,15 +274,22 @@ func (s *sessions) get(ctx context.Context, id string) (*session, error) {
 // keep stores sess's record again when a quarter of the bucket's TTL has
 // passed since it was stored, so that a session in use does not expire:
 // one write a session every TTL/4 at most (6 hours at the default 24),
-// made by the request that finds it due while no other does. A failure
+// made by the request that finds it due while no other does (or by the
+// keep-alive of its open event stream, see Gateway.keepAlive). A failure
 // is logged (by update) and the request goes on: the session lives until
 // the TTL of its last write, and the next request tries again.
 func (s *sessions) keep(ctx context.Context, sess *session) {
-	if s.ttl <= 0 || time.Since(time.Unix(0, sess.storedAt.Load())) < s.ttl/4 || !sess.touching.CompareAndSwap(false, true) {
+	if !s.due(sess) || !sess.touching.CompareAndSwap(false, true) {
 		return
 	}
 	defer sess.touching.Store(false)
 	_ = s.update(ctx, sess, func(*sessionRecord) *schema.Error { return nil })
+}
+
+// due reports whether sess is to be stored again to keep it: a quarter of
+// the bucket's TTL has passed since it was stored.
+func (s *sessions) due(sess *session) bool {
+	return s.ttl > 0 && time.Since(time.Unix(0, sess.storedAt.Load())) >= s.ttl/4
 }
 
 // load reads the session's record, its revision and when it was stored

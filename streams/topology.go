@@ -55,8 +55,9 @@ type Topology struct {
 	// its replicas (default 4096; at least replicas x batch).
 	MaxAckPending int
 	// SessionTTL is how long an unused session lives in the session bucket
-	// (default 24h): gateways store a session in use again every quarter
-	// of it, so that only sessions left unused for SessionTTL expire.
+	// (default 24h): gateways store a session in use (a request, or an
+	// open event stream) again every quarter of it, so that only sessions
+	// left unused for SessionTTL expire.
 	SessionTTL time.Duration
 	// SessionMaxBytes bounds the session bucket (default 1 GiB): past it
 	// the oldest sessions are evicted, and their clients, answered 404,
