@@ -21,18 +21,9 @@ import (
 func TestSessionKeptByItsStream(t *testing.T) {
 	const ttl = 2 * time.Second
 	tg := newTestGateway(t, gateway.Config{Topology: streams.Topology{SessionTTL: ttl}, KeepAlive: 100 * time.Millisecond})
-	nc, err := tg.emb.Connect()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	kv, err := js.KeyValue(ctx, streams.SessionBucket)
+	kv, err := tg.js.KeyValue(ctx, streams.SessionBucket)
 	if err != nil {
 		t.Fatal(err)
 	}

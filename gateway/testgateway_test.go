@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/mcpstream/mcpstream/gateway"
 	"github.com/mcpstream/mcpstream/internal/testkit"
@@ -39,8 +40,10 @@ type testGateway struct {
 	base string // the server's root, for /sse
 	g    *gateway.Gateway
 	w    *testkit.Worker
-	// emb is the embedded server, for more connections.
+	// emb is the embedded server, for more connections; js a JetStream
+	// context on it, for looking into its streams and buckets.
 	emb    *streams.Embedded
+	js     jetstream.JetStream
 	client *http.Client
 	// held receives each call of the "hold" tool as it reaches the
 	// worker; the call ends when the test sends its result on release.
@@ -101,7 +104,7 @@ var failError = &schema.Error{Code: -32050, Message: "failed on purpose", Data: 
 // gateway, the worker and NATS stop.
 func newTestGateway(t *testing.T, cfg gateway.Config) *testGateway {
 	t.Helper()
-	emb, _, _ := testkit.JetStream(t)
+	emb, _, js := testkit.JetStream(t)
 	connect := func() *nats.Conn {
 		nc, _ := testkit.JetStreamOver(t, func() (*nats.Conn, error) { return emb.Connect() })
 		return nc
@@ -112,7 +115,7 @@ func newTestGateway(t *testing.T, cfg gateway.Config) *testGateway {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	tg := &testGateway{emb: emb, held: make(chan heldCall, 16), answers: make(chan *testkit.Answer, 16)}
+	tg := &testGateway{emb: emb, js: js, held: make(chan heldCall, 16), answers: make(chan *testkit.Answer, 16)}
 	tg.w = testkit.StartWorker(t, connect(), testkit.WorkerOptions{
 		Group:     testGroup,
 		Topology:  cfg.Topology,
