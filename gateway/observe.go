@@ -307,7 +307,6 @@ func (o *observer) publishing(ctx context.Context, env *schema.Envelope, h nats.
 			semconv.MessagingDestinationName(dest.subject),
 			semconv.MessagingDestinationTemplate(streams.RequestSubjectTemplate),
 			semconv.MessagingDestinationPartitionID(strconv.Itoa(dest.partition)),
-			semconv.MessagingConsumerGroupName(streams.ConsumerName(dest.group)),
 			semconv.MessagingMessageID(env.Key),
 			attribute.Int("mcpstream.publish.attempt", int(env.Attempt)),
 		))

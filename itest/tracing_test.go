@@ -314,7 +314,11 @@ func checkCallTrace(t *testing.T, o *testkit.OTLP, client trace.SpanContext, too
 	}
 	p := producers[0]
 	wantAttrs(t, "publish", p.Attributes, map[string]any{"messaging.system": "nats", "messaging.operation.type": "send",
-		"messaging.destination.template": "mcp.req.{group}.{partition}", "messaging.consumer.group.name": streams.ConsumerName("demo")})
+		"messaging.destination.template": "mcp.req.{group}.{partition}"})
+	if g, ok := p.Attributes["messaging.consumer.group.name"]; ok {
+		// The conventions give a consumer group to consumers' spans only.
+		t.Errorf("publish: messaging.consumer.group.name %v on a PRODUCER span", g)
+	}
 	for _, s := range []testkit.Span{p, process} {
 		if id, _ := s.Attributes["messaging.message.id"].(string); id == "" || id != p.Attributes["messaging.message.id"] {
 			t.Errorf("%s: messaging.message.id %v, want the envelope key %v", s.Name, s.Attributes["messaging.message.id"], p.Attributes["messaging.message.id"])
