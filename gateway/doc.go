@@ -118,7 +118,8 @@
 // [New] starts the gateway; [Gateway.Drain] refuses new requests and ends
 // the event streams that carry no answers (session GET streams,
 // subscriptions/listen streams) at once, and an HTTP+SSE stream once the
-// calls its session posted here are answered. [Gateway.Shutdown] drains
+// calls its session posted here, or to another gateway before the drain,
+// are answered. [Gateway.Shutdown] drains
 // and waits, within its ctx, for the requests in flight; at the ctx's end
 // the calls still waiting on workers are answered with -32000 (503 where
 // the response has not started) on whatever transport they came, so that

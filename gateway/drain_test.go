@@ -233,3 +233,29 @@ func TestShutdownWaitsForCalls(t *testing.T) {
 		t.Errorf("Shutdown: %v, want nil", err)
 	}
 }
+
+// TestDrainHTTPSSEWaitsForOtherGateways: an HTTP+SSE client behind a load
+// balancer posts to any gateway, and the answers come back to the one
+// holding its stream. When that gateway drains, it keeps the stream open
+// for a call the client had posted to another gateway, whose answer then
+// arrives on it before the stream ends.
+func TestDrainHTTPSSEWaitsForOtherGateways(t *testing.T) {
+	tg := newTestGateway(t, gateway.Config{})
+	c := openHTTPSSE(t, tg)
+	c.initialize(`{}`)
+	other := tg.another(t)
+	elsewhere := other + c.messages[len(tg.base):] // the same /messages?sessionId=..., on the other gateway
+	if r := tg.do(t, http.MethodPost, elsewhere, callBody(2, "hold", `{}`, "")); r.status != http.StatusAccepted {
+		t.Fatalf("POST to the other gateway: status %d: %s", r.status, r.body)
+	}
+	h := tg.awaitHeld(t)
+
+	tg.g.Drain()
+	h.release <- map[string]any{"content": []any{map[string]any{"type": "text", "text": "from elsewhere"}}}
+	if m := c.next("the call's result, from the other gateway"); string(m.ID) != "2" || toolText(t, m.Result) != "from elsewhere" {
+		t.Fatalf("answer %+v, want the held call's result", m)
+	}
+	if ev, ok := <-c.events; ok {
+		t.Fatalf("event %+v: want the stream ended once its call was answered", ev)
+	}
+}

@@ -84,8 +84,10 @@ type Gateway struct {
 	metrics *metrics  // nil without Config.Metrics
 	obs     *observer // nil without Config.TracerProvider or MeterProvider
 
-	keySeq    atomic.Uint64
-	admission *admission.Controller
+	keySeq atomic.Uint64
+	// sseCallSeq numbers the HTTP+SSE POSTs this gateway marks (httpsse.go).
+	sseCallSeq atomic.Uint64
+	admission  *admission.Controller
 	// rates limits each principal's requests (nil: no limit); holds
 	// counts the requests held over their principal's rate, at most
 	// maxHolds (Config.MaxConns / 4).

@@ -5,6 +5,9 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
+	"strconv"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -75,6 +78,10 @@ func (g *Gateway) sseOpen(w http.ResponseWriter, r *http.Request, messagesPath s
 	sub, err = g.nc.Subscribe(streams.SSESubject(sess.id), func(m *nats.Msg) {
 		if len(m.Data) == 0 && m.Header.Get(sseEndHeader) != "" { // drained: every answer due is written
 			es.close()
+			return
+		}
+		if id := m.Header.Get(sseCallHeader); len(m.Data) == 0 && id != "" { // a POST's, for the drain
+			sess.sseCallsAnywhere.heard(id, m.Header.Get(sseCallStateHeader) == sseCallAnswered)
 			return
 		}
 		b := append(append([]byte(sseEvent), m.Data...), "\n\n"...)
@@ -179,6 +186,10 @@ func (g *Gateway) ssePost(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	var call string
+	if hasRequest(msgs) {
+		call = g.sseCallMarker(sess, "", sseCallPosted)
+	}
 	w.WriteHeader(http.StatusAccepted)
 	var requests []*exchange
 	for i, msg := range msgs {
@@ -197,10 +208,99 @@ func (g *Gateway) ssePost(w http.ResponseWriter, r *http.Request) {
 		defer g.bodies.give(n)
 		defer sess.sseCalls.done()
 		g.runBatch(ctx, requests, g.cfg.CallTimeout, nil)
+		g.sseCallMarker(sess, call, sseCallAnswered) // after the answers, on the same connection
 	}) {
 		held = 0
 	} else {
 		sess.sseCalls.done()
+		g.sseCallMarker(sess, call, sseCallAnswered)
+	}
+}
+
+// The headers of the markers a gateway publishes on an HTTP+SSE
+// session's subject for each POST that holds requests: when it takes the
+// POST (posted), and once every answer to it is published (answered),
+// the POST named by sseCallHeader. The gateway holding the session's
+// stream writes neither to the client; when it drains, it keeps the
+// stream open until the POSTs it heard posted, to whichever gateway, are
+// answered (drainHTTPSSE), so that answers coming from other gateways
+// are not lost with the stream.
+const (
+	sseCallHeader      = "Mcp-Gateway-Call"
+	sseCallStateHeader = "Mcp-Gateway-Call-State"
+	sseCallPosted      = "posted"
+	sseCallAnswered    = "answered"
+)
+
+// sseCallMarker publishes a marker of the POST call (a new one's id when
+// empty) of sess in state, and returns the POST's id.
+func (g *Gateway) sseCallMarker(sess *session, call, state string) string {
+	if call == "" {
+		call = g.cfg.ID + "." + strconv.FormatUint(g.sseCallSeq.Add(1), 10)
+	}
+	m := nats.NewMsg(streams.SSESubject(sess.id))
+	m.Header.Set(sseCallHeader, call)
+	m.Header.Set(sseCallStateHeader, state)
+	if err := g.nc.PublishMsg(m); err != nil {
+		g.log.Warn("passing a call's marker to an HTTP+SSE stream", "err", err)
+	}
+	return call
+}
+
+// sseCallsHeard are the POSTs of an HTTP+SSE session that its stream's
+// holder heard posted and not yet answered, by id. A gateway that dies
+// between the two markers leaves its POST here until the session ends;
+// a drain waits for it until Shutdown's deadline at most.
+type sseCallsHeard struct {
+	mu      sync.Mutex
+	pending map[string]struct{}
+	changed chan struct{} // a token at each answer
+}
+
+// heard takes in a marker: call posted, or answered.
+func (h *sseCallsHeard) heard(call string, answered bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.changed == nil {
+		h.pending, h.changed = map[string]struct{}{}, make(chan struct{}, 1)
+	}
+	if !answered {
+		h.pending[call] = struct{}{}
+		return
+	}
+	delete(h.pending, call)
+	select {
+	case h.changed <- struct{}{}:
+	default:
+	}
+}
+
+// wait waits until every POST pending when it was called has been
+// answered, or one of stop is closed, and reports whether they were. POSTs
+// heard after the call are not waited for: a client posting on through
+// other gateways does not hold a draining gateway's stream open.
+func (h *sseCallsHeard) wait(stop0, stop1 <-chan struct{}) bool {
+	h.mu.Lock()
+	waited := make([]string, 0, len(h.pending))
+	for call := range h.pending {
+		waited = append(waited, call)
+	}
+	changed := h.changed
+	h.mu.Unlock()
+	for {
+		h.mu.Lock()
+		left := slices.ContainsFunc(waited, func(call string) bool { _, ok := h.pending[call]; return ok })
+		h.mu.Unlock()
+		if !left {
+			return true
+		}
+		select {
+		case <-changed:
+		case <-stop0:
+			return false
+		case <-stop1:
+			return false
+		}
 	}
 }
 

@@ -83,8 +83,11 @@ type session struct {
 	stream      atomic.Pointer[eventStream]
 	// sseCalls counts the requests of an HTTP+SSE session posted here
 	// whose answers are not yet published: a draining gateway keeps the
-	// session's stream open for them.
-	sseCalls inFlight
+	// session's stream open for them. sseCallsAnywhere are the POSTs of
+	// the session, to any gateway, whose answers are not all published yet,
+	// as the stream's holder hears of them (sseCallsHeard).
+	sseCalls         inFlight
+	sseCallsAnywhere sseCallsHeard
 	// gone is closed when the session is deleted, to end its streams.
 	gone     chan struct{}
 	goneOnce sync.Once

@@ -157,6 +157,34 @@ func newTestGateway(t *testing.T, cfg gateway.Config) *testGateway {
 	return tg
 }
 
+// another starts a second gateway on tg's NATS server and worker group,
+// served on loopback like tg's, and returns its server's root: what a
+// load balancer in front of both would send a client's requests to.
+func (tg *testGateway) another(t *testing.T) string {
+	t.Helper()
+	nc, err := tg.emb.Connect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	g, err := gateway.New(ctx, nc, gateway.Config{Topology: streams.Topology{Partitions: 2}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(g.Close)
+	mux := http.NewServeMux()
+	g.Mount(mux)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(func() {
+		g.Drain()
+		srv.CloseClientConnections()
+		srv.Close()
+	})
+	return srv.URL
+}
+
 // handle is the test worker's handler (see testTools).
 func (tg *testGateway) handle(ctx context.Context, c *testkit.Call) (any, error) {
 	text := func(s string) any {
