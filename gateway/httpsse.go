@@ -64,7 +64,7 @@ func (g *Gateway) sseOpen(w http.ResponseWriter, r *http.Request, messagesPath s
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), storeTimeout)
 	sess, err := g.sessions.create(ctx, sessionRecord{Revision: schema.Revision20241105, Principal: g.principal(r),
-		CreatedAt: time.Now().UTC(), Gateway: g.cfg.ID, Transport: transportSSE})
+		CreatedAt: time.Now().UTC(), Gateway: g.cfg.ID, Transport: transportSSE, CallMarks: true})
 	cancel()
 	if err != nil {
 		g.log.Error("creating session", "err", err)
@@ -187,7 +187,7 @@ func (g *Gateway) ssePost(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	var call string
-	if hasRequest(msgs) {
+	if hasRequest(msgs) && sess.CallMarks {
 		call = g.sseCallMarker(sess, "", sseCallPosted)
 	}
 	w.WriteHeader(http.StatusAccepted)
@@ -208,11 +208,18 @@ func (g *Gateway) ssePost(w http.ResponseWriter, r *http.Request) {
 		defer g.bodies.give(n)
 		defer sess.sseCalls.done()
 		g.runBatch(ctx, requests, g.cfg.CallTimeout, nil)
-		g.sseCallMarker(sess, call, sseCallAnswered) // after the answers, on the same connection
+		g.sseCallAnswered(sess, call) // after the answers, on the same connection
 	}) {
 		held = 0
 	} else {
 		sess.sseCalls.done()
+		g.sseCallAnswered(sess, call)
+	}
+}
+
+// sseCallAnswered marks the POST call answered, if it was marked taken.
+func (g *Gateway) sseCallAnswered(sess *session, call string) {
+	if call != "" {
 		g.sseCallMarker(sess, call, sseCallAnswered)
 	}
 }

@@ -40,6 +40,11 @@ type sessionRecord struct {
 	// Transport is "sse" for a session of the 2024-11-05 HTTP+SSE
 	// transport, empty for Streamable HTTP.
 	Transport string `json:"transport,omitempty"`
+	// CallMarks is set on an HTTP+SSE session whose stream's holder
+	// takes the markers of its POSTs (sseCallMarker); a gateway of an
+	// older version, which would pass them to the client as empty
+	// messages, does not set it, and gets none.
+	CallMarks bool `json:"callMarks,omitempty"`
 }
 
 // session is a session cached in this gateway. Of its record, Principal
