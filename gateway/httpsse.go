@@ -260,7 +260,7 @@ func (g *Gateway) sseCallMarker(sess *session, call, state string) string {
 // a drain waits for it until Shutdown's deadline at most.
 type sseCallsHeard struct {
 	mu      sync.Mutex
-	pending map[string]struct{}
+	open    map[string]struct{}
 	changed chan struct{} // a token at each answer
 }
 
@@ -269,34 +269,39 @@ func (h *sseCallsHeard) heard(call string, answered bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.changed == nil {
-		h.pending, h.changed = map[string]struct{}{}, make(chan struct{}, 1)
+		h.open, h.changed = map[string]struct{}{}, make(chan struct{}, 1)
 	}
 	if !answered {
-		h.pending[call] = struct{}{}
+		h.open[call] = struct{}{}
 		return
 	}
-	delete(h.pending, call)
+	delete(h.open, call)
 	select {
 	case h.changed <- struct{}{}:
 	default:
 	}
 }
 
-// wait waits until every POST pending when it was called has been
-// answered, or one of stop is closed, and reports whether they were. POSTs
-// heard after the call are not waited for: a client posting on through
-// other gateways does not hold a draining gateway's stream open.
-func (h *sseCallsHeard) wait(stop0, stop1 <-chan struct{}) bool {
+// pending returns the POSTs heard posted and not yet answered.
+func (h *sseCallsHeard) pending() []string {
 	h.mu.Lock()
-	waited := make([]string, 0, len(h.pending))
-	for call := range h.pending {
-		waited = append(waited, call)
+	defer h.mu.Unlock()
+	calls := make([]string, 0, len(h.open))
+	for call := range h.open {
+		calls = append(calls, call)
 	}
-	changed := h.changed
-	h.mu.Unlock()
+	return calls
+}
+
+// wait waits until every POST of calls has been answered, or one of stop
+// is closed, and reports whether they were. POSTs heard since calls were
+// taken are not waited for: a client posting on through other gateways
+// does not hold a draining gateway's stream open.
+func (h *sseCallsHeard) wait(calls []string, stop0, stop1 <-chan struct{}) bool {
 	for {
 		h.mu.Lock()
-		left := slices.ContainsFunc(waited, func(call string) bool { _, ok := h.pending[call]; return ok })
+		left := slices.ContainsFunc(calls, func(call string) bool { _, ok := h.open[call]; return ok })
+		changed := h.changed
 		h.mu.Unlock()
 		if !left {
 			return true

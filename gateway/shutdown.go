@@ -83,12 +83,13 @@ const sseEndHeader = "Mcp-Gateway-Stream-End"
 // drainHTTPSSE ends the HTTP+SSE stream es of sess on a draining gateway
 // once the calls the session posted here are answered, and those it had
 // posted to other gateways when the drain began (sseCallsHeard): their
-// answers stay on their way to the stream, and the stream ends after them. It gives up
-// when the session ends or the gateway closes; Shutdown bounds the wait,
-// answering the calls still waiting at its deadline.
+// answers stay on their way to the stream, and the stream ends after
+// them. It gives up when the session ends or the gateway closes; Shutdown
+// bounds the wait, answering the calls still waiting at its deadline.
 func (g *Gateway) drainHTTPSSE(es *eventStream, sess *session) {
+	elsewhere := sess.sseCallsAnywhere.pending()
 	if !g.start(func(ctx context.Context) {
-		if !sess.sseCalls.wait(sess.gone, ctx.Done()) || !sess.sseCallsAnywhere.wait(sess.gone, ctx.Done()) {
+		if !sess.sseCalls.wait(sess.gone, ctx.Done()) || !sess.sseCallsAnywhere.wait(elsewhere, sess.gone, ctx.Done()) {
 			return // the session ended, or the gateway closes: the stream is closed
 		}
 		m := nats.NewMsg(streams.SSESubject(sess.id))
