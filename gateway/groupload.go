@@ -336,7 +336,8 @@ func (gl *groupLoad) othersSince(now time.Time, interval time.Duration, capacity
 	if asked < shareMin {
 		return n, false
 	}
-	others := make([]float64, 0, len(gl.asks))
+	var buf [16]float64 // on the stack for up to 16 other gateways
+	others := buf[:0]
 	for id, a := range gl.asks {
 		v := decayed(a.v, a.at, now)
 		if v < askedMin {
@@ -370,7 +371,8 @@ func fairRatio(own float64, others []float64, capacity float64) (ratio, ownShare
 	if capacity <= 0 || total <= capacity {
 		return (total - own) / own, own, false
 	}
-	asks := append([]float64{own}, others...)
+	var buf [17]float64 // on the stack for up to 16 others
+	asks := append(append(buf[:0], own), others...)
 	slices.Sort(asks)
 	left, level := capacity, 0.0
 	for i, v := range asks {
