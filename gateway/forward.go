@@ -60,8 +60,6 @@ func (g *Gateway) forward(ctx context.Context, x *exchange) {
 	if expected, ok = g.withinGroupQueue(x, group, g.reg.Load().QueueTarget(env.Method, env.Name)); !ok {
 		return
 	}
-	ctx, cancel := context.WithDeadline(ctx, env.DeadlineTime())
-	defer cancel()
 	w := g.router.register(env.Key)
 	defer g.router.unregister(env.Key)
 
@@ -168,11 +166,18 @@ const firstBackoff = 50 * time.Millisecond
 
 // publishAndWait puts env on the stream, retrying with backoff while no
 // stream leader answers (a leader election takes seconds), then waits for
-// the reply, passing notes to out. The Nats-Msg-Id header makes a retried
-// publish a duplicate the stream drops, not a second request. It returns
-// the reply, or the error to answer with; refused is set when a stream at
-// its limits refused the request (an overload, HTTP 503).
+// the reply, passing notes to out, until env's deadline (-32001) or ctx's
+// end (its client gone). The Nats-Msg-Id header makes a retried publish a
+// duplicate the stream drops, not a second request. It returns the reply,
+// or the error to answer with; refused is set when a stream at its limits
+// refused the request (an overload, HTTP 503).
+//
+// The deadline is a timer rather than a context derived from ctx: a
+// derived context registers with the request's and costs a call several
+// allocations, and only the rare look in the result bucket needs one.
 func (g *Gateway) publishAndWait(ctx context.Context, dest destination, env *schema.Envelope, w *waiter, out replier) (_ *schema.Reply, _ *schema.Error, refused bool) {
+	expiry := time.NewTimer(time.Until(env.DeadlineTime()))
+	defer expiry.Stop()
 	backoff := firstBackoff
 	msgID, reruns := env.Key, 0
 	subject := dest.subject
@@ -203,7 +208,7 @@ publish:
 			// wake this goroutine once more per call for nothing.
 			var rep *schema.Reply
 			var rpcErr *schema.Error
-			if rep, rpcErr, err = g.wait(ctx, w, out); err == nil {
+			if rep, rpcErr, err = g.wait(ctx, expiry.C, w, out); err == nil {
 				return rep, rpcErr, false
 			}
 			if !errors.Is(err, errReplyMayBeLost) {
@@ -214,7 +219,9 @@ publish:
 				passNotes(notes, out)
 				return rep, nil, false
 			}
-			rep, rerun := g.recoverReply(ctx, env)
+			rctx, cancel := context.WithDeadline(ctx, env.DeadlineTime())
+			rep, rerun := g.recoverReply(rctx, env)
+			cancel()
 			switch {
 			case rep != nil:
 				_, notes, _ := w.take(nil)
@@ -246,6 +253,8 @@ publish:
 			// The new leader may take a moment to take publishes: try
 			// again soon, as at first.
 			backoff = firstBackoff
+		case <-expiry.C:
+			return nil, g.timedOut(), false
 		case <-ctx.Done():
 			return nil, g.ctxError(ctx), false
 		case <-g.shutDown():
@@ -274,11 +283,12 @@ func passNotes(notes []*schema.Reply, out replier) {
 	}
 }
 
-// wait waits for the result or the deadline, passing notifications on. The
-// result can overtake the request's PubAck. A failed PubAck, or a
-// suspicion that the reply was lost (w's error slot), ends the wait with
-// that error for the caller to handle; the result wins if both are there.
-func (g *Gateway) wait(ctx context.Context, w *waiter, out replier) (*schema.Reply, *schema.Error, error) {
+// wait waits for the result, the deadline (expired fires) or ctx's end,
+// passing notifications on. The result can overtake the request's PubAck.
+// A failed PubAck, or a suspicion that the reply was lost (w's error
+// slot), ends the wait with that error for the caller to handle; the
+// result wins if both are there.
+func (g *Gateway) wait(ctx context.Context, expired <-chan time.Time, w *waiter, out replier) (*schema.Reply, *schema.Error, error) {
 	var buf [noteBuffer]*schema.Reply
 	for {
 		select {
@@ -291,6 +301,8 @@ func (g *Gateway) wait(ctx context.Context, w *waiter, out replier) (*schema.Rep
 			case err != nil:
 				return nil, nil, err
 			}
+		case <-expired:
+			return nil, g.timedOut(), nil
 		case <-ctx.Done():
 			return nil, g.ctxError(ctx), nil
 		case <-g.shutDown():
@@ -299,13 +311,18 @@ func (g *Gateway) wait(ctx context.Context, w *waiter, out replier) (*schema.Rep
 	}
 }
 
-// ctxError is the error that answers a request whose wait ctx ended: its
+// ctxError is the error that answers a request whose wait ctx ended: a
 // deadline (-32001 with the timeout), or its client gone.
 func (g *Gateway) ctxError(ctx context.Context) *schema.Error {
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		return schema.Errorf(schema.CodeRequestTimeout, "Request timed out after %s", g.cfg.CallTimeout)
+		return g.timedOut()
 	}
 	return schema.Errorf(schema.CodeRequestTimeout, "Request cancelled")
+}
+
+// timedOut answers a request whose deadline (Config.CallTimeout) passed.
+func (g *Gateway) timedOut() *schema.Error {
+	return schema.Errorf(schema.CodeRequestTimeout, "Request timed out after %s", g.cfg.CallTimeout)
 }
 
 // target finds the group that serves msg and what the envelope carries: the

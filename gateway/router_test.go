@@ -247,7 +247,7 @@ func TestWaitNotesBeforeResult(t *testing.T) {
 	w.signal(errNoPubAck)
 	r.deliver(replyMsg(t, &schema.Reply{Key: "k1", Result: []byte{0xc3}}))
 	var out noteRecorder
-	rep, rpcErr, err := g.wait(ctx, w, &out)
+	rep, rpcErr, err := g.wait(ctx, nil, w, &out)
 	if rep == nil || rpcErr != nil || err != nil {
 		t.Fatalf("wait = %v, %v, %v; want the result", rep, rpcErr, err)
 	}
@@ -260,7 +260,7 @@ func TestWaitNotesBeforeResult(t *testing.T) {
 	w.signal(errNoPubAck)
 	w.signal(errReplyMayBeLost) // an error is pending: not kept
 	out = noteRecorder{}
-	if rep, _, err := g.wait(ctx, w, &out); rep != nil || !errors.Is(err, errNoPubAck) {
+	if rep, _, err := g.wait(ctx, nil, w, &out); rep != nil || !errors.Is(err, errNoPubAck) {
 		t.Fatalf("wait = %v, %v; want errNoPubAck", rep, err)
 	}
 	if fmt.Sprint(out.notes) != "[d]" {
