@@ -26,6 +26,11 @@
 // them the report gives each part's throughput against theirs: what the
 // issue's throughput targets would take, and which guarantee.
 //
+// With --server-cpus, every server process and the jetstream part run on
+// those CPUs (taskset -c) and the load driver, this command, on
+// --driver-cpus: on a small machine, each part's CPU a call then counts
+// none of the scheduling its driver would cause on the same cores.
+//
 // The floor is http + jetstream; the ratio is mcpstream's CPU a call over
 // it, and the report splits it in two: joined over the floor (the cost of
 // the parts' hand-offs in one process) and mcpstream over joined (the cost
@@ -69,6 +74,9 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "serve-joined" {
 		os.Exit(serveJoined(os.Args[2:], os.Stdout, os.Stderr))
 	}
+	if len(os.Args) > 1 && os.Args[1] == "run-jetstream" {
+		os.Exit(runJetStream(os.Args[2:], os.Stdout, os.Stderr))
+	}
 	os.Exit(floor(os.Args[1:], os.Stdout, os.Stderr))
 }
 
@@ -80,6 +88,8 @@ type options struct {
 	profile  string
 	jsonPath string
 	parts    []string
+	// serverCPUs and driverCPUs are taskset -c CPU lists, or empty.
+	serverCPUs, driverCPUs string
 }
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
@@ -94,6 +104,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.gogc, "gogc", 400, "GC target of every server process (and of this one for jetstream)")
 	fs.StringVar(&o.profile, "profile", "", "write a CPU profile of mcpstream dev over the last round's measured window to this file")
 	fs.StringVar(&o.jsonPath, "json", "", "write the runs and the summary as JSON to this file")
+	fs.StringVar(&o.serverCPUs, "server-cpus", "", "CPU list (taskset -c form, such as 1 or 2-3) every server process and the jetstream part run on; empty: any")
+	fs.StringVar(&o.driverCPUs, "driver-cpus", "", "CPU list the load driver (this command) runs on; empty: any")
 	parts := fs.String("parts", strings.Join(defaultParts, ","), "comma-separated parts each round runs, of "+strings.Join(allParts, ", "))
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -123,11 +135,18 @@ func floor(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "floor: %v\n", err)
 		return 2
 	}
+	if o.driverCPUs != "" && os.Getenv(driverPinned) == "" {
+		// Run again on the driver's CPUs; the servers it starts are
+		// pinned on their own.
+		err := pinSelf(o.driverCPUs, args)
+		fmt.Fprintf(stderr, "floor: --driver-cpus: %v\n", err)
+		return 1
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	debug.SetGCPercent(o.gogc)
 	rep := &report{Command: append([]string{"go run ./bench/floor"}, args...), Sessions: o.cfg.Sessions, Rate: o.cfg.Rate, GOGC: o.gogc,
-		CPUs: runtime.NumCPU(), GoVersion: runtime.Version()}
+		CPUs: machineCPUs(), GoVersion: runtime.Version(), ServerCPUs: o.serverCPUs, DriverCPUs: o.driverCPUs}
 	err = runAll(ctx, o, rep, stderr)
 	rep.summarize()
 	rep.write(stdout)
@@ -173,7 +192,13 @@ func runAll(ctx context.Context, o *options, rep *report, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	env := append(slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "GOGC=") }), "GOGC="+strconv.Itoa(o.gogc))
+	env := append(slices.DeleteFunc(os.Environ(), func(kv string) bool {
+		return strings.HasPrefix(kv, "GOGC=") || strings.HasPrefix(kv, driverPinned+"=")
+	}), "GOGC="+strconv.Itoa(o.gogc))
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
 	for r := 1; r <= o.rounds; r++ {
 		parts := slices.Clone(o.parts)
 		if r%2 == 0 {
@@ -186,16 +211,14 @@ func runAll(ctx context.Context, o *options, rep *report, stderr io.Writer) erro
 			switch part {
 			case partJetStream:
 				var res jsResult
-				res, err = jsRoundTrips(ctx, fmt.Sprintf("%s/js%d", dir, r), o.cfg.Sessions, o.cfg.Rate, o.cfg.Warmup, o.cfg.Duration)
+				res, err = jsRoundTripsIn(ctx, o.pinned(exe), env, fmt.Sprintf("%s/js%d", dir, r), o.cfg)
 				rn.Throughput, rn.CPUPerCallUs, rn.Cores = res.Throughput(), us(res.PerCall), res.CPU.Seconds()/res.Window.Seconds()
 			case partHTTP:
-				exe, _ := os.Executable()
-				err = proc.ServeEnv(ctx, []string{exe, "serve-http", "--addr", "127.0.0.1:0"}, env, listening, stderr, func(p *proc.Proc) error {
+				err = proc.ServeEnv(ctx, o.pinned(exe, "serve-http", "--addr", "127.0.0.1:0"), env, listening, stderr, func(p *proc.Proc) error {
 					return drive(ctx, o.cfg, p, &rn, "")
 				})
 			case partJoined, partCore:
-				exe, _ := os.Executable()
-				argv := []string{exe, "serve-joined", "--addr", "127.0.0.1:0", "--data", fmt.Sprintf("%s/%s%d", dir, part, r)}
+				argv := o.pinned(exe, "serve-joined", "--addr", "127.0.0.1:0", "--data", fmt.Sprintf("%s/%s%d", dir, part, r))
 				if part == partCore {
 					argv = append(argv, "--core")
 				}
@@ -203,9 +226,8 @@ func runAll(ctx context.Context, o *options, rep *report, stderr io.Writer) erro
 					return drive(ctx, o.cfg, p, &rn, "")
 				})
 			case partMCPGo, partGoSDK:
-				exe, _ := os.Executable()
 				mode := map[string]string{partMCPGo: "serve-mcpgo", partGoSDK: "serve-gosdk"}[part]
-				err = proc.ServeEnv(ctx, []string{exe, mode, "--addr", "127.0.0.1:0"}, env, listening, stderr, func(p *proc.Proc) error {
+				err = proc.ServeEnv(ctx, o.pinned(exe, mode, "--addr", "127.0.0.1:0"), env, listening, stderr, func(p *proc.Proc) error {
 					return drive(ctx, o.cfg, p, &rn, "")
 				})
 			case partMcpstream:
@@ -217,7 +239,7 @@ func runAll(ctx context.Context, o *options, rep *report, stderr io.Writer) erro
 				if derr != nil {
 					return derr
 				}
-				argv := []string{bin, "dev", "--addr", "127.0.0.1:0", "--log-level", "warn", "--data", fmt.Sprintf("%s/dev%d", dir, r), "--debug-addr", debugAddr}
+				argv := o.pinned(bin, "dev", "--addr", "127.0.0.1:0", "--log-level", "warn", "--data", fmt.Sprintf("%s/dev%d", dir, r), "--debug-addr", debugAddr)
 				err = proc.ServeEnv(ctx, argv, env, endpointLine, stderr, func(p *proc.Proc) error {
 					if profile == "" {
 						return drive(ctx, o.cfg, p, &rn, "")

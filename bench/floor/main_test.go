@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -151,5 +152,41 @@ func TestSummarizeAgainst(t *testing.T) {
 	r.write(&out)
 	if !strings.Contains(out.String(), "throughput against mcp-go (medians of the rounds' ratios): mcpstream 0.60x, joined-core 0.75x") {
 		t.Errorf("report:\n%s", out.String())
+	}
+}
+
+// TestRunJetStream: the jetstream part's own process (its run-jetstream
+// mode) prints what it measured, which jsRoundTripsIn reads back.
+func TestRunJetStream(t *testing.T) {
+	var out, errs bytes.Buffer
+	code := runJetStream([]string{"--data", t.TempDir(), "--sessions", "2", "--warmup", "50ms", "--duration", "300ms"}, &out, &errs)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs.String())
+	}
+	var r jsRun
+	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+		t.Fatalf("output %q: %v", out.String(), err)
+	}
+	if r.Calls == 0 || r.WindowNs < int64(300*time.Millisecond) || r.CPUNs <= 0 {
+		t.Errorf("nothing measured: %+v", r)
+	}
+	if code := runJetStream([]string{"--sessions", "2"}, io.Discard, io.Discard); code != 2 {
+		t.Errorf("without --data: exit %d, want 2", code)
+	}
+}
+
+// TestPinned: with --server-cpus, a server's command runs under taskset
+// on those CPUs; without it, as it is.
+func TestPinned(t *testing.T) {
+	o, err := parseFlags([]string{"--server-cpus", "1", "--driver-cpus", "0"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := o.pinned("/bin/dev", "dev"); !slices.Equal(got, []string{"taskset", "-c", "1", "/bin/dev", "dev"}) {
+		t.Errorf("pinned: %q", got)
+	}
+	o, _ = parseFlags(nil, io.Discard)
+	if got := o.pinned("/bin/dev", "dev"); !slices.Equal(got, []string{"/bin/dev", "dev"}) {
+		t.Errorf("not pinned: %q", got)
 	}
 }

@@ -29,7 +29,11 @@ type report struct {
 	GOGC      int      `json:"gogc"`
 	CPUs      int      `json:"cpus"`
 	GoVersion string   `json:"go_version"`
-	Runs      []run    `json:"runs"`
+	// ServerCPUs and DriverCPUs are the CPU lists the servers and the
+	// load driver were pinned to (--server-cpus, --driver-cpus), if any.
+	ServerCPUs string `json:"server_cpus,omitempty"`
+	DriverCPUs string `json:"driver_cpus,omitempty"`
+	Runs       []run  `json:"runs"`
 	// Medians over the rounds of CPU a call (us), and mcpstream's ratio
 	// to the floor (http + jetstream), per round: its median and range.
 	HTTPUs      float64   `json:"http_us"`
@@ -143,8 +147,12 @@ func (r *report) write(w io.Writer) {
 	if r.Rate > 0 {
 		load = fmt.Sprintf("an open loop at %.0f calls/s over %d sessions", r.Rate, r.Sessions)
 	}
-	fmt.Fprintf(w, "%s, echo; every server at GOGC %d; %d CPUs, %s; the load driver on the same machine\n\n",
-		load, r.GOGC, r.CPUs, r.GoVersion)
+	where := "the load driver on the same machine"
+	if r.ServerCPUs != "" || r.DriverCPUs != "" {
+		where = fmt.Sprintf("servers on CPUs %s, the load driver on CPUs %s", orAny(r.ServerCPUs), orAny(r.DriverCPUs))
+	}
+	fmt.Fprintf(w, "%s, echo; every server at GOGC %d; %d CPUs, %s; %s\n\n",
+		load, r.GOGC, r.CPUs, r.GoVersion, where)
 	fmt.Fprintf(w, "%-5s %-11s %10s %12s %7s %8s %8s  %s\n", "round", "part", "calls/s", "CPU us/call", "cores", "p50 ms", "p99 ms", "load average before / after")
 	for _, rn := range r.Runs {
 		fmt.Fprintf(w, "%-5d %-11s %10.0f %12.1f %7.2f %8.2f %8.2f  %s / %s\n", rn.Round, rn.Part, rn.Throughput, rn.CPUPerCallUs, rn.Cores, rn.P50Ms, rn.P99Ms, rn.LoadBefore, rn.LoadAfter)
@@ -184,4 +192,12 @@ func (r *report) writeAgainst(w io.Writer) {
 			fmt.Fprintf(w, "throughput against %s (medians of the rounds' ratios): %s\n", server, strings.Join(parts, ", "))
 		}
 	}
+}
+
+// orAny is a CPU list, or "any" for none.
+func orAny(cpus string) string {
+	if cpus == "" {
+		return "any"
+	}
+	return cpus
 }
