@@ -57,6 +57,12 @@ steady:
 flood:
 	$(GO) run ./bench/flood
 
+## floor: what a call's parts cost alone (loopback HTTP, the JetStream round
+## trip, the two joined) against mcpstream dev's CPU a call, 3 rounds; pass
+## FLOOR_FLAGS, such as --server-cpus 1 --driver-cpus 0 or --parts ...
+floor:
+	$(GO) run ./bench/floor --sessions 64 --duration 10s --rounds 3 $(FLOOR_FLAGS)
+
 ## fuzz: a short run of every fuzz target
 fuzz:
 	@for p in ./schema/ ./streams/; do for t in $$($(GO) test -list '^Fuzz' $$p | grep ^Fuzz); do \
