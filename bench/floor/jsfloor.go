@@ -163,7 +163,8 @@ func (p *pipeline) close() {
 	p.emb.Shutdown()
 }
 
-// jsRoundTrips runs a pipeline in this process with its store in dir:
+// jsRoundTrips runs a pipeline in this process (the run-jetstream mode
+// of the command) with its store in dir:
 // sessions goroutines each, one at a time, publish a request and wait for
 // its answer, routed to the waiting goroutine by the reply subject's last
 // token; with rate > 0, a call starts only as a pacer allows, rate calls

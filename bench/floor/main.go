@@ -6,12 +6,13 @@
 //     the same load driver and workload as mcpstream (--sessions
 //     closed-loop MCP sessions calling echo); its process's CPU a call;
 //   - jetstream: the message pattern of a call without HTTP or any of
-//     mcpstream's logic, in this process against an embedded nats-server
-//     laid out as `mcpstream dev`'s (4 file-stored request streams, one
-//     replica, a durable pull consumer each): publish with a Nats-Msg-Id
-//     and a stored acknowledgement, pull (Consume), reply on core NATS,
-//     ack; --sessions goroutines one call at a time each; this process's
-//     CPU a call;
+//     mcpstream's logic, in a process of its own (this command again,
+//     run-jetstream) against an embedded nats-server laid out as
+//     `mcpstream dev`'s (4 file-stored request streams, one replica, a
+//     durable pull consumer each): publish with a Nats-Msg-Id and a
+//     stored acknowledgement, pull (Consume), reply on core NATS, ack;
+//     --sessions goroutines one call at a time each; that process's CPU
+//     a call;
 //   - joined: http's handler and jetstream's pattern in one process (this
 //     command again), a tools/call published and answered when its reply
 //     comes back, with no session, envelope, admission or schema: what
@@ -101,7 +102,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.cfg.Duration, "duration", 10*time.Second, "measured window of each run")
 	fs.DurationVar(&o.cfg.Warmup, "warmup", 2*time.Second, "warm-up of each run (not counted)")
 	fs.IntVar(&o.rounds, "rounds", 2, "rounds, each running http, jetstream, joined and mcpstream")
-	fs.IntVar(&o.gogc, "gogc", 400, "GC target of every server process (and of this one for jetstream)")
+	fs.IntVar(&o.gogc, "gogc", 400, "GC target of every server process and of the jetstream part's")
 	fs.StringVar(&o.profile, "profile", "", "write a CPU profile of mcpstream dev over the last round's measured window to this file")
 	fs.StringVar(&o.jsonPath, "json", "", "write the runs and the summary as JSON to this file")
 	fs.StringVar(&o.serverCPUs, "server-cpus", "", "CPU list (taskset -c form, such as 1 or 2-3) every server process and the jetstream part run on; empty: any")
