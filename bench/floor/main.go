@@ -145,7 +145,7 @@ func floor(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	debug.SetGCPercent(o.gogc)
+	debug.SetGCPercent(o.gogc) // the driver at the servers' GC target too (it is not measured)
 	rep := &report{Command: append([]string{"go run ./bench/floor"}, args...), Sessions: o.cfg.Sessions, Rate: o.cfg.Rate, GOGC: o.gogc,
 		CPUs: machineCPUs(), GoVersion: runtime.Version(), ServerCPUs: o.serverCPUs, DriverCPUs: o.driverCPUs}
 	err = runAll(ctx, o, rep, stderr)
