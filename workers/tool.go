@@ -69,6 +69,28 @@ func (a toolArgs) value() (any, error) {
 	return schema.MsgpackValue(a.msgpack)
 }
 
+// decode validates the arguments against validator, then decodes their
+// JSON into v: the general way of a typed tool's arguments (see flatArgs
+// for the fast one). Its error, "invalid arguments: ...", is for the
+// model.
+func (a toolArgs) decode(validator *sjs.Schema, v any) error {
+	instance, err := a.value()
+	if err != nil {
+		return fmt.Errorf("invalid arguments: %w", err)
+	}
+	if err := validator.Validate(instance); err != nil {
+		return fmt.Errorf("invalid arguments: %w", argsError(err))
+	}
+	js := a.json
+	if js == nil {
+		js = []byte("{}")
+	}
+	if err := json.Unmarshal(js, v); err != nil {
+		return fmt.Errorf("invalid arguments: %w", err)
+	}
+	return nil
+}
+
 type toolEntry struct {
 	def    schema.Tool
 	handle rawHandler
@@ -92,6 +114,11 @@ type toolEntry struct {
 // *schema.ToolResult the handler's result is sent as is; otherwise Out is
 // sent as structuredContent, with its JSON as text content, and its schema
 // becomes the tool's output schema.
+//
+// Arguments are validated against the input schema, then decoded into an
+// In. For an In of scalar fields with an inferred schema, valid arguments
+// are decoded straight from the envelope's msgpack instead, with what the
+// two steps would give (see flatArgs).
 //
 // AddTool panics when a schema cannot be inferred from In or Out, or when
 // the name is empty or already taken: these are programming errors.
@@ -125,20 +152,17 @@ func AddTool[In, Out any](g *Group, t Tool, h ToolHandler[In, Out]) {
 			def.OutputSchema, _ = json.Marshal(out)
 		}
 	}
+	var flat *flatArgs
+	if len(t.InputSchema) == 0 {
+		flat = newFlatArgs(reflect.TypeFor[In](), published)
+	}
 	handle := func(ctx context.Context, call *Call, args toolArgs) (*schema.ToolResult, error) {
-		instance, err := args.value()
-		if err != nil {
-			return ErrorResult(fmt.Errorf("invalid arguments: %w", err)), nil
-		}
-		if err := validator.Validate(instance); err != nil {
-			return ErrorResult(fmt.Errorf("invalid arguments: %w", argsError(err))), nil
-		}
-		if args.json == nil {
-			args.json = []byte("{}")
-		}
 		var v In
-		if err := json.Unmarshal(args.json, &v); err != nil {
-			return ErrorResult(fmt.Errorf("invalid arguments: %w", err)), nil
+		if flat == nil || !flat.decode(args.msgpack, reflect.ValueOf(&v).Elem()) {
+			v = *new(In)
+			if err := args.decode(validator, &v); err != nil {
+				return ErrorResult(err), nil
+			}
 		}
 		out, err := h(ctx, call, v)
 		if err != nil {
