@@ -65,7 +65,7 @@ floor:
 
 ## fuzz: a short run of every fuzz target
 fuzz:
-	@for p in ./schema/ ./streams/; do for t in $$($(GO) test -list '^Fuzz' $$p | grep ^Fuzz); do \
+	@for p in ./schema/ ./streams/ ./workers/; do for t in $$($(GO) test -list '^Fuzz' $$p | grep ^Fuzz); do \
 		$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime 15s $$p || exit 1; done; done
 
 build:
