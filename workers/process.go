@@ -222,16 +222,24 @@ func (r *runner) process(held *slot, msg jetstream.Msg, mayBeCopy bool) {
 		rep = &schema.Reply{Key: env.Key, Error: schema.Errorf(schema.CodeInternalError, "encoding result failed")}
 		b, _ = rep.Marshal()
 	}
-	if e := r.tooLarge(len(b)); e != nil {
+	// Reply, and store at once; acknowledge once the store has the
+	// result, so a redelivery after a crash is answered from it, not run
+	// again. Idempotent tools are simply run again.
+	err = r.nc.Publish(env.ReplyTo, b)
+	if errors.Is(err, nats.ErrMaxPayload) {
 		// Neither the gateway nor the result bucket would get it: the
-		// client is told now, rather than when its deadline passes.
-		r.log.WarnContext(lctx, "result too large to send", "key", env.Key, "bytes", len(b), "max_payload", r.nc.MaxPayload())
-		rep = &schema.Reply{Key: env.Key, Error: e, RunNs: rep.RunNs}
+		// client is told now, rather than when its deadline passes. (The
+		// client checks the size against the server's max_payload: a
+		// reply that fits costs no look at it.)
+		limit := r.nc.MaxPayload()
+		r.log.WarnContext(lctx, "result too large to send", "key", env.Key, "bytes", len(b), "max_payload", limit)
+		rep = &schema.Reply{Key: env.Key, Error: resultTooLarge(len(b), limit), RunNs: rep.RunNs}
 		b, _ = rep.Marshal()
+		err = r.nc.Publish(env.ReplyTo, b)
 	}
-	// Store and reply at once; acknowledge once the store has the result,
-	// so a redelivery after a crash is answered from it, not run again.
-	// Idempotent tools are simply run again.
+	if err != nil {
+		r.repeats.Warn(lctx, r.log, "replying", "replying", "key", env.Key, "err", err)
+	}
 	var stored jetstream.PubAckFuture
 	var subject string
 	store := r.results != nil && !r.idempotent(env) && !interim
@@ -240,9 +248,6 @@ func (r *runner) process(held *slot, msg jetstream.Msg, mayBeCopy bool) {
 		if stored, err = r.js.PublishAsync(subject, b); err != nil {
 			r.repeats.Warn(lctx, r.log, "storing result", "storing result", "key", env.Key, "err", err)
 		}
-	}
-	if err := r.nc.Publish(env.ReplyTo, b); err != nil {
-		r.repeats.Warn(lctx, r.log, "replying", "replying", "key", env.Key, "err", err)
 	}
 	r.record.record(env.Key, b) // if recording: the same bytes, not awaited
 	if store {
@@ -457,12 +462,20 @@ func (r *runner) send(env *schema.Envelope, rep *schema.Reply) {
 // outcome) is n bytes when that is more than a message may be (the NATS
 // server's max_payload: 1 MiB unless configured, 16 MiB in dev's embedded
 // server), and nil otherwise. Such a reply would reach neither the gateway
-// nor a bucket, and the client would wait for its deadline.
+// nor a bucket, and the client would wait for its deadline. (A reply is
+// not checked before it is sent: its publish refuses it,
+// nats.ErrMaxPayload, and the answer is this error.)
 func (r *runner) tooLarge(n int) *schema.Error {
 	if limit := r.nc.MaxPayload(); int64(n) > limit {
-		return schema.Errorf(schema.CodeInternalError, "the result is %d bytes, more than the %d bytes a message may hold (the NATS server's max_payload)", n, limit)
+		return resultTooLarge(n, limit)
 	}
 	return nil
+}
+
+// resultTooLarge is tooLarge's error for a result of n bytes against the
+// server's limit.
+func resultTooLarge(n int, limit int64) *schema.Error {
+	return schema.Errorf(schema.CodeInternalError, "the result is %d bytes, more than the %d bytes a message may hold (the NATS server's max_payload)", n, limit)
 }
 
 // publish sends rep to the gateway waiting for env.
