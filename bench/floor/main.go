@@ -38,7 +38,10 @@
 // of mcpstream's own logic). Each of --rounds rounds runs the four in turn
 // (every other round in reverse), every server process at GC target
 // --gogc. With --profile, the last round's mcpstream run is profiled (CPU)
-// over its measured window, for `go tool pprof -top`.
+// over its measured window, for `go tool pprof -top`. With --mcpstream,
+// the mcpstream part runs the binary given rather than one built from the
+// module: runs of two builds in turn (--parts joined,mcpstream, the joined
+// part as each run's yardstick) compare them on a noisy machine.
 //
 //	go run ./bench/floor --sessions 64 --duration 10s --rounds 2 --profile /tmp/dev.pprof
 package main
@@ -91,6 +94,9 @@ type options struct {
 	parts    []string
 	// serverCPUs and driverCPUs are taskset -c CPU lists, or empty.
 	serverCPUs, driverCPUs string
+	// mcpstream is the mcpstream binary the mcpstream part runs; empty:
+	// one built from the module.
+	mcpstream string
 }
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
@@ -107,6 +113,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.jsonPath, "json", "", "write the runs and the summary as JSON to this file")
 	fs.StringVar(&o.serverCPUs, "server-cpus", "", "CPU list (taskset -c form, such as 1 or 2-3) every server process and the jetstream part run on; empty: any")
 	fs.StringVar(&o.driverCPUs, "driver-cpus", "", "CPU list the load driver (this command) runs on; empty: any")
+	fs.StringVar(&o.mcpstream, "mcpstream", "", "the mcpstream binary the mcpstream part runs, instead of one built from the module: two builds compared in one sitting, one run each in turn")
 	parts := fs.String("parts", strings.Join(defaultParts, ","), "comma-separated parts each round runs, of "+strings.Join(allParts, ", "))
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -122,6 +129,11 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	}
 	if o.rounds < 1 || o.cfg.Sessions < 1 || o.gogc < 1 || o.cfg.Duration <= 0 || o.cfg.Rate < 0 {
 		return nil, errors.New("--rounds, --sessions, --gogc and --duration must be positive, --rate not negative")
+	}
+	if o.mcpstream != "" {
+		if fi, err := os.Stat(o.mcpstream); err != nil || fi.IsDir() || fi.Mode()&0o111 == 0 {
+			return nil, fmt.Errorf("--mcpstream %s: not an executable file", o.mcpstream)
+		}
 	}
 	o.cfg.Tool, o.cfg.Args, o.cfg.Timeout = "echo", json.RawMessage(`{"text":"hello"}`), 30*time.Second
 	return o, nil
@@ -189,9 +201,11 @@ func runAll(ctx context.Context, o *options, rep *report, stderr io.Writer) erro
 		return err
 	}
 	defer os.RemoveAll(dir)
-	bin, err := proc.BuildMcpstream(ctx, dir)
-	if err != nil {
-		return err
+	bin := o.mcpstream
+	if bin == "" {
+		if bin, err = proc.BuildMcpstream(ctx, dir); err != nil {
+			return err
+		}
 	}
 	env := append(slices.DeleteFunc(os.Environ(), func(kv string) bool {
 		return strings.HasPrefix(kv, "GOGC=") || strings.HasPrefix(kv, driverPinned+"=")

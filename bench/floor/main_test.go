@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"io"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -177,6 +179,27 @@ func TestRunJetStream(t *testing.T) {
 
 // TestPinned: with --server-cpus, a server's command runs under taskset
 // on those CPUs; without it, as it is.
+// TestMcpstreamBinary: --mcpstream takes an executable file, and refuses
+// anything else before a run starts.
+func TestMcpstreamBinary(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, err := parseFlags([]string{"--mcpstream", exe}, io.Discard); err != nil || o.mcpstream != exe {
+		t.Fatalf("--mcpstream %s: %+v, %v", exe, o, err)
+	}
+	plain := filepath.Join(t.TempDir(), "plain")
+	if err := os.WriteFile(plain, []byte("#!/bin/sh\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{plain, filepath.Dir(plain), filepath.Join(filepath.Dir(plain), "missing")} {
+		if _, err := parseFlags([]string{"--mcpstream", bad}, io.Discard); err == nil {
+			t.Errorf("--mcpstream %s accepted", bad)
+		}
+	}
+}
+
 func TestPinned(t *testing.T) {
 	o, err := parseFlags([]string{"--server-cpus", "1", "--driver-cpus", "0"}, io.Discard)
 	if err != nil {
