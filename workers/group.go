@@ -269,11 +269,17 @@ type runner struct {
 	// cancelled remembers the requests cancelled lately, for one whose
 	// envelope waits in this replica's buffers as its cancellation comes.
 	cancelled cancelled
-	// base is the parent of every handler's context and of the pool's
-	// waits (the result bucket, the task bucket, dead letters). It is
-	// cancelled, with ErrDraining, only by abort: at the drain deadline.
-	base  context.Context
-	abort context.CancelCauseFunc
+	// base is the parent of the pool's waits (the result bucket, the task
+	// bucket, dead letters). It is cancelled, with ErrDraining, only by
+	// abort: at the drain deadline.
+	base context.Context
+	// handlerRoot is the parent of every handler's context: base's values
+	// without its end, so that a call's context does not register with
+	// one context every pool goroutine shares. abort ends the handlers
+	// running by their slots (slot.abort); one starting as it does sees
+	// base ended (see process).
+	handlerRoot context.Context
+	abort       context.CancelCauseFunc
 	// draining is closed when Run's context ends: from then on onMsg sets
 	// envelopes aside in unstarted, handed back to the stream once the
 	// consumers have stopped.
@@ -347,9 +353,17 @@ func (g *Group) Run(ctx context.Context, nc *nats.Conn, o Options) error {
 		record:   rec,
 	}
 	// Handlers outlive ctx: they are cancelled only at the drain deadline.
-	r.base, r.abort = context.WithCancelCause(context.WithoutCancel(ctx))
-	defer r.abort(ErrDraining)
+	var abortBase context.CancelCauseFunc
+	r.base, abortBase = context.WithCancelCause(context.WithoutCancel(ctx))
+	r.handlerRoot = context.WithoutCancel(r.base)
 	r.slots = make([]slot, o.Concurrency)
+	r.abort = func(cause error) {
+		abortBase(cause)
+		for i := range r.slots {
+			r.slots[i].abort(cause)
+		}
+	}
+	defer r.abort(ErrDraining)
 	for i := range o.Concurrency {
 		r.pool.Add(1)
 		go func() {

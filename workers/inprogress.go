@@ -1,6 +1,7 @@
 package workers
 
 import (
+	"context"
 	"sync"
 	"time"
 
@@ -23,15 +24,27 @@ type slot struct {
 	// claimed is set when this replica holds the request's claim, renewed
 	// with each in-progress acknowledgement.
 	claimed bool
+	// cancel ends the handler's context (abort).
+	cancel context.CancelCauseFunc
 }
 
 // hold records that msg's handler started at now, and whether this
 // replica holds the request's claim; msg is kept in progress until env's
-// deadline.
-func (s *slot) hold(msg jetstream.Msg, env *schema.Envelope, now time.Time, claimed bool) {
+// deadline. cancel ends the handler's context.
+func (s *slot) hold(msg jetstream.Msg, env *schema.Envelope, now time.Time, claimed bool, cancel context.CancelCauseFunc) {
 	s.mu.Lock()
-	s.msg, s.env, s.since, s.until, s.claimed = msg, env, now, env.DeadlineTime(), claimed
+	s.msg, s.env, s.since, s.until, s.claimed, s.cancel = msg, env, now, env.DeadlineTime(), claimed, cancel
 	s.mu.Unlock()
+}
+
+// abort ends the context of the handler held, if any, with cause.
+func (s *slot) abort(cause error) {
+	s.mu.Lock()
+	cancel := s.cancel
+	s.mu.Unlock()
+	if cancel != nil {
+		cancel(cause)
+	}
 }
 
 // holdUntil keeps the envelope in progress until t instead: the call was
@@ -45,7 +58,7 @@ func (s *slot) holdUntil(t time.Time) {
 // release records that the handler returned.
 func (s *slot) release() {
 	s.mu.Lock()
-	s.msg, s.env = nil, nil
+	s.msg, s.env, s.cancel = nil, nil, nil
 	s.mu.Unlock()
 }
 

@@ -1,6 +1,7 @@
 package workers
 
 import (
+	"context"
 	"testing"
 	"time"
 )
@@ -27,4 +28,46 @@ func TestRenewDue(t *testing.T) {
 	if !renewDue(start.Add(every/2), start, every) {
 		t.Error("not renewed half an interval after the handler started")
 	}
+}
+
+// BenchmarkHandlerContext compares a handler's two contexts made the way
+// process makes them (a cause under a root without an end, then the
+// deadline; the slot told how to end them) with the way it made them
+// before: the deadline under the base every pool goroutine shares, which
+// each call registered with and left, then the cause.
+func BenchmarkHandlerContext(b *testing.B) {
+	base, abort := context.WithCancelCause(context.WithoutCancel(context.Background()))
+	defer abort(nil)
+	root := context.WithoutCancel(base)
+	b.Run("parent=base", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				ctx, cancel := context.WithDeadline(base, time.Now().Add(time.Minute))
+				ctx, cancelCause := context.WithCancelCause(ctx)
+				_ = ctx.Done()
+				cancelCause(nil)
+				cancel()
+			}
+		})
+	})
+	b.Run("parent=root", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			var s slot
+			for pb.Next() {
+				ctx, cancelCause := context.WithCancelCause(root)
+				ctx, cancel := context.WithDeadline(ctx, time.Now().Add(time.Minute))
+				s.mu.Lock() // hold
+				s.cancel = cancelCause
+				s.mu.Unlock()
+				_ = ctx.Done()
+				s.mu.Lock() // release
+				s.cancel = nil
+				s.mu.Unlock()
+				cancel()
+				cancelCause(nil)
+			}
+		})
+	})
 }

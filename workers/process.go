@@ -119,27 +119,24 @@ func (r *runner) process(held *slot, msg jetstream.Msg, mayBeCopy bool) {
 		r.handBack(msg, env.Key, why)
 	}
 
-	var ctx context.Context
-	var cancel context.CancelFunc
+	// The handler's context: cancelled with a cause (the client's reason,
+	// or ErrDraining at the drain deadline, which abort passes on through
+	// held), and ending at the envelope's deadline.
+	ctx, cancelCause := context.WithCancelCause(r.handlerRoot)
+	defer cancelCause(nil)
 	if env.Deadline != 0 { // zero means "no deadline"
-		ctx, cancel = context.WithDeadline(r.base, env.DeadlineTime())
-	} else {
-		ctx, cancel = context.WithCancel(r.base)
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, env.DeadlineTime())
+		defer cancel()
 	}
-	defer cancel()
 	if span != nil {
 		// The delivery's span, and the request's baggage the envelope
 		// carried, for the handler.
 		ctx = baggage.ContextWithBaggage(trace.ContextWithSpan(ctx, span), baggage.FromContext(lctx))
 	}
 	if key, ok := cancelKey(env); ok { // cancellable by the client
-		var cancelCause context.CancelCauseFunc
-		ctx, cancelCause = context.WithCancelCause(ctx)
 		r.running.add(key, cancelCause)
-		defer func() {
-			r.running.remove(key)
-			cancelCause(nil)
-		}()
+		defer r.running.remove(key)
 		if reason, ok := r.cancelled.reason(key); ok {
 			// Cancelled while it waited here, or elsewhere before a
 			// redelivery: the client wants no answer, and it is not run.
@@ -152,7 +149,10 @@ func (r *runner) process(held *slot, msg jetstream.Msg, mayBeCopy bool) {
 		}
 	}
 	started := time.Now()
-	held.hold(msg, env, started, claimed)
+	held.hold(msg, env, started, claimed, cancelCause)
+	if r.aborted() { // the drain deadline passed before held took cancelCause
+		cancelCause(context.Cause(r.base))
+	}
 	rep, call := r.run(ctx, held, env, attempt)
 	// Held until acknowledged: storing the result can take a leader
 	// election, and the server must not redeliver meanwhile.
