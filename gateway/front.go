@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"encoding/json"
 	"mime"
 	"net"
 	"net/http"
@@ -123,7 +122,7 @@ func isBatch(body []byte) bool {
 		case ' ', '\t', '\r', '\n':
 			continue
 		case '[':
-			return json.Valid(body[i:])
+			return schema.ValidJSON(body[i:])
 		}
 		return false
 	}

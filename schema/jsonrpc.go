@@ -18,7 +18,7 @@ type ID []byte
 // Valid reports whether id is a JSON string or a JSON number, the two forms
 // MCP allows (null is not a valid request id).
 func (id ID) Valid() bool {
-	if len(id) == 0 || !json.Valid(id) {
+	if len(id) == 0 || !ValidJSON(id) {
 		return false
 	}
 	c := id[0]
@@ -98,13 +98,13 @@ func DecodeMessage(data []byte) (*Message, *Error) {
 		return nil, &Error{Code: CodeParseError, Message: "parse error: empty body"}
 	}
 	if data[0] == '[' {
-		if !json.Valid(data) {
+		if !ValidJSON(data) {
 			return nil, &Error{Code: CodeParseError, Message: "parse error: invalid JSON"}
 		}
 		return nil, &Error{Code: CodeInvalidRequest, Message: ErrBatch.Error(), err: ErrBatch}
 	}
 	if data[0] != '{' {
-		if !json.Valid(data) {
+		if !ValidJSON(data) {
 			return nil, &Error{Code: CodeParseError, Message: "parse error: invalid JSON"}
 		}
 		return nil, &Error{Code: CodeInvalidRequest, Message: "invalid request: not a JSON object"}
@@ -113,7 +113,7 @@ func DecodeMessage(data []byte) (*Message, *Error) {
 	// "JSONRPC" or "Method"). A member of the message repeated is refused:
 	// RFC 8259 leaves which value counts to each parser, so a proxy and
 	// the gateway could see two different requests.
-	if !json.Valid(data) {
+	if !ValidJSON(data) {
 		return nil, &Error{Code: CodeParseError, Message: "parse error: invalid JSON"}
 	}
 	var (

@@ -11,7 +11,7 @@ var errNotObject = errors.New("schema: not a JSON object")
 
 // ScanObject calls fn with each member of the JSON object data: the key
 // unescaped, and the value's raw JSON text (aliasing data). data must be
-// valid JSON (check it with json.Valid first); ScanObject returns an error
+// valid JSON (check it with ValidJSON first); ScanObject returns an error
 // when it is not an object. It allocates only for keys with escapes.
 func ScanObject(data []byte, fn func(key, value []byte)) error {
 	c := jsonReader{in: data}
@@ -167,7 +167,7 @@ func ToolCall(params []byte) (name string, args, progressToken []byte, err *Erro
 }
 
 // SplitBatch returns the raw elements of a JSON-RPC batch: data must be a
-// valid JSON array (check it with json.Valid first). An empty array is an
+// valid JSON array (check it with ValidJSON first). An empty array is an
 // invalid request: it returns a *Error with [CodeInvalidRequest].
 func SplitBatch(data []byte) ([][]byte, *Error) {
 	c := jsonReader{in: data}
