@@ -322,11 +322,11 @@ func (r *runner) run(ctx context.Context, held *slot, env *schema.Envelope, atte
 		}
 	}()
 	rep = &schema.Reply{Key: env.Key}
+	// The arguments as JSON, for every handler but a typed tool's, which
+	// makes it only if it needs it (toolArgs).
 	var args []byte
-	if len(env.Params) > 0 {
-		var err error
-		if args, err = schema.MsgpackToJSON(nil, env.Params); err != nil {
-			rep.Error = schema.Errorf(schema.CodeInvalidParams, "invalid arguments: %v", err)
+	if env.Method != schema.MethodToolsCall {
+		if args, rep.Error = jsonArgs(env.Params); rep.Error != nil {
 			return rep, call
 		}
 	}
@@ -354,11 +354,14 @@ func (r *runner) run(ctx context.Context, held *slot, env *schema.Envelope, atte
 			}
 		}
 		if t.forward != nil {
+			if args, rep.Error = jsonArgs(env.Params); rep.Error != nil {
+				return rep, call
+			}
 			rep.Result, err = runRaw(ctx, call, t.forward, rawRequest(env, env.Name, args))
 			break
 		}
 		var res *schema.ToolResult
-		if res, err = t.handle(ctx, call, toolArgs{msgpack: env.Params, json: args}); err == nil {
+		if res, err = t.handle(ctx, call, toolArgs{msgpack: env.Params}); err == nil {
 			rep.Result, err = schema.AppendToolResult(nil, res)
 		}
 	case schema.MethodPromptsGet:

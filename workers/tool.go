@@ -50,13 +50,26 @@ type ToolHandler[In, Out any] func(ctx context.Context, call *Call, in In) (Out,
 // rawHandler runs a tool on its arguments.
 type rawHandler func(ctx context.Context, call *Call, args toolArgs) (*schema.ToolResult, error)
 
-// toolArgs are a call's arguments, as the envelope carries them and as
-// JSON.
+// toolArgs are a call's arguments, as the envelope carries them. Their
+// JSON is made only on the general way (decode): a typed tool whose
+// arguments take the fast one (flatArgs) never needs it.
 type toolArgs struct {
 	// msgpack is nil when the call has no arguments.
 	msgpack []byte
-	// json is nil when the call has no arguments.
-	json []byte
+}
+
+// jsonArgs is the JSON of a call's arguments params (msgpack; nil for
+// none). Params without a JSON form are invalid params (-32602): the
+// client's request was not what the worker received.
+func jsonArgs(params []byte) ([]byte, *schema.Error) {
+	if len(params) == 0 {
+		return nil, nil
+	}
+	js, err := schema.MsgpackToJSON(nil, params)
+	if err != nil {
+		return nil, schema.Errorf(schema.CodeInvalidParams, "invalid arguments: %v", err)
+	}
+	return js, nil
 }
 
 // value is the arguments as encoding/json decodes them into an any (an
@@ -72,8 +85,13 @@ func (a toolArgs) value() (any, error) {
 // decode validates the arguments against validator, then decodes their
 // JSON into v: the general way of a typed tool's arguments (see flatArgs
 // for the fast one). Its error, "invalid arguments: ...", is for the
-// model.
+// model, but for arguments without a JSON form: a *schema.Error (see
+// jsonArgs), for the client.
 func (a toolArgs) decode(validator *sjs.Schema, v any) error {
+	js, perr := jsonArgs(a.msgpack)
+	if perr != nil {
+		return perr
+	}
 	instance, err := a.value()
 	if err != nil {
 		return fmt.Errorf("invalid arguments: %w", err)
@@ -81,7 +99,6 @@ func (a toolArgs) decode(validator *sjs.Schema, v any) error {
 	if err := validator.Validate(instance); err != nil {
 		return fmt.Errorf("invalid arguments: %w", argsError(err))
 	}
-	js := a.json
 	if js == nil {
 		js = []byte("{}")
 	}
@@ -161,6 +178,10 @@ func AddTool[In, Out any](g *Group, t Tool, h ToolHandler[In, Out]) {
 		if flat == nil || !flat.decode(args.msgpack, reflect.ValueOf(&v).Elem()) {
 			v = *new(In)
 			if err := args.decode(validator, &v); err != nil {
+				var perr *schema.Error
+				if errors.As(err, &perr) {
+					return nil, perr
+				}
 				return ErrorResult(err), nil
 			}
 		}

@@ -207,7 +207,6 @@ func TestToolHandlerResults(t *testing.T) {
 		{`[1,2]`, "got array, want object"},
 		{`{"city":"x","days":2.5}`, "at '/days': got number, want integer"},
 		{`{"city":"x","days":2,"tags":[1]}`, "at '/tags/0': got number, want string"},
-		{"\xc1", "msgpack type 0xc1 has no JSON form"}, // not even msgpack
 	} {
 		gotCall = nil
 		res, err := wx(ctx, call, argsOf(t, bad.args))
@@ -222,6 +221,15 @@ func TestToolHandlerResults(t *testing.T) {
 		if gotCall != nil {
 			t.Errorf("args %s: handler ran on invalid input", bad.args)
 		}
+	}
+
+	// Arguments without a JSON form (not even msgpack) are not what the
+	// client sent: a protocol error, as a raw tool's are.
+	gotCall = nil
+	res, err = wx(ctx, call, argsOf(t, "\xc1"))
+	if perr := (*schema.Error)(nil); res != nil || !errors.As(err, &perr) || perr.Code != schema.CodeInvalidParams ||
+		!strings.Contains(perr.Message, "msgpack type 0xc1 has no JSON form") || gotCall != nil {
+		t.Errorf("args without a JSON form: %+v, %v; want -32602 naming the msgpack type, the handler not run", res, err)
 	}
 
 	res, err = wx(ctx, call, argsOf(t, `{"city":"fail","days":1}`))
@@ -368,5 +376,5 @@ func argsOf(tb testing.TB, text string) toolArgs {
 	if err != nil {
 		return toolArgs{msgpack: []byte(text)}
 	}
-	return toolArgs{msgpack: mp, json: []byte(text)}
+	return toolArgs{msgpack: mp}
 }
