@@ -46,7 +46,7 @@ func (g *Gateway) forward(ctx context.Context, x *exchange) {
 	}()
 	var envelope schema.Envelope
 	env := &envelope
-	dest, rpcErr := g.envelope(x, env)
+	dest, rpcErr := g.envelope(x, env, admitted)
 	if rpcErr != nil {
 		status := 0
 		if rpcErr.Code == schema.CodeOverloaded { // no live replica: try again soon
@@ -57,7 +57,7 @@ func (g *Gateway) forward(ctx context.Context, x *exchange) {
 	}
 	group = dest.group
 	var ok bool
-	if expected, ok = g.withinGroupQueue(x, group, g.reg.Load().QueueTarget(env.Method, env.Name)); !ok {
+	if expected, ok = g.withinGroupQueue(x, group, g.reg.Load().QueueTarget(env.Method, env.Name), admitted); !ok {
 		return
 	}
 	w := g.router.register(env.Key)
@@ -103,11 +103,11 @@ type destination struct {
 }
 
 // envelope fills env, the envelope that carries x's request to the group
-// serving it, and returns where it goes: a session's requests share a
-// partition, a stateless request's key spreads them. It returns -32602
-// for an unknown target or malformed params, -32002 for an unknown
-// resource.
-func (g *Gateway) envelope(x *exchange, env *schema.Envelope) (destination, *schema.Error) {
+// serving it, with its deadline Config.CallTimeout after now, and returns
+// where it goes: a session's requests share a partition, a stateless
+// request's key spreads them. It returns -32602 for an unknown target or
+// malformed params, -32002 for an unknown resource.
+func (g *Gateway) envelope(x *exchange, env *schema.Envelope, now time.Time) (destination, *schema.Error) {
 	sess, msg, snap := x.sess, x.msg, g.reg.Load()
 	name, group, rawArgs, rawToken, rpcErr := target(snap, msg)
 	if rpcErr != nil {
@@ -138,7 +138,7 @@ func (g *Gateway) envelope(x *exchange, env *schema.Envelope) (destination, *sch
 		Session:   sess.id,
 		Principal: sess.Principal,
 		Revision:  sess.revision(),
-		Deadline:  time.Now().Add(g.cfg.CallTimeout).UnixNano(),
+		Deadline:  now.Add(g.cfg.CallTimeout).UnixNano(),
 		Attempt:   1,
 		ReplyTo:   g.replyTo,
 

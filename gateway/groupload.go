@@ -486,12 +486,13 @@ const groupQueueReason = "worker group queue target exceeded"
 // withinGroupQueue admits x's call to group and returns the wait it is
 // expected to have behind the group's backlog, or refuses it at once (HTTP
 // 503 with Retry-After, -32000 naming the group, with retryAfterMs) and
-// returns false: the call would wait longer than its queue target.
-func (g *Gateway) withinGroupQueue(x *exchange, group string, toolTarget time.Duration) (time.Duration, bool) {
+// returns false: the call would wait longer than its queue target. now
+// is when the call was admitted.
+func (g *Gateway) withinGroupQueue(x *exchange, group string, toolTarget time.Duration, now time.Time) (time.Duration, bool) {
 	if g.loads == nil {
 		return 0, true
 	}
-	wait, over := g.loads.admit(group, toolTarget, time.Now())
+	wait, over := g.loads.admit(group, toolTarget, now)
 	if over == 0 {
 		return wait, true
 	}

@@ -157,7 +157,8 @@ func (r *runner) process(held *slot, msg jetstream.Msg, mayBeCopy bool) {
 	// Held until acknowledged: storing the result can take a leader
 	// election, and the server must not redeliver meanwhile.
 	defer held.release()
-	ran = time.Since(started)
+	ended := time.Now()
+	ran = ended.Sub(started)
 	r.metrics.ran(env.Method, call, ran)
 	if rep != nil && r.aborted() && !r.finishedAnyway(env, call, rep) {
 		// The drain deadline passed while the handler ran: it was
@@ -202,7 +203,7 @@ func (r *runner) process(held *slot, msg jetstream.Msg, mayBeCopy bool) {
 	}
 	rep.RunNs = int64(ran)
 	interim := call != nil && call.inputs != nil && len(call.inputs.asked) > 0
-	if (ctx.Err() != nil && !errors.Is(context.Cause(ctx), ErrDraining)) || env.Expired(time.Now()) {
+	if (ctx.Err() != nil && !errors.Is(context.Cause(ctx), ErrDraining)) || env.Expired(ended) {
 		// The deadline passed while the handler ran (the gateway has
 		// already answered the client with a timeout, so a result now would
 		// race that answer), or the client cancelled the request (it wants
