@@ -32,8 +32,14 @@ func (r *runner) onCancel(msg *nats.Msg) {
 	// Remembered before the look-up, as process stores a handler before
 	// it asks: one of the two sees the other.
 	r.cancelled.add(key, reason)
-	if cancel := r.running.get(key); cancel != nil {
-		cancel(errors.New(reason))
+	cause := errors.New(reason)
+	for i := range r.slots {
+		if r.slots[i].cancel(key, cause) {
+			return
+		}
+	}
+	if cancel := r.taskRuns.get(key); cancel != nil {
+		cancel(cause)
 	}
 }
 
@@ -43,15 +49,16 @@ func (r *runner) onCancel(msg *nats.Msg) {
 // schema.CancelTask and its id.
 type cancelID struct{ session, id string }
 
-// handlers maps the requests whose handlers run here, and the tasks, to
-// their cancel functions. The zero value is ready.
-type handlers struct {
+// taskRuns maps the tasks running here to their cancel functions (a
+// request's handler is found by its slot instead). The zero value is
+// ready.
+type taskRuns struct {
 	mu sync.Mutex
 	m  map[cancelID]context.CancelCauseFunc
 }
 
 // add maps key to cancel.
-func (h *handlers) add(key cancelID, cancel context.CancelCauseFunc) {
+func (h *taskRuns) add(key cancelID, cancel context.CancelCauseFunc) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.m == nil {
@@ -61,14 +68,14 @@ func (h *handlers) add(key cancelID, cancel context.CancelCauseFunc) {
 }
 
 // remove forgets key.
-func (h *handlers) remove(key cancelID) {
+func (h *taskRuns) remove(key cancelID) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	delete(h.m, key)
 }
 
 // get returns key's cancel function, nil when it runs nowhere here.
-func (h *handlers) get(key cancelID) context.CancelCauseFunc {
+func (h *taskRuns) get(key cancelID) context.CancelCauseFunc {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.m[key]

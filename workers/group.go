@@ -263,9 +263,9 @@ type runner struct {
 	buffered []bufferWait
 	// slots holds what each pool goroutine's handler runs, for extendAcks.
 	slots []slot
-	// running maps the requests and tasks running here to their cancel
-	// functions, for notifications/cancelled and tasks/cancel.
-	running handlers
+	// taskRuns maps the tasks running here to their cancel functions, for
+	// tasks/cancel (a request's handler is cancelled through its slot).
+	taskRuns taskRuns
 	// cancelled remembers the requests cancelled lately, for one whose
 	// envelope waits in this replica's buffers as its cancellation comes.
 	cancelled cancelled
@@ -273,11 +273,11 @@ type runner struct {
 	// bucket, dead letters). It is cancelled, with ErrDraining, only by
 	// abort: at the drain deadline.
 	base context.Context
-	// handlerRoot is the parent of every handler's context: base's values
-	// without its end, so that a call's context does not register with
-	// one context every pool goroutine shares. abort ends the handlers
-	// running by their slots (slot.abort); one starting as it does sees
-	// base ended (see process).
+	// handlerRoot is the parent of every slot's context, and so of every
+	// handler's: base's values without its end, so that a call's context
+	// does not register with one context every pool goroutine shares.
+	// abort ends the handlers running by their slots (slot.abort); one
+	// starting as it does sees base ended (see process).
 	handlerRoot context.Context
 	abort       context.CancelCauseFunc
 	// draining is closed when Run's context ends: from then on onMsg sets

@@ -12,7 +12,9 @@ import (
 
 // slot is what one pool goroutine holds while a handler runs: the
 // envelope, when the server last heard that it is being worked on, and
-// until when it is.
+// until when it is; and the context its handlers' contexts hang under,
+// which ends the one running, for the client's cancellation or the drain
+// deadline.
 type slot struct {
 	mu    sync.Mutex
 	msg   jetstream.Msg // nil while the goroutine waits for work
@@ -24,27 +26,61 @@ type slot struct {
 	// claimed is set when this replica holds the request's claim, renewed
 	// with each in-progress acknowledgement.
 	claimed bool
-	// cancel ends the handler's context (abort).
-	cancel context.CancelCauseFunc
+	// ctx is the parent of the slot's handlers' contexts, and end ends it
+	// with a cause. It lasts from handler to handler until it is ended,
+	// then is made anew (context): a handler's context costs its own
+	// deadline's and nothing more, and what ends one handler never
+	// reaches the next.
+	ctx context.Context
+	end context.CancelCauseFunc
+	// key names the request held for its client's cancellation, when
+	// keyed (see cancelKey).
+	key   cancelID
+	keyed bool
+}
+
+// context returns the parent of the next handler's context: the slot's,
+// made anew under root if it has ended.
+func (s *slot) context(root context.Context) context.Context {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ctx == nil || s.ctx.Err() != nil {
+		s.ctx, s.end = context.WithCancelCause(root)
+	}
+	return s.ctx
 }
 
 // hold records that msg's handler started at now, and whether this
 // replica holds the request's claim; msg is kept in progress until env's
-// deadline. cancel ends the handler's context.
-func (s *slot) hold(msg jetstream.Msg, env *schema.Envelope, now time.Time, claimed bool, cancel context.CancelCauseFunc) {
+// deadline. A cancellation of key, when keyed, ends the handler's context
+// from now until release.
+func (s *slot) hold(msg jetstream.Msg, env *schema.Envelope, now time.Time, claimed bool, key cancelID, keyed bool) {
 	s.mu.Lock()
-	s.msg, s.env, s.since, s.until, s.claimed, s.cancel = msg, env, now, env.DeadlineTime(), claimed, cancel
+	s.msg, s.env, s.since, s.until, s.claimed, s.key, s.keyed = msg, env, now, env.DeadlineTime(), claimed, key, keyed
 	s.mu.Unlock()
 }
 
-// abort ends the context of the handler held, if any, with cause.
+// abort ends the slot's context, and so the context of the handler
+// held, if any, with cause.
 func (s *slot) abort(cause error) {
 	s.mu.Lock()
-	cancel := s.cancel
-	s.mu.Unlock()
-	if cancel != nil {
-		cancel(cause)
+	defer s.mu.Unlock()
+	if s.end != nil {
+		s.end(cause)
 	}
+}
+
+// cancel ends the context of the handler held with cause, and reports
+// true, if it serves the request of key. Under the slot's lock, so that
+// it cannot reach a handler that comes after that request's.
+func (s *slot) cancel(key cancelID, cause error) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.keyed || s.key != key {
+		return false
+	}
+	s.end(cause)
+	return true
 }
 
 // holdUntil keeps the envelope in progress until t instead: the call was
@@ -58,7 +94,7 @@ func (s *slot) holdUntil(t time.Time) {
 // release records that the handler returned.
 func (s *slot) release() {
 	s.mu.Lock()
-	s.msg, s.env, s.cancel = nil, nil, nil
+	s.msg, s.env, s.keyed = nil, nil, false
 	s.mu.Unlock()
 }
 

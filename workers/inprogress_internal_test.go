@@ -2,8 +2,13 @@ package workers
 
 import (
 	"context"
+	"strconv"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/mcpstream/mcpstream/schema"
 )
 
 // TestRenewDue: a running handler is acknowledged in progress (and its
@@ -30,11 +35,15 @@ func TestRenewDue(t *testing.T) {
 	}
 }
 
-// BenchmarkHandlerContext compares a handler's two contexts made the way
-// process makes them (a cause under a root without an end, then the
-// deadline; the slot told how to end them) with the way it made them
-// before: the deadline under the base every pool goroutine shares, which
-// each call registered with and left, then the cause.
+// BenchmarkHandlerContext compares a handler's context made the way
+// process makes it (its deadline under its slot's context, which lasts
+// from handler to handler; the slot holding the request's cancel key)
+// with the ways it made it before: a cause of its own under a root
+// without an end, then the deadline, the cause registered by the
+// request's cancel key in a map every pool goroutine shares (until
+// 2026-12-07); before that, the deadline under the base every pool
+// goroutine shares, which each call registered with and left, then the
+// cause.
 func BenchmarkHandlerContext(b *testing.B) {
 	base, abort := context.WithCancelCause(context.WithoutCancel(context.Background()))
 	defer abort(nil)
@@ -51,22 +60,50 @@ func BenchmarkHandlerContext(b *testing.B) {
 			}
 		})
 	})
+	var running struct {
+		sync.Mutex
+		m map[cancelID]context.CancelCauseFunc
+	}
+	running.m = map[cancelID]context.CancelCauseFunc{}
+	var n atomic.Int64
 	b.Run("parent=root", func(b *testing.B) {
 		b.ReportAllocs()
 		b.RunParallel(func(pb *testing.PB) {
 			var s slot
 			for pb.Next() {
+				key := cancelID{"session", strconv.FormatInt(n.Add(1), 10)}
 				ctx, cancelCause := context.WithCancelCause(root)
 				ctx, cancel := context.WithDeadline(ctx, time.Now().Add(time.Minute))
+				running.Lock()
+				running.m[key] = cancelCause
+				running.Unlock()
 				s.mu.Lock() // hold
-				s.cancel = cancelCause
+				s.end = cancelCause
 				s.mu.Unlock()
 				_ = ctx.Done()
 				s.mu.Lock() // release
-				s.cancel = nil
+				s.end = nil
 				s.mu.Unlock()
+				running.Lock()
+				delete(running.m, key)
+				running.Unlock()
 				cancel()
 				cancelCause(nil)
+			}
+		})
+	})
+	b.Run("parent=slot", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			var s slot
+			env := &schema.Envelope{Key: "k"}
+			for pb.Next() {
+				key := cancelID{"session", strconv.FormatInt(n.Add(1), 10)}
+				ctx, cancel := context.WithDeadline(s.context(root), time.Now().Add(time.Minute))
+				s.hold(nil, env, time.Time{}, false, key, true)
+				_ = ctx.Done()
+				s.release()
+				cancel()
 			}
 		})
 	})

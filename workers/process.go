@@ -119,27 +119,33 @@ func (r *runner) process(held *slot, msg jetstream.Msg, mayBeCopy bool) {
 		r.handBack(msg, env.Key, why)
 	}
 
-	// The handler's context: cancelled with a cause (the client's reason,
-	// or ErrDraining at the drain deadline, which abort passes on through
-	// held), and ending at the envelope's deadline.
-	ctx, cancelCause := context.WithCancelCause(r.handlerRoot)
-	defer cancelCause(nil)
+	// The handler's context: under its slot's, which a cancellation ends
+	// with a cause (the client's reason, or ErrDraining at the drain
+	// deadline, which abort passes on), and ending at the envelope's
+	// deadline, and when process returns.
+	ctx := held.context(r.handlerRoot)
+	var cancel context.CancelFunc
 	if env.Deadline != 0 { // zero means "no deadline"
-		var cancel context.CancelFunc
 		ctx, cancel = context.WithDeadline(ctx, env.DeadlineTime())
-		defer cancel()
+	} else {
+		ctx, cancel = context.WithCancel(ctx)
 	}
+	defer cancel()
 	if span != nil {
 		// The delivery's span, and the request's baggage the envelope
 		// carried, for the handler.
 		ctx = baggage.ContextWithBaggage(trace.ContextWithSpan(ctx, span), baggage.FromContext(lctx))
 	}
-	if key, ok := cancelKey(env); ok { // cancellable by the client
-		r.running.add(key, cancelCause)
-		defer r.running.remove(key)
+	key, cancellable := cancelKey(env) // by the client
+	started := time.Now()
+	held.hold(msg, env, started, claimed, key, cancellable)
+	if cancellable {
+		// Held before the look: a cancellation remembered after it finds
+		// the slot (onCancel).
 		if reason, ok := r.cancelled.reason(key); ok {
 			// Cancelled while it waited here, or elsewhere before a
 			// redelivery: the client wants no answer, and it is not run.
+			held.release()
 			event(span, "not run: cancelled by the client before it started")
 			r.log.DebugContext(lctx, "dropping a request cancelled before it started", "key", env.Key, "reason", reason)
 			r.expired.Add(1)
@@ -148,10 +154,8 @@ func (r *runner) process(held *slot, msg jetstream.Msg, mayBeCopy bool) {
 			return
 		}
 	}
-	started := time.Now()
-	held.hold(msg, env, started, claimed, cancelCause)
-	if r.aborted() { // the drain deadline passed before held took cancelCause
-		cancelCause(context.Cause(r.base))
+	if r.aborted() { // the drain deadline passed before the slot's context was made
+		held.abort(context.Cause(r.base))
 	}
 	rep, call := r.run(ctx, held, env, attempt)
 	// Held until acknowledged: storing the result can take a leader

@@ -65,8 +65,8 @@ func (r *runner) detach(ctx context.Context, env *schema.Envelope, call *Call, s
 		call.held.holdUntil(deadline)
 	}
 	key := cancelID{schema.CancelTask, id}
-	r.running.add(key, cancel)
-	call.task = &taskRun{id: id, cancel: func(err error) { r.running.remove(key); stopDrain(); stop(); cancel(err) }}
+	r.taskRuns.add(key, cancel)
+	call.task = &taskRun{id: id, cancel: func(err error) { r.taskRuns.remove(key); stopDrain(); stop(); cancel(err) }}
 	return tctx, nil
 }
 
