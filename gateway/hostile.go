@@ -170,6 +170,12 @@ func readAll(r io.Reader, size int64) ([]byte, error) {
 	return b, nil
 }
 
+// heldAnswer is the most of a response's body net/http holds in its
+// buffer until the handler returns (its bufferBeforeChunkingSize): a body
+// no larger reaches the connection only as the response is flushed, under
+// the deadline front arms then.
+const heldAnswer = 2 << 10
+
 // armWrite bounds the writes of an answer of n more bytes to a client
 // that does not read: writeTimeout, plus what Config.MinBodyRate allows
 // for n. net/http clears the deadline once the response is flushed.

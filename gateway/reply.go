@@ -140,7 +140,9 @@ func (h *httpReplier) fail(status int, e *schema.Error) {
 }
 
 // write answers with b, one JSON object or (sseOnly) one SSE event
-// without its final blank line.
+// without its final blank line. An answer larger than net/http holds
+// until the handler returns goes to the connection now, under a deadline
+// for its size; a smaller one is flushed under front's.
 func (h *httpReplier) write(b []byte) {
 	hdr := h.w.Header()
 	if h.sseOnly {
@@ -149,7 +151,9 @@ func (h *httpReplier) write(b []byte) {
 	} else {
 		setJSONContentType(hdr)
 	}
-	h.g.armWrite(h.w, len(b))
+	if len(b) > heldAnswer {
+		h.g.armWrite(h.w, len(b))
+	}
 	h.w.WriteHeader(http.StatusOK)
 	_, _ = h.w.Write(b)
 }

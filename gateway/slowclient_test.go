@@ -223,6 +223,7 @@ func TestSlowClients(t *testing.T) {
 	})
 
 	t.Run("answer not read", func(t *testing.T) { unreadAnswer(t, tg, hs, reg) })
+	t.Run("small answers not read", func(t *testing.T) { unreadSmallAnswers(t, tg, hs) })
 
 	// A burst of slow clients: each is cut off, and what they held is
 	// given back. (The baseline is taken here, after the 4 MiB upload,
