@@ -128,8 +128,13 @@ func (g *Gateway) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool
 		}
 		return nil, false
 	}
-	// Answers may take long, and net/http reads on, to see the client go.
-	_ = br.rc.SetReadDeadline(time.Time{})
+	// Answers may take long, and net/http reads on, to see the client go:
+	// the body's deadline must not outlast it. Over HTTP/1, net/http clears
+	// it itself as the body's end is read (and its background read
+	// begins); HTTP/2 reads each stream's body apart, and is told.
+	if r.ProtoMajor != 1 {
+		_ = br.rc.SetReadDeadline(time.Time{})
+	}
 	if err := schema.CheckText(body); err != nil {
 		g.bodies.give(len(body))
 		writeError(w, http.StatusBadRequest, nil, schema.Errorf(schema.CodeParseError, "parse error: %v", err))
