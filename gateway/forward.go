@@ -61,7 +61,7 @@ func (g *Gateway) forward(ctx context.Context, x *exchange) {
 		return
 	}
 	w := g.router.register(env.Key)
-	defer g.router.unregister(env.Key)
+	defer g.router.unregister(env.Key, w)
 
 	rep, rpcErr, refused := g.publishAndWait(ctx, dest, env, w, x.out)
 	switch {
@@ -172,12 +172,12 @@ const firstBackoff = 50 * time.Millisecond
 // or the error to answer with; refused is set when a stream at its limits
 // refused the request (an overload, HTTP 503).
 //
-// The deadline is a timer rather than a context derived from ctx: a
-// derived context registers with the request's and costs a call several
-// allocations, and only the rare look in the result bucket needs one.
+// The deadline is a timer (w's, which serves request after request)
+// rather than a context derived from ctx: a derived context registers
+// with the request's and costs a call several allocations, and only the
+// rare look in the result bucket needs one.
 func (g *Gateway) publishAndWait(ctx context.Context, dest destination, env *schema.Envelope, w *waiter, out replier) (_ *schema.Reply, _ *schema.Error, refused bool) {
-	expiry := time.NewTimer(time.Until(env.DeadlineTime()))
-	defer expiry.Stop()
+	expiry := w.expiryTimer(time.Until(env.DeadlineTime()))
 	backoff := firstBackoff
 	msgID, reruns := env.Key, 0
 	subject := dest.subject

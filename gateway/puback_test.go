@@ -40,7 +40,7 @@ func TestPubAckError(t *testing.T) {
 	publish := func(key, subject string, data []byte) error {
 		t.Helper()
 		w := r.register(key)
-		defer r.unregister(key)
+		defer r.unregister(key, w)
 		m := nats.NewMsg(subject)
 		m.Data, m.Reply = data, prefix+key
 		m.Header.Set(jetstream.MsgIDHeader, key)

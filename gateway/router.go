@@ -37,6 +37,10 @@ type router struct {
 	unrelayed func(*schema.Reply)
 	// epoch counts the sweeps of unacknowledged publishes (see sweep).
 	epoch atomic.Int64
+	// waiters holds the waiters unregister took back, for the next
+	// requests: a waiter, its channel and its timer serve request after
+	// request.
+	waiters sync.Pool
 }
 
 type routerShard struct {
@@ -51,7 +55,10 @@ type routerShard struct {
 // (they are advisory); and the stream's refusal of the request, or
 // errNoPubAck when none came (a good acknowledgement fills nothing). One
 // mutex and one wake-up channel cost fewer allocations a call than a
-// channel for each slot.
+// channel for each slot. The router touches a waiter only under its
+// shard's lock, while the waiter's key is in the shard: once the key is
+// gone, the request's goroutine alone has it, and gives it back for
+// another request (unregister).
 type waiter struct {
 	// wake holds a token (capacity 1) when a slot was filled since the
 	// token was last taken.
@@ -78,6 +85,39 @@ type waiter struct {
 	// request, not a new one each. Only the goroutine publishing the
 	// request uses it.
 	msgID [1]string
+	// expiry is the timer of the request's deadline (expiryTimer), nil
+	// until the waiter's first request makes it.
+	expiry *time.Timer
+}
+
+// expiryTimer returns w's timer, set to fire after d.
+func (w *waiter) expiryTimer(d time.Duration) *time.Timer {
+	if w.expiry == nil {
+		w.expiry = time.NewTimer(d)
+	} else {
+		w.expiry.Reset(d)
+	}
+	return w.expiry
+}
+
+// reset empties w for another request. Only its owner calls it, with its
+// key gone from the router.
+func (w *waiter) reset() {
+	w.result, w.pubErr = nil, nil
+	clear(w.notes)
+	w.notes = w.notes[:0]
+	w.published.Store(0)
+	w.acked.Store(false)
+	w.partition.Store(0)
+	w.suspect.Store(false)
+	w.msgID[0] = ""
+	if w.expiry != nil {
+		w.expiry.Stop()
+	}
+	select {
+	case <-w.wake:
+	default:
+	}
 }
 
 // noteBuffer bounds the notifications buffered for one request.
@@ -96,9 +136,13 @@ func (r *router) shard(key string) *routerShard {
 	return &r.shards[maphash.String(r.seed, key)%routerShards]
 }
 
-// register returns the waiter on which the replies for key arrive.
+// register returns the waiter on which the replies for key arrive, until
+// unregister(key, w).
 func (r *router) register(key string) *waiter {
-	w := &waiter{wake: make(chan struct{}, 1)}
+	w, _ := r.waiters.Get().(*waiter)
+	if w == nil {
+		w = &waiter{wake: make(chan struct{}, 1)}
+	}
 	s := r.shard(key)
 	s.mu.Lock()
 	s.m[key] = w
@@ -106,12 +150,15 @@ func (r *router) register(key string) *waiter {
 	return w
 }
 
-// unregister stops waiting for key.
-func (r *router) unregister(key string) {
+// unregister stops waiting for key, and takes back w, key's waiter, for
+// another request: its caller no longer uses it.
+func (r *router) unregister(key string, w *waiter) {
 	s := r.shard(key)
 	s.mu.Lock()
 	delete(s.m, key)
 	s.mu.Unlock()
+	w.reset()
+	r.waiters.Put(w)
 }
 
 // deliver is the reply subscription's handler.
@@ -124,8 +171,14 @@ func (r *router) deliver(msg *nats.Msg) {
 	s := r.shard(rep.Key)
 	s.mu.Lock()
 	w := s.m[rep.Key]
-	if w != nil && rep.Kind == schema.ReplyResult {
+	added := false
+	switch {
+	case w == nil:
+	case rep.Kind == schema.ReplyResult:
 		delete(s.m, rep.Key) // a result ends the request: later copies are duplicates
+		w.setResult(rep)
+	default:
+		added = w.addNote(rep)
 	}
 	s.mu.Unlock()
 	switch {
@@ -134,8 +187,7 @@ func (r *router) deliver(msg *nats.Msg) {
 	case w == nil:
 		r.duplicates.Add(1)
 	case rep.Kind == schema.ReplyResult:
-		w.setResult(rep)
-	case !w.addNote(rep):
+	case !added:
 		if rep.Kind == schema.ReplyRequest {
 			r.unrelayed(rep)
 		} else {
@@ -194,9 +246,8 @@ func (r *router) pubAck(key string, msg *nats.Msg) {
 	err := pubAckError(msg)
 	s := r.shard(key)
 	s.mu.Lock()
-	w := s.m[key]
-	s.mu.Unlock()
-	switch {
+	defer s.mu.Unlock()
+	switch w := s.m[key]; {
 	case w == nil:
 	case err == nil:
 		w.acked.Store(true)

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go"
 
@@ -273,5 +274,50 @@ func TestWaitNotesBeforeResult(t *testing.T) {
 	r.deliver(replyMsg(t, &schema.Reply{Key: "k2", Result: []byte{0xc3}}))
 	if rep, notes := w.takeResult(nil); rep == nil || len(notes) != 1 || notes[0].Method != "e" {
 		t.Fatalf("takeResult = %v, %v; want the result after e", rep, notes)
+	}
+}
+
+// A waiter given back (unregister) is empty for the request it serves
+// next: no result, notification, error or wake-up token of the request
+// before, its marks cleared, its timer stopped without a tick left; and a
+// late copy of the request before's reply finds no waiter.
+func TestRouterWaiterGivenBack(t *testing.T) {
+	r := newRouter(slog.New(slog.DiscardHandler), func(*schema.Reply) {})
+	w := r.register("old")
+	w.expiryTimer(time.Nanosecond)
+	w.msgID[0] = "old"
+	r.published(w, 3)
+	w.suspect.Store(true)
+	r.deliver(replyMsg(t, &schema.Reply{Key: "old", Kind: schema.ReplyNotification}))
+	w.signal(errNoPubAck)
+	r.deliver(replyMsg(t, &schema.Reply{Key: "old", Result: []byte{0xc3}}))
+	r.unregister("old", w)
+
+	if rep, notes, err := w.take(nil); rep != nil || len(notes) != 0 || err != nil {
+		t.Errorf("given back holding result %v, %d notifications, error %v", rep, len(notes), err)
+	}
+	select {
+	case <-w.wake:
+		t.Error("given back with a wake-up token")
+	default:
+	}
+	if w.published.Load() != 0 || w.acked.Load() || w.suspect.Load() || w.partition.Load() != 0 || w.msgID[0] != "" {
+		t.Errorf("given back marked: published %d acked %v suspect %v partition %d msgID %q",
+			w.published.Load(), w.acked.Load(), w.suspect.Load(), w.partition.Load(), w.msgID[0])
+	}
+	expiry := w.expiryTimer(time.Hour)
+	select {
+	case <-expiry.C:
+		t.Error("the timer of the request before ticked for the next")
+	default:
+	}
+
+	dup := r.duplicates.Load()
+	r.deliver(replyMsg(t, &schema.Reply{Key: "old", Result: []byte{0xc2}}))
+	if r.duplicates.Load() != dup+1 {
+		t.Error("a late copy of the reply before was not counted a duplicate")
+	}
+	if rep, _, _ := w.take(nil); rep != nil {
+		t.Error("a late copy of the reply before reached the waiter given back")
 	}
 }
