@@ -40,8 +40,14 @@
 // --gogc. With --profile, the last round's mcpstream run is profiled (CPU)
 // over its measured window, for `go tool pprof -top`. With --mcpstream,
 // the mcpstream part runs the binary given rather than one built from the
-// module: runs of two builds in turn (--parts joined,mcpstream, the joined
-// part as each run's yardstick) compare them on a noisy machine.
+// module. With --baseline BIN, each round also runs BIN's `dev` (the
+// baseline part) next to the mcpstream part, the two in turn (the order
+// reversed every other round), and the report gives mcpstream over the
+// baseline per round, its median, and in how many rounds it was lower:
+// two builds compared in one sitting on a noisy machine, with
+// --parts joined,mcpstream (the joined part each round's yardstick).
+//
+//	go run ./bench/floor --mcpstream /tmp/after --baseline /tmp/before --parts joined,mcpstream --rounds 8 --duration 8s
 //
 //	go run ./bench/floor --sessions 64 --duration 10s --rounds 2 --profile /tmp/dev.pprof
 package main
@@ -97,6 +103,9 @@ type options struct {
 	// mcpstream is the mcpstream binary the mcpstream part runs; empty:
 	// one built from the module.
 	mcpstream string
+	// baseline is the mcpstream binary the baseline part runs, next to
+	// the mcpstream part in every round; empty: no baseline part.
+	baseline string
 }
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
@@ -114,6 +123,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.serverCPUs, "server-cpus", "", "CPU list (taskset -c form, such as 1 or 2-3) every server process and the jetstream part run on; empty: any")
 	fs.StringVar(&o.driverCPUs, "driver-cpus", "", "CPU list the load driver (this command) runs on; empty: any")
 	fs.StringVar(&o.mcpstream, "mcpstream", "", "the mcpstream binary the mcpstream part runs, instead of one built from the module: two builds compared in one sitting, one run each in turn")
+	fs.StringVar(&o.baseline, "baseline", "", "an mcpstream binary to run as the baseline part, next to the mcpstream part in every round, the two in turn; the report gives mcpstream over it")
 	parts := fs.String("parts", strings.Join(defaultParts, ","), "comma-separated parts each round runs, of "+strings.Join(allParts, ", "))
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -130,10 +140,20 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	if o.rounds < 1 || o.cfg.Sessions < 1 || o.gogc < 1 || o.cfg.Duration <= 0 || o.cfg.Rate < 0 {
 		return nil, errors.New("--rounds, --sessions, --gogc and --duration must be positive, --rate not negative")
 	}
-	if o.mcpstream != "" {
-		if fi, err := os.Stat(o.mcpstream); err != nil || fi.IsDir() || fi.Mode()&0o111 == 0 {
-			return nil, fmt.Errorf("--mcpstream %s: not an executable file", o.mcpstream)
+	for flag, bin := range map[string]string{"--mcpstream": o.mcpstream, "--baseline": o.baseline} {
+		if bin == "" {
+			continue
 		}
+		if fi, err := os.Stat(bin); err != nil || fi.IsDir() || fi.Mode()&0o111 == 0 {
+			return nil, fmt.Errorf("%s %s: not an executable file", flag, bin)
+		}
+	}
+	if o.baseline != "" {
+		i := slices.Index(o.parts, partMcpstream)
+		if i < 0 {
+			return nil, errors.New("--baseline needs the mcpstream part, which it runs next to")
+		}
+		o.parts = slices.Insert(o.parts, i+1, partBaseline)
 	}
 	o.cfg.Tool, o.cfg.Args, o.cfg.Timeout = "echo", json.RawMessage(`{"text":"hello"}`), 30*time.Second
 	return o, nil
@@ -186,6 +206,8 @@ const (
 	partCore      = "joined-core"
 	partMCPGo     = "mcp-go"
 	partGoSDK     = "go-sdk"
+	// partBaseline is --baseline's binary's dev, next to partMcpstream.
+	partBaseline = "baseline"
 )
 
 // defaultParts run unless --parts says otherwise; allParts can run.
@@ -245,16 +267,18 @@ func runAll(ctx context.Context, o *options, rep *report, stderr io.Writer) erro
 				err = proc.ServeEnv(ctx, o.pinned(exe, mode, "--addr", "127.0.0.1:0"), env, listening, stderr, func(p *proc.Proc) error {
 					return drive(ctx, o.cfg, p, &rn, "")
 				})
-			case partMcpstream:
-				profile := ""
-				if r == o.rounds {
+			case partMcpstream, partBaseline:
+				bin, profile := bin, ""
+				if part == partBaseline {
+					bin = o.baseline
+				} else if r == o.rounds {
 					profile = o.profile
 				}
 				debugAddr, derr := proc.FreeAddr()
 				if derr != nil {
 					return derr
 				}
-				argv := o.pinned(bin, "dev", "--addr", "127.0.0.1:0", "--log-level", "warn", "--data", fmt.Sprintf("%s/dev%d", dir, r), "--debug-addr", debugAddr)
+				argv := o.pinned(bin, "dev", "--addr", "127.0.0.1:0", "--log-level", "warn", "--data", fmt.Sprintf("%s/%s%d", dir, part, r), "--debug-addr", debugAddr)
 				err = proc.ServeEnv(ctx, argv, env, endpointLine, stderr, func(p *proc.Proc) error {
 					if profile == "" {
 						return drive(ctx, o.cfg, p, &rn, "")

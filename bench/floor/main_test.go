@@ -157,6 +157,25 @@ func TestSummarizeAgainst(t *testing.T) {
 	}
 }
 
+// TestSummarizeBaseline: with a baseline part, mcpstream over it is given
+// per round, with its median and the rounds in which mcpstream was lower.
+func TestSummarizeBaseline(t *testing.T) {
+	r := &report{Runs: []run{
+		{Round: 1, Part: partJoined, CPUPerCallUs: 60}, {Round: 1, Part: partMcpstream, CPUPerCallUs: 72}, {Round: 1, Part: partBaseline, CPUPerCallUs: 80},
+		{Round: 2, Part: partBaseline, CPUPerCallUs: 75}, {Round: 2, Part: partMcpstream, CPUPerCallUs: 90}, {Round: 2, Part: partJoined, CPUPerCallUs: 70},
+		{Round: 3, Part: partJoined, CPUPerCallUs: 65}, {Round: 3, Part: partMcpstream, CPUPerCallUs: 76}, {Round: 3, Part: partBaseline, CPUPerCallUs: 95},
+	}}
+	r.summarize()
+	if want := []float64{0.9, 1.2, 0.8}; !slices.Equal(r.OverBaselineRounds, want) || r.OverBaseline != 0.9 || r.Lower != 2 || r.BaselineUs != 80 {
+		t.Errorf("over the baseline %v (median %v), lower in %d, baseline %v us; want %v, 0.9, 2, 80", r.OverBaselineRounds, r.OverBaseline, r.Lower, r.BaselineUs, want)
+	}
+	var out strings.Builder
+	r.write(&out)
+	if !strings.Contains(out.String(), "mcpstream over the baseline: 0.900 (rounds: 0.900, 1.200, 0.800), lower in 2 of 3 rounds") {
+		t.Errorf("report:\n%s", out.String())
+	}
+}
+
 // TestRunJetStream: the jetstream part's own process (its run-jetstream
 // mode) prints what it measured, which jsRoundTripsIn reads back.
 func TestRunJetStream(t *testing.T) {
@@ -179,8 +198,8 @@ func TestRunJetStream(t *testing.T) {
 
 // TestPinned: with --server-cpus, a server's command runs under taskset
 // on those CPUs; without it, as it is.
-// TestMcpstreamBinary: --mcpstream takes an executable file, and refuses
-// anything else before a run starts.
+// TestMcpstreamBinary: --mcpstream and --baseline take an executable
+// file, and refuse anything else before a run starts.
 func TestMcpstreamBinary(t *testing.T) {
 	exe, err := os.Executable()
 	if err != nil {
@@ -194,9 +213,20 @@ func TestMcpstreamBinary(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, bad := range []string{plain, filepath.Dir(plain), filepath.Join(filepath.Dir(plain), "missing")} {
-		if _, err := parseFlags([]string{"--mcpstream", bad}, io.Discard); err == nil {
-			t.Errorf("--mcpstream %s accepted", bad)
+		for _, flag := range []string{"--mcpstream", "--baseline"} {
+			if _, err := parseFlags([]string{flag, bad}, io.Discard); err == nil {
+				t.Errorf("%s %s accepted", flag, bad)
+			}
 		}
+	}
+	// The baseline part runs right after the mcpstream part; without it,
+	// there is nothing to compare.
+	o, err := parseFlags([]string{"--baseline", exe, "--parts", "joined,mcpstream,http"}, io.Discard)
+	if err != nil || o.baseline != exe || !slices.Equal(o.parts, []string{partJoined, partMcpstream, partBaseline, partHTTP}) {
+		t.Errorf("--baseline: %+v, %v", o, err)
+	}
+	if _, err := parseFlags([]string{"--baseline", exe, "--parts", "joined"}, io.Discard); err == nil {
+		t.Error("--baseline without the mcpstream part accepted")
 	}
 }
 

@@ -49,6 +49,13 @@ type report struct {
 	JoinedUs    float64 `json:"joined_us,omitempty"`
 	JoinedRatio float64 `json:"joined_ratio,omitempty"`
 	OverJoined  float64 `json:"mcpstream_over_joined,omitempty"`
+	// BaselineUs is the baseline part's median CPU a call (--baseline);
+	// OverBaselineRounds mcpstream's over it in each round, OverBaseline
+	// their median, and Lower the rounds in which mcpstream's was lower.
+	BaselineUs         float64   `json:"baseline_us,omitempty"`
+	OverBaselineRounds []float64 `json:"mcpstream_over_baseline_rounds,omitempty"`
+	OverBaseline       float64   `json:"mcpstream_over_baseline,omitempty"`
+	Lower              int       `json:"rounds_lower_than_baseline,omitempty"`
 	// Parts is every part's medians over the rounds, in the order run.
 	Parts []partMedians `json:"parts"`
 	// Against is, when the in-process servers ran, the median over the
@@ -138,6 +145,16 @@ func (r *report) summarize() {
 		}
 	}
 	r.Ratio, r.JoinedRatio, r.OverJoined = median(r.Ratios), median(joined), median(over)
+	r.BaselineUs, r.OverBaselineRounds, r.Lower = median(by[partBaseline]), nil, 0
+	for i := 1; i <= len(round); i++ {
+		if m := round[i]; m[partBaseline] > 0 && m[partMcpstream] > 0 {
+			r.OverBaselineRounds = append(r.OverBaselineRounds, m[partMcpstream]/m[partBaseline])
+			if m[partMcpstream] < m[partBaseline] {
+				r.Lower++
+			}
+		}
+	}
+	r.OverBaseline = median(r.OverBaselineRounds)
 }
 
 // write prints every run, then the summary.
@@ -158,6 +175,7 @@ func (r *report) write(w io.Writer) {
 		fmt.Fprintf(w, "%-5d %-11s %10.0f %12.1f %7.2f %8.2f %8.2f  %s / %s\n", rn.Round, rn.Part, rn.Throughput, rn.CPUPerCallUs, rn.Cores, rn.P50Ms, rn.P99Ms, rn.LoadBefore, rn.LoadAfter)
 	}
 	r.writeAgainst(w)
+	r.writeBaseline(w)
 	if len(r.Ratios) == 0 {
 		return
 	}
@@ -192,6 +210,19 @@ func (r *report) writeAgainst(w io.Writer) {
 			fmt.Fprintf(w, "throughput against %s (medians of the rounds' ratios): %s\n", server, strings.Join(parts, ", "))
 		}
 	}
+}
+
+// writeBaseline prints mcpstream against the baseline part, when it ran.
+func (r *report) writeBaseline(w io.Writer) {
+	if len(r.OverBaselineRounds) == 0 {
+		return
+	}
+	var rounds []string
+	for _, v := range r.OverBaselineRounds {
+		rounds = append(rounds, fmt.Sprintf("%.3f", v))
+	}
+	fmt.Fprintf(w, "\nCPU a call (medians): baseline %.1f us, mcpstream %.1f us; mcpstream over the baseline: %.3f (rounds: %s), lower in %d of %d rounds\n",
+		r.BaselineUs, r.McpstreamUs, r.OverBaseline, strings.Join(rounds, ", "), r.Lower, len(r.OverBaselineRounds))
 }
 
 // orAny is a CPU list, or "any" for none.
