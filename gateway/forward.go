@@ -33,16 +33,17 @@ func (g *Gateway) forward(ctx context.Context, x *exchange) {
 	}
 	ran, expected := time.Duration(-1), time.Duration(0) // unknown until a worker answers
 	var group string
-	admitted := time.Now()
+	admitted := ticket.Admitted()
 	defer func() {
+		ended := time.Now()
 		if ran >= 0 {
 			// The estimate learns how far off it was; and the wait
 			// expected behind the group's backlog is the group's
 			// queueing, not the gateway's: its in-flight limit ignores it.
-			g.loads.observe(group, expected, time.Since(admitted)-ran)
+			g.loads.observe(group, expected, ended.Sub(admitted)-ran)
 			ran += expected
 		}
-		ticket.Release(ran)
+		ticket.Release(ran, ended)
 	}()
 	var envelope schema.Envelope
 	env := &envelope

@@ -116,15 +116,17 @@ type Ticket struct {
 	admitted  time.Time
 }
 
+// Admitted is when Admit admitted the call.
+func (t Ticket) Admitted() time.Time { return t.admitted }
+
 // Release gives the call's slots back; call it exactly once, when the
-// call ends, with the handler's run time for a call the workers answered
-// (the rest of its latency since Admit is queueing, which the limit
-// adapts to) or a negative duration for one they did not (a timeout, a
-// lost publish), which teaches the limit nothing.
-func (t Ticket) Release(ran time.Duration) {
+// call ends (at now), with the handler's run time for a call the workers
+// answered (the rest of its latency since Admit is queueing, which the
+// limit adapts to) or a negative duration for one they did not (a
+// timeout, a lost publish), which teaches the limit nothing.
+func (t Ticket) Release(ran time.Duration, now time.Time) {
 	c := t.c
 	if ran >= 0 {
-		now := time.Now()
 		queued := now.Sub(t.admitted) - ran
 		c.limit.observe(queued, t.inflight, now)
 		if c.queueing != nil {

@@ -47,9 +47,9 @@ func TestAdmitTakesAllThreeOrNone(t *testing.T) {
 	}
 	c.principals.release("carol")
 
-	r1.Release(2 * time.Millisecond)
-	r2.Release(-1)
-	r3.Release(-1)
+	r1.Release(2*time.Millisecond, time.Now())
+	r2.Release(-1, time.Now())
+	r3.Release(-1, time.Now())
 	if c.InFlight() != 0 || s1.Load() != 0 || s2.Load() != 0 {
 		t.Fatalf("after release: %d in flight, sessions %d and %d", c.InFlight(), s1.Load(), s2.Load())
 	}
@@ -78,7 +78,7 @@ func TestAdmitQueueingAdaptsTheLimit(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ticket.Release(ran)
+		ticket.Release(ran, time.Now())
 	}
 	start := c.Limit()
 	for range 3 {
