@@ -179,12 +179,8 @@ func (r *report) write(w io.Writer) {
 	if len(r.Ratios) == 0 {
 		return
 	}
-	var parts []string
-	for _, v := range r.Ratios {
-		parts = append(parts, fmt.Sprintf("%.2f", v))
-	}
 	fmt.Fprintf(w, "\nCPU a call (medians): http %.1f us + jetstream %.1f us = floor %.1f us; mcpstream %.1f us: %.2fx the floor (rounds: %s)\n",
-		r.HTTPUs, r.JetStreamUs, r.FloorUs, r.McpstreamUs, r.Ratio, strings.Join(parts, ", "))
+		r.HTTPUs, r.JetStreamUs, r.FloorUs, r.McpstreamUs, r.Ratio, list(r.Ratios, "%.2f"))
 	if r.JoinedUs > 0 {
 		fmt.Fprintf(w, "joined (http and jetstream in one process, no MCP logic): %.1f us, %.2fx the floor; mcpstream %.2fx joined (medians of the rounds' ratios)\n",
 			r.JoinedUs, r.JoinedRatio, r.OverJoined)
@@ -217,12 +213,17 @@ func (r *report) writeBaseline(w io.Writer) {
 	if len(r.OverBaselineRounds) == 0 {
 		return
 	}
-	var rounds []string
-	for _, v := range r.OverBaselineRounds {
-		rounds = append(rounds, fmt.Sprintf("%.3f", v))
-	}
 	fmt.Fprintf(w, "\nCPU a call (medians): baseline %.1f us, mcpstream %.1f us; mcpstream over the baseline: %.3f (rounds: %s), lower in %d of %d rounds\n",
-		r.BaselineUs, r.McpstreamUs, r.OverBaseline, strings.Join(rounds, ", "), r.Lower, len(r.OverBaselineRounds))
+		r.BaselineUs, r.McpstreamUs, r.OverBaseline, list(r.OverBaselineRounds, "%.3f"), r.Lower, len(r.OverBaselineRounds))
+}
+
+// list is v's numbers in format, comma-separated.
+func list(v []float64, format string) string {
+	parts := make([]string, len(v))
+	for i, x := range v {
+		parts[i] = fmt.Sprintf(format, x)
+	}
+	return strings.Join(parts, ", ")
 }
 
 // orAny is a CPU list, or "any" for none.
