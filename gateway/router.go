@@ -55,10 +55,10 @@ type routerShard struct {
 // (they are advisory); and the stream's refusal of the request, or
 // errNoPubAck when none came (a good acknowledgement fills nothing). One
 // mutex and one wake-up channel cost fewer allocations a call than a
-// channel for each slot. The router touches a waiter only under its
-// shard's lock, while the waiter's key is in the shard: once the key is
-// gone, the request's goroutine alone has it, and gives it back for
-// another request (unregister).
+// channel for each slot. Goroutines other than the request's touch a
+// waiter only under its shard's lock, while the waiter's key is in the
+// shard: once the key is gone, the request's goroutine alone has it, and
+// gives it back for another request (unregister).
 type waiter struct {
 	// wake holds a token (capacity 1) when a slot was filled since the
 	// token was last taken.
@@ -171,14 +171,14 @@ func (r *router) deliver(msg *nats.Msg) {
 	s := r.shard(rep.Key)
 	s.mu.Lock()
 	w := s.m[rep.Key]
-	added := false
+	full := false // w's notification buffer, for a notification or request
 	switch {
 	case w == nil:
 	case rep.Kind == schema.ReplyResult:
 		delete(s.m, rep.Key) // a result ends the request: later copies are duplicates
 		w.setResult(rep)
 	default:
-		added = w.addNote(rep)
+		full = !w.addNote(rep)
 	}
 	s.mu.Unlock()
 	switch {
@@ -186,8 +186,7 @@ func (r *router) deliver(msg *nats.Msg) {
 		r.unrelayed(rep)
 	case w == nil:
 		r.duplicates.Add(1)
-	case rep.Kind == schema.ReplyResult:
-	case !added:
+	case full:
 		if rep.Kind == schema.ReplyRequest {
 			r.unrelayed(rep)
 		} else {
