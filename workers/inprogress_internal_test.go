@@ -36,12 +36,14 @@ func TestRenewDue(t *testing.T) {
 }
 
 // BenchmarkHandlerContext compares a handler's context made the way
-// process makes it (its deadline under its slot's context, which lasts
-// from handler to handler; the slot holding the request's cancel key)
-// with the ways it made it before: a cause of its own under a root
-// without an end, then the deadline, the cause registered by the
-// request's cancel key in a map every pool goroutine shares (until
-// 2026-12-07); before that, the deadline under the base every pool
+// process makes it (a handlerContext: its deadline under its slot's
+// context, which lasts from handler to handler, made only once watched;
+// the slot holding the request's cancel key) with the ways it made it
+// before: its deadline under its slot's context, made for every handler
+// (parent=slot, 1f8235a); a cause of its own under a root without an
+// end, then the deadline, the cause registered by the request's cancel
+// key in a map every pool goroutine shares (parent=root, before
+// 1f8235a); before that, the deadline under the base every pool
 // goroutine shares, which each call registered with and left, then the
 // cause.
 func BenchmarkHandlerContext(b *testing.B) {
@@ -107,4 +109,26 @@ func BenchmarkHandlerContext(b *testing.B) {
 			}
 		})
 	})
+	// As process makes it now: a handlerContext, whose WithDeadline is
+	// made only for a handler that watches it.
+	for _, watched := range []bool{false, true} {
+		b.Run("parent=slot/handlerContext/watched="+strconv.FormatBool(watched), func(b *testing.B) {
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				var s slot
+				env := &schema.Envelope{Key: "k"}
+				for pb.Next() {
+					key := cancelID{"session", strconv.FormatInt(n.Add(1), 10)}
+					ctx := newHandlerContext(s.context(root), time.Now().Add(time.Minute))
+					s.hold(nil, env, time.Time{}, false, key, true)
+					if watched {
+						_ = ctx.Done()
+					}
+					_ = ctx.Err()
+					s.release()
+					ctx.end()
+				}
+			})
+		})
+	}
 }

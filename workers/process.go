@@ -122,15 +122,10 @@ func (r *runner) process(held *slot, msg jetstream.Msg, mayBeCopy bool) {
 	// The handler's context: under its slot's, which a cancellation ends
 	// with a cause (the client's reason, or ErrDraining at the drain
 	// deadline, which abort passes on), and ending at the envelope's
-	// deadline, and when process returns.
-	ctx := held.context(r.handlerRoot)
-	var cancel context.CancelFunc
-	if env.Deadline != 0 { // zero means "no deadline"
-		ctx, cancel = context.WithDeadline(ctx, env.DeadlineTime())
-	} else {
-		ctx, cancel = context.WithCancel(ctx)
-	}
-	defer cancel()
+	// deadline (zero means "no deadline"), and when process returns.
+	hctx := newHandlerContext(held.context(r.handlerRoot), env.DeadlineTime())
+	defer hctx.end()
+	var ctx context.Context = hctx
 	if span != nil {
 		// The delivery's span, and the request's baggage the envelope
 		// carried, for the handler.
