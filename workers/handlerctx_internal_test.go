@@ -131,8 +131,11 @@ func TestHandlerContextAsWithDeadline(t *testing.T) {
 func TestHandlerContextDeadlinePasses(t *testing.T) {
 	parent, end := context.WithCancelCause(context.Background())
 	defer end(nil)
-	watched := newHandlerContext(parent, time.Now().Add(20*time.Millisecond))
-	unwatched := newHandlerContext(parent, time.Now().Add(20*time.Millisecond))
+	// Far enough ahead that the first Err below comes before it, on a
+	// loaded machine under -race too.
+	deadline := time.Now().Add(250 * time.Millisecond)
+	watched := newHandlerContext(parent, deadline)
+	unwatched := newHandlerContext(parent, deadline)
 	defer watched.end()
 	defer unwatched.end()
 	if unwatched.Err() != nil {
