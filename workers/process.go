@@ -40,8 +40,8 @@ func (r *runner) process(held *slot, msg jetstream.Msg, mayBeCopy bool) {
 		return
 	}
 	attempt := 1
-	if md, err := msg.Metadata(); err == nil {
-		attempt = int(md.NumDelivered)
+	if n, ok := deliveryCount(msg.Reply()); ok {
+		attempt = int(n)
 	}
 	lctx, span := r.tracing.delivery(r.base, env, msg, attempt) // lctx: the delivery's logs name its trace
 	if span != nil {
@@ -55,13 +55,12 @@ func (r *runner) process(held *slot, msg jetstream.Msg, mayBeCopy bool) {
 	if handled {
 		return
 	}
-	rkey := streams.ResultKey(env.Key)
 	// A delivery again, or a copy the gateway published again (its
 	// Attempt counts its publishes) that the stream stored a second time,
 	// past its duplicate window: the result of a run is answered from the
 	// bucket, not run again.
 	if (attempt > 1 || env.Attempt > 1) && r.results != nil && !resumed { // a task's result is not stored there
-		e, err := r.results.Get(r.base, rkey)
+		e, err := r.results.Get(r.base, streams.ResultKey(env.Key))
 		if err == nil {
 			if rep, err := schema.UnmarshalReply(e.Value()); err == nil {
 				rep.Cached = true
