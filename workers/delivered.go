@@ -22,19 +22,12 @@ func deliveryCount(reply string) (uint64, bool) {
 	}
 	var first [7]string // the first tokens: the count is the 5th or the 7th
 	tokens := 0
-	for rest := reply; ; tokens++ {
-		i := strings.IndexByte(rest, '.')
-		if i < 0 {
-			if tokens < len(first) {
-				first[tokens] = rest
-			}
-			tokens++
-			break
-		}
+	for rest, more := reply, true; more; tokens++ {
+		var token string
+		token, rest, more = strings.Cut(rest, ".")
 		if tokens < len(first) {
-			first[tokens] = rest[:i]
+			first[tokens] = token
 		}
-		rest = rest[i+1:]
 	}
 	var count string
 	switch {
