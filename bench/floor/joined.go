@@ -6,6 +6,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"strconv"
@@ -182,13 +185,15 @@ func (c *corePipeline) close() {
 // serveJoined is the harness re-executed as the joined part's server: it
 // serves rpcHandler, its calls through a pipeline stored in --data (with
 // --core, the joined-core part's, on core NATS), on /mcp at --addr,
-// prints "listening on ADDR", and stops on SIGINT or SIGTERM.
+// prints "listening on ADDR", and stops on SIGINT or SIGTERM. With
+// --debug-addr it serves CPU profiles there, as dev's --debug-addr does.
 func serveJoined(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("serve-joined", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", "127.0.0.1:0", "listen address")
 	data := fs.String("data", "", "JetStream store directory (required)")
 	core := fs.Bool("core", false, "send the calls on core NATS, with no stream (the joined-core part)")
+	debugAddr := fs.String("debug-addr", "", "HOST:PORT serving /debug/pprof/profile (off when empty)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -204,6 +209,14 @@ func serveJoined(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer j.close()
+	if *debugAddr != "" {
+		stopDebug, err := serveProfiles(*debugAddr)
+		if err != nil {
+			fmt.Fprintf(stderr, "serve-joined: %v\n", err)
+			return 1
+		}
+		defer stopDebug()
+	}
 	if code := serve(ctx, "serve-joined", *addr, rpcHandler(j.call), stdout, stderr); code != 0 {
 		return code
 	}
@@ -212,4 +225,19 @@ func serveJoined(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// serveProfiles serves CPU profiles (/debug/pprof/profile) at addr until
+// the function it returns is called.
+func serveProfiles(addr string) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--debug-addr: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	done := make(chan struct{})
+	go func() { defer close(done); _ = srv.Serve(ln) }()
+	return func() { _ = srv.Close(); <-done }, nil
 }

@@ -31,10 +31,13 @@ type jsResult struct {
 func (r jsResult) Throughput() float64 { return float64(r.Calls) / r.Window.Seconds() }
 
 // The sizes of an echo call's envelope and reply on the wire (msgpack,
-// measured on mcpstream's: `{"text":"hello"}` from a session).
+// measured on mcpstream's: `{"text":"hello"}` from a session, read by a
+// core subscription to dev's NATS on 2026-12-08: an envelope of 156 bytes
+// for a session's first call, a few more as the gateway's request keys
+// grow, and a reply of 65; 230 and 90 before that day).
 const (
-	envelopeSize = 230
-	replySize    = 90
+	envelopeSize = 160
+	replySize    = 65
 )
 
 // pipeline is a call's message pattern with none of the gateway's or
@@ -52,6 +55,8 @@ type pipeline struct {
 	conns          []*nats.Conn
 	stops          []func()
 	gc             *nats.Conn // the gateway's connection
+	wc             *nats.Conn // the worker's connection
+	reply          []byte     // every answer's replySize bytes
 	topo           streams.Topology
 	acked, refused atomic.Int64
 }
@@ -85,24 +90,20 @@ func startPipeline(ctx context.Context, dir string) (_ *pipeline, err error) {
 	}
 
 	// The worker: its own connection, a Consume a partition.
-	wc, err := p.connect("floor-worker")
+	if p.wc, err = p.connect("floor-worker"); err != nil {
+		return nil, err
+	}
+	wjs, err := jetstream.New(p.wc)
 	if err != nil {
 		return nil, err
 	}
-	wjs, err := jetstream.New(wc)
-	if err != nil {
-		return nil, err
-	}
-	reply := make([]byte, replySize)
+	p.reply = make([]byte, replySize)
 	for i, c := range cons {
 		c, err := wjs.Consumer(ctx, streams.StreamName(i), c.CachedInfo().Name)
 		if err != nil {
 			return nil, err
 		}
-		cc, err := c.Consume(func(m jetstream.Msg) {
-			_ = wc.Publish(m.Headers().Get("Floor-Reply"), reply)
-			_ = m.Ack()
-		}, jetstream.PullMaxMessages(max(4, 2*64/p.topo.Partitions)))
+		cc, err := c.Consume(p.work, jetstream.PullMaxMessages(max(4, 2*64/p.topo.Partitions)))
 		if err != nil {
 			return nil, fmt.Errorf("consuming partition %d: %w", i, err)
 		}
@@ -114,15 +115,25 @@ func startPipeline(ctx context.Context, dir string) (_ *pipeline, err error) {
 	if p.gc, err = p.connect("floor-gateway"); err != nil {
 		return nil, err
 	}
-	if _, err := p.gc.Subscribe("floor.ack.*", func(m *nats.Msg) {
-		if _, err := jetstreamAck(m.Data); err != nil {
-			p.refused.Add(1)
-		}
-		p.acked.Add(1)
-	}); err != nil {
+	if _, err := p.gc.Subscribe("floor.ack.*", p.ack); err != nil {
 		return nil, err
 	}
 	return p, nil
+}
+
+// work is the worker's callback: it answers m on core NATS, to the
+// subject m names, and acks it.
+func (p *pipeline) work(m jetstream.Msg) {
+	_ = p.wc.Publish(m.Headers().Get("Floor-Reply"), p.reply)
+	_ = m.Ack()
+}
+
+// ack reads a stream's acknowledgement of a publish, counting refusals.
+func (p *pipeline) ack(m *nats.Msg) {
+	if _, err := jetstreamAck(m.Data); err != nil {
+		p.refused.Add(1)
+	}
+	p.acked.Add(1)
 }
 
 func (p *pipeline) connect(name string) (*nats.Conn, error) {

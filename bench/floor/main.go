@@ -38,7 +38,11 @@
 // of mcpstream's own logic). Each of --rounds rounds runs the four in turn
 // (every other round in reverse), every server process at GC target
 // --gogc. With --profile, the last round's mcpstream run is profiled (CPU)
-// over its measured window, for `go tool pprof -top`. With --mcpstream,
+// over its measured window, for `go tool pprof -top`; with
+// --profile-joined, its joined run, and with both the report splits the
+// two parts' CPU a call into components (the gateway's code, the
+// worker's, net/http, the NATS client and server, GC, the scheduler):
+// where mcpstream's CPU a call over joined's goes. With --mcpstream,
 // the mcpstream part runs the binary given rather than one built from the
 // module. With --baseline BIN, each round also runs BIN's `dev` (the
 // baseline part) next to the mcpstream part, the two in turn (the order
@@ -50,6 +54,8 @@
 //	go run ./bench/floor --mcpstream /tmp/after --baseline /tmp/before --parts joined,mcpstream --rounds 8 --duration 8s
 //
 //	go run ./bench/floor --sessions 64 --duration 10s --rounds 2 --profile /tmp/dev.pprof
+//
+//	go run ./bench/floor --parts joined,mcpstream --rounds 1 --duration 20s --server-cpus 1 --driver-cpus 0 --profile /tmp/dev.pprof --profile-joined /tmp/joined.pprof
 package main
 
 import (
@@ -92,12 +98,16 @@ func main() {
 
 // options are the command's flags.
 type options struct {
-	cfg      bench.Config
-	rounds   int
-	gogc     int
-	profile  string
-	jsonPath string
-	parts    []string
+	cfg     bench.Config
+	rounds  int
+	gogc    int
+	profile string
+	// profileJoined is where the joined part's CPU profile of the last
+	// round goes; with profile too, the report splits both parts' CPU a
+	// call into components (where).
+	profileJoined string
+	jsonPath      string
+	parts         []string
 	// serverCPUs and driverCPUs are taskset -c CPU lists, or empty.
 	serverCPUs, driverCPUs string
 	// mcpstream is the mcpstream binary the mcpstream part runs; empty:
@@ -119,6 +129,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.rounds, "rounds", 2, "rounds, each running http, jetstream, joined and mcpstream")
 	fs.IntVar(&o.gogc, "gogc", 400, "GC target of every server process and of the jetstream part's")
 	fs.StringVar(&o.profile, "profile", "", "write a CPU profile of mcpstream dev over the last round's measured window to this file")
+	fs.StringVar(&o.profileJoined, "profile-joined", "", "write a CPU profile of the joined part over the last round's measured window to this file; with --profile, the report splits both parts' CPU a call into components from the two profiles")
 	fs.StringVar(&o.jsonPath, "json", "", "write the runs and the summary as JSON to this file")
 	fs.StringVar(&o.serverCPUs, "server-cpus", "", "CPU list (taskset -c form, such as 1 or 2-3) every server process and the jetstream part run on; empty: any")
 	fs.StringVar(&o.driverCPUs, "driver-cpus", "", "CPU list the load driver (this command) runs on; empty: any")
@@ -147,6 +158,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		if fi, err := os.Stat(bin); err != nil || fi.IsDir() || fi.Mode()&0o111 == 0 {
 			return nil, fmt.Errorf("%s %s: not an executable file", flag, bin)
 		}
+	}
+	if o.profileJoined != "" && !slices.Contains(o.parts, partJoined) {
+		return nil, errors.New("--profile-joined needs the joined part")
 	}
 	if o.baseline != "" {
 		i := slices.Index(o.parts, partMcpstream)
@@ -182,6 +196,9 @@ func floor(args []string, stdout, stderr io.Writer) int {
 		CPUs: machineCPUs(), GoVersion: runtime.Version(), ServerCPUs: o.serverCPUs, DriverCPUs: o.driverCPUs}
 	err = runAll(ctx, o, rep, stderr)
 	rep.summarize()
+	if err == nil && o.profile != "" && o.profileJoined != "" {
+		err = rep.split(o.rounds, o.profileJoined, o.profile)
+	}
 	rep.write(stdout)
 	if err == nil && o.jsonPath != "" {
 		err = bench.WriteFile(o.jsonPath, func(w io.Writer) error {
@@ -259,8 +276,17 @@ func runAll(ctx context.Context, o *options, rep *report, stderr io.Writer) erro
 				if part == partCore {
 					argv = append(argv, "--core")
 				}
+				profileURL := ""
+				if part == partJoined && r == o.rounds && o.profileJoined != "" {
+					debugAddr, derr := proc.FreeAddr()
+					if derr != nil {
+						return derr
+					}
+					argv = append(argv, "--debug-addr", debugAddr)
+					profileURL = o.profileURL(debugAddr, o.profileJoined)
+				}
 				err = proc.ServeEnv(ctx, argv, env, listening, stderr, func(p *proc.Proc) error {
-					return drive(ctx, o.cfg, p, &rn, "")
+					return drive(ctx, o.cfg, p, &rn, profileURL)
 				})
 			case partMCPGo, partGoSDK:
 				mode := map[string]string{partMCPGo: "serve-mcpgo", partGoSDK: "serve-gosdk"}[part]
@@ -283,7 +309,7 @@ func runAll(ctx context.Context, o *options, rep *report, stderr io.Writer) erro
 					if profile == "" {
 						return drive(ctx, o.cfg, p, &rn, "")
 					}
-					return drive(ctx, o.cfg, p, &rn, "http://"+debugAddr+"/debug/pprof/profile?seconds="+strconv.Itoa(int(o.cfg.Duration.Seconds()))+"&out="+profile)
+					return drive(ctx, o.cfg, p, &rn, o.profileURL(debugAddr, profile))
 				})
 			}
 			rn.LoadAfter = proc.LoadAverage()
@@ -295,6 +321,13 @@ func runAll(ctx context.Context, o *options, rep *report, stderr io.Writer) erro
 		}
 	}
 	return nil
+}
+
+// profileURL is the URL drive fetches a CPU profile of the measured
+// window from, of a server whose profiles are at debugAddr, with the file
+// it goes to after "&out=".
+func (o *options) profileURL(debugAddr, out string) string {
+	return "http://" + debugAddr + "/debug/pprof/profile?seconds=" + strconv.Itoa(int(o.cfg.Duration.Seconds())) + "&out=" + out
 }
 
 var (

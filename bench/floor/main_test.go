@@ -114,6 +114,12 @@ func TestParts(t *testing.T) {
 			t.Errorf("--parts %q accepted", bad)
 		}
 	}
+	if _, err := parseFlags([]string{"--parts", "http,mcpstream", "--profile-joined", "/tmp/j.pprof"}, io.Discard); err == nil {
+		t.Error("--profile-joined without the joined part accepted")
+	}
+	if _, err := parseFlags([]string{"--parts", "joined,mcpstream", "--profile-joined", "/tmp/j.pprof"}, io.Discard); err != nil {
+		t.Errorf("--profile-joined with the joined part: %v", err)
+	}
 }
 
 func TestSummarize(t *testing.T) {

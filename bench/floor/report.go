@@ -61,6 +61,11 @@ type report struct {
 	// Against is, when the in-process servers ran, the median over the
 	// rounds of each stored-or-not part's throughput over theirs.
 	Against []against `json:"against,omitempty"`
+	// Where is, with --profile and --profile-joined, the joined part's
+	// and mcpstream's CPU a call in round WhereRound split into
+	// components from their profiles.
+	Where      []whereRow `json:"where,omitempty"`
+	WhereRound int        `json:"where_round,omitempty"`
 }
 
 // partMedians is one part's medians over the rounds.
@@ -176,6 +181,7 @@ func (r *report) write(w io.Writer) {
 	}
 	r.writeAgainst(w)
 	r.writeBaseline(w)
+	r.writeWhere(w)
 	if len(r.Ratios) == 0 {
 		return
 	}
