@@ -1,6 +1,7 @@
 package workers_test
 
 import (
+	"context"
 	"encoding/json"
 	"testing"
 	"time"
@@ -50,9 +51,9 @@ func TestDemoIncrementStoresItsResult(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := kv.Get(h.ctx(), streams.ResultKey(k1)); err != nil {
-		t.Errorf("result of %s not in the result bucket: %v", k1, err)
-	}
+	// The reply goes out before the result is stored (the delivery is
+	// acknowledged only once it is): the store is awaited, not assumed.
+	awaitPut(t, h, kv, streams.ResultKey(k1), 10*time.Second)
 	// The same envelope published again, stored under another message id.
 	again := h.envelope(k1, "increment", map[string]any{})
 	again.Attempt = 2
@@ -73,5 +74,31 @@ func TestDemoIncrementStoresItsResult(t *testing.T) {
 	k2 := h.call("demo", "increment", map[string]any{"by": 2})
 	if got := total(h.await(k2, 10*time.Second)); got != 3 {
 		t.Errorf("increment by 2 after the copy: total %d, want 3 (the copy not counted)", got)
+	}
+}
+
+// awaitPut waits until the bucket holds a value of key, watching it, and
+// fails the test if none comes within d.
+func awaitPut(t *testing.T, h *harness, kv jetstream.KeyValue, key string, d time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(h.ctx(), d)
+	defer cancel()
+	w, err := kv.Watch(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = w.Stop() }()
+	for {
+		select {
+		case e, ok := <-w.Updates():
+			if !ok {
+				t.Fatalf("watch of %s ended before a value of it", key)
+			}
+			if e != nil && e.Operation() == jetstream.KeyValuePut {
+				return
+			}
+		case <-ctx.Done():
+			t.Fatalf("no value of %s in the result bucket within %s", key, d)
+		}
 	}
 }
