@@ -196,8 +196,9 @@ func floor(args []string, stdout, stderr io.Writer) int {
 		CPUs: machineCPUs(), GoVersion: runtime.Version(), ServerCPUs: o.serverCPUs, DriverCPUs: o.driverCPUs}
 	err = runAll(ctx, o, rep, stderr)
 	rep.summarize()
+	var splitErr error // the runs are written even when it fails
 	if err == nil && o.profile != "" && o.profileJoined != "" {
-		err = rep.split(o.rounds, o.profileJoined, o.profile)
+		splitErr = rep.split(o.rounds, o.profileJoined, o.profile)
 	}
 	rep.write(stdout)
 	if err == nil && o.jsonPath != "" {
@@ -207,7 +208,7 @@ func floor(args []string, stdout, stderr io.Writer) int {
 			return enc.Encode(rep)
 		})
 	}
-	if err != nil {
+	if err = errors.Join(err, splitErr); err != nil {
 		fmt.Fprintf(stderr, "floor: %v\n", err)
 		return 1
 	}

@@ -115,11 +115,6 @@ func shares(path string) (map[string]float64, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading profile %s: %w", path, err)
 	}
-	return profileShares(p)
-}
-
-// profileShares is shares for a parsed profile.
-func profileShares(p *profile.Profile) (map[string]float64, error) {
 	vi := -1
 	for i, st := range p.SampleType {
 		if st.Type == "cpu" {
@@ -127,7 +122,7 @@ func profileShares(p *profile.Profile) (map[string]float64, error) {
 		}
 	}
 	if vi < 0 {
-		return nil, fmt.Errorf("not a CPU profile: sample types %v", p.SampleType)
+		return nil, fmt.Errorf("%s: not a CPU profile: sample types %v", path, p.SampleType)
 	}
 	by := make(map[string]float64, len(components))
 	var total float64
@@ -147,7 +142,7 @@ func profileShares(p *profile.Profile) (map[string]float64, error) {
 		total += v
 	}
 	if total == 0 {
-		return nil, fmt.Errorf("profile has no samples")
+		return nil, fmt.Errorf("%s: profile has no samples", path)
 	}
 	for c := range by {
 		by[c] /= total
